@@ -1,0 +1,744 @@
+//! The shared vocabulary: the facts a host feeds in.
+//!
+//! An [`Event`] is one thing a user did, at one instant, with a host-unique
+//! [`EventId`]. Every capability of the crate (lifecycle, points, community
+//! engagement) reads the same events, so a host records each fact once and
+//! routes it everywhere.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use growthkit::{Event, EventId, EventKind, Money, UserId};
+//!
+//! let paid = Event::new(
+//!     EventId(10),
+//!     UserId(1),
+//!     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+//!     EventKind::Purchase { amount: Money::new(9_900, "CNY".parse().unwrap()) },
+//! )
+//! .with_attr("channel", "wechat");
+//! let json = serde_json::to_string(&paid).unwrap();
+//! let back: Event = serde_json::from_str(&json).unwrap();
+//! assert_eq!(back, paid);
+//! assert_eq!(paid.kind.tag().name(), "purchase");
+//! ```
+
+use crate::id::{CommunityId, ContentId, CouponId, EventId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// A short, cheaply cloned piece of text: an action name, a custom event
+/// kind, an attribute key. Cloning shares the text instead of copying it.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label(Arc<str>);
+
+impl Label {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Label {
+    fn from(s: &str) -> Self {
+        Label(Arc::from(s))
+    }
+}
+
+impl From<String> for Label {
+    fn from(s: String) -> Self {
+        Label(Arc::from(s))
+    }
+}
+
+impl AsRef<str> for Label {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Label {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Label {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Label::from)
+    }
+}
+
+/// An ISO 4217 currency code such as `CNY` or `USD`: three ASCII capitals.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII capitals are ever stored (see `FromStr`).
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+/// The text was not three ASCII capital letters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a currency code (three capital letters, like \"CNY\")")]
+pub struct ParseCurrencyError {
+    text: String,
+}
+
+impl FromStr for Currency {
+    type Err = ParseCurrencyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.as_bytes() {
+            &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => Ok(Currency([a, b, c])),
+            _ => Err(ParseCurrencyError { text: s.to_owned() }),
+        }
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An amount of money in minor units (fen, cents) of one currency.
+///
+/// Integers only: `¥99.00` is `Money { minor: 9900, currency: CNY }`, so sums
+/// are exact and checked.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Money {
+    /// Minor units; negative amounts are allowed (adjustments), zero too.
+    pub minor: i64,
+    /// The currency.
+    pub currency: Currency,
+}
+
+impl Money {
+    /// An amount of `minor` units of `currency`.
+    pub const fn new(minor: i64, currency: Currency) -> Money {
+        Money { minor, currency }
+    }
+}
+
+/// What happened. Each variant carries only what identifies the fact; extra
+/// detail goes into [`Event::attrs`].
+///
+/// In JSON the variant is the `type` field in snake case:
+/// `{"type": "purchase", "amount": {"minor": 9900, "currency": "CNY"}}`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The user created an account.
+    SignedUp,
+    /// The user logged in or visited: activity with no other meaning.
+    Visited,
+    /// The user completed a lesson or another key action the host names.
+    ActionCompleted {
+        /// The host's name for the action (`"lesson"`, `"first_project"`).
+        action: Label,
+    },
+    /// The user paid.
+    Purchase {
+        /// What was paid.
+        amount: Money,
+    },
+    /// Money was returned to the user.
+    Refund {
+        /// What was returned.
+        amount: Money,
+    },
+    /// The user redeemed a coupon or offer.
+    CouponRedeemed {
+        /// Which coupon.
+        coupon: CouponId,
+    },
+    /// The user started a free trial.
+    TrialStarted,
+    /// A daily (study) check-in, in a community or product-wide.
+    CheckIn {
+        /// Where, if in a community.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        community: Option<CommunityId>,
+    },
+    /// The user posted new content (a topic, a question, an article).
+    Post {
+        /// Where, if in a community.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        community: Option<CommunityId>,
+        /// The new content.
+        content: ContentId,
+    },
+    /// The user replied to content.
+    Reply {
+        /// Where, if in a community.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        community: Option<CommunityId>,
+        /// The content replied to.
+        content: ContentId,
+        /// Its author, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<UserId>,
+    },
+    /// The user reacted (liked, upvoted) to content.
+    Reaction {
+        /// Where, if in a community.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        community: Option<CommunityId>,
+        /// The content reacted to.
+        content: ContentId,
+        /// Its author, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<UserId>,
+    },
+    /// The user shared or forwarded content.
+    Share {
+        /// Where, if in a community.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        community: Option<CommunityId>,
+        /// The content shared.
+        content: ContentId,
+    },
+    /// The user voted in a poll.
+    PollVoted {
+        /// Where, if in a community.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        community: Option<CommunityId>,
+        /// The poll.
+        poll: ContentId,
+    },
+    /// The user attended an event (a live session, a meetup).
+    EventAttended {
+        /// Where, if in a community.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        community: Option<CommunityId>,
+        /// True for an offline meetup, false for an online session.
+        offline: bool,
+    },
+    /// The user accepted someone's invitation.
+    InviteAccepted {
+        /// Who invited them.
+        inviter: UserId,
+        /// Into which community, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        community: Option<CommunityId>,
+    },
+    /// The user viewed content.
+    ContentViewed {
+        /// The content.
+        content: ContentId,
+    },
+    /// The user clicked through on content.
+    ContentClicked {
+        /// The content.
+        content: ContentId,
+    },
+    /// Any other fact, by the host's name for it.
+    Custom {
+        /// The host's name for the kind.
+        name: Label,
+    },
+}
+
+impl EventKind {
+    /// The kind without its payload.
+    #[inline]
+    pub fn tag(&self) -> KindTag {
+        match self {
+            EventKind::SignedUp => KindTag::SignedUp,
+            EventKind::Visited => KindTag::Visited,
+            EventKind::ActionCompleted { .. } => KindTag::ActionCompleted,
+            EventKind::Purchase { .. } => KindTag::Purchase,
+            EventKind::Refund { .. } => KindTag::Refund,
+            EventKind::CouponRedeemed { .. } => KindTag::CouponRedeemed,
+            EventKind::TrialStarted => KindTag::TrialStarted,
+            EventKind::CheckIn { .. } => KindTag::CheckIn,
+            EventKind::Post { .. } => KindTag::Post,
+            EventKind::Reply { .. } => KindTag::Reply,
+            EventKind::Reaction { .. } => KindTag::Reaction,
+            EventKind::Share { .. } => KindTag::Share,
+            EventKind::PollVoted { .. } => KindTag::PollVoted,
+            EventKind::EventAttended { .. } => KindTag::EventAttended,
+            EventKind::InviteAccepted { .. } => KindTag::InviteAccepted,
+            EventKind::ContentViewed { .. } => KindTag::ContentViewed,
+            EventKind::ContentClicked { .. } => KindTag::ContentClicked,
+            EventKind::Custom { .. } => KindTag::Custom,
+        }
+    }
+
+    /// The action name of [`EventKind::ActionCompleted`] or the name of
+    /// [`EventKind::Custom`]; `None` for other kinds.
+    #[inline]
+    pub fn name(&self) -> Option<&Label> {
+        match self {
+            EventKind::ActionCompleted { action } => Some(action),
+            EventKind::Custom { name } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The community the event happened in, for kinds that can carry one.
+    pub fn community(&self) -> Option<CommunityId> {
+        match self {
+            EventKind::CheckIn { community }
+            | EventKind::Post { community, .. }
+            | EventKind::Reply { community, .. }
+            | EventKind::Reaction { community, .. }
+            | EventKind::Share { community, .. }
+            | EventKind::PollVoted { community, .. }
+            | EventKind::EventAttended { community, .. }
+            | EventKind::InviteAccepted { community, .. } => *community,
+            _ => None,
+        }
+    }
+}
+
+macro_rules! kind_tags {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// An [`EventKind`] without its payload: what configuration names.
+        ///
+        /// Written in snake case (`"purchase"`, `"check_in"`), as in [`EventKind`]'s JSON.
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum KindTag {
+            $(
+                #[doc = concat!("Tag of `EventKind::", stringify!($variant), "`.")]
+                $variant,
+            )*
+        }
+
+        impl KindTag {
+            /// Every tag, in declaration order.
+            pub const ALL: &'static [KindTag] = &[$(KindTag::$variant),*];
+
+            /// The snake-case name used in configuration.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(KindTag::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+kind_tags! {
+    SignedUp => "signed_up",
+    Visited => "visited",
+    ActionCompleted => "action_completed",
+    Purchase => "purchase",
+    Refund => "refund",
+    CouponRedeemed => "coupon_redeemed",
+    TrialStarted => "trial_started",
+    CheckIn => "check_in",
+    Post => "post",
+    Reply => "reply",
+    Reaction => "reaction",
+    Share => "share",
+    PollVoted => "poll_voted",
+    EventAttended => "event_attended",
+    InviteAccepted => "invite_accepted",
+    ContentViewed => "content_viewed",
+    ContentClicked => "content_clicked",
+    Custom => "custom",
+}
+
+impl KindTag {
+    /// Whether events of this kind carry a name ([`EventKind::name`]).
+    pub const fn is_named(self) -> bool {
+        matches!(self, KindTag::ActionCompleted | KindTag::Custom)
+    }
+}
+
+impl fmt::Display for KindTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Text that does not name an event kind, or a kind pattern that is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseKindError {
+    /// No kind has this name.
+    #[error("`{name}` is not an event kind (expected one of: {known})")]
+    UnknownKind {
+        /// The name given.
+        name: String,
+        /// The names accepted, comma separated.
+        known: String,
+    },
+    /// A name was given to a kind that has none (only `action_completed` and `custom` do).
+    #[error("event kind `{kind}` carries no name, so `{text}` can never match")]
+    NameNotAllowed {
+        /// The kind.
+        kind: KindTag,
+        /// The whole pattern.
+        text: String,
+    },
+    /// The pattern had an empty name after the colon.
+    #[error("`{text}` has an empty name after the colon")]
+    EmptyName {
+        /// The whole pattern.
+        text: String,
+    },
+}
+
+impl FromStr for KindTag {
+    type Err = ParseKindError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        KindTag::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| ParseKindError::UnknownKind {
+                name: s.to_owned(),
+                known: KindTag::ALL
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+/// Which events a rule, trigger or counter listens to.
+///
+/// Written as text in configuration: `"*"` (every event), a kind (`"purchase"`),
+/// or a named kind with its name (`"action_completed:lesson"`, `"custom:invite_sent"`).
+///
+/// ```
+/// use growthkit::{EventKind, KindPattern};
+/// let lesson: KindPattern = "action_completed:lesson".parse().unwrap();
+/// assert!(lesson.matches(&EventKind::ActionCompleted { action: "lesson".into() }));
+/// assert!(!lesson.matches(&EventKind::ActionCompleted { action: "quiz".into() }));
+/// assert!("visited:x".parse::<KindPattern>().is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum KindPattern {
+    /// Every event.
+    Any,
+    /// Every event of one kind.
+    Kind(KindTag),
+    /// Events of a named kind with this name.
+    Named(KindTag, Label),
+}
+
+impl KindPattern {
+    /// Whether an event of this kind matches.
+    #[inline]
+    pub fn matches(&self, kind: &EventKind) -> bool {
+        match self {
+            KindPattern::Any => true,
+            KindPattern::Kind(tag) => kind.tag() == *tag,
+            KindPattern::Named(tag, name) => {
+                kind.tag() == *tag && kind.name().is_some_and(|n| n == name)
+            }
+        }
+    }
+
+    /// Whether some event matches both patterns.
+    pub fn overlaps(&self, other: &KindPattern) -> bool {
+        use KindPattern::*;
+        match (self, other) {
+            (Any, _) | (_, Any) => true,
+            (Kind(a), Kind(b)) | (Kind(a), Named(b, _)) | (Named(a, _), Kind(b)) => a == b,
+            (Named(a, x), Named(b, y)) => a == b && x == y,
+        }
+    }
+}
+
+impl FromStr for KindPattern {
+    type Err = ParseKindError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "*" {
+            return Ok(KindPattern::Any);
+        }
+        match s.split_once(':') {
+            None => s.parse().map(KindPattern::Kind),
+            Some((kind, name)) => {
+                let tag: KindTag = kind.parse()?;
+                if !tag.is_named() {
+                    return Err(ParseKindError::NameNotAllowed {
+                        kind: tag,
+                        text: s.to_owned(),
+                    });
+                }
+                if name.is_empty() {
+                    return Err(ParseKindError::EmptyName { text: s.to_owned() });
+                }
+                Ok(KindPattern::Named(tag, Label::from(name)))
+            }
+        }
+    }
+}
+
+impl fmt::Display for KindPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KindPattern::Any => f.write_str("*"),
+            KindPattern::Kind(tag) => f.write_str(tag.name()),
+            KindPattern::Named(tag, name) => write!(f, "{}:{}", tag.name(), name),
+        }
+    }
+}
+
+impl Serialize for KindPattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for KindPattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A typed attribute value.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    /// True or false.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// Text.
+    Text(Label),
+}
+
+impl From<bool> for AttrValue {
+    fn from(v: bool) -> Self {
+        AttrValue::Bool(v)
+    }
+}
+
+impl From<i64> for AttrValue {
+    fn from(v: i64) -> Self {
+        AttrValue::Int(v)
+    }
+}
+
+impl From<&str> for AttrValue {
+    fn from(v: &str) -> Self {
+        AttrValue::Text(v.into())
+    }
+}
+
+impl From<Label> for AttrValue {
+    fn from(v: Label) -> Self {
+        AttrValue::Text(v)
+    }
+}
+
+/// Extra detail on an event: a small map from name to typed value
+/// (`channel = "wechat"`, `lesson_minutes = 25`). Empty costs nothing.
+///
+/// Kept as a short list rather than a hash map: events carry a handful of
+/// attributes, and a linear scan over a few is faster than hashing.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Attributes(Vec<(Label, AttrValue)>);
+
+impl Attributes {
+    /// No attributes.
+    pub const fn new() -> Attributes {
+        Attributes(Vec::new())
+    }
+
+    /// The value of `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&AttrValue> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Sets `name` to `value`, replacing an earlier value.
+    pub fn set(&mut self, name: impl Into<Label>, value: impl Into<AttrValue>) {
+        let name = name.into();
+        let value = value.into();
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Every attribute, in the order set.
+    pub fn iter(&self) -> impl Iterator<Item = (&Label, &AttrValue)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A BTreeMap rejects nothing and gives a stable order for equal inputs.
+        let map = std::collections::BTreeMap::<Label, AttrValue>::deserialize(d)?;
+        Ok(Attributes(map.into_iter().collect()))
+    }
+}
+
+/// One fact about one user at one instant.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique per fact: the same id twice is the same event, applied once.
+    pub id: EventId,
+    /// Who did it.
+    pub user: UserId,
+    /// When it happened (not when it was received).
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub kind: EventKind,
+    /// Extra detail.
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub attrs: Attributes,
+}
+
+impl Event {
+    /// An event with no attributes.
+    pub fn new(id: EventId, user: UserId, at: DateTime<Utc>, kind: EventKind) -> Event {
+        Event {
+            id,
+            user,
+            at,
+            kind,
+            attrs: Attributes::new(),
+        }
+    }
+
+    /// The same event with one more attribute.
+    pub fn with_attr(mut self, name: impl Into<Label>, value: impl Into<AttrValue>) -> Event {
+        self.attrs.set(name, value);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tag_name_parses_back_and_matches_serde() {
+        for &tag in KindTag::ALL {
+            assert_eq!(tag.name().parse::<KindTag>().unwrap(), tag);
+            let json = serde_json::to_string(&tag).unwrap();
+            assert_eq!(json, format!("\"{}\"", tag.name()));
+        }
+        let err = "bought".parse::<KindTag>().unwrap_err().to_string();
+        assert!(
+            err.contains("`bought`") && err.contains("purchase"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn event_kind_json_uses_the_tag_names() {
+        let kind = EventKind::CheckIn {
+            community: Some(CommunityId(4)),
+        };
+        let json = serde_json::to_string(&kind).unwrap();
+        assert_eq!(json, r#"{"type":"check_in","community":4}"#);
+        let plain: EventKind = serde_json::from_str(r#"{"type":"check_in"}"#).unwrap();
+        assert_eq!(plain, EventKind::CheckIn { community: None });
+        assert_eq!(kind.community(), Some(CommunityId(4)));
+    }
+
+    #[test]
+    fn patterns_match_overlap_and_round_trip() {
+        let any: KindPattern = "*".parse().unwrap();
+        let visit: KindPattern = "visited".parse().unwrap();
+        let lesson: KindPattern = "action_completed:lesson".parse().unwrap();
+        let actions: KindPattern = "action_completed".parse().unwrap();
+        let quiz: KindPattern = "action_completed:quiz".parse().unwrap();
+        assert!(any.overlaps(&visit) && actions.overlaps(&lesson) && lesson.overlaps(&actions));
+        assert!(!lesson.overlaps(&quiz) && !visit.overlaps(&lesson));
+        assert!(visit.matches(&EventKind::Visited));
+        for p in [any, visit, lesson, actions, quiz] {
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(serde_json::from_str::<KindPattern>(&json).unwrap(), p);
+        }
+        assert!(matches!(
+            "custom:".parse::<KindPattern>(),
+            Err(ParseKindError::EmptyName { .. })
+        ));
+        assert!(matches!(
+            "purchase:big".parse::<KindPattern>(),
+            Err(ParseKindError::NameNotAllowed {
+                kind: KindTag::Purchase,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn attributes_set_replace_and_serialize_as_a_map() {
+        let mut a = Attributes::new();
+        a.set("channel", "ads");
+        a.set("minutes", 25_i64);
+        a.set("channel", "wechat");
+        assert_eq!(a.len(), 2);
+        assert_eq!(a.get("channel"), Some(&AttrValue::Text("wechat".into())));
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, r#"{"channel":"wechat","minutes":25}"#);
+    }
+
+    #[test]
+    fn currency_codes_are_checked() {
+        assert_eq!("USD".parse::<Currency>().unwrap().to_string(), "USD");
+        for bad in ["usd", "US", "USDT", "U$D"] {
+            assert!(bad.parse::<Currency>().is_err(), "{bad}");
+        }
+    }
+}

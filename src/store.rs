@@ -1,0 +1,298 @@
+//! The storage port: a versioned key-value store with compare-and-swap.
+//!
+//! The library never does I/O. A host keeps each aggregate (a user's
+//! [`Lifecycle`](crate::lifecycle::Lifecycle), later a ledger or a community)
+//! wherever it likes; this trait is the one shape every such place takes, so
+//! the same host code serves Postgres, Redis or the [`MemoryStore`] used in
+//! tests and examples.
+//!
+//! Every state type carries a `version` that each successful change bumps
+//! ([`Versioned`]). A writer loads a value, changes it with a pure step, and
+//! saves it *only if* the stored version is still the one it loaded; if another
+//! writer got there first the save is a [`SaveError::Conflict`] and nothing is
+//! written. [`update`] wraps that loop.
+//!
+//! ```
+//! use growthkit::store::{update, MemoryStore, Versioned, VersionedStore};
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! struct Counter { hits: u32, version: u64 }
+//! impl Versioned for Counter {
+//!     fn version(&self) -> u64 { self.version }
+//! }
+//!
+//! let store = MemoryStore::new();
+//! let hits = update(&store, &"home", 3, || Counter { hits: 0, version: 0 }, |c| {
+//!     c.hits += 1;
+//!     c.version += 1;
+//!     Ok::<_, std::convert::Infallible>(c.hits)
+//! })
+//! .unwrap();
+//! assert_eq!(hits, 1);
+//! assert_eq!(store.load(&"home").unwrap(), Some(Counter { hits: 1, version: 1 }));
+//! ```
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::hash::Hash;
+use std::sync::{PoisonError, RwLock};
+
+/// A state type that carries a version, bumped by every successful change.
+pub trait Versioned {
+    /// The current version; a freshly created value has version 0.
+    fn version(&self) -> u64;
+}
+
+/// Why a save did not happen.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaveError<E> {
+    /// Another writer changed the value since it was loaded.
+    #[error(
+        "version conflict: expected stored version {}, found {}",
+        show(*.expected),
+        show(*.found)
+    )]
+    Conflict {
+        /// The version the writer loaded (`None`: it expected no value).
+        expected: Option<u64>,
+        /// The version actually stored (`None`: there is no value).
+        found: Option<u64>,
+    },
+    /// The backing store failed.
+    #[error("store failed: {0}")]
+    Store(#[source] E),
+}
+
+fn show(version: Option<u64>) -> String {
+    version.map_or_else(|| "none (absent)".to_owned(), |v| v.to_string())
+}
+
+/// A key-value store whose writes are compare-and-swap on a version.
+///
+/// Implementations must make `save` atomic: check and write happen as one
+/// step, so two writers that loaded the same version cannot both succeed.
+pub trait VersionedStore<K, V: Versioned> {
+    /// What the backing store can fail with (I/O, connection, encoding).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The stored value for `key`, if any.
+    fn load(&self, key: &K) -> Result<Option<V>, Self::Error>;
+
+    /// Stores `value` under `key` if the stored version is `expected`
+    /// (`None`: only if no value is stored). On a conflict nothing is written.
+    fn save(&self, key: &K, value: &V, expected: Option<u64>)
+    -> Result<(), SaveError<Self::Error>>;
+}
+
+/// Why [`update`] gave up.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpdateError<S, E> {
+    /// Every attempt met a concurrent writer.
+    #[error("gave up after {attempts} attempts: the value kept changing underneath")]
+    Contended {
+        /// How many times it tried.
+        attempts: u32,
+    },
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[source] S),
+    /// The change itself was rejected; nothing was saved.
+    #[error("change rejected: {0}")]
+    Rejected(#[source] E),
+}
+
+/// Loads `key` (or starts from `fresh()`), applies `change`, and saves with
+/// compare-and-swap, retrying up to `attempts` times when another writer
+/// wins the race. Returns what `change` returned on the attempt that saved.
+///
+/// `change` may run more than once, each time on a freshly loaded value, so
+/// it must be a pure step. When it returns an error nothing is saved.
+pub fn update<K, V, St, T, E>(
+    store: &St,
+    key: &K,
+    attempts: u32,
+    fresh: impl Fn() -> V,
+    mut change: impl FnMut(&mut V) -> Result<T, E>,
+) -> Result<T, UpdateError<St::Error, E>>
+where
+    V: Versioned,
+    St: VersionedStore<K, V>,
+{
+    for _ in 0..attempts {
+        let loaded = store.load(key).map_err(UpdateError::Store)?;
+        let expected = loaded.as_ref().map(Versioned::version);
+        let mut value = loaded.unwrap_or_else(&fresh);
+        let out = change(&mut value).map_err(UpdateError::Rejected)?;
+        match store.save(key, &value, expected) {
+            Ok(()) => return Ok(out),
+            Err(SaveError::Conflict { .. }) => continue,
+            Err(SaveError::Store(e)) => return Err(UpdateError::Store(e)),
+        }
+    }
+    Err(UpdateError::Contended { attempts })
+}
+
+/// A thread-safe in-memory [`VersionedStore`], for tests, examples and
+/// single-process hosts. Share it between threads behind an `Arc`.
+#[derive(Debug)]
+pub struct MemoryStore<K, V> {
+    map: RwLock<HashMap<K, V>>,
+}
+
+impl<K, V> MemoryStore<K, V> {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore {
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K, V> Default for MemoryStore<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Eq + Hash, V> MemoryStore<K, V> {
+    /// How many keys are stored.
+    pub fn len(&self) -> usize {
+        // A panic in another thread cannot leave the map half-written: every
+        // write below is a single insert, so a poisoned lock is still sound.
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<K, V> VersionedStore<K, V> for MemoryStore<K, V>
+where
+    K: Eq + Hash + Clone,
+    V: Versioned + Clone,
+{
+    type Error = Infallible;
+
+    fn load(&self, key: &K) -> Result<Option<V>, Infallible> {
+        Ok(self
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned())
+    }
+
+    fn save(&self, key: &K, value: &V, expected: Option<u64>) -> Result<(), SaveError<Infallible>> {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let found = map.get(key).map(Versioned::version);
+        if found != expected {
+            return Err(SaveError::Conflict { expected, found });
+        }
+        map.insert(key.clone(), value.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Doc {
+        n: u64,
+        version: u64,
+    }
+    impl Versioned for Doc {
+        fn version(&self) -> u64 {
+            self.version
+        }
+    }
+
+    #[test]
+    fn save_is_compare_and_swap() {
+        let store = MemoryStore::new();
+        let v1 = Doc { n: 1, version: 1 };
+        store.save(&1u32, &v1, None).unwrap();
+        let err = store
+            .save(&1u32, &Doc { n: 2, version: 1 }, None)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SaveError::Conflict {
+                expected: None,
+                found: Some(1)
+            }
+        );
+        assert!(
+            err.to_string()
+                .contains("expected stored version none (absent), found 1")
+        );
+        store
+            .save(&1u32, &Doc { n: 2, version: 2 }, Some(1))
+            .unwrap();
+        let stale = store
+            .save(&1u32, &Doc { n: 3, version: 2 }, Some(1))
+            .unwrap_err();
+        assert_eq!(
+            stale,
+            SaveError::Conflict {
+                expected: Some(1),
+                found: Some(2)
+            }
+        );
+        assert_eq!(store.load(&1).unwrap(), Some(Doc { n: 2, version: 2 }));
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn rejected_change_saves_nothing() {
+        let store: MemoryStore<u32, Doc> = MemoryStore::new();
+        let r = update(
+            &store,
+            &7,
+            3,
+            || Doc { n: 0, version: 0 },
+            |_| Err::<(), _>("no"),
+        );
+        assert_eq!(r, Err(UpdateError::Rejected("no")));
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn concurrent_updates_lose_nothing() {
+        let store = Arc::new(MemoryStore::<u32, Doc>::new());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    for _ in 0..250 {
+                        update(
+                            &*store,
+                            &0,
+                            u32::MAX,
+                            || Doc { n: 0, version: 0 },
+                            |d| {
+                                d.n += 1;
+                                d.version += 1;
+                                Ok::<_, Infallible>(())
+                            },
+                        )
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(store.load(&0).unwrap().map(|d| d.n), Some(1000));
+    }
+}

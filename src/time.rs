@@ -1,0 +1,355 @@
+//! Local calendar days.
+//!
+//! Operators think in the days of their market: a learner in Shanghai who
+//! checks in at 23:30 and again at 00:10 has checked in on two days, although
+//! both instants fall on the same UTC day. Every daily rule, streak and cohort
+//! in this crate counts [`LocalDay`]s computed in a time zone the host chooses.
+//!
+//! The zone is any [`chrono::TimeZone`]: a [`FixedOffset`] such as `+08:00`
+//! works out of the box, and an IANA zone from `chrono-tz` gives the 23- and
+//! 25-hour days of daylight-saving changes, which are days like any other here.
+//!
+//! ```
+//! use chrono::{FixedOffset, TimeZone, Utc};
+//! use growthkit::LocalDay;
+//!
+//! let shanghai = FixedOffset::east_opt(8 * 3600).unwrap();
+//! let late = Utc.with_ymd_and_hms(2026, 3, 1, 15, 30, 0).unwrap(); // 23:30 local
+//! let early = Utc.with_ymd_and_hms(2026, 3, 1, 16, 10, 0).unwrap(); // 00:10 local, next day
+//! let (a, b) = (LocalDay::of(late, &shanghai), LocalDay::of(early, &shanghai));
+//! assert_eq!(b.days_since(a), 1);
+//! assert_eq!(a.to_string(), "2026-03-01");
+//! ```
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Offset, TimeZone, Utc, Weekday};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// The local calendar day of an instant in some time zone, as a day number
+/// (days since 1970-01-01 in that zone's calendar).
+///
+/// Four bytes, `Copy`, ordered; serializes as an ISO date string (`"2026-03-01"`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LocalDay(i32);
+
+impl LocalDay {
+    /// The local day that `at` falls on in `zone`.
+    #[inline]
+    pub fn of<Tz: TimeZone>(at: DateTime<Utc>, zone: &Tz) -> LocalDay {
+        let offset = zone.offset_from_utc_datetime(&at.naive_utc()).fix();
+        Self::of_offset_seconds(at.timestamp(), offset.local_minus_utc())
+    }
+
+    /// The local day of a Unix timestamp (seconds) shifted by a UTC offset in
+    /// seconds. The fast path behind [`LocalDay::of`] for hot loops that
+    /// already hold both numbers.
+    #[inline]
+    pub fn of_offset_seconds(unix_seconds: i64, offset_seconds: i32) -> LocalDay {
+        let day = (unix_seconds + i64::from(offset_seconds)).div_euclid(SECONDS_PER_DAY);
+        // chrono's whole range (±262,000 years) is ±96 million days: fits in i32.
+        LocalDay(day as i32)
+    }
+
+    /// The day of a calendar date.
+    pub fn from_date(date: NaiveDate) -> LocalDay {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a valid date");
+        LocalDay((date - epoch).num_days() as i32)
+    }
+
+    /// The calendar date of this day.
+    pub fn date(self) -> NaiveDate {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a valid date");
+        // Days built from chrono instants are in range; a day number from
+        // `from_number` beyond chrono's calendar saturates at its ends.
+        epoch
+            .checked_add_signed(chrono::TimeDelta::days(i64::from(self.0)))
+            .unwrap_or(if self.0 < 0 {
+                NaiveDate::MIN
+            } else {
+                NaiveDate::MAX
+            })
+    }
+
+    /// The day number: days since 1970-01-01 in the zone's calendar.
+    #[inline]
+    pub const fn number(self) -> i32 {
+        self.0
+    }
+
+    /// The day with this day number.
+    #[inline]
+    pub const fn from_number(number: i32) -> LocalDay {
+        LocalDay(number)
+    }
+
+    /// Whole days from `earlier` to `self` (negative if `earlier` is later).
+    #[inline]
+    pub const fn days_since(self, earlier: LocalDay) -> i32 {
+        self.0 - earlier.0
+    }
+
+    /// The day `days` later (or earlier, if negative); `None` on overflow.
+    pub fn checked_add_days(self, days: i32) -> Option<LocalDay> {
+        self.0.checked_add(days).map(LocalDay)
+    }
+
+    /// The weekday of this day.
+    pub fn weekday(self) -> Weekday {
+        // 1970-01-01 was a Thursday, the fourth day counting from Monday.
+        weekday_from_monday((i64::from(self.0) + 3).rem_euclid(7) as u32)
+    }
+
+    /// The first day of the week containing this day, weeks starting on `first`.
+    pub fn week_start(self, first: Weekday) -> LocalDay {
+        let back = (self.weekday().num_days_from_monday() + 7 - first.num_days_from_monday()) % 7;
+        LocalDay(self.0.saturating_sub(back as i32))
+    }
+
+    /// The first day of this day's calendar month.
+    pub fn month_start(self) -> LocalDay {
+        let d = self.date();
+        LocalDay::from_date(d.with_day(1).unwrap_or(d))
+    }
+
+    /// The instant this local day begins in `zone`: local midnight, or on a
+    /// day whose midnight is skipped by a daylight-saving change, the first
+    /// local instant that exists.
+    pub fn start_in<Tz: TimeZone>(self, zone: &Tz) -> DateTime<Utc> {
+        let midnight = self.date().and_hms_opt(0, 0, 0).unwrap_or_default();
+        // Walk forward minute by minute past a gap (at most a few hours).
+        let mut local = midnight;
+        for _ in 0..(26 * 60) {
+            if let Some(at) = zone.from_local_datetime(&local).earliest() {
+                return at.with_timezone(&Utc);
+            }
+            local += chrono::TimeDelta::minutes(1);
+        }
+        midnight.and_utc()
+    }
+}
+
+fn weekday_from_monday(n: u32) -> Weekday {
+    match n {
+        0 => Weekday::Mon,
+        1 => Weekday::Tue,
+        2 => Weekday::Wed,
+        3 => Weekday::Thu,
+        4 => Weekday::Fri,
+        5 => Weekday::Sat,
+        _ => Weekday::Sun,
+    }
+}
+
+impl fmt::Debug for LocalDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LocalDay({})", self.date())
+    }
+}
+
+impl fmt::Display for LocalDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.date(), f)
+    }
+}
+
+impl From<NaiveDate> for LocalDay {
+    fn from(date: NaiveDate) -> Self {
+        LocalDay::from_date(date)
+    }
+}
+
+impl Serialize for LocalDay {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.date().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for LocalDay {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        NaiveDate::deserialize(d).map(LocalDay::from_date)
+    }
+}
+
+/// Whole 24-hour intervals from `from` to `to`, rounded down (negative if
+/// `to` is earlier). The "rolling day" counterpart of [`LocalDay::days_since`].
+#[inline]
+pub fn rolling_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_seconds().div_euclid(SECONDS_PER_DAY)
+}
+
+/// A fixed UTC offset that reads and writes as `"+08:00"` in configuration.
+///
+/// Policies carry one so that a JSON file alone says which calendar its
+/// "days" are in; hosts that need an IANA zone with daylight saving pass a
+/// `chrono-tz` zone to the functions that take `&impl TimeZone` instead.
+///
+/// ```
+/// use growthkit::UtcOffset;
+/// let off: UtcOffset = "+08:00".parse().unwrap();
+/// assert_eq!(off.seconds(), 8 * 3600);
+/// assert_eq!(serde_json::to_string(&off).unwrap(), "\"+08:00\"");
+/// assert!("+25:00".parse::<UtcOffset>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UtcOffset(FixedOffset);
+
+impl UtcOffset {
+    /// UTC itself.
+    pub const UTC: UtcOffset = UtcOffset(FixedOffset::east_opt(0).expect("zero offset is valid"));
+
+    /// An offset east of UTC in seconds; `None` outside ±24 hours.
+    pub fn from_seconds(seconds: i32) -> Option<UtcOffset> {
+        FixedOffset::east_opt(seconds).map(UtcOffset)
+    }
+
+    /// Seconds east of UTC.
+    pub fn seconds(self) -> i32 {
+        self.0.local_minus_utc()
+    }
+
+    /// The offset as a chrono time zone.
+    pub fn zone(self) -> FixedOffset {
+        self.0
+    }
+}
+
+impl Default for UtcOffset {
+    fn default() -> Self {
+        UtcOffset::UTC
+    }
+}
+
+impl From<FixedOffset> for UtcOffset {
+    fn from(offset: FixedOffset) -> Self {
+        UtcOffset(offset)
+    }
+}
+
+impl fmt::Debug for UtcOffset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UtcOffset({})", self.0)
+    }
+}
+
+impl fmt::Display for UtcOffset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// The text was not an offset of the form `+HH:MM` or `-HH:MM` within ±24 hours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a UTC offset like \"+08:00\" or \"-05:30\"")]
+pub struct ParseOffsetError {
+    text: String,
+}
+
+impl FromStr for UtcOffset {
+    type Err = ParseOffsetError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseOffsetError { text: s.to_owned() };
+        let bytes = s.as_bytes();
+        if bytes.len() != 6 || bytes[3] != b':' {
+            return Err(err());
+        }
+        let sign = match bytes[0] {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return Err(err()),
+        };
+        let hours: i32 = s[1..3].parse().map_err(|_| err())?;
+        let minutes: i32 = s[4..6].parse().map_err(|_| err())?;
+        if minutes >= 60 {
+            return Err(err());
+        }
+        UtcOffset::from_seconds(sign * (hours * 3600 + minutes * 60)).ok_or_else(err)
+    }
+}
+
+impl Serialize for UtcOffset {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UtcOffset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, mi, 0).unwrap()
+    }
+
+    #[test]
+    fn local_midnight_in_plus_eight_splits_days() {
+        let tz = FixedOffset::east_opt(8 * 3600).unwrap();
+        // 15:59:59 UTC is 23:59:59 local; 16:00 UTC is local midnight.
+        let before = Utc.with_ymd_and_hms(2026, 1, 1, 15, 59, 59).unwrap();
+        let at = utc(2026, 1, 1, 16, 0);
+        assert_eq!(LocalDay::of(before, &tz).to_string(), "2026-01-01");
+        assert_eq!(LocalDay::of(at, &tz).to_string(), "2026-01-02");
+        assert_eq!(LocalDay::of(at, &Utc).to_string(), "2026-01-01");
+    }
+
+    #[test]
+    fn negative_offsets_and_pre_epoch_days_floor() {
+        let tz = FixedOffset::west_opt(5 * 3600).unwrap();
+        let at = utc(1969, 12, 31, 3, 0); // 22:00 on the 30th locally
+        assert_eq!(LocalDay::of(at, &tz).to_string(), "1969-12-30");
+        assert_eq!(LocalDay::of(at, &tz).number(), -2);
+    }
+
+    #[test]
+    fn dates_round_trip_and_weekdays_are_right() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let day = LocalDay::from_date(d);
+        assert_eq!(day.date(), d);
+        assert_eq!(day.weekday(), Weekday::Wed);
+        assert_eq!(day.week_start(Weekday::Mon).to_string(), "2026-11-23");
+        assert_eq!(day.week_start(Weekday::Sun).to_string(), "2026-11-22");
+        assert_eq!(day.month_start().to_string(), "2026-11-01");
+        assert_eq!(LocalDay::from_number(-1).weekday(), Weekday::Wed);
+        let json = serde_json::to_string(&day).unwrap();
+        assert_eq!(json, "\"2026-11-25\"");
+        assert_eq!(serde_json::from_str::<LocalDay>(&json).unwrap(), day);
+    }
+
+    #[test]
+    fn offsets_parse_and_reject() {
+        assert_eq!(
+            "-05:30".parse::<UtcOffset>().unwrap().seconds(),
+            -(5 * 3600 + 1800)
+        );
+        for bad in ["", "08:00", "+8:00", "+08:60", "+24:00", "+08-00", "x08:00"] {
+            assert!(bad.parse::<UtcOffset>().is_err(), "{bad} should not parse");
+        }
+        let back: UtcOffset = serde_json::from_str("\"+08:00\"").unwrap();
+        assert_eq!(back.to_string(), "+08:00");
+    }
+
+    #[test]
+    fn rolling_days_count_whole_intervals() {
+        let a = utc(2026, 1, 1, 12, 0);
+        assert_eq!(rolling_days(a, utc(2026, 1, 2, 11, 59)), 0);
+        assert_eq!(rolling_days(a, utc(2026, 1, 2, 12, 0)), 1);
+        assert_eq!(rolling_days(a, utc(2026, 1, 1, 11, 0)), -1);
+    }
+
+    #[test]
+    fn day_start_is_local_midnight() {
+        let tz = FixedOffset::east_opt(8 * 3600).unwrap();
+        let day = LocalDay::from_date(NaiveDate::from_ymd_opt(2026, 1, 2).unwrap());
+        assert_eq!(day.start_in(&tz), utc(2026, 1, 1, 16, 0));
+    }
+}
