@@ -37,6 +37,7 @@
 use crate::id::EventId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 /// How much of a state's recent past it remembers event ids for.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -73,60 +74,230 @@ pub enum Admission {
     TooLate,
 }
 
+/// How many ids a state keeps without a heap allocation. Time-ordered
+/// streams with a horizon of hours rarely hold more for one user, and a state
+/// that needs no pointer chase is what makes a million-user replay fast.
+const INLINE: usize = 2;
+
+/// One remembered id: the id and its event's time in unix milliseconds.
+type Seen = (EventId, i64);
+
 /// The ids of a state's recent events, in time order (see the module docs).
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+///
+/// Up to two ids live inline in the state; more move to the heap until the
+/// window shrinks again. The newest remembered time is kept inline too: an
+/// event newer than it cannot be a repeat (a redelivery carries its
+/// original time), so the common in-order case is judged without reading
+/// the ids at all.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(from = "RecentIdsRepr", into = "RecentIdsRepr")]
 pub struct RecentIds {
-    /// `(id, unix milliseconds)`, sorted by time.
-    ids: Vec<(EventId, i64)>,
-    /// The newest time of any forgotten id, in unix milliseconds.
-    forgotten_through: Option<i64>,
+    ids: Ids,
+    /// The newest remembered time, in unix milliseconds (`i64::MIN`: none).
+    newest: i64,
+    /// The newest time of any forgotten id, in unix milliseconds
+    /// (`i64::MIN`: nothing forgotten yet).
+    forgotten_through: i64,
+}
+
+#[derive(Clone, Debug)]
+enum Ids {
+    Inline { len: u8, items: [Seen; INLINE] },
+    Heap(VecDeque<Seen>),
+}
+
+impl Ids {
+    const EMPTY: Ids = Ids::Inline {
+        len: 0,
+        items: [(EventId(0), 0); INLINE],
+    };
+
+    fn from_sorted(v: impl ExactSizeIterator<Item = Seen>) -> Ids {
+        if v.len() <= INLINE {
+            let mut items = [(EventId(0), 0); INLINE];
+            let mut len = 0;
+            for (slot, item) in items.iter_mut().zip(v) {
+                *slot = item;
+                len += 1;
+            }
+            Ids::Inline { len, items }
+        } else {
+            Ids::Heap(v.collect())
+        }
+    }
+
+    #[inline]
+    fn inline_slice(len: u8, items: &[Seen; INLINE]) -> &[Seen] {
+        &items[..usize::from(len).min(INLINE)]
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Ids::Inline { len, items } => Self::inline_slice(*len, items).len(),
+            Ids::Heap(v) => v.len(),
+        }
+    }
+
+    fn contains(&self, id: EventId) -> bool {
+        match self {
+            Ids::Inline { len, items } => Self::inline_slice(*len, items)
+                .iter()
+                .any(|&(seen, _)| seen == id),
+            Ids::Heap(v) => v.iter().rev().any(|&(seen, _)| seen == id),
+        }
+    }
+
+    /// How many leading (oldest) entries satisfy `pred`, which must be
+    /// true for a prefix and false after it.
+    fn prefix(&self, pred: impl Fn(&Seen) -> bool) -> usize {
+        match self {
+            Ids::Inline { len, items } => Self::inline_slice(*len, items).partition_point(pred),
+            Ids::Heap(v) => v.partition_point(pred),
+        }
+    }
+
+    #[inline]
+    fn oldest_time(&self) -> Option<i64> {
+        match self {
+            Ids::Inline { len, items } => Self::inline_slice(*len, items).first().map(|s| s.1),
+            Ids::Heap(v) => v.front().map(|s| s.1),
+        }
+    }
+
+    #[inline]
+    fn push_newest(&mut self, item: Seen) {
+        match self {
+            Ids::Inline { len, items } if usize::from(*len) < INLINE => {
+                items[usize::from(*len)] = item;
+                *len += 1;
+            }
+            Ids::Heap(v) => v.push_back(item),
+            Ids::Inline { .. } => self.insert(self.len(), item),
+        }
+    }
+
+    fn insert(&mut self, pos: usize, item: Seen) {
+        match self {
+            Ids::Inline { len, items } if usize::from(*len) < INLINE => {
+                let n = usize::from(*len);
+                items.copy_within(pos..n, pos + 1);
+                items[pos] = item;
+                *len += 1;
+            }
+            Ids::Inline { len, items } => {
+                let mut v = VecDeque::with_capacity(4 * INLINE);
+                v.extend(Self::inline_slice(*len, items).iter().copied());
+                v.insert(pos, item);
+                *self = Ids::Heap(v);
+            }
+            Ids::Heap(v) => v.insert(pos, item),
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        match self {
+            Ids::Inline { len, items } => {
+                let live = usize::from(*len).min(INLINE);
+                if live > 0 {
+                    items.copy_within(1..live, 0);
+                    *len = (live - 1) as u8;
+                }
+            }
+            Ids::Heap(v) => {
+                v.pop_front();
+                // Back inline once small again, so the state stops paying
+                // for a pointer chase a burst of activity left behind.
+                if v.len() <= INLINE {
+                    *self = Ids::from_sorted(v.iter().copied());
+                }
+            }
+        }
+    }
+
+    fn to_vec(&self) -> Vec<Seen> {
+        match self {
+            Ids::Inline { len, items } => Self::inline_slice(*len, items).to_vec(),
+            Ids::Heap(v) => v.iter().copied().collect(),
+        }
+    }
+}
+
+// Equality looks only at the live ids: inline slots past `len` are leftovers.
+impl PartialEq for Ids {
+    fn eq(&self, other: &Ids) -> bool {
+        self.len() == other.len() && self.to_vec() == other.to_vec()
+    }
+}
+
+impl Eq for Ids {}
+
+impl std::hash::Hash for Ids {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.to_vec().hash(state);
+    }
+}
+
+impl Default for RecentIds {
+    fn default() -> Self {
+        RecentIds::new()
+    }
 }
 
 impl RecentIds {
     /// Remembers nothing yet.
     pub const fn new() -> RecentIds {
         RecentIds {
-            ids: Vec::new(),
-            forgotten_through: None,
+            ids: Ids::EMPTY,
+            newest: i64::MIN,
+            forgotten_through: i64::MIN,
         }
     }
 
     /// Judges an event without changing anything.
     #[inline]
     pub fn admit(&self, id: EventId, at: DateTime<Utc>) -> Admission {
-        // Scan newest first: a redelivery is usually of a recent event.
-        if self.ids.iter().rev().any(|&(seen, _)| seen == id) {
-            return Admission::Duplicate;
-        }
-        match self.forgotten_through {
-            Some(limit) if at.timestamp_millis() <= limit => Admission::TooLate,
-            _ => Admission::Fresh,
-        }
+        self.admit_millis(id, at.timestamp_millis())
     }
 
     /// Records an admitted event and forgets what the window lets go.
     pub fn remember(&mut self, id: EventId, at: DateTime<Utc>, window: &DedupeWindow) {
-        let ms = at.timestamp_millis();
-        // In-order arrival (the common case) appends; a late event is inserted.
-        let pos = self.ids.partition_point(|&(_, t)| t <= ms);
-        self.ids.insert(pos, (id, ms));
+        self.remember_millis(id, at.timestamp_millis(), window)
+    }
 
-        let newest = self.ids.last().map_or(ms, |&(_, t)| t);
+    #[inline]
+    pub(crate) fn admit_millis(&self, id: EventId, ms: i64) -> Admission {
+        // Newer than everything remembered: cannot be a repeat.
+        if ms > self.newest {
+            return Admission::Fresh;
+        }
+        if self.ids.contains(id) {
+            Admission::Duplicate
+        } else if ms <= self.forgotten_through {
+            Admission::TooLate
+        } else {
+            Admission::Fresh
+        }
+    }
+
+    #[inline]
+    pub(crate) fn remember_millis(&mut self, id: EventId, ms: i64, window: &DedupeWindow) {
+        if ms >= self.newest {
+            self.ids.push_newest((id, ms));
+            self.newest = ms;
+        } else {
+            // A late event goes to its place in time order.
+            let pos = self.ids.prefix(|&(_, t)| t <= ms);
+            self.ids.insert(pos, (id, ms));
+        }
         let horizon = i64::from(window.horizon_hours) * 3_600_000;
-        let cutoff = newest.saturating_sub(horizon);
-        let stale = self.ids.partition_point(|&(_, t)| t < cutoff);
-        let over = self
-            .ids
-            .len()
-            .saturating_sub(usize::from(window.max_ids.max(1)));
-        let drop = stale.max(over);
-        if drop > 0 {
-            let last_dropped = self.ids[drop - 1].1;
-            self.forgotten_through = Some(
-                self.forgotten_through
-                    .map_or(last_dropped, |f| f.max(last_dropped)),
-            );
-            self.ids.drain(..drop);
+        let cutoff = self.newest.saturating_sub(horizon);
+        let max = usize::from(window.max_ids.max(1));
+        while let Some(oldest) = self.ids.oldest_time() {
+            if oldest >= cutoff && self.ids.len() <= max {
+                break;
+            }
+            self.forgotten_through = self.forgotten_through.max(oldest);
+            self.ids.pop_oldest();
         }
     }
 
@@ -137,7 +308,37 @@ impl RecentIds {
 
     /// Whether no id is remembered.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
+    }
+}
+
+/// The serialized form: the remembered ids in time order, and the forgotten mark.
+#[derive(Serialize, Deserialize)]
+struct RecentIdsRepr {
+    ids: Vec<Seen>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    forgotten_through: Option<i64>,
+}
+
+impl From<RecentIdsRepr> for RecentIds {
+    fn from(r: RecentIdsRepr) -> Self {
+        let mut ids = r.ids;
+        // Keep the time-order invariant even for hand-edited input.
+        ids.sort_by_key(|&(_, t)| t);
+        RecentIds {
+            newest: ids.last().map_or(i64::MIN, |&(_, t)| t),
+            ids: Ids::from_sorted(ids.into_iter()),
+            forgotten_through: r.forgotten_through.unwrap_or(i64::MIN),
+        }
+    }
+}
+
+impl From<RecentIds> for RecentIdsRepr {
+    fn from(r: RecentIds) -> Self {
+        RecentIdsRepr {
+            ids: r.ids.to_vec(),
+            forgotten_through: (r.forgotten_through != i64::MIN).then_some(r.forgotten_through),
+        }
     }
 }
 
@@ -164,6 +365,13 @@ mod tests {
         r.remember(EventId(3), t(5), &w);
         assert_eq!(r.admit(EventId(3), t(5)), Admission::Duplicate);
         assert_eq!(r.len(), 3);
+        // Moving past two ids spilled to the heap; the order survives it.
+        let back: RecentIds = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        r.remember(EventId(4), t(60), &w);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.admit(EventId(2), t(20)), Admission::Duplicate);
+        assert_eq!(r.admit(EventId(1), t(10)), Admission::TooLate);
     }
 
     #[test]

@@ -532,6 +532,54 @@ impl<'de> Deserialize<'de> for KindPattern {
     }
 }
 
+/// A set of [`KindPattern`]s compiled for fast matching: kind-only patterns
+/// become one bit each, so the common case is a mask test, not a scan.
+///
+/// ```
+/// use growthkit::{EventKind, KindSet};
+/// let set = KindSet::new(&["visited".parse().unwrap(), "custom:quiz".parse().unwrap()]);
+/// assert!(set.matches(&EventKind::Visited));
+/// assert!(set.matches(&EventKind::Custom { name: "quiz".into() }));
+/// assert!(!set.matches(&EventKind::TrialStarted));
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct KindSet {
+    any: bool,
+    kinds: u32,
+    named: Vec<(KindTag, Label)>,
+}
+
+impl KindSet {
+    /// Compiles `patterns`; an empty list matches nothing.
+    pub fn new(patterns: &[KindPattern]) -> KindSet {
+        let mut set = KindSet::default();
+        for p in patterns {
+            match p {
+                KindPattern::Any => set.any = true,
+                KindPattern::Kind(tag) => set.kinds |= 1 << (*tag as u32),
+                KindPattern::Named(tag, name) => set.named.push((*tag, name.clone())),
+            }
+        }
+        set
+    }
+
+    /// Whether any pattern in the set matches.
+    #[inline]
+    pub fn matches(&self, kind: &EventKind) -> bool {
+        let tag = kind.tag();
+        self.any
+            || self.kinds & (1 << (tag as u32)) != 0
+            || (!self.named.is_empty()
+                && self
+                    .named
+                    .iter()
+                    .any(|(t, n)| *t == tag && kind.name() == Some(n)))
+    }
+}
+
+// KindSet keeps one bit per tag in a u32.
+const _: () = assert!(KindTag::ALL.len() <= 32);
+
 /// A typed attribute value.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(untagged)]

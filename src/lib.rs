@@ -11,14 +11,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod dedupe;
 pub mod event;
 pub mod id;
+pub mod intern;
+pub mod lifecycle;
 pub mod store;
 pub mod time;
 
 pub use event::{
-    AttrValue, Attributes, Currency, Event, EventKind, KindPattern, KindTag, Label, Money,
+    AttrValue, Attributes, Currency, Event, EventKind, KindPattern, KindSet, KindTag, Label, Money,
 };
 pub use id::{CommunityId, ContentId, CouponId, EventId, TopicId, UserId};
 pub use time::{LocalDay, UtcOffset};

@@ -282,6 +282,43 @@ impl<'de> Deserialize<'de> for UtcOffset {
     }
 }
 
+/// Instants kept as unix milliseconds inside hot state types, where integer
+/// comparisons beat calendar arithmetic, and written as RFC 3339 text (or
+/// `null` for "never", stored as `i64::MIN`) in their serialized form.
+pub(crate) mod millis {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// "Never": earlier than every real instant.
+    pub(crate) const NEVER: i64 = i64::MIN;
+
+    #[inline]
+    pub(crate) fn of(at: DateTime<Utc>) -> i64 {
+        at.timestamp_millis()
+    }
+
+    /// The instant of `ms`; `None` for [`NEVER`]. Out-of-range values (only
+    /// hand-edited state can hold them) clamp to chrono's ends.
+    pub(crate) fn to_instant(ms: i64) -> Option<DateTime<Utc>> {
+        if ms == NEVER {
+            return None;
+        }
+        Some(DateTime::from_timestamp_millis(ms).unwrap_or(if ms < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        }))
+    }
+
+    pub(crate) fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+        to_instant(*ms).serialize(s)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        Ok(Option::<DateTime<Utc>>::deserialize(d)?.map_or(NEVER, of))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,154 @@
+//! The batch path: replaying a whole log over many users.
+//!
+//! [`replay`] steps every event of a prepared [`EventLog`] through the very
+//! same [`LifecyclePolicy::apply_into`] the online path uses, user by user,
+//! each state found by its dense slot. The result equals applying the log's
+//! events one by one in their original order (a property test checks it).
+//!
+//! ```
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//! use growthkit::batch::EventLog;
+//! use growthkit::lifecycle::{replay, LifecyclePolicy, Stage};
+//! use growthkit::{Event, EventId, EventKind, UserId};
+//!
+//! let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+//! let log: EventLog = (0..6)
+//!     .map(|i| {
+//!         let kind = if i % 2 == 0 { EventKind::SignedUp } else { EventKind::ActionCompleted { action: "lesson".into() } };
+//!         Event::new(EventId(i), UserId(i / 2), t0 + TimeDelta::minutes(i as i64), kind)
+//!     })
+//!     .collect();
+//! let policy = LifecyclePolicy::default();
+//! let mut run = replay(&policy, &log);
+//! assert_eq!(run.summary().applied, 6);
+//! assert_eq!(run.stage_counts().get(Stage::Activated), 3);
+//! run.tick_all(&policy, t0 + TimeDelta::days(8));
+//! assert_eq!(run.stage_counts().get(Stage::AtRisk), 3);
+//! assert_eq!(run.get(UserId(1)).map(|l| l.stage()), Some(Stage::AtRisk));
+//! ```
+
+use super::policy::LifecyclePolicy;
+use super::stage::Stage;
+use super::user::{Lifecycle, LifecycleError, Transition};
+use crate::batch::EventLog;
+use crate::dedupe::Admission;
+use crate::id::UserId;
+use crate::intern::UserIndex;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Counts from a replay.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct ReplaySummary {
+    /// Events applied.
+    pub applied: u64,
+    /// Events dropped as repeats of an applied event id.
+    pub duplicates: u64,
+    /// Events refused as too late to deduplicate.
+    pub too_late: u64,
+    /// Stage moves made, idle moves included.
+    pub transitions: u64,
+}
+
+/// How many users stand in each stage.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct StageCounts([u64; Stage::ALL.len()]);
+
+impl StageCounts {
+    /// Users in `stage`.
+    pub fn get(&self, stage: Stage) -> u64 {
+        self.0[stage as usize]
+    }
+
+    /// `(stage, users)` for every stage, in stage order.
+    pub fn iter(&self) -> impl Iterator<Item = (Stage, u64)> + '_ {
+        Stage::ALL.iter().map(|&s| (s, self.get(s)))
+    }
+
+    /// All users counted.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// The states a replay produced, one per user of the log.
+#[derive(Clone, Debug)]
+pub struct Replayed<'l> {
+    index: &'l UserIndex,
+    states: Vec<Lifecycle>,
+    summary: ReplaySummary,
+}
+
+/// Replays `log` under `policy`, from a fresh [`Lifecycle`] per user.
+///
+/// Equivalent, state for state, to applying each event in log order to its
+/// user's state with [`LifecyclePolicy::apply`].
+pub fn replay<'l, Tz: TimeZone>(policy: &LifecyclePolicy<Tz>, log: &'l EventLog) -> Replayed<'l> {
+    let mut summary = ReplaySummary::default();
+    let mut moves: Vec<Transition> = Vec::new();
+    let states = log
+        .runs()
+        .map(|(user, events)| {
+            let mut state = Lifecycle::new(user);
+            for event in events {
+                match policy.apply_into(&mut state, event, &mut moves) {
+                    Ok(Admission::Fresh) => summary.applied += 1,
+                    Ok(Admission::Duplicate) => summary.duplicates += 1,
+                    Ok(Admission::TooLate) => summary.too_late += 1,
+                    // The run holds only this user's events.
+                    Err(LifecycleError::WrongUser { .. }) => continue,
+                }
+                summary.transitions += moves.len() as u64;
+                moves.clear();
+            }
+            state
+        })
+        .collect();
+    Replayed {
+        index: log.index(),
+        states,
+        summary,
+    }
+}
+
+impl Replayed<'_> {
+    /// Makes every user's idle moves due by `now` (see [`LifecyclePolicy::tick`]).
+    pub fn tick_all<Tz: TimeZone>(&mut self, policy: &LifecyclePolicy<Tz>, now: DateTime<Utc>) {
+        let mut moves = Vec::new();
+        for state in &mut self.states {
+            self.summary.transitions += policy.tick_into(state, now, &mut moves) as u64;
+            moves.clear();
+        }
+    }
+
+    /// The state of `user`, if the log had them.
+    pub fn get(&self, user: UserId) -> Option<&Lifecycle> {
+        self.index
+            .slot(user)
+            .and_then(|slot| self.states.get(slot as usize))
+    }
+
+    /// Every state, in slot order (the order users first appear in the log).
+    pub fn states(&self) -> &[Lifecycle] {
+        &self.states
+    }
+
+    /// Takes the states out, in slot order.
+    pub fn into_states(self) -> Vec<Lifecycle> {
+        self.states
+    }
+
+    /// What the replay did.
+    pub fn summary(&self) -> ReplaySummary {
+        self.summary
+    }
+
+    /// How many users stand in each stage now.
+    pub fn stage_counts(&self) -> StageCounts {
+        let mut counts = StageCounts::default();
+        for s in &self.states {
+            counts.0[s.stage() as usize] += 1;
+        }
+        counts
+    }
+}

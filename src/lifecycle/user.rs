@@ -1,0 +1,940 @@
+//! One user's lifecycle state and the step function that moves it.
+
+use super::policy::LifecyclePolicy;
+use super::stage::Stage;
+use crate::dedupe::{Admission, RecentIds};
+use crate::event::{Event, EventKind};
+use crate::id::{EventId, UserId};
+use crate::store::Versioned;
+use crate::time::{LocalDay, millis};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Why a user changed stage.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Cause {
+    /// This event made the move.
+    Event {
+        /// The event.
+        id: EventId,
+    },
+    /// The user was idle this many days.
+    Idle {
+        /// The threshold that fired.
+        days: u16,
+    },
+}
+
+/// One move between stages: what, when, and why.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Transition {
+    /// The stage left.
+    pub from: Stage,
+    /// The stage entered.
+    pub to: Stage,
+    /// When it happened: the event's time, or the instant the idle threshold
+    /// was crossed (never earlier than the previous transition).
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub cause: Cause,
+}
+
+/// What applying one event did.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Applied {
+    /// Whether the event was new, a repeat, or too late to judge; only a
+    /// [`Admission::Fresh`] event changed anything.
+    pub admission: Option<Admission>,
+    /// The moves it caused, in order: idle moves that had come due before
+    /// the event, then the moves the event itself made.
+    pub transitions: Vec<Transition>,
+}
+
+impl Applied {
+    /// Whether the event was new and so was applied.
+    pub fn was_applied(&self) -> bool {
+        self.admission == Some(Admission::Fresh)
+    }
+}
+
+/// Why an event could not be applied. Nothing was changed.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifecycleError {
+    /// The event belongs to another user.
+    #[error("event {event} is for {event_user} but this lifecycle belongs to {state_user}")]
+    WrongUser {
+        /// The event.
+        event: EventId,
+        /// Whose event it is.
+        event_user: UserId,
+        /// Whose state it was applied to.
+        state_user: UserId,
+    },
+}
+
+/// One user's place in the default lifecycle: plain serde data.
+///
+/// Create it with [`Lifecycle::new`], move it with
+/// [`LifecyclePolicy::apply`] and [`LifecyclePolicy::tick`], store it anywhere.
+/// `version` grows by one with every change, for compare-and-swap
+/// ([`crate::store`]).
+///
+/// The fixed part of the state (everything but the transition history and
+/// the window of recent event ids) is 96 bytes, so a million users take
+/// under 200 MB in a batch replay. Instants are kept to the millisecond.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+// A fixed layout, widest fields first: the fixed part packs with no padding holes.
+#[repr(C)]
+pub struct Lifecycle {
+    user: UserId,
+    version: u64,
+    /// Active local days as a bit map: bit `i` is the day `active_anchor - i`.
+    active_days: u64,
+    events: u64,
+    #[serde(with = "millis")]
+    since: i64,
+    #[serde(with = "millis")]
+    acquired_at: i64,
+    #[serde(with = "millis")]
+    last_active: i64,
+    #[serde(with = "millis")]
+    newest_seen: i64,
+    active_anchor: LocalDay,
+    acquired_day: LocalDay,
+    key_actions: u32,
+    payments: u32,
+    refunds: u32,
+    returns: u32,
+    history_dropped: u32,
+    stage: Stage,
+    /// The highest progress stage ever reached: where the path back leads.
+    peak: Stage,
+    /// The stage held when the user went idle: where a return from at-risk leads.
+    resume: Stage,
+    recent: RecentIds,
+    history: VecDeque<Transition>,
+}
+
+impl Lifecycle {
+    /// A user the host knows of but no event has been applied to yet
+    /// ([`Stage::Prospect`]). The first event acquires them.
+    pub fn new(user: UserId) -> Lifecycle {
+        Lifecycle {
+            user,
+            version: 0,
+            active_days: 0,
+            events: 0,
+            since: millis::NEVER,
+            acquired_at: millis::NEVER,
+            last_active: millis::NEVER,
+            newest_seen: millis::NEVER,
+            active_anchor: LocalDay::from_number(i32::MIN),
+            acquired_day: LocalDay::from_number(i32::MIN),
+            key_actions: 0,
+            payments: 0,
+            refunds: 0,
+            returns: 0,
+            history_dropped: 0,
+            stage: Stage::Prospect,
+            peak: Stage::Prospect,
+            resume: Stage::Prospect,
+            recent: RecentIds::new(),
+            history: VecDeque::new(),
+        }
+    }
+
+    /// Whose lifecycle this is.
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// The current stage.
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// When the current stage was entered (`None` for a prospect).
+    pub fn since(&self) -> Option<DateTime<Utc>> {
+        millis::to_instant(self.since)
+    }
+
+    /// When the user was acquired: the earlier of their first event and
+    /// their sign-up (`None` for a prospect).
+    pub fn acquired_at(&self) -> Option<DateTime<Utc>> {
+        millis::to_instant(self.acquired_at)
+    }
+
+    /// The time of their newest activity event (`None` before any).
+    pub fn last_active(&self) -> Option<DateTime<Utc>> {
+        millis::to_instant(self.last_active)
+    }
+
+    /// The time of the newest event applied, activity or not (`None` before any).
+    pub fn newest_seen(&self) -> Option<DateTime<Utc>> {
+        millis::to_instant(self.newest_seen)
+    }
+
+    /// The highest progress stage ever reached.
+    pub fn peak(&self) -> Stage {
+        self.peak
+    }
+
+    /// Key actions done inside the activation window.
+    pub fn key_actions(&self) -> u32 {
+        self.key_actions
+    }
+
+    /// Payments made (purchases with a positive amount).
+    pub fn payments(&self) -> u32 {
+        self.payments
+    }
+
+    /// Refunds received. Refunds never demote: a converted user stays converted.
+    pub fn refunds(&self) -> u32 {
+        self.refunds
+    }
+
+    /// How many times the user came back from dormant or churned.
+    pub fn returns(&self) -> u32 {
+        self.returns
+    }
+
+    /// Events applied (duplicates and refused events not counted).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The most recent transitions, oldest first (at most the policy's
+    /// `history_limit`; see [`Lifecycle::history_dropped`]).
+    pub fn history(&self) -> &VecDeque<Transition> {
+        &self.history
+    }
+
+    /// The window of recent event ids that makes applying an event idempotent.
+    pub fn recent_ids(&self) -> &RecentIds {
+        &self.recent
+    }
+
+    /// How many older transitions were dropped to keep the history bounded.
+    pub fn history_dropped(&self) -> u32 {
+        self.history_dropped
+    }
+
+    /// Whether the user was active on `day` (only the last 64 active days are known).
+    pub fn was_active_on(&self, day: LocalDay) -> bool {
+        let back = i64::from(self.active_anchor.number()) - i64::from(day.number());
+        (0..64).contains(&back) && self.active_days & (1 << back) != 0
+    }
+
+    /// Distinct active days among the `window` local days ending on `today`.
+    pub fn active_days_in(&self, today: LocalDay, window: u16) -> u32 {
+        if self.active_days == 0 || window == 0 {
+            return 0;
+        }
+        // Window days d in [today - window + 1, today] are bits anchor - d.
+        let lo = i64::from(self.active_anchor.number()) - i64::from(today.number());
+        let hi = lo + i64::from(window) - 1;
+        if hi < 0 || lo > 63 {
+            return 0;
+        }
+        let lo = lo.max(0);
+        let width = (hi.min(63) - lo + 1) as u32;
+        let mask = if width >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
+        ((self.active_days >> lo) & mask).count_ones()
+    }
+
+    fn mark_active(&mut self, day: LocalDay) {
+        let ahead = i64::from(day.number()) - i64::from(self.active_anchor.number());
+        if ahead > 0 {
+            self.active_days = if ahead >= 64 {
+                0
+            } else {
+                self.active_days << ahead
+            };
+            self.active_days |= 1;
+            self.active_anchor = day;
+        } else if ahead > -64 {
+            self.active_days |= 1 << (-ahead);
+        }
+    }
+}
+
+impl Versioned for Lifecycle {
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+/// A move being recorded: keeps `since`, `peak` and the history in step.
+fn enter(
+    state: &mut Lifecycle,
+    to: Stage,
+    at_ms: i64,
+    cause: Cause,
+    limit: u16,
+    out: &mut Vec<Transition>,
+) {
+    let at_ms = at_ms.max(state.since);
+    let at = millis::to_instant(at_ms).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let t = Transition {
+        from: state.stage,
+        to,
+        at,
+        cause,
+    };
+    state.stage = to;
+    state.since = at_ms;
+    if to.is_progress() {
+        state.peak = state.peak.max(to);
+    }
+    let history = &mut state.history;
+    if history.capacity() == 0 {
+        // Most users make a handful of moves: start with room for them
+        // rather than growing 4 → 8 → 16 through reallocations.
+        history.reserve_exact(usize::from(limit.min(8)));
+    }
+    while history.len() >= usize::from(limit) {
+        history.pop_front();
+        state.history_dropped = state.history_dropped.saturating_add(1);
+    }
+    history.push_back(t);
+    out.push(t);
+}
+
+/// What the step needs to know about one event, computed once.
+struct Seen {
+    id: EventId,
+    at: i64,
+    day: LocalDay,
+    active: bool,
+    paid: bool,
+}
+
+impl<Tz: TimeZone> LifecyclePolicy<Tz> {
+    /// Applies one event to one user's state and returns what it did.
+    ///
+    /// In order: a repeated event id (or one too late to tell, see
+    /// [`crate::dedupe`]) changes nothing; idle moves that came due before
+    /// the event are made (as [`tick`](Self::tick) would); the event is
+    /// counted; then the stage moves forward if the counts now allow.
+    ///
+    /// Events may arrive out of order. A late event is counted (its active
+    /// day, key action, payment) and can move the user *forward*, but it
+    /// never rewinds a stage, never makes an idle move, and never counts as a
+    /// return from an idle stage entered after it happened.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use growthkit::lifecycle::{Lifecycle, LifecyclePolicy, Stage};
+    /// use growthkit::store::Versioned;
+    /// use growthkit::{Event, EventId, EventKind, UserId};
+    ///
+    /// let policy = LifecyclePolicy::default();
+    /// let mut user = Lifecycle::new(UserId(1));
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    /// let signed_up = Event::new(EventId(1), UserId(1), at, EventKind::SignedUp);
+    /// let moves = policy.apply(&mut user, &signed_up).unwrap().transitions;
+    /// assert_eq!(moves[0].to, Stage::Acquired);
+    /// // The same event again changes nothing.
+    /// assert!(!policy.apply(&mut user, &signed_up).unwrap().was_applied());
+    /// assert_eq!(user.version(), 1);
+    /// ```
+    pub fn apply(&self, state: &mut Lifecycle, event: &Event) -> Result<Applied, LifecycleError> {
+        let mut transitions = Vec::new();
+        let admission = self.apply_into(state, event, &mut transitions)?;
+        Ok(Applied {
+            admission: Some(admission),
+            transitions,
+        })
+    }
+
+    /// [`apply`](Self::apply) appending its transitions to `out`, so a batch
+    /// loop can reuse one buffer.
+    #[inline]
+    pub fn apply_into(
+        &self,
+        state: &mut Lifecycle,
+        event: &Event,
+        out: &mut Vec<Transition>,
+    ) -> Result<Admission, LifecycleError> {
+        if state.user != event.user {
+            return Err(LifecycleError::WrongUser {
+                event: event.id,
+                event_user: event.user,
+                state_user: state.user,
+            });
+        }
+        let at = millis::of(event.at);
+        let admission = state.recent.admit_millis(event.id, at);
+        if admission != Admission::Fresh {
+            return Ok(admission);
+        }
+        // Nothing below can fail: from here on the event is applied whole.
+        self.fire_idle_moves(state, at, out);
+        state
+            .recent
+            .remember_millis(event.id, at, &self.spec.dedupe);
+        let seen = Seen {
+            id: event.id,
+            at,
+            day: LocalDay::of(event.at, &self.zone),
+            active: self.activity.matches(&event.kind),
+            paid: matches!(&event.kind, EventKind::Purchase { amount } if amount.minor > 0),
+        };
+        self.count(state, event, &seen, out);
+        self.advance(state, &seen, out);
+        state.version += 1;
+        Ok(Admission::Fresh)
+    }
+
+    /// Makes the idle moves due by `now` (at risk, dormant, churned), each
+    /// stamped with the instant its threshold was crossed, and returns them.
+    /// Bumps the version if anything moved.
+    ///
+    /// Idle time is measured in whole 24-hour periods since the last
+    /// activity event: with `at_risk_days = 7`, a user last active at 10:00 on
+    /// the 1st is at risk from 10:00 on the 8th.
+    pub fn tick(&self, state: &mut Lifecycle, now: DateTime<Utc>) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.tick_into(state, now, &mut out);
+        out
+    }
+
+    /// [`tick`](Self::tick) appending to `out`; returns how many moves it made.
+    pub fn tick_into(
+        &self,
+        state: &mut Lifecycle,
+        now: DateTime<Utc>,
+        out: &mut Vec<Transition>,
+    ) -> usize {
+        let moved = self.fire_idle_moves(state, millis::of(now), out);
+        if moved > 0 {
+            state.version += 1;
+        }
+        moved
+    }
+
+    fn fire_idle_moves(&self, state: &mut Lifecycle, now: i64, out: &mut Vec<Transition>) -> usize {
+        let idle = self.spec.idle;
+        let mut moved = 0;
+        loop {
+            let (next, after, days) = match state.stage {
+                Stage::Prospect | Stage::Churned => break,
+                Stage::AtRisk => (Stage::Dormant, self.dormant_ms, idle.dormant_days),
+                Stage::Dormant => (Stage::Churned, self.churned_ms, idle.churned_days),
+                _ => (Stage::AtRisk, self.at_risk_ms, idle.at_risk_days),
+            };
+            let due = state.last_active.saturating_add(after);
+            if due > now {
+                break;
+            }
+            if next == Stage::AtRisk {
+                state.resume = state.stage;
+            }
+            enter(
+                state,
+                next,
+                due,
+                Cause::Idle { days },
+                self.spec.history_limit,
+                out,
+            );
+            moved += 1;
+        }
+        moved
+    }
+
+    fn count(&self, state: &mut Lifecycle, event: &Event, seen: &Seen, out: &mut Vec<Transition>) {
+        if state.stage == Stage::Prospect {
+            state.acquired_at = seen.at;
+            state.acquired_day = seen.day;
+            state.since = seen.at;
+            state.last_active = seen.at;
+            state.active_anchor = seen.day;
+            let cause = Cause::Event { id: seen.id };
+            enter(
+                state,
+                Stage::Acquired,
+                seen.at,
+                cause,
+                self.spec.history_limit,
+                out,
+            );
+        }
+        state.events = state.events.saturating_add(1);
+        state.newest_seen = state.newest_seen.max(seen.at);
+        if seen.active {
+            state.last_active = state.last_active.max(seen.at);
+            state.mark_active(seen.day);
+        }
+        match &event.kind {
+            EventKind::SignedUp if seen.at < state.acquired_at => {
+                state.acquired_at = seen.at;
+                state.acquired_day = seen.day;
+            }
+            EventKind::Refund { .. } => state.refunds = state.refunds.saturating_add(1),
+            _ if seen.paid => state.payments = state.payments.saturating_add(1),
+            _ => {}
+        }
+        if self.key_actions.matches(&event.kind) {
+            let offset = seen.day.days_since(state.acquired_day);
+            if (0..i32::from(self.spec.activation.within_days)).contains(&offset) {
+                state.key_actions = state.key_actions.saturating_add(1);
+            }
+        }
+    }
+
+    fn advance(&self, state: &mut Lifecycle, seen: &Seen, out: &mut Vec<Transition>) {
+        let cause = Cause::Event { id: seen.id };
+        let limit = self.spec.history_limit;
+        // A return only counts if it happened after the user went idle.
+        let returned = seen.active && seen.at > state.since;
+        match state.stage {
+            Stage::Dormant | Stage::Churned if returned => {
+                state.returns = state.returns.saturating_add(1);
+                enter(state, Stage::Reactivated, seen.at, cause, limit, out);
+            }
+            Stage::AtRisk if returned => {
+                let back = state.resume;
+                enter(state, back, seen.at, cause, limit, out);
+            }
+            _ => {}
+        }
+        let retention = self.spec.retention;
+        let retained_now = || {
+            seen.active
+                && state.active_days_in(seen.day, retention.window_days)
+                    >= u32::from(retention.active_days)
+        };
+        let target = match state.stage {
+            s if s.is_progress() => self.earned_stage(state, retained_now),
+            // The path back: regained retention, or a payment, restores the
+            // best stage the user ever held.
+            Stage::Reactivated if seen.paid || retained_now() => {
+                self.earned_stage(state, || true).max(state.peak)
+            }
+            _ => return,
+        };
+        if state.stage.can_move_to(target) {
+            enter(state, target, seen.at, cause, limit, out);
+        }
+    }
+
+    /// The progress stage the counts alone justify; `retained_now` is only
+    /// asked when it can matter.
+    fn earned_stage(&self, state: &Lifecycle, retained_now: impl FnOnce() -> bool) -> Stage {
+        if state.payments >= self.spec.loyal_payments {
+            Stage::Loyal
+        } else if state.payments >= 2 {
+            Stage::RepeatBuyer
+        } else if state.payments == 1 {
+            Stage::Converted
+        } else if state.key_actions < self.spec.activation.required && state.peak < Stage::Activated
+        {
+            Stage::Acquired
+        } else if retained_now() {
+            Stage::Retained
+        } else {
+            Stage::Activated
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Money;
+    use crate::lifecycle::PolicySpec;
+    use chrono::{FixedOffset, TimeDelta};
+
+    const U: UserId = UserId(1);
+
+    fn t0() -> DateTime<Utc> {
+        // 09:00 in +08:00.
+        Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap()
+    }
+
+    fn policy(edit: impl FnOnce(&mut PolicySpec)) -> LifecyclePolicy<FixedOffset> {
+        let mut spec = PolicySpec {
+            utc_offset: "+08:00".parse().unwrap(),
+            ..Default::default()
+        };
+        edit(&mut spec);
+        spec.validate().unwrap()
+    }
+
+    struct Script {
+        policy: LifecyclePolicy<FixedOffset>,
+        state: Lifecycle,
+        next_id: u64,
+    }
+
+    impl Script {
+        fn new(policy: LifecyclePolicy<FixedOffset>) -> Script {
+            Script {
+                policy,
+                state: Lifecycle::new(U),
+                next_id: 0,
+            }
+        }
+        fn at(&mut self, at: DateTime<Utc>, kind: EventKind) -> Vec<Transition> {
+            self.next_id += 1;
+            let e = Event::new(EventId(self.next_id), U, at, kind);
+            self.policy.apply(&mut self.state, &e).unwrap().transitions
+        }
+        fn stage(&self) -> Stage {
+            self.state.stage()
+        }
+    }
+
+    fn lesson() -> EventKind {
+        EventKind::ActionCompleted {
+            action: "lesson".into(),
+        }
+    }
+
+    fn pay() -> EventKind {
+        EventKind::Purchase {
+            amount: Money::new(100, "CNY".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn fixed_part_of_the_state_fits_in_128_bytes() {
+        let fixed = std::mem::size_of::<Lifecycle>()
+            - std::mem::size_of::<RecentIds>()
+            - std::mem::size_of::<Vec<Transition>>();
+        assert!(fixed <= 128, "fixed state is {fixed} bytes");
+    }
+
+    #[test]
+    fn first_event_acquires_and_signup_time_wins_if_earlier() {
+        let mut s = Script::new(policy(|_| {}));
+        let moves = s.at(t0(), EventKind::Visited);
+        assert_eq!(moves.len(), 1);
+        assert_eq!(
+            (moves[0].from, moves[0].to),
+            (Stage::Prospect, Stage::Acquired)
+        );
+        s.at(t0() - TimeDelta::hours(1), EventKind::SignedUp);
+        assert_eq!(s.state.acquired_at(), Some(t0() - TimeDelta::hours(1)));
+    }
+
+    #[test]
+    fn activation_counts_local_days_from_the_signup_day() {
+        // Sign up at 23:30 local; within_days = 1 means the sign-up day only.
+        let signup = Utc.with_ymd_and_hms(2026, 3, 1, 15, 30, 0).unwrap();
+        let mut s = Script::new(policy(|p| p.activation.within_days = 1));
+        s.at(signup, EventKind::SignedUp);
+        // 00:10 local, the next local day, only 40 minutes later: too late.
+        s.at(signup + TimeDelta::minutes(40), lesson());
+        assert_eq!(s.stage(), Stage::Acquired);
+        assert_eq!(s.state.key_actions(), 0);
+
+        let mut s = Script::new(policy(|p| p.activation.within_days = 1));
+        s.at(signup, EventKind::SignedUp);
+        s.at(signup + TimeDelta::minutes(29), lesson()); // 23:59 local
+        assert_eq!(s.stage(), Stage::Activated);
+    }
+
+    #[test]
+    fn activation_window_edge_is_exclusive_at_n_days() {
+        for (day, expect) in [(6, Stage::Activated), (7, Stage::Acquired)] {
+            let mut s = Script::new(policy(|p| p.idle.at_risk_days = 20));
+            s.at(t0(), EventKind::SignedUp);
+            s.at(t0() + TimeDelta::days(day), lesson());
+            assert_eq!(s.stage(), expect, "key action on day {day}");
+        }
+    }
+
+    #[test]
+    fn activation_can_require_several_key_actions() {
+        let mut s = Script::new(policy(|p| p.activation.required = 2));
+        s.at(t0(), EventKind::SignedUp);
+        s.at(t0(), lesson());
+        assert_eq!(s.stage(), Stage::Acquired);
+        s.at(t0() + TimeDelta::hours(1), lesson());
+        assert_eq!(s.stage(), Stage::Activated);
+    }
+
+    #[test]
+    fn retention_needs_r_distinct_local_days_in_w() {
+        // R = 3 in W = 14: days 0, 6, 13 qualify on day 13; days 0, 7, 14 do not on day 14.
+        let mut s = Script::new(policy(|p| p.idle.at_risk_days = 20));
+        s.at(t0(), lesson());
+        s.at(t0() + TimeDelta::days(6), EventKind::Visited);
+        assert_eq!(s.stage(), Stage::Activated);
+        s.at(t0() + TimeDelta::days(13), EventKind::Visited);
+        assert_eq!(s.stage(), Stage::Retained);
+
+        let mut s = Script::new(policy(|p| p.idle.at_risk_days = 20));
+        s.at(t0(), lesson());
+        s.at(t0() + TimeDelta::days(7), EventKind::Visited);
+        s.at(t0() + TimeDelta::days(14), EventKind::Visited);
+        assert_eq!(s.stage(), Stage::Activated);
+    }
+
+    #[test]
+    fn two_checkins_across_local_midnight_are_two_days() {
+        let mut s = Script::new(policy(|p| {
+            p.retention = crate::lifecycle::Retention {
+                active_days: 2,
+                window_days: 2,
+            }
+        }));
+        let late = Utc.with_ymd_and_hms(2026, 3, 1, 15, 30, 0).unwrap(); // 23:30 local
+        s.at(late, lesson());
+        s.at(
+            late + TimeDelta::minutes(40),
+            EventKind::CheckIn { community: None },
+        ); // 00:10
+        assert_eq!(s.stage(), Stage::Retained);
+        // The same two instants in UTC fall on one day.
+        let mut utc = Script::new(
+            PolicySpec {
+                retention: crate::lifecycle::Retention {
+                    active_days: 2,
+                    window_days: 2,
+                },
+                ..Default::default()
+            }
+            .validate()
+            .unwrap(),
+        );
+        utc.at(late, lesson());
+        utc.at(
+            late + TimeDelta::minutes(40),
+            EventKind::CheckIn { community: None },
+        );
+        assert_eq!(utc.stage(), Stage::Activated);
+    }
+
+    #[test]
+    fn payments_convert_repeat_and_make_loyal() {
+        let mut s = Script::new(policy(|p| p.loyal_payments = 3));
+        s.at(t0(), EventKind::SignedUp);
+        let moves = s.at(t0(), pay());
+        assert_eq!(
+            moves.last().map(|t| (t.from, t.to)),
+            Some((Stage::Acquired, Stage::Converted))
+        );
+        s.at(t0(), pay());
+        assert_eq!(s.stage(), Stage::RepeatBuyer);
+        s.at(
+            t0(),
+            EventKind::Refund {
+                amount: Money::new(100, "CNY".parse().unwrap()),
+            },
+        );
+        assert_eq!(s.stage(), Stage::RepeatBuyer, "refunds never demote");
+        s.at(t0(), pay());
+        assert_eq!(s.stage(), Stage::Loyal);
+        // A zero-amount purchase is not a payment.
+        let mut z = Script::new(policy(|_| {}));
+        z.at(
+            t0(),
+            EventKind::Purchase {
+                amount: Money::new(0, "CNY".parse().unwrap()),
+            },
+        );
+        assert_eq!(z.stage(), Stage::Acquired);
+    }
+
+    #[test]
+    fn idle_moves_fire_at_exactly_their_thresholds() {
+        let mut s = Script::new(policy(|_| {}));
+        s.at(t0(), lesson());
+        let p = &s.policy;
+        assert!(
+            p.tick(&mut s.state, t0() + days(7) - TimeDelta::seconds(1))
+                .is_empty()
+        );
+        let v = s.state.version();
+        let moves = p.tick(&mut s.state, t0() + days(7));
+        assert_eq!(moves.len(), 1);
+        assert_eq!((moves[0].to, moves[0].at), (Stage::AtRisk, t0() + days(7)));
+        assert_eq!(moves[0].cause, Cause::Idle { days: 7 });
+        assert_eq!(s.state.version(), v + 1);
+        // Ticking again at the same instant does nothing, version unchanged.
+        assert!(p.tick(&mut s.state, t0() + days(7)).is_empty());
+        assert_eq!(s.state.version(), v + 1);
+    }
+
+    #[test]
+    fn a_long_silence_cascades_with_each_move_at_its_own_instant() {
+        let mut s = Script::new(policy(|_| {}));
+        s.at(t0(), lesson());
+        let moves = s.policy.tick(&mut s.state, t0() + days(365));
+        let got: Vec<_> = moves.iter().map(|t| (t.to, t.at)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Stage::AtRisk, t0() + days(7)),
+                (Stage::Dormant, t0() + days(30)),
+                (Stage::Churned, t0() + days(90)),
+            ]
+        );
+    }
+
+    #[test]
+    fn return_from_at_risk_restores_the_stage_left() {
+        let mut s = Script::new(policy(|_| {}));
+        s.at(t0(), pay());
+        s.policy.tick(&mut s.state, t0() + days(8));
+        assert_eq!(s.stage(), Stage::AtRisk);
+        let moves = s.at(t0() + days(9), EventKind::Visited);
+        assert_eq!(
+            moves.iter().map(|t| t.to).collect::<Vec<_>>(),
+            vec![Stage::Converted]
+        );
+    }
+
+    #[test]
+    fn churned_user_returns_reactivated_and_finds_the_path_back() {
+        let mut s = Script::new(policy(|_| {}));
+        s.at(t0(), lesson());
+        s.at(t0() + days(1), pay());
+        s.at(t0() + days(2), pay());
+        assert_eq!(s.stage(), Stage::RepeatBuyer);
+        let back = t0() + days(200);
+        let moves = s.at(back, EventKind::Visited);
+        let stages: Vec<_> = moves.iter().map(|t| t.to).collect();
+        assert_eq!(
+            stages,
+            vec![
+                Stage::AtRisk,
+                Stage::Dormant,
+                Stage::Churned,
+                Stage::Reactivated
+            ]
+        );
+        assert_eq!(s.state.returns(), 1);
+        // Two more active days within the window: retention regained, back to the peak.
+        s.at(back + days(1), EventKind::Visited);
+        assert_eq!(s.stage(), Stage::Reactivated);
+        s.at(back + days(2), EventKind::Visited);
+        assert_eq!(s.stage(), Stage::RepeatBuyer);
+    }
+
+    #[test]
+    fn a_payment_ends_reactivation_at_once() {
+        let mut s = Script::new(policy(|_| {}));
+        s.at(t0(), lesson());
+        s.at(t0() + days(40), EventKind::Visited);
+        assert_eq!(s.stage(), Stage::Reactivated);
+        s.at(t0() + days(40), pay());
+        assert_eq!(s.stage(), Stage::Converted);
+    }
+
+    #[test]
+    fn late_events_count_but_never_rewind_or_fake_a_return() {
+        let mut s = Script::new(policy(|_| {}));
+        s.at(t0(), lesson());
+        s.policy.tick(&mut s.state, t0() + days(40));
+        assert_eq!(s.stage(), Stage::Dormant);
+        // A payment that happened before the user went dormant arrives late.
+        let moves = s.at(t0() + days(1), pay());
+        assert!(moves.is_empty(), "{moves:?}");
+        assert_eq!(s.stage(), Stage::Dormant);
+        assert_eq!(s.state.payments(), 1);
+        // The late activity moved the last-active time, but no idle move ran backwards.
+        assert_eq!(s.state.last_active(), Some(t0() + days(1)));
+        let h = s.state.history();
+        assert!(h.iter().zip(h.iter().skip(1)).all(|(a, b)| a.at <= b.at));
+        // A real return now goes to reactivated, and the payment lifts it back.
+        s.at(t0() + days(41), EventKind::Visited);
+        assert_eq!(s.stage(), Stage::Reactivated);
+    }
+
+    #[test]
+    fn late_progress_is_stamped_no_earlier_than_the_current_stage() {
+        let mut s = Script::new(policy(|_| {}));
+        s.at(t0() + days(2), EventKind::Visited);
+        let moves = s.at(t0(), pay()); // earlier than the acquisition
+        assert_eq!(moves[0].to, Stage::Converted);
+        assert_eq!(moves[0].at, t0() + days(2));
+    }
+
+    #[test]
+    fn duplicates_and_other_users_change_nothing() {
+        let mut s = Script::new(policy(|_| {}));
+        s.at(t0(), lesson());
+        let before = s.state.clone();
+        let dup = Event::new(EventId(1), U, t0(), lesson());
+        let r = s.policy.apply(&mut s.state, &dup).unwrap();
+        assert_eq!(r.admission, Some(Admission::Duplicate));
+        assert_eq!(s.state, before);
+        let other = Event::new(EventId(99), UserId(2), t0(), lesson());
+        let err = s.policy.apply(&mut s.state, &other).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "event event#99 is for user#2 but this lifecycle belongs to user#1"
+        );
+        assert_eq!(s.state, before);
+    }
+
+    #[test]
+    fn history_is_bounded_and_counts_what_it_dropped() {
+        let mut s = Script::new(policy(|p| p.history_limit = 2));
+        s.at(t0(), lesson());
+        s.at(t0(), pay());
+        s.at(t0(), pay());
+        assert_eq!(s.state.history().len(), 2);
+        assert_eq!(s.state.history_dropped(), 2);
+        assert_eq!(s.state.history()[1].to, Stage::RepeatBuyer);
+    }
+
+    #[test]
+    fn active_day_window_queries() {
+        let mut s = Script::new(policy(|_| {}));
+        s.at(t0(), EventKind::Visited);
+        s.at(t0() + days(3), EventKind::Visited);
+        let d0 = LocalDay::of(t0(), &s.policy.zone);
+        assert!(s.state.was_active_on(d0));
+        assert!(!s.state.was_active_on(d0.checked_add_days(1).unwrap()));
+        assert_eq!(
+            s.state.active_days_in(d0.checked_add_days(3).unwrap(), 4),
+            2
+        );
+        assert_eq!(
+            s.state.active_days_in(d0.checked_add_days(3).unwrap(), 3),
+            1
+        );
+        assert_eq!(
+            s.state
+                .active_days_in(d0.checked_add_days(100).unwrap(), 64),
+            0
+        );
+        // Nothing breaks at the far ends of the calendar.
+        assert_eq!(
+            s.state
+                .active_days_in(LocalDay::from_number(i32::MIN), u16::MAX),
+            0
+        );
+        assert_eq!(
+            s.state
+                .active_days_in(LocalDay::from_number(i32::MAX), u16::MAX),
+            0
+        );
+    }
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let mut s = Script::new(policy(|_| {}));
+        s.at(t0(), lesson());
+        s.at(t0() + days(50), pay());
+        let json = serde_json::to_string(&s.state).unwrap();
+        assert_eq!(serde_json::from_str::<Lifecycle>(&json).unwrap(), s.state);
+    }
+
+    fn days(n: i64) -> TimeDelta {
+        TimeDelta::days(n)
+    }
+}
