@@ -44,9 +44,15 @@
 
 mod error;
 pub mod funnel;
+pub mod retention;
 
 pub use error::AnalyticsError;
 pub use funnel::{Funnel, FunnelBuilder, FunnelReport, FunnelSpec, FunnelStepReport, FunnelTally};
+pub use retention::{
+    CohortBy, CohortRow, IntervalClock, IntervalRow, IntervalUnit, Retention, RetentionBuilder,
+    RetentionReport, RetentionSpec, RetentionTally,
+};
+
 use serde::{Deserialize, Serialize};
 
 /// An exact rate: `numerator / denominator`, both counts of users.
