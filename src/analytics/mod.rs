@@ -45,6 +45,7 @@
 mod error;
 pub mod funnel;
 pub mod retention;
+pub mod stickiness;
 
 pub use error::AnalyticsError;
 pub use funnel::{Funnel, FunnelBuilder, FunnelReport, FunnelSpec, FunnelStepReport, FunnelTally};
@@ -52,10 +53,14 @@ pub use retention::{
     CohortBy, CohortRow, IntervalClock, IntervalRow, IntervalUnit, Retention, RetentionBuilder,
     RetentionReport, RetentionSpec, RetentionTally,
 };
+pub use stickiness::{
+    Stickiness, StickinessBuilder, StickinessReport, StickinessSpec, StickinessTally,
+};
 
 use serde::{Deserialize, Serialize};
 
-/// An exact rate: `numerator / denominator`, both counts of users.
+/// An exact rate: `numerator / denominator`, both counts (of users, or of
+/// user-days).
 ///
 /// Kept as two integers so that reports compare exactly and survive a JSON
 /// round trip unchanged; call [`Ratio::value`] for a number to display.
@@ -67,9 +72,9 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct Ratio {
-    /// The users who did the thing.
+    /// The part.
     pub numerator: u64,
-    /// The users who could have.
+    /// The whole.
     pub denominator: u64,
 }
 
