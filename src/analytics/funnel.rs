@@ -28,8 +28,8 @@
 //! the median of merged shards is exact.
 //!
 //! Events are kept per user until [`FunnelBuilder::finish`], so the result does
-//! not depend on the order events arrive in; only events within
-//! `[t₁, t₁ + W]` of the earliest entry seen so far are kept.
+//! not depend on the order events arrive in; events after `t₁ + W` for the earliest entry `t₁` seen so far are
+//! dropped as they arrive.
 //!
 //! # Example
 //!
@@ -216,28 +216,31 @@ struct Path {
 const STEP_ONE: u64 = 1;
 
 fn within(entry: DateTime<Utc>, at: DateTime<Utc>, window: TimeDelta) -> bool {
+    at >= entry && !past_window(entry, at, window)
+}
+
+fn past_window(entry: DateTime<Utc>, at: DateTime<Utc>, window: TimeDelta) -> bool {
     // Past chrono's range the window end is unbounded: nothing lies beyond it.
-    at >= entry && entry.checked_add_signed(window).is_none_or(|end| at <= end)
+    entry.checked_add_signed(window).is_some_and(|end| at > end)
 }
 
 impl Path {
-    /// Keeps only what can matter once the earliest entry is known: events in
-    /// `[entry, entry + window]`. Entry only ever moves earlier, so an event
-    /// dropped here can never come back into range, and the kept set is the
-    /// same whatever the arrival order.
+    /// Drops what can never matter: events after `entry + window` for the
+    /// earliest entry seen so far. Entry only ever moves earlier, so such an
+    /// event stays out of range, and the kept set is the same whatever the
+    /// arrival order. Events *before* the entry are kept: an earlier entry
+    /// arriving later may bring them into range.
     fn record(&mut self, at: DateTime<Utc>, mask: u64, window: TimeDelta) {
-        if mask & STEP_ONE != 0 && self.entry.is_none_or(|e| at < e) {
-            self.entry = Some(at);
-            *self.hits.entry(at).or_default() |= mask;
-            self.hits.retain(|&t, _| within(at, t, window));
-            return;
-        }
         if let Some(entry) = self.entry
-            && !within(entry, at, window)
+            && past_window(entry, at, window)
         {
             return;
         }
         *self.hits.entry(at).or_default() |= mask;
+        if mask & STEP_ONE != 0 && self.entry.is_none_or(|e| at < e) {
+            self.entry = Some(at);
+            self.hits.retain(|&t, _| !past_window(at, t, window));
+        }
     }
 
     /// How many steps the user reached (0 if they never entered) and the
@@ -658,6 +661,19 @@ mod tests {
         assert_eq!(run(&f, &events), forward);
         assert_eq!(reached(&forward), [2, 1, 1]);
         assert_eq!(forward.converted, Ratio::new(1, 2));
+    }
+
+    #[test]
+    fn an_earlier_entry_arriving_late_reaches_back_for_steps_before_the_old_one() {
+        let f = funnel(&["signed_up", "visited"], 7200);
+        let events = [
+            ev(1, t(2, 0), "signup"),
+            ev(1, t(1, 0), "visit"), // before the entry known so far: kept
+            ev(1, t(0, 0), "signup"),
+        ];
+        let r = run(&f, &events);
+        assert_eq!(reached(&r), [1, 1]);
+        assert_eq!(r.steps[1].median_ms_from_previous, Some(3_600_000));
     }
 
     #[test]
