@@ -1,0 +1,901 @@
+//! Cohort retention tables: of the users who signed up on a day (or in a
+//! week), how many came back N days (or weeks) later.
+//!
+//! # Definitions
+//!
+//! All instants are `DateTime<Utc>`; local days are [`LocalDay`]s in the
+//! time zone given to [`RetentionBuilder::finish`]. Events after the analysis
+//! instant `as_of` are ignored entirely, so a table is reproducible.
+//!
+//! - **Entry.** A user's entry instant `e` is their earliest event matching
+//!   [`RetentionSpec::entry`] (by default [`EventKind::SignedUp`]) at or
+//!   before `as_of`. Users with no such event belong to no cohort: the
+//!   library does not guess a sign-up from a first visit, because a user
+//!   whose account predates the event log would then be counted as new.
+//! - **Cohort.** The local day of `e` ([`CohortBy::Day`]), or the first day of
+//!   the local week containing it ([`CohortBy::Week`], weeks starting on
+//!   `starts_on`, Monday by default).
+//! - **Activity.** Events matching [`RetentionSpec::activity`]; when that is
+//!   absent (the default), every event that does *not* match the entry
+//!   pattern. Activity before `e` is ignored.
+//! - **Interval index** of an instant `t ≥ e`, by [`IntervalClock`] and
+//!   [`IntervalUnit`]:
+//!   - calendar days: `localday(t) − localday(e)` (interval 0 is the rest of
+//!     the sign-up day, interval 1 the next local day, and so on; a day with a
+//!     daylight-saving change is one interval like any other);
+//!   - calendar weeks: `⌊(localday(t) − localday(e)) / 7⌋`, blocks of seven
+//!     local days starting on the sign-up day;
+//!   - rolling days: `⌊(t − e) / 24 h⌋` ([`rolling_days`]);
+//!   - rolling weeks: `⌊(t − e) / 168 h⌋`.
+//! - **Elapsed.** Interval `N` has fully elapsed for a user when `as_of` is at
+//!   or after its end: for calendar intervals, the local midnight that ends it
+//!   (`localday(as_of) ≥ localday(e) + (N + 1)·len`); for rolling ones,
+//!   `e + (N + 1)·len ≤ as_of`. Equivalently, `N < index(as_of)`.
+//! - **Eligible(N)**: users of the cohort for whom interval `N` has elapsed.
+//!   Both rates below use it as their denominator, so a cohort whose
+//!   interval `N` is still running is not made to look worse by users who
+//!   have not had the chance to return yet.
+//! - **Returned on N** ("N-day retention"): eligible users with activity *in*
+//!   interval `N`.
+//! - **Returned on or after N** ("unbounded retention"): eligible users with
+//!   activity in interval `N` *or any later one*, up to `as_of` (a later
+//!   interval may still be running, and activity beyond `max_n` counts too).
+//!   Equivalently: the user's last activity falls in interval `N` or later.
+//!
+//! The table has one row per cohort with its size (every user whose entry
+//! is in the cohort, eligible or not) and, for `N = 0..=max_n`, the eligible
+//! count and both rates as exact [`Ratio`]s.
+//!
+//! # Example
+//!
+//! ```
+//! use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+//! use growthkit::analytics::{Ratio, RetentionSpec};
+//! use growthkit::{Event, EventId, EventKind, UserId};
+//!
+//! let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
+//! let at = |d, h| -> DateTime<Utc> {
+//!     beijing.with_ymd_and_hms(2026, 3, d, h, 0, 0).unwrap().with_timezone(&Utc)
+//! };
+//! let lesson = || EventKind::ActionCompleted { action: "lesson".into() };
+//! let events = [
+//!     // Ann signs up on the 1st at 23:00 and studies at 08:00 the next day.
+//!     (1, at(1, 23), EventKind::SignedUp),
+//!     (1, at(2, 8), lesson()),
+//!     // Bo signs up on the 1st, skips day 1, returns on day 3.
+//!     (2, at(1, 9), EventKind::SignedUp),
+//!     (2, at(4, 9), lesson()),
+//!     // Cy signs up on the 3rd: on the 4th at 10:00 her day 1 is not over.
+//!     (3, at(3, 9), EventKind::SignedUp),
+//!     (3, at(4, 9), lesson()),
+//! ];
+//!
+//! let spec: RetentionSpec = serde_json::from_str(r#"{"max_n": 2}"#).unwrap();
+//! let mut builder = spec.validate().unwrap().builder(at(4, 10));
+//! for (i, (user, t, kind)) in events.into_iter().enumerate() {
+//!     builder.add(&Event::new(EventId(i as u64), UserId(user), t, kind));
+//! }
+//! let table = builder.finish(&beijing).report();
+//!
+//! let march_1 = &table.cohorts[0];
+//! assert_eq!((march_1.cohort.to_string().as_str(), march_1.users), ("2026-03-01", 2));
+//! assert_eq!(march_1.intervals[1].returned_on, Ratio::new(1, 2));
+//! assert_eq!(march_1.intervals[1].returned_on_or_after, Ratio::new(2, 2));
+//! let march_3 = &table.cohorts[1];
+//! assert_eq!(march_3.intervals[0].eligible, 1);
+//! assert_eq!(march_3.intervals[1].eligible, 0); // the 4th is still running
+//! assert_eq!(march_3.intervals[1].returned_on.value(), None);
+//! ```
+
+use super::{AnalyticsError, Ratio, bump};
+use crate::event::{Event, EventKind, KindPattern, KindTag};
+use crate::id::UserId;
+use crate::time::{LocalDay, rolling_days};
+use chrono::{DateTime, TimeZone, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How users are grouped into cohorts by their entry instant.
+///
+/// In JSON: `{"by": "day"}` or `{"by": "week", "starts_on": "Mon"}`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum CohortBy {
+    /// One cohort per local day.
+    #[default]
+    Day,
+    /// One cohort per local week, named by its first day.
+    Week {
+        /// The first day of each week (Monday unless set).
+        #[serde(default = "monday")]
+        starts_on: Weekday,
+    },
+}
+
+fn monday() -> Weekday {
+    Weekday::Mon
+}
+
+/// Whether intervals follow the local calendar or run from the entry instant.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntervalClock {
+    /// Local calendar days (or blocks of seven of them) from the entry's day.
+    #[default]
+    Calendar,
+    /// Whole 24-hour (or 168-hour) intervals from the entry instant.
+    Rolling,
+}
+
+/// The length of one retention interval.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntervalUnit {
+    /// One day.
+    #[default]
+    Day,
+    /// Seven days.
+    Week,
+}
+
+impl IntervalUnit {
+    fn days(self) -> i64 {
+        match self {
+            IntervalUnit::Day => 1,
+            IntervalUnit::Week => 7,
+        }
+    }
+}
+
+/// A retention table as written in configuration; [`RetentionSpec::validate`]
+/// checks it into a [`Retention`]. Every field but `max_n` has a default.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSpec {
+    /// The event that puts a user into a cohort; their earliest one counts.
+    /// Default: `signed_up`.
+    #[serde(default = "signed_up")]
+    pub entry: KindPattern,
+    /// Events that count as coming back. `None` (the default): every event
+    /// that does not match `entry`. If given, must not be empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<Vec<KindPattern>>,
+    /// Cohorts by local day or local week.
+    #[serde(default)]
+    pub cohort: CohortBy,
+    /// Calendar or rolling intervals.
+    #[serde(default)]
+    pub clock: IntervalClock,
+    /// Intervals of a day or a week.
+    #[serde(default)]
+    pub unit: IntervalUnit,
+    /// The last interval reported: the table has `max_n + 1` columns,
+    /// `N = 0..=max_n`. At most [`RetentionSpec::MAX_N`].
+    pub max_n: u32,
+}
+
+fn signed_up() -> KindPattern {
+    KindPattern::Kind(KindTag::SignedUp)
+}
+
+impl RetentionSpec {
+    /// The largest `max_n`: ten years of days.
+    pub const MAX_N: u32 = 3_660;
+
+    /// A spec with every default and the given `max_n`.
+    pub fn new(max_n: u32) -> RetentionSpec {
+        RetentionSpec {
+            entry: signed_up(),
+            activity: None,
+            cohort: CohortBy::Day,
+            clock: IntervalClock::Calendar,
+            unit: IntervalUnit::Day,
+            max_n,
+        }
+    }
+
+    /// Checks the spec into a [`Retention`].
+    pub fn validate(self) -> Result<Retention, AnalyticsError> {
+        Retention::try_from(self)
+    }
+}
+
+/// A checked retention specification. Serializes as its [`RetentionSpec`].
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(try_from = "RetentionSpec", into = "RetentionSpec")]
+pub struct Retention {
+    spec: RetentionSpec,
+}
+
+impl TryFrom<RetentionSpec> for Retention {
+    type Error = AnalyticsError;
+
+    fn try_from(spec: RetentionSpec) -> Result<Self, Self::Error> {
+        if spec.max_n > RetentionSpec::MAX_N {
+            return Err(AnalyticsError::TooManyIntervals {
+                given: spec.max_n,
+                max: RetentionSpec::MAX_N,
+            });
+        }
+        if spec.activity.as_ref().is_some_and(Vec::is_empty) {
+            return Err(AnalyticsError::NoActivityPatterns { field: "activity" });
+        }
+        Ok(Retention { spec })
+    }
+}
+
+impl From<Retention> for RetentionSpec {
+    fn from(retention: Retention) -> Self {
+        retention.spec
+    }
+}
+
+impl Retention {
+    /// The checked spec.
+    pub fn spec(&self) -> &RetentionSpec {
+        &self.spec
+    }
+
+    /// An empty builder for a table as of `as_of`.
+    pub fn builder(&self, as_of: DateTime<Utc>) -> RetentionBuilder {
+        RetentionBuilder::new(self.clone(), as_of)
+    }
+
+    fn columns(&self) -> usize {
+        // max_n ≤ MAX_N, so this neither overflows nor allocates much.
+        self.spec.max_n as usize + 1
+    }
+
+    fn is_entry(&self, kind: &EventKind) -> bool {
+        self.spec.entry.matches(kind)
+    }
+
+    fn is_activity(&self, kind: &EventKind) -> bool {
+        match &self.spec.activity {
+            None => !self.spec.entry.matches(kind),
+            Some(patterns) => patterns.iter().any(|p| p.matches(kind)),
+        }
+    }
+
+    /// The index of the interval `at` falls in, for a user who entered at
+    /// `entry` (negative before the entry's interval).
+    fn interval<Tz: TimeZone>(&self, entry: DateTime<Utc>, at: DateTime<Utc>, zone: &Tz) -> i64 {
+        let days = match self.spec.clock {
+            IntervalClock::Calendar => {
+                i64::from(LocalDay::of(at, zone).days_since(LocalDay::of(entry, zone)))
+            }
+            IntervalClock::Rolling => rolling_days(entry, at),
+        };
+        days.div_euclid(self.spec.unit.days())
+    }
+
+    fn cohort_of<Tz: TimeZone>(&self, entry: DateTime<Utc>, zone: &Tz) -> LocalDay {
+        let day = LocalDay::of(entry, zone);
+        match self.spec.cohort {
+            CohortBy::Day => day,
+            CohortBy::Week { starts_on } => day.week_start(starts_on),
+        }
+    }
+}
+
+/// One user's entry and the distinct instants they were active.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+struct Span {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entry: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    active: BTreeSet<DateTime<Utc>>,
+}
+
+impl Span {
+    fn enter(&mut self, at: DateTime<Utc>) {
+        self.entry = Some(self.entry.map_or(at, |e| e.min(at)));
+    }
+}
+
+/// Collects events for a [`Retention`] table, per user, in any order.
+///
+/// Keeps each user's distinct activity instants until
+/// [`finish`](RetentionBuilder::finish), because interval boundaries depend on
+/// the entry instant, which a later-arriving event may still move earlier.
+/// Zone-free, so it serializes whatever zone the host finally uses.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RetentionBuilder {
+    retention: Retention,
+    as_of: DateTime<Utc>,
+    users: BTreeMap<UserId, Span>,
+}
+
+impl RetentionBuilder {
+    /// An empty builder for a table as of `as_of`.
+    pub fn new(retention: Retention, as_of: DateTime<Utc>) -> RetentionBuilder {
+        RetentionBuilder {
+            retention,
+            as_of,
+            users: BTreeMap::new(),
+        }
+    }
+
+    /// Takes one event; events after `as_of` and events that are neither
+    /// entry nor activity are ignored.
+    pub fn add(&mut self, event: &Event) {
+        if event.at > self.as_of {
+            return;
+        }
+        let entry = self.retention.is_entry(&event.kind);
+        let active = self.retention.is_activity(&event.kind);
+        if !entry && !active {
+            return;
+        }
+        let span = self.users.entry(event.user).or_default();
+        if entry {
+            span.enter(event.at);
+        }
+        if active {
+            span.active.insert(event.at);
+        }
+    }
+
+    /// Takes every event of an iterator.
+    pub fn extend<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) {
+        for event in events {
+            self.add(event);
+        }
+    }
+
+    /// Adds everything `other` has seen, as if its events had been fed here.
+    /// A user may appear in both. Refused if the specs or `as_of` differ.
+    pub fn merge(&mut self, other: RetentionBuilder) -> Result<(), AnalyticsError> {
+        if self.retention != other.retention || self.as_of != other.as_of {
+            return Err(AnalyticsError::SpecMismatch {
+                what: "retention builders",
+            });
+        }
+        for (user, span) in other.users {
+            let mine = self.users.entry(user).or_default();
+            if let Some(at) = span.entry {
+                mine.enter(at);
+            }
+            mine.active.extend(span.active);
+        }
+        Ok(())
+    }
+
+    /// The analysis instant.
+    pub fn as_of(&self) -> DateTime<Utc> {
+        self.as_of
+    }
+
+    /// How many users have at least one relevant event.
+    pub fn users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Places every user in a cohort, in the local calendar of `zone`, and
+    /// counts them into a tally.
+    pub fn finish<Tz: TimeZone>(self, zone: &Tz) -> RetentionTally {
+        let mut tally = RetentionTally::empty(self.retention, self.as_of);
+        let columns = tally.retention.columns();
+        for span in self.users.values() {
+            let Some(entry) = span.entry else { continue };
+            let retention = &tally.retention;
+            let elapsed = retention.interval(entry, self.as_of, zone);
+            let mut returned_on = vec![false; columns];
+            let mut last_active: Option<i64> = None;
+            for &at in span.active.range(entry..) {
+                let n = retention.interval(entry, at, zone);
+                if n < 0 {
+                    continue; // a zone whose clock jumps back past midnight
+                }
+                if let Some(slot) = usize::try_from(n).ok().and_then(|i| returned_on.get_mut(i)) {
+                    *slot = true;
+                }
+                last_active = Some(last_active.map_or(n, |l| l.max(n)));
+            }
+            let cohort = retention.cohort_of(entry, zone);
+            let row = tally
+                .cohorts
+                .entry(cohort)
+                .or_insert_with(|| CohortTally::empty(columns));
+            bump(&mut row.users, 1);
+            for ((n, column), on) in (0_i64..).zip(&mut row.intervals).zip(&returned_on) {
+                if n >= elapsed {
+                    break;
+                }
+                bump(&mut column.eligible, 1);
+                if *on {
+                    bump(&mut column.returned_on, 1);
+                }
+                if last_active.is_some_and(|l| l >= n) {
+                    bump(&mut column.returned_on_or_after, 1);
+                }
+            }
+        }
+        tally
+    }
+}
+
+/// The counts behind one cell of the table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+struct IntervalTally {
+    eligible: u64,
+    returned_on: u64,
+    returned_on_or_after: u64,
+}
+
+/// The counts behind one row of the table.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+struct CohortTally {
+    users: u64,
+    intervals: Vec<IntervalTally>,
+}
+
+impl CohortTally {
+    fn empty(columns: usize) -> CohortTally {
+        CohortTally {
+            users: 0,
+            intervals: vec![IntervalTally::default(); columns],
+        }
+    }
+
+    fn absorb(&mut self, other: CohortTally) {
+        bump(&mut self.users, other.users);
+        for (mine, theirs) in self.intervals.iter_mut().zip(other.intervals) {
+            bump(&mut mine.eligible, theirs.eligible);
+            bump(&mut mine.returned_on, theirs.returned_on);
+            bump(&mut mine.returned_on_or_after, theirs.returned_on_or_after);
+        }
+    }
+}
+
+/// The mergeable result of a retention analysis: counts per cohort and
+/// interval, no user ids. Merge tallies only of disjoint sets of users (see
+/// the [module docs](super#sharding)).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(try_from = "RawRetentionTally")]
+pub struct RetentionTally {
+    retention: Retention,
+    as_of: DateTime<Utc>,
+    cohorts: BTreeMap<LocalDay, CohortTally>,
+}
+
+/// The serialized shape of a [`RetentionTally`], checked on the way in.
+#[derive(Deserialize)]
+struct RawRetentionTally {
+    retention: Retention,
+    as_of: DateTime<Utc>,
+    cohorts: BTreeMap<LocalDay, CohortTally>,
+}
+
+impl TryFrom<RawRetentionTally> for RetentionTally {
+    type Error = AnalyticsError;
+
+    fn try_from(raw: RawRetentionTally) -> Result<Self, Self::Error> {
+        let columns = raw.retention.columns();
+        if let Some((day, row)) = raw
+            .cohorts
+            .iter()
+            .find(|(_, row)| row.intervals.len() != columns)
+        {
+            return Err(AnalyticsError::MalformedTally {
+                what: "retention tally",
+                detail: format!(
+                    "cohort {day} has {} `intervals`, expected max_n + 1 = {columns}",
+                    row.intervals.len()
+                ),
+            });
+        }
+        Ok(RetentionTally {
+            retention: raw.retention,
+            as_of: raw.as_of,
+            cohorts: raw.cohorts,
+        })
+    }
+}
+
+impl RetentionTally {
+    /// The tally of nobody: the identity of [`RetentionTally::merge`].
+    pub fn empty(retention: Retention, as_of: DateTime<Utc>) -> RetentionTally {
+        RetentionTally {
+            retention,
+            as_of,
+            cohorts: BTreeMap::new(),
+        }
+    }
+
+    /// The specification counted.
+    pub fn retention(&self) -> &Retention {
+        &self.retention
+    }
+
+    /// The analysis instant.
+    pub fn as_of(&self) -> DateTime<Utc> {
+        self.as_of
+    }
+
+    /// Adds another tally of *different* users. Associative and commutative;
+    /// refused if the specs or `as_of` differ.
+    pub fn merge(&mut self, other: RetentionTally) -> Result<(), AnalyticsError> {
+        if self.retention != other.retention || self.as_of != other.as_of {
+            return Err(AnalyticsError::SpecMismatch {
+                what: "retention tallies",
+            });
+        }
+        for (day, row) in other.cohorts {
+            match self.cohorts.get_mut(&day) {
+                Some(mine) => mine.absorb(row),
+                None => {
+                    self.cohorts.insert(day, row);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the table out, cohorts in date order.
+    pub fn report(&self) -> RetentionReport {
+        let cohorts = self
+            .cohorts
+            .iter()
+            .map(|(&cohort, row)| CohortRow {
+                cohort,
+                users: row.users,
+                intervals: (0_u32..)
+                    .zip(&row.intervals)
+                    .map(|(n, cell)| IntervalRow {
+                        n,
+                        eligible: cell.eligible,
+                        returned_on: Ratio::new(cell.returned_on, cell.eligible),
+                        returned_on_or_after: Ratio::new(cell.returned_on_or_after, cell.eligible),
+                    })
+                    .collect(),
+            })
+            .collect();
+        RetentionReport {
+            as_of: self.as_of,
+            cohorts,
+        }
+    }
+}
+
+/// A retention table.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RetentionReport {
+    /// The analysis instant.
+    pub as_of: DateTime<Utc>,
+    /// One row per non-empty cohort, in date order.
+    pub cohorts: Vec<CohortRow>,
+}
+
+/// One cohort of a [`RetentionReport`].
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct CohortRow {
+    /// The cohort's local day, or the first day of its local week.
+    pub cohort: LocalDay,
+    /// Users who entered in this cohort.
+    pub users: u64,
+    /// One cell per interval `N = 0..=max_n`.
+    pub intervals: Vec<IntervalRow>,
+}
+
+/// One cell of a [`RetentionReport`]: interval `n` of one cohort.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct IntervalRow {
+    /// The interval index.
+    pub n: u32,
+    /// Users of the cohort for whom interval `n` has fully elapsed.
+    pub eligible: u64,
+    /// Eligible users active in interval `n`, over eligible users.
+    pub returned_on: Ratio,
+    /// Eligible users active in interval `n` or later, over eligible users.
+    pub returned_on_or_after: Ratio,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::EventId;
+    use chrono::{FixedOffset, TimeDelta};
+
+    fn beijing() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    /// An instant given in Beijing local time.
+    fn bj(d: u32, h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        beijing()
+            .with_ymd_and_hms(2026, 3, d, h, m, s)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn signup(user: u64, at: DateTime<Utc>) -> Event {
+        Event::new(EventId(0), UserId(user), at, EventKind::SignedUp)
+    }
+
+    fn visit(user: u64, at: DateTime<Utc>) -> Event {
+        Event::new(EventId(0), UserId(user), at, EventKind::Visited)
+    }
+
+    fn table<Tz: TimeZone>(
+        spec: RetentionSpec,
+        as_of: DateTime<Utc>,
+        zone: &Tz,
+        events: &[Event],
+    ) -> RetentionReport {
+        let mut b = spec.validate().unwrap().builder(as_of);
+        b.extend(events);
+        b.finish(zone).report()
+    }
+
+    /// (eligible, returned on, returned on or after) of cohort 0, interval n.
+    fn cell(report: &RetentionReport, cohort: usize, n: usize) -> (u64, u64, u64) {
+        let c = &report.cohorts[cohort].intervals[n];
+        (
+            c.eligible,
+            c.returned_on.numerator,
+            c.returned_on_or_after.numerator,
+        )
+    }
+
+    #[test]
+    fn local_midnight_in_plus_eight_separates_day_zero_from_day_one() {
+        let as_of = bj(10, 0, 0, 0);
+        let late = [signup(1, bj(1, 10, 0, 0)), visit(1, bj(1, 23, 59, 59))];
+        let r = table(RetentionSpec::new(1), as_of, &beijing(), &late);
+        assert_eq!(cell(&r, 0, 0), (1, 1, 1));
+        assert_eq!(cell(&r, 0, 1), (1, 0, 0));
+        let midnight = [signup(1, bj(1, 10, 0, 0)), visit(1, bj(2, 0, 0, 0))];
+        let r = table(RetentionSpec::new(1), as_of, &beijing(), &midnight);
+        assert_eq!(cell(&r, 0, 0), (1, 0, 1));
+        assert_eq!(cell(&r, 0, 1), (1, 1, 1));
+        // The same instants in UTC fall on one day: 02:00 and 16:00 UTC.
+        let r = table(RetentionSpec::new(1), as_of, &Utc, &midnight);
+        assert_eq!(cell(&r, 0, 0), (1, 1, 1));
+        // A sign-up at 23:59:59 local is in that day's cohort.
+        let r = table(
+            RetentionSpec::new(0),
+            as_of,
+            &beijing(),
+            &[signup(1, bj(1, 23, 59, 59))],
+        );
+        assert_eq!(r.cohorts[0].cohort.to_string(), "2026-03-01");
+    }
+
+    #[test]
+    fn an_interval_counts_once_it_has_exactly_elapsed() {
+        let events = [signup(1, bj(1, 10, 0, 0)), visit(1, bj(1, 12, 0, 0))];
+        // Calendar: day 0 ends at local midnight.
+        let r = table(RetentionSpec::new(1), bj(2, 0, 0, 0), &beijing(), &events);
+        assert_eq!((cell(&r, 0, 0), cell(&r, 0, 1).0), ((1, 1, 1), 0));
+        let r = table(
+            RetentionSpec::new(1),
+            bj(1, 23, 59, 59),
+            &beijing(),
+            &events,
+        );
+        assert_eq!(cell(&r, 0, 0), (0, 0, 0));
+        assert_eq!(r.cohorts[0].users, 1);
+        assert_eq!(r.cohorts[0].intervals[0].returned_on.value(), None);
+        // Rolling: day 0 ends exactly 24 hours after sign-up.
+        let rolling = RetentionSpec {
+            clock: IntervalClock::Rolling,
+            ..RetentionSpec::new(1)
+        };
+        let r = table(rolling.clone(), bj(2, 10, 0, 0), &beijing(), &events);
+        assert_eq!(cell(&r, 0, 0), (1, 1, 1));
+        let r = table(rolling, bj(2, 9, 59, 59), &beijing(), &events);
+        assert_eq!(cell(&r, 0, 0).0, 0);
+    }
+
+    #[test]
+    fn rolling_and_calendar_days_differ_across_midnight() {
+        let events = [signup(1, bj(1, 23, 0, 0)), visit(1, bj(2, 8, 0, 0))];
+        let as_of = bj(9, 0, 0, 0);
+        let calendar = table(RetentionSpec::new(1), as_of, &beijing(), &events);
+        assert_eq!((cell(&calendar, 0, 0).1, cell(&calendar, 0, 1).1), (0, 1));
+        let rolling = RetentionSpec {
+            clock: IntervalClock::Rolling,
+            ..RetentionSpec::new(1)
+        };
+        let rolling = table(rolling, as_of, &beijing(), &events);
+        assert_eq!((cell(&rolling, 0, 0).1, cell(&rolling, 0, 1).1), (1, 0));
+    }
+
+    #[test]
+    fn a_daylight_saving_day_is_one_calendar_day_in_an_iana_zone() {
+        let ny = chrono_tz::America::New_York;
+        // New York springs forward on 2026-03-08: a 23-hour local day.
+        let at = |d, h, m| {
+            ny.with_ymd_and_hms(2026, 3, d, h, m, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let events = [signup(1, at(7, 12, 0)), visit(1, at(9, 0, 30))];
+        let est = FixedOffset::west_opt(5 * 3600).unwrap();
+        let as_of = at(20, 0, 0);
+        // In New York the visit is on the 9th, two calendar days after sign-up;
+        // at a fixed -05:00 the same instant is 23:30 on the 8th.
+        let r = table(RetentionSpec::new(2), as_of, &ny, &events);
+        assert_eq!((cell(&r, 0, 1).1, cell(&r, 0, 2).1), (0, 1));
+        let r = table(RetentionSpec::new(2), as_of, &est, &events);
+        assert_eq!((cell(&r, 0, 1).1, cell(&r, 0, 2).1), (1, 0));
+        // Day 1 (the short 8th) has elapsed at New York's midnight, an hour
+        // before -05:00's midnight.
+        let r = table(RetentionSpec::new(2), at(9, 0, 0), &ny, &events);
+        assert_eq!((cell(&r, 0, 1).0, cell(&r, 0, 2).0), (1, 0));
+        let r = table(RetentionSpec::new(2), at(9, 0, 0), &est, &events);
+        assert_eq!(cell(&r, 0, 1).0, 0);
+        // Rolling days count real hours: 35.5 h is day 1.
+        let rolling = RetentionSpec {
+            clock: IntervalClock::Rolling,
+            ..RetentionSpec::new(2)
+        };
+        let r = table(rolling, as_of, &ny, &events);
+        assert_eq!((cell(&r, 0, 1).1, cell(&r, 0, 2).1), (1, 0));
+    }
+
+    #[test]
+    fn weekly_cohorts_start_on_the_configured_weekday() {
+        // 2026-03-01 is a Sunday.
+        let events = [signup(1, bj(1, 9, 0, 0)), signup(2, bj(2, 9, 0, 0))];
+        let as_of = bj(30, 0, 0, 0);
+        let weekly = |starts_on| RetentionSpec {
+            cohort: CohortBy::Week { starts_on },
+            unit: IntervalUnit::Week,
+            ..RetentionSpec::new(1)
+        };
+        let r = table(weekly(Weekday::Mon), as_of, &beijing(), &events);
+        let days: Vec<_> = r.cohorts.iter().map(|c| c.cohort.to_string()).collect();
+        assert_eq!(days, ["2026-02-23", "2026-03-02"]);
+        let r = table(weekly(Weekday::Sun), as_of, &beijing(), &events);
+        assert_eq!(r.cohorts.len(), 1);
+        assert_eq!(r.cohorts[0].cohort.to_string(), "2026-03-01");
+        assert_eq!(r.cohorts[0].users, 2);
+    }
+
+    #[test]
+    fn weekly_intervals_are_blocks_of_seven_local_days_from_sign_up() {
+        let week = RetentionSpec {
+            unit: IntervalUnit::Week,
+            ..RetentionSpec::new(2)
+        };
+        let events = [
+            signup(1, bj(1, 9, 0, 0)),
+            visit(1, bj(7, 23, 59, 59)), // day 6: week 0
+            visit(1, bj(15, 0, 0, 0)),   // day 14: week 2
+        ];
+        let r = table(week.clone(), bj(15, 0, 0, 0), &beijing(), &events);
+        assert_eq!(cell(&r, 0, 0), (1, 1, 1));
+        assert_eq!(cell(&r, 0, 1), (1, 0, 1));
+        assert_eq!(cell(&r, 0, 2).0, 0); // week 2 ends on the 22nd
+    }
+
+    #[test]
+    fn returning_on_or_after_counts_activity_beyond_max_n() {
+        let events = [signup(1, bj(1, 9, 0, 0)), visit(1, bj(20, 9, 0, 0))];
+        let r = table(RetentionSpec::new(3), bj(25, 0, 0, 0), &beijing(), &events);
+        for n in 0..=3 {
+            assert_eq!(cell(&r, 0, n), (1, 0, 1));
+        }
+    }
+
+    #[test]
+    fn entry_activity_and_as_of_filters() {
+        let as_of = bj(10, 0, 0, 0);
+        let events = [
+            visit(1, bj(1, 8, 0, 0)), // before sign-up: ignored
+            signup(1, bj(1, 9, 0, 0)),
+            signup(1, bj(3, 9, 0, 0)), // a second sign-up is neither entry nor activity
+            visit(2, bj(1, 9, 0, 0)),  // never signed up: no cohort
+            signup(3, bj(11, 9, 0, 0)), // after as_of
+        ];
+        let r = table(RetentionSpec::new(2), as_of, &beijing(), &events);
+        assert_eq!(r.cohorts.len(), 1);
+        assert_eq!(r.cohorts[0].users, 1);
+        assert_eq!(cell(&r, 0, 0), (1, 0, 0));
+        assert_eq!(cell(&r, 0, 2), (1, 0, 0));
+        // Counting every event as activity makes the sign-up itself day 0.
+        let every = RetentionSpec {
+            activity: Some(vec![KindPattern::Any]),
+            ..RetentionSpec::new(2)
+        };
+        let r = table(every, as_of, &beijing(), &events);
+        assert_eq!(cell(&r, 0, 0), (1, 1, 1));
+        assert_eq!(cell(&r, 0, 2), (1, 1, 1));
+    }
+
+    #[test]
+    fn specs_are_checked() {
+        assert_eq!(
+            RetentionSpec::new(5000).validate(),
+            Err(AnalyticsError::TooManyIntervals {
+                given: 5000,
+                max: 3660
+            })
+        );
+        let empty = RetentionSpec {
+            activity: Some(vec![]),
+            ..RetentionSpec::new(1)
+        };
+        let err = empty.validate().unwrap_err();
+        assert!(err.to_string().contains("`activity`"), "{err}");
+        let json = r#"{"max_n": 7, "cohort": {"by": "week"}, "clock": "rolling", "unit": "week"}"#;
+        let spec: RetentionSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            spec.cohort,
+            CohortBy::Week {
+                starts_on: Weekday::Mon
+            }
+        );
+        assert!(serde_json::from_str::<Retention>(r#"{"max_n": 99999}"#).is_err());
+    }
+
+    #[test]
+    fn order_merges_and_serde_do_not_change_the_table() {
+        let spec = RetentionSpec::new(3).validate().unwrap();
+        let as_of = bj(6, 0, 0, 0);
+        let mut events = vec![
+            visit(1, bj(2, 9, 0, 0)),
+            signup(1, bj(1, 9, 0, 0)),
+            signup(2, bj(1, 10, 0, 0)),
+            visit(2, bj(4, 9, 0, 0)),
+            signup(3, bj(3, 9, 0, 0)),
+            visit(3, bj(3, 9, 0, 0)),
+        ];
+        let mut one = spec.builder(as_of);
+        one.extend(&events);
+        let whole = one.clone().finish(&beijing());
+        events.reverse();
+        let mut reversed = spec.builder(as_of);
+        reversed.extend(&events);
+        assert_eq!(reversed.clone().finish(&beijing()), whole);
+
+        let (mut a, mut b) = (spec.builder(as_of), spec.builder(as_of));
+        for e in &events {
+            if e.user == UserId(2) {
+                a.add(e)
+            } else {
+                b.add(e)
+            }
+        }
+        let mut merged = a.finish(&beijing());
+        merged.merge(b.finish(&beijing())).unwrap();
+        assert_eq!(merged, whole);
+
+        let (mut a, mut b) = (spec.builder(as_of), spec.builder(as_of));
+        for (i, e) in events.iter().enumerate() {
+            if i % 2 == 0 { a.add(e) } else { b.add(e) }
+        }
+        a.merge(b).unwrap();
+        assert_eq!(a.finish(&beijing()), whole);
+
+        let json = serde_json::to_string(&whole).unwrap();
+        assert_eq!(
+            serde_json::from_str::<RetentionTally>(&json).unwrap(),
+            whole
+        );
+        let json = serde_json::to_string(&one).unwrap();
+        assert_eq!(
+            serde_json::from_str::<RetentionBuilder>(&json).unwrap(),
+            one
+        );
+        let report = whole.report();
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(
+            serde_json::from_str::<RetentionReport>(&json).unwrap(),
+            report
+        );
+
+        let later = RetentionTally::empty(spec.clone(), as_of + TimeDelta::seconds(1));
+        assert!(matches!(
+            merged.merge(later),
+            Err(AnalyticsError::SpecMismatch { .. })
+        ));
+        let short = RetentionTally::empty(RetentionSpec::new(0).validate().unwrap(), as_of);
+        let mut value = serde_json::to_value(&whole).unwrap();
+        value["retention"] = serde_json::to_value(short.retention()).unwrap();
+        let err = serde_json::from_value::<RetentionTally>(value).unwrap_err();
+        assert!(err.to_string().contains("intervals"), "{err}");
+    }
+}
