@@ -14,6 +14,7 @@
 pub mod dedupe;
 pub mod event;
 pub mod id;
+pub mod lifecycle;
 pub mod store;
 pub mod time;
 
