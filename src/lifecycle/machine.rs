@@ -1193,3 +1193,552 @@ fn check_reachable(
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+    use crate::id::UserId;
+    use chrono::TimeZone;
+
+    const LEARNING: &str = r#"{
+        "states": ["new", "engaged", "lapsed", "dormant"],
+        "initial": "new",
+        "counters": [{ "name": "lessons", "counts": "action_completed:lesson" }],
+        "transitions": [
+            { "from": ["new"], "to": "engaged", "on": { "event": "action_completed:lesson" },
+              "guard": { "lessons": { "min": 3 } } },
+            { "from": ["new", "engaged"], "to": "lapsed", "on": { "idle_days": 14 } },
+            { "from": ["lapsed"], "to": "dormant", "on": { "idle_days": 30 } },
+            { "from": ["lapsed", "dormant"], "to": "engaged", "on": { "event": "visited" } }
+        ]
+    }"#;
+
+    fn spec(json: &str) -> MachineSpec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn learning() -> Machine {
+        Machine::new(spec(LEARNING)).unwrap()
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+    }
+
+    fn day(d: i64) -> DateTime<Utc> {
+        t0() + TimeDelta::days(d)
+    }
+
+    fn event(id: u64, at: DateTime<Utc>, kind: EventKind) -> Event {
+        Event::new(EventId(id), UserId(1), at, kind)
+    }
+
+    fn lesson(id: u64, at: DateTime<Utc>) -> Event {
+        let kind = EventKind::ActionCompleted {
+            action: "lesson".into(),
+        };
+        event(id, at, kind)
+    }
+
+    fn visit(id: u64, at: DateTime<Utc>) -> Event {
+        event(id, at, EventKind::Visited)
+    }
+
+    /// The learning spec with one edit, validated.
+    fn edited(edit: impl FnOnce(&mut MachineSpec)) -> Result<Machine, MachineError> {
+        let mut s = spec(LEARNING);
+        edit(&mut s);
+        Machine::new(s)
+    }
+
+    fn two_states(transitions: &str) -> Result<Machine, MachineError> {
+        Machine::new(spec(&format!(
+            r#"{{ "states": ["a", "b", "c"], "initial": "a",
+                 "counters": [{{ "name": "n", "counts": "visited" }}],
+                 "transitions": {transitions} }}"#
+        )))
+    }
+
+    // -- validation ----------------------------------------------------------
+
+    #[test]
+    fn the_learning_spec_is_valid_and_round_trips() {
+        let machine = learning();
+        assert_eq!(machine.initial().as_str(), "new");
+        assert_eq!(machine.states().len(), 4);
+        let json = serde_json::to_string(machine.spec()).unwrap();
+        assert_eq!(spec(&json), spec(LEARNING));
+        let back: Machine = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.spec(), machine.spec());
+    }
+
+    #[test]
+    fn no_states() {
+        let err = Machine::new(spec(r#"{ "states": [], "initial": "a" }"#)).unwrap_err();
+        assert_eq!(err, MachineError::NoStates);
+    }
+
+    #[test]
+    fn invalid_state_names() {
+        for bad in ["*", ""] {
+            let err = edited(|s| s.states.push(bad.into())).unwrap_err();
+            assert_eq!(err, MachineError::InvalidStateName { name: bad.into() });
+        }
+    }
+
+    #[test]
+    fn duplicate_state() {
+        let err = edited(|s| s.states.push("lapsed".into())).unwrap_err();
+        assert_eq!(
+            err,
+            MachineError::DuplicateState {
+                name: "lapsed".into()
+            }
+        );
+        assert_eq!(err.to_string(), "state `lapsed` is declared twice");
+    }
+
+    #[test]
+    fn unknown_initial() {
+        let err = edited(|s| s.initial = "fresh".into()).unwrap_err();
+        assert!(
+            matches!(err, MachineError::UnknownInitial { ref name } if name.as_str() == "fresh")
+        );
+    }
+
+    #[test]
+    fn duplicate_counter() {
+        let err = edited(|s| s.counters.push(s.counters[0].clone())).unwrap_err();
+        assert!(matches!(err, MachineError::DuplicateCounter { .. }));
+    }
+
+    #[test]
+    fn unknown_state_in_from_and_to_name_the_transition() {
+        let err =
+            edited(|s| s.transitions[2].from = Sources::List(vec!["lapsd".into()])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "transition 2 (lapsd -> dormant): `from` names unknown state `lapsd`"
+        );
+        let err = edited(|s| s.transitions[3].to = "engagd".into()).unwrap_err();
+        assert!(matches!(
+            err,
+            MachineError::UnknownState {
+                field: StateField::To,
+                transition: TransitionRef { index: 3, .. },
+                ..
+            }
+        ));
+        assert!(
+            err.to_string()
+                .starts_with("transition 3 (lapsed | dormant -> engagd)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn no_sources() {
+        let err = edited(|s| s.transitions[0].from = Sources::List(vec![])).unwrap_err();
+        assert!(matches!(err, MachineError::NoSources { .. }), "{err}");
+        // "*" in a one-state machine leaves nothing either.
+        let lonely = r#"{ "states": ["a"], "initial": "a",
+            "transitions": [{ "from": "*", "to": "a", "on": { "event": "visited" } }] }"#;
+        let err = Machine::new(spec(lonely)).unwrap_err();
+        assert!(matches!(err, MachineError::NoSources { .. }), "{err}");
+    }
+
+    #[test]
+    fn self_loop() {
+        let err = edited(|s| {
+            s.transitions[1].from = Sources::List(vec!["new".into(), "lapsed".into()]);
+        })
+        .unwrap_err();
+        assert!(matches!(err, MachineError::SelfLoop { .. }), "{err}");
+        assert!(err.to_string().contains("target `lapsed` itself"), "{err}");
+    }
+
+    #[test]
+    fn zero_days() {
+        for zero in [Trigger::IdleDays(0), Trigger::DaysInState(0)] {
+            let err = edited(|s| s.transitions[2].on = zero).unwrap_err();
+            assert!(matches!(err, MachineError::ZeroDays { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_counter_in_guard() {
+        let err = edited(|s| {
+            s.transitions[0]
+                .guard
+                .insert("quizzes".into(), CountRange::at_least(1));
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, MachineError::UnknownCounter { ref counter, .. } if counter.as_str() == "quizzes")
+        );
+    }
+
+    #[test]
+    fn empty_guard_range() {
+        let err = edited(|s| {
+            s.transitions[0]
+                .guard
+                .insert("lessons".into(), CountRange::between(5, 4));
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, MachineError::EmptyGuard { min: 5, max: 4, .. }),
+            "{err}"
+        );
+        // A single-point range is fine.
+        edited(|s| {
+            s.transitions[0]
+                .guard
+                .insert("lessons".into(), CountRange::between(4, 4));
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn ambiguity_needs_a_common_state_a_colliding_trigger_and_overlapping_guards() {
+        // Same pattern from the same state, no guards: ambiguous.
+        let err = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "visited" } },
+                { "from": "*", "to": "c", "on": { "event": "*" } }]"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, MachineError::Ambiguous { first, second, state }
+                if first.index == 0 && second.index == 1 && state.as_str() == "a"),
+            "{err}"
+        );
+        // Disjoint guards settle it; touching ones do not.
+        two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "visited" }, "guard": { "n": { "max": 2 } } },
+                { "from": ["a"], "to": "c", "on": { "event": "visited" }, "guard": { "n": { "min": 3 } } }]"#,
+        )
+        .unwrap();
+        let err = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "visited" }, "guard": { "n": { "max": 3 } } },
+                { "from": ["a"], "to": "c", "on": { "event": "visited" }, "guard": { "n": { "min": 3 } } }]"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, MachineError::Ambiguous { .. }), "{err}");
+        // Same timeout kind and length: ambiguous; different ones are ordered by deadline.
+        let err = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 7 } },
+                { "from": ["a"], "to": "c", "on": { "idle_days": 7 } }]"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, MachineError::Ambiguous { .. }), "{err}");
+        two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 7 } },
+                { "from": ["a"], "to": "c", "on": { "days_in_state": 7 } }]"#,
+        )
+        .unwrap();
+        // Disjoint patterns, or no common state: fine.
+        two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "action_completed:x" } },
+                { "from": ["a", "b"], "to": "c", "on": { "event": "action_completed:y" } }]"#,
+        )
+        .unwrap();
+        two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "visited" } },
+                { "from": ["b"], "to": "c", "on": { "event": "visited" } }]"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn timeout_cycle() {
+        let err = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 7 } },
+                { "from": ["b"], "to": "c", "on": { "days_in_state": 1 } },
+                { "from": ["c"], "to": "a", "on": { "idle_days": 30 } }]"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            MachineError::TimeoutCycle {
+                states: vec!["a".into(), "b".into(), "c".into()]
+            }
+        );
+        assert!(err.to_string().contains("(a -> b -> c)"), "{err}");
+        // A cycle that needs an event to close is how users come back.
+        two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 7 } },
+                { "from": ["b"], "to": "c", "on": { "days_in_state": 1 } },
+                { "from": ["c"], "to": "a", "on": { "event": "visited" } }]"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn unreachable_states() {
+        let err = edited(|s| {
+            s.states.push("churned".into());
+            s.states.push("vip".into());
+        })
+        .unwrap_err();
+        assert_eq!(
+            err,
+            MachineError::Unreachable {
+                initial: "new".into(),
+                states: vec!["churned".into(), "vip".into()]
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "no transition leads from `new` to: churned, vip"
+        );
+    }
+
+    #[test]
+    fn spec_json_is_strict() {
+        let unknown_field = LEARNING.replace("\"initial\"", "\"stages\": [], \"initial\"");
+        assert!(serde_json::from_str::<MachineSpec>(&unknown_field).is_err());
+        let bad_from = LEARNING.replace(r#""from": ["lapsed"]"#, r#""from": "lapsed""#);
+        let err = serde_json::from_str::<MachineSpec>(&bad_from).unwrap_err();
+        assert!(
+            err.to_string().contains("\"*\" or a list of state names"),
+            "{err}"
+        );
+        let bad_range = LEARNING.replace(r#"{ "min": 3 }"#, r#"{ "least": 3 }"#);
+        assert!(serde_json::from_str::<MachineSpec>(&bad_range).is_err());
+        let star: TransitionSpec =
+            serde_json::from_str(r#"{ "from": "*", "to": "a", "on": { "days_in_state": 2 } }"#)
+                .unwrap();
+        assert_eq!(star.from, Sources::Any);
+        assert_eq!(
+            serde_json::to_string(&star).unwrap(),
+            r#"{"from":"*","to":"a","on":{"days_in_state":2}}"#
+        );
+    }
+
+    // -- stepping ------------------------------------------------------------
+
+    #[test]
+    fn guard_counts_the_triggering_event_and_min_is_inclusive() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        for id in 1..=2 {
+            let out = m.apply(&mut s, &lesson(id, day(0))).unwrap();
+            assert!(out.is_accepted() && out.transitions().is_empty());
+        }
+        let out = m.apply(&mut s, &lesson(3, day(1))).unwrap();
+        assert_eq!(
+            out.transitions(),
+            [MachineTransition {
+                from: "new".into(),
+                to: "engaged".into(),
+                at: day(1),
+                cause: Cause::Event(EventId(3)),
+            }]
+        );
+        assert_eq!(
+            (s.current.as_str(), s.since, s.count("lessons")),
+            ("engaged", day(1), 3)
+        );
+    }
+
+    #[test]
+    fn guard_max_is_inclusive() {
+        let m = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "custom:go" },
+                  "guard": { "n": { "min": 2, "max": 3 } } },
+                { "from": ["a"], "to": "c", "on": { "event": "custom:go" },
+                  "guard": { "n": { "min": 4 } } }]"#,
+        )
+        .unwrap();
+        let go = |id| event(id, day(1), EventKind::Custom { name: "go".into() });
+        let reach = |visits: u64| {
+            let mut s = m.start(day(0));
+            for id in 0..visits {
+                m.apply(&mut s, &visit(100 + id, day(0))).unwrap();
+            }
+            m.apply(&mut s, &go(1)).unwrap();
+            s.current
+        };
+        let got: Vec<_> = (1..=5).map(reach).collect();
+        let want: Vec<Label> = ["a", "b", "b", "c", "c"].map(Label::from).to_vec();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn timeouts_fire_at_their_exact_deadlines_and_cascade() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &lesson(1, day(2))).unwrap();
+        let lapse = day(16);
+        assert!(
+            m.tick(&mut s, lapse - TimeDelta::seconds(1))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(m.next_timeout(&s).unwrap(), Some(lapse));
+        let fired = m.tick(&mut s, lapse).unwrap();
+        assert_eq!(fired.len(), 1);
+        assert_eq!((fired[0].at, fired[0].cause), (lapse, Cause::IdleDays(14)));
+        // Dormant is 30 idle days after the last activity, not after lapsing.
+        assert_eq!(m.next_timeout(&s).unwrap(), Some(day(32)));
+
+        // One late tick fires the whole cascade, each move at its deadline.
+        let mut late = m.start(day(0));
+        m.apply(&mut late, &lesson(1, day(2))).unwrap();
+        let fired = m.tick(&mut late, day(400)).unwrap();
+        let at: Vec<_> = fired.iter().map(|t| (t.to.as_str(), t.at)).collect();
+        assert_eq!(at, [("lapsed", day(16)), ("dormant", day(32))]);
+        assert_eq!((late.current.as_str(), late.since), ("dormant", day(32)));
+        assert_eq!(m.next_timeout(&late).unwrap(), None);
+    }
+
+    #[test]
+    fn apply_fires_due_timeouts_first_even_at_the_exact_deadline() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &lesson(1, day(2))).unwrap();
+        // The visit lands exactly on the lapse deadline: lapse first, then back.
+        let out = m.apply(&mut s, &visit(2, day(16))).unwrap();
+        let moves: Vec<_> = out
+            .transitions()
+            .iter()
+            .map(|t| (t.from.as_str(), t.to.as_str(), t.cause))
+            .collect();
+        assert_eq!(
+            moves,
+            [
+                ("new", "lapsed", Cause::IdleDays(14)),
+                ("lapsed", "engaged", Cause::Event(EventId(2)))
+            ]
+        );
+        assert_eq!(s.last_active, day(16));
+    }
+
+    #[test]
+    fn earlier_deadline_fires_first_and_entry_catches_up_on_idleness() {
+        let m = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 10 } },
+                { "from": ["a"], "to": "c", "on": { "days_in_state": 5 } },
+                { "from": ["c"], "to": "b", "on": { "idle_days": 3 } }]"#,
+        )
+        .unwrap();
+        let mut s = m.start(day(0));
+        let fired = m.tick(&mut s, day(50)).unwrap();
+        let moves: Vec<_> = fired
+            .iter()
+            .map(|t| (t.to.as_str(), t.at, t.cause))
+            .collect();
+        // c is entered on day 5, already 5 idle days in: its 3-day idle timeout
+        // is due on entry.
+        assert_eq!(
+            moves,
+            [
+                ("c", day(5), Cause::DaysInState(5)),
+                ("b", day(5), Cause::IdleDays(3))
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicates_and_too_late_events_change_nothing() {
+        let mut m = learning().spec().clone();
+        m.dedupe = DedupeWindow {
+            horizon_hours: 24,
+            max_ids: 8,
+        };
+        let m = Machine::new(m).unwrap();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &lesson(1, day(1))).unwrap();
+        let before = s.clone();
+        // A duplicate changes nothing, not even timeouts that are due by then.
+        let dup = lesson(1, day(40));
+        assert_eq!(m.apply(&mut s, &dup).unwrap(), Applied::Duplicate);
+        assert_eq!(s, before);
+
+        m.apply(&mut s, &lesson(2, day(3))).unwrap();
+        let before = s.clone();
+        assert_eq!(
+            m.apply(&mut s, &lesson(9, day(1))).unwrap(),
+            Applied::TooLate
+        );
+        assert_eq!(s, before);
+        assert_eq!(s.version, 2);
+    }
+
+    #[test]
+    fn late_events_count_but_never_rewind() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &lesson(1, day(2))).unwrap();
+        m.tick(&mut s, day(20)).unwrap();
+        assert_eq!((s.current.as_str(), s.since), ("lapsed", day(16)));
+
+        // A visit from day 10 (before the lapse) arrives now: it brings the
+        // user back, stamped no earlier than the lapse, and it is the newest
+        // activity, so idleness now counts from day 10.
+        let out = m.apply(&mut s, &visit(2, day(10))).unwrap();
+        assert_eq!(out.transitions()[0].at, day(16));
+        assert_eq!(
+            (s.current.as_str(), s.since, s.last_active),
+            ("engaged", day(16), day(10))
+        );
+
+        // An older lesson (still within the dedupe window) is counted but
+        // moves neither clock.
+        let out = m.apply(&mut s, &lesson(3, day(8))).unwrap();
+        assert!(out.is_accepted() && out.transitions().is_empty());
+        assert_eq!(
+            (s.since, s.last_active, s.count("lessons")),
+            (day(16), day(10), 2)
+        );
+        // Idle since day 10: the lapse is due on day 24, not before day 16.
+        assert_eq!(m.next_timeout(&s).unwrap(), Some(day(24)));
+        let times: Vec<_> = s.history.iter().map(|t| t.at).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    }
+
+    #[test]
+    fn versions_bump_once_per_change() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        assert_eq!(s.version(), 0);
+        m.apply(&mut s, &lesson(1, day(1))).unwrap();
+        assert_eq!(s.version(), 1);
+        m.apply(&mut s, &lesson(1, day(1))).unwrap();
+        assert!(m.tick(&mut s, day(2)).unwrap().is_empty());
+        assert_eq!(s.version(), 1);
+        // Two moves in one tick are one change.
+        assert_eq!(m.tick(&mut s, day(90)).unwrap().len(), 2);
+        assert_eq!(s.version(), 2);
+        // An event that also fires timeouts is one change too.
+        m.apply(&mut s, &visit(2, day(91))).unwrap();
+        assert_eq!(s.version(), 3);
+    }
+
+    #[test]
+    fn a_state_the_machine_does_not_know_is_an_error_and_untouched() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        s.current = "trial".into();
+        let before = s.clone();
+        let err = StepError::UnknownState {
+            state: "trial".into(),
+        };
+        assert_eq!(m.apply(&mut s, &visit(1, day(1))), Err(err.clone()));
+        assert_eq!(m.tick(&mut s, day(100)), Err(err.clone()));
+        assert_eq!(m.next_timeout(&s), Err(err));
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn state_serde_round_trips() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &lesson(1, day(1))).unwrap();
+        m.tick(&mut s, day(60)).unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""cause":{"idle_days":14}"#), "{json}");
+        assert_eq!(serde_json::from_str::<MachineState>(&json).unwrap(), s);
+    }
+}
