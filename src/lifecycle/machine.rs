@@ -87,7 +87,7 @@
 //!   at the moment of entry. A due timeout fires *at its deadline*, not at the
 //!   `now` that noticed it, and deadlines are inclusive: a `tick` at exactly
 //!   the deadline fires it. When several timeouts of a state are due, the
-//!   earliest deadline fires first (ties: declaration order), and the new
+//!   one with the earliest deadline fires (ties: declaration order), and the new
 //!   state's own timeouts are then considered, so one `tick` can cascade
 //!   (`engaged` → `lapsed` → `dormant` above).
 //! - **Events.** [`Machine::apply`] first fires the timeouts due up to the
@@ -99,7 +99,7 @@
 //!   one candidate.
 //! - **Idempotency.** Each state remembers recent event ids in a
 //!   [`RecentIds`] window (sized by [`MachineSpec::dedupe`]). A repeated id is
-//!   [`Applied::Duplicate`] and a event older than the window can vouch for
+//!   [`Applied::Duplicate`] and an event older than the window can vouch for
 //!   is [`Applied::TooLate`]; both change nothing, not even due timeouts, so
 //!   replaying a log twice gives the state of replaying it once.
 //! - **Late events** (older than the newest applied) are counted and may fire
@@ -194,7 +194,8 @@ pub struct TransitionSpec {
 pub enum Sources {
     /// Written `"*"`: every state except the transition's target.
     Any,
-    /// Written as a JSON list: exactly these states.
+    /// Written as a JSON list: exactly these states (a name listed twice
+    /// counts once).
     List(Vec<Label>),
 }
 
@@ -561,7 +562,9 @@ pub struct MachineState {
     /// The user's last activity: the newest event applied, or the start if
     /// later. Idle timeouts count from here.
     pub last_active: DateTime<Utc>,
-    /// Counter values by name; a counter not present is zero.
+    /// Counter values by name; a counter not present is zero. Kept by name
+    /// for the same reason as `current`: counters a later spec no longer
+    /// declares are kept and ignored, new ones start at zero.
     pub counters: BTreeMap<Label, u64>,
     /// Every transition taken, oldest first.
     pub history: Vec<MachineTransition>,
@@ -715,6 +718,11 @@ impl Machine {
     /// returned: state names, the initial state, counters, then each
     /// transition on its own (states, self-loops, timeouts, guards), then
     /// pairs of transitions (ambiguity), timeout cycles, and reachability.
+    ///
+    /// # Errors
+    ///
+    /// The first [`MachineError`] found; each names the offending state,
+    /// counter or transition (by index and `from -> to`).
     pub fn new(spec: MachineSpec) -> Result<Machine, MachineError> {
         let index = index_states(&spec.states)?;
         let initial = *index
