@@ -6,8 +6,11 @@
 //! without limit.
 //!
 //! The window keeps the ids of events no older than `horizon_hours` behind
-//! the newest event seen, and at most `max_ids` of them. An id that falls out
-//! is *forgotten*, and from then on the state cannot tell whether an event at
+//! the newest event seen, and at most `max_ids` of them. To keep the common
+//! step cheap it forgets in batches rather than one id per event: an id is
+//! kept for at least `horizon_hours`, and forgotten once it is a quarter of
+//! the horizon further behind; past `max_ids` ids the oldest quarter goes at
+//! once. An id that falls out is *forgotten*, and from then on the state cannot tell whether an event at
 //! or before the forgotten one's time is new or a repeat. Such an event is
 //! [`Admission::TooLate`]: refused, not guessed at. Everything newer is
 //! checked exactly. So:
@@ -85,16 +88,18 @@ type Seen = (EventId, i64);
 /// The ids of a state's recent events, in time order (see the module docs).
 ///
 /// Up to two ids live inline in the state; more move to the heap until the
-/// window shrinks again. The newest remembered time is kept inline too: an
-/// event newer than it cannot be a repeat (a redelivery carries its
-/// original time), so the common in-order case is judged without reading
-/// the ids at all.
+/// window shrinks again. The oldest and newest remembered times are kept
+/// inline, so deciding whether anything is due to be forgotten, and where a
+/// new id goes, reads no heap.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(from = "RecentIdsRepr", into = "RecentIdsRepr")]
 pub struct RecentIds {
     ids: Ids,
     /// The newest remembered time, in unix milliseconds (`i64::MIN`: none).
     newest: i64,
+    /// The oldest remembered time (`i64::MAX`: none), kept inline so that
+    /// deciding whether anything is due to be forgotten reads no heap.
+    oldest: i64,
     /// The newest time of any forgotten id, in unix milliseconds
     /// (`i64::MIN`: nothing forgotten yet).
     forgotten_through: i64,
@@ -249,6 +254,7 @@ impl RecentIds {
         RecentIds {
             ids: Ids::EMPTY,
             newest: i64::MIN,
+            oldest: i64::MAX,
             forgotten_through: i64::MIN,
         }
     }
@@ -266,10 +272,8 @@ impl RecentIds {
 
     #[inline]
     pub(crate) fn admit_millis(&self, id: EventId, ms: i64) -> Admission {
-        // Newer than everything remembered: cannot be a repeat.
-        if ms > self.newest {
-            return Admission::Fresh;
-        }
+        // The id alone decides: a redelivery that was stamped anew (a retry
+        // that took the time of sending) is still the same event.
         if self.ids.contains(id) {
             Admission::Duplicate
         } else if ms <= self.forgotten_through {
@@ -289,16 +293,28 @@ impl RecentIds {
             let pos = self.ids.prefix(|&(_, t)| t <= ms);
             self.ids.insert(pos, (id, ms));
         }
+        self.oldest = self.oldest.min(ms);
+
         let horizon = i64::from(window.horizon_hours) * 3_600_000;
         let cutoff = self.newest.saturating_sub(horizon);
         let max = usize::from(window.max_ids.max(1));
+        let stale = self.oldest < cutoff.saturating_sub(horizon / 4);
+        if stale || self.ids.len() > max {
+            self.forget(cutoff, max - max / 4);
+        }
+    }
+
+    /// Forgets every id older than `cutoff`, then the oldest until at most
+    /// `keep` remain.
+    fn forget(&mut self, cutoff: i64, keep: usize) {
         while let Some(oldest) = self.ids.oldest_time() {
-            if oldest >= cutoff && self.ids.len() <= max {
+            if oldest >= cutoff && self.ids.len() <= keep {
                 break;
             }
             self.forgotten_through = self.forgotten_through.max(oldest);
             self.ids.pop_oldest();
         }
+        self.oldest = self.ids.oldest_time().unwrap_or(i64::MAX);
     }
 
     /// How many ids are remembered now.
@@ -327,6 +343,7 @@ impl From<RecentIdsRepr> for RecentIds {
         ids.sort_by_key(|&(_, t)| t);
         RecentIds {
             newest: ids.last().map_or(i64::MIN, |&(_, t)| t),
+            oldest: ids.first().map_or(i64::MAX, |&(_, t)| t),
             ids: Ids::from_sorted(ids.into_iter()),
             forgotten_through: r.forgotten_through.unwrap_or(i64::MIN),
         }
@@ -368,7 +385,7 @@ mod tests {
         // Moving past two ids spilled to the heap; the order survives it.
         let back: RecentIds = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
-        r.remember(EventId(4), t(60), &w);
+        r.remember(EventId(4), t(66), &w);
         assert_eq!(r.len(), 2);
         assert_eq!(r.admit(EventId(2), t(20)), Admission::Duplicate);
         assert_eq!(r.admit(EventId(1), t(10)), Admission::TooLate);
@@ -392,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn horizon_edge_is_kept_inclusive() {
+    fn ids_live_at_least_the_horizon_and_go_a_quarter_later() {
         let w = DedupeWindow {
             horizon_hours: 24,
             max_ids: 64,
@@ -402,7 +419,35 @@ mod tests {
         r.remember(EventId(2), t(24), &w);
         // Exactly the horizon behind the newest: still remembered.
         assert_eq!(r.admit(EventId(1), t(0)), Admission::Duplicate);
-        r.remember(EventId(3), t(25), &w);
+        r.remember(EventId(3), t(30), &w);
+        assert_eq!(r.admit(EventId(1), t(0)), Admission::Duplicate);
+        // A quarter of the horizon later still, it goes.
+        r.remember(EventId(4), t(31), &w);
         assert_eq!(r.admit(EventId(1), t(0)), Admission::TooLate);
+        assert_eq!(r.admit(EventId(2), t(24)), Admission::Duplicate);
+        assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn past_max_ids_the_oldest_quarter_goes_at_once() {
+        let w = DedupeWindow {
+            horizon_hours: 1000,
+            max_ids: 8,
+        };
+        let mut r = RecentIds::new();
+        for i in 0..9 {
+            r.remember(EventId(i), t(i as i64), &w);
+        }
+        assert_eq!(r.len(), 6);
+        assert_eq!(r.admit(EventId(2), t(2)), Admission::TooLate);
+        assert_eq!(r.admit(EventId(3), t(3)), Admission::Duplicate);
+    }
+
+    #[test]
+    fn a_repeated_id_is_a_duplicate_whatever_its_time() {
+        let w = DedupeWindow::default();
+        let mut r = RecentIds::new();
+        r.remember(EventId(1), t(0), &w);
+        assert_eq!(r.admit(EventId(1), t(5)), Admission::Duplicate);
     }
 }

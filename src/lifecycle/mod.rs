@@ -6,7 +6,9 @@
 //!   retention → conversion → repeat purchase → loyalty, idle moves to at
 //!   risk, dormant and churned, and reactivation with the path back
 //!   ([`Stage`], [`PolicySpec`], [`LifecyclePolicy`], [`Lifecycle`]); and a
-//!   batch path that replays a whole log over many users ([`replay()`]).
+//!   batch path that replays a whole log over many users ([`replay()`]);
+//! - a **generic machine** for host-defined stages: states, triggers and
+//!   guards declared as data, validated before use ([`machine`]).
 //!
 //! ```
 //! use chrono::{TimeDelta, TimeZone, Utc};
@@ -33,6 +35,7 @@
 //! assert_eq!(moves[0].to, Stage::AtRisk);
 //! ```
 
+pub mod machine;
 mod policy;
 mod replay;
 mod stage;

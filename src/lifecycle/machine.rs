@@ -1,0 +1,1752 @@
+//! A generic state machine for host-defined lifecycle stages.
+//!
+//! Operators describe their stages as data: a [`MachineSpec`] lists the
+//! states, the counters the machine keeps (all-time counts of events matching
+//! a [`KindPattern`]), and the transitions between states. A transition fires
+//! on a [`Trigger`] (an event, a number of idle days, a number of days in the
+//! current state) when its [`Guard`] holds on the counters.
+//!
+//! [`Machine::new`] validates a spec into a [`Machine`] once; every definition
+//! mistake (an unknown state, two transitions that could fire on the same
+//! input, a state nothing leads to, ...) is a [`MachineError`] then, never a
+//! surprise at run time. The machine itself holds no per-user data: each user
+//! has a [`MachineState`], plain serde data the host stores wherever it likes,
+//! and the machine steps it with pure functions that never read the clock:
+//!
+//! - [`Machine::start`] begins a user in the initial state;
+//! - [`Machine::apply`] feeds one event;
+//! - [`Machine::tick`] lets time pass, firing due timeouts;
+//! - [`Machine::next_timeout`] says when the next timeout is due, so a host
+//!   knows when to call `tick`.
+//!
+//! # Example: a learning product
+//!
+//! New learners become *engaged* with their third lesson, *lapse* after two
+//! idle weeks, go *dormant* two months after their last activity, and come
+//! back with a visit.
+//!
+//! ```
+//! use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+//! use growthkit::lifecycle::machine::{Applied, Cause, Machine, MachineSpec};
+//! use growthkit::{Event, EventId, EventKind, UserId};
+//!
+//! let spec: MachineSpec = serde_json::from_str(r#"{
+//!     "states": ["new", "engaged", "lapsed", "dormant"],
+//!     "initial": "new",
+//!     "counters": [{ "name": "lessons", "counts": "action_completed:lesson" }],
+//!     "transitions": [
+//!         { "from": ["new"], "to": "engaged", "on": { "event": "action_completed:lesson" },
+//!           "guard": { "lessons": { "min": 3 } } },
+//!         { "from": ["new", "engaged"], "to": "lapsed", "on": { "idle_days": 14 } },
+//!         { "from": ["lapsed"], "to": "dormant", "on": { "idle_days": 60 } },
+//!         { "from": ["lapsed", "dormant"], "to": "engaged", "on": { "event": "visited" } }
+//!     ]
+//! }"#)?;
+//! let machine = Machine::new(spec)?;
+//!
+//! let day = |d: i64| -> DateTime<Utc> {
+//!     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap() + TimeDelta::days(d)
+//! };
+//! let lesson = |id: u64, d: i64| {
+//!     let kind = EventKind::ActionCompleted { action: "lesson".into() };
+//!     Event::new(EventId(id), UserId(7), day(d), kind)
+//! };
+//!
+//! let mut learner = machine.start(day(0));
+//! for (id, d) in [(1, 0), (2, 1), (3, 2)] {
+//!     machine.apply(&mut learner, &lesson(id, d))?;
+//! }
+//! assert_eq!(learner.current.as_str(), "engaged");
+//! assert_eq!(learner.count("lessons"), 3);
+//!
+//! // A redelivered event changes nothing.
+//! assert_eq!(machine.apply(&mut learner, &lesson(3, 2))?, Applied::Duplicate);
+//!
+//! // Silence until day 100: lapsed 14 days after the last lesson, dormant 60.
+//! let moved = machine.tick(&mut learner, day(100))?;
+//! assert_eq!(moved.len(), 2);
+//! assert_eq!((moved[0].at, moved[0].cause), (day(16), Cause::IdleDays(14)));
+//! assert_eq!((moved[1].at, moved[1].cause), (day(62), Cause::IdleDays(60)));
+//! assert_eq!(learner.current.as_str(), "dormant");
+//!
+//! // A visit brings the learner back.
+//! let visit = Event::new(EventId(4), UserId(7), day(101), EventKind::Visited);
+//! let applied = machine.apply(&mut learner, &visit)?;
+//! assert_eq!(applied.transitions()[0].to.as_str(), "engaged");
+//! assert_eq!(applied.transitions()[0].cause, Cause::Event(EventId(4)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Semantics
+//!
+//! - **Timeouts.** `{"idle_days": N}` is due N days after the user's last
+//!   activity ([`MachineState::last_active`]: the newest event applied, or the
+//!   start); `{"days_in_state": N}` is due N days after entering the current
+//!   state ([`MachineState::since`]). A timeout whose deadline passed before
+//!   the state was entered (a user already idle for N days on arrival) is due
+//!   at the moment of entry. A due timeout fires *at its deadline*, not at the
+//!   `now` that noticed it, and deadlines are inclusive: a `tick` at exactly
+//!   the deadline fires it. When several timeouts of a state are due, the
+//!   one with the earliest deadline fires (ties: declaration order), and the new
+//!   state's own timeouts are then considered, so one `tick` can cascade
+//!   (`engaged` → `lapsed` → `dormant` above).
+//! - **Events.** [`Machine::apply`] first fires the timeouts due up to the
+//!   event's time (exactly as `tick` would), then adds the event to every
+//!   counter whose pattern matches it, then fires at most one event
+//!   transition: the one leaving the current state whose pattern matches and
+//!   whose guard holds on the *updated* counters (so the third lesson itself
+//!   satisfies `lessons >= 3`). Validation guarantees there is never more than
+//!   one candidate.
+//! - **Idempotency.** Each state remembers recent event ids in a
+//!   [`RecentIds`] window (sized by [`MachineSpec::dedupe`]). A repeated id is
+//!   [`Applied::Duplicate`] and an event older than the window can vouch for
+//!   is [`Applied::TooLate`]; both change nothing, not even due timeouts, so
+//!   replaying a log twice gives the state of replaying it once.
+//! - **Late events** (older than the newest applied) are counted and may fire
+//!   an event transition, but time never runs backwards: a transition is
+//!   stamped at the later of the event's time and [`MachineState::since`],
+//!   and timeouts are measured from the newest activity, which a late event
+//!   does not move. History is therefore always in time order.
+//! - **No self-loops.** A transition always changes the state: `"*"` in
+//!   `from` means every state *but* the target, and a list that names the
+//!   target is rejected. A self-loop on a timeout would fire forever (or
+//!   every N days, without bound) and on an event it would only reset
+//!   `since`, silently postponing the state's other timeouts.
+//! - **No timeout cycles.** Transitions fired by timeouts alone may not form
+//!   a cycle, or a user who does nothing would move between states forever.
+//!   So one `tick` fires at most one timeout per state.
+//! - **Versions.** Every call that changes the state bumps
+//!   [`MachineState::version`] exactly once (see [`Versioned`]); a call that
+//!   changes nothing, or fails, leaves it alone.
+//!
+//! Counters saturate at `u64::MAX` rather than overflow: a count that large
+//! is not reachable by real events, and saturation keeps `apply` infallible.
+
+use crate::dedupe::{Admission, DedupeWindow, RecentIds};
+use crate::event::{Event, KindPattern, Label};
+use crate::id::EventId;
+use crate::store::Versioned;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::de::{self, SeqAccess, Unexpected, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+// ---------------------------------------------------------------------------
+// The definition, as operators write it.
+// ---------------------------------------------------------------------------
+
+/// A machine definition as written in configuration; validate it with
+/// [`Machine::new`] before use.
+///
+/// See the [module docs](self) for a complete example.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineSpec {
+    /// The state names, each once. Names are non-empty and not `"*"`.
+    pub states: Vec<Label>,
+    /// The state every user starts in.
+    pub initial: Label,
+    /// All-time counts of events, which guards read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<CounterSpec>,
+    /// The ways to move between states.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<TransitionSpec>,
+    /// How many recent event ids each user's state remembers, to recognise
+    /// redeliveries.
+    #[serde(default)]
+    pub dedupe: DedupeWindow,
+}
+
+/// A counter: how many events matching `counts` a user has ever had.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterSpec {
+    /// The name guards refer to it by.
+    pub name: Label,
+    /// Which events it counts.
+    pub counts: KindPattern,
+}
+
+/// One way to move between states.
+///
+/// ```json
+/// { "from": ["new"], "to": "engaged", "on": { "event": "action_completed:lesson" },
+///   "guard": { "lessons": { "min": 3 } } }
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionSpec {
+    /// The states it leaves.
+    pub from: Sources,
+    /// The state it enters.
+    pub to: Label,
+    /// What makes it fire.
+    pub on: Trigger,
+    /// What the counters must say for it to fire; empty means always.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub guard: Guard,
+}
+
+/// The states a transition leaves: `"*"` or a list of names.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Sources {
+    /// Written `"*"`: every state except the transition's target.
+    Any,
+    /// Written as a JSON list: exactly these states (a name listed twice
+    /// counts once).
+    List(Vec<Label>),
+}
+
+impl fmt::Display for Sources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sources::Any => f.write_str("*"),
+            Sources::List(names) if names.is_empty() => f.write_str("[]"),
+            Sources::List(names) => f.write_str(&join(names, " | ")),
+        }
+    }
+}
+
+impl Serialize for Sources {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Sources::Any => s.serialize_str("*"),
+            Sources::List(names) => names.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Sources {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SourcesVisitor;
+        impl<'de> Visitor<'de> for SourcesVisitor {
+            type Value = Sources;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"*\" or a list of state names")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Sources, E> {
+                if text == "*" {
+                    Ok(Sources::Any)
+                } else {
+                    Err(E::invalid_value(Unexpected::Str(text), &self))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sources, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<Label>()? {
+                    names.push(name);
+                }
+                Ok(Sources::List(names))
+            }
+        }
+        d.deserialize_any(SourcesVisitor)
+    }
+}
+
+/// What makes a transition fire. In JSON, an object with one key:
+/// `{"event": "visited"}`, `{"idle_days": 14}` or `{"days_in_state": 7}`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// An applied event matching the pattern.
+    Event(KindPattern),
+    /// This many days (of 24 hours) after the user's last activity.
+    IdleDays(u32),
+    /// This many days (of 24 hours) after entering the current state.
+    DaysInState(u32),
+}
+
+impl Trigger {
+    /// Whether this trigger is a timeout rather than an event.
+    pub const fn is_timeout(&self) -> bool {
+        !matches!(self, Trigger::Event(_))
+    }
+
+    /// Whether both triggers can fire on the same input, so that neither
+    /// declaration order nor deadline order can choose between them.
+    fn collides_with(&self, other: &Trigger) -> bool {
+        match (self, other) {
+            (Trigger::Event(a), Trigger::Event(b)) => a.overlaps(b),
+            (Trigger::IdleDays(a), Trigger::IdleDays(b))
+            | (Trigger::DaysInState(a), Trigger::DaysInState(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// A guard: for each named counter, the range its count must be in. Counters
+/// not named are unconstrained. In JSON: `{"lessons": {"min": 3}}`.
+pub type Guard = BTreeMap<Label, CountRange>;
+
+/// An inclusive range of counts; a missing bound is open (`min` defaults to
+/// 0, `max` to unbounded). In JSON: `{"min": 1, "max": 5}`, either key optional.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRange {
+    /// The smallest count allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    /// The largest count allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+}
+
+impl CountRange {
+    /// Every count.
+    pub const ANY: CountRange = CountRange {
+        min: None,
+        max: None,
+    };
+
+    /// Counts of at least `min`.
+    pub const fn at_least(min: u64) -> CountRange {
+        CountRange {
+            min: Some(min),
+            max: None,
+        }
+    }
+
+    /// Counts of at most `max`.
+    pub const fn at_most(max: u64) -> CountRange {
+        CountRange {
+            min: None,
+            max: Some(max),
+        }
+    }
+
+    /// Counts from `min` to `max`, both included.
+    pub const fn between(min: u64, max: u64) -> CountRange {
+        CountRange {
+            min: Some(min),
+            max: Some(max),
+        }
+    }
+
+    fn low(self) -> u64 {
+        self.min.unwrap_or(0)
+    }
+
+    fn high(self) -> u64 {
+        self.max.unwrap_or(u64::MAX)
+    }
+
+    /// Whether `count` is in the range.
+    pub fn contains(self, count: u64) -> bool {
+        self.low() <= count && count <= self.high()
+    }
+
+    /// Whether no count is in the range (`min > max`).
+    pub fn is_empty(self) -> bool {
+        self.low() > self.high()
+    }
+
+    /// Whether some count is in both ranges.
+    pub fn intersects(self, other: CountRange) -> bool {
+        self.low().max(other.low()) <= self.high().min(other.high())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Definition errors.
+// ---------------------------------------------------------------------------
+
+/// Which transition an error is about: its position in
+/// [`MachineSpec::transitions`] and its `from -> to`, as operators wrote it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TransitionRef {
+    /// Zero-based position in the spec's list of transitions.
+    pub index: usize,
+    /// The states it leaves.
+    pub from: Sources,
+    /// The state it enters.
+    pub to: Label,
+}
+
+impl TransitionRef {
+    fn of(index: usize, spec: &TransitionSpec) -> TransitionRef {
+        TransitionRef {
+            index,
+            from: spec.from.clone(),
+            to: spec.to.clone(),
+        }
+    }
+}
+
+impl fmt::Display for TransitionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "transition {} ({} -> {})",
+            self.index, self.from, self.to
+        )
+    }
+}
+
+/// Which end of a transition names a state.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum StateField {
+    /// The `from` list.
+    From,
+    /// The `to` name.
+    To,
+}
+
+impl fmt::Display for StateField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StateField::From => "from",
+            StateField::To => "to",
+        })
+    }
+}
+
+/// A mistake in a [`MachineSpec`], found by [`Machine::new`].
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MachineError {
+    /// The spec declares no states.
+    #[error("the machine declares no states")]
+    NoStates,
+    /// A state is named `""` or `"*"` (which means "every other state" in `from`).
+    #[error("state name `{name}` is not allowed: names must be non-empty and not `*`")]
+    InvalidStateName {
+        /// The name.
+        name: Label,
+    },
+    /// A state is declared twice.
+    #[error("state `{name}` is declared twice")]
+    DuplicateState {
+        /// The name.
+        name: Label,
+    },
+    /// The initial state is not declared.
+    #[error("the initial state `{name}` is not a declared state")]
+    UnknownInitial {
+        /// The name.
+        name: Label,
+    },
+    /// A counter is declared twice.
+    #[error("counter `{name}` is declared twice")]
+    DuplicateCounter {
+        /// The name.
+        name: Label,
+    },
+    /// A transition names a state that is not declared.
+    #[error("{transition}: `{field}` names unknown state `{name}`")]
+    UnknownState {
+        /// The transition.
+        transition: TransitionRef,
+        /// Where the name is.
+        field: StateField,
+        /// The name.
+        name: Label,
+    },
+    /// A transition leaves no state: an empty `from` list, or `"*"` in a
+    /// machine whose only state is the target.
+    #[error("{transition}: `from` leaves no state, so it can never fire")]
+    NoSources {
+        /// The transition.
+        transition: TransitionRef,
+    },
+    /// A transition lists its own target in `from`.
+    #[error(
+        "{transition}: `from` lists the target `{}` itself; a transition must change the state \
+         (a self-loop would reset `since` or, on a timeout, fire without end)",
+        .transition.to
+    )]
+    SelfLoop {
+        /// The transition.
+        transition: TransitionRef,
+    },
+    /// A timeout of zero days, which would fire the moment its state is
+    /// entered, so the state could never be observed.
+    #[error("{transition}: a timeout of 0 days fires on entry; use at least 1 day")]
+    ZeroDays {
+        /// The transition.
+        transition: TransitionRef,
+    },
+    /// A guard names a counter that is not declared.
+    #[error("{transition}: the guard names unknown counter `{counter}`")]
+    UnknownCounter {
+        /// The transition.
+        transition: TransitionRef,
+        /// The counter name.
+        counter: Label,
+    },
+    /// A guard range admits no count (`min > max`).
+    #[error(
+        "{transition}: the guard on `{counter}` is empty (min {min} > max {max}), \
+         so it can never fire"
+    )]
+    EmptyGuard {
+        /// The transition.
+        transition: TransitionRef,
+        /// The counter name.
+        counter: Label,
+        /// The range's minimum.
+        min: u64,
+        /// The range's maximum.
+        max: u64,
+    },
+    /// Two transitions leave a common state, can fire on the same input (event
+    /// patterns that overlap, or timeouts of the same kind and length) and
+    /// have guards some counts satisfy both of.
+    #[error(
+        "{first} and {second} are ambiguous: both leave `{state}`, can fire on the same input, \
+         and their guards overlap; make the patterns or the guards disjoint"
+    )]
+    Ambiguous {
+        /// The earlier transition.
+        first: TransitionRef,
+        /// The later transition.
+        second: TransitionRef,
+        /// A state both leave.
+        state: Label,
+    },
+    /// Timeout transitions form a cycle, so a user who does nothing would
+    /// move between these states forever.
+    #[error("timeouts alone form a cycle ({}), so an idle user would never settle", join(.states, " -> "))]
+    TimeoutCycle {
+        /// The states on the cycle, in order; the last leads back to the first.
+        states: Vec<Label>,
+    },
+    /// Some states cannot be reached from the initial one.
+    #[error("no transition leads from `{initial}` to: {}", join(.states, ", "))]
+    Unreachable {
+        /// The initial state.
+        initial: Label,
+        /// The unreachable states, in declaration order.
+        states: Vec<Label>,
+    },
+}
+
+fn join(names: &[Label], separator: &str) -> String {
+    names
+        .iter()
+        .map(Label::as_str)
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// A step could not run; the state was left untouched.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    /// The state is in a state this machine does not declare: most likely it
+    /// was saved under an older definition that has since been edited.
+    #[error("the user is in state `{state}`, which this machine does not declare")]
+    UnknownState {
+        /// The state's name.
+        state: Label,
+    },
+}
+
+// ---------------------------------------------------------------------------
+// Per-user state and step outcomes.
+// ---------------------------------------------------------------------------
+
+/// One user's place in a machine: plain data for the host to store.
+///
+/// The current state is kept by *name*, not by index into the spec: a host
+/// that reorders or adds states keeps every stored user valid, and a user in
+/// a state that was removed gets a typed [`StepError::UnknownState`] instead
+/// of silently landing in whichever state took the old index.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MachineState {
+    /// The state the user is in.
+    pub current: Label,
+    /// When the user entered it (never moves backwards).
+    pub since: DateTime<Utc>,
+    /// The user's last activity: the newest event applied, or the start if
+    /// later. Idle timeouts count from here.
+    pub last_active: DateTime<Utc>,
+    /// Counter values by name; a counter not present is zero. Kept by name
+    /// for the same reason as `current`: counters a later spec no longer
+    /// declares are kept and ignored, new ones start at zero.
+    pub counters: BTreeMap<Label, u64>,
+    /// Every transition taken, oldest first.
+    pub history: Vec<MachineTransition>,
+    /// Ids of recent events, to recognise redeliveries.
+    pub recent: RecentIds,
+    /// Bumped once by every call that changes the state.
+    pub version: u64,
+}
+
+impl MachineState {
+    /// The value of counter `name` (zero if it never counted anything).
+    pub fn count(&self, name: &str) -> u64 {
+        self.counters
+            .iter()
+            .find(|(k, _)| k.as_str() == name)
+            .map_or(0, |(_, &n)| n)
+    }
+
+    fn bump(&mut self) {
+        // 2^64 changes to one user's state cannot happen; saturating keeps
+        // the arithmetic total without a panic path.
+        self.version = self.version.saturating_add(1);
+    }
+}
+
+impl Versioned for MachineState {
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+/// One move from a state to another, and why.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct MachineTransition {
+    /// The state left.
+    pub from: Label,
+    /// The state entered.
+    pub to: Label,
+    /// When (a timeout's deadline, or the event's time; never before the
+    /// previous transition).
+    pub at: DateTime<Utc>,
+    /// What fired it.
+    pub cause: Cause,
+}
+
+/// What fired a transition. In JSON: `{"event": 17}`, `{"idle_days": 14}`,
+/// `{"days_in_state": 7}`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The event with this id.
+    Event(EventId),
+    /// An idle timeout of this many days.
+    IdleDays(u32),
+    /// A time-in-state timeout of this many days.
+    DaysInState(u32),
+}
+
+/// What [`Machine::apply`] did with an event.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Applied {
+    /// The event was new and was counted. `transitions` lists, in order, the
+    /// timeouts that fell due before it and the event transition it fired,
+    /// if any.
+    Accepted {
+        /// The moves made, oldest first.
+        transitions: Vec<MachineTransition>,
+    },
+    /// The event was applied before; nothing changed.
+    Duplicate,
+    /// The event is older than the ids the state still remembers, so it
+    /// cannot be told apart from a redelivery; refused, nothing changed.
+    TooLate,
+}
+
+impl Applied {
+    /// The moves made (none for a duplicate or a late event).
+    pub fn transitions(&self) -> &[MachineTransition] {
+        match self {
+            Applied::Accepted { transitions } => transitions,
+            Applied::Duplicate | Applied::TooLate => &[],
+        }
+    }
+
+    /// Whether the event was new and counted.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Applied::Accepted { .. })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The validated machine.
+// ---------------------------------------------------------------------------
+
+/// A validated [`MachineSpec`], ready to step [`MachineState`]s.
+///
+/// States are interned to indices and each state's outgoing transitions are
+/// listed ahead of time, so a step looks only at the transitions that can
+/// fire. Serializes as its spec; deserializing validates.
+///
+/// ```
+/// use growthkit::lifecycle::machine::{Machine, MachineError, MachineSpec};
+///
+/// let spec: MachineSpec = serde_json::from_str(r#"{
+///     "states": ["new", "engaged"],
+///     "initial": "new",
+///     "transitions": [{ "from": ["new"], "to": "engagd", "on": { "event": "visited" } }]
+/// }"#).unwrap();
+/// let err = Machine::new(spec).unwrap_err();
+/// assert!(matches!(err, MachineError::UnknownState { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "transition 0 (new -> engagd): `to` names unknown state `engagd`"
+/// );
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "MachineSpec", into = "MachineSpec")]
+pub struct Machine {
+    spec: MachineSpec,
+    index: BTreeMap<Label, usize>,
+    initial: usize,
+    /// Per transition, the index of its target state.
+    targets: Vec<usize>,
+    /// Per state, the transitions leaving it, in declaration order.
+    leaving: Vec<Leaving>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Leaving {
+    on_event: Vec<usize>,
+    on_timeout: Vec<usize>,
+}
+
+impl TryFrom<MachineSpec> for Machine {
+    type Error = MachineError;
+    fn try_from(spec: MachineSpec) -> Result<Machine, MachineError> {
+        Machine::new(spec)
+    }
+}
+
+impl From<Machine> for MachineSpec {
+    fn from(machine: Machine) -> MachineSpec {
+        machine.spec
+    }
+}
+
+impl Machine {
+    /// Validates `spec`. Checks run in this order, and the first failure is
+    /// returned: state names, the initial state, counters, then each
+    /// transition on its own (states, self-loops, timeouts, guards), then
+    /// pairs of transitions (ambiguity), timeout cycles, and reachability.
+    ///
+    /// # Errors
+    ///
+    /// The first [`MachineError`] found; each names the offending state,
+    /// counter or transition (by index and `from -> to`).
+    pub fn new(spec: MachineSpec) -> Result<Machine, MachineError> {
+        let index = index_states(&spec.states)?;
+        let initial = *index
+            .get(&spec.initial)
+            .ok_or_else(|| MachineError::UnknownInitial {
+                name: spec.initial.clone(),
+            })?;
+        let counters = check_counters(&spec.counters)?;
+        let mut sources = Vec::with_capacity(spec.transitions.len());
+        let mut targets = Vec::with_capacity(spec.transitions.len());
+        for (i, transition) in spec.transitions.iter().enumerate() {
+            let (from, to) = check_transition(i, transition, &index, &counters)?;
+            sources.push(from);
+            targets.push(to);
+        }
+        check_ambiguity(&spec, &sources)?;
+        check_timeout_cycles(&spec, &sources, &targets)?;
+        check_reachable(&spec, initial, &sources, &targets)?;
+
+        let mut leaving = vec![Leaving::default(); spec.states.len()];
+        for (t, from) in sources.iter().enumerate() {
+            for &s in from {
+                if spec.transitions[t].on.is_timeout() {
+                    leaving[s].on_timeout.push(t);
+                } else {
+                    leaving[s].on_event.push(t);
+                }
+            }
+        }
+        Ok(Machine {
+            spec,
+            index,
+            initial,
+            targets,
+            leaving,
+        })
+    }
+
+    /// The definition this machine was built from.
+    pub fn spec(&self) -> &MachineSpec {
+        &self.spec
+    }
+
+    /// The state names, in declaration order.
+    pub fn states(&self) -> &[Label] {
+        &self.spec.states
+    }
+
+    /// The initial state's name.
+    pub fn initial(&self) -> &Label {
+        &self.spec.states[self.initial]
+    }
+
+    /// A new user, in the initial state since `now`, with no activity yet
+    /// (idle timeouts count from `now`), version 0.
+    ///
+    /// Nothing fires at start, not even a timeout of the initial state; the
+    /// first `tick` or `apply` does that.
+    pub fn start(&self, now: DateTime<Utc>) -> MachineState {
+        MachineState {
+            current: self.initial().clone(),
+            since: now,
+            last_active: now,
+            counters: BTreeMap::new(),
+            history: Vec::new(),
+            recent: RecentIds::new(),
+            version: 0,
+        }
+    }
+
+    /// Applies one event to one user's state (see the [module
+    /// docs](self#semantics)): due timeouts up to `event.at`, then counters,
+    /// then at most one event transition.
+    ///
+    /// The machine does not look at [`Event::user`]: routing a user's events
+    /// to that user's state is the host's job.
+    ///
+    /// # Errors
+    ///
+    /// [`StepError::UnknownState`] if `state` is in a state this machine does
+    /// not declare; `state` is then unchanged.
+    pub fn apply(&self, state: &mut MachineState, event: &Event) -> Result<Applied, StepError> {
+        let current = self.locate(state)?;
+        match state.recent.admit(event.id, event.at) {
+            Admission::Fresh => {}
+            Admission::Duplicate => return Ok(Applied::Duplicate),
+            Admission::TooLate => return Ok(Applied::TooLate),
+        }
+        let (current, mut transitions) = self.fire_timeouts(state, current, event.at);
+        self.count(state, event);
+        state.last_active = state.last_active.max(event.at);
+        if let Some(t) = self.event_transition(state, current, event) {
+            let at = event.at.max(state.since);
+            transitions.push(self.enter(state, current, t, at, Cause::Event(event.id)));
+        }
+        state.recent.remember(event.id, event.at, &self.spec.dedupe);
+        state.bump();
+        Ok(Applied::Accepted { transitions })
+    }
+
+    /// Lets time pass up to `now`: fires every timeout due by then, each at
+    /// its own deadline, cascading through states. Returns the moves made,
+    /// oldest first; a `now` before [`MachineState::since`] fires nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StepError::UnknownState`] if `state` is in a state this machine does
+    /// not declare; `state` is then unchanged.
+    pub fn tick(
+        &self,
+        state: &mut MachineState,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MachineTransition>, StepError> {
+        let current = self.locate(state)?;
+        let (_, fired) = self.fire_timeouts(state, current, now);
+        if !fired.is_empty() {
+            state.bump();
+        }
+        Ok(fired)
+    }
+
+    /// When the next timeout will fire if no event comes first: the instant
+    /// to call [`Machine::tick`] at. `None` if no timeout of the current state
+    /// can fire with the counters as they are.
+    ///
+    /// # Errors
+    ///
+    /// [`StepError::UnknownState`] if `state` is in a state this machine does
+    /// not declare.
+    pub fn next_timeout(&self, state: &MachineState) -> Result<Option<DateTime<Utc>>, StepError> {
+        let current = self.locate(state)?;
+        Ok(self.earliest_timeout(state, current).map(|(_, at, _)| at))
+    }
+
+    fn locate(&self, state: &MachineState) -> Result<usize, StepError> {
+        self.index
+            .get(&state.current)
+            .copied()
+            .ok_or_else(|| StepError::UnknownState {
+                state: state.current.clone(),
+            })
+    }
+
+    /// Fires due timeouts until none is due by `until`; returns the state
+    /// reached and the moves made.
+    fn fire_timeouts(
+        &self,
+        state: &mut MachineState,
+        mut current: usize,
+        until: DateTime<Utc>,
+    ) -> (usize, Vec<MachineTransition>) {
+        let mut fired = Vec::new();
+        // Timeout edges form no cycle (validated), so a cascade visits each
+        // state at most once; the bound only makes that visible.
+        for _ in 0..self.spec.states.len() {
+            let Some((t, at, cause)) = self.earliest_timeout(state, current) else {
+                break;
+            };
+            if at > until {
+                break;
+            }
+            fired.push(self.enter(state, current, t, at, cause));
+            current = self.targets[t];
+        }
+        (current, fired)
+    }
+
+    /// The timeout of `current` whose guard holds that fires first, when,
+    /// and as what cause.
+    fn earliest_timeout(
+        &self,
+        state: &MachineState,
+        current: usize,
+    ) -> Option<(usize, DateTime<Utc>, Cause)> {
+        self.leaving[current]
+            .on_timeout
+            .iter()
+            .copied()
+            .filter(|&t| self.guard_holds(state, t))
+            .filter_map(|t| {
+                let (deadline, cause) = self.deadline(state, t)?;
+                // Already idle long enough on arrival: due at the entry.
+                Some((deadline.max(state.since), deadline, t, cause))
+            })
+            .min_by_key(|&(at, deadline, t, _)| (at, deadline, t))
+            .map(|(at, _, t, cause)| (t, at, cause))
+    }
+
+    /// When timeout transition `t` falls due and the cause it records;
+    /// `None` for an event transition, or a deadline past the end of
+    /// representable time (which never falls due).
+    fn deadline(&self, state: &MachineState, t: usize) -> Option<(DateTime<Utc>, Cause)> {
+        let (from, days, cause) = match self.spec.transitions[t].on {
+            Trigger::IdleDays(days) => (state.last_active, days, Cause::IdleDays(days)),
+            Trigger::DaysInState(days) => (state.since, days, Cause::DaysInState(days)),
+            Trigger::Event(_) => return None,
+        };
+        let deadline = from.checked_add_signed(TimeDelta::try_days(i64::from(days))?)?;
+        Some((deadline, cause))
+    }
+
+    fn event_transition(
+        &self,
+        state: &MachineState,
+        current: usize,
+        event: &Event,
+    ) -> Option<usize> {
+        self.leaving[current].on_event.iter().copied().find(|&t| {
+            matches!(&self.spec.transitions[t].on, Trigger::Event(p) if p.matches(&event.kind))
+                && self.guard_holds(state, t)
+        })
+    }
+
+    fn guard_holds(&self, state: &MachineState, t: usize) -> bool {
+        self.spec.transitions[t]
+            .guard
+            .iter()
+            .all(|(name, range)| range.contains(state.counters.get(name).copied().unwrap_or(0)))
+    }
+
+    fn count(&self, state: &mut MachineState, event: &Event) {
+        for counter in &self.spec.counters {
+            if counter.counts.matches(&event.kind) {
+                let n = state.counters.entry(counter.name.clone()).or_insert(0);
+                *n = n.saturating_add(1);
+            }
+        }
+    }
+
+    /// Moves `state` along transition `t` at `at` and records it.
+    fn enter(
+        &self,
+        state: &mut MachineState,
+        current: usize,
+        t: usize,
+        at: DateTime<Utc>,
+        cause: Cause,
+    ) -> MachineTransition {
+        let to = self.spec.states[self.targets[t]].clone();
+        let moved = MachineTransition {
+            from: self.spec.states[current].clone(),
+            to: to.clone(),
+            at,
+            cause,
+        };
+        state.current = to;
+        state.since = at;
+        state.history.push(moved.clone());
+        moved
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation, one concern per function.
+// ---------------------------------------------------------------------------
+
+fn index_states(states: &[Label]) -> Result<BTreeMap<Label, usize>, MachineError> {
+    if states.is_empty() {
+        return Err(MachineError::NoStates);
+    }
+    let mut index = BTreeMap::new();
+    for (i, name) in states.iter().enumerate() {
+        if name.as_str().is_empty() || name.as_str() == "*" {
+            return Err(MachineError::InvalidStateName { name: name.clone() });
+        }
+        if index.insert(name.clone(), i).is_some() {
+            return Err(MachineError::DuplicateState { name: name.clone() });
+        }
+    }
+    Ok(index)
+}
+
+fn check_counters(counters: &[CounterSpec]) -> Result<BTreeSet<Label>, MachineError> {
+    let mut names = BTreeSet::new();
+    for counter in counters {
+        if !names.insert(counter.name.clone()) {
+            return Err(MachineError::DuplicateCounter {
+                name: counter.name.clone(),
+            });
+        }
+    }
+    Ok(names)
+}
+
+/// Checks one transition alone; returns its source states (sorted, each
+/// once) and its target.
+fn check_transition(
+    i: usize,
+    spec: &TransitionSpec,
+    index: &BTreeMap<Label, usize>,
+    counters: &BTreeSet<Label>,
+) -> Result<(Vec<usize>, usize), MachineError> {
+    let here = || TransitionRef::of(i, spec);
+    let to = *index
+        .get(&spec.to)
+        .ok_or_else(|| MachineError::UnknownState {
+            transition: here(),
+            field: StateField::To,
+            name: spec.to.clone(),
+        })?;
+    let from: Vec<usize> = match &spec.from {
+        Sources::Any => (0..index.len()).filter(|&s| s != to).collect(),
+        Sources::List(names) => {
+            let mut from = BTreeSet::new();
+            for name in names {
+                let s = *index.get(name).ok_or_else(|| MachineError::UnknownState {
+                    transition: here(),
+                    field: StateField::From,
+                    name: name.clone(),
+                })?;
+                if s == to {
+                    return Err(MachineError::SelfLoop { transition: here() });
+                }
+                from.insert(s);
+            }
+            from.into_iter().collect()
+        }
+    };
+    if from.is_empty() {
+        return Err(MachineError::NoSources { transition: here() });
+    }
+    if matches!(spec.on, Trigger::IdleDays(0) | Trigger::DaysInState(0)) {
+        return Err(MachineError::ZeroDays { transition: here() });
+    }
+    for (counter, range) in &spec.guard {
+        if !counters.contains(counter) {
+            return Err(MachineError::UnknownCounter {
+                transition: here(),
+                counter: counter.clone(),
+            });
+        }
+        if range.is_empty() {
+            return Err(MachineError::EmptyGuard {
+                transition: here(),
+                counter: counter.clone(),
+                min: range.low(),
+                max: range.high(),
+            });
+        }
+    }
+    Ok((from, to))
+}
+
+fn guards_intersect(a: &Guard, b: &Guard) -> bool {
+    let range = |g: &Guard, name: &Label| g.get(name).copied().unwrap_or(CountRange::ANY);
+    a.keys()
+        .chain(b.keys())
+        .all(|name| range(a, name).intersects(range(b, name)))
+}
+
+/// The first state in both sorted lists, if any.
+fn common_state(a: &[usize], b: &[usize]) -> Option<usize> {
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+        match x.cmp(&y) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return Some(x),
+        }
+    }
+    None
+}
+
+fn check_ambiguity(spec: &MachineSpec, sources: &[Vec<usize>]) -> Result<(), MachineError> {
+    let all = &spec.transitions;
+    for (i, a) in all.iter().enumerate() {
+        for (j, b) in all.iter().enumerate().skip(i + 1) {
+            if !a.on.collides_with(&b.on) || !guards_intersect(&a.guard, &b.guard) {
+                continue;
+            }
+            if let Some(s) = common_state(&sources[i], &sources[j]) {
+                return Err(MachineError::Ambiguous {
+                    first: TransitionRef::of(i, a),
+                    second: TransitionRef::of(j, b),
+                    state: spec.states[s].clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_timeout_cycles(
+    spec: &MachineSpec,
+    sources: &[Vec<usize>],
+    targets: &[usize],
+) -> Result<(), MachineError> {
+    let edges = spec
+        .transitions
+        .iter()
+        .zip(sources.iter().zip(targets))
+        .filter(|(t, _)| t.on.is_timeout())
+        .flat_map(|(_, (from, &to))| from.iter().map(move |&s| (s, to)));
+    match find_cycle(spec.states.len(), edges) {
+        None => Ok(()),
+        Some(cycle) => Err(MachineError::TimeoutCycle {
+            states: cycle.into_iter().map(|s| spec.states[s].clone()).collect(),
+        }),
+    }
+}
+
+/// A cycle in a directed graph, as its nodes in order, if there is one.
+///
+/// Peels off nodes with no way forward (Kahn's algorithm run backwards);
+/// every node left has an edge to another node left, so walking those edges
+/// from any of them must come back around. Iterative, so a huge spec cannot
+/// exhaust the stack.
+fn find_cycle(nodes: usize, edges: impl Iterator<Item = (usize, usize)>) -> Option<Vec<usize>> {
+    let mut out = vec![Vec::new(); nodes];
+    let mut into = vec![Vec::new(); nodes];
+    for (a, b) in edges {
+        out[a].push(b);
+        into[b].push(a);
+    }
+    let mut onward: Vec<usize> = out.iter().map(Vec::len).collect();
+    let mut stuck: Vec<usize> = (0..nodes).filter(|&v| onward[v] == 0).collect();
+    let mut removed = vec![false; nodes];
+    while let Some(v) = stuck.pop() {
+        removed[v] = true;
+        for &u in &into[v] {
+            onward[u] = onward[u].saturating_sub(1);
+            if onward[u] == 0 {
+                stuck.push(u);
+            }
+        }
+    }
+    let mut at = (0..nodes).find(|&v| !removed[v])?;
+    let mut position = vec![None; nodes];
+    let mut path = Vec::new();
+    loop {
+        if let Some(p) = position[at] {
+            return Some(path.split_off(p));
+        }
+        position[at] = Some(path.len());
+        path.push(at);
+        at = out[at].iter().copied().find(|&w| !removed[w])?;
+    }
+}
+
+fn check_reachable(
+    spec: &MachineSpec,
+    initial: usize,
+    sources: &[Vec<usize>],
+    targets: &[usize],
+) -> Result<(), MachineError> {
+    let mut next = vec![Vec::new(); spec.states.len()];
+    for (from, &to) in sources.iter().zip(targets) {
+        for &s in from {
+            next[s].push(to);
+        }
+    }
+    let mut seen = vec![false; spec.states.len()];
+    seen[initial] = true;
+    let mut queue = VecDeque::from([initial]);
+    while let Some(s) = queue.pop_front() {
+        for &t in &next[s] {
+            if !seen[t] {
+                seen[t] = true;
+                queue.push_back(t);
+            }
+        }
+    }
+    let unreachable: Vec<Label> = spec
+        .states
+        .iter()
+        .zip(&seen)
+        .filter(|(_, seen)| !**seen)
+        .map(|(name, _)| name.clone())
+        .collect();
+    if unreachable.is_empty() {
+        Ok(())
+    } else {
+        Err(MachineError::Unreachable {
+            initial: spec.initial.clone(),
+            states: unreachable,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+    use crate::id::UserId;
+    use chrono::TimeZone;
+
+    const LEARNING: &str = r#"{
+        "states": ["new", "engaged", "lapsed", "dormant"],
+        "initial": "new",
+        "counters": [{ "name": "lessons", "counts": "action_completed:lesson" }],
+        "transitions": [
+            { "from": ["new"], "to": "engaged", "on": { "event": "action_completed:lesson" },
+              "guard": { "lessons": { "min": 3 } } },
+            { "from": ["new", "engaged"], "to": "lapsed", "on": { "idle_days": 14 } },
+            { "from": ["lapsed"], "to": "dormant", "on": { "idle_days": 30 } },
+            { "from": ["lapsed", "dormant"], "to": "engaged", "on": { "event": "visited" } }
+        ]
+    }"#;
+
+    fn spec(json: &str) -> MachineSpec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn learning() -> Machine {
+        Machine::new(spec(LEARNING)).unwrap()
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+    }
+
+    fn day(d: i64) -> DateTime<Utc> {
+        t0() + TimeDelta::days(d)
+    }
+
+    fn event(id: u64, at: DateTime<Utc>, kind: EventKind) -> Event {
+        Event::new(EventId(id), UserId(1), at, kind)
+    }
+
+    fn lesson(id: u64, at: DateTime<Utc>) -> Event {
+        let kind = EventKind::ActionCompleted {
+            action: "lesson".into(),
+        };
+        event(id, at, kind)
+    }
+
+    fn visit(id: u64, at: DateTime<Utc>) -> Event {
+        event(id, at, EventKind::Visited)
+    }
+
+    /// The learning spec with one edit, validated.
+    fn edited(edit: impl FnOnce(&mut MachineSpec)) -> Result<Machine, MachineError> {
+        let mut s = spec(LEARNING);
+        edit(&mut s);
+        Machine::new(s)
+    }
+
+    fn two_states(transitions: &str) -> Result<Machine, MachineError> {
+        Machine::new(spec(&format!(
+            r#"{{ "states": ["a", "b", "c"], "initial": "a",
+                 "counters": [{{ "name": "n", "counts": "visited" }}],
+                 "transitions": {transitions} }}"#
+        )))
+    }
+
+    // -- validation ----------------------------------------------------------
+
+    #[test]
+    fn the_learning_spec_is_valid_and_round_trips() {
+        let machine = learning();
+        assert_eq!(machine.initial().as_str(), "new");
+        assert_eq!(machine.states().len(), 4);
+        let json = serde_json::to_string(machine.spec()).unwrap();
+        assert_eq!(spec(&json), spec(LEARNING));
+        let back: Machine = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.spec(), machine.spec());
+    }
+
+    #[test]
+    fn no_states() {
+        let err = Machine::new(spec(r#"{ "states": [], "initial": "a" }"#)).unwrap_err();
+        assert_eq!(err, MachineError::NoStates);
+    }
+
+    #[test]
+    fn invalid_state_names() {
+        for bad in ["*", ""] {
+            let err = edited(|s| s.states.push(bad.into())).unwrap_err();
+            assert_eq!(err, MachineError::InvalidStateName { name: bad.into() });
+        }
+    }
+
+    #[test]
+    fn duplicate_state() {
+        let err = edited(|s| s.states.push("lapsed".into())).unwrap_err();
+        assert_eq!(
+            err,
+            MachineError::DuplicateState {
+                name: "lapsed".into()
+            }
+        );
+        assert_eq!(err.to_string(), "state `lapsed` is declared twice");
+    }
+
+    #[test]
+    fn unknown_initial() {
+        let err = edited(|s| s.initial = "fresh".into()).unwrap_err();
+        assert!(
+            matches!(err, MachineError::UnknownInitial { ref name } if name.as_str() == "fresh")
+        );
+    }
+
+    #[test]
+    fn duplicate_counter() {
+        let err = edited(|s| s.counters.push(s.counters[0].clone())).unwrap_err();
+        assert!(matches!(err, MachineError::DuplicateCounter { .. }));
+    }
+
+    #[test]
+    fn unknown_state_in_from_and_to_name_the_transition() {
+        let err =
+            edited(|s| s.transitions[2].from = Sources::List(vec!["lapsd".into()])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "transition 2 (lapsd -> dormant): `from` names unknown state `lapsd`"
+        );
+        let err = edited(|s| s.transitions[3].to = "engagd".into()).unwrap_err();
+        assert!(matches!(
+            err,
+            MachineError::UnknownState {
+                field: StateField::To,
+                transition: TransitionRef { index: 3, .. },
+                ..
+            }
+        ));
+        assert!(
+            err.to_string()
+                .starts_with("transition 3 (lapsed | dormant -> engagd)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn no_sources() {
+        let err = edited(|s| s.transitions[0].from = Sources::List(vec![])).unwrap_err();
+        assert!(matches!(err, MachineError::NoSources { .. }), "{err}");
+        // "*" in a one-state machine leaves nothing either.
+        let lonely = r#"{ "states": ["a"], "initial": "a",
+            "transitions": [{ "from": "*", "to": "a", "on": { "event": "visited" } }] }"#;
+        let err = Machine::new(spec(lonely)).unwrap_err();
+        assert!(matches!(err, MachineError::NoSources { .. }), "{err}");
+    }
+
+    #[test]
+    fn self_loop() {
+        let err = edited(|s| {
+            s.transitions[1].from = Sources::List(vec!["new".into(), "lapsed".into()]);
+        })
+        .unwrap_err();
+        assert!(matches!(err, MachineError::SelfLoop { .. }), "{err}");
+        assert!(err.to_string().contains("target `lapsed` itself"), "{err}");
+    }
+
+    #[test]
+    fn zero_days() {
+        for zero in [Trigger::IdleDays(0), Trigger::DaysInState(0)] {
+            let err = edited(|s| s.transitions[2].on = zero).unwrap_err();
+            assert!(matches!(err, MachineError::ZeroDays { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_counter_in_guard() {
+        let err = edited(|s| {
+            s.transitions[0]
+                .guard
+                .insert("quizzes".into(), CountRange::at_least(1));
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, MachineError::UnknownCounter { ref counter, .. } if counter.as_str() == "quizzes")
+        );
+    }
+
+    #[test]
+    fn empty_guard_range() {
+        let err = edited(|s| {
+            s.transitions[0]
+                .guard
+                .insert("lessons".into(), CountRange::between(5, 4));
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, MachineError::EmptyGuard { min: 5, max: 4, .. }),
+            "{err}"
+        );
+        // A single-point range is fine.
+        edited(|s| {
+            s.transitions[0]
+                .guard
+                .insert("lessons".into(), CountRange::between(4, 4));
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn ambiguity_needs_a_common_state_a_colliding_trigger_and_overlapping_guards() {
+        // Same pattern from the same state, no guards: ambiguous.
+        let err = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "visited" } },
+                { "from": "*", "to": "c", "on": { "event": "*" } }]"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, MachineError::Ambiguous { first, second, state }
+                if first.index == 0 && second.index == 1 && state.as_str() == "a"),
+            "{err}"
+        );
+        // Disjoint guards settle it; touching ones do not.
+        two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "visited" }, "guard": { "n": { "max": 2 } } },
+                { "from": ["a"], "to": "c", "on": { "event": "visited" }, "guard": { "n": { "min": 3 } } }]"#,
+        )
+        .unwrap();
+        let err = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "visited" }, "guard": { "n": { "max": 3 } } },
+                { "from": ["a"], "to": "c", "on": { "event": "visited" }, "guard": { "n": { "min": 3 } } }]"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, MachineError::Ambiguous { .. }), "{err}");
+        // Same timeout kind and length: ambiguous; different ones are ordered by deadline.
+        let err = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 7 } },
+                { "from": ["a"], "to": "c", "on": { "idle_days": 7 } }]"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, MachineError::Ambiguous { .. }), "{err}");
+        two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 7 } },
+                { "from": ["a"], "to": "c", "on": { "days_in_state": 7 } }]"#,
+        )
+        .unwrap();
+        // Disjoint patterns, or no common state: fine.
+        two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "action_completed:x" } },
+                { "from": ["a", "b"], "to": "c", "on": { "event": "action_completed:y" } }]"#,
+        )
+        .unwrap();
+        two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "visited" } },
+                { "from": ["b"], "to": "c", "on": { "event": "visited" } }]"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn timeout_cycle() {
+        let err = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 7 } },
+                { "from": ["b"], "to": "c", "on": { "days_in_state": 1 } },
+                { "from": ["c"], "to": "a", "on": { "idle_days": 30 } }]"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            MachineError::TimeoutCycle {
+                states: vec!["a".into(), "b".into(), "c".into()]
+            }
+        );
+        assert!(err.to_string().contains("(a -> b -> c)"), "{err}");
+        // A cycle that needs an event to close is how users come back.
+        two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 7 } },
+                { "from": ["b"], "to": "c", "on": { "days_in_state": 1 } },
+                { "from": ["c"], "to": "a", "on": { "event": "visited" } }]"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn unreachable_states() {
+        let err = edited(|s| {
+            s.states.push("churned".into());
+            s.states.push("vip".into());
+        })
+        .unwrap_err();
+        assert_eq!(
+            err,
+            MachineError::Unreachable {
+                initial: "new".into(),
+                states: vec!["churned".into(), "vip".into()]
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "no transition leads from `new` to: churned, vip"
+        );
+    }
+
+    #[test]
+    fn spec_json_is_strict() {
+        let unknown_field = LEARNING.replace("\"initial\"", "\"stages\": [], \"initial\"");
+        assert!(serde_json::from_str::<MachineSpec>(&unknown_field).is_err());
+        let bad_from = LEARNING.replace(r#""from": ["lapsed"]"#, r#""from": "lapsed""#);
+        let err = serde_json::from_str::<MachineSpec>(&bad_from).unwrap_err();
+        assert!(
+            err.to_string().contains("\"*\" or a list of state names"),
+            "{err}"
+        );
+        let bad_range = LEARNING.replace(r#"{ "min": 3 }"#, r#"{ "least": 3 }"#);
+        assert!(serde_json::from_str::<MachineSpec>(&bad_range).is_err());
+        let star: TransitionSpec =
+            serde_json::from_str(r#"{ "from": "*", "to": "a", "on": { "days_in_state": 2 } }"#)
+                .unwrap();
+        assert_eq!(star.from, Sources::Any);
+        assert_eq!(
+            serde_json::to_string(&star).unwrap(),
+            r#"{"from":"*","to":"a","on":{"days_in_state":2}}"#
+        );
+    }
+
+    // -- stepping ------------------------------------------------------------
+
+    #[test]
+    fn guard_counts_the_triggering_event_and_min_is_inclusive() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        for id in 1..=2 {
+            let out = m.apply(&mut s, &lesson(id, day(0))).unwrap();
+            assert!(out.is_accepted() && out.transitions().is_empty());
+        }
+        let out = m.apply(&mut s, &lesson(3, day(1))).unwrap();
+        assert_eq!(
+            out.transitions(),
+            [MachineTransition {
+                from: "new".into(),
+                to: "engaged".into(),
+                at: day(1),
+                cause: Cause::Event(EventId(3)),
+            }]
+        );
+        assert_eq!(
+            (s.current.as_str(), s.since, s.count("lessons")),
+            ("engaged", day(1), 3)
+        );
+    }
+
+    #[test]
+    fn guard_max_is_inclusive() {
+        let m = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "event": "custom:go" },
+                  "guard": { "n": { "min": 2, "max": 3 } } },
+                { "from": ["a"], "to": "c", "on": { "event": "custom:go" },
+                  "guard": { "n": { "min": 4 } } }]"#,
+        )
+        .unwrap();
+        let go = |id| event(id, day(1), EventKind::Custom { name: "go".into() });
+        let reach = |visits: u64| {
+            let mut s = m.start(day(0));
+            for id in 0..visits {
+                m.apply(&mut s, &visit(100 + id, day(0))).unwrap();
+            }
+            m.apply(&mut s, &go(1)).unwrap();
+            s.current
+        };
+        let got: Vec<_> = (1..=5).map(reach).collect();
+        let want: Vec<Label> = ["a", "b", "b", "c", "c"].map(Label::from).to_vec();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn timeouts_fire_at_their_exact_deadlines_and_cascade() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &lesson(1, day(2))).unwrap();
+        let lapse = day(16);
+        assert!(
+            m.tick(&mut s, lapse - TimeDelta::seconds(1))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(m.next_timeout(&s).unwrap(), Some(lapse));
+        let fired = m.tick(&mut s, lapse).unwrap();
+        assert_eq!(fired.len(), 1);
+        assert_eq!((fired[0].at, fired[0].cause), (lapse, Cause::IdleDays(14)));
+        // Dormant is 30 idle days after the last activity, not after lapsing.
+        assert_eq!(m.next_timeout(&s).unwrap(), Some(day(32)));
+
+        // One late tick fires the whole cascade, each move at its deadline.
+        let mut late = m.start(day(0));
+        m.apply(&mut late, &lesson(1, day(2))).unwrap();
+        let fired = m.tick(&mut late, day(400)).unwrap();
+        let at: Vec<_> = fired.iter().map(|t| (t.to.as_str(), t.at)).collect();
+        assert_eq!(at, [("lapsed", day(16)), ("dormant", day(32))]);
+        assert_eq!((late.current.as_str(), late.since), ("dormant", day(32)));
+        assert_eq!(m.next_timeout(&late).unwrap(), None);
+    }
+
+    #[test]
+    fn apply_fires_due_timeouts_first_even_at_the_exact_deadline() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &lesson(1, day(2))).unwrap();
+        // The visit lands exactly on the lapse deadline: lapse first, then back.
+        let out = m.apply(&mut s, &visit(2, day(16))).unwrap();
+        let moves: Vec<_> = out
+            .transitions()
+            .iter()
+            .map(|t| (t.from.as_str(), t.to.as_str(), t.cause))
+            .collect();
+        assert_eq!(
+            moves,
+            [
+                ("new", "lapsed", Cause::IdleDays(14)),
+                ("lapsed", "engaged", Cause::Event(EventId(2)))
+            ]
+        );
+        assert_eq!(s.last_active, day(16));
+    }
+
+    #[test]
+    fn earlier_deadline_fires_first_and_entry_catches_up_on_idleness() {
+        let m = two_states(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 10 } },
+                { "from": ["a"], "to": "c", "on": { "days_in_state": 5 } },
+                { "from": ["c"], "to": "b", "on": { "idle_days": 3 } }]"#,
+        )
+        .unwrap();
+        let mut s = m.start(day(0));
+        let fired = m.tick(&mut s, day(50)).unwrap();
+        let moves: Vec<_> = fired
+            .iter()
+            .map(|t| (t.to.as_str(), t.at, t.cause))
+            .collect();
+        // c is entered on day 5, already 5 idle days in: its 3-day idle timeout
+        // is due on entry.
+        assert_eq!(
+            moves,
+            [
+                ("c", day(5), Cause::DaysInState(5)),
+                ("b", day(5), Cause::IdleDays(3))
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicates_and_too_late_events_change_nothing() {
+        let mut m = learning().spec().clone();
+        m.dedupe = DedupeWindow {
+            horizon_hours: 24,
+            max_ids: 8,
+        };
+        let m = Machine::new(m).unwrap();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &lesson(1, day(1))).unwrap();
+        let before = s.clone();
+        // A duplicate changes nothing, not even timeouts that are due by then.
+        let dup = lesson(1, day(40));
+        assert_eq!(m.apply(&mut s, &dup).unwrap(), Applied::Duplicate);
+        assert_eq!(s, before);
+
+        m.apply(&mut s, &lesson(2, day(3))).unwrap();
+        let before = s.clone();
+        assert_eq!(
+            m.apply(&mut s, &lesson(9, day(1))).unwrap(),
+            Applied::TooLate
+        );
+        assert_eq!(s, before);
+        assert_eq!(s.version, 2);
+    }
+
+    #[test]
+    fn late_events_count_but_never_rewind() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &lesson(1, day(2))).unwrap();
+        m.tick(&mut s, day(20)).unwrap();
+        assert_eq!((s.current.as_str(), s.since), ("lapsed", day(16)));
+
+        // A visit from day 10 (before the lapse) arrives now: it brings the
+        // user back, stamped no earlier than the lapse, and it is the newest
+        // activity, so idleness now counts from day 10.
+        let out = m.apply(&mut s, &visit(2, day(10))).unwrap();
+        assert_eq!(out.transitions()[0].at, day(16));
+        assert_eq!(
+            (s.current.as_str(), s.since, s.last_active),
+            ("engaged", day(16), day(10))
+        );
+
+        // An older lesson (still within the dedupe window) is counted but
+        // moves neither clock.
+        let out = m.apply(&mut s, &lesson(3, day(8))).unwrap();
+        assert!(out.is_accepted() && out.transitions().is_empty());
+        assert_eq!(
+            (s.since, s.last_active, s.count("lessons")),
+            (day(16), day(10), 2)
+        );
+        // Idle since day 10: the lapse is due on day 24, not before day 16.
+        assert_eq!(m.next_timeout(&s).unwrap(), Some(day(24)));
+        let times: Vec<_> = s.history.iter().map(|t| t.at).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    }
+
+    #[test]
+    fn versions_bump_once_per_change() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        assert_eq!(s.version(), 0);
+        m.apply(&mut s, &lesson(1, day(1))).unwrap();
+        assert_eq!(s.version(), 1);
+        m.apply(&mut s, &lesson(1, day(1))).unwrap();
+        assert!(m.tick(&mut s, day(2)).unwrap().is_empty());
+        assert_eq!(s.version(), 1);
+        // Two moves in one tick are one change.
+        assert_eq!(m.tick(&mut s, day(90)).unwrap().len(), 2);
+        assert_eq!(s.version(), 2);
+        // An event that also fires timeouts is one change too.
+        m.apply(&mut s, &visit(2, day(91))).unwrap();
+        assert_eq!(s.version(), 3);
+    }
+
+    #[test]
+    fn a_state_the_machine_does_not_know_is_an_error_and_untouched() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        s.current = "trial".into();
+        let before = s.clone();
+        let err = StepError::UnknownState {
+            state: "trial".into(),
+        };
+        assert_eq!(m.apply(&mut s, &visit(1, day(1))), Err(err.clone()));
+        assert_eq!(m.tick(&mut s, day(100)), Err(err.clone()));
+        assert_eq!(m.next_timeout(&s), Err(err));
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn state_serde_round_trips() {
+        let m = learning();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &lesson(1, day(1))).unwrap();
+        m.tick(&mut s, day(60)).unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""cause":{"idle_days":14}"#), "{json}");
+        assert_eq!(serde_json::from_str::<MachineState>(&json).unwrap(), s);
+    }
+}
