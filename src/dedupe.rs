@@ -21,6 +21,13 @@
 //! - replaying a whole log a second time changes nothing: each event is
 //!   either remembered (a duplicate) or older than something forgotten.
 //!
+//! The id alone identifies an event: a redelivery that was stamped anew is
+//! still recognised while its id is remembered. Once its id is forgotten,
+//! though, a redelivery is judged by the time it carries, so one stamped
+//! *later* than everything forgotten would be taken as new. Deliver events
+//! with the time they happened, not the time they were sent, and a second
+//! delivery is always caught.
+//!
 //! ```
 //! use chrono::{TimeZone, Utc, TimeDelta};
 //! use growthkit::dedupe::{Admission, DedupeWindow, RecentIds};
@@ -103,6 +110,17 @@ pub struct RecentIds {
     /// The newest time of any forgotten id, in unix milliseconds
     /// (`i64::MIN`: nothing forgotten yet).
     forgotten_through: i64,
+    /// A two-bit-per-id Bloom filter over the remembered ids: an event whose
+    /// bits are not all set is certainly new, and is judged without reading
+    /// ids that may sit on the heap. Derived from `ids`, never serialized.
+    filter: u64,
+}
+
+/// The two filter bits of an id, from the top bits of a multiplicative hash.
+#[inline]
+fn filter_bits(id: EventId) -> u64 {
+    let h = id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (1u64 << (h >> 58)) | (1u64 << ((h >> 52) & 63))
 }
 
 #[derive(Clone, Debug)]
@@ -140,6 +158,13 @@ impl Ids {
         match self {
             Ids::Inline { len, items } => Self::inline_slice(*len, items).len(),
             Ids::Heap(v) => v.len(),
+        }
+    }
+
+    fn fold<T>(&self, init: T, f: impl FnMut(T, &Seen) -> T) -> T {
+        match self {
+            Ids::Inline { len, items } => Self::inline_slice(*len, items).iter().fold(init, f),
+            Ids::Heap(v) => v.iter().fold(init, f),
         }
     }
 
@@ -256,6 +281,7 @@ impl RecentIds {
             newest: i64::MIN,
             oldest: i64::MAX,
             forgotten_through: i64::MIN,
+            filter: 0,
         }
     }
 
@@ -274,7 +300,8 @@ impl RecentIds {
     pub(crate) fn admit_millis(&self, id: EventId, ms: i64) -> Admission {
         // The id alone decides: a redelivery that was stamped anew (a retry
         // that took the time of sending) is still the same event.
-        if self.ids.contains(id) {
+        let bits = filter_bits(id);
+        if self.filter & bits == bits && self.ids.contains(id) {
             Admission::Duplicate
         } else if ms <= self.forgotten_through {
             Admission::TooLate
@@ -294,6 +321,7 @@ impl RecentIds {
             self.ids.insert(pos, (id, ms));
         }
         self.oldest = self.oldest.min(ms);
+        self.filter |= filter_bits(id);
 
         let horizon = i64::from(window.horizon_hours) * 3_600_000;
         let cutoff = self.newest.saturating_sub(horizon);
@@ -315,6 +343,7 @@ impl RecentIds {
             self.ids.pop_oldest();
         }
         self.oldest = self.ids.oldest_time().unwrap_or(i64::MAX);
+        self.filter = self.ids.fold(0, |f, &(id, _)| f | filter_bits(id));
     }
 
     /// How many ids are remembered now.
@@ -344,6 +373,7 @@ impl From<RecentIdsRepr> for RecentIds {
         RecentIds {
             newest: ids.last().map_or(i64::MIN, |&(_, t)| t),
             oldest: ids.first().map_or(i64::MAX, |&(_, t)| t),
+            filter: ids.iter().fold(0, |f, &(id, _)| f | filter_bits(id)),
             ids: Ids::from_sorted(ids.into_iter()),
             forgotten_through: r.forgotten_through.unwrap_or(i64::MIN),
         }

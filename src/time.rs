@@ -161,15 +161,32 @@ impl From<NaiveDate> for LocalDay {
     }
 }
 
+// A day inside chrono's calendar is written as its date; the few day numbers
+// beyond it (local days of instants at chrono's very ends) as the number, so
+// every LocalDay round-trips exactly.
 impl Serialize for LocalDay {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.date().serialize(s)
+        let date = self.date();
+        if LocalDay::from_date(date) == *self {
+            date.serialize(s)
+        } else {
+            s.serialize_i32(self.0)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for LocalDay {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        NaiveDate::deserialize(d).map(LocalDay::from_date)
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Date(NaiveDate),
+            Number(i32),
+        }
+        Ok(match Repr::deserialize(d)? {
+            Repr::Date(date) => LocalDay::from_date(date),
+            Repr::Number(n) => LocalDay(n),
+        })
     }
 }
 
@@ -200,8 +217,13 @@ impl UtcOffset {
     /// UTC itself.
     pub const UTC: UtcOffset = UtcOffset(FixedOffset::east_opt(0).expect("zero offset is valid"));
 
-    /// An offset east of UTC in seconds; `None` outside ±24 hours.
+    /// An offset east of UTC in seconds; `None` outside ±24 hours or if not
+    /// a whole number of minutes (no zone in use has seconds, and the text
+    /// form `"+08:00"` has no place for them).
     pub fn from_seconds(seconds: i32) -> Option<UtcOffset> {
+        if seconds % 60 != 0 {
+            return None;
+        }
         FixedOffset::east_opt(seconds).map(UtcOffset)
     }
 
@@ -219,12 +241,6 @@ impl UtcOffset {
 impl Default for UtcOffset {
     fn default() -> Self {
         UtcOffset::UTC
-    }
-}
-
-impl From<FixedOffset> for UtcOffset {
-    fn from(offset: FixedOffset) -> Self {
-        UtcOffset(offset)
     }
 }
 
@@ -373,6 +389,28 @@ mod tests {
         }
         let back: UtcOffset = serde_json::from_str("\"+08:00\"").unwrap();
         assert_eq!(back.to_string(), "+08:00");
+    }
+
+    #[test]
+    fn days_beyond_the_calendar_round_trip_as_numbers() {
+        let tz = FixedOffset::east_opt(8 * 3600).unwrap();
+        for day in [
+            LocalDay::of(DateTime::<Utc>::MAX_UTC, &tz),
+            LocalDay::from_number(i32::MIN),
+            LocalDay::from_number(0),
+        ] {
+            let json = serde_json::to_string(&day).unwrap();
+            assert_eq!(
+                serde_json::from_str::<LocalDay>(&json).unwrap(),
+                day,
+                "{json}"
+            );
+        }
+        assert!(UtcOffset::from_seconds(30).is_none());
+        assert_eq!(
+            UtcOffset::from_seconds(-3600).unwrap().to_string(),
+            "-01:00"
+        );
     }
 
     #[test]

@@ -83,8 +83,8 @@ pub enum LifecycleError {
 /// ([`crate::store`]).
 ///
 /// The fixed part of the state (everything but the transition history and
-/// the window of recent event ids) is 96 bytes, so a million users take
-/// under 200 MB in a batch replay. Instants are kept to the millisecond.
+/// the window of recent event ids) is 88 bytes, and the whole state 192 (three
+/// cache lines), so a million users take under 200 MB in a batch replay. Instants are kept to the millisecond.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 // A fixed layout, widest fields first: the fixed part packs with no padding holes.
 #[repr(C)]
@@ -93,7 +93,6 @@ pub struct Lifecycle {
     version: u64,
     /// Active local days as a bit map: bit `i` is the day `active_anchor - i`.
     active_days: u64,
-    events: u64,
     #[serde(with = "millis")]
     since: i64,
     #[serde(with = "millis")]
@@ -104,11 +103,12 @@ pub struct Lifecycle {
     newest_seen: i64,
     active_anchor: LocalDay,
     acquired_day: LocalDay,
+    events: u32,
     key_actions: u32,
     payments: u32,
-    refunds: u32,
-    returns: u32,
     history_dropped: u32,
+    refunds: u16,
+    returns: u16,
     stage: Stage,
     /// The highest progress stage ever reached: where the path back leads.
     peak: Stage,
@@ -131,8 +131,9 @@ impl Lifecycle {
             acquired_at: millis::NEVER,
             last_active: millis::NEVER,
             newest_seen: millis::NEVER,
-            active_anchor: LocalDay::from_number(i32::MIN),
-            acquired_day: LocalDay::from_number(i32::MIN),
+            // Any day will do until the first event sets them: no bit is set.
+            active_anchor: LocalDay::from_number(0),
+            acquired_day: LocalDay::from_number(0),
             key_actions: 0,
             payments: 0,
             refunds: 0,
@@ -177,7 +178,8 @@ impl Lifecycle {
         millis::to_instant(self.newest_seen)
     }
 
-    /// The highest progress stage ever reached.
+    /// The highest progress stage ever reached, or earned by events that
+    /// arrived while the user was idle: where the path back leads.
     pub fn peak(&self) -> Stage {
         self.peak
     }
@@ -192,18 +194,21 @@ impl Lifecycle {
         self.payments
     }
 
-    /// Refunds received. Refunds never demote: a converted user stays converted.
-    pub fn refunds(&self) -> u32 {
+    /// Refunds received (saturating at `u16::MAX`). Refunds never demote: a
+    /// converted user stays converted.
+    pub fn refunds(&self) -> u16 {
         self.refunds
     }
 
-    /// How many times the user came back from dormant or churned.
-    pub fn returns(&self) -> u32 {
+    /// How many times the user came back from dormant or churned
+    /// (saturating at `u16::MAX`).
+    pub fn returns(&self) -> u16 {
         self.returns
     }
 
-    /// Events applied (duplicates and refused events not counted).
-    pub fn events(&self) -> u64 {
+    /// Events applied (duplicates and refused events not counted; saturates
+    /// at `u32::MAX`).
+    pub fn events(&self) -> u32 {
         self.events
     }
 
@@ -494,8 +499,9 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     fn advance(&self, state: &mut Lifecycle, seen: &Seen, out: &mut Vec<Transition>) {
         let cause = Cause::Event { id: seen.id };
         let limit = self.spec.history_limit;
-        // A return only counts if it happened after the user went idle.
-        let returned = seen.active && seen.at > state.since;
+        // A return only counts if it happened once the user had gone idle
+        // (at the very instant counts: they were active then).
+        let returned = seen.active && seen.at >= state.since;
         match state.stage {
             Stage::Dormant | Stage::Churned if returned => {
                 state.returns = state.returns.saturating_add(1);
@@ -520,7 +526,17 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             Stage::Reactivated if seen.paid || retained_now() => {
                 self.earned_stage(state, || true).max(state.peak)
             }
-            _ => return,
+            _ => {
+                // Still idle or reactivated (a late event, or no activity):
+                // what the counts earned is kept for the way back, but the
+                // user does not move.
+                let earned = self.earned_stage(state, || false);
+                state.peak = state.peak.max(earned);
+                if state.stage == Stage::AtRisk && state.resume.is_progress() {
+                    state.resume = state.resume.max(earned);
+                }
+                return;
+            }
         };
         if state.stage.can_move_to(target) {
             enter(state, target, seen.at, cause, limit, out);
@@ -608,10 +624,12 @@ mod tests {
 
     #[test]
     fn fixed_part_of_the_state_fits_in_128_bytes() {
-        let fixed = std::mem::size_of::<Lifecycle>()
-            - std::mem::size_of::<RecentIds>()
-            - std::mem::size_of::<Vec<Transition>>();
+        let whole = std::mem::size_of::<Lifecycle>();
+        let fixed =
+            whole - std::mem::size_of::<RecentIds>() - std::mem::size_of::<VecDeque<Transition>>();
         assert!(fixed <= 128, "fixed state is {fixed} bytes");
+        // Three cache lines in all: what a batch replay streams per user.
+        assert!(whole <= 192, "whole state is {whole} bytes");
     }
 
     #[test]
