@@ -10,7 +10,8 @@
 //!   the one-time cost of building that log.
 //!
 //! `GROWTHKIT_BENCH_EVENTS` and `GROWTHKIT_BENCH_USERS` shrink the data for a
-//! quick look; the figures in BENCHMARKS.md use the defaults.
+//! quick look; the figures in BENCHMARKS.md use the defaults. Under
+//! `cargo test` the bench runs once on small data, as a smoke test.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -77,8 +78,16 @@ fn generate(events: usize, users: usize) -> Vec<Event> {
 }
 
 fn bench(c: &mut Criterion) {
-    let n_events = env_or("GROWTHKIT_BENCH_EVENTS", 10_000_000);
-    let n_users = env_or("GROWTHKIT_BENCH_USERS", 1_000_000);
+    // `cargo test --benches` runs each bench once as a smoke test: small data.
+    let smoke = std::env::args().any(|a| a == "--test");
+    let n_events = env_or(
+        "GROWTHKIT_BENCH_EVENTS",
+        if smoke { 20_000 } else { 10_000_000 },
+    );
+    let n_users = env_or(
+        "GROWTHKIT_BENCH_USERS",
+        if smoke { 2_000 } else { 1_000_000 },
+    );
     let events = generate(n_events, n_users);
     let policy: LifecyclePolicy = PolicySpec {
         utc_offset: "+08:00".parse().unwrap(),

@@ -153,28 +153,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Mei ({MEI}) came through the coupon campaign. Each stage change names its cause:");
     for t in mei.history() {
         let why = match t.cause {
-            Cause::Event { id } => {
-                let kind = log
-                    .events_of(MEI)
-                    .iter()
-                    .find(|e| e.id == id)
-                    .map(kind_name);
-                format!("{id} {}", kind.unwrap_or_default())
-            }
+            Cause::Event { id, kind } => format!("{id} {kind}"),
             Cause::Idle { days } => format!("idle {days} days"),
         };
         let at = t.at.with_timezone(&zone).format("%a %b %d %H:%M");
-        println!(
-            "  {at}  {:<12} → {:<12} ← {why}",
-            t.from.name(),
-            t.to.name()
-        );
+        println!("  {at}  {:<12} → {:<12} ← {why}", t.from, t.to);
     }
     println!(
         "now {}: {}, {} from dormant, state version {}",
         mei.stage(),
         count(mei.payments(), "payment"),
-        count(mei.returns(), "return"),
+        count(mei.returns().into(), "return"),
         mei.version()
     );
     // Redelivering an event changes nothing: a recent one is recognised as a
@@ -183,12 +172,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for event in [last, first].into_iter().flatten() {
         let applied = update(&store, &MEI, 3, fresh, |state| policy.apply(state, event))?;
         let verdict = match applied.admission {
-            Some(Admission::Duplicate) => "a duplicate, ignored",
-            Some(Admission::TooLate) => "older than the dedupe window, refused",
+            Admission::Duplicate => "a duplicate, ignored",
+            Admission::TooLate => "older than the dedupe window, refused",
             _ => "applied",
         };
         let version = store.load(&MEI)?.map_or(0, |s| s.version());
-        let (id, kind) = (event.id, kind_name(event));
+        let (id, kind) = (event.id, &event.kind);
         println!("redelivered {id} ({kind}): {verdict}; version still {version}");
     }
     // A writer that loaded an older version is refused, and nothing is written.
@@ -532,13 +521,6 @@ fn lesson() -> EventKind {
 }
 
 /// "lesson" for a lesson, the kind's name otherwise.
-fn kind_name(event: &Event) -> String {
-    match event.kind.name() {
-        Some(name) => name.to_string(),
-        None => event.kind.tag().name().to_owned(),
-    }
-}
-
 fn heading(title: &str) {
     println!("\n{title}\n{}", "─".repeat(title.chars().count()));
 }

@@ -67,7 +67,7 @@ impl fmt::Debug for Label {
 
 impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -120,7 +120,7 @@ impl fmt::Debug for Currency {
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -388,7 +388,7 @@ impl KindTag {
 
 impl fmt::Display for KindTag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -512,9 +512,20 @@ impl FromStr for KindPattern {
 impl fmt::Display for KindPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KindPattern::Any => f.write_str("*"),
-            KindPattern::Kind(tag) => f.write_str(tag.name()),
-            KindPattern::Named(tag, name) => write!(f, "{}:{}", tag.name(), name),
+            KindPattern::Any => f.pad("*"),
+            KindPattern::Kind(tag) => f.pad(tag.name()),
+            KindPattern::Named(tag, name) => f.pad(&format!("{}:{}", tag.name(), name)),
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    /// The kind's name, or for named kinds the host's name for it
+    /// (`purchase`, `lesson`); width and alignment apply.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.pad(name.as_str()),
+            None => f.pad(self.tag().name()),
         }
     }
 }
@@ -590,6 +601,32 @@ pub enum AttrValue {
     Int(i64),
     /// Text.
     Text(Label),
+}
+
+impl AttrValue {
+    /// The text, if this is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            AttrValue::Text(t) => Some(t.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is a whole number.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            AttrValue::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The flag, if this is true or false.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            AttrValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
 }
 
 impl From<bool> for AttrValue {
@@ -778,6 +815,9 @@ mod tests {
         a.set("channel", "wechat");
         assert_eq!(a.len(), 2);
         assert_eq!(a.get("channel"), Some(&AttrValue::Text("wechat".into())));
+        assert_eq!(a.get("channel").and_then(AttrValue::as_str), Some("wechat"));
+        assert_eq!(a.get("minutes").and_then(AttrValue::as_int), Some(25));
+        assert_eq!(a.get("minutes").and_then(AttrValue::as_bool), None);
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(json, r#"{"channel":"wechat","minutes":25}"#);
     }

@@ -50,8 +50,9 @@ macro_rules! id_type {
         }
 
         impl fmt::Display for $name {
+            /// `prefix#n`; width and alignment apply (`{:<10}`).
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!($prefix, "#{}"), self.0)
+                f.pad(&format!(concat!($prefix, "#{}"), self.0))
             }
         }
     };
@@ -112,5 +113,6 @@ mod tests {
         assert_eq!(back, EventId(99));
         assert_eq!(format!("{:?}", CommunityId(3)), "community#3");
         assert_eq!(u64::from(ContentId(5)), 5);
+        assert_eq!(format!("{:<9}|", UserId(7)), "user#7   |");
     }
 }

@@ -8,6 +8,51 @@
 //! randomness as `&mut impl rand::Rng`, and every stateful type is plain serde
 //! data with a `version` for compare-and-swap, so a host keeps state in its
 //! own database (see [`store`]).
+//!
+//! # A tour
+//!
+//! - [`event`]: the shared vocabulary. An [`Event`] is one fact about one
+//!   user; its [`EventId`] makes every step idempotent ([`dedupe`]).
+//! - [`lifecycle`]: the default user-operations policy
+//!   ([`lifecycle::PolicySpec`] → [`lifecycle::LifecyclePolicy`]) stepping a
+//!   per-user [`lifecycle::Lifecycle`], a batch [`lifecycle::replay()`] over a
+//!   prepared [`batch::EventLog`], and a generic [`lifecycle::machine`] for
+//!   stages a host defines itself.
+//! - [`analytics`]: funnels, cohort retention and stickiness as mergeable
+//!   accumulators.
+//! - [`time`]: local calendar days ([`LocalDay`]) in any `chrono` time zone.
+//! - [`store`]: the versioned storage port and [`store::MemoryStore`].
+//!
+//! ```
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//! use growthkit::lifecycle::{Lifecycle, LifecyclePolicy, Stage};
+//! use growthkit::store::{update, MemoryStore, VersionedStore};
+//! use growthkit::{Event, EventId, EventKind, UserId};
+//!
+//! // The host's database, here in memory; the policy is the default one.
+//! let store = MemoryStore::new();
+//! let policy = LifecyclePolicy::default();
+//! let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+//!
+//! // Each event: load the user's state, step it, save it only if nobody
+//! // else wrote in between.
+//! let learner = UserId(42);
+//! for (i, kind) in [EventKind::SignedUp, EventKind::ActionCompleted { action: "lesson".into() }]
+//!     .into_iter()
+//!     .enumerate()
+//! {
+//!     let event = Event::new(EventId(i as u64), learner, t0 + TimeDelta::hours(i as i64), kind);
+//!     let applied = update(&store, &learner, 3, || Lifecycle::new(learner), |state| {
+//!         policy.apply(state, &event)
+//!     })?;
+//!     for t in &applied.transitions {
+//!         println!("{} → {} because of {:?}", t.from, t.to, t.cause);
+//!     }
+//! }
+//! let state = store.load(&learner)?.expect("saved above");
+//! assert_eq!(state.stage(), Stage::Activated);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -26,3 +71,8 @@ pub use event::{
 };
 pub use id::{CommunityId, ContentId, CouponId, EventId, TopicId, UserId};
 pub use time::{LocalDay, UtcOffset};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -108,7 +108,9 @@ pub enum UpdateError<S, E> {
 /// wins the race. Returns what `change` returned on the attempt that saved.
 ///
 /// `change` may run more than once, each time on a freshly loaded value, so
-/// it must be a pure step. When it returns an error nothing is saved.
+/// it must be a pure step. When it returns an error nothing is saved, and
+/// when it leaves the version as loaded (a duplicate event, a tick with
+/// nothing due) there is nothing to save and the store is not written.
 pub fn update<K, V, St, T, E>(
     store: &St,
     key: &K,
@@ -125,6 +127,9 @@ where
         let expected = loaded.as_ref().map(Versioned::version);
         let mut value = loaded.unwrap_or_else(&fresh);
         let out = change(&mut value).map_err(UpdateError::Rejected)?;
+        if expected.is_some() && expected == Some(value.version()) {
+            return Ok(out);
+        }
         match store.save(key, &value, expected) {
             Ok(()) => return Ok(out),
             Err(SaveError::Conflict { .. }) => continue,
@@ -264,6 +269,40 @@ mod tests {
         );
         assert_eq!(r, Err(UpdateError::Rejected("no")));
         assert!(store.is_empty());
+    }
+
+    /// A store that counts writes, to see which calls reach it.
+    struct Counting(MemoryStore<u32, Doc>, std::sync::atomic::AtomicU32);
+    impl VersionedStore<u32, Doc> for Counting {
+        type Error = Infallible;
+        fn load(&self, key: &u32) -> Result<Option<Doc>, Infallible> {
+            self.0.load(key)
+        }
+        fn save(
+            &self,
+            key: &u32,
+            value: &Doc,
+            expected: Option<u64>,
+        ) -> Result<(), SaveError<Infallible>> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.save(key, value, expected)
+        }
+    }
+
+    #[test]
+    fn an_unchanged_value_is_not_written_again() {
+        let store = Counting(MemoryStore::new(), Default::default());
+        let fresh = || Doc { n: 0, version: 0 };
+        // A new value is saved even at version 0: it did not exist.
+        update(&store, &1, 1, fresh, |_| Ok::<_, Infallible>(())).unwrap();
+        update(&store, &1, 1, fresh, |_| Ok::<_, Infallible>(())).unwrap();
+        assert_eq!(store.1.load(std::sync::atomic::Ordering::Relaxed), 1);
+        update(&store, &1, 1, fresh, |d| {
+            d.version += 1;
+            Ok::<_, Infallible>(())
+        })
+        .unwrap();
+        assert_eq!(store.1.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 
     #[test]

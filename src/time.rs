@@ -150,8 +150,9 @@ impl fmt::Debug for LocalDay {
 }
 
 impl fmt::Display for LocalDay {
+    /// The ISO date (`2026-03-01`); width and alignment apply.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.date(), f)
+        f.pad(&self.date().to_string())
     }
 }
 

@@ -94,6 +94,16 @@ impl Ratio {
         // u64 → f64 rounds above 2⁵³, harmless for a displayed rate.
         (self.denominator != 0).then(|| self.numerator as f64 / self.denominator as f64)
     }
+
+    /// The rate in percent (`0.25` is `25.0`); `None` when the denominator is zero.
+    ///
+    /// ```
+    /// use growthkit::analytics::Ratio;
+    /// assert_eq!(Ratio::new(1, 8).percent(), Some(12.5));
+    /// ```
+    pub fn percent(self) -> Option<f64> {
+        self.value().map(|v| v * 100.0)
+    }
 }
 
 /// Adds `add` to `total`, sticking at `u64::MAX` (see the module docs).

@@ -43,7 +43,7 @@ mod user;
 
 pub use policy::{
     Activation, Idle, LifecyclePolicy, MAX_RETENTION_WINDOW_DAYS, PolicyError, PolicySpec,
-    Retention,
+    RetentionRule,
 };
 pub use replay::{ReplaySummary, Replayed, StageCounts, replay};
 pub use stage::Stage;

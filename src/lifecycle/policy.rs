@@ -43,7 +43,7 @@ pub struct PolicySpec {
     /// When an acquired user counts as activated.
     pub activation: Activation,
     /// When an activated user counts as retained.
-    pub retention: Retention,
+    pub retention: RetentionRule,
     /// How many payments make a loyal customer (the second makes a repeat buyer).
     pub loyal_payments: u32,
     /// Idle thresholds.
@@ -67,11 +67,11 @@ pub struct Activation {
     pub within_days: u16,
 }
 
-/// Retention: active on at least `active_days` distinct local days among the
+/// RetentionRule: active on at least `active_days` distinct local days among the
 /// last `window_days` local days (today included).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Retention {
+pub struct RetentionRule {
     /// Distinct active days needed.
     pub active_days: u16,
     /// The window, in local days ending today; at most 64.
@@ -96,7 +96,7 @@ impl Default for PolicySpec {
             utc_offset: UtcOffset::UTC,
             activity: vec![KindPattern::Any],
             activation: Activation::default(),
-            retention: Retention::default(),
+            retention: RetentionRule::default(),
             loyal_payments: 5,
             idle: Idle::default(),
             history_limit: 64,
@@ -115,9 +115,9 @@ impl Default for Activation {
     }
 }
 
-impl Default for Retention {
+impl Default for RetentionRule {
     fn default() -> Self {
-        Retention {
+        RetentionRule {
             active_days: 3,
             window_days: 14,
         }

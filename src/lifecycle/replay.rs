@@ -69,6 +69,29 @@ impl StageCounts {
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
     }
+
+    /// Counts one more user in `stage`.
+    pub fn add(&mut self, stage: Stage) {
+        self.0[stage as usize] += 1;
+    }
+}
+
+/// Counts the stages of any set of users, for breakdowns by channel or cohort:
+/// `states.iter().filter(..).map(Lifecycle::stage).collect::<StageCounts>()`.
+impl FromIterator<Stage> for StageCounts {
+    fn from_iter<I: IntoIterator<Item = Stage>>(iter: I) -> Self {
+        let mut counts = StageCounts::default();
+        counts.extend(iter);
+        counts
+    }
+}
+
+impl Extend<Stage> for StageCounts {
+    fn extend<I: IntoIterator<Item = Stage>>(&mut self, iter: I) {
+        for stage in iter {
+            self.add(stage);
+        }
+    }
 }
 
 /// The states a replay produced, one per user of the log.
@@ -145,10 +168,6 @@ impl Replayed<'_> {
 
     /// How many users stand in each stage now.
     pub fn stage_counts(&self) -> StageCounts {
-        let mut counts = StageCounts::default();
-        for s in &self.states {
-            counts.0[s.stage() as usize] += 1;
-        }
-        counts
+        self.states.iter().map(Lifecycle::stage).collect()
     }
 }

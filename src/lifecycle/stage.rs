@@ -123,8 +123,9 @@ impl Stage {
 }
 
 impl fmt::Display for Stage {
+    /// The snake-case name; width and alignment apply (`{:<12}`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 

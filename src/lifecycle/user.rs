@@ -3,7 +3,7 @@
 use super::policy::LifecyclePolicy;
 use super::stage::Stage;
 use crate::dedupe::{Admission, RecentIds};
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, KindTag};
 use crate::id::{EventId, UserId};
 use crate::store::Versioned;
 use crate::time::{LocalDay, millis};
@@ -19,6 +19,8 @@ pub enum Cause {
     Event {
         /// The event.
         id: EventId,
+        /// Its kind, so the history explains itself without the event log.
+        kind: KindTag,
     },
     /// The user was idle this many days.
     Idle {
@@ -42,11 +44,11 @@ pub struct Transition {
 }
 
 /// What applying one event did.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Applied {
     /// Whether the event was new, a repeat, or too late to judge; only a
     /// [`Admission::Fresh`] event changed anything.
-    pub admission: Option<Admission>,
+    pub admission: Admission,
     /// The moves it caused, in order: idle moves that had come due before
     /// the event, then the moves the event itself made.
     pub transitions: Vec<Transition>,
@@ -55,7 +57,7 @@ pub struct Applied {
 impl Applied {
     /// Whether the event was new and so was applied.
     pub fn was_applied(&self) -> bool {
-        self.admission == Some(Admission::Fresh)
+        self.admission == Admission::Fresh
     }
 }
 
@@ -316,6 +318,7 @@ fn enter(
 /// What the step needs to know about one event, computed once.
 struct Seen {
     id: EventId,
+    kind: KindTag,
     at: i64,
     day: LocalDay,
     active: bool,
@@ -355,7 +358,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         let mut transitions = Vec::new();
         let admission = self.apply_into(state, event, &mut transitions)?;
         Ok(Applied {
-            admission: Some(admission),
+            admission,
             transitions,
         })
     }
@@ -388,6 +391,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             .remember_millis(event.id, at, &self.spec.dedupe);
         let seen = Seen {
             id: event.id,
+            kind: event.kind.tag(),
             at,
             day: LocalDay::of(event.at, &self.zone),
             active: self.activity.matches(&event.kind),
@@ -463,7 +467,10 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             state.since = seen.at;
             state.last_active = seen.at;
             state.active_anchor = seen.day;
-            let cause = Cause::Event { id: seen.id };
+            let cause = Cause::Event {
+                id: seen.id,
+                kind: seen.kind,
+            };
             enter(
                 state,
                 Stage::Acquired,
@@ -497,7 +504,10 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     }
 
     fn advance(&self, state: &mut Lifecycle, seen: &Seen, out: &mut Vec<Transition>) {
-        let cause = Cause::Event { id: seen.id };
+        let cause = Cause::Event {
+            id: seen.id,
+            kind: seen.kind,
+        };
         let limit = self.spec.history_limit;
         // A return only counts if it happened once the user had gone idle
         // (at the very instant counts: they were active then).
@@ -702,7 +712,7 @@ mod tests {
     #[test]
     fn two_checkins_across_local_midnight_are_two_days() {
         let mut s = Script::new(policy(|p| {
-            p.retention = crate::lifecycle::Retention {
+            p.retention = crate::lifecycle::RetentionRule {
                 active_days: 2,
                 window_days: 2,
             }
@@ -717,7 +727,7 @@ mod tests {
         // The same two instants in UTC fall on one day.
         let mut utc = Script::new(
             PolicySpec {
-                retention: crate::lifecycle::Retention {
+                retention: crate::lifecycle::RetentionRule {
                     active_days: 2,
                     window_days: 2,
                 },
@@ -887,7 +897,7 @@ mod tests {
         let before = s.state.clone();
         let dup = Event::new(EventId(1), U, t0(), lesson());
         let r = s.policy.apply(&mut s.state, &dup).unwrap();
-        assert_eq!(r.admission, Some(Admission::Duplicate));
+        assert_eq!(r.admission, Admission::Duplicate);
         assert_eq!(s.state, before);
         let other = Event::new(EventId(99), UserId(2), t0(), lesson());
         let err = s.policy.apply(&mut s.state, &other).unwrap_err();
