@@ -44,11 +44,13 @@ pub struct EventLog {
 
 impl EventLog {
     /// Groups `events` by user, keeping each user's events in order.
-    pub fn new(events: Vec<Event>) -> EventLog {
+    ///
+    /// Linear time, in place: one hash per event to intern its user, then a
+    /// counting sort that swaps each event into its place.
+    pub fn new(mut events: Vec<Event>) -> EventLog {
         let mut index = UserIndex::new();
         let slots: Vec<u32> = events.iter().map(|e| index.intern(e.user)).collect();
 
-        // A counting sort: stable, linear, and it moves each event once.
         let mut starts = vec![0usize; index.len() + 1];
         for &slot in &slots {
             starts[slot as usize + 1] += 1;
@@ -56,16 +58,27 @@ impl EventLog {
         for i in 1..starts.len() {
             starts[i] += starts[i - 1];
         }
+        // Where each event goes: its user's next free place, so a user's
+        // events keep their order (a stable counting sort).
         let mut next = starts.clone();
-        let mut placed: Vec<Option<Event>> =
-            std::iter::repeat_with(|| None).take(events.len()).collect();
-        for (event, slot) in events.into_iter().zip(slots) {
-            let at = &mut next[slot as usize];
-            placed[*at] = Some(event);
-            *at += 1;
+        let mut dest: Vec<usize> = slots
+            .iter()
+            .map(|&slot| {
+                let at = &mut next[slot as usize];
+                *at += 1;
+                *at - 1
+            })
+            .collect();
+        drop(slots);
+        // Apply the permutation by following its cycles: every swap puts one
+        // event in its final place, so there are fewer swaps than events.
+        for i in 0..events.len() {
+            while dest[i] != i {
+                let j = dest[i];
+                events.swap(i, j);
+                dest.swap(i, j);
+            }
         }
-        // Every position was filled exactly once: counts and positions agree.
-        let events = placed.into_iter().flatten().collect();
         EventLog {
             events,
             index,

@@ -7,7 +7,7 @@ use crate::event::{Event, EventKind, KindTag};
 use crate::id::{EventId, UserId};
 use crate::store::Versioned;
 use crate::time::{LocalDay, millis};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -280,16 +280,27 @@ impl Versioned for Lifecycle {
 }
 
 /// A move being recorded: keeps `since`, `peak` and the history in step.
+/// `instant` is `at_ms` as a `DateTime` when the caller has it (an event's
+/// time), which spares converting back from milliseconds.
 fn enter(
     state: &mut Lifecycle,
     to: Stage,
-    at_ms: i64,
+    (at_ms, instant): (i64, Option<DateTime<Utc>>),
     cause: Cause,
     limit: u16,
     out: &mut Vec<Transition>,
 ) {
+    let at = match instant {
+        // The state keeps milliseconds; the history must agree with `since`.
+        Some(instant) if at_ms >= state.since => {
+            let nanos = instant.timestamp_subsec_nanos();
+            instant
+                .with_nanosecond(nanos - nanos % 1_000_000)
+                .unwrap_or(instant)
+        }
+        _ => millis::to_instant(at_ms.max(state.since)).unwrap_or(DateTime::<Utc>::MIN_UTC),
+    };
     let at_ms = at_ms.max(state.since);
-    let at = millis::to_instant(at_ms).unwrap_or(DateTime::<Utc>::MIN_UTC);
     let t = Transition {
         from: state.stage,
         to,
@@ -319,6 +330,7 @@ fn enter(
 struct Seen {
     id: EventId,
     kind: KindTag,
+    instant: DateTime<Utc>,
     at: i64,
     day: LocalDay,
     active: bool,
@@ -379,7 +391,9 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
                 state_user: state.user,
             });
         }
-        let at = millis::of(event.at);
+        // One calendar conversion per event: everything after is integers.
+        let secs = event.at.timestamp();
+        let at = secs * 1000 + i64::from(event.at.timestamp_subsec_millis());
         let admission = state.recent.admit_millis(event.id, at);
         if admission != Admission::Fresh {
             return Ok(admission);
@@ -393,7 +407,8 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             id: event.id,
             kind: event.kind.tag(),
             at,
-            day: LocalDay::of(event.at, &self.zone),
+            instant: event.at,
+            day: LocalDay::of_offset_seconds(secs, self.offset_at(event.at)),
             active: self.activity.matches(&event.kind),
             paid: matches!(&event.kind, EventKind::Purchase { amount } if amount.minor > 0),
         };
@@ -450,7 +465,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             enter(
                 state,
                 next,
-                due,
+                (due, None),
                 Cause::Idle { days },
                 self.spec.history_limit,
                 out,
@@ -474,7 +489,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             enter(
                 state,
                 Stage::Acquired,
-                seen.at,
+                (seen.at, Some(seen.instant)),
                 cause,
                 self.spec.history_limit,
                 out,
@@ -515,11 +530,25 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         match state.stage {
             Stage::Dormant | Stage::Churned if returned => {
                 state.returns = state.returns.saturating_add(1);
-                enter(state, Stage::Reactivated, seen.at, cause, limit, out);
+                enter(
+                    state,
+                    Stage::Reactivated,
+                    (seen.at, Some(seen.instant)),
+                    cause,
+                    limit,
+                    out,
+                );
             }
             Stage::AtRisk if returned => {
                 let back = state.resume;
-                enter(state, back, seen.at, cause, limit, out);
+                enter(
+                    state,
+                    back,
+                    (seen.at, Some(seen.instant)),
+                    cause,
+                    limit,
+                    out,
+                );
             }
             _ => {}
         }
@@ -549,7 +578,14 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             }
         };
         if state.stage.can_move_to(target) {
-            enter(state, target, seen.at, cause, limit, out);
+            enter(
+                state,
+                target,
+                (seen.at, Some(seen.instant)),
+                cause,
+                limit,
+                out,
+            );
         }
     }
 
