@@ -177,6 +177,7 @@ fn build(bp: &Blueprint) -> MachineSpec {
         counters,
         transitions,
         dedupe: bp.dedupe,
+        history_limit: u16::MAX,
     }
 }
 
@@ -591,6 +592,7 @@ fn wild_spec() -> impl Strategy<Value = MachineSpec> {
                     counters,
                     transitions,
                     dedupe: DedupeWindow::default(),
+                    history_limit: u16::MAX,
                 };
                 if tidy {
                     tidy_up(&mut spec);

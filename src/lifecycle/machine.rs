@@ -157,6 +157,15 @@ pub struct MachineSpec {
     /// redeliveries.
     #[serde(default)]
     pub dedupe: DedupeWindow,
+    /// How many transitions each user's history keeps, so that a state that
+    /// moves back and forth for years stays bounded; the oldest go first.
+    /// Default 64.
+    #[serde(default = "default_history_limit")]
+    pub history_limit: u16,
+}
+
+fn default_history_limit() -> u16 {
+    64
 }
 
 /// A counter: how many events matching `counts` a user has ever had.
@@ -467,6 +476,9 @@ pub enum MachineError {
         /// The transition.
         transition: TransitionRef,
     },
+    /// A history limit of zero, which would keep no transitions at all.
+    #[error("history_limit is 0; keep at least 1 transition")]
+    ZeroHistoryLimit,
     /// A guard names a counter that is not declared.
     #[error("{transition}: the guard names unknown counter `{counter}`")]
     UnknownCounter {
@@ -566,8 +578,12 @@ pub struct MachineState {
     /// for the same reason as `current`: counters a later spec no longer
     /// declares are kept and ignored, new ones start at zero.
     pub counters: BTreeMap<Label, u64>,
-    /// Every transition taken, oldest first.
+    /// The most recent transitions, oldest first: at most the spec's
+    /// `history_limit` (see `history_dropped`).
     pub history: Vec<MachineTransition>,
+    /// How many older transitions were dropped to keep the history bounded.
+    #[serde(default)]
+    pub history_dropped: u64,
     /// Ids of recent events, to recognise redeliveries.
     pub recent: RecentIds,
     /// Bumped once by every call that changes the state.
@@ -725,6 +741,9 @@ impl Machine {
     /// counter or transition (by index and `from -> to`).
     pub fn new(spec: MachineSpec) -> Result<Machine, MachineError> {
         let index = index_states(&spec.states)?;
+        if spec.history_limit == 0 {
+            return Err(MachineError::ZeroHistoryLimit);
+        }
         let initial = *index
             .get(&spec.initial)
             .ok_or_else(|| MachineError::UnknownInitial {
@@ -788,6 +807,7 @@ impl Machine {
             last_active: now,
             counters: BTreeMap::new(),
             history: Vec::new(),
+            history_dropped: 0,
             recent: RecentIds::new(),
             version: 0,
         }
@@ -970,6 +990,12 @@ impl Machine {
         };
         state.current = to;
         state.since = at;
+        let limit = usize::from(self.spec.history_limit);
+        if state.history.len() >= limit {
+            let excess = state.history.len() + 1 - limit;
+            state.history.drain(..excess);
+            state.history_dropped = state.history_dropped.saturating_add(excess as u64);
+        }
         state.history.push(moved.clone());
         moved
     }
@@ -1251,6 +1277,24 @@ mod tests {
 
     fn visit(id: u64, at: DateTime<Utc>) -> Event {
         event(id, at, EventKind::Visited)
+    }
+
+    #[test]
+    fn history_keeps_the_newest_and_counts_the_rest() {
+        let m = edited(|s| s.history_limit = 2).unwrap();
+        let mut s = m.start(day(0));
+        for (id, d) in [(1, 0), (2, 1), (3, 2)] {
+            m.apply(&mut s, &lesson(id, day(d))).unwrap();
+        }
+        // engaged, then lapsed and dormant: three moves, two kept.
+        m.tick(&mut s, day(100)).unwrap();
+        let kept: Vec<&str> = s.history.iter().map(|t| t.to.as_str()).collect();
+        assert_eq!(kept, ["lapsed", "dormant"]);
+        assert_eq!(s.history_dropped, 1);
+        assert_eq!(
+            edited(|s| s.history_limit = 0).unwrap_err(),
+            MachineError::ZeroHistoryLimit
+        );
     }
 
     /// The learning spec with one edit, validated.
