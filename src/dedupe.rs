@@ -335,6 +335,21 @@ impl RecentIds {
     /// Forgets every id older than `cutoff`, then the oldest until at most
     /// `keep` remain.
     fn forget(&mut self, cutoff: i64, keep: usize) {
+        if let Ids::Inline { len, items } = &mut self.ids {
+            // The common case, a few ids inline: one pass, no heap.
+            let live = usize::from(*len).min(INLINE);
+            let mut gone = 0;
+            while gone < live && (items[gone].1 < cutoff || live - gone > keep) {
+                self.forgotten_through = self.forgotten_through.max(items[gone].1);
+                gone += 1;
+            }
+            items.copy_within(gone..live, 0);
+            *len = (live - gone) as u8;
+            let left = &items[..live - gone];
+            self.oldest = left.first().map_or(i64::MAX, |s| s.1);
+            self.filter = left.iter().fold(0, |f, &(id, _)| f | filter_bits(id));
+            return;
+        }
         while let Some(oldest) = self.ids.oldest_time() {
             if oldest >= cutoff && self.ids.len() <= keep {
                 break;

@@ -293,10 +293,12 @@ fn enter(
     let at = match instant {
         // The state keeps milliseconds; the history must agree with `since`.
         Some(instant) if at_ms >= state.since => {
-            let nanos = instant.timestamp_subsec_nanos();
-            instant
+            // On the naive time: no zone round trip, just the fraction.
+            let naive = instant.naive_utc();
+            let nanos = naive.nanosecond();
+            naive
                 .with_nanosecond(nanos - nanos % 1_000_000)
-                .unwrap_or(instant)
+                .map_or(instant, |n| n.and_utc())
         }
         _ => millis::to_instant(at_ms.max(state.since)).unwrap_or(DateTime::<Utc>::MIN_UTC),
     };
