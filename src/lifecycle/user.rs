@@ -36,8 +36,9 @@ pub struct Transition {
     pub from: Stage,
     /// The stage entered.
     pub to: Stage,
-    /// When it happened: the event's time, or the instant the idle threshold
-    /// was crossed (never earlier than the previous transition).
+    /// When it happened, to the millisecond: the event's time, or the
+    /// instant the idle threshold was crossed (never earlier than the
+    /// previous transition).
     pub at: DateTime<Utc>,
     /// Why.
     pub cause: Cause,
