@@ -10,6 +10,25 @@
 //! - a **generic machine** for host-defined stages: states, triggers and
 //!   guards declared as data, validated before use ([`machine`]).
 //!
+//! # The default policy's rules
+//!
+//! - **Acquired**: the first event applied (its time, or an earlier sign-up).
+//! - **Activated**: `activation.required` key actions on local days
+//!   `0..within_days` counted from the sign-up day (day 0).
+//! - **Retained**: an activated user active on `retention.active_days`
+//!   distinct local days among the `window_days` ending today.
+//! - **Converted / repeat buyer / loyal**: 1, 2 and `loyal_payments`
+//!   purchases with a positive amount. Refunds are counted, never demote.
+//! - **At risk / dormant / churned**: `idle.*_days` whole 24-hour periods
+//!   after the last activity, each move stamped at the instant it came due.
+//! - **Back**: activity at or after the move into an idle stage returns an
+//!   at-risk user to the stage they left, and makes a dormant or churned one
+//!   *reactivated*; regained retention or a payment then restores the best
+//!   stage they ever held.
+//! - **Late events** are counted and may move a user forward, never back,
+//!   and never count as a return from an idle stage entered after them.
+//! - **Repeats** of an event id change nothing (see [`crate::dedupe`]).
+//!
 //! ```
 //! use chrono::{TimeDelta, TimeZone, Utc};
 //! use growthkit::lifecycle::{Lifecycle, PolicySpec, Stage};
