@@ -28,7 +28,7 @@ use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use growthkit::analytics::{FunnelSpec, FunnelTally, Ratio, RetentionSpec, StickinessSpec};
 use growthkit::batch::EventLog;
 use growthkit::dedupe::Admission;
-use growthkit::lifecycle::{Cause, Lifecycle, PolicySpec, Stage, replay};
+use growthkit::lifecycle::{Cause, Lifecycle, PolicySpec, Stage, StageCounts, replay};
 use growthkit::store::{MemoryStore, Versioned, VersionedStore, update};
 use growthkit::{
     AttrValue, CouponId, Currency, Event, EventId, EventKind, LocalDay, Money, UserId,
@@ -100,9 +100,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let channel_of: BTreeMap<UserId, Channel> = events
         .iter()
         .filter(|e| e.kind == EventKind::SignedUp)
-        .filter_map(|e| match e.attrs.get("channel") {
-            Some(AttrValue::Text(name)) => Some((e.user, Channel::named(name.as_str())?)),
-            _ => None,
+        .filter_map(|e| {
+            let name = e.attrs.get("channel").and_then(AttrValue::as_str)?;
+            Some((e.user, Channel::named(name)?))
         })
         .collect();
     // Money is integer fen: sums are exact.
@@ -198,17 +198,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let agree = run.get(MEI) == store.load(&MEI)?.as_ref();
     println!("batch and online agree on Mei's state: {agree}\n");
-    let mut by_channel = [[0u64; Channel::ALL.len()]; Stage::ALL.len()];
-    for state in run.states() {
-        if let Some(&channel) = channel_of.get(&state.user()) {
-            by_channel[state.stage() as usize][channel as usize] += 1;
-        }
-    }
+    // Stage counts for everyone, and for each channel's learners.
+    let by_channel = Channel::ALL.map(|channel| {
+        run.states()
+            .iter()
+            .filter(|state| channel_of.get(&state.user()) == Some(&channel))
+            .map(Lifecycle::stage)
+            .collect::<StageCounts>()
+    });
     let counts = run.stage_counts();
     let widest = counts.iter().map(|(_, n)| n).max().unwrap_or(1);
     println!("stage          coupon  trial  organic  total");
     for (stage, n) in counts.iter().filter(|&(stage, _)| stage != Stage::Prospect) {
-        let [c, t, o] = by_channel[stage as usize];
+        let [c, t, o] = by_channel.map(|counts| counts.get(stage));
         let (name, bar) = (stage.name(), bar(n, widest, 30));
         let line = format!("{name:<12} {c:>8} {t:>6} {o:>8} {n:>6}  {bar}");
         println!("{}", line.trim_end());
