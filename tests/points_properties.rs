@@ -53,14 +53,21 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
         (1u64..50).prop_map(|p| ("action_completed:lesson", Reward::Fixed { points: p })),
         (1u64..50).prop_map(|p| ("visited", Reward::Fixed { points: p })),
         (1u64..50).prop_map(|p| ("*", Reward::Fixed { points: p })),
-        (1u64..5, 1i64..3000, rounding()).prop_map(|(points, per_minor, rounding)| (
-            "purchase",
-            Reward::PerAmount {
-                points,
-                per_minor,
-                rounding
-            }
-        )),
+        (
+            1u64..5,
+            1i64..3000,
+            rounding(),
+            select(vec![None, Some("CNY"), Some("USD")])
+        )
+            .prop_map(|(points, per_minor, rounding, currency)| (
+                "purchase",
+                Reward::PerAmount {
+                    points,
+                    per_minor,
+                    rounding,
+                    currency: currency.and_then(|c| c.parse().ok()),
+                }
+            )),
     ];
     (
         on_reward,

@@ -4,7 +4,7 @@
 use super::PointsError;
 use super::ledger::{DayTally, Ledger, Lot, RuleCounter};
 use crate::dedupe::{Admission, DedupeWindow};
-use crate::event::{Event, EventKind, KindPattern, KindTag, Label};
+use crate::event::{Currency, Event, EventKind, KindPattern, KindTag, Label};
 use crate::time::{LocalDay, UtcOffset};
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -91,6 +91,11 @@ pub enum Reward {
         per_minor: i64,
         /// How a fractional result becomes whole points.
         rounding: Rounding,
+        /// If set, purchases in other currencies earn nothing: a unit of
+        /// 1000 minor units means ¥10 but also $10, so a multi-currency host
+        /// writes one rule per currency.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        currency: Option<Currency>,
     },
 }
 
@@ -351,6 +356,10 @@ pub struct PerAmountCalc {
     pub per_minor: i64,
     /// How the result was made whole.
     pub rounding: Rounding,
+    /// The purchase's currency.
+    pub currency: Currency,
+    /// `false` when the rule names another currency, so nothing was earned.
+    pub currency_matched: bool,
 }
 
 /// One rule's award for one event, with its explanation.
@@ -498,6 +507,7 @@ fn base_points(
             points,
             per_minor,
             rounding,
+            currency,
         } => {
             // Validation ties per-amount rules to purchases; anything else
             // (impossible through a validated program) earns nothing.
@@ -509,7 +519,12 @@ fn base_points(
                 points,
                 per_minor,
                 rounding,
+                currency: amount.currency,
+                currency_matched: currency.is_none_or(|c| c == amount.currency),
             };
+            if !calc.currency_matched {
+                return Ok((0, Some(calc)));
+            }
             Ok((
                 per_amount(amount.minor, points, per_minor, rounding)?,
                 Some(calc),

@@ -177,8 +177,9 @@ fn per_amount_rounding() {
         points: 1,
         per_minor: 1000,
         rounding: Down,
+        currency: None,
     };
-    let p = program(vec![r]);
+    let p = program(vec![r.clone()]);
     let mut l = Ledger::new();
     let e = p
         .apply(&mut l, &purchase(1, 9_990, at(1, 0)))
@@ -324,6 +325,7 @@ fn validation_names_rule_and_field() {
                 points: 1,
                 per_minor: 1000,
                 rounding: Rounding::Down,
+                currency: None,
             }
         }),
         Err(
@@ -338,6 +340,7 @@ fn validation_names_rule_and_field() {
                 points: 1,
                 per_minor: -1,
                 rounding: Rounding::Down,
+                currency: None,
             }
         }),
         Err("rule lesson: reward.per_minor is -1 but must be at least 1".into())
