@@ -192,7 +192,8 @@ impl Ledger {
         // `expired + available <= earned`, a u64.
         self.available = self.available.saturating_sub(due);
         self.expired = self.expired.saturating_add(due);
-        self.version = self.version.wrapping_add(1);
+        // Saturating keeps `expire` infallible; 2^64 changes do not happen.
+        self.version = self.version.saturating_add(1);
         due
     }
 

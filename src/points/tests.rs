@@ -354,3 +354,27 @@ fn validation_names_rule_and_field() {
         Err("rule lesson: expiry.days is 0 but must be at least 1".into())
     );
 }
+
+#[test]
+fn event_older_than_the_daily_tallies_is_refused() {
+    let mut r = lesson_rule(10);
+    r.daily_cap = Some(Cap {
+        count: Some(1),
+        points: None,
+    });
+    let p = program(vec![r]);
+    let mut l = Ledger::new();
+    let late = at(1, 0) + TimeDelta::days(i64::from(DAILY_TALLY_DAYS));
+    assert!(p.apply(&mut l, &lesson(1, late)).is_ok());
+    let before = l.clone();
+    // Its day's tally is gone, so whether the cap allows it cannot be known.
+    assert_eq!(
+        p.apply(&mut l, &lesson(2, at(1, 0))),
+        Err(PointsError::TooLate { id: EventId(2) })
+    );
+    assert_eq!(l, before);
+    // A day still tallied is judged against its own cap.
+    let inside = late - TimeDelta::days(2);
+    assert_eq!(p.apply(&mut l, &lesson(3, inside)).map(|e| e.total), Ok(10));
+    assert_eq!(p.apply(&mut l, &lesson(4, inside)).map(|e| e.total), Ok(0));
+}
