@@ -378,3 +378,31 @@ fn event_older_than_the_daily_tallies_is_refused() {
     assert_eq!(p.apply(&mut l, &lesson(3, inside)).map(|e| e.total), Ok(10));
     assert_eq!(p.apply(&mut l, &lesson(4, inside)).map(|e| e.total), Ok(0));
 }
+
+#[test]
+fn daily_cap_in_an_iana_zone_across_dst() {
+    let mut r = lesson_rule(10);
+    r.daily_cap = Some(Cap {
+        count: Some(1),
+        points: None,
+    });
+    let p = spec(vec![r])
+        .validate_in(chrono_tz::America::New_York)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let mut l = Ledger::new();
+    // 2026-03-08 is a 23-hour day in New York (EST -05:00 until 02:00, then EDT -04:00).
+    let utc = |d, h| {
+        Utc.with_ymd_and_hms(2026, 3, d, h, 0, 0)
+            .single()
+            .unwrap_or_default()
+    };
+    // 00:30 EST and 23:30 EDT on 8 March are the same local day.
+    let first = p.apply(&mut l, &lesson(1, utc(8, 5) + TimeDelta::minutes(30)));
+    let last = p.apply(&mut l, &lesson(2, utc(9, 3) + TimeDelta::minutes(30)));
+    // 00:30 EDT on 9 March is the next one.
+    let next = p.apply(&mut l, &lesson(3, utc(9, 4) + TimeDelta::minutes(30)));
+    assert_eq!(
+        [first, last, next].map(|e| e.map(|e| e.total)),
+        [Ok(10), Ok(0), Ok(10)]
+    );
+}
