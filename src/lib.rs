@@ -63,6 +63,7 @@ pub mod event;
 pub mod id;
 pub mod intern;
 pub mod lifecycle;
+pub mod points;
 pub mod store;
 pub mod time;
 

@@ -1,0 +1,111 @@
+//! Points programs: rules that award points for events, and a per-user
+//! [`Ledger`] of expiring lots that points are redeemed from.
+//!
+//! A [`ProgramSpec`] is data an operator writes (JSON); [`ProgramSpec::validate`]
+//! checks it into a [`Program`]. [`Program::apply`] is the earning step: every
+//! rule whose pattern matches the event awards points, trimmed or rejected by
+//! its daily (local-day) and lifetime caps, each [`Award`] explaining itself.
+//! [`Ledger::redeem`] spends the earliest-expiring points first under an
+//! idempotency key, and [`Ledger::expire`] retires what is due. Every step is
+//! pure (time comes from the event or a `now` argument), and a failed step
+//! changes nothing.
+//!
+//! # Example: a learning platform
+//!
+//! ```
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//! use growthkit::points::{Ledger, ProgramSpec};
+//! use growthkit::{Event, EventId, EventKind, Money, UserId};
+//!
+//! // +10 per lesson, at most 3 lessons a local day (Beijing time);
+//! // 1 point per ¥10 spent, rounded down; points expire after 365 days.
+//! let program = serde_json::from_str::<ProgramSpec>(r#"{
+//!     "utc_offset": "+08:00",
+//!     "expiry": { "type": "after_days", "days": 365 },
+//!     "rules": [
+//!         { "name": "lesson", "on": "action_completed:lesson",
+//!           "reward": { "type": "fixed", "points": 10 },
+//!           "daily_cap": { "count": 3 } },
+//!         { "name": "purchase", "on": "purchase",
+//!           "reward": { "type": "per_amount", "points": 1, "per_minor": 1000, "rounding": "down" } }
+//!     ]
+//! }"#)?.validate()?;
+//!
+//! let learner = UserId(7);
+//! let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap(); // 09:00 in Beijing
+//! let mut ledger = Ledger::new();
+//! for i in 0..4 {
+//!     let lesson = EventKind::ActionCompleted { action: "lesson".into() };
+//!     let event = Event::new(EventId(i), learner, t0 + TimeDelta::hours(i as i64), lesson);
+//!     let earned = program.apply(&mut ledger, &event)?;
+//!     // The fourth lesson of the day is capped.
+//!     assert_eq!(earned.total, if i < 3 { 10 } else { 0 });
+//! }
+//! // ¥99.90 earns 9 points (rounded down).
+//! let paid = EventKind::Purchase { amount: Money::new(9_990, "CNY".parse()?) };
+//! let earned = program.apply(&mut ledger, &Event::new(EventId(9), learner, t0, paid))?;
+//! assert_eq!(earned.total, 9);
+//! assert_eq!(ledger.available(), 39);
+//!
+//! // Spend 25 points on a coupon; retrying the same order changes nothing.
+//! let now = t0 + TimeDelta::days(1);
+//! let spent = ledger.redeem("order-1".into(), 25, now)?;
+//! assert_eq!(spent.points, 25);
+//! assert!(ledger.redeem("order-1".into(), 25, now)?.repeated);
+//! assert_eq!(ledger.available(), 14);
+//!
+//! // A year later the rest expires.
+//! assert_eq!(ledger.expire(t0 + TimeDelta::days(366)), 14);
+//! ledger.check()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod ledger;
+mod program;
+
+pub use ledger::{
+    DayTally, Ledger, Lot, OperationKey, REMEMBERED_KEYS, Redemption, RuleCounter, Taken,
+};
+pub use program::{
+    Award, Cap, CapHit, CapMode, CapPeriod, DAILY_TALLY_DAYS, Earned, Expiry, PerAmountCalc,
+    Program, ProgramError, ProgramSpec, Reward, Rounding, RuleSpec,
+};
+
+use crate::id::EventId;
+
+/// Why a points step failed; the ledger is unchanged.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PointsError {
+    /// The event is older than what the ledger remembers (its dedupe window
+    /// or its daily tallies), so whether it is new, or how much of its day's
+    /// cap is used, cannot be known.
+    #[error("event {id:?} is too late: older than the ledger remembers")]
+    TooLate {
+        /// The event.
+        id: EventId,
+    },
+    /// A redeem asked for more than can be spent.
+    #[error("cannot redeem {requested} points: only {spendable} are spendable")]
+    Insufficient {
+        /// Points asked for.
+        requested: u64,
+        /// Points spendable at that time.
+        spendable: u64,
+    },
+    /// A redeem of zero points.
+    #[error("cannot redeem 0 points")]
+    ZeroRedeem,
+    /// A count, total or time would overflow.
+    #[error("arithmetic overflow in points")]
+    Overflow,
+    /// The ledger's invariant does not hold (it was corrupted outside the library).
+    #[error("inconsistent ledger: {what}")]
+    Inconsistent {
+        /// Which invariant.
+        what: &'static str,
+    },
+}
+
+#[cfg(test)]
+mod tests;
