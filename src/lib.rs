@@ -18,6 +18,8 @@
 //!   per-user [`lifecycle::Lifecycle`], a batch [`lifecycle::replay()`] over a
 //!   prepared [`batch::EventLog`], and a generic [`lifecycle::machine`] for
 //!   stages a host defines itself.
+//! - [`points`]: points programs as data, and a per-user ledger of expiring
+//!   lots (a first slice: earning rules, caps, expiry, redemption).
 //! - [`analytics`]: funnels, cohort retention and stickiness as mergeable
 //!   accumulators.
 //! - [`time`]: local calendar days ([`LocalDay`]) in any `chrono` time zone.
