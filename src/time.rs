@@ -28,6 +28,12 @@ use std::str::FromStr;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
+/// Day number 0. Built at compile time, so it cannot fail at run time.
+const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(date) => date,
+    None => panic!("1970-01-01 is a valid date"),
+};
+
 /// The local calendar day of an instant in some time zone, as a day number
 /// (days since 1970-01-01 in that zone's calendar).
 ///
@@ -55,16 +61,14 @@ impl LocalDay {
 
     /// The day of a calendar date.
     pub fn from_date(date: NaiveDate) -> LocalDay {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a valid date");
-        LocalDay((date - epoch).num_days() as i32)
+        LocalDay((date - EPOCH).num_days() as i32)
     }
 
     /// The calendar date of this day.
     pub fn date(self) -> NaiveDate {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a valid date");
         // Days built from chrono instants are in range; a day number from
         // `from_number` beyond chrono's calendar saturates at its ends.
-        epoch
+        EPOCH
             .checked_add_signed(chrono::TimeDelta::days(i64::from(self.0)))
             .unwrap_or(if self.0 < 0 {
                 NaiveDate::MIN
@@ -216,7 +220,11 @@ pub struct UtcOffset(FixedOffset);
 
 impl UtcOffset {
     /// UTC itself.
-    pub const UTC: UtcOffset = UtcOffset(FixedOffset::east_opt(0).expect("zero offset is valid"));
+    // Evaluated at compile time: a zero offset is always valid.
+    pub const UTC: UtcOffset = match FixedOffset::east_opt(0) {
+        Some(zero) => UtcOffset(zero),
+        None => panic!("a zero offset is valid"),
+    };
 
     /// An offset east of UTC in seconds; `None` outside ±24 hours or if not
     /// a whole number of minutes (no zone in use has seconds, and the text
