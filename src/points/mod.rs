@@ -61,11 +61,13 @@
 //! ```
 
 mod ledger;
+mod multiplier;
 mod program;
 
 pub use ledger::{
     DayTally, Ledger, Lot, OperationKey, REMEMBERED_KEYS, Redemption, RuleCounter, Taken,
 };
+pub use multiplier::Multiplier;
 pub use program::{
     Award, Cap, CapHit, CapMode, CapPeriod, DAILY_TALLY_DAYS, Earned, Expiry, PerAmountCalc,
     Program, ProgramError, ProgramSpec, Reward, Rounding, RuleSpec,

@@ -111,6 +111,19 @@ pub enum Rounding {
     Up,
 }
 
+impl Rounding {
+    /// `num / den` made whole this way; `den` is never zero at the call sites.
+    pub(crate) fn divide(self, num: u128, den: u128) -> u128 {
+        let (q, r) = (num / den.max(1), num % den.max(1));
+        match self {
+            Rounding::Down => q,
+            Rounding::Up if r > 0 => q + 1,
+            Rounding::Nearest if r * 2 >= den => q + 1,
+            Rounding::Up | Rounding::Nearest => q,
+        }
+    }
+}
+
 /// A limit on a rule's awards in a period: a count of awards, points, or both.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -543,17 +556,10 @@ pub(crate) fn per_amount(
     if amount <= 0 || per_minor <= 0 {
         return Ok(0);
     }
-    // i128 holds i64 × u64 exactly, so only the final narrowing can fail.
-    let num = i128::from(amount) * i128::from(points);
-    let den = i128::from(per_minor);
-    let (q, r) = (num / den, num % den);
-    let q = match rounding {
-        Rounding::Down => q,
-        Rounding::Up if r > 0 => q + 1,
-        Rounding::Up => q,
-        Rounding::Nearest if r * 2 >= den => q + 1,
-        Rounding::Nearest => q,
-    };
+    // Both are positive here, and u128 holds i64 × u64 exactly, so only the
+    // final narrowing can fail.
+    let num = u128::from(amount.unsigned_abs()) * u128::from(points);
+    let q = rounding.divide(num, u128::from(per_minor.unsigned_abs()));
     u64::try_from(q).map_err(|_| PointsError::Overflow)
 }
 

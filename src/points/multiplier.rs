@@ -1,0 +1,197 @@
+//! Earning multipliers (a gold tier's ×1.5, a campaign's ×2) as exact
+//! fixed-point numbers, so that multiplying points never goes through floats.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{PointsError, Rounding};
+
+/// A positive multiplier with four decimal places: `1.5` is 15 000 basis
+/// points, `1` is [`Multiplier::ONE`].
+///
+/// It reads and writes JSON as a number (`1.5`). Zero, negative numbers,
+/// more than four decimal places and anything above [`Multiplier::MAX`]
+/// are refused when it is read, so a validated program never multiplies by
+/// zero or by something it cannot state exactly.
+///
+/// ```
+/// use growthkit::points::{Multiplier, Rounding};
+///
+/// let gold: Multiplier = serde_json::from_str("1.5")?;
+/// assert_eq!(gold.basis_points(), 15_000);
+/// assert_eq!(gold.apply(15, Rounding::Down)?, 22);
+/// assert_eq!(gold.apply(15, Rounding::Nearest)?, 23);
+/// assert!(serde_json::from_str::<Multiplier>("0").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Multiplier(u32);
+
+impl Multiplier {
+    /// Basis points in one: `1.0` is 10 000.
+    pub const SCALE: u32 = 10_000;
+    /// ×1, which changes nothing.
+    pub const ONE: Multiplier = Multiplier(Self::SCALE);
+    /// The largest multiplier accepted: ×1000.
+    pub const MAX: Multiplier = Multiplier(1_000 * Self::SCALE);
+
+    /// The multiplier of `basis_points` / 10 000, if it is above zero and at
+    /// most [`Multiplier::MAX`].
+    pub fn from_basis_points(basis_points: u32) -> Option<Multiplier> {
+        (basis_points > 0 && basis_points <= Self::MAX.0).then_some(Multiplier(basis_points))
+    }
+
+    /// The multiplier in basis points (1.5 is 15 000).
+    pub fn basis_points(self) -> u32 {
+        self.0
+    }
+
+    /// `points × self`, made whole by `rounding`.
+    pub fn apply(self, points: u64, rounding: Rounding) -> Result<u64, PointsError> {
+        let whole = rounding.divide(
+            u128::from(points) * u128::from(self.0),
+            u128::from(Self::SCALE),
+        );
+        u64::try_from(whole).map_err(|_| PointsError::Overflow)
+    }
+
+    /// The product of two multipliers (a tier's and a campaign's), rounded
+    /// to the nearest basis point, if it is still at most [`Multiplier::MAX`].
+    pub fn then(self, other: Multiplier) -> Option<Multiplier> {
+        let product = Rounding::Nearest.divide(
+            u128::from(self.0) * u128::from(other.0),
+            u128::from(Self::SCALE),
+        );
+        u32::try_from(product)
+            .ok()
+            .and_then(Self::from_basis_points)
+    }
+}
+
+impl Default for Multiplier {
+    fn default() -> Multiplier {
+        Multiplier::ONE
+    }
+}
+
+impl std::fmt::Display for Multiplier {
+    /// `×1.5`, `×2`, `×1.0025`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (whole, frac) = (self.0 / Self::SCALE, self.0 % Self::SCALE);
+        if frac == 0 {
+            write!(f, "×{whole}")
+        } else {
+            let digits = format!("{frac:04}");
+            write!(f, "×{whole}.{}", digits.trim_end_matches('0'))
+        }
+    }
+}
+
+impl Serialize for Multiplier {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_multiple_of(Self::SCALE) {
+            serializer.serialize_u32(self.0 / Self::SCALE)
+        } else {
+            serializer.serialize_f64(f64::from(self.0) / f64::from(Self::SCALE))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Multiplier {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Multiplier, D::Error> {
+        use serde::de::Error;
+        let value = f64::deserialize(deserializer)?;
+        let max = f64::from(Self::MAX.0 / Self::SCALE);
+        if !(value > 0.0 && value <= max) {
+            return Err(D::Error::custom(format!(
+                "multiplier {value} is out of range: it must be above 0 and at most {max}"
+            )));
+        }
+        let scaled = value * f64::from(Self::SCALE);
+        let rounded = scaled.round();
+        // A multiplier the operator wrote with more than four decimals
+        // would silently change; refuse it instead.
+        if (scaled - rounded).abs() > 1e-6 {
+            return Err(D::Error::custom(format!(
+                "multiplier {value} has more than four decimal places"
+            )));
+        }
+        // In range and whole, so the cast is exact.
+        Multiplier::from_basis_points(rounded as u32)
+            .ok_or_else(|| D::Error::custom(format!("multiplier {value} is out of range")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Multiplier, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn reads_and_writes_decimals_exactly() {
+        for (json, bp) in [
+            ("1", 10_000),
+            ("1.5", 15_000),
+            ("0.25", 2_500),
+            ("1.0001", 10_001),
+        ] {
+            let m = parse(json).expect(json);
+            assert_eq!(m.basis_points(), bp, "{json}");
+            assert_eq!(
+                parse(&serde_json::to_string(&m).expect("writes")).expect("reads"),
+                m
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&Multiplier::ONE).expect("writes"),
+            "1"
+        );
+    }
+
+    #[test]
+    fn refuses_zero_negative_too_large_and_too_precise() {
+        for json in ["0", "-1", "0.00001", "1.23456", "1000.5", "1e9", "\"2\""] {
+            assert!(parse(json).is_err(), "{json} should be refused");
+        }
+        assert!(parse("1000").is_ok());
+        assert_eq!(Multiplier::from_basis_points(0), None);
+        assert_eq!(Multiplier::from_basis_points(Multiplier::MAX.0 + 1), None);
+    }
+
+    #[test]
+    fn applies_with_the_stated_rounding() {
+        let m = Multiplier::from_basis_points(12_500).expect("×1.25");
+        assert_eq!(m.apply(3, Rounding::Down), Ok(3));
+        assert_eq!(m.apply(3, Rounding::Up), Ok(4));
+        assert_eq!(m.apply(2, Rounding::Nearest), Ok(3)); // 2.5 rounds half up
+        assert_eq!(
+            Multiplier::ONE.apply(u64::MAX, Rounding::Down),
+            Ok(u64::MAX)
+        );
+        assert_eq!(
+            Multiplier::MAX.apply(u64::MAX, Rounding::Down),
+            Err(PointsError::Overflow)
+        );
+    }
+
+    #[test]
+    fn composes_and_displays() {
+        let gold = Multiplier::from_basis_points(15_000).expect("×1.5");
+        let double = Multiplier::from_basis_points(20_000).expect("×2");
+        assert_eq!(
+            gold.then(double).map(Multiplier::basis_points),
+            Some(30_000)
+        );
+        assert_eq!(Multiplier::MAX.then(double), None);
+        assert_eq!(gold.to_string(), "×1.5");
+        assert_eq!(double.to_string(), "×2");
+        assert_eq!(
+            Multiplier::from_basis_points(10_025)
+                .expect("valid")
+                .to_string(),
+            "×1.0025"
+        );
+    }
+}
