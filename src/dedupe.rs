@@ -224,17 +224,21 @@ impl Ids {
         }
     }
 
-    fn pop_oldest(&mut self) {
+    /// Drops the `n` oldest ids and returns the time of the newest dropped.
+    fn drop_oldest(&mut self, n: usize) -> Option<i64> {
+        let n = n.min(self.len());
+        let newest_gone = n.checked_sub(1).and_then(|last| match self {
+            Ids::Inline { items, .. } => items.get(last).map(|s| s.1),
+            Ids::Heap(v) => v.get(last).map(|s| s.1),
+        });
         match self {
             Ids::Inline { len, items } => {
                 let live = usize::from(*len).min(INLINE);
-                if live > 0 {
-                    items.copy_within(1..live, 0);
-                    *len = (live - 1) as u8;
-                }
+                items.copy_within(n..live, 0);
+                *len = (live - n) as u8;
             }
             Ids::Heap(v) => {
-                v.pop_front();
+                v.drain(..n);
                 // Back inline once small again, so the state stops paying
                 // for a pointer chase a burst of activity left behind.
                 if v.len() <= INLINE {
@@ -242,6 +246,7 @@ impl Ids {
                 }
             }
         }
+        newest_gone
     }
 
     fn to_vec(&self) -> Vec<Seen> {
@@ -335,27 +340,12 @@ impl RecentIds {
     /// Forgets every id older than `cutoff`, then the oldest until at most
     /// `keep` remain.
     fn forget(&mut self, cutoff: i64, keep: usize) {
-        if let Ids::Inline { len, items } = &mut self.ids {
-            // The common case, a few ids inline: one pass, no heap.
-            let live = usize::from(*len).min(INLINE);
-            let mut gone = 0;
-            while gone < live && (items[gone].1 < cutoff || live - gone > keep) {
-                self.forgotten_through = self.forgotten_through.max(items[gone].1);
-                gone += 1;
-            }
-            items.copy_within(gone..live, 0);
-            *len = (live - gone) as u8;
-            let left = &items[..live - gone];
-            self.oldest = left.first().map_or(i64::MAX, |s| s.1);
-            self.filter = left.iter().fold(0, |f, &(id, _)| f | filter_bits(id));
-            return;
-        }
-        while let Some(oldest) = self.ids.oldest_time() {
-            if oldest >= cutoff && self.ids.len() <= keep {
-                break;
-            }
-            self.forgotten_through = self.forgotten_through.max(oldest);
-            self.ids.pop_oldest();
+        // Ids are in time order: find the cut in one search and drop the
+        // prefix at once.
+        let stale = self.ids.prefix(|&(_, t)| t < cutoff);
+        let gone = stale.max(self.ids.len().saturating_sub(keep));
+        if let Some(newest_gone) = self.ids.drop_oldest(gone) {
+            self.forgotten_through = self.forgotten_through.max(newest_gone);
         }
         self.oldest = self.ids.oldest_time().unwrap_or(i64::MAX);
         self.filter = self.ids.fold(0, |f, &(id, _)| f | filter_bits(id));

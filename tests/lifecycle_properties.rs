@@ -366,7 +366,7 @@ fn run_from(
                     prop_assert!(applied.transitions.is_empty(), "{:?}", applied);
                     prop_assert_eq!(&state, &before, "a refused {:?} changed the state", e);
                 }
-                (admission, applied.transitions)
+                (admission, applied.transitions.into_vec())
             }
             Op::Tick(now) => {
                 let moves = policy.tick(&mut state, *now);

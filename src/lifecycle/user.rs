@@ -1,5 +1,6 @@
 //! One user's lifecycle state and the step function that moves it.
 
+use super::moves::{MoveSink, Transitions};
 use super::policy::LifecyclePolicy;
 use super::stage::Stage;
 use crate::dedupe::{Admission, RecentIds};
@@ -52,7 +53,7 @@ pub struct Applied {
     pub admission: Admission,
     /// The moves it caused, in order: idle moves that had come due before
     /// the event, then the moves the event itself made.
-    pub transitions: Vec<Transition>,
+    pub transitions: Transitions,
 }
 
 impl Applied {
@@ -289,7 +290,7 @@ fn enter(
     (at_ms, instant): (i64, Option<DateTime<Utc>>),
     cause: Cause,
     limit: u16,
-    out: &mut Vec<Transition>,
+    out: &mut impl MoveSink,
 ) {
     let at = match instant {
         // The state keeps milliseconds; the history must agree with `since`.
@@ -328,7 +329,7 @@ fn enter(
         state.history_dropped = state.history_dropped.saturating_add(1);
     }
     history.push_back(t);
-    out.push(t);
+    out.record(t);
 }
 
 /// What the step needs to know about one event, computed once.
@@ -372,8 +373,8 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     /// assert_eq!(user.version(), 1);
     /// ```
     pub fn apply(&self, state: &mut Lifecycle, event: &Event) -> Result<Applied, LifecycleError> {
-        let mut transitions = Vec::new();
-        let admission = self.apply_into(state, event, &mut transitions)?;
+        let mut transitions = Transitions::new();
+        let admission = self.apply_to(state, event, &mut transitions)?;
         Ok(Applied {
             admission,
             transitions,
@@ -388,6 +389,16 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         state: &mut Lifecycle,
         event: &Event,
         out: &mut Vec<Transition>,
+    ) -> Result<Admission, LifecycleError> {
+        self.apply_to(state, event, out)
+    }
+
+    #[inline]
+    fn apply_to(
+        &self,
+        state: &mut Lifecycle,
+        event: &Event,
+        out: &mut impl MoveSink,
     ) -> Result<Admission, LifecycleError> {
         if state.user != event.user {
             return Err(LifecycleError::WrongUser {
@@ -450,7 +461,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         moved
     }
 
-    fn fire_idle_moves(&self, state: &mut Lifecycle, now: i64, out: &mut Vec<Transition>) -> usize {
+    fn fire_idle_moves(&self, state: &mut Lifecycle, now: i64, out: &mut impl MoveSink) -> usize {
         let idle = self.spec.idle;
         let mut moved = 0;
         loop {
@@ -480,7 +491,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         moved
     }
 
-    fn count(&self, state: &mut Lifecycle, event: &Event, seen: &Seen, out: &mut Vec<Transition>) {
+    fn count(&self, state: &mut Lifecycle, event: &Event, seen: &Seen, out: &mut impl MoveSink) {
         if state.stage == Stage::Prospect {
             state.acquired_at = seen.at;
             state.acquired_day = seen.day;
@@ -523,7 +534,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         }
     }
 
-    fn advance(&self, state: &mut Lifecycle, seen: &Seen, out: &mut Vec<Transition>) {
+    fn advance(&self, state: &mut Lifecycle, seen: &Seen, out: &mut impl MoveSink) {
         let cause = Cause::Event {
             id: seen.id,
             kind: seen.kind,
@@ -654,7 +665,11 @@ mod tests {
         fn at(&mut self, at: DateTime<Utc>, kind: EventKind) -> Vec<Transition> {
             self.next_id += 1;
             let e = Event::new(EventId(self.next_id), U, at, kind);
-            self.policy.apply(&mut self.state, &e).unwrap().transitions
+            self.policy
+                .apply(&mut self.state, &e)
+                .unwrap()
+                .transitions
+                .into_vec()
         }
         fn stage(&self) -> Stage {
             self.state.stage()
