@@ -63,6 +63,7 @@
 mod ledger;
 mod multiplier;
 mod program;
+mod tier;
 
 pub use ledger::{
     DayTally, Ledger, Lot, OperationKey, REMEMBERED_KEYS, Redemption, RuleCounter, Taken,
@@ -71,6 +72,10 @@ pub use multiplier::Multiplier;
 pub use program::{
     Award, Cap, CapHit, CapMode, CapPeriod, DAILY_TALLY_DAYS, Earned, Expiry, PerAmountCalc,
     Program, ProgramError, ProgramSpec, Reward, Rounding, RuleSpec,
+};
+pub use tier::{
+    Grace, MAX_ROLLING_DAYS, QualifyingBasis, Tier, TierChange, TierError, TierLadder,
+    TierLadderSpec, TierOutcome, TierReason, TierStatus, TierWindow,
 };
 
 use crate::id::EventId;
