@@ -63,6 +63,7 @@
 mod ledger;
 mod multiplier;
 mod program;
+mod streak;
 mod tier;
 
 pub use ledger::{
@@ -72,6 +73,10 @@ pub use multiplier::Multiplier;
 pub use program::{
     Award, Cap, CapHit, CapMode, CapPeriod, DAILY_TALLY_DAYS, Earned, Expiry, PerAmountCalc,
     Program, ProgramError, ProgramSpec, Reward, Rounding, RuleSpec,
+};
+pub use streak::{
+    CheckInKind, CheckInOutcome, MAX_MAKE_UPS_PER_MONTH, MakeUp, MakeUpsUsed, Milestone,
+    MilestoneHit, Streak, StreakError, StreakRules, StreakSpec,
 };
 pub use tier::{
     Grace, MAX_ROLLING_DAYS, QualifyingBasis, Tier, TierChange, TierError, TierLadder,
