@@ -60,12 +60,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod badge;
 mod ledger;
 mod multiplier;
 mod program;
 mod streak;
 mod tier;
 
+pub use badge::{
+    BadgeCatalog, BadgeCatalogSpec, BadgeCounter, BadgeError, BadgeGrant, BadgeLevel, BadgeOutcome,
+    BadgeProgress, BadgeRevocation, BadgeSpec, Badges, EarnedLevel,
+};
 pub use ledger::{
     DayTally, Ledger, Lot, OperationKey, REMEMBERED_KEYS, Redemption, RuleCounter, Taken,
 };
