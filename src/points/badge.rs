@@ -12,6 +12,27 @@ use std::fmt;
 
 /// A badge catalog as operators write it (JSON-friendly); validate it with
 /// [`BadgeCatalogSpec::validate`].
+///
+/// ```
+/// use growthkit::points::BadgeCatalogSpec;
+///
+/// let spec: BadgeCatalogSpec = serde_json::from_str(r#"{ "badges": [
+///     { "name": "helper", "counter": { "type": "events", "on": "reply" },
+///       "levels": [ { "name": "bronze", "at": 10 }, { "name": "silver", "at": 5 } ] }
+/// ] }"#)?;
+/// let err = spec.validate().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "badge helper: levels[1].at is 5 but must be above the previous level's 10"
+/// );
+/// // An unknown event kind is refused as the spec is read.
+/// let unknown = serde_json::from_str::<BadgeCatalogSpec>(
+///     r#"{ "badges": [ { "name": "x", "counter": { "type": "events", "on": "answer" },
+///                        "levels": [ { "at": 1 } ] } ] }"#,
+/// );
+/// assert!(unknown.unwrap_err().to_string().contains("`answer` is not an event kind"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BadgeCatalogSpec {

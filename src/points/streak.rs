@@ -15,6 +15,20 @@ pub const MAX_MAKE_UPS_PER_MONTH: u32 = 10;
 
 /// Streak rules as operators write them (JSON-friendly); validate them with
 /// [`StreakSpec::validate`].
+///
+/// ```
+/// use growthkit::points::StreakSpec;
+///
+/// let spec: StreakSpec = serde_json::from_str(r#"{
+///     "milestones": [ { "day": 30, "points": 300 }, { "day": 7, "points": 50 } ]
+/// }"#)?;
+/// let err = spec.validate().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "milestones[1].day is 7 but must be above the previous milestone's 30"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreakSpec {

@@ -19,6 +19,21 @@ pub const MAX_ROLLING_DAYS: u32 = 1096;
 
 /// A tier ladder as operators write it (JSON-friendly); validate it with
 /// [`TierLadderSpec::validate`].
+///
+/// ```
+/// use growthkit::points::TierLadderSpec;
+///
+/// let spec: TierLadderSpec = serde_json::from_str(r#"{
+///     "basis": { "type": "spend", "currency": "CNY" },
+///     "window": { "type": "anniversary_year" },
+///     "grace": { "type": "until_anniversary" },
+///     "tiers": [ { "name": "member", "threshold": 0 },
+///                { "name": "vip", "threshold": 0, "multiplier": 2 } ]
+/// }"#)?;
+/// let err = spec.validate().unwrap_err();
+/// assert_eq!(err.to_string(), "tier vip: threshold 0 must be above the previous tier's 0");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierLadderSpec {

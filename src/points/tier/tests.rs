@@ -532,5 +532,31 @@ fn status_round_trips_through_json() {
     let spec = serde_json::to_string(l.spec()).unwrap_or_default();
     let again: TierLadderSpec = serde_json::from_str(&spec).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.validate().as_ref(), Ok(&l));
-    let _ = TimeDelta::days(1);
+}
+
+#[test]
+fn a_one_day_window_follows_local_days_across_a_dst_change() {
+    // New York's 8 March 2026 has 23 hours: the one-day window still holds
+    // exactly that local day.
+    let ny = chrono_tz::America::New_York;
+    let l = rolling(1, r#"{ "type": "none" }"#);
+    let at = |h: u32, m: u32| {
+        Utc.with_ymd_and_hms(2026, 3, 8, h, m, 0)
+            .single()
+            .unwrap_or_default()
+    };
+    let mut s = l.start(at(5, 30), &ny); // 00:30 EST
+    l.record(&mut s, at(5, 30), 100, &ny)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // 23:30 EDT the same local day, 22 hours later: still in the window.
+    let late = at(5, 30) + TimeDelta::hours(22);
+    assert_eq!(l.qualifying(&s, late, &ny), Ok(100));
+    assert_eq!(l.evaluate(&mut s, late, &ny).map(|o| o.change), Ok(None));
+    // 00:10 EDT on 9 March: a new local day, the points are out.
+    let next = late + TimeDelta::minutes(40);
+    assert_eq!(LocalDay::of(next, &ny), day(2026, 3, 9));
+    let step = l
+        .evaluate(&mut s, next, &ny)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change.map(|c| c.to), Some(Label::from("member")));
 }
