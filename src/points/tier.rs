@@ -599,7 +599,7 @@ impl TierLadder {
                 threshold: self.threshold(reached),
             },
         });
-        status.tally = status.tally.split_off(&start);
+        forget_before(&mut status.tally, start);
         status.tally.insert(key, bucket);
         status.as_of = status.as_of.max(day);
         if reached >= current {
@@ -666,7 +666,7 @@ impl TierLadder {
         if stale || as_of != status.as_of || grace_until != status.grace_until || change.is_some() {
             status.version = bump(status.version)?;
             status.as_of = as_of;
-            status.tally = status.tally.split_off(&start);
+            forget_before(&mut status.tally, start);
             status.grace_until = grace_until;
             if let Some(change) = &change {
                 status.tier = change.to.clone();
@@ -818,6 +818,14 @@ impl TierLadder {
 
 fn bump(version: u64) -> Result<u64, TierError> {
     version.checked_add(1).ok_or(TierError::Overflow)
+}
+
+/// Drops the buckets before `start`; the common case, nothing to drop,
+/// touches nothing.
+fn forget_before(tally: &mut BTreeMap<LocalDay, u64>, start: LocalDay) {
+    if tally.first_key_value().is_some_and(|(k, _)| *k < start) {
+        *tally = tally.split_off(&start);
+    }
 }
 
 fn sum_from(tally: &BTreeMap<LocalDay, u64>, start: LocalDay) -> Result<u64, TierError> {
