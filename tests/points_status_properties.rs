@@ -563,21 +563,29 @@ proptest! {
 
     #[test]
     fn arbitrary_json_ladders_never_panic(
-        basis in select(vec![
-            json!({ "type": "points" }), json!({ "type": "spend", "currency": "CNY" }),
-            json!({ "type": "spend", "currency": "cny" }), json!({ "type": "stars" }), json!("points"),
-        ]),
-        window in select(vec![
-            json!({ "type": "rolling_days", "days": 30 }), json!({ "type": "rolling_days", "days": 0 }),
-            json!({ "type": "rolling_days", "days": 1096 }), json!({ "type": "rolling_days", "days": 1097 }),
-            json!({ "type": "rolling_days", "days": -1 }), json!({ "type": "anniversary_year" }),
-            json!({ "type": "fortnight" }),
-        ]),
-        grace in select(vec![
-            Value::Null, json!({ "type": "none" }), json!({ "type": "days", "days": 0 }),
-            json!({ "type": "days", "days": 3 }), json!({ "type": "until_anniversary" }), json!({ "type": "weeks" }),
-        ]),
-        tiers in vec(json_tier(), 0..5),
+        basis in prop_oneof![
+            6 => Just(json!({ "type": "points" })),
+            3 => Just(json!({ "type": "spend", "currency": "CNY" })),
+            1 => select(vec![json!({ "type": "spend", "currency": "cny" }), json!({ "type": "stars" }), json!("points")]),
+        ],
+        window in prop_oneof![
+            4 => select(vec![
+                json!({ "type": "rolling_days", "days": 30 }), json!({ "type": "rolling_days", "days": 1 }),
+                json!({ "type": "rolling_days", "days": 1096 }), json!({ "type": "anniversary_year" }),
+            ]),
+            1 => select(vec![
+                json!({ "type": "rolling_days", "days": 0 }), json!({ "type": "rolling_days", "days": 1097 }),
+                json!({ "type": "rolling_days", "days": -1 }), json!({ "type": "fortnight" }),
+            ]),
+        ],
+        grace in prop_oneof![
+            4 => select(vec![
+                Value::Null, json!({ "type": "none" }), json!({ "type": "days", "days": 3 }),
+                json!({ "type": "until_anniversary" }),
+            ]),
+            1 => select(vec![json!({ "type": "days", "days": 0 }), json!({ "type": "weeks" })]),
+        ],
+        tiers in vec(prop_oneof![6 => Just(None), 1 => (0u8..10).prop_map(Some)], 0..5).prop_map(json_tiers),
         amounts in vec((0u64..500, -100i64..400), 0..8),
     ) {
         let mut v = json!({ "basis": basis, "window": window, "tiers": tiers });
@@ -631,7 +639,16 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_json_catalogs_never_panic(badges in vec(json_badge(), 0..4), ops in badge_ops()) {
+    fn arbitrary_json_catalogs_never_panic(
+        badges in vec(
+            (
+                prop_oneof![6 => Just(None), 1 => (0u8..8).prop_map(Some)],
+                vec(prop_oneof![6 => Just(None), 1 => (0u8..6).prop_map(Some)], 0..4),
+            ),
+            0..4,
+        ).prop_map(json_badges),
+        ops in badge_ops(),
+    ) {
         if let Ok(spec) = serde_json::from_value::<BadgeCatalogSpec>(json!({ "badges": badges }))
             && let Ok(catalog) = spec.validate()
         {
@@ -650,38 +667,34 @@ proptest! {
     }
 }
 
-/// A JSON tier with each field drawn from good and bad values.
-fn json_tier() -> impl Strategy<Value = Value> {
-    (
-        select(vec![
-            json!("a"),
-            json!("b"),
-            json!("c"),
-            json!(""),
-            json!(7),
-        ]),
-        select(vec![json!(0), json!(5), json!(10), json!(-1), json!("5")]),
-        select(vec![
-            Value::Null,
-            json!(1),
-            json!(1.5),
-            json!(0),
-            json!(-2),
-            json!(1.23456),
-            json!(5000),
-        ]),
-        select(vec![Value::Null, json!("free shipping"), json!(3)]),
-    )
-        .prop_map(|(name, threshold, multiplier, benefits)| {
-            let mut t = json!({ "name": name, "threshold": threshold });
-            if !multiplier.is_null() {
-                t["multiplier"] = multiplier;
+/// A JSON ladder's tiers: valid ones (`t0` at 0, then every 10 more), each
+/// possibly broken by one defect.
+fn json_tiers(defects: Vec<Option<u8>>) -> Value {
+    let tiers = defects
+        .into_iter()
+        .enumerate()
+        .map(|(i, defect)| {
+            let mut t = json!({ "name": format!("t{i}"), "threshold": i * 10, "multiplier": 1.0 + i as f64 / 2.0 });
+            if i == 1 {
+                t["benefits"] = json!("free shipping");
             }
-            if !benefits.is_null() {
-                t["benefits"] = benefits;
+            match defect {
+                None => {}
+                Some(0) => t["name"] = json!("t0"),
+                Some(1) => t["threshold"] = json!(-1),
+                Some(2) => t["threshold"] = json!("10"),
+                Some(3) => t["threshold"] = json!(i.saturating_sub(1) * 10),
+                Some(4) => t["multiplier"] = json!(0),
+                Some(5) => t["multiplier"] = json!(1.23456),
+                Some(6) => t["multiplier"] = json!(5000),
+                Some(7) => t["benefits"] = json!(3),
+                Some(8) => t["name"] = json!(7),
+                Some(_) => t["perks"] = json!(true),
             }
             t
         })
+        .collect();
+    Value::Array(tiers)
 }
 
 /// A JSON milestone with each field drawn from good and bad values.
@@ -700,146 +713,50 @@ fn json_milestone() -> impl Strategy<Value = Value> {
         })
 }
 
-/// A JSON badge with each field drawn from good and bad values.
-fn json_badge() -> impl Strategy<Value = Value> {
-    let counter = select(vec![
+/// A JSON catalog's badges: valid ones (names `b0`, `b1`…, levels every 5
+/// more), each badge and level possibly broken by one defect.
+fn json_badges(badges: Vec<(Option<u8>, Vec<Option<u8>>)>) -> Value {
+    let counters = [
         json!({ "type": "events", "on": "action_completed:lesson" }),
         json!({ "type": "events", "on": "visited" }),
-        json!({ "type": "events", "on": "nope" }),
-        json!({ "type": "events", "on": "visited:x" }),
-        json!({ "type": "events" }),
         json!({ "type": "points" }),
         json!({ "type": "streak" }),
-        json!({ "type": "karma" }),
-    ]);
-    let level = (
-        select(vec![Value::Null, json!("gold"), json!("silver"), json!(1)]),
-        select(vec![
-            json!(0),
-            json!(1),
-            json!(2),
-            json!(2),
-            json!(5),
-            json!(-1),
-        ]),
-        select(vec![Value::Null, json!(0), json!(3), json!(-1)]),
-    )
-        .prop_map(|(name, at, points)| {
-            let mut l = json!({ "at": at });
-            if !name.is_null() {
-                l["name"] = name;
+    ];
+    let badges = badges
+        .into_iter()
+        .enumerate()
+        .map(|(i, (defect, levels))| {
+            let levels: Vec<Value> = levels
+                .into_iter()
+                .enumerate()
+                .map(|(j, defect)| {
+                    let mut l = json!({ "name": format!("level{j}"), "at": (j + 1) * 5, "points": j * 3 });
+                    match defect {
+                        None => {}
+                        Some(0) => l["at"] = json!(0),
+                        Some(1) => l["at"] = json!(j * 5),
+                        Some(2) => l["name"] = json!("level0"),
+                        Some(3) => l["points"] = json!(-1),
+                        Some(4) => l["name"] = json!(1),
+                        Some(_) => l["bonus"] = json!(1),
+                    }
+                    l
+                })
+                .collect();
+            let mut b = json!({ "name": format!("b{i}"), "counter": counters[i % counters.len()].clone(), "levels": levels });
+            match defect {
+                None => {}
+                Some(0) => b["name"] = json!("b0"),
+                Some(1) => b["counter"] = json!({ "type": "events", "on": "nope" }),
+                Some(2) => b["counter"] = json!({ "type": "events", "on": "visited:x" }),
+                Some(3) => b["counter"] = json!({ "type": "events" }),
+                Some(4) => b["counter"] = json!({ "type": "karma" }),
+                Some(5) => b["levels"] = json!([]),
+                Some(6) => b["name"] = json!(""),
+                Some(_) => b["icon"] = json!("star"),
             }
-            if !points.is_null() {
-                l["points"] = points;
-            }
-            l
-        });
-    (
-        select(vec![json!("a"), json!("b"), json!("")]),
-        counter,
-        vec(level, 0..4),
-    )
-        .prop_map(
-            |(name, counter, levels)| json!({ "name": name, "counter": counter, "levels": levels }),
-        )
-}
-
-/// A pinned case that shows how a host (and later `Program::apply`) wires
-/// the three together: a learner checks in every evening for ten days.
-#[test]
-fn a_learners_ten_days_wire_tiers_streaks_and_badges_together() {
-    let program = serde_json::from_str::<ProgramSpec>(
-        r#"{ "utc_offset": "+08:00", "rules": [
-            { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } }
-        ] }"#,
-    )
-    .unwrap()
-    .validate()
-    .unwrap();
-    let ladder = serde_json::from_str::<TierLadderSpec>(
-        r#"{ "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 30 },
-             "tiers": [ { "name": "member", "threshold": 0 },
-                        { "name": "silver", "threshold": 50, "multiplier": 1.5 } ] }"#,
-    )
-    .unwrap()
-    .validate()
-    .unwrap();
-    let rules =
-        serde_json::from_str::<StreakSpec>(r#"{ "milestones": [ { "day": 7, "points": 50 } ] }"#)
-            .unwrap()
-            .validate()
-            .unwrap();
-    let catalog = serde_json::from_str::<BadgeCatalogSpec>(
-        r#"{ "badges": [
-            { "name": "regular", "counter": { "type": "events", "on": "check_in" },
-              "levels": [ { "name": "bronze", "at": 3 }, { "name": "silver", "at": 10, "points": 30 } ] },
-            { "name": "week_streak", "counter": { "type": "streak" }, "levels": [ { "at": 7, "points": 20 } ] }
-        ] }"#,
-    )
-    .unwrap()
-    .validate()
-    .unwrap();
-
-    let z = beijing();
-    let first = Utc.with_ymd_and_hms(2026, 3, 1, 13, 0, 0).unwrap(); // 21:00 local
-    let (mut ledger, mut tier, mut streak, mut badges) = (
-        Ledger::new(),
-        ladder.start(first, &z),
-        Streak::new(),
-        Badges::new(),
-    );
-    let mut story = Vec::new();
-    let mut bonus = 0;
-    for day in 0..10 {
-        let at = first + TimeDelta::days(day);
-        let kind = EventKind::CheckIn { community: None };
-        let event = Event::new(EventId(day as u64), UserId(1), at, kind.clone());
-        let earned = program.apply(&mut ledger, &event).unwrap();
-        let stepped = ladder.record(&mut tier, at, earned.total, &z).unwrap();
-        if let Some(change) = stepped.change {
-            story.push(change.to_string());
-        }
-        let check_in = rules.check_in(&mut streak, at, &z).unwrap();
-        if check_in.points > 0 {
-            story.push(check_in.to_string());
-        }
-        for out in [
-            catalog.record_event(&mut badges, &kind, at).unwrap(),
-            catalog
-                .record_streak(&mut badges, check_in.length, at)
-                .unwrap(),
-        ] {
-            story.extend(out.granted.iter().map(ToString::to_string));
-            bonus += out.points;
-        }
-        bonus += check_in.points;
-    }
-    assert_eq!(
-        story,
-        [
-            "regular bronze (level 1): 3 reached 3",
-            "member → silver: 50 qualifying reached the threshold 50",
-            "day 7, milestone +50",
-            "week_streak (level 1): 7 reached 7, +20 points",
-            "regular silver (level 2): 10 reached 10, +30 points",
-        ]
-    );
-    assert_eq!((ledger.earned(), bonus), (100, 100));
-    assert_eq!(ladder.multiplier(&tier).unwrap().to_string(), "×1.5");
-
-    // The last check-in is reversed: its badge level goes, with its points.
-    let last = first + TimeDelta::days(9);
-    let kind = EventKind::CheckIn { community: None };
-    let out = catalog
-        .retract_event(&mut badges, &kind, last, "duplicate check-in")
-        .unwrap();
-    assert_eq!(out.points_revoked, 30);
-    assert_eq!(
-        ladder
-            .retract(&mut tier, last, 10, "duplicate check-in", &z)
-            .unwrap()
-            .change,
-        None,
-        "90 qualifying points still hold silver"
-    );
+            b
+        })
+        .collect();
+    Value::Array(badges)
 }
