@@ -760,3 +760,103 @@ fn json_badges(badges: Vec<(Option<u8>, Vec<Option<u8>>)>) -> Value {
         .collect();
     Value::Array(badges)
 }
+
+/// A pinned case that shows how a host (and later `Program::apply`) wires
+/// the three together: a learner checks in every evening for ten days.
+#[test]
+fn a_learners_ten_days_wire_tiers_streaks_and_badges_together() {
+    let program = serde_json::from_str::<ProgramSpec>(
+        r#"{ "utc_offset": "+08:00", "rules": [
+            { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } }
+        ] }"#,
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    let ladder = serde_json::from_str::<TierLadderSpec>(
+        r#"{ "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 30 },
+             "tiers": [ { "name": "member", "threshold": 0 },
+                        { "name": "silver", "threshold": 50, "multiplier": 1.5 } ] }"#,
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    let rules =
+        serde_json::from_str::<StreakSpec>(r#"{ "milestones": [ { "day": 7, "points": 50 } ] }"#)
+            .unwrap()
+            .validate()
+            .unwrap();
+    let catalog = serde_json::from_str::<BadgeCatalogSpec>(
+        r#"{ "badges": [
+            { "name": "regular", "counter": { "type": "events", "on": "check_in" },
+              "levels": [ { "name": "bronze", "at": 3 }, { "name": "silver", "at": 10, "points": 30 } ] },
+            { "name": "week_streak", "counter": { "type": "streak" }, "levels": [ { "at": 7, "points": 20 } ] }
+        ] }"#,
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+
+    let z = beijing();
+    let first = Utc.with_ymd_and_hms(2026, 3, 1, 13, 0, 0).unwrap(); // 21:00 local
+    let (mut ledger, mut tier, mut streak, mut badges) = (
+        Ledger::new(),
+        ladder.start(first, &z),
+        Streak::new(),
+        Badges::new(),
+    );
+    let mut story = Vec::new();
+    let mut bonus = 0;
+    for day in 0..10 {
+        let at = first + TimeDelta::days(day);
+        let kind = EventKind::CheckIn { community: None };
+        let event = Event::new(EventId(day as u64), UserId(1), at, kind.clone());
+        let earned = program.apply(&mut ledger, &event).unwrap();
+        let stepped = ladder.record(&mut tier, at, earned.total, &z).unwrap();
+        if let Some(change) = stepped.change {
+            story.push(change.to_string());
+        }
+        let check_in = rules.check_in(&mut streak, at, &z).unwrap();
+        if check_in.points > 0 {
+            story.push(check_in.to_string());
+        }
+        for out in [
+            catalog.record_event(&mut badges, &kind, at).unwrap(),
+            catalog
+                .record_streak(&mut badges, check_in.length, at)
+                .unwrap(),
+        ] {
+            story.extend(out.granted.iter().map(ToString::to_string));
+            bonus += out.points;
+        }
+        bonus += check_in.points;
+    }
+    assert_eq!(
+        story,
+        [
+            "regular bronze (level 1): 3 reached 3",
+            "member → silver: 50 qualifying reached the threshold 50",
+            "day 7, milestone +50",
+            "week_streak (level 1): 7 reached 7, +20 points",
+            "regular silver (level 2): 10 reached 10, +30 points",
+        ]
+    );
+    assert_eq!((ledger.earned(), bonus), (100, 100));
+    assert_eq!(ladder.multiplier(&tier).unwrap().to_string(), "×1.5");
+
+    // The last check-in is reversed: its badge level goes, with its points.
+    let last = first + TimeDelta::days(9);
+    let kind = EventKind::CheckIn { community: None };
+    let out = catalog
+        .retract_event(&mut badges, &kind, last, "duplicate check-in")
+        .unwrap();
+    assert_eq!(out.points_revoked, 30);
+    assert_eq!(
+        ladder
+            .retract(&mut tier, last, 10, "duplicate check-in", &z)
+            .unwrap()
+            .change,
+        None,
+        "90 qualifying points still hold silver"
+    );
+}
