@@ -60,10 +60,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod badge;
 mod ledger;
 mod multiplier;
 mod program;
+mod streak;
+mod tier;
 
+pub use badge::{
+    BadgeCatalog, BadgeCatalogSpec, BadgeCounter, BadgeError, BadgeGrant, BadgeLevel, BadgeOutcome,
+    BadgeProgress, BadgeRevocation, BadgeSpec, Badges, EarnedLevel,
+};
 pub use ledger::{
     DayTally, Ledger, Lot, OperationKey, REMEMBERED_KEYS, Redemption, RuleCounter, Taken,
 };
@@ -71,6 +78,14 @@ pub use multiplier::Multiplier;
 pub use program::{
     Award, Cap, CapHit, CapMode, CapPeriod, DAILY_TALLY_DAYS, Earned, Expiry, PerAmountCalc,
     Program, ProgramError, ProgramSpec, Reward, Rounding, RuleSpec,
+};
+pub use streak::{
+    CheckInKind, CheckInOutcome, MAX_MAKE_UPS_PER_MONTH, MakeUp, MakeUpsUsed, Milestone,
+    MilestoneHit, Streak, StreakError, StreakRules, StreakSpec,
+};
+pub use tier::{
+    Grace, MAX_ROLLING_DAYS, QualifyingBasis, Tier, TierChange, TierError, TierLadder,
+    TierLadderSpec, TierOutcome, TierReason, TierStatus, TierWindow,
 };
 
 use crate::id::EventId;
