@@ -85,6 +85,7 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
                 lifetime_cap,
                 cap_mode,
                 expiry,
+                pending_days: 0,
             },
         )
 }
@@ -106,6 +107,7 @@ fn spec() -> impl Strategy<Value = ProgramSpec> {
             expiry,
             dedupe: Default::default(),
             rules,
+            ledger: Default::default(),
         })
 }
 

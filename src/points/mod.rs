@@ -60,18 +60,27 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod expiry;
+mod hold;
 mod ledger;
 mod multiplier;
 mod program;
+mod reversal;
+mod statement;
 
+pub use expiry::{Expiry, PeriodEnd};
+pub use hold::{Hold, Release};
 pub use ledger::{
-    DayTally, Ledger, Lot, OperationKey, REMEMBERED_KEYS, Redemption, RuleCounter, Taken,
+    DayTally, Earning, Ledger, LedgerPolicy, Lot, MAX_OPEN_HOLDS, OperationKey,
+    REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Taken, Totals,
 };
 pub use multiplier::Multiplier;
 pub use program::{
-    Award, Cap, CapHit, CapMode, CapPeriod, DAILY_TALLY_DAYS, Earned, Expiry, PerAmountCalc,
-    Program, ProgramError, ProgramSpec, Reward, Rounding, RuleSpec,
+    Award, Cap, CapHit, CapMode, CapPeriod, DAILY_TALLY_DAYS, Earned, PerAmountCalc, Program,
+    ProgramError, ProgramSpec, Reward, Rounding, RuleSpec,
 };
+pub use reversal::{Clawback, Portion, Reversal, ReversedAward};
+pub use statement::{DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 
 use crate::id::EventId;
 
@@ -95,9 +104,55 @@ pub enum PointsError {
         /// Points spendable at that time.
         spendable: u64,
     },
-    /// A redeem of zero points.
-    #[error("cannot redeem 0 points")]
+    /// A redeem or hold of zero points.
+    #[error("cannot redeem or hold 0 points")]
     ZeroRedeem,
+    /// The operation key was used by another kind of operation (a redeem
+    /// key reused for a hold, say), or names an open hold.
+    #[error("operation key {key} is already used by another operation")]
+    KeyReused {
+        /// The key.
+        key: OperationKey,
+    },
+    /// No open hold, and no remembered capture or release, has this key.
+    #[error("no hold {key}")]
+    UnknownHold {
+        /// The key.
+        key: OperationKey,
+    },
+    /// The hold was already closed the other way (captured, not released,
+    /// or the reverse).
+    #[error("hold {key} is already closed")]
+    HoldClosed {
+        /// The key.
+        key: OperationKey,
+    },
+    /// Too many holds are open ([`MAX_OPEN_HOLDS`]).
+    #[error("{open} holds are open: capture or release one first")]
+    TooManyHolds {
+        /// Holds open.
+        open: usize,
+    },
+    /// No award for this event is remembered ([`REMEMBERED_EARNINGS`]).
+    #[error("no award for event {id:?} is remembered")]
+    UnknownEarning {
+        /// The event.
+        id: EventId,
+    },
+    /// Every award for this event is already wholly reversed.
+    #[error("the awards for event {id:?} are already reversed")]
+    AlreadyReversed {
+        /// The event.
+        id: EventId,
+    },
+    /// A reversal share that is not a fraction between 0 and 1.
+    #[error("share {numerator}/{denominator} is not a fraction between 0 and 1")]
+    InvalidShare {
+        /// The numerator.
+        numerator: u64,
+        /// The denominator.
+        denominator: u64,
+    },
     /// A count, total or time would overflow.
     #[error("arithmetic overflow in points")]
     Overflow,

@@ -41,6 +41,7 @@ fn rule(name: &str, on: KindPattern, points: u64) -> RuleSpec {
         lifetime_cap: None,
         cap_mode: CapMode::Trim,
         expiry: None,
+        pending_days: 0,
     }
 }
 
@@ -58,6 +59,7 @@ fn spec(rules: Vec<RuleSpec>) -> ProgramSpec {
         expiry: Expiry::Never,
         dedupe: Default::default(),
         rules,
+        ledger: LedgerPolicy::default(),
     }
 }
 

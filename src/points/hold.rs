@@ -1,0 +1,359 @@
+//! Holds for checkout flows: reserve points for an order
+//! ([`Ledger::hold`]), then spend them ([`Ledger::capture`]) or give them
+//! back ([`Ledger::release`]).
+
+use super::PointsError;
+use super::ledger::{Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Taken};
+use super::statement::{Entry, EntryKind};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Points reserved for an order until it is captured or released.
+///
+/// A hold takes points from the lots spendable at the time, earliest-expiring
+/// first, exactly as a redemption would, and marks them `held` in their lots:
+/// they leave the spendable balance at once and stay out of it until the hold
+/// closes. Held points do not expire while held (the order reserved them in
+/// time): [`Ledger::expire`] leaves them alone, capture spends them whatever
+/// the clock says, and release returns them to their lots, where those past
+/// expiry at the release expire right away (reported in [`Release::expired`]
+/// and a statement entry).
+///
+/// Every step takes the hold's [`OperationKey`]: repeating `hold` with a key
+/// returns the first hold, repeating `capture` or `release` returns the first
+/// capture or release; capturing a released hold (or the reverse) is
+/// [`PointsError::HoldClosed`]. A failed step changes nothing.
+///
+/// ```
+/// use chrono::{TimeDelta, TimeZone, Utc};
+/// use growthkit::points::{Ledger, ProgramSpec};
+/// use growthkit::{Event, EventId, EventKind, UserId};
+///
+/// let program = serde_json::from_str::<ProgramSpec>(r#"{
+///     "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 100 } }]
+/// }"#)?.validate()?;
+/// let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+/// let mut ledger = program.new_ledger();
+/// program.apply(&mut ledger, &Event::new(EventId(1), UserId(1), t0, EventKind::Visited))?;
+///
+/// let hold = ledger.hold("order-9".into(), 60, t0)?;
+/// assert_eq!((hold.points, ledger.spendable(t0), ledger.held()), (60, 40, 60));
+/// // The payment failed: the points come back.
+/// let back = ledger.release("order-9".into(), t0 + TimeDelta::minutes(5))?;
+/// assert_eq!((back.returned, ledger.spendable(t0)), (60, 100));
+/// // A retried release returns the first result and changes nothing.
+/// assert!(ledger.release("order-9".into(), t0 + TimeDelta::minutes(6))?.repeated);
+/// ledger.check()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Hold {
+    /// The hold's key (the order).
+    pub key: OperationKey,
+    /// Points reserved.
+    pub points: u64,
+    /// When it was placed.
+    pub at: DateTime<Utc>,
+    /// Which lots it reserved from, earliest-expiring first.
+    pub taken: Vec<Taken>,
+    /// The statement entries it wrote.
+    pub entries: Vec<Entry>,
+    /// `true` when this is the stored result of an earlier call with the
+    /// same key; nothing changed this time.
+    pub repeated: bool,
+}
+
+/// The result of releasing a hold.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Release {
+    /// The hold's key.
+    pub key: OperationKey,
+    /// Points the hold reserved.
+    pub points: u64,
+    /// Of those, points back in their lots.
+    pub returned: u64,
+    /// Of those, points whose lots had expired by the release, so they
+    /// expired at it.
+    pub expired: u64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The statement entries it wrote.
+    pub entries: Vec<Entry>,
+    /// `true` when this is the stored result of an earlier call with the
+    /// same key; nothing changed this time.
+    pub repeated: bool,
+}
+
+impl Ledger {
+    /// The open holds, oldest first.
+    pub fn holds(&self) -> &[Hold] {
+        &self.holds
+    }
+
+    /// Reserves `points` from the lots spendable at `now`, earliest-expiring
+    /// first, under `key`.
+    ///
+    /// Errors, which change nothing: zero points, too few spendable points,
+    /// [`MAX_OPEN_HOLDS`] holds already open, or a key used by another kind
+    /// of operation. Repeating `key` returns the first hold.
+    pub fn hold(
+        &mut self,
+        key: OperationKey,
+        points: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Hold, PointsError> {
+        if let Some(first) = self.recall(&key, |r| match r {
+            Remembered::Hold(h) => Some(h),
+            _ => None,
+        })? {
+            let mut again = first.clone();
+            again.repeated = true;
+            return Ok(again);
+        }
+        if self.holds.len() >= MAX_OPEN_HOLDS {
+            return Err(PointsError::TooManyHolds {
+                open: self.holds.len(),
+            });
+        }
+        let (available, version) = self.check_spend(points, now)?;
+        let held = self.held.checked_add(points).ok_or(PointsError::Overflow)?;
+
+        let taken = self.take(points, now, true);
+        self.available = available;
+        self.held = held;
+        self.version = version;
+        let hold = Hold {
+            key: key.clone(),
+            points,
+            at: now,
+            taken,
+            entries: vec![Entry {
+                at: now,
+                points,
+                kind: EntryKind::Held { key },
+            }],
+            repeated: false,
+        };
+        self.write(&hold.entries);
+        self.holds.push(hold.clone());
+        self.remember(Remembered::Hold(hold.clone()));
+        Ok(hold)
+    }
+
+    /// Spends an open hold's points, whatever their lots' expiry (they were
+    /// reserved in time). Returns the redemption, keyed by the hold's key.
+    ///
+    /// Errors, which change nothing: no hold with this key
+    /// ([`PointsError::UnknownHold`]), or one already released
+    /// ([`PointsError::HoldClosed`]). Repeating a capture returns the first.
+    pub fn capture(
+        &mut self,
+        key: OperationKey,
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, PointsError> {
+        let index = match self.closed(&key, |r| match r {
+            Remembered::Capture(c) => Some(c.clone()),
+            _ => None,
+        })? {
+            Closed::Again(mut first) => {
+                first.repeated = true;
+                return Ok(first);
+            }
+            Closed::Open(index) => index,
+        };
+        let Some(hold) = self.holds.get(index) else {
+            return Err(PointsError::UnknownHold { key });
+        };
+        let points = hold.points;
+        let redeemed = self
+            .redeemed
+            .checked_add(points)
+            .ok_or(PointsError::Overflow)?;
+        let (held, version) = self.check_close(index)?;
+
+        let hold = self.holds.remove(index);
+        self.unhold(&hold.taken);
+        self.held = held;
+        self.redeemed = redeemed;
+        self.version = version;
+        let result = Redemption {
+            key: key.clone(),
+            points,
+            at: now,
+            taken: hold.taken,
+            entries: vec![Entry {
+                at: now,
+                points,
+                kind: EntryKind::Captured { key },
+            }],
+            repeated: false,
+        };
+        self.write(&result.entries);
+        self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+        self.remember(Remembered::Capture(result.clone()));
+        Ok(result)
+    }
+
+    /// Returns an open hold's points to their lots; points whose lot expired
+    /// by `now` expire at once (see the [`Hold`] docs).
+    ///
+    /// Errors, which change nothing: no hold with this key, or one already
+    /// captured. Repeating a release returns the first.
+    pub fn release(
+        &mut self,
+        key: OperationKey,
+        now: DateTime<Utc>,
+    ) -> Result<Release, PointsError> {
+        let index = match self.closed(&key, |r| match r {
+            Remembered::Release(r) => Some(r.clone()),
+            _ => None,
+        })? {
+            Closed::Again(mut first) => {
+                first.repeated = true;
+                return Ok(first);
+            }
+            Closed::Open(index) => index,
+        };
+        let Some(hold) = self.holds.get(index) else {
+            return Err(PointsError::UnknownHold { key });
+        };
+        let points = hold.points;
+        let (held, version) = self.check_close(index)?;
+        // Which of the reserved points return, and which expire with their lot.
+        let mut expired = 0u64;
+        for t in &hold.taken {
+            if self.lots.iter().any(|l| l.id == t.lot && l.due_at(now)) {
+                expired = expired.checked_add(t.points).ok_or(PointsError::Overflow)?;
+            }
+        }
+        let returned = points - expired.min(points);
+        let available = self
+            .available
+            .checked_add(returned)
+            .ok_or(PointsError::Overflow)?;
+        let expired_total = self
+            .expired
+            .checked_add(expired)
+            .ok_or(PointsError::Overflow)?;
+
+        let hold = self.holds.remove(index);
+        for t in &hold.taken {
+            let Some(lot) = self.lots.iter_mut().find(|l| l.id == t.lot) else {
+                continue;
+            };
+            lot.held = lot.held.saturating_sub(t.points);
+            if lot.due_at(now) {
+                if let Some(e) = self.earnings.iter_mut().find(|e| e.lot == t.lot) {
+                    e.expired = e.expired.saturating_add(t.points);
+                }
+            } else {
+                // Cannot saturate: remaining + held never exceeds the award.
+                lot.remaining = lot.remaining.saturating_add(t.points);
+            }
+        }
+        self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+        self.available = available;
+        self.expired = expired_total;
+        self.held = held;
+        self.version = version;
+        let mut entries = vec![Entry {
+            at: now,
+            points,
+            kind: EntryKind::Released { key: key.clone() },
+        }];
+        if expired > 0 {
+            entries.push(Entry {
+                at: now,
+                points: expired,
+                kind: EntryKind::Expired,
+            });
+        }
+        let result = Release {
+            key,
+            points,
+            returned,
+            expired,
+            at: now,
+            entries,
+            repeated: false,
+        };
+        self.write(&result.entries);
+        self.remember(Remembered::Release(result.clone()));
+        Ok(result)
+    }
+
+    /// Finds an open hold by key, or the remembered result of closing it
+    /// the way `pick` accepts; a hold closed the other way is
+    /// [`PointsError::HoldClosed`].
+    fn closed<T>(
+        &self,
+        key: &OperationKey,
+        pick: impl Fn(&Remembered) -> Option<T>,
+    ) -> Result<Closed<T>, PointsError> {
+        if let Some(index) = self.holds.iter().position(|h| &h.key == key) {
+            return Ok(Closed::Open(index));
+        }
+        let mut closed_otherwise = false;
+        for r in self.operations.iter().rev() {
+            let same = match r {
+                Remembered::Capture(c) => &c.key == key,
+                Remembered::Release(c) => &c.key == key,
+                _ => false,
+            };
+            if !same {
+                continue;
+            }
+            match pick(r) {
+                Some(first) => return Ok(Closed::Again(first)),
+                None => closed_otherwise = true,
+            }
+        }
+        if closed_otherwise {
+            return Err(PointsError::HoldClosed { key: key.clone() });
+        }
+        Err(PointsError::UnknownHold { key: key.clone() })
+    }
+
+    /// Validates closing hold `index`: the new `held` and version, and that
+    /// every lot it reserved from still holds its points.
+    fn check_close(&self, index: usize) -> Result<(u64, u64), PointsError> {
+        let hold = self.holds.get(index).ok_or(PointsError::Inconsistent {
+            what: "hold index out of range",
+        })?;
+        for t in &hold.taken {
+            if !self
+                .lots
+                .iter()
+                .any(|l| l.id == t.lot && l.held >= t.points)
+            {
+                return Err(PointsError::Inconsistent {
+                    what: "a hold's lot does not hold its points",
+                });
+            }
+        }
+        let held = self
+            .held
+            .checked_sub(hold.points)
+            .ok_or(PointsError::Inconsistent {
+                what: "held is less than an open hold",
+            })?;
+        let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
+        Ok((held, version))
+    }
+
+    /// Takes a closed hold's points out of its lots' `held`.
+    fn unhold(&mut self, taken: &[Taken]) {
+        for t in taken {
+            if let Some(lot) = self.lots.iter_mut().find(|l| l.id == t.lot) {
+                // Checked by `check_close`.
+                lot.held = lot.held.saturating_sub(t.points);
+            }
+        }
+    }
+}
+
+/// An open hold, or the first result of closing it.
+enum Closed<T> {
+    Open(usize),
+    Again(T),
+}

@@ -1,0 +1,353 @@
+//! Reversal of awards: a refunded purchase claws its points back.
+
+use super::PointsError;
+use super::ledger::{Ledger, OperationKey, Remembered};
+use super::program::{Program, Rounding};
+use super::statement::{Entry, EntryKind};
+use crate::event::Label;
+use crate::id::EventId;
+use crate::time::LocalDay;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What a reversal does with points of the award that were already spent
+/// (see the [`Reversal`] docs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clawback {
+    /// Take them from the member's other points; owe what those lack (the
+    /// balance goes negative).
+    NegativeBalance,
+    /// Owe them all; later awards pay the debt off first.
+    Debt,
+    /// Take them from the member's other points; forgive what those lack.
+    #[default]
+    Clamp,
+}
+
+/// How much of an event's awards to reverse.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Portion {
+    /// Everything not yet reversed.
+    Whole,
+    /// `numerator / denominator` of each award (a partial refund: refunded
+    /// amount over paid amount), rounded down.
+    Share {
+        /// The refunded part.
+        numerator: u64,
+        /// The whole; at least 1 and at least `numerator`.
+        denominator: u64,
+    },
+}
+
+/// One award's part in a reversal.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct ReversedAward {
+    /// The award's rule.
+    pub rule: Label,
+    /// Points of the award reversed by this operation.
+    pub points: u64,
+}
+
+/// The result of a reversal.
+///
+/// [`Program::reverse`] (or [`Ledger::reverse`] with an explicit policy)
+/// reverses what one earning event awarded, wholly or a share of it (a
+/// partial refund). For each of the event's awards it takes back, in order:
+///
+/// 1. what is left in the award's own lot (spendable or pending);
+/// 2. nothing for points of it that expired: the member had no use of them,
+///    so they are written off;
+/// 3. the rest (spent, or reserved by an open hold) under the program's
+///    [`Clawback`] policy:
+///    - `negative_balance`: from the member's other lots (earliest-expiring
+///      first, pending included), and what those lack is owed, so the
+///      [balance](Ledger::balance) goes below zero;
+///    - `debt`: all of it is owed; the member's other points are left alone;
+///    - `clamp`: from the member's other lots, and what those lack is
+///      forgiven ([`Ledger::forgiven`]), so the balance stops at zero.
+///
+///    Under the first two, later awards pay off what is owed before
+///    anything goes into a lot.
+///
+/// A reversal gives the award's cap room back (its points, and its award
+/// count once it is wholly reversed), in the local day it was earned in, so
+/// the outcome does not depend on the order of an award and its reversal
+/// inside one period.
+///
+/// A share is `numerator / denominator` of each award, rounded down (in the
+/// member's favour), and never more than is still unreversed; several
+/// partial reversals followed by a whole one reverse exactly the award.
+///
+/// ```
+/// use chrono::{TimeDelta, TimeZone, Utc};
+/// use growthkit::points::{Portion, ProgramSpec};
+/// use growthkit::{Event, EventId, EventKind, Money, UserId};
+///
+/// let program = serde_json::from_str::<ProgramSpec>(r#"{
+///     "ledger": { "clawback": "debt" },
+///     "rules": [{ "name": "purchase", "on": "purchase",
+///                 "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } }]
+/// }"#)?.validate()?;
+/// let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+/// let mut ledger = program.new_ledger();
+/// let paid = EventKind::Purchase { amount: Money::new(10_000, "CNY".parse()?) };
+/// program.apply(&mut ledger, &Event::new(EventId(7), UserId(1), t0, paid))?;
+/// ledger.redeem("order-8".into(), 80, t0)?; // 100 earned, 80 spent
+///
+/// // The purchase is refunded: 20 points are taken back, 80 are owed.
+/// let later = t0 + TimeDelta::days(3);
+/// let back = program.reverse(&mut ledger, "refund-7".into(), EventId(7), Portion::Whole, later)?;
+/// assert_eq!((back.taken_back, back.owed), (20, 80));
+/// assert_eq!(ledger.balance(later), -80);
+/// ledger.check()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Reversal {
+    /// The operation's key.
+    pub key: OperationKey,
+    /// The earning event reversed.
+    pub source: EventId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The policy applied.
+    pub clawback: Clawback,
+    /// Each award's part, in earning order.
+    pub awards: Vec<ReversedAward>,
+    /// Points reversed in all (`taken_back + written_off + owed + forgiven`).
+    pub points: u64,
+    /// Points taken out of lots.
+    pub taken_back: u64,
+    /// Points that had expired: nothing to take back.
+    pub written_off: u64,
+    /// Points now owed.
+    pub owed: u64,
+    /// Points forgiven.
+    pub forgiven: u64,
+    /// The statement entries it wrote.
+    pub entries: Vec<Entry>,
+    /// `true` when this is the stored result of an earlier call with the
+    /// same key; nothing changed this time.
+    pub repeated: bool,
+}
+
+impl<Tz: TimeZone> Program<Tz> {
+    /// A new ledger keeping this program's number of statement entries.
+    pub fn new_ledger(&self) -> Ledger {
+        Ledger::with_statement_entries(self.spec().ledger.statement_entries)
+    }
+
+    /// Reverses `portion` of what event `source` earned, under this
+    /// program's [`Clawback`] policy, giving cap room back in this program's
+    /// local days. See [`Ledger::reverse`].
+    pub fn reverse(
+        &self,
+        ledger: &mut Ledger,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        now: DateTime<Utc>,
+    ) -> Result<Reversal, PointsError> {
+        let clawback = self.spec().ledger.clawback;
+        ledger.reverse(key, source, portion, clawback, self.zone(), now)
+    }
+}
+
+impl Ledger {
+    /// Reverses `portion` of what event `source` earned (see the
+    /// [`Reversal`] docs); `zone` is the program's, for the day whose cap
+    /// room is given back.
+    ///
+    /// Errors, which change nothing: an event with no remembered award
+    /// ([`PointsError::UnknownEarning`]; the ledger remembers the last
+    /// [`REMEMBERED_EARNINGS`](super::REMEMBERED_EARNINGS)), one already
+    /// wholly reversed ([`PointsError::AlreadyReversed`]), a share that is
+    /// not a fraction in 0..=1, or a key used by another kind of operation.
+    /// Repeating `key` returns the first result.
+    pub fn reverse<Tz: TimeZone>(
+        &mut self,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        clawback: Clawback,
+        zone: &Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Reversal, PointsError> {
+        if let Some(first) = self.recall(&key, |r| match r {
+            Remembered::Reverse(first) => Some(first),
+            _ => None,
+        })? {
+            let mut again = first.clone();
+            again.repeated = true;
+            return Ok(again);
+        }
+        if let Portion::Share {
+            numerator,
+            denominator,
+        } = portion
+            && (denominator == 0 || numerator > denominator)
+        {
+            return Err(PointsError::InvalidShare {
+                numerator,
+                denominator,
+            });
+        }
+        // A reversal touches many places; it works on a copy that replaces
+        // the ledger only on success, so a failure changes nothing. Reversals
+        // are rare next to earning and spending.
+        let mut next = self.clone();
+        let result = next.reverse_in_place(key, source, portion, clawback, zone, now)?;
+        *self = next;
+        Ok(result)
+    }
+
+    fn reverse_in_place<Tz: TimeZone>(
+        &mut self,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        clawback: Clawback,
+        zone: &Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Reversal, PointsError> {
+        let indices: Vec<usize> = (0..self.earnings.len())
+            .filter(|&i| self.earnings.get(i).is_some_and(|e| e.source == source))
+            .collect();
+        if indices.is_empty() {
+            return Err(PointsError::UnknownEarning { id: source });
+        }
+        let mut result = Reversal {
+            key: key.clone(),
+            source,
+            at: now,
+            clawback,
+            awards: Vec::new(),
+            points: 0,
+            taken_back: 0,
+            written_off: 0,
+            owed: 0,
+            forgiven: 0,
+            entries: Vec::new(),
+            repeated: false,
+        };
+        let overflow = || PointsError::Overflow;
+        for i in indices {
+            let Some(e) = self.earnings.get(i).cloned() else {
+                continue;
+            };
+            let open = e.points.saturating_sub(e.reversed);
+            let points = match portion {
+                Portion::Whole => open,
+                Portion::Share {
+                    numerator,
+                    denominator,
+                } => {
+                    let share = Rounding::Down.divide(
+                        u128::from(e.points) * u128::from(numerator),
+                        u128::from(denominator),
+                    );
+                    u64::try_from(share).unwrap_or(u64::MAX).min(open)
+                }
+            };
+            if points == 0 {
+                continue;
+            }
+            // 1. From the award's own lot.
+            let mut own = 0;
+            if let Some(lot) = self.lots.iter_mut().find(|l| l.id == e.lot) {
+                own = lot.remaining.min(points);
+                lot.remaining -= own;
+            }
+            // 2. Expired points are written off.
+            let mut short = points - own;
+            let written_off = short.min(e.expired.saturating_sub(e.written_off));
+            short -= written_off;
+            // 3. The rest under the policy.
+            let other = match clawback {
+                Clawback::Debt => 0,
+                Clawback::NegativeBalance | Clawback::Clamp => self.take_any(short, now),
+            };
+            let rest = short - other;
+            let (owed, forgiven) = match clawback {
+                Clawback::Clamp => (0, rest),
+                Clawback::Debt | Clawback::NegativeBalance => (rest, 0),
+            };
+            let back = own + other;
+            self.available = self
+                .available
+                .checked_sub(back)
+                .ok_or(PointsError::Inconsistent {
+                    what: "available is less than the lots taken back",
+                })?;
+            self.reversed = self.reversed.checked_add(back).ok_or_else(overflow)?;
+            self.owed = self.owed.checked_add(owed).ok_or_else(overflow)?;
+            self.forgiven = self.forgiven.checked_add(forgiven).ok_or_else(overflow)?;
+            if let Some(rec) = self.earnings.get_mut(i) {
+                rec.reversed = rec.reversed.saturating_add(points);
+                rec.written_off = rec.written_off.saturating_add(written_off);
+            }
+            let day = LocalDay::of(e.earned_at, zone);
+            if points == open {
+                self.release_award(e.rule.as_str(), day, points, false);
+            } else {
+                self.give_back(e.rule.as_str(), day, points, 0);
+            }
+            result.awards.push(ReversedAward {
+                rule: e.rule.clone(),
+                points,
+            });
+            result.points = result.points.checked_add(points).ok_or_else(overflow)?;
+            result.taken_back = result.taken_back.checked_add(back).ok_or_else(overflow)?;
+            result.written_off = result
+                .written_off
+                .checked_add(written_off)
+                .ok_or_else(overflow)?;
+            result.owed = result.owed.checked_add(owed).ok_or_else(overflow)?;
+            result.forgiven = result.forgiven.checked_add(forgiven).ok_or_else(overflow)?;
+        }
+        if result.points == 0 {
+            return Err(PointsError::AlreadyReversed { id: source });
+        }
+        self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+        self.version = self.version.checked_add(1).ok_or_else(overflow)?;
+        let mut entries = Vec::new();
+        for (points, kind) in [
+            (result.taken_back, EntryKind::Reversed { source, key }),
+            (result.owed, EntryKind::Owed { source }),
+            (result.forgiven, EntryKind::Forgiven { source }),
+        ] {
+            if points > 0 {
+                entries.push(Entry {
+                    at: now,
+                    points,
+                    kind,
+                });
+            }
+        }
+        result.entries = entries;
+        self.write(&result.entries);
+        self.remember(Remembered::Reverse(result.clone()));
+        Ok(result)
+    }
+
+    /// Takes up to `points` from any lot not past expiry at `now` (pending
+    /// ones included, held points excluded), in spending order; returns how
+    /// many it took.
+    fn take_any(&mut self, points: u64, now: DateTime<Utc>) -> u64 {
+        let mut left = points;
+        for lot in self.lots.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            if lot.due_at(now) {
+                continue;
+            }
+            let take = lot.remaining.min(left);
+            lot.remaining -= take;
+            left -= take;
+        }
+        points - left
+    }
+}
