@@ -100,6 +100,16 @@ impl Expiry {
         }
     }
 
+    /// The fewest whole days from earning to expiry (a month is at least
+    /// 28 days); `None` for never.
+    pub(crate) fn min_days(&self) -> Option<u64> {
+        match *self {
+            Expiry::Never => None,
+            Expiry::AfterDays { days } => Some(u64::from(days)),
+            Expiry::AfterMonths { months, .. } => Some(u64::from(months) * 28),
+        }
+    }
+
     /// The field (relative to the expiry) that is zero, if one is.
     pub(crate) fn zero_field(&self) -> Option<&'static str> {
         match *self {

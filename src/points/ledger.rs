@@ -868,3 +868,250 @@ impl Ledger {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::fixtures::*;
+    use chrono::{TimeDelta, TimeZone};
+
+    const NO_POLICY: &str = "{}";
+
+    #[test]
+    fn pending_points_become_spendable_at_the_instant_the_window_ends() {
+        let p = shop(10, r#""pending_days": 14,"#, NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 100, t(0)), visit(2, t(1))]);
+        let end = t(0) + TimeDelta::days(14);
+        let before = end - TimeDelta::milliseconds(1);
+        assert_eq!((l.spendable(before), l.pending(before)), (10, 100));
+        assert_eq!((l.spendable(end), l.pending(end)), (110, 0));
+        assert_eq!(l.available(), 110);
+        assert_conserved(&l, before);
+        // Redeem skips pending points until the window ends.
+        let snapshot = json(&l);
+        assert_eq!(
+            l.redeem("r".into(), 11, before),
+            Err(PointsError::Insufficient {
+                requested: 11,
+                spendable: 10
+            })
+        );
+        assert_eq!(json(&l), snapshot);
+        let r = l.redeem("r".into(), 11, end);
+        assert_eq!(r.map(|r| r.points), Ok(11));
+        assert_conserved(&l, end);
+    }
+
+    #[test]
+    fn pending_longer_than_expiry_is_refused() {
+        let spec: crate::points::ProgramSpec = serde_json::from_str(
+            r#"{ "expiry": { "type": "after_days", "days": 7 },
+                 "rules": [{ "name": "buy", "on": "purchase", "pending_days": 7,
+                             "reward": { "type": "fixed", "points": 1 } }] }"#,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let err = spec.validate().map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(
+            err,
+            Err(
+                "rule buy: pending_days is 7 but its points expire sooner (AfterDays { days: 7 })"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn calendar_month_expiry_at_the_instant() {
+        // Earned 31 January 10:00 in +08:00; one month, rounded up to the
+        // month's end: gone at 1 March 00:00 local (28 Feb 16:00 UTC).
+        let p = program(
+            r#"{ "utc_offset": "+08:00",
+                 "expiry": { "type": "after_months", "months": 1, "round_up_to": "month" },
+                 "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 30 } }] }"#,
+        );
+        let earned = Utc
+            .with_ymd_and_hms(2026, 1, 31, 2, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let end = Utc
+            .with_ymd_and_hms(2026, 2, 28, 16, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, earned)]);
+        assert_eq!(l.lots()[0].expires_at, Some(end));
+        let just_before = end - TimeDelta::milliseconds(1);
+        assert_eq!(l.spendable(just_before), 30);
+        assert_eq!(l.expire(just_before), 0);
+        assert_eq!(l.spendable(end), 0);
+        assert_eq!(l.totals(end).due, 30);
+        assert_conserved(&l, end);
+        assert_eq!(l.expire(end), 30);
+        // Naturally idempotent.
+        let snapshot = json(&l);
+        assert_eq!(l.expire(end), 0);
+        assert_eq!(json(&l), snapshot);
+        assert_eq!(
+            l.statement().last().map(|e| e.to_string()),
+            Some("2026-02-28 16:00:00 UTC −30 expired".into())
+        );
+        assert_conserved(&l, end);
+    }
+
+    #[test]
+    fn lots_stay_in_spending_order() {
+        let p = program(
+            r#"{ "rules": [
+                 { "name": "never", "on": "visited", "reward": { "type": "fixed", "points": 1 } },
+                 { "name": "long", "on": "visited", "reward": { "type": "fixed", "points": 2 },
+                   "expiry": { "type": "after_days", "days": 100 } },
+                 { "name": "short", "on": "visited", "reward": { "type": "fixed", "points": 3 },
+                   "expiry": { "type": "after_days", "days": 10 } } ] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0)), visit(2, t(1))]);
+        let order: Vec<(&str, u64)> = l.lots().iter().map(|l| (l.rule.as_str(), l.id)).collect();
+        assert_eq!(
+            order,
+            [
+                ("short", 2),
+                ("short", 5),
+                ("long", 1),
+                ("long", 4),
+                ("never", 0),
+                ("never", 3)
+            ]
+        );
+        let r = l
+            .redeem("r".into(), 7, t(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let taken: Vec<(u64, u64)> = r.taken.iter().map(|t| (t.lot, t.points)).collect();
+        assert_eq!(taken, [(2, 3), (5, 3), (1, 1)]);
+        assert_conserved(&l, t(2));
+        // A hand-edited ledger out of order is caught.
+        let mut bad = l.clone();
+        bad.lots.reverse();
+        assert!(matches!(bad.check(), Err(PointsError::Inconsistent { .. })));
+    }
+
+    #[test]
+    fn keys_are_shared_across_operations_and_failures_change_nothing() {
+        let p = shop(100, "", NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        let first = l
+            .redeem("k".into(), 10, t(1))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let snapshot = json(&l);
+        // The same key again returns the first result, whatever it asks now.
+        let again = l
+            .redeem("k".into(), 50, t(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(again.repeated);
+        assert_eq!(
+            Redemption {
+                repeated: false,
+                ..again
+            },
+            first
+        );
+        assert_eq!(json(&l), snapshot);
+        // Another kind of operation under that key is refused.
+        let reused = Err(PointsError::KeyReused { key: "k".into() });
+        assert_eq!(l.hold("k".into(), 1, t(2)).map(|_| ()), reused);
+        assert_eq!(
+            p.reverse(
+                &mut l,
+                "k".into(),
+                EventId(1),
+                crate::points::Portion::Whole,
+                t(2)
+            )
+            .map(|_| ()),
+            reused
+        );
+        assert_eq!(l.redeem("z".into(), 0, t(2)), Err(PointsError::ZeroRedeem));
+        assert_eq!(json(&l), snapshot);
+    }
+
+    #[test]
+    fn remembered_keys_are_bounded() {
+        let p = shop(1000, "", NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        for i in 0..=REMEMBERED_KEYS {
+            let r = l.redeem(format!("k{i}").into(), 1, t(1));
+            assert!(r.is_ok_and(|r| !r.repeated));
+        }
+        assert_eq!(l.operations.len(), REMEMBERED_KEYS);
+        // The first key is forgotten: a retry runs again.
+        let again = l.redeem("k0".into(), 1, t(1));
+        assert!(again.is_ok_and(|r| !r.repeated));
+        assert_eq!(l.redeemed(), REMEMBERED_KEYS as u64 + 2);
+    }
+
+    #[test]
+    fn statement_is_bounded_by_the_program() {
+        let p = shop(5, "", r#"{ "statement_entries": 3 }"#);
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[visit(1, t(0)), visit(2, t(1)), visit(3, t(2))],
+        );
+        let _ = l.redeem("order-1".into(), 12, t(3));
+        let lines: Vec<String> = l.statement().map(|e| e.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "2026-03-01 00:01:00 UTC +5 visit (event#2)",
+                "2026-03-01 00:02:00 UTC +5 visit (event#3)",
+                "2026-03-01 00:03:00 UTC −12 redeemed order-1",
+            ]
+        );
+        let quiet = shop(5, "", r#"{ "statement_entries": 0 }"#);
+        let mut q = quiet.new_ledger();
+        earn(&quiet, &mut q, &[visit(1, t(0))]);
+        assert_eq!(q.statement().len(), 0);
+    }
+
+    #[test]
+    fn ledger_round_trips_through_json_with_every_part_in_use() {
+        let p = shop(50, r#""pending_days": 3,"#, r#"{ "clawback": "debt" }"#);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0)), purchase(2, 40, t(1))]);
+        let _ = l.hold("h".into(), 20, t(2));
+        let _ = l.redeem("r".into(), 30, t(3));
+        let _ = p.reverse(
+            &mut l,
+            "x".into(),
+            EventId(1),
+            crate::points::Portion::Whole,
+            t(4),
+        );
+        assert!(l.owed() > 0 && l.held() > 0);
+        let back: Ledger = serde_json::from_str(&json(&l)).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(back, l);
+        assert_conserved(&back, t(5));
+    }
+
+    #[test]
+    fn release_award_gives_the_cap_room_back() {
+        let p = program(
+            r#"{ "utc_offset": "+08:00", "rules": [{ "name": "visit", "on": "visited",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1, "points": 10 } }] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        let day = LocalDay::of(t(0), p.zone());
+        l.release_award("visit", day, 10, false);
+        let c = l.counter("visit").cloned().unwrap_or_default();
+        assert_eq!((c.count, c.points), (0, 0));
+        assert_eq!(c.days.get(&day), Some(&DayTally::default()));
+        // An unknown rule or a forgotten day changes nothing.
+        l.release_award("nope", day, 10, false);
+        l.give_back("visit", LocalDay::from_number(0), 5, 1);
+        assert_eq!(l.counter("visit"), Some(&c));
+    }
+}

@@ -165,4 +165,6 @@ pub enum PointsError {
 }
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;

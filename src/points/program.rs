@@ -203,6 +203,18 @@ pub enum ProgramError {
         /// Its trigger.
         on: KindPattern,
     },
+    /// A rule whose points would expire before (or as) they stop pending.
+    #[error(
+        "rule {rule}: pending_days is {pending_days} but its points expire sooner ({expiry:?})"
+    )]
+    PendingOutlastsExpiry {
+        /// The rule.
+        rule: Label,
+        /// Its pending days.
+        pending_days: u32,
+        /// Its expiry (the rule's own, or the program's).
+        expiry: Expiry,
+    },
     /// A cap that limits nothing.
     #[error("rule {rule}: {field} sets neither count nor points")]
     EmptyCap {
@@ -313,6 +325,18 @@ impl ProgramSpec {
                 return Err(Zero {
                     rule: rule(),
                     field,
+                });
+            }
+            let expiry = r.expiry.unwrap_or(self.expiry);
+            if r.pending_days > 0
+                && expiry
+                    .min_days()
+                    .is_some_and(|d| u64::from(r.pending_days) >= d)
+            {
+                return Err(PendingOutlastsExpiry {
+                    rule: rule(),
+                    pending_days: r.pending_days,
+                    expiry,
                 });
             }
         }

@@ -141,7 +141,8 @@ pub(crate) fn append(
         return;
     }
     for entry in entries {
-        if statement.len() >= limit {
+        // `while`, not `if`: the limit may have shrunk since the last entry.
+        while statement.len() >= limit {
             statement.pop_front();
         }
         statement.push_back(entry);
@@ -205,5 +206,8 @@ mod tests {
         assert_eq!(s.iter().map(|e| e.points).collect::<Vec<_>>(), [2, 3]);
         append(&mut s, 0, [entry(9, EntryKind::Expired)]);
         assert_eq!(s.len(), 2);
+        // A smaller limit trims the older entries at the next append.
+        append(&mut s, 1, [entry(4, EntryKind::Expired)]);
+        assert_eq!(s.iter().map(|e| e.points).collect::<Vec<_>>(), [4]);
     }
 }
