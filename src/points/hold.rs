@@ -357,3 +357,187 @@ enum Closed<T> {
     Open(usize),
     Again(T),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::fixtures::*;
+    use crate::points::{MAX_OPEN_HOLDS, Program};
+
+    /// 100 points from a visit, expiring after 10 days.
+    fn setup() -> (Program, Ledger) {
+        let p = program(
+            r#"{ "expiry": { "type": "after_days", "days": 10 },
+                 "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 100 } }] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        (p, l)
+    }
+
+    #[test]
+    fn capture_spends_what_the_hold_reserved() {
+        let (_, mut l) = setup();
+        let h = l
+            .hold("order".into(), 60, t(1))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((l.spendable(t(1)), l.held(), l.available()), (40, 60, 40));
+        assert_eq!(l.holds(), std::slice::from_ref(&h));
+        assert_conserved(&l, t(1));
+        let c = l
+            .capture("order".into(), t(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((c.points, c.taken.clone()), (60, h.taken));
+        assert_eq!((l.held(), l.redeemed(), l.holds().len()), (0, 60, 0));
+        assert_eq!(l.lots()[0].held, 0);
+        assert_conserved(&l, t(2));
+        // A retried capture returns the first; a release now is refused.
+        let snapshot = json(&l);
+        let again = l
+            .capture("order".into(), t(3))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(again.repeated);
+        assert_eq!(
+            Redemption {
+                repeated: false,
+                ..again
+            },
+            c
+        );
+        assert_eq!(
+            l.release("order".into(), t(3)),
+            Err(PointsError::HoldClosed {
+                key: "order".into()
+            })
+        );
+        // So is a hold under the captured key: the first hold comes back.
+        assert!(
+            l.hold("order".into(), 5, t(3))
+                .is_ok_and(|h| h.repeated && h.points == 60)
+        );
+        assert_eq!(json(&l), snapshot);
+        let lines: Vec<String> = l.statement().skip(1).map(|e| e.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "2026-03-01 00:01:00 UTC −60 held for order",
+                "2026-03-01 00:02:00 UTC  60 captured order",
+            ]
+        );
+    }
+
+    #[test]
+    fn release_returns_the_points_and_a_capture_after_it_is_refused() {
+        let (_, mut l) = setup();
+        let _ = l.hold("order".into(), 100, t(1));
+        assert_eq!(l.spendable(t(1)), 0);
+        assert!(l.redeem("other".into(), 1, t(1)).is_err());
+        let r = l
+            .release("order".into(), t(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((r.returned, r.expired), (100, 0));
+        assert_eq!((l.spendable(t(2)), l.held()), (100, 0));
+        assert_conserved(&l, t(2));
+        let snapshot = json(&l);
+        assert!(l.release("order".into(), t(3)).is_ok_and(|r| r.repeated));
+        assert_eq!(
+            l.capture("order".into(), t(3)),
+            Err(PointsError::HoldClosed {
+                key: "order".into()
+            })
+        );
+        assert_eq!(
+            l.capture("nope".into(), t(3)),
+            Err(PointsError::UnknownHold { key: "nope".into() })
+        );
+        assert_eq!(json(&l), snapshot);
+    }
+
+    #[test]
+    fn held_points_do_not_expire_while_held() {
+        let (_, mut l) = setup();
+        let _ = l.hold("a".into(), 30, t(1));
+        let _ = l.hold("b".into(), 30, t(1));
+        // Ten days on, the lot has expired: its free 40 points are retired,
+        // the held 60 stay held.
+        let late = day(10);
+        assert_eq!(l.expire(late), 40);
+        assert_eq!((l.available(), l.held(), l.lots().len()), (0, 60, 1));
+        assert_conserved(&l, late);
+        // Capture spends held points whatever the clock says.
+        assert!(l.capture("a".into(), late).is_ok_and(|c| c.points == 30));
+        // Release returns them to an expired lot: they expire at once.
+        let r = l
+            .release("b".into(), late)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((r.returned, r.expired), (0, 30));
+        assert_eq!(
+            (l.redeemed(), l.expired(), l.available(), l.lots().len()),
+            (30, 70, 0, 0)
+        );
+        assert_eq!(
+            r.entries.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            [
+                "2026-03-11 00:00:00 UTC +30 released b",
+                "2026-03-11 00:00:00 UTC −30 expired",
+            ]
+        );
+        assert_conserved(&l, late);
+    }
+
+    #[test]
+    fn release_just_before_expiry_returns_the_points() {
+        let (_, mut l) = setup();
+        let _ = l.hold("a".into(), 30, t(1));
+        let before = day(10) - chrono::TimeDelta::milliseconds(1);
+        let r = l.release("a".into(), before);
+        assert!(r.is_ok_and(|r| r.returned == 30 && r.expired == 0));
+        assert_eq!(l.spendable(before), 100);
+        assert_eq!(l.expire(day(10)), 100);
+    }
+
+    #[test]
+    fn failed_holds_change_nothing() {
+        let (_, mut l) = setup();
+        for i in 0..MAX_OPEN_HOLDS {
+            assert!(l.hold(format!("h{i}").into(), 1, t(1)).is_ok());
+        }
+        let snapshot = json(&l);
+        assert_eq!(
+            l.hold("one more".into(), 1, t(1)),
+            Err(PointsError::TooManyHolds {
+                open: MAX_OPEN_HOLDS
+            })
+        );
+        let _ = l.release("h0".into(), t(2));
+        let snapshot_after = json(&l);
+        assert_ne!(snapshot, snapshot_after);
+        assert_eq!(
+            l.hold("big".into(), 100, t(2)),
+            Err(PointsError::Insufficient {
+                requested: 100,
+                spendable: 100 - (MAX_OPEN_HOLDS as u64 - 1)
+            })
+        );
+        assert_eq!(l.hold("zero".into(), 0, t(2)), Err(PointsError::ZeroRedeem));
+        // A redeem under an open hold's key is refused.
+        assert_eq!(
+            l.redeem("h1".into(), 1, t(2)).map(|_| ()),
+            Err(PointsError::KeyReused { key: "h1".into() })
+        );
+        assert_eq!(json(&l), snapshot_after);
+        assert_conserved(&l, t(2));
+    }
+
+    #[test]
+    fn holds_skip_pending_points() {
+        let p = shop(10, r#""pending_days": 2,"#, "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 50, t(0)), visit(2, t(0))]);
+        assert!(l.hold("h".into(), 11, t(1)).is_err());
+        let h = l.hold("h".into(), 10, t(1));
+        assert!(h.is_ok_and(|h| h.taken.iter().all(|t| t.rule.as_str() == "visit")));
+        assert!(l.hold("g".into(), 50, day(2)).is_ok());
+        assert_conserved(&l, day(2));
+    }
+}

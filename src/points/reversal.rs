@@ -351,3 +351,229 @@ impl Ledger {
         points - left
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::fixtures::*;
+
+    /// A purchase of ¥100 (event 7, 100 points) and a visit (event 8, 50
+    /// points) under `policy`, then 120 points redeemed: the purchase's lot
+    /// is spent, 30 of the visit's are left.
+    fn spent(policy: &str) -> (Program, Ledger) {
+        let p = shop(50, "", &format!(r#"{{ "clawback": "{policy}" }}"#));
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0)), visit(8, t(1))]);
+        assert!(l.redeem("order-1".into(), 120, t(2)).is_ok());
+        (p, l)
+    }
+
+    fn refund(p: &Program, l: &mut Ledger, key: &str, portion: Portion) -> Reversal {
+        p.reverse(l, key.into(), EventId(7), portion, t(3))
+            .unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    #[test]
+    fn clamp_takes_what_is_there_and_forgives_the_rest() {
+        let (p, mut l) = spent("clamp");
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!(
+            (r.points, r.taken_back, r.owed, r.forgiven),
+            (100, 30, 0, 70)
+        );
+        assert_eq!((l.balance(t(3)), l.reversed(), l.forgiven()), (0, 30, 70));
+        assert_eq!(
+            r.entries.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            [
+                "2026-03-01 00:03:00 UTC −30 reversed event#7 (refund-7)",
+                "2026-03-01 00:03:00 UTC  70 forgiven for reversed event#7",
+            ]
+        );
+        assert_conserved(&l, t(3));
+    }
+
+    #[test]
+    fn negative_balance_takes_what_is_there_and_owes_the_rest() {
+        let (p, mut l) = spent("negative_balance");
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!((r.taken_back, r.owed, r.forgiven), (30, 70, 0));
+        assert_eq!((l.spendable(t(3)), l.balance(t(3))), (0, -70));
+        // Later awards pay the debt off first.
+        earn(&p, &mut l, &[visit(9, t(4)), visit(10, t(5))]);
+        assert_eq!((l.owed(), l.spendable(t(5)), l.balance(t(5))), (0, 30, 30));
+        assert_eq!(l.reversed(), 100);
+        assert_conserved(&l, t(5));
+        let paid: Vec<String> = l.statement().rev().take(4).map(|e| e.to_string()).collect();
+        assert_eq!(
+            paid,
+            [
+                "2026-03-01 00:05:00 UTC −20 debt paid from visit",
+                "2026-03-01 00:05:00 UTC +50 visit (event#10)",
+                "2026-03-01 00:04:00 UTC −50 debt paid from visit",
+                "2026-03-01 00:04:00 UTC +50 visit (event#9)",
+            ]
+        );
+    }
+
+    #[test]
+    fn debt_leaves_other_points_alone_and_owes_all_that_was_spent() {
+        let (p, mut l) = spent("debt");
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!((r.taken_back, r.owed, r.forgiven), (0, 100, 0));
+        assert_eq!(
+            (l.spendable(t(3)), l.owed(), l.balance(t(3))),
+            (30, 100, -70)
+        );
+        assert_conserved(&l, t(3));
+        earn(&p, &mut l, &[purchase(11, 60, t(4))]);
+        assert_eq!((l.owed(), l.spendable(t(4))), (40, 30));
+        assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn refund_inside_the_return_window_takes_the_pending_points() {
+        let p = shop(50, r#""pending_days": 14,"#, r#"{ "clawback": "debt" }"#);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0))]);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!((r.taken_back, r.owed), (100, 0));
+        assert_eq!((l.available(), l.lots().len(), l.balance(t(3))), (0, 0, 0));
+        assert_conserved(&l, t(3));
+    }
+
+    #[test]
+    fn expired_points_are_written_off_not_clawed_back() {
+        let p = shop(
+            50,
+            r#""expiry": { "type": "after_days", "days": 1 },"#,
+            r#"{ "clawback": "debt" }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0))]);
+        assert!(l.redeem("r".into(), 40, t(1)).is_ok());
+        assert_eq!(l.expire(day(1)), 60);
+        let r = p
+            .reverse(&mut l, "x".into(), EventId(7), Portion::Whole, day(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((r.written_off, r.owed, r.taken_back), (60, 40, 0));
+        assert_eq!(l.earnings().next().map(|e| e.written_off), Some(60));
+        assert_conserved(&l, day(2));
+    }
+
+    #[test]
+    fn partial_refunds_reverse_a_share_rounded_down() {
+        let p = shop(50, "", "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 99, t(0))]);
+        let third = Portion::Share {
+            numerator: 1,
+            denominator: 3,
+        };
+        let half = Portion::Share {
+            numerator: 1,
+            denominator: 2,
+        };
+        assert_eq!(refund(&p, &mut l, "a", third).points, 33);
+        assert_eq!(refund(&p, &mut l, "b", half).points, 49); // 49.5 down
+        assert_eq!(refund(&p, &mut l, "c", third).points, 17); // 33, but 17 are left
+        assert_eq!(l.reversed(), 99);
+        let snapshot = json(&l);
+        assert_eq!(
+            p.reverse(&mut l, "d".into(), EventId(7), Portion::Whole, t(4))
+                .map(|_| ()),
+            Err(PointsError::AlreadyReversed { id: EventId(7) })
+        );
+        for (numerator, denominator) in [(1, 0), (3, 2)] {
+            let bad = Portion::Share {
+                numerator,
+                denominator,
+            };
+            assert_eq!(
+                p.reverse(&mut l, "e".into(), EventId(7), bad, t(4))
+                    .map(|_| ()),
+                Err(PointsError::InvalidShare {
+                    numerator,
+                    denominator
+                })
+            );
+        }
+        assert_eq!(
+            p.reverse(&mut l, "f".into(), EventId(99), Portion::Whole, t(4))
+                .map(|_| ()),
+            Err(PointsError::UnknownEarning { id: EventId(99) })
+        );
+        assert_eq!(json(&l), snapshot);
+        assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn a_repeated_reversal_returns_the_first_result() {
+        let (p, mut l) = spent("clamp");
+        let first = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let snapshot = json(&l);
+        let again = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert!(again.repeated);
+        assert_eq!(
+            Reversal {
+                repeated: false,
+                ..again
+            },
+            first
+        );
+        assert_eq!(json(&l), snapshot);
+    }
+
+    #[test]
+    fn reversal_gives_the_cap_room_back() {
+        let p = program(
+            r#"{ "utc_offset": "+08:00", "rules": [{ "name": "buy", "on": "purchase",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 5, t(0))]);
+        assert_eq!(
+            p.apply(&mut l, &purchase(2, 5, t(1))).map(|e| e.total),
+            Ok(0)
+        );
+        // A partial refund keeps the award (and its count) standing.
+        let half = Portion::Share {
+            numerator: 1,
+            denominator: 2,
+        };
+        let _ = p.reverse(&mut l, "a".into(), EventId(1), half, t(2));
+        assert_eq!(
+            p.apply(&mut l, &purchase(3, 5, t(3))).map(|e| e.total),
+            Ok(0)
+        );
+        assert_eq!(l.counter("buy").map(|c| (c.count, c.points)), Some((1, 5)));
+        // The whole reversal frees the day's slot: the next purchase earns.
+        let _ = p.reverse(&mut l, "b".into(), EventId(1), Portion::Whole, t(4));
+        assert_eq!(
+            p.apply(&mut l, &purchase(4, 5, t(5))).map(|e| e.total),
+            Ok(10)
+        );
+        assert_conserved(&l, t(5));
+    }
+
+    #[test]
+    fn every_award_of_the_event_is_reversed() {
+        let p = program(
+            r#"{ "rules": [
+                 { "name": "buy", "on": "purchase", "reward": { "type": "fixed", "points": 10 } },
+                 { "name": "any", "on": "*", "reward": { "type": "fixed", "points": 3 } } ] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 5, t(0)), visit(2, t(1))]);
+        let r = p
+            .reverse(&mut l, "x".into(), EventId(1), Portion::Whole, t(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let parts: Vec<(&str, u64)> = r
+            .awards
+            .iter()
+            .map(|a| (a.rule.as_str(), a.points))
+            .collect();
+        assert_eq!(parts, [("buy", 10), ("any", 3)]);
+        assert_eq!(l.available(), 3);
+        assert_conserved(&l, t(2));
+    }
+}
