@@ -1,8 +1,12 @@
 //! Properties of points programs and ledgers (`growthkit::points`):
 //!
-//! 1. under arbitrary sequences of events, redeems and expiries the ledger's
-//!    invariant holds after every step, spendable never exceeds available,
-//!    and a failed step changes nothing;
+//! 1. under arbitrary sequences of events, redeems, holds, captures,
+//!    releases, reversals and expiries the ledger's invariant holds after
+//!    every step (`earned = spendable + pending + due + held + redeemed +
+//!    expired + reversed` at the step's instant), the balance is never
+//!    negative unless the clawback policy owes, a failed step changes nothing
+//!    (the JSON is byte-identical), and repeating a successful step's key
+//!    returns its first result and changes nothing;
 //! 2. no rule's daily (local-day) or lifetime cap is ever exceeded;
 //! 3. applying an applied event again is a no-op;
 //! 4. the same input gives the same output;
@@ -12,8 +16,8 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::points::{
-    Cap, CapMode, Earned, Expiry, Ledger, PointsError, Program, ProgramSpec, Redemption, Reward,
-    Rounding, RuleSpec,
+    Cap, CapMode, Clawback, Earned, Expiry, Hold, Ledger, LedgerPolicy, PeriodEnd, PointsError,
+    Portion, Program, ProgramSpec, Redemption, Release, Reversal, Reward, Rounding, RuleSpec,
 };
 use growthkit::{Event, EventId, EventKind, LocalDay, Money, UserId};
 use proptest::collection::vec;
@@ -40,7 +44,24 @@ fn expiry() -> impl Strategy<Value = Option<Expiry>> {
         Just(None),
         Just(Some(Expiry::Never)),
         (1u32..20).prop_map(|days| Some(Expiry::AfterDays { days })),
+        (
+            1u32..3,
+            select(vec![None, Some(PeriodEnd::Month), Some(PeriodEnd::Quarter)])
+        )
+            .prop_map(|(months, round_up_to)| Some(Expiry::AfterMonths {
+                months,
+                round_up_to
+            })),
     ]
+}
+
+/// The fewest days from earning to expiry.
+fn min_days(expiry: Expiry) -> Option<u32> {
+    match expiry {
+        Expiry::AfterDays { days } => Some(days),
+        Expiry::AfterMonths { months, .. } => Some(months * 28),
+        _ => None,
+    }
 }
 
 fn rounding() -> impl Strategy<Value = Rounding> {
@@ -75,17 +96,20 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
         cap(),
         select(vec![CapMode::Trim, CapMode::Reject]),
         expiry(),
+        prop_oneof![Just(0u32), 1u32..3],
     )
         .prop_map(
-            move |((on, reward), daily_cap, lifetime_cap, cap_mode, expiry)| RuleSpec {
-                name: format!("r{i}").into(),
-                on: on.parse().unwrap(),
-                reward,
-                daily_cap,
-                lifetime_cap,
-                cap_mode,
-                expiry,
-                pending_days: 0,
+            move |((on, reward), daily_cap, lifetime_cap, cap_mode, expiry, pending_days)| {
+                RuleSpec {
+                    name: format!("r{i}").into(),
+                    on: on.parse().unwrap(),
+                    reward,
+                    daily_cap,
+                    lifetime_cap,
+                    cap_mode,
+                    expiry,
+                    pending_days,
+                }
             },
         )
 }
@@ -97,17 +121,34 @@ fn spec() -> impl Strategy<Value = ProgramSpec> {
             Just(Expiry::Never),
             (1u32..30).prop_map(|days| Expiry::AfterDays { days })
         ],
+        select(vec![
+            Clawback::Clamp,
+            Clawback::Debt,
+            Clawback::NegativeBalance,
+        ]),
+        0u16..6,
     )
-        .prop_flat_map(|(n, expiry)| {
+        .prop_flat_map(|(n, expiry, clawback, statement_entries)| {
             let rules: Vec<_> = (0..n.len()).map(rule).collect();
-            (rules, Just(expiry))
+            (rules, Just(expiry), Just(clawback), Just(statement_entries))
         })
-        .prop_map(|(rules, expiry)| ProgramSpec {
-            utc_offset: "+08:00".parse().unwrap(),
-            expiry,
-            dedupe: Default::default(),
-            rules,
-            ledger: Default::default(),
+        .prop_map(|(mut rules, expiry, clawback, statement_entries)| {
+            // Pending must end before expiry (validation refuses it otherwise).
+            for r in &mut rules {
+                if let Some(days) = min_days(r.expiry.unwrap_or(expiry)) {
+                    r.pending_days = r.pending_days.min(days - 1);
+                }
+            }
+            ProgramSpec {
+                utc_offset: "+08:00".parse().unwrap(),
+                expiry,
+                dedupe: Default::default(),
+                rules,
+                ledger: LedgerPolicy {
+                    clawback,
+                    statement_entries,
+                },
+            }
         })
 }
 
@@ -126,6 +167,26 @@ enum Op {
         advance_minutes: i64,
     },
     Expire {
+        advance_minutes: i64,
+    },
+    Hold {
+        key: u8,
+        points: u64,
+        advance_minutes: i64,
+    },
+    Capture {
+        key: u8,
+        advance_minutes: i64,
+    },
+    Release {
+        key: u8,
+        advance_minutes: i64,
+    },
+    Reverse {
+        key: u8,
+        event: u64,
+        /// `None`: the whole award; else a share in tenths.
+        tenths: Option<u64>,
         advance_minutes: i64,
     },
 }
@@ -156,7 +217,17 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         2 => (0u8..6, 0u64..80, advance.clone())
             .prop_map(|(key, points, advance_minutes)| Op::Redeem { key, points, advance_minutes }),
-        1 => advance.prop_map(|advance_minutes| Op::Expire { advance_minutes }),
+        1 => advance.clone().prop_map(|advance_minutes| Op::Expire { advance_minutes }),
+        1 => (0u8..4, 0u64..60, advance.clone())
+            .prop_map(|(key, points, advance_minutes)| Op::Hold { key, points, advance_minutes }),
+        1 => (0u8..4, advance.clone())
+            .prop_map(|(key, advance_minutes)| Op::Capture { key, advance_minutes }),
+        1 => (0u8..4, advance.clone())
+            .prop_map(|(key, advance_minutes)| Op::Release { key, advance_minutes }),
+        2 => (0u8..6, 0u64..40, prop_oneof![Just(None), (0u64..=10).prop_map(Some)], advance)
+            .prop_map(|(key, event, tenths, advance_minutes)| Op::Reverse {
+                key, event, tenths, advance_minutes
+            }),
     ]
 }
 
@@ -165,6 +236,20 @@ enum Outcome {
     Earned(Result<Earned, PointsError>),
     Redeemed(Result<Redemption, PointsError>),
     Expired(u64),
+    Held(Result<Hold, PointsError>),
+    Captured(Result<Redemption, PointsError>),
+    Released(Result<Release, PointsError>),
+    Reversed(Result<Reversal, PointsError>),
+}
+
+/// A failed step changed nothing, to the byte; a repeated one too.
+fn unchanged(ledger: &Ledger, before: &Ledger) -> Result<(), TestCaseError> {
+    prop_assert_eq!(ledger, before);
+    prop_assert_eq!(
+        serde_json::to_string(ledger).unwrap(),
+        serde_json::to_string(before).unwrap()
+    );
+    Ok(())
 }
 
 /// Runs `ops`, checking the per-step properties; returns the outcomes.
@@ -222,16 +307,26 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 let spendable = ledger.spendable(clock);
                 let r = ledger.redeem(format!("k{key}").into(), *points, clock);
                 match &r {
-                    Ok(red) if red.repeated => prop_assert_eq!(&*ledger, &before),
+                    Ok(red) if red.repeated => unchanged(ledger, &before)?,
                     Ok(red) => {
+                        let after = ledger.clone();
+                        let again = ledger.redeem(format!("k{key}").into(), *points + 1, clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Redemption {
+                                repeated: true,
+                                ..red.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
                         prop_assert_eq!(red.points, *points);
                         prop_assert_eq!(red.taken.iter().map(|t| t.points).sum::<u64>(), *points);
                         prop_assert_eq!(ledger.available(), before.available() - points);
                         prop_assert_eq!(ledger.spendable(clock), spendable - points);
                     }
                     Err(e) => {
-                        prop_assert_eq!(&*ledger, &before);
-                        if *points > 0 {
+                        unchanged(ledger, &before)?;
+                        if *points > 0 && !matches!(e, PointsError::KeyReused { .. }) {
                             prop_assert_eq!(
                                 e,
                                 &PointsError::Insufficient {
@@ -248,35 +343,203 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 clock += TimeDelta::minutes(*advance_minutes);
                 let n = ledger.expire(clock);
                 prop_assert_eq!(ledger.expired(), before.expired() + n);
-                prop_assert_eq!(ledger.spendable(clock), ledger.available());
+                prop_assert_eq!(ledger.totals(clock).due, 0);
+                prop_assert_eq!(
+                    ledger.spendable(clock) + ledger.pending(clock),
+                    ledger.available()
+                );
+                let after = ledger.clone();
+                prop_assert_eq!(ledger.expire(clock), 0);
+                unchanged(ledger, &after)?;
                 Outcome::Expired(n)
+            }
+            Op::Hold {
+                key,
+                points,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let spendable = ledger.spendable(clock);
+                let key = format!("h{key}");
+                let r = ledger.hold(key.clone().into(), *points, clock);
+                match &r {
+                    Ok(h) if h.repeated => unchanged(ledger, &before)?,
+                    Ok(h) => {
+                        prop_assert_eq!(h.taken.iter().map(|t| t.points).sum::<u64>(), *points);
+                        prop_assert_eq!(ledger.held(), before.held() + points);
+                        prop_assert_eq!(ledger.spendable(clock), spendable - points);
+                        let after = ledger.clone();
+                        let again = ledger.hold(key.into(), 1, clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Hold {
+                                repeated: true,
+                                ..h.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Held(r)
+            }
+            Op::Capture {
+                key,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let key = format!("h{key}");
+                let r = ledger.capture(key.clone().into(), clock);
+                match &r {
+                    Ok(c) if c.repeated => unchanged(ledger, &before)?,
+                    Ok(c) => {
+                        prop_assert_eq!(ledger.redeemed(), before.redeemed() + c.points);
+                        prop_assert_eq!(ledger.held(), before.held() - c.points);
+                        let after = ledger.clone();
+                        let again = ledger.capture(key.into(), clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Redemption {
+                                repeated: true,
+                                ..c.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Captured(r)
+            }
+            Op::Release {
+                key,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let key = format!("h{key}");
+                let r = ledger.release(key.clone().into(), clock);
+                match &r {
+                    Ok(x) if x.repeated => unchanged(ledger, &before)?,
+                    Ok(x) => {
+                        prop_assert_eq!(x.returned + x.expired, x.points);
+                        prop_assert_eq!(ledger.available(), before.available() + x.returned);
+                        prop_assert_eq!(ledger.held(), before.held() - x.points);
+                        let after = ledger.clone();
+                        let again = ledger.release(key.into(), clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Release {
+                                repeated: true,
+                                ..x.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Released(r)
+            }
+            Op::Reverse {
+                key,
+                event,
+                tenths,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let key = format!("x{key}");
+                let portion = match tenths {
+                    None => Portion::Whole,
+                    Some(n) => Portion::Share {
+                        numerator: *n,
+                        denominator: 10,
+                    },
+                };
+                let r =
+                    program.reverse(ledger, key.clone().into(), EventId(*event), portion, clock);
+                match &r {
+                    Ok(x) if x.repeated => unchanged(ledger, &before)?,
+                    Ok(x) => {
+                        prop_assert_eq!(
+                            x.points,
+                            x.taken_back + x.written_off + x.owed + x.forgiven
+                        );
+                        prop_assert_eq!(ledger.reversed(), before.reversed() + x.taken_back);
+                        prop_assert_eq!(ledger.owed(), before.owed() + x.owed);
+                        // Reversal gives the cap room back.
+                        for a in &x.awards {
+                            let day = LocalDay::of(a.earned_at, &zone);
+                            let whole = u32::from(a.wholly_reversed);
+                            let d = daily.entry((a.rule.to_string(), day)).or_default();
+                            d.0 -= whole;
+                            d.1 -= a.points;
+                            let l = lifetime.entry(a.rule.to_string()).or_default();
+                            l.0 -= whole;
+                            l.1 -= a.points;
+                        }
+                        if program.spec().ledger.clawback == Clawback::Debt {
+                            prop_assert_eq!(x.taken_back, before.available() - ledger.available());
+                        }
+                        let after = ledger.clone();
+                        let again =
+                            program.reverse(ledger, key.into(), EventId(*event), portion, clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Reversal {
+                                repeated: true,
+                                ..x.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Reversed(r)
             }
         };
         prop_assert!(ledger.check().is_ok(), "{:?}", ledger.check());
         prop_assert!(ledger.spendable(clock) <= ledger.available());
         prop_assert_eq!(
             ledger.earned(),
-            ledger.available() + ledger.redeemed() + ledger.expired() + ledger.reversed()
+            ledger.available()
+                + ledger.held()
+                + ledger.redeemed()
+                + ledger.expired()
+                + ledger.reversed()
         );
-        out.push(outcome);
-    }
-    for rule in &program.spec().rules {
-        let name = rule.name.to_string();
-        let within = |cap: &Option<Cap>, (count, points): (u32, u64)| {
-            cap.is_none_or(|c| {
-                c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
-            })
-        };
-        for ((r, day), tally) in &daily {
-            if *r == name {
-                prop_assert!(
-                    within(&rule.daily_cap, *tally),
-                    "{name} on {day}: {tally:?}"
-                );
-            }
+        let t = ledger.totals(clock);
+        prop_assert_eq!(
+            t.earned,
+            t.spendable + t.pending + t.due + t.held + t.redeemed + t.expired + t.reversed,
+            "{:?}",
+            t
+        );
+        // Only a policy that owes can take the balance below zero.
+        if program.spec().ledger.clawback == Clawback::Clamp {
+            prop_assert_eq!(ledger.owed(), 0);
+            prop_assert!(ledger.balance(clock) >= 0);
         }
-        let life = lifetime.get(&name).copied().unwrap_or_default();
-        prop_assert!(within(&rule.lifetime_cap, life), "{name}: {life:?}");
+        prop_assert!(
+            ledger.statement().len() <= usize::from(program.spec().ledger.statement_entries)
+        );
+        // No cap is exceeded at any step (net of reversals).
+        for rule in &program.spec().rules {
+            let name = rule.name.to_string();
+            let within = |cap: &Option<Cap>, (count, points): (u32, u64)| {
+                cap.is_none_or(|c| {
+                    c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
+                })
+            };
+            for ((r, day), tally) in &daily {
+                if *r == name {
+                    prop_assert!(
+                        within(&rule.daily_cap, *tally),
+                        "{name} on {day}: {tally:?}"
+                    );
+                }
+            }
+            let life = lifetime.get(&name).copied().unwrap_or_default();
+            prop_assert!(within(&rule.lifetime_cap, life), "{name}: {life:?}");
+        }
+        out.push(outcome);
     }
     Ok(out)
 }
@@ -287,14 +550,14 @@ proptest! {
     #[test]
     fn invariants_hold_at_every_step(spec in spec(), ops in vec(op(), 0..60)) {
         let program = spec.validate().unwrap();
-        let mut ledger = Ledger::new();
+        let mut ledger = program.new_ledger();
         run(&program, &mut ledger, &ops)?;
     }
 
     #[test]
     fn same_input_same_output(spec in spec(), ops in vec(op(), 0..40)) {
         let program = spec.validate().unwrap();
-        let (mut a, mut b) = (Ledger::new(), Ledger::new());
+        let (mut a, mut b) = (program.new_ledger(), program.new_ledger());
         let out_a = run(&program, &mut a, &ops)?;
         let out_b = run(&program, &mut b, &ops)?;
         prop_assert_eq!(out_a, out_b);
@@ -307,7 +570,7 @@ proptest! {
         let back: ProgramSpec = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(&back, &spec);
         let program = spec.validate().unwrap();
-        let mut ledger = Ledger::new();
+        let mut ledger = program.new_ledger();
         run(&program, &mut ledger, &ops)?;
         let text = serde_json::to_string(&ledger).unwrap();
         let back: Ledger = serde_json::from_str(&text).unwrap();
@@ -315,12 +578,15 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_json_programs_never_panic(rules in vec(json_rule(), 0..4), offset in select(vec!["+08:00", "-05:30", "Z", "bad"]), days in -1i64..3) {
-        let v = json!({
+    fn arbitrary_json_programs_never_panic(rules in vec(json_rule(), 0..4), offset in select(vec!["+08:00", "-05:30", "Z", "bad"]), expiry in json_expiry(), ledger in json_ledger()) {
+        let mut v = json!({
             "utc_offset": offset,
-            "expiry": { "type": "after_days", "days": days },
+            "expiry": expiry,
             "rules": rules,
         });
+        if !ledger.is_null() {
+            v["ledger"] = ledger;
+        }
         if let Ok(spec) = serde_json::from_value::<ProgramSpec>(v)
             && let Ok(program) = spec.validate()
         {
@@ -330,6 +596,15 @@ proptest! {
             names.sort();
             names.dedup();
             prop_assert_eq!(names.len(), s.rules.len());
+            // A valid program earns, spends and reverses without panicking.
+            let mut ledger = program.new_ledger();
+            let paid = EventKind::Purchase { amount: Money::new(12_345, "CNY".parse().unwrap()) };
+            for (id, kind) in [(1, paid), (2, EventKind::Visited)] {
+                let _ = program.apply(&mut ledger, &Event::new(EventId(id), UserId(1), t0(), kind));
+            }
+            let _ = ledger.redeem("r".into(), 3, t0());
+            let _ = program.reverse(&mut ledger, "x".into(), EventId(1), Portion::Whole, t0());
+            prop_assert!(ledger.check().is_ok());
         }
     }
 }
@@ -366,16 +641,67 @@ fn json_rule() -> impl Strategy<Value = Value> {
         json!({ "extra": 1 }),
     ]);
     let mode = select(vec![json!("trim"), json!("reject"), json!("maybe")]);
-    (name, on, reward, cap.clone(), cap, mode).prop_map(|(name, on, reward, d, l, mode)| {
-        let mut r = json!({ "name": name, "on": on, "reward": reward, "cap_mode": mode });
-        if !d.is_null() {
-            r["daily_cap"] = d;
-        }
-        if !l.is_null() {
-            r["lifetime_cap"] = l;
-        }
-        r
-    })
+    let pending = select(vec![Value::Null, json!(0), json!(3), json!(400), json!(-1)]);
+    (
+        (name, on, reward, cap.clone(), cap, mode),
+        pending,
+        prop_oneof![Just(Value::Null), json_expiry()],
+    )
+        .prop_map(|((name, on, reward, d, l, mode), pending, expiry)| {
+            let mut r = json!({ "name": name, "on": on, "reward": reward, "cap_mode": mode });
+            if !pending.is_null() {
+                r["pending_days"] = pending;
+            }
+            if !expiry.is_null() {
+                r["expiry"] = expiry;
+            }
+            if !d.is_null() {
+                r["daily_cap"] = d;
+            }
+            if !l.is_null() {
+                r["lifetime_cap"] = l;
+            }
+            r
+        })
+}
+
+/// An expiry from good and bad values.
+fn json_expiry() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!({ "type": "never" })),
+        (-1i64..3).prop_map(|days| json!({ "type": "after_days", "days": days })),
+        (
+            -1i64..14,
+            select(vec![
+                Value::Null,
+                json!("month"),
+                json!("quarter"),
+                json!("year"),
+                json!("week")
+            ])
+        )
+            .prop_map(|(months, round)| {
+                let mut e = json!({ "type": "after_months", "months": months });
+                if !round.is_null() {
+                    e["round_up_to"] = round;
+                }
+                e
+            }),
+        Just(json!({ "type": "after_days", "days": 1, "months": 2 })),
+    ]
+}
+
+/// A ledger policy from good and bad values.
+fn json_ledger() -> impl Strategy<Value = Value> {
+    select(vec![
+        Value::Null,
+        json!({}),
+        json!({ "clawback": "debt" }),
+        json!({ "clawback": "negative_balance", "statement_entries": 0 }),
+        json!({ "clawback": "clamp", "statement_entries": 70000 }),
+        json!({ "clawback": "forget" }),
+        json!({ "extra": true }),
+    ])
 }
 
 /// A pinned case: a round-tripped ledger continues exactly like the original.

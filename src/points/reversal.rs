@@ -46,8 +46,12 @@ pub enum Portion {
 pub struct ReversedAward {
     /// The award's rule.
     pub rule: Label,
+    /// When it was earned (its local day is the one whose cap room came back).
+    pub earned_at: DateTime<Utc>,
     /// Points of the award reversed by this operation.
     pub points: u64,
+    /// Whether the award is now wholly reversed (its award count came back too).
+    pub wholly_reversed: bool,
 }
 
 /// The result of a reversal.
@@ -296,7 +300,9 @@ impl Ledger {
             }
             result.awards.push(ReversedAward {
                 rule: e.rule.clone(),
+                earned_at: e.earned_at,
                 points,
+                wholly_reversed: points == open,
             });
             result.points = result.points.checked_add(points).ok_or_else(overflow)?;
             result.taken_back = result.taken_back.checked_add(back).ok_or_else(overflow)?;
