@@ -6,6 +6,7 @@ use super::PointsError;
 use crate::time::{LocalDay, instant_of_local};
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// When earned points expire.
 ///
@@ -116,6 +117,28 @@ impl Expiry {
             Expiry::AfterDays { days: 0 } => Some("expiry.days"),
             Expiry::AfterMonths { months: 0, .. } => Some("expiry.months"),
             _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Expiry {
+    /// `never`, `after 365 days`, `after 12 months, rounded up to the quarter's end`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Expiry::Never => f.write_str("never"),
+            Expiry::AfterDays { days } => write!(f, "after {days} days"),
+            Expiry::AfterMonths {
+                months,
+                round_up_to,
+            } => {
+                write!(f, "after {months} months")?;
+                match round_up_to {
+                    None => Ok(()),
+                    Some(PeriodEnd::Month) => f.write_str(", rounded up to the month's end"),
+                    Some(PeriodEnd::Quarter) => f.write_str(", rounded up to the quarter's end"),
+                    Some(PeriodEnd::Year) => f.write_str(", rounded up to the year's end"),
+                }
+            }
         }
     }
 }
@@ -258,6 +281,12 @@ mod tests {
             Some("expiry.days")
         );
         assert_eq!(Expiry::Never.zero_field(), None);
+        assert_eq!(
+            new.to_string(),
+            "after 12 months, rounded up to the quarter's end"
+        );
+        assert_eq!(Expiry::AfterDays { days: 7 }.to_string(), "after 7 days");
+        assert_eq!(Expiry::Never.to_string(), "never");
     }
 
     #[test]

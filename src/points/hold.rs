@@ -102,6 +102,12 @@ impl Ledger {
         points: u64,
         now: DateTime<Utc>,
     ) -> Result<Hold, PointsError> {
+        // An open hold is its own memory, even once the key window forgot it.
+        if let Some(open) = self.holds.iter().find(|h| h.key == key) {
+            let mut again = open.clone();
+            again.repeated = true;
+            return Ok(again);
+        }
         if let Some(first) = self.recall(&key, |r| match r {
             Remembered::Hold(h) => Some(h),
             _ => None,

@@ -365,7 +365,9 @@ impl Ledger {
 
     /// An empty ledger keeping at most `entries` statement entries (0: none).
     /// [`Program::new_ledger`](super::Program::new_ledger) uses the program's
-    /// [`LedgerPolicy::statement_entries`].
+    /// [`LedgerPolicy::statement_entries`], and every
+    /// [`Program::apply`](super::Program::apply) that awards points adopts it
+    /// again, so a changed program changes how much its ledgers keep.
     pub fn with_statement_entries(entries: u16) -> Ledger {
         Ledger {
             statement_limit: entries,
@@ -730,33 +732,36 @@ impl Ledger {
         self.earned = earned;
         for (id, mut lot) in (self.next_lot..).zip(lots) {
             lot.id = id;
-            let mut entries = [None, None];
-            entries[0] = Some(Entry {
-                at: lot.earned_at,
-                points: lot.remaining,
-                kind: EntryKind::Earned {
-                    rule: lot.rule.clone(),
-                    source: lot.source,
-                },
-            });
-            let pay = lot.remaining.min(self.owed);
+            let awarded = lot.remaining;
+            let pay = awarded.min(self.owed);
             if pay > 0 {
                 lot.remaining -= pay;
                 self.owed -= pay;
                 self.reversed = self.reversed.saturating_add(pay);
-                entries[1] = Some(Entry {
+            }
+            // Batch replays often keep no statement: build no entries for it.
+            if statement_limit > 0 {
+                let earned = Entry {
+                    at: lot.earned_at,
+                    points: awarded,
+                    kind: EntryKind::Earned {
+                        rule: lot.rule.clone(),
+                        source: lot.source,
+                    },
+                };
+                let paid = (pay > 0).then(|| Entry {
                     at: lot.earned_at,
                     points: pay,
                     kind: EntryKind::DebtPaid {
                         rule: lot.rule.clone(),
                     },
                 });
+                statement::append(
+                    &mut self.statement,
+                    statement_limit,
+                    std::iter::once(earned).chain(paid),
+                );
             }
-            statement::append(
-                &mut self.statement,
-                statement_limit,
-                entries.into_iter().flatten(),
-            );
             if self.earnings.len() >= REMEMBERED_EARNINGS {
                 self.earnings.pop_front();
             }
@@ -765,7 +770,7 @@ impl Ledger {
                 source: lot.source,
                 rule: lot.rule.clone(),
                 earned_at: lot.earned_at,
-                points: lot.remaining.saturating_add(pay),
+                points: awarded,
                 reversed: 0,
                 expired: 0,
                 written_off: 0,
@@ -914,10 +919,7 @@ mod tests {
         let err = spec.validate().map(|_| ()).map_err(|e| e.to_string());
         assert_eq!(
             err,
-            Err(
-                "rule buy: pending_days is 7 but its points expire sooner (AfterDays { days: 7 })"
-                    .into()
-            )
+            Err("rule buy: pending_days is 7 but its points expire sooner (after 7 days)".into())
         );
     }
 

@@ -204,9 +204,7 @@ pub enum ProgramError {
         on: KindPattern,
     },
     /// A rule whose points would expire before (or as) they stop pending.
-    #[error(
-        "rule {rule}: pending_days is {pending_days} but its points expire sooner ({expiry:?})"
-    )]
+    #[error("rule {rule}: pending_days is {pending_days} but its points expire sooner ({expiry})")]
     PendingOutlastsExpiry {
         /// The rule.
         rule: Label,
