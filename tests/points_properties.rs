@@ -420,7 +420,8 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 match &r {
                     Ok(x) if x.repeated => unchanged(ledger, &before)?,
                     Ok(x) => {
-                        prop_assert_eq!(x.returned + x.expired, x.points);
+                        prop_assert_eq!(x.returned + x.expired + x.reclaimed, x.points);
+                        prop_assert_eq!(ledger.forgiven() + x.reclaimed, before.forgiven());
                         prop_assert_eq!(ledger.available(), before.available() + x.returned);
                         prop_assert_eq!(ledger.held(), before.held() - x.points);
                         let after = ledger.clone();

@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 /// time): [`Ledger::expire`] leaves them alone, capture spends them whatever
 /// the clock says, and release returns them to their lots, where those past
 /// expiry at the release expire right away (reported in [`Release::expired`]
-/// and a statement entry).
+/// and a statement entry). Points of an award reversed while they were held,
+/// which a `clamp` reversal forgave because it could not take them, go to
+/// that reversal at release instead of back to the member
+/// ([`Release::reclaimed`]); captured, they stay forgiven (they were spent).
 ///
 /// Every step takes the hold's [`OperationKey`]: repeating `hold` with a key
 /// returns the first hold, repeating `capture` or `release` returns the first
@@ -75,6 +78,11 @@ pub struct Release {
     /// Of those, points whose lots had expired by the release, so they
     /// expired at it.
     pub expired: u64,
+    /// Of those, points of an award reversed while they were held, which a
+    /// `clamp` reversal forgave because it could not take them: they go to
+    /// the reversal now (counted as reversed, no longer forgiven) instead of
+    /// back to the member.
+    pub reclaimed: u64,
     /// When.
     pub at: DateTime<Utc>,
     /// The statement entries it wrote.
@@ -225,14 +233,20 @@ impl Ledger {
         };
         let points = hold.points;
         let (held, version) = self.check_close(index)?;
-        // Which of the reserved points return, and which expire with their lot.
-        let mut expired = 0u64;
+        // Where each lot's reserved points go: expired with their lot, to a
+        // clamp reversal that forgave them, or back into the lot.
+        let (mut expired, mut reclaimed) = (0u64, 0u64);
         for t in &hold.taken {
-            if self.lots.iter().any(|l| l.id == t.lot && l.due_at(now)) {
-                expired = expired.checked_add(t.points).ok_or(PointsError::Overflow)?;
-            }
+            let (to_expiry, to_reversal) = self.release_split(t.lot, t.points, now);
+            expired = expired
+                .checked_add(to_expiry)
+                .ok_or(PointsError::Overflow)?;
+            reclaimed = reclaimed
+                .checked_add(to_reversal)
+                .ok_or(PointsError::Overflow)?;
         }
-        let returned = points - expired.min(points);
+        // Both are parts of `points`, as `release_split` splits each lot's share.
+        let returned = points.saturating_sub(expired).saturating_sub(reclaimed);
         let available = self
             .available
             .checked_add(returned)
@@ -241,25 +255,42 @@ impl Ledger {
             .expired
             .checked_add(expired)
             .ok_or(PointsError::Overflow)?;
+        let reversed_total = self
+            .reversed
+            .checked_add(reclaimed)
+            .ok_or(PointsError::Overflow)?;
+        let forgiven_total =
+            self.forgiven
+                .checked_sub(reclaimed)
+                .ok_or(PointsError::Inconsistent {
+                    what: "forgiven is less than the awards' forgiven points",
+                })?;
 
         let hold = self.holds.remove(index);
+        let mut sources = Vec::new();
         for t in &hold.taken {
-            let Some(lot) = self.lots.iter_mut().find(|l| l.id == t.lot) else {
-                continue;
-            };
-            lot.held = lot.held.saturating_sub(t.points);
-            if lot.due_at(now) {
-                if let Some(e) = self.earnings.iter_mut().find(|e| e.lot == t.lot) {
-                    e.expired = e.expired.saturating_add(t.points);
+            let (to_expiry, to_reversal) = self.release_split(t.lot, t.points, now);
+            let record = self.earnings.iter_mut().find(|e| e.lot == t.lot);
+            if let Some(e) = record {
+                e.expired = e.expired.saturating_add(to_expiry);
+                e.forgiven = e.forgiven.saturating_sub(to_reversal);
+                if to_reversal > 0 {
+                    sources.push((e.source, to_reversal));
                 }
-            } else {
+            }
+            if let Some(lot) = self.lots.iter_mut().find(|l| l.id == t.lot) {
+                lot.held = lot.held.saturating_sub(t.points);
                 // Cannot saturate: remaining + held never exceeds the award.
-                lot.remaining = lot.remaining.saturating_add(t.points);
+                lot.remaining = lot
+                    .remaining
+                    .saturating_add(t.points.saturating_sub(to_expiry + to_reversal));
             }
         }
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
         self.available = available;
         self.expired = expired_total;
+        self.reversed = reversed_total;
+        self.forgiven = forgiven_total;
         self.held = held;
         self.version = version;
         let mut entries = vec![Entry {
@@ -274,11 +305,19 @@ impl Ledger {
                 kind: EntryKind::Expired,
             });
         }
+        for (source, points) in sources {
+            entries.push(Entry {
+                at: now,
+                points,
+                kind: EntryKind::Reclaimed { source },
+            });
+        }
         let result = Release {
             key,
             points,
             returned,
             expired,
+            reclaimed,
             at: now,
             entries,
             repeated: false,
@@ -286,6 +325,22 @@ impl Ledger {
         self.write(&result.entries);
         self.remember(Remembered::Release(result.clone()));
         Ok(result)
+    }
+
+    /// How a lot's `points` returning from a hold at `now` split: expiring
+    /// (the lot is past expiry) and reclaimed by a clamp reversal (its award
+    /// was reversed while they were held and the reversal forgave them); the
+    /// rest goes back into the lot.
+    fn release_split(&self, lot: u64, points: u64, now: DateTime<Utc>) -> (u64, u64) {
+        if self.lots.iter().any(|l| l.id == lot && l.due_at(now)) {
+            return (points, 0);
+        }
+        let forgiven = self
+            .earnings
+            .iter()
+            .find(|e| e.lot == lot)
+            .map_or(0, |e| e.forgiven);
+        (0, forgiven.min(points))
     }
 
     /// Finds an open hold by key, or the remembered result of closing it

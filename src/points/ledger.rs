@@ -190,6 +190,11 @@ pub struct Earning {
     /// Of those, how many a reversal has already written off (expired points
     /// are never clawed back: the member had no use of them).
     pub written_off: u64,
+    /// Points of it a `clamp` reversal forgave and has not reclaimed: if a
+    /// hold on its lot is released, the returning points settle this first
+    /// (see [`Release::reclaimed`](super::Release::reclaimed)).
+    #[serde(default)]
+    pub forgiven: u64,
 }
 
 /// How a program's ledgers reverse awards and how much history they keep.
@@ -294,6 +299,42 @@ impl Remembered {
 /// Under `clamp` it is [`forgiven`](Ledger::forgiven) and recorded. The
 /// balance a member sees is [`Ledger::balance`] = spendable − owed, which only
 /// a debt can make negative.
+///
+/// # Example: a purchase's return window
+///
+/// ```
+/// use chrono::{TimeDelta, TimeZone, Utc};
+/// use growthkit::points::ProgramSpec;
+/// use growthkit::{Event, EventId, EventKind, Money, UserId};
+///
+/// // 1 point per ¥1, spendable once the 7-day return window is over;
+/// // points expire 12 months later, at the end of that quarter (Beijing time).
+/// let program = serde_json::from_str::<ProgramSpec>(r#"{
+///     "utc_offset": "+08:00",
+///     "expiry": { "type": "after_months", "months": 12, "round_up_to": "quarter" },
+///     "rules": [{ "name": "purchase", "on": "purchase", "pending_days": 7,
+///                 "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } }]
+/// }"#)?.validate()?;
+/// let bought = Utc.with_ymd_and_hms(2026, 5, 10, 2, 0, 0).unwrap();
+/// let mut ledger = program.new_ledger();
+/// let paid = EventKind::Purchase { amount: Money::new(25_000, "CNY".parse()?) };
+/// program.apply(&mut ledger, &Event::new(EventId(1), UserId(1), bought, paid))?;
+///
+/// let soon = bought + TimeDelta::days(1);
+/// let totals = ledger.totals(soon);
+/// assert_eq!((totals.spendable, totals.pending), (0, 250));
+/// let settled = bought + TimeDelta::days(7);
+/// assert_eq!(ledger.spendable(settled), 250);
+/// // 10 May 2027 is in Q2: the points last until 1 July 2027 00:00 in Beijing.
+/// let end = Utc.with_ymd_and_hms(2027, 6, 30, 16, 0, 0).unwrap();
+/// assert_eq!(ledger.lots()[0].expires_at, Some(end));
+/// assert_eq!(
+///     ledger.statement().last().map(|e| e.to_string()).as_deref(),
+///     Some("2026-05-10 02:00:00 UTC +250 purchase (event#1)"),
+/// );
+/// ledger.check()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Ledger {
     pub(crate) version: u64,
@@ -774,6 +815,7 @@ impl Ledger {
                 reversed: 0,
                 expired: 0,
                 written_off: 0,
+                forgiven: 0,
             });
             self.available = self.available.saturating_add(lot.remaining);
             if lot.remaining > 0 {
@@ -824,7 +866,8 @@ impl Ledger {
     /// Verifies the ledger's invariants: `earned = available + held +
     /// redeemed + expired + reversed`; `available` is the sum of the lots'
     /// `remaining` and `held` the sum of their `held` and of the open holds;
-    /// lots are in spending order and none is empty.
+    /// lots are in spending order and none is empty; no remembered award is
+    /// reversed beyond its points.
     pub fn check(&self) -> Result<(), PointsError> {
         let parts = [self.held, self.redeemed, self.expired, self.reversed]
             .into_iter()
@@ -854,6 +897,15 @@ impl Ledger {
         if held_in_lots != Some(self.held) || held_by_holds != Some(self.held) {
             return Err(PointsError::Inconsistent {
                 what: "held != sum of lots' held != sum of open holds",
+            });
+        }
+        if self
+            .earnings
+            .iter()
+            .any(|e| e.reversed > e.points || e.written_off > e.expired || e.forgiven > e.reversed)
+        {
+            return Err(PointsError::Inconsistent {
+                what: "an award reversed, written off or forgiven more than it had",
             });
         }
         if self.lots.iter().any(|l| l.remaining == 0 && l.held == 0) {

@@ -10,6 +10,27 @@
 //! pure (time comes from the event or a `now` argument), and a failed step
 //! changes nothing.
 //!
+//! The ledger, in more detail:
+//!
+//! - a rule may keep its points *pending* for some days (a purchase's return
+//!   window) before they can be spent ([`RuleSpec::pending_days`]);
+//! - points expire never, days after earning, or calendar months after
+//!   earning in the program's zone, optionally at the end of that month,
+//!   quarter or year ([`Expiry`]);
+//! - checkouts reserve points with [`Ledger::hold`], then
+//!   [`capture`](Ledger::capture) or [`release`](Ledger::release) them
+//!   ([`Hold`]);
+//! - [`Program::reverse`] claws back what an event earned (a refund), wholly
+//!   or a share, including points already spent, under the program's
+//!   [`Clawback`] policy, and gives the cap room back ([`Reversal`]);
+//! - every operation takes an [`OperationKey`]: a retry returns the first
+//!   result and changes nothing;
+//! - the [`Ledger`] docs state where every point is, and the invariant
+//!   [`Ledger::check`] verifies: `earned = available + held + redeemed +
+//!   expired + reversed`;
+//! - the statement ([`Ledger::statement`], [`Entry`]) is the dated history
+//!   a member sees, bounded in the ledger and carried whole by each result.
+//!
 //! # Example: a learning platform
 //!
 //! ```

@@ -73,7 +73,8 @@ pub struct ReversedAward {
 ///      forgiven ([`Ledger::forgiven`]), so the balance stops at zero.
 ///
 ///    Under the first two, later awards pay off what is owed before
-///    anything goes into a lot.
+///    anything goes into a lot. Under `clamp`, held points of the award that
+///    were forgiven are reclaimed if their hold is released (see [`Hold`](super::Hold)).
 ///
 /// A reversal gives the award's cap room back (its points, and its award
 /// count once it is wholly reversed), in the local day it was earned in, so
@@ -291,6 +292,7 @@ impl Ledger {
             if let Some(rec) = self.earnings.get_mut(i) {
                 rec.reversed = rec.reversed.saturating_add(points);
                 rec.written_off = rec.written_off.saturating_add(written_off);
+                rec.forgiven = rec.forgiven.saturating_add(forgiven);
             }
             let day = LocalDay::of(e.earned_at, zone);
             if points == open {
@@ -581,5 +583,58 @@ mod tests {
         assert_eq!(parts, [("buy", 10), ("any", 3)]);
         assert_eq!(l.available(), 3);
         assert_conserved(&l, t(2));
+    }
+
+    #[test]
+    fn clamp_reclaims_forgiven_points_when_their_hold_is_released() {
+        // 100 points from the purchase, 60 of them held for an order, 40
+        // spent; 50 from a visit. Reversing the purchase takes back the
+        // visit's 50 and forgives 50 (some of the held ones).
+        let p = shop(50, "", r#"{ "clawback": "clamp" }"#);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0))]);
+        assert!(l.hold("order".into(), 60, t(1)).is_ok());
+        assert!(l.redeem("coupon".into(), 40, t(1)).is_ok());
+        earn(&p, &mut l, &[visit(8, t(2))]);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!((r.taken_back, r.forgiven), (50, 50));
+        assert_conserved(&l, t(3));
+        // The order is cancelled: 50 of its 60 points were forgiven, so they
+        // settle the reversal; 10 come back.
+        let back = l
+            .release("order".into(), t(4))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((back.returned, back.reclaimed, back.expired), (10, 50, 0));
+        assert_eq!(
+            (l.forgiven(), l.reversed(), l.spendable(t(4))),
+            (0, 100, 10)
+        );
+        assert_eq!(
+            back.entries
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>(),
+            [
+                "2026-03-01 00:04:00 UTC +60 released order",
+                "2026-03-01 00:04:00 UTC −50 reclaimed for reversed event#7",
+            ]
+        );
+        assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn captured_held_points_stay_forgiven() {
+        let p = shop(50, "", "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0))]);
+        assert!(l.hold("order".into(), 100, t(1)).is_ok());
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!(r.forgiven, 100);
+        assert!(
+            l.capture("order".into(), t(4))
+                .is_ok_and(|c| c.points == 100)
+        );
+        assert_eq!((l.forgiven(), l.redeemed(), l.reversed()), (100, 100, 0));
+        assert_conserved(&l, t(4));
     }
 }

@@ -92,6 +92,12 @@ pub enum EntryKind {
         /// The reversed event.
         source: EventId,
     },
+    /// Points returning from a released hold that a reversal had forgiven,
+    /// taken back now (`−`).
+    Reclaimed {
+        /// The reversed event.
+        source: EventId,
+    },
     /// Points a reversal could not take back and forgave (no change).
     Forgiven {
         /// The reversed event.
@@ -125,6 +131,7 @@ impl fmt::Display for Entry {
             EntryKind::Reversed { source, key } => format!("reversed {source} ({key})"),
             EntryKind::Owed { source } => format!("owed for reversed {source}"),
             EntryKind::Forgiven { source } => format!("forgiven for reversed {source}"),
+            EntryKind::Reclaimed { source } => format!("reclaimed for reversed {source}"),
         };
         write!(f, "{at} {sign}{} {what}", self.points)
     }
