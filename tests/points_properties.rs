@@ -126,30 +126,33 @@ fn spec() -> impl Strategy<Value = ProgramSpec> {
             Clawback::Debt,
             Clawback::NegativeBalance,
         ]),
-        0u16..6,
+        (0u16..6, select(vec![0u16, 3, 128])),
     )
-        .prop_flat_map(|(n, expiry, clawback, statement_entries)| {
+        .prop_flat_map(|(n, expiry, clawback, limits)| {
             let rules: Vec<_> = (0..n.len()).map(rule).collect();
-            (rules, Just(expiry), Just(clawback), Just(statement_entries))
+            (rules, Just(expiry), Just(clawback), Just(limits))
         })
-        .prop_map(|(mut rules, expiry, clawback, statement_entries)| {
-            // Pending must end before expiry (validation refuses it otherwise).
-            for r in &mut rules {
-                if let Some(days) = min_days(r.expiry.unwrap_or(expiry)) {
-                    r.pending_days = r.pending_days.min(days - 1);
+        .prop_map(
+            |(mut rules, expiry, clawback, (statement_entries, reversible_awards))| {
+                // Pending must end before expiry (validation refuses it otherwise).
+                for r in &mut rules {
+                    if let Some(days) = min_days(r.expiry.unwrap_or(expiry)) {
+                        r.pending_days = r.pending_days.min(days - 1);
+                    }
                 }
-            }
-            ProgramSpec {
-                utc_offset: "+08:00".parse().unwrap(),
-                expiry,
-                dedupe: Default::default(),
-                rules,
-                ledger: LedgerPolicy {
-                    clawback,
-                    statement_entries,
-                },
-            }
-        })
+                ProgramSpec {
+                    utc_offset: "+08:00".parse().unwrap(),
+                    expiry,
+                    dedupe: Default::default(),
+                    rules,
+                    ledger: LedgerPolicy {
+                        clawback,
+                        statement_entries,
+                        reversible_awards,
+                    },
+                }
+            },
+        )
 }
 
 #[derive(Clone, Debug)]
@@ -521,6 +524,9 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
         prop_assert!(
             ledger.statement().len() <= usize::from(program.spec().ledger.statement_entries)
         );
+        prop_assert!(
+            ledger.earnings().len() <= usize::from(program.spec().ledger.reversible_awards)
+        );
         // No cap is exceeded at any step (net of reversals).
         for rule in &program.spec().rules {
             let name = rule.name.to_string();
@@ -701,6 +707,8 @@ fn json_ledger() -> impl Strategy<Value = Value> {
         json!({ "clawback": "negative_balance", "statement_entries": 0 }),
         json!({ "clawback": "clamp", "statement_entries": 70000 }),
         json!({ "clawback": "forget" }),
+        json!({ "reversible_awards": 0 }),
+        json!({ "reversible_awards": -1 }),
         json!({ "extra": true }),
     ])
 }

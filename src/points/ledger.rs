@@ -25,11 +25,12 @@ use std::fmt;
 /// the state small.
 pub const REMEMBERED_KEYS: usize = 64;
 
-/// How many awards a ledger remembers for reversal ([`Ledger::earnings`]);
-/// an award older than the last 128 cannot be reversed
+/// How many awards a ledger remembers for reversal ([`Ledger::earnings`])
+/// unless its program says otherwise
+/// ([`LedgerPolicy::reversible_awards`]); an older award cannot be reversed
 /// ([`PointsError::UnknownEarning`]). A return window of weeks holds far
 /// fewer awards than that for one member.
-pub const REMEMBERED_EARNINGS: usize = 128;
+pub const REMEMBERED_EARNINGS: u16 = 128;
 
 /// At most this many holds can be open at once; a checkout flow opens one
 /// per order and closes it within minutes.
@@ -207,10 +208,18 @@ pub struct LedgerPolicy {
     /// How many statement entries a ledger keeps (0: none).
     #[serde(default = "default_statement_entries")]
     pub statement_entries: u16,
+    /// How many of a member's most recent awards can be reversed (0: none;
+    /// a batch replay that never reverses keeps its ledgers smaller).
+    #[serde(default = "default_reversible_awards")]
+    pub reversible_awards: u16,
 }
 
 fn default_statement_entries() -> u16 {
     DEFAULT_STATEMENT_ENTRIES
+}
+
+fn default_reversible_awards() -> u16 {
+    REMEMBERED_EARNINGS
 }
 
 impl Default for LedgerPolicy {
@@ -218,6 +227,7 @@ impl Default for LedgerPolicy {
         LedgerPolicy {
             clawback: Clawback::default(),
             statement_entries: DEFAULT_STATEMENT_ENTRIES,
+            reversible_awards: REMEMBERED_EARNINGS,
         }
     }
 }
@@ -487,7 +497,7 @@ impl Ledger {
     }
 
     /// The awards remembered for reversal, oldest first
-    /// (at most [`REMEMBERED_EARNINGS`]).
+    /// (at most the program's [`LedgerPolicy::reversible_awards`]).
     pub fn earnings(&self) -> impl ExactSizeIterator<Item = &Earning> + DoubleEndedIterator {
         self.earnings.iter()
     }
@@ -744,8 +754,10 @@ impl Ledger {
     pub(crate) fn credit(
         &mut self,
         lots: Vec<Lot>,
-        statement_limit: u16,
+        policy: &LedgerPolicy,
     ) -> Result<(), PointsError> {
+        let statement_limit = policy.statement_entries;
+        let reversible = usize::from(policy.reversible_awards);
         let total = lots
             .iter()
             .try_fold(0u64, |s, l| s.checked_add(l.remaining))
@@ -803,20 +815,23 @@ impl Ledger {
                     std::iter::once(earned).chain(paid),
                 );
             }
-            if self.earnings.len() >= REMEMBERED_EARNINGS {
+            // `while`, not `if`: the limit may have shrunk since the last award.
+            while self.earnings.len() >= reversible.max(1) {
                 self.earnings.pop_front();
             }
-            self.earnings.push_back(Earning {
-                lot: lot.id,
-                source: lot.source,
-                rule: lot.rule.clone(),
-                earned_at: lot.earned_at,
-                points: awarded,
-                reversed: 0,
-                expired: 0,
-                written_off: 0,
-                forgiven: 0,
-            });
+            if reversible > 0 {
+                self.earnings.push_back(Earning {
+                    lot: lot.id,
+                    source: lot.source,
+                    rule: lot.rule.clone(),
+                    earned_at: lot.earned_at,
+                    points: awarded,
+                    reversed: 0,
+                    expired: 0,
+                    written_off: 0,
+                    forgiven: 0,
+                });
+            }
             self.available = self.available.saturating_add(lot.remaining);
             if lot.remaining > 0 {
                 self.insert_lot(lot);

@@ -154,7 +154,8 @@ pub enum PointsError {
         /// Holds open.
         open: usize,
     },
-    /// No award for this event is remembered ([`REMEMBERED_EARNINGS`]).
+    /// No award for this event is remembered
+    /// ([`LedgerPolicy::reversible_awards`]).
     #[error("no award for event {id:?} is remembered")]
     UnknownEarning {
         /// The event.

@@ -513,7 +513,7 @@ impl<Tz: TimeZone> Program<Tz> {
         let version = ledger.version.checked_add(1).ok_or(PointsError::Overflow)?;
 
         // The last fallible step; it changes nothing when it fails.
-        ledger.credit(lots, self.spec.ledger.statement_entries)?;
+        ledger.credit(lots, &self.spec.ledger)?;
         ledger.version = version;
         for (name, counter) in counters {
             ledger.counters.insert(name, counter);

@@ -167,7 +167,7 @@ impl Ledger {
     ///
     /// Errors, which change nothing: an event with no remembered award
     /// ([`PointsError::UnknownEarning`]; the ledger remembers the last
-    /// [`REMEMBERED_EARNINGS`](super::REMEMBERED_EARNINGS)), one already
+    /// [`LedgerPolicy::reversible_awards`](super::LedgerPolicy::reversible_awards)), one already
     /// wholly reversed ([`PointsError::AlreadyReversed`]), a share that is
     /// not a fraction in 0..=1, or a key used by another kind of operation.
     /// Repeating `key` returns the first result.
@@ -636,5 +636,30 @@ mod tests {
         );
         assert_eq!((l.forgiven(), l.redeemed(), l.reversed()), (100, 100, 0));
         assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn only_the_most_recent_awards_can_be_reversed() {
+        let p = shop(5, "", r#"{ "reversible_awards": 2 }"#);
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[visit(1, t(0)), visit(2, t(1)), visit(3, t(2))],
+        );
+        assert_eq!(l.earnings().map(|e| e.source.0).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(
+            p.reverse(&mut l, "a".into(), EventId(1), Portion::Whole, t(3))
+                .map(|_| ()),
+            Err(PointsError::UnknownEarning { id: EventId(1) })
+        );
+        assert!(
+            p.reverse(&mut l, "b".into(), EventId(2), Portion::Whole, t(3))
+                .is_ok()
+        );
+        let none = shop(5, "", r#"{ "reversible_awards": 0 }"#);
+        let mut l = none.new_ledger();
+        earn(&none, &mut l, &[visit(1, t(0))]);
+        assert_eq!(l.earnings().len(), 0);
     }
 }
