@@ -16,8 +16,9 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::points::{
-    Cap, CapMode, Clawback, Earned, Expiry, Hold, Ledger, LedgerPolicy, PeriodEnd, PointsError,
-    Portion, Program, ProgramSpec, Redemption, Release, Reversal, Reward, Rounding, RuleSpec,
+    Cap, CapMode, Clawback, Earned, Entry, EntryKind, Expiry, Hold, Ledger, LedgerPolicy,
+    PeriodEnd, PointsError, Portion, Program, ProgramSpec, Redemption, Release, Reversal, Reward,
+    Rounding, RuleSpec,
 };
 use growthkit::{Event, EventId, EventKind, LocalDay, Money, UserId};
 use proptest::collection::vec;
@@ -245,6 +246,19 @@ enum Outcome {
     Reversed(Result<Reversal, PointsError>),
 }
 
+/// The newest statement entries are the ones a result carried (as far as
+/// the bounded statement keeps them).
+fn carried(ledger: &Ledger, entries: &[Entry]) -> Result<(), TestCaseError> {
+    let kept = ledger.statement().len().min(entries.len());
+    let tail: Vec<&Entry> = ledger
+        .statement()
+        .skip(ledger.statement().len() - kept)
+        .collect();
+    let newest: Vec<&Entry> = entries.iter().skip(entries.len() - kept).collect();
+    prop_assert_eq!(tail, newest);
+    Ok(())
+}
+
 /// A failed step changed nothing, to the byte; a repeated one too.
 fn unchanged(ledger: &Ledger, before: &Ledger) -> Result<(), TestCaseError> {
     prop_assert_eq!(ledger, before);
@@ -279,6 +293,8 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 match &r {
                     Ok(e) if e.duplicate => prop_assert_eq!(&*ledger, &before),
                     Ok(e) => {
+                        let entries: Vec<Entry> = e.entries(&event).collect();
+                        carried(ledger, &entries)?;
                         prop_assert_eq!(ledger.version(), before.version() + 1);
                         prop_assert_eq!(ledger.earned(), before.earned() + e.total);
                         let day = LocalDay::of(at, &zone);
@@ -312,6 +328,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 match &r {
                     Ok(red) if red.repeated => unchanged(ledger, &before)?,
                     Ok(red) => {
+                        carried(ledger, &red.entries)?;
                         let after = ledger.clone();
                         let again = ledger.redeem(format!("k{key}").into(), *points + 1, clock);
                         prop_assert_eq!(
@@ -345,6 +362,14 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
             Op::Expire { advance_minutes } => {
                 clock += TimeDelta::minutes(*advance_minutes);
                 let n = ledger.expire(clock);
+                if n > 0 {
+                    let entry = Entry {
+                        at: clock,
+                        points: n,
+                        kind: EntryKind::Expired,
+                    };
+                    carried(ledger, &[entry])?;
+                }
                 prop_assert_eq!(ledger.expired(), before.expired() + n);
                 prop_assert_eq!(ledger.totals(clock).due, 0);
                 prop_assert_eq!(
@@ -368,6 +393,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 match &r {
                     Ok(h) if h.repeated => unchanged(ledger, &before)?,
                     Ok(h) => {
+                        carried(ledger, &h.entries)?;
                         prop_assert_eq!(h.taken.iter().map(|t| t.points).sum::<u64>(), *points);
                         prop_assert_eq!(ledger.held(), before.held() + points);
                         prop_assert_eq!(ledger.spendable(clock), spendable - points);
@@ -396,6 +422,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 match &r {
                     Ok(c) if c.repeated => unchanged(ledger, &before)?,
                     Ok(c) => {
+                        carried(ledger, &c.entries)?;
                         prop_assert_eq!(ledger.redeemed(), before.redeemed() + c.points);
                         prop_assert_eq!(ledger.held(), before.held() - c.points);
                         let after = ledger.clone();
@@ -423,6 +450,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 match &r {
                     Ok(x) if x.repeated => unchanged(ledger, &before)?,
                     Ok(x) => {
+                        carried(ledger, &x.entries)?;
                         prop_assert_eq!(x.returned + x.expired + x.reclaimed, x.points);
                         prop_assert_eq!(ledger.forgiven() + x.reclaimed, before.forgiven());
                         prop_assert_eq!(ledger.available(), before.available() + x.returned);
@@ -462,6 +490,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 match &r {
                     Ok(x) if x.repeated => unchanged(ledger, &before)?,
                     Ok(x) => {
+                        carried(ledger, &x.entries)?;
                         prop_assert_eq!(
                             x.points,
                             x.taken_back + x.written_off + x.owed + x.forgiven

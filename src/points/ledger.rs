@@ -750,12 +750,13 @@ impl Ledger {
     /// Adds the lots of one event's awards (built by
     /// [`Program::apply`](super::Program::apply) with `id` 0): numbers them,
     /// pays off debt first, remembers them for reversal and writes their
-    /// statement entries. All or nothing: on error nothing changed.
+    /// statement entries. All or nothing: on error nothing changed. Returns
+    /// the points that paid off debt.
     pub(crate) fn credit(
         &mut self,
         lots: Vec<Lot>,
         policy: &LedgerPolicy,
-    ) -> Result<(), PointsError> {
+    ) -> Result<u64, PointsError> {
         let statement_limit = policy.statement_entries;
         let reversible = usize::from(policy.reversible_awards);
         let total = lots
@@ -783,10 +784,13 @@ impl Ledger {
 
         self.statement_limit = statement_limit;
         self.earned = earned;
+        let mut debt_paid = 0u64;
         for (id, mut lot) in (self.next_lot..).zip(lots) {
             lot.id = id;
             let awarded = lot.remaining;
             let pay = awarded.min(self.owed);
+            // Cannot saturate: part of `total`.
+            debt_paid = debt_paid.saturating_add(pay);
             if pay > 0 {
                 lot.remaining -= pay;
                 self.owed -= pay;
@@ -838,7 +842,7 @@ impl Ledger {
             }
         }
         self.next_lot = next_lot;
-        Ok(())
+        Ok(debt_paid)
     }
 
     /// Inserts a lot at its place in spending order.

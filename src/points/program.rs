@@ -419,6 +419,10 @@ pub struct Earned {
     pub awards: Vec<Award>,
     /// The sum of the awards' points.
     pub total: u64,
+    /// Of `total`, points that paid off a debt from an earlier reversal
+    /// instead of going into lots. [`Earned::entries`] lists both.
+    #[serde(default)]
+    pub debt_paid: u64,
 }
 
 impl<Tz: TimeZone> Program<Tz> {
@@ -446,6 +450,7 @@ impl<Tz: TimeZone> Program<Tz> {
                     duplicate: true,
                     awards: Vec::new(),
                     total: 0,
+                    debt_paid: 0,
                 });
             }
             Admission::TooLate => return Err(PointsError::TooLate { id: event.id }),
@@ -513,7 +518,7 @@ impl<Tz: TimeZone> Program<Tz> {
         let version = ledger.version.checked_add(1).ok_or(PointsError::Overflow)?;
 
         // The last fallible step; it changes nothing when it fails.
-        ledger.credit(lots, &self.spec.ledger)?;
+        let debt_paid = ledger.credit(lots, &self.spec.ledger)?;
         ledger.version = version;
         for (name, counter) in counters {
             ledger.counters.insert(name, counter);
@@ -523,6 +528,7 @@ impl<Tz: TimeZone> Program<Tz> {
             duplicate: false,
             awards,
             total,
+            debt_paid,
         })
     }
 }

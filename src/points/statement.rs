@@ -4,10 +4,14 @@
 //! A [`Ledger`](super::Ledger) keeps only its most recent entries (the
 //! program's [`LedgerPolicy::statement_entries`](super::LedgerPolicy::statement_entries)),
 //! so its state stays small; every operation's result carries the entries it
-//! wrote, so a host that wants the full history appends them to its own log.
+//! wrote (`entries` on redemptions, holds, releases and reversals;
+//! [`Earned::entries`] for an earning; `expire` writes one `Expired` entry
+//! at its `now` with the points it returns), so a host that wants the full
+//! history appends them to its own log.
 
 use super::ledger::OperationKey;
-use crate::event::Label;
+use super::program::Earned;
+use crate::event::{Event, Label};
 use crate::id::EventId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -134,6 +138,55 @@ impl fmt::Display for Entry {
             EntryKind::Reclaimed { source } => format!("reclaimed for reversed {source}"),
         };
         write!(f, "{at} {sign}{} {what}", self.points)
+    }
+}
+
+impl Earned {
+    /// The statement entries this earning wrote for `event`: one `+` entry
+    /// per award with points, in rule order, each followed by the part of
+    /// it that paid off debt, if any (debt is paid from the awards in order).
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use growthkit::points::ProgramSpec;
+    /// use growthkit::{Event, EventId, EventKind, UserId};
+    ///
+    /// let program = serde_json::from_str::<ProgramSpec>(r#"{
+    ///     "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 5 } }]
+    /// }"#)?.validate()?;
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    /// let event = Event::new(EventId(1), UserId(1), at, EventKind::Visited);
+    /// let mut ledger = program.new_ledger();
+    /// let earned = program.apply(&mut ledger, &event)?;
+    /// let lines: Vec<String> = earned.entries(&event).map(|e| e.to_string()).collect();
+    /// assert_eq!(lines, ["2026-03-01 00:00:00 UTC +5 visit (event#1)"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn entries<'a>(&'a self, event: &'a Event) -> impl Iterator<Item = Entry> + 'a {
+        let mut debt = self.debt_paid;
+        self.awards
+            .iter()
+            .filter(|a| a.points > 0 && !self.duplicate)
+            .flat_map(move |a| {
+                let pay = a.points.min(debt);
+                debt -= pay;
+                let earned = Entry {
+                    at: event.at,
+                    points: a.points,
+                    kind: EntryKind::Earned {
+                        rule: a.rule.clone(),
+                        source: event.id,
+                    },
+                };
+                let paid = (pay > 0).then(|| Entry {
+                    at: event.at,
+                    points: pay,
+                    kind: EntryKind::DebtPaid {
+                        rule: a.rule.clone(),
+                    },
+                });
+                std::iter::once(earned).chain(paid)
+            })
     }
 }
 
