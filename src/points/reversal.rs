@@ -238,11 +238,13 @@ impl Ledger {
             repeated: false,
         };
         let overflow = || PointsError::Overflow;
+        let mut any_open = false;
         for i in indices {
             let Some(e) = self.earnings.get(i).cloned() else {
                 continue;
             };
             let open = e.points.saturating_sub(e.reversed);
+            any_open |= open > 0;
             let points = match portion {
                 Portion::Whole => open,
                 Portion::Share {
@@ -315,9 +317,11 @@ impl Ledger {
             result.owed = result.owed.checked_add(owed).ok_or_else(overflow)?;
             result.forgiven = result.forgiven.checked_add(forgiven).ok_or_else(overflow)?;
         }
-        if result.points == 0 {
+        if !any_open {
             return Err(PointsError::AlreadyReversed { id: source });
         }
+        // A share that rounds to nothing still succeeds: it is remembered
+        // under its key, so a retry returns it, and it reverses 0 points.
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
         self.version = self.version.checked_add(1).ok_or_else(overflow)?;
         let mut entries = Vec::new();
@@ -484,6 +488,7 @@ mod tests {
         assert_eq!(refund(&p, &mut l, "a", third).points, 33);
         assert_eq!(refund(&p, &mut l, "b", half).points, 49); // 49.5 down
         assert_eq!(refund(&p, &mut l, "c", third).points, 17); // 33, but 17 are left
+        assert_eq!(refund(&p, &mut l, "c", third).points, 17); // repeated
         assert_eq!(l.reversed(), 99);
         let snapshot = json(&l);
         assert_eq!(
@@ -512,6 +517,22 @@ mod tests {
         );
         assert_eq!(json(&l), snapshot);
         assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn a_share_that_rounds_to_nothing_reverses_nothing() {
+        let p = shop(50, "", "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 5, t(0))]);
+        let tiny = Portion::Share {
+            numerator: 1,
+            denominator: 10,
+        };
+        let r = refund(&p, &mut l, "a", tiny);
+        assert_eq!((r.points, r.entries.len(), l.available()), (0, 0, 5));
+        assert!(refund(&p, &mut l, "a", tiny).repeated);
+        assert_eq!(refund(&p, &mut l, "b", Portion::Whole).points, 5);
+        assert_conserved(&l, t(3));
     }
 
     #[test]
