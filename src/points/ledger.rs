@@ -557,8 +557,14 @@ impl Ledger {
     /// due. The version is bumped and one statement entry (`−n expired`, at
     /// `now`) written only if something expired.
     pub fn expire(&mut self, now: DateTime<Utc>) -> u64 {
+        // Lots are in expiry order, so the due ones are a prefix, found by a
+        // binary search; the common call, with nothing due, changes nothing.
+        let prefix = self.lots.partition_point(|l| l.due_at(now));
+        let Some(due_lots) = self.lots.get_mut(..prefix) else {
+            return 0;
+        };
         let mut due = 0u64;
-        for lot in self.lots.iter_mut().filter(|l| l.due_at(now)) {
+        for lot in due_lots {
             if lot.remaining == 0 {
                 continue;
             }

@@ -47,8 +47,8 @@ pub struct ProgramSpec {
     pub dedupe: DedupeWindow,
     /// The earning rules; every matching rule awards.
     pub rules: Vec<RuleSpec>,
-    /// How reversals claw points back and how much statement history a
-    /// ledger keeps. Default: clamp, 32 entries.
+    /// How reversals claw points back and how much history a ledger keeps.
+    /// Default: clamp, 32 statement entries, 128 reversible awards.
     #[serde(default)]
     pub ledger: LedgerPolicy,
 }
