@@ -93,25 +93,35 @@ impl Lot {
 }
 
 /// The idempotency key of an operation (an order id, a request id).
+///
+/// Shared text: results, remembered operations and statement entries all
+/// carry the key, and copying it costs a reference count, not an allocation.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct OperationKey(pub String);
+pub struct OperationKey(Label);
+
+impl OperationKey {
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
 
 impl From<&str> for OperationKey {
     fn from(s: &str) -> Self {
-        OperationKey(s.to_owned())
+        OperationKey(Label::from(s))
     }
 }
 
 impl From<String> for OperationKey {
     fn from(s: String) -> Self {
-        OperationKey(s)
+        OperationKey(Label::from(s))
     }
 }
 
 impl fmt::Display for OperationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.0)
+        f.pad(self.0.as_str())
     }
 }
 
