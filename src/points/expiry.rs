@@ -126,12 +126,16 @@ impl fmt::Display for Expiry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Expiry::Never => f.write_str("never"),
+            Expiry::AfterDays { days: 1 } => f.write_str("after 1 day"),
             Expiry::AfterDays { days } => write!(f, "after {days} days"),
             Expiry::AfterMonths {
                 months,
                 round_up_to,
             } => {
-                write!(f, "after {months} months")?;
+                match months {
+                    1 => f.write_str("after 1 month")?,
+                    _ => write!(f, "after {months} months")?,
+                }
                 match round_up_to {
                     None => Ok(()),
                     Some(PeriodEnd::Month) => f.write_str(", rounded up to the month's end"),
@@ -287,6 +291,8 @@ mod tests {
         );
         assert_eq!(Expiry::AfterDays { days: 7 }.to_string(), "after 7 days");
         assert_eq!(Expiry::Never.to_string(), "never");
+        assert_eq!(Expiry::AfterDays { days: 1 }.to_string(), "after 1 day");
+        assert_eq!(months(1, None).to_string(), "after 1 month");
     }
 
     #[test]
