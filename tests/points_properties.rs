@@ -354,6 +354,8 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
     // Awarded points and counts per (rule, local day) and per rule, from the awards.
     let mut daily: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
     let mut lifetime: BTreeMap<String, (u32, u64)> = BTreeMap::new();
+    // Points reversed and written off by all reversals so far.
+    let (mut reversal_points, mut written_off) = (0u64, 0u64);
     for op in ops {
         let before = ledger.clone();
         let outcome = match op {
@@ -574,6 +576,8 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                         );
                         prop_assert_eq!(ledger.reversed(), before.reversed() + x.taken_back);
                         prop_assert_eq!(ledger.owed(), before.owed() + x.owed);
+                        reversal_points += x.points;
+                        written_off += x.written_off;
                         // Reversal gives the cap room back.
                         for a in &x.awards {
                             let day = LocalDay::of(a.earned_at, &zone);
@@ -621,6 +625,11 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
             t.spendable + t.pending + t.due + t.held + t.redeemed + t.expired + t.reversed,
             "{:?}",
             t
+        );
+        // Every reversed point is reversed, owed, forgiven or written off.
+        prop_assert_eq!(
+            reversal_points,
+            ledger.reversed() + ledger.owed() + ledger.forgiven() + written_off
         );
         // Only a policy that owes can take the balance below zero.
         if program.spec().ledger.clawback == Clawback::Clamp {

@@ -318,7 +318,15 @@ impl Remembered {
 /// earnings pay off first (those points count as reversed when they pay).
 /// Under `clamp` it is [`forgiven`](Ledger::forgiven) and recorded. The
 /// balance a member sees is [`Ledger::balance`] = spendable − owed, which only
-/// a debt can make negative.
+/// a debt can make negative. Precisely, every point a reversal reverses
+/// ([`Reversal::points`](super::Reversal::points)) is, from then on, in
+/// exactly one of: `reversed` (taken out of a lot, or paid by a later award
+/// or reclaimed from a released hold), `owed`, `forgiven`, or still in
+/// `expired` (points that had expired are written off, never clawed back):
+///
+/// ```text
+/// Σ reversal points = reversed + owed + forgiven + written off
+/// ```
 ///
 /// # Example: a purchase's return window
 ///
