@@ -651,11 +651,7 @@ impl Ledger {
             points,
             kind: EntryKind::Redeemed { key: key.clone() },
         }];
-        statement::append(
-            &mut self.statement,
-            self.statement_limit,
-            entries.iter().cloned(),
-        );
+        self.write(&entries);
         let result = Redemption {
             key,
             points,
