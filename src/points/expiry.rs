@@ -243,6 +243,34 @@ mod tests {
     }
 
     #[test]
+    fn the_local_year_decides_across_the_utc_new_year() {
+        // 31 December 20:00 UTC is already 1 January 2027, 04:00 in +08:00:
+        // one month later is February 2027, whose year ends when 2028 begins
+        // locally (31 December 2027, 16:00 UTC). In UTC it would be 2026's
+        // January + 1 month: still 2027, ending at midnight UTC.
+        let earned = utc(2026, 12, 31, 20);
+        let year_end = months(1, Some(PeriodEnd::Year));
+        assert_eq!(
+            year_end.expires_at(earned, &plus8()),
+            Ok(Some(utc(2027, 12, 31, 16)))
+        );
+        assert_eq!(
+            year_end.expires_at(earned, &Utc),
+            Ok(Some(utc(2028, 1, 1, 0)))
+        );
+        // Rounded to the quarter: Q1 2027 locally ends when 1 April begins.
+        assert_eq!(
+            months(1, Some(PeriodEnd::Quarter)).expires_at(earned, &plus8()),
+            Ok(Some(utc(2027, 3, 31, 16)))
+        );
+        // A December expiry rounded to its month ends on 1 January.
+        assert_eq!(
+            months(11, Some(PeriodEnd::Month)).expires_at(utc(2026, 1, 10, 0), &plus8()),
+            Ok(Some(utc(2026, 12, 31, 16)))
+        );
+    }
+
+    #[test]
     fn days_never_and_overflow() {
         let z = plus8();
         assert_eq!(Expiry::Never.expires_at(utc(2026, 1, 1, 0), &z), Ok(None));

@@ -644,6 +644,26 @@ mod tests {
     }
 
     #[test]
+    fn under_debt_held_points_come_back_and_the_debt_stays() {
+        // 100 points from the purchase all held for an order, 50 from a
+        // visit. The purchase is refunded: 100 owed. The order is cancelled:
+        // the 100 return, and the balance nets the debt out.
+        let p = shop(50, "", r#"{ "clawback": "debt" }"#);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0)), visit(8, t(1))]);
+        assert!(l.hold("order".into(), 100, t(2)).is_ok());
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!((r.taken_back, r.owed), (0, 100));
+        let back = l.release("order".into(), t(4));
+        assert!(back.is_ok_and(|b| b.returned == 100 && b.reclaimed == 0));
+        assert_eq!(
+            (l.spendable(t(4)), l.owed(), l.balance(t(4))),
+            (150, 100, 50)
+        );
+        assert_conserved(&l, t(4));
+    }
+
+    #[test]
     fn captured_held_points_stay_forgiven() {
         let p = shop(50, "", "{}");
         let mut l = p.new_ledger();
