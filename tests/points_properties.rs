@@ -1,18 +1,24 @@
 //! Properties of points programs and ledgers (`growthkit::points`):
 //!
-//! 1. under arbitrary sequences of events, redeems and expiries the ledger's
-//!    invariant holds after every step, spendable never exceeds available,
-//!    and a failed step changes nothing;
+//! 1. under arbitrary sequences of events, redeems, holds, captures,
+//!    releases, reversals and expiries the ledger's invariant holds after
+//!    every step (`earned = spendable + pending + due + held + redeemed +
+//!    expired + reversed` at the step's instant), the balance is never
+//!    negative unless the clawback policy owes, a failed step changes nothing
+//!    (the JSON is byte-identical), and repeating a successful step's key
+//!    returns its first result and changes nothing;
 //! 2. no rule's daily (local-day) or lifetime cap is ever exceeded;
 //! 3. applying an applied event again is a no-op;
 //! 4. the same input gives the same output;
-//! 5. `ProgramSpec` and `Ledger` round-trip through JSON;
+//! 5. `ProgramSpec` and `Ledger` round-trip through JSON, and a ledger
+//!    saved and loaded mid-sequence continues exactly like one that was not;
 //! 6. any JSON program fails to parse or validate, or is a valid program;
 //!    never a panic.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::points::{
-    Cap, CapMode, Earned, Expiry, Ledger, PointsError, Program, ProgramSpec, Redemption, Reward,
+    Cap, CapMode, Clawback, Earned, Entry, EntryKind, Expiry, Hold, Ledger, LedgerPolicy,
+    PeriodEnd, PointsError, Portion, Program, ProgramSpec, Redemption, Release, Reversal, Reward,
     Rounding, RuleSpec,
 };
 use growthkit::{Event, EventId, EventKind, LocalDay, Money, UserId};
@@ -40,7 +46,24 @@ fn expiry() -> impl Strategy<Value = Option<Expiry>> {
         Just(None),
         Just(Some(Expiry::Never)),
         (1u32..20).prop_map(|days| Some(Expiry::AfterDays { days })),
+        (
+            1u32..3,
+            select(vec![None, Some(PeriodEnd::Month), Some(PeriodEnd::Quarter)])
+        )
+            .prop_map(|(months, round_up_to)| Some(Expiry::AfterMonths {
+                months,
+                round_up_to
+            })),
     ]
+}
+
+/// The fewest days from earning to expiry.
+fn min_days(expiry: Expiry) -> Option<u32> {
+    match expiry {
+        Expiry::AfterDays { days } => Some(days),
+        Expiry::AfterMonths { months, .. } => Some(months * 28),
+        _ => None,
+    }
 }
 
 fn rounding() -> impl Strategy<Value = Rounding> {
@@ -75,16 +98,20 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
         cap(),
         select(vec![CapMode::Trim, CapMode::Reject]),
         expiry(),
+        prop_oneof![Just(0u32), 1u32..3],
     )
         .prop_map(
-            move |((on, reward), daily_cap, lifetime_cap, cap_mode, expiry)| RuleSpec {
-                name: format!("r{i}").into(),
-                on: on.parse().unwrap(),
-                reward,
-                daily_cap,
-                lifetime_cap,
-                cap_mode,
-                expiry,
+            move |((on, reward), daily_cap, lifetime_cap, cap_mode, expiry, pending_days)| {
+                RuleSpec {
+                    name: format!("r{i}").into(),
+                    on: on.parse().unwrap(),
+                    reward,
+                    daily_cap,
+                    lifetime_cap,
+                    cap_mode,
+                    expiry,
+                    pending_days,
+                }
             },
         )
 }
@@ -96,17 +123,38 @@ fn spec() -> impl Strategy<Value = ProgramSpec> {
             Just(Expiry::Never),
             (1u32..30).prop_map(|days| Expiry::AfterDays { days })
         ],
+        select(vec![
+            Clawback::Clamp,
+            Clawback::Debt,
+            Clawback::NegativeBalance,
+        ]),
+        (0u16..6, select(vec![0u16, 3, 128])),
     )
-        .prop_flat_map(|(n, expiry)| {
+        .prop_flat_map(|(n, expiry, clawback, limits)| {
             let rules: Vec<_> = (0..n.len()).map(rule).collect();
-            (rules, Just(expiry))
+            (rules, Just(expiry), Just(clawback), Just(limits))
         })
-        .prop_map(|(rules, expiry)| ProgramSpec {
-            utc_offset: "+08:00".parse().unwrap(),
-            expiry,
-            dedupe: Default::default(),
-            rules,
-        })
+        .prop_map(
+            |(mut rules, expiry, clawback, (statement_entries, reversible_awards))| {
+                // Pending must end before expiry (validation refuses it otherwise).
+                for r in &mut rules {
+                    if let Some(days) = min_days(r.expiry.unwrap_or(expiry)) {
+                        r.pending_days = r.pending_days.min(days - 1);
+                    }
+                }
+                ProgramSpec {
+                    utc_offset: "+08:00".parse().unwrap(),
+                    expiry,
+                    dedupe: Default::default(),
+                    rules,
+                    ledger: LedgerPolicy {
+                        clawback,
+                        statement_entries,
+                        reversible_awards,
+                    },
+                }
+            },
+        )
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +172,26 @@ enum Op {
         advance_minutes: i64,
     },
     Expire {
+        advance_minutes: i64,
+    },
+    Hold {
+        key: u8,
+        points: u64,
+        advance_minutes: i64,
+    },
+    Capture {
+        key: u8,
+        advance_minutes: i64,
+    },
+    Release {
+        key: u8,
+        advance_minutes: i64,
+    },
+    Reverse {
+        key: u8,
+        event: u64,
+        /// `None`: the whole award; else a share in tenths.
+        tenths: Option<u64>,
         advance_minutes: i64,
     },
 }
@@ -154,7 +222,17 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         2 => (0u8..6, 0u64..80, advance.clone())
             .prop_map(|(key, points, advance_minutes)| Op::Redeem { key, points, advance_minutes }),
-        1 => advance.prop_map(|advance_minutes| Op::Expire { advance_minutes }),
+        1 => advance.clone().prop_map(|advance_minutes| Op::Expire { advance_minutes }),
+        1 => (0u8..4, 0u64..60, advance.clone())
+            .prop_map(|(key, points, advance_minutes)| Op::Hold { key, points, advance_minutes }),
+        1 => (0u8..4, advance.clone())
+            .prop_map(|(key, advance_minutes)| Op::Capture { key, advance_minutes }),
+        1 => (0u8..4, advance.clone())
+            .prop_map(|(key, advance_minutes)| Op::Release { key, advance_minutes }),
+        2 => (0u8..6, 0u64..40, prop_oneof![Just(None), (0u64..=10).prop_map(Some)], advance)
+            .prop_map(|(key, event, tenths, advance_minutes)| Op::Reverse {
+                key, event, tenths, advance_minutes
+            }),
     ]
 }
 
@@ -163,6 +241,109 @@ enum Outcome {
     Earned(Result<Earned, PointsError>),
     Redeemed(Result<Redemption, PointsError>),
     Expired(u64),
+    Held(Result<Hold, PointsError>),
+    Captured(Result<Redemption, PointsError>),
+    Released(Result<Release, PointsError>),
+    Reversed(Result<Reversal, PointsError>),
+}
+
+/// The newest statement entries are the ones a result carried (as far as
+/// the bounded statement keeps them).
+fn carried(ledger: &Ledger, entries: &[Entry]) -> Result<(), TestCaseError> {
+    let kept = ledger.statement().len().min(entries.len());
+    let tail: Vec<&Entry> = ledger
+        .statement()
+        .skip(ledger.statement().len() - kept)
+        .collect();
+    let newest: Vec<&Entry> = entries.iter().skip(entries.len() - kept).collect();
+    prop_assert_eq!(tail, newest);
+    Ok(())
+}
+
+/// Runs `ops` from `clock` without checking anything; returns the outcomes
+/// and the clock at the end.
+fn drive(
+    program: &Program,
+    ledger: &mut Ledger,
+    ops: &[Op],
+    mut clock: DateTime<Utc>,
+) -> (Vec<Outcome>, DateTime<Utc>) {
+    let mut out = Vec::new();
+    for op in ops {
+        let outcome = match op {
+            Op::Event {
+                id,
+                advance_minutes,
+                late_minutes,
+                kind,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let at = clock - TimeDelta::minutes(*late_minutes);
+                let event = Event::new(EventId(*id), UserId(1), at, kind.clone());
+                Outcome::Earned(program.apply(ledger, &event))
+            }
+            Op::Redeem {
+                key,
+                points,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                Outcome::Redeemed(ledger.redeem(format!("k{key}").into(), *points, clock))
+            }
+            Op::Expire { advance_minutes } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                Outcome::Expired(ledger.expire(clock))
+            }
+            Op::Hold {
+                key,
+                points,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                Outcome::Held(ledger.hold(format!("h{key}").into(), *points, clock))
+            }
+            Op::Capture {
+                key,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                Outcome::Captured(ledger.capture(format!("h{key}").into(), clock))
+            }
+            Op::Release {
+                key,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                Outcome::Released(ledger.release(format!("h{key}").into(), clock))
+            }
+            Op::Reverse {
+                key,
+                event,
+                tenths,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let portion = tenths.map_or(Portion::Whole, |n| Portion::Share {
+                    numerator: n,
+                    denominator: 10,
+                });
+                let key = format!("x{key}").into();
+                Outcome::Reversed(program.reverse(ledger, key, EventId(*event), portion, clock))
+            }
+        };
+        out.push(outcome);
+    }
+    (out, clock)
+}
+
+/// A failed step changed nothing, to the byte; a repeated one too.
+fn unchanged(ledger: &Ledger, before: &Ledger) -> Result<(), TestCaseError> {
+    prop_assert_eq!(ledger, before);
+    prop_assert_eq!(
+        serde_json::to_string(ledger).unwrap(),
+        serde_json::to_string(before).unwrap()
+    );
+    Ok(())
 }
 
 /// Runs `ops`, checking the per-step properties; returns the outcomes.
@@ -173,6 +354,8 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
     // Awarded points and counts per (rule, local day) and per rule, from the awards.
     let mut daily: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
     let mut lifetime: BTreeMap<String, (u32, u64)> = BTreeMap::new();
+    // Points reversed and written off by all reversals so far.
+    let (mut reversal_points, mut written_off) = (0u64, 0u64);
     for op in ops {
         let before = ledger.clone();
         let outcome = match op {
@@ -189,6 +372,8 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 match &r {
                     Ok(e) if e.duplicate => prop_assert_eq!(&*ledger, &before),
                     Ok(e) => {
+                        let entries: Vec<Entry> = e.entries(&event).collect();
+                        carried(ledger, &entries)?;
                         prop_assert_eq!(ledger.version(), before.version() + 1);
                         prop_assert_eq!(ledger.earned(), before.earned() + e.total);
                         let day = LocalDay::of(at, &zone);
@@ -220,16 +405,27 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 let spendable = ledger.spendable(clock);
                 let r = ledger.redeem(format!("k{key}").into(), *points, clock);
                 match &r {
-                    Ok(red) if red.repeated => prop_assert_eq!(&*ledger, &before),
+                    Ok(red) if red.repeated => unchanged(ledger, &before)?,
                     Ok(red) => {
+                        carried(ledger, &red.entries)?;
+                        let after = ledger.clone();
+                        let again = ledger.redeem(format!("k{key}").into(), *points + 1, clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Redemption {
+                                repeated: true,
+                                ..red.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
                         prop_assert_eq!(red.points, *points);
                         prop_assert_eq!(red.taken.iter().map(|t| t.points).sum::<u64>(), *points);
                         prop_assert_eq!(ledger.available(), before.available() - points);
                         prop_assert_eq!(ledger.spendable(clock), spendable - points);
                     }
                     Err(e) => {
-                        prop_assert_eq!(&*ledger, &before);
-                        if *points > 0 {
+                        unchanged(ledger, &before)?;
+                        if *points > 0 && !matches!(e, PointsError::KeyReused { .. }) {
                             prop_assert_eq!(
                                 e,
                                 &PointsError::Insufficient {
@@ -245,36 +441,227 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
             Op::Expire { advance_minutes } => {
                 clock += TimeDelta::minutes(*advance_minutes);
                 let n = ledger.expire(clock);
+                if n > 0 {
+                    let entry = Entry {
+                        at: clock,
+                        points: n,
+                        kind: EntryKind::Expired,
+                    };
+                    carried(ledger, &[entry])?;
+                }
                 prop_assert_eq!(ledger.expired(), before.expired() + n);
-                prop_assert_eq!(ledger.spendable(clock), ledger.available());
+                prop_assert_eq!(ledger.totals(clock).due, 0);
+                prop_assert_eq!(
+                    ledger.spendable(clock) + ledger.pending(clock),
+                    ledger.available()
+                );
+                let after = ledger.clone();
+                prop_assert_eq!(ledger.expire(clock), 0);
+                unchanged(ledger, &after)?;
                 Outcome::Expired(n)
+            }
+            Op::Hold {
+                key,
+                points,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let spendable = ledger.spendable(clock);
+                let key = format!("h{key}");
+                let r = ledger.hold(key.clone().into(), *points, clock);
+                match &r {
+                    Ok(h) if h.repeated => unchanged(ledger, &before)?,
+                    Ok(h) => {
+                        carried(ledger, &h.entries)?;
+                        prop_assert_eq!(h.taken.iter().map(|t| t.points).sum::<u64>(), *points);
+                        prop_assert_eq!(ledger.held(), before.held() + points);
+                        prop_assert_eq!(ledger.spendable(clock), spendable - points);
+                        let after = ledger.clone();
+                        let again = ledger.hold(key.into(), 1, clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Hold {
+                                repeated: true,
+                                ..h.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Held(r)
+            }
+            Op::Capture {
+                key,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let key = format!("h{key}");
+                let r = ledger.capture(key.clone().into(), clock);
+                match &r {
+                    Ok(c) if c.repeated => unchanged(ledger, &before)?,
+                    Ok(c) => {
+                        carried(ledger, &c.entries)?;
+                        prop_assert_eq!(ledger.redeemed(), before.redeemed() + c.points);
+                        prop_assert_eq!(ledger.held(), before.held() - c.points);
+                        let after = ledger.clone();
+                        let again = ledger.capture(key.into(), clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Redemption {
+                                repeated: true,
+                                ..c.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Captured(r)
+            }
+            Op::Release {
+                key,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let key = format!("h{key}");
+                let r = ledger.release(key.clone().into(), clock);
+                match &r {
+                    Ok(x) if x.repeated => unchanged(ledger, &before)?,
+                    Ok(x) => {
+                        carried(ledger, &x.entries)?;
+                        prop_assert_eq!(x.returned + x.expired + x.reclaimed, x.points);
+                        prop_assert_eq!(ledger.forgiven() + x.reclaimed, before.forgiven());
+                        prop_assert_eq!(ledger.available(), before.available() + x.returned);
+                        prop_assert_eq!(ledger.held(), before.held() - x.points);
+                        let after = ledger.clone();
+                        let again = ledger.release(key.into(), clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Release {
+                                repeated: true,
+                                ..x.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Released(r)
+            }
+            Op::Reverse {
+                key,
+                event,
+                tenths,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let key = format!("x{key}");
+                let portion = match tenths {
+                    None => Portion::Whole,
+                    Some(n) => Portion::Share {
+                        numerator: *n,
+                        denominator: 10,
+                    },
+                };
+                let r =
+                    program.reverse(ledger, key.clone().into(), EventId(*event), portion, clock);
+                match &r {
+                    Ok(x) if x.repeated => unchanged(ledger, &before)?,
+                    Ok(x) => {
+                        carried(ledger, &x.entries)?;
+                        prop_assert_eq!(
+                            x.points,
+                            x.taken_back + x.written_off + x.owed + x.forgiven
+                        );
+                        prop_assert_eq!(ledger.reversed(), before.reversed() + x.taken_back);
+                        prop_assert_eq!(ledger.owed(), before.owed() + x.owed);
+                        reversal_points += x.points;
+                        written_off += x.written_off;
+                        // Reversal gives the cap room back.
+                        for a in &x.awards {
+                            let day = LocalDay::of(a.earned_at, &zone);
+                            let whole = u32::from(a.wholly_reversed);
+                            let d = daily.entry((a.rule.to_string(), day)).or_default();
+                            d.0 -= whole;
+                            d.1 -= a.points;
+                            let l = lifetime.entry(a.rule.to_string()).or_default();
+                            l.0 -= whole;
+                            l.1 -= a.points;
+                        }
+                        if program.spec().ledger.clawback == Clawback::Debt {
+                            prop_assert_eq!(x.taken_back, before.available() - ledger.available());
+                        }
+                        let after = ledger.clone();
+                        let again =
+                            program.reverse(ledger, key.into(), EventId(*event), portion, clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Reversal {
+                                repeated: true,
+                                ..x.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Reversed(r)
             }
         };
         prop_assert!(ledger.check().is_ok(), "{:?}", ledger.check());
         prop_assert!(ledger.spendable(clock) <= ledger.available());
         prop_assert_eq!(
             ledger.earned(),
-            ledger.available() + ledger.redeemed() + ledger.expired() + ledger.reversed()
+            ledger.available()
+                + ledger.held()
+                + ledger.redeemed()
+                + ledger.expired()
+                + ledger.reversed()
         );
-        out.push(outcome);
-    }
-    for rule in &program.spec().rules {
-        let name = rule.name.to_string();
-        let within = |cap: &Option<Cap>, (count, points): (u32, u64)| {
-            cap.is_none_or(|c| {
-                c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
-            })
-        };
-        for ((r, day), tally) in &daily {
-            if *r == name {
-                prop_assert!(
-                    within(&rule.daily_cap, *tally),
-                    "{name} on {day}: {tally:?}"
-                );
-            }
+        let t = ledger.totals(clock);
+        prop_assert_eq!(
+            t.earned,
+            t.spendable + t.pending + t.due + t.held + t.redeemed + t.expired + t.reversed,
+            "{:?}",
+            t
+        );
+        // Every reversed point is reversed, owed, forgiven or written off.
+        prop_assert_eq!(
+            reversal_points,
+            ledger.reversed() + ledger.owed() + ledger.forgiven() + written_off
+        );
+        // Only a policy that owes can take the balance below zero.
+        if program.spec().ledger.clawback == Clawback::Clamp {
+            prop_assert_eq!(ledger.owed(), 0);
+            prop_assert!(ledger.balance(clock) >= 0);
         }
-        let life = lifetime.get(&name).copied().unwrap_or_default();
-        prop_assert!(within(&rule.lifetime_cap, life), "{name}: {life:?}");
+        prop_assert!(
+            ledger.statement().len() <= usize::from(program.spec().ledger.statement_entries)
+        );
+        prop_assert!(
+            ledger.earnings().len() <= usize::from(program.spec().ledger.reversible_awards)
+        );
+        // No cap is exceeded at any step (net of reversals).
+        for rule in &program.spec().rules {
+            let name = rule.name.to_string();
+            let within = |cap: &Option<Cap>, (count, points): (u32, u64)| {
+                cap.is_none_or(|c| {
+                    c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
+                })
+            };
+            for ((r, day), tally) in &daily {
+                if *r == name {
+                    prop_assert!(
+                        within(&rule.daily_cap, *tally),
+                        "{name} on {day}: {tally:?}"
+                    );
+                }
+            }
+            let life = lifetime.get(&name).copied().unwrap_or_default();
+            prop_assert!(within(&rule.lifetime_cap, life), "{name}: {life:?}");
+        }
+        out.push(outcome);
     }
     Ok(out)
 }
@@ -285,14 +672,14 @@ proptest! {
     #[test]
     fn invariants_hold_at_every_step(spec in spec(), ops in vec(op(), 0..60)) {
         let program = spec.validate().unwrap();
-        let mut ledger = Ledger::new();
+        let mut ledger = program.new_ledger();
         run(&program, &mut ledger, &ops)?;
     }
 
     #[test]
     fn same_input_same_output(spec in spec(), ops in vec(op(), 0..40)) {
         let program = spec.validate().unwrap();
-        let (mut a, mut b) = (Ledger::new(), Ledger::new());
+        let (mut a, mut b) = (program.new_ledger(), program.new_ledger());
         let out_a = run(&program, &mut a, &ops)?;
         let out_b = run(&program, &mut b, &ops)?;
         prop_assert_eq!(out_a, out_b);
@@ -305,7 +692,7 @@ proptest! {
         let back: ProgramSpec = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(&back, &spec);
         let program = spec.validate().unwrap();
-        let mut ledger = Ledger::new();
+        let mut ledger = program.new_ledger();
         run(&program, &mut ledger, &ops)?;
         let text = serde_json::to_string(&ledger).unwrap();
         let back: Ledger = serde_json::from_str(&text).unwrap();
@@ -313,12 +700,36 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_json_programs_never_panic(rules in vec(json_rule(), 0..4), offset in select(vec!["+08:00", "-05:30", "Z", "bad"]), days in -1i64..3) {
-        let v = json!({
+    fn a_round_tripped_ledger_continues_identically(
+        spec in spec(),
+        ops in vec(op(), 0..50),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let program = spec.validate().unwrap();
+        let cut = cut.index(ops.len() + 1);
+        let mut whole = program.new_ledger();
+        let (all, _) = drive(&program, &mut whole, &ops, t0());
+        let mut first = program.new_ledger();
+        let (mut out, clock) = drive(&program, &mut first, &ops[..cut], t0());
+        let mut second: Ledger =
+            serde_json::from_str(&serde_json::to_string(&first).unwrap()).unwrap();
+        prop_assert_eq!(&second, &first);
+        let (rest, _) = drive(&program, &mut second, &ops[cut..], clock);
+        out.extend(rest);
+        prop_assert_eq!(out, all);
+        prop_assert_eq!(second, whole);
+    }
+
+    #[test]
+    fn arbitrary_json_programs_never_panic(rules in vec(json_rule(), 0..4), offset in select(vec!["+08:00", "-05:30", "Z", "bad"]), expiry in json_expiry(), ledger in json_ledger()) {
+        let mut v = json!({
             "utc_offset": offset,
-            "expiry": { "type": "after_days", "days": days },
+            "expiry": expiry,
             "rules": rules,
         });
+        if !ledger.is_null() {
+            v["ledger"] = ledger;
+        }
         if let Ok(spec) = serde_json::from_value::<ProgramSpec>(v)
             && let Ok(program) = spec.validate()
         {
@@ -328,6 +739,15 @@ proptest! {
             names.sort();
             names.dedup();
             prop_assert_eq!(names.len(), s.rules.len());
+            // A valid program earns, spends and reverses without panicking.
+            let mut ledger = program.new_ledger();
+            let paid = EventKind::Purchase { amount: Money::new(12_345, "CNY".parse().unwrap()) };
+            for (id, kind) in [(1, paid), (2, EventKind::Visited)] {
+                let _ = program.apply(&mut ledger, &Event::new(EventId(id), UserId(1), t0(), kind));
+            }
+            let _ = ledger.redeem("r".into(), 3, t0());
+            let _ = program.reverse(&mut ledger, "x".into(), EventId(1), Portion::Whole, t0());
+            prop_assert!(ledger.check().is_ok());
         }
     }
 }
@@ -364,16 +784,69 @@ fn json_rule() -> impl Strategy<Value = Value> {
         json!({ "extra": 1 }),
     ]);
     let mode = select(vec![json!("trim"), json!("reject"), json!("maybe")]);
-    (name, on, reward, cap.clone(), cap, mode).prop_map(|(name, on, reward, d, l, mode)| {
-        let mut r = json!({ "name": name, "on": on, "reward": reward, "cap_mode": mode });
-        if !d.is_null() {
-            r["daily_cap"] = d;
-        }
-        if !l.is_null() {
-            r["lifetime_cap"] = l;
-        }
-        r
-    })
+    let pending = select(vec![Value::Null, json!(0), json!(3), json!(400), json!(-1)]);
+    (
+        (name, on, reward, cap.clone(), cap, mode),
+        pending,
+        prop_oneof![Just(Value::Null), json_expiry()],
+    )
+        .prop_map(|((name, on, reward, d, l, mode), pending, expiry)| {
+            let mut r = json!({ "name": name, "on": on, "reward": reward, "cap_mode": mode });
+            if !pending.is_null() {
+                r["pending_days"] = pending;
+            }
+            if !expiry.is_null() {
+                r["expiry"] = expiry;
+            }
+            if !d.is_null() {
+                r["daily_cap"] = d;
+            }
+            if !l.is_null() {
+                r["lifetime_cap"] = l;
+            }
+            r
+        })
+}
+
+/// An expiry from good and bad values.
+fn json_expiry() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!({ "type": "never" })),
+        (-1i64..3).prop_map(|days| json!({ "type": "after_days", "days": days })),
+        (
+            -1i64..14,
+            select(vec![
+                Value::Null,
+                json!("month"),
+                json!("quarter"),
+                json!("year"),
+                json!("week")
+            ])
+        )
+            .prop_map(|(months, round)| {
+                let mut e = json!({ "type": "after_months", "months": months });
+                if !round.is_null() {
+                    e["round_up_to"] = round;
+                }
+                e
+            }),
+        Just(json!({ "type": "after_days", "days": 1, "months": 2 })),
+    ]
+}
+
+/// A ledger policy from good and bad values.
+fn json_ledger() -> impl Strategy<Value = Value> {
+    select(vec![
+        Value::Null,
+        json!({}),
+        json!({ "clawback": "debt" }),
+        json!({ "clawback": "negative_balance", "statement_entries": 0 }),
+        json!({ "clawback": "clamp", "statement_entries": 70000 }),
+        json!({ "clawback": "forget" }),
+        json!({ "reversible_awards": 0 }),
+        json!({ "reversible_awards": -1 }),
+        json!({ "extra": true }),
+    ])
 }
 
 /// A pinned case: a round-tripped ledger continues exactly like the original.

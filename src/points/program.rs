@@ -2,11 +2,12 @@
 //! earning step [`Program::apply`].
 
 use super::PointsError;
-use super::ledger::{DayTally, Ledger, Lot, RuleCounter};
+use super::expiry::Expiry;
+use super::ledger::{DayTally, Ledger, LedgerPolicy, Lot, RuleCounter};
 use crate::dedupe::{Admission, DedupeWindow};
 use crate::event::{Currency, Event, EventKind, KindPattern, KindTag, Label};
 use crate::time::{LocalDay, UtcOffset};
-use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
+use chrono::{FixedOffset, TimeDelta, TimeZone};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -46,6 +47,10 @@ pub struct ProgramSpec {
     pub dedupe: DedupeWindow,
     /// The earning rules; every matching rule awards.
     pub rules: Vec<RuleSpec>,
+    /// How reversals claw points back and how much history a ledger keeps.
+    /// Default: clamp, 32 statement entries, 128 reversible awards.
+    #[serde(default)]
+    pub ledger: LedgerPolicy,
 }
 
 /// One earning rule.
@@ -70,6 +75,14 @@ pub struct RuleSpec {
     /// When this rule's points expire; default: the program's [`ProgramSpec::expiry`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry: Option<Expiry>,
+    /// Days (of 24 hours) the rule's points stay pending before they can be
+    /// spent, e.g. a purchase's return window; 0: spendable at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending_days: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How many points a rule awards.
@@ -147,20 +160,6 @@ pub enum CapMode {
     Reject,
 }
 
-/// When earned points expire.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Expiry {
-    /// They never do.
-    #[default]
-    Never,
-    /// Exactly `days` × 24 hours after the earning event.
-    AfterDays {
-        /// Days; at least 1.
-        days: u32,
-    },
-}
-
 /// What is wrong with a [`ProgramSpec`]: the rule, the field and why.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -204,6 +203,16 @@ pub enum ProgramError {
         /// Its trigger.
         on: KindPattern,
     },
+    /// A rule whose points would expire before (or as) they stop pending.
+    #[error("rule {rule}: pending_days is {pending_days} but its points expire sooner ({expiry})")]
+    PendingOutlastsExpiry {
+        /// The rule.
+        rule: Label,
+        /// Its pending days.
+        pending_days: u32,
+        /// Its expiry (the rule's own, or the program's).
+        expiry: Expiry,
+    },
     /// A cap that limits nothing.
     #[error("rule {rule}: {field} sets neither count nor points")]
     EmptyCap {
@@ -234,10 +243,8 @@ impl ProgramSpec {
         if self.rules.is_empty() {
             return Err(NoRules);
         }
-        if self.expiry == (Expiry::AfterDays { days: 0 }) {
-            return Err(ProgramZero {
-                field: "expiry.days",
-            });
+        if let Some(field) = self.expiry.zero_field() {
+            return Err(ProgramZero { field });
         }
         if self.dedupe.horizon_hours == 0 {
             return Err(ProgramZero {
@@ -312,10 +319,22 @@ impl ProgramSpec {
                     });
                 }
             }
-            if r.expiry == Some(Expiry::AfterDays { days: 0 }) {
+            if let Some(field) = r.expiry.as_ref().and_then(Expiry::zero_field) {
                 return Err(Zero {
                     rule: rule(),
-                    field: "expiry.days",
+                    field,
+                });
+            }
+            let expiry = r.expiry.unwrap_or(self.expiry);
+            if r.pending_days > 0
+                && expiry
+                    .min_days()
+                    .is_some_and(|d| u64::from(r.pending_days) >= d)
+            {
+                return Err(PendingOutlastsExpiry {
+                    rule: rule(),
+                    pending_days: r.pending_days,
+                    expiry,
                 });
             }
         }
@@ -400,6 +419,10 @@ pub struct Earned {
     pub awards: Vec<Award>,
     /// The sum of the awards' points.
     pub total: u64,
+    /// Of `total`, points that paid off a debt from an earlier reversal
+    /// instead of going into lots. [`Earned::entries`] lists both.
+    #[serde(default)]
+    pub debt_paid: u64,
 }
 
 impl<Tz: TimeZone> Program<Tz> {
@@ -427,6 +450,7 @@ impl<Tz: TimeZone> Program<Tz> {
                     duplicate: true,
                     awards: Vec::new(),
                     total: 0,
+                    debt_paid: 0,
                 });
             }
             Admission::TooLate => return Err(PointsError::TooLate { id: event.id }),
@@ -467,11 +491,19 @@ impl<Tz: TimeZone> Program<Tz> {
                 }
                 total = total.checked_add(points).ok_or(PointsError::Overflow)?;
                 let expiry = rule.expiry.unwrap_or(self.spec.expiry);
+                let available_from = event
+                    .at
+                    .checked_add_signed(TimeDelta::days(i64::from(rule.pending_days)))
+                    .ok_or(PointsError::Overflow)?;
                 lots.push(Lot {
+                    id: 0,
+                    source: event.id,
                     rule: rule.name.clone(),
                     earned_at: event.at,
-                    expires_at: expires_at(expiry, event.at)?,
+                    available_from,
+                    expires_at: expiry.expires_at(event.at, &self.zone)?,
                     remaining: points,
+                    held: 0,
                 });
                 counters.push((rule.name.clone(), counter));
             }
@@ -483,20 +515,11 @@ impl<Tz: TimeZone> Program<Tz> {
                 capped,
             });
         }
-        let earned = ledger
-            .earned
-            .checked_add(total)
-            .ok_or(PointsError::Overflow)?;
-        let available = ledger
-            .available
-            .checked_add(total)
-            .ok_or(PointsError::Overflow)?;
         let version = ledger.version.checked_add(1).ok_or(PointsError::Overflow)?;
 
-        ledger.earned = earned;
-        ledger.available = available;
+        // The last fallible step; it changes nothing when it fails.
+        let debt_paid = ledger.credit(lots, &self.spec.ledger)?;
         ledger.version = version;
-        ledger.lots.extend(lots);
         for (name, counter) in counters {
             ledger.counters.insert(name, counter);
         }
@@ -505,6 +528,7 @@ impl<Tz: TimeZone> Program<Tz> {
             duplicate: false,
             awards,
             total,
+            debt_paid,
         })
     }
 }
@@ -607,14 +631,4 @@ fn limit(
         allowed = 0;
     }
     Ok((allowed, hit))
-}
-
-fn expires_at(expiry: Expiry, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, PointsError> {
-    match expiry {
-        Expiry::Never => Ok(None),
-        Expiry::AfterDays { days } => at
-            .checked_add_signed(TimeDelta::days(i64::from(days)))
-            .map(Some)
-            .ok_or(PointsError::Overflow),
-    }
 }
