@@ -22,9 +22,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod engagement;
+mod fixture;
 mod interaction;
 mod membership;
 
+pub use engagement::{
+    EngagementModel, EngagementModelError, EngagementModelSpec, KindSpec, MAX_WEIGHT, PARTNERS,
+};
 pub use interaction::{Interaction, InteractionKind};
 pub use membership::{
     Action, Community, Everyone, Invitation, Member, MembershipError, Role, Standing,
