@@ -19,8 +19,8 @@
 //!    (in that direction) within `pair_window_days` local days is worth
 //!    `weight × pair_damping^(k-1)`, so two members liking each other all
 //!    day earn little. Each member remembers its [`PARTNERS`] most recent
-//!    partners; past that, the partner whose window started earliest is
-//!    forgotten and starts over;
+//!    partners, most recent first; a new partner pushes out the least
+//!    recent one, which starts over if it comes back;
 //! 3. **daily caps**: at most `daily_cap` (given) or `received_daily_cap`
 //!    interactions of a kind are credited per local day of the model's
 //!    calendar; interactions past the cap are credited nothing. A member

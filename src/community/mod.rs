@@ -26,6 +26,7 @@ mod engagement;
 mod fixture;
 mod interaction;
 mod membership;
+mod score;
 
 pub use engagement::{
     EngagementModel, EngagementModelError, EngagementModelSpec, KindSpec, MAX_WEIGHT, PARTNERS,
@@ -34,3 +35,4 @@ pub use interaction::{Interaction, InteractionKind};
 pub use membership::{
     Action, Community, Everyone, Invitation, Member, MembershipError, Role, Standing,
 };
+pub use score::{Credit, EngagementError, MemberScore, Outcome, Side};
