@@ -27,6 +27,7 @@ mod fixture;
 mod interaction;
 mod membership;
 mod score;
+mod score_log;
 
 pub use engagement::{
     EngagementModel, EngagementModelError, EngagementModelSpec, KindSpec, MAX_WEIGHT, PARTNERS,
@@ -36,3 +37,4 @@ pub use membership::{
     Action, Community, Everyone, Invitation, Member, MembershipError, Role, Standing,
 };
 pub use score::{Credit, EngagementError, MemberScore, Outcome, Side};
+pub use score_log::{InteractionLog, ScoreSummary, ScoredLog, score_log};

@@ -257,13 +257,26 @@ impl MemberScore {
 
 /// One interaction as a side sees it: the compact record both paths feed
 /// the step with.
+///
+/// 32 bytes, so a batch log of ten million stays compact.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Entry {
     pub(crate) id: EventId,
     pub(crate) at_ms: i64,
-    /// The other member (target for given, actor for received), if any.
-    pub(crate) partner: Option<UserId>,
+    /// The other member (target for given, actor for received), if
+    /// `has_partner`.
+    pub(crate) partner: UserId,
+    /// The partner's dense slot in a batch log (unused online).
+    pub(crate) partner_slot: u32,
     pub(crate) kind: InteractionKind,
+    pub(crate) has_partner: bool,
+}
+
+impl Entry {
+    #[inline]
+    pub(crate) fn partner(&self) -> Option<UserId> {
+        self.has_partner.then_some(self.partner)
+    }
 }
 
 impl EngagementModel {
@@ -311,8 +324,10 @@ impl EngagementModel {
         let entry = Entry {
             id: i.id,
             at_ms: i.at.timestamp_millis(),
-            partner,
+            partner: partner.unwrap_or_default(),
+            partner_slot: 0,
             kind: i.kind,
+            has_partner: partner.is_some(),
         };
         let counts = |u: UserId| standing.counts(u);
         let not_counted = if !counts(i.actor) {
@@ -351,7 +366,7 @@ impl EngagementModel {
             outcome: Outcome::Credited,
         };
         // Nothing below changes the state: the early outcomes are pure.
-        if e.partner == Some(state.user) {
+        if e.has_partner && e.partner == state.user {
             credit.outcome = Outcome::SelfInteraction;
             return Ok(credit);
         }
@@ -385,7 +400,7 @@ impl EngagementModel {
         let day =
             crate::time::LocalDay::of_offset_seconds(e.at_ms.div_euclid(1000), self.offset_seconds)
                 .number();
-        if let Some(partner) = e.partner {
+        if let Some(partner) = e.partner() {
             let repeats = bump_partner(&mut ledger.partners, partner, day, self.pair_window_days);
             credit.repeat = repeats;
             let step = usize::from(repeats.saturating_sub(1)).min(DAMPING_STEPS - 1);
