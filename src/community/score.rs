@@ -430,20 +430,19 @@ impl EngagementModel {
         if allowed {
             credit.points = weight * credit.damping;
             // Float-to-int `as` saturates; weights are bounded far below it.
-            let add = (credit.points * MICRO).round() as u64;
+            let add = to_micro(credit.points * MICRO);
             if ledger.as_of == i64::MIN || e.at_ms >= ledger.as_of {
                 let decayed = if ledger.micro == 0 {
                     0
                 } else {
-                    (ledger.micro as f64 * self.decay(e.at_ms.saturating_sub(ledger.as_of))).round()
-                        as u64
+                    to_micro(ledger.micro as f64 * self.decay(e.at_ms.saturating_sub(ledger.as_of)))
                 };
                 ledger.micro = decayed.saturating_add(add);
                 ledger.as_of = e.at_ms;
             } else {
                 // A late interaction adds its own contribution, decayed to
                 // the stored time; the value never rewinds.
-                let late = (add as f64 * self.decay(ledger.as_of - e.at_ms)).round() as u64;
+                let late = to_micro(add as f64 * self.decay(ledger.as_of - e.at_ms));
                 ledger.micro = ledger.micro.saturating_add(late);
             }
         }
@@ -453,6 +452,14 @@ impl EngagementModel {
         state.version = version;
         Ok(credit)
     }
+}
+
+/// A non-negative amount of millionths, rounded half up. `f64::round` is a
+/// library call on most targets; adding a half and truncating is one
+/// instruction, and `as` saturates (negative or NaN would give 0).
+#[inline(always)]
+fn to_micro(x: f64) -> u64 {
+    (x + 0.5) as u64
 }
 
 /// Counts one more interaction with `partner` on `day` and returns which
