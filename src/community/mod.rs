@@ -22,17 +22,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod activity;
 mod engagement;
 mod fixture;
 mod interaction;
+mod level;
 mod membership;
 mod score;
 mod score_log;
 
+pub use activity::{ActivityError, Counter, DayCounts, GIVERS, MemberActivity};
 pub use engagement::{
     EngagementModel, EngagementModelError, EngagementModelSpec, KindSpec, MAX_WEIGHT, PARTNERS,
 };
 pub use interaction::{Interaction, InteractionKind};
+pub use level::{
+    ChangeReason, Check, LevelChange, LevelError, LevelInputs, LevelLadder, LevelLadderError,
+    LevelLadderSpec, LevelSpec, MAX_WINDOW_DAYS, MemberLevel, Requirement, ScoreSnapshot,
+};
 pub use membership::{
     Action, Community, Everyone, Invitation, Member, MembershipError, Role, Standing,
 };
