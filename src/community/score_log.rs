@@ -203,13 +203,15 @@ pub fn score_log<'l>(
     let users = log.index.users();
     let counts: Vec<bool> = users.iter().map(|&u| standing.counts(u)).collect();
     let mut summary = ScoreSummary::default();
-    let mut states = Vec::with_capacity(users.len());
-    for (slot, &user) in users.iter().enumerate() {
-        let mut state = MemberScore::new(user);
+    // Built in place: a state is written once, not built and then moved.
+    let mut states: Vec<MemberScore> = Vec::with_capacity(users.len());
+    states.extend(users.iter().map(|&u| MemberScore::new(u)));
+    for (slot, state) in states.iter_mut().enumerate() {
+        let user = state.user();
         let me_counts = counts.get(slot).copied().unwrap_or(false);
         for e in log.entries(Side::Given, slot) {
             let void = (!me_counts).then_some(user);
-            tally(&mut summary, model.step(&mut state, Side::Given, e, void));
+            tally(&mut summary, model.step(state, Side::Given, e, void));
         }
         for e in log.entries(Side::Received, slot) {
             let void = if !counts
@@ -223,12 +225,8 @@ pub fn score_log<'l>(
             } else {
                 None
             };
-            tally(
-                &mut summary,
-                model.step(&mut state, Side::Received, e, void),
-            );
+            tally(&mut summary, model.step(state, Side::Received, e, void));
         }
-        states.push(state);
     }
     ScoredLog {
         index: &log.index,
