@@ -60,6 +60,7 @@
 
 pub mod analytics;
 pub mod batch;
+pub mod community;
 pub mod dedupe;
 pub mod event;
 pub mod id;

@@ -1,0 +1,736 @@
+//! Content heat: which content, and which topics, are hot right now, and
+//! which are heating up faster than usual.
+//!
+//! # Model
+//!
+//! A [`HeatModelSpec`] (JSON, validated into a [`HeatModel`]) gives a weight
+//! to each [`Signal`] (a view, a click, a share, a reply, a reaction) and two
+//! half-lives. Each content item and each topic keeps, per signal, two
+//! exponentially decayed counts:
+//!
+//! - **fast**, with `half_life_hours` (a day by default): an event `Δt` ago
+//!   counts `2^(−Δt / half-life)`;
+//! - **slow**, with `baseline_half_life_hours` (a week by default): the
+//!   item's own baseline.
+//!
+//! The **heat** at `now` is `Σ weight(signal) × fast(signal)` decayed to
+//! `now`. Only the values and the instant they were last decayed to are
+//! stored, so reading or updating costs O(1) whatever the history; an event
+//! older than that instant is decayed to it and added, so arrival order does
+//! not matter (up to floating-point rounding). Reading at an instant earlier
+//! than the latest event reads at the latest event. Heat never exceeds the
+//! largest weight times the number of events.
+//!
+//! # Trending
+//!
+//! A decayed count with half-life `h` over a steady stream of `r` events per
+//! hour settles at `r h / ln 2`, so `fast / half_life` and `slow /
+//! baseline_half_life` both estimate the recent rate, over a day and over a
+//! week. Their quotient, the **velocity**
+//! `(fast × baseline_half_life) / (slow × half_life)`, is 1 for a steady item,
+//! above 1 for one heating up, and at most `baseline_half_life / half_life`
+//! (everything just happened). An item is **trending** when its velocity
+//! reaches `trending_velocity` and its heat reaches `min_heat` (a single
+//! view of a new item has a huge velocity and means nothing).
+//!
+//! An item first seen less than one baseline half-life ago has **no
+//! baseline** yet: it can trend on volume and velocity alike, and its
+//! [`Reason`] says it is new instead of comparing it with a baseline it does
+//! not have.
+//!
+//! # Topics
+//!
+//! The host assigns content to topics with [`ContentHeat::set_topic`] (the
+//! assignment wins), or puts an integer `topic` attribute on the event. A
+//! topic's heat is fed by every event of its content from the moment the
+//! content has a topic; assign topics before feeding events.
+//! [`ContentHeat::topics_to_amplify`] ranks trending topics by velocity,
+//! then heat, then id, each with the signal that rose most as its reason.
+//!
+//! ```
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//! use growthkit::community::{ContentHeat, HeatModelSpec};
+//! use growthkit::{ContentId, Event, EventId, EventKind, TopicId, UserId};
+//!
+//! let model = HeatModelSpec::default().validate()?;
+//! let mut heat = ContentHeat::new(model);
+//! heat.set_topic(ContentId(1), TopicId(7)); // "rust async"
+//! let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+//! let share = || EventKind::Share { community: None, content: ContentId(1) };
+//! let mut id = 0;
+//! let mut feed = |heat: &mut ContentHeat, at, kind| {
+//!     id += 1;
+//!     heat.apply(&Event::new(EventId(id), UserId(id), at, kind))
+//! };
+//! // Two weeks of one share a day, then twenty shares in an afternoon.
+//! for d in 0..14 {
+//!     feed(&mut heat, t0 + TimeDelta::days(d), share());
+//! }
+//! let burst = t0 + TimeDelta::days(14);
+//! for m in 0..20 {
+//!     feed(&mut heat, burst + TimeDelta::minutes(m), share());
+//! }
+//! let now = burst + TimeDelta::hours(1);
+//! let amplify = heat.topics_to_amplify(now, 5);
+//! assert_eq!(amplify[0].topic, TopicId(7));
+//! assert!(amplify[0].reason.to_string().starts_with("shares up"), "{}", amplify[0].reason);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::event::{Event, EventKind};
+use crate::id::{ContentId, TopicId};
+use crate::intern::BuildIdHasher;
+use crate::store::Versioned;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fmt;
+
+const MS_PER_HOUR: f64 = 3_600_000.0;
+
+/// What a person did with content, as heat counts it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// [`EventKind::ContentViewed`].
+    View,
+    /// [`EventKind::ContentClicked`].
+    Click,
+    /// [`EventKind::Share`].
+    Share,
+    /// [`EventKind::Reply`].
+    Reply,
+    /// [`EventKind::Reaction`].
+    Reaction,
+}
+
+impl Signal {
+    /// Every signal, in declaration order.
+    pub const ALL: [Signal; 5] = [
+        Signal::View,
+        Signal::Click,
+        Signal::Share,
+        Signal::Reply,
+        Signal::Reaction,
+    ];
+
+    /// The signal of an event, and the content it is about.
+    pub fn of(kind: &EventKind) -> Option<(Signal, ContentId)> {
+        match kind {
+            EventKind::ContentViewed { content } => Some((Signal::View, *content)),
+            EventKind::ContentClicked { content } => Some((Signal::Click, *content)),
+            EventKind::Share { content, .. } => Some((Signal::Share, *content)),
+            EventKind::Reply { content, .. } => Some((Signal::Reply, *content)),
+            EventKind::Reaction { content, .. } => Some((Signal::Reaction, *content)),
+            _ => None,
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Signal::View => "views",
+            Signal::Click => "clicks",
+            Signal::Share => "shares",
+            Signal::Reply => "replies",
+            Signal::Reaction => "reactions",
+        }
+    }
+}
+
+/// A weight per [`Signal`]; each finite and not negative.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalWeights {
+    /// A view; default 1.
+    pub view: f64,
+    /// A click; default 2.
+    pub click: f64,
+    /// A share; default 8.
+    pub share: f64,
+    /// A reply; default 5.
+    pub reply: f64,
+    /// A reaction; default 2.
+    pub reaction: f64,
+}
+
+impl Default for SignalWeights {
+    fn default() -> Self {
+        SignalWeights {
+            view: 1.0,
+            click: 2.0,
+            share: 8.0,
+            reply: 5.0,
+            reaction: 2.0,
+        }
+    }
+}
+
+impl SignalWeights {
+    /// The weight of `signal`.
+    pub fn of(&self, signal: Signal) -> f64 {
+        match signal {
+            Signal::View => self.view,
+            Signal::Click => self.click,
+            Signal::Share => self.share,
+            Signal::Reply => self.reply,
+            Signal::Reaction => self.reaction,
+        }
+    }
+
+    /// The largest weight: the most one event can add to heat.
+    pub fn max(&self) -> f64 {
+        Signal::ALL.iter().map(|&s| self.of(s)).fold(0.0, f64::max)
+    }
+}
+
+/// A heat model as written in configuration; [`HeatModelSpec::validate`]
+/// checks it into a [`HeatModel`].
+///
+/// ```
+/// use growthkit::community::{HeatError, HeatModelSpec};
+/// let spec: HeatModelSpec = serde_json::from_str(
+///     r#"{"weights": {"view": 1, "click": 2, "share": 10, "reply": 5, "reaction": 1},
+///         "half_life_hours": 12, "baseline_half_life_hours": 168}"#,
+/// )?;
+/// assert!(spec.clone().validate().is_ok());
+/// let bad = HeatModelSpec { baseline_half_life_hours: 6.0, ..spec };
+/// assert!(matches!(bad.validate(), Err(HeatError::BaselineNotLonger { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeatModelSpec {
+    /// A weight per signal.
+    #[serde(default)]
+    pub weights: SignalWeights,
+    /// The heat's half-life, in hours; default 24.
+    #[serde(default = "day")]
+    pub half_life_hours: f64,
+    /// The baseline's half-life, in hours, longer than `half_life_hours`;
+    /// default 168 (a week).
+    #[serde(default = "week")]
+    pub baseline_half_life_hours: f64,
+    /// The velocity at which an item trends, at least 1; default 2.
+    #[serde(default = "two")]
+    pub trending_velocity: f64,
+    /// The heat below which nothing trends; default 20.
+    #[serde(default = "twenty")]
+    pub min_heat: f64,
+}
+
+fn day() -> f64 {
+    24.0
+}
+
+fn week() -> f64 {
+    168.0
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+fn twenty() -> f64 {
+    20.0
+}
+
+impl Default for HeatModelSpec {
+    fn default() -> Self {
+        HeatModelSpec {
+            weights: SignalWeights::default(),
+            half_life_hours: day(),
+            baseline_half_life_hours: week(),
+            trending_velocity: two(),
+            min_heat: twenty(),
+        }
+    }
+}
+
+impl HeatModelSpec {
+    /// The longest half-life: ten years, in hours.
+    pub const MAX_HALF_LIFE_HOURS: f64 = 87_600.0;
+
+    /// Checks the spec into a [`HeatModel`].
+    pub fn validate(self) -> Result<HeatModel, HeatError> {
+        HeatModel::try_from(self)
+    }
+}
+
+/// A heat model that cannot be used. Each message names the field at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeatError {
+    /// A weight is negative, infinite or not a number.
+    #[error("heat `weights.{signal}` must be a finite number ≥ 0, got {given}")]
+    BadWeight {
+        /// The signal's name.
+        signal: &'static str,
+        /// The value given.
+        given: f64,
+    },
+    /// Every weight is zero: nothing would ever be hot.
+    #[error("heat `weights` are all zero; give at least one signal a weight")]
+    NoWeight,
+    /// A half-life is not a positive number of hours up to ten years.
+    #[error("heat `{field}` must be more than 0 and at most {max} hours, got {given}")]
+    BadHalfLife {
+        /// The field at fault.
+        field: &'static str,
+        /// The value given.
+        given: f64,
+        /// The longest allowed.
+        max: f64,
+    },
+    /// The baseline must look further back than the heat.
+    #[error(
+        "heat `baseline_half_life_hours` ({baseline}) must be longer than `half_life_hours` ({half_life})"
+    )]
+    BaselineNotLonger {
+        /// The baseline half-life given.
+        baseline: f64,
+        /// The heat half-life given.
+        half_life: f64,
+    },
+    /// A threshold is out of range.
+    #[error("heat `{field}` must be a finite number ≥ {min}, got {given}")]
+    BadThreshold {
+        /// The field at fault.
+        field: &'static str,
+        /// The value given.
+        given: f64,
+        /// The smallest allowed.
+        min: f64,
+    },
+}
+
+/// A checked heat model. Serializes as its [`HeatModelSpec`].
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(try_from = "HeatModelSpec", into = "HeatModelSpec")]
+pub struct HeatModel {
+    spec: HeatModelSpec,
+}
+
+impl TryFrom<HeatModelSpec> for HeatModel {
+    type Error = HeatError;
+
+    fn try_from(spec: HeatModelSpec) -> Result<Self, Self::Error> {
+        for signal in Signal::ALL {
+            let given = spec.weights.of(signal);
+            if !(given.is_finite() && given >= 0.0) {
+                let name = match signal {
+                    Signal::View => "view",
+                    Signal::Click => "click",
+                    Signal::Share => "share",
+                    Signal::Reply => "reply",
+                    Signal::Reaction => "reaction",
+                };
+                return Err(HeatError::BadWeight {
+                    signal: name,
+                    given,
+                });
+            }
+        }
+        if spec.weights.max() <= 0.0 {
+            return Err(HeatError::NoWeight);
+        }
+        let max = HeatModelSpec::MAX_HALF_LIFE_HOURS;
+        for (field, given) in [
+            ("half_life_hours", spec.half_life_hours),
+            ("baseline_half_life_hours", spec.baseline_half_life_hours),
+        ] {
+            // NaN fails both comparisons, so it is rejected too.
+            if !(given > 0.0 && given <= max) {
+                return Err(HeatError::BadHalfLife { field, given, max });
+            }
+        }
+        if spec.baseline_half_life_hours <= spec.half_life_hours {
+            return Err(HeatError::BaselineNotLonger {
+                baseline: spec.baseline_half_life_hours,
+                half_life: spec.half_life_hours,
+            });
+        }
+        for (field, given, min) in [
+            ("trending_velocity", spec.trending_velocity, 1.0),
+            ("min_heat", spec.min_heat, 0.0),
+        ] {
+            if !(given.is_finite() && given >= min) {
+                return Err(HeatError::BadThreshold { field, given, min });
+            }
+        }
+        Ok(HeatModel { spec })
+    }
+}
+
+impl From<HeatModel> for HeatModelSpec {
+    fn from(model: HeatModel) -> Self {
+        model.spec
+    }
+}
+
+impl HeatModel {
+    /// The checked spec.
+    pub fn spec(&self) -> &HeatModelSpec {
+        &self.spec
+    }
+
+    fn fast_ms(&self) -> f64 {
+        self.spec.half_life_hours * MS_PER_HOUR
+    }
+
+    fn slow_ms(&self) -> f64 {
+        self.spec.baseline_half_life_hours * MS_PER_HOUR
+    }
+
+    /// The largest velocity: everything just happened.
+    pub fn max_velocity(&self) -> f64 {
+        self.spec.baseline_half_life_hours / self.spec.half_life_hours
+    }
+}
+
+/// `2^(−elapsed / half_life)`, 1 for no (or negative) elapsed time.
+fn decay(elapsed_ms: i64, half_life_ms: f64) -> f64 {
+    if elapsed_ms <= 0 {
+        1.0
+    } else {
+        (-(elapsed_ms as f64) / half_life_ms).exp2()
+    }
+}
+
+/// One item's (or topic's) decayed counts per signal, as of `at`.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Heat {
+    fast: [f64; 5],
+    slow: [f64; 5],
+    /// Unix milliseconds the counts are decayed to: the latest event.
+    at: i64,
+    /// Unix milliseconds of the earliest event.
+    first: i64,
+}
+
+impl Heat {
+    fn new(at: i64) -> Heat {
+        Heat {
+            fast: [0.0; 5],
+            slow: [0.0; 5],
+            at,
+            first: at,
+        }
+    }
+
+    fn record(&mut self, model: &HeatModel, signal: Signal, at: i64) {
+        let (fast_ms, slow_ms) = (model.fast_ms(), model.slow_ms());
+        let (add_fast, add_slow) = if at >= self.at {
+            let elapsed = at.saturating_sub(self.at);
+            let (f, s) = (decay(elapsed, fast_ms), decay(elapsed, slow_ms));
+            self.fast.iter_mut().for_each(|v| *v *= f);
+            self.slow.iter_mut().for_each(|v| *v *= s);
+            self.at = at;
+            (1.0, 1.0)
+        } else {
+            let elapsed = self.at.saturating_sub(at);
+            (decay(elapsed, fast_ms), decay(elapsed, slow_ms))
+        };
+        let i = signal as usize;
+        if let (Some(f), Some(s)) = (self.fast.get_mut(i), self.slow.get_mut(i)) {
+            *f += add_fast;
+            *s += add_slow;
+        }
+        self.first = self.first.min(at);
+    }
+
+    /// The fast and slow weighted heat, and per signal, decayed to `now`.
+    fn read(&self, model: &HeatModel, now: i64) -> ([f64; 5], [f64; 5]) {
+        let elapsed = now.saturating_sub(self.at);
+        let (f, s) = (
+            decay(elapsed, model.fast_ms()),
+            decay(elapsed, model.slow_ms()),
+        );
+        let mut fast = [0.0; 5];
+        let mut slow = [0.0; 5];
+        for (k, signal) in Signal::ALL.into_iter().enumerate() {
+            let w = model.spec.weights.of(signal);
+            if let (Some(out_f), Some(out_s), Some(&in_f), Some(&in_s)) = (
+                fast.get_mut(k),
+                slow.get_mut(k),
+                self.fast.get(k),
+                self.slow.get(k),
+            ) {
+                *out_f = w * in_f * f;
+                *out_s = w * in_s * s;
+            }
+        }
+        (fast, slow)
+    }
+
+    /// Heat, velocity and the reason, at `now`.
+    fn trend(&self, model: &HeatModel, now: i64) -> Trend {
+        let (fast, slow) = self.read(model, now);
+        let heat: f64 = fast.iter().sum();
+        let base: f64 = slow.iter().sum();
+        let velocity_of = |f: f64, s: f64| {
+            if s > 0.0 {
+                (f * model.spec.baseline_half_life_hours / (s * model.spec.half_life_hours))
+                    .min(model.max_velocity())
+            } else {
+                0.0
+            }
+        };
+        let velocity = velocity_of(heat, base);
+        // The signal that rose most; ties go to the one adding more heat,
+        // then to the earlier signal.
+        let mut best: Option<(Signal, f64, f64)> = None;
+        for (k, signal) in Signal::ALL.into_iter().enumerate() {
+            let (f, s) = (
+                fast.get(k).copied().unwrap_or(0.0),
+                slow.get(k).copied().unwrap_or(0.0),
+            );
+            if f <= 0.0 {
+                continue;
+            }
+            let v = velocity_of(f, s);
+            let better = best.is_none_or(|(_, bv, bf)| {
+                v.total_cmp(&bv).then(f.total_cmp(&bf)) == Ordering::Greater
+            });
+            if better {
+                best = Some((signal, v, f));
+            }
+        }
+        let new = now.saturating_sub(self.first) < model.slow_ms() as i64;
+        let reason = best.map(|(signal, velocity, heat)| Reason {
+            signal,
+            velocity,
+            heat,
+            baseline_days: model.spec.baseline_half_life_hours / 24.0,
+            new,
+        });
+        Trend {
+            heat,
+            velocity,
+            trending: heat >= model.spec.min_heat && velocity >= model.spec.trending_velocity,
+            reason,
+        }
+    }
+}
+
+/// Why something is hot: the signal that rose most.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Reason {
+    /// The signal.
+    pub signal: Signal,
+    /// Its own velocity.
+    pub velocity: f64,
+    /// Its weighted heat.
+    pub heat: f64,
+    /// The baseline half-life, in days.
+    pub baseline_days: f64,
+    /// First seen less than one baseline half-life ago: no baseline yet.
+    pub new: bool,
+}
+
+impl fmt::Display for Reason {
+    /// `shares up 4.0× against its 7-day baseline`, or for an item with no
+    /// baseline yet `new: shares at 24.0 heat, no 7-day baseline yet`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.new {
+            write!(
+                f,
+                "new: {} at {:.1} heat, no {}-day baseline yet",
+                self.signal.plural(),
+                self.heat,
+                self.baseline_days
+            )
+        } else {
+            write!(
+                f,
+                "{} up {:.1}× against its {}-day baseline",
+                self.signal.plural(),
+                self.velocity,
+                self.baseline_days
+            )
+        }
+    }
+}
+
+/// An item's or topic's heat at some instant.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Trend {
+    /// Weighted, decayed heat.
+    pub heat: f64,
+    /// Fast rate over baseline rate (see the [module docs](self)); 0 with
+    /// no heat at all.
+    pub velocity: f64,
+    /// Velocity and heat both reach the model's thresholds.
+    pub trending: bool,
+    /// The signal that rose most, if there is any heat.
+    pub reason: Option<Reason>,
+}
+
+/// A topic worth amplifying.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Amplify {
+    /// The topic.
+    pub topic: TopicId,
+    /// Its heat, velocity and trend.
+    pub trend: Trend,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// A trending content item.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Trending {
+    /// The content.
+    pub content: ContentId,
+    /// Its heat, velocity and reason.
+    pub trend: Trend,
+}
+
+/// Heat per content item and per topic, under one [`HeatModel`].
+///
+/// Plain data with a `version` bumped by every event applied, for a host's
+/// [`VersionedStore`](crate::store::VersionedStore).
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct ContentHeat {
+    model: HeatModel,
+    items: HashMap<ContentId, Heat, BuildIdHasher>,
+    topics: HashMap<TopicId, Heat, BuildIdHasher>,
+    topic_of: HashMap<ContentId, TopicId, BuildIdHasher>,
+    version: u64,
+}
+
+impl Versioned for ContentHeat {
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+/// Orders by velocity, then heat, both descending, then by id.
+fn rank<Id: Ord>(a: (&Trend, Id), b: (&Trend, Id)) -> Ordering {
+    b.0.velocity
+        .total_cmp(&a.0.velocity)
+        .then(b.0.heat.total_cmp(&a.0.heat))
+        .then(a.1.cmp(&b.1))
+}
+
+impl ContentHeat {
+    /// No heat yet.
+    pub fn new(model: HeatModel) -> ContentHeat {
+        ContentHeat {
+            model,
+            items: HashMap::default(),
+            topics: HashMap::default(),
+            topic_of: HashMap::default(),
+            version: 0,
+        }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &HeatModel {
+        &self.model
+    }
+
+    /// Puts `content` in `topic`, replacing an earlier topic; the topic's
+    /// heat counts the content's events from now on.
+    pub fn set_topic(&mut self, content: ContentId, topic: TopicId) {
+        self.topic_of.insert(content, topic);
+        self.version = self.version.saturating_add(1);
+    }
+
+    /// The topic of `content`, if assigned.
+    pub fn topic(&self, content: ContentId) -> Option<TopicId> {
+        self.topic_of.get(&content).copied()
+    }
+
+    /// Adds one event's heat; `false` (and nothing changes) for events that
+    /// are not views, clicks, shares, replies or reactions. The topic is the
+    /// assigned one, else the event's integer `topic` attribute.
+    ///
+    /// Not idempotent by itself: deduplicate redelivered events upstream
+    /// ([`RecentIds`](crate::dedupe::RecentIds)).
+    pub fn apply(&mut self, event: &Event) -> bool {
+        let Some((signal, content)) = Signal::of(&event.kind) else {
+            return false;
+        };
+        let at = event.at.timestamp_millis();
+        let model = &self.model;
+        self.items
+            .entry(content)
+            .or_insert_with(|| Heat::new(at))
+            .record(model, signal, at);
+        let topic = self.topic_of.get(&content).copied().or_else(|| {
+            let raw = event.attrs.get("topic")?.as_int()?;
+            u64::try_from(raw).ok().map(TopicId)
+        });
+        if let Some(topic) = topic {
+            self.topics
+                .entry(topic)
+                .or_insert_with(|| Heat::new(at))
+                .record(model, signal, at);
+        }
+        self.version = self.version.saturating_add(1);
+        true
+    }
+
+    /// The heat of `content` at `now` (0 if never seen).
+    pub fn heat(&self, content: ContentId, now: DateTime<Utc>) -> f64 {
+        self.trend(content, now).map_or(0.0, |t| t.heat)
+    }
+
+    /// Heat, velocity and reason of `content` at `now`.
+    pub fn trend(&self, content: ContentId, now: DateTime<Utc>) -> Option<Trend> {
+        let heat = self.items.get(&content)?;
+        Some(heat.trend(&self.model, now.timestamp_millis()))
+    }
+
+    /// Heat, velocity and reason of `topic` at `now`.
+    pub fn topic_trend(&self, topic: TopicId, now: DateTime<Utc>) -> Option<Trend> {
+        let heat = self.topics.get(&topic)?;
+        Some(heat.trend(&self.model, now.timestamp_millis()))
+    }
+
+    /// The trending content at `now`, best first (velocity, then heat, then
+    /// id), at most `limit`.
+    pub fn trending_content(&self, now: DateTime<Utc>, limit: usize) -> Vec<Trending> {
+        let now = now.timestamp_millis();
+        let mut out: Vec<Trending> = self
+            .items
+            .iter()
+            .map(|(&content, h)| Trending {
+                content,
+                trend: h.trend(&self.model, now),
+            })
+            .filter(|t| t.trend.trending)
+            .collect();
+        out.sort_unstable_by(|a, b| rank((&a.trend, a.content), (&b.trend, b.content)));
+        out.truncate(limit);
+        out
+    }
+
+    /// The trending topics at `now`, best first (velocity, then heat, then
+    /// id), at most `limit`, each with its reason.
+    pub fn topics_to_amplify(&self, now: DateTime<Utc>, limit: usize) -> Vec<Amplify> {
+        let now = now.timestamp_millis();
+        let mut out: Vec<Amplify> = self
+            .topics
+            .iter()
+            .filter_map(|(&topic, h)| {
+                let trend = h.trend(&self.model, now);
+                let reason = trend.reason?;
+                trend.trending.then_some(Amplify {
+                    topic,
+                    trend,
+                    reason,
+                })
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| rank((&a.trend, a.topic), (&b.trend, b.topic)));
+        out.truncate(limit);
+        out
+    }
+
+    /// How many content items have heat.
+    pub fn items(&self) -> usize {
+        self.items.len()
+    }
+}
