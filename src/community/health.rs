@@ -1080,3 +1080,334 @@ impl HealthReport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::EventId;
+    use chrono::{FixedOffset, NaiveDate};
+
+    const C: CommunityId = CommunityId(1);
+
+    fn beijing() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    fn bj(d: u32, h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        beijing()
+            .with_ymd_and_hms(2026, 3, d, h, m, s)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn march(d: u32) -> LocalDay {
+        LocalDay::from_date(NaiveDate::from_ymd_opt(2026, 3, d).unwrap())
+    }
+
+    fn health(last: u32, window_days: u32) -> Health {
+        HealthSpec {
+            window_days,
+            ..HealthSpec::new(march(last))
+        }
+        .validate()
+        .unwrap()
+    }
+
+    fn ev(user: u64, at: DateTime<Utc>, kind: EventKind) -> Event {
+        Event::new(EventId(0), UserId(user), at, kind)
+    }
+
+    fn check_in(user: u64, at: DateTime<Utc>) -> Event {
+        ev(user, at, EventKind::CheckIn { community: Some(C) })
+    }
+
+    fn post(user: u64, at: DateTime<Utc>, content: u64) -> Event {
+        ev(
+            user,
+            at,
+            EventKind::Post {
+                community: Some(C),
+                content: ContentId(content),
+            },
+        )
+    }
+
+    fn reply(user: u64, at: DateTime<Utc>, content: u64, to: Option<u64>) -> Event {
+        ev(
+            user,
+            at,
+            EventKind::Reply {
+                community: Some(C),
+                content: ContentId(content),
+                to: to.map(UserId),
+            },
+        )
+    }
+
+    fn run(h: &Health, events: &[Event]) -> CommunityHealth {
+        let mut b = h.builder(beijing());
+        b.extend(events);
+        b.finish().community(C).cloned().unwrap()
+    }
+
+    #[test]
+    fn an_empty_builder_reports_nothing_and_a_silent_member_is_counted() {
+        let h = health(7, 7);
+        assert!(h.builder(beijing()).finish().communities.is_empty());
+        let mut b = h.builder(beijing());
+        b.joined(UserId(1), C, bj(1, 9, 0, 0));
+        let r = b.finish();
+        let c = r.community(C).unwrap();
+        assert_eq!((c.members, c.new_members, c.active_members), (1, 1, 0));
+        assert_eq!(c.stickiness.value(), None);
+        assert_eq!(c.posts_per_active_member.value(), None);
+        assert_eq!(c.reply_rate.value(), None);
+        assert_eq!(c.median_ms_to_first_reply, None);
+        assert_eq!(c.gini.value(), None);
+        assert_eq!(c.density.value(), None);
+        // Joined on the 1st, 7 days later is the 8th: after the window.
+        assert_eq!(c.new_member_retention, Ratio::new(0, 0));
+    }
+
+    #[test]
+    fn one_member_every_day_is_perfectly_sticky_and_equal() {
+        let h = health(7, 7);
+        let events: Vec<Event> = (1..=7).map(|d| check_in(1, bj(d, 9, 0, 0))).collect();
+        let c = run(&h, &events);
+        assert_eq!((c.members, c.active_members), (1, 1));
+        assert_eq!(c.average_daily_active, Ratio::new(7, 7));
+        assert_eq!(c.stickiness, Ratio::new(7, 7));
+        assert_eq!(c.gini, Ratio::new(0, 7));
+        assert_eq!(c.top_contributor_share, Ratio::new(7, 7));
+        assert_eq!(c.core_members, [UserId(1)]);
+    }
+
+    #[test]
+    fn window_ends_are_local_midnights_in_plus_eight() {
+        let h = health(10, 5); // the 6th to the 10th, Beijing time
+        let events = [
+            check_in(1, bj(5, 23, 59, 59)),
+            check_in(2, bj(6, 0, 0, 0)),
+            check_in(3, bj(10, 23, 59, 59)),
+            check_in(4, bj(11, 0, 0, 0)),
+        ];
+        let c = run(&h, &events);
+        assert_eq!(c.active_members, 2);
+        // User 1 is in the look-back: counted in WAU/MAU but not a member.
+        assert_eq!(c.members, 2);
+        assert_eq!(c.average_daily_active, Ratio::new(2, 5));
+        // WAU per day 6..10: {1,2},{1,2},{1,2},{1,2},{1,2,3} = 11.
+        assert_eq!(c.average_weekly_active, Ratio::new(11, 5));
+        assert_eq!(c.average_monthly_active, Ratio::new(11, 5));
+        // In UTC, 23:59:59 on the 10th Beijing time is the 10th too, but
+        // 00:00 on the 6th Beijing is the 5th UTC.
+        let mut b = h.builder(Utc);
+        b.extend(&events);
+        let utc = b.finish();
+        assert_eq!(utc.community(C).unwrap().active_members, 2);
+    }
+
+    #[test]
+    fn reply_rate_and_the_lower_median_of_an_even_count() {
+        let h = health(7, 7);
+        let events = [
+            post(1, bj(1, 9, 0, 0), 10),
+            reply(2, bj(1, 10, 0, 0), 10, None), // 1 h
+            post(1, bj(2, 9, 0, 0), 11),
+            reply(1, bj(2, 9, 30, 0), 11, None), // the author: not a reply
+            reply(3, bj(2, 12, 0, 0), 11, None), // 3 h
+            post(2, bj(3, 9, 0, 0), 12),
+        ];
+        let c = run(&h, &events);
+        assert_eq!(c.posts, 3);
+        assert_eq!(c.reply_rate, Ratio::new(2, 3));
+        assert_eq!(c.median_ms_to_first_reply, Some(3_600_000));
+        assert_eq!(c.posts_per_active_member, Ratio::new(3, 3));
+        // Edges 2→1, 1→1 (dropped), 3→1: none reciprocated.
+        assert_eq!(c.reciprocity, Ratio::new(0, 2));
+        assert_eq!(c.density, Ratio::new(2, 6));
+    }
+
+    #[test]
+    fn a_reply_that_arrives_before_its_post_still_counts() {
+        let h = health(7, 7);
+        let events = [
+            reply(2, bj(1, 10, 0, 0), 10, None),
+            post(1, bj(1, 9, 0, 0), 10),
+        ];
+        let c = run(&h, &events);
+        assert_eq!(c.reply_rate, Ratio::new(1, 1));
+        assert_eq!(c.interaction_edges, 1);
+    }
+
+    #[test]
+    fn gini_and_top_share_of_unequal_activity() {
+        let h = health(7, 7);
+        let mut events = Vec::new();
+        for user in 1..=9 {
+            events.push(check_in(user, bj(1, 9, 0, 0)));
+        }
+        for _ in 0..9 {
+            events.push(check_in(10, bj(2, 9, 0, 0)));
+        }
+        let c = run(&h, &events);
+        // Counts 1×9 and 9; n = 10, total 18; Σ(2i − 11)xᵢ = 9·(−9..=7 step 2) + 9·9.
+        let weighted: i64 = (1..=9).map(|i| 2 * i - 11).sum::<i64>() + 9 * 9;
+        assert_eq!(c.gini, Ratio::new(weighted as u64, 10 * 18));
+        assert_eq!(c.top_contributor_share, Ratio::new(9, 18));
+        assert_eq!(concentration(&mut []), (Ratio::new(0, 0), Ratio::new(0, 0)));
+        assert_eq!(concentration(&mut [4, 4, 4]).1, Ratio::new(0, 36));
+    }
+
+    #[test]
+    fn a_two_cycle_is_reciprocal() {
+        let h = health(7, 7);
+        let c = run(
+            &h,
+            &[
+                reply(1, bj(1, 9, 0, 0), 1, Some(2)),
+                reply(2, bj(1, 9, 0, 0), 2, Some(1)),
+                reply(2, bj(2, 9, 0, 0), 2, Some(1)),
+            ],
+        );
+        assert_eq!(c.reciprocity, Ratio::new(2, 2));
+        assert_eq!(c.density, Ratio::new(2, 2));
+    }
+
+    #[test]
+    fn new_member_retention_needs_activity_n_days_later() {
+        let h = HealthSpec {
+            window_days: 30,
+            retention_days: 7,
+            ..HealthSpec::new(march(30))
+        }
+        .validate()
+        .unwrap();
+        let mut b = h.builder(beijing());
+        b.joined(UserId(1), C, bj(1, 9, 0, 0));
+        b.extend(&[check_in(1, bj(8, 9, 0, 0))]); // exactly 7 days later
+        b.joined(UserId(2), C, bj(2, 9, 0, 0));
+        b.extend(&[check_in(2, bj(8, 9, 0, 0))]); // only 6 days later
+        b.joined(UserId(3), C, bj(28, 9, 0, 0)); // not due yet
+        b.joined(UserId(4), C, bj(1, 9, 0, 0));
+        b.left(UserId(4), C, bj(3, 9, 0, 0));
+        let c = b.finish().community(C).cloned().unwrap();
+        assert_eq!(c.new_members, 4);
+        assert_eq!(c.new_member_retention, Ratio::new(1, 3));
+        assert_eq!(c.members, 3);
+    }
+
+    #[test]
+    fn a_leave_at_the_same_instant_as_a_join_wins() {
+        let h = health(7, 7);
+        let mut b = h.builder(beijing());
+        b.left(UserId(1), C, bj(2, 9, 0, 0));
+        b.joined(UserId(1), C, bj(2, 9, 0, 0));
+        assert_eq!(b.finish().community(C).unwrap().members, 0);
+        // An invitation accepted is a join.
+        let invite = EventKind::InviteAccepted {
+            inviter: UserId(9),
+            community: Some(C),
+        };
+        let c = run(&h, &[ev(1, bj(3, 9, 0, 0), invite)]);
+        assert_eq!((c.members, c.new_members), (1, 1));
+    }
+
+    #[test]
+    fn core_members_are_active_on_enough_days() {
+        let h = health(10, 10);
+        let mut events = Vec::new();
+        for d in 1..=5 {
+            events.push(check_in(1, bj(d, 9, 0, 0)));
+        }
+        for d in 1..=4 {
+            events.push(check_in(2, bj(d, 9, 0, 0)));
+        }
+        assert_eq!(run(&h, &events).core_members, [UserId(1)]);
+    }
+
+    #[test]
+    fn builders_merge_in_any_split_and_reports_by_community() {
+        let h = health(7, 7);
+        let events = [
+            post(1, bj(1, 9, 0, 0), 10),
+            reply(2, bj(1, 10, 0, 0), 10, None),
+            check_in(3, bj(2, 9, 0, 0)),
+            reply(1, bj(3, 9, 0, 0), 11, Some(2)),
+            check_in(2, bj(3, 9, 0, 0)),
+        ];
+        let mut whole = h.builder(beijing());
+        whole.extend(&events);
+        let whole = whole.finish();
+        let (mut a, mut b) = (h.builder(beijing()), h.builder(beijing()));
+        for (i, e) in events.iter().enumerate() {
+            if i % 2 == 0 { a.add(e) } else { b.add(e) }
+        }
+        b.merge(a).unwrap();
+        assert_eq!(b.finish(), whole);
+        assert!(matches!(
+            h.builder(beijing()).merge(health(8, 7).builder(beijing())),
+            Err(HealthError::SpecMismatch { .. })
+        ));
+
+        let other = CommunityId(2);
+        let mut c2 = h.builder(beijing());
+        c2.add(&ev(
+            5,
+            bj(1, 9, 0, 0),
+            EventKind::CheckIn {
+                community: Some(other),
+            },
+        ));
+        let mut merged = whole.clone();
+        merged.merge(c2.finish()).unwrap();
+        assert_eq!(merged.communities.len(), 2);
+        assert_eq!(
+            merged.clone().merge(whole.clone()),
+            Err(HealthError::CommunityInBoth { community: C })
+        );
+        let json = serde_json::to_string(&merged).unwrap();
+        assert_eq!(serde_json::from_str::<HealthReport>(&json).unwrap(), merged);
+    }
+
+    #[test]
+    fn specs_are_checked() {
+        let base = HealthSpec::new(march(7));
+        for (spec, field) in [
+            (
+                HealthSpec {
+                    window_days: 367,
+                    ..base.clone()
+                },
+                "window_days",
+            ),
+            (
+                HealthSpec {
+                    retention_days: 0,
+                    ..base.clone()
+                },
+                "retention_days",
+            ),
+            (
+                HealthSpec {
+                    core_active_percent: 101,
+                    ..base.clone()
+                },
+                "core_active_percent",
+            ),
+        ] {
+            let err = spec.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
+        let early = HealthSpec::new(LocalDay::from_number(i32::MIN + 40));
+        assert!(matches!(
+            early.validate(),
+            Err(HealthError::WindowBeforeCalendar { .. })
+        ));
+        let json = serde_json::to_string(&health(7, 7)).unwrap();
+        assert_eq!(serde_json::from_str::<Health>(&json).unwrap(), health(7, 7));
+        assert!(
+            serde_json::from_str::<HealthSpec>(r#"{"last_day": "2026-03-01", "x": 1}"#).is_err()
+        );
+    }
+}
