@@ -734,3 +734,252 @@ impl ContentHeat {
         self.items.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{EventId, UserId};
+    use chrono::{TimeDelta, TimeZone};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+    }
+
+    fn share(content: u64, at: DateTime<Utc>) -> Event {
+        Event::new(
+            EventId(0),
+            UserId(1),
+            at,
+            EventKind::Share {
+                community: None,
+                content: ContentId(content),
+            },
+        )
+    }
+
+    fn view(content: u64, at: DateTime<Utc>) -> Event {
+        Event::new(
+            EventId(0),
+            UserId(1),
+            at,
+            EventKind::ContentViewed {
+                content: ContentId(content),
+            },
+        )
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    fn fresh() -> ContentHeat {
+        ContentHeat::new(HeatModelSpec::default().validate().unwrap())
+    }
+
+    #[test]
+    fn heat_halves_every_half_life_and_never_grows_backwards() {
+        let mut heat = fresh();
+        assert!(heat.apply(&share(1, t0())));
+        assert_eq!(heat.heat(ContentId(1), t0()), 8.0);
+        assert!(close(
+            heat.heat(ContentId(1), t0() + TimeDelta::hours(24)),
+            4.0
+        ));
+        assert!(close(
+            heat.heat(ContentId(1), t0() + TimeDelta::hours(48)),
+            2.0
+        ));
+        // Before the latest event: read as at the latest event.
+        assert_eq!(heat.heat(ContentId(1), t0() - TimeDelta::hours(5)), 8.0);
+        assert_eq!(heat.heat(ContentId(2), t0()), 0.0);
+        assert_eq!(heat.trend(ContentId(2), t0()), None);
+    }
+
+    #[test]
+    fn arrival_order_does_not_matter() {
+        let times: Vec<DateTime<Utc>> = [0, 5, 30, 31, 100]
+            .iter()
+            .map(|&h| t0() + TimeDelta::hours(h))
+            .collect();
+        let (mut forward, mut backward) = (fresh(), fresh());
+        for &t in &times {
+            forward.apply(&share(1, t));
+        }
+        for &t in times.iter().rev() {
+            backward.apply(&share(1, t));
+        }
+        let now = t0() + TimeDelta::hours(120);
+        let (f, b) = (
+            forward.trend(ContentId(1), now).unwrap(),
+            backward.trend(ContentId(1), now).unwrap(),
+        );
+        assert!(
+            close(f.heat, b.heat) && close(f.velocity, b.velocity),
+            "{f:?} {b:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_item_trends_on_volume_without_a_baseline() {
+        let mut heat = fresh();
+        heat.apply(&view(1, t0()));
+        let one_view = heat.trend(ContentId(1), t0()).unwrap();
+        // Velocity is at its maximum, but one view is below `min_heat`.
+        assert!(close(one_view.velocity, 7.0));
+        assert!(!one_view.trending);
+        for m in 0..3 {
+            heat.apply(&share(1, t0() + TimeDelta::minutes(m)));
+        }
+        let t = heat
+            .trend(ContentId(1), t0() + TimeDelta::minutes(3))
+            .unwrap();
+        assert!(t.trending, "{t:?}");
+        let reason = t.reason.unwrap();
+        assert!(reason.new && reason.signal == Signal::Share);
+        assert!(
+            reason.to_string().starts_with("new: shares at 24.0"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_steady_item_does_not_trend_and_a_burst_does() {
+        let mut heat = fresh();
+        for h in 0..(28 * 24) {
+            heat.apply(&share(1, t0() + TimeDelta::hours(h)));
+        }
+        let now = t0() + TimeDelta::hours(28 * 24);
+        let steady = heat.trend(ContentId(1), now).unwrap();
+        assert!(steady.heat > 100.0 && steady.velocity < 1.1, "{steady:?}");
+        assert!(!steady.trending);
+        assert!(!steady.reason.unwrap().new);
+        for m in 0..200 {
+            heat.apply(&share(1, now + TimeDelta::minutes(m)));
+        }
+        let burst = heat.trend(ContentId(1), now + TimeDelta::hours(4)).unwrap();
+        assert!(burst.trending, "{burst:?}");
+        let text = burst.reason.unwrap().to_string();
+        assert!(
+            text.starts_with("shares up") && text.ends_with("against its 7-day baseline"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn topics_come_from_assignment_or_the_event_attribute_and_rank_deterministically() {
+        let mut heat = fresh();
+        heat.set_topic(ContentId(1), TopicId(20));
+        heat.set_topic(ContentId(2), TopicId(10));
+        for m in 0..5 {
+            let at = t0() + TimeDelta::minutes(m);
+            heat.apply(&share(1, at));
+            heat.apply(&share(2, at));
+            // The assignment wins over the attribute.
+            heat.apply(&share(3, at).with_attr("topic", 30_i64));
+            heat.apply(&share(2, at).with_attr("topic", 30_i64));
+        }
+        let now = t0() + TimeDelta::minutes(5);
+        let topics: Vec<TopicId> = heat
+            .topics_to_amplify(now, 10)
+            .iter()
+            .map(|a| a.topic)
+            .collect();
+        // Topic 10 has twice the heat; 20 and 30 tie and go by id.
+        assert_eq!(topics, [TopicId(10), TopicId(20), TopicId(30)]);
+        assert_eq!(heat.topics_to_amplify(now, 1).len(), 1);
+        let content: Vec<ContentId> = heat
+            .trending_content(now, 10)
+            .iter()
+            .map(|t| t.content)
+            .collect();
+        assert_eq!(content, [ContentId(2), ContentId(1), ContentId(3)]);
+    }
+
+    #[test]
+    fn other_events_change_nothing_and_state_round_trips() {
+        let mut heat = fresh();
+        heat.set_topic(ContentId(1), TopicId(2));
+        heat.apply(&share(1, t0()));
+        let before = heat.clone();
+        let visit = Event::new(EventId(1), UserId(1), t0(), EventKind::Visited);
+        assert!(!heat.apply(&visit));
+        assert_eq!(heat, before);
+        assert_eq!(heat.version(), 2);
+        let json = serde_json::to_string(&heat).unwrap();
+        assert_eq!(serde_json::from_str::<ContentHeat>(&json).unwrap(), heat);
+    }
+
+    #[test]
+    fn specs_are_checked() {
+        let base = HeatModelSpec::default();
+        let mut negative = base.clone();
+        negative.weights.share = -1.0;
+        assert_eq!(
+            negative.validate(),
+            Err(HeatError::BadWeight {
+                signal: "share",
+                given: -1.0
+            })
+        );
+        let zero = HeatModelSpec {
+            weights: SignalWeights {
+                view: 0.0,
+                click: 0.0,
+                share: 0.0,
+                reply: 0.0,
+                reaction: 0.0,
+            },
+            ..base.clone()
+        };
+        assert_eq!(zero.validate(), Err(HeatError::NoWeight));
+        for (spec, field) in [
+            (
+                HeatModelSpec {
+                    half_life_hours: f64::NAN,
+                    ..base.clone()
+                },
+                "half_life_hours",
+            ),
+            (
+                HeatModelSpec {
+                    baseline_half_life_hours: 1e9,
+                    ..base.clone()
+                },
+                "baseline_half_life_hours",
+            ),
+            (
+                HeatModelSpec {
+                    baseline_half_life_hours: 24.0,
+                    ..base.clone()
+                },
+                "baseline_half_life_hours",
+            ),
+            (
+                HeatModelSpec {
+                    trending_velocity: 0.5,
+                    ..base.clone()
+                },
+                "trending_velocity",
+            ),
+            (
+                HeatModelSpec {
+                    min_heat: f64::INFINITY,
+                    ..base.clone()
+                },
+                "min_heat",
+            ),
+        ] {
+            let err = spec.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
+        let partial: HeatModelSpec = serde_json::from_str(
+            r#"{"weights": {"view": 1, "click": 1, "share": 1, "reply": 1, "reaction": 1}}"#,
+        )
+        .unwrap();
+        assert_eq!(partial.half_life_hours, 24.0);
+        assert!(serde_json::from_str::<HeatModelSpec>(r#"{"half_life": 3}"#).is_err());
+        let model = base.validate().unwrap();
+        let json = serde_json::to_string(&model).unwrap();
+        assert_eq!(serde_json::from_str::<HeatModel>(&json).unwrap(), model);
+    }
+}
