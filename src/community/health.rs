@@ -597,7 +597,11 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             community: c,
             member: m,
             at: at.timestamp_millis(),
-            day: day.days_since(self.health.first_kept),
+            // Far-past days clamp: only "before the window" matters there.
+            day: i32::try_from(
+                i64::from(day.number()) - i64::from(self.health.first_kept.number()),
+            )
+            .unwrap_or(i32::MIN),
             leave,
         });
     }
