@@ -8,7 +8,8 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, TimeZone, Utc};
 use growthkit::community::graph::{self, GraphBuilder, InteractionGraph, Propagation};
 use growthkit::community::{
-    ContentHeat, HealthBuilder, HealthReport, HealthSpec, HeatModelSpec, Signal, SignalWeights,
+    ContentHeat, HealthBuilder, HealthReport, HealthShard, HealthSpec, HeatModelSpec, Signal,
+    SignalWeights,
 };
 use growthkit::{CommunityId, ContentId, Event, EventId, EventKind, LocalDay, TopicId, UserId};
 use proptest::prelude::*;
@@ -171,6 +172,13 @@ proptest! {
         first_pair.merge(shards[1].clone()).unwrap();
         second_pair.merge(shards[3].clone()).unwrap();
         second_pair.merge(first_pair).unwrap();
+        // Shards shipped as JSON and absorbed by a fresh builder.
+        let mut absorbed = health.builder(beijing());
+        for shard in shards.iter().cloned() {
+            let json = serde_json::to_string(&shard.into_shard()).unwrap();
+            absorbed.absorb(serde_json::from_str::<HealthShard>(&json).unwrap()).unwrap();
+        }
+        prop_assert_eq!(&absorbed.finish(), &whole);
         prop_assert_eq!(&left.finish(), &whole);
         prop_assert_eq!(&right.finish(), &whole);
         prop_assert_eq!(&second_pair.finish(), &whole);

@@ -163,6 +163,13 @@ pub enum HealthError {
         /// What was being merged.
         what: &'static str,
     },
+    /// A deserialized [`HealthShard`] holds a record that cannot come from
+    /// its own specification.
+    #[error("malformed health shard: {detail}")]
+    MalformedShard {
+        /// What is wrong with it.
+        detail: String,
+    },
     /// Two reports sharded by community both describe the same community.
     #[error("cannot merge health reports: {community} is in both")]
     CommunityInBoth {
@@ -348,7 +355,7 @@ struct Membership {
 }
 
 /// The earliest post event of a content id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 struct Post {
     at: i64,
     author: UserId,
@@ -359,7 +366,7 @@ struct Post {
 /// What the builder knows about one content id: its post, and the earliest
 /// replies of the two earliest distinct repliers (one of them is not the
 /// author, whoever the author turns out to be).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct ContentFacts {
     post: Option<Post>,
     replies: [Option<(i64, UserId)>; 2],
@@ -405,6 +412,81 @@ impl ContentFacts {
             .flatten()
             .find(|(_, user)| *user != author)
             .map(|&(at, _)| at)
+    }
+}
+
+/// A membership change in a [`HealthShard`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+struct ShardMembership {
+    community: CommunityId,
+    user: UserId,
+    at: i64,
+    day: i32,
+    leave: bool,
+}
+
+/// What a [`HealthBuilder`] collected, by id rather than by its internal
+/// slots and without its time zone: the form in which a shard travels to
+/// the process that merges (see [`HealthBuilder::into_shard`] and
+/// [`HealthBuilder::absorb`]). Plain serde data; its contents are private
+/// and checked again when absorbed.
+///
+/// ```
+/// use chrono::{FixedOffset, NaiveDate, TimeZone, Utc};
+/// use growthkit::community::{HealthShard, HealthSpec};
+/// use growthkit::{CommunityId, Event, EventId, EventKind, LocalDay, UserId};
+///
+/// let health = HealthSpec::new(LocalDay::from_date(NaiveDate::from_ymd_opt(2026, 3, 31).unwrap()))
+///     .validate()?;
+/// let zone = FixedOffset::east_opt(8 * 3600).unwrap();
+/// let at = Utc.with_ymd_and_hms(2026, 3, 9, 1, 0, 0).unwrap();
+/// let check_in = EventKind::CheckIn { community: Some(CommunityId(3)) };
+///
+/// // On a worker: collect a partition of the events, ship the shard as JSON.
+/// let mut worker = health.builder(zone);
+/// worker.add(&Event::new(EventId(1), UserId(7), at, check_in));
+/// let json = serde_json::to_string(&worker.into_shard())?;
+///
+/// // On the merger: absorb every worker's shard, then finish once.
+/// let mut merger = health.builder(zone);
+/// merger.absorb(serde_json::from_str::<HealthShard>(&json)?)?;
+/// let report = merger.finish();
+/// assert_eq!(report.community(CommunityId(3)).map(|c| c.active_members), Some(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct HealthShard {
+    health: Health,
+    activity: Vec<(CommunityId, UserId, i32, u32)>,
+    edges: Vec<(CommunityId, UserId, UserId)>,
+    pending: Vec<(CommunityId, UserId, ContentId)>,
+    memberships: Vec<ShardMembership>,
+    contents: Vec<(ContentId, ContentFacts)>,
+}
+
+impl HealthShard {
+    /// The specification the shard was collected for.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Every day offset within the window and its look-back.
+    fn check(&self) -> Result<(), HealthError> {
+        let last = Health::lookback() + self.health.window() - 1;
+        let bad = |what: &'static str, day: i32| HealthError::MalformedShard {
+            detail: format!("{what} day offset {day} is outside 0..={last}"),
+        };
+        if let Some(&(_, _, day, _)) = self.activity.iter().find(|a| !(0..=last).contains(&a.2)) {
+            return Err(bad("activity", day));
+        }
+        if let Some(x) = self.memberships.iter().find(|x| x.day > last) {
+            return Err(bad("membership", x.day));
+        }
+        let posts = self.contents.iter().filter_map(|(_, f)| f.post);
+        if let Some(post) = posts.into_iter().find(|p| !(0..=last).contains(&p.day)) {
+            return Err(bad("post", post.day));
+        }
+        Ok(())
     }
 }
 
@@ -607,56 +689,106 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
     }
 
     /// Adds everything `other` has seen, as if its events had been fed here.
-    /// Associative and commutative; refused if the specs differ. Both
-    /// builders must count days in the same zone (not checked).
+    /// Associative and commutative; refused, changing nothing, if the specs
+    /// differ. Both builders must count days in the same zone (not checked).
     pub fn merge(&mut self, other: HealthBuilder<Tz>) -> Result<(), HealthError> {
-        if self.health != other.health {
+        self.absorb(other.into_shard())
+    }
+
+    /// What the builder has collected, without its zone, in a serializable
+    /// form to ship to the process that merges shards.
+    pub fn into_shard(self) -> HealthShard {
+        let community = |slot: u32| self.community_ids.get(slot as usize).copied();
+        let member = |slot: u32| self.members.user(slot);
+        let mut contents: Vec<(ContentId, ContentFacts)> = self.contents.into_iter().collect();
+        contents.sort_unstable_by_key(|&(id, _)| id);
+        HealthShard {
+            activity: self
+                .activity
+                .iter()
+                .filter_map(|a| Some((community(a.community)?, member(a.member)?, a.day, a.count)))
+                .collect(),
+            edges: self
+                .edges
+                .iter()
+                .filter_map(|e| Some((community(e.community)?, member(e.from)?, member(e.to)?)))
+                .collect(),
+            pending: self
+                .pending
+                .iter()
+                .filter_map(|p| Some((community(p.community)?, member(p.from)?, p.content)))
+                .collect(),
+            memberships: self
+                .memberships
+                .iter()
+                .filter_map(|x| {
+                    Some(ShardMembership {
+                        community: community(x.community)?,
+                        user: member(x.member)?,
+                        at: x.at,
+                        day: x.day,
+                        leave: x.leave,
+                    })
+                })
+                .collect(),
+            contents,
+            health: self.health,
+        }
+    }
+
+    /// Adds a shard's records, as if its events had been fed here. Refused,
+    /// changing nothing, if its spec differs or a record lies outside the
+    /// window and its look-back (only a hand-edited shard can hold one).
+    pub fn absorb(&mut self, shard: HealthShard) -> Result<(), HealthError> {
+        if self.health != shard.health {
             return Err(HealthError::SpecMismatch {
                 what: "health builders",
             });
         }
-        let communities: Vec<u32> = other
-            .community_ids
-            .iter()
-            .map(|&c| self.community_slot(c))
-            .collect();
-        let members: Vec<u32> = other
-            .members
-            .users()
-            .iter()
-            .map(|&u| self.member_slot(u))
-            .collect();
-        // Slots of `other` always index its own tables; `u32::MAX` is never
-        // reached, it only keeps the lookup total.
-        let c = |slot: u32| communities.get(slot as usize).copied().unwrap_or(u32::MAX);
-        let m = |slot: u32| members.get(slot as usize).copied().unwrap_or(u32::MAX);
-        self.activity
-            .extend(other.activity.into_iter().map(|a| Activity {
-                community: c(a.community),
-                member: m(a.member),
-                ..a
-            }));
-        self.edges.extend(other.edges.into_iter().map(|e| Edge {
-            community: c(e.community),
-            from: m(e.from),
-            to: m(e.to),
-        }));
-        self.pending
-            .extend(other.pending.into_iter().map(|p| PendingEdge {
-                community: c(p.community),
-                from: m(p.from),
-                ..p
-            }));
-        self.memberships
-            .extend(other.memberships.into_iter().map(|x| Membership {
-                community: c(x.community),
-                member: m(x.member),
-                ..x
-            }));
-        for (content, facts) in other.contents {
+        shard.check()?;
+        for (community, user, day, count) in shard.activity {
+            let (c, m) = (self.community_slot(community), self.member_slot(user));
+            self.activity.push(Activity {
+                community: c,
+                member: m,
+                day,
+                count,
+            });
+        }
+        for (community, from, to) in shard.edges {
+            let (c, from, to) = (
+                self.community_slot(community),
+                self.member_slot(from),
+                self.member_slot(to),
+            );
+            self.edges.push(Edge {
+                community: c,
+                from,
+                to,
+            });
+        }
+        for (community, from, content) in shard.pending {
+            let (c, from) = (self.community_slot(community), self.member_slot(from));
+            self.pending.push(PendingEdge {
+                community: c,
+                from,
+                content,
+            });
+        }
+        for x in shard.memberships {
+            let (c, m) = (self.community_slot(x.community), self.member_slot(x.user));
+            self.memberships.push(Membership {
+                community: c,
+                member: m,
+                at: x.at,
+                day: x.day,
+                leave: x.leave,
+            });
+        }
+        for (content, facts) in shard.contents {
             self.contents.entry(content).or_default().merge(facts);
         }
-        // Appended records are not "latest": a later event starts a new
+        // Absorbed records are not "latest": a later event starts a new
         // record rather than bumping one of another shard's.
         self.latest.iter_mut().for_each(|l| *l = 0);
         Ok(())
@@ -1372,6 +1504,21 @@ mod tests {
         );
         let json = serde_json::to_string(&merged).unwrap();
         assert_eq!(serde_json::from_str::<HealthReport>(&json).unwrap(), merged);
+    }
+
+    #[test]
+    fn a_shard_with_a_day_outside_the_window_is_refused_whole() {
+        let h = health(7, 7);
+        let mut b = h.builder(beijing());
+        b.add(&check_in(1, bj(3, 9, 0, 0)));
+        b.add(&post(1, bj(3, 9, 0, 0), 5));
+        let mut json = serde_json::to_value(b.into_shard()).unwrap();
+        json["activity"][0][2] = serde_json::json!(400);
+        let shard: HealthShard = serde_json::from_value(json).unwrap();
+        let mut target = h.builder(beijing());
+        let err = target.absorb(shard).unwrap_err();
+        assert!(err.to_string().contains("activity day offset 400"), "{err}");
+        assert!(target.finish().communities.is_empty());
     }
 
     #[test]

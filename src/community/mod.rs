@@ -13,7 +13,9 @@ pub mod health;
 pub mod heat;
 
 pub use graph::{EdgeWeight, GraphBuilder, InteractionGraph, Propagation};
-pub use health::{CommunityHealth, Health, HealthBuilder, HealthError, HealthReport, HealthSpec};
+pub use health::{
+    CommunityHealth, Health, HealthBuilder, HealthError, HealthReport, HealthShard, HealthSpec,
+};
 pub use heat::{
     Amplify, ContentHeat, Heat, HeatError, HeatModel, HeatModelSpec, Reason, Signal, SignalWeights,
     Trend, Trending,
