@@ -500,8 +500,11 @@ pub struct HealthBuilder<Tz> {
     communities: HashMap<CommunityId, u32, BuildIdHasher>,
     community_ids: Vec<CommunityId>,
     members: UserIndex,
-    /// Per member slot: 1 + the index of its latest activity record, 0 if none.
-    latest: Vec<usize>,
+    /// Per member slot: the record still being counted, written to
+    /// `activity` when the member moves to another community or day. Kept
+    /// beside the member so a time-ordered stream touches one place per
+    /// event instead of reaching back into `activity`.
+    open: Vec<Activity>,
     activity: Vec<Activity>,
     edges: Vec<Edge>,
     pending: Vec<PendingEdge>,
@@ -518,7 +521,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             communities: HashMap::default(),
             community_ids: Vec::new(),
             members: UserIndex::new(),
-            latest: Vec::new(),
+            open: Vec::new(),
             activity: Vec::new(),
             edges: Vec::new(),
             pending: Vec::new(),
@@ -543,8 +546,8 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
 
     fn member_slot(&mut self, user: UserId) -> u32 {
         let slot = self.members.intern(user);
-        if self.latest.len() < self.members.len() {
-            self.latest.resize(self.members.len(), 0);
+        if self.open.len() < self.members.len() {
+            self.open.resize(self.members.len(), Activity::default());
         }
         slot
     }
@@ -617,22 +620,31 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
     }
 
     fn count_activity(&mut self, community: u32, member: u32, day: i32) {
-        let latest = self.latest.get(member as usize).copied().unwrap_or(0);
-        if let Some(record) = latest.checked_sub(1).and_then(|i| self.activity.get_mut(i))
-            && record.community == community
-            && record.day == day
-        {
-            record.count = record.count.saturating_add(1);
+        let Some(open) = self.open.get_mut(member as usize) else {
+            return;
+        };
+        if open.count > 0 && open.community == community && open.day == day {
+            open.count = open.count.saturating_add(1);
             return;
         }
-        self.activity.push(Activity {
+        if open.count > 0 {
+            self.activity.push(*open);
+        }
+        *open = Activity {
             community,
             member,
             day,
             count: 1,
-        });
-        if let Some(slot) = self.latest.get_mut(member as usize) {
-            *slot = self.activity.len();
+        };
+    }
+
+    /// Writes every open record to `activity`.
+    fn close_open(&mut self) {
+        for open in &mut self.open {
+            if open.count > 0 {
+                self.activity.push(*open);
+                open.count = 0;
+            }
         }
     }
 
@@ -697,7 +709,8 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
 
     /// What the builder has collected, without its zone, in a serializable
     /// form to ship to the process that merges shards.
-    pub fn into_shard(self) -> HealthShard {
+    pub fn into_shard(mut self) -> HealthShard {
+        self.close_open();
         let community = |slot: u32| self.community_ids.get(slot as usize).copied();
         let member = |slot: u32| self.members.user(slot);
         let mut contents: Vec<(ContentId, ContentFacts)> = self.contents.into_iter().collect();
@@ -788,14 +801,12 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         for (content, facts) in shard.contents {
             self.contents.entry(content).or_default().merge(facts);
         }
-        // Absorbed records are not "latest": a later event starts a new
-        // record rather than bumping one of another shard's.
-        self.latest.iter_mut().for_each(|l| *l = 0);
         Ok(())
     }
 
     /// Computes every community's figures.
     pub fn finish(mut self) -> HealthReport {
+        self.close_open();
         // Interactions with content whose author is known only from its post.
         for p in std::mem::take(&mut self.pending) {
             let author = self.contents.get(&p.content).and_then(|f| f.post);
