@@ -279,6 +279,24 @@ proptest! {
             heat.apply(e);
         }
         let now = base() + TimeDelta::seconds(later);
+        // Split across two shards and merged: one pass, up to rounding.
+        let mut shards = [ContentHeat::new(heat.model().clone()), ContentHeat::new(heat.model().clone())];
+        for shard in &mut shards {
+            for (content, &topic) in topics.iter().enumerate() {
+                if topic > 0 {
+                    shard.set_topic(ContentId(content as u64), TopicId(topic));
+                }
+            }
+        }
+        for (i, e) in events.iter().enumerate() {
+            shards[i % 2].apply(e);
+        }
+        let [mut merged, second] = shards;
+        merged.merge(second).unwrap();
+        for &content in per_content.keys() {
+            let (a, b) = (heat.heat(content, now), merged.heat(content, now));
+            prop_assert!((a - b).abs() <= 1e-9 * a.max(1.0), "{} vs {}", a, b);
+        }
         let total: u64 = per_content.values().sum();
         let slack = |x: f64| x * (1.0 + 1e-9) + 1e-9;
         for (&content, &n) in &per_content {

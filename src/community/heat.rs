@@ -47,6 +47,12 @@
 //! [`ContentHeat::topics_to_amplify`] ranks trending topics by velocity,
 //! then heat, then id, each with the signal that rose most as its reason.
 //!
+//! # Shards and memory
+//!
+//! [`ContentHeat::merge`] adds another shard's heat (any split of the
+//! events), equal to one pass up to floating-point rounding. Every item ever
+//! seen is kept until [`ContentHeat::forget_cold`] drops those below a heat.
+//!
 //! ```
 //! use chrono::{TimeDelta, TimeZone, Utc};
 //! use growthkit::community::{ContentHeat, HeatModelSpec};
@@ -292,6 +298,9 @@ pub enum HeatError {
         /// The heat half-life given.
         half_life: f64,
     },
+    /// Two heat states under different models cannot be merged.
+    #[error("cannot merge content heat built under different heat models")]
+    ModelMismatch,
     /// A threshold is out of range.
     #[error("heat `{field}` must be a finite number ≥ {min}, got {given}")]
     BadThreshold {
@@ -418,19 +427,29 @@ impl Heat {
         }
     }
 
+    /// Decays the counts forward to `at`, if later.
+    fn decay_to(&mut self, model: &HeatModel, at: i64) {
+        if at <= self.at {
+            return;
+        }
+        let elapsed = at.saturating_sub(self.at);
+        let (f, s) = (
+            decay(elapsed, model.fast_ms()),
+            decay(elapsed, model.slow_ms()),
+        );
+        self.fast.iter_mut().for_each(|v| *v *= f);
+        self.slow.iter_mut().for_each(|v| *v *= s);
+        self.at = at;
+    }
+
     fn record(&mut self, model: &HeatModel, signal: Signal, at: i64) {
-        let (fast_ms, slow_ms) = (model.fast_ms(), model.slow_ms());
-        let (add_fast, add_slow) = if at >= self.at {
-            let elapsed = at.saturating_sub(self.at);
-            let (f, s) = (decay(elapsed, fast_ms), decay(elapsed, slow_ms));
-            self.fast.iter_mut().for_each(|v| *v *= f);
-            self.slow.iter_mut().for_each(|v| *v *= s);
-            self.at = at;
-            (1.0, 1.0)
-        } else {
-            let elapsed = self.at.saturating_sub(at);
-            (decay(elapsed, fast_ms), decay(elapsed, slow_ms))
-        };
+        self.decay_to(model, at);
+        // An event older than the counts is decayed to them instead.
+        let elapsed = self.at.saturating_sub(at);
+        let (add_fast, add_slow) = (
+            decay(elapsed, model.fast_ms()),
+            decay(elapsed, model.slow_ms()),
+        );
         let i = signal as usize;
         if let (Some(f), Some(s)) = (self.fast.get_mut(i), self.slow.get_mut(i)) {
             *f += add_fast;
@@ -461,6 +480,21 @@ impl Heat {
             }
         }
         (fast, slow)
+    }
+
+    /// Adds another state's counts, decayed to the later of the two instants.
+    fn merge(&mut self, model: &HeatModel, other: &Heat) {
+        let mut other = *other;
+        let at = self.at.max(other.at);
+        self.decay_to(model, at);
+        other.decay_to(model, at);
+        for (mine, theirs) in self.fast.iter_mut().zip(other.fast) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.slow.iter_mut().zip(other.slow) {
+            *mine += theirs;
+        }
+        self.first = self.first.min(other.first);
     }
 
     /// Heat, velocity and the reason, at `now`.
@@ -729,6 +763,56 @@ impl ContentHeat {
         out
     }
 
+    /// Adds the heat `other` collected from another shard of the events, as
+    /// if they had been applied here: counts are decayed to the later
+    /// instant and added, so the result equals one pass up to floating-point
+    /// rounding, in any grouping. Topic assignments are united (this
+    /// state's win). Refused, changing nothing, if the models differ.
+    pub fn merge(&mut self, other: ContentHeat) -> Result<(), HeatError> {
+        if self.model != other.model {
+            return Err(HeatError::ModelMismatch);
+        }
+        for (content, heat) in other.items {
+            match self.items.get_mut(&content) {
+                Some(mine) => mine.merge(&self.model, &heat),
+                None => {
+                    self.items.insert(content, heat);
+                }
+            }
+        }
+        for (topic, heat) in other.topics {
+            match self.topics.get_mut(&topic) {
+                Some(mine) => mine.merge(&self.model, &heat),
+                None => {
+                    self.topics.insert(topic, heat);
+                }
+            }
+        }
+        for (content, topic) in other.topic_of {
+            self.topic_of.entry(content).or_insert(topic);
+        }
+        self.version = self.version.saturating_add(1);
+        Ok(())
+    }
+
+    /// Forgets every content item whose heat at `now` is below `below`, to
+    /// bound memory; returns how many. Topics are kept. A forgotten item
+    /// that comes back starts again with no baseline.
+    pub fn forget_cold(&mut self, now: DateTime<Utc>, below: f64) -> usize {
+        let now = now.timestamp_millis();
+        let before = self.items.len();
+        let model = &self.model;
+        self.items.retain(|_, heat| {
+            let (fast, _) = heat.read(model, now);
+            fast.iter().sum::<f64>() >= below
+        });
+        let forgotten = before - self.items.len();
+        if forgotten > 0 {
+            self.version = self.version.saturating_add(1);
+        }
+        forgotten
+    }
+
     /// How many content items have heat.
     pub fn items(&self) -> usize {
         self.items.len()
@@ -907,6 +991,51 @@ mod tests {
         assert_eq!(heat.version(), 2);
         let json = serde_json::to_string(&heat).unwrap();
         assert_eq!(serde_json::from_str::<ContentHeat>(&json).unwrap(), heat);
+    }
+
+    #[test]
+    fn shards_merge_into_one_pass_and_cold_items_can_be_forgotten() {
+        let times: Vec<DateTime<Utc>> = (0..12).map(|h| t0() + TimeDelta::hours(h * 7)).collect();
+        let mut whole = fresh();
+        let (mut a, mut b) = (fresh(), fresh());
+        for (i, &t) in times.iter().enumerate() {
+            let e = share(i as u64 % 3, t);
+            whole.apply(&e);
+            if i % 2 == 0 {
+                a.apply(&e)
+            } else {
+                b.apply(&e)
+            };
+        }
+        b.merge(a).unwrap();
+        let now = t0() + TimeDelta::hours(100);
+        for content in 0..3 {
+            let (x, y) = (
+                whole.trend(ContentId(content), now).unwrap(),
+                b.trend(ContentId(content), now).unwrap(),
+            );
+            assert!(
+                close(x.heat, y.heat) && close(x.velocity, y.velocity),
+                "{x:?} {y:?}"
+            );
+        }
+        let other = ContentHeat::new(
+            HeatModelSpec {
+                half_life_hours: 12.0,
+                ..HeatModelSpec::default()
+            }
+            .validate()
+            .unwrap(),
+        );
+        assert_eq!(b.merge(other), Err(HeatError::ModelMismatch));
+
+        let mut heat = fresh();
+        heat.apply(&share(1, t0()));
+        heat.apply(&share(2, t0() + TimeDelta::hours(72)));
+        // Content 1 is at 8 / 2³ = 1 after three days, content 2 at 8.
+        assert_eq!(heat.forget_cold(t0() + TimeDelta::hours(72), 2.0), 1);
+        assert_eq!(heat.items(), 1);
+        assert_eq!(heat.trend(ContentId(1), t0()), None);
     }
 
     #[test]
