@@ -348,6 +348,9 @@ proptest! {
                     prop_assert!((into - 1.0).abs() < 1e-9, "{} into {:?}", into, node);
                 }
                 prop_assert_eq!(graph::out_degree(&g, node), graph::out_edges(&g, node).count());
+                for (to, p) in graph::out_probabilities(&g, node, Propagation::WeightedCascade) {
+                    prop_assert_eq!(Some(p), graph::probability(&g, node, to, Propagation::WeightedCascade));
+                }
             }
             prop_assert!(at_most_one(graph::reciprocity(&g)) && at_most_one(graph::density(&g)));
             roundtrip(&g);

@@ -11,8 +11,8 @@
 //!
 //! Functions are free functions over the small [`InteractionGraph`] type, in
 //! the style of `petgraph`: [`nodes`], [`edges`], [`out_edges`],
-//! [`in_degree`], [`edge_weight`], [`probability`], [`reciprocity`],
-//! [`density`].
+//! [`in_degree`], [`edge_weight`], [`probability`], [`out_probabilities`],
+//! [`reciprocity`], [`density`].
 //!
 //! # Propagation for influence models
 //!
@@ -289,7 +289,21 @@ pub fn probability(
     model: Propagation,
 ) -> Option<f64> {
     let w = edge_weight(g, from, to)?;
-    Some(match model {
+    Some(edge_probability(g, to, w, model))
+}
+
+/// The out-edges of `user` with their propagation probabilities, by
+/// target: what an independent-cascade step reads.
+pub fn out_probabilities(
+    g: &InteractionGraph,
+    user: UserId,
+    model: Propagation,
+) -> impl Iterator<Item = (UserId, f64)> + '_ {
+    out_edges(g, user).map(move |(to, w)| (to, edge_probability(g, to, w, model)))
+}
+
+fn edge_probability(g: &InteractionGraph, to: UserId, w: EdgeWeight, model: Propagation) -> f64 {
+    match model {
         Propagation::WeightedCascade => 1.0 / f64::from(in_degree(g, to).max(1)),
         Propagation::ShareThrough => {
             let exposures = w.views.max(w.shares);
@@ -299,7 +313,7 @@ pub fn probability(
                 w.shares as f64 / exposures as f64
             }
         }
-    })
+    }
 }
 
 /// The same edges pointing the other way: the influence graph of an
