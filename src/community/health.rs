@@ -64,7 +64,9 @@
 //! [`HealthBuilder::merge`] unions everything two builders saw, so events may
 //! be split across shards **in any way** (by user, by time, round robin): the
 //! merged builder finishes into the same report as one pass over all events,
-//! and merging is associative and commutative. Feed each event once
+//! and merging is associative and commutative. Between processes, a shard
+//! travels as a [`HealthShard`] ([`HealthBuilder::into_shard`], serde, then
+//! [`HealthBuilder::absorb`]). Feed each event once
 //! (deduplicate redeliveries upstream with [`RecentIds`](crate::dedupe::RecentIds)):
 //! activity counts are counts of events. A host that shards by community can
 //! instead finish each shard and combine the reports with
@@ -73,9 +75,9 @@
 //! # Cost
 //!
 //! Built for the batch path: users and communities are interned into dense
-//! slots, consecutive events of a member in the same community on the same
-//! day collapse into one counted record as they arrive (time-ordered streams
-//! mostly are), and [`HealthBuilder::finish`] groups records per community
+//! slots, a member's events in the same community on the same day collapse
+//! into one counted record kept beside the member while they keep coming
+//! (time-ordered streams make this the common case), and [`HealthBuilder::finish`] groups records per community
 //! with a counting sort and sorts each community's small slice, instead of
 //! keeping a hash set per community.
 //!
