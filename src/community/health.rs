@@ -1447,6 +1447,26 @@ mod tests {
     }
 
     #[test]
+    fn joins_and_posts_at_the_window_start_midnight_count_and_just_before_do_not() {
+        let h = health(10, 5); // the 6th to the 10th, Beijing time
+        let mut b = h.builder(beijing());
+        b.joined(UserId(1), C, bj(5, 23, 59, 59));
+        b.joined(UserId(2), C, bj(6, 0, 0, 0));
+        b.joined(UserId(3), C, bj(11, 0, 0, 0)); // after the window: ignored
+        b.extend(&[
+            post(1, bj(5, 23, 59, 59), 1),
+            post(2, bj(6, 0, 0, 0), 2),
+            reply(2, bj(6, 1, 0, 0), 1, None), // to the post before the window
+        ]);
+        let c = b.finish().community(C).cloned().unwrap();
+        assert_eq!((c.members, c.new_members), (2, 1));
+        assert_eq!(c.posts, 1);
+        assert_eq!(c.reply_rate, Ratio::new(0, 1));
+        // The reply is in the window, so its edge counts.
+        assert_eq!(c.interaction_edges, 1);
+    }
+
+    #[test]
     fn a_leave_at_the_same_instant_as_a_join_wins() {
         let h = health(7, 7);
         let mut b = h.builder(beijing());
