@@ -124,7 +124,7 @@ use crate::analytics::funnel::lower_median;
 use crate::analytics::{Ratio, bump};
 use crate::event::{Event, EventKind};
 use crate::id::{CommunityId, ContentId, UserId};
-use crate::intern::{BuildIdHasher, UserIndex};
+use crate::intern::BuildIdHasher;
 use crate::time::LocalDay;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -492,6 +492,53 @@ impl HealthShard {
     }
 }
 
+/// Members interned to dense slots, each beside the activity record still
+/// being counted for it (`member` is the slot; `count` 0 means none), so one
+/// hash probe per event finds both. The record is written out when the
+/// member moves to another community or day, which a time-ordered stream
+/// makes rare.
+#[derive(Clone, Debug, Default)]
+struct MemberTable {
+    entries: HashMap<UserId, Activity, BuildIdHasher>,
+    users: Vec<UserId>,
+}
+
+impl MemberTable {
+    fn entry(&mut self, user: UserId) -> &mut Activity {
+        // Past u32::MAX members the last slot is shared, as in `UserIndex`.
+        let next = u32::try_from(self.users.len()).unwrap_or(u32::MAX);
+        let users = &mut self.users;
+        self.entries.entry(user).or_insert_with(|| {
+            users.push(user);
+            Activity {
+                member: next,
+                ..Activity::default()
+            }
+        })
+    }
+
+    fn user(&self, slot: u32) -> Option<UserId> {
+        self.users.get(slot as usize).copied()
+    }
+}
+
+/// Counts one event of the member whose open record is `open`; returns the
+/// record it closes, if the event starts another.
+fn count_activity(open: &mut Activity, community: u32, day: i32) -> Option<Activity> {
+    if open.count > 0 && open.community == community && open.day == day {
+        open.count = open.count.saturating_add(1);
+        return None;
+    }
+    let closed = (open.count > 0).then_some(*open);
+    *open = Activity {
+        community,
+        member: open.member,
+        day,
+        count: 1,
+    };
+    closed
+}
+
 /// Collects community events for a [`Health`] report, in any order.
 ///
 /// See the [module docs](self) for what is counted and how shards merge.
@@ -501,12 +548,7 @@ pub struct HealthBuilder<Tz> {
     zone: Tz,
     communities: HashMap<CommunityId, u32, BuildIdHasher>,
     community_ids: Vec<CommunityId>,
-    members: UserIndex,
-    /// Per member slot: the record still being counted, written to
-    /// `activity` when the member moves to another community or day. Kept
-    /// beside the member so a time-ordered stream touches one place per
-    /// event instead of reaching back into `activity`.
-    open: Vec<Activity>,
+    members: MemberTable,
     activity: Vec<Activity>,
     edges: Vec<Edge>,
     pending: Vec<PendingEdge>,
@@ -522,8 +564,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             zone,
             communities: HashMap::default(),
             community_ids: Vec::new(),
-            members: UserIndex::new(),
-            open: Vec::new(),
+            members: MemberTable::default(),
             activity: Vec::new(),
             edges: Vec::new(),
             pending: Vec::new(),
@@ -547,11 +588,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
     }
 
     fn member_slot(&mut self, user: UserId) -> u32 {
-        let slot = self.members.intern(user);
-        if self.open.len() < self.members.len() {
-            self.open.resize(self.members.len(), Activity::default());
-        }
-        slot
+        self.members.entry(user).member
     }
 
     /// Days since the first kept day, if `at` is kept at all.
@@ -572,8 +609,11 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             return;
         };
         let c = self.community_slot(community);
-        let m = self.member_slot(event.user);
-        self.count_activity(c, m, day);
+        let open = self.members.entry(event.user);
+        let m = open.member;
+        if let Some(closed) = count_activity(open, c, day) {
+            self.activity.push(closed);
+        }
         let at = event.at.timestamp_millis();
         let in_window = day >= Health::lookback();
         match &event.kind {
@@ -621,28 +661,9 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         }
     }
 
-    fn count_activity(&mut self, community: u32, member: u32, day: i32) {
-        let Some(open) = self.open.get_mut(member as usize) else {
-            return;
-        };
-        if open.count > 0 && open.community == community && open.day == day {
-            open.count = open.count.saturating_add(1);
-            return;
-        }
-        if open.count > 0 {
-            self.activity.push(*open);
-        }
-        *open = Activity {
-            community,
-            member,
-            day,
-            count: 1,
-        };
-    }
-
     /// Writes every open record to `activity`.
     fn close_open(&mut self) {
-        for open in &mut self.open {
+        for open in self.members.entries.values_mut() {
             if open.count > 0 {
                 self.activity.push(*open);
                 open.count = 0;
@@ -972,7 +993,12 @@ fn sum_prefix(diff: &[i64], window: i32) -> u64 {
 }
 
 impl CommunityInputs<'_> {
-    fn health(self, community: CommunityId, health: &Health, index: &UserIndex) -> CommunityHealth {
+    fn health(
+        self,
+        community: CommunityId,
+        health: &Health,
+        index: &MemberTable,
+    ) -> CommunityHealth {
         let window = health.window();
         let lookback = Health::lookback();
         let spec = &health.spec;
