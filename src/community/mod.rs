@@ -1,9 +1,16 @@
 //! Community operations: membership and roles, engagement scores that resist
-//! gaming, and member levels.
+//! gaming, member levels, the health of each community, the heat of its
+//! content and topics, and the graph of who interacts with whom.
 //!
 //! - [`Community`]: who belongs, in which [`Role`], with a checked permission
 //!   table ([`membership`](self#membership-and-roles)).
 //! - [`Interaction`]: the community view of an [`Event`](crate::Event).
+//! - [`health`]: a [`HealthReport`] per community over a window, built by a
+//!   mergeable [`HealthBuilder`].
+//! - [`heat`]: decayed [`ContentHeat`] per content item and topic, trending
+//!   detection and the topics to amplify.
+//! - [`graph`]: the directed, weighted [`InteractionGraph`] with propagation
+//!   probabilities for influence models.
 //!
 //! # Membership and roles
 //!
@@ -25,6 +32,9 @@
 mod activity;
 mod engagement;
 mod fixture;
+pub mod graph;
+pub mod health;
+pub mod heat;
 mod interaction;
 mod level;
 mod membership;
@@ -34,6 +44,14 @@ mod score_log;
 pub use activity::{ActivityError, Counter, DayCounts, GIVERS, MemberActivity};
 pub use engagement::{
     EngagementModel, EngagementModelError, EngagementModelSpec, KindSpec, MAX_WEIGHT, PARTNERS,
+};
+pub use graph::{EdgeWeight, GraphBuilder, InteractionGraph, Propagation};
+pub use health::{
+    CommunityHealth, Health, HealthBuilder, HealthError, HealthReport, HealthShard, HealthSpec,
+};
+pub use heat::{
+    Amplify, ContentHeat, Heat, HeatError, HeatModel, HeatModelSpec, Reason, Signal, SignalWeights,
+    Trend, Trending,
 };
 pub use interaction::{Interaction, InteractionKind};
 pub use level::{

@@ -1,0 +1,440 @@
+//! Properties of community health, content heat and the interaction graph:
+//! builders fed any split of the events and merged in any grouping equal
+//! one pass; reports by community merge too; nothing panics on arbitrary
+//! streams; everything survives a JSON round trip; heat stays under its
+//! analytic maximum; propagation probabilities are probabilities, and under
+//! the weighted cascade the probabilities into each node sum to 1.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, TimeZone, Utc};
+use growthkit::community::graph::{self, GraphBuilder, InteractionGraph, Propagation};
+use growthkit::community::{
+    ContentHeat, HealthBuilder, HealthReport, HealthShard, HealthSpec, HeatModelSpec, Signal,
+    SignalWeights,
+};
+use growthkit::{CommunityId, ContentId, Event, EventId, EventKind, LocalDay, TopicId, UserId};
+use proptest::prelude::*;
+
+const USERS: u64 = 8;
+const COMMUNITIES: u64 = 3;
+const CONTENTS: u64 = 6;
+const SHARDS: usize = 4;
+
+fn base() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+}
+
+fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap()
+}
+
+fn kind(k: u8, community: u64, content: u64, to: u64) -> EventKind {
+    // Content ids belong to one community, as a host's do.
+    let content = ContentId(community * CONTENTS + content);
+    let community = Some(CommunityId(community));
+    let inviter = UserId(to % USERS);
+    let to = (to < USERS).then_some(UserId(to));
+    match k % 9 {
+        0 => EventKind::Post { community, content },
+        1 => EventKind::Reply {
+            community,
+            content,
+            to,
+        },
+        2 => EventKind::Reaction {
+            community,
+            content,
+            to,
+        },
+        3 => EventKind::Share { community, content },
+        4 => EventKind::CheckIn { community },
+        5 => EventKind::InviteAccepted { inviter, community },
+        6 => EventKind::ContentViewed { content },
+        7 => EventKind::ContentClicked { content },
+        _ => EventKind::Visited,
+    }
+}
+
+/// One thing a builder is told: an event, a join or a leave.
+#[derive(Clone, Debug)]
+enum Op {
+    Event(Event),
+    Join(UserId, CommunityId, DateTime<Utc>),
+    Leave(UserId, CommunityId, DateTime<Utc>),
+}
+
+impl Op {
+    fn feed(&self, b: &mut HealthBuilder<FixedOffset>) {
+        match self {
+            Op::Event(e) => b.add(e),
+            Op::Join(u, c, at) => b.joined(*u, *c, *at),
+            Op::Leave(u, c, at) => b.left(*u, *c, *at),
+        }
+    }
+
+    fn community(&self) -> Option<CommunityId> {
+        match self {
+            Op::Event(e) => e.kind.community(),
+            Op::Join(_, c, _) | Op::Leave(_, c, _) => Some(*c),
+        }
+    }
+}
+
+/// Offsets over six weeks, half on whole hours so that local midnights and
+/// window ends are hit often.
+fn offset() -> impl Strategy<Value = i64> {
+    prop_oneof![0..42 * 86_400_i64, (0..42 * 24_i64).prop_map(|h| h * 3600)]
+}
+
+fn ops() -> impl Strategy<Value = Vec<(Op, usize)>> {
+    prop::collection::vec(
+        (
+            0..USERS,
+            offset(),
+            any::<u8>(),
+            0..COMMUNITIES,
+            0..CONTENTS,
+            0..USERS + 2,
+            0..SHARDS,
+        ),
+        0..64,
+    )
+    .prop_map(|raw| {
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, (user, secs, k, community, content, to, shard))| {
+                let at = base() + TimeDelta::seconds(secs);
+                let op = match k % 12 {
+                    10 => Op::Join(UserId(user), CommunityId(community), at),
+                    11 => Op::Leave(UserId(user), CommunityId(community), at),
+                    _ => Op::Event(Event::new(
+                        EventId(i as u64),
+                        UserId(user),
+                        at,
+                        kind(k, community, content, to),
+                    )),
+                };
+                (op, shard)
+            })
+            .collect()
+    })
+}
+
+fn health_spec() -> impl Strategy<Value = HealthSpec> {
+    (10..=42_u32, 1..=40_u32, 1..=20_u32, 1..=100_u32).prop_map(
+        |(last, window_days, retention_days, core_active_percent)| HealthSpec {
+            last_day: LocalDay::from_date(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap())
+                .checked_add_days(last as i32)
+                .unwrap(),
+            window_days,
+            retention_days,
+            core_active_percent,
+        },
+    )
+}
+
+fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+    value: &T,
+) {
+    let json = serde_json::to_string(value).unwrap();
+    let back: T = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, value);
+}
+
+fn at_most_one(r: growthkit::analytics::Ratio) -> bool {
+    r.numerator <= r.denominator
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn health_shards_merged_any_way_equal_one_pass(
+        ops in ops(),
+        spec in health_spec(),
+    ) {
+        let health = spec.validate().unwrap();
+        let mut whole = health.builder(beijing());
+        for (op, _) in &ops {
+            op.feed(&mut whole);
+        }
+        let whole = whole.finish();
+
+        // Any split of the events, merged left to right, right to left and
+        // in reverse order.
+        let mut shards: Vec<HealthBuilder<FixedOffset>> =
+            (0..SHARDS).map(|_| health.builder(beijing())).collect();
+        for (op, shard) in &ops {
+            op.feed(&mut shards[*shard]);
+        }
+        let left = shards.clone().into_iter().reduce(|mut a, b| { a.merge(b).unwrap(); a }).unwrap();
+        let right = shards.clone().into_iter().rev().reduce(|b, mut a| { a.merge(b).unwrap(); a }).unwrap();
+        let (mut first_pair, mut second_pair) = (shards[0].clone(), shards[2].clone());
+        first_pair.merge(shards[1].clone()).unwrap();
+        second_pair.merge(shards[3].clone()).unwrap();
+        second_pair.merge(first_pair).unwrap();
+        // Shards shipped as JSON and absorbed by a fresh builder.
+        let mut absorbed = health.builder(beijing());
+        for shard in shards.iter().cloned() {
+            let json = serde_json::to_string(&shard.into_shard()).unwrap();
+            absorbed.absorb(serde_json::from_str::<HealthShard>(&json).unwrap()).unwrap();
+        }
+        prop_assert_eq!(&absorbed.finish(), &whole);
+        prop_assert_eq!(&left.finish(), &whole);
+        prop_assert_eq!(&right.finish(), &whole);
+        prop_assert_eq!(&second_pair.finish(), &whole);
+
+        // Sharded by community, the reports merge instead.
+        let mut parts: Vec<HealthReport> = (0..COMMUNITIES)
+            .map(|c| {
+                let mut b = health.builder(beijing());
+                for (op, _) in &ops {
+                    if op.community() == Some(CommunityId(c)) {
+                        op.feed(&mut b);
+                    }
+                }
+                b.finish()
+            })
+            .collect();
+        let mut merged = parts.remove(0);
+        for part in parts.into_iter().rev() {
+            merged.merge(part).unwrap();
+        }
+        prop_assert_eq!(&merged, &whole);
+
+        for c in &whole.communities {
+            prop_assert!(c.active_members <= c.members);
+            prop_assert!(c.core_members.len() as u64 <= c.active_members);
+            for r in [c.stickiness, c.new_member_retention, c.reply_rate, c.top_contributor_share,
+                      c.gini, c.reciprocity, c.density] {
+                prop_assert!(at_most_one(r), "{:?}", c);
+            }
+            prop_assert!(c.average_daily_active.numerator <= c.average_weekly_active.numerator);
+            prop_assert!(c.average_weekly_active.numerator <= c.average_monthly_active.numerator);
+        }
+        roundtrip(&whole);
+        roundtrip(&health);
+    }
+}
+
+fn events_only(ops: &[(Op, usize)]) -> Vec<Event> {
+    ops.iter()
+        .filter_map(|(op, _)| match op {
+            Op::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn weight() -> impl Strategy<Value = f64> {
+    prop_oneof![Just(0.0), 0.0..50.0_f64]
+}
+
+fn heat_spec() -> impl Strategy<Value = HeatModelSpec> {
+    (
+        (weight(), weight(), weight(), weight(), 0.1..50.0_f64),
+        0.5..48.0_f64,
+        1.5..40.0_f64,
+    )
+        .prop_map(
+            |((view, click, share, reply, reaction), half_life, times)| HeatModelSpec {
+                weights: SignalWeights {
+                    view,
+                    click,
+                    share,
+                    reply,
+                    reaction,
+                },
+                half_life_hours: half_life,
+                baseline_half_life_hours: half_life * times,
+                ..HeatModelSpec::default()
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn heat_is_bounded_by_its_analytic_maximum(
+        ops in ops(),
+        spec in heat_spec(),
+        later in 0..30 * 86_400_i64,
+        topics in prop::collection::vec(0..3_u64, (COMMUNITIES * CONTENTS) as usize),
+    ) {
+        let model = spec.validate().unwrap();
+        let max_weight = model.spec().weights.max();
+        let max_velocity = model.max_velocity();
+        let mut heat = ContentHeat::new(model);
+        for (content, &topic) in topics.iter().enumerate() {
+            if topic > 0 {
+                heat.set_topic(ContentId(content as u64), TopicId(topic));
+            }
+        }
+        let events = events_only(&ops);
+        let mut per_content = std::collections::HashMap::<ContentId, u64>::new();
+        for e in &events {
+            if let Some((_, content)) = Signal::of(&e.kind) {
+                *per_content.entry(content).or_default() += 1;
+            }
+            heat.apply(e);
+        }
+        let now = base() + TimeDelta::seconds(later);
+        // Split across two shards and merged: one pass, up to rounding.
+        let mut shards = [ContentHeat::new(heat.model().clone()), ContentHeat::new(heat.model().clone())];
+        for shard in &mut shards {
+            for (content, &topic) in topics.iter().enumerate() {
+                if topic > 0 {
+                    shard.set_topic(ContentId(content as u64), TopicId(topic));
+                }
+            }
+        }
+        for (i, e) in events.iter().enumerate() {
+            shards[i % 2].apply(e);
+        }
+        let [mut merged, second] = shards;
+        merged.merge(second).unwrap();
+        for &content in per_content.keys() {
+            let (a, b) = (heat.heat(content, now), merged.heat(content, now));
+            prop_assert!((a - b).abs() <= 1e-9 * a.max(1.0), "{} vs {}", a, b);
+        }
+        let total: u64 = per_content.values().sum();
+        let slack = |x: f64| x * (1.0 + 1e-9) + 1e-9;
+        for (&content, &n) in &per_content {
+            let t = heat.trend(content, now).unwrap();
+            prop_assert!(t.heat >= 0.0 && t.heat <= slack(max_weight * n as f64), "{:?} n={}", t, n);
+            prop_assert!(t.velocity >= 0.0 && t.velocity <= slack(max_velocity), "{:?}", t);
+        }
+        for topic in 1..3 {
+            if let Some(t) = heat.topic_trend(TopicId(topic), now) {
+                prop_assert!(t.heat >= 0.0 && t.heat <= slack(max_weight * total as f64));
+            }
+        }
+        // Ranked best first, deterministically, and only trending entries.
+        let ranked = heat.topics_to_amplify(now, 10);
+        prop_assert!(ranked.iter().all(|a| a.trend.trending));
+        prop_assert!(ranked.windows(2).all(|w| w[0].trend.velocity >= w[1].trend.velocity));
+        prop_assert_eq!(heat.trending_content(now, 100), heat.clone().trending_content(now, 100));
+        let json = serde_json::to_string(&heat).unwrap();
+        let back: ContentHeat = serde_json::from_str(&json).unwrap();
+        for &content in per_content.keys() {
+            let (a, b) = (heat.heat(content, now), back.heat(content, now));
+            prop_assert!((a - b).abs() <= 1e-9 * a.max(1.0));
+        }
+    }
+
+    #[test]
+    fn propagation_probabilities_are_probabilities(ops in ops()) {
+        let events = events_only(&ops);
+        let mut whole = GraphBuilder::new();
+        whole.extend(&events);
+        let g = whole.finish();
+        let (mut a, mut b) = (GraphBuilder::new(), GraphBuilder::new());
+        for (i, e) in events.iter().enumerate() {
+            if i % 3 == 0 { a.add(e) } else { b.add(e) }
+        }
+        b.merge(a);
+        prop_assert_eq!(&b.finish(), &g);
+        for g in [g.clone(), graph::reversed(&g)] {
+            for &node in graph::nodes(&g) {
+                let mut into = 0.0;
+                for (from, _, _) in graph::edges(&g).filter(|e| e.1 == node) {
+                    let p = graph::probability(&g, from, node, Propagation::WeightedCascade).unwrap();
+                    prop_assert!((0.0..=1.0).contains(&p));
+                    into += p;
+                    let s = graph::probability(&g, from, node, Propagation::ShareThrough).unwrap();
+                    prop_assert!((0.0..=1.0).contains(&s));
+                }
+                if graph::in_degree(&g, node) > 0 {
+                    prop_assert!((into - 1.0).abs() < 1e-9, "{} into {:?}", into, node);
+                }
+                prop_assert_eq!(graph::out_degree(&g, node), graph::out_edges(&g, node).count());
+                for (to, p) in graph::out_probabilities(&g, node, Propagation::WeightedCascade) {
+                    prop_assert_eq!(Some(p), graph::probability(&g, node, to, Propagation::WeightedCascade));
+                }
+            }
+            prop_assert!(at_most_one(graph::reciprocity(&g)) && at_most_one(graph::density(&g)));
+            roundtrip(&g);
+        }
+        prop_assert_eq!(graph::reversed(&graph::reversed(&g)), g);
+    }
+}
+
+/// Any instant chrono can represent.
+fn any_instant() -> impl Strategy<Value = DateTime<Utc>> {
+    let (min, max) = (
+        DateTime::<Utc>::MIN_UTC.timestamp(),
+        DateTime::<Utc>::MAX_UTC.timestamp(),
+    );
+    prop_oneof![min..=max, Just(min), Just(max), -86_400_i64 * 3..86_400 * 3]
+        .prop_map(|secs| DateTime::from_timestamp(secs, 0).unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn nothing_panics_on_arbitrary_streams(
+        raw in prop::collection::vec(
+            (any::<u64>(), any_instant(), any::<u8>(), any::<u64>(), any::<u64>(), any::<u64>()),
+            0..32,
+        ),
+        last_day in any::<i32>(),
+        window_days in any::<u32>(),
+        retention_days in any::<u32>(),
+        core_active_percent in any::<u32>(),
+        offset in -86_399..86_400_i32,
+        half_life in any::<f64>(),
+        baseline in any::<f64>(),
+        json in ".{0,64}",
+    ) {
+        let zone = FixedOffset::east_opt(offset).unwrap();
+        let events: Vec<Event> = raw
+            .iter()
+            .map(|&(user, at, k, community, content, to)| {
+                Event::new(EventId(0), UserId(user % 5), at, kind(k, community % 4, content % 9, to % 12))
+                    .with_attr("topic", (to as i64).wrapping_sub(3))
+            })
+            .collect();
+        let spec = HealthSpec {
+            last_day: LocalDay::from_number(last_day),
+            window_days: window_days % 400,
+            retention_days: retention_days % 400,
+            core_active_percent: core_active_percent % 120,
+        };
+        if let Ok(health) = spec.validate() {
+            let mut b = health.builder(zone);
+            b.extend(&events);
+            for &(user, at, _, community, _, _) in &raw {
+                b.joined(UserId(user % 5), CommunityId(community % 4), at);
+                b.left(UserId(user % 3), CommunityId(community % 4), at);
+            }
+            let mut other = health.builder(zone);
+            other.extend(events.iter().rev());
+            b.merge(other).unwrap();
+            let _ = b.finish();
+        }
+        let spec = HeatModelSpec {
+            half_life_hours: half_life,
+            baseline_half_life_hours: baseline,
+            ..HeatModelSpec::default()
+        };
+        let model = spec.validate().unwrap_or_else(|_| HeatModelSpec::default().validate().unwrap());
+        let mut heat = ContentHeat::new(model);
+        for e in &events {
+            heat.apply(e);
+            let _ = heat.trend(ContentId(0), e.at);
+            let _ = heat.topics_to_amplify(e.at, 3);
+        }
+        for &(_, at, ..) in &raw {
+            let _ = heat.trending_content(at, 5);
+        }
+        let mut g = GraphBuilder::in_community(CommunityId(1));
+        g.extend(&events);
+        let g = g.finish();
+        let _ = (graph::reciprocity(&g), graph::density(&g), graph::reversed(&g));
+        let _ = serde_json::from_str::<HeatModelSpec>(&json);
+        let _ = serde_json::from_str::<HealthSpec>(&json);
+        let _ = serde_json::from_str::<InteractionGraph>(&json);
+        let _ = serde_json::from_str::<ContentHeat>(&json);
+    }
+}
