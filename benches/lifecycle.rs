@@ -79,7 +79,10 @@ fn generate(events: usize, users: usize) -> Vec<Event> {
 
 fn bench(c: &mut Criterion) {
     // `cargo test --benches` runs each bench once as a smoke test: small data.
-    let smoke = std::env::args().any(|a| a == "--test");
+    // `cargo bench` passes `--bench`; `cargo test` passes no flag to a
+    // `harness = false` bench (or `--test` when run by hand).
+    let smoke =
+        std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench");
     let n_events = env_or(
         "GROWTHKIT_BENCH_EVENTS",
         if smoke { 20_000 } else { 10_000_000 },
