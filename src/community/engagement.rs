@@ -208,10 +208,6 @@ impl EngagementModelSpec {
                 value: self.pair_damping,
             });
         }
-        let mut given = [0.0; InteractionKind::COUNT];
-        let mut received = [0.0; InteractionKind::COUNT];
-        let mut given_cap = [NO_CAP; InteractionKind::COUNT];
-        let mut received_cap = [NO_CAP; InteractionKind::COUNT];
         for (&kind, k) in &self.kinds {
             for (field, value) in [("given", k.given), ("received", k.received)] {
                 if !(0.0..=MAX_WEIGHT).contains(&value) {
@@ -232,34 +228,8 @@ impl EngagementModelSpec {
                     return Err(E::Cap { kind, field, value });
                 }
             }
-            let i = kind as usize;
-            if let (Some(g), Some(r), Some(gc), Some(rc)) = (
-                given.get_mut(i),
-                received.get_mut(i),
-                given_cap.get_mut(i),
-                received_cap.get_mut(i),
-            ) {
-                *g = k.given;
-                *r = k.received;
-                *gc = k.daily_cap.unwrap_or(NO_CAP);
-                *rc = k.received_daily_cap.unwrap_or(NO_CAP);
-            }
         }
-        let mut damping = [1.0; DAMPING_STEPS];
-        for k in 1..DAMPING_STEPS {
-            damping[k] = damping[k - 1] * self.pair_damping;
-        }
-        Ok(EngagementModel {
-            offset_seconds: self.utc_offset.seconds(),
-            inv_half_life_ms: 1.0 / (f64::from(self.half_life_hours) * 3_600_000.0),
-            given,
-            received,
-            given_cap,
-            received_cap,
-            damping,
-            pair_window_days: i32::from(self.pair_window_days),
-            spec: self,
-        })
+        Ok(EngagementModel::compile(self))
     }
 }
 
@@ -290,27 +260,50 @@ impl EngagementModel {
 
     /// A model that scores nothing: no kinds listed.
     pub fn empty() -> EngagementModel {
-        let spec = EngagementModelSpec {
+        EngagementModel::compile(EngagementModelSpec {
             utc_offset: UtcOffset::UTC,
             half_life_hours: 24,
             kinds: BTreeMap::new(),
             pair_damping: default_damping(),
             pair_window_days: default_pair_window(),
             dedupe: DedupeWindow::default(),
-        };
+        })
+    }
+
+    /// Compiles a checked spec into per-kind tables.
+    fn compile(spec: EngagementModelSpec) -> EngagementModel {
+        let mut given = [0.0; InteractionKind::COUNT];
+        let mut received = [0.0; InteractionKind::COUNT];
+        let mut given_cap = [NO_CAP; InteractionKind::COUNT];
+        let mut received_cap = [NO_CAP; InteractionKind::COUNT];
+        for (&kind, k) in &spec.kinds {
+            let i = kind as usize;
+            if let (Some(g), Some(r), Some(gc), Some(rc)) = (
+                given.get_mut(i),
+                received.get_mut(i),
+                given_cap.get_mut(i),
+                received_cap.get_mut(i),
+            ) {
+                *g = k.given;
+                *r = k.received;
+                *gc = k.daily_cap.unwrap_or(NO_CAP);
+                *rc = k.received_daily_cap.unwrap_or(NO_CAP);
+            }
+        }
         let mut damping = [1.0; DAMPING_STEPS];
         for k in 1..DAMPING_STEPS {
             damping[k] = damping[k - 1] * spec.pair_damping;
         }
         EngagementModel {
-            offset_seconds: 0,
-            inv_half_life_ms: 1.0 / (24.0 * 3_600_000.0),
-            given: [0.0; InteractionKind::COUNT],
-            received: [0.0; InteractionKind::COUNT],
-            given_cap: [NO_CAP; InteractionKind::COUNT],
-            received_cap: [NO_CAP; InteractionKind::COUNT],
+            offset_seconds: spec.utc_offset.seconds(),
+            // A half-life of at least one hour: validated, and the fallback's is 24.
+            inv_half_life_ms: 1.0 / (f64::from(spec.half_life_hours.max(1)) * 3_600_000.0),
+            given,
+            received,
+            given_cap,
+            received_cap,
             damping,
-            pair_window_days: 1,
+            pair_window_days: i32::from(spec.pair_window_days.max(1)),
             spec,
         }
     }
