@@ -493,13 +493,13 @@ fn bump_partner(partners: &mut [Partner; PARTNERS], partner: UserId, day: i32, w
         },
     };
     p.count = p.count.saturating_add(1);
-    let end = found.unwrap_or(PARTNERS - 1);
-    if let Some(recent) = partners.get_mut(..=end) {
-        recent.rotate_right(1);
-        if let Some(front) = recent.first_mut() {
-            *front = p;
-        }
+    // Shift the more recent ones back by one and put this one in front
+    // (a few 16-byte moves; `rotate_right` would be a library call).
+    let end = found.unwrap_or(PARTNERS - 1).min(PARTNERS - 1);
+    for i in (1..=end).rev() {
+        partners[i] = partners[i - 1];
     }
+    partners[0] = p;
     p.count
 }
 
