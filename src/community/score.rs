@@ -696,6 +696,27 @@ mod tests {
     }
 
     #[test]
+    fn day_tallies_only_move_forward() {
+        let mut days = [NO_DAY; 2];
+        let count = |days: &mut [DayTally; 2], d| {
+            tally_for(days, d).map(|t| {
+                t.counts[0] += 1;
+                t.counts[0]
+            })
+        };
+        assert_eq!(count(&mut days, 10), Some(1));
+        assert_eq!(count(&mut days, 12), Some(1));
+        assert_eq!(count(&mut days, 10), Some(2), "the older kept day");
+        // Between the two: day 10's counts go, for good.
+        assert_eq!(count(&mut days, 11), Some(1));
+        assert_eq!(count(&mut days, 10), None);
+        assert_eq!(count(&mut days, 12), Some(2));
+        assert_eq!(count(&mut days, 13), Some(1));
+        assert_eq!(count(&mut days, 11), None);
+        assert_eq!(days.map(|t| t.day), [13, 12]);
+    }
+
+    #[test]
     fn decay_halves_per_half_life_and_late_events_add_their_decayed_part() {
         let m = model(r#"{"half_life_hours": 24, "kinds": {"post": {"given": 8}}}"#);
         let mut s = MemberScore::new(UserId(1));

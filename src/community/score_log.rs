@@ -337,4 +337,41 @@ mod tests {
         assert_eq!(batch.scores_at(&model, t0).len(), log.index().len());
         let _ = score_log(&model, &log, &Everyone);
     }
+
+    #[test]
+    fn logs_from_events_skip_non_interactions_and_self_interactions() {
+        use crate::event::EventKind;
+        use crate::id::ContentId;
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let c = Some(CommunityId(1));
+        let events = [
+            Event::new(EventId(1), UserId(1), t0, EventKind::SignedUp),
+            Event::new(
+                EventId(2),
+                UserId(1),
+                t0,
+                EventKind::Reaction {
+                    community: c,
+                    content: ContentId(1),
+                    to: Some(UserId(1)),
+                },
+            ),
+            Event::new(
+                EventId(3),
+                UserId(1),
+                t0,
+                EventKind::Reaction {
+                    community: c,
+                    content: ContentId(1),
+                    to: Some(UserId(2)),
+                },
+            ),
+        ];
+        let log = InteractionLog::from_events(&events);
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.index().users(), &[UserId(1), UserId(2)]);
+        let scored = score_log(&EngagementModel::recommended(), &log, &Everyone);
+        assert_eq!(scored.summary().credited, 2);
+        assert!(InteractionLog::new([]).is_empty());
+    }
 }
