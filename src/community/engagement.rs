@@ -50,7 +50,8 @@
 
 use super::interaction::InteractionKind;
 use crate::dedupe::DedupeWindow;
-use crate::time::UtcOffset;
+use crate::time::{LocalDay, UtcOffset};
+use chrono::{DateTime, FixedOffset, TimeZone};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -162,11 +163,16 @@ pub enum EngagementModelError {
     },
 }
 
-/// A validated [`EngagementModelSpec`], compiled into per-kind tables.
+/// A validated [`EngagementModelSpec`], compiled into per-kind tables,
+/// counting local days in `Tz` (a fixed offset unless built with
+/// [`EngagementModelSpec::validate_in`]).
 #[derive(Clone, PartialEq, Debug)]
-pub struct EngagementModel {
+pub struct EngagementModel<Tz: TimeZone = FixedOffset> {
     spec: EngagementModelSpec,
-    pub(crate) offset_seconds: i32,
+    zone: Tz,
+    /// The zone's offset when it is fixed: local days are then one
+    /// division away, the fast path of the scoring step.
+    fixed_offset: Option<i32>,
     /// `1 / half-life` in milliseconds: decay is `exp2(-dt_ms × this)`.
     pub(crate) inv_half_life_ms: f64,
     pub(crate) given: [f64; InteractionKind::COUNT],
@@ -179,8 +185,41 @@ pub struct EngagementModel {
 }
 
 impl EngagementModelSpec {
-    /// Checks every field and compiles the model.
+    /// Checks every field and compiles the model in its configured
+    /// [`utc_offset`](Self::utc_offset).
     pub fn validate(self) -> Result<EngagementModel, EngagementModelError> {
+        self.check()?;
+        let offset = self.utc_offset;
+        Ok(EngagementModel::compile(
+            self,
+            offset.zone(),
+            Some(offset.seconds()),
+        ))
+    }
+
+    /// Checks every field and compiles the model to count days in `zone`
+    /// (an IANA zone from `chrono-tz`, with its 23- and 25-hour days);
+    /// `utc_offset` is then unused.
+    ///
+    /// ```
+    /// use growthkit::community::EngagementModelSpec;
+    /// let spec: EngagementModelSpec = serde_json::from_str(
+    ///     r#"{"half_life_hours": 72, "kinds": {"check_in": {"given": 1, "daily_cap": 1}}}"#,
+    /// )?;
+    /// let berlin = chrono_tz::Europe::Berlin;
+    /// let model = spec.validate_in(berlin)?;
+    /// assert_eq!(model.zone(), &berlin);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn validate_in<Tz: TimeZone>(
+        self,
+        zone: Tz,
+    ) -> Result<EngagementModel<Tz>, EngagementModelError> {
+        self.check()?;
+        Ok(EngagementModel::compile(self, zone, None))
+    }
+
+    fn check(&self) -> Result<(), EngagementModelError> {
         use EngagementModelError as E;
         if self.half_life_hours == 0 {
             return Err(E::Zero {
@@ -229,7 +268,7 @@ impl EngagementModelSpec {
                 }
             }
         }
-        Ok(EngagementModel::compile(self))
+        Ok(())
     }
 }
 
@@ -240,7 +279,7 @@ impl TryFrom<EngagementModelSpec> for EngagementModel {
     }
 }
 
-impl EngagementModel {
+impl EngagementModel<FixedOffset> {
     /// A sensible starting model (`fixtures/engagement_default.json`):
     /// two-week half-life, Beijing days, every kind capped, replies and
     /// offline meetups worth most, views least, pair damping 0.5 a day.
@@ -260,18 +299,21 @@ impl EngagementModel {
 
     /// A model that scores nothing: no kinds listed.
     pub fn empty() -> EngagementModel {
-        EngagementModel::compile(EngagementModelSpec {
+        let spec = EngagementModelSpec {
             utc_offset: UtcOffset::UTC,
             half_life_hours: 24,
             kinds: BTreeMap::new(),
             pair_damping: default_damping(),
             pair_window_days: default_pair_window(),
             dedupe: DedupeWindow::default(),
-        })
+        };
+        EngagementModel::compile(spec, UtcOffset::UTC.zone(), Some(0))
     }
+}
 
+impl<Tz: TimeZone> EngagementModel<Tz> {
     /// Compiles a checked spec into per-kind tables.
-    fn compile(spec: EngagementModelSpec) -> EngagementModel {
+    fn compile(spec: EngagementModelSpec, zone: Tz, fixed_offset: Option<i32>) -> Self {
         let mut given = [0.0; InteractionKind::COUNT];
         let mut received = [0.0; InteractionKind::COUNT];
         let mut given_cap = [NO_CAP; InteractionKind::COUNT];
@@ -295,7 +337,8 @@ impl EngagementModel {
             damping[k] = damping[k - 1] * spec.pair_damping;
         }
         EngagementModel {
-            offset_seconds: spec.utc_offset.seconds(),
+            zone,
+            fixed_offset,
             // A half-life of at least one hour: validated, and the fallback's is 24.
             inv_half_life_ms: 1.0 / (f64::from(spec.half_life_hours.max(1)) * 3_600_000.0),
             given,
@@ -311,6 +354,25 @@ impl EngagementModel {
     /// The spec it was built from.
     pub fn spec(&self) -> &EngagementModelSpec {
         &self.spec
+    }
+
+    /// The zone its local days are counted in.
+    pub fn zone(&self) -> &Tz {
+        &self.zone
+    }
+
+    /// The local day number of an instant in unix milliseconds.
+    #[inline]
+    pub(crate) fn day_number(&self, at_ms: i64) -> i32 {
+        let fixed = |offset| LocalDay::of_offset_seconds(at_ms.div_euclid(1000), offset).number();
+        match self.fixed_offset {
+            Some(offset) => fixed(offset),
+            None => match DateTime::from_timestamp_millis(at_ms) {
+                Some(at) => LocalDay::of(at, &self.zone).number(),
+                // Beyond chrono's range (never from a real event): UTC days.
+                None => fixed(0),
+            },
+        }
     }
 
     /// The decay factor over `dt_ms` milliseconds (1 for zero or negative).
@@ -347,11 +409,17 @@ impl EngagementModel {
 
     /// The analytic maximum of any member's score at any time: the most a
     /// day can credit, today and yesterday at full weight, each earlier day
-    /// decayed by at least the days between (a geometric series).
+    /// decayed by at least the days between (a geometric series; in a zone
+    /// with daylight saving, by at least 23 hours a day).
     /// `None` if a weighted kind is uncapped, so scores are unbounded.
     pub fn max_score(&self) -> Option<f64> {
         let daily = self.max_daily_credit()?;
-        let r = self.decay(86_400_000);
+        let shortest_day_ms = if self.fixed_offset.is_some() {
+            86_400_000
+        } else {
+            23 * 3_600_000
+        };
+        let r = self.decay(shortest_day_ms);
         Some(daily * (1.0 + 1.0 / (1.0 - r)))
     }
 }

@@ -37,7 +37,7 @@ use super::score::{EngagementError, Entry, MemberScore, Outcome, Side};
 use crate::event::Event;
 use crate::id::UserId;
 use crate::intern::UserIndex;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Interactions grouped by member for [`score_log`].
@@ -195,8 +195,8 @@ pub struct ScoredLog<'l> {
 
 /// Scores every interaction of `log` under `model`: the batch path of
 /// [`EngagementModel::score`], with each member's [`Standing`] asked once.
-pub fn score_log<'l>(
-    model: &EngagementModel,
+pub fn score_log<'l, Tz: TimeZone>(
+    model: &EngagementModel<Tz>,
     log: &'l InteractionLog,
     standing: &impl Standing,
 ) -> ScoredLog<'l> {
@@ -275,7 +275,11 @@ impl<'l> ScoredLog<'l> {
 
     /// Every member's score at `now`, by slot: the population a percentile
     /// level requirement ranks against.
-    pub fn scores_at(&self, model: &EngagementModel, now: DateTime<Utc>) -> Vec<f64> {
+    pub fn scores_at<Tz: TimeZone>(
+        &self,
+        model: &EngagementModel<Tz>,
+        now: DateTime<Utc>,
+    ) -> Vec<f64> {
         self.states.iter().map(|s| s.score(model, now)).collect()
     }
 }
