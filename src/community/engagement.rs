@@ -23,7 +23,8 @@
 //!    recent one, which starts over if it comes back;
 //! 3. **daily caps**: at most `daily_cap` (given) or `received_daily_cap`
 //!    interactions of a kind are credited per local day of the model's
-//!    calendar; interactions past the cap are credited nothing. A member
+//!    calendar (its `utc_offset`, or any `chrono` zone through
+//!    [`EngagementModelSpec::validate_in`]); interactions past the cap are credited nothing. A member
 //!    keeps the tallies of its two latest days; a late interaction on an
 //!    older day cannot be checked against its cap and, for capped kinds, is
 //!    credited nothing rather than guessed at;

@@ -420,7 +420,7 @@ impl ScoreSnapshot {
 /// One requirement judged: its actual value, whether it is met, and whether
 /// it holds at the low-water mark.
 #[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
-pub struct Check {
+pub struct RequirementCheck {
     /// The requirement.
     pub requirement: Requirement,
     /// The member's value (for `received_from`, the reactions; for a
@@ -457,7 +457,7 @@ pub struct LevelChange {
     pub reason: ChangeReason,
     /// For a promotion, the new level's requirements; for a demotion, the
     /// old level's (the missed ones have `holds == false`).
-    pub checks: Vec<Check>,
+    pub checks: Vec<RequirementCheck>,
 }
 
 /// Why a level step failed; the level is unchanged.
@@ -650,7 +650,7 @@ impl LevelLadder {
         activity: &MemberActivity,
         inputs: LevelInputs,
         now: DateTime<Utc>,
-    ) -> Vec<Check> {
+    ) -> Vec<RequirementCheck> {
         let Some(spec) = usize::from(level)
             .checked_sub(1)
             .and_then(|i| self.spec.levels.get(i))
@@ -726,7 +726,7 @@ impl LevelLadder {
                         None => (f64::NAN, false, false),
                     },
                 };
-                Check {
+                RequirementCheck {
                     requirement: r,
                     actual,
                     met,

@@ -100,8 +100,9 @@ pub use engagement::{
 };
 pub use interaction::{Interaction, InteractionKind};
 pub use level::{
-    ChangeReason, Check, LevelChange, LevelError, LevelInputs, LevelLadder, LevelLadderError,
-    LevelLadderSpec, LevelSpec, MAX_WINDOW_DAYS, MemberLevel, Requirement, ScoreSnapshot,
+    ChangeReason, LevelChange, LevelError, LevelInputs, LevelLadder, LevelLadderError,
+    LevelLadderSpec, LevelSpec, MAX_WINDOW_DAYS, MemberLevel, Requirement, RequirementCheck,
+    ScoreSnapshot,
 };
 pub use membership::{
     Action, Community, Everyone, Invitation, Member, MembershipError, Role, Standing,
