@@ -24,7 +24,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::community::{
     ChangeReason, Community, EngagementModel, EngagementModelSpec, Everyone, Interaction,
     InteractionKind, InteractionLog, KindSpec, LevelInputs, LevelLadder, LevelLadderSpec,
-    MemberActivity, MemberLevel, MemberScore, Role, score_log,
+    MemberActivity, MemberLevel, MemberScore, PARTNERS, Role, score_log,
 };
 use growthkit::dedupe::DedupeWindow;
 use growthkit::{CommunityId, EventId, UserId, UtcOffset};
@@ -210,6 +210,37 @@ proptest! {
         for s in [&sa, &sb] {
             prop_assert!(s.score(&model, now) <= each_way + 1e-3, "{} > {each_way}", s.score(&model, now));
         }
+    }
+
+    #[test]
+    fn collusion_stays_damped_among_a_few_other_partners(
+        model in model(false),
+        steps in vec((0u64..PARTNERS as u64, select(vec![InteractionKind::Reply, InteractionKind::Reaction])), 1..200),
+    ) {
+        // A interacts with B (partner 0) and up to PARTNERS - 1 others, all
+        // in one morning: B stays in A's table, so A→B stays one damped series.
+        let d = model.spec().pair_damping;
+        prop_assume!(d < 1.0);
+        let a = UserId(100);
+        let mut sa = MemberScore::new(a);
+        let start = t0() + TimeDelta::hours(2);
+        let mut to_b = 0.0;
+        for (n, (partner, kind)) in steps.iter().enumerate() {
+            let i = Interaction {
+                id: EventId(n as u64),
+                at: start + TimeDelta::seconds(n as i64),
+                actor: a, target: Some(UserId(*partner)), kind: *kind, community: None, content: None,
+            };
+            let credit = model.score_explained(&mut sa, &i, &Everyone).unwrap();
+            if *partner == 0 {
+                to_b += credit.points;
+            }
+        }
+        let max_w = [InteractionKind::Reply, InteractionKind::Reaction]
+            .iter()
+            .map(|k| model.spec().kinds.get(k).map_or(0.0, |k| k.given))
+            .fold(0.0, f64::max);
+        prop_assert!(to_b <= max_w / (1.0 - d) + 1e-9, "{to_b} > {}", max_w / (1.0 - d));
     }
 
     #[test]
