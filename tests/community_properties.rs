@@ -13,15 +13,22 @@
 //! 6. states, communities and specs round-trip through JSON;
 //! 7. any JSON model fails to parse or validate, or is a valid model;
 //! 8. a refused membership operation changes nothing, and there is always
-//!    exactly one owner.
+//!    exactly one owner;
+//! 9. member activity never panics, refuses without changing, and records
+//!    an event once; member levels never exceed the ladder, promote only
+//!    with every requirement met, demote only after the grace period, keep
+//!    kept levels, leave locked ones alone; any JSON ladder validates or
+//!    fails cleanly.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::community::{
-    Community, EngagementModel, EngagementModelSpec, Everyone, Interaction, InteractionKind,
-    InteractionLog, KindSpec, MemberScore, Role, score_log,
+    ChangeReason, Community, EngagementModel, EngagementModelSpec, Everyone, Interaction,
+    InteractionKind, InteractionLog, KindSpec, LevelInputs, LevelLadder, LevelLadderSpec,
+    MemberActivity, MemberLevel, MemberScore, PARTNERS, Role, score_log,
 };
 use growthkit::dedupe::DedupeWindow;
 use growthkit::{CommunityId, EventId, UserId, UtcOffset};
+use growthkit::{ContentId, Event, EventKind, LocalDay};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -206,6 +213,37 @@ proptest! {
     }
 
     #[test]
+    fn collusion_stays_damped_among_a_few_other_partners(
+        model in model(false),
+        steps in vec((0u64..PARTNERS as u64, select(vec![InteractionKind::Reply, InteractionKind::Reaction])), 1..200),
+    ) {
+        // A interacts with B (partner 0) and up to PARTNERS - 1 others, all
+        // in one morning: B stays in A's table, so A→B stays one damped series.
+        let d = model.spec().pair_damping;
+        prop_assume!(d < 1.0);
+        let a = UserId(100);
+        let mut sa = MemberScore::new(a);
+        let start = t0() + TimeDelta::hours(2);
+        let mut to_b = 0.0;
+        for (n, (partner, kind)) in steps.iter().enumerate() {
+            let i = Interaction {
+                id: EventId(n as u64),
+                at: start + TimeDelta::seconds(n as i64),
+                actor: a, target: Some(UserId(*partner)), kind: *kind, community: None, content: None,
+            };
+            let credit = model.score_explained(&mut sa, &i, &Everyone).unwrap();
+            if *partner == 0 {
+                to_b += credit.points;
+            }
+        }
+        let max_w = [InteractionKind::Reply, InteractionKind::Reaction]
+            .iter()
+            .map(|k| model.spec().kinds.get(k).map_or(0.0, |k| k.given))
+            .fold(0.0, f64::max);
+        prop_assert!(to_b <= max_w / (1.0 - d) + 1e-9, "{to_b} > {}", max_w / (1.0 - d));
+    }
+
+    #[test]
     fn streams_never_panic_and_scoring_twice_changes_nothing(
         model in model(false),
         stream in stream(),
@@ -322,6 +360,190 @@ proptest! {
             let owners: Vec<_> = c.members().filter(|(_, m)| m.role == Role::Owner).map(|(u, _)| u).collect();
             prop_assert_eq!(owners, vec![c.owner()]);
             prop_assert_eq!(c.version(), successes);
+        }
+    }
+}
+
+/// Events about member 1 (and others reacting to them) over a few months.
+fn activity_events() -> impl Strategy<Value = Vec<Event>> {
+    vec(
+        (
+            0u8..7,
+            0u64..4,
+            0i64..72,
+            0u64..12,
+            0i64..400,
+            any::<bool>(),
+        ),
+        0..150,
+    )
+    .prop_map(|steps| {
+        let mut hours = 0i64;
+        let mut out: Vec<Event> = Vec::new();
+        for (i, (what, user, dt, content, n, again)) in steps.into_iter().enumerate() {
+            if again && !out.is_empty() {
+                let e = out[content as usize % out.len()].clone();
+                out.push(e);
+                continue;
+            }
+            hours += dt;
+            let c = Some(CommunityId(1));
+            let kind = match what {
+                0 => EventKind::Visited,
+                1 => EventKind::ContentViewed {
+                    content: ContentId(content),
+                },
+                2 => EventKind::Reply {
+                    community: c,
+                    content: ContentId(content),
+                    to: Some(UserId(user)),
+                },
+                3 => EventKind::Reaction {
+                    community: c,
+                    content: ContentId(content),
+                    to: Some(UserId(1)),
+                },
+                4 => EventKind::Reaction {
+                    community: c,
+                    content: ContentId(content),
+                    to: Some(UserId(user)),
+                },
+                5 => EventKind::Custom {
+                    name: "flagged".into(),
+                },
+                _ => EventKind::Post {
+                    community: c,
+                    content: ContentId(content),
+                },
+            };
+            let actor = if what == 3 {
+                UserId(user + 2)
+            } else {
+                UserId(1)
+            };
+            out.push(
+                Event::new(
+                    EventId(i as u64),
+                    actor,
+                    t0() + TimeDelta::hours(hours),
+                    kind,
+                )
+                .with_attr("posts_read", n % 50)
+                .with_attr("read_seconds", n - 50),
+            );
+        }
+        out
+    })
+}
+
+fn ladder() -> impl Strategy<Value = LevelLadder> {
+    select(vec![
+        LevelLadder::discourse_trust_levels(),
+        LevelLadder::orbit_levels(),
+    ])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn levels_move_only_as_the_rules_allow(
+        ladder in ladder(),
+        events in activity_events(),
+        fractions in vec(0.0f64..1.0, 1..40),
+        lock in proptest::option::of(0u8..4),
+    ) {
+        let me = UserId(1);
+        let mut activity = MemberActivity::new(me);
+        let mut level = MemberLevel::new(me);
+        if let Some(l) = lock {
+            level.lock(&ladder, l).unwrap();
+        }
+        let mut kept_floor = 0u8;
+        let mut fractions = fractions.into_iter().cycle();
+        for e in &events {
+            let before = activity.clone();
+            match ladder.record(&mut activity, e) {
+                Ok(false) => prop_assert_eq!(&activity, &before),
+                Ok(true) => {
+                    // Recording the same event again changes nothing.
+                    let once = activity.clone();
+                    let _ = ladder.record(&mut activity, e);
+                    prop_assert_eq!(&activity, &once);
+                }
+                Err(_) => prop_assert_eq!(&activity, &before),
+            }
+            let now = e.at;
+            let inputs = LevelInputs { joined_at: Some(t0()), top_fraction: fractions.next() };
+            let was = level.clone();
+            let change = ladder.step(&mut level, &activity, inputs, now).unwrap();
+            prop_assert!(level.level() <= ladder.top());
+            if was.is_locked() {
+                prop_assert_eq!(&level, &was);
+            }
+            match change {
+                None => prop_assert_eq!(level.level(), was.level()),
+                Some(c) => {
+                    prop_assert_eq!((c.from, c.to), (was.level(), level.level()));
+                    match c.reason {
+                        ChangeReason::Promoted => {
+                            prop_assert!(c.to > c.from);
+                            prop_assert!(c.checks.iter().all(|k| k.met));
+                        }
+                        ChangeReason::Demoted { below_since } => {
+                            prop_assert_eq!(c.to + 1, c.from);
+                            prop_assert!(c.to >= kept_floor, "a kept level was lost");
+                            let today = LocalDay::of(now, &ladder.spec().utc_offset.zone());
+                            prop_assert!(today.days_since(below_since) >= i32::from(ladder.spec().grace_days));
+                            prop_assert!(c.checks.iter().any(|k| !k.holds));
+                        }
+                    }
+                }
+            }
+            let l = level.level();
+            if l > 0 && ladder.spec().levels[usize::from(l) - 1].keep_once_reached {
+                kept_floor = kept_floor.max(l);
+            }
+        }
+        let back: MemberActivity = serde_json::from_str(&serde_json::to_string(&activity).unwrap()).unwrap();
+        prop_assert_eq!(back, activity);
+        let back: MemberLevel = serde_json::from_str(&serde_json::to_string(&level).unwrap()).unwrap();
+        prop_assert_eq!(back, level);
+    }
+
+    #[test]
+    fn arbitrary_json_ladders_validate_or_fail_cleanly(
+        low_water in select(vec![json!(0.9), json!(0), json!(1.5), json!(1)]),
+        levels in vec(vec(select(vec![
+            json!({"type": "at_least", "counter": "posts", "value": 3}),
+            json!({"type": "at_least", "counter": "posts", "value": 0}),
+            json!({"type": "at_most", "counter": "flags_against", "value": 0, "window_days": 30}),
+            json!({"type": "days_active", "value": 10, "window_days": 5}),
+            json!({"type": "days_active", "value": 5, "window_days": 0}),
+            json!({"type": "received_from", "reactions": 3, "members": 20, "days": 2}),
+            json!({"type": "received_from", "reactions": 3, "members": 2, "days": 2, "window_days": 60}),
+            json!({"type": "tenure", "days": 0}),
+            json!({"type": "tenure", "days": 30}),
+            json!({"type": "score_top_percent", "percent": 10}),
+            json!({"type": "score_top_percent", "percent": 150}),
+            json!({"type": "nope"}),
+        ]), 0..4), 0..4),
+        names in vec(select(vec!["a", "b", "base"]), 4),
+    ) {
+        let levels: Vec<Value> = levels
+            .into_iter()
+            .zip(names)
+            .map(|(reqs, name)| json!({"name": name, "requirements": reqs}))
+            .collect();
+        let spec = json!({"base": "base", "low_water": low_water, "levels": levels});
+        if let Ok(spec) = serde_json::from_value::<LevelLadderSpec>(spec) {
+            match spec.validate() {
+                Ok(ladder) => {
+                    prop_assert!(ladder.top() >= 1);
+                    prop_assert!(ladder.horizon_days() >= 1);
+                }
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
         }
     }
 }

@@ -182,13 +182,26 @@ impl MemberActivity {
 
     /// Records what `event` says about this member (as actor, or as the
     /// author reacted to), counting days in `offset` and keeping
-    /// `horizon_days` of daily buckets. Returns whether anything changed
-    /// (false for duplicates and events that do not concern the member).
+    /// `horizon_days` of daily buckets, with the default [`DedupeWindow`].
+    /// Returns whether anything changed (false for duplicates and events
+    /// that do not concern the member). [`LevelLadder::record`](super::LevelLadder::record)
+    /// calls it with the ladder's calendar, horizon and dedupe window.
     pub fn record(
         &mut self,
         event: &Event,
         offset: crate::time::UtcOffset,
         horizon_days: u16,
+    ) -> Result<bool, ActivityError> {
+        self.record_with(event, offset, horizon_days, &DedupeWindow::default())
+    }
+
+    /// [`record`](Self::record) with an explicit dedupe window.
+    pub(crate) fn record_with(
+        &mut self,
+        event: &Event,
+        offset: crate::time::UtcOffset,
+        horizon_days: u16,
+        window: &DedupeWindow,
     ) -> Result<bool, ActivityError> {
         let mut adds = [0u64; Counter::COUNT];
         let mut active = false;
@@ -319,8 +332,7 @@ impl MemberActivity {
                 }
             }
         }
-        let window = DedupeWindow::default();
-        self.seen.remember(event.id, event.at, &window);
+        self.seen.remember(event.id, event.at, window);
         self.version = self.version.saturating_add(1);
         Ok(true)
     }

@@ -23,7 +23,8 @@
 //!    recent one, which starts over if it comes back;
 //! 3. **daily caps**: at most `daily_cap` (given) or `received_daily_cap`
 //!    interactions of a kind are credited per local day of the model's
-//!    calendar; interactions past the cap are credited nothing. A member
+//!    calendar (its `utc_offset`, or any `chrono` zone through
+//!    [`EngagementModelSpec::validate_in`]); interactions past the cap are credited nothing. A member
 //!    keeps the tallies of its two latest days; a late interaction on an
 //!    older day cannot be checked against its cap and, for capped kinds, is
 //!    credited nothing rather than guessed at;
@@ -50,7 +51,8 @@
 
 use super::interaction::InteractionKind;
 use crate::dedupe::DedupeWindow;
-use crate::time::UtcOffset;
+use crate::time::{LocalDay, UtcOffset};
+use chrono::{DateTime, FixedOffset, TimeZone};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -162,11 +164,16 @@ pub enum EngagementModelError {
     },
 }
 
-/// A validated [`EngagementModelSpec`], compiled into per-kind tables.
+/// A validated [`EngagementModelSpec`], compiled into per-kind tables,
+/// counting local days in `Tz` (a fixed offset unless built with
+/// [`EngagementModelSpec::validate_in`]).
 #[derive(Clone, PartialEq, Debug)]
-pub struct EngagementModel {
+pub struct EngagementModel<Tz: TimeZone = FixedOffset> {
     spec: EngagementModelSpec,
-    pub(crate) offset_seconds: i32,
+    zone: Tz,
+    /// The zone's offset when it is fixed: local days are then one
+    /// division away, the fast path of the scoring step.
+    fixed_offset: Option<i32>,
     /// `1 / half-life` in milliseconds: decay is `exp2(-dt_ms × this)`.
     pub(crate) inv_half_life_ms: f64,
     pub(crate) given: [f64; InteractionKind::COUNT],
@@ -179,8 +186,41 @@ pub struct EngagementModel {
 }
 
 impl EngagementModelSpec {
-    /// Checks every field and compiles the model.
+    /// Checks every field and compiles the model in its configured
+    /// [`utc_offset`](Self::utc_offset).
     pub fn validate(self) -> Result<EngagementModel, EngagementModelError> {
+        self.check()?;
+        let offset = self.utc_offset;
+        Ok(EngagementModel::compile(
+            self,
+            offset.zone(),
+            Some(offset.seconds()),
+        ))
+    }
+
+    /// Checks every field and compiles the model to count days in `zone`
+    /// (an IANA zone from `chrono-tz`, with its 23- and 25-hour days);
+    /// `utc_offset` is then unused.
+    ///
+    /// ```
+    /// use growthkit::community::EngagementModelSpec;
+    /// let spec: EngagementModelSpec = serde_json::from_str(
+    ///     r#"{"half_life_hours": 72, "kinds": {"check_in": {"given": 1, "daily_cap": 1}}}"#,
+    /// )?;
+    /// let berlin = chrono_tz::Europe::Berlin;
+    /// let model = spec.validate_in(berlin)?;
+    /// assert_eq!(model.zone(), &berlin);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn validate_in<Tz: TimeZone>(
+        self,
+        zone: Tz,
+    ) -> Result<EngagementModel<Tz>, EngagementModelError> {
+        self.check()?;
+        Ok(EngagementModel::compile(self, zone, None))
+    }
+
+    fn check(&self) -> Result<(), EngagementModelError> {
         use EngagementModelError as E;
         if self.half_life_hours == 0 {
             return Err(E::Zero {
@@ -208,10 +248,6 @@ impl EngagementModelSpec {
                 value: self.pair_damping,
             });
         }
-        let mut given = [0.0; InteractionKind::COUNT];
-        let mut received = [0.0; InteractionKind::COUNT];
-        let mut given_cap = [NO_CAP; InteractionKind::COUNT];
-        let mut received_cap = [NO_CAP; InteractionKind::COUNT];
         for (&kind, k) in &self.kinds {
             for (field, value) in [("given", k.given), ("received", k.received)] {
                 if !(0.0..=MAX_WEIGHT).contains(&value) {
@@ -232,34 +268,8 @@ impl EngagementModelSpec {
                     return Err(E::Cap { kind, field, value });
                 }
             }
-            let i = kind as usize;
-            if let (Some(g), Some(r), Some(gc), Some(rc)) = (
-                given.get_mut(i),
-                received.get_mut(i),
-                given_cap.get_mut(i),
-                received_cap.get_mut(i),
-            ) {
-                *g = k.given;
-                *r = k.received;
-                *gc = k.daily_cap.unwrap_or(NO_CAP);
-                *rc = k.received_daily_cap.unwrap_or(NO_CAP);
-            }
         }
-        let mut damping = [1.0; DAMPING_STEPS];
-        for k in 1..DAMPING_STEPS {
-            damping[k] = damping[k - 1] * self.pair_damping;
-        }
-        Ok(EngagementModel {
-            offset_seconds: self.utc_offset.seconds(),
-            inv_half_life_ms: 1.0 / (f64::from(self.half_life_hours) * 3_600_000.0),
-            given,
-            received,
-            given_cap,
-            received_cap,
-            damping,
-            pair_window_days: i32::from(self.pair_window_days),
-            spec: self,
-        })
+        Ok(())
     }
 }
 
@@ -270,7 +280,7 @@ impl TryFrom<EngagementModelSpec> for EngagementModel {
     }
 }
 
-impl EngagementModel {
+impl EngagementModel<FixedOffset> {
     /// A sensible starting model (`fixtures/engagement_default.json`):
     /// two-week half-life, Beijing days, every kind capped, replies and
     /// offline meetups worth most, views least, pair damping 0.5 a day.
@@ -298,19 +308,46 @@ impl EngagementModel {
             pair_window_days: default_pair_window(),
             dedupe: DedupeWindow::default(),
         };
+        EngagementModel::compile(spec, UtcOffset::UTC.zone(), Some(0))
+    }
+}
+
+impl<Tz: TimeZone> EngagementModel<Tz> {
+    /// Compiles a checked spec into per-kind tables.
+    fn compile(spec: EngagementModelSpec, zone: Tz, fixed_offset: Option<i32>) -> Self {
+        let mut given = [0.0; InteractionKind::COUNT];
+        let mut received = [0.0; InteractionKind::COUNT];
+        let mut given_cap = [NO_CAP; InteractionKind::COUNT];
+        let mut received_cap = [NO_CAP; InteractionKind::COUNT];
+        for (&kind, k) in &spec.kinds {
+            let i = kind as usize;
+            if let (Some(g), Some(r), Some(gc), Some(rc)) = (
+                given.get_mut(i),
+                received.get_mut(i),
+                given_cap.get_mut(i),
+                received_cap.get_mut(i),
+            ) {
+                *g = k.given;
+                *r = k.received;
+                *gc = k.daily_cap.unwrap_or(NO_CAP);
+                *rc = k.received_daily_cap.unwrap_or(NO_CAP);
+            }
+        }
         let mut damping = [1.0; DAMPING_STEPS];
         for k in 1..DAMPING_STEPS {
             damping[k] = damping[k - 1] * spec.pair_damping;
         }
         EngagementModel {
-            offset_seconds: 0,
-            inv_half_life_ms: 1.0 / (24.0 * 3_600_000.0),
-            given: [0.0; InteractionKind::COUNT],
-            received: [0.0; InteractionKind::COUNT],
-            given_cap: [NO_CAP; InteractionKind::COUNT],
-            received_cap: [NO_CAP; InteractionKind::COUNT],
+            zone,
+            fixed_offset,
+            // A half-life of at least one hour: validated, and the fallback's is 24.
+            inv_half_life_ms: 1.0 / (f64::from(spec.half_life_hours.max(1)) * 3_600_000.0),
+            given,
+            received,
+            given_cap,
+            received_cap,
             damping,
-            pair_window_days: 1,
+            pair_window_days: i32::from(spec.pair_window_days.max(1)),
             spec,
         }
     }
@@ -318,6 +355,25 @@ impl EngagementModel {
     /// The spec it was built from.
     pub fn spec(&self) -> &EngagementModelSpec {
         &self.spec
+    }
+
+    /// The zone its local days are counted in.
+    pub fn zone(&self) -> &Tz {
+        &self.zone
+    }
+
+    /// The local day number of an instant in unix milliseconds.
+    #[inline]
+    pub(crate) fn day_number(&self, at_ms: i64) -> i32 {
+        let fixed = |offset| LocalDay::of_offset_seconds(at_ms.div_euclid(1000), offset).number();
+        match self.fixed_offset {
+            Some(offset) => fixed(offset),
+            None => match DateTime::from_timestamp_millis(at_ms) {
+                Some(at) => LocalDay::of(at, &self.zone).number(),
+                // Beyond chrono's range (never from a real event): UTC days.
+                None => fixed(0),
+            },
+        }
     }
 
     /// The decay factor over `dt_ms` milliseconds (1 for zero or negative).
@@ -354,11 +410,17 @@ impl EngagementModel {
 
     /// The analytic maximum of any member's score at any time: the most a
     /// day can credit, today and yesterday at full weight, each earlier day
-    /// decayed by at least the days between (a geometric series).
+    /// decayed by at least the days between (a geometric series; in a zone
+    /// with daylight saving, by at least 23 hours a day).
     /// `None` if a weighted kind is uncapped, so scores are unbounded.
     pub fn max_score(&self) -> Option<f64> {
         let daily = self.max_daily_credit()?;
-        let r = self.decay(86_400_000);
+        let shortest_day_ms = if self.fixed_offset.is_some() {
+            86_400_000
+        } else {
+            23 * 3_600_000
+        };
+        let r = self.decay(shortest_day_ms);
         Some(daily * (1.0 + 1.0 / (1.0 - r)))
     }
 }

@@ -48,6 +48,7 @@
 //! ```
 
 use super::activity::{ActivityError, Counter, GIVERS, MemberActivity};
+use crate::dedupe::DedupeWindow;
 use crate::event::{Event, Label};
 use crate::id::UserId;
 use crate::store::Versioned;
@@ -77,6 +78,9 @@ pub struct LevelLadderSpec {
     pub grace_days: u16,
     /// The levels above the base, lowest first.
     pub levels: Vec<LevelSpec>,
+    /// How long event ids are remembered to drop redeliveries.
+    #[serde(default)]
+    pub dedupe: DedupeWindow,
 }
 
 fn default_low_water() -> f64 {
@@ -199,6 +203,12 @@ pub enum LevelLadderError {
         /// What it must be.
         rule: &'static str,
     },
+    /// A number that must be positive is zero.
+    #[error("{field} is 0 but must be at least 1")]
+    Zero {
+        /// The field (`dedupe.horizon_hours`, `dedupe.max_ids`).
+        field: &'static str,
+    },
     /// `low_water` outside `(0, 1]`.
     #[error("low_water is {value} but must be above 0 and at most 1")]
     LowWater {
@@ -221,6 +231,16 @@ impl LevelLadderSpec {
         if !(self.low_water > 0.0 && self.low_water <= 1.0) {
             return Err(E::LowWater {
                 value: self.low_water,
+            });
+        }
+        if self.dedupe.horizon_hours == 0 {
+            return Err(E::Zero {
+                field: "dedupe.horizon_hours",
+            });
+        }
+        if self.dedupe.max_ids == 0 {
+            return Err(E::Zero {
+                field: "dedupe.max_ids",
             });
         }
         if self.levels.is_empty() {
@@ -400,7 +420,7 @@ impl ScoreSnapshot {
 /// One requirement judged: its actual value, whether it is met, and whether
 /// it holds at the low-water mark.
 #[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
-pub struct Check {
+pub struct RequirementCheck {
     /// The requirement.
     pub requirement: Requirement,
     /// The member's value (for `received_from`, the reactions; for a
@@ -437,7 +457,7 @@ pub struct LevelChange {
     pub reason: ChangeReason,
     /// For a promotion, the new level's requirements; for a demotion, the
     /// old level's (the missed ones have `holds == false`).
-    pub checks: Vec<Check>,
+    pub checks: Vec<RequirementCheck>,
 }
 
 /// Why a level step failed; the level is unchanged.
@@ -580,6 +600,7 @@ impl LevelLadder {
                     low_water: default_low_water(),
                     grace_days: default_grace(),
                     levels: Vec::new(),
+                    dedupe: DedupeWindow::default(),
                 },
                 horizon_days: 1,
             })
@@ -614,7 +635,12 @@ impl LevelLadder {
 
     /// Records `event` into `activity` in the ladder's calendar and horizon.
     pub fn record(&self, activity: &mut MemberActivity, event: &Event) -> Result<bool, LevelError> {
-        Ok(activity.record(event, self.spec.utc_offset, self.horizon_days)?)
+        Ok(activity.record_with(
+            event,
+            self.spec.utc_offset,
+            self.horizon_days,
+            &self.spec.dedupe,
+        )?)
     }
 
     /// Judges every requirement of `level` (1..=top) at `now`.
@@ -624,7 +650,7 @@ impl LevelLadder {
         activity: &MemberActivity,
         inputs: LevelInputs,
         now: DateTime<Utc>,
-    ) -> Vec<Check> {
+    ) -> Vec<RequirementCheck> {
         let Some(spec) = usize::from(level)
             .checked_sub(1)
             .and_then(|i| self.spec.levels.get(i))
@@ -700,7 +726,7 @@ impl LevelLadder {
                         None => (f64::NAN, false, false),
                     },
                 };
-                Check {
+                RequirementCheck {
                     requirement: r,
                     actual,
                     met,
@@ -869,6 +895,17 @@ mod tests {
             .contains("percent is 0")
         );
         assert!(ladder(r#"[{"name": "a", "requirements": [{"type": "at_least", "counter": "posts", "value": 1, "window_days": 4000}]}]"#).contains("window_days is 4000"));
+        let no_ids = serde_json::from_str::<LevelLadderSpec>(
+            r#"{"base": "new", "dedupe": {"horizon_hours": 24, "max_ids": 0},
+                "levels": [{"name": "a", "requirements": [{"type": "tenure", "days": 1}]}]}"#,
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            no_ids.to_string(),
+            "dedupe.max_ids is 0 but must be at least 1"
+        );
     }
 
     /// A member who meets Discourse TL3 on day 99 and then goes quiet.
@@ -1091,6 +1128,7 @@ mod tests {
                 requirements: vec![Requirement::Tenure { days: 30 }],
                 keep_once_reached: false,
             }],
+            dedupe: DedupeWindow::default(),
         }
         .validate()
         .unwrap();

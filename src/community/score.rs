@@ -18,7 +18,7 @@ use super::membership::Standing;
 use crate::dedupe::{Admission, RecentIds};
 use crate::id::{EventId, UserId};
 use crate::store::Versioned;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Millionths of a point per point.
@@ -233,12 +233,17 @@ impl MemberScore {
     /// time. Asked about a time before the latest credit, it answers as of
     /// that credit (decay never runs backwards).
     #[inline]
-    pub fn score(&self, model: &EngagementModel, now: DateTime<Utc>) -> f64 {
+    pub fn score<Tz: TimeZone>(&self, model: &EngagementModel<Tz>, now: DateTime<Utc>) -> f64 {
         self.side_score(model, Side::Given, now) + self.side_score(model, Side::Received, now)
     }
 
     /// One side's score at `now`.
-    pub fn side_score(&self, model: &EngagementModel, side: Side, now: DateTime<Utc>) -> f64 {
+    pub fn side_score<Tz: TimeZone>(
+        &self,
+        model: &EngagementModel<Tz>,
+        side: Side,
+        now: DateTime<Utc>,
+    ) -> f64 {
         let l = self.ledger(side);
         if l.micro == 0 {
             return 0.0;
@@ -279,7 +284,7 @@ impl Entry {
     }
 }
 
-impl EngagementModel {
+impl<Tz: TimeZone> EngagementModel<Tz> {
     /// Scores `interaction` into `state`, whichever side its member is on
     /// (actor: given credit; target: received credit), and returns the
     /// points credited at the interaction's time. Call it for the actor's
@@ -397,9 +402,7 @@ impl EngagementModel {
             .ok_or(EngagementError::Overflow { user: state.user })?;
 
         // From here on nothing fails: commit as we go.
-        let day =
-            crate::time::LocalDay::of_offset_seconds(e.at_ms.div_euclid(1000), self.offset_seconds)
-                .number();
+        let day = self.day_number(e.at_ms);
         if let Some(partner) = e.partner() {
             let repeats = bump_partner(&mut ledger.partners, partner, day, self.pair_window_days);
             credit.repeat = repeats;
@@ -493,13 +496,13 @@ fn bump_partner(partners: &mut [Partner; PARTNERS], partner: UserId, day: i32, w
         },
     };
     p.count = p.count.saturating_add(1);
-    let end = found.unwrap_or(PARTNERS - 1);
-    if let Some(recent) = partners.get_mut(..=end) {
-        recent.rotate_right(1);
-        if let Some(front) = recent.first_mut() {
-            *front = p;
-        }
+    // Shift the more recent ones back by one and put this one in front
+    // (a few 16-byte moves; `rotate_right` would be a library call).
+    let end = found.unwrap_or(PARTNERS - 1).min(PARTNERS - 1);
+    for i in (1..=end).rev() {
+        partners[i] = partners[i - 1];
     }
+    partners[0] = p;
     p.count
 }
 
@@ -642,6 +645,29 @@ mod tests {
     }
 
     #[test]
+    fn caps_follow_daylight_saving_in_an_iana_zone() {
+        let json = r#"{"utc_offset": "+01:00", "half_life_hours": 1000000,
+                       "kinds": {"check_in": {"given": 1, "daily_cap": 1}}}"#;
+        let spec: EngagementModelSpec = serde_json::from_str(json).unwrap();
+        let berlin = spec.clone().validate_in(chrono_tz::Europe::Berlin).unwrap();
+        let fixed = spec.validate().unwrap();
+        // Berlin moves to +02:00 on 2026-03-29: 22:30 UTC that day is already
+        // 00:30 on the 30th there, but still the 29th at a fixed +01:00.
+        let noon = Utc.with_ymd_and_hms(2026, 3, 29, 12, 0, 0).unwrap();
+        let late = Utc.with_ymd_and_hms(2026, 3, 29, 22, 30, 0).unwrap();
+        let (mut a, mut b) = (MemberScore::new(UserId(1)), MemberScore::new(UserId(1)));
+        for (i, at) in [noon, late].into_iter().enumerate() {
+            let check_in = act(i as u64, at, 1, None, InteractionKind::CheckIn);
+            berlin.score(&mut a, &check_in, &Everyone).unwrap();
+            fixed.score(&mut b, &check_in, &Everyone).unwrap();
+        }
+        assert!((a.score(&berlin, late) - 2.0).abs() < 1e-3);
+        assert!((b.score(&fixed, late) - 1.0).abs() < 1e-3);
+        // The bound allows for 23-hour days.
+        assert!(berlin.max_score().unwrap() >= fixed.max_score().unwrap());
+    }
+
+    #[test]
     fn pairs_are_damped_per_window_and_by_direction() {
         let m = model(
             r#"{"half_life_hours": 1000000, "pair_damping": 0.5, "pair_window_days": 1,
@@ -693,6 +719,27 @@ mod tests {
         assert_eq!(bump_partner(&mut partners, UserId(1), 9, 30), 1);
         // Past the window, the count starts over.
         assert_eq!(bump_partner(&mut partners, UserId(0), 39, 30), 1);
+    }
+
+    #[test]
+    fn day_tallies_only_move_forward() {
+        let mut days = [NO_DAY; 2];
+        let count = |days: &mut [DayTally; 2], d| {
+            tally_for(days, d).map(|t| {
+                t.counts[0] += 1;
+                t.counts[0]
+            })
+        };
+        assert_eq!(count(&mut days, 10), Some(1));
+        assert_eq!(count(&mut days, 12), Some(1));
+        assert_eq!(count(&mut days, 10), Some(2), "the older kept day");
+        // Between the two: day 10's counts go, for good.
+        assert_eq!(count(&mut days, 11), Some(1));
+        assert_eq!(count(&mut days, 10), None);
+        assert_eq!(count(&mut days, 12), Some(2));
+        assert_eq!(count(&mut days, 13), Some(1));
+        assert_eq!(count(&mut days, 11), None);
+        assert_eq!(days.map(|t| t.day), [13, 12]);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use super::score::{EngagementError, Entry, MemberScore, Outcome, Side};
 use crate::event::Event;
 use crate::id::UserId;
 use crate::intern::UserIndex;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Interactions grouped by member for [`score_log`].
@@ -195,8 +195,8 @@ pub struct ScoredLog<'l> {
 
 /// Scores every interaction of `log` under `model`: the batch path of
 /// [`EngagementModel::score`], with each member's [`Standing`] asked once.
-pub fn score_log<'l>(
-    model: &EngagementModel,
+pub fn score_log<'l, Tz: TimeZone>(
+    model: &EngagementModel<Tz>,
     log: &'l InteractionLog,
     standing: &impl Standing,
 ) -> ScoredLog<'l> {
@@ -275,7 +275,11 @@ impl<'l> ScoredLog<'l> {
 
     /// Every member's score at `now`, by slot: the population a percentile
     /// level requirement ranks against.
-    pub fn scores_at(&self, model: &EngagementModel, now: DateTime<Utc>) -> Vec<f64> {
+    pub fn scores_at<Tz: TimeZone>(
+        &self,
+        model: &EngagementModel<Tz>,
+        now: DateTime<Utc>,
+    ) -> Vec<f64> {
         self.states.iter().map(|s| s.score(model, now)).collect()
     }
 }
@@ -336,5 +340,42 @@ mod tests {
         assert_eq!(log.len(), 420);
         assert_eq!(batch.scores_at(&model, t0).len(), log.index().len());
         let _ = score_log(&model, &log, &Everyone);
+    }
+
+    #[test]
+    fn logs_from_events_skip_non_interactions_and_self_interactions() {
+        use crate::event::EventKind;
+        use crate::id::ContentId;
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let c = Some(CommunityId(1));
+        let events = [
+            Event::new(EventId(1), UserId(1), t0, EventKind::SignedUp),
+            Event::new(
+                EventId(2),
+                UserId(1),
+                t0,
+                EventKind::Reaction {
+                    community: c,
+                    content: ContentId(1),
+                    to: Some(UserId(1)),
+                },
+            ),
+            Event::new(
+                EventId(3),
+                UserId(1),
+                t0,
+                EventKind::Reaction {
+                    community: c,
+                    content: ContentId(1),
+                    to: Some(UserId(2)),
+                },
+            ),
+        ];
+        let log = InteractionLog::from_events(&events);
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.index().users(), &[UserId(1), UserId(2)]);
+        let scored = score_log(&EngagementModel::recommended(), &log, &Everyone);
+        assert_eq!(scored.summary().credited, 2);
+        assert!(InteractionLog::new([]).is_empty());
     }
 }
