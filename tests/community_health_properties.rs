@@ -438,3 +438,76 @@ proptest! {
         let _ = serde_json::from_str::<ContentHeat>(&json);
     }
 }
+
+/// DAU, WAU and MAU sums, active and core members, straight from the
+/// definitions: sets of (member, local day) and nothing clever.
+fn activity_by_definition(
+    ops: &[(Op, usize)],
+    spec: &HealthSpec,
+    community: CommunityId,
+) -> (u64, u64, u64, u64, usize) {
+    use std::collections::BTreeSet;
+    let last = spec.last_day.number();
+    let first = last - spec.window_days as i32 + 1;
+    let mut active: BTreeSet<(u64, i32)> = BTreeSet::new();
+    for (op, _) in ops {
+        if let Op::Event(e) = op
+            && e.kind.community() == Some(community)
+        {
+            let day = LocalDay::of(e.at, &beijing()).number();
+            if (first - 29..=last).contains(&day) {
+                active.insert((e.user.0, day));
+            }
+        }
+    }
+    let within = |m: u64, from: i32, to: i32| {
+        active
+            .iter()
+            .any(|&(u, d)| u == m && (from..=to).contains(&d))
+    };
+    let members: BTreeSet<u64> = active.iter().map(|&(u, _)| u).collect();
+    let (mut dau, mut wau, mut mau) = (0, 0, 0);
+    for d in first..=last {
+        for &m in &members {
+            dau += u64::from(within(m, d, d));
+            wau += u64::from(within(m, d - 6, d));
+            mau += u64::from(within(m, d - 29, d));
+        }
+    }
+    let window_days = |m: u64| (first..=last).filter(|&d| within(m, d, d)).count() as u32;
+    let active_members = members.iter().filter(|&&m| window_days(m) > 0).count() as u64;
+    let core = members
+        .iter()
+        .filter(|&&m| {
+            window_days(m) * 100 >= spec.core_active_percent * spec.window_days
+                && window_days(m) > 0
+        })
+        .count();
+    (dau, wau, mau, active_members, core)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn daily_weekly_monthly_and_core_match_their_definitions(
+        ops in ops(),
+        spec in health_spec(),
+    ) {
+        let health = spec.clone().validate().unwrap();
+        let mut b = health.builder(beijing());
+        for (op, _) in &ops {
+            op.feed(&mut b);
+        }
+        let report = b.finish();
+        for c in &report.communities {
+            let (dau, wau, mau, active, core) = activity_by_definition(&ops, &spec, c.community);
+            prop_assert_eq!(c.average_daily_active.numerator, dau);
+            prop_assert_eq!(c.average_weekly_active.numerator, wau);
+            prop_assert_eq!(c.average_monthly_active.numerator, mau);
+            prop_assert_eq!(c.active_members, active);
+            prop_assert_eq!(c.core_members.len(), core);
+            prop_assert_eq!(c.average_daily_active.denominator, u64::from(spec.window_days));
+        }
+    }
+}
