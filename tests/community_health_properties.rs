@@ -511,3 +511,107 @@ proptest! {
         }
     }
 }
+
+/// Posts, replied posts, the lower-median first reply, edges and
+/// reciprocated edges, straight from the definitions.
+fn conversation_by_definition(
+    ops: &[(Op, usize)],
+    spec: &HealthSpec,
+    community: CommunityId,
+) -> (u64, u64, Option<i64>, u64, u64) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let last = spec.last_day.number();
+    let first = last - spec.window_days as i32 + 1;
+    let day = |e: &Event| LocalDay::of(e.at, &beijing()).number();
+    let kept: Vec<&Event> = ops
+        .iter()
+        .filter_map(|(op, _)| match op {
+            Op::Event(e)
+                if e.kind.community().is_some() && (first - 29..=last).contains(&day(e)) =>
+            {
+                Some(e)
+            }
+            _ => None,
+        })
+        .collect();
+    let mut posts: BTreeMap<ContentId, (DateTime<Utc>, UserId, CommunityId, i32)> = BTreeMap::new();
+    for e in &kept {
+        if let EventKind::Post {
+            content,
+            community: Some(c),
+        } = e.kind
+        {
+            let post = (e.at, e.user, c, day(e));
+            let slot = posts.entry(content).or_insert(post);
+            *slot = (*slot).min(post);
+        }
+    }
+    let (mut count, mut replied, mut gaps) = (0, 0, Vec::new());
+    for (content, &(at, author, c, d)) in &posts {
+        if c != community || d < first {
+            continue;
+        }
+        count += 1;
+        let first_reply = kept
+            .iter()
+            .filter(|e| {
+                matches!(e.kind, EventKind::Reply { content: x, .. } if x == *content)
+                    && e.user != author
+            })
+            .map(|e| e.at)
+            .min();
+        if let Some(r) = first_reply {
+            replied += 1;
+            gaps.push((r - at).num_milliseconds().max(0));
+        }
+    }
+    gaps.sort_unstable();
+    let median = gaps.len().checked_sub(1).map(|i| gaps[i / 2]);
+    let mut edges: BTreeSet<(UserId, UserId)> = BTreeSet::new();
+    for e in &kept {
+        if e.kind.community() != Some(community) || day(e) < first {
+            continue;
+        }
+        let target = match e.kind {
+            EventKind::Reply { content, to, .. } | EventKind::Reaction { content, to, .. } => {
+                to.or_else(|| posts.get(&content).map(|p| p.1))
+            }
+            EventKind::Share { content, .. } => posts.get(&content).map(|p| p.1),
+            _ => None,
+        };
+        if let Some(to) = target.filter(|&to| to != e.user) {
+            edges.insert((e.user, to));
+        }
+    }
+    let reciprocated = edges
+        .iter()
+        .filter(|&&(a, b)| edges.contains(&(b, a)))
+        .count() as u64;
+    (count, replied, median, edges.len() as u64, reciprocated)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn posts_replies_and_edges_match_their_definitions(
+        ops in ops(),
+        spec in health_spec(),
+    ) {
+        let health = spec.clone().validate().unwrap();
+        let mut b = health.builder(beijing());
+        for (op, _) in &ops {
+            op.feed(&mut b);
+        }
+        let report = b.finish();
+        for c in &report.communities {
+            let (posts, replied, median, edges, reciprocated) =
+                conversation_by_definition(&ops, &spec, c.community);
+            prop_assert_eq!(c.posts, posts);
+            prop_assert_eq!(c.reply_rate.numerator, replied);
+            prop_assert_eq!(c.median_ms_to_first_reply, median);
+            prop_assert_eq!(c.interaction_edges, edges);
+            prop_assert_eq!(c.reciprocity.numerator, reciprocated);
+        }
+    }
+}
