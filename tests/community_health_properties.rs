@@ -615,3 +615,90 @@ proptest! {
         }
     }
 }
+
+/// Members, new members and new-member retention, from the definitions.
+fn membership_by_definition(
+    ops: &[(Op, usize)],
+    spec: &HealthSpec,
+    community: CommunityId,
+) -> (u64, u64, u64, u64) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let last = spec.last_day.number();
+    let first = last - spec.window_days as i32 + 1;
+    let day = |at: DateTime<Utc>| LocalDay::of(at, &beijing()).number();
+    // Per user: changes (instant, leave?) and active days.
+    let mut changes: BTreeMap<UserId, Vec<(DateTime<Utc>, bool)>> = BTreeMap::new();
+    let mut active: BTreeMap<UserId, BTreeSet<i32>> = BTreeMap::new();
+    for (op, _) in ops {
+        match op {
+            Op::Join(u, c, at) if *c == community && day(*at) <= last => {
+                changes.entry(*u).or_default().push((*at, false))
+            }
+            Op::Leave(u, c, at) if *c == community && day(*at) <= last => {
+                changes.entry(*u).or_default().push((*at, true))
+            }
+            Op::Event(e) if e.kind.community() == Some(community) => {
+                let d = day(e.at);
+                if (first - 29..=last).contains(&d) {
+                    active.entry(e.user).or_default().insert(d);
+                    if matches!(e.kind, EventKind::InviteAccepted { .. }) {
+                        changes.entry(e.user).or_default().push((e.at, false));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut members: BTreeSet<UserId> = active
+        .iter()
+        .filter(|(_, days)| days.range(first..).next().is_some())
+        .map(|(&u, _)| u)
+        .collect();
+    let (mut new, mut eligible, mut retained) = (0, 0, 0);
+    for (u, list) in &mut changes {
+        list.sort();
+        if list.last().is_some_and(|&(_, leave)| !leave) {
+            members.insert(*u);
+        }
+        let Some(joined) = list.iter().find(|c| !c.1).map(|c| day(c.0)) else {
+            continue;
+        };
+        if joined < first {
+            continue;
+        }
+        new += 1;
+        let due = joined + spec.retention_days as i32;
+        if due <= last {
+            eligible += 1;
+            if active
+                .get(u)
+                .is_some_and(|days| days.range(due..).next().is_some())
+            {
+                retained += 1;
+            }
+        }
+    }
+    (members.len() as u64, new, retained, eligible)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn members_and_retention_match_their_definitions(
+        ops in ops(),
+        spec in health_spec(),
+    ) {
+        let health = spec.clone().validate().unwrap();
+        let mut b = health.builder(beijing());
+        for (op, _) in &ops {
+            op.feed(&mut b);
+        }
+        for c in &b.finish().communities {
+            let (members, new, retained, eligible) = membership_by_definition(&ops, &spec, c.community);
+            prop_assert_eq!(c.members, members);
+            prop_assert_eq!(c.new_members, new);
+            prop_assert_eq!(c.new_member_retention, growthkit::analytics::Ratio::new(retained, eligible));
+        }
+    }
+}
