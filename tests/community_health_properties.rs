@@ -438,3 +438,267 @@ proptest! {
         let _ = serde_json::from_str::<ContentHeat>(&json);
     }
 }
+
+/// DAU, WAU and MAU sums, active and core members, straight from the
+/// definitions: sets of (member, local day) and nothing clever.
+fn activity_by_definition(
+    ops: &[(Op, usize)],
+    spec: &HealthSpec,
+    community: CommunityId,
+) -> (u64, u64, u64, u64, usize) {
+    use std::collections::BTreeSet;
+    let last = spec.last_day.number();
+    let first = last - spec.window_days as i32 + 1;
+    let mut active: BTreeSet<(u64, i32)> = BTreeSet::new();
+    for (op, _) in ops {
+        if let Op::Event(e) = op
+            && e.kind.community() == Some(community)
+        {
+            let day = LocalDay::of(e.at, &beijing()).number();
+            if (first - 29..=last).contains(&day) {
+                active.insert((e.user.0, day));
+            }
+        }
+    }
+    let within = |m: u64, from: i32, to: i32| {
+        active
+            .iter()
+            .any(|&(u, d)| u == m && (from..=to).contains(&d))
+    };
+    let members: BTreeSet<u64> = active.iter().map(|&(u, _)| u).collect();
+    let (mut dau, mut wau, mut mau) = (0, 0, 0);
+    for d in first..=last {
+        for &m in &members {
+            dau += u64::from(within(m, d, d));
+            wau += u64::from(within(m, d - 6, d));
+            mau += u64::from(within(m, d - 29, d));
+        }
+    }
+    let window_days = |m: u64| (first..=last).filter(|&d| within(m, d, d)).count() as u32;
+    let active_members = members.iter().filter(|&&m| window_days(m) > 0).count() as u64;
+    let core = members
+        .iter()
+        .filter(|&&m| {
+            window_days(m) * 100 >= spec.core_active_percent * spec.window_days
+                && window_days(m) > 0
+        })
+        .count();
+    (dau, wau, mau, active_members, core)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn daily_weekly_monthly_and_core_match_their_definitions(
+        ops in ops(),
+        spec in health_spec(),
+    ) {
+        let health = spec.clone().validate().unwrap();
+        let mut b = health.builder(beijing());
+        for (op, _) in &ops {
+            op.feed(&mut b);
+        }
+        let report = b.finish();
+        for c in &report.communities {
+            let (dau, wau, mau, active, core) = activity_by_definition(&ops, &spec, c.community);
+            prop_assert_eq!(c.average_daily_active.numerator, dau);
+            prop_assert_eq!(c.average_weekly_active.numerator, wau);
+            prop_assert_eq!(c.average_monthly_active.numerator, mau);
+            prop_assert_eq!(c.active_members, active);
+            prop_assert_eq!(c.core_members.len(), core);
+            prop_assert_eq!(c.average_daily_active.denominator, u64::from(spec.window_days));
+        }
+    }
+}
+
+/// Posts, replied posts, the lower-median first reply, edges and
+/// reciprocated edges, straight from the definitions.
+fn conversation_by_definition(
+    ops: &[(Op, usize)],
+    spec: &HealthSpec,
+    community: CommunityId,
+) -> (u64, u64, Option<i64>, u64, u64) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let last = spec.last_day.number();
+    let first = last - spec.window_days as i32 + 1;
+    let day = |e: &Event| LocalDay::of(e.at, &beijing()).number();
+    let kept: Vec<&Event> = ops
+        .iter()
+        .filter_map(|(op, _)| match op {
+            Op::Event(e)
+                if e.kind.community().is_some() && (first - 29..=last).contains(&day(e)) =>
+            {
+                Some(e)
+            }
+            _ => None,
+        })
+        .collect();
+    let mut posts: BTreeMap<ContentId, (DateTime<Utc>, UserId, CommunityId, i32)> = BTreeMap::new();
+    for e in &kept {
+        if let EventKind::Post {
+            content,
+            community: Some(c),
+        } = e.kind
+        {
+            let post = (e.at, e.user, c, day(e));
+            let slot = posts.entry(content).or_insert(post);
+            *slot = (*slot).min(post);
+        }
+    }
+    let (mut count, mut replied, mut gaps) = (0, 0, Vec::new());
+    for (content, &(at, author, c, d)) in &posts {
+        if c != community || d < first {
+            continue;
+        }
+        count += 1;
+        let first_reply = kept
+            .iter()
+            .filter(|e| {
+                matches!(e.kind, EventKind::Reply { content: x, .. } if x == *content)
+                    && e.user != author
+            })
+            .map(|e| e.at)
+            .min();
+        if let Some(r) = first_reply {
+            replied += 1;
+            gaps.push((r - at).num_milliseconds().max(0));
+        }
+    }
+    gaps.sort_unstable();
+    let median = gaps.len().checked_sub(1).map(|i| gaps[i / 2]);
+    let mut edges: BTreeSet<(UserId, UserId)> = BTreeSet::new();
+    for e in &kept {
+        if e.kind.community() != Some(community) || day(e) < first {
+            continue;
+        }
+        let target = match e.kind {
+            EventKind::Reply { content, to, .. } | EventKind::Reaction { content, to, .. } => {
+                to.or_else(|| posts.get(&content).map(|p| p.1))
+            }
+            EventKind::Share { content, .. } => posts.get(&content).map(|p| p.1),
+            _ => None,
+        };
+        if let Some(to) = target.filter(|&to| to != e.user) {
+            edges.insert((e.user, to));
+        }
+    }
+    let reciprocated = edges
+        .iter()
+        .filter(|&&(a, b)| edges.contains(&(b, a)))
+        .count() as u64;
+    (count, replied, median, edges.len() as u64, reciprocated)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn posts_replies_and_edges_match_their_definitions(
+        ops in ops(),
+        spec in health_spec(),
+    ) {
+        let health = spec.clone().validate().unwrap();
+        let mut b = health.builder(beijing());
+        for (op, _) in &ops {
+            op.feed(&mut b);
+        }
+        let report = b.finish();
+        for c in &report.communities {
+            let (posts, replied, median, edges, reciprocated) =
+                conversation_by_definition(&ops, &spec, c.community);
+            prop_assert_eq!(c.posts, posts);
+            prop_assert_eq!(c.reply_rate.numerator, replied);
+            prop_assert_eq!(c.median_ms_to_first_reply, median);
+            prop_assert_eq!(c.interaction_edges, edges);
+            prop_assert_eq!(c.reciprocity.numerator, reciprocated);
+        }
+    }
+}
+
+/// Members, new members and new-member retention, from the definitions.
+fn membership_by_definition(
+    ops: &[(Op, usize)],
+    spec: &HealthSpec,
+    community: CommunityId,
+) -> (u64, u64, u64, u64) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let last = spec.last_day.number();
+    let first = last - spec.window_days as i32 + 1;
+    let day = |at: DateTime<Utc>| LocalDay::of(at, &beijing()).number();
+    // Per user: changes (instant, leave?) and active days.
+    let mut changes: BTreeMap<UserId, Vec<(DateTime<Utc>, bool)>> = BTreeMap::new();
+    let mut active: BTreeMap<UserId, BTreeSet<i32>> = BTreeMap::new();
+    for (op, _) in ops {
+        match op {
+            Op::Join(u, c, at) if *c == community && day(*at) <= last => {
+                changes.entry(*u).or_default().push((*at, false))
+            }
+            Op::Leave(u, c, at) if *c == community && day(*at) <= last => {
+                changes.entry(*u).or_default().push((*at, true))
+            }
+            Op::Event(e) if e.kind.community() == Some(community) => {
+                let d = day(e.at);
+                if (first - 29..=last).contains(&d) {
+                    active.entry(e.user).or_default().insert(d);
+                    if matches!(e.kind, EventKind::InviteAccepted { .. }) {
+                        changes.entry(e.user).or_default().push((e.at, false));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut members: BTreeSet<UserId> = active
+        .iter()
+        .filter(|(_, days)| days.range(first..).next().is_some())
+        .map(|(&u, _)| u)
+        .collect();
+    let (mut new, mut eligible, mut retained) = (0, 0, 0);
+    for (u, list) in &mut changes {
+        list.sort();
+        if list.last().is_some_and(|&(_, leave)| !leave) {
+            members.insert(*u);
+        }
+        let Some(joined) = list.iter().find(|c| !c.1).map(|c| day(c.0)) else {
+            continue;
+        };
+        if joined < first {
+            continue;
+        }
+        new += 1;
+        let due = joined + spec.retention_days as i32;
+        if due <= last {
+            eligible += 1;
+            if active
+                .get(u)
+                .is_some_and(|days| days.range(due..).next().is_some())
+            {
+                retained += 1;
+            }
+        }
+    }
+    (members.len() as u64, new, retained, eligible)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn members_and_retention_match_their_definitions(
+        ops in ops(),
+        spec in health_spec(),
+    ) {
+        let health = spec.clone().validate().unwrap();
+        let mut b = health.builder(beijing());
+        for (op, _) in &ops {
+            op.feed(&mut b);
+        }
+        for c in &b.finish().communities {
+            let (members, new, retained, eligible) = membership_by_definition(&ops, &spec, c.community);
+            prop_assert_eq!(c.members, members);
+            prop_assert_eq!(c.new_members, new);
+            prop_assert_eq!(c.new_member_retention, growthkit::analytics::Ratio::new(retained, eligible));
+        }
+    }
+}

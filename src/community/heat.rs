@@ -408,7 +408,7 @@ fn decay(elapsed_ms: i64, half_life_ms: f64) -> f64 {
 
 /// One item's (or topic's) decayed counts per signal, as of `at`.
 #[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
-pub struct Heat {
+struct Heat {
     fast: [f64; 5],
     slow: [f64; 5],
     /// Unix milliseconds the counts are decayed to: the latest event.

@@ -113,7 +113,7 @@ pub use health::{
     CommunityHealth, Health, HealthBuilder, HealthError, HealthReport, HealthShard, HealthSpec,
 };
 pub use heat::{
-    Amplify, ContentHeat, Heat, HeatError, HeatModel, HeatModelSpec, Reason, Signal, SignalWeights,
+    Amplify, ContentHeat, HeatError, HeatModel, HeatModelSpec, Reason, Signal, SignalWeights,
     Trend, Trending,
 };
 pub use interaction::{Interaction, InteractionKind};
