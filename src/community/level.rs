@@ -591,7 +591,8 @@ impl LevelLadder {
     fn fixture(json: &str) -> LevelLadder {
         // The fixtures are checked by unit tests; a one-level ladder nobody
         // can reach is the fallback that cannot fail.
-        super::fixture::parse::<LevelLadderSpec>(json)
+        serde_json::from_str::<LevelLadderSpec>(json)
+            .ok()
             .and_then(|s| s.validate().ok())
             .unwrap_or_else(|| LevelLadder {
                 spec: LevelLadderSpec {

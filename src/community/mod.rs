@@ -94,7 +94,6 @@
 
 mod activity;
 mod engagement;
-mod fixture;
 pub mod graph;
 pub mod health;
 pub mod heat;
