@@ -15,6 +15,9 @@
 //! figures in BENCHMARKS.md use the defaults. Under `cargo test` the bench
 //! runs once on small data, as a smoke test.
 
+mod support;
+use support::sparse;
+
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use growthkit::community::{
@@ -25,21 +28,6 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::collections::HashMap;
 use std::hint::black_box;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Sparse, snowflake-like user ids: a host's real ids are rarely 0..n.
-fn user_id(i: u64) -> UserId {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    UserId(z ^ (z >> 31))
-}
 
 /// `n` interactions over `members` members in `communities` communities,
 /// across 30 days in time order. Community sizes follow Zipf's law (the
@@ -101,12 +89,12 @@ fn generate(n: usize, members: usize, communities: usize) -> Vec<Interaction> {
             let target = kind.can_have_target().then(|| {
                 let (from, to) = (starts[c], starts[c + 1]);
                 let m = by_community[rng.random_range(from..to)];
-                user_id(u64::from(m))
+                UserId(sparse(u64::from(m)))
             });
             Interaction {
                 id: EventId(k as u64),
                 at,
-                actor: user_id(actor as u64),
+                actor: UserId(sparse(actor as u64)),
                 target,
                 kind,
                 community: Some(CommunityId(c as u64)),
@@ -125,25 +113,9 @@ fn thread_cpu_ns() -> u64 {
 }
 
 fn bench(c: &mut Criterion) {
-    // `cargo test --benches` runs each bench once as a smoke test: small
-    // data. `cargo bench` passes `--bench`; `cargo test` passes no flag to a
-    // `harness = false` bench (or `--test` when run by hand).
-    let smoke =
-        std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench");
-    let n = env_or(
-        "GROWTHKIT_BENCH_INTERACTIONS",
-        if smoke { 20_000 } else { 10_000_000 },
-    );
-    let members = env_or(
-        "GROWTHKIT_BENCH_MEMBERS",
-        if smoke { 2_000 } else { 1_000_000 },
-    )
-    .max(1);
-    let communities = env_or(
-        "GROWTHKIT_BENCH_COMMUNITIES",
-        if smoke { 20 } else { 10_000 },
-    )
-    .clamp(1, members);
+    let n = support::size("GROWTHKIT_BENCH_INTERACTIONS", 10_000_000, 20_000);
+    let members = support::size("GROWTHKIT_BENCH_MEMBERS", 1_000_000, 2_000).max(1);
+    let communities = support::size("GROWTHKIT_BENCH_COMMUNITIES", 10_000, 20).clamp(1, members);
     let interactions = generate(n, members, communities);
     let model = EngagementModel::recommended();
     let log = InteractionLog::new(interactions.iter().copied());

@@ -12,6 +12,9 @@
 //! `cargo test` (no `--bench` argument) the bench runs once on small data,
 //! as a smoke test.
 
+mod support;
+use support::sparse;
+
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use growthkit::community::{ContentHeat, HealthSpec, HeatModelSpec};
@@ -19,21 +22,6 @@ use growthkit::{CommunityId, ContentId, Event, EventId, EventKind, LocalDay, Top
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::hint::black_box;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Sparse, snowflake-like ids: a host's real ids are rarely 0..n.
-fn sparse(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 struct Data {
     events: Vec<Event>,
@@ -97,26 +85,9 @@ fn generate(events: usize, users: usize, communities: usize) -> Data {
 }
 
 fn bench(c: &mut Criterion) {
-    // `cargo test --benches` runs each bench once as a smoke test: small data.
-    // Cargo passes `--bench` only under `cargo bench`; `--test` is what a
-    // criterion test run may be given explicitly.
-    let smoke = {
-        let args: Vec<String> = std::env::args().collect();
-        args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
-    };
-    let n_events = env_or(
-        "GROWTHKIT_BENCH_EVENTS",
-        if smoke { 20_000 } else { 10_000_000 },
-    );
-    let n_users = env_or(
-        "GROWTHKIT_BENCH_USERS",
-        if smoke { 2_000 } else { 1_000_000 },
-    );
-    let n_communities = env_or(
-        "GROWTHKIT_BENCH_COMMUNITIES",
-        if smoke { 100 } else { 10_000 },
-    )
-    .max(1);
+    let n_events = support::size("GROWTHKIT_BENCH_EVENTS", 10_000_000, 20_000);
+    let n_users = support::size("GROWTHKIT_BENCH_USERS", 1_000_000, 2_000);
+    let n_communities = support::size("GROWTHKIT_BENCH_COMMUNITIES", 10_000, 100).max(1);
     let data = generate(n_events, n_users, n_communities);
     let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
     let health = HealthSpec::new(LocalDay::from_date(
