@@ -77,14 +77,13 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
         expiry(),
     )
         .prop_map(
-            move |((on, reward), daily_cap, lifetime_cap, cap_mode, expiry)| RuleSpec {
-                name: format!("r{i}").into(),
-                on: on.parse().unwrap(),
-                reward,
-                daily_cap,
-                lifetime_cap,
-                cap_mode,
-                expiry,
+            move |((on, reward), daily_cap, lifetime_cap, cap_mode, expiry)| {
+                let mut r = RuleSpec::new(format!("r{i}"), on.parse().unwrap(), reward);
+                r.daily_cap = daily_cap;
+                r.lifetime_cap = lifetime_cap;
+                r.cap_mode = cap_mode;
+                r.expiry = expiry;
+                r
             },
         )
 }
@@ -101,11 +100,11 @@ fn spec() -> impl Strategy<Value = ProgramSpec> {
             let rules: Vec<_> = (0..n.len()).map(rule).collect();
             (rules, Just(expiry))
         })
-        .prop_map(|(rules, expiry)| ProgramSpec {
-            utc_offset: "+08:00".parse().unwrap(),
-            expiry,
-            dedupe: Default::default(),
-            rules,
+        .prop_map(|(rules, expiry)| {
+            let mut s = ProgramSpec::new(rules);
+            s.utc_offset = "+08:00".parse().unwrap();
+            s.expiry = expiry;
+            s
         })
 }
 

@@ -2,6 +2,7 @@
 //! steps [`Ledger::redeem`] and [`Ledger::expire`].
 
 use super::PointsError;
+use super::limits::{month_of, week_of};
 use crate::dedupe::RecentIds;
 use crate::event::Label;
 use crate::store::Versioned;
@@ -26,6 +27,11 @@ pub struct Lot {
     pub expires_at: Option<DateTime<Utc>>,
     /// Points not yet spent or expired.
     pub remaining: u64,
+    /// Whether the award counted towards the program's global daily cap
+    /// (its rule was not exempt and the program has one), so that a
+    /// reversal gives that room back too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted_global: bool,
 }
 
 /// The idempotency key of a redeem operation (an order id, a request id).
@@ -45,7 +51,19 @@ impl From<String> for OperationKey {
     }
 }
 
-/// The points of one rule on one local day.
+/// How many local days of per-rule and global daily tallies a ledger keeps,
+/// counting back from the newest day tallied. Late events within the dedupe
+/// horizon (days, not weeks) land inside it; an event older than that cannot
+/// be checked against its day's cap and is refused with
+/// [`PointsError::TooLate`] rather than guessed at.
+///
+/// Week and month tallies are kept for every week and month that one of
+/// these days falls in: the current and previous ISO week, the current and
+/// previous calendar month at most.
+pub const DAILY_TALLY_DAYS: i32 = 8;
+
+/// The awards of one rule (or of the whole program) in one period: a local
+/// day, week or month, or a lifetime.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct DayTally {
     /// Awards.
@@ -54,16 +72,155 @@ pub struct DayTally {
     pub points: u64,
 }
 
-/// One rule's awards, for its caps.
+impl DayTally {
+    /// With one more award of `points`, or `None` on overflow.
+    pub(crate) fn plus(self, points: u64) -> Option<DayTally> {
+        Some(DayTally {
+            count: self.count.checked_add(1)?,
+            points: self.points.checked_add(points)?,
+        })
+    }
+
+    /// Adds one award of `points`. Only called once the lifetime tally (of
+    /// which every period tally is a part) was checked, so saturation means
+    /// a ledger edited outside the library, and is the least-bad answer.
+    fn add(&mut self, points: u64) {
+        self.count = self.count.saturating_add(1);
+        self.points = self.points.saturating_add(points);
+    }
+
+    /// Takes one award of `points` away (never below zero).
+    fn remove(&mut self, points: u64) {
+        self.count = self.count.saturating_sub(1);
+        self.points = self.points.saturating_sub(points);
+    }
+
+    fn is_empty(self) -> bool {
+        self.count == 0 && self.points == 0
+    }
+}
+
+/// One rule's awards and matches for one user, for its caps, cooldown and
+/// counting conditions.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct RuleCounter {
     /// Awards over the user's lifetime.
     pub count: u32,
     /// Points over the user's lifetime.
     pub points: u64,
-    /// Per local day, the most recent few days only
-    /// ([`DAILY_TALLY_DAYS`](super::DAILY_TALLY_DAYS)).
+    /// Per local day, the most recent few days only ([`DAILY_TALLY_DAYS`]).
     pub days: BTreeMap<LocalDay, DayTally>,
+    /// Per local ISO week (keyed by its Monday), for rules with a weekly cap.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weeks: BTreeMap<LocalDay, DayTally>,
+    /// Per local calendar month (keyed by its first day), for rules with a
+    /// monthly cap.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub months: BTreeMap<LocalDay, DayTally>,
+    /// Events that met the rule's conditions, for rules with a `first_time`
+    /// or `every_nth` condition (0 for other rules).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub matched: u64,
+    /// The latest award's event time, for rules with a cooldown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_award_at: Option<DateTime<Utc>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Which tallies an award goes into besides the day and the lifetime.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Periods {
+    pub(crate) weeks: bool,
+    pub(crate) months: bool,
+    pub(crate) last_award: bool,
+}
+
+impl RuleCounter {
+    /// The lifetime tally.
+    pub fn lifetime(&self) -> DayTally {
+        DayTally {
+            count: self.count,
+            points: self.points,
+        }
+    }
+
+    /// The tally of local day `day` (empty if none is kept).
+    pub fn day(&self, day: LocalDay) -> DayTally {
+        self.days.get(&day).copied().unwrap_or_default()
+    }
+
+    /// The tally of the local ISO week containing `day`.
+    pub fn week(&self, day: LocalDay) -> DayTally {
+        self.weeks.get(&week_of(day)).copied().unwrap_or_default()
+    }
+
+    /// The tally of the local calendar month containing `day`.
+    pub fn month(&self, day: LocalDay) -> DayTally {
+        self.months.get(&month_of(day)).copied().unwrap_or_default()
+    }
+
+    /// Whether `day` is older than the tallies kept.
+    pub(crate) fn too_old(&self, day: LocalDay) -> bool {
+        too_old(&self.days, day)
+    }
+
+    /// Records one award of `points` on `day` at `at`; the caller has checked
+    /// that the lifetime tally does not overflow.
+    pub(crate) fn record(&mut self, day: LocalDay, at: DateTime<Utc>, points: u64, p: Periods) {
+        self.count = self.count.saturating_add(1);
+        self.points = self.points.saturating_add(points);
+        self.days.entry(day).or_default().add(points);
+        if p.weeks {
+            self.weeks.entry(week_of(day)).or_default().add(points);
+        }
+        if p.months {
+            self.months.entry(month_of(day)).or_default().add(points);
+        }
+        if p.last_award {
+            self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
+        }
+        if let Some(oldest) = oldest_kept(&self.days) {
+            self.days.retain(|d, _| *d >= oldest);
+            self.weeks.retain(|w, _| *w >= week_of(oldest));
+            self.months.retain(|m, _| *m >= month_of(oldest));
+        }
+    }
+
+    /// Takes one award of `points` on `day` out of every tally that holds
+    /// it (the day, its week and month where kept, the lifetime), dropping
+    /// tallies that become empty, as if the award had never been made. The
+    /// match count and the cooldown's last award time are left alone: the
+    /// event did happen, and the cooldown does not reopen.
+    pub(crate) fn release(&mut self, day: LocalDay, points: u64) {
+        self.count = self.count.saturating_sub(1);
+        self.points = self.points.saturating_sub(points);
+        for (map, key) in [
+            (&mut self.days, day),
+            (&mut self.weeks, week_of(day)),
+            (&mut self.months, month_of(day)),
+        ] {
+            if let Some(t) = map.get_mut(&key) {
+                t.remove(points);
+                if t.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// The oldest day kept, counting back from the newest day in `days`.
+fn oldest_kept(days: &BTreeMap<LocalDay, DayTally>) -> Option<LocalDay> {
+    let newest = days.keys().next_back()?;
+    newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
+}
+
+/// Whether `day` is older than the daily tallies in `days` reach back.
+pub(crate) fn too_old(days: &BTreeMap<LocalDay, DayTally>, day: LocalDay) -> bool {
+    oldest_kept(days).is_some_and(|oldest| day < oldest)
 }
 
 /// Points taken from one lot by a redemption.
@@ -109,6 +266,10 @@ pub struct Ledger {
     pub(crate) expired: u64,
     pub(crate) reversed: u64,
     pub(crate) counters: BTreeMap<Label, RuleCounter>,
+    /// The program's global daily cap's tallies, per local day (the most
+    /// recent [`DAILY_TALLY_DAYS`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) global_days: BTreeMap<LocalDay, DayTally>,
     pub(crate) seen: RecentIds,
     pub(crate) operations: VecDeque<Redemption>,
 }
@@ -164,6 +325,54 @@ impl Ledger {
     /// One rule's counters, if it has awarded anything.
     pub fn counter(&self, rule: &str) -> Option<&RuleCounter> {
         self.counters.get(&Label::from(rule))
+    }
+
+    /// The awards counted towards the program's global daily cap on `day`.
+    pub fn global_day(&self, day: LocalDay) -> DayTally {
+        self.global_days.get(&day).copied().unwrap_or_default()
+    }
+
+    /// Records one award towards the global daily cap; `tally` is the day's
+    /// new tally, computed (and overflow-checked) by the earning step.
+    pub(crate) fn record_global(&mut self, day: LocalDay, tally: DayTally) {
+        self.global_days.insert(day, tally);
+        if let Some(oldest) = oldest_kept(&self.global_days) {
+            self.global_days.retain(|d, _| *d >= oldest);
+        }
+    }
+
+    /// Gives back the cap room of one award, for a reversal: one award of
+    /// `points` earned by `rule` on local `day` (its `earned_at` in the
+    /// program's zone, see [`LocalDay::of`]) leaves the rule's day, week,
+    /// month and lifetime tallies and, if `counted_global` (see
+    /// [`Lot::counted_global`]), the global daily tally. Afterwards the
+    /// tallies are what they would be had the award never been made, so a
+    /// later award in the same period does not depend on whether the
+    /// reversal came before or after it.
+    ///
+    /// Tallies already dropped (older than [`DAILY_TALLY_DAYS`]) are left
+    /// as they are, and nothing goes below zero. The version is not bumped:
+    /// the reversal that calls this does that once for the whole operation.
+    #[allow(
+        dead_code,
+        reason = "called by Ledger::reverse, written on another branch"
+    )]
+    pub(crate) fn release_award(
+        &mut self,
+        rule: &str,
+        day: LocalDay,
+        points: u64,
+        counted_global: bool,
+    ) {
+        if let Some(counter) = self.counters.get_mut(&Label::from(rule)) {
+            counter.release(day, points);
+        }
+        if counted_global && let Some(t) = self.global_days.get_mut(&day) {
+            t.remove(points);
+            if t.is_empty() {
+                self.global_days.remove(&day);
+            }
+        }
     }
 
     /// Points that can be spent at `now`: lots not expired at `now`.

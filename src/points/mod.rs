@@ -60,18 +60,27 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod condition;
+mod earn;
 mod ledger;
+mod limits;
 mod multiplier;
 mod program;
+mod rule;
 
+pub use condition::{
+    CHANNEL_ATTR, COMMUNITY_ATTR, Comparison, Condition, ConditionProblem, EarnContext,
+    TierStanding,
+};
+pub use earn::{Award, Earned, PerAmountCalc, SkipReason, Skipped};
 pub use ledger::{
-    DayTally, Ledger, Lot, OperationKey, REMEMBERED_KEYS, Redemption, RuleCounter, Taken,
+    DAILY_TALLY_DAYS, DayTally, Ledger, Lot, OperationKey, REMEMBERED_KEYS, Redemption,
+    RuleCounter, Taken,
 };
+pub use limits::{Cap, CapHit, CapMode, CapPeriod};
 pub use multiplier::Multiplier;
-pub use program::{
-    Award, Cap, CapHit, CapMode, CapPeriod, DAILY_TALLY_DAYS, Earned, Expiry, PerAmountCalc,
-    Program, ProgramError, ProgramSpec, Reward, Rounding, RuleSpec,
-};
+pub use program::{Program, ProgramError, ProgramSpec};
+pub use rule::{Expiry, Reward, Rounding, RuleSpec};
 
 use crate::id::EventId;
 
