@@ -1,28 +1,6 @@
 //! Conditions on an earning rule, and the earning context a host supplies.
 //!
-//! A rule's `when` is a list of [`Condition`]s that must all hold for the
-//! rule to award. Each is a JSON object tagged by `type`:
-//!
-//! ```json
-//! "when": [
-//!   { "type": "attr", "name": "minutes", "op": "ge", "value": 20 },
-//!   { "type": "attr_in", "name": "level", "values": ["beginner", "intermediate"] },
-//!   { "type": "channel", "any_of": ["wechat", "app"] },
-//!   { "type": "community", "any_of": [7, 9] },
-//!   { "type": "campaign", "start": "2026-11-11T00:00:00Z", "end": "2026-11-12T00:00:00Z" },
-//!   { "type": "weekdays", "any_of": ["Sat", "Sun"] },
-//!   { "type": "hours", "from": 9, "to": 18 },
-//!   { "type": "first_time" },
-//!   { "type": "every_nth", "n": 3 },
-//!   { "type": "stage", "any_of": ["acquired", "activated"] },
-//!   { "type": "tier", "any_of": ["gold", "platinum"] }
-//! ]
-//! ```
-//!
-//! Types matter: an attribute compared with a value of another type never
-//! matches (not even with `ne`), a missing attribute never matches, and the
-//! ordering operators (`lt`, `le`, `gt`, `ge`) compare whole numbers only.
-//! Mistakes that can be seen in the spec are refused when it is validated.
+//! See [`Condition`] for the JSON.
 
 use super::multiplier::Multiplier;
 use crate::event::{AttrValue, Event, Label};
@@ -39,7 +17,35 @@ pub const CHANNEL_ATTR: &str = "channel";
 /// carries no community.
 pub const COMMUNITY_ATTR: &str = "community";
 
-/// One condition of an earning rule (see the [module docs](self) for JSON).
+/// One condition of an earning rule.
+///
+/// A rule's `when` is a list of [`Condition`]s that must all hold for the
+/// rule to award. Each is a JSON object tagged by `type`:
+///
+/// ```
+/// use growthkit::points::Condition;
+///
+/// let when: Vec<Condition> = serde_json::from_str(r#"[
+///   { "type": "attr", "name": "minutes", "op": "ge", "value": 20 },
+///   { "type": "attr_in", "name": "level", "values": ["beginner", "intermediate"] },
+///   { "type": "channel", "any_of": ["wechat", "app"] },
+///   { "type": "community", "any_of": [7, 9] },
+///   { "type": "campaign", "start": "2026-11-11T00:00:00Z", "end": "2026-11-12T00:00:00Z" },
+///   { "type": "weekdays", "any_of": ["Sat", "Sun"] },
+///   { "type": "hours", "from": 9, "to": 18 },
+///   { "type": "first_time" },
+///   { "type": "every_nth", "n": 3 },
+///   { "type": "stage", "any_of": ["acquired", "activated"] },
+///   { "type": "tier", "any_of": ["gold", "platinum"] }
+/// ]"#)?;
+/// assert_eq!(when.len(), 11);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Types matter: an attribute compared with a value of another type never
+/// matches (not even with `ne`), a missing attribute never matches, and the
+/// ordering operators (`lt`, `le`, `gt`, `ge`) compare whole numbers only.
+/// Mistakes that can be seen in the spec are refused when it is validated.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
