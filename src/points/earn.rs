@@ -498,3 +498,6 @@ fn expires_at(expiry: Expiry, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>
             .ok_or(PointsError::Overflow),
     }
 }
+
+#[cfg(test)]
+mod tests;
