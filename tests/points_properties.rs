@@ -3,17 +3,22 @@
 //! 1. under arbitrary sequences of events, redeems and expiries the ledger's
 //!    invariant holds after every step, spendable never exceeds available,
 //!    and a failed step changes nothing;
-//! 2. no rule's daily (local-day) or lifetime cap is ever exceeded;
+//! 2. no rule's daily, weekly, monthly or lifetime cap, nor the global
+//!    daily cap, is ever exceeded in any period; exempt awards are never
+//!    counted towards the global cap; no cooldown is broken; at most one rule
+//!    of an exclusive group awards per event;
 //! 3. applying an applied event again is a no-op;
 //! 4. the same input gives the same output;
 //! 5. `ProgramSpec` and `Ledger` round-trip through JSON;
 //! 6. any JSON program fails to parse or validate, or is a valid program;
 //!    never a panic.
 
+use chrono::Weekday;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use growthkit::lifecycle::Stage;
 use growthkit::points::{
-    Cap, CapMode, Earned, Expiry, Ledger, PointsError, Program, ProgramSpec, Redemption, Reward,
-    Rounding, RuleSpec,
+    Cap, CapMode, Comparison, Condition, EarnContext, Earned, Expiry, Ledger, Multiplier,
+    PointsError, Program, ProgramSpec, Redemption, Reward, Rounding, RuleSpec,
 };
 use growthkit::{Event, EventId, EventKind, LocalDay, Money, UserId};
 use proptest::collection::vec;
@@ -47,6 +52,87 @@ fn rounding() -> impl Strategy<Value = Rounding> {
     select(vec![Rounding::Down, Rounding::Nearest, Rounding::Up])
 }
 
+fn condition() -> impl Strategy<Value = Condition> {
+    prop_oneof![
+        (0i64..30).prop_map(|v| Condition::Attr {
+            name: "minutes".into(),
+            op: Comparison::Ge,
+            value: v.into(),
+        }),
+        (1u32..4).prop_map(|n| Condition::EveryNth { n }),
+        Just(Condition::FirstTime {}),
+        (0u8..24, 0u8..25)
+            .prop_filter("a non-empty range", |(f, t)| f != t)
+            .prop_map(|(from, to)| Condition::Hours { from, to }),
+        vec(
+            select(vec![Weekday::Mon, Weekday::Wed, Weekday::Sat, Weekday::Sun]),
+            1..3
+        )
+        .prop_map(|any_of| Condition::Weekdays { any_of }),
+        Just(Condition::Tier {
+            any_of: vec!["gold".into()]
+        }),
+        Just(Condition::Stage {
+            any_of: vec![Stage::Activated]
+        }),
+    ]
+}
+
+/// Multipliers, cooldown, exemption, priority, exclusivity and conditions.
+#[derive(Clone, Debug)]
+struct Extras {
+    cooldown_seconds: Option<u32>,
+    multiplier: Option<Multiplier>,
+    tier_multiplier: bool,
+    multiplier_rounding: Rounding,
+    global_cap_exempt: bool,
+    priority: i32,
+    grouped: bool,
+    when: Vec<Condition>,
+}
+
+fn extras() -> impl Strategy<Value = Extras> {
+    (
+        // Whole minutes, like the clock's steps, so that an event lands
+        // exactly at a cooldown's end now and then.
+        prop_oneof![1 => Just(None), 1 => (1u32..10).prop_map(|m| Some(m * 60))],
+        select(vec![
+            None,
+            Some(5_000u32),
+            Some(12_500),
+            Some(15_000),
+            Some(20_000),
+        ]),
+        any::<bool>(),
+        rounding(),
+        prop_oneof![3 => Just(false), 1 => Just(true)],
+        -1i32..2,
+        prop_oneof![2 => Just(false), 1 => Just(true)],
+        prop_oneof![2 => Just(vec![]), 1 => vec(condition(), 1..3)],
+    )
+        .prop_map(
+            |(
+                cooldown_seconds,
+                bp,
+                tier_multiplier,
+                multiplier_rounding,
+                global_cap_exempt,
+                priority,
+                grouped,
+                when,
+            )| Extras {
+                cooldown_seconds,
+                multiplier: bp.and_then(Multiplier::from_basis_points),
+                tier_multiplier,
+                multiplier_rounding,
+                global_cap_exempt,
+                priority,
+                grouped,
+                when,
+            },
+        )
+}
+
 /// One of a few rule shapes, with arbitrary numbers, caps and expiry.
 fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
     let on_reward = prop_oneof![
@@ -71,18 +157,40 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
     ];
     (
         on_reward,
-        cap(),
-        cap(),
+        (cap(), cap(), cap(), cap()),
         select(vec![CapMode::Trim, CapMode::Reject]),
         expiry(),
+        extras(),
     )
         .prop_map(
-            move |((on, reward), daily_cap, lifetime_cap, cap_mode, expiry)| {
+            move |(
+                (on, reward),
+                (daily_cap, weekly_cap, monthly_cap, lifetime_cap),
+                cap_mode,
+                expiry,
+                x,
+            )| {
                 let mut r = RuleSpec::new(format!("r{i}"), on.parse().unwrap(), reward);
                 r.daily_cap = daily_cap;
+                r.weekly_cap = weekly_cap;
+                r.monthly_cap = monthly_cap;
                 r.lifetime_cap = lifetime_cap;
                 r.cap_mode = cap_mode;
                 r.expiry = expiry;
+                r.cooldown_seconds = x.cooldown_seconds;
+                r.multiplier = x.multiplier;
+                r.tier_multiplier = x.tier_multiplier;
+                r.multiplier_rounding = x.multiplier_rounding;
+                r.global_cap_exempt = x.global_cap_exempt;
+                r.when = x.when;
+                // Grouped rules get distinct priorities, as validation demands
+                // of overlapping triggers in one group.
+                if x.grouped {
+                    r.exclusive_group = Some("g".into());
+                    r.priority = i as i32;
+                } else {
+                    r.priority = x.priority;
+                }
                 r
             },
         )
@@ -90,20 +198,22 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
 
 fn spec() -> impl Strategy<Value = ProgramSpec> {
     (
-        vec(any::<prop::sample::Index>(), 1..4),
+        vec(any::<prop::sample::Index>(), 1..5),
         prop_oneof![
             Just(Expiry::Never),
             (1u32..30).prop_map(|days| Expiry::AfterDays { days })
         ],
+        cap(),
     )
-        .prop_flat_map(|(n, expiry)| {
+        .prop_flat_map(|(n, expiry, global)| {
             let rules: Vec<_> = (0..n.len()).map(rule).collect();
-            (rules, Just(expiry))
+            (rules, Just(expiry), Just(global))
         })
-        .prop_map(|(rules, expiry)| {
+        .prop_map(|(rules, expiry, global)| {
             let mut s = ProgramSpec::new(rules);
             s.utc_offset = "+08:00".parse().unwrap();
             s.expiry = expiry;
+            s.global_daily_cap = global;
             s
         })
 }
@@ -116,6 +226,9 @@ enum Op {
         advance_minutes: i64,
         late_minutes: i64,
         kind: EventKind,
+        minutes: i64,
+        gold: bool,
+        activated: bool,
     },
     Redeem {
         key: u8,
@@ -143,13 +256,17 @@ fn kind() -> impl Strategy<Value = EventKind> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    // Mostly small steps (many events share a local day, so caps bite),
-    // sometimes a day or more (midnights, expiry).
-    let advance = prop_oneof![4 => 0i64..120, 1 => 0i64..3 * 1440];
+    // Mostly small steps (many events share a local day, so caps bite, and
+    // some land right at a cooldown's end), sometimes a day or more
+    // (midnights, expiry).
+    let advance = prop_oneof![2 => 0i64..6, 2 => 0i64..120, 1 => 0i64..3 * 1440];
     prop_oneof![
-        6 => (0u64..40, advance.clone(), prop_oneof![3 => Just(0i64), 1 => 0i64..600], kind())
-            .prop_map(|(id, advance_minutes, late_minutes, kind)| Op::Event {
-                id, advance_minutes, late_minutes, kind
+        6 => (
+            (0u64..40, advance.clone(), prop_oneof![3 => Just(0i64), 1 => 0i64..600], kind()),
+            (0i64..30, any::<bool>(), any::<bool>()),
+        )
+            .prop_map(|((id, advance_minutes, late_minutes, kind), (minutes, gold, activated))| Op::Event {
+                id, advance_minutes, late_minutes, kind, minutes, gold, activated
             }),
         2 => (0u8..6, 0u64..80, advance.clone())
             .prop_map(|(key, points, advance_minutes)| Op::Redeem { key, points, advance_minutes }),
@@ -169,9 +286,19 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
     let zone = *program.zone();
     let mut clock = t0();
     let mut out = Vec::new();
-    // Awarded points and counts per (rule, local day) and per rule, from the awards.
+    // Awarded points and counts per (rule, period start) and per rule, from the awards.
     let mut daily: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
+    let mut weekly: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
+    let mut monthly: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
     let mut lifetime: BTreeMap<String, (u32, u64)> = BTreeMap::new();
+    let mut global: BTreeMap<LocalDay, (u32, u64)> = BTreeMap::new();
+    let mut last_award: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let rules: BTreeMap<String, &RuleSpec> = program
+        .spec()
+        .rules
+        .iter()
+        .map(|r| (r.name.to_string(), r))
+        .collect();
     for op in ops {
         let before = ledger.clone();
         let outcome = match op {
@@ -180,29 +307,71 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 advance_minutes,
                 late_minutes,
                 kind,
+                minutes,
+                gold,
+                activated,
             } => {
                 clock += TimeDelta::minutes(*advance_minutes);
                 let at = clock - TimeDelta::minutes(*late_minutes);
-                let event = Event::new(EventId(*id), UserId(1), at, kind.clone());
-                let r = program.apply(ledger, &event);
+                let event = Event::new(EventId(*id), UserId(1), at, kind.clone())
+                    .with_attr("minutes", *minutes);
+                let mut ctx = EarnContext::new();
+                if *gold {
+                    ctx = ctx.with_tier("gold", Multiplier::from_basis_points(15_000).unwrap());
+                }
+                if *activated {
+                    ctx = ctx.with_stage(Stage::Activated);
+                }
+                let r = program.apply_with(ledger, &event, &ctx);
                 match &r {
                     Ok(e) if e.duplicate => prop_assert_eq!(&*ledger, &before),
                     Ok(e) => {
                         prop_assert_eq!(ledger.version(), before.version() + 1);
                         prop_assert_eq!(ledger.earned(), before.earned() + e.total);
                         let day = LocalDay::of(at, &zone);
-                        for a in e.awards.iter().filter(|a| a.points > 0) {
-                            prop_assert!(a.points <= a.base);
-                            let d = daily.entry((a.rule.to_string(), day)).or_default();
-                            d.0 += 1;
-                            d.1 += a.points;
-                            let l = lifetime.entry(a.rule.to_string()).or_default();
-                            l.0 += 1;
-                            l.1 += a.points;
+                        let week = day.week_start(Weekday::Mon);
+                        let month = day.month_start();
+                        let mut groups = 0;
+                        for a in &e.awards {
+                            let rule = rules[a.rule.as_str()];
+                            groups += usize::from(rule.exclusive_group.is_some());
+                            prop_assert!(a.points <= a.multiplied);
+                            prop_assert_eq!(
+                                a.counted_global,
+                                a.points > 0
+                                    && program.spec().global_daily_cap.is_some()
+                                    && !rule.global_cap_exempt
+                            );
+                            if a.points == 0 {
+                                continue;
+                            }
+                            let name = a.rule.to_string();
+                            if let Some(cd) = rule.cooldown_seconds
+                                && let Some(last) = last_award.get(&name)
+                            {
+                                prop_assert!(at >= *last + TimeDelta::seconds(cd.into()));
+                            }
+                            let last = last_award.entry(name.clone()).or_insert(at);
+                            *last = (*last).max(at);
+                            for tally in [
+                                daily.entry((name.clone(), day)).or_default(),
+                                weekly.entry((name.clone(), week)).or_default(),
+                                monthly.entry((name.clone(), month)).or_default(),
+                                lifetime.entry(name.clone()).or_default(),
+                            ] {
+                                tally.0 += 1;
+                                tally.1 += a.points;
+                            }
+                            if a.counted_global {
+                                let g = global.entry(day).or_default();
+                                g.0 += 1;
+                                g.1 += a.points;
+                            }
                         }
+                        prop_assert!(groups <= 1, "{} rules of one group awarded", groups);
                         // Applying it again is a no-op.
                         let after = ledger.clone();
-                        let again = program.apply(ledger, &event);
+                        let again = program.apply_with(ledger, &event, &ctx);
                         prop_assert!(matches!(again, Ok(ref e) if e.duplicate && e.total == 0));
                         prop_assert_eq!(&*ledger, &after);
                     }
@@ -257,19 +426,31 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
         );
         out.push(outcome);
     }
+    let within = |cap: &Option<Cap>, (count, points): (u32, u64)| {
+        cap.is_none_or(|c| {
+            c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
+        })
+    };
+    for (day, tally) in &global {
+        prop_assert!(
+            within(&program.spec().global_daily_cap, *tally),
+            "global on {day}: {tally:?}"
+        );
+    }
     for rule in &program.spec().rules {
         let name = rule.name.to_string();
-        let within = |cap: &Option<Cap>, (count, points): (u32, u64)| {
-            cap.is_none_or(|c| {
-                c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
-            })
-        };
-        for ((r, day), tally) in &daily {
-            if *r == name {
-                prop_assert!(
-                    within(&rule.daily_cap, *tally),
-                    "{name} on {day}: {tally:?}"
-                );
+        for (tallies, cap, period) in [
+            (&daily, &rule.daily_cap, "day"),
+            (&weekly, &rule.weekly_cap, "week"),
+            (&monthly, &rule.monthly_cap, "month"),
+        ] {
+            for ((r, start), tally) in tallies {
+                if *r == name {
+                    prop_assert!(
+                        within(cap, *tally),
+                        "{name} in the {period} of {start}: {tally:?}"
+                    );
+                }
             }
         }
         let life = lifetime.get(&name).copied().unwrap_or_default();
