@@ -493,12 +493,20 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_json_programs_never_panic(rules in vec(json_rule(), 0..4), offset in select(vec!["+08:00", "-05:30", "Z", "bad"]), days in -1i64..3) {
-        let v = json!({
+    fn arbitrary_json_programs_never_panic(
+        rules in vec(json_rule(), 0..4),
+        offset in prop_oneof![9 => select(vec!["+08:00", "-05:30"]), 1 => select(vec!["Z", "bad"])],
+        days in prop_oneof![9 => 1i64..3, 1 => -1i64..1],
+        global in json_cap(),
+    ) {
+        let mut v = json!({
             "utc_offset": offset,
             "expiry": { "type": "after_days", "days": days },
             "rules": rules,
         });
+        if !global.is_null() {
+            v["global_daily_cap"] = global;
+        }
         if let Ok(spec) = serde_json::from_value::<ProgramSpec>(v)
             && let Ok(program) = spec.validate()
         {
@@ -508,23 +516,110 @@ proptest! {
             names.sort();
             names.dedup();
             prop_assert_eq!(names.len(), s.rules.len());
+            // A valid program takes any event without panicking.
+            let mut ledger = Ledger::new();
+            let gold = EarnContext::new()
+                .with_tier("gold", Multiplier::MAX)
+                .with_stage(Stage::Activated);
+            for (i, kind) in [
+                EventKind::Visited,
+                EventKind::ActionCompleted { action: "lesson".into() },
+                EventKind::Purchase { amount: Money::new(i64::MAX, "CNY".parse().unwrap()) },
+                EventKind::Reaction { community: Some(growthkit::CommunityId(7)), content: growthkit::ContentId(1), to: None },
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let event = Event::new(EventId(i as u64), UserId(1), t0(), kind)
+                    .with_attr("minutes", 25)
+                    .with_attr("channel", "app");
+                let _ = program.apply_with(&mut ledger, &event, &gold);
+                prop_assert!(ledger.check().is_ok());
+            }
         }
     }
 }
 
+/// Mostly absent or good, so that whole programs are often valid.
+fn json_cap() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        12 => Just(Value::Null),
+        4 => select(vec![json!({ "count": 2 }), json!({ "points": 10, "count": 1 })]),
+        1 => select(vec![
+            json!({}),
+            json!({ "count": 0 }),
+            json!({ "points": 0 }),
+            json!({ "extra": 1 }),
+            json!({ "count": -1 }),
+        ]),
+    ]
+}
+
+/// A JSON condition, mostly good.
+fn json_condition() -> impl Strategy<Value = Value> {
+    prop_oneof![6 => select(vec![
+        json!({ "type": "attr", "name": "minutes", "op": "ge", "value": 20 }),
+        json!({ "type": "attr_in", "name": "level", "values": [1, 2] }),
+        json!({ "type": "channel", "any_of": ["app"] }),
+        json!({ "type": "community", "any_of": [7] }),
+        json!({ "type": "campaign", "start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z" }),
+        json!({ "type": "weekdays", "any_of": ["Mon", "sunday"] }),
+        json!({ "type": "hours", "from": 22, "to": 2 }),
+        json!({ "type": "first_time" }),
+        json!({ "type": "every_nth", "n": 2 }),
+        json!({ "type": "stage", "any_of": ["activated"] }),
+        json!({ "type": "tier", "any_of": ["gold"] }),
+    ]), 1 => select(vec![
+        json!({ "type": "attr", "name": "minutes", "op": "ge", "value": 20 }),
+        json!({ "type": "attr", "name": "minutes", "op": "lt", "value": "20" }),
+        json!({ "type": "attr", "name": "minutes", "op": "about", "value": 20 }),
+        json!({ "type": "attr_in", "name": "level", "values": [1, 2] }),
+        json!({ "type": "attr_in", "name": "level", "values": [1, "2"] }),
+        json!({ "type": "attr_in", "name": "level", "values": [] }),
+        json!({ "type": "channel", "any_of": ["app"] }),
+        json!({ "type": "channel", "any_of": [] }),
+        json!({ "type": "community", "any_of": [7] }),
+        json!({ "type": "community", "any_of": [-7] }),
+        json!({ "type": "campaign", "start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z" }),
+        json!({ "type": "campaign", "start": "2027-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z" }),
+        json!({ "type": "campaign" }),
+        json!({ "type": "weekdays", "any_of": ["Mon", "sunday"] }),
+        json!({ "type": "weekdays", "any_of": ["Someday"] }),
+        json!({ "type": "hours", "from": 22, "to": 2 }),
+        json!({ "type": "hours", "from": 24, "to": 2 }),
+        json!({ "type": "hours", "from": 3, "to": 3 }),
+        json!({ "type": "hours", "from": -1, "to": 300 }),
+        json!({ "type": "first_time" }),
+        json!({ "type": "first_time", "n": 1 }),
+        json!({ "type": "every_nth", "n": 0 }),
+        json!({ "type": "every_nth", "n": 2 }),
+        json!({ "type": "stage", "any_of": ["activated"] }),
+        json!({ "type": "stage", "any_of": ["sleeping"] }),
+        json!({ "type": "tier", "any_of": ["gold"] }),
+        json!({ "type": "sometimes" }),
+        json!("first_time"),
+    ])]
+}
+
 /// A JSON rule with each field drawn from good and bad values.
 fn json_rule() -> impl Strategy<Value = Value> {
-    let name = select(vec![json!("a"), json!("b"), json!(""), json!(3)]);
-    let on = select(vec![
-        json!("purchase"),
-        json!("visited"),
-        json!("*"),
-        json!("nope"),
-        json!("action_completed:lesson"),
-    ]);
+    let name = prop_oneof![
+        9 => select(vec![json!("a"), json!("b"), json!("c")]),
+        1 => select(vec![json!(""), json!(3)]),
+    ];
+    let on = prop_oneof![
+        9 => select(vec![
+            json!("purchase"),
+            json!("visited"),
+            json!("*"),
+            json!("action_completed:lesson"),
+        ]),
+        1 => Just(json!("nope")),
+    ];
     let reward = prop_oneof![
-        (-1i64..3).prop_map(|p| json!({ "type": "fixed", "points": p })),
-        (
+        9 => (1i64..3).prop_map(|p| json!({ "type": "fixed", "points": p })),
+        1 => (-1i64..3).prop_map(|p| json!({ "type": "fixed", "points": p })),
+        1 => (
             -1i64..3,
             -2i64..3,
             select(vec!["down", "up", "nearest", "sideways"])
@@ -532,28 +627,61 @@ fn json_rule() -> impl Strategy<Value = Value> {
             .prop_map(|(p, m, r)| {
                 json!({ "type": "per_amount", "points": p, "per_minor": m, "rounding": r })
             }),
-        Just(json!({ "type": "bonus" })),
+        1 => Just(json!({ "type": "bonus" })),
     ];
-    let cap = select(vec![
-        Value::Null,
-        json!({}),
-        json!({ "count": 0 }),
-        json!({ "count": 2 }),
-        json!({ "points": 0 }),
-        json!({ "points": 10, "count": 1 }),
-        json!({ "extra": 1 }),
-    ]);
-    let mode = select(vec![json!("trim"), json!("reject"), json!("maybe")]);
-    (name, on, reward, cap.clone(), cap, mode).prop_map(|(name, on, reward, d, l, mode)| {
-        let mut r = json!({ "name": name, "on": on, "reward": reward, "cap_mode": mode });
-        if !d.is_null() {
-            r["daily_cap"] = d;
-        }
-        if !l.is_null() {
-            r["lifetime_cap"] = l;
-        }
-        r
-    })
+    let mode = prop_oneof![
+        9 => select(vec![json!("trim"), json!("reject")]),
+        1 => Just(json!("maybe")),
+    ];
+    let extra = prop_oneof![
+        6 => select(vec![
+            ("cooldown_seconds", json!(60)),
+            ("multiplier", json!(1.5)),
+            ("multiplier", json!(1000)),
+            ("tier_multiplier", json!(false)),
+            ("multiplier_rounding", json!("up")),
+            ("priority", json!(2)),
+            ("exclusive_group", json!("g")),
+            ("global_cap_exempt", json!(true)),
+        ]),
+        1 => select(vec![
+            ("cooldown_seconds", json!(0)),
+            ("cooldown_seconds", json!(-5)),
+            ("multiplier", json!(0)),
+            ("multiplier", json!(1.00001)),
+            ("multiplier", json!(-2)),
+            ("tier_multiplier", json!("no")),
+            ("priority", json!(1e20)),
+            ("exclusive_group", json!(3)),
+            ("surprise", json!(1)),
+        ]),
+    ];
+    (
+        (name, on, reward, mode),
+        (json_cap(), json_cap(), json_cap(), json_cap()),
+        vec(extra, 0..4),
+        prop_oneof![2 => Just(vec![]), 1 => vec(json_condition(), 1..3)],
+    )
+        .prop_map(|((name, on, reward, mode), caps, extras, when)| {
+            let mut r = json!({ "name": name, "on": on, "reward": reward, "cap_mode": mode });
+            for (field, cap) in [
+                ("daily_cap", caps.0),
+                ("weekly_cap", caps.1),
+                ("monthly_cap", caps.2),
+                ("lifetime_cap", caps.3),
+            ] {
+                if !cap.is_null() {
+                    r[field] = cap;
+                }
+            }
+            for (field, value) in extras {
+                r[field] = value;
+            }
+            if !when.is_empty() {
+                r["when"] = Value::Array(when);
+            }
+            r
+        })
 }
 
 /// A pinned case: a round-tripped ledger continues exactly like the original.
