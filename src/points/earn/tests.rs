@@ -706,3 +706,144 @@ fn an_exempt_rule_beside_a_counted_one_on_the_same_event() {
         }
     );
 }
+
+/// Giving cap room back, under arbitrary programs and event streams (here
+/// rather than in `tests/`, since [`Ledger::release_award`] is the crate's
+/// own hook for reversals).
+mod release_properties {
+    use super::*;
+    use crate::points::ledger::DAILY_TALLY_DAYS;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const ACTIONS: [&str; 3] = ["lesson", "quiz", "share"];
+
+    fn cap() -> impl Strategy<Value = Option<Cap>> {
+        prop_oneof![
+            2 => Just(None),
+            1 => (1u32..4).prop_map(|c| Some(Cap { count: Some(c), points: None })),
+            1 => (1u64..60).prop_map(|p| Some(Cap { count: None, points: Some(p) })),
+        ]
+    }
+
+    /// Programs whose rules have every kind of cap, but no cooldown or
+    /// counting condition (a release leaves those as they are, on purpose).
+    fn spec() -> impl Strategy<Value = ProgramSpec> {
+        let rule = (
+            0..ACTIONS.len(),
+            1u64..20,
+            (cap(), cap(), cap(), cap()),
+            any::<bool>(),
+            prop_oneof![3 => Just(false), 1 => Just(true)],
+        );
+        (vec(rule, 1..4), cap()).prop_map(|(rules, global)| {
+            let rules = rules
+                .into_iter()
+                .enumerate()
+                .map(|(i, (action, points, caps, reject, exempt))| {
+                    let mut r = RuleSpec::new(
+                        format!("r{i}"),
+                        on(ACTIONS[action]),
+                        Reward::Fixed { points },
+                    );
+                    (r.daily_cap, r.weekly_cap, r.monthly_cap, r.lifetime_cap) = caps;
+                    r.cap_mode = if reject {
+                        CapMode::Reject
+                    } else {
+                        CapMode::Trim
+                    };
+                    r.global_cap_exempt = exempt;
+                    r
+                })
+                .collect();
+            let mut s = beijing(rules);
+            s.global_daily_cap = global;
+            s
+        })
+    }
+
+    /// Time-ordered events (some a little late) with distinct ids.
+    fn events() -> impl Strategy<Value = Vec<Event>> {
+        vec(
+            (
+                0..ACTIONS.len(),
+                0i64..300,
+                prop_oneof![3 => Just(0i64), 1 => 0i64..600],
+            ),
+            1..40,
+        )
+        .prop_map(|steps| {
+            let mut clock = utc(2026, 3, 25, 0, 0);
+            steps
+                .into_iter()
+                .enumerate()
+                .map(|(i, (action, advance, late))| {
+                    clock += TimeDelta::minutes(advance);
+                    ev(i as u64, ACTIONS[action], clock - TimeDelta::minutes(late))
+                })
+                .collect()
+        })
+    }
+
+    /// `after` holds exactly `before`'s tallies, except those `before` had
+    /// that are older than `oldest` (dropped when the award's newer day was
+    /// tallied: the horizon moved, which a release does not undo).
+    fn same_tallies(
+        before: &BTreeMap<LocalDay, DayTally>,
+        after: &BTreeMap<LocalDay, DayTally>,
+        oldest: LocalDay,
+    ) -> Result<(), TestCaseError> {
+        for (k, v) in after {
+            prop_assert_eq!(before.get(k), Some(v), "{}", k);
+        }
+        for (k, v) in before {
+            prop_assert!(k < &oldest || after.get(k) == Some(v), "{}", k);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn award_then_release_is_as_if_never_awarded(
+            spec in spec(),
+            events in events(),
+            k in any::<prop::sample::Index>(),
+        ) {
+            let p = program(spec);
+            let k = k.index(events.len());
+            // `a` takes every event and releases event k's awards at once;
+            // `b` never sees event k.
+            let (mut a, mut b) = (Ledger::new(), Ledger::new());
+            for (i, e) in events.iter().enumerate() {
+                if i == k {
+                    let before = a.clone();
+                    let Ok(earned) = p.apply(&mut a, e) else { continue };
+                    let day = LocalDay::of(e.at, p.zone());
+                    for award in earned.awards.iter().filter(|a| a.points > 0) {
+                        a.release_award(award.rule.as_str(), day, award.points, award.counted_global);
+                    }
+                    let oldest = day.checked_add_days(-(DAILY_TALLY_DAYS - 1)).unwrap_or(day);
+                    for rule in &p.spec().rules {
+                        let (x, y) = (
+                            before.counters.get(&rule.name).cloned().unwrap_or_default(),
+                            a.counters.get(&rule.name).cloned().unwrap_or_default(),
+                        );
+                        prop_assert_eq!(x.lifetime(), y.lifetime());
+                        same_tallies(&x.days, &y.days, oldest)?;
+                        same_tallies(&x.weeks, &y.weeks, crate::points::limits::week_of(oldest))?;
+                        same_tallies(&x.months, &y.months, crate::points::limits::month_of(oldest))?;
+                    }
+                    same_tallies(&before.global_days, &a.global_days, oldest)?;
+                    continue;
+                }
+                // Every later award is what it would be had event k never been.
+                let got_a = p.apply(&mut a, e).map(|e| e.total);
+                let got_b = p.apply(&mut b, e).map(|e| e.total);
+                prop_assert_eq!(got_a, got_b, "event {}", i);
+            }
+        }
+    }
+}
