@@ -182,7 +182,11 @@ impl RuleCounter {
         if p.last_award {
             self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
         }
-        if let Some(oldest) = oldest_kept(&self.days) {
+        // Most awards land on a day already tallied: only scan when
+        // something has fallen out of the horizon.
+        if let Some(oldest) = oldest_kept(&self.days)
+            && self.days.keys().next().is_some_and(|first| *first < oldest)
+        {
             self.days.retain(|d, _| *d >= oldest);
             self.weeks.retain(|w, _| *w >= week_of(oldest));
             self.months.retain(|m, _| *m >= month_of(oldest));
@@ -336,7 +340,13 @@ impl Ledger {
     /// new tally, computed (and overflow-checked) by the earning step.
     pub(crate) fn record_global(&mut self, day: LocalDay, tally: DayTally) {
         self.global_days.insert(day, tally);
-        if let Some(oldest) = oldest_kept(&self.global_days) {
+        if let Some(oldest) = oldest_kept(&self.global_days)
+            && self
+                .global_days
+                .keys()
+                .next()
+                .is_some_and(|first| *first < oldest)
+        {
             self.global_days.retain(|d, _| *d >= oldest);
         }
     }
@@ -351,7 +361,11 @@ impl Ledger {
     /// reversal came before or after it.
     ///
     /// Tallies already dropped (older than [`DAILY_TALLY_DAYS`]) are left
-    /// as they are, and nothing goes below zero. The version is not bumped:
+    /// as they are, and nothing goes below zero. One thing is not undone:
+    /// tallies that the award's own day pushed out of the horizon (it was
+    /// the newest day by more than the horizon) stay dropped. An event for
+    /// such a day would be more than a week late; a dedupe window shorter
+    /// than that (the default is three days) refuses it anyway. The version is not bumped:
     /// the reversal that calls this does that once for the whole operation.
     #[allow(
         dead_code,

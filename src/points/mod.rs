@@ -2,9 +2,14 @@
 //! [`Ledger`] of expiring lots that points are redeemed from.
 //!
 //! A [`ProgramSpec`] is data an operator writes (JSON); [`ProgramSpec::validate`]
-//! checks it into a [`Program`]. [`Program::apply`] is the earning step: every
-//! rule whose pattern matches the event awards points, trimmed or rejected by
-//! its daily (local-day) and lifetime caps, each [`Award`] explaining itself.
+//! checks it into a [`Program`]. [`Program::apply`] (or
+//! [`Program::apply_with`], given the user's stage and tier in an
+//! [`EarnContext`]) is the earning step: every rule whose trigger and
+//! [`Condition`]s match the event awards points, highest priority first and
+//! one per exclusive group, multiplied by the tier's and the rule's
+//! [`Multiplier`], held back by its cooldown, and trimmed or rejected by its
+//! caps per local day, ISO week, calendar month and lifetime and by the
+//! program's global daily cap; each [`Award`] explains itself.
 //! [`Ledger::redeem`] spends the earliest-expiring points first under an
 //! idempotency key, and [`Ledger::expire`] retires what is due. Every step is
 //! pure (time comes from the event or a `now` argument), and a failed step
