@@ -4,7 +4,7 @@
 use super::PointsError;
 use super::condition::{EarnContext, LocalTime};
 use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter};
-use super::limits::{CapHit, CapPeriod, Limiter};
+use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
 use super::program::{Program, RulePlan};
 use super::rule::{Expiry, Reward, Rounding, RuleSpec};
@@ -13,6 +13,7 @@ use crate::event::{Currency, Event, EventKind, Label};
 use crate::time::LocalDay;
 use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The arithmetic of a per-amount award.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -111,6 +112,15 @@ impl Earned {
     }
 }
 
+/// What [`Program::apply_with`] commits once nothing can fail.
+struct Step {
+    earned: Earned,
+    changes: Vec<Change>,
+    /// The global daily tally of the event's day, if awards changed it.
+    global: Option<DayTally>,
+    periods: Periods,
+}
+
 /// A counter change the step commits once nothing can fail.
 struct Change {
     rule: usize,
@@ -186,13 +196,86 @@ impl<Tz: TimeZone> Program<Tz> {
             Admission::TooLate => return Err(PointsError::TooLate { id: event.id }),
             Admission::Fresh => {}
         }
+        let version = ledger.version.checked_add(1).ok_or(PointsError::Overflow)?;
         let candidates = self.plan.candidates(event.kind.tag());
         if candidates.is_empty() {
             // The common case for most events: no rule listens to the kind.
-            ledger.version = ledger.version.checked_add(1).ok_or(PointsError::Overflow)?;
+            ledger.version = version;
             ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
             return Ok(Earned::nothing(false));
         }
+        // Everything is computed first and committed only once nothing can
+        // fail, so a failed call leaves the ledger as it was. New lots go
+        // straight onto the ledger's list (saving an allocation per event)
+        // and are cut off again if the step fails.
+        let lots_before = ledger.lots.len();
+        let step = self.evaluate(
+            &ledger.counters,
+            &ledger.global_days,
+            &mut ledger.lots,
+            event,
+            ctx,
+            candidates,
+        );
+        let totals = step.and_then(|step| {
+            let earned = ledger
+                .earned
+                .checked_add(step.earned.total)
+                .ok_or(PointsError::Overflow)?;
+            let available = ledger
+                .available
+                .checked_add(step.earned.total)
+                .ok_or(PointsError::Overflow)?;
+            Ok((step, earned, available))
+        });
+        let (step, earned, available) = match totals {
+            Ok(done) => done,
+            Err(e) => {
+                ledger.lots.truncate(lots_before);
+                return Err(e);
+            }
+        };
+
+        ledger.earned = earned;
+        ledger.available = available;
+        ledger.version = version;
+        for change in step.changes {
+            let Some(rule) = self.spec.rules.get(change.rule) else {
+                continue;
+            };
+            let counter = ledger.counters.entry(rule.name.clone()).or_default();
+            if let Some(n) = change.matched {
+                counter.matched = n;
+            }
+            if change.points > 0 {
+                let periods = Periods {
+                    week: step.periods.week.filter(|_| rule.tallies_weeks()),
+                    month: step.periods.month.filter(|_| rule.tallies_months()),
+                    last_award: rule.cooldown_seconds.is_some(),
+                    ..step.periods
+                };
+                counter.record(periods, event.at, change.points);
+            }
+        }
+        if let Some(tally) = step.global {
+            ledger.record_global(step.periods.day, tally);
+        }
+        ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
+        Ok(step.earned)
+    }
+
+    /// The earning step without its commit: what `event` earns against the
+    /// ledger's counters, the counter changes to make, and (pushed onto
+    /// `lots`) the new lots.
+    fn evaluate(
+        &self,
+        counters: &BTreeMap<Label, RuleCounter>,
+        global_days: &BTreeMap<LocalDay, DayTally>,
+        lots: &mut Vec<Lot>,
+        event: &Event,
+        ctx: &EarnContext,
+        candidates: &[usize],
+    ) -> Result<Step, PointsError> {
         let offset = self
             .zone
             .offset_from_utc_datetime(&event.at.naive_utc())
@@ -200,11 +283,16 @@ impl<Tz: TimeZone> Program<Tz> {
             .local_minus_utc();
         let local = LocalTime::new(event.at.timestamp(), offset);
         let day = local.day;
-        // Everything is computed first and committed only once nothing can
-        // fail, so a failed call leaves the ledger as it was.
+        // The event's periods, each computed once and only if some rule
+        // keeps tallies for it.
+        let periods = Periods {
+            day,
+            week: self.plan.weeks.then(|| week_of(day)),
+            month: self.plan.months.then(|| month_of(day)),
+            last_award: false,
+        };
         let mut earned = Earned::nothing(false);
         let mut changes: Vec<Change> = Vec::new();
-        let mut lots: Vec<Lot> = Vec::new();
         // The winner of each exclusive group so far (allocated only when a
         // grouped rule matches).
         let mut winners: Vec<Option<usize>> = Vec::new();
@@ -212,7 +300,7 @@ impl<Tz: TimeZone> Program<Tz> {
         let mut global: Option<DayTally> = None;
         let mut global_changed = false;
         let no_counter = RuleCounter::default();
-        for &i in candidates {
+        for (position, &i) in candidates.iter().enumerate() {
             let (Some(rule), Some(plan)) = (self.spec.rules.get(i), self.plan.rules.get(i)) else {
                 continue;
             };
@@ -221,7 +309,7 @@ impl<Tz: TimeZone> Program<Tz> {
             {
                 continue;
             }
-            let counter = ledger.counters.get(&rule.name).unwrap_or(&no_counter);
+            let counter = counters.get(&rule.name).unwrap_or(&no_counter);
             if counter.too_old(day) {
                 return Err(PointsError::TooLate { id: event.id });
             }
@@ -268,12 +356,12 @@ impl<Tz: TimeZone> Program<Tz> {
             }
             let counts_global = self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt;
             if counts_global && global.is_none() {
-                if super::ledger::too_old(&ledger.global_days, day) {
+                if super::ledger::too_old(global_days, day) {
                     return Err(PointsError::TooLate { id: event.id });
                 }
-                global = Some(ledger.global_day(day));
+                global = Some(RuleCounter::tally(global_days, day));
             }
-            let award = self.award(rule, plan, event, ctx, day, counter, global)?;
+            let award = self.award(rule, plan, event, ctx, periods, counter, global)?;
             if award.points > 0 {
                 // Every period tally is part of the lifetime one, so
                 // checking the lifetime covers them all.
@@ -308,44 +396,20 @@ impl<Tz: TimeZone> Program<Tz> {
                     points: award.points,
                 });
             }
+            if earned.awards.capacity() == 0 {
+                // One allocation for every award this event can make.
+                earned
+                    .awards
+                    .reserve_exact(candidates.len().saturating_sub(position));
+            }
             earned.awards.push(award);
         }
-        let total_earned = ledger
-            .earned
-            .checked_add(earned.total)
-            .ok_or(PointsError::Overflow)?;
-        let available = ledger
-            .available
-            .checked_add(earned.total)
-            .ok_or(PointsError::Overflow)?;
-        let version = ledger.version.checked_add(1).ok_or(PointsError::Overflow)?;
-
-        ledger.earned = total_earned;
-        ledger.available = available;
-        ledger.version = version;
-        ledger.lots.extend(lots);
-        for change in changes {
-            let Some(rule) = self.spec.rules.get(change.rule) else {
-                continue;
-            };
-            let counter = ledger.counters.entry(rule.name.clone()).or_default();
-            if let Some(n) = change.matched {
-                counter.matched = n;
-            }
-            if change.points > 0 {
-                let periods = Periods {
-                    weeks: rule.tallies_weeks(),
-                    months: rule.tallies_months(),
-                    last_award: rule.cooldown_seconds.is_some(),
-                };
-                counter.record(day, event.at, change.points, periods);
-            }
-        }
-        if let Some(tally) = global.filter(|_| global_changed) {
-            ledger.record_global(day, tally);
-        }
-        ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
-        Ok(earned)
+        Ok(Step {
+            earned,
+            changes,
+            global: global.filter(|_| global_changed),
+            periods,
+        })
     }
 
     /// One matching, non-excluded rule's award, before anything is committed.
@@ -356,7 +420,7 @@ impl<Tz: TimeZone> Program<Tz> {
         plan: &RulePlan,
         event: &Event,
         ctx: &EarnContext,
-        day: LocalDay,
+        periods: Periods,
         counter: &RuleCounter,
         global: Option<DayTally>,
     ) -> Result<Award, PointsError> {
@@ -401,12 +465,23 @@ impl<Tz: TimeZone> Program<Tz> {
             }
         }
         let mut limiter = Limiter::new(multiplied, rule.cap_mode);
-        limiter.cut(rule.daily_cap, CapPeriod::Daily, counter.day(day));
-        limiter.cut(rule.weekly_cap, CapPeriod::Weekly, counter.week(day));
-        limiter.cut(rule.monthly_cap, CapPeriod::Monthly, counter.month(day));
-        limiter.cut(rule.lifetime_cap, CapPeriod::Lifetime, counter.lifetime());
+        let tally = |map, key: Option<LocalDay>| {
+            key.map_or_else(DayTally::default, |k| RuleCounter::tally(map, k))
+        };
+        limiter.cut(rule.daily_cap, CapPeriod::Daily, || {
+            RuleCounter::tally(&counter.days, periods.day)
+        });
+        limiter.cut(rule.weekly_cap, CapPeriod::Weekly, || {
+            tally(&counter.weeks, periods.week)
+        });
+        limiter.cut(rule.monthly_cap, CapPeriod::Monthly, || {
+            tally(&counter.months, periods.month)
+        });
+        limiter.cut(rule.lifetime_cap, CapPeriod::Lifetime, || {
+            counter.lifetime()
+        });
         if let Some(used) = global.filter(|_| !rule.global_cap_exempt) {
-            limiter.cut(self.spec.global_daily_cap, CapPeriod::GlobalDaily, used);
+            limiter.cut(self.spec.global_daily_cap, CapPeriod::GlobalDaily, || used);
         }
         let (points, capped) = limiter.finish();
         award.points = points;

@@ -130,11 +130,14 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// Which tallies an award goes into besides the day and the lifetime.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+/// Where one award is tallied: its local day, and its week and month for
+/// rules that keep those (keys computed once per event by the caller).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Periods {
-    pub(crate) weeks: bool,
-    pub(crate) months: bool,
+    pub(crate) day: LocalDay,
+    pub(crate) week: Option<LocalDay>,
+    pub(crate) month: Option<LocalDay>,
+    /// Whether to remember the award's time (rules with a cooldown).
     pub(crate) last_award: bool,
 }
 
@@ -167,17 +170,22 @@ impl RuleCounter {
         too_old(&self.days, day)
     }
 
-    /// Records one award of `points` on `day` at `at`; the caller has checked
-    /// that the lifetime tally does not overflow.
-    pub(crate) fn record(&mut self, day: LocalDay, at: DateTime<Utc>, points: u64, p: Periods) {
+    /// The tally under `key` in one of the period maps.
+    pub(crate) fn tally(map: &BTreeMap<LocalDay, DayTally>, key: LocalDay) -> DayTally {
+        map.get(&key).copied().unwrap_or_default()
+    }
+
+    /// Records one award of `points` at `at` in the periods `p`; the caller
+    /// has checked that the lifetime tally does not overflow.
+    pub(crate) fn record(&mut self, p: Periods, at: DateTime<Utc>, points: u64) {
         self.count = self.count.saturating_add(1);
         self.points = self.points.saturating_add(points);
-        self.days.entry(day).or_default().add(points);
-        if p.weeks {
-            self.weeks.entry(week_of(day)).or_default().add(points);
+        self.days.entry(p.day).or_default().add(points);
+        if let Some(week) = p.week {
+            self.weeks.entry(week).or_default().add(points);
         }
-        if p.months {
-            self.months.entry(month_of(day)).or_default().add(points);
+        if let Some(month) = p.month {
+            self.months.entry(month).or_default().add(points);
         }
         if p.last_award {
             self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));

@@ -147,10 +147,16 @@ impl Limiter {
         }
     }
 
-    /// Applies `cap` (if any) given what its period has `used` so far.
-    pub(crate) fn cut(&mut self, cap: Option<Cap>, period: CapPeriod, used: DayTally) {
+    /// Applies `cap` (if any) given what its period has `used` so far
+    /// (looked up only when there is a cap).
+    pub(crate) fn cut(
+        &mut self,
+        cap: Option<Cap>,
+        period: CapPeriod,
+        used: impl FnOnce() -> DayTally,
+    ) {
         let Some(cap) = cap else { return };
-        let room = cap.room(used);
+        let room = cap.room(used());
         if room < self.allowed {
             self.allowed = room;
             self.hit = Some(CapHit {
@@ -226,15 +232,15 @@ mod tests {
         });
         for (mode, want) in [(CapMode::Trim, 5), (CapMode::Reject, 0)] {
             let mut l = Limiter::new(10, mode);
-            l.cut(week_cap, CapPeriod::Weekly, used(3, 92));
-            l.cut(day_cap, CapPeriod::Daily, used(2, 25));
+            l.cut(week_cap, CapPeriod::Weekly, || used(3, 92));
+            l.cut(day_cap, CapPeriod::Daily, || used(2, 25));
             let (points, hit) = l.finish();
             assert_eq!(points, want);
             assert_eq!(hit.map(|h| h.period), Some(CapPeriod::Daily));
         }
         // An award that fits is untouched and names no cap.
         let mut l = Limiter::new(10, CapMode::Reject);
-        l.cut(day_cap, CapPeriod::Daily, used(0, 20));
+        l.cut(day_cap, CapPeriod::Daily, || used(0, 20));
         assert_eq!(l.finish(), (10, None));
     }
 

@@ -329,6 +329,11 @@ pub(crate) struct Plan {
     pub(crate) rules: Vec<RulePlan>,
     /// How many exclusive groups there are.
     pub(crate) groups: usize,
+    /// Whether any rule keeps week tallies, so events need their week's key.
+    pub(crate) weeks: bool,
+    /// Whether any rule keeps month tallies (a calendar conversion per
+    /// event, so only when needed).
+    pub(crate) months: bool,
 }
 
 /// One rule's precomputed facts.
@@ -399,6 +404,8 @@ impl Plan {
             by_tag,
             rules: plans,
             groups: groups.len(),
+            weeks: rules.iter().any(RuleSpec::tallies_weeks),
+            months: rules.iter().any(RuleSpec::tallies_months),
         }
     }
 

@@ -707,6 +707,22 @@ fn an_exempt_rule_beside_a_counted_one_on_the_same_event() {
     );
 }
 
+#[test]
+fn a_failure_after_some_awards_leaves_no_lot_behind() {
+    // The first rule's lot is made before the second overflows the total.
+    let mut small = rule("small", "lesson", 5);
+    small.priority = 1;
+    let huge = rule("huge", "lesson", u64::MAX);
+    let p = program(beijing(vec![small, huge]));
+    let mut l = Ledger::new();
+    let before = l.clone();
+    assert_eq!(
+        p.apply(&mut l, &ev(1, "lesson", utc(2026, 3, 1, 1, 0))),
+        Err(PointsError::Overflow)
+    );
+    assert_eq!(l, before);
+}
+
 /// Giving cap room back, under arbitrary programs and event streams (here
 /// rather than in `tests/`, since [`Ledger::release_award`] is the crate's
 /// own hook for reversals).
