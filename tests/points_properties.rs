@@ -75,6 +75,20 @@ fn condition() -> impl Strategy<Value = Condition> {
         Just(Condition::Stage {
             any_of: vec![Stage::Activated]
         }),
+        Just(Condition::Channel {
+            any_of: vec!["app".into()]
+        }),
+        vec(0i64..30, 1..4).prop_map(|v| Condition::AttrIn {
+            name: "minutes".into(),
+            values: v.into_iter().map(Into::into).collect(),
+        }),
+        (0i64..72, 1i64..72).prop_map(|(start, len)| Condition::Campaign {
+            start: Some(t0() + TimeDelta::hours(start)),
+            end: Some(t0() + TimeDelta::hours(start + len)),
+        }),
+        Just(Condition::Community {
+            any_of: vec![growthkit::CommunityId(7)]
+        }),
     ]
 }
 
@@ -314,7 +328,9 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 clock += TimeDelta::minutes(*advance_minutes);
                 let at = clock - TimeDelta::minutes(*late_minutes);
                 let event = Event::new(EventId(*id), UserId(1), at, kind.clone())
-                    .with_attr("minutes", *minutes);
+                    .with_attr("minutes", *minutes)
+                    .with_attr("channel", if minutes % 2 == 0 { "app" } else { "web" })
+                    .with_attr("community", minutes % 9);
                 let mut ctx = EarnContext::new();
                 if *gold {
                     ctx = ctx.with_tier("gold", Multiplier::from_basis_points(15_000).unwrap());
