@@ -149,6 +149,9 @@ impl<Tz: TimeZone> Program<Tz> {
     /// in [`Earned::skipped`]; otherwise the reward is multiplied, held back
     /// by the cooldown, and cut by the rule's day, week, month and lifetime
     /// caps and the program's global daily cap, and the [`Award`] says so.
+    /// A rule that matched wins its group even if its cooldown or caps then
+    /// leave it nothing: which rule a group picks depends on the event and
+    /// the user, never on how much room is left.
     ///
     /// A duplicate event id awards nothing ([`Earned::duplicate`]); an event
     /// older than the dedupe window or the kept tallies

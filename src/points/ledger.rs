@@ -110,11 +110,12 @@ pub struct RuleCounter {
     pub points: u64,
     /// Per local day, the most recent few days only ([`DAILY_TALLY_DAYS`]).
     pub days: BTreeMap<LocalDay, DayTally>,
-    /// Per local ISO week (keyed by its Monday), for rules with a weekly cap.
+    /// Per local ISO week (keyed by its Monday), for rules with a weekly
+    /// cap (a weekly cap added to a running program counts from then on).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub weeks: BTreeMap<LocalDay, DayTally>,
     /// Per local calendar month (keyed by its first day), for rules with a
-    /// monthly cap.
+    /// monthly cap (likewise counted from when the cap was added).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub months: BTreeMap<LocalDay, DayTally>,
     /// Events that met the rule's conditions, for rules with a `first_time`
