@@ -450,6 +450,31 @@ fn weekday_and_hour_conditions_at_local_midnight() {
 }
 
 #[test]
+fn local_hours_follow_the_offset_of_the_instant_across_dst() {
+    // On 2026-03-08 New York skips 02:00–02:59: 06:59 UTC is 01:59 EST
+    // and 07:00 UTC is 03:00 EDT.
+    let mut early = rule("early", "lesson", 1);
+    early.when = vec![Condition::Hours { from: 1, to: 3 }];
+    let mut three = rule("three", "lesson", 10);
+    three.when = vec![Condition::Hours { from: 3, to: 4 }];
+    let p = beijing(vec![early, three])
+        .validate_in(chrono_tz::America::New_York)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let mut l = Ledger::new();
+    let got = totals(
+        &p,
+        &mut l,
+        &[
+            ev(1, "lesson", utc(2026, 3, 8, 6, 59)),
+            ev(2, "lesson", utc(2026, 3, 8, 7, 0)),
+            // A day later 07:00 UTC is 03:00 EDT as well; 06:59 is 02:59.
+            ev(3, "lesson", utc(2026, 3, 9, 6, 59)),
+        ],
+    );
+    assert_eq!(got, [1, 10, 1]);
+}
+
+#[test]
 fn release_gives_cap_room_back_whatever_the_order() {
     let mut r = rule("lesson", "lesson", 10);
     r.daily_cap = cap(Some(1), None);
