@@ -47,7 +47,6 @@
 use crate::id::EventId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 
 /// How much of a state's recent past it remembers event ids for.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -126,7 +125,7 @@ fn filter_bits(id: EventId) -> u64 {
 #[derive(Clone, Debug)]
 enum Ids {
     Inline { len: u8, items: [Seen; INLINE] },
-    Heap(VecDeque<Seen>),
+    Heap(Vec<Seen>),
 }
 
 impl Ids {
@@ -149,49 +148,37 @@ impl Ids {
         }
     }
 
+    /// The remembered ids, oldest first, wherever they are held.
     #[inline]
-    fn inline_slice(len: u8, items: &[Seen; INLINE]) -> &[Seen] {
-        &items[..usize::from(len).min(INLINE)]
+    fn as_slice(&self) -> &[Seen] {
+        match self {
+            Ids::Inline { len, items } => &items[..usize::from(*len).min(INLINE)],
+            Ids::Heap(v) => v,
+        }
     }
 
     fn len(&self) -> usize {
-        match self {
-            Ids::Inline { len, items } => Self::inline_slice(*len, items).len(),
-            Ids::Heap(v) => v.len(),
-        }
+        self.as_slice().len()
     }
 
     fn fold<T>(&self, init: T, f: impl FnMut(T, &Seen) -> T) -> T {
-        match self {
-            Ids::Inline { len, items } => Self::inline_slice(*len, items).iter().fold(init, f),
-            Ids::Heap(v) => v.iter().fold(init, f),
-        }
+        self.as_slice().iter().fold(init, f)
     }
 
+    /// Newest first: a repeat is most often of a recent event.
     fn contains(&self, id: EventId) -> bool {
-        match self {
-            Ids::Inline { len, items } => Self::inline_slice(*len, items)
-                .iter()
-                .any(|&(seen, _)| seen == id),
-            Ids::Heap(v) => v.iter().rev().any(|&(seen, _)| seen == id),
-        }
+        self.as_slice().iter().rev().any(|&(seen, _)| seen == id)
     }
 
     /// How many leading (oldest) entries satisfy `pred`, which must be
     /// true for a prefix and false after it.
     fn prefix(&self, pred: impl Fn(&Seen) -> bool) -> usize {
-        match self {
-            Ids::Inline { len, items } => Self::inline_slice(*len, items).partition_point(pred),
-            Ids::Heap(v) => v.partition_point(pred),
-        }
+        self.as_slice().partition_point(pred)
     }
 
     #[inline]
     fn oldest_time(&self) -> Option<i64> {
-        match self {
-            Ids::Inline { len, items } => Self::inline_slice(*len, items).first().map(|s| s.1),
-            Ids::Heap(v) => v.front().map(|s| s.1),
-        }
+        self.as_slice().first().map(|s| s.1)
     }
 
     #[inline]
@@ -201,7 +188,7 @@ impl Ids {
                 items[usize::from(*len)] = item;
                 *len += 1;
             }
-            Ids::Heap(v) => v.push_back(item),
+            Ids::Heap(v) => v.push(item),
             Ids::Inline { .. } => self.insert(self.len(), item),
         }
     }
@@ -214,9 +201,9 @@ impl Ids {
                 items[pos] = item;
                 *len += 1;
             }
-            Ids::Inline { len, items } => {
-                let mut v = VecDeque::with_capacity(4 * INLINE);
-                v.extend(Self::inline_slice(*len, items).iter().copied());
+            Ids::Inline { .. } => {
+                let mut v = Vec::with_capacity(4 * INLINE);
+                v.extend_from_slice(self.as_slice());
                 v.insert(pos, item);
                 *self = Ids::Heap(v);
             }
@@ -224,17 +211,21 @@ impl Ids {
         }
     }
 
-    fn pop_oldest(&mut self) {
+    /// Drops the `n` oldest ids and returns the time of the newest dropped.
+    fn drop_oldest(&mut self, n: usize) -> Option<i64> {
+        let n = n.min(self.len());
+        let newest_gone = n
+            .checked_sub(1)
+            .and_then(|last| self.as_slice().get(last))
+            .map(|s| s.1);
         match self {
             Ids::Inline { len, items } => {
                 let live = usize::from(*len).min(INLINE);
-                if live > 0 {
-                    items.copy_within(1..live, 0);
-                    *len = (live - 1) as u8;
-                }
+                items.copy_within(n..live, 0);
+                *len = (live - n) as u8;
             }
             Ids::Heap(v) => {
-                v.pop_front();
+                v.drain(..n);
                 // Back inline once small again, so the state stops paying
                 // for a pointer chase a burst of activity left behind.
                 if v.len() <= INLINE {
@@ -242,20 +233,18 @@ impl Ids {
                 }
             }
         }
+        newest_gone
     }
 
     fn to_vec(&self) -> Vec<Seen> {
-        match self {
-            Ids::Inline { len, items } => Self::inline_slice(*len, items).to_vec(),
-            Ids::Heap(v) => v.iter().copied().collect(),
-        }
+        self.as_slice().to_vec()
     }
 }
 
 // Equality looks only at the live ids: inline slots past `len` are leftovers.
 impl PartialEq for Ids {
     fn eq(&self, other: &Ids) -> bool {
-        self.len() == other.len() && self.to_vec() == other.to_vec()
+        self.as_slice() == other.as_slice()
     }
 }
 
@@ -263,7 +252,7 @@ impl Eq for Ids {}
 
 impl std::hash::Hash for Ids {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.to_vec().hash(state);
+        self.as_slice().hash(state);
     }
 }
 
@@ -335,27 +324,12 @@ impl RecentIds {
     /// Forgets every id older than `cutoff`, then the oldest until at most
     /// `keep` remain.
     fn forget(&mut self, cutoff: i64, keep: usize) {
-        if let Ids::Inline { len, items } = &mut self.ids {
-            // The common case, a few ids inline: one pass, no heap.
-            let live = usize::from(*len).min(INLINE);
-            let mut gone = 0;
-            while gone < live && (items[gone].1 < cutoff || live - gone > keep) {
-                self.forgotten_through = self.forgotten_through.max(items[gone].1);
-                gone += 1;
-            }
-            items.copy_within(gone..live, 0);
-            *len = (live - gone) as u8;
-            let left = &items[..live - gone];
-            self.oldest = left.first().map_or(i64::MAX, |s| s.1);
-            self.filter = left.iter().fold(0, |f, &(id, _)| f | filter_bits(id));
-            return;
-        }
-        while let Some(oldest) = self.ids.oldest_time() {
-            if oldest >= cutoff && self.ids.len() <= keep {
-                break;
-            }
-            self.forgotten_through = self.forgotten_through.max(oldest);
-            self.ids.pop_oldest();
+        // Ids are in time order: find the cut in one search and drop the
+        // prefix at once.
+        let stale = self.ids.prefix(|&(_, t)| t < cutoff);
+        let gone = stale.max(self.ids.len().saturating_sub(keep));
+        if let Some(newest_gone) = self.ids.drop_oldest(gone) {
+            self.forgotten_through = self.forgotten_through.max(newest_gone);
         }
         self.oldest = self.ids.oldest_time().unwrap_or(i64::MAX);
         self.filter = self.ids.fold(0, |f, &(id, _)| f | filter_bits(id));

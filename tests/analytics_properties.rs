@@ -4,11 +4,12 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, TimeZone, Utc};
 use growthkit::analytics::{
-    CohortBy, FunnelSpec, FunnelTally, IntervalClock, IntervalUnit, RetentionSpec, RetentionTally,
-    StickinessSpec, StickinessTally,
+    CohortBy, FunnelSpec, FunnelTally, IntervalClock, IntervalUnit, Retention, RetentionSpec,
+    RetentionTally, StickinessSpec, StickinessTally,
 };
 use growthkit::{Event, EventId, EventKind, KindPattern, LocalDay, UserId};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 const USERS: u64 = 8;
 const SHARDS: usize = 4;
@@ -218,6 +219,36 @@ fn stickiness_spec() -> impl Strategy<Value = StickinessSpec> {
     })
 }
 
+/// The retention tally of one pass over `events`, after checking that the
+/// same events in another order, and split into shards merged every way,
+/// give the same tally.
+fn retention_tally_agreeing<Tz: TimeZone>(
+    retention: &Retention,
+    as_of: DateTime<Utc>,
+    zone: &Tz,
+    (events, shuffled, shards): &(Vec<Event>, Vec<Event>, Vec<usize>),
+) -> Result<RetentionTally, TestCaseError> {
+    let mut whole = retention.builder(as_of);
+    whole.extend(events);
+    roundtrip(&whole);
+    let tally = whole.finish(zone);
+
+    let mut other_order = retention.builder(as_of);
+    other_order.extend(shuffled);
+    prop_assert_eq!(other_order.finish(zone), tally.clone());
+
+    let mut parts = vec![retention.builder(as_of); SHARDS];
+    for e in events {
+        parts[shard_of(e, shards)].add(e);
+    }
+    let tallies: Vec<RetentionTally> = parts.into_iter().map(|b| b.finish(zone)).collect();
+    prop_assert_eq!(
+        merge_every_way(tallies, |a, b| a.merge(b).unwrap()),
+        tally.clone()
+    );
+    Ok(tally)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -262,30 +293,16 @@ proptest! {
     #[test]
     fn retention_shards_orders_and_serde_agree(
         spec in retention_spec(),
-        (events, shuffled, shards) in scenario(),
+        scenario in scenario(),
         zone in zone(),
         as_of_hours in 0..24 * 24_i64,
     ) {
         let retention = spec.validate().unwrap();
         let as_of = base() + TimeDelta::hours(as_of_hours);
-        let mut whole = retention.builder(as_of);
-        whole.extend(&events);
-        roundtrip(&whole);
-        let tally = whole.finish(&zone);
-
-        let mut other_order = retention.builder(as_of);
-        other_order.extend(&shuffled);
-        prop_assert_eq!(other_order.finish(&zone), tally.clone());
-
-        let mut parts = vec![retention.builder(as_of); SHARDS];
-        for e in &events {
-            parts[shard_of(e, &shards)].add(e);
-        }
-        let tallies: Vec<RetentionTally> = parts.iter().cloned().map(|b| b.finish(&zone)).collect();
-        prop_assert_eq!(merge_every_way(tallies, |a, b| a.merge(b).unwrap()), tally.clone());
+        let tally = retention_tally_agreeing(&retention, as_of, &zone, &scenario)?;
 
         let mut halves = vec![retention.builder(as_of); 3];
-        for (i, e) in shuffled.iter().enumerate() {
+        for (i, e) in scenario.1.iter().enumerate() {
             halves[i % 3].add(e);
         }
         let joined = merge_every_way(halves, |a, b| a.merge(b).unwrap());
@@ -306,24 +323,12 @@ proptest! {
     #[test]
     fn retention_handles_a_daylight_saving_zone(
         spec in retention_spec(),
-        (events, shuffled, shards) in scenario(),
+        scenario in scenario(),
     ) {
         // New York springs forward on 2026-03-08, inside the generated range.
         let zone = chrono_tz::America::New_York;
         let retention = spec.validate().unwrap();
-        let as_of = base() + TimeDelta::days(22);
-        let mut whole = retention.builder(as_of);
-        whole.extend(&events);
-        let tally = whole.finish(&zone);
-        let mut other_order = retention.builder(as_of);
-        other_order.extend(&shuffled);
-        prop_assert_eq!(other_order.finish(&zone), tally.clone());
-        let mut parts = vec![retention.builder(as_of); SHARDS];
-        for e in &events {
-            parts[shard_of(e, &shards)].add(e);
-        }
-        let tallies: Vec<RetentionTally> = parts.into_iter().map(|b| b.finish(&zone)).collect();
-        prop_assert_eq!(merge_every_way(tallies, |a, b| a.merge(b).unwrap()), tally);
+        retention_tally_agreeing(&retention, base() + TimeDelta::days(22), &zone, &scenario)?;
     }
 
     #[test]

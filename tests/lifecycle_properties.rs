@@ -366,7 +366,7 @@ fn run_from(
                     prop_assert!(applied.transitions.is_empty(), "{:?}", applied);
                     prop_assert_eq!(&state, &before, "a refused {:?} changed the state", e);
                 }
-                (admission, applied.transitions)
+                (admission, applied.transitions.into_vec())
             }
             Op::Tick(now) => {
                 let moves = policy.tick(&mut state, *now);
@@ -466,7 +466,7 @@ fn check_final(
     let s = &trace.state;
     let limit = usize::from(policy.spec().history_limit);
     let history = s.history();
-    let mut all: Vec<Transition> = start.history().iter().copied().collect();
+    let mut all: Vec<Transition> = start.history().to_vec();
     all.extend(trace.moves().copied());
     prop_assert!(history.len() <= limit);
     prop_assert_eq!(
@@ -490,7 +490,7 @@ fn check_final(
             next
         );
     }
-    match (history.front(), history.back()) {
+    match (history.first(), history.last()) {
         (Some(first), Some(last)) => {
             prop_assert_eq!(s.stage(), last.to);
             prop_assert_eq!(s.since(), Some(last.at));

@@ -46,6 +46,8 @@ mod error;
 pub mod funnel;
 pub mod retention;
 pub mod stickiness;
+#[cfg(test)]
+mod test_support;
 
 pub use error::AnalyticsError;
 pub use funnel::{Funnel, FunnelBuilder, FunnelReport, FunnelSpec, FunnelStepReport, FunnelTally};

@@ -594,27 +594,12 @@ pub struct IntervalRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::test_support::{beijing, bj, visit};
     use crate::id::EventId;
     use chrono::{FixedOffset, TimeDelta};
 
-    fn beijing() -> FixedOffset {
-        FixedOffset::east_opt(8 * 3600).unwrap()
-    }
-
-    /// An instant given in Beijing local time.
-    fn bj(d: u32, h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        beijing()
-            .with_ymd_and_hms(2026, 3, d, h, m, s)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
     fn signup(user: u64, at: DateTime<Utc>) -> Event {
         Event::new(EventId(0), UserId(user), at, EventKind::SignedUp)
-    }
-
-    fn visit(user: u64, at: DateTime<Utc>) -> Event {
-        Event::new(EventId(0), UserId(user), at, EventKind::Visited)
     }
 
     fn table<Tz: TimeZone>(

@@ -442,27 +442,11 @@ pub struct StickinessReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::EventKind;
-    use crate::id::EventId;
-    use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-
-    fn beijing() -> FixedOffset {
-        FixedOffset::east_opt(8 * 3600).unwrap()
-    }
-
-    fn bj(d: u32, h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        beijing()
-            .with_ymd_and_hms(2026, 3, d, h, m, s)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
+    use crate::analytics::test_support::{beijing, bj, visit};
+    use chrono::{FixedOffset, NaiveDate, Utc};
 
     fn march(d: u32) -> LocalDay {
         LocalDay::from_date(NaiveDate::from_ymd_opt(2026, 3, d).unwrap())
-    }
-
-    fn visit(user: u64, at: DateTime<Utc>) -> Event {
-        Event::new(EventId(0), UserId(user), at, EventKind::Visited)
     }
 
     fn spec(last: u32, window_days: u32) -> Stickiness {

@@ -55,11 +55,13 @@
 //! ```
 
 pub mod machine;
+mod moves;
 mod policy;
 mod replay;
 mod stage;
 mod user;
 
+pub use moves::Transitions;
 pub use policy::{
     Activation, Idle, LifecyclePolicy, MAX_RETENTION_WINDOW_DAYS, PolicyError, PolicySpec,
     RetentionRule,

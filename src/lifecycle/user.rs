@@ -1,5 +1,6 @@
 //! One user's lifecycle state and the step function that moves it.
 
+use super::moves::{MoveSink, Transitions};
 use super::policy::LifecyclePolicy;
 use super::stage::Stage;
 use crate::dedupe::{Admission, RecentIds};
@@ -9,7 +10,6 @@ use crate::store::Versioned;
 use crate::time::{LocalDay, millis};
 use chrono::{DateTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 
 /// Why a user changed stage.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -52,7 +52,7 @@ pub struct Applied {
     pub admission: Admission,
     /// The moves it caused, in order: idle moves that had come due before
     /// the event, then the moves the event itself made.
-    pub transitions: Vec<Transition>,
+    pub transitions: Transitions,
 }
 
 impl Applied {
@@ -86,8 +86,9 @@ pub enum LifecycleError {
 /// ([`crate::store`]).
 ///
 /// The fixed part of the state (everything but the transition history and
-/// the window of recent event ids) is 88 bytes, and the whole state 192 (three
-/// cache lines), so a million users take under 200 MB in a batch replay. Instants are kept to the millisecond.
+/// the window of recent event ids) is 88 bytes, and the whole state 184
+/// (under three cache lines), so a million users take under 200 MB in a
+/// batch replay. Instants are kept to the millisecond.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 // A fixed layout, widest fields first: the fixed part packs with no padding holes.
 #[repr(C)]
@@ -118,7 +119,7 @@ pub struct Lifecycle {
     /// The stage held when the user went idle: where a return from at-risk leads.
     resume: Stage,
     recent: RecentIds,
-    history: VecDeque<Transition>,
+    history: Vec<Transition>,
 }
 
 impl Lifecycle {
@@ -146,7 +147,7 @@ impl Lifecycle {
             peak: Stage::Prospect,
             resume: Stage::Prospect,
             recent: RecentIds::new(),
-            history: VecDeque::new(),
+            history: Vec::new(),
         }
     }
 
@@ -217,7 +218,7 @@ impl Lifecycle {
 
     /// The most recent transitions, oldest first (at most the policy's
     /// `history_limit`; see [`Lifecycle::history_dropped`]).
-    pub fn history(&self) -> &VecDeque<Transition> {
+    pub fn history(&self) -> &[Transition] {
         &self.history
     }
 
@@ -289,7 +290,7 @@ fn enter(
     (at_ms, instant): (i64, Option<DateTime<Utc>>),
     cause: Cause,
     limit: u16,
-    out: &mut Vec<Transition>,
+    out: &mut impl MoveSink,
 ) {
     let at = match instant {
         // The state keeps milliseconds; the history must agree with `since`.
@@ -323,12 +324,16 @@ fn enter(
         // past it is rare.
         history.reserve_exact(usize::from(limit.min(4)));
     }
-    while history.len() >= usize::from(limit) {
-        history.pop_front();
-        state.history_dropped = state.history_dropped.saturating_add(1);
+    // A full history drops its oldest moves: a short shift, and rare, since
+    // most users make a handful of moves.
+    let full = (history.len() + 1).saturating_sub(usize::from(limit));
+    if full > 0 {
+        history.drain(..full.min(history.len()));
+        let dropped = u32::try_from(full).unwrap_or(u32::MAX);
+        state.history_dropped = state.history_dropped.saturating_add(dropped);
     }
-    history.push_back(t);
-    out.push(t);
+    history.push(t);
+    out.record(t);
 }
 
 /// What the step needs to know about one event, computed once.
@@ -372,8 +377,8 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     /// assert_eq!(user.version(), 1);
     /// ```
     pub fn apply(&self, state: &mut Lifecycle, event: &Event) -> Result<Applied, LifecycleError> {
-        let mut transitions = Vec::new();
-        let admission = self.apply_into(state, event, &mut transitions)?;
+        let mut transitions = Transitions::new();
+        let admission = self.apply_to(state, event, &mut transitions)?;
         Ok(Applied {
             admission,
             transitions,
@@ -388,6 +393,16 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         state: &mut Lifecycle,
         event: &Event,
         out: &mut Vec<Transition>,
+    ) -> Result<Admission, LifecycleError> {
+        self.apply_to(state, event, out)
+    }
+
+    #[inline]
+    fn apply_to(
+        &self,
+        state: &mut Lifecycle,
+        event: &Event,
+        out: &mut impl MoveSink,
     ) -> Result<Admission, LifecycleError> {
         if state.user != event.user {
             return Err(LifecycleError::WrongUser {
@@ -450,7 +465,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         moved
     }
 
-    fn fire_idle_moves(&self, state: &mut Lifecycle, now: i64, out: &mut Vec<Transition>) -> usize {
+    fn fire_idle_moves(&self, state: &mut Lifecycle, now: i64, out: &mut impl MoveSink) -> usize {
         let idle = self.spec.idle;
         let mut moved = 0;
         loop {
@@ -480,7 +495,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         moved
     }
 
-    fn count(&self, state: &mut Lifecycle, event: &Event, seen: &Seen, out: &mut Vec<Transition>) {
+    fn count(&self, state: &mut Lifecycle, event: &Event, seen: &Seen, out: &mut impl MoveSink) {
         if state.stage == Stage::Prospect {
             state.acquired_at = seen.at;
             state.acquired_day = seen.day;
@@ -523,7 +538,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         }
     }
 
-    fn advance(&self, state: &mut Lifecycle, seen: &Seen, out: &mut Vec<Transition>) {
+    fn advance(&self, state: &mut Lifecycle, seen: &Seen, out: &mut impl MoveSink) {
         let cause = Cause::Event {
             id: seen.id,
             kind: seen.kind,
@@ -654,7 +669,11 @@ mod tests {
         fn at(&mut self, at: DateTime<Utc>, kind: EventKind) -> Vec<Transition> {
             self.next_id += 1;
             let e = Event::new(EventId(self.next_id), U, at, kind);
-            self.policy.apply(&mut self.state, &e).unwrap().transitions
+            self.policy
+                .apply(&mut self.state, &e)
+                .unwrap()
+                .transitions
+                .into_vec()
         }
         fn stage(&self) -> Stage {
             self.state.stage()
@@ -677,10 +696,10 @@ mod tests {
     fn fixed_part_of_the_state_fits_in_128_bytes() {
         let whole = std::mem::size_of::<Lifecycle>();
         let fixed =
-            whole - std::mem::size_of::<RecentIds>() - std::mem::size_of::<VecDeque<Transition>>();
+            whole - std::mem::size_of::<RecentIds>() - std::mem::size_of::<Vec<Transition>>();
         assert!(fixed <= 128, "fixed state is {fixed} bytes");
-        // Three cache lines in all: what a batch replay streams per user.
-        assert!(whole <= 192, "whole state is {whole} bytes");
+        // Under three cache lines in all: what a batch replay streams per user.
+        assert_eq!(whole, 184, "whole state is {whole} bytes");
     }
 
     #[test]

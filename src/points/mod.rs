@@ -65,6 +65,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod badge;
 mod condition;
 mod earn;
 mod ledger;
@@ -72,7 +73,13 @@ mod limits;
 mod multiplier;
 mod program;
 mod rule;
+mod streak;
+mod tier;
 
+pub use badge::{
+    BadgeCatalog, BadgeCatalogSpec, BadgeCounter, BadgeError, BadgeGrant, BadgeLevel, BadgeOutcome,
+    BadgeProgress, BadgeRevocation, BadgeSpec, Badges, EarnedLevel,
+};
 pub use condition::{
     CHANNEL_ATTR, COMMUNITY_ATTR, Comparison, Condition, ConditionProblem, EarnContext,
     TierStanding,
@@ -86,6 +93,14 @@ pub use limits::{Cap, CapHit, CapMode, CapPeriod};
 pub use multiplier::Multiplier;
 pub use program::{Program, ProgramError, ProgramSpec};
 pub use rule::{Expiry, Reward, Rounding, RuleSpec};
+pub use streak::{
+    CheckInKind, CheckInOutcome, MAX_MAKE_UPS_PER_MONTH, MakeUp, MakeUpsUsed, Milestone,
+    MilestoneHit, Streak, StreakError, StreakRules, StreakSpec,
+};
+pub use tier::{
+    Grace, MAX_ROLLING_DAYS, QualifyingBasis, Tier, TierChange, TierError, TierLadder,
+    TierLadderSpec, TierOutcome, TierReason, TierStatus, TierWindow,
+};
 
 use crate::id::EventId;
 

@@ -1,0 +1,870 @@
+//! Tiers (bronze, silver, gold): a ladder operators write as data, and each
+//! member's [`TierStatus`] stepped by [`TierLadder::record`],
+//! [`TierLadder::evaluate`] and [`TierLadder::retract`].
+//!
+//! The rules are documented on [`TierLadder`], the public face of this module.
+
+use super::Multiplier;
+use crate::event::{Currency, Label, Money};
+use crate::store::Versioned;
+use crate::time::LocalDay;
+use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// The longest rolling window accepted, in days: three years of daily
+/// tallies is the most a member's state ever holds.
+pub const MAX_ROLLING_DAYS: u32 = 1096;
+
+/// A tier ladder as operators write it (JSON-friendly); validate it with
+/// [`TierLadderSpec::validate`].
+///
+/// ```
+/// use growthkit::points::TierLadderSpec;
+///
+/// let spec: TierLadderSpec = serde_json::from_str(r#"{
+///     "basis": { "type": "spend", "currency": "CNY" },
+///     "window": { "type": "anniversary_year" },
+///     "grace": { "type": "until_anniversary" },
+///     "tiers": [ { "name": "member", "threshold": 0 },
+///                { "name": "vip", "threshold": 0, "multiplier": 2 } ]
+/// }"#)?;
+/// let err = spec.validate().unwrap_err();
+/// assert_eq!(err.to_string(), "tier vip: threshold 0 must be above the previous tier's 0");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierLadderSpec {
+    /// What counts toward the thresholds.
+    pub basis: QualifyingBasis,
+    /// The period the tally covers.
+    pub window: TierWindow,
+    /// How long a member keeps a tier after falling below it. Default: no grace.
+    #[serde(default)]
+    pub grace: Grace,
+    /// The tiers from the base (threshold 0) up, thresholds strictly increasing.
+    pub tiers: Vec<Tier>,
+}
+
+/// One rung of the ladder.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Unique within the ladder; a member's status names its tier by it.
+    pub name: Label,
+    /// The qualifying tally that reaches this tier.
+    pub threshold: u64,
+    /// What this tier multiplies earnings by. Default ×1; zero is refused
+    /// when it is read.
+    #[serde(default)]
+    pub multiplier: Multiplier,
+    /// A label for what the tier gives, for display (`"free shipping"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benefits: Option<Label>,
+}
+
+/// What counts toward tier thresholds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum QualifyingBasis {
+    /// Points earned (awards), whatever is later spent or expires.
+    Points,
+    /// Money spent, in minor units of one currency.
+    Spend {
+        /// The only currency that counts.
+        currency: Currency,
+    },
+}
+
+/// The period a qualifying tally covers.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TierWindow {
+    /// The local day of the step and the `days - 1` days before it.
+    RollingDays {
+        /// At least 1, at most [`MAX_ROLLING_DAYS`].
+        days: u32,
+    },
+    /// The member's current anniversary year (from the join date); the
+    /// tally starts again from zero on each anniversary.
+    AnniversaryYear,
+}
+
+/// How long a member keeps a tier after an evaluation finds them below it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Grace {
+    /// Demoted by the first evaluation that finds the tally below.
+    #[default]
+    None,
+    /// Kept until `days` local days after the evaluation that first found
+    /// the tally below.
+    Days {
+        /// At least 1.
+        days: u32,
+    },
+    /// Kept until the member's next anniversary after the evaluation that
+    /// first found the tally below. With [`TierWindow::AnniversaryYear`] this
+    /// is the familiar airline rule: a tier reached in one membership year
+    /// is kept through the next one.
+    UntilAnniversary,
+}
+
+/// What is wrong with a ladder spec, or why a tier step failed (the status is
+/// then unchanged).
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TierError {
+    /// The ladder has no tiers.
+    #[error("tiers is empty: a ladder needs at least a base tier")]
+    NoTiers,
+    /// The first tier's threshold is not 0, so a new member has no tier.
+    #[error("tier {tier}: the base tier's threshold is {threshold} but must be 0")]
+    BaseThreshold {
+        /// The first tier.
+        tier: Label,
+        /// Its threshold.
+        threshold: u64,
+    },
+    /// A threshold is not above the one before it.
+    #[error("tier {tier}: threshold {threshold} must be above the previous tier's {previous}")]
+    NotIncreasing {
+        /// The tier.
+        tier: Label,
+        /// Its threshold.
+        threshold: u64,
+        /// The previous tier's threshold.
+        previous: u64,
+    },
+    /// Two tiers share a name.
+    #[error("tier {tier}: the name is used by another tier")]
+    DuplicateTier {
+        /// The repeated name.
+        tier: Label,
+    },
+    /// A number that must be positive is zero.
+    #[error("{field} is 0 but must be at least 1")]
+    Zero {
+        /// The field (`window.days`, `grace.days`).
+        field: &'static str,
+    },
+    /// A rolling window longer than [`MAX_ROLLING_DAYS`].
+    #[error("window.days is {days} but must be at most {max}")]
+    WindowTooLong {
+        /// The days given.
+        days: u32,
+        /// The most accepted.
+        max: u32,
+    },
+    /// The status names a tier this ladder does not have (the ladder was
+    /// changed since the status was saved).
+    #[error("the member's tier {tier} is not on this ladder")]
+    UnknownTier {
+        /// The tier named by the status.
+        tier: Label,
+    },
+    /// Spend was offered to a ladder that qualifies by points.
+    #[error("this ladder qualifies by points, not by spend")]
+    NotSpendBasis,
+    /// Spend in another currency than the ladder counts.
+    #[error("spend in {got} cannot qualify: the ladder counts {expected}")]
+    CurrencyMismatch {
+        /// The ladder's currency.
+        expected: Currency,
+        /// The spend's currency.
+        got: Currency,
+    },
+    /// A negative amount offered as spend (a refund is a retraction).
+    #[error("spend of {minor} minor units is negative: retract a refund instead")]
+    NegativeSpend {
+        /// The amount.
+        minor: i64,
+    },
+    /// A tally or version would overflow.
+    #[error("arithmetic overflow in a tier tally")]
+    Overflow,
+}
+
+impl TierLadderSpec {
+    /// Checks the ladder: at least one tier, the base at threshold 0,
+    /// thresholds strictly increasing, names unique, window and grace
+    /// lengths in range. (A zero multiplier is refused when it is read.)
+    pub fn validate(self) -> Result<TierLadder, TierError> {
+        use TierError::*;
+        let Some(base) = self.tiers.first() else {
+            return Err(NoTiers);
+        };
+        if base.threshold != 0 {
+            return Err(BaseThreshold {
+                tier: base.name.clone(),
+                threshold: base.threshold,
+            });
+        }
+        let mut names = BTreeSet::new();
+        let mut previous: Option<u64> = None;
+        for tier in &self.tiers {
+            if !names.insert(tier.name.as_str()) {
+                return Err(DuplicateTier {
+                    tier: tier.name.clone(),
+                });
+            }
+            if let Some(previous) = previous
+                && tier.threshold <= previous
+            {
+                return Err(NotIncreasing {
+                    tier: tier.name.clone(),
+                    threshold: tier.threshold,
+                    previous,
+                });
+            }
+            previous = Some(tier.threshold);
+        }
+        match self.window {
+            TierWindow::RollingDays { days: 0 } => {
+                return Err(Zero {
+                    field: "window.days",
+                });
+            }
+            TierWindow::RollingDays { days } if days > MAX_ROLLING_DAYS => {
+                return Err(WindowTooLong {
+                    days,
+                    max: MAX_ROLLING_DAYS,
+                });
+            }
+            TierWindow::RollingDays { .. } | TierWindow::AnniversaryYear => {}
+        }
+        if self.grace == (Grace::Days { days: 0 }) {
+            return Err(Zero {
+                field: "grace.days",
+            });
+        }
+        let base = base.name.clone();
+        Ok(TierLadder { spec: self, base })
+    }
+}
+
+impl TryFrom<TierLadderSpec> for TierLadder {
+    type Error = TierError;
+    fn try_from(spec: TierLadderSpec) -> Result<Self, TierError> {
+        spec.validate()
+    }
+}
+
+/// A validated [`TierLadderSpec`]: the steps that move a member's
+/// [`TierStatus`].
+///
+/// Every step takes the instant and the zone local days are counted in, is
+/// pure, and leaves the status unchanged when it fails.
+///
+/// # Rules
+///
+/// - **What qualifies** ([`QualifyingBasis`]): points *earned*, never the
+///   spendable balance, so redeeming points cannot demote anyone; or spend in
+///   minor units of one currency ([`TierLadder::qualifying_spend`]).
+/// - **Over what window** ([`TierWindow`]): the last N local days, kept as one
+///   tally per local day (at most [`MAX_ROLLING_DAYS`] of them); or the
+///   member's anniversary year, which starts on the join date and on each of
+///   its anniversaries. A member who joined on 29 February has anniversaries
+///   on 28 February in common years and on 29 February in leap years (each
+///   anniversary is counted from the join date, never from the previous one,
+///   so the year does not drift to the 28th for good).
+/// - **Late records**: the window ends on the newest local day a record or
+///   evaluation has seen ([`TierStatus::as_of`]); a record dated before the
+///   window's start counts nothing ([`TierOutcome::counted`] is 0).
+/// - **Up at once**: [`TierLadder::record`] moves the member up as soon as the
+///   tally reaches a higher threshold (exactly the threshold is enough).
+/// - **Down only at evaluation, after grace** ([`Grace`]):
+///   [`TierLadder::evaluate`] is the only step that demotes for falling below.
+///   The first evaluation that finds the tally below the tier's threshold
+///   starts the grace period and sets its end ([`TierStatus::grace_until`]);
+///   an evaluation on or after that day demotes to the tier the tally
+///   qualifies for then. Reaching the threshold again (by a record, or as seen
+///   by an evaluation) ends the grace period. The grace clock starts at an
+///   evaluation, so a host that wants day-exact grace evaluates daily.
+/// - **Reversals revoke at once**: [`TierLadder::retract`] takes points (or
+///   spend) back out of the window they were counted in. If the tier rested
+///   on them (the tally met its threshold before and does not after), the
+///   tier is revoked at once, with the retraction's reason, down to what the
+///   corrected tally qualifies for: a tier that was never deserved gets no
+///   grace. A tier already held by grace rests on an earlier window the
+///   retraction does not reach, and is left to the next evaluation.
+///
+/// # Example
+///
+/// ```
+/// use chrono::{FixedOffset, TimeDelta, TimeZone, Utc};
+/// use growthkit::points::{TierLadderSpec, TierReason};
+///
+/// // Qualifying points over the last 365 local days (Beijing time);
+/// // 30 days of grace before a demotion.
+/// let ladder = serde_json::from_str::<TierLadderSpec>(r#"{
+///     "basis": { "type": "points" },
+///     "window": { "type": "rolling_days", "days": 365 },
+///     "grace": { "type": "days", "days": 30 },
+///     "tiers": [
+///         { "name": "member", "threshold": 0 },
+///         { "name": "gold", "threshold": 1000, "multiplier": 1.5, "benefits": "free shipping" }
+///     ]
+/// }"#)?.validate()?;
+///
+/// let zone = FixedOffset::east_opt(8 * 3600).unwrap();
+/// let joined = Utc.with_ymd_and_hms(2026, 1, 5, 2, 0, 0).unwrap();
+/// let mut status = ladder.start(joined, &zone);
+///
+/// // Reaching the threshold exactly upgrades at once, and says why.
+/// let step = ladder.record(&mut status, joined, 1000, &zone)?;
+/// let change = step.change.unwrap();
+/// assert_eq!((change.from.as_str(), change.to.as_str()), ("member", "gold"));
+/// assert_eq!(change.reason, TierReason::Reached { qualifying: 1000, threshold: 1000 });
+/// assert_eq!(ladder.multiplier(&status)?.to_string(), "×1.5");
+///
+/// // A year later the points have left the window: grace starts,
+/// // and the demotion comes 30 days later.
+/// let later = joined + TimeDelta::days(366);
+/// assert!(ladder.evaluate(&mut status, later, &zone)?.change.is_none());
+/// let step = ladder.evaluate(&mut status, later + TimeDelta::days(30), &zone)?;
+/// assert_eq!(step.change.unwrap().to.as_str(), "member");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TierLadder {
+    spec: TierLadderSpec,
+    /// The first tier's name, kept apart so that no lookup of it can fail.
+    base: Label,
+}
+
+/// A member's tier: plain serde data with a [`version`](TierStatus::version).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TierStatus {
+    version: u64,
+    joined: LocalDay,
+    tier: Label,
+    since: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grace_until: Option<LocalDay>,
+    /// The newest local day a record or evaluation has seen: the window
+    /// ends there, so a late record after an evaluation that emptied the
+    /// window is still judged against it.
+    as_of: LocalDay,
+    /// Qualifying tallies by window bucket: per local day for a rolling
+    /// window, per anniversary-year start for an anniversary window. Only
+    /// buckets inside the window of the newest one are kept.
+    tally: BTreeMap<LocalDay, u64>,
+}
+
+impl Versioned for TierStatus {
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl TierStatus {
+    /// Bumped by every successful change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The member's join day, which anniversary years count from.
+    pub fn joined(&self) -> LocalDay {
+        self.joined
+    }
+
+    /// The name of the current tier.
+    pub fn tier(&self) -> &Label {
+        &self.tier
+    }
+
+    /// When the member entered the current tier.
+    pub fn since(&self) -> DateTime<Utc> {
+        self.since
+    }
+
+    /// While the tally is below the current tier's threshold, the first
+    /// local day an evaluation demotes on; `None` when not in grace.
+    pub fn grace_until(&self) -> Option<LocalDay> {
+        self.grace_until
+    }
+
+    /// The newest local day a record or evaluation has seen.
+    pub fn as_of(&self) -> LocalDay {
+        self.as_of
+    }
+
+    /// The qualifying tallies kept, by bucket (a local day, or the start of
+    /// an anniversary year), oldest first.
+    pub fn tallies(&self) -> impl Iterator<Item = (LocalDay, u64)> + '_ {
+        self.tally.iter().map(|(d, v)| (*d, *v))
+    }
+}
+
+/// Why a member's tier changed.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TierReason {
+    /// Upgrade: the tally reached the new tier's threshold.
+    Reached {
+        /// The tally.
+        qualifying: u64,
+        /// The new tier's threshold.
+        threshold: u64,
+    },
+    /// Downgrade at evaluation: the tally is below the old tier's threshold
+    /// and any grace has run out.
+    FellBelow {
+        /// The tally.
+        qualifying: u64,
+        /// The old tier's threshold.
+        threshold: u64,
+    },
+    /// Revocation: a retraction took the tally below the old tier's threshold.
+    Revoked {
+        /// The retraction's reason (`"refund of order 42"`).
+        reason: Label,
+        /// The corrected tally.
+        qualifying: u64,
+        /// The old tier's threshold.
+        threshold: u64,
+    },
+}
+
+/// A tier change, with its cause.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct TierChange {
+    /// The tier left.
+    pub from: Label,
+    /// The tier entered.
+    pub to: Label,
+    /// When (the step's instant).
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub reason: TierReason,
+}
+
+impl fmt::Display for TierChange {
+    /// `member → gold: 1000 qualifying reached the threshold 1000`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} → {}: ", self.from, self.to)?;
+        match &self.reason {
+            TierReason::Reached {
+                qualifying,
+                threshold,
+            } => write!(
+                f,
+                "{qualifying} qualifying reached the threshold {threshold}"
+            ),
+            TierReason::FellBelow {
+                qualifying,
+                threshold,
+            } => write!(
+                f,
+                "{qualifying} qualifying is below the threshold {threshold}"
+            ),
+            TierReason::Revoked {
+                reason,
+                qualifying,
+                threshold,
+            } => write!(
+                f,
+                "revoked ({reason}): {qualifying} qualifying is below the threshold {threshold}"
+            ),
+        }
+    }
+}
+
+/// What a tier step did.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct TierOutcome {
+    /// The tier after the step.
+    pub tier: Label,
+    /// Its multiplier, for earning rules.
+    pub multiplier: Multiplier,
+    /// The qualifying tally in the window after the step.
+    pub qualifying: u64,
+    /// What this step added to (record) or took from (retract) the tally:
+    /// less than asked when the instant is outside the window, or a
+    /// retraction asks for more than its bucket holds.
+    pub counted: u64,
+    /// The tier change, if any.
+    pub change: Option<TierChange>,
+    /// The end of the grace period, if the member is in one after the step.
+    pub grace_until: Option<LocalDay>,
+}
+
+impl TierLadder {
+    /// The spec it was built from.
+    pub fn spec(&self) -> &TierLadderSpec {
+        &self.spec
+    }
+
+    /// The tiers, base first.
+    pub fn tiers(&self) -> &[Tier] {
+        &self.spec.tiers
+    }
+
+    /// The tier named `name`.
+    pub fn tier(&self, name: &str) -> Option<&Tier> {
+        self.spec.tiers.iter().find(|t| t.name.as_str() == name)
+    }
+
+    /// A new member's status: the base tier, joined on the local day of
+    /// `joined_at` in `zone`, version 0.
+    pub fn start<Tz: TimeZone>(&self, joined_at: DateTime<Utc>, zone: &Tz) -> TierStatus {
+        TierStatus {
+            version: 0,
+            joined: LocalDay::of(joined_at, zone),
+            tier: self.base.clone(),
+            since: joined_at,
+            grace_until: None,
+            as_of: LocalDay::of(joined_at, zone),
+            tally: BTreeMap::new(),
+        }
+    }
+
+    /// The member's current tier.
+    pub fn current(&self, status: &TierStatus) -> Result<&Tier, TierError> {
+        let i = self.index_of(&status.tier)?;
+        self.spec
+            .tiers
+            .get(i)
+            .ok_or_else(|| TierError::UnknownTier {
+                tier: status.tier.clone(),
+            })
+    }
+
+    /// The member's current tier's multiplier, for earning rules.
+    pub fn multiplier(&self, status: &TierStatus) -> Result<Multiplier, TierError> {
+        self.current(status).map(|t| t.multiplier)
+    }
+
+    /// What a purchase adds to a spend-qualified ladder, in minor units.
+    pub fn qualifying_spend(&self, amount: Money) -> Result<u64, TierError> {
+        let QualifyingBasis::Spend { currency } = self.spec.basis else {
+            return Err(TierError::NotSpendBasis);
+        };
+        if amount.currency != currency {
+            return Err(TierError::CurrencyMismatch {
+                expected: currency,
+                got: amount.currency,
+            });
+        }
+        u64::try_from(amount.minor).map_err(|_| TierError::NegativeSpend {
+            minor: amount.minor,
+        })
+    }
+
+    /// The qualifying tally as of `now`, without changing anything.
+    pub fn qualifying<Tz: TimeZone>(
+        &self,
+        status: &TierStatus,
+        now: DateTime<Utc>,
+        zone: &Tz,
+    ) -> Result<u64, TierError> {
+        let today = LocalDay::of(now, zone);
+        sum_from(&status.tally, self.window_start(status, today))
+    }
+
+    /// Adds `amount` qualifying points (or minor units of spend) earned at
+    /// `at`, and upgrades at once if a higher threshold is reached; reaching
+    /// the current tier's threshold again ends a grace period. An instant
+    /// older than the window counts nothing ([`TierOutcome::counted`] is 0).
+    pub fn record<Tz: TimeZone>(
+        &self,
+        status: &mut TierStatus,
+        at: DateTime<Utc>,
+        amount: u64,
+        zone: &Tz,
+    ) -> Result<TierOutcome, TierError> {
+        let current = self.index_of(&status.tier)?;
+        let day = LocalDay::of(at, zone);
+        let key = self.bucket_of(day, status.joined);
+        let start = self.window_start(status, day);
+        let before = sum_from(&status.tally, start)?;
+        if amount == 0 || key < start {
+            return self.outcome(status, before, 0, None);
+        }
+        let bucket = status.tally.get(&key).copied().unwrap_or(0);
+        let bucket = bucket.checked_add(amount).ok_or(TierError::Overflow)?;
+        let qualifying = before.checked_add(amount).ok_or(TierError::Overflow)?;
+        let version = bump(status.version)?;
+
+        let reached = self.qualified(qualifying);
+        let change = (reached > current).then(|| TierChange {
+            from: status.tier.clone(),
+            to: self.name(reached),
+            at,
+            reason: TierReason::Reached {
+                qualifying,
+                threshold: self.threshold(reached),
+            },
+        });
+        forget_before(&mut status.tally, start);
+        status.tally.insert(key, bucket);
+        status.as_of = status.as_of.max(day);
+        if reached >= current {
+            status.grace_until = None;
+        }
+        if let Some(change) = &change {
+            status.tier = change.to.clone();
+            status.since = at;
+        }
+        status.version = version;
+        self.outcome(status, qualifying, amount, change)
+    }
+
+    /// Re-reads the window as of `now`: forgets tallies that left it, and
+    /// if the tally is below the current tier's threshold, starts the grace
+    /// period or, once it has run out, demotes to the tier the tally
+    /// qualifies for. The only step that demotes for falling below.
+    pub fn evaluate<Tz: TimeZone>(
+        &self,
+        status: &mut TierStatus,
+        now: DateTime<Utc>,
+        zone: &Tz,
+    ) -> Result<TierOutcome, TierError> {
+        let current = self.index_of(&status.tier)?;
+        let today = LocalDay::of(now, zone);
+        let start = self.window_start(status, today);
+        let qualifying = sum_from(&status.tally, start)?;
+        let reached = self.qualified(qualifying);
+
+        let mut grace_until = status.grace_until;
+        let mut change = None;
+        if reached >= current {
+            grace_until = None;
+            if reached > current {
+                // Only a status edited outside the library lags its tally:
+                // record upgrades at once.
+                change = Some(TierChange {
+                    from: status.tier.clone(),
+                    to: self.name(reached),
+                    at: now,
+                    reason: TierReason::Reached {
+                        qualifying,
+                        threshold: self.threshold(reached),
+                    },
+                });
+            }
+        } else {
+            let until = *grace_until.get_or_insert_with(|| self.grace_end(today, status.joined));
+            if today >= until {
+                grace_until = None;
+                change = Some(TierChange {
+                    from: status.tier.clone(),
+                    to: self.name(reached),
+                    at: now,
+                    reason: TierReason::FellBelow {
+                        qualifying,
+                        threshold: self.threshold(current),
+                    },
+                });
+            }
+        }
+        let stale = status.tally.keys().next().is_some_and(|k| *k < start);
+        let as_of = status.as_of.max(today);
+        if stale || as_of != status.as_of || grace_until != status.grace_until || change.is_some() {
+            status.version = bump(status.version)?;
+            status.as_of = as_of;
+            forget_before(&mut status.tally, start);
+            status.grace_until = grace_until;
+            if let Some(change) = &change {
+                status.tier = change.to.clone();
+                status.since = now;
+            }
+        }
+        self.outcome(status, qualifying, 0, change)
+    }
+
+    /// Takes back `amount` qualifying points (or spend) counted for an
+    /// earning at `at` (a reversed award, a refunded purchase), at most what
+    /// that instant's bucket holds, and nothing if it has left the window.
+    /// If the current tier rested on them, it is revoked at once with
+    /// `reason` (see [`TierLadder`]'s rules).
+    pub fn retract<Tz: TimeZone>(
+        &self,
+        status: &mut TierStatus,
+        at: DateTime<Utc>,
+        amount: u64,
+        reason: impl Into<Label>,
+        zone: &Tz,
+    ) -> Result<TierOutcome, TierError> {
+        let current = self.index_of(&status.tier)?;
+        let day = LocalDay::of(at, zone);
+        let key = self.bucket_of(day, status.joined);
+        let start = self.window_start(status, day);
+        let before = sum_from(&status.tally, start)?;
+        let held = if key < start {
+            0
+        } else {
+            status.tally.get(&key).copied().unwrap_or(0)
+        };
+        let taken = amount.min(held);
+        if taken == 0 {
+            return self.outcome(status, before, 0, None);
+        }
+        // `taken` is part of `before`: it never underflows.
+        let qualifying = before.saturating_sub(taken);
+        let version = bump(status.version)?;
+        let threshold = self.threshold(current);
+        let reached = self.qualified(qualifying);
+        let change = (before >= threshold && reached < current).then(|| TierChange {
+            from: status.tier.clone(),
+            to: self.name(reached),
+            at,
+            reason: TierReason::Revoked {
+                reason: reason.into(),
+                qualifying,
+                threshold,
+            },
+        });
+        if held == taken {
+            status.tally.remove(&key);
+        } else {
+            status.tally.insert(key, held.saturating_sub(taken));
+        }
+        if let Some(change) = &change {
+            status.tier = change.to.clone();
+            status.since = at;
+            status.grace_until = None;
+        }
+        status.version = version;
+        self.outcome(status, qualifying, taken, change)
+    }
+
+    fn index_of(&self, name: &Label) -> Result<usize, TierError> {
+        self.spec
+            .tiers
+            .iter()
+            .position(|t| t.name == *name)
+            .ok_or_else(|| TierError::UnknownTier { tier: name.clone() })
+    }
+
+    /// The highest tier whose threshold `qualifying` meets.
+    fn qualified(&self, qualifying: u64) -> usize {
+        self.spec
+            .tiers
+            .partition_point(|t| t.threshold <= qualifying)
+            .saturating_sub(1)
+    }
+
+    fn name(&self, i: usize) -> Label {
+        self.spec
+            .tiers
+            .get(i)
+            .map_or_else(|| self.base.clone(), |t| t.name.clone())
+    }
+
+    fn threshold(&self, i: usize) -> u64 {
+        self.spec.tiers.get(i).map_or(0, |t| t.threshold)
+    }
+
+    /// The bucket a local day's qualifying amounts go to.
+    fn bucket_of(&self, day: LocalDay, joined: LocalDay) -> LocalDay {
+        match self.spec.window {
+            TierWindow::RollingDays { .. } => day,
+            TierWindow::AnniversaryYear => anniversary_year_start(joined, day),
+        }
+    }
+
+    /// The oldest bucket inside the window that ends on the later of the
+    /// status's newest day and `day`.
+    fn window_start(&self, status: &TierStatus, day: LocalDay) -> LocalDay {
+        let newest = self.bucket_of(status.as_of.max(day), status.joined);
+        match self.spec.window {
+            TierWindow::RollingDays { days } => {
+                let back = i32::try_from(days).unwrap_or(i32::MAX).saturating_sub(1);
+                newest
+                    .checked_add_days(-back)
+                    .unwrap_or(LocalDay::from_number(i32::MIN))
+            }
+            TierWindow::AnniversaryYear => newest,
+        }
+    }
+
+    /// The first day an evaluation demotes on, for a member first found
+    /// below on `today`.
+    fn grace_end(&self, today: LocalDay, joined: LocalDay) -> LocalDay {
+        let far = LocalDay::from_number(i32::MAX);
+        match self.spec.grace {
+            Grace::None => today,
+            Grace::Days { days } => today
+                .checked_add_days(i32::try_from(days).unwrap_or(i32::MAX))
+                .unwrap_or(far),
+            Grace::UntilAnniversary => anniversary_year_index(joined, today)
+                .checked_add(1)
+                .and_then(|k| anniversary(joined, k))
+                .unwrap_or(far),
+        }
+    }
+
+    fn outcome(
+        &self,
+        status: &TierStatus,
+        qualifying: u64,
+        counted: u64,
+        change: Option<TierChange>,
+    ) -> Result<TierOutcome, TierError> {
+        Ok(TierOutcome {
+            tier: status.tier.clone(),
+            multiplier: self.multiplier(status)?,
+            qualifying,
+            counted,
+            change,
+            grace_until: status.grace_until,
+        })
+    }
+}
+
+fn bump(version: u64) -> Result<u64, TierError> {
+    version.checked_add(1).ok_or(TierError::Overflow)
+}
+
+/// Drops the buckets before `start`; the common case, nothing to drop,
+/// touches nothing.
+fn forget_before(tally: &mut BTreeMap<LocalDay, u64>, start: LocalDay) {
+    if tally.first_key_value().is_some_and(|(k, _)| *k < start) {
+        *tally = tally.split_off(&start);
+    }
+}
+
+fn sum_from(tally: &BTreeMap<LocalDay, u64>, start: LocalDay) -> Result<u64, TierError> {
+    tally
+        .range(start..)
+        .try_fold(0u64, |sum, (_, v)| sum.checked_add(*v))
+        .ok_or(TierError::Overflow)
+}
+
+/// The `k`-th anniversary of `joined` (the 0th is the join day itself),
+/// counted from the join date so that a 29 February join falls on
+/// 28 February in common years and on 29 February again in leap years.
+fn anniversary(joined: LocalDay, k: u32) -> Option<LocalDay> {
+    let months = Months::new(k.checked_mul(12)?);
+    joined
+        .date()
+        .checked_add_months(months)
+        .map(LocalDay::from_date)
+}
+
+/// Which anniversary year `day` falls in (0: the first year; days before
+/// joining count as the first year too).
+fn anniversary_year_index(joined: LocalDay, day: LocalDay) -> u32 {
+    if day <= joined {
+        return 0;
+    }
+    let years = day.date().year().saturating_sub(joined.date().year());
+    let mut k = u32::try_from(years).unwrap_or(0);
+    // At most one step back: the anniversary in `day`'s year may be later.
+    while k > 0 && anniversary(joined, k).is_none_or(|a| a > day) {
+        k -= 1;
+    }
+    k
+}
+
+/// The first day of the anniversary year `day` falls in.
+fn anniversary_year_start(joined: LocalDay, day: LocalDay) -> LocalDay {
+    anniversary(joined, anniversary_year_index(joined, day)).unwrap_or(joined)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,562 @@
+use super::*;
+use chrono::{FixedOffset, NaiveDate, TimeDelta};
+
+fn zone() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!())
+}
+
+/// Local noon in +08:00 on a date.
+fn noon(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 4, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn day(y: i32, m: u32, d: u32) -> LocalDay {
+    LocalDay::from_date(NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default())
+}
+
+fn ladder(json: &str) -> TierLadder {
+    serde_json::from_str::<TierLadderSpec>(json)
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.validate().map_err(|e| e.to_string()))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn rolling(days: u32, grace: &str) -> TierLadder {
+    ladder(&format!(
+        r#"{{ "basis": {{ "type": "points" }},
+             "window": {{ "type": "rolling_days", "days": {days} }},
+             "grace": {grace},
+             "tiers": [ {{ "name": "member", "threshold": 0 }},
+                        {{ "name": "silver", "threshold": 100, "multiplier": 1.2 }},
+                        {{ "name": "gold", "threshold": 500, "multiplier": 1.5 }} ] }}"#
+    ))
+}
+
+fn anniversary_ladder(grace: &str) -> TierLadder {
+    ladder(&format!(
+        r#"{{ "basis": {{ "type": "points" }},
+             "window": {{ "type": "anniversary_year" }},
+             "grace": {grace},
+             "tiers": [ {{ "name": "member", "threshold": 0 }},
+                        {{ "name": "gold", "threshold": 500, "multiplier": 2 }} ] }}"#
+    ))
+}
+
+fn spec_error(json: &str) -> String {
+    match serde_json::from_str::<TierLadderSpec>(json) {
+        Err(e) => e.to_string(),
+        Ok(spec) => spec
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+#[test]
+fn bad_ladders_are_refused_with_the_tier_and_field() {
+    let wrap = |tiers: &str, window: &str, grace: &str| {
+        format!(
+            r#"{{ "basis": {{ "type": "points" }}, "window": {window}, "grace": {grace}, "tiers": {tiers} }}"#
+        )
+    };
+    let w = r#"{ "type": "anniversary_year" }"#;
+    let g = r#"{ "type": "none" }"#;
+    for (tiers, window, grace, message) in [
+        (
+            "[]",
+            w,
+            g,
+            "tiers is empty: a ladder needs at least a base tier",
+        ),
+        (
+            r#"[{ "name": "a", "threshold": 5 }]"#,
+            w,
+            g,
+            "tier a: the base tier's threshold is 5 but must be 0",
+        ),
+        (
+            r#"[{ "name": "a", "threshold": 0 }, { "name": "b", "threshold": 10 }, { "name": "c", "threshold": 10 }]"#,
+            w,
+            g,
+            "tier c: threshold 10 must be above the previous tier's 10",
+        ),
+        (
+            r#"[{ "name": "a", "threshold": 0 }, { "name": "a", "threshold": 10 }]"#,
+            w,
+            g,
+            "tier a: the name is used by another tier",
+        ),
+        (
+            r#"[{ "name": "a", "threshold": 0 }]"#,
+            r#"{ "type": "rolling_days", "days": 0 }"#,
+            g,
+            "window.days is 0 but must be at least 1",
+        ),
+        (
+            r#"[{ "name": "a", "threshold": 0 }]"#,
+            r#"{ "type": "rolling_days", "days": 1097 }"#,
+            g,
+            "window.days is 1097 but must be at most 1096",
+        ),
+        (
+            r#"[{ "name": "a", "threshold": 0 }]"#,
+            w,
+            r#"{ "type": "days", "days": 0 }"#,
+            "grace.days is 0 but must be at least 1",
+        ),
+    ] {
+        assert_eq!(spec_error(&wrap(tiers, window, grace)), message);
+    }
+    let zero = spec_error(&wrap(
+        r#"[{ "name": "a", "threshold": 0, "multiplier": 0 }]"#,
+        w,
+        g,
+    ));
+    assert!(zero.contains("multiplier 0 is out of range"), "{zero}");
+    let unknown = spec_error(&wrap(r#"[{ "name": "a", "threshold": 0, "x": 1 }]"#, w, g));
+    assert!(unknown.contains("unknown field `x`"), "{unknown}");
+}
+
+#[test]
+fn the_threshold_reached_exactly_upgrades_at_once() {
+    let l = rolling(30, r#"{ "type": "none" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    assert_eq!(s.tier().as_str(), "member");
+    assert_eq!(s.version(), 0);
+
+    let step = l
+        .record(&mut s, noon(2026, 3, 1), 99, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.change, step.qualifying, step.counted), (None, 99, 99));
+    let step = l
+        .record(&mut s, noon(2026, 3, 2), 1, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let change = step.change.unwrap_or_else(|| panic!("upgrade"));
+    assert_eq!(
+        change.to_string(),
+        "member → silver: 100 qualifying reached the threshold 100"
+    );
+    assert_eq!(change.at, noon(2026, 3, 2));
+    assert_eq!(step.multiplier.basis_points(), 12_000);
+    assert_eq!(s.since(), noon(2026, 3, 2));
+    assert_eq!(s.version(), 2);
+}
+
+#[test]
+fn a_big_award_jumps_several_tiers_in_one_change() {
+    let l = rolling(30, r#"{ "type": "none" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    let step = l
+        .record(&mut s, noon(2026, 3, 1), 600, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let change = step.change.unwrap_or_else(|| panic!("upgrade"));
+    assert_eq!(
+        (change.from.as_str(), change.to.as_str()),
+        ("member", "gold")
+    );
+    assert_eq!(
+        change.reason,
+        TierReason::Reached {
+            qualifying: 600,
+            threshold: 500
+        }
+    );
+}
+
+#[test]
+fn the_rolling_window_ends_exactly_n_days_later() {
+    let l = rolling(30, r#"{ "type": "none" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 1), 100, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // 1 March plus the 29 days after it: still in the window on 30 March.
+    let last = noon(2026, 3, 30);
+    assert_eq!(l.qualifying(&s, last, &z), Ok(100));
+    let step = l
+        .evaluate(&mut s, last, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.qualifying, step.change), (100, None));
+    assert_eq!(l.qualifying(&s, noon(2026, 3, 31), &z), Ok(0));
+    let step = l
+        .evaluate(&mut s, noon(2026, 3, 31), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let change = step.change.unwrap_or_else(|| panic!("downgrade"));
+    assert_eq!(
+        change.reason,
+        TierReason::FellBelow {
+            qualifying: 0,
+            threshold: 100
+        }
+    );
+    assert_eq!(s.tallies().count(), 0, "the stale day is forgotten");
+    // A late record for a day already outside the window counts nothing.
+    let step = l
+        .record(&mut s, noon(2026, 3, 1), 1000, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.counted, step.change), (0, None));
+}
+
+#[test]
+fn late_records_outside_the_window_count_nothing() {
+    let l = rolling(7, r#"{ "type": "none" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 10), 10, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v = s.version();
+    let step = l
+        .record(&mut s, noon(2026, 3, 3), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.counted, step.qualifying, step.change), (0, 10, None));
+    assert_eq!(s.version(), v, "nothing changed");
+    // The oldest day still inside the window counts.
+    let step = l
+        .record(&mut s, noon(2026, 3, 4), 90, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.counted, step.qualifying), (90, 100));
+    assert_eq!(step.tier.as_str(), "silver");
+}
+
+#[test]
+fn downgrade_waits_for_evaluation_and_grace() {
+    let l = rolling(10, r#"{ "type": "days", "days": 5 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 1), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.tier().as_str(), "gold");
+    // Points left the window on 11 March; the evaluation then starts grace.
+    let step = l
+        .evaluate(&mut s, noon(2026, 3, 12), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (step.change, step.grace_until),
+        (None, Some(day(2026, 3, 17)))
+    );
+    assert_eq!(s.tier().as_str(), "gold");
+    // A second evaluation inside the grace keeps the same end.
+    let step = l
+        .evaluate(&mut s, noon(2026, 3, 16), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (step.change, step.grace_until),
+        (None, Some(day(2026, 3, 17)))
+    );
+    // Earning silver-worth points meanwhile does not end gold's grace.
+    let step = l
+        .record(&mut s, noon(2026, 3, 16), 150, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.grace_until, Some(day(2026, 3, 17)));
+    let step = l
+        .evaluate(
+            &mut s,
+            Utc.with_ymd_and_hms(2026, 3, 16, 16, 0, 0)
+                .single()
+                .unwrap_or_default(),
+            &z,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let change = step
+        .change
+        .unwrap_or_else(|| panic!("downgrade at local midnight of the 17th"));
+    assert_eq!(
+        (change.from.as_str(), change.to.as_str()),
+        ("gold", "silver")
+    );
+    assert_eq!(
+        change.reason,
+        TierReason::FellBelow {
+            qualifying: 150,
+            threshold: 500
+        }
+    );
+    assert_eq!(s.grace_until(), None);
+}
+
+#[test]
+fn requalifying_during_grace_ends_it() {
+    let l = rolling(10, r#"{ "type": "days", "days": 5 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 1), 100, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.evaluate(&mut s, noon(2026, 3, 12), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.grace_until().is_some());
+    let step = l
+        .record(&mut s, noon(2026, 3, 13), 100, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.change, step.grace_until), (None, None));
+    let step = l
+        .evaluate(&mut s, noon(2026, 3, 20), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.change, step.tier.as_str()), (None, "silver"));
+}
+
+#[test]
+fn no_grace_demotes_at_the_first_evaluation_below() {
+    let l = rolling(1, r#"{ "type": "none" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 1), 100, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let same_day = l
+        .evaluate(&mut s, noon(2026, 3, 1), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(same_day.change, None);
+    let v = s.version();
+    let again = l
+        .evaluate(&mut s, noon(2026, 3, 1), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (again.change, s.version()),
+        (None, v),
+        "nothing to change, no version bump"
+    );
+    let next = l
+        .evaluate(&mut s, noon(2026, 3, 2), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(next.tier.as_str(), "member");
+    assert_eq!(next.grace_until, None);
+}
+
+#[test]
+fn anniversary_years_of_a_29_february_join() {
+    let z = zone();
+    let leap = day(2024, 2, 29);
+    assert_eq!(anniversary(leap, 1), Some(day(2025, 2, 28)));
+    assert_eq!(anniversary(leap, 4), Some(day(2028, 2, 29)));
+    assert_eq!(anniversary_year_start(leap, day(2025, 2, 27)), leap);
+    assert_eq!(
+        anniversary_year_start(leap, day(2025, 2, 28)),
+        day(2025, 2, 28)
+    );
+    assert_eq!(
+        anniversary_year_start(leap, day(2028, 2, 28)),
+        day(2027, 2, 28)
+    );
+    assert_eq!(
+        anniversary_year_start(leap, day(2028, 2, 29)),
+        day(2028, 2, 29)
+    );
+    assert_eq!(anniversary_year_start(leap, day(2023, 1, 1)), leap);
+
+    let l = anniversary_ladder(r#"{ "type": "none" }"#);
+    let mut s = l.start(noon(2024, 2, 29), &z);
+    l.record(&mut s, noon(2025, 2, 27), 300, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(l.qualifying(&s, noon(2025, 2, 27), &z), Ok(300));
+    // 28 February 2025 is the first anniversary: the tally starts again.
+    assert_eq!(l.qualifying(&s, noon(2025, 2, 28), &z), Ok(0));
+    let step = l
+        .record(&mut s, noon(2025, 2, 28), 300, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.qualifying, step.change), (300, None));
+    // The first year's bucket is gone: a late record for it counts nothing.
+    let step = l
+        .record(&mut s, noon(2025, 2, 27), 300, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.counted, 0);
+    assert_eq!(
+        s.tallies().collect::<Vec<_>>(),
+        vec![(day(2025, 2, 28), 300)]
+    );
+}
+
+#[test]
+fn until_anniversary_keeps_a_tier_through_the_next_year() {
+    let z = zone();
+    let l = anniversary_ladder(r#"{ "type": "until_anniversary" }"#);
+    let mut s = l.start(noon(2024, 2, 29), &z);
+    l.record(&mut s, noon(2024, 6, 1), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.tier().as_str(), "gold");
+    // In the second year the tally is 0: grace until the third year begins.
+    let step = l
+        .evaluate(&mut s, noon(2025, 3, 1), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (step.change, step.grace_until),
+        (None, Some(day(2026, 2, 28)))
+    );
+    let step = l
+        .evaluate(&mut s, noon(2026, 2, 27), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change, None);
+    let step = l
+        .evaluate(&mut s, noon(2026, 2, 28), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change.map(|c| c.to), Some(Label::from("member")));
+}
+
+#[test]
+fn a_retraction_revokes_a_tier_it_held_up_at_once() {
+    let l = rolling(30, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 1), 80, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.record(&mut s, noon(2026, 3, 2), 40, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.tier().as_str(), "silver");
+    let step = l
+        .retract(&mut s, noon(2026, 3, 2), 40, "refund of order 7", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let change = step.change.unwrap_or_else(|| panic!("revoked"));
+    assert_eq!(
+        change.reason,
+        TierReason::Revoked {
+            reason: "refund of order 7".into(),
+            qualifying: 80,
+            threshold: 100
+        }
+    );
+    assert_eq!(
+        change.to_string(),
+        "silver → member: revoked (refund of order 7): 80 qualifying is below the threshold 100"
+    );
+    assert_eq!((step.counted, s.tier().as_str()), (40, "member"));
+    // More than the day holds: only what it holds is taken.
+    let step = l
+        .retract(&mut s, noon(2026, 3, 1), 500, "chargeback", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.counted, step.qualifying), (80, 0));
+    // Nothing left to take: no change, no version bump.
+    let v = s.version();
+    let step = l
+        .retract(&mut s, noon(2026, 3, 1), 5, "again", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.counted, s.version()), (0, v));
+}
+
+#[test]
+fn a_retraction_leaves_a_tier_held_by_grace_to_evaluation() {
+    let l = rolling(10, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 1), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.record(&mut s, noon(2026, 3, 12), 50, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.evaluate(&mut s, noon(2026, 3, 12), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (s.tier().as_str(), s.grace_until()),
+        ("gold", Some(day(2026, 4, 11)))
+    );
+    let step = l
+        .retract(&mut s, noon(2026, 3, 12), 50, "refund", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.change, step.counted), (None, 50));
+    assert_eq!(s.grace_until(), Some(day(2026, 4, 11)));
+}
+
+#[test]
+fn spend_qualifies_in_one_currency_only() {
+    let l = ladder(
+        r#"{ "basis": { "type": "spend", "currency": "CNY" },
+             "window": { "type": "anniversary_year" },
+             "tiers": [ { "name": "member", "threshold": 0 },
+                        { "name": "vip", "threshold": 100000, "benefits": "priority support" } ] }"#,
+    );
+    let cny = "CNY".parse().unwrap_or_else(|_| unreachable!());
+    let usd = "USD".parse().unwrap_or_else(|_| unreachable!());
+    assert_eq!(l.qualifying_spend(Money::new(9_900, cny)), Ok(9_900));
+    assert_eq!(
+        l.qualifying_spend(Money::new(9_900, usd)),
+        Err(TierError::CurrencyMismatch {
+            expected: cny,
+            got: usd
+        })
+    );
+    assert_eq!(
+        l.qualifying_spend(Money::new(-1, cny)),
+        Err(TierError::NegativeSpend { minor: -1 })
+    );
+    assert_eq!(
+        rolling(5, r#"{ "type": "none" }"#).qualifying_spend(Money::new(1, cny)),
+        Err(TierError::NotSpendBasis)
+    );
+    assert_eq!(
+        l.tier("vip").and_then(|t| t.benefits.clone()),
+        Some(Label::from("priority support"))
+    );
+}
+
+#[test]
+fn a_failed_step_changes_nothing() {
+    let l = rolling(30, r#"{ "type": "none" }"#);
+    let other = anniversary_ladder(r#"{ "type": "none" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 1), 100, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = s.clone();
+    // "silver" is not on the other ladder.
+    assert_eq!(
+        other.record(&mut s, noon(2026, 3, 1), 1, &z),
+        Err(TierError::UnknownTier {
+            tier: "silver".into()
+        })
+    );
+    assert!(other.evaluate(&mut s, noon(2026, 3, 1), &z).is_err());
+    assert!(other.retract(&mut s, noon(2026, 3, 1), 1, "r", &z).is_err());
+    assert_eq!(s, before);
+    // Overflow of the tally is refused whole.
+    assert_eq!(
+        l.record(&mut s, noon(2026, 3, 2), u64::MAX, &z),
+        Err(TierError::Overflow)
+    );
+    assert_eq!(s, before);
+}
+
+#[test]
+fn status_round_trips_through_json() {
+    let l = rolling(30, r#"{ "type": "days", "days": 3 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 1), 120, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.evaluate(&mut s, noon(2026, 4, 1), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let json = serde_json::to_string(&s).unwrap_or_default();
+    let back: TierStatus = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(back, s);
+    assert!(json.contains("\"grace_until\":\"2026-04-04\""), "{json}");
+    let spec = serde_json::to_string(l.spec()).unwrap_or_default();
+    let again: TierLadderSpec = serde_json::from_str(&spec).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.validate().as_ref(), Ok(&l));
+}
+
+#[test]
+fn a_one_day_window_follows_local_days_across_a_dst_change() {
+    // New York's 8 March 2026 has 23 hours: the one-day window still holds
+    // exactly that local day.
+    let ny = chrono_tz::America::New_York;
+    let l = rolling(1, r#"{ "type": "none" }"#);
+    let at = |h: u32, m: u32| {
+        Utc.with_ymd_and_hms(2026, 3, 8, h, m, 0)
+            .single()
+            .unwrap_or_default()
+    };
+    let mut s = l.start(at(5, 30), &ny); // 00:30 EST
+    l.record(&mut s, at(5, 30), 100, &ny)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // 23:30 EDT the same local day, 22 hours later: still in the window.
+    let late = at(5, 30) + TimeDelta::hours(22);
+    assert_eq!(l.qualifying(&s, late, &ny), Ok(100));
+    assert_eq!(l.evaluate(&mut s, late, &ny).map(|o| o.change), Ok(None));
+    // 00:10 EDT on 9 March: a new local day, the points are out.
+    let next = late + TimeDelta::minutes(40);
+    assert_eq!(LocalDay::of(next, &ny), day(2026, 3, 9));
+    let step = l
+        .evaluate(&mut s, next, &ny)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change.map(|c| c.to), Some(Label::from("member")));
+}
