@@ -3,6 +3,7 @@
 //! See [`Condition`] for the JSON.
 
 use super::multiplier::Multiplier;
+use super::tier::Tier;
 use crate::event::{AttrValue, Event, Label};
 use crate::id::CommunityId;
 use crate::lifecycle::Stage;
@@ -211,6 +212,36 @@ impl EarnContext {
             multiplier,
         });
         self
+    }
+
+    /// With the user's current rung of a [`TierLadder`](super::TierLadder)
+    /// (its name and multiplier).
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use growthkit::points::{EarnContext, Ledger, ProgramSpec, TierLadderSpec};
+    /// use growthkit::{Event, EventId, EventKind, UserId};
+    ///
+    /// let ladder = serde_json::from_str::<TierLadderSpec>(r#"{
+    ///     "basis": { "type": "points" },
+    ///     "window": { "type": "rolling_days", "days": 365 },
+    ///     "tiers": [ { "name": "member", "threshold": 0 },
+    ///                { "name": "gold", "threshold": 100, "multiplier": 1.5 } ]
+    /// }"#)?.validate()?;
+    /// let program = serde_json::from_str::<ProgramSpec>(r#"{ "rules": [
+    ///     { "name": "lesson", "on": "action_completed:lesson",
+    ///       "reward": { "type": "fixed", "points": 10 } } ] }"#)?.validate()?;
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    /// let status = ladder.start(at, program.zone());
+    /// let ctx = EarnContext::new().with_tier_of(ladder.current(&status)?);
+    /// let lesson = EventKind::ActionCompleted { action: "lesson".into() };
+    /// let earned = program.apply_with(
+    ///     &mut Ledger::new(), &Event::new(EventId(1), UserId(7), at, lesson), &ctx)?;
+    /// assert_eq!(earned.total, 10); // a new member earns ×1
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_tier_of(self, tier: &Tier) -> EarnContext {
+        self.with_tier(tier.name.clone(), tier.multiplier)
     }
 }
 
