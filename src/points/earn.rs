@@ -115,6 +115,7 @@ impl Earned {
 /// What [`Program::apply_with`] commits once nothing can fail.
 struct Step {
     earned: Earned,
+    lots: Vec<Lot>,
     changes: Vec<Change>,
     /// The global daily tally of the event's day, if awards changed it.
     global: Option<DayTally>,
@@ -208,40 +209,27 @@ impl<Tz: TimeZone> Program<Tz> {
             return Ok(Earned::nothing(false));
         }
         // Everything is computed first and committed only once nothing can
-        // fail, so a failed call leaves the ledger as it was. New lots go
-        // straight onto the ledger's list (saving an allocation per event)
-        // and are cut off again if the step fails.
-        let lots_before = ledger.lots.len();
+        // fail, so a failed call leaves the ledger as it was.
         let step = self.evaluate(
             &ledger.counters,
             &ledger.global_days,
-            &mut ledger.lots,
             event,
             ctx,
             candidates,
-        );
-        let totals = step.and_then(|step| {
-            let earned = ledger
-                .earned
-                .checked_add(step.earned.total)
-                .ok_or(PointsError::Overflow)?;
-            let available = ledger
-                .available
-                .checked_add(step.earned.total)
-                .ok_or(PointsError::Overflow)?;
-            Ok((step, earned, available))
-        });
-        let (step, earned, available) = match totals {
-            Ok(done) => done,
-            Err(e) => {
-                ledger.lots.truncate(lots_before);
-                return Err(e);
-            }
-        };
+        )?;
+        let earned = ledger
+            .earned
+            .checked_add(step.earned.total)
+            .ok_or(PointsError::Overflow)?;
+        let available = ledger
+            .available
+            .checked_add(step.earned.total)
+            .ok_or(PointsError::Overflow)?;
 
         ledger.earned = earned;
         ledger.available = available;
         ledger.version = version;
+        ledger.lots.extend(step.lots);
         for change in step.changes {
             let Some(rule) = self.spec.rules.get(change.rule) else {
                 continue;
@@ -268,13 +256,11 @@ impl<Tz: TimeZone> Program<Tz> {
     }
 
     /// The earning step without its commit: what `event` earns against the
-    /// ledger's counters, the counter changes to make, and (pushed onto
-    /// `lots`) the new lots.
+    /// ledger's counters, the new lots, and the counter changes to make.
     fn evaluate(
         &self,
         counters: &BTreeMap<Label, RuleCounter>,
         global_days: &BTreeMap<LocalDay, DayTally>,
-        lots: &mut Vec<Lot>,
         event: &Event,
         ctx: &EarnContext,
         candidates: &[usize],
@@ -296,6 +282,7 @@ impl<Tz: TimeZone> Program<Tz> {
         };
         let mut earned = Earned::nothing(false);
         let mut changes: Vec<Change> = Vec::new();
+        let mut lots: Vec<Lot> = Vec::new();
         // The winner of each exclusive group so far (allocated only when a
         // grouped rule matches).
         let mut winners: Vec<Option<usize>> = Vec::new();
@@ -409,6 +396,7 @@ impl<Tz: TimeZone> Program<Tz> {
         }
         Ok(Step {
             earned,
+            lots,
             changes,
             global: global.filter(|_| global_changed),
             periods,

@@ -733,7 +733,7 @@ fn an_exempt_rule_beside_a_counted_one_on_the_same_event() {
 }
 
 #[test]
-fn a_failure_after_some_awards_leaves_no_lot_behind() {
+fn a_failure_after_some_awards_changes_nothing() {
     // The first rule's lot is made before the second overflows the total.
     let mut small = rule("small", "lesson", 5);
     small.priority = 1;
