@@ -240,6 +240,7 @@ impl<Tz: TimeZone> Program<Tz> {
             }
             if change.points > 0 {
                 let periods = Periods {
+                    days: rule.tallies_days(),
                     week: step.periods.week.filter(|_| rule.tallies_weeks()),
                     month: step.periods.month.filter(|_| rule.tallies_months()),
                     last_award: rule.cooldown_seconds.is_some(),
@@ -276,6 +277,7 @@ impl<Tz: TimeZone> Program<Tz> {
         // keeps tallies for it.
         let periods = Periods {
             day,
+            days: true,
             week: self.plan.weeks.then(|| week_of(day)),
             month: self.plan.months.then(|| month_of(day)),
             last_award: false,

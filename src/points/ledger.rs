@@ -108,7 +108,9 @@ pub struct RuleCounter {
     pub count: u32,
     /// Points over the user's lifetime.
     pub points: u64,
-    /// Per local day, the most recent few days only ([`DAILY_TALLY_DAYS`]).
+    /// Per local day, the most recent few days only ([`DAILY_TALLY_DAYS`]),
+    /// for rules with a cap per day, week or month.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub days: BTreeMap<LocalDay, DayTally>,
     /// Per local ISO week (keyed by its Monday), for rules with a weekly
     /// cap (a weekly cap added to a running program counts from then on).
@@ -136,6 +138,8 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Periods {
     pub(crate) day: LocalDay,
+    /// Whether to tally the day (rules with a day, week or month cap).
+    pub(crate) days: bool,
     pub(crate) week: Option<LocalDay>,
     pub(crate) month: Option<LocalDay>,
     /// Whether to remember the award's time (rules with a cooldown).
@@ -181,7 +185,9 @@ impl RuleCounter {
     pub(crate) fn record(&mut self, p: Periods, at: DateTime<Utc>, points: u64) {
         self.count = self.count.saturating_add(1);
         self.points = self.points.saturating_add(points);
-        self.days.entry(p.day).or_default().add(points);
+        if p.days {
+            self.days.entry(p.day).or_default().add(points);
+        }
         if let Some(week) = p.week {
             self.weeks.entry(week).or_default().add(points);
         }

@@ -138,6 +138,14 @@ impl RuleSpec {
         }
     }
 
+    /// Whether the rule keeps per-day tallies: it has a cap per day, week
+    /// or month (the days also mark how far back week and month tallies
+    /// reach). A rule without one has nothing a late event must be judged
+    /// against, so it keeps none and refuses no event as too late.
+    pub(crate) fn tallies_days(&self) -> bool {
+        self.daily_cap.is_some() || self.weekly_cap.is_some() || self.monthly_cap.is_some()
+    }
+
     /// Whether the rule keeps per-week tallies (it has a weekly cap).
     pub(crate) fn tallies_weeks(&self) -> bool {
         self.weekly_cap.is_some()

@@ -555,6 +555,38 @@ fn too_late_for_the_global_tallies_is_refused() {
 }
 
 #[test]
+fn rules_without_period_caps_keep_no_day_tallies() {
+    let mut capped = rule("capped", "lesson", 1);
+    capped.monthly_cap = cap(Some(100), None);
+    let mut lifetime = rule("lifetime", "lesson", 2);
+    lifetime.lifetime_cap = cap(Some(100), None);
+    let mut s = beijing(vec![capped, lifetime]);
+    s.dedupe.horizon_hours = 24 * 30;
+    let p = program(s);
+    let t = utc(2026, 3, 10, 1, 0);
+    let mut l = Ledger::new();
+    let _ = p.apply(&mut l, &ev(1, "lesson", t));
+    let days = |l: &Ledger, rule: &str| l.counter(rule).map(|c| c.days.len());
+    assert_eq!(
+        (days(&l, "capped"), days(&l, "lifetime")),
+        (Some(1), Some(0))
+    );
+    // Nine days late: too late for the capped rule's tallies, so refused
+    // whole; a program of the uncapped rule alone takes it.
+    let late = ev(2, "lesson", t - TimeDelta::days(9));
+    assert_eq!(
+        p.apply(&mut l, &late),
+        Err(PointsError::TooLate { id: EventId(2) })
+    );
+    let mut s = beijing(vec![rule("lifetime", "lesson", 2)]);
+    s.dedupe.horizon_hours = 24 * 30;
+    let p = program(s);
+    let mut l = Ledger::new();
+    let _ = p.apply(&mut l, &ev(1, "lesson", t));
+    assert_eq!(p.apply(&mut l, &late).map(|e| e.total), Ok(2));
+}
+
+#[test]
 fn events_no_rule_listens_to_are_taken_cheaply() {
     let p = program(beijing(vec![rule("lesson", "lesson", 1)]));
     let mut l = Ledger::new();
