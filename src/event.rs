@@ -53,6 +53,14 @@ impl From<String> for Label {
     }
 }
 
+// Sound: `Arc<str>` hashes and compares exactly as the `str` it holds, so
+// maps keyed by `Label` can be searched with a `&str`.
+impl std::borrow::Borrow<str> for Label {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for Label {
     fn as_ref(&self) -> &str {
         &self.0

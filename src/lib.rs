@@ -20,6 +20,8 @@
 //!   stages a host defines itself.
 //! - [`points`]: points programs as data, and a per-user ledger of expiring
 //!   lots (a first slice: earning rules, caps, expiry, redemption).
+//! - [`community`]: membership and roles, engagement scores with decay, caps
+//!   and pair damping, and member levels (Discourse trust levels, Orbit).
 //! - [`analytics`]: funnels, cohort retention and stickiness as mergeable
 //!   accumulators.
 //! - [`time`]: local calendar days ([`LocalDay`]) in any `chrono` time zone.
@@ -60,6 +62,7 @@
 
 pub mod analytics;
 pub mod batch;
+pub mod community;
 pub mod dedupe;
 pub mod event;
 pub mod id;

@@ -122,17 +122,26 @@ impl LocalDay {
     /// day whose midnight is skipped by a daylight-saving change, the first
     /// local instant that exists.
     pub fn start_in<Tz: TimeZone>(self, zone: &Tz) -> DateTime<Utc> {
-        let midnight = self.date().and_hms_opt(0, 0, 0).unwrap_or_default();
-        // Walk forward minute by minute past a gap (at most a few hours).
-        let mut local = midnight;
-        for _ in 0..(26 * 60) {
-            if let Some(at) = zone.from_local_datetime(&local).earliest() {
-                return at.with_timezone(&Utc);
-            }
-            local += chrono::TimeDelta::minutes(1);
-        }
-        midnight.and_utc()
+        instant_of_local(self.date().and_hms_opt(0, 0, 0).unwrap_or_default(), zone)
     }
+}
+
+/// The instant a local wall-clock time names in `zone`: the earlier one when
+/// a daylight-saving change repeats it, the first existing local instant after
+/// it when a change skips it.
+pub(crate) fn instant_of_local<Tz: TimeZone>(
+    local: chrono::NaiveDateTime,
+    zone: &Tz,
+) -> DateTime<Utc> {
+    // Walk forward minute by minute past a gap (at most a few hours).
+    let mut at = local;
+    for _ in 0..(26 * 60) {
+        if let Some(found) = zone.from_local_datetime(&at).earliest() {
+            return found.with_timezone(&Utc);
+        }
+        at += chrono::TimeDelta::minutes(1);
+    }
+    local.and_utc()
 }
 
 fn weekday_from_monday(n: u32) -> Weekday {

@@ -1,15 +1,21 @@
 //! Properties of points programs and ledgers (`growthkit::points`):
 //!
-//! 1. under arbitrary sequences of events, redeems and expiries the ledger's
-//!    invariant holds after every step, spendable never exceeds available,
-//!    and a failed step changes nothing;
+//! 1. under arbitrary sequences of events, redeems, holds, captures,
+//!    releases, reversals and expiries the ledger's invariant holds after
+//!    every step (`earned = spendable + pending + due + held + redeemed +
+//!    expired + reversed` at the step's instant), the balance is never
+//!    negative unless the clawback policy owes, a failed step changes nothing
+//!    (the JSON is byte-identical), and repeating a successful step's key
+//!    returns its first result and changes nothing;
 //! 2. no rule's daily, weekly, monthly or lifetime cap, nor the global
-//!    daily cap, is ever exceeded in any period; exempt awards are never
-//!    counted towards the global cap; no cooldown is broken; at most one rule
-//!    of an exclusive group awards per event;
+//!    daily cap, is ever exceeded in any period (net of reversals, which
+//!    give the room back); exempt awards are never counted towards the
+//!    global cap; no cooldown is broken; at most one rule of an exclusive
+//!    group awards per event;
 //! 3. applying an applied event again is a no-op;
 //! 4. the same input gives the same output;
-//! 5. `ProgramSpec` and `Ledger` round-trip through JSON;
+//! 5. `ProgramSpec` and `Ledger` round-trip through JSON, and a ledger
+//!    saved and loaded mid-sequence continues exactly like one that was not;
 //! 6. any JSON program fails to parse or validate, or is a valid program;
 //!    never a panic.
 
@@ -17,8 +23,9 @@ use chrono::Weekday;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::lifecycle::Stage;
 use growthkit::points::{
-    Cap, CapMode, Comparison, Condition, EarnContext, Earned, Expiry, Ledger, Multiplier,
-    PointsError, Program, ProgramSpec, Redemption, Reward, Rounding, RuleSpec,
+    Cap, CapMode, Clawback, Comparison, Condition, EarnContext, Earned, Entry, EntryKind, Expiry,
+    Hold, Ledger, LedgerPolicy, Multiplier, PeriodEnd, PointsError, Portion, Program, ProgramSpec,
+    Redemption, Release, Reversal, Reward, Rounding, RuleSpec,
 };
 use growthkit::{Event, EventId, EventKind, LocalDay, Money, UserId};
 use proptest::collection::vec;
@@ -45,7 +52,24 @@ fn expiry() -> impl Strategy<Value = Option<Expiry>> {
         Just(None),
         Just(Some(Expiry::Never)),
         (1u32..20).prop_map(|days| Some(Expiry::AfterDays { days })),
+        (
+            1u32..3,
+            select(vec![None, Some(PeriodEnd::Month), Some(PeriodEnd::Quarter)])
+        )
+            .prop_map(|(months, round_up_to)| Some(Expiry::AfterMonths {
+                months,
+                round_up_to
+            })),
     ]
+}
+
+/// The fewest days from earning to expiry.
+fn min_days(expiry: Expiry) -> Option<u32> {
+    match expiry {
+        Expiry::AfterDays { days } => Some(days),
+        Expiry::AfterMonths { months, .. } => Some(months * 28),
+        _ => None,
+    }
 }
 
 fn rounding() -> impl Strategy<Value = Rounding> {
@@ -175,6 +199,7 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
         select(vec![CapMode::Trim, CapMode::Reject]),
         expiry(),
         extras(),
+        prop_oneof![Just(0u32), 1u32..3],
     )
         .prop_map(
             move |(
@@ -183,6 +208,7 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
                 cap_mode,
                 expiry,
                 x,
+                pending_days,
             )| {
                 let mut r = RuleSpec::new(format!("r{i}"), on.parse().unwrap(), reward);
                 r.daily_cap = daily_cap;
@@ -191,6 +217,7 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
                 r.lifetime_cap = lifetime_cap;
                 r.cap_mode = cap_mode;
                 r.expiry = expiry;
+                r.pending_days = pending_days;
                 r.cooldown_seconds = x.cooldown_seconds;
                 r.multiplier = x.multiplier;
                 r.tier_multiplier = x.tier_multiplier;
@@ -217,19 +244,44 @@ fn spec() -> impl Strategy<Value = ProgramSpec> {
             Just(Expiry::Never),
             (1u32..30).prop_map(|days| Expiry::AfterDays { days })
         ],
+        select(vec![
+            Clawback::Clamp,
+            Clawback::Debt,
+            Clawback::NegativeBalance,
+        ]),
+        (0u16..6, select(vec![0u16, 3, 128])),
         cap(),
     )
-        .prop_flat_map(|(n, expiry, global)| {
+        .prop_flat_map(|(n, expiry, clawback, limits, global)| {
             let rules: Vec<_> = (0..n.len()).map(rule).collect();
-            (rules, Just(expiry), Just(global))
+            (
+                rules,
+                Just(expiry),
+                Just(clawback),
+                Just(limits),
+                Just(global),
+            )
         })
-        .prop_map(|(rules, expiry, global)| {
-            let mut s = ProgramSpec::new(rules);
-            s.utc_offset = "+08:00".parse().unwrap();
-            s.expiry = expiry;
-            s.global_daily_cap = global;
-            s
-        })
+        .prop_map(
+            |(mut rules, expiry, clawback, (statement_entries, reversible_awards), global)| {
+                // Pending must end before expiry (validation refuses it otherwise).
+                for r in &mut rules {
+                    if let Some(days) = min_days(r.expiry.unwrap_or(expiry)) {
+                        r.pending_days = r.pending_days.min(days - 1);
+                    }
+                }
+                let mut s = ProgramSpec::new(rules);
+                s.utc_offset = "+08:00".parse().unwrap();
+                s.expiry = expiry;
+                s.global_daily_cap = global;
+                s.ledger = LedgerPolicy {
+                    clawback,
+                    statement_entries,
+                    reversible_awards,
+                };
+                s
+            },
+        )
 }
 
 #[derive(Clone, Debug)]
@@ -250,6 +302,26 @@ enum Op {
         advance_minutes: i64,
     },
     Expire {
+        advance_minutes: i64,
+    },
+    Hold {
+        key: u8,
+        points: u64,
+        advance_minutes: i64,
+    },
+    Capture {
+        key: u8,
+        advance_minutes: i64,
+    },
+    Release {
+        key: u8,
+        advance_minutes: i64,
+    },
+    Reverse {
+        key: u8,
+        event: u64,
+        /// `None`: the whole award; else a share in tenths.
+        tenths: Option<u64>,
         advance_minutes: i64,
     },
 }
@@ -284,7 +356,17 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         2 => (0u8..6, 0u64..80, advance.clone())
             .prop_map(|(key, points, advance_minutes)| Op::Redeem { key, points, advance_minutes }),
-        1 => advance.prop_map(|advance_minutes| Op::Expire { advance_minutes }),
+        1 => advance.clone().prop_map(|advance_minutes| Op::Expire { advance_minutes }),
+        1 => (0u8..4, 0u64..60, advance.clone())
+            .prop_map(|(key, points, advance_minutes)| Op::Hold { key, points, advance_minutes }),
+        1 => (0u8..4, advance.clone())
+            .prop_map(|(key, advance_minutes)| Op::Capture { key, advance_minutes }),
+        1 => (0u8..4, advance.clone())
+            .prop_map(|(key, advance_minutes)| Op::Release { key, advance_minutes }),
+        2 => (0u8..6, 0u64..40, prop_oneof![Just(None), (0u64..=10).prop_map(Some)], advance)
+            .prop_map(|(key, event, tenths, advance_minutes)| Op::Reverse {
+                key, event, tenths, advance_minutes
+            }),
     ]
 }
 
@@ -293,6 +375,136 @@ enum Outcome {
     Earned(Result<Earned, PointsError>),
     Redeemed(Result<Redemption, PointsError>),
     Expired(u64),
+    Held(Result<Hold, PointsError>),
+    Captured(Result<Redemption, PointsError>),
+    Released(Result<Release, PointsError>),
+    Reversed(Result<Reversal, PointsError>),
+}
+
+/// The newest statement entries are the ones a result carried (as far as
+/// the bounded statement keeps them).
+fn carried(ledger: &Ledger, entries: &[Entry]) -> Result<(), TestCaseError> {
+    let kept = ledger.statement().len().min(entries.len());
+    let tail: Vec<&Entry> = ledger
+        .statement()
+        .skip(ledger.statement().len() - kept)
+        .collect();
+    let newest: Vec<&Entry> = entries.iter().skip(entries.len() - kept).collect();
+    prop_assert_eq!(tail, newest);
+    Ok(())
+}
+
+/// The event of an [`Op::Event`], with its attributes, and what the host
+/// knows about the user.
+fn earning(
+    id: u64,
+    at: DateTime<Utc>,
+    kind: &EventKind,
+    minutes: i64,
+    gold: bool,
+    activated: bool,
+) -> (Event, EarnContext) {
+    let event = Event::new(EventId(id), UserId(1), at, kind.clone())
+        .with_attr("minutes", minutes)
+        .with_attr("channel", if minutes % 2 == 0 { "app" } else { "web" })
+        .with_attr("community", minutes % 9);
+    let mut ctx = EarnContext::new();
+    if gold {
+        ctx = ctx.with_tier("gold", Multiplier::from_basis_points(15_000).unwrap());
+    }
+    if activated {
+        ctx = ctx.with_stage(Stage::Activated);
+    }
+    (event, ctx)
+}
+
+/// Runs `ops` from `clock` without checking anything; returns the outcomes
+/// and the clock at the end.
+fn drive(
+    program: &Program,
+    ledger: &mut Ledger,
+    ops: &[Op],
+    mut clock: DateTime<Utc>,
+) -> (Vec<Outcome>, DateTime<Utc>) {
+    let mut out = Vec::new();
+    for op in ops {
+        let outcome = match op {
+            Op::Event {
+                id,
+                advance_minutes,
+                late_minutes,
+                kind,
+                minutes,
+                gold,
+                activated,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let at = clock - TimeDelta::minutes(*late_minutes);
+                let (event, ctx) = earning(*id, at, kind, *minutes, *gold, *activated);
+                Outcome::Earned(program.apply_with(ledger, &event, &ctx))
+            }
+            Op::Redeem {
+                key,
+                points,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                Outcome::Redeemed(ledger.redeem(format!("k{key}").into(), *points, clock))
+            }
+            Op::Expire { advance_minutes } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                Outcome::Expired(ledger.expire(clock))
+            }
+            Op::Hold {
+                key,
+                points,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                Outcome::Held(ledger.hold(format!("h{key}").into(), *points, clock))
+            }
+            Op::Capture {
+                key,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                Outcome::Captured(ledger.capture(format!("h{key}").into(), clock))
+            }
+            Op::Release {
+                key,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                Outcome::Released(ledger.release(format!("h{key}").into(), clock))
+            }
+            Op::Reverse {
+                key,
+                event,
+                tenths,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let portion = tenths.map_or(Portion::Whole, |n| Portion::Share {
+                    numerator: n,
+                    denominator: 10,
+                });
+                let key = format!("x{key}").into();
+                Outcome::Reversed(program.reverse(ledger, key, EventId(*event), portion, clock))
+            }
+        };
+        out.push(outcome);
+    }
+    (out, clock)
+}
+
+/// A failed step changed nothing, to the byte; a repeated one too.
+fn unchanged(ledger: &Ledger, before: &Ledger) -> Result<(), TestCaseError> {
+    prop_assert_eq!(ledger, before);
+    prop_assert_eq!(
+        serde_json::to_string(ledger).unwrap(),
+        serde_json::to_string(before).unwrap()
+    );
+    Ok(())
 }
 
 /// Runs `ops`, checking the per-step properties; returns the outcomes.
@@ -313,6 +525,8 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
         .iter()
         .map(|r| (r.name.to_string(), r))
         .collect();
+    // Points reversed and written off by all reversals so far.
+    let (mut reversal_points, mut written_off) = (0u64, 0u64);
     for op in ops {
         let before = ledger.clone();
         let outcome = match op {
@@ -327,21 +541,13 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
             } => {
                 clock += TimeDelta::minutes(*advance_minutes);
                 let at = clock - TimeDelta::minutes(*late_minutes);
-                let event = Event::new(EventId(*id), UserId(1), at, kind.clone())
-                    .with_attr("minutes", *minutes)
-                    .with_attr("channel", if minutes % 2 == 0 { "app" } else { "web" })
-                    .with_attr("community", minutes % 9);
-                let mut ctx = EarnContext::new();
-                if *gold {
-                    ctx = ctx.with_tier("gold", Multiplier::from_basis_points(15_000).unwrap());
-                }
-                if *activated {
-                    ctx = ctx.with_stage(Stage::Activated);
-                }
+                let (event, ctx) = earning(*id, at, kind, *minutes, *gold, *activated);
                 let r = program.apply_with(ledger, &event, &ctx);
                 match &r {
                     Ok(e) if e.duplicate => prop_assert_eq!(&*ledger, &before),
                     Ok(e) => {
+                        let entries: Vec<Entry> = e.entries(&event).collect();
+                        carried(ledger, &entries)?;
                         prop_assert_eq!(ledger.version(), before.version() + 1);
                         prop_assert_eq!(ledger.earned(), before.earned() + e.total);
                         let day = LocalDay::of(at, &zone);
@@ -404,16 +610,27 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 let spendable = ledger.spendable(clock);
                 let r = ledger.redeem(format!("k{key}").into(), *points, clock);
                 match &r {
-                    Ok(red) if red.repeated => prop_assert_eq!(&*ledger, &before),
+                    Ok(red) if red.repeated => unchanged(ledger, &before)?,
                     Ok(red) => {
+                        carried(ledger, &red.entries)?;
+                        let after = ledger.clone();
+                        let again = ledger.redeem(format!("k{key}").into(), *points + 1, clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Redemption {
+                                repeated: true,
+                                ..red.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
                         prop_assert_eq!(red.points, *points);
                         prop_assert_eq!(red.taken.iter().map(|t| t.points).sum::<u64>(), *points);
                         prop_assert_eq!(ledger.available(), before.available() - points);
                         prop_assert_eq!(ledger.spendable(clock), spendable - points);
                     }
                     Err(e) => {
-                        prop_assert_eq!(&*ledger, &before);
-                        if *points > 0 {
+                        unchanged(ledger, &before)?;
+                        if *points > 0 && !matches!(e, PointsError::KeyReused { .. }) {
                             prop_assert_eq!(
                                 e,
                                 &PointsError::Insufficient {
@@ -429,48 +646,253 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
             Op::Expire { advance_minutes } => {
                 clock += TimeDelta::minutes(*advance_minutes);
                 let n = ledger.expire(clock);
+                if n > 0 {
+                    let entry = Entry {
+                        at: clock,
+                        points: n,
+                        kind: EntryKind::Expired,
+                    };
+                    carried(ledger, &[entry])?;
+                }
                 prop_assert_eq!(ledger.expired(), before.expired() + n);
-                prop_assert_eq!(ledger.spendable(clock), ledger.available());
+                prop_assert_eq!(ledger.totals(clock).due, 0);
+                prop_assert_eq!(
+                    ledger.spendable(clock) + ledger.pending(clock),
+                    ledger.available()
+                );
+                let after = ledger.clone();
+                prop_assert_eq!(ledger.expire(clock), 0);
+                unchanged(ledger, &after)?;
                 Outcome::Expired(n)
+            }
+            Op::Hold {
+                key,
+                points,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let spendable = ledger.spendable(clock);
+                let key = format!("h{key}");
+                let r = ledger.hold(key.clone().into(), *points, clock);
+                match &r {
+                    Ok(h) if h.repeated => unchanged(ledger, &before)?,
+                    Ok(h) => {
+                        carried(ledger, &h.entries)?;
+                        prop_assert_eq!(h.taken.iter().map(|t| t.points).sum::<u64>(), *points);
+                        prop_assert_eq!(ledger.held(), before.held() + points);
+                        prop_assert_eq!(ledger.spendable(clock), spendable - points);
+                        let after = ledger.clone();
+                        let again = ledger.hold(key.into(), 1, clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Hold {
+                                repeated: true,
+                                ..h.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Held(r)
+            }
+            Op::Capture {
+                key,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let key = format!("h{key}");
+                let r = ledger.capture(key.clone().into(), clock);
+                match &r {
+                    Ok(c) if c.repeated => unchanged(ledger, &before)?,
+                    Ok(c) => {
+                        carried(ledger, &c.entries)?;
+                        prop_assert_eq!(ledger.redeemed(), before.redeemed() + c.points);
+                        prop_assert_eq!(ledger.held(), before.held() - c.points);
+                        let after = ledger.clone();
+                        let again = ledger.capture(key.into(), clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Redemption {
+                                repeated: true,
+                                ..c.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Captured(r)
+            }
+            Op::Release {
+                key,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let key = format!("h{key}");
+                let r = ledger.release(key.clone().into(), clock);
+                match &r {
+                    Ok(x) if x.repeated => unchanged(ledger, &before)?,
+                    Ok(x) => {
+                        carried(ledger, &x.entries)?;
+                        prop_assert_eq!(x.returned + x.expired + x.reclaimed, x.points);
+                        prop_assert_eq!(ledger.forgiven() + x.reclaimed, before.forgiven());
+                        prop_assert_eq!(ledger.available(), before.available() + x.returned);
+                        prop_assert_eq!(ledger.held(), before.held() - x.points);
+                        let after = ledger.clone();
+                        let again = ledger.release(key.into(), clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Release {
+                                repeated: true,
+                                ..x.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Released(r)
+            }
+            Op::Reverse {
+                key,
+                event,
+                tenths,
+                advance_minutes,
+            } => {
+                clock += TimeDelta::minutes(*advance_minutes);
+                let key = format!("x{key}");
+                let portion = match tenths {
+                    None => Portion::Whole,
+                    Some(n) => Portion::Share {
+                        numerator: *n,
+                        denominator: 10,
+                    },
+                };
+                let r =
+                    program.reverse(ledger, key.clone().into(), EventId(*event), portion, clock);
+                match &r {
+                    Ok(x) if x.repeated => unchanged(ledger, &before)?,
+                    Ok(x) => {
+                        carried(ledger, &x.entries)?;
+                        prop_assert_eq!(
+                            x.points,
+                            x.taken_back + x.written_off + x.owed + x.forgiven
+                        );
+                        prop_assert_eq!(ledger.reversed(), before.reversed() + x.taken_back);
+                        prop_assert_eq!(ledger.owed(), before.owed() + x.owed);
+                        reversal_points += x.points;
+                        written_off += x.written_off;
+                        // Reversal gives the cap room back.
+                        for a in &x.awards {
+                            let day = LocalDay::of(a.earned_at, &zone);
+                            let whole = u32::from(a.wholly_reversed);
+                            let name = a.rule.to_string();
+                            let counted_global = program.spec().global_daily_cap.is_some()
+                                && !rules[name.as_str()].global_cap_exempt;
+                            let mut tallies = vec![
+                                daily.entry((name.clone(), day)).or_default(),
+                                weekly
+                                    .entry((name.clone(), day.week_start(Weekday::Mon)))
+                                    .or_default(),
+                                monthly
+                                    .entry((name.clone(), day.month_start()))
+                                    .or_default(),
+                                lifetime.entry(name.clone()).or_default(),
+                            ];
+                            if counted_global {
+                                tallies.push(global.entry(day).or_default());
+                            }
+                            for t in tallies {
+                                t.0 -= whole;
+                                t.1 -= a.points;
+                            }
+                        }
+                        if program.spec().ledger.clawback == Clawback::Debt {
+                            prop_assert_eq!(x.taken_back, before.available() - ledger.available());
+                        }
+                        let after = ledger.clone();
+                        let again =
+                            program.reverse(ledger, key.into(), EventId(*event), portion, clock);
+                        prop_assert_eq!(
+                            again,
+                            Ok(Reversal {
+                                repeated: true,
+                                ..x.clone()
+                            })
+                        );
+                        unchanged(ledger, &after)?;
+                    }
+                    Err(_) => unchanged(ledger, &before)?,
+                }
+                Outcome::Reversed(r)
             }
         };
         prop_assert!(ledger.check().is_ok(), "{:?}", ledger.check());
         prop_assert!(ledger.spendable(clock) <= ledger.available());
         prop_assert_eq!(
             ledger.earned(),
-            ledger.available() + ledger.redeemed() + ledger.expired() + ledger.reversed()
+            ledger.available()
+                + ledger.held()
+                + ledger.redeemed()
+                + ledger.expired()
+                + ledger.reversed()
         );
-        out.push(outcome);
-    }
-    let within = |cap: &Option<Cap>, (count, points): (u32, u64)| {
-        cap.is_none_or(|c| {
-            c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
-        })
-    };
-    for (day, tally) in &global {
+        let t = ledger.totals(clock);
+        prop_assert_eq!(
+            t.earned,
+            t.spendable + t.pending + t.due + t.held + t.redeemed + t.expired + t.reversed,
+            "{:?}",
+            t
+        );
+        // Every reversed point is reversed, owed, forgiven or written off.
+        prop_assert_eq!(
+            reversal_points,
+            ledger.reversed() + ledger.owed() + ledger.forgiven() + written_off
+        );
+        // Only a policy that owes can take the balance below zero.
+        if program.spec().ledger.clawback == Clawback::Clamp {
+            prop_assert_eq!(ledger.owed(), 0);
+            prop_assert!(ledger.balance(clock) >= 0);
+        }
         prop_assert!(
-            within(&program.spec().global_daily_cap, *tally),
-            "global on {day}: {tally:?}"
+            ledger.statement().len() <= usize::from(program.spec().ledger.statement_entries)
         );
-    }
-    for rule in &program.spec().rules {
-        let name = rule.name.to_string();
-        for (tallies, cap, period) in [
-            (&daily, &rule.daily_cap, "day"),
-            (&weekly, &rule.weekly_cap, "week"),
-            (&monthly, &rule.monthly_cap, "month"),
-        ] {
-            for ((r, start), tally) in tallies {
-                if *r == name {
-                    prop_assert!(
-                        within(cap, *tally),
-                        "{name} in the {period} of {start}: {tally:?}"
-                    );
+        prop_assert!(
+            ledger.earnings().len() <= usize::from(program.spec().ledger.reversible_awards)
+        );
+        // No cap is exceeded at any step (net of reversals).
+        let within = |cap: &Option<Cap>, (count, points): (u32, u64)| {
+            cap.is_none_or(|c| {
+                c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
+            })
+        };
+        for (day, tally) in &global {
+            prop_assert!(
+                within(&program.spec().global_daily_cap, *tally),
+                "global on {day}: {tally:?}"
+            );
+        }
+        for rule in &program.spec().rules {
+            let name = rule.name.to_string();
+            for (tallies, cap, period) in [
+                (&daily, &rule.daily_cap, "day"),
+                (&weekly, &rule.weekly_cap, "week"),
+                (&monthly, &rule.monthly_cap, "month"),
+            ] {
+                for ((r, start), tally) in tallies {
+                    if *r == name {
+                        prop_assert!(
+                            within(cap, *tally),
+                            "{name} in the {period} of {start}: {tally:?}"
+                        );
+                    }
                 }
             }
+            let life = lifetime.get(&name).copied().unwrap_or_default();
+            prop_assert!(within(&rule.lifetime_cap, life), "{name}: {life:?}");
         }
-        let life = lifetime.get(&name).copied().unwrap_or_default();
-        prop_assert!(within(&rule.lifetime_cap, life), "{name}: {life:?}");
+        out.push(outcome);
     }
     Ok(out)
 }
@@ -481,14 +903,14 @@ proptest! {
     #[test]
     fn invariants_hold_at_every_step(spec in spec(), ops in vec(op(), 0..60)) {
         let program = spec.validate().unwrap();
-        let mut ledger = Ledger::new();
+        let mut ledger = program.new_ledger();
         run(&program, &mut ledger, &ops)?;
     }
 
     #[test]
     fn same_input_same_output(spec in spec(), ops in vec(op(), 0..40)) {
         let program = spec.validate().unwrap();
-        let (mut a, mut b) = (Ledger::new(), Ledger::new());
+        let (mut a, mut b) = (program.new_ledger(), program.new_ledger());
         let out_a = run(&program, &mut a, &ops)?;
         let out_b = run(&program, &mut b, &ops)?;
         prop_assert_eq!(out_a, out_b);
@@ -501,7 +923,7 @@ proptest! {
         let back: ProgramSpec = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(&back, &spec);
         let program = spec.validate().unwrap();
-        let mut ledger = Ledger::new();
+        let mut ledger = program.new_ledger();
         run(&program, &mut ledger, &ops)?;
         let text = serde_json::to_string(&ledger).unwrap();
         let back: Ledger = serde_json::from_str(&text).unwrap();
@@ -509,17 +931,42 @@ proptest! {
     }
 
     #[test]
+    fn a_round_tripped_ledger_continues_identically(
+        spec in spec(),
+        ops in vec(op(), 0..50),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let program = spec.validate().unwrap();
+        let cut = cut.index(ops.len() + 1);
+        let mut whole = program.new_ledger();
+        let (all, _) = drive(&program, &mut whole, &ops, t0());
+        let mut first = program.new_ledger();
+        let (mut out, clock) = drive(&program, &mut first, &ops[..cut], t0());
+        let mut second: Ledger =
+            serde_json::from_str(&serde_json::to_string(&first).unwrap()).unwrap();
+        prop_assert_eq!(&second, &first);
+        let (rest, _) = drive(&program, &mut second, &ops[cut..], clock);
+        out.extend(rest);
+        prop_assert_eq!(out, all);
+        prop_assert_eq!(second, whole);
+    }
+
+    #[test]
     fn arbitrary_json_programs_never_panic(
         rules in vec(json_rule(), 0..4),
         offset in prop_oneof![9 => select(vec!["+08:00", "-05:30"]), 1 => select(vec!["Z", "bad"])],
-        days in prop_oneof![9 => 1i64..3, 1 => -1i64..1],
+        expiry in prop_oneof![6 => Just(json!({ "type": "after_days", "days": 30 })), 1 => json_expiry()],
+        ledger in prop_oneof![4 => Just(Value::Null), 1 => json_ledger()],
         global in json_cap(),
     ) {
         let mut v = json!({
             "utc_offset": offset,
-            "expiry": { "type": "after_days", "days": days },
+            "expiry": expiry,
             "rules": rules,
         });
+        if !ledger.is_null() {
+            v["ledger"] = ledger;
+        }
         if !global.is_null() {
             v["global_daily_cap"] = global;
         }
@@ -532,8 +979,8 @@ proptest! {
             names.sort();
             names.dedup();
             prop_assert_eq!(names.len(), s.rules.len());
-            // A valid program takes any event without panicking.
-            let mut ledger = Ledger::new();
+            // A valid program earns, spends and reverses without panicking.
+            let mut ledger = program.new_ledger();
             let gold = EarnContext::new()
                 .with_tier("gold", Multiplier::MAX)
                 .with_stage(Stage::Activated);
@@ -541,6 +988,7 @@ proptest! {
                 EventKind::Visited,
                 EventKind::ActionCompleted { action: "lesson".into() },
                 EventKind::Purchase { amount: Money::new(i64::MAX, "CNY".parse().unwrap()) },
+                EventKind::Purchase { amount: Money::new(12_345, "CNY".parse().unwrap()) },
                 EventKind::Reaction { community: Some(growthkit::CommunityId(7)), content: growthkit::ContentId(1), to: None },
             ]
             .into_iter()
@@ -552,6 +1000,9 @@ proptest! {
                 let _ = program.apply_with(&mut ledger, &event, &gold);
                 prop_assert!(ledger.check().is_ok());
             }
+            let _ = ledger.redeem("r".into(), 3, t0());
+            let _ = program.reverse(&mut ledger, "x".into(), EventId(3), Portion::Whole, t0());
+            prop_assert!(ledger.check().is_ok());
         }
     }
 }
@@ -672,32 +1123,90 @@ fn json_rule() -> impl Strategy<Value = Value> {
             ("surprise", json!(1)),
         ]),
     ];
+    let pending = prop_oneof![
+        6 => Just(Value::Null),
+        2 => select(vec![json!(0), json!(3)]),
+        1 => select(vec![json!(400), json!(-1)]),
+    ];
     (
         (name, on, reward, mode),
         (json_cap(), json_cap(), json_cap(), json_cap()),
         vec(extra, 0..4),
         prop_oneof![2 => Just(vec![]), 1 => vec(json_condition(), 1..3)],
+        (
+            pending,
+            prop_oneof![4 => Just(Value::Null), 1 => json_expiry()],
+        ),
     )
-        .prop_map(|((name, on, reward, mode), caps, extras, when)| {
-            let mut r = json!({ "name": name, "on": on, "reward": reward, "cap_mode": mode });
-            for (field, cap) in [
-                ("daily_cap", caps.0),
-                ("weekly_cap", caps.1),
-                ("monthly_cap", caps.2),
-                ("lifetime_cap", caps.3),
-            ] {
-                if !cap.is_null() {
-                    r[field] = cap;
+        .prop_map(
+            |((name, on, reward, mode), caps, extras, when, (pending, expiry))| {
+                let mut r = json!({ "name": name, "on": on, "reward": reward, "cap_mode": mode });
+                if !pending.is_null() {
+                    r["pending_days"] = pending;
                 }
-            }
-            for (field, value) in extras {
-                r[field] = value;
-            }
-            if !when.is_empty() {
-                r["when"] = Value::Array(when);
-            }
-            r
-        })
+                if !expiry.is_null() {
+                    r["expiry"] = expiry;
+                }
+                for (field, cap) in [
+                    ("daily_cap", caps.0),
+                    ("weekly_cap", caps.1),
+                    ("monthly_cap", caps.2),
+                    ("lifetime_cap", caps.3),
+                ] {
+                    if !cap.is_null() {
+                        r[field] = cap;
+                    }
+                }
+                for (field, value) in extras {
+                    r[field] = value;
+                }
+                if !when.is_empty() {
+                    r["when"] = Value::Array(when);
+                }
+                r
+            },
+        )
+}
+
+/// An expiry from good and bad values.
+fn json_expiry() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!({ "type": "never" })),
+        (-1i64..3).prop_map(|days| json!({ "type": "after_days", "days": days })),
+        (
+            -1i64..14,
+            select(vec![
+                Value::Null,
+                json!("month"),
+                json!("quarter"),
+                json!("year"),
+                json!("week")
+            ])
+        )
+            .prop_map(|(months, round)| {
+                let mut e = json!({ "type": "after_months", "months": months });
+                if !round.is_null() {
+                    e["round_up_to"] = round;
+                }
+                e
+            }),
+        Just(json!({ "type": "after_days", "days": 1, "months": 2 })),
+    ]
+}
+
+/// A ledger policy from good and bad values.
+fn json_ledger() -> impl Strategy<Value = Value> {
+    select(vec![
+        Value::Null,
+        json!({}),
+        json!({ "clawback": "debt" }),
+        json!({ "clawback": "negative_balance", "statement_entries": 0 }),
+        json!({ "clawback": "clamp", "statement_entries": 70000 }),
+        json!({ "clawback": "forget" }),
+        json!({ "reversible_awards": 0 }),
+        json!({ "reversible_awards": -1 }),
+        json!({ "extra": true }),
+    ])
 }
 
 /// A pinned case: a round-tripped ledger continues exactly like the original.

@@ -316,7 +316,7 @@ impl Badges {
 
     /// One badge's progress, if it has any.
     pub fn progress(&self, badge: &str) -> Option<&BadgeProgress> {
-        self.progress.get(&Label::from(badge))
+        self.progress.get(badge)
     }
 
     /// The highest level held of a badge (0: none).

@@ -7,7 +7,7 @@ use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter};
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
 use super::program::{Program, RulePlan};
-use super::rule::{Expiry, Reward, Rounding, RuleSpec};
+use super::rule::{Reward, Rounding, RuleSpec};
 use crate::dedupe::Admission;
 use crate::event::{Currency, Event, EventKind, Label};
 use crate::time::LocalDay;
@@ -99,6 +99,10 @@ pub struct Earned {
     pub skipped: Vec<Skipped>,
     /// The sum of the awards' points.
     pub total: u64,
+    /// Of `total`, points that paid off a debt from an earlier reversal
+    /// instead of going into lots. [`Earned::entries`] lists both.
+    #[serde(default)]
+    pub debt_paid: u64,
 }
 
 impl Earned {
@@ -108,6 +112,7 @@ impl Earned {
             awards: Vec::new(),
             skipped: Vec::new(),
             total: 0,
+            debt_paid: 0,
         }
     }
 }
@@ -210,26 +215,17 @@ impl<Tz: TimeZone> Program<Tz> {
         }
         // Everything is computed first and committed only once nothing can
         // fail, so a failed call leaves the ledger as it was.
-        let step = self.evaluate(
+        let mut step = self.evaluate(
             &ledger.counters,
             &ledger.global_days,
             event,
             ctx,
             candidates,
         )?;
-        let earned = ledger
-            .earned
-            .checked_add(step.earned.total)
-            .ok_or(PointsError::Overflow)?;
-        let available = ledger
-            .available
-            .checked_add(step.earned.total)
-            .ok_or(PointsError::Overflow)?;
-
-        ledger.earned = earned;
-        ledger.available = available;
+        // The last fallible step; it changes nothing when it fails.
+        let lots = std::mem::take(&mut step.lots);
+        step.earned.debt_paid = ledger.credit(lots, &self.spec.ledger)?;
         ledger.version = version;
-        ledger.lots.extend(step.lots);
         for change in step.changes {
             let Some(rule) = self.spec.rules.get(change.rule) else {
                 continue;
@@ -373,11 +369,20 @@ impl<Tz: TimeZone> Program<Tz> {
                     .total
                     .checked_add(award.points)
                     .ok_or(PointsError::Overflow)?;
+                let expiry = rule.expiry.unwrap_or(self.spec.expiry);
+                let available_from = event
+                    .at
+                    .checked_add_signed(TimeDelta::days(i64::from(rule.pending_days)))
+                    .ok_or(PointsError::Overflow)?;
                 lots.push(Lot {
+                    id: 0,
+                    source: event.id,
                     rule: rule.name.clone(),
                     earned_at: event.at,
-                    expires_at: expires_at(rule.expiry.unwrap_or(self.spec.expiry), event.at)?,
+                    available_from,
+                    expires_at: expiry.expires_at(event.at, &self.zone)?,
                     remaining: award.points,
+                    held: 0,
                     counted_global: award.counted_global,
                 });
             }
@@ -555,16 +560,6 @@ pub(crate) fn per_amount(
     let num = u128::from(amount.unsigned_abs()) * u128::from(points);
     let q = rounding.divide(num, u128::from(per_minor.unsigned_abs()));
     u64::try_from(q).map_err(|_| PointsError::Overflow)
-}
-
-fn expires_at(expiry: Expiry, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, PointsError> {
-    match expiry {
-        Expiry::Never => Ok(None),
-        Expiry::AfterDays { days } => at
-            .checked_add_signed(TimeDelta::days(i64::from(days)))
-            .map(Some)
-            .ok_or(PointsError::Overflow),
-    }
 }
 
 #[cfg(test)]

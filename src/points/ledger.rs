@@ -1,32 +1,68 @@
-//! A user's points: lots with expiry, totals, cap counters, and the spending
-//! steps [`Ledger::redeem`] and [`Ledger::expire`].
+//! A user's points: lots with pending periods and expiry, totals, cap
+//! counters, and the spending steps [`Ledger::redeem`] and [`Ledger::expire`].
+//! Holds live in [`hold`](super::hold), reversals in
+//! [`reversal`](super::reversal), the statement in
+//! [`statement`](super::statement).
 
 use super::PointsError;
+use super::hold::Hold;
 use super::limits::{month_of, week_of};
+use super::reversal::{Clawback, Reversal};
+use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 use crate::dedupe::RecentIds;
 use crate::event::Label;
+use crate::id::EventId;
 use crate::store::Versioned;
 use crate::time::LocalDay;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 
-/// How many redeem operation keys a ledger remembers; past it the oldest is
-/// forgotten. Retries of a checkout come within seconds or minutes, so the
-/// last 64 operations are plenty and keep the state small.
+/// How many operations (redeem, hold, capture, release, reverse) a ledger
+/// remembers for idempotency; past it the oldest is forgotten, and a retry
+/// of a forgotten key runs as a new operation. Retries of a checkout come
+/// within seconds or minutes, so the last 64 operations are plenty and keep
+/// the state small.
 pub const REMEMBERED_KEYS: usize = 64;
+
+/// How many awards a ledger remembers for reversal ([`Ledger::earnings`])
+/// unless its program says otherwise
+/// ([`LedgerPolicy::reversible_awards`]); an older award cannot be reversed
+/// ([`PointsError::UnknownEarning`]). A return window of weeks holds far
+/// fewer awards than that for one member.
+pub const REMEMBERED_EARNINGS: u16 = 128;
+
+/// At most this many holds can be open at once; a checkout flow opens one
+/// per order and closes it within minutes.
+pub const MAX_OPEN_HOLDS: usize = 16;
 
 /// Points earned together by one rule for one event, spent and expired as one.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Lot {
+    /// The lot's number in its ledger (unique, in earning order); holds and
+    /// earnings refer to it.
+    #[serde(default)]
+    pub id: u64,
+    /// The event that earned it.
+    #[serde(default)]
+    pub source: EventId,
     /// The rule that awarded it.
     pub rule: Label,
     /// When the earning event happened.
     pub earned_at: DateTime<Utc>,
-    /// When what is left of it expires (`None`: never).
+    /// From when it can be spent (the end of the rule's pending period;
+    /// `earned_at` when there is none). Pending at every instant before.
+    #[serde(default = "since_forever")]
+    pub available_from: DateTime<Utc>,
+    /// When what is left of it expires (`None`: never). Spendable at every
+    /// instant before, gone at this one.
     pub expires_at: Option<DateTime<Utc>>,
-    /// Points not yet spent or expired.
+    /// Points not yet spent, held or expired.
     pub remaining: u64,
+    /// Points reserved by open holds.
+    #[serde(default)]
+    pub held: u64,
     /// Whether the award counted towards the program's global daily cap
     /// (its rule was not exempt and the program has one), so that a
     /// reversal gives that room back too.
@@ -34,20 +70,64 @@ pub struct Lot {
     pub counted_global: bool,
 }
 
-/// The idempotency key of a redeem operation (an order id, a request id).
+fn since_forever() -> DateTime<Utc> {
+    DateTime::<Utc>::MIN_UTC
+}
+
+impl Lot {
+    /// Whether its points can be spent at `now`: not pending, not expired.
+    pub fn spendable_at(&self, now: DateTime<Utc>) -> bool {
+        self.available_from <= now && !self.due_at(now)
+    }
+
+    /// Whether it has expired at `now` (expiry is inclusive: a lot expiring
+    /// at `now` is gone at `now`).
+    pub fn due_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
+
+    /// The spending order: earliest expiry first, never-expiring last, then
+    /// older before newer.
+    fn spend_key(&self) -> (bool, Option<DateTime<Utc>>, DateTime<Utc>, u64) {
+        (
+            self.expires_at.is_none(),
+            self.expires_at,
+            self.earned_at,
+            self.id,
+        )
+    }
+}
+
+/// The idempotency key of an operation (an order id, a request id).
+///
+/// Shared text: results, remembered operations and statement entries all
+/// carry the key, and copying it costs a reference count, not an allocation.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct OperationKey(pub String);
+pub struct OperationKey(Label);
+
+impl OperationKey {
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
 
 impl From<&str> for OperationKey {
     fn from(s: &str) -> Self {
-        OperationKey(s.to_owned())
+        OperationKey(Label::from(s))
     }
 }
 
 impl From<String> for OperationKey {
     fn from(s: String) -> Self {
-        OperationKey(s)
+        OperationKey(Label::from(s))
+    }
+}
+
+impl fmt::Display for OperationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.0.as_str())
     }
 }
 
@@ -89,9 +169,9 @@ impl DayTally {
         self.points = self.points.saturating_add(points);
     }
 
-    /// Takes one award of `points` away (never below zero).
-    fn remove(&mut self, points: u64) {
-        self.count = self.count.saturating_sub(1);
+    /// Takes `awards` awards of `points` in all away (never below zero).
+    fn remove(&mut self, points: u64, awards: u32) {
+        self.count = self.count.saturating_sub(awards);
         self.points = self.points.saturating_sub(points);
     }
 
@@ -213,8 +293,8 @@ impl RuleCounter {
     /// tallies that become empty, as if the award had never been made. The
     /// match count and the cooldown's last award time are left alone: the
     /// event did happen, and the cooldown does not reopen.
-    pub(crate) fn release(&mut self, day: LocalDay, points: u64) {
-        self.count = self.count.saturating_sub(1);
+    pub(crate) fn release(&mut self, day: LocalDay, points: u64, awards: u32) {
+        self.count = self.count.saturating_sub(awards);
         self.points = self.points.saturating_sub(points);
         for (map, key) in [
             (&mut self.days, day),
@@ -222,7 +302,7 @@ impl RuleCounter {
             (&mut self.months, month_of(day)),
         ] {
             if let Some(t) = map.get_mut(&key) {
-                t.remove(points);
+                t.remove(points, awards);
                 if t.is_empty() {
                     map.remove(&key);
                 }
@@ -242,9 +322,12 @@ pub(crate) fn too_old(days: &BTreeMap<LocalDay, DayTally>, day: LocalDay) -> boo
     oldest_kept(days).is_some_and(|oldest| day < oldest)
 }
 
-/// Points taken from one lot by a redemption.
+/// Points taken from one lot by a redemption or a hold.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Taken {
+    /// The lot's [`id`](Lot::id).
+    #[serde(default)]
+    pub lot: u64,
     /// The lot's rule.
     pub rule: Label,
     /// The lot's earning time.
@@ -255,7 +338,7 @@ pub struct Taken {
     pub points: u64,
 }
 
-/// The result of a redeem.
+/// The result of a redeem, or of capturing a hold.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Redemption {
     /// The operation's key.
@@ -266,31 +349,258 @@ pub struct Redemption {
     pub at: DateTime<Utc>,
     /// Which lots paid, earliest-expiring first.
     pub taken: Vec<Taken>,
+    /// The statement entries it wrote.
+    #[serde(default)]
+    pub entries: Vec<Entry>,
     /// `true` when this is the stored result of an earlier call with the
     /// same key; nothing changed this time.
     pub repeated: bool,
 }
 
+/// One award as the ledger remembers it for reversal.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Earning {
+    /// The lot it created.
+    pub lot: u64,
+    /// The event.
+    pub source: EventId,
+    /// The rule.
+    pub rule: Label,
+    /// When it was earned.
+    pub earned_at: DateTime<Utc>,
+    /// Points awarded.
+    pub points: u64,
+    /// Points of it reversed so far (taken back, owed, forgiven or written off).
+    pub reversed: u64,
+    /// Points of its lot retired by expiry.
+    pub expired: u64,
+    /// Of those, how many a reversal has already written off (expired points
+    /// are never clawed back: the member had no use of them).
+    pub written_off: u64,
+    /// Points of it a `clamp` reversal forgave and has not reclaimed: if a
+    /// hold on its lot is released, the returning points settle this first
+    /// (see [`Release::reclaimed`](super::Release::reclaimed)).
+    #[serde(default)]
+    pub forgiven: u64,
+    /// Whether it counted towards the program's global daily cap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted_global: bool,
+}
+
+/// How a program's ledgers reverse awards and how much history they keep.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerPolicy {
+    /// What a reversal does with points that were already spent.
+    #[serde(default)]
+    pub clawback: Clawback,
+    /// How many statement entries a ledger keeps (0: none).
+    #[serde(default = "default_statement_entries")]
+    pub statement_entries: u16,
+    /// How many of a member's most recent awards can be reversed (0: none;
+    /// a batch replay that never reverses keeps its ledgers smaller).
+    #[serde(default = "default_reversible_awards")]
+    pub reversible_awards: u16,
+}
+
+fn default_statement_entries() -> u16 {
+    DEFAULT_STATEMENT_ENTRIES
+}
+
+fn default_reversible_awards() -> u16 {
+    REMEMBERED_EARNINGS
+}
+
+impl Default for LedgerPolicy {
+    fn default() -> Self {
+        LedgerPolicy {
+            clawback: Clawback::default(),
+            statement_entries: DEFAULT_STATEMENT_ENTRIES,
+            reversible_awards: REMEMBERED_EARNINGS,
+        }
+    }
+}
+
+/// Where a ledger's points are at one instant (see the [`Ledger`] docs):
+/// `earned = spendable + pending + due + held + redeemed + expired + reversed`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Totals {
+    /// Every point ever awarded.
+    pub earned: u64,
+    /// In lots that can be spent now.
+    pub spendable: u64,
+    /// In lots still in their pending period.
+    pub pending: u64,
+    /// In lots past expiry, not yet retired by [`Ledger::expire`].
+    pub due: u64,
+    /// Reserved by open holds.
+    pub held: u64,
+    /// Spent.
+    pub redeemed: u64,
+    /// Retired by expiry.
+    pub expired: u64,
+    /// Taken back by reversals (including debt paid off by later earnings).
+    pub reversed: u64,
+    /// Reversed but not yet taken back: a debt (outside the identity).
+    pub owed: u64,
+    /// Reversed, could not be taken back, and forgiven (outside the identity).
+    pub forgiven: u64,
+}
+
+/// An operation remembered for idempotency.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Remembered {
+    Redeem(Redemption),
+    Hold(Hold),
+    Capture(Redemption),
+    Release(super::hold::Release),
+    Reverse(Reversal),
+}
+
+impl Remembered {
+    fn key(&self) -> &OperationKey {
+        match self {
+            Remembered::Redeem(r) | Remembered::Capture(r) => &r.key,
+            Remembered::Hold(h) => &h.key,
+            Remembered::Release(r) => &r.key,
+            Remembered::Reverse(r) => &r.key,
+        }
+    }
+}
+
 /// One user's points: plain serde data with a [`version`](Ledger::version).
 ///
-/// Invariant (see [`Ledger::check`]): `earned = available + redeemed +
-/// expired + reversed`, and `available` is the sum of the lots' `remaining`.
-#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+/// Invariant (see [`Ledger::check`] and below):
+/// `earned = available + held + redeemed + expired + reversed`.
+///
+/// # Where points are
+///
+/// Every point ever earned is in exactly one place. Points in lots
+/// ([`Ledger::available`], stored) are, at a given `now`, either *spendable*
+/// (the lot's pending period is over and it has not expired), *pending*
+/// (earned, but the rule holds them until `available_from`, e.g. a
+/// purchase's return window), or *due* (past expiry, waiting for
+/// [`Ledger::expire`] to retire them; never spendable). Pending and due are
+/// views at an instant, not stored states, so time passing needs no step.
+/// The other places are stored totals: held by open checkouts, redeemed,
+/// expired, and reversed. So at every step:
+///
+/// ```text
+/// earned = available + held + redeemed + expired + reversed
+/// available = spendable(now) + pending(now) + due(now)      for every now
+/// ```
+///
+/// A reversal under the `debt` or `negative_balance`
+/// [`Clawback`](super::Clawback) policy may take back more than is left; the
+/// rest is [`owed`](Ledger::owed), a liability outside the identity that new
+/// earnings pay off first (those points count as reversed when they pay).
+/// Under `clamp` it is [`forgiven`](Ledger::forgiven) and recorded. The
+/// balance a member sees is [`Ledger::balance`] = spendable − owed, which only
+/// a debt can make negative. Precisely, every point a reversal reverses
+/// ([`Reversal::points`](super::Reversal::points)) is, from then on, in
+/// exactly one of: `reversed` (taken out of a lot, or paid by a later award
+/// or reclaimed from a released hold), `owed`, `forgiven`, or still in
+/// `expired` (points that had expired are written off, never clawed back):
+///
+/// ```text
+/// Σ reversal points = reversed + owed + forgiven + written off
+/// ```
+///
+/// # Example: a purchase's return window
+///
+/// ```
+/// use chrono::{TimeDelta, TimeZone, Utc};
+/// use growthkit::points::ProgramSpec;
+/// use growthkit::{Event, EventId, EventKind, Money, UserId};
+///
+/// // 1 point per ¥1, spendable once the 7-day return window is over;
+/// // points expire 12 months later, at the end of that quarter (Beijing time).
+/// let program = serde_json::from_str::<ProgramSpec>(r#"{
+///     "utc_offset": "+08:00",
+///     "expiry": { "type": "after_months", "months": 12, "round_up_to": "quarter" },
+///     "rules": [{ "name": "purchase", "on": "purchase", "pending_days": 7,
+///                 "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } }]
+/// }"#)?.validate()?;
+/// let bought = Utc.with_ymd_and_hms(2026, 5, 10, 2, 0, 0).unwrap();
+/// let mut ledger = program.new_ledger();
+/// let paid = EventKind::Purchase { amount: Money::new(25_000, "CNY".parse()?) };
+/// program.apply(&mut ledger, &Event::new(EventId(1), UserId(1), bought, paid))?;
+///
+/// let soon = bought + TimeDelta::days(1);
+/// let totals = ledger.totals(soon);
+/// assert_eq!((totals.spendable, totals.pending), (0, 250));
+/// let settled = bought + TimeDelta::days(7);
+/// assert_eq!(ledger.spendable(settled), 250);
+/// // 10 May 2027 is in Q2: the points last until 1 July 2027 00:00 in Beijing.
+/// let end = Utc.with_ymd_and_hms(2027, 6, 30, 16, 0, 0).unwrap();
+/// assert_eq!(ledger.lots()[0].expires_at, Some(end));
+/// assert_eq!(
+///     ledger.statement().last().map(|e| e.to_string()).as_deref(),
+///     Some("2026-05-10 02:00:00 UTC +250 purchase (event#1)"),
+/// );
+/// ledger.check()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Ledger {
     pub(crate) version: u64,
+    /// Ordered by [`Lot::spend_key`], so spending walks them front to back.
     pub(crate) lots: Vec<Lot>,
     pub(crate) earned: u64,
     pub(crate) available: u64,
+    #[serde(default)]
+    pub(crate) held: u64,
     pub(crate) redeemed: u64,
     pub(crate) expired: u64,
     pub(crate) reversed: u64,
+    #[serde(default)]
+    pub(crate) owed: u64,
+    #[serde(default)]
+    pub(crate) forgiven: u64,
     pub(crate) counters: BTreeMap<Label, RuleCounter>,
     /// The program's global daily cap's tallies, per local day (the most
     /// recent [`DAILY_TALLY_DAYS`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) global_days: BTreeMap<LocalDay, DayTally>,
     pub(crate) seen: RecentIds,
-    pub(crate) operations: VecDeque<Redemption>,
+    pub(crate) operations: VecDeque<Remembered>,
+    #[serde(default)]
+    pub(crate) holds: Vec<Hold>,
+    #[serde(default)]
+    pub(crate) earnings: VecDeque<Earning>,
+    #[serde(default)]
+    pub(crate) statement: VecDeque<Entry>,
+    #[serde(default = "default_statement_entries")]
+    pub(crate) statement_limit: u16,
+    #[serde(default)]
+    pub(crate) next_lot: u64,
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger {
+            version: 0,
+            lots: Vec::new(),
+            earned: 0,
+            available: 0,
+            held: 0,
+            redeemed: 0,
+            expired: 0,
+            reversed: 0,
+            owed: 0,
+            forgiven: 0,
+            counters: BTreeMap::new(),
+            global_days: BTreeMap::new(),
+            seen: RecentIds::new(),
+            operations: VecDeque::new(),
+            holds: Vec::new(),
+            earnings: VecDeque::new(),
+            statement: VecDeque::new(),
+            statement_limit: DEFAULT_STATEMENT_ENTRIES,
+            next_lot: 0,
+        }
+    }
 }
 
 impl Versioned for Ledger {
@@ -300,9 +610,22 @@ impl Versioned for Ledger {
 }
 
 impl Ledger {
-    /// An empty ledger at version 0.
+    /// An empty ledger at version 0, keeping the default number of
+    /// statement entries ([`DEFAULT_STATEMENT_ENTRIES`]).
     pub fn new() -> Ledger {
         Ledger::default()
+    }
+
+    /// An empty ledger keeping at most `entries` statement entries (0: none).
+    /// [`Program::new_ledger`](super::Program::new_ledger) uses the program's
+    /// [`LedgerPolicy::statement_entries`], and every
+    /// [`Program::apply`](super::Program::apply) that awards points adopts it
+    /// again, so a changed program changes how much its ledgers keep.
+    pub fn with_statement_entries(entries: u16) -> Ledger {
+        Ledger {
+            statement_limit: entries,
+            ..Ledger::default()
+        }
     }
 
     /// Bumped by every successful change.
@@ -310,7 +633,8 @@ impl Ledger {
         self.version
     }
 
-    /// The lots still holding points, in earning order.
+    /// The lots still holding points (remaining or held), in spending order:
+    /// earliest expiry first, never-expiring last, older before newer.
     pub fn lots(&self) -> &[Lot] {
         &self.lots
     }
@@ -320,10 +644,16 @@ impl Ledger {
         self.earned
     }
 
-    /// Points held in lots (some may be past expiry until [`Ledger::expire`]
-    /// retires them; [`Ledger::spendable`] excludes those).
+    /// Points in lots, neither held nor retired: spendable, pending, or past
+    /// expiry until [`Ledger::expire`] retires them ([`Ledger::totals`]
+    /// tells them apart at an instant).
     pub fn available(&self) -> u64 {
         self.available
+    }
+
+    /// Points reserved by open holds.
+    pub fn held(&self) -> u64 {
+        self.held
     }
 
     /// Points spent.
@@ -336,14 +666,395 @@ impl Ledger {
         self.expired
     }
 
-    /// Points clawed back (always 0 until reversals arrive).
+    /// Points taken back by reversals (including debt paid off by later awards).
     pub fn reversed(&self) -> u64 {
         self.reversed
+    }
+
+    /// Points reversals could not take back and the member owes; later
+    /// awards pay it off first.
+    pub fn owed(&self) -> u64 {
+        self.owed
+    }
+
+    /// Points reversals could not take back and forgave (`clamp` policy).
+    pub fn forgiven(&self) -> u64 {
+        self.forgiven
+    }
+
+    /// The balance a member sees at `now`: spendable points minus debt
+    /// (negative only under a debt).
+    pub fn balance(&self, now: DateTime<Utc>) -> i128 {
+        i128::from(self.spendable(now)) - i128::from(self.owed)
     }
 
     /// One rule's counters, if it has awarded anything.
     pub fn counter(&self, rule: &str) -> Option<&RuleCounter> {
         self.counters.get(&Label::from(rule))
+    }
+
+    /// The most recent statement entries, oldest first.
+    pub fn statement(&self) -> impl ExactSizeIterator<Item = &Entry> + DoubleEndedIterator {
+        self.statement.iter()
+    }
+
+    /// The awards remembered for reversal, oldest first
+    /// (at most the program's [`LedgerPolicy::reversible_awards`]).
+    pub fn earnings(&self) -> impl ExactSizeIterator<Item = &Earning> + DoubleEndedIterator {
+        self.earnings.iter()
+    }
+
+    /// Points that can be spent at `now`: lots past their pending period and
+    /// not expired at `now`, less what holds reserve.
+    pub fn spendable(&self, now: DateTime<Utc>) -> u64 {
+        // Cannot saturate: the sum is at most `available`, a u64.
+        self.lots
+            .iter()
+            .filter(|l| l.spendable_at(now))
+            .fold(0u64, |s, l| s.saturating_add(l.remaining))
+    }
+
+    /// Points still in their pending period at `now` (and not expired).
+    pub fn pending(&self, now: DateTime<Utc>) -> u64 {
+        self.lots
+            .iter()
+            .filter(|l| l.available_from > now && !l.due_at(now))
+            .fold(0u64, |s, l| s.saturating_add(l.remaining))
+    }
+
+    /// Where every point is at `now`.
+    pub fn totals(&self, now: DateTime<Utc>) -> Totals {
+        let (mut spendable, mut pending, mut due) = (0u64, 0u64, 0u64);
+        for lot in &self.lots {
+            let part = if lot.due_at(now) {
+                &mut due
+            } else if lot.available_from > now {
+                &mut pending
+            } else {
+                &mut spendable
+            };
+            // Cannot saturate: the three sums add up to `available`.
+            *part = part.saturating_add(lot.remaining);
+        }
+        Totals {
+            earned: self.earned,
+            spendable,
+            pending,
+            due,
+            held: self.held,
+            redeemed: self.redeemed,
+            expired: self.expired,
+            reversed: self.reversed,
+            owed: self.owed,
+            forgiven: self.forgiven,
+        }
+    }
+
+    /// Retires the remaining points of every lot whose `expires_at <= now`;
+    /// returns the points retired. Points reserved by an open hold are not
+    /// retired here: they expire when the hold is released, if it is (see
+    /// [`Ledger::release`]).
+    ///
+    /// Naturally idempotent: a second call at the same `now` finds nothing
+    /// due. The version is bumped and one statement entry (`−n expired`, at
+    /// `now`) written only if something expired.
+    pub fn expire(&mut self, now: DateTime<Utc>) -> u64 {
+        // Lots are in expiry order, so the due ones are a prefix, found by a
+        // binary search; the common call, with nothing due, changes nothing.
+        let prefix = self.lots.partition_point(|l| l.due_at(now));
+        let Some(due_lots) = self.lots.get_mut(..prefix) else {
+            return 0;
+        };
+        let mut due = 0u64;
+        for lot in due_lots {
+            if lot.remaining == 0 {
+                continue;
+            }
+            // Cannot saturate: `due` is part of `available`.
+            due = due.saturating_add(lot.remaining);
+            let (id, points) = (lot.id, lot.remaining);
+            lot.remaining = 0;
+            if let Some(e) = self.earnings.iter_mut().find(|e| e.lot == id) {
+                e.expired = e.expired.saturating_add(points);
+            }
+        }
+        if due == 0 {
+            return 0;
+        }
+        self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+        // Cannot saturate or underflow: `due` is part of `available`, and
+        // `expired + available <= earned`, a u64.
+        self.available = self.available.saturating_sub(due);
+        self.expired = self.expired.saturating_add(due);
+        // Saturating keeps `expire` infallible; 2^64 changes do not happen.
+        self.version = self.version.saturating_add(1);
+        let entry = Entry {
+            at: now,
+            points: due,
+            kind: EntryKind::Expired,
+        };
+        statement::append(&mut self.statement, self.statement_limit, [entry]);
+        due
+    }
+
+    /// Spends `points`, earliest-expiring lots first (never-expiring last,
+    /// older before newer on ties), using only lots spendable at `now`
+    /// (past their pending period, not expired).
+    ///
+    /// Repeating a `key` returns the first result (marked
+    /// [`repeated`](Redemption::repeated)) and changes nothing, even if
+    /// `points` differs; a key remembered for another kind of operation is
+    /// [`PointsError::KeyReused`]. Zero points or too few spendable points
+    /// are errors that change nothing.
+    pub fn redeem(
+        &mut self,
+        key: OperationKey,
+        points: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, PointsError> {
+        if let Some(first) = self.recall(&key, |r| match r {
+            Remembered::Redeem(first) => Some(first),
+            _ => None,
+        })? {
+            let mut again = first.clone();
+            again.repeated = true;
+            return Ok(again);
+        }
+        let (available, version) = self.check_spend(points, now)?;
+        let redeemed = self
+            .redeemed
+            .checked_add(points)
+            .ok_or(PointsError::Overflow)?;
+
+        let taken = self.take(points, now, false);
+        self.available = available;
+        self.redeemed = redeemed;
+        self.version = version;
+        let entries = vec![Entry {
+            at: now,
+            points,
+            kind: EntryKind::Redeemed { key: key.clone() },
+        }];
+        self.write(&entries);
+        let result = Redemption {
+            key,
+            points,
+            at: now,
+            taken,
+            entries,
+            repeated: false,
+        };
+        self.remember(Remembered::Redeem(result.clone()));
+        Ok(result)
+    }
+
+    /// Finds what an earlier operation with `key` returned, if `pick`
+    /// accepts its kind; a key remembered (or held open) under another kind
+    /// of operation is [`PointsError::KeyReused`].
+    pub(crate) fn recall<'a, T>(
+        &'a self,
+        key: &OperationKey,
+        pick: impl Fn(&'a Remembered) -> Option<T>,
+    ) -> Result<Option<T>, PointsError> {
+        let mut other = false;
+        for r in self.operations.iter().rev().filter(|r| r.key() == key) {
+            match pick(r) {
+                Some(found) => return Ok(Some(found)),
+                None => other = true,
+            }
+        }
+        if other || self.holds.iter().any(|h| &h.key == key) {
+            return Err(PointsError::KeyReused { key: key.clone() });
+        }
+        Ok(None)
+    }
+
+    /// Remembers an operation's result, forgetting the oldest past
+    /// [`REMEMBERED_KEYS`].
+    pub(crate) fn remember(&mut self, op: Remembered) {
+        if self.operations.len() >= REMEMBERED_KEYS {
+            self.operations.pop_front();
+        }
+        self.operations.push_back(op);
+    }
+
+    /// Writes entries to the bounded statement.
+    pub(crate) fn write(&mut self, entries: &[Entry]) {
+        statement::append(
+            &mut self.statement,
+            self.statement_limit,
+            entries.iter().cloned(),
+        );
+    }
+
+    /// Validates spending `points` at `now`: the new `available` and version.
+    pub(crate) fn check_spend(
+        &self,
+        points: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64), PointsError> {
+        if points == 0 {
+            return Err(PointsError::ZeroRedeem);
+        }
+        let spendable = self.spendable(now);
+        if spendable < points {
+            return Err(PointsError::Insufficient {
+                requested: points,
+                spendable,
+            });
+        }
+        let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
+        // Only a corrupt (hand-edited) ledger could have fewer points held
+        // than spendable; refuse it rather than underflow.
+        let available = self
+            .available
+            .checked_sub(points)
+            .ok_or(PointsError::Inconsistent {
+                what: "available is less than the spendable lots",
+            })?;
+        Ok((available, version))
+    }
+
+    /// Takes `points` from the lots spendable at `now`, in spending order,
+    /// into a hold (`hold`) or out of the ledger. The caller has checked
+    /// with [`Ledger::check_spend`] that there are enough.
+    pub(crate) fn take(&mut self, points: u64, now: DateTime<Utc>, hold: bool) -> Vec<Taken> {
+        let mut left = points;
+        let mut taken = Vec::new();
+        let mut emptied = false;
+        for lot in self.lots.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            if !lot.spendable_at(now) || lot.remaining == 0 {
+                continue;
+            }
+            let take = lot.remaining.min(left);
+            lot.remaining -= take;
+            left -= take;
+            if hold {
+                // Cannot saturate: held + remaining never exceeds the award.
+                lot.held = lot.held.saturating_add(take);
+            }
+            emptied |= lot.remaining == 0 && lot.held == 0;
+            taken.push(Taken {
+                lot: lot.id,
+                rule: lot.rule.clone(),
+                earned_at: lot.earned_at,
+                expires_at: lot.expires_at,
+                points: take,
+            });
+        }
+        if emptied {
+            self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+        }
+        taken
+    }
+
+    /// Adds the lots of one event's awards (built by
+    /// [`Program::apply`](super::Program::apply) with `id` 0): numbers them,
+    /// pays off debt first, remembers them for reversal and writes their
+    /// statement entries. All or nothing: on error nothing changed. Returns
+    /// the points that paid off debt.
+    pub(crate) fn credit(
+        &mut self,
+        lots: Vec<Lot>,
+        policy: &LedgerPolicy,
+    ) -> Result<u64, PointsError> {
+        let statement_limit = policy.statement_entries;
+        let reversible = usize::from(policy.reversible_awards);
+        let total = lots
+            .iter()
+            .try_fold(0u64, |s, l| s.checked_add(l.remaining))
+            .ok_or(PointsError::Overflow)?;
+        let earned = self
+            .earned
+            .checked_add(total)
+            .ok_or(PointsError::Overflow)?;
+        // Paying debt only lowers what goes into lots, so this bounds it.
+        self.available
+            .checked_add(total)
+            .ok_or(PointsError::Overflow)?;
+        let count = u64::try_from(lots.len()).map_err(|_| PointsError::Overflow)?;
+        let next_lot = self
+            .next_lot
+            .checked_add(count)
+            .ok_or(PointsError::Overflow)?;
+        // `reversed + owed` never exceeds what was awarded, so paying debt
+        // into `reversed` cannot overflow; checked anyway, before any change.
+        self.reversed
+            .checked_add(self.owed.min(total))
+            .ok_or(PointsError::Overflow)?;
+
+        self.statement_limit = statement_limit;
+        self.earned = earned;
+        let mut debt_paid = 0u64;
+        for (id, mut lot) in (self.next_lot..).zip(lots) {
+            lot.id = id;
+            let awarded = lot.remaining;
+            let pay = awarded.min(self.owed);
+            // Cannot saturate: part of `total`.
+            debt_paid = debt_paid.saturating_add(pay);
+            if pay > 0 {
+                lot.remaining -= pay;
+                self.owed -= pay;
+                self.reversed = self.reversed.saturating_add(pay);
+            }
+            // Batch replays often keep no statement: build no entries for it.
+            if statement_limit > 0 {
+                let earned = Entry {
+                    at: lot.earned_at,
+                    points: awarded,
+                    kind: EntryKind::Earned {
+                        rule: lot.rule.clone(),
+                        source: lot.source,
+                    },
+                };
+                let paid = (pay > 0).then(|| Entry {
+                    at: lot.earned_at,
+                    points: pay,
+                    kind: EntryKind::DebtPaid {
+                        rule: lot.rule.clone(),
+                    },
+                });
+                statement::append(
+                    &mut self.statement,
+                    statement_limit,
+                    std::iter::once(earned).chain(paid),
+                );
+            }
+            // `while`, not `if`: the limit may have shrunk since the last award.
+            while self.earnings.len() >= reversible.max(1) {
+                self.earnings.pop_front();
+            }
+            if reversible > 0 {
+                self.earnings.push_back(Earning {
+                    lot: lot.id,
+                    source: lot.source,
+                    rule: lot.rule.clone(),
+                    earned_at: lot.earned_at,
+                    points: awarded,
+                    reversed: 0,
+                    expired: 0,
+                    written_off: 0,
+                    forgiven: 0,
+                    counted_global: lot.counted_global,
+                });
+            }
+            self.available = self.available.saturating_add(lot.remaining);
+            if lot.remaining > 0 {
+                self.insert_lot(lot);
+            }
+        }
+        self.next_lot = next_lot;
+        Ok(debt_paid)
+    }
+
+    /// Inserts a lot at its place in spending order.
+    fn insert_lot(&mut self, lot: Lot) {
+        let key = lot.spend_key();
+        let at = self.lots.partition_point(|l| l.spend_key() <= key);
+        self.lots.insert(at, lot);
     }
 
     /// The awards counted towards the program's global daily cap on `day`.
@@ -382,10 +1093,6 @@ impl Ledger {
     /// such a day would be more than a week late; a dedupe window shorter
     /// than that (the default is three days) refuses it anyway. The version is not bumped:
     /// the reversal that calls this does that once for the whole operation.
-    #[allow(
-        dead_code,
-        reason = "called by Ledger::reverse, written on another branch"
-    )]
     pub(crate) fn release_award(
         &mut self,
         rule: &str,
@@ -393,166 +1100,334 @@ impl Ledger {
         points: u64,
         counted_global: bool,
     ) {
+        self.give_back(rule, day, points, 1, counted_global);
+    }
+
+    /// [`Ledger::release_award`] for a piece of an award that stays partly
+    /// awarded (`awards` 0: its points go back, its award count stays).
+    pub(crate) fn give_back(
+        &mut self,
+        rule: &str,
+        day: LocalDay,
+        points: u64,
+        awards: u32,
+        counted_global: bool,
+    ) {
         if let Some(counter) = self.counters.get_mut(&Label::from(rule)) {
-            counter.release(day, points);
+            counter.release(day, points, awards);
         }
         if counted_global && let Some(t) = self.global_days.get_mut(&day) {
-            t.remove(points);
+            t.remove(points, awards);
             if t.is_empty() {
                 self.global_days.remove(&day);
             }
         }
     }
 
-    /// Points that can be spent at `now`: lots not expired at `now`.
-    pub fn spendable(&self, now: DateTime<Utc>) -> u64 {
-        // Cannot saturate: the sum is at most `available`, a u64.
-        self.lots
-            .iter()
-            .filter(|l| live(l, now))
-            .fold(0u64, |s, l| s.saturating_add(l.remaining))
-    }
-
-    /// Retires every lot whose `expires_at <= now`; returns the points retired.
-    ///
-    /// The version is bumped only if something expired.
-    pub fn expire(&mut self, now: DateTime<Utc>) -> u64 {
-        let due: u64 = self
-            .lots
-            .iter()
-            .filter(|l| !live(l, now))
-            .fold(0u64, |s, l| s.saturating_add(l.remaining));
-        if due == 0 {
-            return 0;
-        }
-        self.lots.retain(|l| live(l, now));
-        // Cannot saturate or underflow: `due` is part of `available`, and
-        // `expired + available <= earned`, a u64.
-        self.available = self.available.saturating_sub(due);
-        self.expired = self.expired.saturating_add(due);
-        // Saturating keeps `expire` infallible; 2^64 changes do not happen.
-        self.version = self.version.saturating_add(1);
-        due
-    }
-
-    /// Spends `points`, earliest-expiring lots first (never-expiring last,
-    /// older before newer on ties), using only lots not expired at `now`.
-    ///
-    /// Repeating a `key` returns the first result (marked
-    /// [`repeated`](Redemption::repeated)) and changes nothing, even if
-    /// `points` differs. Zero points or too few spendable points are errors
-    /// that change nothing.
-    pub fn redeem(
-        &mut self,
-        key: OperationKey,
-        points: u64,
-        now: DateTime<Utc>,
-    ) -> Result<Redemption, PointsError> {
-        if let Some(first) = self.operations.iter().find(|r| r.key == key) {
-            let mut again = first.clone();
-            again.repeated = true;
-            return Ok(again);
-        }
-        if points == 0 {
-            return Err(PointsError::ZeroRedeem);
-        }
-        let spendable = self.spendable(now);
-        if spendable < points {
-            return Err(PointsError::Insufficient {
-                requested: points,
-                spendable,
-            });
-        }
-        let redeemed = self
-            .redeemed
-            .checked_add(points)
-            .ok_or(PointsError::Overflow)?;
-        let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
-        // Only a corrupt (hand-edited) ledger could have fewer points held
-        // than spendable; refuse it rather than underflow.
-        let available = self
-            .available
-            .checked_sub(points)
-            .ok_or(PointsError::Inconsistent {
-                what: "available is less than the spendable lots",
-            })?;
-
-        let mut order: Vec<usize> = (0..self.lots.len())
-            .filter(|&i| self.lots.get(i).is_some_and(|l| live(l, now)))
-            .collect();
-        // `None` (never) sorts last: compare `(is_none, time)`.
-        order.sort_by_key(|&i| {
-            self.lots
-                .get(i)
-                .map(|l| (l.expires_at.is_none(), l.expires_at, l.earned_at))
-        });
-        let mut left = points;
-        let mut taken = Vec::new();
-        for i in order {
-            if left == 0 {
-                break;
-            }
-            let Some(lot) = self.lots.get_mut(i) else {
-                continue;
-            };
-            let take = lot.remaining.min(left);
-            if take == 0 {
-                continue;
-            }
-            lot.remaining -= take;
-            left -= take;
-            taken.push(Taken {
-                rule: lot.rule.clone(),
-                earned_at: lot.earned_at,
-                expires_at: lot.expires_at,
-                points: take,
-            });
-        }
-        self.lots.retain(|l| l.remaining > 0);
-        self.available = available;
-        self.redeemed = redeemed;
-        self.version = version;
-        let result = Redemption {
-            key,
-            points,
-            at: now,
-            taken,
-            repeated: false,
-        };
-        if self.operations.len() >= REMEMBERED_KEYS {
-            self.operations.pop_front();
-        }
-        self.operations.push_back(result.clone());
-        Ok(result)
-    }
-
-    /// Verifies the ledger's invariants: `earned = available + redeemed +
-    /// expired + reversed`, and `available` equals the sum of the lots'
-    /// `remaining`.
+    /// Verifies the ledger's invariants: `earned = available + held +
+    /// redeemed + expired + reversed`; `available` is the sum of the lots'
+    /// `remaining` and `held` the sum of their `held` and of the open holds;
+    /// lots are in spending order and none is empty; no remembered award is
+    /// reversed beyond its points.
     pub fn check(&self) -> Result<(), PointsError> {
-        let parts = [self.redeemed, self.expired, self.reversed]
+        let parts = [self.held, self.redeemed, self.expired, self.reversed]
             .into_iter()
             .try_fold(self.available, u64::checked_add);
         if parts != Some(self.earned) {
             return Err(PointsError::Inconsistent {
-                what: "earned != available + redeemed + expired + reversed",
+                what: "earned != available + held + redeemed + expired + reversed",
             });
         }
-        let held = self
+        let in_lots = self
             .lots
             .iter()
             .try_fold(0u64, |s, l| s.checked_add(l.remaining));
-        if held != Some(self.available) {
+        if in_lots != Some(self.available) {
             return Err(PointsError::Inconsistent {
                 what: "available != sum of lots' remaining",
+            });
+        }
+        let held_in_lots = self
+            .lots
+            .iter()
+            .try_fold(0u64, |s, l| s.checked_add(l.held));
+        let held_by_holds = self
+            .holds
+            .iter()
+            .try_fold(0u64, |s, h| s.checked_add(h.points));
+        if held_in_lots != Some(self.held) || held_by_holds != Some(self.held) {
+            return Err(PointsError::Inconsistent {
+                what: "held != sum of lots' held != sum of open holds",
+            });
+        }
+        if self
+            .earnings
+            .iter()
+            .any(|e| e.reversed > e.points || e.written_off > e.expired || e.forgiven > e.reversed)
+        {
+            return Err(PointsError::Inconsistent {
+                what: "an award reversed, written off or forgiven more than it had",
+            });
+        }
+        if self.lots.iter().any(|l| l.remaining == 0 && l.held == 0) {
+            return Err(PointsError::Inconsistent {
+                what: "an empty lot is kept",
+            });
+        }
+        if self
+            .lots
+            .windows(2)
+            .any(|w| w.first().map(Lot::spend_key) > w.get(1).map(Lot::spend_key))
+        {
+            return Err(PointsError::Inconsistent {
+                what: "lots are not in spending order",
             });
         }
         Ok(())
     }
 }
 
-/// Whether a lot can still be spent at `now` (expiry is inclusive: a lot
-/// expiring at `now` is gone at `now`).
-fn live(lot: &Lot, now: DateTime<Utc>) -> bool {
-    lot.expires_at.is_none_or(|e| e > now)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::fixtures::*;
+    use chrono::{TimeDelta, TimeZone};
+
+    const NO_POLICY: &str = "{}";
+
+    #[test]
+    fn pending_points_become_spendable_at_the_instant_the_window_ends() {
+        let p = shop(10, r#""pending_days": 14,"#, NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 100, t(0)), visit(2, t(1))]);
+        let end = t(0) + TimeDelta::days(14);
+        let before = end - TimeDelta::milliseconds(1);
+        assert_eq!((l.spendable(before), l.pending(before)), (10, 100));
+        assert_eq!((l.spendable(end), l.pending(end)), (110, 0));
+        assert_eq!(l.available(), 110);
+        assert_conserved(&l, before);
+        // Redeem skips pending points until the window ends.
+        let snapshot = json(&l);
+        assert_eq!(
+            l.redeem("r".into(), 11, before),
+            Err(PointsError::Insufficient {
+                requested: 11,
+                spendable: 10
+            })
+        );
+        assert_eq!(json(&l), snapshot);
+        let r = l.redeem("r".into(), 11, end);
+        assert_eq!(r.map(|r| r.points), Ok(11));
+        assert_conserved(&l, end);
+    }
+
+    #[test]
+    fn pending_longer_than_expiry_is_refused() {
+        let spec: crate::points::ProgramSpec = serde_json::from_str(
+            r#"{ "expiry": { "type": "after_days", "days": 7 },
+                 "rules": [{ "name": "buy", "on": "purchase", "pending_days": 7,
+                             "reward": { "type": "fixed", "points": 1 } }] }"#,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let err = spec.validate().map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(
+            err,
+            Err("rule buy: pending_days is 7 but its points expire sooner (after 7 days)".into())
+        );
+    }
+
+    #[test]
+    fn calendar_month_expiry_at_the_instant() {
+        // Earned 31 January 10:00 in +08:00; one month, rounded up to the
+        // month's end: gone at 1 March 00:00 local (28 Feb 16:00 UTC).
+        let p = program(
+            r#"{ "utc_offset": "+08:00",
+                 "expiry": { "type": "after_months", "months": 1, "round_up_to": "month" },
+                 "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 30 } }] }"#,
+        );
+        let earned = Utc
+            .with_ymd_and_hms(2026, 1, 31, 2, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let end = Utc
+            .with_ymd_and_hms(2026, 2, 28, 16, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, earned)]);
+        assert_eq!(l.lots()[0].expires_at, Some(end));
+        let just_before = end - TimeDelta::milliseconds(1);
+        assert_eq!(l.spendable(just_before), 30);
+        assert_eq!(l.expire(just_before), 0);
+        assert_eq!(l.spendable(end), 0);
+        assert_eq!(l.totals(end).due, 30);
+        assert_conserved(&l, end);
+        assert_eq!(l.expire(end), 30);
+        // Naturally idempotent.
+        let snapshot = json(&l);
+        assert_eq!(l.expire(end), 0);
+        assert_eq!(json(&l), snapshot);
+        assert_eq!(
+            l.statement().last().map(|e| e.to_string()),
+            Some("2026-02-28 16:00:00 UTC −30 expired".into())
+        );
+        assert_conserved(&l, end);
+    }
+
+    #[test]
+    fn lots_stay_in_spending_order() {
+        let p = program(
+            r#"{ "rules": [
+                 { "name": "never", "on": "visited", "reward": { "type": "fixed", "points": 1 } },
+                 { "name": "long", "on": "visited", "reward": { "type": "fixed", "points": 2 },
+                   "expiry": { "type": "after_days", "days": 100 } },
+                 { "name": "short", "on": "visited", "reward": { "type": "fixed", "points": 3 },
+                   "expiry": { "type": "after_days", "days": 10 } } ] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0)), visit(2, t(1))]);
+        let order: Vec<(&str, u64)> = l.lots().iter().map(|l| (l.rule.as_str(), l.id)).collect();
+        assert_eq!(
+            order,
+            [
+                ("short", 2),
+                ("short", 5),
+                ("long", 1),
+                ("long", 4),
+                ("never", 0),
+                ("never", 3)
+            ]
+        );
+        let r = l
+            .redeem("r".into(), 7, t(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let taken: Vec<(u64, u64)> = r.taken.iter().map(|t| (t.lot, t.points)).collect();
+        assert_eq!(taken, [(2, 3), (5, 3), (1, 1)]);
+        assert_conserved(&l, t(2));
+        // A hand-edited ledger out of order is caught.
+        let mut bad = l.clone();
+        bad.lots.reverse();
+        assert!(matches!(bad.check(), Err(PointsError::Inconsistent { .. })));
+    }
+
+    #[test]
+    fn keys_are_shared_across_operations_and_failures_change_nothing() {
+        let p = shop(100, "", NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        let first = l
+            .redeem("k".into(), 10, t(1))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let snapshot = json(&l);
+        // The same key again returns the first result, whatever it asks now.
+        let again = l
+            .redeem("k".into(), 50, t(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(again.repeated);
+        assert_eq!(
+            Redemption {
+                repeated: false,
+                ..again
+            },
+            first
+        );
+        assert_eq!(json(&l), snapshot);
+        // Another kind of operation under that key is refused.
+        let reused = Err(PointsError::KeyReused { key: "k".into() });
+        assert_eq!(l.hold("k".into(), 1, t(2)).map(|_| ()), reused);
+        assert_eq!(
+            p.reverse(
+                &mut l,
+                "k".into(),
+                EventId(1),
+                crate::points::Portion::Whole,
+                t(2)
+            )
+            .map(|_| ()),
+            reused
+        );
+        assert_eq!(l.redeem("z".into(), 0, t(2)), Err(PointsError::ZeroRedeem));
+        assert_eq!(json(&l), snapshot);
+    }
+
+    #[test]
+    fn remembered_keys_are_bounded() {
+        let p = shop(1000, "", NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        for i in 0..=REMEMBERED_KEYS {
+            let r = l.redeem(format!("k{i}").into(), 1, t(1));
+            assert!(r.is_ok_and(|r| !r.repeated));
+        }
+        assert_eq!(l.operations.len(), REMEMBERED_KEYS);
+        // The first key is forgotten: a retry runs again.
+        let again = l.redeem("k0".into(), 1, t(1));
+        assert!(again.is_ok_and(|r| !r.repeated));
+        assert_eq!(l.redeemed(), REMEMBERED_KEYS as u64 + 2);
+    }
+
+    #[test]
+    fn statement_is_bounded_by_the_program() {
+        let p = shop(5, "", r#"{ "statement_entries": 3 }"#);
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[visit(1, t(0)), visit(2, t(1)), visit(3, t(2))],
+        );
+        let _ = l.redeem("order-1".into(), 12, t(3));
+        let lines: Vec<String> = l.statement().map(|e| e.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "2026-03-01 00:01:00 UTC +5 visit (event#2)",
+                "2026-03-01 00:02:00 UTC +5 visit (event#3)",
+                "2026-03-01 00:03:00 UTC −12 redeemed order-1",
+            ]
+        );
+        let quiet = shop(5, "", r#"{ "statement_entries": 0 }"#);
+        let mut q = quiet.new_ledger();
+        earn(&quiet, &mut q, &[visit(1, t(0))]);
+        assert_eq!(q.statement().len(), 0);
+    }
+
+    #[test]
+    fn ledger_round_trips_through_json_with_every_part_in_use() {
+        let p = shop(50, r#""pending_days": 3,"#, r#"{ "clawback": "debt" }"#);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0)), purchase(2, 40, t(1))]);
+        let _ = l.hold("h".into(), 20, t(2));
+        let _ = l.redeem("r".into(), 30, t(3));
+        let _ = p.reverse(
+            &mut l,
+            "x".into(),
+            EventId(1),
+            crate::points::Portion::Whole,
+            t(4),
+        );
+        assert!(l.owed() > 0 && l.held() > 0);
+        let back: Ledger = serde_json::from_str(&json(&l)).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(back, l);
+        assert_conserved(&back, t(5));
+    }
+
+    #[test]
+    fn release_award_gives_the_cap_room_back() {
+        let p = program(
+            r#"{ "utc_offset": "+08:00", "rules": [{ "name": "visit", "on": "visited",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1, "points": 10 } }] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        let day = LocalDay::of(t(0), p.zone());
+        l.release_award("visit", day, 10, false);
+        let c = l.counter("visit").cloned().unwrap_or_default();
+        assert_eq!((c.count, c.points), (0, 0));
+        // The emptied day's tally is gone, as if the award never was.
+        assert_eq!(c.days.get(&day), None);
+        // An unknown rule or a forgotten day changes nothing.
+        l.release_award("nope", day, 10, false);
+        l.give_back("visit", LocalDay::from_number(0), 5, 1, false);
+        assert_eq!(l.counter("visit"), Some(&c));
+    }
 }

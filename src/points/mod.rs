@@ -15,6 +15,27 @@
 //! pure (time comes from the event or a `now` argument), and a failed step
 //! changes nothing.
 //!
+//! The ledger, in more detail:
+//!
+//! - a rule may keep its points *pending* for some days (a purchase's return
+//!   window) before they can be spent ([`RuleSpec::pending_days`]);
+//! - points expire never, days after earning, or calendar months after
+//!   earning in the program's zone, optionally at the end of that month,
+//!   quarter or year ([`Expiry`]);
+//! - checkouts reserve points with [`Ledger::hold`], then
+//!   [`capture`](Ledger::capture) or [`release`](Ledger::release) them
+//!   ([`Hold`]);
+//! - [`Program::reverse`] claws back what an event earned (a refund), wholly
+//!   or a share, including points already spent, under the program's
+//!   [`Clawback`] policy, and gives the cap room back ([`Reversal`]);
+//! - every operation takes an [`OperationKey`]: a retry returns the first
+//!   result and changes nothing;
+//! - the [`Ledger`] docs state where every point is, and the invariant
+//!   [`Ledger::check`] verifies: `earned = available + held + redeemed +
+//!   expired + reversed`;
+//! - the statement ([`Ledger::statement`], [`Entry`]) is the dated history
+//!   a member sees, bounded in the ledger and carried whole by each result.
+//!
 //! # Example: a learning platform
 //!
 //! ```
@@ -68,11 +89,15 @@
 mod badge;
 mod condition;
 mod earn;
+mod expiry;
+mod hold;
 mod ledger;
 mod limits;
 mod multiplier;
 mod program;
+mod reversal;
 mod rule;
+mod statement;
 mod streak;
 mod tier;
 
@@ -85,14 +110,18 @@ pub use condition::{
     TierStanding,
 };
 pub use earn::{Award, Earned, PerAmountCalc, SkipReason, Skipped};
+pub use expiry::{Expiry, PeriodEnd};
+pub use hold::{Hold, Release};
 pub use ledger::{
-    DAILY_TALLY_DAYS, DayTally, Ledger, Lot, OperationKey, REMEMBERED_KEYS, Redemption,
-    RuleCounter, Taken,
+    DAILY_TALLY_DAYS, DayTally, Earning, Ledger, LedgerPolicy, Lot, MAX_OPEN_HOLDS, OperationKey,
+    REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Taken, Totals,
 };
 pub use limits::{Cap, CapHit, CapMode, CapPeriod};
 pub use multiplier::Multiplier;
 pub use program::{Program, ProgramError, ProgramSpec};
-pub use rule::{Expiry, Reward, Rounding, RuleSpec};
+pub use reversal::{Clawback, Portion, Reversal, ReversedAward};
+pub use rule::{Reward, Rounding, RuleSpec};
+pub use statement::{DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 pub use streak::{
     CheckInKind, CheckInOutcome, MAX_MAKE_UPS_PER_MONTH, MakeUp, MakeUpsUsed, Milestone,
     MilestoneHit, Streak, StreakError, StreakRules, StreakSpec,
@@ -124,9 +153,56 @@ pub enum PointsError {
         /// Points spendable at that time.
         spendable: u64,
     },
-    /// A redeem of zero points.
-    #[error("cannot redeem 0 points")]
+    /// A redeem or hold of zero points.
+    #[error("cannot redeem or hold 0 points")]
     ZeroRedeem,
+    /// The operation key was used by another kind of operation (a redeem
+    /// key reused for a hold, say), or names an open hold.
+    #[error("operation key {key} is already used by another operation")]
+    KeyReused {
+        /// The key.
+        key: OperationKey,
+    },
+    /// No open hold, and no remembered capture or release, has this key.
+    #[error("no hold {key}")]
+    UnknownHold {
+        /// The key.
+        key: OperationKey,
+    },
+    /// The hold was already closed the other way (captured, not released,
+    /// or the reverse).
+    #[error("hold {key} is already closed")]
+    HoldClosed {
+        /// The key.
+        key: OperationKey,
+    },
+    /// Too many holds are open ([`MAX_OPEN_HOLDS`]).
+    #[error("{open} holds are open: capture or release one first")]
+    TooManyHolds {
+        /// Holds open.
+        open: usize,
+    },
+    /// No award for this event is remembered
+    /// ([`LedgerPolicy::reversible_awards`]).
+    #[error("no award for event {id:?} is remembered")]
+    UnknownEarning {
+        /// The event.
+        id: EventId,
+    },
+    /// Every award for this event is already wholly reversed.
+    #[error("the awards for event {id:?} are already reversed")]
+    AlreadyReversed {
+        /// The event.
+        id: EventId,
+    },
+    /// A reversal share that is not a fraction between 0 and 1.
+    #[error("share {numerator}/{denominator} is not a fraction between 0 and 1")]
+    InvalidShare {
+        /// The numerator.
+        numerator: u64,
+        /// The denominator.
+        denominator: u64,
+    },
     /// A count, total or time would overflow.
     #[error("arithmetic overflow in points")]
     Overflow,
@@ -138,5 +214,7 @@ pub enum PointsError {
     },
 }
 
+#[cfg(test)]
+mod fixtures;
 #[cfg(test)]
 mod tests;

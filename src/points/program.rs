@@ -2,8 +2,10 @@
 //! the compiled [`Program`] that the earning step runs.
 
 use super::condition::ConditionProblem;
+use super::expiry::Expiry;
+use super::ledger::LedgerPolicy;
 use super::limits::{self, Cap};
-use super::rule::{Expiry, Reward, RuleSpec};
+use super::rule::{Reward, RuleSpec};
 use crate::dedupe::DedupeWindow;
 use crate::event::{KindPattern, KindTag, Label};
 use crate::time::UtcOffset;
@@ -53,6 +55,10 @@ pub struct ProgramSpec {
     /// The earning rules; every matching rule awards (see
     /// [`RuleSpec::priority`] and [`RuleSpec::exclusive_group`]).
     pub rules: Vec<RuleSpec>,
+    /// How reversals claw points back and how much history a ledger keeps.
+    /// Default: clamp, 32 statement entries, 128 reversible awards.
+    #[serde(default)]
+    pub ledger: LedgerPolicy,
 }
 
 /// What is wrong with a [`ProgramSpec`]: the rule, the field and why.
@@ -97,6 +103,16 @@ pub enum ProgramError {
         rule: Label,
         /// Its trigger.
         on: KindPattern,
+    },
+    /// A rule whose points would expire before (or as) they stop pending.
+    #[error("rule {rule}: pending_days is {pending_days} but its points expire sooner ({expiry})")]
+    PendingOutlastsExpiry {
+        /// The rule.
+        rule: Label,
+        /// Its pending days.
+        pending_days: u32,
+        /// Its expiry (the rule's own, or the program's).
+        expiry: Expiry,
     },
     /// A rule's cap that limits nothing.
     #[error("rule {rule}: {field} sets neither count nor points")]
@@ -151,6 +167,7 @@ impl ProgramSpec {
             dedupe: DedupeWindow::default(),
             global_daily_cap: None,
             rules,
+            ledger: LedgerPolicy::default(),
         }
     }
 
@@ -178,10 +195,8 @@ impl ProgramSpec {
         if self.rules.is_empty() {
             return Err(NoRules);
         }
-        if self.expiry == (Expiry::AfterDays { days: 0 }) {
-            return Err(ProgramZero {
-                field: "expiry.days",
-            });
+        if let Some(field) = self.expiry.zero_field() {
+            return Err(ProgramZero { field });
         }
         if self.dedupe.horizon_hours == 0 {
             return Err(ProgramZero {
@@ -203,13 +218,13 @@ impl ProgramSpec {
                     rule: r.name.clone(),
                 });
             }
-            check_rule(r)?;
+            check_rule(r, self.expiry)?;
         }
         check_exclusive(&self.rules)
     }
 }
 
-fn check_rule(r: &RuleSpec) -> Result<(), ProgramError> {
+fn check_rule(r: &RuleSpec, program_expiry: Expiry) -> Result<(), ProgramError> {
     use ProgramError::*;
     let rule = || r.name.clone();
     match r.reward {
@@ -251,10 +266,22 @@ fn check_rule(r: &RuleSpec) -> Result<(), ProgramError> {
             field: "cooldown_seconds",
         });
     }
-    if r.expiry == Some(Expiry::AfterDays { days: 0 }) {
+    if let Some(field) = r.expiry.as_ref().and_then(Expiry::zero_field) {
         return Err(Zero {
             rule: rule(),
-            field: "expiry.days",
+            field,
+        });
+    }
+    let expiry = r.expiry.unwrap_or(program_expiry);
+    if r.pending_days > 0
+        && expiry
+            .min_days()
+            .is_some_and(|d| u64::from(r.pending_days) >= d)
+    {
+        return Err(PendingOutlastsExpiry {
+            rule: rule(),
+            pending_days: r.pending_days,
+            expiry,
         });
     }
     // The type each attribute is read as, from the first condition that reads it.

@@ -2,6 +2,7 @@
 //! multipliers, limits, priority and exclusivity.
 
 use super::condition::Condition;
+use super::expiry::Expiry;
 use super::limits::{Cap, CapMode};
 use super::multiplier::Multiplier;
 use crate::event::{Currency, KindPattern, Label};
@@ -96,6 +97,14 @@ pub struct RuleSpec {
     /// [`expiry`](super::ProgramSpec::expiry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry: Option<Expiry>,
+    /// Days (of 24 hours) the rule's points stay pending before they can be
+    /// spent, e.g. a purchase's return window; 0: spendable at once.
+    #[serde(default, skip_serializing_if = "is_zero_days")]
+    pub pending_days: u32,
+}
+
+fn is_zero_days(n: &u32) -> bool {
+    *n == 0
 }
 
 fn yes() -> bool {
@@ -135,6 +144,7 @@ impl RuleSpec {
             priority: 0,
             exclusive_group: None,
             expiry: None,
+            pending_days: 0,
         }
     }
 
@@ -212,18 +222,4 @@ impl Rounding {
     fn is_down(&self) -> bool {
         *self == Rounding::Down
     }
-}
-
-/// When earned points expire.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Expiry {
-    /// They never do.
-    #[default]
-    Never,
-    /// Exactly `days` × 24 hours after the earning event.
-    AfterDays {
-        /// Days; at least 1.
-        days: u32,
-    },
 }

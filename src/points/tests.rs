@@ -342,6 +342,42 @@ fn validation_names_rule_and_field() {
         bad(&|s| s.rules[0].expiry = Some(Expiry::AfterDays { days: 0 })),
         Err("rule lesson: expiry.days is 0 but must be at least 1".into())
     );
+    assert_eq!(
+        bad(&|s| {
+            s.expiry = Expiry::AfterMonths {
+                months: 0,
+                round_up_to: None,
+            }
+        }),
+        Err("expiry.months is 0 but must be at least 1".into())
+    );
+    assert_eq!(
+        bad(&|s| {
+            s.rules[0].expiry = Some(Expiry::AfterMonths {
+                months: 0,
+                round_up_to: Some(PeriodEnd::Year),
+            })
+        }),
+        Err("rule lesson: expiry.months is 0 but must be at least 1".into())
+    );
+    // Pending for as long as the points last is refused; a day less is fine.
+    assert_eq!(
+        bad(&|s| {
+            s.rules[0].expiry = Some(Expiry::AfterMonths {
+                months: 1,
+                round_up_to: None,
+            });
+            s.rules[0].pending_days = 28;
+        }),
+        Err("rule lesson: pending_days is 28 but its points expire sooner (after 1 month)".into())
+    );
+    assert_eq!(
+        bad(&|s| {
+            s.expiry = Expiry::AfterDays { days: 30 };
+            s.rules[0].pending_days = 29;
+        }),
+        Ok(())
+    );
 }
 
 #[test]

@@ -1,0 +1,340 @@
+//! When earned points expire: never, a number of days after earning, or a
+//! number of calendar months after earning in the program's local zone,
+//! optionally rounded up to the end of the month, quarter or year.
+
+use super::PointsError;
+use crate::time::{LocalDay, instant_of_local};
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// When earned points expire.
+///
+/// Expiry is an instant, and half-open: a lot expiring at `t` can be spent
+/// at every instant before `t` and is gone at `t` itself. "The end of March"
+/// is therefore local midnight on 1 April, the first instant of the next
+/// period.
+///
+/// ```
+/// use chrono::{FixedOffset, TimeZone, Utc};
+/// use growthkit::points::Expiry;
+///
+/// let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
+/// let expiry: Expiry = serde_json::from_str(
+///     r#"{ "type": "after_months", "months": 1, "round_up_to": "quarter" }"#,
+/// )?;
+/// // Earned at 10:00 on 31 January 2028 in Beijing: one month later is
+/// // 29 February (a leap year), whose quarter ends when 1 April begins.
+/// let earned = Utc.with_ymd_and_hms(2028, 1, 31, 2, 0, 0).unwrap();
+/// let end = expiry.expires_at(earned, &beijing)?;
+/// assert_eq!(end, Some(Utc.with_ymd_and_hms(2028, 3, 31, 16, 0, 0).unwrap()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expiry {
+    /// They never do.
+    #[default]
+    Never,
+    /// Exactly `days` × 24 hours after the earning event.
+    AfterDays {
+        /// Days; at least 1.
+        days: u32,
+    },
+    /// `months` calendar months after the earning event's local date and
+    /// time (31 January + 1 month is 28 or 29 February: a day the shorter
+    /// month lacks becomes its last day), optionally rounded up to the end of
+    /// the local period containing that instant.
+    AfterMonths {
+        /// Months; at least 1.
+        months: u32,
+        /// Round up to the end of this period (the next period's local
+        /// midnight). Default: no rounding.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        round_up_to: Option<PeriodEnd>,
+    },
+}
+
+/// A local calendar period whose end an expiry rounds up to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodEnd {
+    /// The calendar month.
+    Month,
+    /// The calendar quarter (January–March, April–June, ...).
+    Quarter,
+    /// The calendar year.
+    Year,
+}
+
+impl Expiry {
+    /// When points earned at `earned_at` expire (`None`: never), counting
+    /// calendar months and period ends in `zone`.
+    ///
+    /// An instant beyond chrono's calendar is [`PointsError::Overflow`].
+    pub fn expires_at<Tz: TimeZone>(
+        &self,
+        earned_at: DateTime<Utc>,
+        zone: &Tz,
+    ) -> Result<Option<DateTime<Utc>>, PointsError> {
+        match *self {
+            Expiry::Never => Ok(None),
+            Expiry::AfterDays { days } => earned_at
+                .checked_add_signed(TimeDelta::days(i64::from(days)))
+                .map(Some)
+                .ok_or(PointsError::Overflow),
+            Expiry::AfterMonths {
+                months,
+                round_up_to,
+            } => {
+                let local = earned_at.with_timezone(zone).naive_local();
+                // chrono clamps a missing day to the month's last day.
+                let due = local
+                    .checked_add_months(Months::new(months))
+                    .ok_or(PointsError::Overflow)?;
+                let Some(period) = round_up_to else {
+                    return Ok(Some(instant_of_local(due, zone)));
+                };
+                let next = next_period_start(due.date(), period).ok_or(PointsError::Overflow)?;
+                Ok(Some(LocalDay::from_date(next).start_in(zone)))
+            }
+        }
+    }
+
+    /// The fewest whole days from earning to expiry (a month is at least
+    /// 28 days); `None` for never.
+    pub(crate) fn min_days(&self) -> Option<u64> {
+        match *self {
+            Expiry::Never => None,
+            Expiry::AfterDays { days } => Some(u64::from(days)),
+            Expiry::AfterMonths { months, .. } => Some(u64::from(months) * 28),
+        }
+    }
+
+    /// The field (relative to the expiry) that is zero, if one is.
+    pub(crate) fn zero_field(&self) -> Option<&'static str> {
+        match *self {
+            Expiry::AfterDays { days: 0 } => Some("expiry.days"),
+            Expiry::AfterMonths { months: 0, .. } => Some("expiry.months"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Expiry {
+    /// `never`, `after 365 days`, `after 12 months, rounded up to the quarter's end`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Expiry::Never => f.write_str("never"),
+            Expiry::AfterDays { days: 1 } => f.write_str("after 1 day"),
+            Expiry::AfterDays { days } => write!(f, "after {days} days"),
+            Expiry::AfterMonths {
+                months,
+                round_up_to,
+            } => {
+                match months {
+                    1 => f.write_str("after 1 month")?,
+                    _ => write!(f, "after {months} months")?,
+                }
+                match round_up_to {
+                    None => Ok(()),
+                    Some(PeriodEnd::Month) => f.write_str(", rounded up to the month's end"),
+                    Some(PeriodEnd::Quarter) => f.write_str(", rounded up to the quarter's end"),
+                    Some(PeriodEnd::Year) => f.write_str(", rounded up to the year's end"),
+                }
+            }
+        }
+    }
+}
+
+/// The first day of the period after the one containing `date`.
+fn next_period_start(date: NaiveDate, period: PeriodEnd) -> Option<NaiveDate> {
+    let (start_month, length) = match period {
+        PeriodEnd::Month => (date.month(), 1),
+        PeriodEnd::Quarter => ((date.month() - 1) / 3 * 3 + 1, 3),
+        PeriodEnd::Year => (1, 12),
+    };
+    NaiveDate::from_ymd_opt(date.year(), start_month, 1)?.checked_add_months(Months::new(length))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::FixedOffset;
+
+    fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn plus8() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!())
+    }
+
+    fn months(months: u32, round_up_to: Option<PeriodEnd>) -> Expiry {
+        Expiry::AfterMonths {
+            months,
+            round_up_to,
+        }
+    }
+
+    #[test]
+    fn month_end_arithmetic_clamps_to_the_last_day() {
+        let z = plus8();
+        // 31 January 10:00 local + 1 month: 28 February, 29 in a leap year.
+        for (year, day) in [(2026, 28), (2028, 29), (2100, 28), (2000, 29)] {
+            let got = months(1, None).expires_at(utc(year, 1, 31, 2), &z);
+            assert_eq!(got, Ok(Some(utc(year, 2, day, 2))), "{year}");
+        }
+        // 29 February + 12 months is 28 February; + 48 months is 29 February.
+        assert_eq!(
+            months(12, None).expires_at(utc(2028, 2, 29, 2), &z),
+            Ok(Some(utc(2029, 2, 28, 2)))
+        );
+        assert_eq!(
+            months(48, None).expires_at(utc(2028, 2, 29, 2), &z),
+            Ok(Some(utc(2032, 2, 29, 2)))
+        );
+    }
+
+    #[test]
+    fn months_are_counted_in_the_local_calendar() {
+        // 31 January 20:00 UTC is already 1 February 04:00 in +08:00: one
+        // month later is 1 March local, not 28 February.
+        let got = months(1, None).expires_at(utc(2026, 1, 31, 20), &plus8());
+        assert_eq!(got, Ok(Some(utc(2026, 2, 28, 20))));
+        let in_utc = months(1, None).expires_at(utc(2026, 1, 31, 20), &Utc);
+        assert_eq!(in_utc, Ok(Some(utc(2026, 2, 28, 20))));
+        // Same instant, but the local dates differ: 1 March 04:00 local vs 28 Feb 20:00 UTC.
+        let z = plus8();
+        let local_due = months(1, Some(PeriodEnd::Month)).expires_at(utc(2026, 1, 31, 20), &z);
+        // Local 1 March is in March, whose end is 1 April 00:00 local.
+        assert_eq!(local_due, Ok(Some(utc(2026, 3, 31, 16))));
+        let utc_due = months(1, Some(PeriodEnd::Month)).expires_at(utc(2026, 1, 31, 20), &Utc);
+        assert_eq!(utc_due, Ok(Some(utc(2026, 3, 1, 0))));
+    }
+
+    #[test]
+    fn rounding_up_to_month_quarter_and_year_end_in_plus_eight() {
+        let z = plus8();
+        let earned = utc(2026, 5, 10, 2); // 10 May 10:00 local
+        let cases = [
+            (PeriodEnd::Month, utc(2026, 6, 30, 16)), // end of June local
+            (PeriodEnd::Quarter, utc(2026, 6, 30, 16)), // end of Q2 local
+            (PeriodEnd::Year, utc(2026, 12, 31, 16)), // end of 2026 local
+        ];
+        for (period, want) in cases {
+            let got = months(1, Some(period)).expires_at(earned, &z);
+            assert_eq!(got, Ok(Some(want)), "{period:?}");
+        }
+        // 12 months from 15 November 2026 is 15 November 2027: Q4 and the year end together.
+        let late = utc(2026, 11, 15, 2);
+        assert_eq!(
+            months(12, Some(PeriodEnd::Quarter)).expires_at(late, &z),
+            Ok(Some(utc(2027, 12, 31, 16)))
+        );
+        // Local midnight that starts a quarter belongs to the new quarter (half-open).
+        let midnight_q3 = utc(2026, 5, 31, 16); // 1 June 00:00 local
+        assert_eq!(
+            months(1, Some(PeriodEnd::Quarter)).expires_at(midnight_q3, &z),
+            Ok(Some(utc(2026, 9, 30, 16)))
+        );
+    }
+
+    #[test]
+    fn the_local_year_decides_across_the_utc_new_year() {
+        // 31 December 20:00 UTC is already 1 January 2027, 04:00 in +08:00:
+        // one month later is February 2027, whose year ends when 2028 begins
+        // locally (31 December 2027, 16:00 UTC). In UTC it would be 2026's
+        // January + 1 month: still 2027, ending at midnight UTC.
+        let earned = utc(2026, 12, 31, 20);
+        let year_end = months(1, Some(PeriodEnd::Year));
+        assert_eq!(
+            year_end.expires_at(earned, &plus8()),
+            Ok(Some(utc(2027, 12, 31, 16)))
+        );
+        assert_eq!(
+            year_end.expires_at(earned, &Utc),
+            Ok(Some(utc(2028, 1, 1, 0)))
+        );
+        // Rounded to the quarter: Q1 2027 locally ends when 1 April begins.
+        assert_eq!(
+            months(1, Some(PeriodEnd::Quarter)).expires_at(earned, &plus8()),
+            Ok(Some(utc(2027, 3, 31, 16)))
+        );
+        // A December expiry rounded to its month ends on 1 January.
+        assert_eq!(
+            months(11, Some(PeriodEnd::Month)).expires_at(utc(2026, 1, 10, 0), &plus8()),
+            Ok(Some(utc(2026, 12, 31, 16)))
+        );
+    }
+
+    #[test]
+    fn days_never_and_overflow() {
+        let z = plus8();
+        assert_eq!(Expiry::Never.expires_at(utc(2026, 1, 1, 0), &z), Ok(None));
+        assert_eq!(
+            Expiry::AfterDays { days: 2 }.expires_at(utc(2026, 1, 1, 0), &z),
+            Ok(Some(utc(2026, 1, 3, 0)))
+        );
+        assert_eq!(
+            months(u32::MAX, None).expires_at(utc(2026, 1, 1, 0), &z),
+            Err(PointsError::Overflow)
+        );
+        assert_eq!(
+            Expiry::AfterDays { days: u32::MAX }.expires_at(DateTime::<Utc>::MAX_UTC, &z),
+            Err(PointsError::Overflow)
+        );
+    }
+
+    #[test]
+    fn json_is_backwards_compatible() {
+        let old: Expiry = serde_json::from_str(r#"{"type":"after_days","days":365}"#)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(old, Expiry::AfterDays { days: 365 });
+        let text = r#"{"type":"after_months","months":12,"round_up_to":"quarter"}"#;
+        let new: Expiry = serde_json::from_str(text).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(new, months(12, Some(PeriodEnd::Quarter)));
+        assert_eq!(serde_json::to_string(&new).ok().as_deref(), Some(text));
+        let plain: Expiry = serde_json::from_str(r#"{"type":"after_months","months":3}"#)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(plain, months(3, None));
+        assert!(serde_json::from_str::<Expiry>(r#"{"type":"after_months"}"#).is_err());
+        assert!(
+            serde_json::from_str::<Expiry>(
+                r#"{"type":"after_months","months":1,"round_up_to":"week"}"#
+            )
+            .is_err()
+        );
+        assert_eq!(months(0, None).zero_field(), Some("expiry.months"));
+        assert_eq!(
+            Expiry::AfterDays { days: 0 }.zero_field(),
+            Some("expiry.days")
+        );
+        assert_eq!(Expiry::Never.zero_field(), None);
+        assert_eq!(
+            new.to_string(),
+            "after 12 months, rounded up to the quarter's end"
+        );
+        assert_eq!(Expiry::AfterDays { days: 7 }.to_string(), "after 7 days");
+        assert_eq!(Expiry::Never.to_string(), "never");
+        assert_eq!(Expiry::AfterDays { days: 1 }.to_string(), "after 1 day");
+        assert_eq!(months(1, None).to_string(), "after 1 month");
+    }
+
+    #[test]
+    fn dst_gap_moves_to_the_first_existing_instant() {
+        // 8 March 2026, 02:30 does not exist in New York; one month after
+        // 8 February 02:30 EST lands there and moves to 03:00 EDT.
+        let ny = chrono_tz::America::New_York;
+        let earned = Utc
+            .with_ymd_and_hms(2026, 2, 8, 7, 30, 0)
+            .single()
+            .unwrap_or_default();
+        assert_eq!(
+            months(1, None).expires_at(earned, &ny),
+            Ok(Some(utc(2026, 3, 8, 7)))
+        );
+    }
+}

@@ -1,0 +1,707 @@
+//! Reversal of awards: a refunded purchase claws its points back.
+
+use super::PointsError;
+use super::ledger::{Ledger, OperationKey, Remembered};
+use super::program::Program;
+use super::rule::Rounding;
+use super::statement::{Entry, EntryKind};
+use crate::event::Label;
+use crate::id::EventId;
+use crate::time::LocalDay;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What a reversal does with points of the award that were already spent
+/// (see the [`Reversal`] docs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clawback {
+    /// Take them from the member's other points; owe what those lack (the
+    /// balance goes negative).
+    NegativeBalance,
+    /// Owe them all; later awards pay the debt off first.
+    Debt,
+    /// Take them from the member's other points; forgive what those lack.
+    #[default]
+    Clamp,
+}
+
+/// How much of an event's awards to reverse.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Portion {
+    /// Everything not yet reversed.
+    Whole,
+    /// `numerator / denominator` of each award (a partial refund: refunded
+    /// amount over paid amount), rounded down.
+    Share {
+        /// The refunded part.
+        numerator: u64,
+        /// The whole; at least 1 and at least `numerator`.
+        denominator: u64,
+    },
+}
+
+/// One award's part in a reversal.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct ReversedAward {
+    /// The award's rule.
+    pub rule: Label,
+    /// When it was earned (its local day is the one whose cap room came back).
+    pub earned_at: DateTime<Utc>,
+    /// Points of the award reversed by this operation.
+    pub points: u64,
+    /// Whether the award is now wholly reversed (its award count came back too).
+    pub wholly_reversed: bool,
+}
+
+/// The result of a reversal.
+///
+/// [`Program::reverse`] (or [`Ledger::reverse`] with an explicit policy)
+/// reverses what one earning event awarded, wholly or a share of it (a
+/// partial refund). For each of the event's awards it takes back, in order:
+///
+/// 1. what is left in the award's own lot (spendable or pending);
+/// 2. nothing for points of it that expired: the member had no use of them,
+///    so they are written off;
+/// 3. the rest (spent, or reserved by an open hold) under the program's
+///    [`Clawback`] policy:
+///    - `negative_balance`: from the member's other lots (earliest-expiring
+///      first, pending included), and what those lack is owed, so the
+///      [balance](Ledger::balance) goes below zero;
+///    - `debt`: all of it is owed; the member's other points are left alone;
+///    - `clamp`: from the member's other lots, and what those lack is
+///      forgiven ([`Ledger::forgiven`]), so the balance stops at zero.
+///
+///    Under the first two, later awards pay off what is owed before
+///    anything goes into a lot. Under `clamp`, held points of the award that
+///    were forgiven are reclaimed if their hold is released (see [`Hold`](super::Hold)).
+///
+/// A reversal gives the award's cap room back (its points, and its award
+/// count once it is wholly reversed), in the local day it was earned in, so
+/// the outcome does not depend on the order of an award and its reversal
+/// inside one period.
+///
+/// A share is `numerator / denominator` of each award, rounded down (in the
+/// member's favour), and never more than is still unreversed; several
+/// partial reversals followed by a whole one reverse exactly the award.
+///
+/// ```
+/// use chrono::{TimeDelta, TimeZone, Utc};
+/// use growthkit::points::{Portion, ProgramSpec};
+/// use growthkit::{Event, EventId, EventKind, Money, UserId};
+///
+/// let program = serde_json::from_str::<ProgramSpec>(r#"{
+///     "ledger": { "clawback": "debt" },
+///     "rules": [{ "name": "purchase", "on": "purchase",
+///                 "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } }]
+/// }"#)?.validate()?;
+/// let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+/// let mut ledger = program.new_ledger();
+/// let paid = EventKind::Purchase { amount: Money::new(10_000, "CNY".parse()?) };
+/// program.apply(&mut ledger, &Event::new(EventId(7), UserId(1), t0, paid))?;
+/// ledger.redeem("order-8".into(), 80, t0)?; // 100 earned, 80 spent
+///
+/// // The purchase is refunded: 20 points are taken back, 80 are owed.
+/// let later = t0 + TimeDelta::days(3);
+/// let back = program.reverse(&mut ledger, "refund-7".into(), EventId(7), Portion::Whole, later)?;
+/// assert_eq!((back.taken_back, back.owed), (20, 80));
+/// assert_eq!(ledger.balance(later), -80);
+/// ledger.check()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Reversal {
+    /// The operation's key.
+    pub key: OperationKey,
+    /// The earning event reversed.
+    pub source: EventId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The policy applied.
+    pub clawback: Clawback,
+    /// Each award's part, in earning order.
+    pub awards: Vec<ReversedAward>,
+    /// Points reversed in all (`taken_back + written_off + owed + forgiven`).
+    pub points: u64,
+    /// Points taken out of lots.
+    pub taken_back: u64,
+    /// Points that had expired: nothing to take back.
+    pub written_off: u64,
+    /// Points now owed.
+    pub owed: u64,
+    /// Points forgiven.
+    pub forgiven: u64,
+    /// The statement entries it wrote.
+    pub entries: Vec<Entry>,
+    /// `true` when this is the stored result of an earlier call with the
+    /// same key; nothing changed this time.
+    pub repeated: bool,
+}
+
+impl<Tz: TimeZone> Program<Tz> {
+    /// A new ledger keeping this program's number of statement entries.
+    pub fn new_ledger(&self) -> Ledger {
+        Ledger::with_statement_entries(self.spec().ledger.statement_entries)
+    }
+
+    /// Reverses `portion` of what event `source` earned, under this
+    /// program's [`Clawback`] policy, giving cap room back in this program's
+    /// local days. See [`Ledger::reverse`].
+    pub fn reverse(
+        &self,
+        ledger: &mut Ledger,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        now: DateTime<Utc>,
+    ) -> Result<Reversal, PointsError> {
+        let clawback = self.spec().ledger.clawback;
+        ledger.reverse(key, source, portion, clawback, self.zone(), now)
+    }
+}
+
+impl Ledger {
+    /// Reverses `portion` of what event `source` earned (see the
+    /// [`Reversal`] docs); `zone` is the program's, for the day whose cap
+    /// room is given back.
+    ///
+    /// Errors, which change nothing: an event with no remembered award
+    /// ([`PointsError::UnknownEarning`]; the ledger remembers the last
+    /// [`LedgerPolicy::reversible_awards`](super::LedgerPolicy::reversible_awards)), one already
+    /// wholly reversed ([`PointsError::AlreadyReversed`]), a share that is
+    /// not a fraction in 0..=1, or a key used by another kind of operation.
+    /// Repeating `key` returns the first result.
+    pub fn reverse<Tz: TimeZone>(
+        &mut self,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        clawback: Clawback,
+        zone: &Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Reversal, PointsError> {
+        if let Some(first) = self.recall(&key, |r| match r {
+            Remembered::Reverse(first) => Some(first),
+            _ => None,
+        })? {
+            let mut again = first.clone();
+            again.repeated = true;
+            return Ok(again);
+        }
+        if let Portion::Share {
+            numerator,
+            denominator,
+        } = portion
+            && (denominator == 0 || numerator > denominator)
+        {
+            return Err(PointsError::InvalidShare {
+                numerator,
+                denominator,
+            });
+        }
+        // A reversal touches many places; it works on a copy that replaces
+        // the ledger only on success, so a failure changes nothing. Reversals
+        // are rare next to earning and spending.
+        let mut next = self.clone();
+        let result = next.reverse_in_place(key, source, portion, clawback, zone, now)?;
+        *self = next;
+        Ok(result)
+    }
+
+    fn reverse_in_place<Tz: TimeZone>(
+        &mut self,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        clawback: Clawback,
+        zone: &Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Reversal, PointsError> {
+        let indices: Vec<usize> = (0..self.earnings.len())
+            .filter(|&i| self.earnings.get(i).is_some_and(|e| e.source == source))
+            .collect();
+        if indices.is_empty() {
+            return Err(PointsError::UnknownEarning { id: source });
+        }
+        let mut result = Reversal {
+            key: key.clone(),
+            source,
+            at: now,
+            clawback,
+            awards: Vec::new(),
+            points: 0,
+            taken_back: 0,
+            written_off: 0,
+            owed: 0,
+            forgiven: 0,
+            entries: Vec::new(),
+            repeated: false,
+        };
+        let overflow = || PointsError::Overflow;
+        let mut any_open = false;
+        for i in indices {
+            let Some(e) = self.earnings.get(i).cloned() else {
+                continue;
+            };
+            let open = e.points.saturating_sub(e.reversed);
+            any_open |= open > 0;
+            let points = match portion {
+                Portion::Whole => open,
+                Portion::Share {
+                    numerator,
+                    denominator,
+                } => {
+                    let share = Rounding::Down.divide(
+                        u128::from(e.points) * u128::from(numerator),
+                        u128::from(denominator),
+                    );
+                    u64::try_from(share).unwrap_or(u64::MAX).min(open)
+                }
+            };
+            if points == 0 {
+                continue;
+            }
+            // 1. From the award's own lot.
+            let mut own = 0;
+            if let Some(lot) = self.lots.iter_mut().find(|l| l.id == e.lot) {
+                own = lot.remaining.min(points);
+                lot.remaining -= own;
+            }
+            // 2. Expired points are written off.
+            let mut short = points - own;
+            let written_off = short.min(e.expired.saturating_sub(e.written_off));
+            short -= written_off;
+            // 3. The rest under the policy.
+            let other = match clawback {
+                Clawback::Debt => 0,
+                Clawback::NegativeBalance | Clawback::Clamp => self.take_any(short, now),
+            };
+            let rest = short - other;
+            let (owed, forgiven) = match clawback {
+                Clawback::Clamp => (0, rest),
+                Clawback::Debt | Clawback::NegativeBalance => (rest, 0),
+            };
+            let back = own + other;
+            self.available = self
+                .available
+                .checked_sub(back)
+                .ok_or(PointsError::Inconsistent {
+                    what: "available is less than the lots taken back",
+                })?;
+            self.reversed = self.reversed.checked_add(back).ok_or_else(overflow)?;
+            self.owed = self.owed.checked_add(owed).ok_or_else(overflow)?;
+            self.forgiven = self.forgiven.checked_add(forgiven).ok_or_else(overflow)?;
+            if let Some(rec) = self.earnings.get_mut(i) {
+                rec.reversed = rec.reversed.saturating_add(points);
+                rec.written_off = rec.written_off.saturating_add(written_off);
+                rec.forgiven = rec.forgiven.saturating_add(forgiven);
+            }
+            let day = LocalDay::of(e.earned_at, zone);
+            if points == open {
+                self.release_award(e.rule.as_str(), day, points, e.counted_global);
+            } else {
+                self.give_back(e.rule.as_str(), day, points, 0, e.counted_global);
+            }
+            result.awards.push(ReversedAward {
+                rule: e.rule.clone(),
+                earned_at: e.earned_at,
+                points,
+                wholly_reversed: points == open,
+            });
+            result.points = result.points.checked_add(points).ok_or_else(overflow)?;
+            result.taken_back = result.taken_back.checked_add(back).ok_or_else(overflow)?;
+            result.written_off = result
+                .written_off
+                .checked_add(written_off)
+                .ok_or_else(overflow)?;
+            result.owed = result.owed.checked_add(owed).ok_or_else(overflow)?;
+            result.forgiven = result.forgiven.checked_add(forgiven).ok_or_else(overflow)?;
+        }
+        if !any_open {
+            return Err(PointsError::AlreadyReversed { id: source });
+        }
+        // A share that rounds to nothing still succeeds: it is remembered
+        // under its key, so a retry returns it, and it reverses 0 points.
+        self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+        self.version = self.version.checked_add(1).ok_or_else(overflow)?;
+        let mut entries = Vec::new();
+        for (points, kind) in [
+            (result.taken_back, EntryKind::Reversed { source, key }),
+            (result.owed, EntryKind::Owed { source }),
+            (result.forgiven, EntryKind::Forgiven { source }),
+        ] {
+            if points > 0 {
+                entries.push(Entry {
+                    at: now,
+                    points,
+                    kind,
+                });
+            }
+        }
+        result.entries = entries;
+        self.write(&result.entries);
+        self.remember(Remembered::Reverse(result.clone()));
+        Ok(result)
+    }
+
+    /// Takes up to `points` from any lot not past expiry at `now` (pending
+    /// ones included, held points excluded), in spending order; returns how
+    /// many it took.
+    fn take_any(&mut self, points: u64, now: DateTime<Utc>) -> u64 {
+        let mut left = points;
+        for lot in self.lots.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            if lot.due_at(now) {
+                continue;
+            }
+            let take = lot.remaining.min(left);
+            lot.remaining -= take;
+            left -= take;
+        }
+        points - left
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::fixtures::*;
+
+    /// A purchase of ¥100 (event 7, 100 points) and a visit (event 8, 50
+    /// points) under `policy`, then 120 points redeemed: the purchase's lot
+    /// is spent, 30 of the visit's are left.
+    fn spent(policy: &str) -> (Program, Ledger) {
+        let p = shop(50, "", &format!(r#"{{ "clawback": "{policy}" }}"#));
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0)), visit(8, t(1))]);
+        assert!(l.redeem("order-1".into(), 120, t(2)).is_ok());
+        (p, l)
+    }
+
+    fn refund(p: &Program, l: &mut Ledger, key: &str, portion: Portion) -> Reversal {
+        p.reverse(l, key.into(), EventId(7), portion, t(3))
+            .unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    #[test]
+    fn clamp_takes_what_is_there_and_forgives_the_rest() {
+        let (p, mut l) = spent("clamp");
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!(
+            (r.points, r.taken_back, r.owed, r.forgiven),
+            (100, 30, 0, 70)
+        );
+        assert_eq!((l.balance(t(3)), l.reversed(), l.forgiven()), (0, 30, 70));
+        assert_eq!(
+            r.entries.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            [
+                "2026-03-01 00:03:00 UTC −30 reversed event#7 (refund-7)",
+                "2026-03-01 00:03:00 UTC  70 forgiven for reversed event#7",
+            ]
+        );
+        assert_conserved(&l, t(3));
+    }
+
+    #[test]
+    fn negative_balance_takes_what_is_there_and_owes_the_rest() {
+        let (p, mut l) = spent("negative_balance");
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!((r.taken_back, r.owed, r.forgiven), (30, 70, 0));
+        assert_eq!((l.spendable(t(3)), l.balance(t(3))), (0, -70));
+        // Later awards pay the debt off first.
+        earn(&p, &mut l, &[visit(9, t(4)), visit(10, t(5))]);
+        assert_eq!((l.owed(), l.spendable(t(5)), l.balance(t(5))), (0, 30, 30));
+        assert_eq!(l.reversed(), 100);
+        assert_conserved(&l, t(5));
+        let paid: Vec<String> = l.statement().rev().take(4).map(|e| e.to_string()).collect();
+        assert_eq!(
+            paid,
+            [
+                "2026-03-01 00:05:00 UTC −20 debt paid from visit",
+                "2026-03-01 00:05:00 UTC +50 visit (event#10)",
+                "2026-03-01 00:04:00 UTC −50 debt paid from visit",
+                "2026-03-01 00:04:00 UTC +50 visit (event#9)",
+            ]
+        );
+    }
+
+    #[test]
+    fn debt_leaves_other_points_alone_and_owes_all_that_was_spent() {
+        let (p, mut l) = spent("debt");
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!((r.taken_back, r.owed, r.forgiven), (0, 100, 0));
+        assert_eq!(
+            (l.spendable(t(3)), l.owed(), l.balance(t(3))),
+            (30, 100, -70)
+        );
+        assert_conserved(&l, t(3));
+        earn(&p, &mut l, &[purchase(11, 60, t(4))]);
+        assert_eq!((l.owed(), l.spendable(t(4))), (40, 30));
+        assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn refund_inside_the_return_window_takes_the_pending_points() {
+        let p = shop(50, r#""pending_days": 14,"#, r#"{ "clawback": "debt" }"#);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0))]);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!((r.taken_back, r.owed), (100, 0));
+        assert_eq!((l.available(), l.lots().len(), l.balance(t(3))), (0, 0, 0));
+        assert_conserved(&l, t(3));
+    }
+
+    #[test]
+    fn expired_points_are_written_off_not_clawed_back() {
+        let p = shop(
+            50,
+            r#""expiry": { "type": "after_days", "days": 1 },"#,
+            r#"{ "clawback": "debt" }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0))]);
+        assert!(l.redeem("r".into(), 40, t(1)).is_ok());
+        assert_eq!(l.expire(day(1)), 60);
+        let r = p
+            .reverse(&mut l, "x".into(), EventId(7), Portion::Whole, day(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((r.written_off, r.owed, r.taken_back), (60, 40, 0));
+        assert_eq!(l.earnings().next().map(|e| e.written_off), Some(60));
+        assert_conserved(&l, day(2));
+    }
+
+    #[test]
+    fn partial_refunds_reverse_a_share_rounded_down() {
+        let p = shop(50, "", "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 99, t(0))]);
+        let third = Portion::Share {
+            numerator: 1,
+            denominator: 3,
+        };
+        let half = Portion::Share {
+            numerator: 1,
+            denominator: 2,
+        };
+        assert_eq!(refund(&p, &mut l, "a", third).points, 33);
+        assert_eq!(refund(&p, &mut l, "b", half).points, 49); // 49.5 down
+        assert_eq!(refund(&p, &mut l, "c", third).points, 17); // 33, but 17 are left
+        assert_eq!(refund(&p, &mut l, "c", third).points, 17); // repeated
+        assert_eq!(l.reversed(), 99);
+        let snapshot = json(&l);
+        assert_eq!(
+            p.reverse(&mut l, "d".into(), EventId(7), Portion::Whole, t(4))
+                .map(|_| ()),
+            Err(PointsError::AlreadyReversed { id: EventId(7) })
+        );
+        for (numerator, denominator) in [(1, 0), (3, 2)] {
+            let bad = Portion::Share {
+                numerator,
+                denominator,
+            };
+            assert_eq!(
+                p.reverse(&mut l, "e".into(), EventId(7), bad, t(4))
+                    .map(|_| ()),
+                Err(PointsError::InvalidShare {
+                    numerator,
+                    denominator
+                })
+            );
+        }
+        assert_eq!(
+            p.reverse(&mut l, "f".into(), EventId(99), Portion::Whole, t(4))
+                .map(|_| ()),
+            Err(PointsError::UnknownEarning { id: EventId(99) })
+        );
+        assert_eq!(json(&l), snapshot);
+        assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn a_share_that_rounds_to_nothing_reverses_nothing() {
+        let p = shop(50, "", "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 5, t(0))]);
+        let tiny = Portion::Share {
+            numerator: 1,
+            denominator: 10,
+        };
+        let r = refund(&p, &mut l, "a", tiny);
+        assert_eq!((r.points, r.entries.len(), l.available()), (0, 0, 5));
+        assert!(refund(&p, &mut l, "a", tiny).repeated);
+        assert_eq!(refund(&p, &mut l, "b", Portion::Whole).points, 5);
+        assert_conserved(&l, t(3));
+    }
+
+    #[test]
+    fn a_repeated_reversal_returns_the_first_result() {
+        let (p, mut l) = spent("clamp");
+        let first = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let snapshot = json(&l);
+        let again = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert!(again.repeated);
+        assert_eq!(
+            Reversal {
+                repeated: false,
+                ..again
+            },
+            first
+        );
+        assert_eq!(json(&l), snapshot);
+    }
+
+    #[test]
+    fn reversal_gives_the_cap_room_back() {
+        let p = program(
+            r#"{ "utc_offset": "+08:00", "rules": [{ "name": "buy", "on": "purchase",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 5, t(0))]);
+        assert_eq!(
+            p.apply(&mut l, &purchase(2, 5, t(1))).map(|e| e.total),
+            Ok(0)
+        );
+        // A partial refund keeps the award (and its count) standing.
+        let half = Portion::Share {
+            numerator: 1,
+            denominator: 2,
+        };
+        let _ = p.reverse(&mut l, "a".into(), EventId(1), half, t(2));
+        assert_eq!(
+            p.apply(&mut l, &purchase(3, 5, t(3))).map(|e| e.total),
+            Ok(0)
+        );
+        assert_eq!(l.counter("buy").map(|c| (c.count, c.points)), Some((1, 5)));
+        // The whole reversal frees the day's slot: the next purchase earns.
+        let _ = p.reverse(&mut l, "b".into(), EventId(1), Portion::Whole, t(4));
+        assert_eq!(
+            p.apply(&mut l, &purchase(4, 5, t(5))).map(|e| e.total),
+            Ok(10)
+        );
+        assert_conserved(&l, t(5));
+    }
+
+    #[test]
+    fn every_award_of_the_event_is_reversed() {
+        let p = program(
+            r#"{ "rules": [
+                 { "name": "buy", "on": "purchase", "reward": { "type": "fixed", "points": 10 } },
+                 { "name": "any", "on": "*", "reward": { "type": "fixed", "points": 3 } } ] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 5, t(0)), visit(2, t(1))]);
+        let r = p
+            .reverse(&mut l, "x".into(), EventId(1), Portion::Whole, t(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let parts: Vec<(&str, u64)> = r
+            .awards
+            .iter()
+            .map(|a| (a.rule.as_str(), a.points))
+            .collect();
+        assert_eq!(parts, [("buy", 10), ("any", 3)]);
+        assert_eq!(l.available(), 3);
+        assert_conserved(&l, t(2));
+    }
+
+    #[test]
+    fn clamp_reclaims_forgiven_points_when_their_hold_is_released() {
+        // 100 points from the purchase, 60 of them held for an order, 40
+        // spent; 50 from a visit. Reversing the purchase takes back the
+        // visit's 50 and forgives 50 (some of the held ones).
+        let p = shop(50, "", r#"{ "clawback": "clamp" }"#);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0))]);
+        assert!(l.hold("order".into(), 60, t(1)).is_ok());
+        assert!(l.redeem("coupon".into(), 40, t(1)).is_ok());
+        earn(&p, &mut l, &[visit(8, t(2))]);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!((r.taken_back, r.forgiven), (50, 50));
+        assert_conserved(&l, t(3));
+        // The order is cancelled: 50 of its 60 points were forgiven, so they
+        // settle the reversal; 10 come back.
+        let back = l
+            .release("order".into(), t(4))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((back.returned, back.reclaimed, back.expired), (10, 50, 0));
+        assert_eq!(
+            (l.forgiven(), l.reversed(), l.spendable(t(4))),
+            (0, 100, 10)
+        );
+        assert_eq!(
+            back.entries
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>(),
+            [
+                "2026-03-01 00:04:00 UTC +60 released order",
+                "2026-03-01 00:04:00 UTC −50 reclaimed for reversed event#7",
+            ]
+        );
+        assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn under_debt_held_points_come_back_and_the_debt_stays() {
+        // 100 points from the purchase all held for an order, 50 from a
+        // visit. The purchase is refunded: 100 owed. The order is cancelled:
+        // the 100 return, and the balance nets the debt out.
+        let p = shop(50, "", r#"{ "clawback": "debt" }"#);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0)), visit(8, t(1))]);
+        assert!(l.hold("order".into(), 100, t(2)).is_ok());
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!((r.taken_back, r.owed), (0, 100));
+        let back = l.release("order".into(), t(4));
+        assert!(back.is_ok_and(|b| b.returned == 100 && b.reclaimed == 0));
+        assert_eq!(
+            (l.spendable(t(4)), l.owed(), l.balance(t(4))),
+            (150, 100, 50)
+        );
+        assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn captured_held_points_stay_forgiven() {
+        let p = shop(50, "", "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0))]);
+        assert!(l.hold("order".into(), 100, t(1)).is_ok());
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        assert_eq!(r.forgiven, 100);
+        assert!(
+            l.capture("order".into(), t(4))
+                .is_ok_and(|c| c.points == 100)
+        );
+        assert_eq!((l.forgiven(), l.redeemed(), l.reversed()), (100, 100, 0));
+        assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn only_the_most_recent_awards_can_be_reversed() {
+        let p = shop(5, "", r#"{ "reversible_awards": 2 }"#);
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[visit(1, t(0)), visit(2, t(1)), visit(3, t(2))],
+        );
+        assert_eq!(l.earnings().map(|e| e.source.0).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(
+            p.reverse(&mut l, "a".into(), EventId(1), Portion::Whole, t(3))
+                .map(|_| ()),
+            Err(PointsError::UnknownEarning { id: EventId(1) })
+        );
+        assert!(
+            p.reverse(&mut l, "b".into(), EventId(2), Portion::Whole, t(3))
+                .is_ok()
+        );
+        let none = shop(5, "", r#"{ "reversible_awards": 0 }"#);
+        let mut l = none.new_ledger();
+        earn(&none, &mut l, &[visit(1, t(0))]);
+        assert_eq!(l.earnings().len(), 0);
+    }
+}
