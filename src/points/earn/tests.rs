@@ -515,6 +515,42 @@ fn release_gives_cap_room_back_whatever_the_order() {
 }
 
 #[test]
+fn a_reversal_gives_week_month_and_global_room_back() {
+    // The Stack Overflow bug: an award and its reversal inside one period
+    // must leave room exactly as if neither had happened.
+    let mut r = rule("upvote", "upvote", 10);
+    r.weekly_cap = cap(Some(1), None);
+    r.monthly_cap = cap(None, Some(10));
+    let mut s = beijing(vec![r]);
+    s.global_daily_cap = cap(Some(1), None);
+    let p = program(s);
+    let t = utc(2026, 3, 3, 1, 0);
+    let mut l = p.new_ledger();
+    let before = l.counter("upvote").cloned().unwrap_or_default();
+    assert_eq!(
+        p.apply(&mut l, &ev(1, "upvote", t)).map(|e| e.total),
+        Ok(10)
+    );
+    assert_eq!(p.apply(&mut l, &ev(2, "upvote", t)).map(|e| e.total), Ok(0));
+    let reversed = p.reverse(
+        &mut l,
+        "refund-1".into(),
+        EventId(1),
+        Portion::Whole,
+        t + TimeDelta::hours(1),
+    );
+    assert_eq!(reversed.map(|x| x.points), Ok(10));
+    assert_eq!(l.counter("upvote").cloned().unwrap_or_default(), before);
+    assert_eq!(l.global_day(LocalDay::of(t, p.zone())), DayTally::default());
+    assert_eq!(
+        p.apply(&mut l, &ev(3, "upvote", t + TimeDelta::hours(2)))
+            .map(|e| e.total),
+        Ok(10)
+    );
+    assert!(l.check().is_ok());
+}
+
+#[test]
 fn release_keeps_the_match_count_and_the_cooldown() {
     let mut r = rule("lesson", "lesson", 10);
     r.cooldown_seconds = Some(60);
