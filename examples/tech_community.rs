@@ -36,10 +36,10 @@ use growthkit::community::graph::{self, GraphBuilder, InteractionGraph, Propagat
 use growthkit::community::{
     Community, ContentHeat, EngagementModel, EngagementModelSpec, HealthSpec, HeatModelSpec,
     Interaction, InteractionLog, LevelChange, LevelInputs, LevelLadder, MemberActivity,
-    MemberLevel, MemberScore, Requirement, Side, score_log,
+    MemberLevel, MemberScore, Side, score_log,
 };
 use growthkit::lifecycle::{PolicySpec, Stage, StageCounts, replay};
-use growthkit::points::{CapHit, CapMode, CapPeriod, Ledger, ProgramSpec, Streak, StreakSpec};
+use growthkit::points::{Ledger, ProgramSpec, Streak, StreakSpec};
 use growthkit::{
     CommunityId, ContentId, Currency, Event, EventId, EventKind, LocalDay, Money, TopicId, UserId,
 };
@@ -189,7 +189,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                     award.rule,
                     award.base,
                     award.points,
-                    cap_text(cap)
+                    serde_json::to_string(&cap)?
                 ));
             }
         }
@@ -348,7 +348,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             at.format("%b %d")
         );
         for check in &change.checks {
-            println!("  {:<40} {:>6}", describe(&check.requirement), check.actual);
+            let requirement = serde_json::to_string(&check.requirement)?;
+            println!("  {:>6} for {requirement}", check.actual);
         }
     }
     println!("(regular needs 500 topics entered in 100 days: a busy forum's numbers)");
@@ -477,7 +478,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "Lin is among the most central"
     );
     let pair = graph::edge_weight(&g, KAI, MAX).map_or(0, |w| w.interactions());
-    println!("Kai → Max is one edge of {pair} interactions: many interactions, little reach");
+    println!("Kai → Max: {pair} interactions, one edge: in-degree counts members, not noise");
     assert!(
         graph::in_degree(&g, KAI) * 4 < graph::in_degree(&g, LIN),
         "the pair reaches few"
@@ -543,17 +544,21 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// Members per level, one row a week.
+type Weekly = Vec<Vec<u64>>;
+/// A member's level changes, with when they happened.
+type Promotions = Vec<(DateTime<Utc>, LevelChange)>;
+
 /// Steps every member's level at the end of each week (and today), recording
 /// activity in time order; returns the members per level each week and Lin's
 /// promotions.
-#[allow(clippy::type_complexity)]
 fn step_levels(
     ladder: &LevelLadder,
     group: &Community,
     events: &[Event],
     start: DateTime<Utc>,
     today: DateTime<Utc>,
-) -> Result<(Vec<Vec<u64>>, Vec<(DateTime<Utc>, LevelChange)>), Box<dyn Error>> {
+) -> Result<(Weekly, Promotions), Box<dyn Error>> {
     let mut activity: BTreeMap<UserId, MemberActivity> = BTreeMap::new();
     let mut levels: BTreeMap<UserId, MemberLevel> = group
         .members()
@@ -629,6 +634,42 @@ struct Post {
     topic: TopicId,
 }
 
+/// What a member does with a post.
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    Read,
+    Click,
+    /// A reply, accepted as the answer with this probability.
+    Reply(f64),
+    React,
+    Share,
+}
+
+impl Act {
+    fn kind(
+        self,
+        community: Option<CommunityId>,
+        content: ContentId,
+        to: Option<UserId>,
+    ) -> EventKind {
+        match self {
+            Act::Read => EventKind::ContentViewed { content },
+            Act::Click => EventKind::ContentClicked { content },
+            Act::Reply(_) => EventKind::Reply {
+                community,
+                content,
+                to,
+            },
+            Act::React => EventKind::Reaction {
+                community,
+                content,
+                to,
+            },
+            Act::Share => EventKind::Share { community, content },
+        }
+    }
+}
+
 /// The simulated group: its membership, its events (in time order, numbered
 /// in that order) and its posts.
 struct World {
@@ -685,53 +726,34 @@ impl Sim<'_> {
         (post.author != user && post.author != SPAMMER).then_some(post)
     }
 
-    fn read(&mut self, user: UserId, at: DateTime<Utc>, post: Post) {
-        let kind = EventKind::ContentViewed {
-            content: post.content,
-        };
-        let posts_read = self.rng.random_range(3..12_i64);
-        let seconds = self.rng.random_range(60..400_i64);
-        let event = Event::new(EventId(0), user, at, kind)
-            .with_attr("posts_read", posts_read)
-            .with_attr("read_seconds", seconds);
+    /// One act on a post; a reply is accepted as the answer an hour later
+    /// with the probability it carries.
+    fn act(&mut self, user: UserId, at: DateTime<Utc>, post: Post, act: Act) {
+        let (community, content, to) = (Some(GROUP), post.content, Some(post.author));
+        let mut event = Event::new(EventId(0), user, at, act.kind(community, content, to));
+        match act {
+            Act::Read => {
+                let (posts, seconds) =
+                    (self.rng.random_range(3..12), self.rng.random_range(60..400));
+                event = event.with_attr("posts_read", posts as i64);
+                event = event.with_attr("read_seconds", seconds as i64);
+            }
+            Act::Reply(accept) if self.rng.random_bool(accept) => {
+                let name = "answer_accepted".into();
+                self.push(user, at + TimeDelta::hours(1), EventKind::Custom { name });
+            }
+            _ => {}
+        }
         self.events.push(event);
     }
 
-    /// A reply; the author accepts it as the answer an hour later with
-    /// probability `accept`.
-    fn reply(&mut self, user: UserId, at: DateTime<Utc>, post: Post, accept: f64) {
-        let (community, content, to) = (Some(GROUP), post.content, Some(post.author));
-        self.push(
-            user,
-            at,
-            EventKind::Reply {
-                community,
-                content,
-                to,
-            },
-        );
-        if self.rng.random_bool(accept) {
-            let name = "answer_accepted".into();
-            self.push(user, at + TimeDelta::hours(1), EventKind::Custom { name });
+    /// `n` acts on recent posts by others, a minute apart from `at`.
+    fn acts(&mut self, user: UserId, known: usize, n: i64, at: DateTime<Utc>, act: Act) {
+        for k in 0..n {
+            if let Some(post) = self.pick(known, user) {
+                self.act(user, at + TimeDelta::minutes(k), post, act);
+            }
         }
-    }
-
-    fn react(&mut self, user: UserId, at: DateTime<Utc>, post: Post) {
-        let (community, content, to) = (Some(GROUP), post.content, Some(post.author));
-        self.push(
-            user,
-            at,
-            EventKind::Reaction {
-                community,
-                content,
-                to,
-            },
-        );
-    }
-
-    fn share(&mut self, user: UserId, at: DateTime<Utc>, post: Post) {
-        let (community, content) = (Some(GROUP), post.content);
-        self.push(user, at, EventKind::Share { community, content });
     }
 
     fn check_in(&mut self, user: UserId, at: DateTime<Utc>) {
@@ -744,71 +766,59 @@ impl Sim<'_> {
         if !self.rng.random_bool(p) {
             return;
         }
-        let minute = self.rng.random_range(8 * 60..22 * 60);
+        let (morning, evening) = (
+            self.rng.random_range(420..540),
+            self.rng.random_range(480..1320),
+        );
         if self.rng.random_bool(0.8) {
-            let minute = self.rng.random_range(7 * 60..9 * 60);
-            self.check_in(user, self.at(day, minute));
+            self.check_in(user, self.at(day, morning));
         }
-        let at = self.at(day, minute);
-        for k in 0..self.rng.random_range(1..5) {
-            if let Some(post) = self.pick(known, user) {
-                self.read(user, at + TimeDelta::minutes(k), post);
-            }
-        }
+        let at = self.at(day, evening);
+        let reads = self.rng.random_range(1..5);
+        self.acts(user, known, reads, at, Act::Read);
         if self.rng.random_bool(0.3) {
             let topic = TOPICS[self.rng.random_range(0..TOPICS.len())].0;
             self.post(user, at + TimeDelta::minutes(5), topic);
         }
-        for k in 0..self.rng.random_range(0..3) {
-            if let Some(post) = self.pick(known, user) {
-                self.reply(user, at + TimeDelta::minutes(10 + k), post, 0.15);
-            }
-        }
-        for k in 0..self.rng.random_range(0..4) {
-            if let Some(post) = self.pick(known, user) {
-                self.react(user, at + TimeDelta::minutes(20 + k), post);
-            }
-        }
-        if self.rng.random_bool(0.1)
-            && let Some(post) = self.pick(known, user)
-        {
-            self.share(user, at + TimeDelta::minutes(30), post);
-        }
+        let (replies, likes) = (self.rng.random_range(0..3), self.rng.random_range(0..4));
+        self.acts(
+            user,
+            known,
+            replies,
+            at + TimeDelta::minutes(10),
+            Act::Reply(0.15),
+        );
+        self.acts(user, known, likes, at + TimeDelta::minutes(20), Act::React);
+        let shares = i64::from(self.rng.random_bool(0.1));
+        self.acts(user, known, shares, at + TimeDelta::minutes(30), Act::Share);
     }
 
     /// Lin every day: a check-in, reading, a topic every other day, answers.
     fn lin_day(&mut self, day: i64, known: usize) {
         self.check_in(LIN, self.at(day, 7 * 60 + 50));
         let at = self.at(day, 20 * 60);
-        for k in 0..4 {
-            if let Some(post) = self.pick(known, LIN) {
-                self.read(LIN, at + TimeDelta::minutes(k), post);
-            }
-        }
+        self.acts(LIN, known, 4, at, Act::Read);
         if day % 2 == 0 {
             let topic = TOPICS[(day / 2) as usize % TOPICS.len()].0;
             self.post(LIN, at + TimeDelta::minutes(10), topic);
         }
-        for k in 0..3 {
-            if let Some(post) = self.pick(known, LIN) {
-                self.reply(LIN, at + TimeDelta::minutes(20 + k), post, 0.4);
-            }
-        }
-        for k in 0..2 {
-            if let Some(post) = self.pick(known, LIN) {
-                self.react(LIN, at + TimeDelta::minutes(30 + k), post);
-            }
-        }
+        self.acts(LIN, known, 3, at + TimeDelta::minutes(20), Act::Reply(0.4));
+        self.acts(LIN, known, 2, at + TimeDelta::minutes(30), Act::React);
     }
 
     /// Kai or Max: a check-in, then 30 likes and 8 replies on the partner's post.
     fn pair_day(&mut self, user: UserId, partner: Post, day: i64) {
         self.check_in(user, self.at(day, 9 * 60));
         for k in 0..30 {
-            self.react(user, self.at(day, 12 * 60 + 10 * k), partner);
+            self.act(user, self.at(day, 12 * 60 + 10 * k), partner, Act::React);
         }
         for k in 0..8 {
-            self.reply(user, self.at(day, 13 * 60 + 15 * k), partner, 0.0);
+            self.act(
+                user,
+                self.at(day, 13 * 60 + 15 * k),
+                partner,
+                Act::Reply(0.0),
+            );
         }
     }
 }
@@ -894,19 +904,12 @@ fn simulate(rng: &mut StdRng, start: DateTime<Utc>) -> Result<World, Box<dyn Err
     for &(_, user, _) in members.iter().filter(|m| ENTHUSIASTS.contains(&m.1.0)) {
         let minute = sim.rng.random_range(12 * 60..44 * 60);
         let at = sim.at(DAYS - 2, minute);
-        let click = EventKind::ContentClicked {
-            content: hot.content,
-        };
-        sim.push(user, at - TimeDelta::minutes(1), click);
-        sim.read(user, at, hot);
-        if sim.rng.random_bool(0.8) {
-            sim.react(user, at + TimeDelta::minutes(2), hot);
-        }
-        if sim.rng.random_bool(0.6) {
-            sim.share(user, at + TimeDelta::minutes(3), hot);
-        }
-        if sim.rng.random_bool(0.4) {
-            sim.reply(user, at + TimeDelta::minutes(5), hot, 0.1);
+        sim.act(user, at, hot, Act::Click);
+        sim.act(user, at + TimeDelta::minutes(1), hot, Act::Read);
+        for (p, act) in [(0.8, Act::React), (0.6, Act::Share), (0.4, Act::Reply(0.1))] {
+            if sim.rng.random_bool(p) {
+                sim.act(user, at + TimeDelta::minutes(2), hot, act);
+            }
         }
     }
 
@@ -976,51 +979,6 @@ fn topic_name(topic: TopicId) -> &'static str {
         .iter()
         .find(|(t, _)| *t == topic)
         .map_or("?", |(_, name)| name)
-}
-
-/// A cap in words: `daily cap of 15 points, trimmed`.
-fn cap_text(hit: CapHit) -> String {
-    let period = match hit.period {
-        CapPeriod::Daily => "daily",
-        CapPeriod::Lifetime => "lifetime",
-    };
-    let limits: Vec<String> = [
-        (hit.cap.count, "awards"),
-        (hit.cap.points.map(|p| p as u32), "points"),
-    ]
-    .into_iter()
-    .filter_map(|(n, unit)| Some(format!("{} {unit}", n?)))
-    .collect();
-    let mode = match hit.mode {
-        CapMode::Trim => "trimmed",
-        CapMode::Reject => "rejected",
-    };
-    format!("{period} cap of {}, {mode}", limits.join(" and "))
-}
-
-/// A requirement in words: `at least 15 active days`.
-fn describe(r: &Requirement) -> String {
-    let window = |w: &Option<u16>| w.map_or(String::new(), |d| format!(" in {d} days"));
-    match r {
-        Requirement::AtLeast {
-            counter,
-            value,
-            window_days,
-        } => {
-            format!("{counter} ≥ {value}{}", window(window_days))
-        }
-        Requirement::AtMost {
-            counter,
-            value,
-            window_days,
-        } => {
-            format!("{counter} ≤ {value}{}", window(window_days))
-        }
-        Requirement::DaysActive { value, window_days } => {
-            format!("active days ≥ {value}{}", window(window_days))
-        }
-        other => format!("{other:?}"),
-    }
 }
 
 fn heading(title: &str) {
