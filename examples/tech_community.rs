@@ -424,15 +424,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     for event in events {
         heat.apply(event);
     }
+    println!("topic        heat  velocity (1: steady; above 2: trending)");
+    for (topic, name) in TOPICS {
+        let t = heat
+            .topic_trend(topic, today)
+            .ok_or("every topic has heat")?;
+        println!("{name:<9} {:>7.1} {:>9.1}", t.heat, t.velocity);
+    }
     let amplify = heat.topics_to_amplify(today, 3);
     for a in &amplify {
-        println!(
-            "{:<10} heat {:>6.1}, velocity {:.1}: {}",
-            topic_name(a.topic),
-            a.trend.heat,
-            a.trend.velocity,
-            a.reason
-        );
+        println!("amplify {}: {}", topic_name(a.topic), a.reason);
     }
     for t in heat.trending_content(today, 3) {
         let post = world.posts.iter().find(|p| p.content == t.content);
@@ -549,7 +550,7 @@ type Weekly = Vec<Vec<u64>>;
 /// A member's level changes, with when they happened.
 type Promotions = Vec<(DateTime<Utc>, LevelChange)>;
 
-/// Steps every member's level at the end of each week (and today), recording
+/// Steps every member's level at the end of each week up to today, recording
 /// activity in time order; returns the members per level each week and Lin's
 /// promotions.
 fn step_levels(
@@ -902,7 +903,7 @@ fn simulate(rng: &mut StdRng, start: DateTime<Utc>) -> Result<World, Box<dyn Err
     // and the group takes it up.
     let hot = sim.post(LIN, sim.at(DAYS - 2, 8 * 60), HOT_TOPIC);
     for &(_, user, _) in members.iter().filter(|m| ENTHUSIASTS.contains(&m.1.0)) {
-        let minute = sim.rng.random_range(12 * 60..44 * 60);
+        let minute = sim.rng.random_range(18 * 60..46 * 60);
         let at = sim.at(DAYS - 2, minute);
         sim.act(user, at, hot, Act::Click);
         sim.act(user, at + TimeDelta::minutes(1), hot, Act::Read);
