@@ -235,9 +235,17 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("(Kai and Max rank high: caps bound each day, but only the pair damping of");
     println!(" section 3 sees that they only ever talk to each other)");
     let lin_points = ledgers.get(&LIN).ok_or("Lin has points")?;
-    println!("Lin's statement, latest entries:");
-    for entry in lin_points.statement().rev().take(5).rev() {
-        println!("  {entry}");
+    // Each award names its rule: Lin's points, rule by rule.
+    let by_rule: Vec<String> = program
+        .spec()
+        .rules
+        .iter()
+        .filter_map(|r| Some((&r.name, lin_points.counter(r.name.as_str())?)))
+        .map(|(rule, c)| format!("{rule} {} ({}×)", c.points, c.count))
+        .collect();
+    println!("Lin's points by rule: {}", by_rule.join(", "));
+    if let Some(last) = lin_points.statement().next_back() {
+        println!("  her statement's latest line: {last}");
     }
     for ledger in ledgers.values() {
         ledger.check()?;
