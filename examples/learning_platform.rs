@@ -33,8 +33,8 @@ use growthkit::batch::EventLog;
 use growthkit::dedupe::Admission;
 use growthkit::lifecycle::{Cause, Lifecycle, PolicySpec, Stage, StageCounts, replay};
 use growthkit::points::{
-    Ledger, Portion, Program, ProgramSpec, Reversal, Streak, StreakRules, StreakSpec, TierLadder,
-    TierLadderSpec, TierStatus,
+    Ledger, Portion, Program, ProgramSpec, Reversal, Streak, StreakRules, StreakSpec, TierChange,
+    TierLadder, TierLadderSpec, TierStatus,
 };
 use growthkit::store::{MemoryStore, Versioned, VersionedStore, update};
 use growthkit::{
@@ -437,6 +437,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             n, tier.name, tier.threshold, tier.multiplier
         );
     }
+    // Every tier change says why: the first learner to reach the top tier.
+    let top = ladder.tiers().last().map(|t| &t.name);
+    let first_to_top = members
+        .iter()
+        .flat_map(|(user, m)| m.tier_changes.iter().map(move |c| (user, c)))
+        .filter(|(_, c)| Some(&c.to) == top)
+        .min_by_key(|(user, c)| (c.at, **user));
+    if let Some((user, change)) = first_to_top {
+        let day = LocalDay::of(change.at, &zone);
+        println!("first to the top: {user} on {day}, {change}");
+    }
     // A refund takes the purchase's points back (still pending, so from the
     // purchase's own lot) and the tier's qualifying points with them.
     let refunds: Vec<(&UserId, &Reversal)> = members
@@ -495,6 +506,8 @@ struct PointsMember {
     bonuses: u64,
     /// The reversals its refunds made.
     refunds: Vec<Reversal>,
+    /// Its tier changes, each with its reason.
+    tier_changes: Vec<TierChange>,
 }
 
 /// Runs one learner's events through the points program: earnings (with
@@ -515,6 +528,7 @@ fn earn_points(
         tier: ladder.start(first.at, &zone),
         bonuses: 0,
         refunds: Vec::new(),
+        tier_changes: Vec::new(),
     };
     for event in events {
         if let EventKind::Refund { amount } = event.kind {
@@ -536,7 +550,8 @@ fn earn_points(
             continue;
         }
         let earned = program.apply(&mut m.ledger, event)?;
-        ladder.record(&mut m.tier, event.at, earned.total, &zone)?;
+        let step = ladder.record(&mut m.tier, event.at, earned.total, &zone)?;
+        m.tier_changes.extend(step.change);
         if earned.duplicate || !matches!(event.kind, EventKind::CheckIn { .. }) {
             continue;
         }
@@ -552,7 +567,8 @@ fn earn_points(
                 paid.total, hit.points,
                 "the program pays what the streak promised"
             );
-            ladder.record(&mut m.tier, event.at, paid.total, &zone)?;
+            let step = ladder.record(&mut m.tier, event.at, paid.total, &zone)?;
+            m.tier_changes.extend(step.change);
             m.bonuses += 1;
         }
     }
