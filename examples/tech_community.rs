@@ -815,11 +815,11 @@ impl Sim<'_> {
         self.acts(LIN, known, 2, at + TimeDelta::minutes(30), Act::React);
     }
 
-    /// Kai or Max: a check-in, then 30 likes and 8 replies on the partner's post.
+    /// Kai or Max: a check-in, then 40 likes and 8 replies on the partner's post.
     fn pair_day(&mut self, user: UserId, partner: Post, day: i64) {
         self.check_in(user, self.at(day, 9 * 60));
-        for k in 0..30 {
-            self.act(user, self.at(day, 12 * 60 + 10 * k), partner, Act::React);
+        for k in 0..40 {
+            self.act(user, self.at(day, 12 * 60 + 8 * k), partner, Act::React);
         }
         for k in 0..8 {
             self.act(
