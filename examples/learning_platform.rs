@@ -34,7 +34,7 @@ use growthkit::dedupe::Admission;
 use growthkit::lifecycle::{Cause, Lifecycle, PolicySpec, Stage, StageCounts, replay};
 use growthkit::points::{
     Ledger, Portion, Program, ProgramSpec, Reversal, Streak, StreakRules, StreakSpec, TierChange,
-    TierLadder, TierLadderSpec, TierStatus,
+    TierLadder, TierLadderSpec, TierStatus, Totals,
 };
 use growthkit::store::{MemoryStore, Versioned, VersionedStore, update};
 use growthkit::{
@@ -72,8 +72,8 @@ const POINTS_JSON: &str = r#"{
           "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 3 } },
         { "name": "check_in", "on": "check_in",
           "reward": { "type": "fixed", "points": 2 }, "daily_cap": { "count": 1 } },
-        { "name": "streak_7", "on": "custom:streak_7", "reward": { "type": "fixed", "points": 50 } },
         { "name": "streak_3", "on": "custom:streak_3", "reward": { "type": "fixed", "points": 10 } },
+        { "name": "streak_7", "on": "custom:streak_7", "reward": { "type": "fixed", "points": 50 } },
         { "name": "purchase", "on": "purchase", "pending_days": 7,
           "reward": { "type": "per_amount", "points": 1, "per_minor": 1000,
                       "rounding": "down", "currency": "CNY" } },
@@ -406,19 +406,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let member = earn_points(&program, &streak_rules, &ladder, events, today)?;
         members.insert(user, member);
     }
-    let (mut earned, mut spendable, mut pending, mut bonuses) = (0, 0, 0, 0);
-    for member in members.values() {
-        let t = member.ledger.totals(today);
-        (earned, spendable, pending) = (
-            earned + t.earned,
-            spendable + t.spendable,
-            pending + t.pending,
-        );
-        bonuses += member.bonuses;
-    }
+    let totals: Vec<Totals> = members.values().map(|m| m.ledger.totals(today)).collect();
+    let sum = |part: fn(&Totals) -> u64| totals.iter().map(part).sum::<u64>();
+    let (earned, spendable) = (sum(|t| t.earned), sum(|t| t.spendable));
+    let pending = sum(|t| t.pending);
     println!(
         "{earned} points earned: {spendable} spendable today, {pending} pending (return window)"
     );
+    let bonuses: u64 = members.values().map(|m| m.bonuses).sum();
     println!("{bonuses} check-in streak bonuses paid");
     // Tiers count points earned (so spending never demotes). This example
     // earns at ×1 through `Program::apply`; the multiplier shown is what a
