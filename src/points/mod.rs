@@ -86,6 +86,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod account;
 mod badge;
 mod condition;
 mod earn;
@@ -101,6 +102,10 @@ mod statement;
 mod streak;
 mod tier;
 
+pub use account::{
+    Account, AccountError, AccountEvaluation, AccountOutcome, AccountReversal, BADGE_BONUS_PREFIX,
+    Bonus, BonusCause, CheckInStreakSpec, REMEMBERED_REVERSALS, STREAK_BONUS_PREFIX,
+};
 pub use badge::{
     BadgeCatalog, BadgeCatalogSpec, BadgeCounter, BadgeError, BadgeGrant, BadgeLevel, BadgeOutcome,
     BadgeProgress, BadgeRevocation, BadgeSpec, Badges, EarnedLevel,
