@@ -807,6 +807,11 @@ impl<Tz: TimeZone> Program<Tz> {
                 continue;
             };
             let held = acc.held_levels.remove(at);
+            if !acc.is_bonus_id(held.lot_source) {
+                // The ledger has forgotten the bonus (and its id may name
+                // an event now): its points stay.
+                continue;
+            }
             let key = OperationKey::from(format!(
                 "{key}/badge {} level {}",
                 revoked.badge, revoked.level
@@ -886,49 +891,41 @@ impl<Tz: TimeZone> Program<Tz> {
 
         let mut tier = None;
         if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut()) {
-            let mut last = None;
-            match ladder.spec().basis {
-                QualifyingBasis::Points => {
-                    for award in reversal.awards.iter().filter(|a| a.points > 0) {
-                        let step = ladder.retract(
-                            status,
-                            award.earned_at,
-                            award.points,
-                            reason.clone(),
-                            &self.zone,
-                        )?;
-                        last = Some(merge_tier(last, step));
-                    }
-                }
-                QualifyingBasis::Spend { .. } => {
-                    if let Some(c) = contribution.and_then(|i| acc.contributions.get_mut(i)) {
-                        let open = c.qualifying.saturating_sub(c.qualifying_retracted);
-                        let amount = match portion {
-                            Portion::Whole => open,
-                            Portion::Share {
-                                numerator,
-                                denominator,
-                            } => u64::try_from(Rounding::Down.divide(
-                                u128::from(c.qualifying) * u128::from(numerator),
-                                u128::from(denominator.max(1)),
-                            ))
-                            .unwrap_or(u64::MAX)
-                            .min(open),
-                        };
-                        if amount > 0 {
-                            let step =
-                                ladder.retract(status, c.at, amount, reason.clone(), &self.zone)?;
-                            c.qualifying_retracted = c.qualifying_retracted.saturating_add(amount);
-                            last = Some(step);
-                        }
-                    }
-                }
+            let counted = contribution.and_then(|i| acc.contributions.get_mut(i));
+            // What the tier counted for the event and has not given back.
+            let open = counted
+                .as_ref()
+                .map(|c| c.qualifying.saturating_sub(c.qualifying_retracted));
+            let amount = match ladder.spec().basis {
+                // Points reversed, never more than were counted.
+                QualifyingBasis::Points => reversal.points.min(open.unwrap_or(u64::MAX)),
+                // The same share of the spend.
+                QualifyingBasis::Spend { .. } => match (portion, &counted) {
+                    (_, None) => 0,
+                    (Portion::Whole, Some(_)) => open.unwrap_or(0),
+                    (
+                        Portion::Share {
+                            numerator,
+                            denominator,
+                        },
+                        Some(c),
+                    ) => u64::try_from(Rounding::Down.divide(
+                        u128::from(c.qualifying) * u128::from(numerator),
+                        u128::from(denominator.max(1)),
+                    ))
+                    .unwrap_or(u64::MAX)
+                    .min(open.unwrap_or(0)),
+                },
+            };
+            let at = counted.as_ref().map_or_else(
+                || reversal.awards.first().map_or(now, |a| a.earned_at),
+                |c| c.at,
+            );
+            let step = ladder.retract(status, at, amount, reason.clone(), &self.zone)?;
+            if let Some(c) = counted {
+                c.qualifying_retracted = c.qualifying_retracted.saturating_add(step.counted);
             }
-            if last.is_none() {
-                // Nothing to take back; report the standing as it is.
-                last = Some(ladder.retract(status, now, 0, reason.clone(), &self.zone)?);
-            }
-            tier = last;
+            tier = Some(step);
         }
 
         let mut settled = Settled::default();
@@ -1007,19 +1004,6 @@ impl<Tz: TimeZone> Program<Tz> {
             account.version = version;
         }
         Ok(AccountEvaluation { tier, expired })
-    }
-}
-
-/// Two tier steps of one reversal as one: the last standing, the first
-/// change (a revocation happens at most once: the tier can only go down).
-fn merge_tier(first: Option<TierOutcome>, second: TierOutcome) -> TierOutcome {
-    match first {
-        None => second,
-        Some(first) => TierOutcome {
-            change: first.change.or(second.change),
-            counted: first.counted.saturating_add(second.counted),
-            ..second
-        },
     }
 }
 

@@ -332,6 +332,42 @@ fn bonus_ids_cannot_be_used_as_event_ids() {
 }
 
 #[test]
+fn a_forgotten_bonus_is_never_reversed_by_its_old_id() {
+    // Two awards are remembered. The helper badge's bonus takes the id
+    // u64::MAX; once forgotten, an event may use that id. A catalog whose
+    // threshold was raised then revokes the level: its bonus cannot be
+    // reversed any more, and the event that now has the id is left alone.
+    let shop = |threshold: u64| {
+        program(&format!(
+            r#"{{ "ledger": {{ "reversible_awards": 2 }},
+                 "rules": [ {{ "name": "purchase", "on": "purchase",
+                   "reward": {{ "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" }} }} ],
+                 "badges": {{ "badges": [ {{ "name": "helper", "counter": {{ "type": "points" }},
+                   "levels": [ {{ "at": {threshold}, "points": 7 }} ] }} ] }} }}"#
+        ))
+    };
+    let (before, after) = (shop(20), shop(1000));
+    let mut a = before.open_account(USER, t(0));
+    let granted = earn(&before, &mut a, &purchase(1, 20, t(0)));
+    assert_eq!(granted.bonus_total, 7);
+    earn(&before, &mut a, &purchase(2, 1, t(1)));
+    earn(&before, &mut a, &purchase(3, 1, t(2)));
+    earn(&before, &mut a, &purchase(u64::MAX, 5, t(3)));
+    let raised = earn(&after, &mut a, &purchase(4, 1, t(4)));
+    assert_eq!(raised.badges.revoked.len(), 1);
+    assert!(raised.bonus_reversals.is_empty());
+    assert_eq!(a.ledger().reversed(), 0);
+    assert_eq!(
+        a.ledger()
+            .earnings()
+            .map(|e| (e.source.0, e.reversed))
+            .collect::<Vec<_>>(),
+        [(u64::MAX, 0), (4, 0)]
+    );
+    assert_conserved(&a, t(4));
+}
+
+#[test]
 fn redeeming_never_changes_the_tier() {
     let p = program(SCHOOL);
     let mut a = p.open_account(USER, t(0));
