@@ -1,7 +1,7 @@
 use super::*;
 use crate::points::fixtures::{day, t};
 use crate::points::{PointsError, ProgramSpec, TierReason};
-use chrono::TimeDelta;
+use chrono::{TimeDelta, TimeZone};
 
 const USER: UserId = UserId(1);
 
@@ -502,4 +502,65 @@ fn the_account_round_trips_through_json() {
 
 fn assert_conserved(a: &Account, now: DateTime<Utc>) {
     crate::points::fixtures::assert_conserved(a.ledger(), now);
+}
+
+/// The hand-wired ten days of `tests/points_status_properties.rs`, through
+/// the engine: the same story, and silver's ×1.5 now reaches the check-ins.
+#[test]
+fn a_learners_ten_days_through_the_engine() {
+    let p = program(
+        r#"{ "utc_offset": "+08:00",
+             "rules": [ { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } } ],
+             "tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 30 },
+                        "tiers": [ { "name": "member", "threshold": 0 },
+                                   { "name": "silver", "threshold": 50, "multiplier": 1.5 } ] },
+             "streak": { "milestones": [ { "day": 7, "points": 50 } ] },
+             "badges": { "badges": [
+                 { "name": "regular", "counter": { "type": "events", "on": "check_in" },
+                   "levels": [ { "name": "bronze", "at": 3 }, { "name": "silver", "at": 10, "points": 30 } ] },
+                 { "name": "week_streak", "counter": { "type": "streak" }, "levels": [ { "at": 7, "points": 20 } ] }
+             ] } }"#,
+    );
+    let first = Utc
+        .with_ymd_and_hms(2026, 3, 1, 13, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let mut a = p.open_account(USER, first);
+    let mut story = Vec::new();
+    let mut totals = Vec::new();
+    for i in 0..10 {
+        let out = earn(&p, &mut a, &check_in(i, first + TimeDelta::days(i as i64)));
+        totals.push(out.earned.total);
+        story.extend(out.badges.granted.iter().map(ToString::to_string));
+        story.extend(out.tier.and_then(|t| t.change).map(|c| c.to_string()));
+        story.extend(out.check_in.filter(|c| c.points > 0).map(|c| c.to_string()));
+    }
+    assert_eq!(
+        story,
+        [
+            "regular bronze (level 1): 3 reached 3",
+            "member → silver: 50 qualifying reached the threshold 50",
+            "week_streak (level 1): 7 reached 7, +20 points",
+            "day 7, milestone +50",
+            "regular silver (level 2): 10 reached 10, +30 points",
+        ]
+    );
+    assert_eq!(totals, [10, 10, 10, 10, 10, 15, 15, 15, 15, 15]);
+    assert_eq!(a.ledger().earned(), 125 + 50 + 20 + 30);
+
+    // The last check-in is reversed: its badge level goes, with its points;
+    // 110 qualifying points still hold silver.
+    let back = p
+        .reverse_in(
+            &mut a,
+            "dup".into(),
+            EventId(9),
+            Portion::Whole,
+            first + TimeDelta::days(10),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back.badges.points_revoked, 30);
+    assert_eq!(back.tier.and_then(|t| t.change), None);
+    assert_eq!(a.ledger().earned() - a.ledger().reversed(), 225 - 15 - 30);
+    assert_conserved(&a, first + TimeDelta::days(10));
 }
