@@ -13,7 +13,10 @@
 //!    exactly when the account does;
 //! 4. the same input gives the same output;
 //! 5. the account round-trips through JSON at every step, and one saved and
-//!    loaded mid-sequence continues exactly like one that was not.
+//!    loaded mid-sequence continues exactly like one that was not;
+//! 6. any JSON for the `tiers`, `streak` and `badges` sections fails to parse
+//!    or validate, or gives a program whose accounts keep the invariant;
+//!    never a panic.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::points::{Account, Portion, Program, ProgramSpec};
@@ -21,6 +24,7 @@ use growthkit::{Event, EventId, EventKind, Money, UserId};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
+use serde_json::{Value, json};
 
 const USER: UserId = UserId(1);
 
@@ -301,5 +305,82 @@ proptest! {
         let (reloaded, again) = run(&p, &ops, Some(at.index(ops.len())));
         prop_assert_eq!(&straight, &reloaded);
         prop_assert_eq!(trace, again);
+    }
+}
+
+/// A JSON section value drawn from good and bad fragments.
+fn section() -> impl Strategy<Value = (Value, Value, Value)> {
+    let tiers = select(vec![
+        Value::Null,
+        json!({ "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 7 },
+                "tiers": [ { "name": "m", "threshold": 0 }, { "name": "g", "threshold": 20, "multiplier": 2 } ] }),
+        json!({ "basis": { "type": "spend", "currency": "CNY" }, "window": { "type": "anniversary_year" },
+                "grace": { "type": "until_anniversary" },
+                "tiers": [ { "name": "m", "threshold": 0 }, { "name": "g", "threshold": 100 } ] }),
+        json!({ "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 0 },
+                "tiers": [ { "name": "m", "threshold": 0 } ] }),
+        json!({ "basis": { "type": "points" }, "window": { "type": "anniversary_year" },
+                "tiers": [ { "name": "m", "threshold": 5 } ] }),
+        json!({ "basis": { "type": "points" }, "window": { "type": "anniversary_year" }, "tiers": [] }),
+        json!({ "basis": { "type": "karma" }, "window": { "type": "anniversary_year" }, "tiers": [] }),
+        json!([1, 2]),
+    ]);
+    let streak = select(vec![
+        Value::Null,
+        json!({}),
+        json!({ "on": ["visited", "check_in"], "milestones": [ { "day": 2, "points": 3, "repeat_every": 2 } ] }),
+        json!({ "on": [] }),
+        json!({ "on": ["nope"] }),
+        json!({ "milestones": [ { "day": 3, "points": 1 }, { "day": 2, "points": 1 } ] }),
+        json!({ "milestones": [ { "day": 1, "points": 18446744073709551615u64 } ] }),
+        json!({ "make_up": { "per_month": 99 } }),
+        json!({ "bonus": 1 }),
+    ]);
+    let badges = select(vec![
+        Value::Null,
+        json!({ "badges": [ { "name": "b", "counter": { "type": "points" }, "levels": [ { "at": 1, "points": 4 } ] } ] }),
+        json!({ "badges": [ { "name": "v", "counter": { "type": "events", "on": "visited" },
+                              "levels": [ { "at": 2, "points": 18446744073709551615u64 } ] } ] }),
+        json!({ "badges": [ { "name": "s", "counter": { "type": "streak" }, "levels": [ { "at": 2, "points": 1 }, { "at": 2 } ] } ] }),
+        json!({ "badges": [] }),
+        json!({ "badges": [ { "name": "x", "counter": { "type": "events", "on": "visited:x" }, "levels": [ { "at": 1 } ] } ] }),
+    ]);
+    (tiers, streak, badges)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Property 6.
+    #[test]
+    fn any_sections_give_an_error_or_a_working_program(
+        (tiers, streak, badges) in section(),
+        kinds in vec(select(vec!["visited", "check_in", "purchase"]), 0..12),
+    ) {
+        let mut spec = json!({ "rules": [
+            { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 3 } },
+            { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 5 } },
+            { "name": "purchase", "on": "purchase", "reward": { "type": "fixed", "points": 9 } } ] });
+        for (name, value) in [("tiers", tiers), ("streak", streak), ("badges", badges)] {
+            if !value.is_null() {
+                spec[name] = value;
+            }
+        }
+        let Ok(spec) = serde_json::from_value::<ProgramSpec>(spec) else { return Ok(()) };
+        let Ok(p) = spec.validate() else { return Ok(()) };
+        let mut a = p.open_account(USER, t0());
+        for (i, kind) in kinds.iter().enumerate() {
+            let at = t0() + TimeDelta::hours(20 * i as i64);
+            let kind = match *kind {
+                "visited" => EventKind::Visited,
+                "check_in" => EventKind::CheckIn { community: None },
+                _ => EventKind::Purchase { amount: Money::new(5_000, "CNY".parse().unwrap()) },
+            };
+            let before = serde_json::to_string(&a).unwrap();
+            if p.earn(&mut a, &Event::new(EventId(i as u64), USER, at, kind), None).is_err() {
+                prop_assert_eq!(serde_json::to_string(&a).unwrap(), before);
+            }
+            prop_assert_eq!(a.ledger().check(), Ok(()));
+        }
     }
 }
