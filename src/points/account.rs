@@ -266,8 +266,11 @@ struct HeldLevel {
 /// reason; the points from points badges and, once the event is wholly
 /// reversed, the event from event badges. A revoked level's bonus is
 /// reversed through the ledger under the program's
-/// [`Clawback`](super::Clawback). Streaks and streak badges stay: a day
-/// checked in stays checked in.
+/// [`Clawback`](super::Clawback). Streaks, their milestone bonuses and
+/// streak badges stay: a day checked in stays checked in. What an event
+/// added to a spend ladder and to event badges is remembered for the
+/// program's [`reversible_awards`](super::LedgerPolicy::reversible_awards)
+/// most recent events that earned points, like the awards themselves.
 ///
 /// [`Program::evaluate_account`] is the periodic housekeeping: the tier's
 /// evaluation (downgrade after grace) and [`Ledger::expire`].
@@ -278,8 +281,10 @@ struct HeldLevel {
 ///
 /// A failed step leaves the account unchanged: `earn` and `reverse_in` work
 /// on a copy that replaces the account on success. That costs one clone of
-/// the member's state per event (a few kilobytes); an event the ledger has
-/// seen returns before any copy.
+/// the member's state per fresh event (bounded: a few to a few tens of
+/// kilobytes with the default history limits); a redelivered event, another
+/// member's event or a reserved id returns before any copy. The batch path
+/// ([`Program::apply`]) does not pay it.
 ///
 /// # Example
 ///
@@ -485,6 +490,13 @@ pub struct Bonus {
     pub points: u64,
     /// Why.
     pub cause: BonusCause,
+}
+
+impl std::fmt::Display for Bonus {
+    /// `+50 streak day 7`, as on the statement.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "+{} {}", self.points, self.rule)
+    }
 }
 
 /// What [`Program::earn`] did to an account.
