@@ -299,6 +299,37 @@ fn a_failed_step_leaves_the_account_unchanged() {
 }
 
 #[test]
+fn a_reversal_that_fails_after_the_ledger_step_changes_nothing() {
+    // The ladder was renamed since the account was saved: the ledger's
+    // clawback succeeds on the working copy, then the tier step fails.
+    let p = program(SCHOOL);
+    let renamed = program(&SCHOOL.replace(r#""name": "member""#, r#""name": "basic""#));
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(1, 50, t(0)));
+    let snapshot = json(&a);
+    assert_eq!(
+        renamed
+            .reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole, t(1))
+            .map(|_| ()),
+        Err(AccountError::Tier(TierError::UnknownTier {
+            tier: "member".into()
+        }))
+    );
+    assert_eq!(
+        renamed.earn(&mut a, &lesson(2, t(1)), None).map(|_| ()),
+        Err(AccountError::Tier(TierError::UnknownTier {
+            tier: "member".into()
+        }))
+    );
+    assert_eq!(json(&a), snapshot);
+    // Under the program it was opened with, the same reversal works.
+    assert!(
+        p.reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole, t(1))
+            .is_ok_and(|r| r.reversal.points == 50)
+    );
+}
+
+#[test]
 fn bonus_ids_cannot_be_used_as_event_ids() {
     let p = program(SCHOOL);
     let mut a = p.open_account(USER, t(0));
