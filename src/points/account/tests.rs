@@ -594,3 +594,26 @@ fn a_learners_ten_days_through_the_engine() {
     assert_eq!(a.ledger().earned() - a.ledger().reversed(), 225 - 15 - 30);
     assert_conserved(&a, first + TimeDelta::days(10));
 }
+
+#[test]
+fn a_host_keeps_accounts_in_a_versioned_store() {
+    use crate::store::{MemoryStore, VersionedStore, update};
+    let p = program(SCHOOL);
+    let store = MemoryStore::new();
+    let step = |e: &Event| {
+        update(
+            &store,
+            &USER,
+            3,
+            || p.open_account(USER, t(0)),
+            |a| p.earn(a, e, None),
+        )
+    };
+    assert!(step(&lesson(1, t(0))).is_ok_and(|o| o.earned.total == 10));
+    let saved = store.load(&USER).ok().flatten().map(|a| a.version());
+    assert_eq!(saved, Some(1));
+    // A redelivery changes nothing, so nothing is saved.
+    assert!(step(&lesson(1, t(0))).is_ok_and(|o| o.earned.duplicate));
+    let again = store.load(&USER).ok().flatten().map(|a| a.version());
+    assert_eq!(again, saved);
+}
