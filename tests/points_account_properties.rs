@@ -7,7 +7,9 @@
 //!
 //! 1. conservation: the ledger's invariant holds after every step, and every
 //!    point it ever earned is a rule award or a bonus some step reported;
-//! 2. a redeem never changes the tier;
+//! 2. a redeem never changes the tier; an earning never lowers it and a
+//!    reversal never raises it; every award carries the multiplier of the
+//!    tier the member held before the event;
 //! 3. a failed step changes nothing (the JSON is byte-identical), a
 //!    redelivered event changes nothing anywhere, and the version moves
 //!    exactly when the account does;
@@ -147,6 +149,18 @@ fn op() -> impl Strategy<Value = (u32, Op)> {
     )
 }
 
+/// The member's rung on the ladder, base 0.
+fn rank(p: &Program, a: &Account) -> usize {
+    let (Some(ladder), Some(status)) = (p.tier_ladder(), a.tier()) else {
+        return 0;
+    };
+    ladder
+        .tiers()
+        .iter()
+        .position(|t| t.name == *status.tier())
+        .unwrap()
+}
+
 /// What one step returned, as JSON, for determinism.
 type Trace = Vec<String>;
 
@@ -183,8 +197,17 @@ fn run(p: &Program, ops: &[(u32, Op)], reload_at: Option<usize>) -> (Account, Tr
                 };
                 let event = new_event(kind);
                 events.push(event.clone());
+                let held = rank(p, &a);
+                let multiplier = p
+                    .tier_ladder()
+                    .zip(a.tier())
+                    .and_then(|(l, s)| l.multiplier(s).ok());
                 match p.earn(&mut a, &event, None) {
                     Ok(out) => {
+                        assert!(rank(p, &a) >= held, "an earning lowered the tier");
+                        for award in &out.earned.awards {
+                            assert_eq!(award.tier_multiplier, multiplier);
+                        }
                         let bonuses: u64 = out.bonuses.iter().map(|b| b.points).sum();
                         assert_eq!(out.bonus_total, bonuses);
                         credited += out.earned.total + out.bonus_total;
@@ -217,7 +240,10 @@ fn run(p: &Program, ops: &[(u32, Op)], reload_at: Option<usize>) -> (Account, Tr
                     },
                 };
                 let key = format!("refund-{step}").into();
-                match p.reverse_in(&mut a, key, source, portion, now) {
+                let held = rank(p, &a);
+                let result = p.reverse_in(&mut a, key, source, portion, now);
+                assert!(rank(p, &a) <= held, "a reversal raised the tier");
+                match result {
                     Ok(r) => (Ok(serde_json::to_string(&r).unwrap()), !r.repeated),
                     Err(e) => (Err(e.to_string()), false),
                 }
@@ -281,7 +307,7 @@ fn run(p: &Program, ops: &[(u32, Op)], reload_at: Option<usize>) -> (Account, Tr
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Properties 1 to 3 (checked inside `run` at every step) and 4.
     #[test]
