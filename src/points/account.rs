@@ -108,6 +108,11 @@ struct CheckIns {
 }
 
 impl AccountRules {
+    /// Whether the program has none of the sections.
+    fn is_empty(&self) -> bool {
+        self.tiers.is_none() && self.streak.is_none() && self.badges.is_none()
+    }
+
     /// Validates the sections; errors name the section.
     pub(crate) fn new(spec: &ProgramSpec) -> Result<AccountRules, ProgramError> {
         let tiers = spec
@@ -193,7 +198,7 @@ pub enum AccountError {
     /// The id is one the account gave a bonus lot it still remembers (ids
     /// are taken from the top of the range down, skipping the ids of the
     /// member's remembered awards), so it cannot name an event too.
-    #[error("event id {id} is in use by a bonus lot of this account")]
+    #[error("{id} is in use by a bonus lot of this account: it cannot name an event")]
     ReservedEventId {
         /// The id.
         id: EventId,
@@ -283,8 +288,10 @@ struct HeldLevel {
 /// on a copy that replaces the account on success. That costs one clone of
 /// the member's state per fresh event (bounded: a few to a few tens of
 /// kilobytes with the default history limits); a redelivered event, another
-/// member's event or a reserved id returns before any copy. The batch path
-/// ([`Program::apply`]) does not pay it.
+/// member's event or a reserved id returns before any copy, and a program
+/// with none of the three sections needs none (only the ledger moves, and
+/// its step is all or nothing itself). The batch path ([`Program::apply`])
+/// does not pay it.
 ///
 /// # Example
 ///
@@ -521,6 +528,22 @@ pub struct AccountOutcome {
     pub entries: Vec<Entry>,
 }
 
+impl AccountOutcome {
+    /// The rule awards alone: no check-in, badge, bonus or tier step.
+    fn nothing(earned: Earned) -> AccountOutcome {
+        AccountOutcome {
+            earned,
+            check_in: None,
+            badges: BadgeOutcome::default(),
+            bonuses: Vec::new(),
+            bonus_total: 0,
+            tier: None,
+            bonus_reversals: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
 /// What [`Program::reverse_in`] did to an account.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct AccountReversal {
@@ -621,22 +644,28 @@ impl<Tz: TimeZone> Program<Tz> {
             Admission::Duplicate => {
                 // Changes nothing, and says so.
                 let earned = self.apply(&mut account.ledger, event)?;
-                return Ok(AccountOutcome {
-                    earned,
-                    check_in: None,
-                    badges: BadgeOutcome::default(),
-                    bonuses: Vec::new(),
-                    bonus_total: 0,
-                    tier: None,
-                    bonus_reversals: Vec::new(),
-                    entries: Vec::new(),
-                });
+                return Ok(AccountOutcome::nothing(earned));
             }
             Admission::TooLate => return Err(PointsError::TooLate { id: event.id }.into()),
             Admission::Fresh => {}
         }
         if account.is_bonus_id(event.id) {
             return Err(AccountError::ReservedEventId { id: event.id });
+        }
+        if self.account.is_empty() {
+            // Only the ledger moves, and its step is all or nothing itself:
+            // no copy needed.
+            let version = account
+                .version
+                .checked_add(1)
+                .ok_or(AccountError::Overflow)?;
+            let ctx = stage.map_or_else(EarnContext::new, |s| EarnContext::new().with_stage(s));
+            let earned = self.apply_with(&mut account.ledger, event, &ctx)?;
+            account.version = version;
+            return Ok(AccountOutcome {
+                entries: earned.entries(event).collect(),
+                ..AccountOutcome::nothing(earned)
+            });
         }
         let mut next = account.clone();
         let outcome = self.earn_in(&mut next, event, stage)?;

@@ -617,3 +617,26 @@ fn a_host_keeps_accounts_in_a_versioned_store() {
     let again = store.load(&USER).ok().flatten().map(|a| a.version());
     assert_eq!(again, saved);
 }
+
+#[test]
+fn without_sections_an_account_is_its_ledger() {
+    let p = program(
+        r#"{ "rules": [ { "name": "lesson", "on": "action_completed:lesson",
+                          "reward": { "type": "fixed", "points": 18446744073709551610 } } ] }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    let out = earn(&p, &mut a, &lesson(1, t(0)));
+    assert_eq!(out.entries.len(), 1);
+    assert!(out.tier.is_none() && out.check_in.is_none() && out.bonuses.is_empty());
+    assert_eq!((a.version(), a.tier()), (1, None));
+    // The second lesson overflows: nothing changes.
+    let snapshot = json(&a);
+    assert_eq!(
+        p.earn(&mut a, &lesson(2, t(1)), None).map(|_| ()),
+        Err(AccountError::Points(PointsError::Overflow))
+    );
+    assert_eq!(json(&a), snapshot);
+    let back = p.reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole, t(2));
+    assert!(back.is_ok_and(|r| r.tier.is_none() && r.reversal.points == u64::MAX - 5));
+    assert_eq!(a.version(), 2);
+}
