@@ -177,13 +177,13 @@ pub enum AccountError {
     Points(#[from] PointsError),
     /// The tier step failed (a ladder changed so that the member's tier is
     /// no longer on it, or an overflow).
-    #[error("tiers: {0}")]
+    #[error(transparent)]
     Tier(#[from] TierError),
     /// The streak step failed (an overflow).
-    #[error("streak: {0}")]
+    #[error(transparent)]
     Streak(#[from] StreakError),
     /// A badge step failed (an overflow).
-    #[error("badges: {0}")]
+    #[error(transparent)]
     Badge(#[from] BadgeError),
     /// The event is another member's.
     #[error("event {event} is {got}'s, not {expected}'s")]

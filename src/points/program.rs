@@ -174,16 +174,16 @@ pub enum ProgramError {
     },
     /// The `tiers` section is wrong.
     #[error("tiers: {0}")]
-    Tiers(#[source] TierError),
+    Tiers(TierError),
     /// The `streak` section is wrong.
     #[error("streak: {0}")]
-    Streak(#[source] StreakError),
+    Streak(StreakError),
     /// The `streak` section counts no event kind as a check-in.
     #[error("streak.on is empty: name at least one event kind that counts as a check-in")]
     NoCheckInKinds,
     /// The `badges` section is wrong.
     #[error("badges: {0}")]
-    Badges(#[source] BadgeError),
+    Badges(BadgeError),
     /// A rule's name starts like the names the account engine gives its
     /// bonus lots (`streak …`, `badge …`), so statements and reversals
     /// could not tell them apart.
