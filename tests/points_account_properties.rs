@@ -9,7 +9,8 @@
 //!    point it ever earned is a rule award or a bonus some step reported;
 //! 2. a redeem never changes the tier; an earning never lowers it and a
 //!    reversal never raises it; every award carries the multiplier of the
-//!    tier the member held before the event;
+//!    tier the member held before the event; every revocation (of a tier or
+//!    a badge level) names the reversal that caused it;
 //! 3. a failed step changes nothing (the JSON is byte-identical), a
 //!    redelivered event changes nothing anywhere, and the version moves
 //!    exactly when the account does;
@@ -21,7 +22,7 @@
 //!    never a panic.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use growthkit::points::{Account, Portion, Program, ProgramSpec};
+use growthkit::points::{Account, Portion, Program, ProgramSpec, TierReason};
 use growthkit::{Event, EventId, EventKind, Money, UserId};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -244,7 +245,23 @@ fn run(p: &Program, ops: &[(u32, Op)], reload_at: Option<usize>) -> (Account, Tr
                 let result = p.reverse_in(&mut a, key, source, portion, now);
                 assert!(rank(p, &a) <= held, "a reversal raised the tier");
                 match result {
-                    Ok(r) => (Ok(serde_json::to_string(&r).unwrap()), !r.repeated),
+                    Ok(r) => {
+                        // Every revocation gives the reversal as its reason.
+                        let reason = format!("refund-{step} reversed {source}");
+                        if let Some(change) = r.tier.as_ref().and_then(|t| t.change.as_ref()) {
+                            assert!(
+                                matches!(&change.reason, TierReason::Revoked { reason: why, .. } if why.as_str() == reason),
+                                "{change}"
+                            );
+                        }
+                        for revoked in &r.badges.revoked {
+                            assert_eq!(revoked.reason.as_str(), reason);
+                        }
+                        // A revoked level's points go back through the ledger.
+                        let back: u64 = r.bonus_reversals.iter().map(|b| b.points).sum();
+                        assert!(back <= r.badges.points_revoked);
+                        (Ok(serde_json::to_string(&r).unwrap()), !r.repeated)
+                    }
                     Err(e) => (Err(e.to_string()), false),
                 }
             }
