@@ -88,6 +88,7 @@ mod ledger;
 mod multiplier;
 mod program;
 mod reversal;
+mod simulate;
 mod statement;
 mod streak;
 mod tier;
@@ -108,6 +109,10 @@ pub use program::{
     ProgramError, ProgramSpec, Reward, Rounding, RuleSpec,
 };
 pub use reversal::{Clawback, Portion, Reversal, ReversedAward};
+pub use simulate::{
+    Change, DEFAULT_TOP_EARNERS, Liability, LiabilityChange, RuleChange, RuleReport, Simulation,
+    SimulationDiff, SimulationError, SimulationReport, TopEarner, ValidThrough, diff, simulate,
+};
 pub use statement::{DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 pub use streak::{
     CheckInKind, CheckInOutcome, MAX_MAKE_UPS_PER_MONTH, MakeUp, MakeUpsUsed, Milestone,
