@@ -7,7 +7,7 @@ use crate::id::UserId;
 use crate::points::program::Program;
 use crate::points::{Ledger, Lot};
 use crate::time::LocalDay;
-use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -271,6 +271,23 @@ impl SimulationReport {
     }
 }
 
+/// The instants `(from, to]` expiring at which points are valid through
+/// `month` in `zone`: from its first local instant to the next month's.
+fn month_span<Tz: TimeZone>(
+    month: ValidThrough,
+    zone: &Tz,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let ValidThrough::Month { year, month } = month else {
+        return None;
+    };
+    let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+    let next = first.checked_add_months(Months::new(1))?;
+    Some((
+        LocalDay::from_date(first).start_in(zone),
+        LocalDay::from_date(next).start_in(zone),
+    ))
+}
+
 fn liability_list(by_month: BTreeMap<ValidThrough, u64>) -> Vec<Liability> {
     by_month
         .into_iter()
@@ -366,9 +383,10 @@ pub(super) struct Accumulator {
     earning_stamp: Vec<u64>,
     capped_stamp: Vec<u64>,
     liability: BTreeMap<ValidThrough, u64>,
-    /// The last expiry instant bucketed, and its month: a user's lots mostly
-    /// share a handful of expiry instants.
-    last_expiry: Option<(Option<DateTime<Utc>>, ValidThrough)>,
+    /// The instants `(from, to]` whose points are valid through one month,
+    /// and that month: lots come in expiry order, so most fall in the month
+    /// of the lot before and need no calendar arithmetic.
+    last_month: Option<(DateTime<Utc>, DateTime<Utc>, ValidThrough)>,
     /// The best `top_n` so far, the weakest on top.
     top: BinaryHeap<Reverse<(u64, Reverse<UserId>)>>,
 }
@@ -423,7 +441,7 @@ impl Accumulator {
             cursor: 0,
             user_no: 0,
             liability: BTreeMap::new(),
-            last_expiry: None,
+            last_month: None,
             top: BinaryHeap::with_capacity(top_n.saturating_add(1).min(1 << 16)),
         }
     }
@@ -432,14 +450,20 @@ impl Accumulator {
         self.user_no += 1;
     }
 
-    /// The index of `rule` among the program's rules, searching on from the
-    /// last award's rule first.
+    /// The index of `rule` among the program's rules. An award's rule name
+    /// shares its text with the program's, so comparing addresses finds it
+    /// without comparing strings; searching on from the last award's rule
+    /// first, since awards come in rule order.
     fn rule_index(&mut self, rule: &Label) -> Option<usize> {
+        let same = |n: &Label| std::ptr::eq(n.as_str(), rule.as_str());
         let from = self.cursor.min(self.names.len());
         let found = self
             .names
             .get(from..)
-            .and_then(|rest| rest.iter().position(|n| n == rule).map(|i| from + i))
+            .and_then(|rest| rest.iter().position(same).map(|i| from + i))
+            .or_else(|| self.names.iter().position(same))
+            // A name that is equal but not shared (a program rebuilt from
+            // its spec between calls, say).
             .or_else(|| self.names.iter().position(|n| n == rule));
         if let Some(i) = found {
             self.cursor = i + 1;
@@ -506,11 +530,12 @@ impl Accumulator {
         if points == 0 {
             return;
         }
-        let month = match self.last_expiry {
-            Some((at, month)) if at == lot.expires_at => month,
-            _ => {
-                let month = ValidThrough::of(lot.expires_at, zone);
-                self.last_expiry = Some((lot.expires_at, month));
+        let month = match (lot.expires_at, self.last_month) {
+            (None, _) => ValidThrough::Never,
+            (Some(at), Some((from, to, month))) if from < at && at <= to => month,
+            (Some(at), _) => {
+                let month = ValidThrough::of(Some(at), zone);
+                self.last_month = month_span(month, zone).map(|(from, to)| (from, to, month));
                 month
             }
         };
