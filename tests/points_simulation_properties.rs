@@ -7,9 +7,10 @@
 //! 2. the same input gives the same report;
 //! 3. points are conserved: issued = redeemed + expired + reversed +
 //!    outstanding, the rules add up to the total and the liability buckets
-//!    to what is outstanding, with or without a spending habit;
+//!    to what is outstanding, with spending and refunds under every
+//!    clawback policy;
 //! 4. reports of shards of users merge, in any grouping, into the report of
-//!    the whole log;
+//!    the whole log (spending and refunds included);
 //! 5. a diff's signs: `before + delta = after`, and swapping the programs
 //!    negates every delta.
 
@@ -100,10 +101,15 @@ fn program() -> impl Strategy<Value = Program> {
     (1usize..6)
         .prop_flat_map(|n| {
             let rules: Vec<_> = (0..n).map(rule).collect();
-            (rules, expiry())
+            (
+                rules,
+                expiry(),
+                select(vec!["clamp", "debt", "negative_balance"]),
+            )
         })
-        .prop_filter_map("pending outlasts expiry", |(rules, expiry)| {
-            let mut spec = json!({ "utc_offset": "+08:00", "rules": rules });
+        .prop_filter_map("pending outlasts expiry", |(rules, expiry, clawback)| {
+            let mut spec = json!({ "utc_offset": "+08:00", "rules": rules,
+                                   "ledger": { "clawback": clawback } });
             if !expiry.is_null() {
                 spec["expiry"] = expiry;
             }
@@ -125,6 +131,9 @@ fn kind() -> impl Strategy<Value = EventKind> {
         }),
         Just(EventKind::CheckIn { community: None }),
         (0i64..20_000, select(vec!["CNY", "USD"])).prop_map(|(minor, c)| EventKind::Purchase {
+            amount: Money::new(minor, c.parse().unwrap())
+        }),
+        (0i64..20_000, select(vec!["CNY", "USD"])).prop_map(|(minor, c)| EventKind::Refund {
             amount: Money::new(minor, c.parse().unwrap())
         }),
     ]
@@ -253,7 +262,10 @@ fn shard_reports(
                 .filter(|e| shard_of.get(e.user.0 as usize).copied().unwrap_or(0) % shards == s)
                 .cloned()
                 .collect();
-            simulate(program, &EventLog::new(mine), as_of)
+            Simulation::new(program, as_of)
+                .redeeming(50)
+                .reversing_refunds()
+                .run(&EventLog::new(mine))
         })
         .collect()
 }
@@ -311,7 +323,10 @@ proptest! {
 
     #[test]
     fn points_are_conserved(program in program(), events in events(), as_of in as_of(), price in 0u64..80) {
-        let r = Simulation::new(&program, as_of).redeeming(price).run(&EventLog::new(events));
+        let r = Simulation::new(&program, as_of)
+            .redeeming(price)
+            .reversing_refunds()
+            .run(&EventLog::new(events));
         prop_assert!(r.is_conserved(), "{:?}", r);
         prop_assert_eq!(r.issued, r.redeemed + r.expired + r.reversed + r.outstanding);
         prop_assert_eq!(r.rules.iter().map(|x| x.issued).sum::<u64>(), r.issued);
@@ -332,7 +347,10 @@ proptest! {
         shard_of in vec(any::<u8>(), 6),
         shards in 1u8..4,
     ) {
-        let whole = simulate(&program, &EventLog::new(events.clone()), as_of);
+        let whole = Simulation::new(&program, as_of)
+            .redeeming(50)
+            .reversing_refunds()
+            .run(&EventLog::new(events.clone()));
         let parts = shard_reports(&program, &events, &shard_of, shards, as_of);
         // Left to right.
         let mut left = parts[0].clone();

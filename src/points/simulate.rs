@@ -14,10 +14,10 @@ pub use report::{
 };
 
 use super::program::Program;
-use super::{Ledger, PointsError};
+use super::{Ledger, PointsError, Portion};
 use crate::batch::EventLog;
-use crate::event::Event;
-use crate::id::UserId;
+use crate::event::{Event, EventKind, Money};
+use crate::id::{EventId, UserId};
 use chrono::{DateTime, TimeZone, Utc};
 use report::Accumulator;
 
@@ -56,6 +56,16 @@ pub struct Simulation<'p, Tz: TimeZone> {
     as_of: DateTime<Utc>,
     top: usize,
     price: Option<u64>,
+    refunds: bool,
+}
+
+/// A purchase a later refund may reverse.
+#[derive(Clone, Copy, Debug)]
+struct Paid {
+    event: EventId,
+    amount: Money,
+    /// Minor units refunded so far.
+    refunded: i64,
 }
 
 /// Runs `program` over every user of `log` and reports the figures at
@@ -121,6 +131,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             as_of,
             top: DEFAULT_TOP_EARNERS,
             price: None,
+            refunds: false,
         }
     }
 
@@ -139,17 +150,39 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         self
     }
 
+    /// Refunds claw points back: a [`Refund`](EventKind::Refund) reverses
+    /// (with [`Program::reverse`], under the program's
+    /// [`Clawback`](crate::points::Clawback) policy) the user's latest
+    /// earlier purchase in the same currency that is not wholly refunded,
+    /// by the share refunded (refund over price, capped at what is left).
+    /// A refund with no such purchase, or whose purchase earned nothing the
+    /// ledger remembers ([`LedgerPolicy::reversible_awards`](crate::points::LedgerPolicy::reversible_awards)
+    /// of 0 remembers nothing), is counted in
+    /// [`refunds_unmatched`](SimulationReport::refunds_unmatched).
+    pub fn reversing_refunds(mut self) -> Self {
+        self.refunds = true;
+        self
+    }
+
     /// Runs every user of `log`, in slot order, and reports.
     pub fn run(&self, log: &EventLog) -> SimulationReport {
         let mut acc = Accumulator::new(self.program, self.as_of, self.top);
+        let mut purchases = Vec::new();
         for (user, events) in log.runs() {
-            self.run_user(user, events, &mut acc);
+            purchases.clear();
+            self.run_user(user, events, &mut acc, &mut purchases);
         }
         acc.finish()
     }
 
     /// One user's events on a fresh ledger, folded into `acc`.
-    fn run_user(&self, user: UserId, events: &[Event], acc: &mut Accumulator) {
+    fn run_user(
+        &self,
+        user: UserId,
+        events: &[Event],
+        acc: &mut Accumulator,
+        purchases: &mut Vec<Paid>,
+    ) {
         let mut ledger = self.program.new_ledger();
         let mut redeemed_so_far = 0u64;
         acc.start_user();
@@ -168,6 +201,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     {
                         self.spend(&mut ledger, price, event.at, &mut redeemed_so_far, acc);
                     }
+                    if self.refunds {
+                        self.refund(&mut ledger, event, purchases, acc);
+                    }
                 }
                 Err(PointsError::TooLate { .. }) => acc.report.too_late += 1,
                 Err(_) => acc.report.failed += 1,
@@ -175,6 +211,50 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         }
         ledger.expire(self.as_of);
         acc.end_user(user, &ledger, self.program.zone());
+    }
+
+    /// Remembers a purchase, or reverses the purchase a refund returns.
+    fn refund(
+        &self,
+        ledger: &mut Ledger,
+        event: &Event,
+        purchases: &mut Vec<Paid>,
+        acc: &mut Accumulator,
+    ) {
+        match event.kind {
+            EventKind::Purchase { amount } if amount.minor > 0 => purchases.push(Paid {
+                event: event.id,
+                amount,
+                refunded: 0,
+            }),
+            EventKind::Refund { amount } if amount.minor > 0 => {
+                let paid = purchases
+                    .iter_mut()
+                    .rev()
+                    .find(|p| p.amount.currency == amount.currency && p.refunded < p.amount.minor);
+                let Some(paid) = paid else {
+                    acc.report.refunds_unmatched += 1;
+                    return;
+                };
+                let refund = amount.minor.min(paid.amount.minor - paid.refunded);
+                let share = Portion::Share {
+                    numerator: refund.unsigned_abs(),
+                    denominator: paid.amount.minor.unsigned_abs(),
+                };
+                let key = format!("refund-{}", event.id.0).into();
+                match self
+                    .program
+                    .reverse(ledger, key, paid.event, share, event.at)
+                {
+                    Ok(_) => {
+                        paid.refunded += refund;
+                        acc.report.reversals += 1;
+                    }
+                    Err(_) => acc.report.refunds_unmatched += 1,
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Redeems `price` points as often as the balance at `now` allows.

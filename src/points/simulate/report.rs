@@ -45,8 +45,18 @@ pub struct SimulationReport {
     pub redeemed: u64,
     /// Points expired by `as_of`.
     pub expired: u64,
+    /// Refunds that reversed a purchase's points
+    /// ([`Simulation::reversing_refunds`](super::Simulation::reversing_refunds)).
+    pub reversals: u64,
+    /// Refunds with no purchase left to reverse, or whose reversal failed.
+    pub refunds_unmatched: u64,
     /// Points taken back by reversals.
     pub reversed: u64,
+    /// Points reversals could not take back and members now owe (outside
+    /// the conservation identity: a debt, not points).
+    pub owed: u64,
+    /// Points reversals could not take back and forgave.
+    pub forgiven: u64,
     /// Points still owed to members at `as_of` (spendable, pending or held):
     /// the program's liability.
     pub outstanding: u64,
@@ -249,7 +259,11 @@ impl SimulationReport {
             (&mut self.redemptions, other.redemptions),
             (&mut self.redeemed, other.redeemed),
             (&mut self.expired, other.expired),
+            (&mut self.reversals, other.reversals),
+            (&mut self.refunds_unmatched, other.refunds_unmatched),
             (&mut self.reversed, other.reversed),
+            (&mut self.owed, other.owed),
+            (&mut self.forgiven, other.forgiven),
             (&mut self.outstanding, other.outstanding),
             (&mut self.pending, other.pending),
         ] {
@@ -344,15 +358,23 @@ impl fmt::Display for SimulationReport {
             .map_or_else(|| "n/a".to_owned(), |p| format!("{p:.2}%"));
         writeln!(
             f,
-            "issued {}, redeemed {} ({} redemptions), expired {} (breakage {breakage}), reversed {}, outstanding {} ({} pending)",
+            "issued {}, redeemed {} ({} redemptions), expired {} (breakage {breakage}), reversed {} ({} refunds), outstanding {} ({} pending)",
             self.issued,
             self.redeemed,
             self.redemptions,
             self.expired,
             self.reversed,
+            self.reversals,
             self.outstanding,
             self.pending
         )?;
+        if self.owed > 0 || self.forgiven > 0 || self.refunds_unmatched > 0 {
+            writeln!(
+                f,
+                "owed {}, forgiven {}, {} refunds unmatched",
+                self.owed, self.forgiven, self.refunds_unmatched
+            )?;
+        }
         if !self.liability.is_empty() {
             writeln!(f, "outstanding by month valid through:")?;
             for l in &self.liability {
@@ -428,7 +450,11 @@ impl Accumulator {
                 redemptions: 0,
                 redeemed: 0,
                 expired: 0,
+                reversals: 0,
+                refunds_unmatched: 0,
                 reversed: 0,
+                owed: 0,
+                forgiven: 0,
                 outstanding: 0,
                 pending: 0,
                 liability: Vec::new(),
@@ -515,6 +541,8 @@ impl Accumulator {
         bump(&mut r.redeemed, t.redeemed);
         bump(&mut r.expired, t.expired);
         bump(&mut r.reversed, t.reversed);
+        bump(&mut r.owed, t.owed);
+        bump(&mut r.forgiven, t.forgiven);
         bump(&mut r.pending, t.pending);
         for part in [t.spendable, t.pending, t.due, t.held] {
             bump(&mut r.outstanding, part);

@@ -392,3 +392,61 @@ fn an_empty_log_reports_nothing() {
     assert!(r.is_conserved());
     assert!(r.to_string().contains("breakage n/a"));
 }
+
+fn refund(id: u64, user: u64, yuan: i64, at: DateTime<Utc>) -> Event {
+    let cny = "CNY".parse().unwrap_or_else(|_| unreachable!());
+    let kind = EventKind::Refund {
+        amount: Money::new(yuan * 100, cny),
+    };
+    Event::new(EventId(id), UserId(user), at, kind)
+}
+
+#[test]
+fn refunds_reverse_the_latest_purchase_by_the_share_refunded() {
+    let p = school();
+    let events = vec![
+        refund(1, 1, 50, t(0)),    // nothing bought yet
+        purchase(2, 1, 300, t(1)), // 30 points
+        refund(3, 1, 100, t(2)),   // a third: 10 points back
+        refund(4, 1, 500, t(3)),   // only ¥200 is left to refund: 20 points
+        refund(5, 1, 10, t(4)),    // wholly refunded already
+        visit(6, 1, t(5)),
+    ];
+    let r = Simulation::new(&p, day(1))
+        .reversing_refunds()
+        .run(&log(events.clone()));
+    assert_eq!((r.reversals, r.refunds_unmatched), (2, 2));
+    assert_eq!((r.issued, r.reversed, r.outstanding), (31, 30, 1));
+    assert_eq!((r.owed, r.forgiven), (0, 0));
+    assert!(r.is_conserved());
+    assert!(r.to_string().contains("reversed 30 (2 refunds)"));
+    // Without the habit, refunds are events like any other.
+    let plain = simulate(&p, &log(events), day(1));
+    assert_eq!(
+        (plain.reversals, plain.reversed, plain.outstanding),
+        (0, 0, 31)
+    );
+}
+
+#[test]
+fn a_refund_of_spent_points_follows_the_clawback_policy() {
+    let p = program(
+        r#"{ "ledger": { "clawback": "debt" }, "rules": [{ "name": "buy", "on": "purchase",
+             "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } }] }"#,
+    );
+    let events = vec![purchase(1, 1, 100, t(0)), refund(2, 1, 100, t(60))];
+    let r = Simulation::new(&p, day(1))
+        .redeeming(80)
+        .reversing_refunds()
+        .run(&log(events));
+    // 100 earned, 80 spent: the refund takes back 20 and 80 are owed.
+    assert_eq!(
+        (r.redeemed, r.reversed, r.owed, r.outstanding),
+        (80, 20, 80, 0)
+    );
+    assert!(r.is_conserved());
+    assert!(
+        r.to_string()
+            .contains("owed 80, forgiven 0, 0 refunds unmatched")
+    );
+}
