@@ -450,3 +450,53 @@ fn a_refund_of_spent_points_follows_the_clawback_policy() {
             .contains("owed 80, forgiven 0, 0 refunds unmatched")
     );
 }
+
+#[test]
+fn liability_months_follow_an_iana_zone_across_its_dst_change() {
+    // New York: DST starts 8 March 2026, so local midnight on 1 April is
+    // 04:00 UTC, on 1 March 05:00 UTC. Lots expire 30 days after events
+    // every 20 minutes around the ends of February and March.
+    let spec: crate::points::ProgramSpec = serde_json::from_str(
+        r#"{ "expiry": { "type": "after_days", "days": 30 },
+             "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } }] }"#,
+    )
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    let zone = chrono_tz::America::New_York;
+    let p = spec
+        .validate_in(zone)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let starts = [
+        Utc.with_ymd_and_hms(2026, 1, 30, 3, 0, 0),
+        Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0),
+    ];
+    let mut events = Vec::new();
+    for start in starts.iter().filter_map(|s| s.single()) {
+        for i in 0..12 {
+            let id = events.len() as u64;
+            events.push(visit(id, id % 3, start + TimeDelta::minutes(20 * i)));
+        }
+    }
+    let as_of = Utc
+        .with_ymd_and_hms(2026, 1, 31, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let r = simulate(&p, &log(events.clone()), as_of);
+    let mut expected: std::collections::BTreeMap<ValidThrough, u64> = Default::default();
+    for e in &events {
+        let expires = e.at + TimeDelta::days(30);
+        if expires > as_of {
+            *expected
+                .entry(ValidThrough::of(Some(expires), &zone))
+                .or_default() += 1;
+        }
+    }
+    let got: std::collections::BTreeMap<ValidThrough, u64> = r
+        .liability
+        .iter()
+        .map(|l| (l.valid_through, l.points))
+        .collect();
+    assert_eq!(got, expected);
+    // Both local month ends are crossed (at 05:00 UTC in winter, 04:00 in
+    // summer): points valid through February, March and April.
+    assert_eq!(got.len(), 3, "{got:?}");
+}
