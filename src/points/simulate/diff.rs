@@ -191,13 +191,13 @@ impl fmt::Display for SimulationDiff {
             .max(4);
         writeln!(
             f,
-            "{:<width$}  {:>12}  {:>12}  {:>12}  {:>12}",
-            "rule", "issued", "after", "change", "users capped ±"
+            "{:<width$}  {:>14}  {:>14}  {:>14}  {:>14}",
+            "rule", "issued before", "issued after", "change", "users capped ±"
         )?;
         for r in &self.rules {
             writeln!(
                 f,
-                "{:<width$}  {:>12}  {:>12}  {:>12}  {:>14}",
+                "{:<width$}  {:>14}  {:>14}  {:>14}  {:>14}",
                 r.rule.as_str(),
                 r.issued.before,
                 r.issued.after,
