@@ -124,7 +124,9 @@ pub fn simulate<Tz: TimeZone>(
 
 impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     /// A simulation of `program` whose figures are taken at `as_of`: points
-    /// due by then are expired, and liability is what is left.
+    /// due by then are expired, and liability is what is left. The whole log
+    /// is run, events after `as_of` included, so a forecast takes `as_of` at
+    /// or after the log's last event.
     pub fn new(program: &'p Program<Tz>, as_of: DateTime<Utc>) -> Self {
         Simulation {
             program,
