@@ -13,6 +13,9 @@
 //! quick look; the figures in BENCHMARKS.md use the defaults. Under
 //! `cargo test` the bench runs once on small data, as a smoke test.
 
+mod support;
+use support::sparse;
+
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use growthkit::batch::EventLog;
@@ -23,21 +26,6 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::collections::HashMap;
 use std::hint::black_box;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Sparse, snowflake-like user ids: a host's real ids are rarely 0..n.
-fn user_id(i: u64) -> UserId {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    UserId(z ^ (z >> 31))
-}
 
 /// `events` events over `users` users across 30 days, in time order. Each
 /// user's first event is their sign-up; activity is skewed (some users are
@@ -72,22 +60,14 @@ fn generate(events: usize, users: usize) -> Vec<Event> {
                     },
                 }
             };
-            Event::new(EventId(k as u64), user_id(slot as u64), at, kind)
+            Event::new(EventId(k as u64), UserId(sparse(slot as u64)), at, kind)
         })
         .collect()
 }
 
 fn bench(c: &mut Criterion) {
-    // `cargo test --benches` runs each bench once as a smoke test: small data.
-    let smoke = std::env::args().any(|a| a == "--test");
-    let n_events = env_or(
-        "GROWTHKIT_BENCH_EVENTS",
-        if smoke { 20_000 } else { 10_000_000 },
-    );
-    let n_users = env_or(
-        "GROWTHKIT_BENCH_USERS",
-        if smoke { 2_000 } else { 1_000_000 },
-    );
+    let n_events = support::size("GROWTHKIT_BENCH_EVENTS", 10_000_000, 20_000);
+    let n_users = support::size("GROWTHKIT_BENCH_USERS", 1_000_000, 2_000);
     let events = generate(n_events, n_users);
     let policy: LifecyclePolicy = PolicySpec {
         utc_offset: "+08:00".parse().unwrap(),

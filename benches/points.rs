@@ -15,6 +15,9 @@
 //! BENCHMARKS.md use the defaults. Under `cargo test` the bench runs once on
 //! small data, as a smoke test.
 
+mod support;
+use support::sparse;
+
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use growthkit::batch::EventLog;
@@ -28,19 +31,9 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::hint::black_box;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Sparse, snowflake-like user ids: a host's real ids are rarely 0..n.
 fn user_id(i: u64) -> UserId {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    UserId(z ^ (z >> 31))
+    UserId(sparse(i))
 }
 
 fn t0() -> DateTime<Utc> {
@@ -260,22 +253,10 @@ fn ledgers(n: usize) -> (Vec<Ledger>, DateTime<Utc>) {
 }
 
 fn bench(c: &mut Criterion) {
-    // `cargo test --benches` runs each bench once as a smoke test: small
-    // data. Cargo passes `--bench` only under `cargo bench` (and nothing, not
-    // `--test`, under `cargo test`), so its absence is the test run.
-    let smoke = std::env::args().all(|a| a != "--bench") || std::env::args().any(|a| a == "--test");
-    let n_events = env_or(
-        "GROWTHKIT_BENCH_EVENTS",
-        if smoke { 20_000 } else { 10_000_000 },
-    );
-    let n_users = env_or(
-        "GROWTHKIT_BENCH_USERS",
-        if smoke { 2_000 } else { 1_000_000 },
-    );
-    let n_ledgers = env_or(
-        "GROWTHKIT_BENCH_LEDGERS",
-        if smoke { 2_000 } else { 1_000_000 },
-    );
+    let smoke = support::smoke();
+    let n_events = support::size("GROWTHKIT_BENCH_EVENTS", 10_000_000, 20_000);
+    let n_users = support::size("GROWTHKIT_BENCH_USERS", 1_000_000, 2_000);
+    let n_ledgers = support::size("GROWTHKIT_BENCH_LEDGERS", 1_000_000, 2_000);
     let events = generate(n_events, n_users);
     let spec = thirty_rules();
     assert_eq!(spec.rules.len(), 30);

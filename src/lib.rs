@@ -18,8 +18,14 @@
 //!   per-user [`lifecycle::Lifecycle`], a batch [`lifecycle::replay()`] over a
 //!   prepared [`batch::EventLog`], and a generic [`lifecycle::machine`] for
 //!   stages a host defines itself.
-//! - [`points`]: points programs as data, and a per-user ledger of expiring
-//!   lots (a first slice: earning rules, caps, expiry, redemption).
+//! - [`points`]: points programs as data (earning rules with conditions, caps
+//!   and multipliers), a per-user ledger of expiring lots (pending points,
+//!   holds, redemption, reversal and clawback, a statement), tiers, badges and
+//!   check-in streaks.
+//! - [`community`]: membership and roles, engagement scores with decay, caps
+//!   and pair damping, member levels (Discourse trust levels, Orbit), the
+//!   health of each community, content heat and the topics to amplify, and
+//!   the interaction graph.
 //! - [`analytics`]: funnels, cohort retention and stickiness as mergeable
 //!   accumulators.
 //! - [`time`]: local calendar days ([`LocalDay`]) in any `chrono` time zone.
@@ -60,6 +66,7 @@
 
 pub mod analytics;
 pub mod batch;
+pub mod community;
 pub mod dedupe;
 pub mod event;
 pub mod id;

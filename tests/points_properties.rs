@@ -7,7 +7,11 @@
 //!    negative unless the clawback policy owes, a failed step changes nothing
 //!    (the JSON is byte-identical), and repeating a successful step's key
 //!    returns its first result and changes nothing;
-//! 2. no rule's daily (local-day) or lifetime cap is ever exceeded;
+//! 2. no rule's daily, weekly, monthly or lifetime cap, nor the global
+//!    daily cap, is ever exceeded in any period (net of reversals, which
+//!    give the room back); exempt awards are never counted towards the
+//!    global cap; no cooldown is broken; at most one rule of an exclusive
+//!    group awards per event;
 //! 3. applying an applied event again is a no-op;
 //! 4. the same input gives the same output;
 //! 5. `ProgramSpec` and `Ledger` round-trip through JSON, and a ledger
@@ -15,11 +19,13 @@
 //! 6. any JSON program fails to parse or validate, or is a valid program;
 //!    never a panic.
 
+use chrono::Weekday;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use growthkit::lifecycle::Stage;
 use growthkit::points::{
-    Cap, CapMode, Clawback, Earned, Entry, EntryKind, Expiry, Hold, Ledger, LedgerPolicy,
-    PeriodEnd, PointsError, Portion, Program, ProgramSpec, Redemption, Release, Reversal, Reward,
-    Rounding, RuleSpec,
+    Cap, CapMode, Clawback, Comparison, Condition, EarnContext, Earned, Entry, EntryKind, Expiry,
+    Hold, Ledger, LedgerPolicy, Multiplier, PeriodEnd, PointsError, Portion, Program, ProgramSpec,
+    Redemption, Release, Reversal, Reward, Rounding, RuleSpec,
 };
 use growthkit::{Event, EventId, EventKind, LocalDay, Money, UserId};
 use proptest::collection::vec;
@@ -70,6 +76,101 @@ fn rounding() -> impl Strategy<Value = Rounding> {
     select(vec![Rounding::Down, Rounding::Nearest, Rounding::Up])
 }
 
+fn condition() -> impl Strategy<Value = Condition> {
+    prop_oneof![
+        (0i64..30).prop_map(|v| Condition::Attr {
+            name: "minutes".into(),
+            op: Comparison::Ge,
+            value: v.into(),
+        }),
+        (1u32..4).prop_map(|n| Condition::EveryNth { n }),
+        Just(Condition::FirstTime {}),
+        (0u8..24, 0u8..25)
+            .prop_filter("a non-empty range", |(f, t)| f != t)
+            .prop_map(|(from, to)| Condition::Hours { from, to }),
+        vec(
+            select(vec![Weekday::Mon, Weekday::Wed, Weekday::Sat, Weekday::Sun]),
+            1..3
+        )
+        .prop_map(|any_of| Condition::Weekdays { any_of }),
+        Just(Condition::Tier {
+            any_of: vec!["gold".into()]
+        }),
+        Just(Condition::Stage {
+            any_of: vec![Stage::Activated]
+        }),
+        Just(Condition::Channel {
+            any_of: vec!["app".into()]
+        }),
+        vec(0i64..30, 1..4).prop_map(|v| Condition::AttrIn {
+            name: "minutes".into(),
+            values: v.into_iter().map(Into::into).collect(),
+        }),
+        (0i64..72, 1i64..72).prop_map(|(start, len)| Condition::Campaign {
+            start: Some(t0() + TimeDelta::hours(start)),
+            end: Some(t0() + TimeDelta::hours(start + len)),
+        }),
+        Just(Condition::Community {
+            any_of: vec![growthkit::CommunityId(7)]
+        }),
+    ]
+}
+
+/// Multipliers, cooldown, exemption, priority, exclusivity and conditions.
+#[derive(Clone, Debug)]
+struct Extras {
+    cooldown_seconds: Option<u32>,
+    multiplier: Option<Multiplier>,
+    tier_multiplier: bool,
+    multiplier_rounding: Rounding,
+    global_cap_exempt: bool,
+    priority: i32,
+    grouped: bool,
+    when: Vec<Condition>,
+}
+
+fn extras() -> impl Strategy<Value = Extras> {
+    (
+        // Whole minutes, like the clock's steps, so that an event lands
+        // exactly at a cooldown's end now and then.
+        prop_oneof![1 => Just(None), 1 => (1u32..10).prop_map(|m| Some(m * 60))],
+        select(vec![
+            None,
+            Some(5_000u32),
+            Some(12_500),
+            Some(15_000),
+            Some(20_000),
+        ]),
+        any::<bool>(),
+        rounding(),
+        prop_oneof![3 => Just(false), 1 => Just(true)],
+        -1i32..2,
+        prop_oneof![2 => Just(false), 1 => Just(true)],
+        prop_oneof![2 => Just(vec![]), 1 => vec(condition(), 1..3)],
+    )
+        .prop_map(
+            |(
+                cooldown_seconds,
+                bp,
+                tier_multiplier,
+                multiplier_rounding,
+                global_cap_exempt,
+                priority,
+                grouped,
+                when,
+            )| Extras {
+                cooldown_seconds,
+                multiplier: bp.and_then(Multiplier::from_basis_points),
+                tier_multiplier,
+                multiplier_rounding,
+                global_cap_exempt,
+                priority,
+                grouped,
+                when,
+            },
+        )
+}
+
 /// One of a few rule shapes, with arbitrary numbers, caps and expiry.
 fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
     let on_reward = prop_oneof![
@@ -94,31 +195,51 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
     ];
     (
         on_reward,
-        cap(),
-        cap(),
+        (cap(), cap(), cap(), cap()),
         select(vec![CapMode::Trim, CapMode::Reject]),
         expiry(),
+        extras(),
         prop_oneof![Just(0u32), 1u32..3],
     )
         .prop_map(
-            move |((on, reward), daily_cap, lifetime_cap, cap_mode, expiry, pending_days)| {
-                RuleSpec {
-                    name: format!("r{i}").into(),
-                    on: on.parse().unwrap(),
-                    reward,
-                    daily_cap,
-                    lifetime_cap,
-                    cap_mode,
-                    expiry,
-                    pending_days,
+            move |(
+                (on, reward),
+                (daily_cap, weekly_cap, monthly_cap, lifetime_cap),
+                cap_mode,
+                expiry,
+                x,
+                pending_days,
+            )| {
+                let mut r = RuleSpec::new(format!("r{i}"), on.parse().unwrap(), reward);
+                r.daily_cap = daily_cap;
+                r.weekly_cap = weekly_cap;
+                r.monthly_cap = monthly_cap;
+                r.lifetime_cap = lifetime_cap;
+                r.cap_mode = cap_mode;
+                r.expiry = expiry;
+                r.pending_days = pending_days;
+                r.cooldown_seconds = x.cooldown_seconds;
+                r.multiplier = x.multiplier;
+                r.tier_multiplier = x.tier_multiplier;
+                r.multiplier_rounding = x.multiplier_rounding;
+                r.global_cap_exempt = x.global_cap_exempt;
+                r.when = x.when;
+                // Grouped rules get distinct priorities, as validation demands
+                // of overlapping triggers in one group.
+                if x.grouped {
+                    r.exclusive_group = Some("g".into());
+                    r.priority = i as i32;
+                } else {
+                    r.priority = x.priority;
                 }
+                r
             },
         )
 }
 
 fn spec() -> impl Strategy<Value = ProgramSpec> {
     (
-        vec(any::<prop::sample::Index>(), 1..4),
+        vec(any::<prop::sample::Index>(), 1..5),
         prop_oneof![
             Just(Expiry::Never),
             (1u32..30).prop_map(|days| Expiry::AfterDays { days })
@@ -129,30 +250,36 @@ fn spec() -> impl Strategy<Value = ProgramSpec> {
             Clawback::NegativeBalance,
         ]),
         (0u16..6, select(vec![0u16, 3, 128])),
+        cap(),
     )
-        .prop_flat_map(|(n, expiry, clawback, limits)| {
+        .prop_flat_map(|(n, expiry, clawback, limits, global)| {
             let rules: Vec<_> = (0..n.len()).map(rule).collect();
-            (rules, Just(expiry), Just(clawback), Just(limits))
+            (
+                rules,
+                Just(expiry),
+                Just(clawback),
+                Just(limits),
+                Just(global),
+            )
         })
         .prop_map(
-            |(mut rules, expiry, clawback, (statement_entries, reversible_awards))| {
+            |(mut rules, expiry, clawback, (statement_entries, reversible_awards), global)| {
                 // Pending must end before expiry (validation refuses it otherwise).
                 for r in &mut rules {
                     if let Some(days) = min_days(r.expiry.unwrap_or(expiry)) {
                         r.pending_days = r.pending_days.min(days - 1);
                     }
                 }
-                ProgramSpec {
-                    utc_offset: "+08:00".parse().unwrap(),
-                    expiry,
-                    dedupe: Default::default(),
-                    rules,
-                    ledger: LedgerPolicy {
-                        clawback,
-                        statement_entries,
-                        reversible_awards,
-                    },
-                }
+                let mut s = ProgramSpec::new(rules);
+                s.utc_offset = "+08:00".parse().unwrap();
+                s.expiry = expiry;
+                s.global_daily_cap = global;
+                s.ledger = LedgerPolicy {
+                    clawback,
+                    statement_entries,
+                    reversible_awards,
+                };
+                s
             },
         )
 }
@@ -165,6 +292,9 @@ enum Op {
         advance_minutes: i64,
         late_minutes: i64,
         kind: EventKind,
+        minutes: i64,
+        gold: bool,
+        activated: bool,
     },
     Redeem {
         key: u8,
@@ -212,13 +342,17 @@ fn kind() -> impl Strategy<Value = EventKind> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    // Mostly small steps (many events share a local day, so caps bite),
-    // sometimes a day or more (midnights, expiry).
-    let advance = prop_oneof![4 => 0i64..120, 1 => 0i64..3 * 1440];
+    // Mostly small steps (many events share a local day, so caps bite, and
+    // some land right at a cooldown's end), sometimes a day or more
+    // (midnights, expiry).
+    let advance = prop_oneof![2 => 0i64..6, 2 => 0i64..120, 1 => 0i64..3 * 1440];
     prop_oneof![
-        6 => (0u64..40, advance.clone(), prop_oneof![3 => Just(0i64), 1 => 0i64..600], kind())
-            .prop_map(|(id, advance_minutes, late_minutes, kind)| Op::Event {
-                id, advance_minutes, late_minutes, kind
+        6 => (
+            (0u64..40, advance.clone(), prop_oneof![3 => Just(0i64), 1 => 0i64..600], kind()),
+            (0i64..30, any::<bool>(), any::<bool>()),
+        )
+            .prop_map(|((id, advance_minutes, late_minutes, kind), (minutes, gold, activated))| Op::Event {
+                id, advance_minutes, late_minutes, kind, minutes, gold, activated
             }),
         2 => (0u8..6, 0u64..80, advance.clone())
             .prop_map(|(key, points, advance_minutes)| Op::Redeem { key, points, advance_minutes }),
@@ -260,6 +394,30 @@ fn carried(ledger: &Ledger, entries: &[Entry]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The event of an [`Op::Event`], with its attributes, and what the host
+/// knows about the user.
+fn earning(
+    id: u64,
+    at: DateTime<Utc>,
+    kind: &EventKind,
+    minutes: i64,
+    gold: bool,
+    activated: bool,
+) -> (Event, EarnContext) {
+    let event = Event::new(EventId(id), UserId(1), at, kind.clone())
+        .with_attr("minutes", minutes)
+        .with_attr("channel", if minutes % 2 == 0 { "app" } else { "web" })
+        .with_attr("community", minutes % 9);
+    let mut ctx = EarnContext::new();
+    if gold {
+        ctx = ctx.with_tier("gold", Multiplier::from_basis_points(15_000).unwrap());
+    }
+    if activated {
+        ctx = ctx.with_stage(Stage::Activated);
+    }
+    (event, ctx)
+}
+
 /// Runs `ops` from `clock` without checking anything; returns the outcomes
 /// and the clock at the end.
 fn drive(
@@ -276,11 +434,14 @@ fn drive(
                 advance_minutes,
                 late_minutes,
                 kind,
+                minutes,
+                gold,
+                activated,
             } => {
                 clock += TimeDelta::minutes(*advance_minutes);
                 let at = clock - TimeDelta::minutes(*late_minutes);
-                let event = Event::new(EventId(*id), UserId(1), at, kind.clone());
-                Outcome::Earned(program.apply(ledger, &event))
+                let (event, ctx) = earning(*id, at, kind, *minutes, *gold, *activated);
+                Outcome::Earned(program.apply_with(ledger, &event, &ctx))
             }
             Op::Redeem {
                 key,
@@ -351,9 +512,19 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
     let zone = *program.zone();
     let mut clock = t0();
     let mut out = Vec::new();
-    // Awarded points and counts per (rule, local day) and per rule, from the awards.
+    // Awarded points and counts per (rule, period start) and per rule, from the awards.
     let mut daily: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
+    let mut weekly: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
+    let mut monthly: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
     let mut lifetime: BTreeMap<String, (u32, u64)> = BTreeMap::new();
+    let mut global: BTreeMap<LocalDay, (u32, u64)> = BTreeMap::new();
+    let mut last_award: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let rules: BTreeMap<String, &RuleSpec> = program
+        .spec()
+        .rules
+        .iter()
+        .map(|r| (r.name.to_string(), r))
+        .collect();
     // Points reversed and written off by all reversals so far.
     let (mut reversal_points, mut written_off) = (0u64, 0u64);
     for op in ops {
@@ -364,11 +535,14 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 advance_minutes,
                 late_minutes,
                 kind,
+                minutes,
+                gold,
+                activated,
             } => {
                 clock += TimeDelta::minutes(*advance_minutes);
                 let at = clock - TimeDelta::minutes(*late_minutes);
-                let event = Event::new(EventId(*id), UserId(1), at, kind.clone());
-                let r = program.apply(ledger, &event);
+                let (event, ctx) = earning(*id, at, kind, *minutes, *gold, *activated);
+                let r = program.apply_with(ledger, &event, &ctx);
                 match &r {
                     Ok(e) if e.duplicate => prop_assert_eq!(&*ledger, &before),
                     Ok(e) => {
@@ -377,18 +551,49 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                         prop_assert_eq!(ledger.version(), before.version() + 1);
                         prop_assert_eq!(ledger.earned(), before.earned() + e.total);
                         let day = LocalDay::of(at, &zone);
-                        for a in e.awards.iter().filter(|a| a.points > 0) {
-                            prop_assert!(a.points <= a.base);
-                            let d = daily.entry((a.rule.to_string(), day)).or_default();
-                            d.0 += 1;
-                            d.1 += a.points;
-                            let l = lifetime.entry(a.rule.to_string()).or_default();
-                            l.0 += 1;
-                            l.1 += a.points;
+                        let week = day.week_start(Weekday::Mon);
+                        let month = day.month_start();
+                        let mut groups = 0;
+                        for a in &e.awards {
+                            let rule = rules[a.rule.as_str()];
+                            groups += usize::from(rule.exclusive_group.is_some());
+                            prop_assert!(a.points <= a.multiplied);
+                            prop_assert_eq!(
+                                a.counted_global,
+                                a.points > 0
+                                    && program.spec().global_daily_cap.is_some()
+                                    && !rule.global_cap_exempt
+                            );
+                            if a.points == 0 {
+                                continue;
+                            }
+                            let name = a.rule.to_string();
+                            if let Some(cd) = rule.cooldown_seconds
+                                && let Some(last) = last_award.get(&name)
+                            {
+                                prop_assert!(at >= *last + TimeDelta::seconds(cd.into()));
+                            }
+                            let last = last_award.entry(name.clone()).or_insert(at);
+                            *last = (*last).max(at);
+                            for tally in [
+                                daily.entry((name.clone(), day)).or_default(),
+                                weekly.entry((name.clone(), week)).or_default(),
+                                monthly.entry((name.clone(), month)).or_default(),
+                                lifetime.entry(name.clone()).or_default(),
+                            ] {
+                                tally.0 += 1;
+                                tally.1 += a.points;
+                            }
+                            if a.counted_global {
+                                let g = global.entry(day).or_default();
+                                g.0 += 1;
+                                g.1 += a.points;
+                            }
                         }
+                        prop_assert!(groups <= 1, "{} rules of one group awarded", groups);
                         // Applying it again is a no-op.
                         let after = ledger.clone();
-                        let again = program.apply(ledger, &event);
+                        let again = program.apply_with(ledger, &event, &ctx);
                         prop_assert!(matches!(again, Ok(ref e) if e.duplicate && e.total == 0));
                         prop_assert_eq!(&*ledger, &after);
                     }
@@ -582,12 +787,26 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                         for a in &x.awards {
                             let day = LocalDay::of(a.earned_at, &zone);
                             let whole = u32::from(a.wholly_reversed);
-                            let d = daily.entry((a.rule.to_string(), day)).or_default();
-                            d.0 -= whole;
-                            d.1 -= a.points;
-                            let l = lifetime.entry(a.rule.to_string()).or_default();
-                            l.0 -= whole;
-                            l.1 -= a.points;
+                            let name = a.rule.to_string();
+                            let counted_global = program.spec().global_daily_cap.is_some()
+                                && !rules[name.as_str()].global_cap_exempt;
+                            let mut tallies = vec![
+                                daily.entry((name.clone(), day)).or_default(),
+                                weekly
+                                    .entry((name.clone(), day.week_start(Weekday::Mon)))
+                                    .or_default(),
+                                monthly
+                                    .entry((name.clone(), day.month_start()))
+                                    .or_default(),
+                                lifetime.entry(name.clone()).or_default(),
+                            ];
+                            if counted_global {
+                                tallies.push(global.entry(day).or_default());
+                            }
+                            for t in tallies {
+                                t.0 -= whole;
+                                t.1 -= a.points;
+                            }
                         }
                         if program.spec().ledger.clawback == Clawback::Debt {
                             prop_assert_eq!(x.taken_back, before.available() - ledger.available());
@@ -643,19 +862,31 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
             ledger.earnings().len() <= usize::from(program.spec().ledger.reversible_awards)
         );
         // No cap is exceeded at any step (net of reversals).
+        let within = |cap: &Option<Cap>, (count, points): (u32, u64)| {
+            cap.is_none_or(|c| {
+                c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
+            })
+        };
+        for (day, tally) in &global {
+            prop_assert!(
+                within(&program.spec().global_daily_cap, *tally),
+                "global on {day}: {tally:?}"
+            );
+        }
         for rule in &program.spec().rules {
             let name = rule.name.to_string();
-            let within = |cap: &Option<Cap>, (count, points): (u32, u64)| {
-                cap.is_none_or(|c| {
-                    c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
-                })
-            };
-            for ((r, day), tally) in &daily {
-                if *r == name {
-                    prop_assert!(
-                        within(&rule.daily_cap, *tally),
-                        "{name} on {day}: {tally:?}"
-                    );
+            for (tallies, cap, period) in [
+                (&daily, &rule.daily_cap, "day"),
+                (&weekly, &rule.weekly_cap, "week"),
+                (&monthly, &rule.monthly_cap, "month"),
+            ] {
+                for ((r, start), tally) in tallies {
+                    if *r == name {
+                        prop_assert!(
+                            within(cap, *tally),
+                            "{name} in the {period} of {start}: {tally:?}"
+                        );
+                    }
                 }
             }
             let life = lifetime.get(&name).copied().unwrap_or_default();
@@ -721,7 +952,14 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_json_programs_never_panic(rules in vec(json_rule(), 0..4), offset in select(vec!["+08:00", "-05:30", "Z", "bad"]), expiry in json_expiry(), ledger in json_ledger()) {
+    fn arbitrary_json_programs_never_panic(
+        // An empty list is refused too (one case in five).
+        rules in prop_oneof![1 => Just(vec![]), 4 => vec(json_rule(), 1..4)],
+        offset in prop_oneof![9 => select(vec!["+08:00", "-05:30"]), 1 => select(vec!["Z", "bad"])],
+        expiry in prop_oneof![6 => Just(json!({ "type": "after_days", "days": 30 })), 1 => json_expiry()],
+        ledger in prop_oneof![4 => Just(Value::Null), 1 => json_ledger()],
+        global in json_cap(),
+    ) {
         let mut v = json!({
             "utc_offset": offset,
             "expiry": expiry,
@@ -729,6 +967,9 @@ proptest! {
         });
         if !ledger.is_null() {
             v["ledger"] = ledger;
+        }
+        if !global.is_null() {
+            v["global_daily_cap"] = global;
         }
         if let Ok(spec) = serde_json::from_value::<ProgramSpec>(v)
             && let Ok(program) = spec.validate()
@@ -741,30 +982,112 @@ proptest! {
             prop_assert_eq!(names.len(), s.rules.len());
             // A valid program earns, spends and reverses without panicking.
             let mut ledger = program.new_ledger();
-            let paid = EventKind::Purchase { amount: Money::new(12_345, "CNY".parse().unwrap()) };
-            for (id, kind) in [(1, paid), (2, EventKind::Visited)] {
-                let _ = program.apply(&mut ledger, &Event::new(EventId(id), UserId(1), t0(), kind));
+            let gold = EarnContext::new()
+                .with_tier("gold", Multiplier::MAX)
+                .with_stage(Stage::Activated);
+            for (i, kind) in [
+                EventKind::Visited,
+                EventKind::ActionCompleted { action: "lesson".into() },
+                EventKind::Purchase { amount: Money::new(i64::MAX, "CNY".parse().unwrap()) },
+                EventKind::Purchase { amount: Money::new(12_345, "CNY".parse().unwrap()) },
+                EventKind::Reaction { community: Some(growthkit::CommunityId(7)), content: growthkit::ContentId(1), to: None },
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let event = Event::new(EventId(i as u64), UserId(1), t0(), kind)
+                    .with_attr("minutes", 25)
+                    .with_attr("channel", "app");
+                let _ = program.apply_with(&mut ledger, &event, &gold);
+                prop_assert!(ledger.check().is_ok());
             }
             let _ = ledger.redeem("r".into(), 3, t0());
-            let _ = program.reverse(&mut ledger, "x".into(), EventId(1), Portion::Whole, t0());
+            let _ = program.reverse(&mut ledger, "x".into(), EventId(3), Portion::Whole, t0());
             prop_assert!(ledger.check().is_ok());
         }
     }
 }
 
+/// Mostly absent or good, so that whole programs are often valid.
+fn json_cap() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        12 => Just(Value::Null),
+        4 => select(vec![json!({ "count": 2 }), json!({ "points": 10, "count": 1 })]),
+        1 => select(vec![
+            json!({}),
+            json!({ "count": 0 }),
+            json!({ "points": 0 }),
+            json!({ "extra": 1 }),
+            json!({ "count": -1 }),
+        ]),
+    ]
+}
+
+/// A JSON condition, mostly good.
+fn json_condition() -> impl Strategy<Value = Value> {
+    prop_oneof![6 => select(vec![
+        json!({ "type": "attr", "name": "minutes", "op": "ge", "value": 20 }),
+        json!({ "type": "attr_in", "name": "level", "values": [1, 2] }),
+        json!({ "type": "channel", "any_of": ["app"] }),
+        json!({ "type": "community", "any_of": [7] }),
+        json!({ "type": "campaign", "start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z" }),
+        json!({ "type": "weekdays", "any_of": ["Mon", "sunday"] }),
+        json!({ "type": "hours", "from": 22, "to": 2 }),
+        json!({ "type": "first_time" }),
+        json!({ "type": "every_nth", "n": 2 }),
+        json!({ "type": "stage", "any_of": ["activated"] }),
+        json!({ "type": "tier", "any_of": ["gold"] }),
+    ]), 1 => select(vec![
+        json!({ "type": "attr", "name": "minutes", "op": "ge", "value": 20 }),
+        json!({ "type": "attr", "name": "minutes", "op": "lt", "value": "20" }),
+        json!({ "type": "attr", "name": "minutes", "op": "about", "value": 20 }),
+        json!({ "type": "attr_in", "name": "level", "values": [1, 2] }),
+        json!({ "type": "attr_in", "name": "level", "values": [1, "2"] }),
+        json!({ "type": "attr_in", "name": "level", "values": [] }),
+        json!({ "type": "channel", "any_of": ["app"] }),
+        json!({ "type": "channel", "any_of": [] }),
+        json!({ "type": "community", "any_of": [7] }),
+        json!({ "type": "community", "any_of": [-7] }),
+        json!({ "type": "campaign", "start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z" }),
+        json!({ "type": "campaign", "start": "2027-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z" }),
+        json!({ "type": "campaign" }),
+        json!({ "type": "weekdays", "any_of": ["Mon", "sunday"] }),
+        json!({ "type": "weekdays", "any_of": ["Someday"] }),
+        json!({ "type": "hours", "from": 22, "to": 2 }),
+        json!({ "type": "hours", "from": 24, "to": 2 }),
+        json!({ "type": "hours", "from": 3, "to": 3 }),
+        json!({ "type": "hours", "from": -1, "to": 300 }),
+        json!({ "type": "first_time" }),
+        json!({ "type": "first_time", "n": 1 }),
+        json!({ "type": "every_nth", "n": 0 }),
+        json!({ "type": "every_nth", "n": 2 }),
+        json!({ "type": "stage", "any_of": ["activated"] }),
+        json!({ "type": "stage", "any_of": ["sleeping"] }),
+        json!({ "type": "tier", "any_of": ["gold"] }),
+        json!({ "type": "sometimes" }),
+        json!("first_time"),
+    ])]
+}
+
 /// A JSON rule with each field drawn from good and bad values.
 fn json_rule() -> impl Strategy<Value = Value> {
-    let name = select(vec![json!("a"), json!("b"), json!(""), json!(3)]);
-    let on = select(vec![
-        json!("purchase"),
-        json!("visited"),
-        json!("*"),
-        json!("nope"),
-        json!("action_completed:lesson"),
-    ]);
+    let name = prop_oneof![
+        9 => select(vec![json!("a"), json!("b"), json!("c")]),
+        1 => select(vec![json!(""), json!(3)]),
+    ];
+    let on = prop_oneof![
+        9 => select(vec![
+            json!("purchase"),
+            json!("visited"),
+            json!("*"),
+            json!("action_completed:lesson"),
+        ]),
+        1 => Just(json!("nope")),
+    ];
     let reward = prop_oneof![
-        (-1i64..3).prop_map(|p| json!({ "type": "fixed", "points": p })),
-        (
+        9 => (1i64..3).prop_map(|p| json!({ "type": "fixed", "points": p })),
+        1 => (-1i64..3).prop_map(|p| json!({ "type": "fixed", "points": p })),
+        1 => (
             -1i64..3,
             -2i64..3,
             select(vec!["down", "up", "nearest", "sideways"])
@@ -772,40 +1095,78 @@ fn json_rule() -> impl Strategy<Value = Value> {
             .prop_map(|(p, m, r)| {
                 json!({ "type": "per_amount", "points": p, "per_minor": m, "rounding": r })
             }),
-        Just(json!({ "type": "bonus" })),
+        1 => Just(json!({ "type": "bonus" })),
     ];
-    let cap = select(vec![
-        Value::Null,
-        json!({}),
-        json!({ "count": 0 }),
-        json!({ "count": 2 }),
-        json!({ "points": 0 }),
-        json!({ "points": 10, "count": 1 }),
-        json!({ "extra": 1 }),
-    ]);
-    let mode = select(vec![json!("trim"), json!("reject"), json!("maybe")]);
-    let pending = select(vec![Value::Null, json!(0), json!(3), json!(400), json!(-1)]);
+    let mode = prop_oneof![
+        9 => select(vec![json!("trim"), json!("reject")]),
+        1 => Just(json!("maybe")),
+    ];
+    let extra = prop_oneof![
+        6 => select(vec![
+            ("cooldown_seconds", json!(60)),
+            ("multiplier", json!(1.5)),
+            ("multiplier", json!(1000)),
+            ("tier_multiplier", json!(false)),
+            ("multiplier_rounding", json!("up")),
+            ("priority", json!(2)),
+            ("exclusive_group", json!("g")),
+            ("global_cap_exempt", json!(true)),
+        ]),
+        1 => select(vec![
+            ("cooldown_seconds", json!(0)),
+            ("cooldown_seconds", json!(-5)),
+            ("multiplier", json!(0)),
+            ("multiplier", json!(1.00001)),
+            ("multiplier", json!(-2)),
+            ("tier_multiplier", json!("no")),
+            ("priority", json!(1e20)),
+            ("exclusive_group", json!(3)),
+            ("surprise", json!(1)),
+        ]),
+    ];
+    let pending = prop_oneof![
+        6 => Just(Value::Null),
+        2 => select(vec![json!(0), json!(3)]),
+        1 => select(vec![json!(400), json!(-1)]),
+    ];
     (
-        (name, on, reward, cap.clone(), cap, mode),
-        pending,
-        prop_oneof![Just(Value::Null), json_expiry()],
+        (name, on, reward, mode),
+        (json_cap(), json_cap(), json_cap(), json_cap()),
+        vec(extra, 0..4),
+        prop_oneof![2 => Just(vec![]), 1 => vec(json_condition(), 1..3)],
+        (
+            pending,
+            prop_oneof![8 => Just(Value::Null), 1 => json_expiry()],
+        ),
     )
-        .prop_map(|((name, on, reward, d, l, mode), pending, expiry)| {
-            let mut r = json!({ "name": name, "on": on, "reward": reward, "cap_mode": mode });
-            if !pending.is_null() {
-                r["pending_days"] = pending;
-            }
-            if !expiry.is_null() {
-                r["expiry"] = expiry;
-            }
-            if !d.is_null() {
-                r["daily_cap"] = d;
-            }
-            if !l.is_null() {
-                r["lifetime_cap"] = l;
-            }
-            r
-        })
+        .prop_map(
+            |((name, on, reward, mode), caps, extras, when, (pending, expiry))| {
+                let mut r = json!({ "name": name, "on": on, "reward": reward, "cap_mode": mode });
+                if !pending.is_null() {
+                    r["pending_days"] = pending;
+                }
+                if !expiry.is_null() {
+                    r["expiry"] = expiry;
+                }
+                for (field, cap) in [
+                    ("daily_cap", caps.0),
+                    ("weekly_cap", caps.1),
+                    ("monthly_cap", caps.2),
+                    ("lifetime_cap", caps.3),
+                ] {
+                    if !cap.is_null() {
+                        r[field] = cap;
+                    }
+                }
+                for (field, value) in extras {
+                    r[field] = value;
+                }
+                if !when.is_empty() {
+                    r["when"] = Value::Array(when);
+                }
+                r
+            },
+        )
 }
 
 /// An expiry from good and bad values.

@@ -469,7 +469,7 @@ impl FunnelTally {
 }
 
 /// The lower middle of sorted values: index `(n − 1) / 2`.
-fn lower_median(sorted: &[i64]) -> Option<i64> {
+pub(crate) fn lower_median(sorted: &[i64]) -> Option<i64> {
     let n = sorted.len();
     n.checked_sub(1)
         .and_then(|last| sorted.get(last / 2))

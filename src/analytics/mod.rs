@@ -109,6 +109,6 @@ impl Ratio {
 }
 
 /// Adds `add` to `total`, sticking at `u64::MAX` (see the module docs).
-fn bump(total: &mut u64, add: u64) {
+pub(crate) fn bump(total: &mut u64, add: u64) {
     *total = total.saturating_add(add);
 }

@@ -6,6 +6,7 @@
 
 use super::PointsError;
 use super::hold::Hold;
+use super::limits::{month_of, week_of};
 use super::reversal::{Clawback, Reversal};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 use crate::dedupe::RecentIds;
@@ -62,6 +63,11 @@ pub struct Lot {
     /// Points reserved by open holds.
     #[serde(default)]
     pub held: u64,
+    /// Whether the award counted towards the program's global daily cap
+    /// (its rule was not exempt and the program has one), so that a
+    /// reversal gives that room back too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted_global: bool,
 }
 
 fn since_forever() -> DateTime<Utc> {
@@ -125,7 +131,19 @@ impl fmt::Display for OperationKey {
     }
 }
 
-/// The points of one rule on one local day.
+/// How many local days of per-rule and global daily tallies a ledger keeps,
+/// counting back from the newest day tallied. Late events within the dedupe
+/// horizon (days, not weeks) land inside it; an event older than that cannot
+/// be checked against its day's cap and is refused with
+/// [`PointsError::TooLate`] rather than guessed at.
+///
+/// Week and month tallies are kept for every week and month that one of
+/// these days falls in: the current and previous ISO week, the current and
+/// previous calendar month at most.
+pub const DAILY_TALLY_DAYS: i32 = 8;
+
+/// The awards of one rule (or of the whole program) in one period: a local
+/// day, week or month, or a lifetime.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct DayTally {
     /// Awards.
@@ -134,16 +152,174 @@ pub struct DayTally {
     pub points: u64,
 }
 
-/// One rule's awards, for its caps.
+impl DayTally {
+    /// With one more award of `points`, or `None` on overflow.
+    pub(crate) fn plus(self, points: u64) -> Option<DayTally> {
+        Some(DayTally {
+            count: self.count.checked_add(1)?,
+            points: self.points.checked_add(points)?,
+        })
+    }
+
+    /// Adds one award of `points`. Only called once the lifetime tally (of
+    /// which every period tally is a part) was checked, so saturation means
+    /// a ledger edited outside the library, and is the least-bad answer.
+    fn add(&mut self, points: u64) {
+        self.count = self.count.saturating_add(1);
+        self.points = self.points.saturating_add(points);
+    }
+
+    /// Takes `awards` awards of `points` in all away (never below zero).
+    fn remove(&mut self, points: u64, awards: u32) {
+        self.count = self.count.saturating_sub(awards);
+        self.points = self.points.saturating_sub(points);
+    }
+
+    fn is_empty(self) -> bool {
+        self.count == 0 && self.points == 0
+    }
+}
+
+/// One rule's awards and matches for one user, for its caps, cooldown and
+/// counting conditions.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct RuleCounter {
     /// Awards over the user's lifetime.
     pub count: u32,
     /// Points over the user's lifetime.
     pub points: u64,
-    /// Per local day, the most recent few days only
-    /// ([`DAILY_TALLY_DAYS`](super::DAILY_TALLY_DAYS)).
+    /// Per local day, the most recent few days only ([`DAILY_TALLY_DAYS`]),
+    /// for rules with a cap per day, week or month.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub days: BTreeMap<LocalDay, DayTally>,
+    /// Per local ISO week (keyed by its Monday), for rules with a weekly
+    /// cap (a weekly cap added to a running program counts from then on).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weeks: BTreeMap<LocalDay, DayTally>,
+    /// Per local calendar month (keyed by its first day), for rules with a
+    /// monthly cap (likewise counted from when the cap was added).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub months: BTreeMap<LocalDay, DayTally>,
+    /// Events that met the rule's conditions, for rules with a `first_time`
+    /// or `every_nth` condition (0 for other rules).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub matched: u64,
+    /// The latest award's event time, for rules with a cooldown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_award_at: Option<DateTime<Utc>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Where one award is tallied: its local day, and its week and month for
+/// rules that keep those (keys computed once per event by the caller).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Periods {
+    pub(crate) day: LocalDay,
+    /// Whether to tally the day (rules with a day, week or month cap).
+    pub(crate) days: bool,
+    pub(crate) week: Option<LocalDay>,
+    pub(crate) month: Option<LocalDay>,
+    /// Whether to remember the award's time (rules with a cooldown).
+    pub(crate) last_award: bool,
+}
+
+impl RuleCounter {
+    /// The lifetime tally.
+    pub fn lifetime(&self) -> DayTally {
+        DayTally {
+            count: self.count,
+            points: self.points,
+        }
+    }
+
+    /// The tally of local day `day` (empty if none is kept).
+    pub fn day(&self, day: LocalDay) -> DayTally {
+        self.days.get(&day).copied().unwrap_or_default()
+    }
+
+    /// The tally of the local ISO week containing `day`.
+    pub fn week(&self, day: LocalDay) -> DayTally {
+        self.weeks.get(&week_of(day)).copied().unwrap_or_default()
+    }
+
+    /// The tally of the local calendar month containing `day`.
+    pub fn month(&self, day: LocalDay) -> DayTally {
+        self.months.get(&month_of(day)).copied().unwrap_or_default()
+    }
+
+    /// Whether `day` is older than the tallies kept.
+    pub(crate) fn too_old(&self, day: LocalDay) -> bool {
+        too_old(&self.days, day)
+    }
+
+    /// The tally under `key` in one of the period maps.
+    pub(crate) fn tally(map: &BTreeMap<LocalDay, DayTally>, key: LocalDay) -> DayTally {
+        map.get(&key).copied().unwrap_or_default()
+    }
+
+    /// Records one award of `points` at `at` in the periods `p`; the caller
+    /// has checked that the lifetime tally does not overflow.
+    pub(crate) fn record(&mut self, p: Periods, at: DateTime<Utc>, points: u64) {
+        self.count = self.count.saturating_add(1);
+        self.points = self.points.saturating_add(points);
+        if p.days {
+            self.days.entry(p.day).or_default().add(points);
+        }
+        if let Some(week) = p.week {
+            self.weeks.entry(week).or_default().add(points);
+        }
+        if let Some(month) = p.month {
+            self.months.entry(month).or_default().add(points);
+        }
+        if p.last_award {
+            self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
+        }
+        // Most awards land on a day already tallied: only scan when
+        // something has fallen out of the horizon.
+        if let Some(oldest) = oldest_kept(&self.days)
+            && self.days.keys().next().is_some_and(|first| *first < oldest)
+        {
+            self.days.retain(|d, _| *d >= oldest);
+            self.weeks.retain(|w, _| *w >= week_of(oldest));
+            self.months.retain(|m, _| *m >= month_of(oldest));
+        }
+    }
+
+    /// Takes one award of `points` on `day` out of every tally that holds
+    /// it (the day, its week and month where kept, the lifetime), dropping
+    /// tallies that become empty, as if the award had never been made. The
+    /// match count and the cooldown's last award time are left alone: the
+    /// event did happen, and the cooldown does not reopen.
+    pub(crate) fn release(&mut self, day: LocalDay, points: u64, awards: u32) {
+        self.count = self.count.saturating_sub(awards);
+        self.points = self.points.saturating_sub(points);
+        for (map, key) in [
+            (&mut self.days, day),
+            (&mut self.weeks, week_of(day)),
+            (&mut self.months, month_of(day)),
+        ] {
+            if let Some(t) = map.get_mut(&key) {
+                t.remove(points, awards);
+                if t.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// The oldest day kept, counting back from the newest day in `days`.
+fn oldest_kept(days: &BTreeMap<LocalDay, DayTally>) -> Option<LocalDay> {
+    let newest = days.keys().next_back()?;
+    newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
+}
+
+/// Whether `day` is older than the daily tallies in `days` reach back.
+pub(crate) fn too_old(days: &BTreeMap<LocalDay, DayTally>, day: LocalDay) -> bool {
+    oldest_kept(days).is_some_and(|oldest| day < oldest)
 }
 
 /// Points taken from one lot by a redemption or a hold.
@@ -206,6 +382,9 @@ pub struct Earning {
     /// (see [`Release::reclaimed`](super::Release::reclaimed)).
     #[serde(default)]
     pub forgiven: u64,
+    /// Whether it counted towards the program's global daily cap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted_global: bool,
 }
 
 /// How a program's ledgers reverse awards and how much history they keep.
@@ -380,6 +559,10 @@ pub struct Ledger {
     #[serde(default)]
     pub(crate) forgiven: u64,
     pub(crate) counters: BTreeMap<Label, RuleCounter>,
+    /// The program's global daily cap's tallies, per local day (the most
+    /// recent [`DAILY_TALLY_DAYS`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) global_days: BTreeMap<LocalDay, DayTally>,
     pub(crate) seen: RecentIds,
     pub(crate) operations: VecDeque<Remembered>,
     #[serde(default)]
@@ -408,6 +591,7 @@ impl Default for Ledger {
             owed: 0,
             forgiven: 0,
             counters: BTreeMap::new(),
+            global_days: BTreeMap::new(),
             seen: RecentIds::new(),
             operations: VecDeque::new(),
             holds: Vec::new(),
@@ -854,6 +1038,7 @@ impl Ledger {
                     expired: 0,
                     written_off: 0,
                     forgiven: 0,
+                    counted_global: lot.counted_global,
                 });
             }
             self.available = self.available.saturating_add(lot.remaining);
@@ -872,11 +1057,42 @@ impl Ledger {
         self.lots.insert(at, lot);
     }
 
-    /// Undoes (part of) an award in its rule's counters, so a reversal gives
-    /// the cap room back: `points` off the lifetime and `day`'s tallies, and
-    /// one award off their counts. Tallies already forgotten (a day older
-    /// than the tally horizon) stay forgotten. `counted_global` says whether
-    /// the award counted toward a program-wide cap (none on this branch).
+    /// The awards counted towards the program's global daily cap on `day`.
+    pub fn global_day(&self, day: LocalDay) -> DayTally {
+        self.global_days.get(&day).copied().unwrap_or_default()
+    }
+
+    /// Records one award towards the global daily cap; `tally` is the day's
+    /// new tally, computed (and overflow-checked) by the earning step.
+    pub(crate) fn record_global(&mut self, day: LocalDay, tally: DayTally) {
+        self.global_days.insert(day, tally);
+        if let Some(oldest) = oldest_kept(&self.global_days)
+            && self
+                .global_days
+                .keys()
+                .next()
+                .is_some_and(|first| *first < oldest)
+        {
+            self.global_days.retain(|d, _| *d >= oldest);
+        }
+    }
+
+    /// Gives back the cap room of one award, for a reversal: one award of
+    /// `points` earned by `rule` on local `day` (its `earned_at` in the
+    /// program's zone, see [`LocalDay::of`]) leaves the rule's day, week,
+    /// month and lifetime tallies and, if `counted_global` (see
+    /// [`Lot::counted_global`]), the global daily tally. Afterwards the
+    /// tallies are what they would be had the award never been made, so a
+    /// later award in the same period does not depend on whether the
+    /// reversal came before or after it.
+    ///
+    /// Tallies already dropped (older than [`DAILY_TALLY_DAYS`]) are left
+    /// as they are, and nothing goes below zero. One thing is not undone:
+    /// tallies that the award's own day pushed out of the horizon (it was
+    /// the newest day by more than the horizon) stay dropped. An event for
+    /// such a day would be more than a week late; a dedupe window shorter
+    /// than that (the default is three days) refuses it anyway. The version is not bumped:
+    /// the reversal that calls this does that once for the whole operation.
     pub(crate) fn release_award(
         &mut self,
         rule: &str,
@@ -884,21 +1100,27 @@ impl Ledger {
         points: u64,
         counted_global: bool,
     ) {
-        let _ = counted_global;
-        self.give_back(rule, day, points, 1);
+        self.give_back(rule, day, points, 1, counted_global);
     }
 
     /// [`Ledger::release_award`] for a piece of an award that stays partly
-    /// awarded: its points go back, its award count stays.
-    pub(crate) fn give_back(&mut self, rule: &str, day: LocalDay, points: u64, awards: u32) {
-        let Some(counter) = self.counters.get_mut(&Label::from(rule)) else {
-            return;
-        };
-        counter.points = counter.points.saturating_sub(points);
-        counter.count = counter.count.saturating_sub(awards);
-        if let Some(tally) = counter.days.get_mut(&day) {
-            tally.points = tally.points.saturating_sub(points);
-            tally.count = tally.count.saturating_sub(awards);
+    /// awarded (`awards` 0: its points go back, its award count stays).
+    pub(crate) fn give_back(
+        &mut self,
+        rule: &str,
+        day: LocalDay,
+        points: u64,
+        awards: u32,
+        counted_global: bool,
+    ) {
+        if let Some(counter) = self.counters.get_mut(&Label::from(rule)) {
+            counter.release(day, points, awards);
+        }
+        if counted_global && let Some(t) = self.global_days.get_mut(&day) {
+            t.remove(points, awards);
+            if t.is_empty() {
+                self.global_days.remove(&day);
+            }
         }
     }
 
@@ -1201,10 +1423,11 @@ mod tests {
         l.release_award("visit", day, 10, false);
         let c = l.counter("visit").cloned().unwrap_or_default();
         assert_eq!((c.count, c.points), (0, 0));
-        assert_eq!(c.days.get(&day), Some(&DayTally::default()));
+        // The emptied day's tally is gone, as if the award never was.
+        assert_eq!(c.days.get(&day), None);
         // An unknown rule or a forgotten day changes nothing.
         l.release_award("nope", day, 10, false);
-        l.give_back("visit", LocalDay::from_number(0), 5, 1);
+        l.give_back("visit", LocalDay::from_number(0), 5, 1, false);
         assert_eq!(l.counter("visit"), Some(&c));
     }
 }

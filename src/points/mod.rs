@@ -2,9 +2,14 @@
 //! [`Ledger`] of expiring lots that points are redeemed from.
 //!
 //! A [`ProgramSpec`] is data an operator writes (JSON); [`ProgramSpec::validate`]
-//! checks it into a [`Program`]. [`Program::apply`] is the earning step: every
-//! rule whose pattern matches the event awards points, trimmed or rejected by
-//! its daily (local-day) and lifetime caps, each [`Award`] explaining itself.
+//! checks it into a [`Program`]. [`Program::apply`] (or
+//! [`Program::apply_with`], given the user's stage and tier in an
+//! [`EarnContext`]) is the earning step: every rule whose trigger and
+//! [`Condition`]s match the event awards points, highest priority first and
+//! one per exclusive group, multiplied by the tier's and the rule's
+//! [`Multiplier`], held back by its cooldown, and trimmed or rejected by its
+//! caps per local day, ISO week, calendar month and lifetime and by the
+//! program's global daily cap; each [`Award`] explains itself.
 //! [`Ledger::redeem`] spends the earliest-expiring points first under an
 //! idempotency key, and [`Ledger::expire`] retires what is due. Every step is
 //! pure (time comes from the event or a `now` argument), and a failed step
@@ -82,12 +87,16 @@
 //! ```
 
 mod badge;
+mod condition;
+mod earn;
 mod expiry;
 mod hold;
 mod ledger;
+mod limits;
 mod multiplier;
 mod program;
 mod reversal;
+mod rule;
 mod simulate;
 mod statement;
 mod streak;
@@ -97,18 +106,22 @@ pub use badge::{
     BadgeCatalog, BadgeCatalogSpec, BadgeCounter, BadgeError, BadgeGrant, BadgeLevel, BadgeOutcome,
     BadgeProgress, BadgeRevocation, BadgeSpec, Badges, EarnedLevel,
 };
+pub use condition::{
+    CHANNEL_ATTR, COMMUNITY_ATTR, Comparison, Condition, ConditionProblem, EarnContext,
+    TierStanding,
+};
+pub use earn::{Award, Earned, PerAmountCalc, SkipReason, Skipped};
 pub use expiry::{Expiry, PeriodEnd};
 pub use hold::{Hold, Release};
 pub use ledger::{
-    DayTally, Earning, Ledger, LedgerPolicy, Lot, MAX_OPEN_HOLDS, OperationKey,
+    DAILY_TALLY_DAYS, DayTally, Earning, Ledger, LedgerPolicy, Lot, MAX_OPEN_HOLDS, OperationKey,
     REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Taken, Totals,
 };
+pub use limits::{Cap, CapHit, CapMode, CapPeriod};
 pub use multiplier::Multiplier;
-pub use program::{
-    Award, Cap, CapHit, CapMode, CapPeriod, DAILY_TALLY_DAYS, Earned, PerAmountCalc, Program,
-    ProgramError, ProgramSpec, Reward, Rounding, RuleSpec,
-};
+pub use program::{Program, ProgramError, ProgramSpec};
 pub use reversal::{Clawback, Portion, Reversal, ReversedAward};
+pub use rule::{Reward, Rounding, RuleSpec};
 pub use simulate::{
     Change, DEFAULT_TOP_EARNERS, Liability, LiabilityChange, RuleChange, RuleReport, Simulation,
     SimulationDiff, SimulationError, SimulationReport, TopEarner, ValidThrough, diff, simulate,

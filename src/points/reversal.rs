@@ -2,7 +2,8 @@
 
 use super::PointsError;
 use super::ledger::{Ledger, OperationKey, Remembered};
-use super::program::{Program, Rounding};
+use super::program::Program;
+use super::rule::Rounding;
 use super::statement::{Entry, EntryKind};
 use crate::event::Label;
 use crate::id::EventId;
@@ -298,9 +299,9 @@ impl Ledger {
             }
             let day = LocalDay::of(e.earned_at, zone);
             if points == open {
-                self.release_award(e.rule.as_str(), day, points, false);
+                self.release_award(e.rule.as_str(), day, points, e.counted_global);
             } else {
-                self.give_back(e.rule.as_str(), day, points, 0);
+                self.give_back(e.rule.as_str(), day, points, 0, e.counted_global);
             }
             result.awards.push(ReversedAward {
                 rule: e.rule.clone(),

@@ -9,8 +9,8 @@
 //! at its `now` with the points it returns), so a host that wants the full
 //! history appends them to its own log.
 
+use super::earn::Earned;
 use super::ledger::OperationKey;
-use super::program::Earned;
 use crate::event::{Event, Label};
 use crate::id::EventId;
 use chrono::{DateTime, Utc};

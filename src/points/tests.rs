@@ -33,16 +33,7 @@ fn purchase(id: u64, minor: i64, when: DateTime<Utc>) -> Event {
 }
 
 fn rule(name: &str, on: KindPattern, points: u64) -> RuleSpec {
-    RuleSpec {
-        name: name.into(),
-        on,
-        reward: Reward::Fixed { points },
-        daily_cap: None,
-        lifetime_cap: None,
-        cap_mode: CapMode::Trim,
-        expiry: None,
-        pending_days: 0,
-    }
+    RuleSpec::new(name, on, Reward::Fixed { points })
 }
 
 fn lesson_rule(points: u64) -> RuleSpec {
@@ -54,13 +45,9 @@ fn lesson_rule(points: u64) -> RuleSpec {
 }
 
 fn spec(rules: Vec<RuleSpec>) -> ProgramSpec {
-    ProgramSpec {
-        utc_offset: "+08:00".parse().unwrap_or_default(),
-        expiry: Expiry::Never,
-        dedupe: Default::default(),
-        rules,
-        ledger: LedgerPolicy::default(),
-    }
+    let mut s = ProgramSpec::new(rules);
+    s.utc_offset = "+08:00".parse().unwrap_or_default();
+    s
 }
 
 fn program(rules: Vec<RuleSpec>) -> Program {
@@ -165,13 +152,13 @@ fn per_amount_rounding() {
     ];
     for (minor, rounding, want) in cases {
         assert_eq!(
-            program::per_amount(minor, 1, 1000, rounding),
+            earn::per_amount(minor, 1, 1000, rounding),
             Ok(want),
             "{minor} {rounding:?}"
         );
     }
     assert_eq!(
-        program::per_amount(i64::MAX, u64::MAX, 1, Down),
+        earn::per_amount(i64::MAX, u64::MAX, 1, Down),
         Err(PointsError::Overflow)
     );
     let mut r = rule("buy", KindPattern::Kind(KindTag::Purchase), 1);

@@ -1,0 +1,1137 @@
+//! Member levels: a ladder of requirements as data, promotion when met,
+//! demotion only below a low-water mark after a grace period.
+//!
+//! A [`LevelLadderSpec`] (JSON) lists levels from the lowest above the base
+//! to the highest, each with [`Requirement`]s over a member's
+//! [`MemberActivity`](super::MemberActivity) (counts in a rolling window or
+//! all time, active days, reactions received from enough members on enough
+//! days, tenure) or over the engagement-score ranking of a population
+//! ([`ScoreSnapshot`]). [`LevelLadder::step`] moves a [`MemberLevel`]:
+//!
+//! - **promotion**: up one level at a time, as long as the next level's
+//!   requirements are all met;
+//! - **demotion**: when a requirement of the current level no longer holds
+//!   even at the low-water mark (e.g. 90% of a count), a grace period
+//!   starts; if it still does not hold `grace_days` later, the member drops
+//!   one level. Levels marked `keep_once_reached` are never lost;
+//! - levels an admin [locked](MemberLevel::lock) are left alone.
+//!
+//! Every [`LevelChange`] lists each requirement with its actual value and
+//! whether it was met.
+//!
+//! Two ladders ship as JSON fixtures: [`LevelLadder::discourse_trust_levels`]
+//! and [`LevelLadder::orbit_levels`].
+//!
+//! ```
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//! use growthkit::community::{LevelInputs, LevelLadder, MemberActivity, MemberLevel};
+//! use growthkit::{ContentId, Event, EventId, EventKind, UserId};
+//!
+//! let ladder = LevelLadder::discourse_trust_levels();
+//! let me = UserId(7);
+//! let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+//! let mut activity = MemberActivity::new(me);
+//! // Five topics read, 30 posts, ten minutes: trust level 1.
+//! for i in 0..5 {
+//!     let read = Event::new(EventId(i), me, t0 + TimeDelta::minutes(i as i64), EventKind::ContentViewed { content: ContentId(i) })
+//!         .with_attr("posts_read", 6)
+//!         .with_attr("read_seconds", 120);
+//!     ladder.record(&mut activity, &read)?;
+//! }
+//! let mut level = MemberLevel::new(me);
+//! let change = ladder.step(&mut level, &activity, LevelInputs::default(), t0 + TimeDelta::hours(1))?
+//!     .expect("promoted");
+//! assert_eq!((change.from, change.to), (0, 1));
+//! assert_eq!(ladder.name(level.level()), Some("basic"));
+//! assert!(change.checks.iter().all(|c| c.met));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use super::activity::{ActivityError, Counter, GIVERS, MemberActivity};
+use crate::dedupe::DedupeWindow;
+use crate::event::{Event, Label};
+use crate::id::UserId;
+use crate::store::Versioned;
+use crate::time::{LocalDay, UtcOffset};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// The longest window a requirement may look at, in days.
+pub const MAX_WINDOW_DAYS: u16 = 3660;
+
+/// A ladder as operators write it (JSON).
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelLadderSpec {
+    /// The calendar windows and grace periods count days in.
+    #[serde(default)]
+    pub utc_offset: UtcOffset,
+    /// The name of level 0, where every member starts.
+    pub base: Label,
+    /// A requirement still holds for keeping a level down to this fraction
+    /// of it (0.9: 90% of a count); in `(0, 1]`.
+    #[serde(default = "default_low_water")]
+    pub low_water: f64,
+    /// Days a member may stay below the low-water mark before dropping a level.
+    #[serde(default = "default_grace")]
+    pub grace_days: u16,
+    /// The levels above the base, lowest first.
+    pub levels: Vec<LevelSpec>,
+    /// How long event ids are remembered to drop redeliveries.
+    #[serde(default)]
+    pub dedupe: DedupeWindow,
+}
+
+fn default_low_water() -> f64 {
+    0.9
+}
+
+fn default_grace() -> u16 {
+    14
+}
+
+/// One level.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelSpec {
+    /// Unique within the ladder.
+    pub name: Label,
+    /// All must be met to reach the level.
+    pub requirements: Vec<Requirement>,
+    /// Once reached, never lost (Discourse's trust levels 1 and 2).
+    #[serde(default)]
+    pub keep_once_reached: bool,
+}
+
+/// One requirement. Windows are local days ending today; no window means
+/// all time.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Requirement {
+    /// A counter at least `value`.
+    AtLeast {
+        /// The counter.
+        counter: Counter,
+        /// The minimum; at least 1.
+        value: u64,
+        /// The window in days, if not all time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window_days: Option<u16>,
+    },
+    /// A counter at most `value` (flags against).
+    AtMost {
+        /// The counter.
+        counter: Counter,
+        /// The maximum.
+        value: u64,
+        /// The window in days, if not all time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window_days: Option<u16>,
+    },
+    /// Active on at least `value` days.
+    DaysActive {
+        /// The minimum; at least 1.
+        value: u64,
+        /// The window in days, if not all time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window_days: Option<u16>,
+    },
+    /// At least `reactions` reactions received, from at least `members`
+    /// distinct members, on at least `days` distinct days.
+    ReceivedFrom {
+        /// Reactions; at least 1.
+        reactions: u64,
+        /// Distinct members; 1 to 16.
+        members: u64,
+        /// Distinct days; at least 1.
+        days: u64,
+        /// The window in days, if not all time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window_days: Option<u16>,
+    },
+    /// A member for at least `days` days.
+    Tenure {
+        /// Days; at least 1.
+        days: u64,
+    },
+    /// Among the top `percent` of the population by engagement score.
+    ScoreTopPercent {
+        /// In `(0, 100]`.
+        percent: f64,
+    },
+}
+
+/// What is wrong with a [`LevelLadderSpec`].
+#[derive(Clone, PartialEq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LevelLadderError {
+    /// No levels above the base.
+    #[error("levels is empty: a ladder needs at least one level above the base")]
+    NoLevels,
+    /// More than 255 levels.
+    #[error("levels has {count} levels; at most 255")]
+    TooManyLevels {
+        /// How many.
+        count: usize,
+    },
+    /// Two levels (or a level and the base) share a name.
+    #[error("level {level}: the name is used twice")]
+    DuplicateName {
+        /// The name.
+        level: Label,
+    },
+    /// A level without requirements.
+    #[error("level {level}: requirements is empty")]
+    NoRequirements {
+        /// The level.
+        level: Label,
+    },
+    /// A requirement's number is out of range.
+    #[error("level {level}: requirement {index} ({kind}): {field} is {value} but must be {rule}")]
+    Requirement {
+        /// The level.
+        level: Label,
+        /// The requirement's position, from 0.
+        index: usize,
+        /// Its type.
+        kind: &'static str,
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// What it must be.
+        rule: &'static str,
+    },
+    /// A number that must be positive is zero.
+    #[error("{field} is 0 but must be at least 1")]
+    Zero {
+        /// The field (`dedupe.horizon_hours`, `dedupe.max_ids`).
+        field: &'static str,
+    },
+    /// `low_water` outside `(0, 1]`.
+    #[error("low_water is {value} but must be above 0 and at most 1")]
+    LowWater {
+        /// The value given.
+        value: f64,
+    },
+}
+
+/// A validated ladder.
+#[derive(Clone, PartialEq, Debug)]
+pub struct LevelLadder {
+    spec: LevelLadderSpec,
+    horizon_days: u16,
+}
+
+impl LevelLadderSpec {
+    /// Checks every level and requirement.
+    pub fn validate(self) -> Result<LevelLadder, LevelLadderError> {
+        use LevelLadderError as E;
+        if !(self.low_water > 0.0 && self.low_water <= 1.0) {
+            return Err(E::LowWater {
+                value: self.low_water,
+            });
+        }
+        if let Some(field) = self.dedupe.zero_field() {
+            return Err(E::Zero { field });
+        }
+        if self.levels.is_empty() {
+            return Err(E::NoLevels);
+        }
+        if self.levels.len() > 255 {
+            return Err(E::TooManyLevels {
+                count: self.levels.len(),
+            });
+        }
+        let mut names = BTreeSet::from([self.base.as_str()]);
+        let mut horizon = 1u16;
+        for level in &self.levels {
+            if !names.insert(level.name.as_str()) {
+                return Err(E::DuplicateName {
+                    level: level.name.clone(),
+                });
+            }
+            if level.requirements.is_empty() {
+                return Err(E::NoRequirements {
+                    level: level.name.clone(),
+                });
+            }
+            for (index, r) in level.requirements.iter().enumerate() {
+                let bad = |kind, field, value: f64, rule| E::Requirement {
+                    level: level.name.clone(),
+                    index,
+                    kind,
+                    field,
+                    value,
+                    rule,
+                };
+                let window = match *r {
+                    Requirement::AtLeast {
+                        value, window_days, ..
+                    } => {
+                        if value == 0 {
+                            return Err(bad("at_least", "value", 0.0, "at least 1"));
+                        }
+                        window_days
+                    }
+                    Requirement::AtMost { window_days, .. } => window_days,
+                    Requirement::DaysActive { value, window_days } => {
+                        if value == 0 {
+                            return Err(bad("days_active", "value", 0.0, "at least 1"));
+                        }
+                        if let Some(w) = window_days
+                            && value > u64::from(w)
+                        {
+                            return Err(bad(
+                                "days_active",
+                                "value",
+                                value as f64,
+                                "at most window_days",
+                            ));
+                        }
+                        window_days
+                    }
+                    Requirement::ReceivedFrom {
+                        reactions,
+                        members,
+                        days,
+                        window_days,
+                    } => {
+                        for (field, v) in [("reactions", reactions), ("days", days)] {
+                            if v == 0 {
+                                return Err(bad("received_from", field, 0.0, "at least 1"));
+                            }
+                        }
+                        if !(1..=GIVERS as u64).contains(&members) {
+                            return Err(bad(
+                                "received_from",
+                                "members",
+                                members as f64,
+                                "from 1 to 16",
+                            ));
+                        }
+                        window_days
+                    }
+                    Requirement::Tenure { days } => {
+                        if days == 0 {
+                            return Err(bad("tenure", "days", 0.0, "at least 1"));
+                        }
+                        None
+                    }
+                    Requirement::ScoreTopPercent { percent } => {
+                        if !(percent > 0.0 && percent <= 100.0) {
+                            return Err(bad(
+                                "score_top_percent",
+                                "percent",
+                                percent,
+                                "above 0 and at most 100",
+                            ));
+                        }
+                        None
+                    }
+                };
+                if let Some(w) = window {
+                    if w == 0 || w > MAX_WINDOW_DAYS {
+                        return Err(bad("window", "window_days", f64::from(w), "from 1 to 3660"));
+                    }
+                    horizon = horizon.max(w);
+                }
+            }
+        }
+        Ok(LevelLadder {
+            spec: self,
+            horizon_days: horizon,
+        })
+    }
+}
+
+impl TryFrom<LevelLadderSpec> for LevelLadder {
+    type Error = LevelLadderError;
+    fn try_from(spec: LevelLadderSpec) -> Result<Self, Self::Error> {
+        spec.validate()
+    }
+}
+
+/// What a step knows besides the member's activity.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub struct LevelInputs {
+    /// When the member joined ([`Member::joined_at`](super::Member::joined_at)),
+    /// for tenure; without it tenure requirements are not met.
+    pub joined_at: Option<DateTime<Utc>>,
+    /// The member's place in the score ranking: the fraction of the
+    /// population with a strictly higher score ([`ScoreSnapshot::top_fraction`]);
+    /// without it percentile requirements are not met.
+    pub top_fraction: Option<f64>,
+}
+
+/// A population's engagement scores, ranked: what percentile requirements
+/// compare against. The host builds it from the scores it holds (for
+/// instance [`ScoredLog::scores_at`](super::ScoredLog::scores_at)).
+///
+/// ```
+/// use growthkit::community::ScoreSnapshot;
+/// let snap = ScoreSnapshot::new((1..=100).map(f64::from));
+/// assert_eq!(snap.top_fraction(100.0), 0.0);
+/// assert_eq!(snap.top_fraction(91.0), 0.09);
+/// ```
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct ScoreSnapshot {
+    /// Descending; NaN dropped.
+    sorted: Vec<f64>,
+}
+
+impl ScoreSnapshot {
+    /// Ranks `scores` (NaN is dropped).
+    pub fn new(scores: impl IntoIterator<Item = f64>) -> ScoreSnapshot {
+        let mut sorted: Vec<f64> = scores.into_iter().filter(|s| !s.is_nan()).collect();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        ScoreSnapshot { sorted }
+    }
+
+    /// The fraction of the population scoring strictly above `score`
+    /// (0 for the top member, 0 for an empty population).
+    pub fn top_fraction(&self, score: f64) -> f64 {
+        if self.sorted.is_empty() {
+            return 0.0;
+        }
+        let above = self.sorted.partition_point(|&s| s > score);
+        above as f64 / self.sorted.len() as f64
+    }
+
+    /// How many scores.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+}
+
+/// One requirement judged: its actual value, whether it is met, and whether
+/// it holds at the low-water mark.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+pub struct RequirementCheck {
+    /// The requirement.
+    pub requirement: Requirement,
+    /// The member's value (for `received_from`, the reactions; for a
+    /// percentile, the top fraction in percent; `NaN` if unknown).
+    pub actual: f64,
+    /// Met in full.
+    pub met: bool,
+    /// Met at the low-water mark (what keeping a level needs).
+    pub holds: bool,
+}
+
+/// Why a level changed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChangeReason {
+    /// Every requirement of the new level is met.
+    Promoted,
+    /// A requirement of the old level stayed below its low-water mark
+    /// since `below_since`, longer than the grace period.
+    Demoted {
+        /// The first day below.
+        below_since: LocalDay,
+    },
+}
+
+/// A level change and its explanation.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct LevelChange {
+    /// The level before.
+    pub from: u8,
+    /// The level after.
+    pub to: u8,
+    /// Why.
+    pub reason: ChangeReason,
+    /// For a promotion, the new level's requirements; for a demotion, the
+    /// old level's (the missed ones have `holds == false`).
+    pub checks: Vec<RequirementCheck>,
+}
+
+/// Why a level step failed; the level is unchanged.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LevelError {
+    /// The activity belongs to another member.
+    #[error("activity of {activity} cannot move the level of {level}")]
+    WrongMember {
+        /// The level's member.
+        level: UserId,
+        /// The activity's member.
+        activity: UserId,
+    },
+    /// A locked level cannot be locked at a level the ladder lacks.
+    #[error("level {level} is not on the ladder (top is {top})")]
+    NoSuchLevel {
+        /// The level asked for.
+        level: u8,
+        /// The ladder's top level.
+        top: u8,
+    },
+    /// Recording activity failed.
+    #[error(transparent)]
+    Activity(#[from] ActivityError),
+}
+
+/// One member's level: the aggregate a host saves per member.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct MemberLevel {
+    user: UserId,
+    level: u8,
+    #[serde(default)]
+    locked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    below_since: Option<LocalDay>,
+    version: u64,
+}
+
+impl Versioned for MemberLevel {
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl MemberLevel {
+    /// At the base level.
+    pub fn new(user: UserId) -> MemberLevel {
+        MemberLevel {
+            user,
+            level: 0,
+            locked: false,
+            below_since: None,
+            version: 0,
+        }
+    }
+
+    /// The member.
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// The level: 0 is the base, 1 the ladder's first level.
+    pub fn level(&self) -> u8 {
+        self.level
+    }
+
+    /// Whether an admin locked it.
+    pub fn is_locked(&self) -> bool {
+        self.locked
+    }
+
+    /// The first day below a low-water mark, while a grace period runs.
+    pub fn below_since(&self) -> Option<LocalDay> {
+        self.below_since
+    }
+
+    /// Bumped by every change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// An admin sets the level and locks it: steps leave it alone.
+    pub fn lock(&mut self, ladder: &LevelLadder, level: u8) -> Result<(), LevelError> {
+        if level > ladder.top() {
+            return Err(LevelError::NoSuchLevel {
+                level,
+                top: ladder.top(),
+            });
+        }
+        self.level = level;
+        self.locked = true;
+        self.below_since = None;
+        self.version = self.version.saturating_add(1);
+        Ok(())
+    }
+
+    /// An admin lifts the lock; the next step judges the member again.
+    pub fn unlock(&mut self) {
+        if self.locked {
+            self.locked = false;
+            self.version = self.version.saturating_add(1);
+        }
+    }
+}
+
+impl LevelLadder {
+    /// Discourse's trust levels 1–3 (`fixtures/discourse_trust_levels.json`):
+    /// basic, member and regular above new_user.
+    ///
+    /// Approximations: "topics" are contents viewed or replied to (distinct
+    /// among the last 8); TL3's "25% of topics / posts created in the last
+    /// 100 days" needs forum-wide totals the counters lack, so the fixture
+    /// uses Discourse's caps (500 topics, 20,000 posts: a busy forum's
+    /// values; edit them for a smaller one); "flagged posts by at most 5
+    /// users" is "at most 5 flags"; "not suspended" is the host's ban.
+    /// Days visited count active local days. TL1 and TL2 are kept once
+    /// reached; TL3 is lost below 90% after 14 days' grace.
+    pub fn discourse_trust_levels() -> LevelLadder {
+        Self::fixture(include_str!("fixtures/discourse_trust_levels.json"))
+    }
+
+    /// Orbit-model presence levels (`fixtures/orbit_levels.json`): orbit_3,
+    /// orbit_2 and orbit_1 above orbit_4, by engagement-score percentile
+    /// (top 50%, 20%, 5%) with a few active days in the last 90. Orbit's own
+    /// thresholds are tuned per community; these are a starting point.
+    pub fn orbit_levels() -> LevelLadder {
+        Self::fixture(include_str!("fixtures/orbit_levels.json"))
+    }
+
+    fn fixture(json: &str) -> LevelLadder {
+        // The fixtures are checked by unit tests; a one-level ladder nobody
+        // can reach is the fallback that cannot fail.
+        serde_json::from_str::<LevelLadderSpec>(json)
+            .ok()
+            .and_then(|s| s.validate().ok())
+            .unwrap_or_else(|| LevelLadder {
+                spec: LevelLadderSpec {
+                    utc_offset: UtcOffset::UTC,
+                    base: "base".into(),
+                    low_water: default_low_water(),
+                    grace_days: default_grace(),
+                    levels: Vec::new(),
+                    dedupe: DedupeWindow::default(),
+                },
+                horizon_days: 1,
+            })
+    }
+
+    /// The spec it was built from.
+    pub fn spec(&self) -> &LevelLadderSpec {
+        &self.spec
+    }
+
+    /// The highest level.
+    pub fn top(&self) -> u8 {
+        u8::try_from(self.spec.levels.len()).unwrap_or(u8::MAX)
+    }
+
+    /// The name of `level` (0 is the base).
+    pub fn name(&self, level: u8) -> Option<&str> {
+        match level {
+            0 => Some(self.spec.base.as_str()),
+            n => self
+                .spec
+                .levels
+                .get(usize::from(n) - 1)
+                .map(|l| l.name.as_str()),
+        }
+    }
+
+    /// The days of daily buckets activity must keep: the longest window.
+    pub fn horizon_days(&self) -> u16 {
+        self.horizon_days
+    }
+
+    /// Records `event` into `activity` in the ladder's calendar and horizon.
+    pub fn record(&self, activity: &mut MemberActivity, event: &Event) -> Result<bool, LevelError> {
+        Ok(activity.record_with(
+            event,
+            self.spec.utc_offset,
+            self.horizon_days,
+            &self.spec.dedupe,
+        )?)
+    }
+
+    /// Judges every requirement of `level` (1..=top) at `now`.
+    pub fn check(
+        &self,
+        level: u8,
+        activity: &MemberActivity,
+        inputs: LevelInputs,
+        now: DateTime<Utc>,
+    ) -> Vec<RequirementCheck> {
+        let Some(spec) = usize::from(level)
+            .checked_sub(1)
+            .and_then(|i| self.spec.levels.get(i))
+        else {
+            return Vec::new();
+        };
+        let today = LocalDay::of(now, &self.spec.utc_offset.zone());
+        let lw = self.spec.low_water;
+        spec.requirements
+            .iter()
+            .map(|&r| {
+                // At least `need`: met in full, or at the low-water mark.
+                let at_least = |actual: u64, need: u64| {
+                    let a = actual as f64;
+                    (a >= need as f64, a >= need as f64 * lw)
+                };
+                let (actual, met, holds) = match r {
+                    Requirement::AtLeast {
+                        counter,
+                        value,
+                        window_days,
+                    } => {
+                        let a = activity.count(counter, today, window_days);
+                        let (m, h) = at_least(a, value);
+                        (a as f64, m, h)
+                    }
+                    Requirement::AtMost {
+                        counter,
+                        value,
+                        window_days,
+                    } => {
+                        let a = activity.count(counter, today, window_days) as f64;
+                        (a, a <= value as f64, a <= value as f64 / lw)
+                    }
+                    Requirement::DaysActive { value, window_days } => {
+                        let a = activity.days_active(today, window_days);
+                        let (m, h) = at_least(a, value);
+                        (a as f64, m, h)
+                    }
+                    Requirement::ReceivedFrom {
+                        reactions,
+                        members,
+                        days,
+                        window_days,
+                    } => {
+                        let got = activity.count(Counter::ReactionsReceived, today, window_days);
+                        let from = activity.distinct_givers(today, window_days);
+                        let on = activity.days_with_reactions_received(today, window_days);
+                        let parts = [
+                            at_least(got, reactions),
+                            at_least(from, members),
+                            at_least(on, days),
+                        ];
+                        (
+                            got as f64,
+                            parts.iter().all(|p| p.0),
+                            parts.iter().all(|p| p.1),
+                        )
+                    }
+                    Requirement::Tenure { days } => match inputs.joined_at {
+                        Some(joined) => {
+                            let a = crate::time::rolling_days(joined, now).max(0) as u64;
+                            let (m, h) = at_least(a, days);
+                            (a as f64, m, h)
+                        }
+                        None => (f64::NAN, false, false),
+                    },
+                    Requirement::ScoreTopPercent { percent } => match inputs.top_fraction {
+                        Some(f) => {
+                            let pct = f * 100.0;
+                            (pct, pct < percent, pct < percent / lw)
+                        }
+                        None => (f64::NAN, false, false),
+                    },
+                };
+                RequirementCheck {
+                    requirement: r,
+                    actual,
+                    met,
+                    holds,
+                }
+            })
+            .collect()
+    }
+
+    /// Moves `level` at `now`: up while the next level is met, or down one
+    /// level after the grace period below the low-water mark. Returns the
+    /// change, if any; a step that only starts or ends a grace period
+    /// changes the state (and its version) but returns `None`.
+    pub fn step(
+        &self,
+        level: &mut MemberLevel,
+        activity: &MemberActivity,
+        inputs: LevelInputs,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LevelChange>, LevelError> {
+        if level.user != activity.user() {
+            return Err(LevelError::WrongMember {
+                level: level.user,
+                activity: activity.user(),
+            });
+        }
+        if level.locked {
+            return Ok(None);
+        }
+        let from = level.level.min(self.top());
+        let mut to = from;
+        let mut checks = Vec::new();
+        while to < self.top() {
+            let next = self.check(to + 1, activity, inputs, now);
+            if !next.iter().all(|c| c.met) {
+                break;
+            }
+            to += 1;
+            checks = next;
+        }
+        if to > from {
+            level.level = to;
+            level.below_since = None;
+            level.version = level.version.saturating_add(1);
+            return Ok(Some(LevelChange {
+                from,
+                to,
+                reason: ChangeReason::Promoted,
+                checks,
+            }));
+        }
+        let keeps = from == 0
+            || self
+                .spec
+                .levels
+                .get(usize::from(from) - 1)
+                .is_some_and(|l| l.keep_once_reached);
+        if keeps {
+            return Ok(None);
+        }
+        let current = self.check(from, activity, inputs, now);
+        let today = LocalDay::of(now, &self.spec.utc_offset.zone());
+        if current.iter().all(|c| c.holds) {
+            if level.below_since.take().is_some() {
+                level.version = level.version.saturating_add(1);
+            }
+            return Ok(None);
+        }
+        match level.below_since {
+            None => {
+                level.below_since = Some(today);
+                level.version = level.version.saturating_add(1);
+                Ok(None)
+            }
+            Some(since) if today.days_since(since) >= i32::from(self.spec.grace_days) => {
+                level.level = from - 1;
+                level.below_since = None;
+                level.version = level.version.saturating_add(1);
+                Ok(Some(LevelChange {
+                    from,
+                    to: from - 1,
+                    reason: ChangeReason::Demoted { below_since: since },
+                    checks: current,
+                }))
+            }
+            Some(_) => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+    use crate::id::{CommunityId, ContentId, EventId};
+    use chrono::{TimeDelta, TimeZone};
+
+    fn t(days: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap() + TimeDelta::days(days)
+    }
+
+    #[test]
+    fn fixtures_load_and_match_serde_json() {
+        for (json, ladder) in [
+            (
+                include_str!("fixtures/discourse_trust_levels.json"),
+                LevelLadder::discourse_trust_levels(),
+            ),
+            (
+                include_str!("fixtures/orbit_levels.json"),
+                LevelLadder::orbit_levels(),
+            ),
+        ] {
+            let spec: LevelLadderSpec = serde_json::from_str(json).unwrap();
+            assert_eq!(spec.clone().validate().unwrap(), ladder);
+            assert_eq!(ladder.top(), 3);
+            let back: LevelLadderSpec =
+                serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+            assert_eq!(back, spec);
+        }
+        let tl = LevelLadder::discourse_trust_levels();
+        assert_eq!(tl.horizon_days(), 100);
+        assert_eq!(
+            (tl.name(0), tl.name(3), tl.name(4)),
+            (Some("new_user"), Some("regular"), None)
+        );
+        assert_eq!(tl.spec().grace_days, 14);
+        assert_eq!(tl.spec().low_water, 0.9);
+        assert_eq!(LevelLadder::orbit_levels().name(3), Some("orbit_1"));
+    }
+
+    #[test]
+    fn bad_ladders_name_the_level_and_field() {
+        let ladder = |levels: &str| {
+            serde_json::from_str::<LevelLadderSpec>(&format!(
+                r#"{{"base": "new", "levels": {levels}}}"#
+            ))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            ladder("[]"),
+            "levels is empty: a ladder needs at least one level above the base"
+        );
+        assert_eq!(
+            ladder(r#"[{"name": "new", "requirements": [{"type": "tenure", "days": 1}]}]"#),
+            "level new: the name is used twice"
+        );
+        assert_eq!(
+            ladder(r#"[{"name": "a", "requirements": []}]"#),
+            "level a: requirements is empty"
+        );
+        assert_eq!(
+            ladder(
+                r#"[{"name": "a", "requirements": [{"type": "tenure", "days": 1}, {"type": "received_from", "reactions": 1, "members": 17, "days": 1}]}]"#
+            ),
+            "level a: requirement 1 (received_from): members is 17 but must be from 1 to 16"
+        );
+        assert!(ladder(r#"[{"name": "a", "requirements": [{"type": "days_active", "value": 9, "window_days": 5}]}]"#).contains("at most window_days"));
+        assert!(
+            ladder(
+                r#"[{"name": "a", "requirements": [{"type": "score_top_percent", "percent": 0}]}]"#
+            )
+            .contains("percent is 0")
+        );
+        assert!(ladder(r#"[{"name": "a", "requirements": [{"type": "at_least", "counter": "posts", "value": 1, "window_days": 4000}]}]"#).contains("window_days is 4000"));
+        let no_ids = serde_json::from_str::<LevelLadderSpec>(
+            r#"{"base": "new", "dedupe": {"horizon_hours": 24, "max_ids": 0},
+                "levels": [{"name": "a", "requirements": [{"type": "tenure", "days": 1}]}]}"#,
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            no_ids.to_string(),
+            "dedupe.max_ids is 0 but must be at least 1"
+        );
+    }
+
+    /// A member who meets Discourse TL3 on day 99 and then goes quiet.
+    fn regular(ladder: &LevelLadder) -> MemberActivity {
+        let me = UserId(1);
+        let mut a = MemberActivity::new(me);
+        let mut id = 0;
+        let c = Some(CommunityId(1));
+        let mut rec = |e: Event| {
+            ladder.record(&mut a, &e).unwrap();
+        };
+        for d in 40..100i64 {
+            for k in 0..10u64 {
+                id += 1;
+                rec(Event::new(
+                    EventId(id),
+                    me,
+                    t(d),
+                    EventKind::ContentViewed {
+                        content: ContentId(d as u64 * 100 + k),
+                    },
+                )
+                .with_attr("posts_read", 40)
+                .with_attr("read_seconds", 60));
+            }
+            id += 1;
+            rec(Event::new(
+                EventId(id),
+                me,
+                t(d),
+                EventKind::Reply {
+                    community: c,
+                    content: ContentId(d as u64 * 100),
+                    to: Some(UserId(2)),
+                },
+            ));
+            id += 1;
+            rec(Event::new(
+                EventId(id),
+                me,
+                t(d),
+                EventKind::Reaction {
+                    community: c,
+                    content: ContentId(d as u64),
+                    to: Some(UserId(2)),
+                },
+            ));
+            if d % 5 == 0 {
+                id += 1;
+                let from = UserId(10 + (d as u64 % 7));
+                rec(Event::new(
+                    EventId(id),
+                    from,
+                    t(d),
+                    EventKind::Reaction {
+                        community: c,
+                        content: ContentId(1),
+                        to: Some(me),
+                    },
+                ));
+                id += 1;
+                rec(Event::new(
+                    EventId(id),
+                    UserId(30),
+                    t(d),
+                    EventKind::Reaction {
+                        community: c,
+                        content: ContentId(1),
+                        to: Some(me),
+                    },
+                ));
+            }
+        }
+        a
+    }
+
+    #[test]
+    fn discourse_members_climb_then_lose_tl3_after_the_grace_period() {
+        let ladder = LevelLadder::discourse_trust_levels();
+        let a = regular(&ladder);
+        let mut level = MemberLevel::new(UserId(1));
+        let change = ladder
+            .step(&mut level, &a, LevelInputs::default(), t(99))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (change.from, change.to, change.reason),
+            (0, 3, ChangeReason::Promoted)
+        );
+        assert!(change.checks.iter().all(|c| c.met));
+        // 60 active days (40..=99); quiet from day 100. The 100-day window
+        // ending on day 155 holds only days 56..=99: 44 active days, below
+        // 45 (90% of 50). The grace period starts then; 14 days later, demoted.
+        assert_eq!(
+            ladder
+                .step(&mut level, &a, LevelInputs::default(), t(150))
+                .unwrap(),
+            None
+        );
+        assert_eq!(level.below_since(), None);
+        assert_eq!(
+            ladder
+                .step(&mut level, &a, LevelInputs::default(), t(155))
+                .unwrap(),
+            None
+        );
+        let since = level.below_since().unwrap();
+        assert_eq!(
+            ladder
+                .step(&mut level, &a, LevelInputs::default(), t(168))
+                .unwrap(),
+            None
+        );
+        let down = ladder
+            .step(&mut level, &a, LevelInputs::default(), t(169))
+            .unwrap()
+            .unwrap();
+        assert_eq!((down.from, down.to), (3, 2));
+        assert_eq!(down.reason, ChangeReason::Demoted { below_since: since });
+        let missed: Vec<_> = down
+            .checks
+            .iter()
+            .filter(|c| !c.holds)
+            .map(|c| c.requirement)
+            .collect();
+        assert!(missed.contains(&Requirement::DaysActive {
+            value: 50,
+            window_days: Some(100)
+        }));
+        // TL2 is kept for good.
+        assert_eq!(
+            ladder
+                .step(&mut level, &a, LevelInputs::default(), t(400))
+                .unwrap(),
+            None
+        );
+        assert_eq!(level.level(), 2);
+    }
+
+    #[test]
+    fn locked_levels_are_left_alone_and_wrong_members_refused() {
+        let ladder = LevelLadder::discourse_trust_levels();
+        let a = regular(&ladder);
+        let mut level = MemberLevel::new(UserId(1));
+        level.lock(&ladder, 1).unwrap();
+        assert!(level.lock(&ladder, 4).is_err());
+        assert_eq!(
+            ladder
+                .step(&mut level, &a, LevelInputs::default(), t(99))
+                .unwrap(),
+            None
+        );
+        assert_eq!(level.level(), 1);
+        level.unlock();
+        assert_eq!(
+            ladder
+                .step(&mut level, &a, LevelInputs::default(), t(99))
+                .unwrap()
+                .map(|c| c.to),
+            Some(3)
+        );
+        let mut other = MemberLevel::new(UserId(2));
+        assert!(matches!(
+            ladder.step(&mut other, &a, LevelInputs::default(), t(99)),
+            Err(LevelError::WrongMember { .. })
+        ));
+        let back: MemberLevel =
+            serde_json::from_str(&serde_json::to_string(&level).unwrap()).unwrap();
+        assert_eq!(back, level);
+    }
+
+    #[test]
+    fn orbit_levels_follow_the_score_ranking_with_a_low_water_mark() {
+        let ladder = LevelLadder::orbit_levels();
+        let me = UserId(1);
+        let mut a = MemberActivity::new(me);
+        for d in 0..10 {
+            ladder
+                .record(
+                    &mut a,
+                    &Event::new(EventId(d), me, t(d as i64), EventKind::Visited),
+                )
+                .unwrap();
+        }
+        let population = ScoreSnapshot::new((0..100).map(f64::from));
+        let mut level = MemberLevel::new(me);
+        let at = |score| LevelInputs {
+            joined_at: None,
+            top_fraction: Some(population.top_fraction(score)),
+        };
+        let up = ladder
+            .step(&mut level, &a, at(97.0), t(10))
+            .unwrap()
+            .unwrap();
+        assert_eq!((up.to, ladder.name(up.to)), (3, Some("orbit_1")));
+        // Top 5.5% still holds at the low-water mark (5% / 0.9 = 5.6%)...
+        let slightly_lower = ScoreSnapshot::new((0..1000).map(f64::from));
+        let lower = LevelInputs {
+            joined_at: None,
+            top_fraction: Some(slightly_lower.top_fraction(944.0)),
+        };
+        assert_eq!(ladder.step(&mut level, &a, lower, t(11)).unwrap(), None);
+        assert_eq!(level.below_since(), None);
+        // ...top 10% does not: after 14 days the member drops to orbit_2.
+        assert_eq!(ladder.step(&mut level, &a, at(89.0), t(12)).unwrap(), None);
+        assert!(level.below_since().is_some());
+        let down = ladder
+            .step(&mut level, &a, at(89.0), t(26))
+            .unwrap()
+            .unwrap();
+        assert_eq!((down.from, down.to), (3, 2));
+        // Tenure without a join time is simply not met.
+        let tenure = LevelLadderSpec {
+            utc_offset: UtcOffset::UTC,
+            base: "new".into(),
+            low_water: 0.9,
+            grace_days: 1,
+            levels: vec![LevelSpec {
+                name: "old".into(),
+                requirements: vec![Requirement::Tenure { days: 30 }],
+                keep_once_reached: false,
+            }],
+            dedupe: DedupeWindow::default(),
+        }
+        .validate()
+        .unwrap();
+        let checks = tenure.check(1, &a, LevelInputs::default(), t(40));
+        assert!(!checks[0].met && checks[0].actual.is_nan());
+        let joined = LevelInputs {
+            joined_at: Some(t(0)),
+            top_fraction: None,
+        };
+        assert!(tenure.check(1, &a, joined, t(40))[0].met);
+    }
+}

@@ -1,0 +1,566 @@
+//! The earning step: what one event earns under a [`Program`], and the
+//! explanation of every award.
+
+use super::PointsError;
+use super::condition::{EarnContext, LocalTime};
+use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter};
+use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
+use super::multiplier::Multiplier;
+use super::program::{Program, RulePlan};
+use super::rule::{Reward, Rounding, RuleSpec};
+use crate::dedupe::Admission;
+use crate::event::{Currency, Event, EventKind, Label};
+use crate::time::LocalDay;
+use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The arithmetic of a per-amount award.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct PerAmountCalc {
+    /// The purchase amount, in minor units.
+    pub amount_minor: i64,
+    /// Points per unit.
+    pub points: u64,
+    /// The unit, in minor units.
+    pub per_minor: i64,
+    /// How the result was made whole.
+    pub rounding: Rounding,
+    /// The purchase's currency.
+    pub currency: Currency,
+    /// `false` when the rule names another currency, so nothing was earned.
+    pub currency_matched: bool,
+}
+
+/// One rule's award for one event, with its explanation:
+/// `base × multipliers = multiplied`, then caps and cooldown give `points`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Award {
+    /// The rule.
+    pub rule: Label,
+    /// What the reward came to, before multipliers and caps.
+    pub base: u64,
+    /// The user's tier multiplier, if one applied.
+    pub tier_multiplier: Option<Multiplier>,
+    /// The rule's own multiplier, if it has one.
+    pub rule_multiplier: Option<Multiplier>,
+    /// `base` times the multipliers (their product to the nearest basis
+    /// point), made whole by the rule's
+    /// [`multiplier_rounding`](RuleSpec::multiplier_rounding); `base` when
+    /// no multiplier applied.
+    pub multiplied: u64,
+    /// What was awarded: `multiplied`, or less if a cap or the cooldown
+    /// held it back.
+    pub points: u64,
+    /// For per-amount rules, the arithmetic behind `base`.
+    pub per_amount: Option<PerAmountCalc>,
+    /// The cap that cut `multiplied` down to `points`, if one did.
+    pub capped: Option<CapHit>,
+    /// If the rule's cooldown since its last award had not run out, when it
+    /// does; nothing was awarded.
+    pub cooling_down_until: Option<DateTime<Utc>>,
+    /// Whether `points` count towards the program's global daily cap.
+    pub counted_global: bool,
+}
+
+/// A matching rule that did not award, and why.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The rule.
+    pub rule: Label,
+    /// Why it did not award.
+    pub reason: SkipReason,
+}
+
+/// Why a matching rule did not award.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// A rule of higher priority in its exclusive group matched first.
+    Excluded {
+        /// The group.
+        group: Label,
+        /// The rule that awarded instead.
+        by: Label,
+    },
+}
+
+/// What one event earned.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Earned {
+    /// The event was seen before: nothing was awarded and nothing changed.
+    pub duplicate: bool,
+    /// One entry per matching rule that was not skipped, in priority order
+    /// (zero-point awards included, so a capped rule explains itself).
+    pub awards: Vec<Award>,
+    /// Matching rules that a rule of higher priority in their exclusive
+    /// group excluded.
+    pub skipped: Vec<Skipped>,
+    /// The sum of the awards' points.
+    pub total: u64,
+    /// Of `total`, points that paid off a debt from an earlier reversal
+    /// instead of going into lots. [`Earned::entries`] lists both.
+    #[serde(default)]
+    pub debt_paid: u64,
+}
+
+impl Earned {
+    fn nothing(duplicate: bool) -> Earned {
+        Earned {
+            duplicate,
+            awards: Vec::new(),
+            skipped: Vec::new(),
+            total: 0,
+            debt_paid: 0,
+        }
+    }
+}
+
+/// What [`Program::apply_with`] commits once nothing can fail.
+struct Step {
+    earned: Earned,
+    lots: Vec<Lot>,
+    changes: Vec<Change>,
+    /// The global daily tally of the event's day, if awards changed it.
+    global: Option<DayTally>,
+    periods: Periods,
+}
+
+/// A counter change the step commits once nothing can fail.
+struct Change {
+    rule: usize,
+    /// The rule's new match count, for counting rules.
+    matched: Option<u64>,
+    /// Points awarded (0: only the match count changes).
+    points: u64,
+}
+
+impl<Tz: TimeZone> Program<Tz> {
+    /// Awards the points `event` earns, knowing nothing about the user
+    /// (no stage, no tier): [`Program::apply_with`] with an empty
+    /// [`EarnContext`].
+    pub fn apply(&self, ledger: &mut Ledger, event: &Event) -> Result<Earned, PointsError> {
+        self.apply_with(ledger, event, &EarnContext::new())
+    }
+
+    /// Awards the points `event` earns under every matching rule, given
+    /// what the host knows about the user (`ctx`: their lifecycle stage and
+    /// tier, for stage and tier conditions and the tier's multiplier).
+    ///
+    /// Rules are tried highest [`priority`](RuleSpec::priority) first. For
+    /// each rule whose trigger and conditions match: a counting condition
+    /// (`first_time`, `every_nth`) counts the match, and may stop there; a
+    /// rule excluded by its [group](RuleSpec::exclusive_group) is reported
+    /// in [`Earned::skipped`]; otherwise the reward is multiplied, held back
+    /// by the cooldown, and cut by the rule's day, week, month and lifetime
+    /// caps and the program's global daily cap, and the [`Award`] says so.
+    /// A rule that matched wins its group even if its cooldown or caps then
+    /// leave it nothing: which rule a group picks depends on the event and
+    /// the user, never on how much room is left.
+    ///
+    /// A duplicate event id awards nothing ([`Earned::duplicate`]); an event
+    /// older than the dedupe window or the kept tallies
+    /// ([`DAILY_TALLY_DAYS`](super::DAILY_TALLY_DAYS)) is refused with
+    /// [`PointsError::TooLate`]. On error the ledger is unchanged. The
+    /// ledger's version is bumped when the event is taken (even if it
+    /// awarded nothing, since its id is now remembered).
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use growthkit::lifecycle::Stage;
+    /// use growthkit::points::{EarnContext, Ledger, Multiplier, ProgramSpec};
+    /// use growthkit::{Event, EventId, EventKind, UserId};
+    ///
+    /// // New learners earn double; gold members earn ×1.5 on top.
+    /// let program = serde_json::from_str::<ProgramSpec>(r#"{
+    ///     "rules": [
+    ///         { "name": "new_learner_lesson", "on": "action_completed:lesson",
+    ///           "reward": { "type": "fixed", "points": 10 }, "multiplier": 2,
+    ///           "when": [{ "type": "stage", "any_of": ["acquired", "activated"] }],
+    ///           "priority": 1, "exclusive_group": "lesson" },
+    ///         { "name": "lesson", "on": "action_completed:lesson",
+    ///           "reward": { "type": "fixed", "points": 10 }, "exclusive_group": "lesson" }
+    ///     ]
+    /// }"#)?.validate()?;
+    /// let gold = Multiplier::from_basis_points(15_000).ok_or("×1.5")?;
+    /// let ctx = EarnContext::new().with_stage(Stage::Activated).with_tier("gold", gold);
+    /// let lesson = EventKind::ActionCompleted { action: "lesson".into() };
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    /// let mut ledger = Ledger::new();
+    /// let earned = program.apply_with(&mut ledger, &Event::new(EventId(1), UserId(7), at, lesson), &ctx)?;
+    /// assert_eq!(earned.total, 30); // 10 × 1.5 × 2
+    /// assert_eq!(earned.awards[0].multiplied, 30);
+    /// assert_eq!(earned.skipped[0].rule.as_str(), "lesson");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn apply_with(
+        &self,
+        ledger: &mut Ledger,
+        event: &Event,
+        ctx: &EarnContext,
+    ) -> Result<Earned, PointsError> {
+        match ledger.seen.admit(event.id, event.at) {
+            Admission::Duplicate => return Ok(Earned::nothing(true)),
+            Admission::TooLate => return Err(PointsError::TooLate { id: event.id }),
+            Admission::Fresh => {}
+        }
+        let version = ledger.version.checked_add(1).ok_or(PointsError::Overflow)?;
+        let candidates = self.plan.candidates(event.kind.tag());
+        if candidates.is_empty() {
+            // The common case for most events: no rule listens to the kind.
+            ledger.version = version;
+            ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
+            return Ok(Earned::nothing(false));
+        }
+        // Everything is computed first and committed only once nothing can
+        // fail, so a failed call leaves the ledger as it was.
+        let mut step = self.evaluate(
+            &ledger.counters,
+            &ledger.global_days,
+            event,
+            ctx,
+            candidates,
+        )?;
+        // The last fallible step; it changes nothing when it fails.
+        let lots = std::mem::take(&mut step.lots);
+        step.earned.debt_paid = ledger.credit(lots, &self.spec.ledger)?;
+        ledger.version = version;
+        for change in step.changes {
+            let Some(rule) = self.spec.rules.get(change.rule) else {
+                continue;
+            };
+            let counter = ledger.counters.entry(rule.name.clone()).or_default();
+            if let Some(n) = change.matched {
+                counter.matched = n;
+            }
+            if change.points > 0 {
+                let periods = Periods {
+                    days: rule.tallies_days(),
+                    week: step.periods.week.filter(|_| rule.tallies_weeks()),
+                    month: step.periods.month.filter(|_| rule.tallies_months()),
+                    last_award: rule.cooldown_seconds.is_some(),
+                    ..step.periods
+                };
+                counter.record(periods, event.at, change.points);
+            }
+        }
+        if let Some(tally) = step.global {
+            ledger.record_global(step.periods.day, tally);
+        }
+        ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
+        Ok(step.earned)
+    }
+
+    /// The earning step without its commit: what `event` earns against the
+    /// ledger's counters, the new lots, and the counter changes to make.
+    fn evaluate(
+        &self,
+        counters: &BTreeMap<Label, RuleCounter>,
+        global_days: &BTreeMap<LocalDay, DayTally>,
+        event: &Event,
+        ctx: &EarnContext,
+        candidates: &[usize],
+    ) -> Result<Step, PointsError> {
+        let offset = self
+            .zone
+            .offset_from_utc_datetime(&event.at.naive_utc())
+            .fix()
+            .local_minus_utc();
+        let local = LocalTime::new(event.at.timestamp(), offset);
+        let day = local.day;
+        // The event's periods, each computed once and only if some rule
+        // keeps tallies for it.
+        let periods = Periods {
+            day,
+            days: true,
+            week: self.plan.weeks.then(|| week_of(day)),
+            month: self.plan.months.then(|| month_of(day)),
+            last_award: false,
+        };
+        let mut earned = Earned::nothing(false);
+        let mut changes: Vec<Change> = Vec::new();
+        let mut lots: Vec<Lot> = Vec::new();
+        // The winner of each exclusive group so far (allocated only when a
+        // grouped rule matches).
+        let mut winners: Vec<Option<usize>> = Vec::new();
+        // The global daily tally as this event's awards use it up.
+        let mut global: Option<DayTally> = None;
+        let mut global_changed = false;
+        let no_counter = RuleCounter::default();
+        for (position, &i) in candidates.iter().enumerate() {
+            let (Some(rule), Some(plan)) = (self.spec.rules.get(i), self.plan.rules.get(i)) else {
+                continue;
+            };
+            if !rule.on.matches(&event.kind)
+                || !rule.when.iter().all(|c| c.holds(event, local, ctx))
+            {
+                continue;
+            }
+            let counter = counters.get(&rule.name).unwrap_or(&no_counter);
+            if counter.too_old(day) {
+                return Err(PointsError::TooLate { id: event.id });
+            }
+            let matched = counting(plan, counter)?;
+            if matched.is_some_and(|(_, holds)| !holds) {
+                changes.push(Change {
+                    rule: i,
+                    matched: matched.map(|(n, _)| n),
+                    points: 0,
+                });
+                continue;
+            }
+            if let Some(group) = plan.group {
+                if winners.is_empty() {
+                    winners.resize(self.plan.groups, None);
+                }
+                match winners.get(group).copied().flatten() {
+                    Some(w) => {
+                        let by = self.spec.rules.get(w).map(|r| r.name.clone());
+                        if let (Some(g), Some(by)) = (&rule.exclusive_group, by) {
+                            earned.skipped.push(Skipped {
+                                rule: rule.name.clone(),
+                                reason: SkipReason::Excluded {
+                                    group: g.clone(),
+                                    by,
+                                },
+                            });
+                        }
+                        if let Some((n, _)) = matched {
+                            changes.push(Change {
+                                rule: i,
+                                matched: Some(n),
+                                points: 0,
+                            });
+                        }
+                        continue;
+                    }
+                    None => {
+                        if let Some(slot) = winners.get_mut(group) {
+                            *slot = Some(i);
+                        }
+                    }
+                }
+            }
+            let counts_global = self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt;
+            if counts_global && global.is_none() {
+                if super::ledger::too_old(global_days, day) {
+                    return Err(PointsError::TooLate { id: event.id });
+                }
+                global = Some(RuleCounter::tally(global_days, day));
+            }
+            let award = self.award(rule, plan, event, ctx, periods, counter, global)?;
+            if award.points > 0 {
+                // Every period tally is part of the lifetime one, so
+                // checking the lifetime covers them all.
+                counter
+                    .lifetime()
+                    .plus(award.points)
+                    .ok_or(PointsError::Overflow)?;
+                if award.counted_global {
+                    global_changed = true;
+                    global = global
+                        .unwrap_or_default()
+                        .plus(award.points)
+                        .map(Some)
+                        .ok_or(PointsError::Overflow)?;
+                }
+                earned.total = earned
+                    .total
+                    .checked_add(award.points)
+                    .ok_or(PointsError::Overflow)?;
+                let expiry = rule.expiry.unwrap_or(self.spec.expiry);
+                let available_from = event
+                    .at
+                    .checked_add_signed(TimeDelta::days(i64::from(rule.pending_days)))
+                    .ok_or(PointsError::Overflow)?;
+                lots.push(Lot {
+                    id: 0,
+                    source: event.id,
+                    rule: rule.name.clone(),
+                    earned_at: event.at,
+                    available_from,
+                    expires_at: expiry.expires_at(event.at, &self.zone)?,
+                    remaining: award.points,
+                    held: 0,
+                    counted_global: award.counted_global,
+                });
+            }
+            if award.points > 0 || matched.is_some() {
+                changes.push(Change {
+                    rule: i,
+                    matched: matched.map(|(n, _)| n),
+                    points: award.points,
+                });
+            }
+            if earned.awards.capacity() == 0 {
+                // One allocation for every award this event can make.
+                earned
+                    .awards
+                    .reserve_exact(candidates.len().saturating_sub(position));
+            }
+            earned.awards.push(award);
+        }
+        Ok(Step {
+            earned,
+            lots,
+            changes,
+            global: global.filter(|_| global_changed),
+            periods,
+        })
+    }
+
+    /// One matching, non-excluded rule's award, before anything is committed.
+    #[allow(clippy::too_many_arguments)]
+    fn award(
+        &self,
+        rule: &RuleSpec,
+        plan: &RulePlan,
+        event: &Event,
+        ctx: &EarnContext,
+        periods: Periods,
+        counter: &RuleCounter,
+        global: Option<DayTally>,
+    ) -> Result<Award, PointsError> {
+        let (base, per_amount) = base_points(&rule.reward, &event.kind)?;
+        let tier_multiplier = ctx
+            .tier
+            .as_ref()
+            .filter(|_| rule.tier_multiplier)
+            .map(|t| t.multiplier);
+        let multiplied = match (tier_multiplier, rule.multiplier) {
+            (None, None) => base,
+            (a, b) => {
+                let m = a
+                    .unwrap_or(Multiplier::ONE)
+                    .then(b.unwrap_or(Multiplier::ONE))
+                    .ok_or(PointsError::Overflow)?;
+                m.apply(base, rule.multiplier_rounding)?
+            }
+        };
+        let mut award = Award {
+            rule: rule.name.clone(),
+            base,
+            tier_multiplier,
+            rule_multiplier: rule.multiplier,
+            multiplied,
+            points: 0,
+            per_amount,
+            capped: None,
+            cooling_down_until: None,
+            counted_global: false,
+        };
+        if multiplied == 0 {
+            return Ok(award);
+        }
+        if let (Some(cooldown), Some(last)) = (plan.cooldown, counter.last_award_at) {
+            let until = last
+                .checked_add_signed(cooldown)
+                .ok_or(PointsError::Overflow)?;
+            if event.at < until {
+                award.cooling_down_until = Some(until);
+                return Ok(award);
+            }
+        }
+        let mut limiter = Limiter::new(multiplied, rule.cap_mode);
+        let tally = |map, key: Option<LocalDay>| {
+            key.map_or_else(DayTally::default, |k| RuleCounter::tally(map, k))
+        };
+        limiter.cut(rule.daily_cap, CapPeriod::Daily, || {
+            RuleCounter::tally(&counter.days, periods.day)
+        });
+        limiter.cut(rule.weekly_cap, CapPeriod::Weekly, || {
+            tally(&counter.weeks, periods.week)
+        });
+        limiter.cut(rule.monthly_cap, CapPeriod::Monthly, || {
+            tally(&counter.months, periods.month)
+        });
+        limiter.cut(rule.lifetime_cap, CapPeriod::Lifetime, || {
+            counter.lifetime()
+        });
+        if let Some(used) = global.filter(|_| !rule.global_cap_exempt) {
+            limiter.cut(self.spec.global_daily_cap, CapPeriod::GlobalDaily, || used);
+        }
+        let (points, capped) = limiter.finish();
+        award.points = points;
+        award.capped = capped;
+        award.counted_global = points > 0 && global.is_some() && !rule.global_cap_exempt;
+        Ok(award)
+    }
+}
+
+/// For a rule with counting conditions: the match count with this event,
+/// and whether the `first_time` / `every_nth` conditions hold at it.
+fn counting(plan: &RulePlan, counter: &RuleCounter) -> Result<Option<(u64, bool)>, PointsError> {
+    if !plan.counts_matches() {
+        return Ok(None);
+    }
+    let n = counter
+        .matched
+        .checked_add(1)
+        .ok_or(PointsError::Overflow)?;
+    let holds = (!plan.first_time || n == 1)
+        && plan
+            .every_nth
+            .iter()
+            .all(|&k| n.is_multiple_of(u64::from(k)));
+    Ok(Some((n, holds)))
+}
+
+/// The reward before multipliers and caps, and its arithmetic for
+/// per-amount rules.
+fn base_points(
+    reward: &Reward,
+    kind: &EventKind,
+) -> Result<(u64, Option<PerAmountCalc>), PointsError> {
+    match *reward {
+        Reward::Fixed { points } => Ok((points, None)),
+        Reward::PerAmount {
+            points,
+            per_minor,
+            rounding,
+            currency,
+        } => {
+            // Validation ties per-amount rules to purchases; anything else
+            // (impossible through a validated program) earns nothing.
+            let EventKind::Purchase { amount } = kind else {
+                return Ok((0, None));
+            };
+            let calc = PerAmountCalc {
+                amount_minor: amount.minor,
+                points,
+                per_minor,
+                rounding,
+                currency: amount.currency,
+                currency_matched: currency.is_none_or(|c| c == amount.currency),
+            };
+            if !calc.currency_matched {
+                return Ok((0, Some(calc)));
+            }
+            Ok((
+                per_amount(amount.minor, points, per_minor, rounding)?,
+                Some(calc),
+            ))
+        }
+    }
+}
+
+/// `amount × points / per_minor`, rounded; negative amounts earn 0.
+pub(crate) fn per_amount(
+    amount: i64,
+    points: u64,
+    per_minor: i64,
+    rounding: Rounding,
+) -> Result<u64, PointsError> {
+    if amount <= 0 || per_minor <= 0 {
+        return Ok(0);
+    }
+    // Both are positive here, and u128 holds i64 × u64 exactly, so only the
+    // final narrowing can fail.
+    let num = u128::from(amount.unsigned_abs()) * u128::from(points);
+    let q = rounding.divide(num, u128::from(per_minor.unsigned_abs()));
+    u64::try_from(q).map_err(|_| PointsError::Overflow)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! One earning rule as operators write it: trigger, conditions, reward,
+//! multipliers, limits, priority and exclusivity.
+
+use super::condition::Condition;
+use super::expiry::Expiry;
+use super::limits::{Cap, CapMode};
+use super::multiplier::Multiplier;
+use crate::event::{Currency, KindPattern, Label};
+use serde::{Deserialize, Serialize};
+
+/// One earning rule.
+///
+/// Only `name`, `on` and `reward` are required; everything else defaults to
+/// "no limit", "no condition", priority 0 and the tier multiplier applied.
+///
+/// ```
+/// use growthkit::points::RuleSpec;
+///
+/// // Double points on a weekend lesson of at least 20 minutes, once every
+/// // 30 minutes, at most 3 a day and 10 a week, exclusive with other
+/// // lesson rules of lower priority.
+/// let rule: RuleSpec = serde_json::from_str(r#"{
+///     "name": "weekend_lesson", "on": "action_completed:lesson",
+///     "reward": { "type": "fixed", "points": 10 },
+///     "when": [
+///         { "type": "weekdays", "any_of": ["Sat", "Sun"] },
+///         { "type": "attr", "name": "minutes", "op": "ge", "value": 20 }
+///     ],
+///     "multiplier": 2,
+///     "tier_multiplier": false,
+///     "daily_cap": { "count": 3 },
+///     "weekly_cap": { "count": 10 },
+///     "cooldown_seconds": 1800,
+///     "priority": 10,
+///     "exclusive_group": "lesson"
+/// }"#)?;
+/// assert_eq!(rule.priority, 10);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Unique within the program; awards and counters are keyed by it.
+    pub name: Label,
+    /// The events it awards points for.
+    pub on: KindPattern,
+    /// How many points.
+    pub reward: Reward,
+    /// Conditions that must all hold ([`Condition`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Condition>,
+    /// A fixed multiplier of this rule's reward (a campaign's ×2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiplier: Option<Multiplier>,
+    /// Whether the user's tier multiplier ([`EarnContext`](super::EarnContext))
+    /// applies to this rule. Default: yes.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub tier_multiplier: bool,
+    /// How a multiplied reward is made whole. Default: down, so a
+    /// multiplier never gives a fraction of a point more than it says.
+    #[serde(default, skip_serializing_if = "Rounding::is_down")]
+    pub multiplier_rounding: Rounding,
+    /// A limit per local day of the program's calendar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_cap: Option<Cap>,
+    /// A limit per local ISO week (Monday to Sunday).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weekly_cap: Option<Cap>,
+    /// A limit per local calendar month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_cap: Option<Cap>,
+    /// A limit over the user's whole history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_cap: Option<Cap>,
+    /// What a cap (this rule's, or the program's global daily cap) does to
+    /// an award that would exceed it.
+    #[serde(default)]
+    pub cap_mode: CapMode,
+    /// The least time between two awards of this rule to one user, in
+    /// seconds: an event earlier than the last award plus this awards nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_seconds: Option<u32>,
+    /// Awards of this rule neither count towards nor are limited by the
+    /// program's [`global_daily_cap`](super::ProgramSpec::global_daily_cap).
+    #[serde(default, skip_serializing_if = "is_no")]
+    pub global_cap_exempt: bool,
+    /// Rules are tried highest priority first (ties in declaration order):
+    /// that order decides exclusive groups and who uses the global daily
+    /// cap first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
+    /// Of the rules of one group that match an event, only the first (by
+    /// priority) awards; the others are reported as skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusive_group: Option<Label>,
+    /// When this rule's points expire; default: the program's
+    /// [`expiry`](super::ProgramSpec::expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<Expiry>,
+    /// Days (of 24 hours) the rule's points stay pending before they can be
+    /// spent, e.g. a purchase's return window; 0: spendable at once.
+    #[serde(default, skip_serializing_if = "is_zero_days")]
+    pub pending_days: u32,
+}
+
+fn is_zero_days(n: &u32) -> bool {
+    *n == 0
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
+}
+
+fn is_no(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+impl RuleSpec {
+    /// A rule with no conditions, multipliers, limits or priority.
+    pub fn new(name: impl Into<Label>, on: KindPattern, reward: Reward) -> RuleSpec {
+        RuleSpec {
+            name: name.into(),
+            on,
+            reward,
+            when: Vec::new(),
+            multiplier: None,
+            tier_multiplier: true,
+            multiplier_rounding: Rounding::Down,
+            daily_cap: None,
+            weekly_cap: None,
+            monthly_cap: None,
+            lifetime_cap: None,
+            cap_mode: CapMode::Trim,
+            cooldown_seconds: None,
+            global_cap_exempt: false,
+            priority: 0,
+            exclusive_group: None,
+            expiry: None,
+            pending_days: 0,
+        }
+    }
+
+    /// Whether the rule keeps per-day tallies: it has a cap per day, week
+    /// or month (the days also mark how far back week and month tallies
+    /// reach). A rule without one has nothing a late event must be judged
+    /// against, so it keeps none and refuses no event as too late.
+    pub(crate) fn tallies_days(&self) -> bool {
+        self.daily_cap.is_some() || self.weekly_cap.is_some() || self.monthly_cap.is_some()
+    }
+
+    /// Whether the rule keeps per-week tallies (it has a weekly cap).
+    pub(crate) fn tallies_weeks(&self) -> bool {
+        self.weekly_cap.is_some()
+    }
+
+    /// Whether the rule keeps per-month tallies (it has a monthly cap).
+    pub(crate) fn tallies_months(&self) -> bool {
+        self.monthly_cap.is_some()
+    }
+}
+
+/// How many points a rule awards.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reward {
+    /// The same points for every matching event.
+    Fixed {
+        /// Points per event.
+        points: u64,
+    },
+    /// `points` for every `per_minor` minor units of a purchase's amount
+    /// (1 point per ¥10 is `points: 1, per_minor: 1000`), rounded as stated.
+    /// Negative amounts earn nothing. Purchase triggers only.
+    PerAmount {
+        /// Points per unit.
+        points: u64,
+        /// The unit, in minor units of the purchase's currency.
+        per_minor: i64,
+        /// How a fractional result becomes whole points.
+        rounding: Rounding,
+        /// If set, purchases in other currencies earn nothing: a unit of
+        /// 1000 minor units means ¥10 but also $10, so a multi-currency host
+        /// writes one rule per currency.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        currency: Option<Currency>,
+    },
+}
+
+/// How a fractional number of points is made whole.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// Toward zero: ¥99 at 1 per ¥10 is 9.
+    #[default]
+    Down,
+    /// To the nearest, halves up: ¥95 is 10, ¥94.99 is 9.
+    Nearest,
+    /// Away from zero: ¥91 is 10.
+    Up,
+}
+
+impl Rounding {
+    /// `num / den` made whole this way; `den` is never zero at the call sites.
+    pub(crate) fn divide(self, num: u128, den: u128) -> u128 {
+        let (q, r) = (num / den.max(1), num % den.max(1));
+        match self {
+            Rounding::Down => q,
+            Rounding::Up if r > 0 => q + 1,
+            Rounding::Nearest if r * 2 >= den => q + 1,
+            Rounding::Up | Rounding::Nearest => q,
+        }
+    }
+
+    fn is_down(&self) -> bool {
+        *self == Rounding::Down
+    }
+}
