@@ -194,7 +194,6 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 Ok(earned) if earned.duplicate => acc.report.duplicates += 1,
                 Ok(earned) => {
                     acc.report.applied += 1;
-                    acc.start_event();
                     for award in &earned.awards {
                         acc.award(&award.rule, award.points, award.capped.is_some());
                     }

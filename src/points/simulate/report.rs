@@ -4,13 +4,14 @@
 use crate::analytics::Ratio;
 use crate::event::Label;
 use crate::id::UserId;
+use crate::intern::BuildIdHasher;
 use crate::points::program::Program;
 use crate::points::{Ledger, Lot};
 use crate::time::LocalDay;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt;
 
 /// What a simulation found (see [`simulate`](super::simulate)).
@@ -395,10 +396,12 @@ impl fmt::Display for SimulationReport {
 /// per-user work allocates nothing of its own.
 pub(super) struct Accumulator {
     pub(super) report: SimulationReport,
-    /// The program's rule names, in order, to find an award's rule.
+    /// The program's rule names, in order.
     names: Vec<Label>,
-    /// Where the last award's rule was found: awards come in rule order.
-    cursor: usize,
+    /// Each rule's position by the address of its name's text: an award's
+    /// rule name shares that text, so one integer hash finds the rule,
+    /// whatever order the awards come in.
+    by_address: HashMap<usize, usize, BuildIdHasher>,
     /// The current user's number (from 1): a rule whose stamp equals it has
     /// already counted this user, so no per-user set needs clearing.
     user_no: u64,
@@ -463,8 +466,12 @@ impl Accumulator {
             },
             earning_stamp: vec![0; names.len()],
             capped_stamp: vec![0; names.len()],
+            by_address: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.as_str().as_ptr() as usize, i))
+                .collect(),
             names,
-            cursor: 0,
             user_no: 0,
             liability: BTreeMap::new(),
             last_month: None,
@@ -476,30 +483,15 @@ impl Accumulator {
         self.user_no += 1;
     }
 
-    /// The index of `rule` among the program's rules. An award's rule name
-    /// shares its text with the program's, so comparing addresses finds it
-    /// without comparing strings; searching on from the last award's rule
-    /// first, since awards come in rule order.
-    fn rule_index(&mut self, rule: &Label) -> Option<usize> {
-        let same = |n: &Label| std::ptr::eq(n.as_str(), rule.as_str());
-        let from = self.cursor.min(self.names.len());
-        let found = self
-            .names
-            .get(from..)
-            .and_then(|rest| rest.iter().position(same).map(|i| from + i))
-            .or_else(|| self.names.iter().position(same))
+    /// The index of `rule` among the program's rules.
+    fn rule_index(&self, rule: &Label) -> Option<usize> {
+        let at = rule.as_str().as_ptr() as usize;
+        match self.by_address.get(&at) {
+            Some(&i) if self.names.get(i).is_some_and(|n| n == rule) => Some(i),
             // A name that is equal but not shared (a program rebuilt from
             // its spec between calls, say).
-            .or_else(|| self.names.iter().position(|n| n == rule));
-        if let Some(i) = found {
-            self.cursor = i + 1;
+            _ => self.names.iter().position(|n| n == rule),
         }
-        found
-    }
-
-    /// Starts a new event's awards: they come in rule order again.
-    pub(super) fn start_event(&mut self) {
-        self.cursor = 0;
     }
 
     /// Counts one award of the current user.
