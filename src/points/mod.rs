@@ -159,6 +159,7 @@ mod multiplier;
 mod program;
 mod reversal;
 mod rule;
+mod simulate;
 mod statement;
 mod streak;
 mod tier;
@@ -187,6 +188,10 @@ pub use multiplier::Multiplier;
 pub use program::{Program, ProgramError, ProgramSpec};
 pub use reversal::{Clawback, Portion, Reversal, ReversedAward};
 pub use rule::{Reward, Rounding, RuleSpec};
+pub use simulate::{
+    Change, DEFAULT_TOP_EARNERS, Liability, LiabilityChange, RuleChange, RuleReport, Simulation,
+    SimulationDiff, SimulationError, SimulationReport, TopEarner, ValidThrough, diff, simulate,
+};
 pub use statement::{DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 pub use streak::{
     CheckInKind, CheckInOutcome, MAX_MAKE_UPS_PER_MONTH, MakeUp, MakeUpsUsed, Milestone,
