@@ -364,6 +364,17 @@ impl Community {
     /// `user` joins on their own at `now`.
     pub fn join(&mut self, user: UserId, now: DateTime<Utc>) -> Result<(), MembershipError> {
         self.check_can_join(user)?;
+        self.admit(user, now, None)
+    }
+
+    /// Makes `user` a member from `now`, the checks passed: any pending
+    /// invitation is used up.
+    fn admit(
+        &mut self,
+        user: UserId,
+        now: DateTime<Utc>,
+        invited_by: Option<UserId>,
+    ) -> Result<(), MembershipError> {
         let version = self.next_version()?;
         self.invitations.remove(&user);
         self.members.insert(
@@ -371,7 +382,7 @@ impl Community {
             Member {
                 role: Role::Member,
                 joined_at: now,
-                invited_by: None,
+                invited_by,
             },
         );
         self.version = version;
@@ -410,18 +421,7 @@ impl Community {
                 user,
             });
         };
-        let version = self.next_version()?;
-        self.invitations.remove(&user);
-        self.members.insert(
-            user,
-            Member {
-                role: Role::Member,
-                joined_at: now,
-                invited_by: Some(invitation.by),
-            },
-        );
-        self.version = version;
-        Ok(())
+        self.admit(user, now, Some(invitation.by))
     }
 
     /// `user` leaves. The owner must transfer ownership first; a banned user
