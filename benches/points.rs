@@ -1,5 +1,9 @@
 //! Runs 10 million generated, time-ordered events over 1 million users
-//! through a 30-rule points program, and times ledger operations:
+//! through a 30-rule points program (fixed and per-amount rewards; day,
+//! week, month and lifetime caps that trim or reject; a global daily cap with
+//! an exempt rule; a cooldown; weekday and hour conditions and a ×2
+//! multiplier; a first-time rule winning an exclusive group; pending points;
+//! expiry after days or calendar months), and times ledger operations:
 //!
 //! - `batch_simulate`: the library's batch path, [`Simulation::run`] over a
 //!   prepared `EventLog` (users interned to dense slots, events grouped by
@@ -140,6 +144,7 @@ fn thirty_rules() -> ProgramSpec {
         "expiry": { "type": "after_days", "days": 365 },
         // A simulation never reverses and shows no statement: lean ledgers.
         "ledger": { "statement_entries": 0, "reversible_awards": 0 },
+        "global_daily_cap": { "points": 200 },
         "rules": [
             { "name": "signup", "on": "signed_up", "reward": fixed(100),
               "lifetime_cap": { "count": 1 },
@@ -149,11 +154,12 @@ fn thirty_rules() -> ProgramSpec {
             { "name": "visit_bonus", "on": "visited", "reward": fixed(2),
               "daily_cap": { "count": 3 }, "cap_mode": "reject" },
             { "name": "lesson", "on": "action_completed:lesson", "reward": fixed(10),
-              "daily_cap": { "count": 5 } },
+              "daily_cap": { "count": 5 }, "weekly_cap": { "count": 20 } },
             { "name": "lesson_lifetime", "on": "action_completed:lesson", "reward": fixed(5),
               "lifetime_cap": { "points": 500 } },
             { "name": "quiz", "on": "action_completed:quiz", "reward": fixed(20),
-              "daily_cap": { "count": 2 }, "cap_mode": "reject" },
+              "daily_cap": { "count": 2 }, "cap_mode": "reject",
+              "when": [{ "type": "weekdays", "any_of": ["Sat", "Sun"] }], "multiplier": 2 },
             { "name": "project", "on": "action_completed:project", "reward": fixed(200),
               "lifetime_cap": { "count": 3 },
               "expiry": { "type": "after_months", "months": 6, "round_up_to": "month" } },
@@ -161,7 +167,7 @@ fn thirty_rules() -> ProgramSpec {
               "daily_cap": { "count": 1 } },
             { "name": "check_in_points", "on": "check_in", "reward": fixed(3),
               "daily_cap": { "points": 3 }, "expiry": { "type": "after_days", "days": 30 } },
-            { "name": "purchase", "on": "purchase", "pending_days": 7,
+            { "name": "purchase", "on": "purchase", "pending_days": 7, "global_cap_exempt": true,
               "reward": { "type": "per_amount", "points": 1, "per_minor": 1000, "rounding": "down", "currency": "CNY" },
               "expiry": { "type": "after_months", "months": 12, "round_up_to": "month" } },
             { "name": "purchase_bonus", "on": "purchase", "reward": fixed(50),
@@ -172,11 +178,13 @@ fn thirty_rules() -> ProgramSpec {
             { "name": "purchase_usd", "on": "purchase",
               "reward": { "type": "per_amount", "points": 7, "per_minor": 100, "rounding": "up", "currency": "USD" },
               "daily_cap": { "points": 1000 }, "cap_mode": "reject" },
-            { "name": "post", "on": "post", "reward": fixed(15), "daily_cap": { "count": 3 } },
+            { "name": "post", "on": "post", "reward": fixed(15), "daily_cap": { "count": 3 },
+              "exclusive_group": "post" },
             { "name": "first_post", "on": "post", "reward": fixed(100),
-              "lifetime_cap": { "count": 1 } },
-            { "name": "reply", "on": "reply", "reward": fixed(5), "daily_cap": { "points": 50 } },
-            { "name": "reaction", "on": "reaction", "reward": fixed(1),
+              "when": [{ "type": "first_time" }], "priority": 10, "exclusive_group": "post" },
+            { "name": "reply", "on": "reply", "reward": fixed(5), "daily_cap": { "points": 50 },
+              "monthly_cap": { "points": 600 } },
+            { "name": "reaction", "on": "reaction", "reward": fixed(1), "cooldown_seconds": 60,
               "daily_cap": { "count": 20 }, "expiry": { "type": "after_days", "days": 90 } },
             { "name": "share", "on": "share", "reward": fixed(3),
               "daily_cap": { "count": 5 }, "cap_mode": "reject" },
@@ -185,7 +193,7 @@ fn thirty_rules() -> ProgramSpec {
             { "name": "content_viewed", "on": "content_viewed", "reward": fixed(1),
               "daily_cap": { "points": 10 } },
             { "name": "content_clicked", "on": "content_clicked", "reward": fixed(2),
-              "daily_cap": { "count": 10 } },
+              "daily_cap": { "count": 10 }, "when": [{ "type": "hours", "from": 8, "to": 23 }] },
             { "name": "invite_sent", "on": "custom:invite_sent", "reward": fixed(30),
               "daily_cap": { "count": 3 } },
             { "name": "invite_accepted", "on": "invite_accepted", "reward": fixed(200),
@@ -215,6 +223,7 @@ fn ledgers(n: usize) -> (Vec<Ledger>, DateTime<Utc>) {
     let program: Program = serde_json::from_value::<ProgramSpec>(json!({
         "utc_offset": "+08:00",
         "ledger": { "statement_entries": 0, "reversible_awards": 0 },
+        "global_daily_cap": { "points": 200 },
         "rules": [
             { "name": "visit", "on": "visited", "reward": fixed(40),
               "expiry": { "type": "after_days", "days": 10 } },
