@@ -21,7 +21,8 @@
 //! - [`points`]: points programs as data (earning rules with conditions, caps
 //!   and multipliers), a per-user ledger of expiring lots (pending points,
 //!   holds, redemption, reversal and clawback, a statement), tiers, badges and
-//!   check-in streaks.
+//!   check-in streaks, and a simulator that runs a draft program over past
+//!   events before launch.
 //! - [`community`]: membership and roles, engagement scores with decay, caps
 //!   and pair damping, member levels (Discourse trust levels, Orbit), the
 //!   health of each community, content heat and the topics to amplify, and
