@@ -3,7 +3,7 @@
 
 use super::PointsError;
 use super::condition::{EarnContext, LocalTime};
-use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter};
+use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter, RuleCounters};
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
 use super::program::{Program, RulePlan};
@@ -213,6 +213,9 @@ impl<Tz: TimeZone> Program<Tz> {
             ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
             return Ok(Earned::nothing(false));
         }
+        // Positions, not names, find the rule counters from here on (the
+        // table is a cache outside the ledger's state).
+        ledger.counters.adopt(&self.plan.names);
         // Everything is computed first and committed only once nothing can
         // fail, so a failed call leaves the ledger as it was.
         let mut step = self.evaluate(
@@ -230,7 +233,9 @@ impl<Tz: TimeZone> Program<Tz> {
             let Some(rule) = self.spec.rules.get(change.rule) else {
                 continue;
             };
-            let counter = ledger.counters.entry(rule.name.clone()).or_default();
+            let Some(counter) = ledger.counters.at_mut(change.rule, &rule.name) else {
+                continue;
+            };
             if let Some(n) = change.matched {
                 counter.matched = n;
             }
@@ -256,7 +261,7 @@ impl<Tz: TimeZone> Program<Tz> {
     /// ledger's counters, the new lots, and the counter changes to make.
     fn evaluate(
         &self,
-        counters: &BTreeMap<Label, RuleCounter>,
+        counters: &RuleCounters,
         global_days: &BTreeMap<LocalDay, DayTally>,
         event: &Event,
         ctx: &EarnContext,
@@ -297,7 +302,7 @@ impl<Tz: TimeZone> Program<Tz> {
             {
                 continue;
             }
-            let counter = counters.get(&rule.name).unwrap_or(&no_counter);
+            let counter = counters.at(i, rule.name.as_str()).unwrap_or(&no_counter);
             if counter.too_old(day) {
                 return Err(PointsError::TooLate { id: event.id });
             }

@@ -5,8 +5,9 @@
 //! [`statement`](super::statement).
 
 use super::PointsError;
+pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter};
+pub(crate) use super::counters::{Periods, RuleCounters, oldest_kept, too_old};
 use super::hold::Hold;
-use super::limits::{month_of, week_of};
 use super::reversal::{Clawback, Reversal};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 use crate::dedupe::RecentIds;
@@ -129,197 +130,6 @@ impl fmt::Display for OperationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.0.as_str())
     }
-}
-
-/// How many local days of per-rule and global daily tallies a ledger keeps,
-/// counting back from the newest day tallied. Late events within the dedupe
-/// horizon (days, not weeks) land inside it; an event older than that cannot
-/// be checked against its day's cap and is refused with
-/// [`PointsError::TooLate`] rather than guessed at.
-///
-/// Week and month tallies are kept for every week and month that one of
-/// these days falls in: the current and previous ISO week, the current and
-/// previous calendar month at most.
-pub const DAILY_TALLY_DAYS: i32 = 8;
-
-/// The awards of one rule (or of the whole program) in one period: a local
-/// day, week or month, or a lifetime.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-pub struct DayTally {
-    /// Awards.
-    pub count: u32,
-    /// Points.
-    pub points: u64,
-}
-
-impl DayTally {
-    /// With one more award of `points`, or `None` on overflow.
-    pub(crate) fn plus(self, points: u64) -> Option<DayTally> {
-        Some(DayTally {
-            count: self.count.checked_add(1)?,
-            points: self.points.checked_add(points)?,
-        })
-    }
-
-    /// Adds one award of `points`. Only called once the lifetime tally (of
-    /// which every period tally is a part) was checked, so saturation means
-    /// a ledger edited outside the library, and is the least-bad answer.
-    fn add(&mut self, points: u64) {
-        self.count = self.count.saturating_add(1);
-        self.points = self.points.saturating_add(points);
-    }
-
-    /// Takes `awards` awards of `points` in all away (never below zero).
-    fn remove(&mut self, points: u64, awards: u32) {
-        self.count = self.count.saturating_sub(awards);
-        self.points = self.points.saturating_sub(points);
-    }
-
-    fn is_empty(self) -> bool {
-        self.count == 0 && self.points == 0
-    }
-}
-
-/// One rule's awards and matches for one user, for its caps, cooldown and
-/// counting conditions.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-pub struct RuleCounter {
-    /// Awards over the user's lifetime.
-    pub count: u32,
-    /// Points over the user's lifetime.
-    pub points: u64,
-    /// Per local day, the most recent few days only ([`DAILY_TALLY_DAYS`]),
-    /// for rules with a cap per day, week or month.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub days: BTreeMap<LocalDay, DayTally>,
-    /// Per local ISO week (keyed by its Monday), for rules with a weekly
-    /// cap (a weekly cap added to a running program counts from then on).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub weeks: BTreeMap<LocalDay, DayTally>,
-    /// Per local calendar month (keyed by its first day), for rules with a
-    /// monthly cap (likewise counted from when the cap was added).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub months: BTreeMap<LocalDay, DayTally>,
-    /// Events that met the rule's conditions, for rules with a `first_time`
-    /// or `every_nth` condition (0 for other rules).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub matched: u64,
-    /// The latest award's event time, for rules with a cooldown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_award_at: Option<DateTime<Utc>>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-/// Where one award is tallied: its local day, and its week and month for
-/// rules that keep those (keys computed once per event by the caller).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Periods {
-    pub(crate) day: LocalDay,
-    /// Whether to tally the day (rules with a day, week or month cap).
-    pub(crate) days: bool,
-    pub(crate) week: Option<LocalDay>,
-    pub(crate) month: Option<LocalDay>,
-    /// Whether to remember the award's time (rules with a cooldown).
-    pub(crate) last_award: bool,
-}
-
-impl RuleCounter {
-    /// The lifetime tally.
-    pub fn lifetime(&self) -> DayTally {
-        DayTally {
-            count: self.count,
-            points: self.points,
-        }
-    }
-
-    /// The tally of local day `day` (empty if none is kept).
-    pub fn day(&self, day: LocalDay) -> DayTally {
-        self.days.get(&day).copied().unwrap_or_default()
-    }
-
-    /// The tally of the local ISO week containing `day`.
-    pub fn week(&self, day: LocalDay) -> DayTally {
-        self.weeks.get(&week_of(day)).copied().unwrap_or_default()
-    }
-
-    /// The tally of the local calendar month containing `day`.
-    pub fn month(&self, day: LocalDay) -> DayTally {
-        self.months.get(&month_of(day)).copied().unwrap_or_default()
-    }
-
-    /// Whether `day` is older than the tallies kept.
-    pub(crate) fn too_old(&self, day: LocalDay) -> bool {
-        too_old(&self.days, day)
-    }
-
-    /// The tally under `key` in one of the period maps.
-    pub(crate) fn tally(map: &BTreeMap<LocalDay, DayTally>, key: LocalDay) -> DayTally {
-        map.get(&key).copied().unwrap_or_default()
-    }
-
-    /// Records one award of `points` at `at` in the periods `p`; the caller
-    /// has checked that the lifetime tally does not overflow.
-    pub(crate) fn record(&mut self, p: Periods, at: DateTime<Utc>, points: u64) {
-        self.count = self.count.saturating_add(1);
-        self.points = self.points.saturating_add(points);
-        if p.days {
-            self.days.entry(p.day).or_default().add(points);
-        }
-        if let Some(week) = p.week {
-            self.weeks.entry(week).or_default().add(points);
-        }
-        if let Some(month) = p.month {
-            self.months.entry(month).or_default().add(points);
-        }
-        if p.last_award {
-            self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
-        }
-        // Most awards land on a day already tallied: only scan when
-        // something has fallen out of the horizon.
-        if let Some(oldest) = oldest_kept(&self.days)
-            && self.days.keys().next().is_some_and(|first| *first < oldest)
-        {
-            self.days.retain(|d, _| *d >= oldest);
-            self.weeks.retain(|w, _| *w >= week_of(oldest));
-            self.months.retain(|m, _| *m >= month_of(oldest));
-        }
-    }
-
-    /// Takes one award of `points` on `day` out of every tally that holds
-    /// it (the day, its week and month where kept, the lifetime), dropping
-    /// tallies that become empty, as if the award had never been made. The
-    /// match count and the cooldown's last award time are left alone: the
-    /// event did happen, and the cooldown does not reopen.
-    pub(crate) fn release(&mut self, day: LocalDay, points: u64, awards: u32) {
-        self.count = self.count.saturating_sub(awards);
-        self.points = self.points.saturating_sub(points);
-        for (map, key) in [
-            (&mut self.days, day),
-            (&mut self.weeks, week_of(day)),
-            (&mut self.months, month_of(day)),
-        ] {
-            if let Some(t) = map.get_mut(&key) {
-                t.remove(points, awards);
-                if t.is_empty() {
-                    map.remove(&key);
-                }
-            }
-        }
-    }
-}
-
-/// The oldest day kept, counting back from the newest day in `days`.
-fn oldest_kept(days: &BTreeMap<LocalDay, DayTally>) -> Option<LocalDay> {
-    let newest = days.keys().next_back()?;
-    newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
-}
-
-/// Whether `day` is older than the daily tallies in `days` reach back.
-pub(crate) fn too_old(days: &BTreeMap<LocalDay, DayTally>, day: LocalDay) -> bool {
-    oldest_kept(days).is_some_and(|oldest| day < oldest)
 }
 
 /// Points taken from one lot by a redemption or a hold.
@@ -558,7 +368,7 @@ pub struct Ledger {
     pub(crate) owed: u64,
     #[serde(default)]
     pub(crate) forgiven: u64,
-    pub(crate) counters: BTreeMap<Label, RuleCounter>,
+    pub(crate) counters: RuleCounters,
     /// The program's global daily cap's tallies, per local day (the most
     /// recent [`DAILY_TALLY_DAYS`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -590,7 +400,7 @@ impl Default for Ledger {
             reversed: 0,
             owed: 0,
             forgiven: 0,
-            counters: BTreeMap::new(),
+            counters: RuleCounters::default(),
             global_days: BTreeMap::new(),
             seen: RecentIds::new(),
             operations: VecDeque::new(),
@@ -690,7 +500,7 @@ impl Ledger {
 
     /// One rule's counters, if it has awarded anything.
     pub fn counter(&self, rule: &str) -> Option<&RuleCounter> {
-        self.counters.get(&Label::from(rule))
+        self.counters.get(rule)
     }
 
     /// The most recent statement entries, oldest first.
@@ -1113,7 +923,7 @@ impl Ledger {
         awards: u32,
         counted_global: bool,
     ) {
-        if let Some(counter) = self.counters.get_mut(&Label::from(rule)) {
+        if let Some(counter) = self.counters.get_mut(rule) {
             counter.release(day, points, awards);
         }
         if counted_global && let Some(t) = self.global_days.get_mut(&day) {

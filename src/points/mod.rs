@@ -88,6 +88,7 @@
 
 mod badge;
 mod condition;
+mod counters;
 mod earn;
 mod expiry;
 mod hold;

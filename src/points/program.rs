@@ -12,6 +12,7 @@ use crate::time::UtcOffset;
 use chrono::{FixedOffset, TimeDelta, TimeZone};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// A points program as operators write it (JSON-friendly).
 ///
@@ -354,6 +355,9 @@ pub(crate) struct Plan {
     pub(crate) by_tag: Vec<Vec<usize>>,
     /// Per rule, what the engine reads on every event.
     pub(crate) rules: Vec<RulePlan>,
+    /// The rules' names in declaration order, shared by every ledger the
+    /// program runs on (see [`RuleCounters::adopt`](super::ledger::RuleCounters::adopt)).
+    pub(crate) names: Arc<[Label]>,
     /// How many exclusive groups there are.
     pub(crate) groups: usize,
     /// Whether any rule keeps week tallies, so events need their week's key.
@@ -430,6 +434,7 @@ impl Plan {
         Plan {
             by_tag,
             rules: plans,
+            names: rules.iter().map(|r| r.name.clone()).collect(),
             groups: groups.len(),
             weeks: rules.iter().any(RuleSpec::tallies_weeks),
             months: rules.iter().any(RuleSpec::tallies_months),

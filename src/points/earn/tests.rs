@@ -937,8 +937,8 @@ mod release_properties {
                     let oldest = day.checked_add_days(-(DAILY_TALLY_DAYS - 1)).unwrap_or(day);
                     for rule in &p.spec().rules {
                         let (x, y) = (
-                            before.counters.get(&rule.name).cloned().unwrap_or_default(),
-                            a.counters.get(&rule.name).cloned().unwrap_or_default(),
+                            before.counters.get(rule.name.as_str()).cloned().unwrap_or_default(),
+                            a.counters.get(rule.name.as_str()).cloned().unwrap_or_default(),
                         );
                         prop_assert_eq!(x.lifetime(), y.lifetime());
                         same_tallies(&x.days, &y.days, oldest)?;

@@ -1,0 +1,414 @@
+//! Cap counters: one rule's (or the program's) awards per local day, ISO
+//! week, calendar month and lifetime, and a ledger's set of them, found by
+//! the rule's position in its program rather than by name.
+
+use super::limits::{month_of, week_of};
+use crate::event::Label;
+use crate::time::LocalDay;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// How many local days of per-rule and global daily tallies a ledger keeps,
+/// counting back from the newest day tallied. Late events within the dedupe
+/// horizon (days, not weeks) land inside it; an event older than that cannot
+/// be checked against its day's cap and is refused with
+/// [`PointsError::TooLate`](super::PointsError::TooLate) rather than guessed at.
+///
+/// Week and month tallies are kept for every week and month that one of
+/// these days falls in: the current and previous ISO week, the current and
+/// previous calendar month at most.
+pub const DAILY_TALLY_DAYS: i32 = 8;
+
+/// The awards of one rule (or of the whole program) in one period: a local
+/// day, week or month, or a lifetime.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct DayTally {
+    /// Awards.
+    pub count: u32,
+    /// Points.
+    pub points: u64,
+}
+
+impl DayTally {
+    /// With one more award of `points`, or `None` on overflow.
+    pub(crate) fn plus(self, points: u64) -> Option<DayTally> {
+        Some(DayTally {
+            count: self.count.checked_add(1)?,
+            points: self.points.checked_add(points)?,
+        })
+    }
+
+    /// Adds one award of `points`. Only called once the lifetime tally (of
+    /// which every period tally is a part) was checked, so saturation means
+    /// a ledger edited outside the library, and is the least-bad answer.
+    pub(crate) fn add(&mut self, points: u64) {
+        self.count = self.count.saturating_add(1);
+        self.points = self.points.saturating_add(points);
+    }
+
+    /// Takes `awards` awards of `points` in all away (never below zero).
+    pub(crate) fn remove(&mut self, points: u64, awards: u32) {
+        self.count = self.count.saturating_sub(awards);
+        self.points = self.points.saturating_sub(points);
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.count == 0 && self.points == 0
+    }
+}
+
+/// One rule's awards and matches for one user, for its caps, cooldown and
+/// counting conditions.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct RuleCounter {
+    /// Awards over the user's lifetime.
+    pub count: u32,
+    /// Points over the user's lifetime.
+    pub points: u64,
+    /// Per local day, the most recent few days only ([`DAILY_TALLY_DAYS`]),
+    /// for rules with a cap per day, week or month.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub days: BTreeMap<LocalDay, DayTally>,
+    /// Per local ISO week (keyed by its Monday), for rules with a weekly
+    /// cap (a weekly cap added to a running program counts from then on).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weeks: BTreeMap<LocalDay, DayTally>,
+    /// Per local calendar month (keyed by its first day), for rules with a
+    /// monthly cap (likewise counted from when the cap was added).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub months: BTreeMap<LocalDay, DayTally>,
+    /// Events that met the rule's conditions, for rules with a `first_time`
+    /// or `every_nth` condition (0 for other rules).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub matched: u64,
+    /// The latest award's event time, for rules with a cooldown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_award_at: Option<DateTime<Utc>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Where one award is tallied: its local day, and its week and month for
+/// rules that keep those (keys computed once per event by the caller).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Periods {
+    pub(crate) day: LocalDay,
+    /// Whether to tally the day (rules with a day, week or month cap).
+    pub(crate) days: bool,
+    pub(crate) week: Option<LocalDay>,
+    pub(crate) month: Option<LocalDay>,
+    /// Whether to remember the award's time (rules with a cooldown).
+    pub(crate) last_award: bool,
+}
+
+impl RuleCounter {
+    /// The lifetime tally.
+    pub fn lifetime(&self) -> DayTally {
+        DayTally {
+            count: self.count,
+            points: self.points,
+        }
+    }
+
+    /// The tally of local day `day` (empty if none is kept).
+    pub fn day(&self, day: LocalDay) -> DayTally {
+        self.days.get(&day).copied().unwrap_or_default()
+    }
+
+    /// The tally of the local ISO week containing `day`.
+    pub fn week(&self, day: LocalDay) -> DayTally {
+        self.weeks.get(&week_of(day)).copied().unwrap_or_default()
+    }
+
+    /// The tally of the local calendar month containing `day`.
+    pub fn month(&self, day: LocalDay) -> DayTally {
+        self.months.get(&month_of(day)).copied().unwrap_or_default()
+    }
+
+    /// Whether `day` is older than the tallies kept.
+    pub(crate) fn too_old(&self, day: LocalDay) -> bool {
+        too_old(&self.days, day)
+    }
+
+    /// The tally under `key` in one of the period maps.
+    pub(crate) fn tally(map: &BTreeMap<LocalDay, DayTally>, key: LocalDay) -> DayTally {
+        map.get(&key).copied().unwrap_or_default()
+    }
+
+    /// Records one award of `points` at `at` in the periods `p`; the caller
+    /// has checked that the lifetime tally does not overflow.
+    pub(crate) fn record(&mut self, p: Periods, at: DateTime<Utc>, points: u64) {
+        self.count = self.count.saturating_add(1);
+        self.points = self.points.saturating_add(points);
+        if p.days {
+            self.days.entry(p.day).or_default().add(points);
+        }
+        if let Some(week) = p.week {
+            self.weeks.entry(week).or_default().add(points);
+        }
+        if let Some(month) = p.month {
+            self.months.entry(month).or_default().add(points);
+        }
+        if p.last_award {
+            self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
+        }
+        // Most awards land on a day already tallied: only scan when
+        // something has fallen out of the horizon.
+        if let Some(oldest) = oldest_kept(&self.days)
+            && self.days.keys().next().is_some_and(|first| *first < oldest)
+        {
+            self.days.retain(|d, _| *d >= oldest);
+            self.weeks.retain(|w, _| *w >= week_of(oldest));
+            self.months.retain(|m, _| *m >= month_of(oldest));
+        }
+    }
+
+    /// Takes one award of `points` on `day` out of every tally that holds
+    /// it (the day, its week and month where kept, the lifetime), dropping
+    /// tallies that become empty, as if the award had never been made. The
+    /// match count and the cooldown's last award time are left alone: the
+    /// event did happen, and the cooldown does not reopen.
+    pub(crate) fn release(&mut self, day: LocalDay, points: u64, awards: u32) {
+        self.count = self.count.saturating_sub(awards);
+        self.points = self.points.saturating_sub(points);
+        for (map, key) in [
+            (&mut self.days, day),
+            (&mut self.weeks, week_of(day)),
+            (&mut self.months, month_of(day)),
+        ] {
+            if let Some(t) = map.get_mut(&key) {
+                t.remove(points, awards);
+                if t.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// The oldest day kept, counting back from the newest day in `days`.
+pub(crate) fn oldest_kept(days: &BTreeMap<LocalDay, DayTally>) -> Option<LocalDay> {
+    let newest = days.keys().next_back()?;
+    newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
+}
+
+/// Whether `day` is older than the daily tallies in `days` reach back.
+pub(crate) fn too_old(days: &BTreeMap<LocalDay, DayTally>, day: LocalDay) -> bool {
+    oldest_kept(days).is_some_and(|oldest| day < oldest)
+}
+/// A ledger's rule counters, keyed by rule name.
+///
+/// The earning step asks for a rule's counter by the rule's position in its
+/// program: [`RuleCounters::adopt`] builds a table from positions to
+/// counters once per ledger and program, so a lookup is an array access,
+/// not a search by name. The table is a cache: it is not serialized, not
+/// compared, and rebuilt whenever another program (by its rule names) is
+/// used. Counters of rules that are no longer in the program are kept, so
+/// a program that brings a rule back finds its counts.
+#[derive(Clone, Default)]
+pub(crate) struct RuleCounters {
+    /// Each counter with its rule's name, in the order first used.
+    entries: Vec<(Label, RuleCounter)>,
+    /// Per rule position in the adopted program: 1 + the counter's index
+    /// in `entries`, or 0 for none yet. Empty when no program is adopted
+    /// (or the program is too large for a table): lookups then go by name.
+    slots: Vec<u16>,
+    /// The rule names of the program `slots` was built for.
+    layout: Option<Arc<[Label]>>,
+}
+
+impl RuleCounters {
+    /// Makes lookups by position follow the program with these rule names
+    /// (a pointer comparison when it already does).
+    #[inline]
+    pub(crate) fn adopt(&mut self, names: &Arc<[Label]>) {
+        if self.layout.as_ref().is_some_and(|l| Arc::ptr_eq(l, names)) {
+            return;
+        }
+        self.slots.clear();
+        self.layout = None;
+        if names.len() >= usize::from(u16::MAX) {
+            return;
+        }
+        let entries = &self.entries;
+        self.slots.extend(names.iter().map(|name| {
+            entries
+                .iter()
+                .position(|(n, _)| n == name)
+                .and_then(|i| u16::try_from(i + 1).ok())
+                .unwrap_or(0)
+        }));
+        self.layout = Some(Arc::clone(names));
+    }
+
+    /// The counter of the rule at `position` in the adopted program (named
+    /// `name`), if it has one.
+    #[inline]
+    pub(crate) fn at(&self, position: usize, name: &str) -> Option<&RuleCounter> {
+        match self.slots.get(position) {
+            Some(0) => None,
+            Some(&slot) => self.entries.get(usize::from(slot) - 1).map(|(_, c)| c),
+            None => self.get(name),
+        }
+    }
+
+    /// The counter of the rule at `position` in the adopted program,
+    /// created empty if it has none.
+    pub(crate) fn at_mut(&mut self, position: usize, name: &Label) -> Option<&mut RuleCounter> {
+        let found = match self.slots.get(position) {
+            Some(0) => None,
+            Some(&slot) => Some(usize::from(slot) - 1),
+            None => self.entries.iter().position(|(n, _)| n == name),
+        };
+        let index = match found {
+            Some(i) => i,
+            None => {
+                self.entries.push((name.clone(), RuleCounter::default()));
+                let i = self.entries.len() - 1;
+                match (self.slots.get_mut(position), u16::try_from(i + 1)) {
+                    (Some(slot), Ok(s)) => *slot = s,
+                    // Too many counters for the table: go by name from now on.
+                    (Some(_), Err(_)) => {
+                        self.slots.clear();
+                        self.layout = None;
+                    }
+                    (None, _) => {}
+                }
+                i
+            }
+        };
+        self.entries.get_mut(index).map(|(_, c)| c)
+    }
+
+    /// The counter of the rule named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&RuleCounter> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, c)| c)
+    }
+
+    /// The counter of the rule named `name`, to change.
+    pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut RuleCounter> {
+        self.entries
+            .iter_mut()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, c)| c)
+    }
+
+    fn sorted(&self) -> Vec<(&Label, &RuleCounter)> {
+        let mut v: Vec<_> = self.entries.iter().map(|(n, c)| (n, c)).collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+}
+
+// Equal when they hold the same counters, whatever the order they were first
+// used in and whichever program's table they cache.
+impl PartialEq for RuleCounters {
+    fn eq(&self, other: &RuleCounters) -> bool {
+        self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .all(|(n, c)| other.get(n.as_str()) == Some(c))
+    }
+}
+
+impl Eq for RuleCounters {}
+
+impl fmt::Debug for RuleCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.sorted()).finish()
+    }
+}
+
+// The same JSON as the map by rule name it replaced.
+impl Serialize for RuleCounters {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.sorted())
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleCounters {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<Label, RuleCounter>::deserialize(d)?;
+        Ok(RuleCounters {
+            entries: map.into_iter().collect(),
+            slots: Vec::new(),
+            layout: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(of: &[&str]) -> Arc<[Label]> {
+        of.iter().map(|&n| Label::from(n)).collect()
+    }
+
+    fn bump(c: &mut RuleCounters, position: usize, name: &str, points: u64) {
+        if let Some(counter) = c.at_mut(position, &Label::from(name)) {
+            counter.count += 1;
+            counter.points += points;
+        }
+    }
+
+    #[test]
+    fn positions_follow_whichever_program_is_adopted() {
+        let mut c = RuleCounters::default();
+        let first = names(&["a", "b", "c"]);
+        c.adopt(&first);
+        bump(&mut c, 2, "c", 5);
+        bump(&mut c, 0, "a", 1);
+        bump(&mut c, 2, "c", 5);
+        assert_eq!(c.at(2, "c").map(|k| (k.count, k.points)), Some((2, 10)));
+        assert_eq!(c.at(1, "b"), None);
+        // A program that reorders, drops and adds rules finds the same
+        // counters by name, and the dropped rule's counter is kept.
+        let second = names(&["d", "c", "b"]);
+        c.adopt(&second);
+        assert_eq!(c.at(1, "c").map(|k| k.points), Some(10));
+        assert_eq!(c.at(0, "d"), None);
+        bump(&mut c, 0, "d", 7);
+        assert_eq!(c.get("d").map(|k| k.points), Some(7));
+        c.adopt(&first);
+        assert_eq!(c.at(0, "a").map(|k| k.points), Some(1));
+        assert_eq!(c.at(2, "c").map(|k| k.points), Some(10));
+        // With no program adopted, positions are ignored and names decide.
+        let mut plain = c.clone();
+        plain.slots.clear();
+        plain.layout = None;
+        assert_eq!(plain.at(0, "c").map(|k| k.points), Some(10));
+        bump(&mut plain, 9, "e", 3);
+        assert_eq!(plain.get("e").map(|k| k.points), Some(3));
+    }
+
+    #[test]
+    fn equality_and_json_ignore_the_order_counters_were_made_in() {
+        let program = names(&["a", "b"]);
+        let (mut x, mut y) = (RuleCounters::default(), RuleCounters::default());
+        x.adopt(&program);
+        bump(&mut x, 0, "a", 1);
+        bump(&mut x, 1, "b", 2);
+        bump(&mut y, 1, "b", 2);
+        bump(&mut y, 0, "a", 1);
+        assert_eq!(x, y);
+        let json = serde_json::to_string(&x).unwrap_or_default();
+        assert_eq!(serde_json::to_string(&y).unwrap_or_default(), json);
+        // The JSON is the map by rule name this type replaced.
+        let map: BTreeMap<Label, RuleCounter> = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(serde_json::to_string(&map).unwrap_or_default(), json);
+        let back: RuleCounters = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, x);
+        bump(&mut y, 0, "a", 1);
+        assert_ne!(x, y);
+    }
+}
