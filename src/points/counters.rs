@@ -60,6 +60,132 @@ impl DayTally {
     }
 }
 
+/// Tallies per period, keyed by the period's first local day (the day
+/// itself, a week's Monday or a month's first day), oldest first.
+///
+/// A ledger keeps a handful of recent periods ([`DAILY_TALLY_DAYS`] days,
+/// the weeks and months they fall in), so a short list ordered by key finds
+/// the newest period, the one most events land in, at its end without a
+/// search. Serializes as a JSON object by date, like a map.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Tallies(Vec<(LocalDay, DayTally)>);
+
+impl Tallies {
+    /// The tally of the period starting on `key`, if one is kept.
+    #[inline]
+    pub fn get(&self, key: LocalDay) -> Option<DayTally> {
+        // Newest first: events mostly land in the latest period.
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| *k <= key)
+            .filter(|(k, _)| *k == key)
+            .map(|&(_, t)| t)
+    }
+
+    /// How many periods are kept.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The periods kept and their tallies, oldest first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (LocalDay, DayTally)> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// The tally under `key`, empty if none is kept.
+    #[inline]
+    pub(crate) fn tally(&self, key: LocalDay) -> DayTally {
+        self.get(key).unwrap_or_default()
+    }
+
+    /// The newest period's key.
+    fn newest(&self) -> Option<LocalDay> {
+        self.0.last().map(|&(k, _)| k)
+    }
+
+    /// The oldest period's key.
+    fn oldest(&self) -> Option<LocalDay> {
+        self.0.first().map(|&(k, _)| k)
+    }
+
+    /// The tally under `key`, to change, made empty if none was kept.
+    fn entry(&mut self, key: LocalDay) -> &mut DayTally {
+        // Where `key` goes: usually at the end, or on the last entry.
+        let at = self.0.iter().rposition(|(k, _)| *k <= key);
+        let index = match at {
+            Some(i) if self.0.get(i).is_some_and(|(k, _)| *k == key) => i,
+            _ => {
+                let i = at.map_or(0, |i| i + 1);
+                self.0.insert(i, (key, DayTally::default()));
+                i
+            }
+        };
+        // `index` is in range: found or just inserted there.
+        &mut self.0[index].1
+    }
+
+    /// Adds one award of `points` to the period `key`.
+    pub(crate) fn add(&mut self, key: LocalDay, points: u64) {
+        self.entry(key).add(points);
+    }
+
+    /// Sets the tally of the period `key`.
+    pub(crate) fn set(&mut self, key: LocalDay, tally: DayTally) {
+        *self.entry(key) = tally;
+    }
+
+    /// Takes `awards` awards of `points` out of the period `key`, if kept,
+    /// dropping its tally when it becomes empty.
+    pub(crate) fn remove(&mut self, key: LocalDay, points: u64, awards: u32) {
+        if let Some(i) = self.0.iter().position(|(k, _)| *k == key)
+            && let Some((_, t)) = self.0.get_mut(i)
+        {
+            t.remove(points, awards);
+            if t.is_empty() {
+                self.0.remove(i);
+            }
+        }
+    }
+
+    /// For daily tallies: drops the days more than [`DAILY_TALLY_DAYS`]
+    /// behind the newest, returning the oldest day kept if any was dropped.
+    pub(crate) fn forget_old_days(&mut self) -> Option<LocalDay> {
+        // Most awards land on a day already tallied: only cut when
+        // something has fallen out of the horizon.
+        let oldest = oldest_kept(self)?;
+        if self.oldest().is_some_and(|first| first < oldest) {
+            self.keep_from(oldest);
+            return Some(oldest);
+        }
+        None
+    }
+
+    /// Drops the periods before `key`.
+    fn keep_from(&mut self, key: LocalDay) {
+        let before = self.0.partition_point(|(k, _)| *k < key);
+        self.0.drain(..before);
+    }
+}
+
+impl Serialize for Tallies {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, t)| (k, t)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Tallies {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<LocalDay, DayTally>::deserialize(d)?;
+        Ok(Tallies(map.into_iter().collect()))
+    }
+}
+
 /// One rule's awards and matches for one user, for its caps, cooldown and
 /// counting conditions.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
@@ -70,16 +196,16 @@ pub struct RuleCounter {
     pub points: u64,
     /// Per local day, the most recent few days only ([`DAILY_TALLY_DAYS`]),
     /// for rules with a cap per day, week or month.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub days: BTreeMap<LocalDay, DayTally>,
+    #[serde(default, skip_serializing_if = "Tallies::is_empty")]
+    pub days: Tallies,
     /// Per local ISO week (keyed by its Monday), for rules with a weekly
     /// cap (a weekly cap added to a running program counts from then on).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub weeks: BTreeMap<LocalDay, DayTally>,
+    #[serde(default, skip_serializing_if = "Tallies::is_empty")]
+    pub weeks: Tallies,
     /// Per local calendar month (keyed by its first day), for rules with a
     /// monthly cap (likewise counted from when the cap was added).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub months: BTreeMap<LocalDay, DayTally>,
+    #[serde(default, skip_serializing_if = "Tallies::is_empty")]
+    pub months: Tallies,
     /// Events that met the rule's conditions, for rules with a `first_time`
     /// or `every_nth` condition (0 for other rules).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -117,27 +243,22 @@ impl RuleCounter {
 
     /// The tally of local day `day` (empty if none is kept).
     pub fn day(&self, day: LocalDay) -> DayTally {
-        self.days.get(&day).copied().unwrap_or_default()
+        self.days.tally(day)
     }
 
     /// The tally of the local ISO week containing `day`.
     pub fn week(&self, day: LocalDay) -> DayTally {
-        self.weeks.get(&week_of(day)).copied().unwrap_or_default()
+        self.weeks.tally(week_of(day))
     }
 
     /// The tally of the local calendar month containing `day`.
     pub fn month(&self, day: LocalDay) -> DayTally {
-        self.months.get(&month_of(day)).copied().unwrap_or_default()
+        self.months.tally(month_of(day))
     }
 
     /// Whether `day` is older than the tallies kept.
     pub(crate) fn too_old(&self, day: LocalDay) -> bool {
         too_old(&self.days, day)
-    }
-
-    /// The tally under `key` in one of the period maps.
-    pub(crate) fn tally(map: &BTreeMap<LocalDay, DayTally>, key: LocalDay) -> DayTally {
-        map.get(&key).copied().unwrap_or_default()
     }
 
     /// Records one award of `points` at `at` in the periods `p`; the caller
@@ -146,25 +267,20 @@ impl RuleCounter {
         self.count = self.count.saturating_add(1);
         self.points = self.points.saturating_add(points);
         if p.days {
-            self.days.entry(p.day).or_default().add(points);
+            self.days.add(p.day, points);
         }
         if let Some(week) = p.week {
-            self.weeks.entry(week).or_default().add(points);
+            self.weeks.add(week, points);
         }
         if let Some(month) = p.month {
-            self.months.entry(month).or_default().add(points);
+            self.months.add(month, points);
         }
         if p.last_award {
             self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
         }
-        // Most awards land on a day already tallied: only scan when
-        // something has fallen out of the horizon.
-        if let Some(oldest) = oldest_kept(&self.days)
-            && self.days.keys().next().is_some_and(|first| *first < oldest)
-        {
-            self.days.retain(|d, _| *d >= oldest);
-            self.weeks.retain(|w, _| *w >= week_of(oldest));
-            self.months.retain(|m, _| *m >= month_of(oldest));
+        if let Some(oldest) = self.days.forget_old_days() {
+            self.weeks.keep_from(week_of(oldest));
+            self.months.keep_from(month_of(oldest));
         }
     }
 
@@ -176,29 +292,20 @@ impl RuleCounter {
     pub(crate) fn release(&mut self, day: LocalDay, points: u64, awards: u32) {
         self.count = self.count.saturating_sub(awards);
         self.points = self.points.saturating_sub(points);
-        for (map, key) in [
-            (&mut self.days, day),
-            (&mut self.weeks, week_of(day)),
-            (&mut self.months, month_of(day)),
-        ] {
-            if let Some(t) = map.get_mut(&key) {
-                t.remove(points, awards);
-                if t.is_empty() {
-                    map.remove(&key);
-                }
-            }
-        }
+        self.days.remove(day, points, awards);
+        self.weeks.remove(week_of(day), points, awards);
+        self.months.remove(month_of(day), points, awards);
     }
 }
 
 /// The oldest day kept, counting back from the newest day in `days`.
-pub(crate) fn oldest_kept(days: &BTreeMap<LocalDay, DayTally>) -> Option<LocalDay> {
-    let newest = days.keys().next_back()?;
+fn oldest_kept(days: &Tallies) -> Option<LocalDay> {
+    let newest = days.newest()?;
     newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
 }
 
 /// Whether `day` is older than the daily tallies in `days` reach back.
-pub(crate) fn too_old(days: &BTreeMap<LocalDay, DayTally>, day: LocalDay) -> bool {
+pub(crate) fn too_old(days: &Tallies, day: LocalDay) -> bool {
     oldest_kept(days).is_some_and(|oldest| day < oldest)
 }
 /// A ledger's rule counters, keyed by rule name.
@@ -359,6 +466,40 @@ mod tests {
             counter.count += 1;
             counter.points += points;
         }
+    }
+
+    fn day(n: i32) -> LocalDay {
+        LocalDay::from_number(n)
+    }
+
+    #[test]
+    fn tallies_stay_in_order_and_forget_what_falls_behind() {
+        let mut t = Tallies::default();
+        for (n, points) in [(10, 1), (12, 2), (11, 3), (12, 4), (9, 5)] {
+            t.add(day(n), points);
+        }
+        let kept: Vec<(i32, u32, u64)> = t
+            .iter()
+            .map(|(d, x)| (d.number(), x.count, x.points))
+            .collect();
+        assert_eq!(kept, [(9, 1, 5), (10, 1, 1), (11, 1, 3), (12, 2, 6)]);
+        assert_eq!(t.get(day(8)), None);
+        assert_eq!(t.tally(day(13)), DayTally::default());
+        // Emptied tallies are dropped; unknown ones are left alone.
+        t.remove(day(10), 1, 1);
+        t.remove(day(7), 1, 1);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.forget_old_days(), None);
+        t.add(day(9 + DAILY_TALLY_DAYS), 1);
+        assert_eq!(t.forget_old_days(), Some(day(10)));
+        assert_eq!(t.iter().next().map(|(d, _)| d), Some(day(11)));
+        // The JSON is a map by date, as the BTreeMap it replaced wrote.
+        let json = serde_json::to_string(&t).unwrap_or_default();
+        let map: BTreeMap<LocalDay, DayTally> = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(map.len(), t.len());
+        assert_eq!(serde_json::to_string(&map).unwrap_or_default(), json);
+        let back: Tallies = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, t);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::PointsError;
 use super::condition::{EarnContext, LocalTime};
-use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter, RuleCounters};
+use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter, RuleCounters, Tallies};
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
 use super::program::{Program, RulePlan};
@@ -13,7 +13,6 @@ use crate::event::{Currency, Event, EventKind, Label};
 use crate::time::LocalDay;
 use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The arithmetic of a per-amount award.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -262,7 +261,7 @@ impl<Tz: TimeZone> Program<Tz> {
     fn evaluate(
         &self,
         counters: &RuleCounters,
-        global_days: &BTreeMap<LocalDay, DayTally>,
+        global_days: &Tallies,
         event: &Event,
         ctx: &EarnContext,
         candidates: &[usize],
@@ -352,7 +351,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 if super::ledger::too_old(global_days, day) {
                     return Err(PointsError::TooLate { id: event.id });
                 }
-                global = Some(RuleCounter::tally(global_days, day));
+                global = Some(global_days.tally(day));
             }
             let award = self.award(rule, plan, event, ctx, periods, counter, global)?;
             if award.points > 0 {
@@ -468,11 +467,11 @@ impl<Tz: TimeZone> Program<Tz> {
             }
         }
         let mut limiter = Limiter::new(multiplied, rule.cap_mode);
-        let tally = |map, key: Option<LocalDay>| {
-            key.map_or_else(DayTally::default, |k| RuleCounter::tally(map, k))
+        let tally = |tallies: &Tallies, key: Option<LocalDay>| {
+            key.map_or_else(DayTally::default, |k| tallies.tally(k))
         };
         limiter.cut(rule.daily_cap, CapPeriod::Daily, || {
-            RuleCounter::tally(&counter.days, periods.day)
+            counter.days.tally(periods.day)
         });
         limiter.cut(rule.weekly_cap, CapPeriod::Weekly, || {
             tally(&counter.weeks, periods.week)

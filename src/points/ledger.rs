@@ -5,8 +5,8 @@
 //! [`statement`](super::statement).
 
 use super::PointsError;
-pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter};
-pub(crate) use super::counters::{Periods, RuleCounters, oldest_kept, too_old};
+pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
+pub(crate) use super::counters::{Periods, RuleCounters, too_old};
 use super::hold::Hold;
 use super::reversal::{Clawback, Reversal};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
@@ -17,7 +17,7 @@ use crate::store::Versioned;
 use crate::time::LocalDay;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 /// How many operations (redeem, hold, capture, release, reverse) a ledger
@@ -371,8 +371,8 @@ pub struct Ledger {
     pub(crate) counters: RuleCounters,
     /// The program's global daily cap's tallies, per local day (the most
     /// recent [`DAILY_TALLY_DAYS`]).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) global_days: BTreeMap<LocalDay, DayTally>,
+    #[serde(default, skip_serializing_if = "Tallies::is_empty")]
+    pub(crate) global_days: Tallies,
     pub(crate) seen: RecentIds,
     pub(crate) operations: VecDeque<Remembered>,
     #[serde(default)]
@@ -401,7 +401,7 @@ impl Default for Ledger {
             owed: 0,
             forgiven: 0,
             counters: RuleCounters::default(),
-            global_days: BTreeMap::new(),
+            global_days: Tallies::default(),
             seen: RecentIds::new(),
             operations: VecDeque::new(),
             holds: Vec::new(),
@@ -869,22 +869,14 @@ impl Ledger {
 
     /// The awards counted towards the program's global daily cap on `day`.
     pub fn global_day(&self, day: LocalDay) -> DayTally {
-        self.global_days.get(&day).copied().unwrap_or_default()
+        self.global_days.tally(day)
     }
 
     /// Records one award towards the global daily cap; `tally` is the day's
     /// new tally, computed (and overflow-checked) by the earning step.
     pub(crate) fn record_global(&mut self, day: LocalDay, tally: DayTally) {
-        self.global_days.insert(day, tally);
-        if let Some(oldest) = oldest_kept(&self.global_days)
-            && self
-                .global_days
-                .keys()
-                .next()
-                .is_some_and(|first| *first < oldest)
-        {
-            self.global_days.retain(|d, _| *d >= oldest);
-        }
+        self.global_days.set(day, tally);
+        self.global_days.forget_old_days();
     }
 
     /// Gives back the cap room of one award, for a reversal: one award of
@@ -926,11 +918,8 @@ impl Ledger {
         if let Some(counter) = self.counters.get_mut(rule) {
             counter.release(day, points, awards);
         }
-        if counted_global && let Some(t) = self.global_days.get_mut(&day) {
-            t.remove(points, awards);
-            if t.is_empty() {
-                self.global_days.remove(&day);
-            }
+        if counted_global {
+            self.global_days.remove(day, points, awards);
         }
     }
 
@@ -1234,7 +1223,7 @@ mod tests {
         let c = l.counter("visit").cloned().unwrap_or_default();
         assert_eq!((c.count, c.points), (0, 0));
         // The emptied day's tally is gone, as if the award never was.
-        assert_eq!(c.days.get(&day), None);
+        assert_eq!(c.days.get(day), None);
         // An unknown rule or a forgotten day changes nothing.
         l.release_award("nope", day, 10, false);
         l.give_back("visit", LocalDay::from_number(0), 5, 1, false);

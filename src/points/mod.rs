@@ -115,7 +115,7 @@ pub use expiry::{Expiry, PeriodEnd};
 pub use hold::{Hold, Release};
 pub use ledger::{
     DAILY_TALLY_DAYS, DayTally, Earning, Ledger, LedgerPolicy, Lot, MAX_OPEN_HOLDS, OperationKey,
-    REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Taken, Totals,
+    REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Taken, Tallies, Totals,
 };
 pub use limits::{Cap, CapHit, CapMode, CapPeriod};
 pub use multiplier::Multiplier;

@@ -821,10 +821,10 @@ fn a_failure_after_some_awards_changes_nothing() {
 /// own hook for reversals).
 mod release_properties {
     use super::*;
+    use crate::points::Tallies;
     use crate::points::ledger::DAILY_TALLY_DAYS;
     use proptest::collection::vec;
     use proptest::prelude::*;
-    use std::collections::BTreeMap;
 
     const ACTIONS: [&str; 3] = ["lesson", "quiz", "share"];
 
@@ -899,15 +899,15 @@ mod release_properties {
     /// that are older than `oldest` (dropped when the award's newer day was
     /// tallied: the horizon moved, which a release does not undo).
     fn same_tallies(
-        before: &BTreeMap<LocalDay, DayTally>,
-        after: &BTreeMap<LocalDay, DayTally>,
+        before: &Tallies,
+        after: &Tallies,
         oldest: LocalDay,
     ) -> Result<(), TestCaseError> {
-        for (k, v) in after {
+        for (k, v) in after.iter() {
             prop_assert_eq!(before.get(k), Some(v), "{}", k);
         }
-        for (k, v) in before {
-            prop_assert!(k < &oldest || after.get(k) == Some(v), "{}", k);
+        for (k, v) in before.iter() {
+            prop_assert!(k < oldest || after.get(k) == Some(v), "{}", k);
         }
         Ok(())
     }
