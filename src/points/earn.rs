@@ -3,6 +3,7 @@
 
 use super::PointsError;
 use super::condition::{EarnContext, LocalTime};
+use super::expiry::Expiry;
 use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter, RuleCounters, Tallies};
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
@@ -86,7 +87,7 @@ pub enum SkipReason {
 }
 
 /// What one event earned.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct Earned {
     /// The event was seen before: nothing was awarded and nothing changed.
     pub duplicate: bool,
@@ -114,25 +115,70 @@ impl Earned {
             debt_paid: 0,
         }
     }
+
+    /// Empties it for another event, keeping its lists' room.
+    fn reset(&mut self) {
+        self.duplicate = false;
+        self.awards.clear();
+        self.skipped.clear();
+        self.total = 0;
+        self.debt_paid = 0;
+    }
 }
 
 /// What [`Program::apply_with`] commits once nothing can fail.
 struct Step {
-    earned: Earned,
-    lots: Vec<Lot>,
-    changes: Vec<Change>,
+    changes: Changes,
+    /// How many changes award points (each becomes a lot).
+    lots: usize,
     /// The global daily tally of the event's day, if awards changed it.
     global: Option<DayTally>,
     periods: Periods,
 }
 
-/// A counter change the step commits once nothing can fail.
+/// A counter change, and for an award its lot, that the step commits once
+/// nothing can fail.
+#[derive(Clone, Copy, Default)]
 struct Change {
     rule: usize,
     /// The rule's new match count, for counting rules.
     matched: Option<u64>,
-    /// Points awarded (0: only the match count changes).
+    /// Points awarded (0: only the match count changes, and no lot).
     points: u64,
+    /// The lot's [`Lot::counted_global`].
+    counted_global: bool,
+    /// The lot's [`Lot::available_from`].
+    available_from: DateTime<Utc>,
+    /// The lot's [`Lot::expires_at`].
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// How many changes an event keeps without allocating: one per rule its
+/// kind triggers, which is a handful in real programs.
+const INLINE_CHANGES: usize = 8;
+
+/// One event's changes, in the order the rules were tried.
+#[derive(Default)]
+struct Changes {
+    inline: [Change; INLINE_CHANGES],
+    len: usize,
+    more: Vec<Change>,
+}
+
+impl Changes {
+    fn push(&mut self, change: Change) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = change;
+                self.len += 1;
+            }
+            None => self.more.push(change),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Change> {
+        self.inline.iter().take(self.len).chain(&self.more)
+    }
 }
 
 impl<Tz: TimeZone> Program<Tz> {
@@ -199,8 +245,53 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         ctx: &EarnContext,
     ) -> Result<Earned, PointsError> {
+        let mut earned = Earned::nothing(false);
+        self.apply_into(ledger, event, ctx, &mut earned)?;
+        Ok(earned)
+    }
+
+    /// [`Program::apply_with`] writing what the event earned into `out`
+    /// (emptied first, its lists' room kept), so a loop over many events
+    /// (a batch replay, a simulation) reuses one [`Earned`] and allocates
+    /// nothing for it. On error `out` is left empty and the ledger unchanged.
+    ///
+    /// ```
+    /// use chrono::{TimeDelta, TimeZone, Utc};
+    /// use growthkit::points::{EarnContext, Earned, ProgramSpec};
+    /// use growthkit::{Event, EventId, EventKind, UserId};
+    ///
+    /// let program = serde_json::from_str::<ProgramSpec>(r#"{
+    ///     "rules": [{ "name": "visit", "on": "visited",
+    ///                 "reward": { "type": "fixed", "points": 5 },
+    ///                 "daily_cap": { "count": 2 } }]
+    /// }"#)?.validate()?;
+    /// let mut ledger = program.new_ledger();
+    /// let (ctx, mut out) = (EarnContext::new(), Earned::default());
+    /// let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    /// let mut total = 0;
+    /// for i in 0..3 {
+    ///     let at = t0 + TimeDelta::minutes(i);
+    ///     let visit = Event::new(EventId(i as u64), UserId(1), at, EventKind::Visited);
+    ///     program.apply_into(&mut ledger, &visit, &ctx, &mut out)?;
+    ///     total += out.total;
+    /// }
+    /// assert_eq!(total, 10); // the third visit of the day is capped
+    /// assert_eq!(out.awards[0].points, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn apply_into(
+        &self,
+        ledger: &mut Ledger,
+        event: &Event,
+        ctx: &EarnContext,
+        out: &mut Earned,
+    ) -> Result<(), PointsError> {
+        out.reset();
         match ledger.seen.admit(event.id, event.at) {
-            Admission::Duplicate => return Ok(Earned::nothing(true)),
+            Admission::Duplicate => {
+                out.duplicate = true;
+                return Ok(());
+            }
             Admission::TooLate => return Err(PointsError::TooLate { id: event.id }),
             Admission::Fresh => {}
         }
@@ -210,25 +301,47 @@ impl<Tz: TimeZone> Program<Tz> {
             // The common case for most events: no rule listens to the kind.
             ledger.version = version;
             ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
-            return Ok(Earned::nothing(false));
+            return Ok(());
         }
         // Positions, not names, find the rule counters from here on (the
         // table is a cache outside the ledger's state).
         ledger.counters.adopt(&self.plan.names);
         // Everything is computed first and committed only once nothing can
         // fail, so a failed call leaves the ledger as it was.
-        let mut step = self.evaluate(
-            &ledger.counters,
-            &ledger.global_days,
-            event,
-            ctx,
-            candidates,
-        )?;
-        // The last fallible step; it changes nothing when it fails.
-        let lots = std::mem::take(&mut step.lots);
-        step.earned.debt_paid = ledger.credit(lots, &self.spec.ledger)?;
+        let step = self
+            .evaluate(
+                &ledger.counters,
+                &ledger.global_days,
+                event,
+                ctx,
+                candidates,
+                out,
+            )
+            .and_then(|step| {
+                // The last fallible step; it changes nothing when it fails.
+                let lots = step.changes.iter().filter(|c| c.points > 0).map(|c| Lot {
+                    id: 0,
+                    source: event.id,
+                    rule: self.rule_name(c.rule),
+                    earned_at: event.at,
+                    available_from: c.available_from,
+                    expires_at: c.expires_at,
+                    remaining: c.points,
+                    held: 0,
+                    counted_global: c.counted_global,
+                });
+                out.debt_paid = ledger.credit(out.total, step.lots, lots, &self.spec.ledger)?;
+                Ok(step)
+            });
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => {
+                out.reset();
+                return Err(e);
+            }
+        };
         ledger.version = version;
-        for change in step.changes {
+        for change in step.changes.iter() {
             let Some(rule) = self.spec.rules.get(change.rule) else {
                 continue;
             };
@@ -253,11 +366,20 @@ impl<Tz: TimeZone> Program<Tz> {
             ledger.record_global(step.periods.day, tally);
         }
         ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
-        Ok(step.earned)
+        Ok(())
+    }
+
+    /// The name of the rule at `position` (validated programs have one).
+    fn rule_name(&self, position: usize) -> Label {
+        self.spec
+            .rules
+            .get(position)
+            .map_or_else(|| Label::from(""), |r| r.name.clone())
     }
 
     /// The earning step without its commit: what `event` earns against the
-    /// ledger's counters, the new lots, and the counter changes to make.
+    /// ledger's counters (into `earned`), and the counter changes and lots
+    /// to make.
     fn evaluate(
         &self,
         counters: &RuleCounters,
@@ -265,6 +387,7 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         ctx: &EarnContext,
         candidates: &[usize],
+        earned: &mut Earned,
     ) -> Result<Step, PointsError> {
         let offset = self
             .zone
@@ -282,15 +405,17 @@ impl<Tz: TimeZone> Program<Tz> {
             month: self.plan.months.then(|| month_of(day)),
             last_award: false,
         };
-        let mut earned = Earned::nothing(false);
-        let mut changes: Vec<Change> = Vec::new();
-        let mut lots: Vec<Lot> = Vec::new();
+        let mut changes = Changes::default();
+        let mut lots = 0usize;
         // The winner of each exclusive group so far (allocated only when a
         // grouped rule matches).
         let mut winners: Vec<Option<usize>> = Vec::new();
         // The global daily tally as this event's awards use it up.
         let mut global: Option<DayTally> = None;
         let mut global_changed = false;
+        // The last expiry computed: most rules share the program's, and
+        // calendar arithmetic is worth doing once per event.
+        let mut expiry_memo: Option<(Expiry, Option<DateTime<Utc>>)> = None;
         let no_counter = RuleCounter::default();
         for (position, &i) in candidates.iter().enumerate() {
             let (Some(rule), Some(plan)) = (self.spec.rules.get(i), self.plan.rules.get(i)) else {
@@ -310,7 +435,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 changes.push(Change {
                     rule: i,
                     matched: matched.map(|(n, _)| n),
-                    points: 0,
+                    ..Change::default()
                 });
                 continue;
             }
@@ -334,7 +459,7 @@ impl<Tz: TimeZone> Program<Tz> {
                             changes.push(Change {
                                 rule: i,
                                 matched: Some(n),
-                                points: 0,
+                                ..Change::default()
                             });
                         }
                         continue;
@@ -354,6 +479,13 @@ impl<Tz: TimeZone> Program<Tz> {
                 global = Some(global_days.tally(day));
             }
             let award = self.award(rule, plan, event, ctx, periods, counter, global)?;
+            let mut change = Change {
+                rule: i,
+                matched: matched.map(|(n, _)| n),
+                points: award.points,
+                counted_global: award.counted_global,
+                ..Change::default()
+            };
             if award.points > 0 {
                 // Every period tally is part of the lifetime one, so
                 // checking the lifetime covers them all.
@@ -374,28 +506,25 @@ impl<Tz: TimeZone> Program<Tz> {
                     .checked_add(award.points)
                     .ok_or(PointsError::Overflow)?;
                 let expiry = rule.expiry.unwrap_or(self.spec.expiry);
-                let available_from = event
-                    .at
-                    .checked_add_signed(TimeDelta::days(i64::from(rule.pending_days)))
-                    .ok_or(PointsError::Overflow)?;
-                lots.push(Lot {
-                    id: 0,
-                    source: event.id,
-                    rule: rule.name.clone(),
-                    earned_at: event.at,
-                    available_from,
-                    expires_at: expiry.expires_at(event.at, &self.zone)?,
-                    remaining: award.points,
-                    held: 0,
-                    counted_global: award.counted_global,
-                });
+                change.expires_at = match expiry_memo {
+                    Some((memo, at)) if memo == expiry => at,
+                    _ => {
+                        let at = expiry.expires_at(event.at, &self.zone)?;
+                        expiry_memo = Some((expiry, at));
+                        at
+                    }
+                };
+                change.available_from = match rule.pending_days {
+                    0 => event.at,
+                    days => event
+                        .at
+                        .checked_add_signed(TimeDelta::days(i64::from(days)))
+                        .ok_or(PointsError::Overflow)?,
+                };
+                lots += 1;
             }
             if award.points > 0 || matched.is_some() {
-                changes.push(Change {
-                    rule: i,
-                    matched: matched.map(|(n, _)| n),
-                    points: award.points,
-                });
+                changes.push(change);
             }
             if earned.awards.capacity() == 0 {
                 // One allocation for every award this event can make.
@@ -406,9 +535,8 @@ impl<Tz: TimeZone> Program<Tz> {
             earned.awards.push(award);
         }
         Ok(Step {
-            earned,
-            lots,
             changes,
+            lots,
             global: global.filter(|_| global_changed),
             periods,
         })

@@ -764,19 +764,18 @@ impl Ledger {
     /// Adds the lots of one event's awards (built by
     /// [`Program::apply`](super::Program::apply) with `id` 0): numbers them,
     /// pays off debt first, remembers them for reversal and writes their
-    /// statement entries. All or nothing: on error nothing changed. Returns
-    /// the points that paid off debt.
+    /// statement entries. `total` and `count` are the lots' points and
+    /// number, which the caller already knows. All or nothing: on error
+    /// nothing changed. Returns the points that paid off debt.
     pub(crate) fn credit(
         &mut self,
-        lots: Vec<Lot>,
+        total: u64,
+        count: usize,
+        lots: impl Iterator<Item = Lot>,
         policy: &LedgerPolicy,
     ) -> Result<u64, PointsError> {
         let statement_limit = policy.statement_entries;
         let reversible = usize::from(policy.reversible_awards);
-        let total = lots
-            .iter()
-            .try_fold(0u64, |s, l| s.checked_add(l.remaining))
-            .ok_or(PointsError::Overflow)?;
         let earned = self
             .earned
             .checked_add(total)
@@ -785,7 +784,7 @@ impl Ledger {
         self.available
             .checked_add(total)
             .ok_or(PointsError::Overflow)?;
-        let count = u64::try_from(lots.len()).map_err(|_| PointsError::Overflow)?;
+        let count = u64::try_from(count).map_err(|_| PointsError::Overflow)?;
         let next_lot = self
             .next_lot
             .checked_add(count)
@@ -863,6 +862,11 @@ impl Ledger {
     /// Inserts a lot at its place in spending order.
     fn insert_lot(&mut self, lot: Lot) {
         let key = lot.spend_key();
+        // Events come mostly in time order, so a lot usually goes last.
+        if self.lots.last().is_none_or(|l| l.spend_key() <= key) {
+            self.lots.push(lot);
+            return;
+        }
         let at = self.lots.partition_point(|l| l.spend_key() <= key);
         self.lots.insert(at, lot);
     }
