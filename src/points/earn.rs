@@ -126,9 +126,9 @@ impl Earned {
     }
 }
 
-/// What [`Program::apply_with`] commits once nothing can fail.
+/// What [`Program::apply_with`] commits once nothing can fail, besides
+/// its [`Change`]s.
 struct Step {
-    changes: Changes,
     /// How many changes award points (each becomes a lot).
     lots: usize,
     /// The global daily tally of the event's day, if awards changed it.
@@ -153,20 +153,25 @@ struct Change {
     expires_at: Option<DateTime<Utc>>,
 }
 
-/// How many changes an event keeps without allocating: one per rule its
-/// kind triggers, which is a handful in real programs.
-const INLINE_CHANGES: usize = 8;
-
-/// One event's changes, in the order the rules were tried.
-#[derive(Default)]
-struct Changes {
-    inline: [Change; INLINE_CHANGES],
+/// A short list kept on the stack, spilling to the heap past `N` items:
+/// one event's changes (one per rule its kind triggers, a handful in real
+/// programs) or its exclusive groups' winners.
+struct Few<T, const N: usize> {
+    inline: [T; N],
     len: usize,
-    more: Vec<Change>,
+    more: Vec<T>,
 }
 
-impl Changes {
-    fn push(&mut self, change: Change) {
+impl<T: Copy + Default, const N: usize> Few<T, N> {
+    fn new() -> Self {
+        Few {
+            inline: [T::default(); N],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, change: T) {
         match self.inline.get_mut(self.len) {
             Some(slot) => {
                 *slot = change;
@@ -176,10 +181,13 @@ impl Changes {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Change> {
+    fn iter(&self) -> impl Iterator<Item = &T> {
         self.inline.iter().take(self.len).chain(&self.more)
     }
 }
+
+/// One event's changes, in the order the rules were tried.
+type Changes = Few<Change, 8>;
 
 impl<Tz: TimeZone> Program<Tz> {
     /// Awards the points `event` earns, knowing nothing about the user
@@ -308,6 +316,7 @@ impl<Tz: TimeZone> Program<Tz> {
         ledger.counters.adopt(&self.plan.names);
         // Everything is computed first and committed only once nothing can
         // fail, so a failed call leaves the ledger as it was.
+        let mut changes = Changes::new();
         let step = self
             .evaluate(
                 &ledger.counters,
@@ -315,11 +324,11 @@ impl<Tz: TimeZone> Program<Tz> {
                 event,
                 ctx,
                 candidates,
-                out,
+                (out, &mut changes),
             )
             .and_then(|step| {
                 // The last fallible step; it changes nothing when it fails.
-                let lots = step.changes.iter().filter(|c| c.points > 0).map(|c| Lot {
+                let lots = changes.iter().filter(|c| c.points > 0).map(|c| Lot {
                     id: 0,
                     source: event.id,
                     rule: self.rule_name(c.rule),
@@ -341,7 +350,7 @@ impl<Tz: TimeZone> Program<Tz> {
             }
         };
         ledger.version = version;
-        for change in step.changes.iter() {
+        for change in changes.iter() {
             let Some(rule) = self.spec.rules.get(change.rule) else {
                 continue;
             };
@@ -387,7 +396,7 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         ctx: &EarnContext,
         candidates: &[usize],
-        earned: &mut Earned,
+        (earned, changes): (&mut Earned, &mut Changes),
     ) -> Result<Step, PointsError> {
         let offset = self
             .zone
@@ -405,11 +414,9 @@ impl<Tz: TimeZone> Program<Tz> {
             month: self.plan.months.then(|| month_of(day)),
             last_award: false,
         };
-        let mut changes = Changes::default();
         let mut lots = 0usize;
-        // The winner of each exclusive group so far (allocated only when a
-        // grouped rule matches).
-        let mut winners: Vec<Option<usize>> = Vec::new();
+        // The winner of each exclusive group so far: (group, rule).
+        let mut winners: Few<(usize, usize), 4> = Few::new();
         // The global daily tally as this event's awards use it up.
         let mut global: Option<DayTally> = None;
         let mut global_changed = false;
@@ -440,10 +447,8 @@ impl<Tz: TimeZone> Program<Tz> {
                 continue;
             }
             if let Some(group) = plan.group {
-                if winners.is_empty() {
-                    winners.resize(self.plan.groups, None);
-                }
-                match winners.get(group).copied().flatten() {
+                let winner = winners.iter().find(|(g, _)| *g == group).map(|&(_, w)| w);
+                match winner {
                     Some(w) => {
                         let by = self.spec.rules.get(w).map(|r| r.name.clone());
                         if let (Some(g), Some(by)) = (&rule.exclusive_group, by) {
@@ -464,11 +469,7 @@ impl<Tz: TimeZone> Program<Tz> {
                         }
                         continue;
                     }
-                    None => {
-                        if let Some(slot) = winners.get_mut(group) {
-                            *slot = Some(i);
-                        }
-                    }
+                    None => winners.push((group, i)),
                 }
             }
             let counts_global = self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt;
@@ -535,7 +536,6 @@ impl<Tz: TimeZone> Program<Tz> {
             earned.awards.push(award);
         }
         Ok(Step {
-            changes,
             lots,
             global: global.filter(|_| global_changed),
             periods,

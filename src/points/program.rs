@@ -358,8 +358,6 @@ pub(crate) struct Plan {
     /// The rules' names in declaration order, shared by every ledger the
     /// program runs on (see [`RuleCounters::adopt`](super::ledger::RuleCounters::adopt)).
     pub(crate) names: Arc<[Label]>,
-    /// How many exclusive groups there are.
-    pub(crate) groups: usize,
     /// Whether any rule keeps week tallies, so events need their week's key.
     pub(crate) weeks: bool,
     /// Whether any rule keeps month tallies (a calendar conversion per
@@ -435,7 +433,6 @@ impl Plan {
             by_tag,
             rules: plans,
             names: rules.iter().map(|r| r.name.clone()).collect(),
-            groups: groups.len(),
             weeks: rules.iter().any(RuleSpec::tallies_weeks),
             months: rules.iter().any(RuleSpec::tallies_months),
         }
