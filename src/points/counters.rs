@@ -66,16 +66,41 @@ impl DayTally {
 /// A ledger keeps a handful of recent periods ([`DAILY_TALLY_DAYS`] days,
 /// the weeks and months they fall in), so a short list ordered by key finds
 /// the newest period, the one most events land in, at its end without a
-/// search. Serializes as a JSON object by date, like a map.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
-pub struct Tallies(Vec<(LocalDay, DayTally)>);
+/// search. One period is kept without a heap allocation (most week and
+/// month tallies, and the days of an occasional user). Serializes as a JSON
+/// object by date, like a map.
+#[derive(Clone, Default)]
+pub struct Tallies(Repr);
+
+type Period = (LocalDay, DayTally);
+
+#[derive(Clone)]
+enum Repr {
+    /// No period, or one.
+    One(Option<Period>),
+    /// Any number, oldest first.
+    Many(Vec<Period>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::One(None)
+    }
+}
 
 impl Tallies {
+    fn as_slice(&self) -> &[Period] {
+        match &self.0 {
+            Repr::One(one) => one.as_slice(),
+            Repr::Many(many) => many,
+        }
+    }
+
     /// The tally of the period starting on `key`, if one is kept.
     #[inline]
     pub fn get(&self, key: LocalDay) -> Option<DayTally> {
         // Newest first: events mostly land in the latest period.
-        self.0
+        self.as_slice()
             .iter()
             .rev()
             .find(|(k, _)| *k <= key)
@@ -85,17 +110,17 @@ impl Tallies {
 
     /// How many periods are kept.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_slice().len()
     }
 
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
     }
 
     /// The periods kept and their tallies, oldest first.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (LocalDay, DayTally)> + '_ {
-        self.0.iter().copied()
+        self.as_slice().iter().copied()
     }
 
     /// The tally under `key`, empty if none is kept.
@@ -106,28 +131,41 @@ impl Tallies {
 
     /// The newest period's key.
     fn newest(&self) -> Option<LocalDay> {
-        self.0.last().map(|&(k, _)| k)
+        self.as_slice().last().map(|&(k, _)| k)
     }
 
     /// The oldest period's key.
     fn oldest(&self) -> Option<LocalDay> {
-        self.0.first().map(|&(k, _)| k)
+        self.as_slice().first().map(|&(k, _)| k)
     }
 
     /// The tally under `key`, to change, made empty if none was kept.
     fn entry(&mut self, key: LocalDay) -> &mut DayTally {
-        // Where `key` goes: usually at the end, or on the last entry.
-        let at = self.0.iter().rposition(|(k, _)| *k <= key);
-        let index = match at {
-            Some(i) if self.0.get(i).is_some_and(|(k, _)| *k == key) => i,
-            _ => {
-                let i = at.map_or(0, |i| i + 1);
-                self.0.insert(i, (key, DayTally::default()));
-                i
+        if let Repr::One(Some((k, t))) = self.0
+            && k != key
+        {
+            // A second period: move to the heap.
+            let mut many = Vec::with_capacity(4);
+            many.push((k, t));
+            self.0 = Repr::Many(many);
+        }
+        match &mut self.0 {
+            Repr::One(one) => &mut one.get_or_insert((key, DayTally::default())).1,
+            Repr::Many(many) => {
+                // Where `key` goes: usually at the end, or on the last entry.
+                let at = many.iter().rposition(|(k, _)| *k <= key);
+                let index = match at {
+                    Some(i) if many.get(i).is_some_and(|(k, _)| *k == key) => i,
+                    _ => {
+                        let i = at.map_or(0, |i| i + 1);
+                        many.insert(i, (key, DayTally::default()));
+                        i
+                    }
+                };
+                // `index` is in range: found or just inserted there.
+                &mut many[index].1
             }
-        };
-        // `index` is in range: found or just inserted there.
-        &mut self.0[index].1
+        }
     }
 
     /// Adds one award of `points` to the period `key`.
@@ -143,12 +181,26 @@ impl Tallies {
     /// Takes `awards` awards of `points` out of the period `key`, if kept,
     /// dropping its tally when it becomes empty.
     pub(crate) fn remove(&mut self, key: LocalDay, points: u64, awards: u32) {
-        if let Some(i) = self.0.iter().position(|(k, _)| *k == key)
-            && let Some((_, t)) = self.0.get_mut(i)
-        {
-            t.remove(points, awards);
-            if t.is_empty() {
-                self.0.remove(i);
+        match &mut self.0 {
+            Repr::One(one) => {
+                if let Some((k, t)) = one
+                    && *k == key
+                {
+                    t.remove(points, awards);
+                    if t.is_empty() {
+                        *one = None;
+                    }
+                }
+            }
+            Repr::Many(many) => {
+                if let Some(i) = many.iter().position(|(k, _)| *k == key)
+                    && let Some((_, t)) = many.get_mut(i)
+                {
+                    t.remove(points, awards);
+                    if t.is_empty() {
+                        many.remove(i);
+                    }
+                }
             }
         }
     }
@@ -168,21 +220,58 @@ impl Tallies {
 
     /// Drops the periods before `key`.
     fn keep_from(&mut self, key: LocalDay) {
-        let before = self.0.partition_point(|(k, _)| *k < key);
-        self.0.drain(..before);
+        match &mut self.0 {
+            Repr::One(one) => {
+                if one.is_some_and(|(k, _)| k < key) {
+                    *one = None;
+                }
+            }
+            Repr::Many(many) => {
+                let before = many.partition_point(|(k, _)| *k < key);
+                many.drain(..before);
+            }
+        }
+    }
+}
+
+// Equality, hashing and debug output look at the periods kept, not at
+// whether they are on the heap.
+impl PartialEq for Tallies {
+    fn eq(&self, other: &Tallies) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Tallies {}
+
+impl std::hash::Hash for Tallies {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl fmt::Debug for Tallies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.as_slice().iter().map(|(k, t)| (k, t)))
+            .finish()
     }
 }
 
 impl Serialize for Tallies {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, t)| (k, t)))
+        s.collect_map(self.as_slice().iter().map(|(k, t)| (k, t)))
     }
 }
 
 impl<'de> Deserialize<'de> for Tallies {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = BTreeMap::<LocalDay, DayTally>::deserialize(d)?;
-        Ok(Tallies(map.into_iter().collect()))
+        let mut periods = map.into_iter();
+        Ok(Tallies(match periods.len() {
+            0 | 1 => Repr::One(periods.next()),
+            _ => Repr::Many(periods.collect()),
+        }))
     }
 }
 
@@ -500,6 +589,41 @@ mod tests {
         assert_eq!(serde_json::to_string(&map).unwrap_or_default(), json);
         let back: Tallies = serde_json::from_str(&json).unwrap_or_default();
         assert_eq!(back, t);
+    }
+
+    #[test]
+    fn one_period_or_many_is_the_same_tallies() {
+        use std::hash::{BuildHasher, RandomState};
+        let mut one = Tallies::default();
+        one.add(day(5), 2);
+        assert!(matches!(one.0, Repr::One(Some(_))));
+        let mut many = Tallies::default();
+        many.add(day(4), 1);
+        many.add(day(5), 2);
+        assert!(matches!(many.0, Repr::Many(_)));
+        assert_ne!(one, many);
+        many.keep_from(day(5));
+        assert_eq!(one, many);
+        let hasher = RandomState::new();
+        assert_eq!(hasher.hash_one(&one), hasher.hash_one(&many));
+        assert_eq!(format!("{one:?}"), format!("{many:?}"));
+        let json = serde_json::to_string(&many).unwrap_or_default();
+        assert_eq!(serde_json::to_string(&one).unwrap_or_default(), json);
+        // A single kept period stays off the heap, and emptying drops it.
+        one.set(
+            day(5),
+            DayTally {
+                count: 1,
+                points: 9,
+            },
+        );
+        one.remove(day(6), 9, 1);
+        assert_eq!(one.get(day(5)).map(|t| t.points), Some(9));
+        one.remove(day(5), 9, 1);
+        assert!(one.is_empty());
+        one.add(day(3), 1);
+        one.keep_from(day(4));
+        assert!(one.is_empty());
     }
 
     #[test]
