@@ -160,11 +160,20 @@ pub struct Redemption {
     /// Which lots paid, earliest-expiring first.
     pub taken: Vec<Taken>,
     /// The statement entries it wrote.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<Entry>,
     /// `true` when this is the stored result of an earlier call with the
     /// same key; nothing changed this time.
     pub repeated: bool,
+}
+
+/// The statement entry of a redemption.
+fn redeemed_entry(r: &Redemption) -> Entry {
+    Entry {
+        at: r.at,
+        points: r.points,
+        kind: EntryKind::Redeemed { key: r.key.clone() },
+    }
 }
 
 /// One award as the ledger remembers it for reversal.
@@ -628,6 +637,10 @@ impl Ledger {
         })? {
             let mut again = first.clone();
             again.repeated = true;
+            if again.entries.is_empty() {
+                // Remembered without its one entry, which it implies.
+                again.entries = vec![redeemed_entry(&again)];
+            }
             return Ok(again);
         }
         let (available, version) = self.check_spend(points, now)?;
@@ -640,21 +653,20 @@ impl Ledger {
         self.available = available;
         self.redeemed = redeemed;
         self.version = version;
-        let entries = vec![Entry {
-            at: now,
-            points,
-            kind: EntryKind::Redeemed { key: key.clone() },
-        }];
-        self.write(&entries);
-        let result = Redemption {
+        let mut result = Redemption {
             key,
             points,
             at: now,
             taken,
-            entries,
+            entries: Vec::new(),
             repeated: false,
         };
+        // The entry is implied by the result, so the remembered copy does
+        // without it (one allocation less per redeem).
         self.remember(Remembered::Redeem(result.clone()));
+        let entry = redeemed_entry(&result);
+        statement::append(&mut self.statement, self.statement_limit, [entry.clone()]);
+        result.entries = vec![entry];
         Ok(result)
     }
 
@@ -706,11 +718,17 @@ impl Ledger {
         if points == 0 {
             return Err(PointsError::ZeroRedeem);
         }
-        let spendable = self.spendable(now);
-        if spendable < points {
+        // Stop at the first lots that cover it: the whole sum is only
+        // needed to explain a refusal.
+        let mut enough = 0u64;
+        let covered = self.lots.iter().filter(|l| l.spendable_at(now)).any(|l| {
+            enough = enough.saturating_add(l.remaining);
+            enough >= points
+        });
+        if !covered {
             return Err(PointsError::Insufficient {
                 requested: points,
-                spendable,
+                spendable: self.spendable(now),
             });
         }
         let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
@@ -1151,6 +1169,47 @@ mod tests {
         );
         assert_eq!(l.redeem("z".into(), 0, t(2)), Err(PointsError::ZeroRedeem));
         assert_eq!(json(&l), snapshot);
+    }
+
+    #[test]
+    fn a_repeated_redeem_returns_its_entry_even_after_a_round_trip() {
+        let p = shop(100, "", NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        let first = l
+            .redeem("k".into(), 10, t(1))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(first.entries.len(), 1);
+        // The remembered copy leaves the entry out, and rebuilds it.
+        assert!(!json(&l).contains("\"entries\""));
+        let mut back: Ledger =
+            serde_json::from_str(&json(&l)).unwrap_or_else(|e| unreachable!("{e}"));
+        for ledger in [&mut l, &mut back] {
+            let again = ledger
+                .redeem("k".into(), 10, t(2))
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            assert!(again.repeated);
+            assert_eq!(again.entries, first.entries);
+        }
+    }
+
+    #[test]
+    fn an_insufficient_redeem_names_everything_spendable() {
+        let p = shop(10, r#""pending_days": 14,"#, NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[visit(1, t(0)), visit(2, t(1)), purchase(3, 100, t(2))],
+        );
+        assert_eq!(
+            l.redeem("r".into(), 21, t(3)),
+            Err(PointsError::Insufficient {
+                requested: 21,
+                spendable: 20
+            })
+        );
+        assert_eq!(l.redeem("r".into(), 20, t(3)).map(|r| r.points), Ok(20));
     }
 
     #[test]
