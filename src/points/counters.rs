@@ -368,8 +368,13 @@ impl RuleCounter {
             self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
         }
         if let Some(oldest) = self.days.forget_old_days() {
-            self.weeks.keep_from(week_of(oldest));
-            self.months.keep_from(month_of(oldest));
+            // Only rules with week or month caps keep those tallies.
+            if !self.weeks.is_empty() {
+                self.weeks.keep_from(week_of(oldest));
+            }
+            if !self.months.is_empty() {
+                self.months.keep_from(month_of(oldest));
+            }
         }
     }
 

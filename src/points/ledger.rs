@@ -879,6 +879,11 @@ impl Ledger {
 
     /// Inserts a lot at its place in spending order.
     fn insert_lot(&mut self, lot: Lot) {
+        if self.lots.capacity() == 0 {
+            // A member who earns once usually earns again: skip the
+            // smallest steps of growth.
+            self.lots.reserve_exact(8);
+        }
         let key = lot.spend_key();
         // Events come mostly in time order, so a lot usually goes last.
         if self.lots.last().is_none_or(|l| l.spend_key() <= key) {
