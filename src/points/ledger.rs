@@ -885,12 +885,13 @@ impl Ledger {
             self.lots.reserve_exact(8);
         }
         let key = lot.spend_key();
-        // Events come mostly in time order, so a lot usually goes last.
-        if self.lots.last().is_none_or(|l| l.spend_key() <= key) {
-            self.lots.push(lot);
-            return;
-        }
-        let at = self.lots.partition_point(|l| l.spend_key() <= key);
+        // Events come mostly in time order, so a lot goes last or just
+        // before the few lots of longer-lived rules: look from the end.
+        let at = self
+            .lots
+            .iter()
+            .rposition(|l| l.spend_key() <= key)
+            .map_or(0, |i| i + 1);
         self.lots.insert(at, lot);
     }
 
