@@ -469,6 +469,11 @@ impl RuleCounters {
         let index = match found {
             Some(i) => i,
             None => {
+                if self.entries.capacity() == 0 {
+                    // A member usually touches several rules: skip the
+                    // smallest steps of growth (bounded by the program).
+                    self.entries.reserve_exact(self.slots.len().clamp(1, 8));
+                }
                 self.entries.push((name.clone(), RuleCounter::default()));
                 let i = self.entries.len() - 1;
                 match (self.slots.get_mut(position), u16::try_from(i + 1)) {

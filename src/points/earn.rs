@@ -138,7 +138,7 @@ struct Step {
 
 /// A counter change, and for an award its lot, that the step commits once
 /// nothing can fail.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Change {
     rule: usize,
     /// The rule's new match count, for counting rules.
@@ -153,6 +153,19 @@ struct Change {
     expires_at: Option<DateTime<Utc>>,
 }
 
+impl Change {
+    /// A change of nothing, for rule `0`; a constant, so that filling a
+    /// buffer with it is a copy rather than a call per slot.
+    const BLANK: Change = Change {
+        rule: 0,
+        matched: None,
+        points: 0,
+        counted_global: false,
+        available_from: DateTime::<Utc>::UNIX_EPOCH,
+        expires_at: None,
+    };
+}
+
 /// A short list kept on the stack, spilling to the heap past `N` items:
 /// one event's changes (one per rule its kind triggers, a handful in real
 /// programs) or its exclusive groups' winners.
@@ -162,10 +175,11 @@ struct Few<T, const N: usize> {
     more: Vec<T>,
 }
 
-impl<T: Copy + Default, const N: usize> Few<T, N> {
-    fn new() -> Self {
+impl<T: Copy, const N: usize> Few<T, N> {
+    /// An empty list; `blank` fills the unused inline slots.
+    fn new(blank: T) -> Self {
         Few {
-            inline: [T::default(); N],
+            inline: [blank; N],
             len: 0,
             more: Vec::new(),
         }
@@ -316,7 +330,7 @@ impl<Tz: TimeZone> Program<Tz> {
         ledger.counters.adopt(&self.plan.names);
         // Everything is computed first and committed only once nothing can
         // fail, so a failed call leaves the ledger as it was.
-        let mut changes = Changes::new();
+        let mut changes = Changes::new(Change::BLANK);
         let step = self
             .evaluate(
                 &ledger.counters,
@@ -416,7 +430,7 @@ impl<Tz: TimeZone> Program<Tz> {
         };
         let mut lots = 0usize;
         // The winner of each exclusive group so far: (group, rule).
-        let mut winners: Few<(usize, usize), 4> = Few::new();
+        let mut winners: Few<(usize, usize), 4> = Few::new((0, 0));
         // The global daily tally as this event's awards use it up.
         let mut global: Option<DayTally> = None;
         let mut global_changed = false;
@@ -442,7 +456,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 changes.push(Change {
                     rule: i,
                     matched: matched.map(|(n, _)| n),
-                    ..Change::default()
+                    ..Change::BLANK
                 });
                 continue;
             }
@@ -464,7 +478,7 @@ impl<Tz: TimeZone> Program<Tz> {
                             changes.push(Change {
                                 rule: i,
                                 matched: Some(n),
-                                ..Change::default()
+                                ..Change::BLANK
                             });
                         }
                         continue;
@@ -485,7 +499,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 matched: matched.map(|(n, _)| n),
                 points: award.points,
                 counted_global: award.counted_global,
-                ..Change::default()
+                ..Change::BLANK
             };
             if award.points > 0 {
                 // Every period tally is part of the lifetime one, so
