@@ -166,6 +166,17 @@ impl Change {
     };
 }
 
+/// What the cooldown and caps leave of an award: its points, the cap that
+/// cut them, and the end of a cooldown that held them back.
+type Limited = (u64, Option<CapHit>, Option<DateTime<Utc>>);
+
+/// What one award grants, for the step's bookkeeping.
+#[derive(Clone, Copy)]
+struct Granted {
+    points: u64,
+    counted_global: bool,
+}
+
 /// A short list kept on the stack, spilling to the heap past `N` items:
 /// one event's changes (one per rule its kind triggers, a handful in real
 /// programs) or its exclusive groups' winners.
@@ -493,7 +504,20 @@ impl<Tz: TimeZone> Program<Tz> {
                 }
                 global = Some(global_days.tally(day));
             }
-            let award = self.award(rule, plan, event, ctx, periods, counter, global)?;
+            if earned.awards.capacity() == 0 {
+                // One allocation for every award this event can make.
+                earned
+                    .awards
+                    .reserve_exact(candidates.len().saturating_sub(position));
+            }
+            let award = self.award(
+                (rule, plan, counter),
+                event,
+                ctx,
+                periods,
+                global,
+                &mut earned.awards,
+            )?;
             let mut change = Change {
                 rule: i,
                 matched: matched.map(|(n, _)| n),
@@ -541,13 +565,6 @@ impl<Tz: TimeZone> Program<Tz> {
             if award.points > 0 || matched.is_some() {
                 changes.push(change);
             }
-            if earned.awards.capacity() == 0 {
-                // One allocation for every award this event can make.
-                earned
-                    .awards
-                    .reserve_exact(candidates.len().saturating_sub(position));
-            }
-            earned.awards.push(award);
         }
         Ok(Step {
             lots,
@@ -556,18 +573,17 @@ impl<Tz: TimeZone> Program<Tz> {
         })
     }
 
-    /// One matching, non-excluded rule's award, before anything is committed.
-    #[allow(clippy::too_many_arguments)]
+    /// One matching, non-excluded rule's award, before anything is
+    /// committed, appended to `awards`; what it grants.
     fn award(
         &self,
-        rule: &RuleSpec,
-        plan: &RulePlan,
+        (rule, plan, counter): (&RuleSpec, &RulePlan, &RuleCounter),
         event: &Event,
         ctx: &EarnContext,
         periods: Periods,
-        counter: &RuleCounter,
         global: Option<DayTally>,
-    ) -> Result<Award, PointsError> {
+        awards: &mut Vec<Award>,
+    ) -> Result<Granted, PointsError> {
         let (base, per_amount) = base_points(&rule.reward, &event.kind)?;
         let tier_multiplier = ctx
             .tier
@@ -584,28 +600,50 @@ impl<Tz: TimeZone> Program<Tz> {
                 m.apply(base, rule.multiplier_rounding)?
             }
         };
-        let mut award = Award {
+        let (points, capped, cooling_down_until) =
+            self.limit(rule, plan, event, multiplied, periods, counter, global)?;
+        let counted_global = points > 0 && global.is_some() && !rule.global_cap_exempt;
+        // Pushed whole, once: an award is large, and moving it about costs.
+        awards.push(Award {
             rule: rule.name.clone(),
             base,
             tier_multiplier,
             rule_multiplier: rule.multiplier,
             multiplied,
-            points: 0,
+            points,
             per_amount,
-            capped: None,
-            cooling_down_until: None,
-            counted_global: false,
-        };
+            capped,
+            cooling_down_until,
+            counted_global,
+        });
+        Ok(Granted {
+            points,
+            counted_global,
+        })
+    }
+
+    /// What the cooldown and the caps leave of `multiplied`: the points, the
+    /// cap that cut them, and the end of a cooldown that held them back.
+    #[allow(clippy::too_many_arguments)]
+    fn limit(
+        &self,
+        rule: &RuleSpec,
+        plan: &RulePlan,
+        event: &Event,
+        multiplied: u64,
+        periods: Periods,
+        counter: &RuleCounter,
+        global: Option<DayTally>,
+    ) -> Result<Limited, PointsError> {
         if multiplied == 0 {
-            return Ok(award);
+            return Ok((0, None, None));
         }
         if let (Some(cooldown), Some(last)) = (plan.cooldown, counter.last_award_at) {
             let until = last
                 .checked_add_signed(cooldown)
                 .ok_or(PointsError::Overflow)?;
             if event.at < until {
-                award.cooling_down_until = Some(until);
-                return Ok(award);
+                return Ok((0, None, Some(until)));
             }
         }
         let mut limiter = Limiter::new(multiplied, rule.cap_mode);
@@ -628,10 +666,7 @@ impl<Tz: TimeZone> Program<Tz> {
             limiter.cut(self.spec.global_daily_cap, CapPeriod::GlobalDaily, || used);
         }
         let (points, capped) = limiter.finish();
-        award.points = points;
-        award.capped = capped;
-        award.counted_global = points > 0 && global.is_some() && !rule.global_cap_exempt;
-        Ok(award)
+        Ok((points, capped, None))
     }
 }
 
