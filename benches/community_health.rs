@@ -4,6 +4,9 @@
 //!
 //! - `health_report`: a `HealthBuilder` fed every event and join, then
 //!   `finish` for all communities (a 30-day window in +08:00);
+//! - `health_report_log`: the same report through the batch path,
+//!   `HealthBuilder::extend_log` over a prepared `EventLog` (preparing it is
+//!   a one-time cost, measured by the `lifecycle` bench's `prepare_log`);
 //! - `content_heat`: `ContentHeat::apply` on every event, topics assigned as
 //!   posts arrive, then the ten topics to amplify.
 //!
@@ -17,6 +20,7 @@ use support::sparse;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use growthkit::batch::EventLog;
 use growthkit::community::{ContentHeat, HealthSpec, HeatModelSpec};
 use growthkit::{CommunityId, ContentId, Event, EventId, EventKind, LocalDay, TopicId, UserId};
 use rand::rngs::StdRng;
@@ -105,6 +109,15 @@ fn bench(c: &mut Criterion) {
         b.extend(&data.events);
         b.finish()
     };
+    let log = EventLog::new(data.events.clone());
+    let health_report_log = || {
+        let mut b = health.builder(beijing);
+        for &(user, community, at) in &data.joins {
+            b.joined(user, community, at);
+        }
+        b.extend_log(&log);
+        b.finish()
+    };
     let content_heat = || {
         let mut heat = ContentHeat::new(model.clone());
         for e in &data.events {
@@ -119,6 +132,11 @@ fn bench(c: &mut Criterion) {
     };
 
     let report = health_report();
+    assert_eq!(
+        health_report_log(),
+        report,
+        "the batch path gives the same report"
+    );
     let biggest = report.communities.iter().max_by_key(|h| h.members);
     eprintln!(
         "{n_events} events, {} joins, {} communities; biggest: {:?}",
@@ -145,6 +163,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n_events as u64));
     g.bench_function("health_report", |b| {
         b.iter_with_large_drop(|| black_box(health_report()))
+    });
+    g.bench_function("health_report_log", |b| {
+        b.iter_with_large_drop(|| black_box(health_report_log()))
     });
     g.bench_function("content_heat", |b| {
         b.iter_with_large_drop(|| black_box(content_heat()))

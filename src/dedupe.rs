@@ -59,6 +59,21 @@ pub struct DedupeWindow {
     pub max_ids: u16,
 }
 
+impl DedupeWindow {
+    /// The field that makes this window useless, if any, named as it sits
+    /// in a spec (`dedupe.horizon_hours`, `dedupe.max_ids`): both must be at
+    /// least 1. Every spec that embeds a window reports it under its own error.
+    pub fn zero_field(&self) -> Option<&'static str> {
+        if self.horizon_hours == 0 {
+            Some("dedupe.horizon_hours")
+        } else if self.max_ids == 0 {
+            Some("dedupe.max_ids")
+        } else {
+            None
+        }
+    }
+}
+
 impl Default for DedupeWindow {
     /// Three days and 64 ids: generous for retried deliveries and offline
     /// clients, small enough for a million users in memory.

@@ -6,6 +6,7 @@
 //! the weighted cascade the probabilities into each node sum to 1.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, TimeZone, Utc};
+use growthkit::batch::EventLog;
 use growthkit::community::graph::{self, GraphBuilder, InteractionGraph, Propagation};
 use growthkit::community::{
     ContentHeat, HealthBuilder, HealthReport, HealthShard, HealthSpec, HeatModelSpec, Signal,
@@ -180,6 +181,16 @@ proptest! {
         }
         prop_assert_eq!(&absorbed.finish(), &whole);
         prop_assert_eq!(&left.finish(), &whole);
+
+        // The batch path over a prepared log, joins and leaves told apart.
+        let mut batch = health.builder(beijing());
+        for (op, _) in &ops {
+            if !matches!(op, Op::Event(_)) {
+                op.feed(&mut batch);
+            }
+        }
+        batch.extend_log(&EventLog::new(events_only(&ops)));
+        prop_assert_eq!(&batch.finish(), &whole);
         prop_assert_eq!(&right.finish(), &whole);
         prop_assert_eq!(&second_pair.finish(), &whole);
 

@@ -232,15 +232,8 @@ impl EngagementModelSpec {
                 field: "pair_window_days",
             });
         }
-        if self.dedupe.horizon_hours == 0 {
-            return Err(E::Zero {
-                field: "dedupe.horizon_hours",
-            });
-        }
-        if self.dedupe.max_ids == 0 {
-            return Err(E::Zero {
-                field: "dedupe.max_ids",
-            });
+        if let Some(field) = self.dedupe.zero_field() {
+            return Err(E::Zero { field });
         }
         // NaN fails both comparisons, so it is refused too.
         if !(self.pair_damping > 0.0 && self.pair_damping <= 1.0) {

@@ -233,15 +233,8 @@ impl LevelLadderSpec {
                 value: self.low_water,
             });
         }
-        if self.dedupe.horizon_hours == 0 {
-            return Err(E::Zero {
-                field: "dedupe.horizon_hours",
-            });
-        }
-        if self.dedupe.max_ids == 0 {
-            return Err(E::Zero {
-                field: "dedupe.max_ids",
-            });
+        if let Some(field) = self.dedupe.zero_field() {
+            return Err(E::Zero { field });
         }
         if self.levels.is_empty() {
             return Err(E::NoLevels);

@@ -266,8 +266,9 @@ impl PolicySpec {
             i.dormant_days.into(),
         )?;
         nonzero("history_limit", self.history_limit.into())?;
-        nonzero("dedupe.horizon_hours", self.dedupe.horizon_hours)?;
-        nonzero("dedupe.max_ids", self.dedupe.max_ids.into())?;
+        if let Some(field) = self.dedupe.zero_field() {
+            return Err(Zero { field });
+        }
         Ok(())
     }
 }

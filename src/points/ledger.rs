@@ -1014,6 +1014,95 @@ impl Ledger {
     }
 }
 
+// Hooks for the account engine (`account.rs`): bonus lots that no rule
+// awarded, such as a streak milestone or a badge level's points.
+impl Ledger {
+    /// Credits one bonus lot (built with `id` 0). Its `source` is the
+    /// account's own reversal identity for it, so reversing the event that
+    /// triggered it leaves it alone; its statement entry names `shown_as`,
+    /// the event that earned it, and reads like an award (`+50 streak day 7
+    /// (event#3)`). Pays debt first and is remembered for reversal like any
+    /// award; conservation holds as for [`Ledger::credit`]. All or nothing.
+    /// Returns the entries written.
+    pub(crate) fn credit_bonus(
+        &mut self,
+        lot: Lot,
+        shown_as: EventId,
+        policy: &LedgerPolicy,
+    ) -> Result<Vec<Entry>, PointsError> {
+        let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
+        let (at, points, rule) = (lot.earned_at, lot.remaining, lot.rule.clone());
+        // Credited without its usual entry, which would name `source`.
+        let quiet = LedgerPolicy {
+            statement_entries: 0,
+            ..*policy
+        };
+        let paid = self.credit(points, 1, std::iter::once(lot), &quiet)?;
+        self.statement_limit = policy.statement_entries;
+        self.version = version;
+        let mut entries = vec![Entry {
+            at,
+            points,
+            kind: EntryKind::Earned {
+                rule: rule.clone(),
+                source: shown_as,
+            },
+        }];
+        if paid > 0 {
+            entries.push(Entry {
+                at,
+                points: paid,
+                kind: EntryKind::DebtPaid { rule },
+            });
+        }
+        self.write(&entries);
+        Ok(entries)
+    }
+
+    /// Reverses a bonus lot credited by [`Ledger::credit_bonus`] wholly,
+    /// under `clawback`, and writes its entries naming `shown_as` (the event
+    /// whose reversal revoked it) instead of the bonus's own identity.
+    pub(crate) fn reverse_bonus<Tz: chrono::TimeZone>(
+        &mut self,
+        key: OperationKey,
+        bonus: EventId,
+        shown_as: EventId,
+        clawback: Clawback,
+        zone: &Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Reversal, PointsError> {
+        let mut result = self.reverse(
+            key,
+            bonus,
+            super::reversal::Portion::Whole,
+            clawback,
+            zone,
+            now,
+        )?;
+        let relabel = |entry: &mut Entry| match &mut entry.kind {
+            EntryKind::Reversed { source, .. }
+            | EntryKind::Owed { source }
+            | EntryKind::Forgiven { source }
+                if *source == bonus =>
+            {
+                *source = shown_as;
+            }
+            _ => {}
+        };
+        if !result.repeated {
+            // The reversal's entries are the newest in the statement.
+            let written = result.entries.len();
+            self.statement
+                .iter_mut()
+                .rev()
+                .take(written)
+                .for_each(relabel);
+        }
+        result.entries.iter_mut().for_each(relabel);
+        Ok(result)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

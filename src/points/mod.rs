@@ -36,6 +36,67 @@
 //! - the statement ([`Ledger::statement`], [`Entry`]) is the dated history
 //!   a member sees, bounded in the ledger and carried whole by each result.
 //!
+//! # One engine per member: the [`Account`]
+//!
+//! A program may also carry a tier ladder (`tiers`, a [`TierLadderSpec`]),
+//! check-in streaks (`streak`, a [`CheckInStreakSpec`]) and badges
+//! (`badges`, a [`BadgeCatalogSpec`]). [`Program::open_account`] opens a
+//! member's [`Account`] (ledger, tier, streak and badges together), and
+//! three steps keep them in step:
+//!
+//! - [`Program::earn`]: the rule awards, multiplied by the member's tier;
+//!   then the check-in streak (milestones credited as bonus lots,
+//!   `+50 streak day 7`), badges (levels' points credited,
+//!   `+100 badge helper gold`) and the tier's qualifying points (an upgrade
+//!   at once). All or nothing, and a redelivered event changes nothing.
+//! - [`Program::reverse_in`]: the ledger's reversal, then what the reversed
+//!   points had earned is taken back: a tier or badge level no longer
+//!   deserved is revoked with the reason, and a revoked level's points are
+//!   reversed through the ledger.
+//! - [`Program::evaluate_account`]: the periodic housekeeping (tier
+//!   downgrade after grace, expiry).
+//!
+//! ```
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//! use growthkit::points::ProgramSpec;
+//! use growthkit::{Event, EventId, EventKind, UserId};
+//!
+//! // +10 a check-in; +50 on the 7th day in a row; silver (×1.5) at 60
+//! // points in 30 days, kept 7 days after falling below.
+//! let program = serde_json::from_str::<ProgramSpec>(r#"{
+//!     "utc_offset": "+08:00",
+//!     "rules": [{ "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } }],
+//!     "streak": { "milestones": [{ "day": 7, "points": 50 }] },
+//!     "tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 30 },
+//!                "grace": { "type": "days", "days": 7 },
+//!                "tiers": [{ "name": "member", "threshold": 0 },
+//!                          { "name": "silver", "threshold": 60, "multiplier": 1.5 }] }
+//! }"#)?.validate()?;
+//!
+//! let evening = Utc.with_ymd_and_hms(2026, 3, 1, 13, 0, 0).unwrap(); // 21:00 in Beijing
+//! let mut account = program.open_account(UserId(7), evening);
+//! for day in 0..7 {
+//!     let at = evening + TimeDelta::days(day);
+//!     let event = Event::new(EventId(day as u64), UserId(7), at, EventKind::CheckIn { community: None });
+//!     let step = program.earn(&mut account, &event, None)?;
+//!     // Silver from the 6th check-in (60 points) on: the 7th earns 15.
+//!     assert_eq!(step.earned.total, if day < 6 { 10 } else { 15 });
+//! }
+//! let statement: Vec<String> = account.ledger().statement().map(|e| e.to_string()).collect();
+//! assert_eq!(statement[statement.len() - 2..], [
+//!     "2026-03-07 13:00:00 UTC +15 check_in (event#6)",
+//!     "2026-03-07 13:00:00 UTC +50 streak day 7 (event#6)",
+//! ]);
+//!
+//! // Forty days later the tier's window is empty: grace, then the demotion.
+//! let later = evening + TimeDelta::days(40);
+//! assert!(program.evaluate_account(&mut account, later)?.tier.is_some_and(|t| t.change.is_none()));
+//! let step = program.evaluate_account(&mut account, later + TimeDelta::days(7))?;
+//! assert_eq!(step.tier.and_then(|t| t.change).map(|c| c.to.to_string()), Some("member".into()));
+//! account.ledger().check()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Example: a learning platform
 //!
 //! ```
@@ -86,6 +147,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod account;
 mod badge;
 mod condition;
 mod counters;
@@ -98,10 +160,15 @@ mod multiplier;
 mod program;
 mod reversal;
 mod rule;
+mod simulate;
 mod statement;
 mod streak;
 mod tier;
 
+pub use account::{
+    Account, AccountError, AccountEvaluation, AccountOutcome, AccountReversal, BADGE_BONUS_PREFIX,
+    Bonus, BonusCause, CheckInStreakSpec, REMEMBERED_REVERSALS, STREAK_BONUS_PREFIX,
+};
 pub use badge::{
     BadgeCatalog, BadgeCatalogSpec, BadgeCounter, BadgeError, BadgeGrant, BadgeLevel, BadgeOutcome,
     BadgeProgress, BadgeRevocation, BadgeSpec, Badges, EarnedLevel,
@@ -122,6 +189,10 @@ pub use multiplier::Multiplier;
 pub use program::{Program, ProgramError, ProgramSpec};
 pub use reversal::{Clawback, Portion, Reversal, ReversedAward};
 pub use rule::{Reward, Rounding, RuleSpec};
+pub use simulate::{
+    Change, DEFAULT_TOP_EARNERS, Liability, LiabilityChange, RuleChange, RuleReport, Simulation,
+    SimulationDiff, SimulationError, SimulationReport, TopEarner, ValidThrough, diff, simulate,
+};
 pub use statement::{DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 pub use streak::{
     CheckInKind, CheckInOutcome, MAX_MAKE_UPS_PER_MONTH, MakeUp, MakeUpsUsed, Milestone,

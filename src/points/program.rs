@@ -1,11 +1,15 @@
 //! Points programs as data: the spec operators write, its validation, and
 //! the compiled [`Program`] that the earning step runs.
 
+use super::account::{AccountRules, CheckInStreakSpec};
+use super::badge::{BadgeCatalogSpec, BadgeError};
 use super::condition::ConditionProblem;
 use super::expiry::Expiry;
 use super::ledger::LedgerPolicy;
 use super::limits::{self, Cap};
 use super::rule::{Reward, RuleSpec};
+use super::streak::StreakError;
+use super::tier::{TierError, TierLadderSpec};
 use crate::dedupe::DedupeWindow;
 use crate::event::{KindPattern, KindTag, Label};
 use crate::time::UtcOffset;
@@ -60,6 +64,18 @@ pub struct ProgramSpec {
     /// Default: clamp, 32 statement entries, 128 reversible awards.
     #[serde(default)]
     pub ledger: LedgerPolicy,
+    /// A tier ladder whose multiplier feeds the earning rules of an
+    /// [`Account`](super::Account) (see [`Program::earn`]). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<TierLadderSpec>,
+    /// Check-in streaks with milestone bonuses, counted on the events
+    /// [`CheckInStreakSpec::on`] names. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streak: Option<CheckInStreakSpec>,
+    /// Badges over event, points and streak counters, optionally granting
+    /// points. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub badges: Option<BadgeCatalogSpec>,
 }
 
 /// What is wrong with a [`ProgramSpec`]: the rule, the field and why.
@@ -157,6 +173,28 @@ pub enum ProgramError {
         /// Their shared priority.
         priority: i32,
     },
+    /// The `tiers` section is wrong.
+    #[error("tiers: {0}")]
+    Tiers(TierError),
+    /// The `streak` section is wrong.
+    #[error("streak: {0}")]
+    Streak(StreakError),
+    /// The `streak` section counts no event kind as a check-in.
+    #[error("streak.on is empty: name at least one event kind that counts as a check-in")]
+    NoCheckInKinds,
+    /// The `badges` section is wrong.
+    #[error("badges: {0}")]
+    Badges(BadgeError),
+    /// A rule's name starts like the names the account engine gives its
+    /// bonus lots (`streak …`, `badge …`), so statements and reversals
+    /// could not tell them apart.
+    #[error("rule {rule}: names starting with \"{prefix}\" are kept for bonus points")]
+    ReservedRuleName {
+        /// The rule.
+        rule: Label,
+        /// The reserved prefix.
+        prefix: &'static str,
+    },
 }
 
 impl ProgramSpec {
@@ -169,6 +207,9 @@ impl ProgramSpec {
             global_daily_cap: None,
             rules,
             ledger: LedgerPolicy::default(),
+            tiers: None,
+            streak: None,
+            badges: None,
         }
     }
 
@@ -183,11 +224,13 @@ impl ProgramSpec {
     /// (an IANA zone from `chrono-tz`, say); `utc_offset` is then unused.
     pub fn validate_in<Tz: TimeZone>(self, zone: Tz) -> Result<Program<Tz>, ProgramError> {
         self.check()?;
+        let account = AccountRules::new(&self)?;
         let plan = Plan::new(&self.rules);
         Ok(Program {
             spec: self,
             zone,
             plan,
+            account,
         })
     }
 
@@ -344,6 +387,8 @@ pub struct Program<Tz: TimeZone = FixedOffset> {
     pub(crate) spec: ProgramSpec,
     pub(crate) zone: Tz,
     pub(crate) plan: Plan,
+    /// The validated tiers, streak and badge sections.
+    pub(crate) account: AccountRules,
 }
 
 /// What validation precomputes so that the earning step only looks at the

@@ -1,0 +1,1067 @@
+//! The account engine: one member's [`Ledger`], tier, check-in streak and
+//! badges, stepped together by [`Program::earn`], [`Program::reverse_in`]
+//! and [`Program::evaluate_account`].
+//!
+//! The rules are documented on [`Account`], the type a host starts from.
+
+use super::badge::{BadgeCatalog, BadgeCatalogSpec, BadgeError, BadgeGrant, BadgeOutcome};
+use super::condition::EarnContext;
+use super::earn::Earned;
+use super::ledger::{Ledger, Lot, OperationKey};
+use super::program::{Program, ProgramError, ProgramSpec};
+use super::reversal::{Portion, Reversal};
+use super::rule::Rounding;
+use super::statement::Entry;
+use super::streak::{
+    CheckInKind, CheckInOutcome, MakeUp, Milestone, MilestoneHit, Streak, StreakError, StreakRules,
+    StreakSpec,
+};
+use super::tier::{
+    QualifyingBasis, TierError, TierLadder, TierLadderSpec, TierOutcome, TierStatus,
+};
+use super::{PointsError, RuleSpec};
+use crate::dedupe::Admission;
+use crate::event::{Event, EventKind, KindPattern, KindSet, KindTag, Label};
+use crate::id::{EventId, UserId};
+use crate::lifecycle::Stage;
+use crate::store::Versioned;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// The rule-name prefix of streak milestone bonuses (`streak day 7`).
+pub const STREAK_BONUS_PREFIX: &str = "streak ";
+/// The rule-name prefix of badge bonuses (`badge helper gold`).
+pub const BADGE_BONUS_PREFIX: &str = "badge ";
+/// How many reversals an account remembers to answer a retry with its
+/// first result (the ledger remembers the reversal itself for longer).
+pub const REMEMBERED_REVERSALS: usize = 16;
+
+/// The `streak` section of a [`ProgramSpec`]: a [`StreakSpec`] and the
+/// event kinds that count as a check-in.
+///
+/// ```
+/// use growthkit::points::ProgramSpec;
+///
+/// let spec: ProgramSpec = serde_json::from_str(r#"{
+///     "rules": [{ "name": "lesson", "on": "action_completed:lesson",
+///                 "reward": { "type": "fixed", "points": 10 } }],
+///     "streak": { "on": [], "milestones": [{ "day": 7, "points": 50 }] }
+/// }"#)?;
+/// let err = spec.validate().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "streak.on is empty: name at least one event kind that counts as a check-in"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInStreakSpec {
+    /// The events that check the member in. Default: `["check_in"]`.
+    #[serde(default = "check_in_kinds")]
+    pub on: Vec<KindPattern>,
+    /// As [`StreakSpec::milestones`].
+    #[serde(default)]
+    pub milestones: Vec<Milestone>,
+    /// As [`StreakSpec::make_up`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub make_up: Option<MakeUp>,
+}
+
+fn check_in_kinds() -> Vec<KindPattern> {
+    vec![KindPattern::Kind(KindTag::CheckIn)]
+}
+
+impl Default for CheckInStreakSpec {
+    fn default() -> Self {
+        CheckInStreakSpec {
+            on: check_in_kinds(),
+            milestones: Vec::new(),
+            make_up: None,
+        }
+    }
+}
+
+impl CheckInStreakSpec {
+    /// The streak rules alone.
+    pub fn rules(&self) -> StreakSpec {
+        StreakSpec {
+            milestones: self.milestones.clone(),
+            make_up: self.make_up,
+        }
+    }
+}
+
+/// The validated `tiers`, `streak` and `badges` sections of a program.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AccountRules {
+    tiers: Option<TierLadder>,
+    streak: Option<CheckIns>,
+    badges: Option<BadgeCatalog>,
+}
+
+#[derive(Clone, Debug)]
+struct CheckIns {
+    rules: StreakRules,
+    on: KindSet,
+}
+
+impl AccountRules {
+    /// Whether the program has none of the sections.
+    fn is_empty(&self) -> bool {
+        self.tiers.is_none() && self.streak.is_none() && self.badges.is_none()
+    }
+
+    /// Validates the sections; errors name the section.
+    pub(crate) fn new(spec: &ProgramSpec) -> Result<AccountRules, ProgramError> {
+        let tiers = spec
+            .tiers
+            .clone()
+            .map(TierLadderSpec::validate)
+            .transpose()
+            .map_err(ProgramError::Tiers)?;
+        let streak = match &spec.streak {
+            None => None,
+            Some(s) => {
+                if s.on.is_empty() {
+                    return Err(ProgramError::NoCheckInKinds);
+                }
+                let rules = s.rules().validate().map_err(ProgramError::Streak)?;
+                Some(CheckIns {
+                    rules,
+                    on: KindSet::new(&s.on),
+                })
+            }
+        };
+        let badges = spec
+            .badges
+            .clone()
+            .map(BadgeCatalogSpec::validate)
+            .transpose()
+            .map_err(ProgramError::Badges)?;
+        for (on, prefix) in [
+            (streak.is_some(), STREAK_BONUS_PREFIX),
+            (badges.is_some(), BADGE_BONUS_PREFIX),
+        ] {
+            if let Some(rule) = spec
+                .rules
+                .iter()
+                .find(|r: &&RuleSpec| on && r.name.as_str().starts_with(prefix))
+            {
+                return Err(ProgramError::ReservedRuleName {
+                    rule: rule.name.clone(),
+                    prefix,
+                });
+            }
+        }
+        Ok(AccountRules {
+            tiers,
+            streak,
+            badges,
+        })
+    }
+}
+
+/// Whether a lot's rule name is one the engine gives bonus lots.
+fn is_bonus(rule: &str) -> bool {
+    rule.starts_with(STREAK_BONUS_PREFIX) || rule.starts_with(BADGE_BONUS_PREFIX)
+}
+
+/// Why an account step failed; the account is unchanged.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    /// The ledger refused the step.
+    #[error(transparent)]
+    Points(#[from] PointsError),
+    /// The tier step failed (a ladder changed so that the member's tier is
+    /// no longer on it, or an overflow).
+    #[error(transparent)]
+    Tier(#[from] TierError),
+    /// The streak step failed (an overflow).
+    #[error(transparent)]
+    Streak(#[from] StreakError),
+    /// A badge step failed (an overflow).
+    #[error(transparent)]
+    Badge(#[from] BadgeError),
+    /// The event is another member's.
+    #[error("event {event} is {got}'s, not {expected}'s")]
+    WrongUser {
+        /// The event.
+        event: EventId,
+        /// The account's member.
+        expected: UserId,
+        /// The event's user.
+        got: UserId,
+    },
+    /// The id is one the account gave a bonus lot it still remembers (ids
+    /// are taken from the top of the range down, skipping the ids of the
+    /// member's remembered awards), so it cannot name an event too.
+    #[error("{id} is in use by a bonus lot of this account: it cannot name an event")]
+    ReservedEventId {
+        /// The id.
+        id: EventId,
+    },
+    /// The account's version or bonus ids ran out.
+    #[error("arithmetic overflow in an account")]
+    Overflow,
+}
+
+/// What an event added to a member's tier and badges, remembered so that a
+/// reversal can take it back.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+struct Contribution {
+    source: EventId,
+    at: DateTime<Utc>,
+    kind: EventKind,
+    /// What the tier counted (points or spend).
+    qualifying: u64,
+    /// Of it, what reversals took back so far.
+    #[serde(default)]
+    qualifying_retracted: u64,
+    /// Whether the event's badge counters were taken back.
+    #[serde(default)]
+    event_retracted: bool,
+}
+
+/// A badge level that granted points, with the id its lot is reversed by.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+struct HeldLevel {
+    badge: Label,
+    level: u32,
+    lot_source: EventId,
+}
+
+/// A member's points account: their [`Ledger`], their tier (if the
+/// program has a ladder), check-in [`Streak`] and [`Badges`](super::Badges),
+/// stepped as one by a [`Program`] with the optional `tiers`, `streak` and
+/// `badges` sections. Plain serde data with a
+/// [`version`](Account::version) bumped by every successful change.
+///
+/// # Rules
+///
+/// [`Program::earn`] runs one event through, all or nothing:
+///
+/// 1. **Earning rules** ([`Program::apply_with`]) with the member's current
+///    tier in the [`EarnContext`], so its multiplier applies by itself. A
+///    redelivered event id changes nothing anywhere
+///    ([`Earned::duplicate`]).
+/// 2. **Streak**: an event the `streak.on` kinds match checks the member
+///    in; each milestone reached is credited as a bonus lot named
+///    `streak day N`.
+/// 3. **Badges**: event counters, the rule points earned (bonuses do not
+///    count, so bonuses never feed themselves), and the streak length; each
+///    level granting points is credited as a bonus lot named
+///    `badge NAME LEVEL`.
+/// 4. **Tier**: the rule points earned (or, for a spend ladder, the
+///    purchase's amount in its currency; other currencies count nothing)
+///    are recorded, upgrading at once. The upgrade applies from the next
+///    event on.
+///
+/// Bonus lots are not multiplied or capped, expire under the program's
+/// expiry, pay debt first, and appear on the statement like awards
+/// (`+50 streak day 7 (event#3)`). Each carries its own reversal identity
+/// (an id from the top of the `u64` range), so reversing the event that
+/// triggered one leaves it alone.
+///
+/// [`Program::reverse_in`] reverses an event's awards through the ledger,
+/// then takes back what they had earned: the qualifying points (or spend)
+/// from the tier, which revokes a tier that rested on them, with the
+/// reason; the points from points badges and, once the event is wholly
+/// reversed, the event from event badges. A revoked level's bonus is
+/// reversed through the ledger under the program's
+/// [`Clawback`](super::Clawback). Streaks, their milestone bonuses and
+/// streak badges stay: a day checked in stays checked in. What an event
+/// added to a spend ladder and to event badges is remembered for the
+/// program's [`reversible_awards`](super::LedgerPolicy::reversible_awards)
+/// most recent events that earned points, like the awards themselves.
+///
+/// [`Program::evaluate_account`] is the periodic housekeeping: the tier's
+/// evaluation (downgrade after grace) and [`Ledger::expire`].
+///
+/// Redeeming and holds go through [`Account::ledger_step`] (or
+/// [`Account::redeem`]); they never touch the tier, which counts points
+/// earned, not the balance.
+///
+/// A failed step leaves the account unchanged: `earn` and `reverse_in` work
+/// on a copy that replaces the account on success. That costs one clone of
+/// the member's state per fresh event (bounded: a few to a few tens of
+/// kilobytes with the default history limits); a redelivered event, another
+/// member's event or a reserved id returns before any copy, and a program
+/// with none of the three sections needs none (only the ledger moves, and
+/// its step is all or nothing itself). The batch path ([`Program::apply`])
+/// does not pay it.
+///
+/// # Example
+///
+/// ```
+/// use chrono::{TimeDelta, TimeZone, Utc};
+/// use growthkit::points::{Portion, ProgramSpec};
+/// use growthkit::{Event, EventId, EventKind, Money, UserId};
+///
+/// let program = serde_json::from_str::<ProgramSpec>(r#"{
+///     "utc_offset": "+08:00",
+///     "rules": [
+///         { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } },
+///         { "name": "purchase", "on": "purchase",
+///           "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } }
+///     ],
+///     "tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 365 },
+///                "tiers": [ { "name": "member", "threshold": 0 },
+///                           { "name": "gold", "threshold": 100, "multiplier": 1.5 } ] },
+///     "streak": { "milestones": [ { "day": 3, "points": 50 } ] },
+///     "badges": { "badges": [ { "name": "regular", "counter": { "type": "events", "on": "check_in" },
+///                               "levels": [ { "name": "bronze", "at": 2, "points": 20 } ] } ] }
+/// }"#)?.validate()?;
+///
+/// let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap(); // 09:00 in Beijing
+/// let mut account = program.open_account(UserId(7), t0);
+/// let check_in = |i: u64| {
+///     let at = t0 + TimeDelta::days(i as i64);
+///     Event::new(EventId(i), UserId(7), at, EventKind::CheckIn { community: None })
+/// };
+/// program.earn(&mut account, &check_in(0), None)?;
+/// let day2 = program.earn(&mut account, &check_in(1), None)?;
+/// assert_eq!(day2.bonuses[0].rule.as_str(), "badge regular bronze");
+/// let day3 = program.earn(&mut account, &check_in(2), None)?;
+/// assert_eq!(day3.bonuses[0].rule.as_str(), "streak day 3");
+/// assert_eq!(account.ledger().earned(), 30 + 20 + 50);
+///
+/// // ¥120 reaches gold; the next check-in earns ×1.5.
+/// let cny = "CNY".parse()?;
+/// let buy = Event::new(EventId(9), UserId(7), t0 + TimeDelta::days(2),
+///                      EventKind::Purchase { amount: Money::new(12_000, cny) });
+/// let bought = program.earn(&mut account, &buy, None)?;
+/// assert_eq!(bought.tier.and_then(|t| t.change).map(|c| c.to.to_string()), Some("gold".into()));
+/// assert_eq!(program.earn(&mut account, &check_in(3), None)?.earned.total, 15);
+///
+/// // The purchase is refunded: gold rested on it, so it is revoked.
+/// let later = t0 + TimeDelta::days(5);
+/// let back = program.reverse_in(&mut account, "refund-9".into(), EventId(9), Portion::Whole, later)?;
+/// let change = back.tier.and_then(|t| t.change).ok_or("revoked")?;
+/// assert_eq!(change.to_string(),
+///            "gold → member: revoked (refund-9 reversed event#9): 45 qualifying is below the threshold 100");
+/// account.ledger().check()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Account {
+    version: u64,
+    user: UserId,
+    joined_at: DateTime<Utc>,
+    ledger: Ledger,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tier: Option<TierStatus>,
+    #[serde(default)]
+    streak: Streak,
+    #[serde(default)]
+    badges: super::Badges,
+    /// The next bonus lot's reversal id (counting down).
+    #[serde(default = "top_id")]
+    next_bonus: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    held_levels: Vec<HeldLevel>,
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    contributions: VecDeque<Contribution>,
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    reversals: VecDeque<AccountReversal>,
+}
+
+fn top_id() -> u64 {
+    u64::MAX
+}
+
+impl Versioned for Account {
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl Account {
+    /// Bumped by every successful change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The member.
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// When the member joined (a tier ladder's anniversary years count from
+    /// its local day).
+    pub fn joined_at(&self) -> DateTime<Utc> {
+        self.joined_at
+    }
+
+    /// The member's points.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The member's tier, if the program has a ladder.
+    pub fn tier(&self) -> Option<&TierStatus> {
+        self.tier.as_ref()
+    }
+
+    /// The member's check-in streak.
+    pub fn streak(&self) -> &Streak {
+        &self.streak
+    }
+
+    /// The member's badges.
+    pub fn badges(&self) -> &super::Badges {
+        &self.badges
+    }
+
+    /// Runs a spending step on the ledger ([`Ledger::redeem`],
+    /// [`hold`](Ledger::hold), [`capture`](Ledger::capture),
+    /// [`release`](Ledger::release)) and bumps the account's version if it
+    /// changed the ledger. Earning and reversal go through [`Program::earn`]
+    /// and [`Program::reverse_in`] instead, so that tiers and badges follow.
+    pub fn ledger_step<T>(
+        &mut self,
+        step: impl FnOnce(&mut Ledger) -> Result<T, PointsError>,
+    ) -> Result<T, PointsError> {
+        let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
+        let before = self.ledger.version();
+        let out = step(&mut self.ledger)?;
+        if self.ledger.version() != before {
+            self.version = version;
+        }
+        Ok(out)
+    }
+
+    /// [`Ledger::redeem`] through [`Account::ledger_step`].
+    pub fn redeem(
+        &mut self,
+        key: OperationKey,
+        points: u64,
+        now: DateTime<Utc>,
+    ) -> Result<super::Redemption, PointsError> {
+        self.ledger_step(|l| l.redeem(key, points, now))
+    }
+
+    fn bump(&mut self) -> Result<(), AccountError> {
+        self.version = self.version.checked_add(1).ok_or(AccountError::Overflow)?;
+        Ok(())
+    }
+
+    /// Whether `id` is the reversal id of a bonus lot the ledger remembers.
+    fn is_bonus_id(&self, id: EventId) -> bool {
+        id.0 > self.next_bonus
+            && self
+                .ledger
+                .earnings()
+                .any(|e| e.source == id && is_bonus(e.rule.as_str()))
+    }
+
+    /// A fresh reversal id for a bonus lot: from the top down, skipping the
+    /// ids of remembered awards, so a reversal never reaches both.
+    fn allocate_bonus_id(&mut self) -> Result<EventId, AccountError> {
+        loop {
+            let id = self.next_bonus;
+            self.next_bonus = id.checked_sub(1).ok_or(AccountError::Overflow)?;
+            if !self.ledger.earnings().any(|e| e.source.0 == id) {
+                return Ok(EventId(id));
+            }
+        }
+    }
+}
+
+/// Why a bonus lot was credited.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BonusCause {
+    /// A streak milestone.
+    Streak {
+        /// The milestone reached.
+        hit: MilestoneHit,
+    },
+    /// A badge level.
+    Badge {
+        /// The level granted.
+        grant: BadgeGrant,
+    },
+}
+
+/// A bonus lot an event earned besides its rule awards.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Bonus {
+    /// Its name on the lot and the statement (`streak day 7`,
+    /// `badge helper gold`).
+    pub rule: Label,
+    /// Points credited.
+    pub points: u64,
+    /// Why.
+    pub cause: BonusCause,
+}
+
+impl std::fmt::Display for Bonus {
+    /// `+50 streak day 7`, as on the statement.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "+{} {}", self.points, self.rule)
+    }
+}
+
+/// What [`Program::earn`] did to an account.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct AccountOutcome {
+    /// The rule awards. If [`Earned::duplicate`], nothing else happened.
+    pub earned: Earned,
+    /// The check-in, if the event is one.
+    pub check_in: Option<CheckInOutcome>,
+    /// Badge levels granted (and, for a catalog whose thresholds were
+    /// raised, revoked) by the event's counters, points and streak.
+    pub badges: BadgeOutcome,
+    /// The bonus lots credited: streak milestones, then badge levels.
+    pub bonuses: Vec<Bonus>,
+    /// The sum of the bonuses' points.
+    pub bonus_total: u64,
+    /// The tier step, if the program has a ladder.
+    pub tier: Option<TierOutcome>,
+    /// Reversals of revoked levels' bonus points, if any.
+    pub bonus_reversals: Vec<Reversal>,
+    /// The statement entries of the rule awards and the bonuses.
+    pub entries: Vec<Entry>,
+}
+
+impl AccountOutcome {
+    /// The rule awards alone: no check-in, badge, bonus or tier step.
+    fn nothing(earned: Earned) -> AccountOutcome {
+        AccountOutcome {
+            earned,
+            check_in: None,
+            badges: BadgeOutcome::default(),
+            bonuses: Vec::new(),
+            bonus_total: 0,
+            tier: None,
+            bonus_reversals: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+/// What [`Program::reverse_in`] did to an account.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct AccountReversal {
+    /// The reversal of the event's rule awards.
+    pub reversal: Reversal,
+    /// The tier retraction, if the program has a ladder; its change is the
+    /// revocation, with the reason, if the tier rested on the reversed
+    /// points.
+    pub tier: Option<TierOutcome>,
+    /// Badge levels revoked, with the reason.
+    pub badges: BadgeOutcome,
+    /// The reversals of the revoked levels' bonus points, in the order of
+    /// [`BadgeOutcome::revoked`] (levels that granted no points, or whose
+    /// award the ledger no longer remembers, have none).
+    pub bonus_reversals: Vec<Reversal>,
+    /// `true` when this is the stored result of an earlier call with the
+    /// same key; nothing changed this time.
+    pub repeated: bool,
+}
+
+/// What [`Program::evaluate_account`] did.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct AccountEvaluation {
+    /// The tier evaluation, if the program has a ladder.
+    pub tier: Option<TierOutcome>,
+    /// Points retired by expiry.
+    pub expired: u64,
+}
+
+/// Bonus bookkeeping of one step, gathered for its outcome.
+#[derive(Default)]
+struct Settled {
+    badges: BadgeOutcome,
+    bonuses: Vec<Bonus>,
+    bonus_total: u64,
+    entries: Vec<Entry>,
+    reversals: Vec<Reversal>,
+}
+
+impl<Tz: TimeZone> Program<Tz> {
+    /// The validated `tiers` section, if any.
+    pub fn tier_ladder(&self) -> Option<&TierLadder> {
+        self.account.tiers.as_ref()
+    }
+
+    /// The validated `streak` section's rules, if any.
+    pub fn streak_rules(&self) -> Option<&StreakRules> {
+        self.account.streak.as_ref().map(|c| &c.rules)
+    }
+
+    /// The validated `badges` section, if any.
+    pub fn badge_catalog(&self) -> Option<&BadgeCatalog> {
+        self.account.badges.as_ref()
+    }
+
+    /// A new member's account: an empty ledger keeping this program's
+    /// statement entries, the ladder's base tier, no streak, no badges;
+    /// version 0. See [`Account`].
+    pub fn open_account(&self, user: UserId, joined_at: DateTime<Utc>) -> Account {
+        Account {
+            version: 0,
+            user,
+            joined_at,
+            ledger: self.new_ledger(),
+            tier: self
+                .account
+                .tiers
+                .as_ref()
+                .map(|l| l.start(joined_at, &self.zone)),
+            streak: Streak::new(),
+            badges: super::Badges::new(),
+            next_bonus: top_id(),
+            held_levels: Vec::new(),
+            contributions: VecDeque::new(),
+            reversals: VecDeque::new(),
+        }
+    }
+
+    /// Runs `event` through the member's account: rule awards with the
+    /// tier's multiplier (and `stage`, for stage conditions), then the
+    /// check-in streak, badges and tier, crediting bonuses (see
+    /// [`Account`]). All or nothing; an event id seen before changes
+    /// nothing anywhere.
+    pub fn earn(
+        &self,
+        account: &mut Account,
+        event: &Event,
+        stage: Option<Stage>,
+    ) -> Result<AccountOutcome, AccountError> {
+        if event.user != account.user {
+            return Err(AccountError::WrongUser {
+                event: event.id,
+                expected: account.user,
+                got: event.user,
+            });
+        }
+        match account.ledger.seen.admit(event.id, event.at) {
+            Admission::Duplicate => {
+                // Changes nothing, and says so.
+                let earned = self.apply(&mut account.ledger, event)?;
+                return Ok(AccountOutcome::nothing(earned));
+            }
+            Admission::TooLate => return Err(PointsError::TooLate { id: event.id }.into()),
+            Admission::Fresh => {}
+        }
+        if account.is_bonus_id(event.id) {
+            return Err(AccountError::ReservedEventId { id: event.id });
+        }
+        if self.account.is_empty() {
+            // Only the ledger moves, and its step is all or nothing itself:
+            // no copy needed.
+            let version = account
+                .version
+                .checked_add(1)
+                .ok_or(AccountError::Overflow)?;
+            let ctx = stage.map_or_else(EarnContext::new, |s| EarnContext::new().with_stage(s));
+            let earned = self.apply_with(&mut account.ledger, event, &ctx)?;
+            account.version = version;
+            return Ok(AccountOutcome {
+                entries: earned.entries(event).collect(),
+                ..AccountOutcome::nothing(earned)
+            });
+        }
+        let mut next = account.clone();
+        let outcome = self.earn_in(&mut next, event, stage)?;
+        *account = next;
+        Ok(outcome)
+    }
+
+    fn earn_in(
+        &self,
+        acc: &mut Account,
+        event: &Event,
+        stage: Option<Stage>,
+    ) -> Result<AccountOutcome, AccountError> {
+        if let (Some(ladder), None) = (&self.account.tiers, &acc.tier) {
+            // A ladder added to a running program starts from the join date.
+            acc.tier = Some(ladder.start(acc.joined_at, &self.zone));
+        }
+        let mut ctx = EarnContext::new();
+        if let Some(stage) = stage {
+            ctx = ctx.with_stage(stage);
+        }
+        if let (Some(ladder), Some(status)) = (&self.account.tiers, &acc.tier) {
+            ctx = ctx.with_tier_of(ladder.current(status)?);
+        }
+        let earned = self.apply_with(&mut acc.ledger, event, &ctx)?;
+        let mut entries: Vec<Entry> = earned.entries(event).collect();
+        let mut settled = Settled::default();
+
+        let mut streak_length = None;
+        let mut check_in = None;
+        if let Some(c) = &self.account.streak
+            && c.on.matches(&event.kind)
+        {
+            let step = c.rules.check_in(&mut acc.streak, event.at, &self.zone)?;
+            for hit in &step.milestones {
+                let rule = Label::from(format!("{STREAK_BONUS_PREFIX}day {}", hit.length));
+                let cause = BonusCause::Streak { hit: *hit };
+                let by = (event.id, event.at);
+                self.credit_bonus(acc, by, rule, hit.points, cause, &mut settled)?;
+            }
+            if matches!(
+                step.kind,
+                CheckInKind::First | CheckInKind::Extended | CheckInKind::Restarted { .. }
+            ) {
+                streak_length = Some(step.length);
+            }
+            check_in = Some(step);
+        }
+
+        if let Some(catalog) = &self.account.badges {
+            let key = event.id.to_string();
+            let by = (event.id, event.at);
+            let step = catalog.record_event(&mut acc.badges, &event.kind, event.at)?;
+            self.settle(acc, by, &key, step, &mut settled)?;
+            if earned.total > 0 {
+                let step = catalog.record_points(&mut acc.badges, earned.total, event.at)?;
+                self.settle(acc, by, &key, step, &mut settled)?;
+            }
+            if let Some(length) = streak_length {
+                let step = catalog.record_streak(&mut acc.badges, length, event.at)?;
+                self.settle(acc, by, &key, step, &mut settled)?;
+            }
+        }
+
+        let mut tier = None;
+        if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut()) {
+            let amount = match (ladder.spec().basis, &event.kind) {
+                (QualifyingBasis::Points, _) => earned.total,
+                // Another currency, or a negative amount, counts nothing.
+                (QualifyingBasis::Spend { .. }, EventKind::Purchase { amount }) => {
+                    ladder.qualifying_spend(*amount).unwrap_or(0)
+                }
+                (QualifyingBasis::Spend { .. }, _) => 0,
+            };
+            tier = Some(ladder.record(status, event.at, amount, &self.zone)?);
+        }
+
+        let qualifying = tier.as_ref().map_or(0, |t| t.counted);
+        if earned.total > 0 || qualifying > 0 {
+            let keep = usize::from(self.spec.ledger.reversible_awards);
+            while acc.contributions.len() >= keep.max(1) {
+                acc.contributions.pop_front();
+            }
+            if keep > 0 {
+                acc.contributions.push_back(Contribution {
+                    source: event.id,
+                    at: event.at,
+                    kind: event.kind.clone(),
+                    qualifying,
+                    qualifying_retracted: 0,
+                    event_retracted: false,
+                });
+            }
+        }
+        acc.bump()?;
+        entries.append(&mut settled.entries);
+        Ok(AccountOutcome {
+            earned,
+            check_in,
+            badges: settled.badges,
+            bonuses: settled.bonuses,
+            bonus_total: settled.bonus_total,
+            tier,
+            bonus_reversals: settled.reversals,
+            entries,
+        })
+    }
+
+    /// Credits one bonus lot of `points` named `rule`, earned at `at` by
+    /// event `shown_as`.
+    fn credit_bonus(
+        &self,
+        acc: &mut Account,
+        (shown_as, at): (EventId, DateTime<Utc>),
+        rule: Label,
+        points: u64,
+        cause: BonusCause,
+        settled: &mut Settled,
+    ) -> Result<EventId, AccountError> {
+        let source = acc.allocate_bonus_id()?;
+        let lot = Lot {
+            id: 0,
+            source,
+            rule: rule.clone(),
+            earned_at: at,
+            available_from: at,
+            expires_at: self.spec.expiry.expires_at(at, &self.zone)?,
+            remaining: points,
+            held: 0,
+            counted_global: false,
+        };
+        let mut entries = acc.ledger.credit_bonus(lot, shown_as, &self.spec.ledger)?;
+        settled.entries.append(&mut entries);
+        settled.bonus_total = settled
+            .bonus_total
+            .checked_add(points)
+            .ok_or(AccountError::Overflow)?;
+        settled.bonuses.push(Bonus {
+            rule,
+            points,
+            cause,
+        });
+        Ok(source)
+    }
+
+    /// Credits the points of the levels a badge step granted, reverses
+    /// those of the levels it revoked (the step of event `by.0` at `by.1`,
+    /// under operation keys starting with `key`), and adds the step to
+    /// `settled`.
+    fn settle(
+        &self,
+        acc: &mut Account,
+        by: (EventId, DateTime<Utc>),
+        key: &str,
+        step: BadgeOutcome,
+        settled: &mut Settled,
+    ) -> Result<(), AccountError> {
+        for grant in step.granted.iter().filter(|g| g.points > 0) {
+            let level = grant
+                .level_name
+                .as_ref()
+                .map_or_else(|| format!("level {}", grant.level), Label::to_string);
+            let rule = Label::from(format!("{BADGE_BONUS_PREFIX}{} {level}", grant.badge));
+            let cause = BonusCause::Badge {
+                grant: grant.clone(),
+            };
+            let source = self.credit_bonus(acc, by, rule, grant.points, cause, settled)?;
+            acc.held_levels.push(HeldLevel {
+                badge: grant.badge.clone(),
+                level: grant.level,
+                lot_source: source,
+            });
+        }
+        for revoked in &step.revoked {
+            let Some(at) = acc
+                .held_levels
+                .iter()
+                .position(|h| h.badge == revoked.badge && h.level == revoked.level)
+            else {
+                continue;
+            };
+            let held = acc.held_levels.remove(at);
+            if !acc.is_bonus_id(held.lot_source) {
+                // The ledger has forgotten the bonus (and its id may name
+                // an event now): its points stay.
+                continue;
+            }
+            let key = OperationKey::from(format!(
+                "{key}/badge {} level {}",
+                revoked.badge, revoked.level
+            ));
+            match acc.ledger.reverse_bonus(
+                key,
+                held.lot_source,
+                by.0,
+                self.spec.ledger.clawback,
+                &self.zone,
+                by.1,
+            ) {
+                Ok(r) => settled.reversals.push(r),
+                // Too old to reverse, or reversed already: the points stay.
+                Err(PointsError::UnknownEarning { .. } | PointsError::AlreadyReversed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        absorb(&mut settled.badges, step)
+    }
+
+    /// Reverses `portion` of what event `source` earned (see
+    /// [`Program::reverse`]), then takes back what those points had earned:
+    /// qualifying points from the tier (revoking it, with the reason, if it
+    /// rested on them), points from points badges and, once the event is
+    /// wholly reversed, the event from event badges; a revoked level's bonus
+    /// is reversed through the ledger. All or nothing; repeating `key`
+    /// returns the first result and changes nothing.
+    ///
+    /// The reason given to the tier and badges is `"KEY reversed event#N"`.
+    pub fn reverse_in(
+        &self,
+        account: &mut Account,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        now: DateTime<Utc>,
+    ) -> Result<AccountReversal, AccountError> {
+        if let Some(first) = account.reversals.iter().find(|r| r.reversal.key == key) {
+            let mut again = first.clone();
+            again.repeated = true;
+            again.reversal.repeated = true;
+            return Ok(again);
+        }
+        if account.is_bonus_id(source) {
+            return Err(AccountError::ReservedEventId { id: source });
+        }
+        let mut next = account.clone();
+        let result = self.reverse_inner(&mut next, key, source, portion, now)?;
+        if !result.repeated {
+            *account = next;
+        }
+        Ok(result)
+    }
+
+    fn reverse_inner(
+        &self,
+        acc: &mut Account,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        now: DateTime<Utc>,
+    ) -> Result<AccountReversal, AccountError> {
+        let reversal = self.reverse(&mut acc.ledger, key.clone(), source, portion, now)?;
+        if reversal.repeated {
+            // Remembered by the ledger, forgotten by the account.
+            return Ok(AccountReversal {
+                reversal,
+                tier: None,
+                badges: BadgeOutcome::default(),
+                bonus_reversals: Vec::new(),
+                repeated: true,
+            });
+        }
+        let reason = Label::from(format!("{key} reversed {source}"));
+        let contribution = acc.contributions.iter().position(|c| c.source == source);
+
+        let mut tier = None;
+        if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut()) {
+            let counted = contribution.and_then(|i| acc.contributions.get_mut(i));
+            // What the tier counted for the event and has not given back.
+            let open = counted
+                .as_ref()
+                .map(|c| c.qualifying.saturating_sub(c.qualifying_retracted));
+            let amount = match ladder.spec().basis {
+                // Points reversed, never more than were counted.
+                QualifyingBasis::Points => reversal.points.min(open.unwrap_or(u64::MAX)),
+                // The same share of the spend.
+                QualifyingBasis::Spend { .. } => match (portion, &counted) {
+                    (_, None) => 0,
+                    (Portion::Whole, Some(_)) => open.unwrap_or(0),
+                    (
+                        Portion::Share {
+                            numerator,
+                            denominator,
+                        },
+                        Some(c),
+                    ) => u64::try_from(Rounding::Down.divide(
+                        u128::from(c.qualifying) * u128::from(numerator),
+                        u128::from(denominator.max(1)),
+                    ))
+                    .unwrap_or(u64::MAX)
+                    .min(open.unwrap_or(0)),
+                },
+            };
+            let at = counted.as_ref().map_or_else(
+                || reversal.awards.first().map_or(now, |a| a.earned_at),
+                |c| c.at,
+            );
+            let step = ladder.retract(status, at, amount, reason.clone(), &self.zone)?;
+            if let Some(c) = counted {
+                c.qualifying_retracted = c.qualifying_retracted.saturating_add(step.counted);
+            }
+            tier = Some(step);
+        }
+
+        let mut settled = Settled::default();
+        if let Some(catalog) = &self.account.badges {
+            let key = key.to_string();
+            let by = (source, now);
+            if reversal.points > 0 {
+                let step = catalog.retract_points(
+                    &mut acc.badges,
+                    reversal.points,
+                    now,
+                    reason.clone(),
+                )?;
+                self.settle(acc, by, &key, step, &mut settled)?;
+            }
+            let whole = acc
+                .ledger
+                .earnings()
+                .filter(|e| e.source == source)
+                .all(|e| e.reversed >= e.points);
+            let kind = contribution
+                .and_then(|i| acc.contributions.get_mut(i))
+                .filter(|c| whole && !c.event_retracted)
+                .map(|c| {
+                    c.event_retracted = true;
+                    c.kind.clone()
+                });
+            if let Some(kind) = kind {
+                let step = catalog.retract_event(&mut acc.badges, &kind, now, reason.clone())?;
+                self.settle(acc, by, &key, step, &mut settled)?;
+            }
+        }
+        acc.bump()?;
+        let result = AccountReversal {
+            reversal,
+            tier,
+            badges: settled.badges,
+            bonus_reversals: settled.reversals,
+            repeated: false,
+        };
+        if acc.reversals.len() >= REMEMBERED_REVERSALS {
+            acc.reversals.pop_front();
+        }
+        acc.reversals.push_back(result.clone());
+        Ok(result)
+    }
+
+    /// The periodic housekeeping: the tier's evaluation as of `now`
+    /// (downgrade once grace has run out, see [`TierLadder::evaluate`]) and
+    /// [`Ledger::expire`]. The version is bumped if either changed anything.
+    pub fn evaluate_account(
+        &self,
+        account: &mut Account,
+        now: DateTime<Utc>,
+    ) -> Result<AccountEvaluation, AccountError> {
+        let version = account
+            .version
+            .checked_add(1)
+            .ok_or(AccountError::Overflow)?;
+        let mut tier = None;
+        let mut changed = false;
+        if let Some(ladder) = &self.account.tiers {
+            let mut status = account
+                .tier
+                .clone()
+                .unwrap_or_else(|| ladder.start(account.joined_at, &self.zone));
+            let before = status.version();
+            let step = ladder.evaluate(&mut status, now, &self.zone)?;
+            changed |= status.version() != before || account.tier.is_none();
+            account.tier = Some(status);
+            tier = Some(step);
+        }
+        // Infallible, so it comes last.
+        let expired = account.ledger.expire(now);
+        if changed || expired > 0 {
+            account.version = version;
+        }
+        Ok(AccountEvaluation { tier, expired })
+    }
+}
+
+/// Adds one badge step to the outcome of a whole account step.
+fn absorb(into: &mut BadgeOutcome, step: BadgeOutcome) -> Result<(), AccountError> {
+    into.points = into
+        .points
+        .checked_add(step.points)
+        .ok_or(AccountError::Overflow)?;
+    into.points_revoked = into
+        .points_revoked
+        .checked_add(step.points_revoked)
+        .ok_or(AccountError::Overflow)?;
+    into.granted.extend(step.granted);
+    into.revoked.extend(step.revoked);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,642 @@
+use super::*;
+use crate::points::fixtures::{day, t};
+use crate::points::{PointsError, ProgramSpec, TierReason};
+use chrono::{TimeDelta, TimeZone};
+
+const USER: UserId = UserId(1);
+
+fn program(json: &str) -> Program {
+    let spec: ProgramSpec = serde_json::from_str(json).unwrap_or_else(|e| unreachable!("{e}"));
+    spec.validate().unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+fn invalid(json: &str) -> String {
+    let spec: ProgramSpec = serde_json::from_str(json).unwrap_or_else(|e| unreachable!("{e}"));
+    spec.validate()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+        .err()
+        .unwrap_or_default()
+}
+
+fn check_in(id: u64, at: DateTime<Utc>) -> Event {
+    Event::new(
+        EventId(id),
+        USER,
+        at,
+        EventKind::CheckIn { community: None },
+    )
+}
+
+fn lesson(id: u64, at: DateTime<Utc>) -> Event {
+    let kind = EventKind::ActionCompleted {
+        action: "lesson".into(),
+    };
+    Event::new(EventId(id), USER, at, kind)
+}
+
+fn purchase(id: u64, yuan: i64, at: DateTime<Utc>) -> Event {
+    let cny = "CNY".parse().unwrap_or_else(|_| unreachable!());
+    let kind = EventKind::Purchase {
+        amount: crate::event::Money::new(yuan * 100, cny),
+    };
+    Event::new(EventId(id), USER, at, kind)
+}
+
+fn earn(p: &Program, a: &mut Account, e: &Event) -> AccountOutcome {
+    p.earn(a, e, None).unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+fn json(a: &Account) -> String {
+    serde_json::to_string(a).unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+fn statement(a: &Account) -> Vec<String> {
+    a.ledger().statement().map(ToString::to_string).collect()
+}
+
+/// Lessons (10), check-ins (10) and purchases (1 per ¥1); a points ladder
+/// with gold at 100 (×1.5); a day-7 milestone; a points badge and a lesson badge.
+const SCHOOL: &str = r#"{
+    "utc_offset": "+08:00",
+    "rules": [
+        { "name": "lesson", "on": "action_completed:lesson", "reward": { "type": "fixed", "points": 10 } },
+        { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } },
+        { "name": "purchase", "on": "purchase",
+          "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } }
+    ],
+    "tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 30 },
+               "grace": { "type": "days", "days": 7 },
+               "tiers": [ { "name": "member", "threshold": 0 },
+                          { "name": "gold", "threshold": 100, "multiplier": 1.5 } ] },
+    "streak": { "milestones": [ { "day": 7, "points": 50 } ] },
+    "badges": { "badges": [
+        { "name": "helper", "counter": { "type": "points" },
+          "levels": [ { "name": "gold", "at": 100, "points": 100 } ] },
+        { "name": "scholar", "counter": { "type": "events", "on": "action_completed:lesson" },
+          "levels": [ { "name": "bronze", "at": 2, "points": 20 } ] }
+    ] }
+}"#;
+
+#[test]
+fn gold_multiplies_a_lesson_by_one_and_a_half() {
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    let first = earn(&p, &mut a, &lesson(1, t(0)));
+    assert_eq!(first.earned.total, 10);
+    assert_eq!(
+        first.earned.awards[0]
+            .tier_multiplier
+            .map(|m| m.to_string()),
+        Some("×1".into())
+    );
+    // ¥100 reaches gold at once; the upgrade applies from the next event.
+    let bought = earn(&p, &mut a, &purchase(2, 100, t(1)));
+    assert_eq!(bought.earned.total, 100);
+    let change = bought.tier.and_then(|t| t.change);
+    assert_eq!(
+        change.map(|c| c.to_string()),
+        Some("member → gold: 110 qualifying reached the threshold 100".into())
+    );
+    let next = earn(&p, &mut a, &lesson(3, t(2)));
+    assert_eq!(next.earned.total, 15);
+    assert_eq!(next.earned.awards[0].multiplied, 15);
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("gold"));
+    assert_conserved(&a, t(2));
+}
+
+#[test]
+fn the_day_seven_milestone_is_credited_once() {
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    let mut bonuses = Vec::new();
+    for i in 0..7 {
+        let out = earn(&p, &mut a, &check_in(i, day(i as i64)));
+        bonuses.extend(out.bonuses);
+    }
+    assert_eq!(bonuses.len(), 1);
+    assert_eq!(bonuses[0].to_string(), "+50 streak day 7");
+    // Again the same local day, and the day after: no second bonus.
+    let same_day = earn(&p, &mut a, &check_in(7, day(6) + TimeDelta::hours(1)));
+    let next_day = earn(&p, &mut a, &check_in(8, day(7)));
+    assert!(same_day.bonuses.is_empty() && next_day.bonuses.is_empty());
+    assert_eq!(
+        same_day.check_in.map(|c| c.kind),
+        Some(CheckInKind::SameDay)
+    );
+    assert_eq!(a.streak().current(), 8);
+    assert!(
+        statement(&a).contains(&"2026-03-07 00:00:00 UTC +50 streak day 7 (event#6)".to_owned())
+    );
+    // 9 check-ins of 10 and one bonus of 50.
+    assert_eq!(a.ledger().earned(), 90 + 50);
+    assert_conserved(&a, day(7));
+}
+
+#[test]
+fn a_badge_grant_is_credited_with_its_points() {
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &lesson(1, t(0)));
+    let second = earn(&p, &mut a, &lesson(2, t(1)));
+    assert_eq!(second.bonus_total, 20);
+    assert_eq!(second.badges.granted.len(), 1);
+    assert_eq!(
+        second
+            .entries
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "2026-03-01 00:01:00 UTC +10 lesson (event#2)",
+            "2026-03-01 00:01:00 UTC +20 badge scholar bronze (event#2)",
+        ]
+    );
+    assert_eq!(a.badges().level("scholar"), 1);
+    // 100 rule points earn helper gold (bonus points do not count for it).
+    let big = earn(&p, &mut a, &purchase(3, 80, t(2)));
+    assert_eq!(
+        big.bonuses
+            .iter()
+            .map(|b| b.rule.as_str())
+            .collect::<Vec<_>>(),
+        ["badge helper gold"]
+    );
+    assert_eq!(a.ledger().earned(), 10 + 10 + 20 + 80 + 100);
+    assert!(
+        statement(&a)
+            .contains(&"2026-03-01 00:02:00 UTC +100 badge helper gold (event#3)".to_owned())
+    );
+    assert_conserved(&a, t(2));
+}
+
+#[test]
+fn a_refund_revokes_the_tier_and_the_badge_its_points_reached() {
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &lesson(1, t(0)));
+    let bought = earn(&p, &mut a, &purchase(2, 100, t(1)));
+    assert_eq!(bought.bonuses.len(), 1, "helper gold at 110 points");
+    assert_eq!(a.ledger().available(), 10 + 100 + 100);
+    let back = p
+        .reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(5))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back.reversal.points, 100);
+    let change = back.tier.as_ref().and_then(|t| t.change.clone());
+    assert_eq!(
+        change.as_ref().map(|c| &c.reason),
+        Some(&TierReason::Revoked {
+            reason: "refund-2 reversed event#2".into(),
+            qualifying: 10,
+            threshold: 100,
+        })
+    );
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("member"));
+    assert_eq!(
+        back.badges
+            .revoked
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["helper gold (level 1) revoked (refund-2 reversed event#2): 10 is below 100, -100 points"]
+    );
+    // The badge's points went back through the ledger.
+    assert_eq!(back.bonus_reversals.len(), 1);
+    assert_eq!(back.bonus_reversals[0].taken_back, 100);
+    assert_eq!((a.ledger().available(), a.ledger().reversed()), (10, 200));
+    let lines = statement(&a);
+    assert!(lines.contains(
+        &"2026-03-01 00:05:00 UTC −100 reversed event#2 (refund-2/badge helper level 1)".to_owned()
+    ));
+    assert_eq!(a.badges().level("helper"), 0);
+    assert_conserved(&a, t(5));
+
+    // The retry returns the first result and changes nothing.
+    let snapshot = json(&a);
+    let again = p
+        .reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(9))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(again.repeated && again.reversal.repeated);
+    assert_eq!(again.tier, back.tier);
+    assert_eq!(json(&a), snapshot);
+}
+
+#[test]
+fn a_reversed_lesson_takes_its_event_badge_back_once_wholly_reversed() {
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &lesson(1, t(0)));
+    earn(&p, &mut a, &lesson(2, t(1)));
+    assert_eq!(a.badges().level("scholar"), 1);
+    let half = Portion::Share {
+        numerator: 1,
+        denominator: 2,
+    };
+    let r = p.reverse_in(&mut a, "a".into(), EventId(2), half, t(2));
+    assert!(r.is_ok_and(|r| r.badges.revoked.is_empty()));
+    assert_eq!(
+        a.badges().level("scholar"),
+        1,
+        "half a lesson is still a lesson"
+    );
+    let r = p
+        .reverse_in(&mut a, "b".into(), EventId(2), Portion::Whole, t(3))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(r.badges.revoked.len(), 1);
+    assert_eq!(a.badges().level("scholar"), 0);
+    // The bonus was credited at 20 and is reversed whole.
+    assert_eq!(r.bonus_reversals.iter().map(|r| r.points).sum::<u64>(), 20);
+    assert_conserved(&a, t(3));
+}
+
+#[test]
+fn the_same_event_twice_changes_nothing_anywhere() {
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    for i in 0..7 {
+        earn(&p, &mut a, &check_in(i, day(i as i64)));
+    }
+    earn(&p, &mut a, &lesson(20, day(6)));
+    let snapshot = json(&a);
+    for e in [check_in(6, day(6)), lesson(20, day(6)), check_in(5, day(5))] {
+        let again = earn(&p, &mut a, &e);
+        assert!(again.earned.duplicate);
+        assert!(again.bonuses.is_empty() && again.tier.is_none() && again.check_in.is_none());
+        assert_eq!(json(&a), snapshot);
+    }
+}
+
+#[test]
+fn a_failed_step_leaves_the_account_unchanged() {
+    // The badge's points overflow the ledger after the rule award, the
+    // streak and the badge counter have moved on the working copy.
+    let p = program(
+        r#"{ "rules": [ { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } } ],
+             "streak": {},
+             "badges": { "badges": [ { "name": "big", "counter": { "type": "events", "on": "check_in" },
+                                       "levels": [ { "at": 2, "points": 18446744073709551615 } ] } ] } }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &check_in(1, day(0)));
+    let snapshot = json(&a);
+    assert_eq!(
+        p.earn(&mut a, &check_in(2, day(1)), None).map(|_| ()),
+        Err(AccountError::Points(PointsError::Overflow))
+    );
+    assert_eq!(json(&a), snapshot);
+    // Another member's event.
+    let theirs = Event::new(EventId(3), UserId(2), day(1), EventKind::Visited);
+    assert!(matches!(
+        p.earn(&mut a, &theirs, None),
+        Err(AccountError::WrongUser { .. })
+    ));
+    // A reversal of an unknown event.
+    assert!(
+        p.reverse_in(&mut a, "x".into(), EventId(99), Portion::Whole, day(2))
+            .is_err()
+    );
+    assert_eq!(json(&a), snapshot);
+}
+
+#[test]
+fn a_reversal_that_fails_after_the_ledger_step_changes_nothing() {
+    // The ladder was renamed since the account was saved: the ledger's
+    // clawback succeeds on the working copy, then the tier step fails.
+    let p = program(SCHOOL);
+    let renamed = program(&SCHOOL.replace(r#""name": "member""#, r#""name": "basic""#));
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(1, 50, t(0)));
+    let snapshot = json(&a);
+    assert_eq!(
+        renamed
+            .reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole, t(1))
+            .map(|_| ()),
+        Err(AccountError::Tier(TierError::UnknownTier {
+            tier: "member".into()
+        }))
+    );
+    assert_eq!(
+        renamed.earn(&mut a, &lesson(2, t(1)), None).map(|_| ()),
+        Err(AccountError::Tier(TierError::UnknownTier {
+            tier: "member".into()
+        }))
+    );
+    assert_eq!(json(&a), snapshot);
+    // Under the program it was opened with, the same reversal works.
+    assert!(
+        p.reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole, t(1))
+            .is_ok_and(|r| r.reversal.points == 50)
+    );
+}
+
+#[test]
+fn bonus_ids_cannot_be_used_as_event_ids() {
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &lesson(1, t(0)));
+    earn(&p, &mut a, &lesson(2, t(1)));
+    let bonus = a
+        .ledger()
+        .earnings()
+        .find(|e| e.rule.as_str().starts_with(BADGE_BONUS_PREFIX))
+        .map(|e| e.source)
+        .unwrap_or_default();
+    assert_eq!(bonus, EventId(u64::MAX));
+    let snapshot = json(&a);
+    assert_eq!(
+        p.earn(&mut a, &lesson(u64::MAX, t(2)), None).map(|_| ()),
+        Err(AccountError::ReservedEventId { id: bonus })
+    );
+    assert_eq!(
+        p.reverse_in(&mut a, "x".into(), bonus, Portion::Whole, t(2))
+            .map(|_| ()),
+        Err(AccountError::ReservedEventId { id: bonus })
+    );
+    assert_eq!(json(&a), snapshot);
+    // A real event with an id from the top is skipped when allocating.
+    let mut b = p.open_account(USER, t(0));
+    earn(&p, &mut b, &lesson(u64::MAX, t(0)));
+    earn(&p, &mut b, &lesson(2, t(1)));
+    let sources: Vec<u64> = b.ledger().earnings().map(|e| e.source.0).collect();
+    assert_eq!(sources, [u64::MAX, 2, u64::MAX - 1]);
+}
+
+#[test]
+fn a_forgotten_bonus_is_never_reversed_by_its_old_id() {
+    // Two awards are remembered. The helper badge's bonus takes the id
+    // u64::MAX; once forgotten, an event may use that id. A catalog whose
+    // threshold was raised then revokes the level: its bonus cannot be
+    // reversed any more, and the event that now has the id is left alone.
+    let shop = |threshold: u64| {
+        program(&format!(
+            r#"{{ "ledger": {{ "reversible_awards": 2 }},
+                 "rules": [ {{ "name": "purchase", "on": "purchase",
+                   "reward": {{ "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" }} }} ],
+                 "badges": {{ "badges": [ {{ "name": "helper", "counter": {{ "type": "points" }},
+                   "levels": [ {{ "at": {threshold}, "points": 7 }} ] }} ] }} }}"#
+        ))
+    };
+    let (before, after) = (shop(20), shop(1000));
+    let mut a = before.open_account(USER, t(0));
+    let granted = earn(&before, &mut a, &purchase(1, 20, t(0)));
+    assert_eq!(granted.bonus_total, 7);
+    earn(&before, &mut a, &purchase(2, 1, t(1)));
+    earn(&before, &mut a, &purchase(3, 1, t(2)));
+    earn(&before, &mut a, &purchase(u64::MAX, 5, t(3)));
+    let raised = earn(&after, &mut a, &purchase(4, 1, t(4)));
+    assert_eq!(raised.badges.revoked.len(), 1);
+    assert!(raised.bonus_reversals.is_empty());
+    assert_eq!(a.ledger().reversed(), 0);
+    assert_eq!(
+        a.ledger()
+            .earnings()
+            .map(|e| (e.source.0, e.reversed))
+            .collect::<Vec<_>>(),
+        [(u64::MAX, 0), (4, 0)]
+    );
+    assert_conserved(&a, t(4));
+}
+
+#[test]
+fn redeeming_never_changes_the_tier() {
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(1, 150, t(0)));
+    let tier = a.tier().cloned();
+    let version = a.version();
+    let spent = a.redeem("order".into(), 200, t(1));
+    assert!(spent.is_ok_and(|r| r.points == 200));
+    assert_eq!(a.tier().cloned(), tier);
+    assert_eq!(a.version(), version + 1);
+    // A failed redeem changes nothing, version included.
+    assert!(a.redeem("too-much".into(), 10_000, t(1)).is_err());
+    assert_eq!(a.version(), version + 1);
+}
+
+#[test]
+fn evaluation_demotes_after_grace_and_expires_points() {
+    let p = program(&SCHOOL.replace(
+        r#""utc_offset": "+08:00","#,
+        r#""utc_offset": "+08:00", "expiry": { "type": "after_days", "days": 60 },"#,
+    ));
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(1, 100, t(0)));
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("gold"));
+    // The points leave the 30-day window: grace starts, then 7 days later the demotion.
+    let first = p.evaluate_account(&mut a, day(31));
+    assert!(first.is_ok_and(|e| {
+        e.tier
+            .is_some_and(|t| t.change.is_none() && t.grace_until.is_some())
+    }));
+    let version = a.version();
+    let later = p
+        .evaluate_account(&mut a, day(38))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let change = later.tier.and_then(|t| t.change);
+    assert_eq!(change.map(|c| c.to.to_string()), Some("member".into()));
+    assert_eq!(a.version(), version + 1);
+    // Sixty days after earning, the points and the badge's bonus expire.
+    let expired = p.evaluate_account(&mut a, day(60));
+    assert!(expired.is_ok_and(|e| e.expired == 200));
+    let snapshot = json(&a);
+    assert!(
+        p.evaluate_account(&mut a, day(60))
+            .is_ok_and(|e| e.expired == 0)
+    );
+    assert_eq!(json(&a), snapshot);
+    assert_conserved(&a, day(60));
+}
+
+#[test]
+fn a_spend_ladder_counts_and_retracts_the_purchase_amount() {
+    let p = program(
+        r#"{ "utc_offset": "+08:00",
+             "rules": [ { "name": "purchase", "on": "purchase", "reward": { "type": "fixed", "points": 5 } } ],
+             "tiers": { "basis": { "type": "spend", "currency": "CNY" }, "window": { "type": "anniversary_year" },
+                        "tiers": [ { "name": "member", "threshold": 0 }, { "name": "vip", "threshold": 50000 } ] } }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    let out = earn(&p, &mut a, &purchase(1, 600, t(1)));
+    assert_eq!(out.tier.as_ref().map(|t| t.counted), Some(60_000));
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("vip"));
+    let third = Portion::Share {
+        numerator: 1,
+        denominator: 3,
+    };
+    let r = p
+        .reverse_in(&mut a, "r".into(), EventId(1), third, t(2))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let tier = r.tier.unwrap_or_else(|| unreachable!());
+    assert_eq!((tier.counted, tier.qualifying), (20_000, 40_000));
+    assert!(tier.change.is_some());
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("member"));
+}
+
+#[test]
+fn sections_are_validated_and_errors_name_them() {
+    let with = |section: &str| {
+        invalid(&format!(
+            r#"{{ "rules": [ {{ "name": "lesson", "on": "action_completed:lesson",
+                              "reward": {{ "type": "fixed", "points": 10 }} }} ], {section} }}"#
+        ))
+    };
+    assert_eq!(
+        with(
+            r#""tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 0 }, "tiers": [ { "name": "m", "threshold": 0 } ] }"#
+        ),
+        "tiers: window.days is 0 but must be at least 1"
+    );
+    assert_eq!(
+        with(r#""streak": { "milestones": [ { "day": 0, "points": 5 } ] }"#),
+        "streak: milestones[0].day is 0 but must be at least 1"
+    );
+    assert_eq!(
+        with(r#""badges": { "badges": [] }"#),
+        "badges: badges is empty: a catalog needs at least one badge"
+    );
+    assert_eq!(
+        invalid(
+            r#"{ "rules": [ { "name": "streak bonus", "on": "check_in", "reward": { "type": "fixed", "points": 1 } } ],
+                 "streak": {} }"#
+        ),
+        "rule streak bonus: names starting with \"streak \" are kept for bonus points"
+    );
+    // Unknown fields in the streak section are refused as it is read.
+    let typo =
+        serde_json::from_str::<ProgramSpec>(r#"{ "rules": [], "streak": { "milestone": [] } }"#);
+    assert!(typo.is_err());
+    // The default check-in kind, and a round trip.
+    let spec: ProgramSpec = serde_json::from_str(SCHOOL).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        spec.streak.as_ref().map(|s| s.on.clone()),
+        Some(vec![KindPattern::Kind(KindTag::CheckIn)])
+    );
+    let text = serde_json::to_string(&spec).unwrap_or_default();
+    let back: ProgramSpec = serde_json::from_str(&text).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back, spec);
+}
+
+#[test]
+fn the_account_round_trips_through_json() {
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    for i in 0..7 {
+        earn(&p, &mut a, &check_in(i, day(i as i64)));
+    }
+    earn(&p, &mut a, &lesson(10, day(6)));
+    earn(&p, &mut a, &lesson(11, day(6)));
+    let _ = p.reverse_in(&mut a, "r".into(), EventId(11), Portion::Whole, day(7));
+    let back: Account = serde_json::from_str(&json(&a)).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back, a);
+}
+
+fn assert_conserved(a: &Account, now: DateTime<Utc>) {
+    crate::points::fixtures::assert_conserved(a.ledger(), now);
+}
+
+/// The hand-wired ten days of `tests/points_status_properties.rs`, through
+/// the engine: the same story, and silver's ×1.5 now reaches the check-ins.
+#[test]
+fn a_learners_ten_days_through_the_engine() {
+    let p = program(
+        r#"{ "utc_offset": "+08:00",
+             "rules": [ { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } } ],
+             "tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 30 },
+                        "tiers": [ { "name": "member", "threshold": 0 },
+                                   { "name": "silver", "threshold": 50, "multiplier": 1.5 } ] },
+             "streak": { "milestones": [ { "day": 7, "points": 50 } ] },
+             "badges": { "badges": [
+                 { "name": "regular", "counter": { "type": "events", "on": "check_in" },
+                   "levels": [ { "name": "bronze", "at": 3 }, { "name": "silver", "at": 10, "points": 30 } ] },
+                 { "name": "week_streak", "counter": { "type": "streak" }, "levels": [ { "at": 7, "points": 20 } ] }
+             ] } }"#,
+    );
+    let first = Utc
+        .with_ymd_and_hms(2026, 3, 1, 13, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let mut a = p.open_account(USER, first);
+    let mut story = Vec::new();
+    let mut totals = Vec::new();
+    for i in 0..10 {
+        let out = earn(&p, &mut a, &check_in(i, first + TimeDelta::days(i as i64)));
+        totals.push(out.earned.total);
+        story.extend(out.badges.granted.iter().map(ToString::to_string));
+        story.extend(out.tier.and_then(|t| t.change).map(|c| c.to_string()));
+        story.extend(out.check_in.filter(|c| c.points > 0).map(|c| c.to_string()));
+    }
+    assert_eq!(
+        story,
+        [
+            "regular bronze (level 1): 3 reached 3",
+            "member → silver: 50 qualifying reached the threshold 50",
+            "week_streak (level 1): 7 reached 7, +20 points",
+            "day 7, milestone +50",
+            "regular silver (level 2): 10 reached 10, +30 points",
+        ]
+    );
+    assert_eq!(totals, [10, 10, 10, 10, 10, 15, 15, 15, 15, 15]);
+    assert_eq!(a.ledger().earned(), 125 + 50 + 20 + 30);
+
+    // The last check-in is reversed: its badge level goes, with its points;
+    // 110 qualifying points still hold silver.
+    let back = p
+        .reverse_in(
+            &mut a,
+            "dup".into(),
+            EventId(9),
+            Portion::Whole,
+            first + TimeDelta::days(10),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back.badges.points_revoked, 30);
+    assert_eq!(back.tier.and_then(|t| t.change), None);
+    assert_eq!(a.ledger().earned() - a.ledger().reversed(), 225 - 15 - 30);
+    assert_conserved(&a, first + TimeDelta::days(10));
+}
+
+#[test]
+fn a_host_keeps_accounts_in_a_versioned_store() {
+    use crate::store::{MemoryStore, VersionedStore, update};
+    let p = program(SCHOOL);
+    let store = MemoryStore::new();
+    let step = |e: &Event| {
+        update(
+            &store,
+            &USER,
+            3,
+            || p.open_account(USER, t(0)),
+            |a| p.earn(a, e, None),
+        )
+    };
+    assert!(step(&lesson(1, t(0))).is_ok_and(|o| o.earned.total == 10));
+    let saved = store.load(&USER).ok().flatten().map(|a| a.version());
+    assert_eq!(saved, Some(1));
+    // A redelivery changes nothing, so nothing is saved.
+    assert!(step(&lesson(1, t(0))).is_ok_and(|o| o.earned.duplicate));
+    let again = store.load(&USER).ok().flatten().map(|a| a.version());
+    assert_eq!(again, saved);
+}
+
+#[test]
+fn without_sections_an_account_is_its_ledger() {
+    let p = program(
+        r#"{ "rules": [ { "name": "lesson", "on": "action_completed:lesson",
+                          "reward": { "type": "fixed", "points": 18446744073709551610 } } ] }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    let out = earn(&p, &mut a, &lesson(1, t(0)));
+    assert_eq!(out.entries.len(), 1);
+    assert!(out.tier.is_none() && out.check_in.is_none() && out.bonuses.is_empty());
+    assert_eq!((a.version(), a.tier()), (1, None));
+    // The second lesson overflows: nothing changes.
+    let snapshot = json(&a);
+    assert_eq!(
+        p.earn(&mut a, &lesson(2, t(1)), None).map(|_| ()),
+        Err(AccountError::Points(PointsError::Overflow))
+    );
+    assert_eq!(json(&a), snapshot);
+    let back = p.reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole, t(2));
+    assert!(back.is_ok_and(|r| r.tier.is_none() && r.reversal.points == u64::MAX - 5));
+    assert_eq!(a.version(), 2);
+}

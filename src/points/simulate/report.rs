@@ -1,0 +1,590 @@
+//! The figures a simulation reports, how they are gathered user by user, and
+//! how reports of disjoint shards of users merge.
+
+use crate::analytics::Ratio;
+use crate::event::Label;
+use crate::id::UserId;
+use crate::intern::BuildIdHasher;
+use crate::points::program::Program;
+use crate::points::{Ledger, Lot};
+use crate::time::LocalDay;
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::fmt;
+
+/// What a simulation found (see [`simulate`](super::simulate)).
+///
+/// Points are conserved: every point issued is, at `as_of`, redeemed,
+/// expired, reversed or outstanding ([`SimulationReport::is_conserved`]),
+/// and the rules' [`issued`](RuleReport::issued) add up to [`issued`](Self::issued).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SimulationReport {
+    /// The instant the figures are taken at: points due by then are expired.
+    pub as_of: DateTime<Utc>,
+    /// Users simulated (each with at least one event).
+    pub users: u64,
+    /// Events read.
+    pub events: u64,
+    /// Events taken by the program (whether or not they earned anything).
+    pub applied: u64,
+    /// Events dropped as repeats of an event id already taken.
+    pub duplicates: u64,
+    /// Events refused as too late ([`PointsError::TooLate`](crate::points::PointsError::TooLate)).
+    pub too_late: u64,
+    /// Events refused for another reason (an overflow).
+    pub failed: u64,
+    /// One entry per rule of the program, in program order.
+    pub rules: Vec<RuleReport>,
+    /// Points issued, by all rules.
+    pub issued: u64,
+    /// Redemptions made by the simulated spending habit
+    /// ([`Simulation::redeeming`](super::Simulation::redeeming)).
+    pub redemptions: u64,
+    /// Points redeemed.
+    pub redeemed: u64,
+    /// Points expired by `as_of`.
+    pub expired: u64,
+    /// Refunds that reversed a purchase's points
+    /// ([`Simulation::reversing_refunds`](super::Simulation::reversing_refunds)).
+    pub reversals: u64,
+    /// Refunds with no purchase left to reverse, or whose reversal failed.
+    pub refunds_unmatched: u64,
+    /// Points taken back by reversals.
+    pub reversed: u64,
+    /// Points reversals could not take back and members now owe (outside
+    /// the conservation identity: a debt, not points).
+    pub owed: u64,
+    /// Points reversals could not take back and forgave.
+    pub forgiven: u64,
+    /// Points still owed to members at `as_of` (spendable, pending or held):
+    /// the program's liability.
+    pub outstanding: u64,
+    /// Of `outstanding`, points still in their pending period at `as_of`.
+    pub pending: u64,
+    /// `outstanding` by the month it is valid through, months in order,
+    /// never-expiring points last; months with nothing are left out.
+    pub liability: Vec<Liability>,
+    /// The users who earned most, most first, ties by smaller user id;
+    /// users who earned nothing are never listed.
+    pub top_earners: Vec<TopEarner>,
+    /// How many top earners the report keeps.
+    pub top_n: usize,
+}
+
+/// One rule's figures.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RuleReport {
+    /// The rule.
+    pub rule: Label,
+    /// Points it issued.
+    pub issued: u64,
+    /// Its awards that issued points.
+    pub awards: u64,
+    /// Its awards that a cap trimmed or rejected ([`Award::capped`](crate::points::Award::capped)).
+    pub capped_awards: u64,
+    /// Distinct users it issued points to.
+    pub users_earning: u64,
+    /// Distinct users with at least one capped award.
+    pub users_capped: u64,
+}
+
+/// The last local calendar month (in the program's zone) in which points can
+/// still be spent, or never-expiring.
+///
+/// A lot expiring at local midnight on 1 March (an "end of February" expiry)
+/// is valid through February; one expiring at 01:00 on 1 March, through March.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidThrough {
+    /// Through the end of this local month.
+    Month {
+        /// The year.
+        year: i32,
+        /// The month, 1 to 12.
+        month: u32,
+    },
+    /// The points never expire.
+    Never,
+}
+
+impl ValidThrough {
+    /// The month through which points expiring at `expires_at` (`None`:
+    /// never) are valid, in `zone`: the local month of the last instant
+    /// before expiry.
+    pub fn of<Tz: TimeZone>(expires_at: Option<DateTime<Utc>>, zone: &Tz) -> ValidThrough {
+        let Some(at) = expires_at else {
+            return ValidThrough::Never;
+        };
+        let last = at
+            .checked_sub_signed(TimeDelta::nanoseconds(1))
+            .unwrap_or(at);
+        let date = LocalDay::of(last, zone).date();
+        ValidThrough::Month {
+            year: date.year(),
+            month: date.month(),
+        }
+    }
+}
+
+impl fmt::Display for ValidThrough {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValidThrough::Month { year, month } => f.pad(&format!("{year:04}-{month:02}")),
+            ValidThrough::Never => f.pad("never"),
+        }
+    }
+}
+
+/// Outstanding points valid through one month.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Liability {
+    /// The month (or never).
+    pub valid_through: ValidThrough,
+    /// Points.
+    pub points: u64,
+}
+
+/// A user among the top earners.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct TopEarner {
+    /// The user.
+    pub user: UserId,
+    /// Points they earned.
+    pub earned: u64,
+}
+
+/// Why two reports cannot be merged.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimulationError {
+    /// The reports were taken at different instants.
+    #[error("cannot merge reports taken as of {left} and {right}: as_of differs")]
+    AsOfMismatch {
+        /// This report's `as_of`.
+        left: DateTime<Utc>,
+        /// The other's.
+        right: DateTime<Utc>,
+    },
+    /// The reports come from programs with different rules.
+    #[error(
+        "cannot merge reports of different programs: rule {position} is {left} in one, {right} in the other"
+    )]
+    RuleMismatch {
+        /// The rule's position (from 0).
+        position: usize,
+        /// Its name in this report (`(none)` if it has fewer rules).
+        left: String,
+        /// Its name in the other.
+        right: String,
+    },
+}
+
+/// Adds, sticking at `u64::MAX` rather than wrapping (a count cannot
+/// realistically get there).
+fn bump(total: &mut u64, add: u64) {
+    *total = total.saturating_add(add);
+}
+
+impl SimulationReport {
+    /// Breakage: points expired over points issued (unknown when nothing was
+    /// issued).
+    pub fn breakage(&self) -> Ratio {
+        Ratio::new(self.expired, self.issued)
+    }
+
+    /// One rule's figures, by name.
+    pub fn rule(&self, name: &str) -> Option<&RuleReport> {
+        self.rules.iter().find(|r| r.rule.as_str() == name)
+    }
+
+    /// Whether `issued = redeemed + expired + reversed + outstanding`, and
+    /// the rules' issued points add up to `issued`: true for every report a
+    /// simulation produces, and kept by [`merge`](Self::merge).
+    pub fn is_conserved(&self) -> bool {
+        let parts = [self.redeemed, self.expired, self.reversed, self.outstanding]
+            .into_iter()
+            .try_fold(0u64, u64::checked_add);
+        let by_rule = self
+            .rules
+            .iter()
+            .try_fold(0u64, |s, r| s.checked_add(r.issued));
+        parts == Some(self.issued) && by_rule == Some(self.issued)
+    }
+
+    /// Adds the figures of `other`, a report of *other users* under the same
+    /// program and `as_of`, so that shards of users simulated apart give the
+    /// report of all of them. Associative and commutative; a user present in
+    /// both shards would be counted twice (partition the log by user).
+    ///
+    /// The merged report keeps the smaller of the two `top_n`. Reports of
+    /// different programs or instants are refused and `self` is unchanged.
+    pub fn merge(&mut self, other: &SimulationReport) -> Result<(), SimulationError> {
+        if self.as_of != other.as_of {
+            return Err(SimulationError::AsOfMismatch {
+                left: self.as_of,
+                right: other.as_of,
+            });
+        }
+        let rules = self.rules.len().max(other.rules.len());
+        for position in 0..rules {
+            let (left, right) = (self.rules.get(position), other.rules.get(position));
+            if left.map(|r| &r.rule) != right.map(|r| &r.rule) {
+                let name = |r: Option<&RuleReport>| {
+                    r.map_or_else(|| "(none)".to_owned(), |r| r.rule.to_string())
+                };
+                return Err(SimulationError::RuleMismatch {
+                    position,
+                    left: name(left),
+                    right: name(right),
+                });
+            }
+        }
+
+        for (mine, theirs) in self.rules.iter_mut().zip(&other.rules) {
+            bump(&mut mine.issued, theirs.issued);
+            bump(&mut mine.awards, theirs.awards);
+            bump(&mut mine.capped_awards, theirs.capped_awards);
+            bump(&mut mine.users_earning, theirs.users_earning);
+            bump(&mut mine.users_capped, theirs.users_capped);
+        }
+        for (mine, theirs) in [
+            (&mut self.users, other.users),
+            (&mut self.events, other.events),
+            (&mut self.applied, other.applied),
+            (&mut self.duplicates, other.duplicates),
+            (&mut self.too_late, other.too_late),
+            (&mut self.failed, other.failed),
+            (&mut self.issued, other.issued),
+            (&mut self.redemptions, other.redemptions),
+            (&mut self.redeemed, other.redeemed),
+            (&mut self.expired, other.expired),
+            (&mut self.reversals, other.reversals),
+            (&mut self.refunds_unmatched, other.refunds_unmatched),
+            (&mut self.reversed, other.reversed),
+            (&mut self.owed, other.owed),
+            (&mut self.forgiven, other.forgiven),
+            (&mut self.outstanding, other.outstanding),
+            (&mut self.pending, other.pending),
+        ] {
+            bump(mine, theirs);
+        }
+
+        let mut liability: BTreeMap<ValidThrough, u64> = BTreeMap::new();
+        for l in self.liability.iter().chain(&other.liability) {
+            bump(liability.entry(l.valid_through).or_default(), l.points);
+        }
+        self.liability = liability_list(liability);
+
+        self.top_n = self.top_n.min(other.top_n);
+        self.top_earners.extend_from_slice(&other.top_earners);
+        self.top_earners
+            .sort_by_key(|e| (Reverse(e.earned), e.user));
+        self.top_earners.truncate(self.top_n);
+        Ok(())
+    }
+}
+
+/// The instants `(from, to]` expiring at which points are valid through
+/// `month` in `zone`: from its first local instant to the next month's.
+fn month_span<Tz: TimeZone>(
+    month: ValidThrough,
+    zone: &Tz,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let ValidThrough::Month { year, month } = month else {
+        return None;
+    };
+    let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+    let next = first.checked_add_months(Months::new(1))?;
+    Some((
+        LocalDay::from_date(first).start_in(zone),
+        LocalDay::from_date(next).start_in(zone),
+    ))
+}
+
+fn liability_list(by_month: BTreeMap<ValidThrough, u64>) -> Vec<Liability> {
+    by_month
+        .into_iter()
+        .filter(|&(_, points)| points > 0)
+        .map(|(valid_through, points)| Liability {
+            valid_through,
+            points,
+        })
+        .collect()
+}
+
+/// A printable table: counts, one line per rule, the totals with breakage,
+/// liability by month and the top earners.
+impl fmt::Display for SimulationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "simulation as of {}: {} users, {} events ({} applied, {} duplicates, {} too late, {} failed)",
+            self.as_of.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.users,
+            self.events,
+            self.applied,
+            self.duplicates,
+            self.too_late,
+            self.failed
+        )?;
+        let width = self
+            .rules
+            .iter()
+            .map(|r| r.rule.as_str().chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        writeln!(
+            f,
+            "{:<width$}  {:>12}  {:>10}  {:>10}  {:>13}  {:>12}",
+            "rule", "issued", "awards", "capped", "users earning", "users capped"
+        )?;
+        for r in &self.rules {
+            writeln!(
+                f,
+                "{:<width$}  {:>12}  {:>10}  {:>10}  {:>13}  {:>12}",
+                r.rule.as_str(),
+                r.issued,
+                r.awards,
+                r.capped_awards,
+                r.users_earning,
+                r.users_capped
+            )?;
+        }
+        let breakage = self
+            .breakage()
+            .percent()
+            .map_or_else(|| "n/a".to_owned(), |p| format!("{p:.2}%"));
+        writeln!(
+            f,
+            "issued {}, redeemed {} ({} redemptions), expired {} (breakage {breakage}), reversed {} ({} refunds), outstanding {} ({} pending)",
+            self.issued,
+            self.redeemed,
+            self.redemptions,
+            self.expired,
+            self.reversed,
+            self.reversals,
+            self.outstanding,
+            self.pending
+        )?;
+        if self.owed > 0 || self.forgiven > 0 || self.refunds_unmatched > 0 {
+            writeln!(
+                f,
+                "owed {}, forgiven {}, {} refunds unmatched",
+                self.owed, self.forgiven, self.refunds_unmatched
+            )?;
+        }
+        if !self.liability.is_empty() {
+            writeln!(f, "outstanding by month valid through:")?;
+            for l in &self.liability {
+                writeln!(f, "  {:<7}  {:>12}", l.valid_through, l.points)?;
+            }
+        }
+        if !self.top_earners.is_empty() {
+            writeln!(f, "top earners:")?;
+            for e in &self.top_earners {
+                writeln!(f, "  {:<24}  {:>12}", e.user, e.earned)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Gathers a report user by user, with buffers reused across users so the
+/// per-user work allocates nothing of its own.
+pub(super) struct Accumulator {
+    pub(super) report: SimulationReport,
+    /// The program's rule names, in order.
+    names: Vec<Label>,
+    /// Each rule's position by the address of its name's text: an award's
+    /// rule name shares that text, so one integer hash finds the rule,
+    /// whatever order the awards come in.
+    by_address: HashMap<usize, usize, BuildIdHasher>,
+    /// The current user's number (from 1): a rule whose stamp equals it has
+    /// already counted this user, so no per-user set needs clearing.
+    user_no: u64,
+    earning_stamp: Vec<u64>,
+    capped_stamp: Vec<u64>,
+    liability: BTreeMap<ValidThrough, u64>,
+    /// The instants `(from, to]` whose points are valid through one month,
+    /// and that month: lots come in expiry order, so most fall in the month
+    /// of the lot before and need no calendar arithmetic.
+    last_month: Option<(DateTime<Utc>, DateTime<Utc>, ValidThrough)>,
+    /// The best `top_n` so far, the weakest on top.
+    top: BinaryHeap<Reverse<(u64, Reverse<UserId>)>>,
+}
+
+impl Accumulator {
+    pub(super) fn new<Tz: TimeZone>(
+        program: &Program<Tz>,
+        as_of: DateTime<Utc>,
+        top_n: usize,
+    ) -> Self {
+        let names: Vec<Label> = program
+            .spec()
+            .rules
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        let rules = names
+            .iter()
+            .map(|rule| RuleReport {
+                rule: rule.clone(),
+                issued: 0,
+                awards: 0,
+                capped_awards: 0,
+                users_earning: 0,
+                users_capped: 0,
+            })
+            .collect();
+        Accumulator {
+            report: SimulationReport {
+                as_of,
+                users: 0,
+                events: 0,
+                applied: 0,
+                duplicates: 0,
+                too_late: 0,
+                failed: 0,
+                rules,
+                issued: 0,
+                redemptions: 0,
+                redeemed: 0,
+                expired: 0,
+                reversals: 0,
+                refunds_unmatched: 0,
+                reversed: 0,
+                owed: 0,
+                forgiven: 0,
+                outstanding: 0,
+                pending: 0,
+                liability: Vec::new(),
+                top_earners: Vec::new(),
+                top_n,
+            },
+            earning_stamp: vec![0; names.len()],
+            capped_stamp: vec![0; names.len()],
+            by_address: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.as_str().as_ptr() as usize, i))
+                .collect(),
+            names,
+            user_no: 0,
+            liability: BTreeMap::new(),
+            last_month: None,
+            top: BinaryHeap::with_capacity(top_n.saturating_add(1).min(1 << 16)),
+        }
+    }
+
+    pub(super) fn start_user(&mut self) {
+        self.user_no += 1;
+    }
+
+    /// The index of `rule` among the program's rules.
+    fn rule_index(&self, rule: &Label) -> Option<usize> {
+        let at = rule.as_str().as_ptr() as usize;
+        match self.by_address.get(&at) {
+            Some(&i) if self.names.get(i).is_some_and(|n| n == rule) => Some(i),
+            // A name that is equal but not shared (a program rebuilt from
+            // its spec between calls, say).
+            _ => self.names.iter().position(|n| n == rule),
+        }
+    }
+
+    /// Counts one award of the current user.
+    pub(super) fn award(&mut self, rule: &Label, points: u64, capped: bool) {
+        let Some(i) = self.rule_index(rule) else {
+            return;
+        };
+        let user = self.user_no;
+        let (Some(r), Some(earning), Some(capped_stamp)) = (
+            self.report.rules.get_mut(i),
+            self.earning_stamp.get_mut(i),
+            self.capped_stamp.get_mut(i),
+        ) else {
+            return;
+        };
+        if points > 0 {
+            bump(&mut r.issued, points);
+            bump(&mut r.awards, 1);
+            if *earning != user {
+                *earning = user;
+                bump(&mut r.users_earning, 1);
+            }
+        }
+        if capped {
+            bump(&mut r.capped_awards, 1);
+            if *capped_stamp != user {
+                *capped_stamp = user;
+                bump(&mut r.users_capped, 1);
+            }
+        }
+    }
+
+    /// Folds in a user's ledger after their last event and the final expiry.
+    pub(super) fn end_user<Tz: TimeZone>(&mut self, user: UserId, ledger: &Ledger, zone: &Tz) {
+        let r = &mut self.report;
+        let t = ledger.totals(r.as_of);
+        bump(&mut r.users, 1);
+        bump(&mut r.issued, t.earned);
+        bump(&mut r.redeemed, t.redeemed);
+        bump(&mut r.expired, t.expired);
+        bump(&mut r.reversed, t.reversed);
+        bump(&mut r.owed, t.owed);
+        bump(&mut r.forgiven, t.forgiven);
+        bump(&mut r.pending, t.pending);
+        for part in [t.spendable, t.pending, t.due, t.held] {
+            bump(&mut r.outstanding, part);
+        }
+        for lot in ledger.lots() {
+            self.bucket(lot, zone);
+        }
+        self.offer(user, t.earned);
+    }
+
+    fn bucket<Tz: TimeZone>(&mut self, lot: &Lot, zone: &Tz) {
+        let points = lot.remaining.saturating_add(lot.held);
+        if points == 0 {
+            return;
+        }
+        let month = match (lot.expires_at, self.last_month) {
+            (None, _) => ValidThrough::Never,
+            (Some(at), Some((from, to, month))) if from < at && at <= to => month,
+            (Some(at), _) => {
+                let month = ValidThrough::of(Some(at), zone);
+                self.last_month = month_span(month, zone).map(|(from, to)| (from, to, month));
+                month
+            }
+        };
+        bump(self.liability.entry(month).or_default(), points);
+    }
+
+    fn offer(&mut self, user: UserId, earned: u64) {
+        if earned == 0 || self.report.top_n == 0 {
+            return;
+        }
+        let key = Reverse((earned, Reverse(user)));
+        if self.top.len() < self.report.top_n {
+            self.top.push(key);
+        } else if self.top.peek().is_some_and(|weakest| key < *weakest) {
+            // `Reverse` flips the order: smaller is the better earner.
+            self.top.pop();
+            self.top.push(key);
+        }
+    }
+
+    pub(super) fn finish(mut self) -> SimulationReport {
+        self.report.liability = liability_list(std::mem::take(&mut self.liability));
+        let mut top: Vec<TopEarner> = self
+            .top
+            .into_iter()
+            .map(|Reverse((earned, Reverse(user)))| TopEarner { user, earned })
+            .collect();
+        top.sort_by_key(|e| (Reverse(e.earned), e.user));
+        self.report.top_earners = top;
+        self.report
+    }
+}

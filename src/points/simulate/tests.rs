@@ -1,0 +1,502 @@
+use super::*;
+use crate::analytics::Ratio;
+use crate::event::{EventKind, Money};
+use crate::id::EventId;
+use crate::points::fixtures::{day, program, t};
+use chrono::TimeDelta;
+
+fn lesson(id: u64, user: u64, at: DateTime<Utc>) -> Event {
+    let kind = EventKind::ActionCompleted {
+        action: "lesson".into(),
+    };
+    Event::new(EventId(id), UserId(user), at, kind)
+}
+
+fn visit(id: u64, user: u64, at: DateTime<Utc>) -> Event {
+    Event::new(EventId(id), UserId(user), at, EventKind::Visited)
+}
+
+fn purchase(id: u64, user: u64, yuan: i64, at: DateTime<Utc>) -> Event {
+    let cny = "CNY".parse().unwrap_or_else(|_| unreachable!());
+    let kind = EventKind::Purchase {
+        amount: Money::new(yuan * 100, cny),
+    };
+    Event::new(EventId(id), UserId(user), at, kind)
+}
+
+/// +10 a lesson (2 a local day, trimmed); 1 point per ¥10, rounded down,
+/// at most 50 points a lifetime, rejected whole beyond; +1 a visit, never
+/// expiring. Program points expire 30 days after earning.
+fn school() -> Program {
+    program(
+        r#"{ "utc_offset": "+08:00", "expiry": { "type": "after_days", "days": 30 },
+             "rules": [
+               { "name": "lesson", "on": "action_completed:lesson",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 2 } },
+               { "name": "purchase", "on": "purchase", "cap_mode": "reject",
+                 "reward": { "type": "per_amount", "points": 1, "per_minor": 1000, "rounding": "down" },
+                 "lifetime_cap": { "points": 50 } },
+               { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 },
+                 "expiry": { "type": "never" } }
+             ] }"#,
+    )
+}
+
+fn log(events: Vec<Event>) -> EventLog {
+    EventLog::new(events)
+}
+
+#[test]
+fn a_small_log_gives_exact_figures() {
+    let p = school();
+    let events = vec![
+        lesson(1, 7, t(0)),
+        lesson(2, 7, t(1)),
+        lesson(3, 7, t(2)),        // third of the day: trimmed to 0
+        purchase(4, 7, 300, t(3)), // 30 points
+        purchase(5, 7, 300, t(4)), // 30 more would pass 50: rejected
+        visit(6, 8, t(5)),
+        visit(6, 8, t(6)), // redelivered
+        lesson(7, 8, day(1)),
+    ];
+    let r = simulate(&p, &log(events), day(2));
+    assert_eq!(
+        (
+            r.users,
+            r.events,
+            r.applied,
+            r.duplicates,
+            r.too_late,
+            r.failed
+        ),
+        (2, 8, 7, 1, 0, 0)
+    );
+    let figures: Vec<(&str, u64, u64, u64, u64, u64)> = r
+        .rules
+        .iter()
+        .map(|x| {
+            (
+                x.rule.as_str(),
+                x.issued,
+                x.awards,
+                x.capped_awards,
+                x.users_earning,
+                x.users_capped,
+            )
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            ("lesson", 30, 3, 1, 2, 1),
+            ("purchase", 30, 1, 1, 1, 1),
+            ("visit", 1, 1, 0, 1, 0)
+        ]
+    );
+    assert_eq!(
+        (r.issued, r.redeemed, r.expired, r.outstanding),
+        (61, 0, 0, 61)
+    );
+    assert_eq!(r.breakage(), Ratio::new(0, 61));
+    assert_eq!(
+        r.top_earners,
+        [
+            TopEarner {
+                user: UserId(7),
+                earned: 50
+            },
+            TopEarner {
+                user: UserId(8),
+                earned: 11
+            }
+        ]
+    );
+    assert!(r.is_conserved());
+}
+
+#[test]
+fn expiry_at_as_of_is_breakage() {
+    let p = school();
+    let events = vec![lesson(1, 1, t(0)), visit(2, 1, t(0))];
+    // Lesson points expire at exactly t(0) + 30 days: still there an
+    // instant before, gone at it.
+    let end = t(0) + TimeDelta::days(30);
+    let before = simulate(&p, &log(events.clone()), end - TimeDelta::nanoseconds(1));
+    assert_eq!((before.expired, before.outstanding), (0, 11));
+    let at = simulate(&p, &log(events), end);
+    assert_eq!((at.expired, at.outstanding), (10, 1));
+    assert_eq!(at.breakage(), Ratio::new(10, 11));
+    assert_eq!(
+        at.liability,
+        [Liability {
+            valid_through: ValidThrough::Never,
+            points: 1
+        }]
+    );
+    assert!(at.is_conserved());
+}
+
+#[test]
+fn users_capped_counts_each_user_once_per_rule() {
+    let p = school();
+    // User 1 is capped twice by the lesson rule on two days, user 2 once,
+    // user 3 never.
+    let mut events = Vec::new();
+    let mut id = 0;
+    for (user, per_day, days) in [(1u64, 4, 2), (2, 3, 1), (3, 2, 3)] {
+        for d in 0..days {
+            for i in 0..per_day {
+                id += 1;
+                events.push(lesson(id, user, day(d) + TimeDelta::minutes(i)));
+            }
+        }
+    }
+    let r = simulate(&p, &log(events), day(5));
+    let lessons = r.rule("lesson").cloned().unwrap_or_else(|| unreachable!());
+    assert_eq!(lessons.capped_awards, 4 + 1);
+    assert_eq!(lessons.users_capped, 2);
+    assert_eq!(lessons.users_earning, 3);
+    assert_eq!(lessons.issued, 10 * (4 + 2 + 6));
+}
+
+#[test]
+fn liability_is_bucketed_by_local_month_across_a_month_end() {
+    // 30-day expiry: earned 1 March 16:00 UTC (midnight in Beijing), it
+    // expires 31 March 16:00 UTC = 1 April 00:00 in Beijing, so it is valid
+    // through March. An hour later, it expires at 01:00 on 1 April local:
+    // valid through April, though both expiry instants are in March in UTC.
+    let p = school();
+    let midnight = Utc
+        .with_ymd_and_hms(2026, 3, 1, 16, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let events = vec![
+        lesson(1, 1, midnight),
+        lesson(2, 2, midnight + TimeDelta::hours(1)),
+        lesson(3, 2, midnight + TimeDelta::hours(2)),
+        visit(4, 3, midnight),
+    ];
+    let r = simulate(&p, &log(events), midnight + TimeDelta::days(1));
+    assert_eq!(
+        r.liability,
+        [
+            Liability {
+                valid_through: ValidThrough::Month {
+                    year: 2026,
+                    month: 3
+                },
+                points: 10
+            },
+            Liability {
+                valid_through: ValidThrough::Month {
+                    year: 2026,
+                    month: 4
+                },
+                points: 20
+            },
+            Liability {
+                valid_through: ValidThrough::Never,
+                points: 1
+            },
+        ]
+    );
+    // In UTC both expiries would fall in March.
+    let utc = crate::time::UtcOffset::default().zone();
+    let expiry = midnight + TimeDelta::hours(1) + TimeDelta::days(30);
+    assert_eq!(
+        ValidThrough::of(Some(expiry), &utc),
+        ValidThrough::Month {
+            year: 2026,
+            month: 3
+        }
+    );
+}
+
+#[test]
+fn events_too_late_for_the_daily_tallies_are_counted_not_applied() {
+    let p = school();
+    // A lesson nine days before one already taken cannot be checked
+    // against its day's cap.
+    let events = vec![lesson(1, 1, day(9)), lesson(2, 1, day(0))];
+    let r = simulate(&p, &log(events), day(10));
+    assert_eq!((r.applied, r.too_late, r.issued), (1, 1, 10));
+}
+
+#[test]
+fn spending_redeems_whenever_the_price_is_affordable() {
+    let p = school();
+    let events: Vec<Event> = (0..12).map(|i| lesson(i, 1, day(i as i64))).collect();
+    let r = Simulation::new(&p, day(12)).redeeming(25).run(&log(events));
+    // 10 a day: a redemption on days 2, 4, 7 and 9; 120 earned, 100 spent.
+    assert_eq!((r.issued, r.redemptions, r.redeemed), (120, 4, 100));
+    assert_eq!(r.outstanding, 20);
+    assert!(r.is_conserved());
+    // A price of 0 is no spending.
+    let none = Simulation::new(&p, day(12))
+        .redeeming(0)
+        .run(&log(vec![lesson(1, 1, t(0))]));
+    assert_eq!(none.redemptions, 0);
+}
+
+#[test]
+fn top_earners_break_ties_by_user_id() {
+    let p = school();
+    let events = vec![
+        visit(1, 30, t(0)),
+        visit(2, 10, t(0)),
+        lesson(3, 20, t(0)),
+        visit(4, 40, t(0)),
+    ];
+    let r = Simulation::new(&p, day(1))
+        .top_earners(3)
+        .run(&log(events.clone()));
+    let top: Vec<(u64, u64)> = r.top_earners.iter().map(|e| (e.user.0, e.earned)).collect();
+    assert_eq!(top, [(20, 10), (10, 1), (30, 1)]);
+    let none = Simulation::new(&p, day(1)).top_earners(0).run(&log(events));
+    assert!(none.top_earners.is_empty());
+}
+
+#[test]
+fn shards_of_users_merge_into_the_whole() {
+    let p = school();
+    let events = vec![
+        lesson(1, 1, t(0)),
+        purchase(2, 2, 120, t(1)),
+        lesson(3, 1, t(2)),
+        lesson(4, 1, t(3)),
+        visit(5, 3, t(4)),
+        lesson(6, 2, day(40)),
+    ];
+    let as_of = day(35);
+    let whole = simulate(&p, &log(events.clone()), as_of);
+    let (odd, even): (Vec<Event>, Vec<Event>) = events.into_iter().partition(|e| e.user.0 % 2 == 1);
+    let mut merged = simulate(&p, &log(odd), as_of);
+    let other = simulate(&p, &log(even), as_of);
+    assert_eq!(merged.merge(&other), Ok(()));
+    // Slot order differs, but every figure is the same.
+    assert_eq!(merged, whole);
+
+    let later = simulate(&p, &log(Vec::new()), day(36));
+    let before = merged.clone();
+    assert!(matches!(
+        merged.merge(&later),
+        Err(SimulationError::AsOfMismatch { .. })
+    ));
+    let other_program = program(
+        r#"{ "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } }] }"#,
+    );
+    let mismatch = merged.merge(&simulate(&other_program, &log(Vec::new()), as_of));
+    assert_eq!(
+        mismatch.map_err(|e| e.to_string()),
+        Err(
+            "cannot merge reports of different programs: rule 0 is lesson in one, visit in the other"
+                .into()
+        )
+    );
+    assert_eq!(merged, before);
+}
+
+#[test]
+fn diff_has_signs() {
+    let generous = school();
+    let stingy = program(
+        r#"{ "utc_offset": "+08:00", "expiry": { "type": "after_days", "days": 30 },
+             "rules": [
+               { "name": "lesson", "on": "action_completed:lesson",
+                 "reward": { "type": "fixed", "points": 5 }, "daily_cap": { "count": 1 } },
+               { "name": "checkin", "on": "check_in", "reward": { "type": "fixed", "points": 3 } }
+             ] }"#,
+    );
+    let events = vec![
+        lesson(1, 1, t(0)),
+        lesson(2, 1, t(1)),
+        visit(3, 1, t(2)),
+        Event::new(
+            EventId(4),
+            UserId(1),
+            t(3),
+            EventKind::CheckIn { community: None },
+        ),
+    ];
+    let as_of = day(40);
+    let a = simulate(&generous, &log(events.clone()), as_of);
+    let b = simulate(&stingy, &log(events), as_of);
+    let d = diff(&a, &b);
+    let rules: Vec<(&str, i128, i128)> = d
+        .rules
+        .iter()
+        .map(|r| (r.rule.as_str(), r.issued.delta, r.users_capped.delta))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("lesson", -15, 1),
+            ("purchase", 0, 0),
+            ("visit", -1, 0),
+            ("checkin", 3, 0)
+        ]
+    );
+    assert_eq!(d.issued, Change::new(21, 8));
+    assert_eq!(d.issued.delta, -13);
+    // Everything but the never-expiring visit point lapsed under the first.
+    assert_eq!(d.expired.delta, 8 - 20);
+    assert_eq!(d.outstanding, Change::new(1, 0));
+    assert_eq!(
+        (d.breakage_before, d.breakage_after),
+        (Ratio::new(20, 21), Ratio::new(8, 8))
+    );
+    assert!(d.breakage_change().is_some_and(|c| c > 0.0));
+    assert_eq!(
+        d.liability,
+        [LiabilityChange {
+            valid_through: ValidThrough::Never,
+            points: Change::new(1, 0)
+        }]
+    );
+    let text = d.to_string();
+    assert!(text.contains("issued       21 → 8 (−13)"), "{text}");
+    assert!(text.contains("checkin"), "{text}");
+    // The reverse comparison flips every sign.
+    let back = diff(&b, &a);
+    assert_eq!(back.issued.delta, 13);
+}
+
+#[test]
+fn report_prints_as_a_table_and_round_trips_through_json() {
+    let p = school();
+    let events = vec![lesson(1, 1, t(0)), lesson(2, 1, t(1)), lesson(3, 1, t(2))];
+    let r = simulate(&p, &log(events), day(31));
+    let text = r.to_string();
+    assert!(text.starts_with("simulation as of 2026-04-01 00:00:00 UTC: 1 users, 3 events"));
+    assert!(
+        text.contains("lesson              20           2           1"),
+        "{text}"
+    );
+    assert!(text.contains("expired 20 (breakage 100.00%)"), "{text}");
+    let json = serde_json::to_string(&r).unwrap_or_default();
+    let back: SimulationReport =
+        serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back, r);
+    let d = diff(&r, &r);
+    let json = serde_json::to_string(&d).unwrap_or_default();
+    let back: SimulationDiff = serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back, d);
+}
+
+#[test]
+fn an_empty_log_reports_nothing() {
+    let r = simulate(&school(), &log(Vec::new()), t(0));
+    assert_eq!((r.users, r.events, r.issued), (0, 0, 0));
+    assert_eq!(r.breakage().value(), None);
+    assert_eq!(r.rules.len(), 3);
+    assert!(r.is_conserved());
+    assert!(r.to_string().contains("breakage n/a"));
+}
+
+fn refund(id: u64, user: u64, yuan: i64, at: DateTime<Utc>) -> Event {
+    let cny = "CNY".parse().unwrap_or_else(|_| unreachable!());
+    let kind = EventKind::Refund {
+        amount: Money::new(yuan * 100, cny),
+    };
+    Event::new(EventId(id), UserId(user), at, kind)
+}
+
+#[test]
+fn refunds_reverse_the_latest_purchase_by_the_share_refunded() {
+    let p = school();
+    let events = vec![
+        refund(1, 1, 50, t(0)),    // nothing bought yet
+        purchase(2, 1, 300, t(1)), // 30 points
+        refund(3, 1, 100, t(2)),   // a third: 10 points back
+        refund(4, 1, 500, t(3)),   // only ¥200 is left to refund: 20 points
+        refund(5, 1, 10, t(4)),    // wholly refunded already
+        visit(6, 1, t(5)),
+    ];
+    let r = Simulation::new(&p, day(1))
+        .reversing_refunds()
+        .run(&log(events.clone()));
+    assert_eq!((r.reversals, r.refunds_unmatched), (2, 2));
+    assert_eq!((r.issued, r.reversed, r.outstanding), (31, 30, 1));
+    assert_eq!((r.owed, r.forgiven), (0, 0));
+    assert!(r.is_conserved());
+    assert!(r.to_string().contains("reversed 30 (2 refunds)"));
+    // Without the habit, refunds are events like any other.
+    let plain = simulate(&p, &log(events), day(1));
+    assert_eq!(
+        (plain.reversals, plain.reversed, plain.outstanding),
+        (0, 0, 31)
+    );
+}
+
+#[test]
+fn a_refund_of_spent_points_follows_the_clawback_policy() {
+    let p = program(
+        r#"{ "ledger": { "clawback": "debt" }, "rules": [{ "name": "buy", "on": "purchase",
+             "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } }] }"#,
+    );
+    let events = vec![purchase(1, 1, 100, t(0)), refund(2, 1, 100, t(60))];
+    let r = Simulation::new(&p, day(1))
+        .redeeming(80)
+        .reversing_refunds()
+        .run(&log(events));
+    // 100 earned, 80 spent: the refund takes back 20 and 80 are owed.
+    assert_eq!(
+        (r.redeemed, r.reversed, r.owed, r.outstanding),
+        (80, 20, 80, 0)
+    );
+    assert!(r.is_conserved());
+    assert!(
+        r.to_string()
+            .contains("owed 80, forgiven 0, 0 refunds unmatched")
+    );
+}
+
+#[test]
+fn liability_months_follow_an_iana_zone_across_its_dst_change() {
+    // New York: DST starts 8 March 2026, so local midnight on 1 April is
+    // 04:00 UTC, on 1 March 05:00 UTC. Lots expire 30 days after events
+    // every 20 minutes around the ends of February and March.
+    let spec: crate::points::ProgramSpec = serde_json::from_str(
+        r#"{ "expiry": { "type": "after_days", "days": 30 },
+             "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } }] }"#,
+    )
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    let zone = chrono_tz::America::New_York;
+    let p = spec
+        .validate_in(zone)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let starts = [
+        Utc.with_ymd_and_hms(2026, 1, 30, 3, 0, 0),
+        Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0),
+    ];
+    let mut events = Vec::new();
+    for start in starts.iter().filter_map(|s| s.single()) {
+        for i in 0..12 {
+            let id = events.len() as u64;
+            events.push(visit(id, id % 3, start + TimeDelta::minutes(20 * i)));
+        }
+    }
+    let as_of = Utc
+        .with_ymd_and_hms(2026, 1, 31, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let r = simulate(&p, &log(events.clone()), as_of);
+    let mut expected: std::collections::BTreeMap<ValidThrough, u64> = Default::default();
+    for e in &events {
+        let expires = e.at + TimeDelta::days(30);
+        if expires > as_of {
+            *expected
+                .entry(ValidThrough::of(Some(expires), &zone))
+                .or_default() += 1;
+        }
+    }
+    let got: std::collections::BTreeMap<ValidThrough, u64> = r
+        .liability
+        .iter()
+        .map(|l| (l.valid_through, l.points))
+        .collect();
+    assert_eq!(got, expected);
+    // Both local month ends are crossed (at 05:00 UTC in winter, 04:00 in
+    // summer): points valid through February, March and April.
+    assert_eq!(got.len(), 3, "{got:?}");
+}
