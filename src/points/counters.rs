@@ -433,7 +433,9 @@ impl RuleCounters {
         }
         self.slots.clear();
         self.layout = None;
-        if names.len() >= usize::from(u16::MAX) {
+        // Positions and counters must both fit the table's numbers; beyond
+        // that (no real program), lookups go by name.
+        if names.len() >= usize::from(u16::MAX) || self.entries.len() >= usize::from(u16::MAX) {
             return;
         }
         let entries = &self.entries;
