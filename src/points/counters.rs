@@ -89,6 +89,9 @@ impl Default for Repr {
 }
 
 impl Tallies {
+    /// No tallies.
+    const EMPTY: Tallies = Tallies(Repr::One(None));
+
     fn as_slice(&self) -> &[Period] {
         match &self.0 {
             Repr::One(one) => one.as_slice(),
@@ -322,6 +325,17 @@ pub(crate) struct Periods {
 }
 
 impl RuleCounter {
+    /// The counter of a rule that has neither matched nor awarded.
+    pub(crate) const EMPTY: RuleCounter = RuleCounter {
+        count: 0,
+        points: 0,
+        days: Tallies::EMPTY,
+        weeks: Tallies::EMPTY,
+        months: Tallies::EMPTY,
+        matched: 0,
+        last_award_at: None,
+    };
+
     /// The lifetime tally.
     pub fn lifetime(&self) -> DayTally {
         DayTally {
@@ -601,6 +615,12 @@ mod tests {
         assert_eq!(serde_json::to_string(&map).unwrap_or_default(), json);
         let back: Tallies = serde_json::from_str(&json).unwrap_or_default();
         assert_eq!(back, t);
+    }
+
+    #[test]
+    fn the_empty_counter_is_the_default_one() {
+        assert_eq!(RuleCounter::EMPTY, RuleCounter::default());
+        assert_eq!(Tallies::EMPTY, Tallies::default());
     }
 
     #[test]

@@ -170,6 +170,9 @@ impl Change {
 /// cut them, and the end of a cooldown that held them back.
 type Limited = (u64, Option<CapHit>, Option<DateTime<Utc>>);
 
+/// The counter of a rule a ledger has no counter for, built once.
+static NO_COUNTER: RuleCounter = RuleCounter::EMPTY;
+
 /// What one award grants, for the step's bookkeeping.
 #[derive(Clone, Copy)]
 struct Granted {
@@ -448,7 +451,6 @@ impl<Tz: TimeZone> Program<Tz> {
         // The last expiry computed: most rules share the program's, and
         // calendar arithmetic is worth doing once per event.
         let mut expiry_memo: Option<(Expiry, Option<DateTime<Utc>>)> = None;
-        let no_counter = RuleCounter::default();
         for (position, &i) in candidates.iter().enumerate() {
             let (Some(rule), Some(plan)) = (self.spec.rules.get(i), self.plan.rules.get(i)) else {
                 continue;
@@ -458,7 +460,7 @@ impl<Tz: TimeZone> Program<Tz> {
             {
                 continue;
             }
-            let counter = counters.at(i, rule.name.as_str()).unwrap_or(&no_counter);
+            let counter = counters.at(i, rule.name.as_str()).unwrap_or(&NO_COUNTER);
             if counter.too_old(day) {
                 return Err(PointsError::TooLate { id: event.id });
             }
