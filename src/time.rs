@@ -34,6 +34,10 @@ const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     None => panic!("1970-01-01 is a valid date"),
 };
 
+/// The day numbers of chrono's first and last dates (`NaiveDate::MIN`,
+/// `NaiveDate::MAX`), checked by a test.
+const CHRONO_DAYS: (i32, i32) = (-96_465_292, 95_026_236);
+
 /// The local calendar day of an instant in some time zone, as a day number
 /// (days since 1970-01-01 in that zone's calendar).
 ///
@@ -113,9 +117,27 @@ impl LocalDay {
     }
 
     /// The first day of this day's calendar month.
+    #[inline]
     pub fn month_start(self) -> LocalDay {
-        let d = self.date();
-        LocalDay::from_date(d.with_day(1).unwrap_or(d))
+        // Integer arithmetic (H. Hinnant's `civil_from_days`, as far as the
+        // day of the month) rather than a calendar conversion: points
+        // programs ask this once per event. Exact for every day number; it
+        // agrees with chrono across chrono's calendar (see the tests), and
+        // beyond it keeps the same saturation as `date`.
+        if !(CHRONO_DAYS.0..=CHRONO_DAYS.1).contains(&self.0) {
+            let d = self.date();
+            return LocalDay::from_date(d.with_day(1).unwrap_or(d));
+        }
+        let z = i64::from(self.0) + 719_468; // days since 0000-03-01
+        let era = z.div_euclid(146_097);
+        let day_of_era = z - era * 146_097; // [0, 146096]
+        let year_of_era =
+            (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_from_march = (5 * day_of_year + 2) / 153; // [0, 11]
+        let day_of_month = day_of_year - (153 * month_from_march + 2) / 5; // [0, 30]
+        // Within chrono's range, so the day number minus at most 30 fits.
+        LocalDay(self.0 - day_of_month as i32)
     }
 
     /// The instant this local day begins in `zone`: local midnight, or on a
@@ -355,6 +377,33 @@ pub(crate) mod millis {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn month_start_agrees_with_the_calendar() {
+        use super::*;
+        assert_eq!(
+            CHRONO_DAYS,
+            (
+                LocalDay::from_date(NaiveDate::MIN).number(),
+                LocalDay::from_date(NaiveDate::MAX).number()
+            )
+        );
+        let by_calendar = |day: LocalDay| {
+            let d = day.date();
+            LocalDay::from_date(d.with_day(1).unwrap_or(d))
+        };
+        // Four centuries around the epoch day by day (every leap rule),
+        // chrono's ends, and past them.
+        let near = -80_000..80_000;
+        let ends = [CHRONO_DAYS.0, CHRONO_DAYS.1]
+            .into_iter()
+            .flat_map(|e| e - 400..e + 400);
+        let beyond = [i32::MIN, i32::MIN + 1, i32::MAX - 1, i32::MAX];
+        for n in near.chain(ends).chain(beyond) {
+            let day = LocalDay::from_number(n);
+            assert_eq!(day.month_start(), by_calendar(day), "day {n}");
+        }
+    }
+
     use super::*;
     use chrono::TimeZone;
 

@@ -3,7 +3,8 @@
 
 use super::PointsError;
 use super::condition::{EarnContext, LocalTime};
-use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter};
+use super::expiry::Expiry;
+use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter, RuleCounters, Tallies};
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
 use super::program::{Program, RulePlan};
@@ -13,7 +14,6 @@ use crate::event::{Currency, Event, EventKind, Label};
 use crate::time::LocalDay;
 use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The arithmetic of a per-amount award.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -87,7 +87,7 @@ pub enum SkipReason {
 }
 
 /// What one event earned.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct Earned {
     /// The event was seen before: nothing was awarded and nothing changed.
     pub duplicate: bool,
@@ -115,26 +115,107 @@ impl Earned {
             debt_paid: 0,
         }
     }
+
+    /// Empties it for another event, keeping its lists' room.
+    fn reset(&mut self) {
+        self.duplicate = false;
+        self.awards.clear();
+        self.skipped.clear();
+        self.total = 0;
+        self.debt_paid = 0;
+    }
 }
 
-/// What [`Program::apply_with`] commits once nothing can fail.
+/// What [`Program::apply_with`] commits once nothing can fail, besides
+/// its [`Change`]s.
 struct Step {
-    earned: Earned,
-    lots: Vec<Lot>,
-    changes: Vec<Change>,
+    /// How many changes award points (each becomes a lot).
+    lots: usize,
     /// The global daily tally of the event's day, if awards changed it.
     global: Option<DayTally>,
     periods: Periods,
 }
 
-/// A counter change the step commits once nothing can fail.
+/// A counter change, and for an award its lot, that the step commits once
+/// nothing can fail.
+#[derive(Clone, Copy)]
 struct Change {
     rule: usize,
     /// The rule's new match count, for counting rules.
     matched: Option<u64>,
-    /// Points awarded (0: only the match count changes).
+    /// Points awarded (0: only the match count changes, and no lot).
     points: u64,
+    /// The lot's [`Lot::counted_global`].
+    counted_global: bool,
+    /// The lot's [`Lot::available_from`].
+    available_from: DateTime<Utc>,
+    /// The lot's [`Lot::expires_at`].
+    expires_at: Option<DateTime<Utc>>,
 }
+
+impl Change {
+    /// A change of nothing, for rule `0`; a constant, so that filling a
+    /// buffer with it is a copy rather than a call per slot.
+    const BLANK: Change = Change {
+        rule: 0,
+        matched: None,
+        points: 0,
+        counted_global: false,
+        available_from: DateTime::<Utc>::UNIX_EPOCH,
+        expires_at: None,
+    };
+}
+
+/// What the cooldown and caps leave of an award: its points, the cap that
+/// cut them, and the end of a cooldown that held them back.
+type Limited = (u64, Option<CapHit>, Option<DateTime<Utc>>);
+
+/// The counter of a rule a ledger has no counter for, built once.
+static NO_COUNTER: RuleCounter = RuleCounter::EMPTY;
+
+/// What one award grants, for the step's bookkeeping.
+#[derive(Clone, Copy)]
+struct Granted {
+    points: u64,
+    counted_global: bool,
+}
+
+/// A short list kept on the stack, spilling to the heap past `N` items:
+/// one event's changes (one per rule its kind triggers, a handful in real
+/// programs) or its exclusive groups' winners.
+struct Few<T, const N: usize> {
+    inline: [T; N],
+    len: usize,
+    more: Vec<T>,
+}
+
+impl<T: Copy, const N: usize> Few<T, N> {
+    /// An empty list; `blank` fills the unused inline slots.
+    fn new(blank: T) -> Self {
+        Few {
+            inline: [blank; N],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, change: T) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = change;
+                self.len += 1;
+            }
+            None => self.more.push(change),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.inline.iter().take(self.len).chain(&self.more)
+    }
+}
+
+/// One event's changes, in the order the rules were tried.
+type Changes = Few<Change, 8>;
 
 impl<Tz: TimeZone> Program<Tz> {
     /// Awards the points `event` earns, knowing nothing about the user
@@ -200,8 +281,53 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         ctx: &EarnContext,
     ) -> Result<Earned, PointsError> {
+        let mut earned = Earned::nothing(false);
+        self.apply_into(ledger, event, ctx, &mut earned)?;
+        Ok(earned)
+    }
+
+    /// [`Program::apply_with`] writing what the event earned into `out`
+    /// (emptied first, its lists' room kept), so a loop over many events
+    /// (a batch replay, a simulation) reuses one [`Earned`] and allocates
+    /// nothing for it. On error `out` is left empty and the ledger unchanged.
+    ///
+    /// ```
+    /// use chrono::{TimeDelta, TimeZone, Utc};
+    /// use growthkit::points::{EarnContext, Earned, ProgramSpec};
+    /// use growthkit::{Event, EventId, EventKind, UserId};
+    ///
+    /// let program = serde_json::from_str::<ProgramSpec>(r#"{
+    ///     "rules": [{ "name": "visit", "on": "visited",
+    ///                 "reward": { "type": "fixed", "points": 5 },
+    ///                 "daily_cap": { "count": 2 } }]
+    /// }"#)?.validate()?;
+    /// let mut ledger = program.new_ledger();
+    /// let (ctx, mut out) = (EarnContext::new(), Earned::default());
+    /// let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    /// let mut total = 0;
+    /// for i in 0..3 {
+    ///     let at = t0 + TimeDelta::minutes(i);
+    ///     let visit = Event::new(EventId(i as u64), UserId(1), at, EventKind::Visited);
+    ///     program.apply_into(&mut ledger, &visit, &ctx, &mut out)?;
+    ///     total += out.total;
+    /// }
+    /// assert_eq!(total, 10); // the third visit of the day is capped
+    /// assert_eq!(out.awards[0].points, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn apply_into(
+        &self,
+        ledger: &mut Ledger,
+        event: &Event,
+        ctx: &EarnContext,
+        out: &mut Earned,
+    ) -> Result<(), PointsError> {
+        out.reset();
         match ledger.seen.admit(event.id, event.at) {
-            Admission::Duplicate => return Ok(Earned::nothing(true)),
+            Admission::Duplicate => {
+                out.duplicate = true;
+                return Ok(());
+            }
             Admission::TooLate => return Err(PointsError::TooLate { id: event.id }),
             Admission::Fresh => {}
         }
@@ -211,26 +337,54 @@ impl<Tz: TimeZone> Program<Tz> {
             // The common case for most events: no rule listens to the kind.
             ledger.version = version;
             ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
-            return Ok(Earned::nothing(false));
+            return Ok(());
         }
+        // Positions, not names, find the rule counters from here on (the
+        // table is a cache outside the ledger's state).
+        ledger.counters.adopt(&self.plan.names);
         // Everything is computed first and committed only once nothing can
         // fail, so a failed call leaves the ledger as it was.
-        let mut step = self.evaluate(
-            &ledger.counters,
-            &ledger.global_days,
-            event,
-            ctx,
-            candidates,
-        )?;
-        // The last fallible step; it changes nothing when it fails.
-        let lots = std::mem::take(&mut step.lots);
-        step.earned.debt_paid = ledger.credit(lots, &self.spec.ledger)?;
+        let mut changes = Changes::new(Change::BLANK);
+        let step = self
+            .evaluate(
+                &ledger.counters,
+                &ledger.global_days,
+                event,
+                ctx,
+                candidates,
+                (out, &mut changes),
+            )
+            .and_then(|step| {
+                // The last fallible step; it changes nothing when it fails.
+                let lots = changes.iter().filter(|c| c.points > 0).map(|c| Lot {
+                    id: 0,
+                    source: event.id,
+                    rule: self.rule_name(c.rule),
+                    earned_at: event.at,
+                    available_from: c.available_from,
+                    expires_at: c.expires_at,
+                    remaining: c.points,
+                    held: 0,
+                    counted_global: c.counted_global,
+                });
+                out.debt_paid = ledger.credit(out.total, step.lots, lots, &self.spec.ledger)?;
+                Ok(step)
+            });
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => {
+                out.reset();
+                return Err(e);
+            }
+        };
         ledger.version = version;
-        for change in step.changes {
+        for change in changes.iter() {
             let Some(rule) = self.spec.rules.get(change.rule) else {
                 continue;
             };
-            let counter = ledger.counters.entry(rule.name.clone()).or_default();
+            let Some(counter) = ledger.counters.at_mut(change.rule, &rule.name) else {
+                continue;
+            };
             if let Some(n) = change.matched {
                 counter.matched = n;
             }
@@ -249,18 +403,28 @@ impl<Tz: TimeZone> Program<Tz> {
             ledger.record_global(step.periods.day, tally);
         }
         ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
-        Ok(step.earned)
+        Ok(())
+    }
+
+    /// The name of the rule at `position` (validated programs have one).
+    fn rule_name(&self, position: usize) -> Label {
+        self.spec
+            .rules
+            .get(position)
+            .map_or_else(|| Label::from(""), |r| r.name.clone())
     }
 
     /// The earning step without its commit: what `event` earns against the
-    /// ledger's counters, the new lots, and the counter changes to make.
+    /// ledger's counters (into `earned`), and the counter changes and lots
+    /// to make.
     fn evaluate(
         &self,
-        counters: &BTreeMap<Label, RuleCounter>,
-        global_days: &BTreeMap<LocalDay, DayTally>,
+        counters: &RuleCounters,
+        global_days: &Tallies,
         event: &Event,
         ctx: &EarnContext,
         candidates: &[usize],
+        (earned, changes): (&mut Earned, &mut Changes),
     ) -> Result<Step, PointsError> {
         let offset = self
             .zone
@@ -278,16 +442,15 @@ impl<Tz: TimeZone> Program<Tz> {
             month: self.plan.months.then(|| month_of(day)),
             last_award: false,
         };
-        let mut earned = Earned::nothing(false);
-        let mut changes: Vec<Change> = Vec::new();
-        let mut lots: Vec<Lot> = Vec::new();
-        // The winner of each exclusive group so far (allocated only when a
-        // grouped rule matches).
-        let mut winners: Vec<Option<usize>> = Vec::new();
+        let mut lots = 0usize;
+        // The winner of each exclusive group so far: (group, rule).
+        let mut winners: Few<(usize, usize), 4> = Few::new((0, 0));
         // The global daily tally as this event's awards use it up.
         let mut global: Option<DayTally> = None;
         let mut global_changed = false;
-        let no_counter = RuleCounter::default();
+        // The last expiry computed: most rules share the program's, and
+        // calendar arithmetic is worth doing once per event.
+        let mut expiry_memo: Option<(Expiry, Option<DateTime<Utc>>)> = None;
         for (position, &i) in candidates.iter().enumerate() {
             let (Some(rule), Some(plan)) = (self.spec.rules.get(i), self.plan.rules.get(i)) else {
                 continue;
@@ -297,7 +460,7 @@ impl<Tz: TimeZone> Program<Tz> {
             {
                 continue;
             }
-            let counter = counters.get(&rule.name).unwrap_or(&no_counter);
+            let counter = counters.at(i, rule.name.as_str()).unwrap_or(&NO_COUNTER);
             if counter.too_old(day) {
                 return Err(PointsError::TooLate { id: event.id });
             }
@@ -306,15 +469,13 @@ impl<Tz: TimeZone> Program<Tz> {
                 changes.push(Change {
                     rule: i,
                     matched: matched.map(|(n, _)| n),
-                    points: 0,
+                    ..Change::BLANK
                 });
                 continue;
             }
             if let Some(group) = plan.group {
-                if winners.is_empty() {
-                    winners.resize(self.plan.groups, None);
-                }
-                match winners.get(group).copied().flatten() {
+                let winner = winners.iter().find(|(g, _)| *g == group).map(|&(_, w)| w);
+                match winner {
                     Some(w) => {
                         let by = self.spec.rules.get(w).map(|r| r.name.clone());
                         if let (Some(g), Some(by)) = (&rule.exclusive_group, by) {
@@ -330,16 +491,12 @@ impl<Tz: TimeZone> Program<Tz> {
                             changes.push(Change {
                                 rule: i,
                                 matched: Some(n),
-                                points: 0,
+                                ..Change::BLANK
                             });
                         }
                         continue;
                     }
-                    None => {
-                        if let Some(slot) = winners.get_mut(group) {
-                            *slot = Some(i);
-                        }
-                    }
+                    None => winners.push((group, i)),
                 }
             }
             let counts_global = self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt;
@@ -347,9 +504,29 @@ impl<Tz: TimeZone> Program<Tz> {
                 if super::ledger::too_old(global_days, day) {
                     return Err(PointsError::TooLate { id: event.id });
                 }
-                global = Some(RuleCounter::tally(global_days, day));
+                global = Some(global_days.tally(day));
             }
-            let award = self.award(rule, plan, event, ctx, periods, counter, global)?;
+            if earned.awards.capacity() == 0 {
+                // One allocation for every award this event can make.
+                earned
+                    .awards
+                    .reserve_exact(candidates.len().saturating_sub(position));
+            }
+            let award = self.award(
+                (rule, plan, counter),
+                event,
+                ctx,
+                periods,
+                global,
+                &mut earned.awards,
+            )?;
+            let mut change = Change {
+                rule: i,
+                matched: matched.map(|(n, _)| n),
+                points: award.points,
+                counted_global: award.counted_global,
+                ..Change::BLANK
+            };
             if award.points > 0 {
                 // Every period tally is part of the lifetime one, so
                 // checking the lifetime covers them all.
@@ -370,58 +547,45 @@ impl<Tz: TimeZone> Program<Tz> {
                     .checked_add(award.points)
                     .ok_or(PointsError::Overflow)?;
                 let expiry = rule.expiry.unwrap_or(self.spec.expiry);
-                let available_from = event
-                    .at
-                    .checked_add_signed(TimeDelta::days(i64::from(rule.pending_days)))
-                    .ok_or(PointsError::Overflow)?;
-                lots.push(Lot {
-                    id: 0,
-                    source: event.id,
-                    rule: rule.name.clone(),
-                    earned_at: event.at,
-                    available_from,
-                    expires_at: expiry.expires_at(event.at, &self.zone)?,
-                    remaining: award.points,
-                    held: 0,
-                    counted_global: award.counted_global,
-                });
+                change.expires_at = match expiry_memo {
+                    Some((memo, at)) if memo == expiry => at,
+                    _ => {
+                        let at = expiry.expires_at(event.at, &self.zone)?;
+                        expiry_memo = Some((expiry, at));
+                        at
+                    }
+                };
+                change.available_from = match rule.pending_days {
+                    0 => event.at,
+                    days => event
+                        .at
+                        .checked_add_signed(TimeDelta::days(i64::from(days)))
+                        .ok_or(PointsError::Overflow)?,
+                };
+                lots += 1;
             }
             if award.points > 0 || matched.is_some() {
-                changes.push(Change {
-                    rule: i,
-                    matched: matched.map(|(n, _)| n),
-                    points: award.points,
-                });
+                changes.push(change);
             }
-            if earned.awards.capacity() == 0 {
-                // One allocation for every award this event can make.
-                earned
-                    .awards
-                    .reserve_exact(candidates.len().saturating_sub(position));
-            }
-            earned.awards.push(award);
         }
         Ok(Step {
-            earned,
             lots,
-            changes,
             global: global.filter(|_| global_changed),
             periods,
         })
     }
 
-    /// One matching, non-excluded rule's award, before anything is committed.
-    #[allow(clippy::too_many_arguments)]
+    /// One matching, non-excluded rule's award, before anything is
+    /// committed, appended to `awards`; what it grants.
     fn award(
         &self,
-        rule: &RuleSpec,
-        plan: &RulePlan,
+        (rule, plan, counter): (&RuleSpec, &RulePlan, &RuleCounter),
         event: &Event,
         ctx: &EarnContext,
         periods: Periods,
-        counter: &RuleCounter,
         global: Option<DayTally>,
-    ) -> Result<Award, PointsError> {
+        awards: &mut Vec<Award>,
+    ) -> Result<Granted, PointsError> {
         let (base, per_amount) = base_points(&rule.reward, &event.kind)?;
         let tier_multiplier = ctx
             .tier
@@ -438,36 +602,58 @@ impl<Tz: TimeZone> Program<Tz> {
                 m.apply(base, rule.multiplier_rounding)?
             }
         };
-        let mut award = Award {
+        let (points, capped, cooling_down_until) =
+            self.limit(rule, plan, event, multiplied, periods, counter, global)?;
+        let counted_global = points > 0 && global.is_some() && !rule.global_cap_exempt;
+        // Pushed whole, once: an award is large, and moving it about costs.
+        awards.push(Award {
             rule: rule.name.clone(),
             base,
             tier_multiplier,
             rule_multiplier: rule.multiplier,
             multiplied,
-            points: 0,
+            points,
             per_amount,
-            capped: None,
-            cooling_down_until: None,
-            counted_global: false,
-        };
+            capped,
+            cooling_down_until,
+            counted_global,
+        });
+        Ok(Granted {
+            points,
+            counted_global,
+        })
+    }
+
+    /// What the cooldown and the caps leave of `multiplied`: the points, the
+    /// cap that cut them, and the end of a cooldown that held them back.
+    #[allow(clippy::too_many_arguments)]
+    fn limit(
+        &self,
+        rule: &RuleSpec,
+        plan: &RulePlan,
+        event: &Event,
+        multiplied: u64,
+        periods: Periods,
+        counter: &RuleCounter,
+        global: Option<DayTally>,
+    ) -> Result<Limited, PointsError> {
         if multiplied == 0 {
-            return Ok(award);
+            return Ok((0, None, None));
         }
         if let (Some(cooldown), Some(last)) = (plan.cooldown, counter.last_award_at) {
             let until = last
                 .checked_add_signed(cooldown)
                 .ok_or(PointsError::Overflow)?;
             if event.at < until {
-                award.cooling_down_until = Some(until);
-                return Ok(award);
+                return Ok((0, None, Some(until)));
             }
         }
         let mut limiter = Limiter::new(multiplied, rule.cap_mode);
-        let tally = |map, key: Option<LocalDay>| {
-            key.map_or_else(DayTally::default, |k| RuleCounter::tally(map, k))
+        let tally = |tallies: &Tallies, key: Option<LocalDay>| {
+            key.map_or_else(DayTally::default, |k| tallies.tally(k))
         };
         limiter.cut(rule.daily_cap, CapPeriod::Daily, || {
-            RuleCounter::tally(&counter.days, periods.day)
+            counter.days.tally(periods.day)
         });
         limiter.cut(rule.weekly_cap, CapPeriod::Weekly, || {
             tally(&counter.weeks, periods.week)
@@ -482,10 +668,7 @@ impl<Tz: TimeZone> Program<Tz> {
             limiter.cut(self.spec.global_daily_cap, CapPeriod::GlobalDaily, || used);
         }
         let (points, capped) = limiter.finish();
-        award.points = points;
-        award.capped = capped;
-        award.counted_global = points > 0 && global.is_some() && !rule.global_cap_exempt;
-        Ok(award)
+        Ok((points, capped, None))
     }
 }
 

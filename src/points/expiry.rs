@@ -79,10 +79,25 @@ impl Expiry {
     ) -> Result<Option<DateTime<Utc>>, PointsError> {
         match *self {
             Expiry::Never => Ok(None),
-            Expiry::AfterDays { days } => earned_at
-                .checked_add_signed(TimeDelta::days(i64::from(days)))
-                .map(Some)
-                .ok_or(PointsError::Overflow),
+            Expiry::AfterDays { days } => {
+                let nanos = earned_at.timestamp_subsec_nanos();
+                // Days of 24 hours are whole multiples of 86,400 seconds of
+                // Unix time: integer arithmetic, much cheaper than chrono's
+                // calendar addition, and the same instant. A leap second
+                // (nanos past a second) keeps chrono's own rules.
+                if nanos < 1_000_000_000 {
+                    return earned_at
+                        .timestamp()
+                        .checked_add(i64::from(days) * 86_400)
+                        .and_then(|secs| DateTime::from_timestamp(secs, nanos))
+                        .map(Some)
+                        .ok_or(PointsError::Overflow);
+                }
+                earned_at
+                    .checked_add_signed(TimeDelta::days(i64::from(days)))
+                    .map(Some)
+                    .ok_or(PointsError::Overflow)
+            }
             Expiry::AfterMonths {
                 months,
                 round_up_to,
@@ -170,6 +185,43 @@ mod tests {
 
     fn plus8() -> FixedOffset {
         FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!())
+    }
+
+    #[test]
+    fn after_days_is_the_calendar_addition_at_every_instant() {
+        let calendar =
+            |at: DateTime<Utc>, days: u32| at.checked_add_signed(TimeDelta::days(i64::from(days)));
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .map(|t| t.and_utc())
+            .unwrap_or_default();
+        let mut instants = vec![
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            DateTime::<Utc>::UNIX_EPOCH,
+            leap,
+            utc(2024, 2, 28, 23) + TimeDelta::nanoseconds(999_999_999),
+        ];
+        // A spread of instants before and after the epoch, to the nanosecond.
+        let mut x: i64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = x.rem_euclid(8_000_000_000) - 4_000_000_000;
+            let nanos = (x >> 20).rem_euclid(1_000_000_000) as u32;
+            instants.extend(DateTime::from_timestamp(secs, nanos));
+        }
+        for at in instants {
+            for days in [1, 28, 365, 36_500, u32::MAX] {
+                let want = calendar(at, days).map(Some).ok_or(PointsError::Overflow);
+                assert_eq!(
+                    Expiry::AfterDays { days }.expires_at(at, &Utc),
+                    want,
+                    "{at} + {days} days"
+                );
+            }
+        }
     }
 
     fn months(months: u32, round_up_to: Option<PeriodEnd>) -> Expiry {

@@ -5,8 +5,9 @@
 //! [`statement`](super::statement).
 
 use super::PointsError;
+pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
+pub(crate) use super::counters::{Periods, RuleCounters, too_old};
 use super::hold::Hold;
-use super::limits::{month_of, week_of};
 use super::reversal::{Clawback, Reversal};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 use crate::dedupe::RecentIds;
@@ -16,7 +17,7 @@ use crate::store::Versioned;
 use crate::time::LocalDay;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 /// How many operations (redeem, hold, capture, release, reverse) a ledger
@@ -131,197 +132,6 @@ impl fmt::Display for OperationKey {
     }
 }
 
-/// How many local days of per-rule and global daily tallies a ledger keeps,
-/// counting back from the newest day tallied. Late events within the dedupe
-/// horizon (days, not weeks) land inside it; an event older than that cannot
-/// be checked against its day's cap and is refused with
-/// [`PointsError::TooLate`] rather than guessed at.
-///
-/// Week and month tallies are kept for every week and month that one of
-/// these days falls in: the current and previous ISO week, the current and
-/// previous calendar month at most.
-pub const DAILY_TALLY_DAYS: i32 = 8;
-
-/// The awards of one rule (or of the whole program) in one period: a local
-/// day, week or month, or a lifetime.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-pub struct DayTally {
-    /// Awards.
-    pub count: u32,
-    /// Points.
-    pub points: u64,
-}
-
-impl DayTally {
-    /// With one more award of `points`, or `None` on overflow.
-    pub(crate) fn plus(self, points: u64) -> Option<DayTally> {
-        Some(DayTally {
-            count: self.count.checked_add(1)?,
-            points: self.points.checked_add(points)?,
-        })
-    }
-
-    /// Adds one award of `points`. Only called once the lifetime tally (of
-    /// which every period tally is a part) was checked, so saturation means
-    /// a ledger edited outside the library, and is the least-bad answer.
-    fn add(&mut self, points: u64) {
-        self.count = self.count.saturating_add(1);
-        self.points = self.points.saturating_add(points);
-    }
-
-    /// Takes `awards` awards of `points` in all away (never below zero).
-    fn remove(&mut self, points: u64, awards: u32) {
-        self.count = self.count.saturating_sub(awards);
-        self.points = self.points.saturating_sub(points);
-    }
-
-    fn is_empty(self) -> bool {
-        self.count == 0 && self.points == 0
-    }
-}
-
-/// One rule's awards and matches for one user, for its caps, cooldown and
-/// counting conditions.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-pub struct RuleCounter {
-    /// Awards over the user's lifetime.
-    pub count: u32,
-    /// Points over the user's lifetime.
-    pub points: u64,
-    /// Per local day, the most recent few days only ([`DAILY_TALLY_DAYS`]),
-    /// for rules with a cap per day, week or month.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub days: BTreeMap<LocalDay, DayTally>,
-    /// Per local ISO week (keyed by its Monday), for rules with a weekly
-    /// cap (a weekly cap added to a running program counts from then on).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub weeks: BTreeMap<LocalDay, DayTally>,
-    /// Per local calendar month (keyed by its first day), for rules with a
-    /// monthly cap (likewise counted from when the cap was added).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub months: BTreeMap<LocalDay, DayTally>,
-    /// Events that met the rule's conditions, for rules with a `first_time`
-    /// or `every_nth` condition (0 for other rules).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub matched: u64,
-    /// The latest award's event time, for rules with a cooldown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_award_at: Option<DateTime<Utc>>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-/// Where one award is tallied: its local day, and its week and month for
-/// rules that keep those (keys computed once per event by the caller).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Periods {
-    pub(crate) day: LocalDay,
-    /// Whether to tally the day (rules with a day, week or month cap).
-    pub(crate) days: bool,
-    pub(crate) week: Option<LocalDay>,
-    pub(crate) month: Option<LocalDay>,
-    /// Whether to remember the award's time (rules with a cooldown).
-    pub(crate) last_award: bool,
-}
-
-impl RuleCounter {
-    /// The lifetime tally.
-    pub fn lifetime(&self) -> DayTally {
-        DayTally {
-            count: self.count,
-            points: self.points,
-        }
-    }
-
-    /// The tally of local day `day` (empty if none is kept).
-    pub fn day(&self, day: LocalDay) -> DayTally {
-        self.days.get(&day).copied().unwrap_or_default()
-    }
-
-    /// The tally of the local ISO week containing `day`.
-    pub fn week(&self, day: LocalDay) -> DayTally {
-        self.weeks.get(&week_of(day)).copied().unwrap_or_default()
-    }
-
-    /// The tally of the local calendar month containing `day`.
-    pub fn month(&self, day: LocalDay) -> DayTally {
-        self.months.get(&month_of(day)).copied().unwrap_or_default()
-    }
-
-    /// Whether `day` is older than the tallies kept.
-    pub(crate) fn too_old(&self, day: LocalDay) -> bool {
-        too_old(&self.days, day)
-    }
-
-    /// The tally under `key` in one of the period maps.
-    pub(crate) fn tally(map: &BTreeMap<LocalDay, DayTally>, key: LocalDay) -> DayTally {
-        map.get(&key).copied().unwrap_or_default()
-    }
-
-    /// Records one award of `points` at `at` in the periods `p`; the caller
-    /// has checked that the lifetime tally does not overflow.
-    pub(crate) fn record(&mut self, p: Periods, at: DateTime<Utc>, points: u64) {
-        self.count = self.count.saturating_add(1);
-        self.points = self.points.saturating_add(points);
-        if p.days {
-            self.days.entry(p.day).or_default().add(points);
-        }
-        if let Some(week) = p.week {
-            self.weeks.entry(week).or_default().add(points);
-        }
-        if let Some(month) = p.month {
-            self.months.entry(month).or_default().add(points);
-        }
-        if p.last_award {
-            self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
-        }
-        // Most awards land on a day already tallied: only scan when
-        // something has fallen out of the horizon.
-        if let Some(oldest) = oldest_kept(&self.days)
-            && self.days.keys().next().is_some_and(|first| *first < oldest)
-        {
-            self.days.retain(|d, _| *d >= oldest);
-            self.weeks.retain(|w, _| *w >= week_of(oldest));
-            self.months.retain(|m, _| *m >= month_of(oldest));
-        }
-    }
-
-    /// Takes one award of `points` on `day` out of every tally that holds
-    /// it (the day, its week and month where kept, the lifetime), dropping
-    /// tallies that become empty, as if the award had never been made. The
-    /// match count and the cooldown's last award time are left alone: the
-    /// event did happen, and the cooldown does not reopen.
-    pub(crate) fn release(&mut self, day: LocalDay, points: u64, awards: u32) {
-        self.count = self.count.saturating_sub(awards);
-        self.points = self.points.saturating_sub(points);
-        for (map, key) in [
-            (&mut self.days, day),
-            (&mut self.weeks, week_of(day)),
-            (&mut self.months, month_of(day)),
-        ] {
-            if let Some(t) = map.get_mut(&key) {
-                t.remove(points, awards);
-                if t.is_empty() {
-                    map.remove(&key);
-                }
-            }
-        }
-    }
-}
-
-/// The oldest day kept, counting back from the newest day in `days`.
-fn oldest_kept(days: &BTreeMap<LocalDay, DayTally>) -> Option<LocalDay> {
-    let newest = days.keys().next_back()?;
-    newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
-}
-
-/// Whether `day` is older than the daily tallies in `days` reach back.
-pub(crate) fn too_old(days: &BTreeMap<LocalDay, DayTally>, day: LocalDay) -> bool {
-    oldest_kept(days).is_some_and(|oldest| day < oldest)
-}
-
 /// Points taken from one lot by a redemption or a hold.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Taken {
@@ -350,11 +160,20 @@ pub struct Redemption {
     /// Which lots paid, earliest-expiring first.
     pub taken: Vec<Taken>,
     /// The statement entries it wrote.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<Entry>,
     /// `true` when this is the stored result of an earlier call with the
     /// same key; nothing changed this time.
     pub repeated: bool,
+}
+
+/// The statement entry of a redemption.
+fn redeemed_entry(r: &Redemption) -> Entry {
+    Entry {
+        at: r.at,
+        points: r.points,
+        kind: EntryKind::Redeemed { key: r.key.clone() },
+    }
 }
 
 /// One award as the ledger remembers it for reversal.
@@ -558,11 +377,11 @@ pub struct Ledger {
     pub(crate) owed: u64,
     #[serde(default)]
     pub(crate) forgiven: u64,
-    pub(crate) counters: BTreeMap<Label, RuleCounter>,
+    pub(crate) counters: RuleCounters,
     /// The program's global daily cap's tallies, per local day (the most
     /// recent [`DAILY_TALLY_DAYS`]).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) global_days: BTreeMap<LocalDay, DayTally>,
+    #[serde(default, skip_serializing_if = "Tallies::is_empty")]
+    pub(crate) global_days: Tallies,
     pub(crate) seen: RecentIds,
     pub(crate) operations: VecDeque<Remembered>,
     #[serde(default)]
@@ -590,8 +409,8 @@ impl Default for Ledger {
             reversed: 0,
             owed: 0,
             forgiven: 0,
-            counters: BTreeMap::new(),
-            global_days: BTreeMap::new(),
+            counters: RuleCounters::default(),
+            global_days: Tallies::default(),
             seen: RecentIds::new(),
             operations: VecDeque::new(),
             holds: Vec::new(),
@@ -690,7 +509,7 @@ impl Ledger {
 
     /// One rule's counters, if it has awarded anything.
     pub fn counter(&self, rule: &str) -> Option<&RuleCounter> {
-        self.counters.get(&Label::from(rule))
+        self.counters.get(rule)
     }
 
     /// The most recent statement entries, oldest first.
@@ -818,6 +637,10 @@ impl Ledger {
         })? {
             let mut again = first.clone();
             again.repeated = true;
+            if again.entries.is_empty() {
+                // Remembered without its one entry, which it implies.
+                again.entries = vec![redeemed_entry(&again)];
+            }
             return Ok(again);
         }
         let (available, version) = self.check_spend(points, now)?;
@@ -830,21 +653,20 @@ impl Ledger {
         self.available = available;
         self.redeemed = redeemed;
         self.version = version;
-        let entries = vec![Entry {
-            at: now,
-            points,
-            kind: EntryKind::Redeemed { key: key.clone() },
-        }];
-        self.write(&entries);
-        let result = Redemption {
+        let mut result = Redemption {
             key,
             points,
             at: now,
             taken,
-            entries,
+            entries: Vec::new(),
             repeated: false,
         };
+        // The entry is implied by the result, so the remembered copy does
+        // without it (one allocation less per redeem).
         self.remember(Remembered::Redeem(result.clone()));
+        let entry = redeemed_entry(&result);
+        statement::append(&mut self.statement, self.statement_limit, [entry.clone()]);
+        result.entries = vec![entry];
         Ok(result)
     }
 
@@ -896,11 +718,17 @@ impl Ledger {
         if points == 0 {
             return Err(PointsError::ZeroRedeem);
         }
-        let spendable = self.spendable(now);
-        if spendable < points {
+        // Stop at the first lots that cover it: the whole sum is only
+        // needed to explain a refusal.
+        let mut enough = 0u64;
+        let covered = self.lots.iter().filter(|l| l.spendable_at(now)).any(|l| {
+            enough = enough.saturating_add(l.remaining);
+            enough >= points
+        });
+        if !covered {
             return Err(PointsError::Insufficient {
                 requested: points,
-                spendable,
+                spendable: self.spendable(now),
             });
         }
         let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
@@ -954,19 +782,18 @@ impl Ledger {
     /// Adds the lots of one event's awards (built by
     /// [`Program::apply`](super::Program::apply) with `id` 0): numbers them,
     /// pays off debt first, remembers them for reversal and writes their
-    /// statement entries. All or nothing: on error nothing changed. Returns
-    /// the points that paid off debt.
+    /// statement entries. `total` and `count` are the lots' points and
+    /// number, which the caller already knows. All or nothing: on error
+    /// nothing changed. Returns the points that paid off debt.
     pub(crate) fn credit(
         &mut self,
-        lots: Vec<Lot>,
+        total: u64,
+        count: usize,
+        lots: impl Iterator<Item = Lot>,
         policy: &LedgerPolicy,
     ) -> Result<u64, PointsError> {
         let statement_limit = policy.statement_entries;
         let reversible = usize::from(policy.reversible_awards);
-        let total = lots
-            .iter()
-            .try_fold(0u64, |s, l| s.checked_add(l.remaining))
-            .ok_or(PointsError::Overflow)?;
         let earned = self
             .earned
             .checked_add(total)
@@ -975,7 +802,7 @@ impl Ledger {
         self.available
             .checked_add(total)
             .ok_or(PointsError::Overflow)?;
-        let count = u64::try_from(lots.len()).map_err(|_| PointsError::Overflow)?;
+        let count = u64::try_from(count).map_err(|_| PointsError::Overflow)?;
         let next_lot = self
             .next_lot
             .checked_add(count)
@@ -1052,29 +879,32 @@ impl Ledger {
 
     /// Inserts a lot at its place in spending order.
     fn insert_lot(&mut self, lot: Lot) {
+        if self.lots.capacity() == 0 {
+            // A member who earns once usually earns again: skip the
+            // smallest steps of growth.
+            self.lots.reserve_exact(8);
+        }
         let key = lot.spend_key();
-        let at = self.lots.partition_point(|l| l.spend_key() <= key);
+        // Events come mostly in time order, so a lot goes last or just
+        // before the few lots of longer-lived rules: look from the end.
+        let at = self
+            .lots
+            .iter()
+            .rposition(|l| l.spend_key() <= key)
+            .map_or(0, |i| i + 1);
         self.lots.insert(at, lot);
     }
 
     /// The awards counted towards the program's global daily cap on `day`.
     pub fn global_day(&self, day: LocalDay) -> DayTally {
-        self.global_days.get(&day).copied().unwrap_or_default()
+        self.global_days.tally(day)
     }
 
     /// Records one award towards the global daily cap; `tally` is the day's
     /// new tally, computed (and overflow-checked) by the earning step.
     pub(crate) fn record_global(&mut self, day: LocalDay, tally: DayTally) {
-        self.global_days.insert(day, tally);
-        if let Some(oldest) = oldest_kept(&self.global_days)
-            && self
-                .global_days
-                .keys()
-                .next()
-                .is_some_and(|first| *first < oldest)
-        {
-            self.global_days.retain(|d, _| *d >= oldest);
-        }
+        self.global_days.set(day, tally);
+        self.global_days.forget_old_days();
     }
 
     /// Gives back the cap room of one award, for a reversal: one award of
@@ -1113,14 +943,11 @@ impl Ledger {
         awards: u32,
         counted_global: bool,
     ) {
-        if let Some(counter) = self.counters.get_mut(&Label::from(rule)) {
+        if let Some(counter) = self.counters.get_mut(rule) {
             counter.release(day, points, awards);
         }
-        if counted_global && let Some(t) = self.global_days.get_mut(&day) {
-            t.remove(points, awards);
-            if t.is_empty() {
-                self.global_days.remove(&day);
-            }
+        if counted_global {
+            self.global_days.remove(day, points, awards);
         }
     }
 
@@ -1210,7 +1037,7 @@ impl Ledger {
             statement_entries: 0,
             ..*policy
         };
-        let paid = self.credit(vec![lot], &quiet)?;
+        let paid = self.credit(points, 1, std::iter::once(lot), &quiet)?;
         self.statement_limit = policy.statement_entries;
         self.version = version;
         let mut entries = vec![Entry {
@@ -1440,6 +1267,47 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_redeem_returns_its_entry_even_after_a_round_trip() {
+        let p = shop(100, "", NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        let first = l
+            .redeem("k".into(), 10, t(1))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(first.entries.len(), 1);
+        // The remembered copy leaves the entry out, and rebuilds it.
+        assert!(!json(&l).contains("\"entries\""));
+        let mut back: Ledger =
+            serde_json::from_str(&json(&l)).unwrap_or_else(|e| unreachable!("{e}"));
+        for ledger in [&mut l, &mut back] {
+            let again = ledger
+                .redeem("k".into(), 10, t(2))
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            assert!(again.repeated);
+            assert_eq!(again.entries, first.entries);
+        }
+    }
+
+    #[test]
+    fn an_insufficient_redeem_names_everything_spendable() {
+        let p = shop(10, r#""pending_days": 14,"#, NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[visit(1, t(0)), visit(2, t(1)), purchase(3, 100, t(2))],
+        );
+        assert_eq!(
+            l.redeem("r".into(), 21, t(3)),
+            Err(PointsError::Insufficient {
+                requested: 21,
+                spendable: 20
+            })
+        );
+        assert_eq!(l.redeem("r".into(), 20, t(3)).map(|r| r.points), Ok(20));
+    }
+
+    #[test]
     fn remembered_keys_are_bounded() {
         let p = shop(1000, "", NO_POLICY);
         let mut l = p.new_ledger();
@@ -1513,7 +1381,7 @@ mod tests {
         let c = l.counter("visit").cloned().unwrap_or_default();
         assert_eq!((c.count, c.points), (0, 0));
         // The emptied day's tally is gone, as if the award never was.
-        assert_eq!(c.days.get(&day), None);
+        assert_eq!(c.days.get(day), None);
         // An unknown rule or a forgotten day changes nothing.
         l.release_award("nope", day, 10, false);
         l.give_back("visit", LocalDay::from_number(0), 5, 1, false);

@@ -150,6 +150,7 @@
 mod account;
 mod badge;
 mod condition;
+mod counters;
 mod earn;
 mod expiry;
 mod hold;
@@ -181,7 +182,7 @@ pub use expiry::{Expiry, PeriodEnd};
 pub use hold::{Hold, Release};
 pub use ledger::{
     DAILY_TALLY_DAYS, DayTally, Earning, Ledger, LedgerPolicy, Lot, MAX_OPEN_HOLDS, OperationKey,
-    REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Taken, Totals,
+    REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Taken, Tallies, Totals,
 };
 pub use limits::{Cap, CapHit, CapMode, CapPeriod};
 pub use multiplier::Multiplier;

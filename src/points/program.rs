@@ -16,6 +16,7 @@ use crate::time::UtcOffset;
 use chrono::{FixedOffset, TimeDelta, TimeZone};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// A points program as operators write it (JSON-friendly).
 ///
@@ -399,8 +400,9 @@ pub(crate) struct Plan {
     pub(crate) by_tag: Vec<Vec<usize>>,
     /// Per rule, what the engine reads on every event.
     pub(crate) rules: Vec<RulePlan>,
-    /// How many exclusive groups there are.
-    pub(crate) groups: usize,
+    /// The rules' names in declaration order, shared by every ledger the
+    /// program runs on (see [`RuleCounters::adopt`](super::ledger::RuleCounters::adopt)).
+    pub(crate) names: Arc<[Label]>,
     /// Whether any rule keeps week tallies, so events need their week's key.
     pub(crate) weeks: bool,
     /// Whether any rule keeps month tallies (a calendar conversion per
@@ -475,7 +477,7 @@ impl Plan {
         Plan {
             by_tag,
             rules: plans,
-            groups: groups.len(),
+            names: rules.iter().map(|r| r.name.clone()).collect(),
             weeks: rules.iter().any(RuleSpec::tallies_weeks),
             months: rules.iter().any(RuleSpec::tallies_months),
         }

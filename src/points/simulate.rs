@@ -14,7 +14,7 @@ pub use report::{
 };
 
 use super::program::Program;
-use super::{Ledger, PointsError, Portion};
+use super::{EarnContext, Earned, Ledger, PointsError, Portion};
 use crate::batch::EventLog;
 use crate::event::{Event, EventKind, Money};
 use crate::id::{EventId, UserId};
@@ -170,9 +170,12 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     pub fn run(&self, log: &EventLog) -> SimulationReport {
         let mut acc = Accumulator::new(self.program, self.as_of, self.top);
         let mut purchases = Vec::new();
+        // One result reused for every event: the earning step then
+        // allocates nothing for it.
+        let mut earned = Earned::default();
         for (user, events) in log.runs() {
             purchases.clear();
-            self.run_user(user, events, &mut acc, &mut purchases);
+            self.run_user(user, events, &mut acc, (&mut purchases, &mut earned));
         }
         acc.finish()
     }
@@ -183,14 +186,19 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         user: UserId,
         events: &[Event],
         acc: &mut Accumulator,
-        purchases: &mut Vec<Paid>,
+        (purchases, earned): (&mut Vec<Paid>, &mut Earned),
     ) {
         let mut ledger = self.program.new_ledger();
+        let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
         acc.start_user();
         for event in events {
             acc.report.events += 1;
-            match self.program.apply(&mut ledger, event) {
+            match self
+                .program
+                .apply_into(&mut ledger, event, &ctx, earned)
+                .map(|()| &*earned)
+            {
                 Ok(earned) if earned.duplicate => acc.report.duplicates += 1,
                 Ok(earned) => {
                     acc.report.applied += 1;

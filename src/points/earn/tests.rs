@@ -300,6 +300,53 @@ fn exclusive_group_awards_only_the_highest_priority_match() {
 }
 
 #[test]
+fn apply_into_reuses_one_result_and_agrees_with_apply() {
+    // Exclusive groups, a counting rule, caps and a late event: every part
+    // of the result is rewritten for each event, never carried over.
+    let mut double = rule("weekend_lesson", "lesson", 20);
+    double.priority = 2;
+    double.exclusive_group = Some("lesson".into());
+    double.when = vec![Condition::Weekdays {
+        any_of: vec![chrono::Weekday::Sat, chrono::Weekday::Sun],
+    }];
+    let mut plain = rule("lesson", "lesson", 10);
+    plain.exclusive_group = Some("lesson".into());
+    plain.daily_cap = cap(Some(1), None);
+    let mut nth = rule("every_2nd", "lesson", 3);
+    nth.when = vec![Condition::EveryNth { n: 2 }];
+    let p = program(beijing(vec![plain, double, nth]));
+    let at = |d: u32, h: u32| utc(2026, 3, d, h, 0);
+    let events = [
+        ev(1, "lesson", at(1, 1)),
+        ev(2, "lesson", at(2, 1)),
+        ev(3, "lesson", at(2, 2)),
+        ev(3, "lesson", at(2, 2)),
+        ev(4, "quiz", at(2, 3)),
+        ev(5, "lesson", at(20, 1)),
+        ev(6, "lesson", at(2, 4)),
+    ];
+    let (mut a, mut b) = (Ledger::new(), Ledger::new());
+    let mut out = Earned::default();
+    for e in &events {
+        let want = p.apply(&mut a, e);
+        let got = p.apply_into(&mut b, e, &EarnContext::new(), &mut out);
+        match want {
+            Ok(want) => {
+                assert_eq!(got, Ok(()));
+                assert_eq!(out, want);
+            }
+            Err(err) => {
+                assert_eq!(got, Err(err));
+                assert_eq!(out, Earned::default());
+            }
+        }
+        assert_eq!(a, b);
+    }
+    // The late event (6) was refused; the first ones awarded and skipped.
+    assert_eq!(a.earned(), 20 + 10 + 3 + 10 + 3);
+}
+
+#[test]
 fn every_nth_and_first_time_count_matching_events() {
     let mut third = rule("third", "lesson", 30);
     third.when = vec![
@@ -821,10 +868,10 @@ fn a_failure_after_some_awards_changes_nothing() {
 /// own hook for reversals).
 mod release_properties {
     use super::*;
+    use crate::points::Tallies;
     use crate::points::ledger::DAILY_TALLY_DAYS;
     use proptest::collection::vec;
     use proptest::prelude::*;
-    use std::collections::BTreeMap;
 
     const ACTIONS: [&str; 3] = ["lesson", "quiz", "share"];
 
@@ -899,15 +946,15 @@ mod release_properties {
     /// that are older than `oldest` (dropped when the award's newer day was
     /// tallied: the horizon moved, which a release does not undo).
     fn same_tallies(
-        before: &BTreeMap<LocalDay, DayTally>,
-        after: &BTreeMap<LocalDay, DayTally>,
+        before: &Tallies,
+        after: &Tallies,
         oldest: LocalDay,
     ) -> Result<(), TestCaseError> {
-        for (k, v) in after {
+        for (k, v) in after.iter() {
             prop_assert_eq!(before.get(k), Some(v), "{}", k);
         }
-        for (k, v) in before {
-            prop_assert!(k < &oldest || after.get(k) == Some(v), "{}", k);
+        for (k, v) in before.iter() {
+            prop_assert!(k < oldest || after.get(k) == Some(v), "{}", k);
         }
         Ok(())
     }
@@ -937,8 +984,8 @@ mod release_properties {
                     let oldest = day.checked_add_days(-(DAILY_TALLY_DAYS - 1)).unwrap_or(day);
                     for rule in &p.spec().rules {
                         let (x, y) = (
-                            before.counters.get(&rule.name).cloned().unwrap_or_default(),
-                            a.counters.get(&rule.name).cloned().unwrap_or_default(),
+                            before.counters.get(rule.name.as_str()).cloned().unwrap_or_default(),
+                            a.counters.get(rule.name.as_str()).cloned().unwrap_or_default(),
                         );
                         prop_assert_eq!(x.lifetime(), y.lifetime());
                         same_tallies(&x.days, &y.days, oldest)?;

@@ -1,0 +1,711 @@
+//! Cap counters: one rule's (or the program's) awards per local day, ISO
+//! week, calendar month and lifetime, and a ledger's set of them, found by
+//! the rule's position in its program rather than by name.
+
+use super::limits::{month_of, week_of};
+use crate::event::Label;
+use crate::time::LocalDay;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// How many local days of per-rule and global daily tallies a ledger keeps,
+/// counting back from the newest day tallied. Late events within the dedupe
+/// horizon (days, not weeks) land inside it; an event older than that cannot
+/// be checked against its day's cap and is refused with
+/// [`PointsError::TooLate`](super::PointsError::TooLate) rather than guessed at.
+///
+/// Week and month tallies are kept for every week and month that one of
+/// these days falls in: the current and previous ISO week, the current and
+/// previous calendar month at most.
+pub const DAILY_TALLY_DAYS: i32 = 8;
+
+/// The awards of one rule (or of the whole program) in one period: a local
+/// day, week or month, or a lifetime.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct DayTally {
+    /// Awards.
+    pub count: u32,
+    /// Points.
+    pub points: u64,
+}
+
+impl DayTally {
+    /// With one more award of `points`, or `None` on overflow.
+    pub(crate) fn plus(self, points: u64) -> Option<DayTally> {
+        Some(DayTally {
+            count: self.count.checked_add(1)?,
+            points: self.points.checked_add(points)?,
+        })
+    }
+
+    /// Adds one award of `points`. Only called once the lifetime tally (of
+    /// which every period tally is a part) was checked, so saturation means
+    /// a ledger edited outside the library, and is the least-bad answer.
+    pub(crate) fn add(&mut self, points: u64) {
+        self.count = self.count.saturating_add(1);
+        self.points = self.points.saturating_add(points);
+    }
+
+    /// Takes `awards` awards of `points` in all away (never below zero).
+    pub(crate) fn remove(&mut self, points: u64, awards: u32) {
+        self.count = self.count.saturating_sub(awards);
+        self.points = self.points.saturating_sub(points);
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.count == 0 && self.points == 0
+    }
+}
+
+/// Tallies per period, keyed by the period's first local day (the day
+/// itself, a week's Monday or a month's first day), oldest first.
+///
+/// A ledger keeps a handful of recent periods ([`DAILY_TALLY_DAYS`] days,
+/// the weeks and months they fall in), so a short list ordered by key finds
+/// the newest period, the one most events land in, at its end without a
+/// search. One period is kept without a heap allocation (most week and
+/// month tallies, and the days of an occasional user). Serializes as a JSON
+/// object by date, like a map.
+#[derive(Clone, Default)]
+pub struct Tallies(Repr);
+
+type Period = (LocalDay, DayTally);
+
+#[derive(Clone)]
+enum Repr {
+    /// No period, or one.
+    One(Option<Period>),
+    /// Any number, oldest first.
+    Many(Vec<Period>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::One(None)
+    }
+}
+
+impl Tallies {
+    /// No tallies.
+    const EMPTY: Tallies = Tallies(Repr::One(None));
+
+    fn as_slice(&self) -> &[Period] {
+        match &self.0 {
+            Repr::One(one) => one.as_slice(),
+            Repr::Many(many) => many,
+        }
+    }
+
+    /// The tally of the period starting on `key`, if one is kept.
+    #[inline]
+    pub fn get(&self, key: LocalDay) -> Option<DayTally> {
+        // Newest first: events mostly land in the latest period.
+        self.as_slice()
+            .iter()
+            .rev()
+            .find(|(k, _)| *k <= key)
+            .filter(|(k, _)| *k == key)
+            .map(|&(_, t)| t)
+    }
+
+    /// How many periods are kept.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    /// The periods kept and their tallies, oldest first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (LocalDay, DayTally)> + '_ {
+        self.as_slice().iter().copied()
+    }
+
+    /// The tally under `key`, empty if none is kept.
+    #[inline]
+    pub(crate) fn tally(&self, key: LocalDay) -> DayTally {
+        self.get(key).unwrap_or_default()
+    }
+
+    /// The newest period's key.
+    fn newest(&self) -> Option<LocalDay> {
+        self.as_slice().last().map(|&(k, _)| k)
+    }
+
+    /// The oldest period's key.
+    fn oldest(&self) -> Option<LocalDay> {
+        self.as_slice().first().map(|&(k, _)| k)
+    }
+
+    /// The tally under `key`, to change, made empty if none was kept.
+    fn entry(&mut self, key: LocalDay) -> &mut DayTally {
+        if let Repr::One(Some((k, t))) = self.0
+            && k != key
+        {
+            // A second period: move to the heap.
+            let mut many = Vec::with_capacity(4);
+            many.push((k, t));
+            self.0 = Repr::Many(many);
+        }
+        match &mut self.0 {
+            Repr::One(one) => &mut one.get_or_insert((key, DayTally::default())).1,
+            Repr::Many(many) => {
+                // Where `key` goes: usually at the end, or on the last entry.
+                let at = many.iter().rposition(|(k, _)| *k <= key);
+                let index = match at {
+                    Some(i) if many.get(i).is_some_and(|(k, _)| *k == key) => i,
+                    _ => {
+                        let i = at.map_or(0, |i| i + 1);
+                        many.insert(i, (key, DayTally::default()));
+                        i
+                    }
+                };
+                // `index` is in range: found or just inserted there.
+                &mut many[index].1
+            }
+        }
+    }
+
+    /// Adds one award of `points` to the period `key`.
+    pub(crate) fn add(&mut self, key: LocalDay, points: u64) {
+        self.entry(key).add(points);
+    }
+
+    /// Sets the tally of the period `key`.
+    pub(crate) fn set(&mut self, key: LocalDay, tally: DayTally) {
+        *self.entry(key) = tally;
+    }
+
+    /// Takes `awards` awards of `points` out of the period `key`, if kept,
+    /// dropping its tally when it becomes empty.
+    pub(crate) fn remove(&mut self, key: LocalDay, points: u64, awards: u32) {
+        match &mut self.0 {
+            Repr::One(one) => {
+                if let Some((k, t)) = one
+                    && *k == key
+                {
+                    t.remove(points, awards);
+                    if t.is_empty() {
+                        *one = None;
+                    }
+                }
+            }
+            Repr::Many(many) => {
+                if let Some(i) = many.iter().position(|(k, _)| *k == key)
+                    && let Some((_, t)) = many.get_mut(i)
+                {
+                    t.remove(points, awards);
+                    if t.is_empty() {
+                        many.remove(i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// For daily tallies: drops the days more than [`DAILY_TALLY_DAYS`]
+    /// behind the newest, returning the oldest day kept if any was dropped.
+    pub(crate) fn forget_old_days(&mut self) -> Option<LocalDay> {
+        // Most awards land on a day already tallied: only cut when
+        // something has fallen out of the horizon.
+        let oldest = oldest_kept(self)?;
+        if self.oldest().is_some_and(|first| first < oldest) {
+            self.keep_from(oldest);
+            return Some(oldest);
+        }
+        None
+    }
+
+    /// Drops the periods before `key`.
+    fn keep_from(&mut self, key: LocalDay) {
+        match &mut self.0 {
+            Repr::One(one) => {
+                if one.is_some_and(|(k, _)| k < key) {
+                    *one = None;
+                }
+            }
+            Repr::Many(many) => {
+                let before = many.partition_point(|(k, _)| *k < key);
+                many.drain(..before);
+            }
+        }
+    }
+}
+
+// Equality, hashing and debug output look at the periods kept, not at
+// whether they are on the heap.
+impl PartialEq for Tallies {
+    fn eq(&self, other: &Tallies) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Tallies {}
+
+impl std::hash::Hash for Tallies {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl fmt::Debug for Tallies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.as_slice().iter().map(|(k, t)| (k, t)))
+            .finish()
+    }
+}
+
+impl Serialize for Tallies {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.as_slice().iter().map(|(k, t)| (k, t)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Tallies {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<LocalDay, DayTally>::deserialize(d)?;
+        let mut periods = map.into_iter();
+        Ok(Tallies(match periods.len() {
+            0 | 1 => Repr::One(periods.next()),
+            _ => Repr::Many(periods.collect()),
+        }))
+    }
+}
+
+/// One rule's awards and matches for one user, for its caps, cooldown and
+/// counting conditions.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct RuleCounter {
+    /// Awards over the user's lifetime.
+    pub count: u32,
+    /// Points over the user's lifetime.
+    pub points: u64,
+    /// Per local day, the most recent few days only ([`DAILY_TALLY_DAYS`]),
+    /// for rules with a cap per day, week or month.
+    #[serde(default, skip_serializing_if = "Tallies::is_empty")]
+    pub days: Tallies,
+    /// Per local ISO week (keyed by its Monday), for rules with a weekly
+    /// cap (a weekly cap added to a running program counts from then on).
+    #[serde(default, skip_serializing_if = "Tallies::is_empty")]
+    pub weeks: Tallies,
+    /// Per local calendar month (keyed by its first day), for rules with a
+    /// monthly cap (likewise counted from when the cap was added).
+    #[serde(default, skip_serializing_if = "Tallies::is_empty")]
+    pub months: Tallies,
+    /// Events that met the rule's conditions, for rules with a `first_time`
+    /// or `every_nth` condition (0 for other rules).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub matched: u64,
+    /// The latest award's event time, for rules with a cooldown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_award_at: Option<DateTime<Utc>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Where one award is tallied: its local day, and its week and month for
+/// rules that keep those (keys computed once per event by the caller).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Periods {
+    pub(crate) day: LocalDay,
+    /// Whether to tally the day (rules with a day, week or month cap).
+    pub(crate) days: bool,
+    pub(crate) week: Option<LocalDay>,
+    pub(crate) month: Option<LocalDay>,
+    /// Whether to remember the award's time (rules with a cooldown).
+    pub(crate) last_award: bool,
+}
+
+impl RuleCounter {
+    /// The counter of a rule that has neither matched nor awarded.
+    pub(crate) const EMPTY: RuleCounter = RuleCounter {
+        count: 0,
+        points: 0,
+        days: Tallies::EMPTY,
+        weeks: Tallies::EMPTY,
+        months: Tallies::EMPTY,
+        matched: 0,
+        last_award_at: None,
+    };
+
+    /// The lifetime tally.
+    pub fn lifetime(&self) -> DayTally {
+        DayTally {
+            count: self.count,
+            points: self.points,
+        }
+    }
+
+    /// The tally of local day `day` (empty if none is kept).
+    pub fn day(&self, day: LocalDay) -> DayTally {
+        self.days.tally(day)
+    }
+
+    /// The tally of the local ISO week containing `day`.
+    pub fn week(&self, day: LocalDay) -> DayTally {
+        self.weeks.tally(week_of(day))
+    }
+
+    /// The tally of the local calendar month containing `day`.
+    pub fn month(&self, day: LocalDay) -> DayTally {
+        self.months.tally(month_of(day))
+    }
+
+    /// Whether `day` is older than the tallies kept.
+    pub(crate) fn too_old(&self, day: LocalDay) -> bool {
+        too_old(&self.days, day)
+    }
+
+    /// Records one award of `points` at `at` in the periods `p`; the caller
+    /// has checked that the lifetime tally does not overflow.
+    pub(crate) fn record(&mut self, p: Periods, at: DateTime<Utc>, points: u64) {
+        self.count = self.count.saturating_add(1);
+        self.points = self.points.saturating_add(points);
+        if p.days {
+            self.days.add(p.day, points);
+        }
+        if let Some(week) = p.week {
+            self.weeks.add(week, points);
+        }
+        if let Some(month) = p.month {
+            self.months.add(month, points);
+        }
+        if p.last_award {
+            self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
+        }
+        if let Some(oldest) = self.days.forget_old_days() {
+            // Only rules with week or month caps keep those tallies.
+            if !self.weeks.is_empty() {
+                self.weeks.keep_from(week_of(oldest));
+            }
+            if !self.months.is_empty() {
+                self.months.keep_from(month_of(oldest));
+            }
+        }
+    }
+
+    /// Takes one award of `points` on `day` out of every tally that holds
+    /// it (the day, its week and month where kept, the lifetime), dropping
+    /// tallies that become empty, as if the award had never been made. The
+    /// match count and the cooldown's last award time are left alone: the
+    /// event did happen, and the cooldown does not reopen.
+    pub(crate) fn release(&mut self, day: LocalDay, points: u64, awards: u32) {
+        self.count = self.count.saturating_sub(awards);
+        self.points = self.points.saturating_sub(points);
+        self.days.remove(day, points, awards);
+        self.weeks.remove(week_of(day), points, awards);
+        self.months.remove(month_of(day), points, awards);
+    }
+}
+
+/// The oldest day kept, counting back from the newest day in `days`.
+fn oldest_kept(days: &Tallies) -> Option<LocalDay> {
+    let newest = days.newest()?;
+    newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
+}
+
+/// Whether `day` is older than the daily tallies in `days` reach back.
+pub(crate) fn too_old(days: &Tallies, day: LocalDay) -> bool {
+    oldest_kept(days).is_some_and(|oldest| day < oldest)
+}
+/// A ledger's rule counters, keyed by rule name.
+///
+/// The earning step asks for a rule's counter by the rule's position in its
+/// program: [`RuleCounters::adopt`] builds a table from positions to
+/// counters once per ledger and program, so a lookup is an array access,
+/// not a search by name. The table is a cache: it is not serialized, not
+/// compared, and rebuilt whenever another program (by its rule names) is
+/// used. Counters of rules that are no longer in the program are kept, so
+/// a program that brings a rule back finds its counts.
+#[derive(Clone, Default)]
+pub(crate) struct RuleCounters {
+    /// Each counter with its rule's name, in the order first used.
+    entries: Vec<(Label, RuleCounter)>,
+    /// Per rule position in the adopted program: 1 + the counter's index
+    /// in `entries`, or 0 for none yet. Empty when no program is adopted
+    /// (or the program is too large for a table): lookups then go by name.
+    slots: Vec<u16>,
+    /// The rule names of the program `slots` was built for.
+    layout: Option<Arc<[Label]>>,
+}
+
+impl RuleCounters {
+    /// Makes lookups by position follow the program with these rule names
+    /// (a pointer comparison when it already does).
+    #[inline]
+    pub(crate) fn adopt(&mut self, names: &Arc<[Label]>) {
+        if self.layout.as_ref().is_some_and(|l| Arc::ptr_eq(l, names)) {
+            return;
+        }
+        self.slots.clear();
+        self.layout = None;
+        // Positions and counters must both fit the table's numbers; beyond
+        // that (no real program), lookups go by name.
+        if names.len() >= usize::from(u16::MAX) || self.entries.len() >= usize::from(u16::MAX) {
+            return;
+        }
+        let entries = &self.entries;
+        self.slots.extend(names.iter().map(|name| {
+            entries
+                .iter()
+                .position(|(n, _)| n == name)
+                .and_then(|i| u16::try_from(i + 1).ok())
+                .unwrap_or(0)
+        }));
+        self.layout = Some(Arc::clone(names));
+    }
+
+    /// The counter of the rule at `position` in the adopted program (named
+    /// `name`), if it has one.
+    #[inline]
+    pub(crate) fn at(&self, position: usize, name: &str) -> Option<&RuleCounter> {
+        match self.slots.get(position) {
+            Some(0) => None,
+            Some(&slot) => self.entries.get(usize::from(slot) - 1).map(|(_, c)| c),
+            None => self.get(name),
+        }
+    }
+
+    /// The counter of the rule at `position` in the adopted program,
+    /// created empty if it has none.
+    pub(crate) fn at_mut(&mut self, position: usize, name: &Label) -> Option<&mut RuleCounter> {
+        let found = match self.slots.get(position) {
+            Some(0) => None,
+            Some(&slot) => Some(usize::from(slot) - 1),
+            None => self.entries.iter().position(|(n, _)| n == name),
+        };
+        let index = match found {
+            Some(i) => i,
+            None => {
+                if self.entries.capacity() == 0 {
+                    // A member usually touches several rules: skip the
+                    // smallest steps of growth (bounded by the program).
+                    self.entries.reserve_exact(self.slots.len().clamp(1, 8));
+                }
+                self.entries.push((name.clone(), RuleCounter::default()));
+                let i = self.entries.len() - 1;
+                match (self.slots.get_mut(position), u16::try_from(i + 1)) {
+                    (Some(slot), Ok(s)) => *slot = s,
+                    // Too many counters for the table: go by name from now on.
+                    (Some(_), Err(_)) => {
+                        self.slots.clear();
+                        self.layout = None;
+                    }
+                    (None, _) => {}
+                }
+                i
+            }
+        };
+        self.entries.get_mut(index).map(|(_, c)| c)
+    }
+
+    /// The counter of the rule named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&RuleCounter> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, c)| c)
+    }
+
+    /// The counter of the rule named `name`, to change.
+    pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut RuleCounter> {
+        self.entries
+            .iter_mut()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, c)| c)
+    }
+
+    fn sorted(&self) -> Vec<(&Label, &RuleCounter)> {
+        let mut v: Vec<_> = self.entries.iter().map(|(n, c)| (n, c)).collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+}
+
+// Equal when they hold the same counters, whatever the order they were first
+// used in and whichever program's table they cache.
+impl PartialEq for RuleCounters {
+    fn eq(&self, other: &RuleCounters) -> bool {
+        self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .all(|(n, c)| other.get(n.as_str()) == Some(c))
+    }
+}
+
+impl Eq for RuleCounters {}
+
+impl fmt::Debug for RuleCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.sorted()).finish()
+    }
+}
+
+// The same JSON as the map by rule name it replaced.
+impl Serialize for RuleCounters {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.sorted())
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleCounters {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<Label, RuleCounter>::deserialize(d)?;
+        Ok(RuleCounters {
+            entries: map.into_iter().collect(),
+            slots: Vec::new(),
+            layout: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(of: &[&str]) -> Arc<[Label]> {
+        of.iter().map(|&n| Label::from(n)).collect()
+    }
+
+    fn bump(c: &mut RuleCounters, position: usize, name: &str, points: u64) {
+        if let Some(counter) = c.at_mut(position, &Label::from(name)) {
+            counter.count += 1;
+            counter.points += points;
+        }
+    }
+
+    fn day(n: i32) -> LocalDay {
+        LocalDay::from_number(n)
+    }
+
+    #[test]
+    fn tallies_stay_in_order_and_forget_what_falls_behind() {
+        let mut t = Tallies::default();
+        for (n, points) in [(10, 1), (12, 2), (11, 3), (12, 4), (9, 5)] {
+            t.add(day(n), points);
+        }
+        let kept: Vec<(i32, u32, u64)> = t
+            .iter()
+            .map(|(d, x)| (d.number(), x.count, x.points))
+            .collect();
+        assert_eq!(kept, [(9, 1, 5), (10, 1, 1), (11, 1, 3), (12, 2, 6)]);
+        assert_eq!(t.get(day(8)), None);
+        assert_eq!(t.tally(day(13)), DayTally::default());
+        // Emptied tallies are dropped; unknown ones are left alone.
+        t.remove(day(10), 1, 1);
+        t.remove(day(7), 1, 1);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.forget_old_days(), None);
+        t.add(day(9 + DAILY_TALLY_DAYS), 1);
+        assert_eq!(t.forget_old_days(), Some(day(10)));
+        assert_eq!(t.iter().next().map(|(d, _)| d), Some(day(11)));
+        // The JSON is a map by date, as the BTreeMap it replaced wrote.
+        let json = serde_json::to_string(&t).unwrap_or_default();
+        let map: BTreeMap<LocalDay, DayTally> = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(map.len(), t.len());
+        assert_eq!(serde_json::to_string(&map).unwrap_or_default(), json);
+        let back: Tallies = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn the_empty_counter_is_the_default_one() {
+        assert_eq!(RuleCounter::EMPTY, RuleCounter::default());
+        assert_eq!(Tallies::EMPTY, Tallies::default());
+    }
+
+    #[test]
+    fn one_period_or_many_is_the_same_tallies() {
+        use std::hash::{BuildHasher, RandomState};
+        let mut one = Tallies::default();
+        one.add(day(5), 2);
+        assert!(matches!(one.0, Repr::One(Some(_))));
+        let mut many = Tallies::default();
+        many.add(day(4), 1);
+        many.add(day(5), 2);
+        assert!(matches!(many.0, Repr::Many(_)));
+        assert_ne!(one, many);
+        many.keep_from(day(5));
+        assert_eq!(one, many);
+        let hasher = RandomState::new();
+        assert_eq!(hasher.hash_one(&one), hasher.hash_one(&many));
+        assert_eq!(format!("{one:?}"), format!("{many:?}"));
+        let json = serde_json::to_string(&many).unwrap_or_default();
+        assert_eq!(serde_json::to_string(&one).unwrap_or_default(), json);
+        // A single kept period stays off the heap, and emptying drops it.
+        one.set(
+            day(5),
+            DayTally {
+                count: 1,
+                points: 9,
+            },
+        );
+        one.remove(day(6), 9, 1);
+        assert_eq!(one.get(day(5)).map(|t| t.points), Some(9));
+        one.remove(day(5), 9, 1);
+        assert!(one.is_empty());
+        one.add(day(3), 1);
+        one.keep_from(day(4));
+        assert!(one.is_empty());
+    }
+
+    #[test]
+    fn positions_follow_whichever_program_is_adopted() {
+        let mut c = RuleCounters::default();
+        let first = names(&["a", "b", "c"]);
+        c.adopt(&first);
+        bump(&mut c, 2, "c", 5);
+        bump(&mut c, 0, "a", 1);
+        bump(&mut c, 2, "c", 5);
+        assert_eq!(c.at(2, "c").map(|k| (k.count, k.points)), Some((2, 10)));
+        assert_eq!(c.at(1, "b"), None);
+        // A program that reorders, drops and adds rules finds the same
+        // counters by name, and the dropped rule's counter is kept.
+        let second = names(&["d", "c", "b"]);
+        c.adopt(&second);
+        assert_eq!(c.at(1, "c").map(|k| k.points), Some(10));
+        assert_eq!(c.at(0, "d"), None);
+        bump(&mut c, 0, "d", 7);
+        assert_eq!(c.get("d").map(|k| k.points), Some(7));
+        c.adopt(&first);
+        assert_eq!(c.at(0, "a").map(|k| k.points), Some(1));
+        assert_eq!(c.at(2, "c").map(|k| k.points), Some(10));
+        // With no program adopted, positions are ignored and names decide.
+        let mut plain = c.clone();
+        plain.slots.clear();
+        plain.layout = None;
+        assert_eq!(plain.at(0, "c").map(|k| k.points), Some(10));
+        bump(&mut plain, 9, "e", 3);
+        assert_eq!(plain.get("e").map(|k| k.points), Some(3));
+    }
+
+    #[test]
+    fn equality_and_json_ignore_the_order_counters_were_made_in() {
+        let program = names(&["a", "b"]);
+        let (mut x, mut y) = (RuleCounters::default(), RuleCounters::default());
+        x.adopt(&program);
+        bump(&mut x, 0, "a", 1);
+        bump(&mut x, 1, "b", 2);
+        bump(&mut y, 1, "b", 2);
+        bump(&mut y, 0, "a", 1);
+        assert_eq!(x, y);
+        let json = serde_json::to_string(&x).unwrap_or_default();
+        assert_eq!(serde_json::to_string(&y).unwrap_or_default(), json);
+        // The JSON is the map by rule name this type replaced.
+        let map: BTreeMap<Label, RuleCounter> = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(serde_json::to_string(&map).unwrap_or_default(), json);
+        let back: RuleCounters = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, x);
+        bump(&mut y, 0, "a", 1);
+        assert_ne!(x, y);
+    }
+}
