@@ -223,7 +223,6 @@ fn ledgers(n: usize) -> (Vec<Ledger>, DateTime<Utc>) {
     let program: Program = serde_json::from_value::<ProgramSpec>(json!({
         "utc_offset": "+08:00",
         "ledger": { "statement_entries": 0, "reversible_awards": 0 },
-        "global_daily_cap": { "points": 200 },
         "rules": [
             { "name": "visit", "on": "visited", "reward": fixed(40),
               "expiry": { "type": "after_days", "days": 10 } },
