@@ -338,12 +338,13 @@ struct Edge {
     to: u32,
 }
 
-/// `from` interacted with `content`, whose author is looked up at the end.
+/// `from` interacted with the content in slot `content`, whose author is
+/// looked up at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct PendingEdge {
     community: u32,
     from: u32,
-    content: ContentId,
+    content: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -553,7 +554,11 @@ pub struct HealthBuilder<Tz> {
     edges: Vec<Edge>,
     pending: Vec<PendingEdge>,
     memberships: Vec<Membership>,
-    contents: HashMap<ContentId, ContentFacts, BuildIdHasher>,
+    /// Content ids interned to slots of `contents`: the map stays small,
+    /// and facts sit in arrival order, so the replies to recent posts
+    /// touch memory that is already in cache.
+    content_slots: HashMap<ContentId, u32, BuildIdHasher>,
+    contents: Vec<(ContentId, ContentFacts)>,
 }
 
 impl<Tz: TimeZone> HealthBuilder<Tz> {
@@ -569,7 +574,8 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             edges: Vec::new(),
             pending: Vec::new(),
             memberships: Vec::new(),
-            contents: HashMap::default(),
+            content_slots: HashMap::default(),
+            contents: Vec::new(),
         }
     }
 
@@ -585,6 +591,21 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             self.community_ids.push(community);
         }
         slot
+    }
+
+    /// The facts of `content`, given a slot if it has none.
+    fn content_slot(&mut self, content: ContentId) -> u32 {
+        let next = u32::try_from(self.contents.len()).unwrap_or(u32::MAX);
+        let slot = *self.content_slots.entry(content).or_insert(next);
+        if slot == next && self.contents.len() == next as usize {
+            self.contents.push((content, ContentFacts::default()));
+        }
+        slot
+    }
+
+    fn facts(&mut self, content: ContentId) -> Option<&mut ContentFacts> {
+        let slot = self.content_slot(content);
+        self.contents.get_mut(slot as usize).map(|(_, facts)| facts)
     }
 
     fn member_slot(&mut self, user: UserId) -> u32 {
@@ -624,13 +645,14 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
                     community,
                     day,
                 };
-                self.contents.entry(*content).or_default().post(post);
+                if let Some(facts) = self.facts(*content) {
+                    facts.post(post);
+                }
             }
             EventKind::Reply { content, to, .. } => {
-                self.contents
-                    .entry(*content)
-                    .or_default()
-                    .reply(at, event.user);
+                if let Some(facts) = self.facts(*content) {
+                    facts.reply(at, event.user);
+                }
                 if in_window {
                     self.interacted(c, m, *content, *to);
                 }
@@ -683,11 +705,14 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
                     });
                 }
             }
-            None => self.pending.push(PendingEdge {
-                community,
-                from,
-                content,
-            }),
+            None => {
+                let content = self.content_slot(content);
+                self.pending.push(PendingEdge {
+                    community,
+                    from,
+                    content,
+                });
+            }
         }
     }
 
@@ -736,7 +761,25 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         self.close_open();
         let community = |slot: u32| self.community_ids.get(slot as usize).copied();
         let member = |slot: u32| self.members.user(slot);
-        let mut contents: Vec<(ContentId, ContentFacts)> = self.contents.into_iter().collect();
+        let content = |slot: u32| self.contents.get(slot as usize).map(|&(id, _)| id);
+        let pending = self
+            .pending
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    community(p.community)?,
+                    member(p.from)?,
+                    content(p.content)?,
+                ))
+            })
+            .collect();
+        // Content only interacted with has no facts to ship.
+        let mut contents: Vec<(ContentId, ContentFacts)> = self
+            .contents
+            .iter()
+            .filter(|(_, facts)| *facts != ContentFacts::default())
+            .copied()
+            .collect();
         contents.sort_unstable_by_key(|&(id, _)| id);
         HealthShard {
             activity: self
@@ -749,11 +792,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
                 .iter()
                 .filter_map(|e| Some((community(e.community)?, member(e.from)?, member(e.to)?)))
                 .collect(),
-            pending: self
-                .pending
-                .iter()
-                .filter_map(|p| Some((community(p.community)?, member(p.from)?, p.content)))
-                .collect(),
+            pending,
             memberships: self
                 .memberships
                 .iter()
@@ -805,6 +844,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         }
         for (community, from, content) in shard.pending {
             let (c, from) = (self.community_slot(community), self.member_slot(from));
+            let content = self.content_slot(content);
             self.pending.push(PendingEdge {
                 community: c,
                 from,
@@ -822,7 +862,9 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             });
         }
         for (content, facts) in shard.contents {
-            self.contents.entry(content).or_default().merge(facts);
+            if let Some(mine) = self.facts(content) {
+                mine.merge(facts);
+            }
         }
         Ok(())
     }
@@ -832,7 +874,10 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         self.close_open();
         // Interactions with content whose author is known only from its post.
         for p in std::mem::take(&mut self.pending) {
-            let author = self.contents.get(&p.content).and_then(|f| f.post);
+            let author = self
+                .contents
+                .get(p.content as usize)
+                .and_then(|(_, f)| f.post);
             if let Some(post) = author {
                 let to = self.member_slot(post.author);
                 if to != p.from {
@@ -848,7 +893,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         let mut replies: Vec<Vec<i64>> = vec![Vec::new(); n];
         let mut posts = vec![0_u64; n];
         let mut replied = vec![0_u64; n];
-        for facts in self.contents.values() {
+        for (_, facts) in &self.contents {
             let Some(post) = facts.post else { continue };
             if post.day < Health::lookback() {
                 continue;
