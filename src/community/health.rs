@@ -559,7 +559,14 @@ pub struct HealthBuilder<Tz> {
     /// touch memory that is already in cache.
     content_slots: HashMap<ContentId, u32, BuildIdHasher>,
     contents: Vec<(ContentId, ContentFacts)>,
+    /// Beside each content slot, the member slot of its post's author when
+    /// this builder saw that post itself, [`UNKNOWN_AUTHOR`] otherwise:
+    /// `finish` then resolves most pending edges without a member lookup.
+    authors: Vec<u32>,
 }
+
+/// In `HealthBuilder::authors`: look the author up by id.
+const UNKNOWN_AUTHOR: u32 = u32::MAX;
 
 impl<Tz: TimeZone> HealthBuilder<Tz> {
     /// An empty builder counting local days in `zone`.
@@ -576,6 +583,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             memberships: Vec::new(),
             content_slots: HashMap::default(),
             contents: Vec::new(),
+            authors: Vec::new(),
         }
     }
 
@@ -599,6 +607,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         let slot = *self.content_slots.entry(content).or_insert(next);
         if slot == next && self.contents.len() == next as usize {
             self.contents.push((content, ContentFacts::default()));
+            self.authors.push(UNKNOWN_AUTHOR);
         }
         slot
     }
@@ -645,8 +654,14 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
                     community,
                     day,
                 };
-                if let Some(facts) = self.facts(*content) {
+                let slot = self.content_slot(*content) as usize;
+                if let Some((_, facts)) = self.contents.get_mut(slot) {
                     facts.post(post);
+                    if facts.post == Some(post)
+                        && let Some(author) = self.authors.get_mut(slot)
+                    {
+                        *author = m;
+                    }
                 }
             }
             EventKind::Reply { content, to, .. } => {
@@ -862,8 +877,15 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             });
         }
         for (content, facts) in shard.contents {
-            if let Some(mine) = self.facts(content) {
+            let slot = self.content_slot(content) as usize;
+            if let Some((_, mine)) = self.contents.get_mut(slot) {
+                let before = mine.post;
                 mine.merge(facts);
+                if mine.post != before
+                    && let Some(author) = self.authors.get_mut(slot)
+                {
+                    *author = UNKNOWN_AUTHOR;
+                }
             }
         }
         Ok(())
@@ -874,12 +896,14 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         self.close_open();
         // Interactions with content whose author is known only from its post.
         for p in std::mem::take(&mut self.pending) {
-            let author = self
-                .contents
-                .get(p.content as usize)
-                .and_then(|(_, f)| f.post);
-            if let Some(post) = author {
-                let to = self.member_slot(post.author);
+            let slot = p.content as usize;
+            let post = self.contents.get(slot).and_then(|(_, f)| f.post);
+            let known = self.authors.get(slot).copied();
+            if let Some(post) = post {
+                let to = match known {
+                    Some(author) if author != UNKNOWN_AUTHOR => author,
+                    _ => self.member_slot(post.author),
+                };
                 if to != p.from {
                     self.edges.push(Edge {
                         community: p.community,
