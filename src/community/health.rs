@@ -77,7 +77,9 @@
 //! Built for the batch path: users and communities are interned into dense
 //! slots, a member's events in the same community on the same day collapse
 //! into one counted record kept beside the member while they keep coming
-//! (time-ordered streams make this the common case), and [`HealthBuilder::finish`] groups records per community
+//! (time-ordered streams make this the common case), content facts sit in
+//! a dense vector in arrival order behind a small id-to-slot map (replies to
+//! recent posts find them in cache), and [`HealthBuilder::finish`] groups records per community
 //! with a counting sort and sorts each community's small slice, instead of
 //! keeping a hash set per community.
 //!
