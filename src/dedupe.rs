@@ -6,14 +6,22 @@
 //! without limit.
 //!
 //! The window keeps the ids of events no older than `horizon_hours` behind
-//! the newest event seen, and at most `max_ids` of them. To keep the common
-//! step cheap it forgets in batches rather than one id per event: an id is
-//! kept for at least `horizon_hours`, and forgotten once it is a quarter of
-//! the horizon further behind; past `max_ids` ids the oldest quarter goes at
-//! once. An id that falls out is *forgotten*, and from then on the state cannot tell whether an event at
-//! or before the forgotten one's time is new or a repeat. Such an event is
-//! [`Admission::TooLate`]: refused, not guessed at. Everything newer is
-//! checked exactly. So:
+//! the newest event seen, and at most `max_ids` of them. An id is always
+//! kept for at least `horizon_hours`; when it is forgotten after that is
+//! chosen to keep the common step cheap:
+//!
+//! - the first two ids live in the state itself and cost nothing to keep,
+//!   so they are forgotten only when a newer id needs their room (one past
+//!   the horizon makes room rather than moving the ids to the heap);
+//! - beyond two, ids are forgotten in batches rather than one per event:
+//!   once the oldest is a quarter of the horizon further behind, every id
+//!   past the horizon goes at once;
+//! - past `max_ids` ids the oldest quarter goes at once.
+//!
+//! An id that falls out is *forgotten*, and from then on the state cannot
+//! tell whether an event at or before the forgotten one's time is new or a
+//! repeat. Such an event is [`Admission::TooLate`]: refused, not guessed at.
+//! Everything newer is checked exactly. So:
 //!
 //! - a redelivery within the horizon is always recognised;
 //! - a genuinely late event (a phone syncing yesterday's offline activity) is
@@ -39,8 +47,11 @@
 //! assert_eq!(seen.admit(EventId(1), t0), Admission::Fresh);
 //! seen.remember(EventId(1), t0, &window);
 //! assert_eq!(seen.admit(EventId(1), t0), Admission::Duplicate);
-//! // Two days later the first id is forgotten, and an event that old is refused.
+//! // Two days later the first id is past the horizon; the state keeps two
+//! // ids, so a third forgets it, and an event that old is refused.
 //! seen.remember(EventId(2), t0 + TimeDelta::days(2), &window);
+//! assert_eq!(seen.admit(EventId(1), t0), Admission::Duplicate);
+//! seen.remember(EventId(3), t0 + TimeDelta::days(2), &window);
 //! assert_eq!(seen.admit(EventId(1), t0), Admission::TooLate);
 //! ```
 
@@ -52,8 +63,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DedupeWindow {
-    /// Ids of events this many hours older than the newest event are
-    /// forgotten. Redeliveries later than this are refused as too late.
+    /// Ids of events up to this many hours older than the newest event are
+    /// always remembered; older ones may be forgotten (see the module docs
+    /// for when), and redeliveries of forgotten ones are refused as too late.
     pub horizon_hours: u32,
     /// At most this many ids are kept per state; past it the oldest go first.
     pub max_ids: u16,
@@ -172,12 +184,9 @@ impl Ids {
         }
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.as_slice().len()
-    }
-
-    fn fold<T>(&self, init: T, f: impl FnMut(T, &Seen) -> T) -> T {
-        self.as_slice().iter().fold(init, f)
     }
 
     /// Newest first: a repeat is most often of a recent event.
@@ -189,11 +198,6 @@ impl Ids {
     /// true for a prefix and false after it.
     fn prefix(&self, pred: impl Fn(&Seen) -> bool) -> usize {
         self.as_slice().partition_point(pred)
-    }
-
-    #[inline]
-    fn oldest_time(&self) -> Option<i64> {
-        self.as_slice().first().map(|s| s.1)
     }
 
     #[inline]
@@ -226,29 +230,29 @@ impl Ids {
         }
     }
 
-    /// Drops the `n` oldest ids and returns the time of the newest dropped.
-    fn drop_oldest(&mut self, n: usize) -> Option<i64> {
-        let n = n.min(self.len());
-        let newest_gone = n
-            .checked_sub(1)
-            .and_then(|last| self.as_slice().get(last))
-            .map(|s| s.1);
+    /// Drops the `n` oldest ids (`n` at most the number held).
+    fn drop_oldest(&mut self, n: usize) {
         match self {
             Ids::Inline { len, items } => {
                 let live = usize::from(*len).min(INLINE);
-                items.copy_within(n..live, 0);
+                let n = n.min(live);
+                // At most two moves: plainer than a `memmove` call.
+                for i in 0..live - n {
+                    items[i] = items[i + n];
+                }
                 *len = (live - n) as u8;
             }
             Ids::Heap(v) => {
-                v.drain(..n);
+                v.drain(..n.min(v.len()));
                 // Back inline once small again, so the state stops paying
-                // for a pointer chase a burst of activity left behind.
-                if v.len() <= INLINE {
+                // for a pointer chase a burst of activity left behind; but
+                // only with room to spare, or a user hovering at the inline
+                // size would allocate and free on every other event.
+                if v.len() < INLINE {
                     *self = Ids::from_sorted(v.iter().copied());
                 }
             }
         }
-        newest_gone
     }
 
     fn to_vec(&self) -> Vec<Seen> {
@@ -316,6 +320,21 @@ impl RecentIds {
 
     #[inline]
     pub(crate) fn remember_millis(&mut self, id: EventId, ms: i64, window: &DedupeWindow) {
+        let horizon = i64::from(window.horizon_hours) * 3_600_000;
+        let max = usize::from(window.max_ids.max(1));
+        // The rules below look at how many ids there are, never at where
+        // they are held, so a state and its serde round trip behave alike.
+        let held = self.ids.len();
+        if held == INLINE {
+            // Room in the state beats a heap allocation: before spilling,
+            // forget what the horizon already lets go. Without this an
+            // occasional user whose third id spills, and whose next forget
+            // brings it back inline, allocates and frees on every event.
+            let cutoff = self.newest.max(ms).saturating_sub(horizon);
+            if self.oldest < cutoff {
+                self.forget(cutoff, max);
+            }
+        }
         if ms >= self.newest {
             self.ids.push_newest((id, ms));
             self.newest = ms;
@@ -327,11 +346,14 @@ impl RecentIds {
         self.oldest = self.oldest.min(ms);
         self.filter |= filter_bits(id);
 
-        let horizon = i64::from(window.horizon_hours) * 3_600_000;
+        // The ids that fit in the state cost nothing to keep, and are
+        // forgotten only to make room (above); past that they go in
+        // batches, so that a busy user's state shrinks back once the burst
+        // is over.
         let cutoff = self.newest.saturating_sub(horizon);
-        let max = usize::from(window.max_ids.max(1));
-        let stale = self.oldest < cutoff.saturating_sub(horizon / 4);
-        if stale || self.ids.len() > max {
+        let held = self.ids.len();
+        let stale = held > INLINE && self.oldest < cutoff.saturating_sub(horizon / 4);
+        if stale || held > max {
             self.forget(cutoff, max - max / 4);
         }
     }
@@ -341,13 +363,17 @@ impl RecentIds {
     fn forget(&mut self, cutoff: i64, keep: usize) {
         // Ids are in time order: find the cut in one search and drop the
         // prefix at once.
-        let stale = self.ids.prefix(|&(_, t)| t < cutoff);
-        let gone = stale.max(self.ids.len().saturating_sub(keep));
-        if let Some(newest_gone) = self.ids.drop_oldest(gone) {
-            self.forgotten_through = self.forgotten_through.max(newest_gone);
-        }
-        self.oldest = self.ids.oldest_time().unwrap_or(i64::MAX);
-        self.filter = self.ids.fold(0, |f, &(id, _)| f | filter_bits(id));
+        let ids = self.ids.as_slice();
+        let stale = ids.partition_point(|&(_, t)| t < cutoff);
+        let gone = stale.max(ids.len().saturating_sub(keep));
+        let Some(&(_, newest_gone)) = gone.checked_sub(1).and_then(|last| ids.get(last)) else {
+            return;
+        };
+        self.forgotten_through = self.forgotten_through.max(newest_gone);
+        self.ids.drop_oldest(gone);
+        let live = self.ids.as_slice();
+        self.oldest = live.first().map_or(i64::MAX, |s| s.1);
+        self.filter = live.iter().fold(0, |f, &(id, _)| f | filter_bits(id));
     }
 
     /// How many ids are remembered now.
@@ -450,16 +476,42 @@ mod tests {
         };
         let mut r = RecentIds::new();
         r.remember(EventId(1), t(0), &w);
-        r.remember(EventId(2), t(24), &w);
+        r.remember(EventId(2), t(1), &w);
+        r.remember(EventId(3), t(24), &w);
         // Exactly the horizon behind the newest: still remembered.
         assert_eq!(r.admit(EventId(1), t(0)), Admission::Duplicate);
-        r.remember(EventId(3), t(30), &w);
+        r.remember(EventId(4), t(30), &w);
         assert_eq!(r.admit(EventId(1), t(0)), Admission::Duplicate);
-        // A quarter of the horizon later still, it goes.
-        r.remember(EventId(4), t(31), &w);
+        // A quarter of the horizon later still, it goes, with its neighbour.
+        r.remember(EventId(5), t(31), &w);
         assert_eq!(r.admit(EventId(1), t(0)), Admission::TooLate);
-        assert_eq!(r.admit(EventId(2), t(24)), Admission::Duplicate);
+        assert_eq!(r.admit(EventId(2), t(1)), Admission::TooLate);
+        assert_eq!(r.admit(EventId(3), t(24)), Admission::Duplicate);
         assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn a_full_inline_window_forgets_past_the_horizon_rather_than_spill() {
+        let w = DedupeWindow {
+            horizon_hours: 24,
+            max_ids: 64,
+        };
+        let mut r = RecentIds::new();
+        r.remember(EventId(1), t(0), &w);
+        r.remember(EventId(2), t(20), &w);
+        // Exactly the horizon: id 1 is kept, so a third id needs the heap.
+        let mut kept = r.clone();
+        kept.remember(EventId(3), t(24), &w);
+        assert_eq!(kept.len(), 3);
+        assert_eq!(kept.admit(EventId(1), t(0)), Admission::Duplicate);
+        // Past the horizon id 1 makes room, a quarter of it early.
+        r.remember(EventId(3), t(25), &w);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.admit(EventId(1), t(0)), Admission::TooLate);
+        assert_eq!(r.admit(EventId(2), t(20)), Admission::Duplicate);
+        assert_eq!(r.admit(EventId(3), t(25)), Admission::Duplicate);
+        // A late event newer than the forgotten one is still taken, in order.
+        assert_eq!(r.admit(EventId(4), t(1)), Admission::Fresh);
     }
 
     #[test]

@@ -832,6 +832,13 @@ mod tests {
             &Everyone,
         )
         .unwrap();
+        // A third id makes the window forget the first, five hours behind.
+        m.score(
+            &mut s,
+            &act(4, t(6), 1, None, InteractionKind::Post),
+            &Everyone,
+        )
+        .unwrap();
         let before = s.clone();
         let err = m
             .score(

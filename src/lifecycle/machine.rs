@@ -1709,13 +1709,15 @@ mod tests {
         assert_eq!(s, before);
 
         m.apply(&mut s, &lesson(2, day(3))).unwrap();
+        // A third id makes the window forget the first, two days behind.
+        m.apply(&mut s, &lesson(3, day(4))).unwrap();
         let before = s.clone();
         assert_eq!(
             m.apply(&mut s, &lesson(9, day(1))).unwrap(),
             Applied::TooLate
         );
         assert_eq!(s, before);
-        assert_eq!(s.version, 2);
+        assert_eq!(s.version, 3);
     }
 
     #[test]

@@ -109,24 +109,26 @@ pub struct Replayed<'l> {
 pub fn replay<'l, Tz: TimeZone>(policy: &LifecyclePolicy<Tz>, log: &'l EventLog) -> Replayed<'l> {
     let mut summary = ReplaySummary::default();
     let mut moves: Vec<Transition> = Vec::new();
-    let states = log
-        .runs()
-        .map(|(user, events)| {
-            let mut state = Lifecycle::new(user);
-            for event in events {
-                match policy.apply_into(&mut state, event, &mut moves) {
-                    Ok(Admission::Fresh) => summary.applied += 1,
-                    Ok(Admission::Duplicate) => summary.duplicates += 1,
-                    Ok(Admission::TooLate) => summary.too_late += 1,
-                    // The run holds only this user's events.
-                    Err(LifecycleError::WrongUser { .. }) => continue,
-                }
-                summary.transitions += moves.len() as u64;
-                moves.clear();
+    let runs = log.runs();
+    let mut states = Vec::with_capacity(runs.len());
+    for (user, events) in runs {
+        // Built where it will stay: no copy of a finished state.
+        states.push(Lifecycle::new(user));
+        let Some(state) = states.last_mut() else {
+            continue;
+        };
+        for event in events {
+            match policy.apply_into(state, event, &mut moves) {
+                Ok(Admission::Fresh) => summary.applied += 1,
+                Ok(Admission::Duplicate) => summary.duplicates += 1,
+                Ok(Admission::TooLate) => summary.too_late += 1,
+                // The run holds only this user's events.
+                Err(LifecycleError::WrongUser { .. }) => continue,
             }
-            state
-        })
-        .collect();
+            summary.transitions += moves.len() as u64;
+            moves.clear();
+        }
+    }
     Replayed {
         index: log.index(),
         states,

@@ -495,6 +495,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         moved
     }
 
+    #[inline(always)]
     fn count(&self, state: &mut Lifecycle, event: &Event, seen: &Seen, out: &mut impl MoveSink) {
         if state.stage == Stage::Prospect {
             state.acquired_at = seen.at;
@@ -538,6 +539,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         }
     }
 
+    #[inline(always)]
     fn advance(&self, state: &mut Lifecycle, seen: &Seen, out: &mut impl MoveSink) {
         let cause = Cause::Event {
             id: seen.id,
