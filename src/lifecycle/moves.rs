@@ -164,7 +164,27 @@ impl<'a> IntoIterator for &'a Transitions {
 
 /// Where a step writes its moves: a caller's reused `Vec`, or [`Transitions`].
 pub(crate) trait MoveSink {
+    /// Whether the sink keeps every move of a run and hands the state its
+    /// history once at the end ([`RunMoves`]), so the step leaves the
+    /// state's history alone.
+    const WRITES_HISTORY: bool = false;
+
     fn record(&mut self, t: Transition);
+}
+
+/// The batch path's sink: every move of one user's run, given to the state
+/// as its history in one go when the run ends. One exact allocation per
+/// user instead of a first buffer and its regrowth, for a million users.
+#[derive(Default)]
+pub(crate) struct RunMoves(pub(crate) Vec<Transition>);
+
+impl MoveSink for RunMoves {
+    const WRITES_HISTORY: bool = true;
+
+    #[inline]
+    fn record(&mut self, t: Transition) {
+        self.0.push(t);
+    }
 }
 
 impl MoveSink for Vec<Transition> {

@@ -1,9 +1,11 @@
 //! The batch path: replaying a whole log over many users.
 //!
 //! [`replay`] steps every event of a prepared [`EventLog`] through the very
-//! same [`LifecyclePolicy::apply_into`] the online path uses, user by user,
-//! each state found by its dense slot. The result equals applying the log's
-//! events one by one in their original order (a property test checks it).
+//! same step [`LifecyclePolicy::apply_into`] uses, user by user, each state
+//! found by its dense slot; only the transition history is handed to each
+//! state once, at the end of its run, rather than grown move by move. The
+//! result equals applying the log's events one by one in their original
+//! order (a property test checks it).
 //!
 //! ```
 //! use chrono::{TimeDelta, TimeZone, Utc};
@@ -27,9 +29,10 @@
 //! assert_eq!(run.get(UserId(1)).map(|l| l.stage()), Some(Stage::AtRisk));
 //! ```
 
+use super::moves::RunMoves;
 use super::policy::LifecyclePolicy;
 use super::stage::Stage;
-use super::user::{Lifecycle, LifecycleError, Transition};
+use super::user::{Lifecycle, LifecycleError};
 use crate::batch::EventLog;
 use crate::dedupe::Admission;
 use crate::id::UserId;
@@ -108,7 +111,8 @@ pub struct Replayed<'l> {
 /// user's state with [`LifecyclePolicy::apply`].
 pub fn replay<'l, Tz: TimeZone>(policy: &LifecyclePolicy<Tz>, log: &'l EventLog) -> Replayed<'l> {
     let mut summary = ReplaySummary::default();
-    let mut moves: Vec<Transition> = Vec::new();
+    let mut moves = RunMoves::default();
+    let limit = policy.spec().history_limit;
     let runs = log.runs();
     let mut states = Vec::with_capacity(runs.len());
     for (user, events) in runs {
@@ -118,16 +122,17 @@ pub fn replay<'l, Tz: TimeZone>(policy: &LifecyclePolicy<Tz>, log: &'l EventLog)
             continue;
         };
         for event in events {
-            match policy.apply_into(state, event, &mut moves) {
+            match policy.apply_to(state, event, &mut moves) {
                 Ok(Admission::Fresh) => summary.applied += 1,
                 Ok(Admission::Duplicate) => summary.duplicates += 1,
                 Ok(Admission::TooLate) => summary.too_late += 1,
                 // The run holds only this user's events.
                 Err(LifecycleError::WrongUser { .. }) => continue,
             }
-            summary.transitions += moves.len() as u64;
-            moves.clear();
         }
+        summary.transitions += moves.0.len() as u64;
+        state.adopt_history(&moves.0, limit);
+        moves.0.clear();
     }
     Replayed {
         index: log.index(),

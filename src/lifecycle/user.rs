@@ -232,6 +232,22 @@ impl Lifecycle {
         self.history_dropped
     }
 
+    /// Appends a run's `moves` to the history at once, keeping the newest
+    /// `limit` as [`enter`] would have one by one.
+    pub(super) fn adopt_history(&mut self, moves: &[Transition], limit: u16) {
+        let limit = usize::from(limit);
+        // Only the newest `limit` of the old history and the moves survive.
+        let new_kept = moves.len().min(limit);
+        let old_kept = self.history.len().min(limit - new_kept);
+        let dropped = (self.history.len() - old_kept) + (moves.len() - new_kept);
+        self.history.drain(..self.history.len() - old_kept);
+        self.history.reserve_exact(new_kept);
+        self.history
+            .extend_from_slice(moves.get(moves.len() - new_kept..).unwrap_or_default());
+        let dropped = u32::try_from(dropped).unwrap_or(u32::MAX);
+        self.history_dropped = self.history_dropped.saturating_add(dropped);
+    }
+
     /// Whether the user was active on `day` (only the last 64 active days are known).
     pub fn was_active_on(&self, day: LocalDay) -> bool {
         let back = i64::from(self.active_anchor.number()) - i64::from(day.number());
@@ -284,13 +300,13 @@ impl Versioned for Lifecycle {
 /// A move being recorded: keeps `since`, `peak` and the history in step.
 /// `instant` is `at_ms` as a `DateTime` when the caller has it (an event's
 /// time), which spares converting back from milliseconds.
-fn enter(
+fn enter<S: MoveSink>(
     state: &mut Lifecycle,
     to: Stage,
     (at_ms, instant): (i64, Option<DateTime<Utc>>),
     cause: Cause,
     limit: u16,
-    out: &mut impl MoveSink,
+    out: &mut S,
 ) {
     let at = match instant {
         // The state keeps milliseconds; the history must agree with `since`.
@@ -316,6 +332,10 @@ fn enter(
     if to.is_progress() {
         state.peak = state.peak.max(to);
     }
+    out.record(t);
+    if S::WRITES_HISTORY {
+        return;
+    }
     let history = &mut state.history;
     if history.capacity() == 0 {
         // Room for the three or four moves most users make. Measured: a
@@ -333,7 +353,6 @@ fn enter(
         state.history_dropped = state.history_dropped.saturating_add(dropped);
     }
     history.push(t);
-    out.record(t);
 }
 
 /// What the step needs to know about one event, computed once.
@@ -398,7 +417,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     }
 
     #[inline]
-    fn apply_to(
+    pub(super) fn apply_to(
         &self,
         state: &mut Lifecycle,
         event: &Event,
@@ -979,6 +998,30 @@ mod tests {
         assert_eq!(s.state.history().len(), 2);
         assert_eq!(s.state.history_dropped(), 2);
         assert_eq!(s.state.history()[1].to, Stage::RepeatBuyer);
+    }
+
+    #[test]
+    fn adopting_a_run_keeps_the_newest_moves_as_one_by_one_would() {
+        let moved = |n: u16| Transition {
+            from: Stage::Acquired,
+            to: Stage::Activated,
+            at: t0(),
+            cause: Cause::Idle { days: n },
+        };
+        let all: Vec<Transition> = (0..7).map(moved).collect();
+        for limit in 1..=8u16 {
+            for split in 0..=all.len() {
+                let mut whole = Lifecycle::new(U);
+                whole.adopt_history(&all, limit);
+                let mut parts = Lifecycle::new(U);
+                parts.adopt_history(&all[..split], limit);
+                parts.adopt_history(&all[split..], limit);
+                let kept = all.len().min(usize::from(limit));
+                assert_eq!(whole.history(), &all[all.len() - kept..], "limit {limit}");
+                assert_eq!(whole.history_dropped() as usize, all.len() - kept);
+                assert_eq!(parts, whole, "limit {limit}, split {split}");
+            }
+        }
     }
 
     #[test]
