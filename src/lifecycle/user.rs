@@ -236,6 +236,11 @@ impl Lifecycle {
     /// `limit` as [`enter`] would have one by one.
     pub(super) fn adopt_history(&mut self, moves: &[Transition], limit: u16) {
         let limit = usize::from(limit);
+        if self.history.is_empty() && moves.len() <= limit {
+            // A fresh state's whole run: the common case, one copy.
+            self.history = moves.to_vec();
+            return;
+        }
         // Only the newest `limit` of the old history and the moves survive.
         let new_kept = moves.len().min(limit);
         let old_kept = self.history.len().min(limit - new_kept);
@@ -255,6 +260,7 @@ impl Lifecycle {
     }
 
     /// Distinct active days among the `window` local days ending on `today`.
+    #[inline]
     pub fn active_days_in(&self, today: LocalDay, window: u16) -> u32 {
         if self.active_days == 0 || window == 0 {
             return 0;
