@@ -432,12 +432,16 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + TimeDelta::hours(hours)
     }
 
+    fn window(horizon_hours: u32, max_ids: u16) -> DedupeWindow {
+        DedupeWindow {
+            horizon_hours,
+            max_ids,
+        }
+    }
+
     #[test]
     fn late_but_unforgotten_events_are_fresh() {
-        let w = DedupeWindow {
-            horizon_hours: 48,
-            max_ids: 8,
-        };
+        let w = window(48, 8);
         let mut r = RecentIds::new();
         r.remember(EventId(1), t(10), &w);
         r.remember(EventId(2), t(20), &w);
@@ -457,10 +461,7 @@ mod tests {
 
     #[test]
     fn count_bound_forgets_the_oldest() {
-        let w = DedupeWindow {
-            horizon_hours: 1000,
-            max_ids: 2,
-        };
+        let w = window(1000, 2);
         let mut r = RecentIds::new();
         for i in 0..3 {
             r.remember(EventId(i), t(i as i64), &w);
@@ -474,10 +475,7 @@ mod tests {
 
     #[test]
     fn ids_live_at_least_the_horizon_and_go_a_quarter_later() {
-        let w = DedupeWindow {
-            horizon_hours: 24,
-            max_ids: 64,
-        };
+        let w = window(24, 64);
         let mut r = RecentIds::new();
         r.remember(EventId(1), t(0), &w);
         r.remember(EventId(2), t(1), &w);
@@ -496,10 +494,7 @@ mod tests {
 
     #[test]
     fn a_full_inline_window_forgets_past_the_horizon_rather_than_spill() {
-        let w = DedupeWindow {
-            horizon_hours: 24,
-            max_ids: 64,
-        };
+        let w = window(24, 64);
         let mut r = RecentIds::new();
         r.remember(EventId(1), t(0), &w);
         r.remember(EventId(2), t(20), &w);
@@ -520,10 +515,7 @@ mod tests {
 
     #[test]
     fn past_max_ids_the_oldest_quarter_goes_at_once() {
-        let w = DedupeWindow {
-            horizon_hours: 1000,
-            max_ids: 8,
-        };
+        let w = window(1000, 8);
         let mut r = RecentIds::new();
         for i in 0..9 {
             r.remember(EventId(i), t(i as i64), &w);
