@@ -3,7 +3,9 @@
 //! back ([`Ledger::release`]).
 
 use super::PointsError;
-use super::ledger::{Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Taken};
+use super::ledger::{
+    Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Taken, TakenList,
+};
 use super::statement::{Entry, EntryKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -58,7 +60,7 @@ pub struct Hold {
     /// When it was placed.
     pub at: DateTime<Utc>,
     /// Which lots it reserved from, earliest-expiring first.
-    pub taken: Vec<Taken>,
+    pub taken: TakenList,
     /// The statement entries it wrote.
     pub entries: Vec<Entry>,
     /// `true` when this is the stored result of an earlier call with the

@@ -10,6 +10,7 @@ pub(crate) use super::counters::{Periods, RuleCounters, too_old};
 use super::hold::Hold;
 use super::reversal::{Clawback, Reversal};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
+pub use super::taken::{Taken, TakenList};
 use crate::dedupe::RecentIds;
 use crate::event::Label;
 use crate::id::EventId;
@@ -132,22 +133,6 @@ impl fmt::Display for OperationKey {
     }
 }
 
-/// Points taken from one lot by a redemption or a hold.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub struct Taken {
-    /// The lot's [`id`](Lot::id).
-    #[serde(default)]
-    pub lot: u64,
-    /// The lot's rule.
-    pub rule: Label,
-    /// The lot's earning time.
-    pub earned_at: DateTime<Utc>,
-    /// The lot's expiry.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Points taken.
-    pub points: u64,
-}
-
 /// The result of a redeem, or of capturing a hold.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Redemption {
@@ -158,7 +143,7 @@ pub struct Redemption {
     /// When.
     pub at: DateTime<Utc>,
     /// Which lots paid, earliest-expiring first.
-    pub taken: Vec<Taken>,
+    pub taken: TakenList,
     /// The statement entries it wrote.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<Entry>,
@@ -662,10 +647,11 @@ impl Ledger {
             repeated: false,
         };
         // The entry is implied by the result, so the remembered copy does
-        // without it (one allocation less per redeem).
+        // without it (one allocation less per redeem); the lots it took are
+        // inline, so the copy allocates nothing.
         self.remember(Remembered::Redeem(result.clone()));
         let entry = redeemed_entry(&result);
-        statement::append(&mut self.statement, self.statement_limit, [entry.clone()]);
+        self.write(std::slice::from_ref(&entry));
         result.entries = vec![entry];
         Ok(result)
     }
@@ -696,11 +682,16 @@ impl Ledger {
     pub(crate) fn remember(&mut self, op: Remembered) {
         if self.operations.len() >= REMEMBERED_KEYS {
             self.operations.pop_front();
+        } else if self.operations.capacity() == 0 {
+            // Most ledgers see few operations: the first takes one slot, not
+            // the four a first push would allocate.
+            self.operations.reserve_exact(1);
         }
         self.operations.push_back(op);
     }
 
-    /// Writes entries to the bounded statement.
+    /// Writes entries to the bounded statement (cloning them only if it
+    /// keeps any).
     pub(crate) fn write(&mut self, entries: &[Entry]) {
         statement::append(
             &mut self.statement,
@@ -746,9 +737,9 @@ impl Ledger {
     /// Takes `points` from the lots spendable at `now`, in spending order,
     /// into a hold (`hold`) or out of the ledger. The caller has checked
     /// with [`Ledger::check_spend`] that there are enough.
-    pub(crate) fn take(&mut self, points: u64, now: DateTime<Utc>, hold: bool) -> Vec<Taken> {
+    pub(crate) fn take(&mut self, points: u64, now: DateTime<Utc>, hold: bool) -> TakenList {
         let mut left = points;
-        let mut taken = Vec::new();
+        let mut taken = TakenList::new();
         let mut emptied = false;
         for lot in self.lots.iter_mut() {
             if left == 0 {
