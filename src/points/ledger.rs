@@ -563,14 +563,16 @@ impl Ledger {
     /// due. The version is bumped and one statement entry (`−n expired`, at
     /// `now`) written only if something expired.
     pub fn expire(&mut self, now: DateTime<Utc>) -> u64 {
-        // Lots are in expiry order, so the due ones are a prefix, found by a
-        // binary search; the common call, with nothing due, changes nothing.
-        let prefix = self.lots.partition_point(|l| l.due_at(now));
-        let Some(due_lots) = self.lots.get_mut(..prefix) else {
-            return 0;
-        };
+        // Lots are in expiry order, so the due ones are a prefix: walk it
+        // (it is walked anyway), and the common call, with nothing due,
+        // reads one lot and changes nothing.
+        let mut prefix = 0;
         let mut due = 0u64;
-        for lot in due_lots {
+        // Whether a due lot stays because an open hold reserves part of it.
+        let mut held = false;
+        for lot in self.lots.iter_mut().take_while(|l| l.due_at(now)) {
+            prefix += 1;
+            held |= lot.held > 0;
             if lot.remaining == 0 {
                 continue;
             }
@@ -585,19 +587,27 @@ impl Ledger {
         if due == 0 {
             return 0;
         }
-        self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+        if held {
+            self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+        } else {
+            // Every due lot is now empty, and only they are: one move of
+            // the rest.
+            self.lots.drain(..prefix);
+        }
         // Cannot saturate or underflow: `due` is part of `available`, and
         // `expired + available <= earned`, a u64.
         self.available = self.available.saturating_sub(due);
         self.expired = self.expired.saturating_add(due);
         // Saturating keeps `expire` infallible; 2^64 changes do not happen.
         self.version = self.version.saturating_add(1);
-        let entry = Entry {
-            at: now,
-            points: due,
-            kind: EntryKind::Expired,
-        };
-        statement::append(&mut self.statement, self.statement_limit, [entry]);
+        if self.statement_limit > 0 {
+            let entry = Entry {
+                at: now,
+                points: due,
+                kind: EntryKind::Expired,
+            };
+            self.write(std::slice::from_ref(&entry));
+        }
         due
     }
 
@@ -1179,6 +1189,58 @@ mod tests {
             Some("2026-02-28 16:00:00 UTC −30 expired".into())
         );
         assert_conserved(&l, end);
+    }
+
+    #[test]
+    fn expire_retires_the_due_prefix_and_keeps_held_lots_in_order() {
+        // Visits expire after 10 days, purchases never: three due lots, then
+        // two that never expire.
+        let p = program(
+            r#"{ "utc_offset": "+08:00", "ledger": { "statement_entries": 0 },
+                 "rules": [
+                 { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 10 },
+                   "expiry": { "type": "after_days", "days": 10 } },
+                 { "name": "buy", "on": "purchase",
+                   "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } } ] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[
+                visit(1, t(0)),
+                purchase(2, 7, t(1)),
+                visit(3, t(2)),
+                visit(4, t(3)),
+                purchase(5, 9, t(4)),
+            ],
+        );
+        let ids = |l: &Ledger| l.lots().iter().map(|l| l.id).collect::<Vec<_>>();
+        assert_eq!(ids(&l), [0, 2, 3, 1, 4]);
+        let late = day(10) + TimeDelta::minutes(3);
+        // Nothing held: the three due lots go at once.
+        let mut free = l.clone();
+        assert_eq!(free.expire(late), 30);
+        assert_eq!(ids(&free), [1, 4]);
+        assert_eq!((free.available(), free.expired()), (16, 30));
+        assert_eq!(free.earnings().map(|e| e.expired).sum::<u64>(), 30);
+        assert_conserved(&free, late);
+        // A hold reserves the first visit lot and 5 points of the second.
+        let _ = l.hold("h".into(), 15, t(5));
+        assert_eq!(l.expire(late - TimeDelta::minutes(1)), 5);
+        assert_eq!(ids(&l), [0, 2, 3, 1, 4]);
+        assert_eq!(l.expire(late), 10);
+        // The held lots stay, in order; the emptied one is gone.
+        assert_eq!(ids(&l), [0, 2, 1, 4]);
+        assert_eq!(l.lots()[1].remaining, 0);
+        assert_eq!((l.available(), l.held(), l.expired()), (16, 15, 15));
+        assert_eq!(l.statement().len(), 0);
+        assert_conserved(&l, late);
+        // Released at last, the held points expire at once; then nothing is due.
+        assert!(l.release("h".into(), late).is_ok_and(|r| r.expired == 15));
+        assert_eq!(ids(&l), [1, 4]);
+        assert_eq!(l.expire(late), 0);
+        assert_conserved(&l, late);
     }
 
     #[test]

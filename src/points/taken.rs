@@ -74,19 +74,23 @@ impl TakenList {
 
     /// Appends a lot.
     pub fn push(&mut self, t: Taken) {
-        self.0 = match std::mem::take(&mut self.0) {
-            Repr::None => Repr::One(t),
-            Repr::One(a) => Repr::Two([a, t]),
-            Repr::Two([a, b]) => {
-                let mut v = Vec::with_capacity(4);
-                v.extend([a, b, t]);
-                Repr::Heap(v)
+        // The common cases write in place; only a growing inline list moves
+        // what it holds.
+        match &mut self.0 {
+            Repr::None => self.0 = Repr::One(t),
+            Repr::Heap(v) => v.push(t),
+            Repr::One(_) | Repr::Two(_) => {
+                self.0 = match std::mem::take(&mut self.0) {
+                    Repr::One(a) => Repr::Two([a, t]),
+                    Repr::Two([a, b]) => {
+                        let mut v = Vec::with_capacity(4);
+                        v.extend([a, b, t]);
+                        Repr::Heap(v)
+                    }
+                    other => other,
+                }
             }
-            Repr::Heap(mut v) => {
-                v.push(t);
-                Repr::Heap(v)
-            }
-        };
+        }
     }
 }
 
