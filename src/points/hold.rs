@@ -4,7 +4,7 @@
 
 use super::PointsError;
 use super::ledger::{
-    Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Taken, TakenList,
+    Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Spent, Taken, TakenList,
 };
 use super::statement::{Entry, EntryKind};
 use chrono::{DateTime, Utc};
@@ -119,7 +119,7 @@ impl Ledger {
             return Ok(again);
         }
         if let Some(first) = self.recall(&key, |r| match r {
-            Remembered::Hold(h) => Some(h),
+            Remembered::Hold(h) => Some(&**h),
             _ => None,
         })? {
             let mut again = first.clone();
@@ -152,7 +152,7 @@ impl Ledger {
         };
         self.write(&hold.entries);
         self.holds.push(hold.clone());
-        self.remember(Remembered::Hold(hold.clone()));
+        self.remember(Remembered::Hold(Box::new(hold.clone())));
         Ok(hold)
     }
 
@@ -168,13 +168,10 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<Redemption, PointsError> {
         let index = match self.closed(&key, |r| match r {
-            Remembered::Capture(c) => Some(c.clone()),
+            Remembered::Capture(c) => Some(c.again(|key| EntryKind::Captured { key })),
             _ => None,
         })? {
-            Closed::Again(mut first) => {
-                first.repeated = true;
-                return Ok(first);
-            }
+            Closed::Again(first) => return Ok(first),
             Closed::Open(index) => index,
         };
         let Some(hold) = self.holds.get(index) else {
@@ -206,7 +203,7 @@ impl Ledger {
         };
         self.write(&result.entries);
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
-        self.remember(Remembered::Capture(result.clone()));
+        self.remember(Remembered::Capture(Spent::of(&result)));
         Ok(result)
     }
 
@@ -358,11 +355,8 @@ impl Ledger {
         }
         let mut closed_otherwise = false;
         for r in self.operations.iter().rev() {
-            let same = match r {
-                Remembered::Capture(c) => &c.key == key,
-                Remembered::Release(c) => &c.key == key,
-                _ => false,
-            };
+            let same =
+                matches!(r, Remembered::Capture(_) | Remembered::Release(_)) && r.key() == key;
             if !same {
                 continue;
             }

@@ -8,6 +8,7 @@ use super::PointsError;
 pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
 pub(crate) use super::counters::{Periods, RuleCounters, too_old};
 use super::hold::Hold;
+pub(crate) use super::remembered::{Remembered, Spent};
 use super::reversal::{Clawback, Reversal};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 pub use super::taken::{Taken, TakenList};
@@ -152,15 +153,6 @@ pub struct Redemption {
     pub repeated: bool,
 }
 
-/// The statement entry of a redemption.
-fn redeemed_entry(r: &Redemption) -> Entry {
-    Entry {
-        at: r.at,
-        points: r.points,
-        kind: EntryKind::Redeemed { key: r.key.clone() },
-    }
-}
-
 /// One award as the ledger remembers it for reversal.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Earning {
@@ -249,28 +241,6 @@ pub struct Totals {
     pub owed: u64,
     /// Reversed, could not be taken back, and forgiven (outside the identity).
     pub forgiven: u64,
-}
-
-/// An operation remembered for idempotency.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub(crate) enum Remembered {
-    Redeem(Redemption),
-    Hold(Hold),
-    Capture(Redemption),
-    Release(super::hold::Release),
-    Reverse(Reversal),
-}
-
-impl Remembered {
-    fn key(&self) -> &OperationKey {
-        match self {
-            Remembered::Redeem(r) | Remembered::Capture(r) => &r.key,
-            Remembered::Hold(h) => &h.key,
-            Remembered::Release(r) => &r.key,
-            Remembered::Reverse(r) => &r.key,
-        }
-    }
 }
 
 /// One user's points: plain serde data with a [`version`](Ledger::version).
@@ -630,13 +600,7 @@ impl Ledger {
             Remembered::Redeem(first) => Some(first),
             _ => None,
         })? {
-            let mut again = first.clone();
-            again.repeated = true;
-            if again.entries.is_empty() {
-                // Remembered without its one entry, which it implies.
-                again.entries = vec![redeemed_entry(&again)];
-            }
-            return Ok(again);
+            return Ok(first.again(|key| EntryKind::Redeemed { key }));
         }
         let (available, version) = self.check_spend(points, now)?;
         let redeemed = self
@@ -657,10 +621,16 @@ impl Ledger {
             repeated: false,
         };
         // The entry is implied by the result, so the remembered copy does
-        // without it (one allocation less per redeem); the lots it took are
-        // inline, so the copy allocates nothing.
-        self.remember(Remembered::Redeem(result.clone()));
-        let entry = redeemed_entry(&result);
+        // without it; the lots it took are inline, so the copy allocates
+        // nothing.
+        self.remember(Remembered::Redeem(Spent::of(&result)));
+        let entry = Entry {
+            at: now,
+            points,
+            kind: EntryKind::Redeemed {
+                key: result.key.clone(),
+            },
+        };
         self.write(std::slice::from_ref(&entry));
         result.entries = vec![entry];
         Ok(result)

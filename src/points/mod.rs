@@ -158,6 +158,7 @@ mod ledger;
 mod limits;
 mod multiplier;
 mod program;
+mod remembered;
 mod reversal;
 mod rule;
 mod simulate;
