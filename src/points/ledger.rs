@@ -659,6 +659,7 @@ impl Ledger {
 
     /// Remembers an operation's result, forgetting the oldest past
     /// [`REMEMBERED_KEYS`].
+    #[inline]
     pub(crate) fn remember(&mut self, op: Remembered) {
         if self.operations.len() >= REMEMBERED_KEYS {
             self.operations.pop_front();
@@ -673,6 +674,9 @@ impl Ledger {
     /// Writes entries to the bounded statement (cloning them only if it
     /// keeps any).
     pub(crate) fn write(&mut self, entries: &[Entry]) {
+        if self.statement_limit == 0 {
+            return;
+        }
         statement::append(
             &mut self.statement,
             self.statement_limit,
@@ -719,33 +723,49 @@ impl Ledger {
     /// with [`Ledger::check_spend`] that there are enough.
     pub(crate) fn take(&mut self, points: u64, now: DateTime<Utc>, hold: bool) -> TakenList {
         let mut left = points;
-        let mut taken = TakenList::new();
-        let mut emptied = false;
-        for lot in self.lots.iter_mut() {
-            if left == 0 {
-                break;
+        // The lots left empty: how many, and where the first one is.
+        let (mut emptied, mut first_emptied) = (0usize, 0usize);
+        // Collected straight into the list (inline for one or two lots):
+        // the walk stops at the lot that finishes the amount.
+        let taken = self
+            .lots
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, lot)| lot.spendable_at(now) && lot.remaining > 0)
+            .map_while(|(i, lot)| {
+                if left == 0 {
+                    return None;
+                }
+                let take = lot.remaining.min(left);
+                lot.remaining -= take;
+                left -= take;
+                if hold {
+                    // Cannot saturate: held + remaining never exceeds the award.
+                    lot.held = lot.held.saturating_add(take);
+                }
+                if lot.remaining == 0 && lot.held == 0 {
+                    if emptied == 0 {
+                        first_emptied = i;
+                    }
+                    emptied += 1;
+                }
+                Some(Taken {
+                    lot: lot.id,
+                    rule: lot.rule.clone(),
+                    earned_at: lot.earned_at,
+                    expires_at: lot.expires_at,
+                    points: take,
+                })
+            })
+            .collect();
+        match emptied {
+            0 => {}
+            // The usual redemption empties the oldest lot it touches and
+            // dips into the next: one move of the rest.
+            1 if first_emptied < self.lots.len() => {
+                self.lots.remove(first_emptied);
             }
-            if !lot.spendable_at(now) || lot.remaining == 0 {
-                continue;
-            }
-            let take = lot.remaining.min(left);
-            lot.remaining -= take;
-            left -= take;
-            if hold {
-                // Cannot saturate: held + remaining never exceeds the award.
-                lot.held = lot.held.saturating_add(take);
-            }
-            emptied |= lot.remaining == 0 && lot.held == 0;
-            taken.push(Taken {
-                lot: lot.id,
-                rule: lot.rule.clone(),
-                earned_at: lot.earned_at,
-                expires_at: lot.expires_at,
-                points: take,
-            });
-        }
-        if emptied {
-            self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+            _ => self.lots.retain(|l| l.remaining > 0 || l.held > 0),
         }
         taken
     }
@@ -1211,6 +1231,35 @@ mod tests {
         assert_eq!(ids(&l), [1, 4]);
         assert_eq!(l.expire(late), 0);
         assert_conserved(&l, late);
+    }
+
+    #[test]
+    fn a_redeem_that_empties_one_lot_removes_just_that_one() {
+        let p = shop(10, r#""pending_days": 14,"#, NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[purchase(1, 100, t(0)), visit(2, t(1)), visit(3, t(2))],
+        );
+        let ids = |l: &Ledger| l.lots().iter().map(|l| l.id).collect::<Vec<_>>();
+        assert_eq!(ids(&l), [0, 1, 2]);
+        // The pending purchase lot is skipped; the first visit lot empties.
+        let r = l
+            .redeem("r".into(), 15, t(3))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let taken: Vec<(u64, u64)> = r.taken.iter().map(|t| (t.lot, t.points)).collect();
+        assert_eq!(taken, [(1, 10), (2, 5)]);
+        assert_eq!(ids(&l), [0, 2]);
+        assert_eq!(l.lots()[1].remaining, 5);
+        assert_conserved(&l, t(3));
+        // A hold empties nothing: its points stay in their lots, held.
+        let h = l
+            .hold("h".into(), 5, t(4))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(h.taken.len(), 1);
+        assert_eq!(ids(&l), [0, 2]);
+        assert_conserved(&l, t(4));
     }
 
     #[test]

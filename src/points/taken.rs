@@ -136,11 +136,21 @@ impl From<TakenList> for Vec<Taken> {
 
 impl FromIterator<Taken> for TakenList {
     fn from_iter<I: IntoIterator<Item = Taken>>(iter: I) -> TakenList {
-        let mut list = TakenList::new();
-        for t in iter {
-            list.push(t);
-        }
-        list
+        // Each lot is moved once, straight to where it stays.
+        let mut iter = iter.into_iter();
+        let Some(a) = iter.next() else {
+            return TakenList::new();
+        };
+        let Some(b) = iter.next() else {
+            return TakenList(Repr::One(a));
+        };
+        let Some(c) = iter.next() else {
+            return TakenList(Repr::Two([a, b]));
+        };
+        let mut v = Vec::with_capacity(4);
+        v.extend([a, b, c]);
+        v.extend(iter);
+        TakenList(Repr::Heap(v))
     }
 }
 
