@@ -536,13 +536,8 @@ impl Ledger {
         // Lots are in expiry order, so the due ones are a prefix: walk it
         // (it is walked anyway), and the common call, with nothing due,
         // reads one lot and changes nothing.
-        let mut prefix = 0;
         let mut due = 0u64;
-        // Whether a due lot stays because an open hold reserves part of it.
-        let mut held = false;
         for lot in self.lots.iter_mut().take_while(|l| l.due_at(now)) {
-            prefix += 1;
-            held |= lot.held > 0;
             if lot.remaining == 0 {
                 continue;
             }
@@ -557,13 +552,9 @@ impl Ledger {
         if due == 0 {
             return 0;
         }
-        if held {
-            self.lots.retain(|l| l.remaining > 0 || l.held > 0);
-        } else {
-            // Every due lot is now empty, and only they are: one move of
-            // the rest.
-            self.lots.drain(..prefix);
-        }
+        // Element by element: measured faster here than one `drain` of the
+        // due prefix, whose block move reads lots not yet in cache.
+        self.lots.retain(|l| l.remaining > 0 || l.held > 0);
         // Cannot saturate or underflow: `due` is part of `available`, and
         // `expired + available <= earned`, a u64.
         self.available = self.available.saturating_sub(due);
