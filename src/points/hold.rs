@@ -3,7 +3,9 @@
 //! back ([`Ledger::release`]).
 
 use super::PointsError;
-use super::ledger::{Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Taken};
+use super::ledger::{
+    Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Spent, Taken, TakenList,
+};
 use super::statement::{Entry, EntryKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -58,7 +60,7 @@ pub struct Hold {
     /// When it was placed.
     pub at: DateTime<Utc>,
     /// Which lots it reserved from, earliest-expiring first.
-    pub taken: Vec<Taken>,
+    pub taken: TakenList,
     /// The statement entries it wrote.
     pub entries: Vec<Entry>,
     /// `true` when this is the stored result of an earlier call with the
@@ -117,7 +119,7 @@ impl Ledger {
             return Ok(again);
         }
         if let Some(first) = self.recall(&key, |r| match r {
-            Remembered::Hold(h) => Some(h),
+            Remembered::Hold(h) => Some(&**h),
             _ => None,
         })? {
             let mut again = first.clone();
@@ -150,7 +152,7 @@ impl Ledger {
         };
         self.write(&hold.entries);
         self.holds.push(hold.clone());
-        self.remember(Remembered::Hold(hold.clone()));
+        self.remember(Remembered::Hold(Box::new(hold.clone())));
         Ok(hold)
     }
 
@@ -166,13 +168,10 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<Redemption, PointsError> {
         let index = match self.closed(&key, |r| match r {
-            Remembered::Capture(c) => Some(c.clone()),
+            Remembered::Capture(c) => Some(c.again(|key| EntryKind::Captured { key })),
             _ => None,
         })? {
-            Closed::Again(mut first) => {
-                first.repeated = true;
-                return Ok(first);
-            }
+            Closed::Again(first) => return Ok(first),
             Closed::Open(index) => index,
         };
         let Some(hold) = self.holds.get(index) else {
@@ -204,7 +203,7 @@ impl Ledger {
         };
         self.write(&result.entries);
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
-        self.remember(Remembered::Capture(result.clone()));
+        self.remember(Remembered::Capture(Spent::of(&result)));
         Ok(result)
     }
 
@@ -356,11 +355,8 @@ impl Ledger {
         }
         let mut closed_otherwise = false;
         for r in self.operations.iter().rev() {
-            let same = match r {
-                Remembered::Capture(c) => &c.key == key,
-                Remembered::Release(c) => &c.key == key,
-                _ => false,
-            };
+            let same =
+                matches!(r, Remembered::Capture(_) | Remembered::Release(_)) && r.key() == key;
             if !same {
                 continue;
             }

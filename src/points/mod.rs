@@ -158,11 +158,13 @@ mod ledger;
 mod limits;
 mod multiplier;
 mod program;
+mod remembered;
 mod reversal;
 mod rule;
 mod simulate;
 mod statement;
 mod streak;
+mod taken;
 mod tier;
 
 pub use account::{
@@ -182,7 +184,7 @@ pub use expiry::{Expiry, PeriodEnd};
 pub use hold::{Hold, Release};
 pub use ledger::{
     DAILY_TALLY_DAYS, DayTally, Earning, Ledger, LedgerPolicy, Lot, MAX_OPEN_HOLDS, OperationKey,
-    REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Taken, Tallies, Totals,
+    REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Tallies, Totals,
 };
 pub use limits::{Cap, CapHit, CapMode, CapPeriod};
 pub use multiplier::Multiplier;
@@ -198,6 +200,7 @@ pub use streak::{
     CheckInKind, CheckInOutcome, MAX_MAKE_UPS_PER_MONTH, MakeUp, MakeUpsUsed, Milestone,
     MilestoneHit, Streak, StreakError, StreakRules, StreakSpec,
 };
+pub use taken::{Taken, TakenList};
 pub use tier::{
     Grace, MAX_ROLLING_DAYS, QualifyingBasis, Tier, TierChange, TierError, TierLadder,
     TierLadderSpec, TierOutcome, TierReason, TierStatus, TierWindow,

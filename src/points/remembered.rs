@@ -1,0 +1,158 @@
+//! What a ledger remembers of its operations for idempotency: a retry with
+//! the same key returns the first result (see [`Ledger::redeem`]).
+
+use super::hold::{Hold, Release};
+use super::ledger::{OperationKey, Redemption};
+use super::reversal::Reversal;
+use super::statement::{Entry, EntryKind};
+use super::taken::TakenList;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[cfg(doc)]
+use super::ledger::Ledger;
+
+/// An operation remembered for idempotency.
+///
+/// A ledger keeps up to [`REMEMBERED_KEYS`](super::REMEMBERED_KEYS) of
+/// them, and most ledgers one or two, so the common ones are compact: a
+/// redemption or capture is kept as a [`Spent`], and the rarer hold, whose
+/// result is larger, behind a box (serialized the same).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Remembered {
+    Redeem(Spent),
+    Hold(Box<Hold>),
+    Capture(Spent),
+    Release(Release),
+    Reverse(Reversal),
+}
+
+impl Remembered {
+    pub(crate) fn key(&self) -> &OperationKey {
+        match self {
+            Remembered::Redeem(r) | Remembered::Capture(r) => &r.key,
+            Remembered::Hold(h) => &h.key,
+            Remembered::Release(r) => &r.key,
+            Remembered::Reverse(r) => &r.key,
+        }
+    }
+}
+
+/// A redemption or a capture as a ledger remembers it: the [`Redemption`]
+/// without its one statement entry, which it implies. Stored in the form
+/// of that redemption (older ledgers also stored the entry; it is ignored
+/// and rebuilt the same).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub(crate) struct Spent {
+    key: OperationKey,
+    points: u64,
+    at: DateTime<Utc>,
+    taken: TakenList,
+    /// Always `false`, as in the first result: kept so that the stored form
+    /// is the redemption's.
+    #[serde(default)]
+    repeated: bool,
+}
+
+impl Spent {
+    /// What to remember of `r`, a first result.
+    pub(crate) fn of(r: &Redemption) -> Spent {
+        Spent {
+            key: r.key.clone(),
+            points: r.points,
+            at: r.at,
+            taken: r.taken.clone(),
+            repeated: false,
+        }
+    }
+
+    /// The result it stands for, marked repeated, with its entry: `kind`
+    /// names the operation (redeemed or captured) under the key.
+    pub(crate) fn again(&self, kind: fn(OperationKey) -> EntryKind) -> Redemption {
+        Redemption {
+            key: self.key.clone(),
+            points: self.points,
+            at: self.at,
+            taken: self.taken.clone(),
+            entries: vec![Entry {
+                at: self.at,
+                points: self.points,
+                kind: kind(self.key.clone()),
+            }],
+            repeated: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::Taken;
+    use chrono::TimeZone;
+
+    fn redemption(entries: bool) -> Redemption {
+        let at = Utc
+            .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let key = OperationKey::from("order-1");
+        Redemption {
+            key: key.clone(),
+            points: 30,
+            at,
+            taken: [3, 5]
+                .map(|lot| Taken {
+                    lot,
+                    rule: "visit".into(),
+                    earned_at: at,
+                    expires_at: None,
+                    points: lot * 3,
+                })
+                .into_iter()
+                .collect(),
+            entries: if entries {
+                vec![Entry {
+                    at,
+                    points: 30,
+                    kind: EntryKind::Captured { key },
+                }]
+            } else {
+                Vec::new()
+            },
+            repeated: false,
+        }
+    }
+
+    #[test]
+    fn a_spent_record_is_stored_as_its_redemption_and_rebuilds_it() {
+        let first = redemption(false);
+        let op = Remembered::Redeem(Spent::of(&first));
+        let json = serde_json::to_value(&op).unwrap_or_default();
+        let mut as_before = serde_json::to_value(&first).unwrap_or_default();
+        if let Some(fields) = as_before.as_object_mut() {
+            fields.insert("op".into(), "redeem".into());
+        }
+        assert_eq!(json, as_before);
+        // A capture remembered with its entry, as older ledgers stored it,
+        // reads back and rebuilds the same entry.
+        let captured = redemption(true);
+        let mut old = serde_json::to_value(&captured).unwrap_or_default();
+        if let Some(fields) = old.as_object_mut() {
+            fields.insert("op".into(), "capture".into());
+        }
+        let back: Remembered = serde_json::from_value(old).unwrap_or_else(|e| unreachable!("{e}"));
+        let Remembered::Capture(spent) = back else {
+            unreachable!("a capture")
+        };
+        let again = spent.again(|key| EntryKind::Captured { key });
+        assert!(again.repeated);
+        assert_eq!(
+            Redemption {
+                repeated: false,
+                ..again
+            },
+            captured
+        );
+    }
+}

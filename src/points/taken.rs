@@ -1,0 +1,237 @@
+//! [`Taken`] and [`TakenList`]: which lots paid for a redemption or a hold,
+//! kept inline for the usual one or two lots.
+
+use crate::event::Label;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+
+/// Points taken from one lot by a redemption or a hold.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Taken {
+    /// The lot's [`id`](super::Lot::id).
+    #[serde(default)]
+    pub lot: u64,
+    /// The lot's rule.
+    pub rule: Label,
+    /// The lot's earning time.
+    pub earned_at: DateTime<Utc>,
+    /// The lot's expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Points taken.
+    pub points: u64,
+}
+
+/// The lots a redemption or a hold took points from, earliest-expiring
+/// first: a slice (it derefs to `[Taken]`) that holds up to two lots inline.
+///
+/// Most redemptions are paid by one or two lots, and every redemption is
+/// both returned and remembered for idempotency, so keeping them inline
+/// saves two allocations per call. Serialized as a plain list, like the
+/// `Vec<Taken>` it replaces.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use growthkit::points::{Taken, TakenList};
+///
+/// let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+/// let lot = |lot, points| Taken { lot, rule: "visit".into(), earned_at: at, expires_at: None, points };
+/// let list: TakenList = [lot(1, 30), lot(2, 20), lot(3, 10)].into_iter().collect();
+/// assert_eq!(list.iter().map(|t| t.points).sum::<u64>(), 60);
+/// assert_eq!(list[2].lot, 3);
+/// assert_eq!(list, TakenList::from(list.to_vec()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct TakenList(Repr);
+
+// One variant per inline length, so an empty list is just a tag.
+#[derive(Clone, Debug, Default)]
+enum Repr {
+    #[default]
+    None,
+    One(Taken),
+    Two([Taken; 2]),
+    Heap(Vec<Taken>),
+}
+
+impl TakenList {
+    /// An empty list.
+    pub const fn new() -> TakenList {
+        TakenList(Repr::None)
+    }
+
+    /// The lots as a slice.
+    pub fn as_slice(&self) -> &[Taken] {
+        match &self.0 {
+            Repr::None => &[],
+            Repr::One(t) => std::slice::from_ref(t),
+            Repr::Two(ts) => ts,
+            Repr::Heap(v) => v,
+        }
+    }
+
+    /// Appends a lot.
+    pub fn push(&mut self, t: Taken) {
+        // The common cases write in place; only a growing inline list moves
+        // what it holds.
+        match &mut self.0 {
+            Repr::None => self.0 = Repr::One(t),
+            Repr::Heap(v) => v.push(t),
+            Repr::One(_) | Repr::Two(_) => {
+                self.0 = match std::mem::take(&mut self.0) {
+                    Repr::One(a) => Repr::Two([a, t]),
+                    Repr::Two([a, b]) => {
+                        let mut v = Vec::with_capacity(4);
+                        v.extend([a, b, t]);
+                        Repr::Heap(v)
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+}
+
+impl Deref for TakenList {
+    type Target = [Taken];
+
+    fn deref(&self) -> &[Taken] {
+        self.as_slice()
+    }
+}
+
+// Equality and hashing look at the lots, not at where they are kept.
+impl PartialEq for TakenList {
+    fn eq(&self, other: &TakenList) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for TakenList {}
+
+impl Hash for TakenList {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl From<Vec<Taken>> for TakenList {
+    fn from(v: Vec<Taken>) -> TakenList {
+        v.into_iter().collect()
+    }
+}
+
+impl From<TakenList> for Vec<Taken> {
+    fn from(list: TakenList) -> Vec<Taken> {
+        match list.0 {
+            Repr::None => Vec::new(),
+            Repr::One(a) => vec![a],
+            Repr::Two(ts) => ts.into(),
+            Repr::Heap(v) => v,
+        }
+    }
+}
+
+impl FromIterator<Taken> for TakenList {
+    fn from_iter<I: IntoIterator<Item = Taken>>(iter: I) -> TakenList {
+        // Each lot is moved once, straight to where it stays.
+        let mut iter = iter.into_iter();
+        let Some(a) = iter.next() else {
+            return TakenList::new();
+        };
+        let Some(b) = iter.next() else {
+            return TakenList(Repr::One(a));
+        };
+        let Some(c) = iter.next() else {
+            return TakenList(Repr::Two([a, b]));
+        };
+        let mut v = Vec::with_capacity(4);
+        v.extend([a, b, c]);
+        v.extend(iter);
+        TakenList(Repr::Heap(v))
+    }
+}
+
+impl<'a> IntoIterator for &'a TakenList {
+    type Item = &'a Taken;
+    type IntoIter = std::slice::Iter<'a, Taken>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl IntoIterator for TakenList {
+    type Item = Taken;
+    type IntoIter = std::vec::IntoIter<Taken>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Vec::from(self).into_iter()
+    }
+}
+
+impl Serialize for TakenList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for TakenList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TakenList, D::Error> {
+        Vec::<Taken>::deserialize(deserializer).map(TakenList::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn taken(lot: u64) -> Taken {
+        Taken {
+            lot,
+            rule: "visit".into(),
+            earned_at: Utc
+                .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+                .single()
+                .unwrap_or_default(),
+            expires_at: None,
+            points: lot * 10,
+        }
+    }
+
+    #[test]
+    fn every_length_keeps_its_lots_in_order_and_round_trips_as_a_list() {
+        for n in 0..6 {
+            let lots: Vec<Taken> = (1..=n).map(taken).collect();
+            let list: TakenList = lots.iter().cloned().collect();
+            assert_eq!(list.as_slice(), lots.as_slice(), "{n}");
+            assert_eq!(list.len(), lots.len());
+            let json = serde_json::to_string(&list).unwrap_or_default();
+            assert_eq!(json, serde_json::to_string(&lots).unwrap_or_default());
+            let back: TakenList = serde_json::from_str(&json).unwrap_or_default();
+            assert_eq!(back, list);
+            assert_eq!(Vec::from(list.clone()), lots);
+            assert_eq!(list.clone().into_iter().collect::<Vec<_>>(), lots);
+            assert_eq!((&list).into_iter().count(), n as usize);
+        }
+    }
+
+    #[test]
+    fn equality_and_hash_ignore_where_the_lots_are_kept() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |l: &TakenList| {
+            let mut h = DefaultHasher::new();
+            l.hash(&mut h);
+            h.finish()
+        };
+        let inline: TakenList = [taken(1), taken(2)].into_iter().collect();
+        let heap = TakenList(Repr::Heap(vec![taken(1), taken(2)]));
+        assert_eq!(inline, heap);
+        assert_eq!(hash(&inline), hash(&heap));
+        assert_ne!(inline, TakenList::from(vec![taken(1)]));
+        assert!(TakenList::new().is_empty());
+    }
+}
