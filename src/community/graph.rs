@@ -325,7 +325,11 @@ pub fn reversed(g: &InteractionGraph) -> InteractionGraph {
 /// The share of edges whose reverse is also an edge.
 pub fn reciprocity(g: &InteractionGraph) -> Ratio {
     let pairs = packed_pairs(g);
-    Ratio::new(count_reciprocated(&pairs), pairs.len() as u64)
+    // Packed as `from << 32 | to`.
+    Ratio::new(
+        count_reciprocated(&pairs, |pair| pair.rotate_right(32)),
+        pairs.len() as u64,
+    )
 }
 
 /// Edges over the `n (n − 1)` possible between the graph's `n` nodes.
@@ -347,15 +351,11 @@ fn packed_pairs(g: &InteractionGraph) -> Vec<u64> {
         .collect()
 }
 
-/// Of sorted, distinct edges packed as `from << 32 | to`, how many have
-/// their reverse among them.
-pub(crate) fn count_reciprocated(sorted_pairs: &[u64]) -> u64 {
+/// Of sorted, distinct edges, how many have their `reverse` among them.
+pub(crate) fn count_reciprocated<T: Ord>(sorted_pairs: &[T], reverse: impl Fn(&T) -> T) -> u64 {
     sorted_pairs
         .iter()
-        .filter(|&&pair| {
-            let reverse = pair.rotate_right(32);
-            sorted_pairs.binary_search(&reverse).is_ok()
-        })
+        .filter(|&pair| sorted_pairs.binary_search(&reverse(pair)).is_ok())
         .count() as u64
 }
 
