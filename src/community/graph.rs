@@ -352,11 +352,22 @@ fn packed_pairs(g: &InteractionGraph) -> Vec<u64> {
 }
 
 /// Of sorted, distinct edges, how many have their `reverse` among them.
+/// Only the later of two reverse edges is looked for, from the earlier one,
+/// which it then counts twice.
 pub(crate) fn count_reciprocated<T: Ord>(sorted_pairs: &[T], reverse: impl Fn(&T) -> T) -> u64 {
-    sorted_pairs
-        .iter()
-        .filter(|&pair| sorted_pairs.binary_search(&reverse(pair)).is_ok())
-        .count() as u64
+    let mut count = 0_u64;
+    for (i, pair) in sorted_pairs.iter().enumerate() {
+        let back = reverse(pair);
+        if back == *pair {
+            count += 1;
+        } else if back > *pair
+            && let Some(later) = sorted_pairs.get(i + 1..)
+            && later.binary_search(&back).is_ok()
+        {
+            count += 2;
+        }
+    }
+    count
 }
 
 /// Collects interactions into an [`InteractionGraph`], in any order.

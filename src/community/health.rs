@@ -585,36 +585,113 @@ fn sort_runs<T, K: Ord>(items: &mut [T], coarse: impl Fn(&T) -> u64, fine: impl 
     }
 }
 
-/// Activity by community slot, then member order, then day.
-fn sort_activity(mut activity: Vec<Activity>, communities: usize) -> Vec<Activity> {
-    let c_bits = slot_bits(communities);
-    let u_bits = prefix_bits(c_bits, 24);
-    let coarse = |a: &Activity| {
-        u64::from(a.community).checked_shl(u_bits).unwrap_or(0)
-            | top_bits(member_order(a.user), u_bits)
+/// Below this many records a community's run is sorted by comparison: a
+/// radix pass has a fixed cost of a few thousand counters.
+const SMALL_RUN: usize = 512;
+
+/// Sorts `items` by community slot, then by the [`member_order`] of
+/// `member`, then by the order of `low` (a `u64` key) and `then`; returns
+/// where each community's run starts (`communities + 1` offsets). One
+/// counting pass groups the communities; each community's run, small enough
+/// to sit in cache, is radix sorted on the top bits of the member order and
+/// `low_bits` of `low`, then [`sort_runs`] finishes where members share a
+/// prefix.
+fn sort_by_member<T: Copy, K: Ord>(
+    items: &mut Vec<T>,
+    communities: usize,
+    community: impl Fn(&T) -> u32,
+    member: impl Fn(&T) -> UserId,
+    (low, low_bits): (impl Fn(&T) -> u64, u32),
+    then: impl Fn(&T) -> K,
+) -> Vec<usize> {
+    let starts = group(items, communities, &community);
+    let fine = |x: &T| (member_order(member(x)), low(x), then(x));
+    let mut scratch = Vec::new();
+    for part in items.chunk_by_mut(|a, b| community(a) == community(b)) {
+        if part.len() < SMALL_RUN {
+            if !part.is_sorted_by_key(fine) {
+                part.sort_unstable_by_key(fine);
+            }
+            continue;
+        }
+        // 16 prefixes per record, so few members share one.
+        let low_bits = low_bits.min(32);
+        let m_bits = prefix_bits(low_bits, slot_bits(part.len()) + 4);
+        let coarse = |x: &T| top_bits(member_order(member(x)), m_bits);
+        let key = |x: &T| (coarse(x) << low_bits) | top_bits(low(x), low_bits);
+        scratch.clear();
+        scratch.extend_from_slice(part);
+        radix_sort(&mut scratch, m_bits + low_bits, key);
+        part.copy_from_slice(&scratch);
+        sort_runs(part, coarse, fine);
+    }
+    starts
+}
+
+/// Groups `items` by community slot `0..n` with a stable counting sort;
+/// returns where each community's run starts (`n + 1` offsets).
+fn group<T: Copy>(items: &mut Vec<T>, n: usize, community: impl Fn(&T) -> u32) -> Vec<usize> {
+    let starts = run_starts(items, n, &community);
+    let Some(&first) = items.first() else {
+        return starts;
     };
-    radix_sort(&mut activity, c_bits + u_bits, coarse);
-    sort_runs(&mut activity, coarse, |a| (member_order(a.user), a.day));
-    activity
+    let mut next = starts.clone();
+    let mut out = vec![first; items.len()];
+    for item in items.iter() {
+        let Some(at) = next.get_mut(community(item) as usize) else {
+            continue;
+        };
+        if let Some(slot) = out.get_mut(*at) {
+            *slot = *item;
+        }
+        *at += 1;
+    }
+    *items = out;
+    starts
+}
+
+/// Activity by community slot, then member order, then day.
+fn sort_activity(activity: &mut Vec<Activity>, communities: usize) -> Vec<usize> {
+    // Time-ordered streams leave each member's days in order: no radix
+    // digit for them.
+    sort_by_member(
+        activity,
+        communities,
+        |a| a.community,
+        |a| a.user,
+        (|_| 0, 0),
+        |a| a.day,
+    )
 }
 
 /// Edges by community slot, then member order of `from`, then of `to`.
-fn sort_edges(mut edges: Vec<Edge>, communities: usize) -> Vec<Edge> {
-    let c_bits = slot_bits(communities);
-    let from_bits = 24.min(u64::BITS - c_bits);
-    let to_bits = prefix_bits(c_bits + from_bits, 12);
-    let coarse = |e: &Edge| {
-        u64::from(e.community).checked_shl(from_bits).unwrap_or(0)
-            | top_bits(member_order(e.from), from_bits)
-    };
-    let key = |e: &Edge| {
-        coarse(e).checked_shl(to_bits).unwrap_or(0) | top_bits(member_order(e.to), to_bits)
-    };
-    radix_sort(&mut edges, c_bits + from_bits + to_bits, key);
-    sort_runs(&mut edges, coarse, |e| {
-        (member_order(e.from), member_order(e.to))
-    });
-    edges
+fn sort_edges(edges: &mut Vec<Edge>, communities: usize) -> Vec<usize> {
+    sort_by_member(
+        edges,
+        communities,
+        |e| e.community,
+        |e| e.from,
+        (|e| member_order(e.to), 12),
+        |_| (),
+    )
+}
+
+/// The union of two sorted lists of distinct keys.
+fn union_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
+        out.push(x.min(y));
+        if x <= y {
+            a.next();
+        }
+        if y <= x {
+            b.next();
+        }
+    }
+    out.extend(a);
+    out.extend(b);
+    out
 }
 
 /// Where each community's run starts in `items` sorted by community slot
@@ -854,7 +931,8 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
     /// What the builder has collected, without its zone, in a serializable
     /// form to ship to the process that merges shards.
     pub fn into_shard(mut self) -> HealthShard {
-        let activity = sort_activity(std::mem::take(&mut self.activity), self.community_ids.len());
+        let mut activity = std::mem::take(&mut self.activity);
+        sort_activity(&mut activity, self.community_ids.len());
         let community = |slot: u32| self.community_ids.get(slot as usize).copied();
         let content = |slot: u32| self.contents.get(slot as usize).map(|&(id, _)| id);
         // One record per member, community and day: the sort put them
@@ -1034,13 +1112,20 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
                 }
             }
         }
-        let activity = sort_activity(std::mem::take(&mut self.activity), n);
-        let edges = sort_edges(std::mem::take(&mut self.edges), n);
+        let mut activity = std::mem::take(&mut self.activity);
+        let activity_starts = sort_activity(&mut activity, n);
+        let mut edges = std::mem::take(&mut self.edges);
+        let edge_starts = sort_edges(&mut edges, n);
         let mut memberships = std::mem::take(&mut self.memberships);
-        radix_sort(&mut memberships, slot_bits(n), |x| u64::from(x.community));
-        let activity_starts = run_starts(&activity, n, |a| a.community);
-        let edge_starts = run_starts(&edges, n, |e| e.community);
-        let membership_starts = run_starts(&memberships, n, |x| x.community);
+        // By member, then instant, a leave after a join.
+        let membership_starts = sort_by_member(
+            &mut memberships,
+            n,
+            |x| x.community,
+            |x| x.user,
+            (|_| 0, 0),
+            |x| (x.at, x.leave),
+        );
         let slice = |starts: &[usize], c: usize| {
             starts.get(c).copied().unwrap_or(0)..starts.get(c + 1).copied().unwrap_or(0)
         };
@@ -1070,7 +1155,8 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
 }
 
 /// One community's share of the builder's records, each sorted by member
-/// order (activity then by day, edges then by the other end).
+/// order (activity then by day, edges then by the other end, memberships
+/// then by instant, a leave after a join).
 struct CommunityInputs<'a> {
     activity: &'a [Activity],
     edges: &'a [Edge],
@@ -1185,14 +1271,11 @@ impl CommunityInputs<'_> {
         }
         core.sort_unstable();
 
-        // Memberships: sorted by member, then instant, a leave after a join.
-        let mut changes: Vec<Membership> = self.memberships.to_vec();
-        changes.sort_unstable_by_key(|x| (member_order(x.user), x.at, x.leave));
         let mut joined_at_end: Vec<u64> = Vec::new();
         let (mut new_members, mut eligible, mut retained) = (0_u64, 0_u64, 0_u64);
         let retention = spec.retention_days as i32;
         let last_day = lookback + window - 1;
-        for run in changes.chunk_by(|a, b| a.user == b.user) {
+        for run in self.memberships.chunk_by(|a, b| a.user == b.user) {
             let (Some(first_join), Some(last)) = (run.iter().find(|x| !x.leave), run.last()) else {
                 continue;
             };
@@ -1216,10 +1299,7 @@ impl CommunityInputs<'_> {
                 }
             }
         }
-        let mut members = joined_at_end;
-        members.extend_from_slice(&active);
-        members.sort_unstable();
-        members.dedup();
+        let members = union_sorted(&joined_at_end, &active);
 
         let mut pairs: Vec<(u64, u64)> = self
             .edges
@@ -1227,14 +1307,29 @@ impl CommunityInputs<'_> {
             .map(|e| (member_order(e.from), member_order(e.to)))
             .collect();
         pairs.dedup();
-        let mut nodes = members.clone();
-        for &(from, to) in &pairs {
-            nodes.push(from);
-            nodes.push(to);
+        // Nodes: the members and the ends that are not members, which are
+        // rare (someone interacted with in the community without joining or
+        // being active there).
+        let mut strangers: Vec<u64> = Vec::new();
+        // Sorted `from`s walk along the members; `to`s are looked up.
+        let mut walk = members.iter().peekable();
+        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let Some(&(from, _)) = run.first() else {
+                continue;
+            };
+            while walk.next_if(|&&m| m < from).is_some() {}
+            if walk.peek() != Some(&&from) {
+                strangers.push(from);
+            }
+            for &(_, to) in run {
+                if members.binary_search(&to).is_err() {
+                    strangers.push(to);
+                }
+            }
         }
-        nodes.sort_unstable();
-        nodes.dedup();
-        let n = nodes.len() as u64;
+        strangers.sort_unstable();
+        strangers.dedup();
+        let n = (members.len() + strangers.len()) as u64;
         let edges = pairs.len() as u64;
 
         let (dau, wau, mau) = (
@@ -1741,6 +1836,75 @@ mod tests {
         let mut core = vec![UserId(id(1)), UserId(id(2))];
         core.sort();
         assert_eq!(r.core_members, core);
+    }
+
+    #[test]
+    fn a_big_community_counts_as_a_naive_pass_does() {
+        use std::collections::{BTreeMap, BTreeSet};
+        // Past `SMALL_RUN` records, with half the ids sharing a radix
+        // prefix, in no particular order.
+        let inverse = (0..6).fold(1_u64, |y, _| {
+            y.wrapping_mul(2_u64.wrapping_sub(0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(y)))
+        });
+        let id = |k: u64| {
+            if k.is_multiple_of(2) {
+                k.wrapping_mul(inverse)
+            } else {
+                k * 1_000_003
+            }
+        };
+        let mut x = 0x9E37_79B9_u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let h = health(7, 7);
+        let mut events = Vec::new();
+        for _ in 0..6_000 {
+            let user = id(1 + next(1_500));
+            let at = bj(1 + next(7) as u32, next(24) as u32, 0, 0);
+            events.push(match next(3) {
+                0 => check_in(user, at),
+                _ => reply(user, at, 1, Some(id(1 + next(40)))),
+            });
+        }
+        let r = run(&h, &events);
+        let mut days = BTreeSet::new();
+        let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut pairs = BTreeSet::new();
+        for e in &events {
+            days.insert((e.user, LocalDay::of(e.at, &beijing())));
+            *counts.entry(e.user.0).or_default() += 1;
+            if let EventKind::Reply { to: Some(to), .. } = e.kind
+                && to != e.user
+            {
+                pairs.insert((e.user, to));
+            }
+        }
+        let reciprocated = pairs
+            .iter()
+            .filter(|&&(a, b)| pairs.contains(&(b, a)))
+            .count();
+        // Some ends never act: nodes but not members.
+        let mut nodes: BTreeSet<u64> = pairs.iter().flat_map(|&(a, b)| [a.0, b.0]).collect();
+        nodes.extend(counts.keys());
+        let n = nodes.len() as u64;
+        assert!(n > counts.len() as u64);
+        assert_eq!(r.active_members, counts.len() as u64);
+        assert_eq!(r.members, counts.len() as u64);
+        assert_eq!(r.average_daily_active, Ratio::new(days.len() as u64, 7));
+        assert_eq!(r.interaction_edges, pairs.len() as u64);
+        assert_eq!(
+            r.reciprocity,
+            Ratio::new(reciprocated as u64, pairs.len() as u64)
+        );
+        assert_eq!(r.density, Ratio::new(pairs.len() as u64, n * (n - 1)));
+        let mut sorted: Vec<u64> = counts.values().copied().collect();
+        sorted.sort_unstable();
+        let top: u64 = sorted.iter().rev().take(sorted.len().div_ceil(10)).sum();
+        assert_eq!(r.top_contributor_share, Ratio::new(top, 6_000));
     }
 
     #[test]
