@@ -514,11 +514,6 @@ fn member_order(user: UserId) -> u64 {
     user.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// The top `bits` bits of `key`.
-fn top_bits(key: u64, bits: u32) -> u64 {
-    key.checked_shr(u64::BITS.saturating_sub(bits)).unwrap_or(0)
-}
-
 /// Bits of a slot below `n`.
 fn slot_bits(n: usize) -> u32 {
     usize::BITS - n.saturating_sub(1).leading_zeros()
@@ -529,11 +524,10 @@ fn slot_bits(n: usize) -> u32 {
 const DIGIT_BITS: u32 = 11;
 const RADIX: usize = 1 << DIGIT_BITS;
 
-/// How many bits of a prefix to sort on after `used` bits, at least `wanted`
-/// (as the key allows): whatever fills the last digit is free.
-fn prefix_bits(used: u32, wanted: u32) -> u32 {
-    let whole = (used + wanted).div_ceil(DIGIT_BITS) * DIGIT_BITS;
-    whole.min(u64::BITS).saturating_sub(used)
+/// At least `wanted` bits, and up to 64, rounded up to whole digits: the
+/// bits that fill the last digit are free.
+fn whole_digits(wanted: u32) -> u32 {
+    (wanted.div_ceil(DIGIT_BITS) * DIGIT_BITS).min(u64::BITS)
 }
 
 /// Sorts `items` stably by the low `bits` bits of `key`: a least significant
@@ -590,22 +584,21 @@ fn sort_runs<T, K: Ord>(items: &mut [T], coarse: impl Fn(&T) -> u64, fine: impl 
 const SMALL_RUN: usize = 512;
 
 /// Sorts `items` by community slot, then by the [`member_order`] of
-/// `member`, then by the order of `low` (a `u64` key) and `then`; returns
-/// where each community's run starts (`communities + 1` offsets). One
-/// counting pass groups the communities; each community's run, small enough
-/// to sit in cache, is radix sorted on the top bits of the member order and
-/// `low_bits` of `low`, then [`sort_runs`] finishes where members share a
-/// prefix.
+/// `member`, then by `then`; returns where each community's run starts
+/// (`communities + 1` offsets). One counting pass groups the communities;
+/// each community's run, small enough to sit in cache, is radix sorted on
+/// the top bits of the member order, then [`sort_runs`] orders each
+/// member's records (already in order for time-ordered streams) and the
+/// rare runs where members share a prefix.
 fn sort_by_member<T: Copy, K: Ord>(
     items: &mut Vec<T>,
     communities: usize,
     community: impl Fn(&T) -> u32,
     member: impl Fn(&T) -> UserId,
-    (low, low_bits): (impl Fn(&T) -> u64, u32),
     then: impl Fn(&T) -> K,
 ) -> Vec<usize> {
     let starts = group(items, communities, &community);
-    let fine = |x: &T| (member_order(member(x)), low(x), then(x));
+    let fine = |x: &T| (member_order(member(x)), then(x));
     let mut scratch = Vec::new();
     for part in items.chunk_by_mut(|a, b| community(a) == community(b)) {
         if part.len() < SMALL_RUN {
@@ -614,14 +607,13 @@ fn sort_by_member<T: Copy, K: Ord>(
             }
             continue;
         }
-        // 16 prefixes per record, so few members share one.
-        let low_bits = low_bits.min(32);
-        let m_bits = prefix_bits(low_bits, slot_bits(part.len()) + 4);
-        let coarse = |x: &T| top_bits(member_order(member(x)), m_bits);
-        let key = |x: &T| (coarse(x) << low_bits) | top_bits(low(x), low_bits);
+        // At least 16 prefixes per record, so few members share one; the
+        // prefix has 22 to 64 bits.
+        let bits = whole_digits(slot_bits(part.len()) + 4);
+        let coarse = |x: &T| member_order(member(x)) >> (u64::BITS - bits);
         scratch.clear();
         scratch.extend_from_slice(part);
-        radix_sort(&mut scratch, m_bits + low_bits, key);
+        radix_sort(&mut scratch, bits, coarse);
         part.copy_from_slice(&scratch);
         sort_runs(part, coarse, fine);
     }
@@ -659,7 +651,6 @@ fn sort_activity(activity: &mut Vec<Activity>, communities: usize) -> Vec<usize>
         communities,
         |a| a.community,
         |a| a.user,
-        (|_| 0, 0),
         |a| a.day,
     )
 }
@@ -671,8 +662,7 @@ fn sort_edges(edges: &mut Vec<Edge>, communities: usize) -> Vec<usize> {
         communities,
         |e| e.community,
         |e| e.from,
-        (|e| member_order(e.to), 12),
-        |_| (),
+        |e| member_order(e.to),
     )
 }
 
@@ -1123,7 +1113,6 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             n,
             |x| x.community,
             |x| x.user,
-            (|_| 0, 0),
             |x| (x.at, x.leave),
         );
         let slice = |starts: &[usize], c: usize| {
