@@ -325,11 +325,7 @@ pub fn reversed(g: &InteractionGraph) -> InteractionGraph {
 /// The share of edges whose reverse is also an edge.
 pub fn reciprocity(g: &InteractionGraph) -> Ratio {
     let pairs = packed_pairs(g);
-    // Packed as `from << 32 | to`.
-    Ratio::new(
-        count_reciprocated(&pairs, |pair| pair.rotate_right(32)),
-        pairs.len() as u64,
-    )
+    Ratio::new(count_reciprocated(&pairs), pairs.len() as u64)
 }
 
 /// Edges over the `n (n − 1)` possible between the graph's `n` nodes.
@@ -351,23 +347,16 @@ fn packed_pairs(g: &InteractionGraph) -> Vec<u64> {
         .collect()
 }
 
-/// Of sorted, distinct edges, how many have their `reverse` among them.
-/// Only the later of two reverse edges is looked for, from the earlier one,
-/// which it then counts twice.
-pub(crate) fn count_reciprocated<T: Ord>(sorted_pairs: &[T], reverse: impl Fn(&T) -> T) -> u64 {
-    let mut count = 0_u64;
-    for (i, pair) in sorted_pairs.iter().enumerate() {
-        let back = reverse(pair);
-        if back == *pair {
-            count += 1;
-        } else if back > *pair
-            && let Some(later) = sorted_pairs.get(i + 1..)
-            && later.binary_search(&back).is_ok()
-        {
-            count += 2;
-        }
-    }
-    count
+/// Of sorted, distinct edges packed as `from << 32 | to`, how many have
+/// their reverse among them.
+pub(crate) fn count_reciprocated(sorted_pairs: &[u64]) -> u64 {
+    sorted_pairs
+        .iter()
+        .filter(|&&pair| {
+            let reverse = pair.rotate_right(32);
+            sorted_pairs.binary_search(&reverse).is_ok()
+        })
+        .count() as u64
 }
 
 /// Collects interactions into an [`InteractionGraph`], in any order.

@@ -124,7 +124,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::graph::count_reciprocated;
 use crate::analytics::funnel::lower_median;
 use crate::analytics::{Ratio, bump};
 use crate::event::{Event, EventKind};
@@ -598,26 +597,61 @@ fn sort_by_member<T: Copy, K: Ord>(
     then: impl Fn(&T) -> K,
 ) -> Vec<usize> {
     let starts = group(items, communities, &community);
-    let fine = |x: &T| (member_order(member(x)), then(x));
+    let order = |x: &T| member_order(member(x));
     let mut scratch = Vec::new();
     for part in items.chunk_by_mut(|a, b| community(a) == community(b)) {
-        if part.len() < SMALL_RUN {
-            if !part.is_sorted_by_key(fine) {
-                part.sort_unstable_by_key(fine);
-            }
-            continue;
-        }
-        // At least 16 prefixes per record, so few members share one; the
-        // prefix has 22 to 64 bits.
-        let bits = whole_digits(slot_bits(part.len()) + 4);
-        let coarse = |x: &T| member_order(member(x)) >> (u64::BITS - bits);
-        scratch.clear();
-        scratch.extend_from_slice(part);
-        radix_sort(&mut scratch, bits, coarse);
-        part.copy_from_slice(&scratch);
-        sort_runs(part, coarse, fine);
+        sort_by_prefix(part, &mut scratch, order, |x| (order(x), then(x)));
     }
     starts
+}
+
+/// Sorts `part` by `fine`, whose first component is `order`, a key with
+/// well-mixed high bits: a small slice by comparison, a larger one by a
+/// radix sort on the top bits of `order` (`scratch` is its buffer) and then
+/// [`sort_runs`].
+fn sort_by_prefix<T: Copy, K: Ord>(
+    part: &mut [T],
+    scratch: &mut Vec<T>,
+    order: impl Fn(&T) -> u64,
+    fine: impl Fn(&T) -> K,
+) {
+    if part.len() < SMALL_RUN {
+        if !part.is_sorted_by_key(&fine) {
+            part.sort_unstable_by_key(&fine);
+        }
+        return;
+    }
+    // At least 16 prefixes per record, so few keys share one; the prefix
+    // has 22 to 64 bits.
+    let bits = whole_digits(slot_bits(part.len()) + 4);
+    let coarse = |x: &T| order(x) >> (u64::BITS - bits);
+    scratch.clear();
+    scratch.extend_from_slice(part);
+    radix_sort(scratch, bits, coarse);
+    part.copy_from_slice(scratch);
+    sort_runs(part, coarse, fine);
+}
+
+/// How many keys two sorted lists of distinct keys share.
+fn count_common<T: Ord>(a: &[T], b: &[T]) -> u64 {
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    let mut common = 0;
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => {
+                a.next();
+            }
+            std::cmp::Ordering::Greater => {
+                b.next();
+            }
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                a.next();
+                b.next();
+            }
+        }
+    }
+    common
 }
 
 /// Groups `items` by community slot `0..n` with a stable counting sort;
@@ -1296,29 +1330,17 @@ impl CommunityInputs<'_> {
             .map(|e| (member_order(e.from), member_order(e.to)))
             .collect();
         pairs.dedup();
-        // Nodes: the members and the ends that are not members, which are
-        // rare (someone interacted with in the community without joining or
-        // being active there).
-        let mut strangers: Vec<u64> = Vec::new();
-        // Sorted `from`s walk along the members; `to`s are looked up.
-        let mut walk = members.iter().peekable();
-        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
-            let Some(&(from, _)) = run.first() else {
-                continue;
-            };
-            while walk.next_if(|&&m| m < from).is_some() {}
-            if walk.peek() != Some(&&from) {
-                strangers.push(from);
-            }
-            for &(_, to) in run {
-                if members.binary_search(&to).is_err() {
-                    strangers.push(to);
-                }
-            }
-        }
-        strangers.sort_unstable();
-        strangers.dedup();
-        let n = (members.len() + strangers.len()) as u64;
+        // The same edges the other way, sorted: an edge is reciprocated when
+        // it is in both lists, and the `to` ends come out sorted for the
+        // node count.
+        let mut reversed: Vec<(u64, u64)> = pairs.iter().map(|&(a, b)| (b, a)).collect();
+        sort_by_prefix(&mut reversed, &mut Vec::new(), |p| p.0, |p| *p);
+        let reciprocated = count_common(&pairs, &reversed);
+        let mut froms: Vec<u64> = pairs.iter().map(|p| p.0).collect();
+        froms.dedup();
+        let mut tos: Vec<u64> = reversed.iter().map(|p| p.0).collect();
+        tos.dedup();
+        let n = union_sorted(&members, &union_sorted(&froms, &tos)).len() as u64;
         let edges = pairs.len() as u64;
 
         let (dau, wau, mau) = (
@@ -1346,7 +1368,7 @@ impl CommunityInputs<'_> {
             top_contributor_share: top_share,
             gini,
             interaction_edges: edges,
-            reciprocity: Ratio::new(count_reciprocated(&pairs, |&(a, b)| (b, a)), edges),
+            reciprocity: Ratio::new(reciprocated, edges),
             density: Ratio::new(edges, n.saturating_mul(n.saturating_sub(1))),
             core_members: core,
         }
