@@ -519,35 +519,42 @@ fn slot_bits(n: usize) -> u32 {
 }
 
 /// Bits of a radix digit: 2,048 counters sit in L1, and the caches keep
-/// up with 2,048 sequential write streams.
+/// up with 2,048 sequential write streams. Short slices take 8-bit digits,
+/// whose 256 counters cost less to clear and sum.
 const DIGIT_BITS: u32 = 11;
-const RADIX: usize = 1 << DIGIT_BITS;
+const SHORT_DIGIT_BITS: u32 = 8;
 
-/// At least `wanted` bits, and up to 64, rounded up to whole digits: the
-/// bits that fill the last digit are free.
-fn whole_digits(wanted: u32) -> u32 {
-    (wanted.div_ceil(DIGIT_BITS) * DIGIT_BITS).min(u64::BITS)
+/// At least `wanted` bits, and up to 64, rounded up to whole digits of
+/// `digit` bits: the bits that fill the last digit are free.
+fn whole_digits(wanted: u32, digit: u32) -> u32 {
+    (wanted.div_ceil(digit) * digit).min(u64::BITS)
 }
 
 /// Sorts `items` stably by the low `bits` bits of `key`: a least significant
-/// digit radix sort, one pass to count every digit, then one sequential
-/// scatter pass per digit, skipped when all items share the digit.
-fn radix_sort<T: Copy>(items: &mut Vec<T>, bits: u32, key: impl Fn(&T) -> u64) {
-    let passes = bits.min(u64::BITS).div_ceil(DIGIT_BITS);
+/// digit radix sort in digits of `digit` bits, one pass to count every
+/// digit, then one sequential scatter pass per digit, skipped when all items
+/// share the digit.
+fn radix_sort<T: Copy>(items: &mut Vec<T>, bits: u32, digit: u32, key: impl Fn(&T) -> u64) {
+    let bits = bits.min(u64::BITS);
+    let digit = digit.clamp(1, 16);
+    let passes = bits.div_ceil(digit);
     if items.len() < 2 || passes == 0 {
         return;
     }
-    let mask = u64::MAX >> (u64::BITS - bits.min(u64::BITS));
-    let digit = |k: u64, pass: u32| ((k & mask) >> (pass * DIGIT_BITS)) as usize % RADIX;
-    let mut counts = vec![[0_usize; RADIX]; passes as usize];
+    let radix = 1_usize << digit;
+    let mask = u64::MAX >> (u64::BITS - bits);
+    let digit_of = |k: u64, pass: u32| ((k & mask) >> (pass * digit)) as usize % radix;
+    let mut counts = vec![0_usize; passes as usize * radix];
     for item in items.iter() {
         let k = key(item);
-        for (pass, hist) in (0..).zip(counts.iter_mut()) {
-            hist[digit(k, pass)] += 1;
+        for (pass, hist) in (0..).zip(counts.chunks_exact_mut(radix)) {
+            if let Some(count) = hist.get_mut(digit_of(k, pass)) {
+                *count += 1;
+            }
         }
     }
     let mut scratch = items.clone();
-    for (pass, hist) in (0..).zip(counts.iter_mut()) {
+    for (pass, hist) in (0..).zip(counts.chunks_exact_mut(radix)) {
         if hist.contains(&items.len()) {
             continue;
         }
@@ -556,7 +563,9 @@ fn radix_sort<T: Copy>(items: &mut Vec<T>, bits: u32, key: impl Fn(&T) -> u64) {
             start += std::mem::replace(count, start);
         }
         for item in items.iter() {
-            let next = &mut hist[digit(key(item), pass)];
+            let Some(next) = hist.get_mut(digit_of(key(item), pass)) else {
+                continue;
+            };
             if let Some(slot) = scratch.get_mut(*next) {
                 *slot = *item;
             }
@@ -578,41 +587,44 @@ fn sort_runs<T, K: Ord>(items: &mut [T], coarse: impl Fn(&T) -> u64, fine: impl 
     }
 }
 
-/// Below this many records a community's run is sorted by comparison: a
-/// radix pass has a fixed cost of a few thousand counters.
-const SMALL_RUN: usize = 512;
+/// Below this many records a slice is sorted by comparison: a radix pass
+/// has the fixed cost of its counters.
+const SMALL_RUN: usize = 64;
 
 /// Sorts `items` by community slot, then by the [`member_order`] of
-/// `member`, then by `then`; returns where each community's run starts
-/// (`communities + 1` offsets). One counting pass groups the communities;
-/// each community's run, small enough to sit in cache, is radix sorted on
-/// the top bits of the member order, then [`sort_runs`] orders each
-/// member's records (already in order for time-ordered streams) and the
-/// rare runs where members share a prefix.
+/// `member`, then by `low` and `then`; returns where each community's run
+/// starts (`communities + 1` offsets). One counting pass groups the
+/// communities; each community's run, small enough to sit in cache, goes
+/// through [`sort_by_prefix`], which leaves `sort_runs` little to do: each
+/// member's records are already in order for time-ordered streams.
 fn sort_by_member<T: Copy, K: Ord>(
     items: &mut Vec<T>,
     communities: usize,
     community: impl Fn(&T) -> u32,
     member: impl Fn(&T) -> UserId,
+    (low, low_bits): (impl Fn(&T) -> u64, u32),
     then: impl Fn(&T) -> K,
 ) -> Vec<usize> {
     let starts = group(items, communities, &community);
     let order = |x: &T| member_order(member(x));
     let mut scratch = Vec::new();
     for part in items.chunk_by_mut(|a, b| community(a) == community(b)) {
-        sort_by_prefix(part, &mut scratch, order, |x| (order(x), then(x)));
+        sort_by_prefix(part, &mut scratch, order, (&low, low_bits), |x| {
+            (order(x), low(x), then(x))
+        });
     }
     starts
 }
 
-/// Sorts `part` by `fine`, whose first component is `order`, a key with
-/// well-mixed high bits: a small slice by comparison, a larger one by a
-/// radix sort on the top bits of `order` (`scratch` is its buffer) and then
-/// [`sort_runs`].
+/// Sorts `part` by `fine`, which starts with `order` and then `low`, keys
+/// with well-mixed high bits: a short slice by comparison, a longer one by a
+/// radix sort on the top bits of `order` and `low_bits` of `low` (`scratch`
+/// is its buffer), then [`sort_runs`] where `order` shares a prefix.
 fn sort_by_prefix<T: Copy, K: Ord>(
     part: &mut [T],
     scratch: &mut Vec<T>,
     order: impl Fn(&T) -> u64,
+    (low, low_bits): (impl Fn(&T) -> u64, u32),
     fine: impl Fn(&T) -> K,
 ) {
     if part.len() < SMALL_RUN {
@@ -621,13 +633,24 @@ fn sort_by_prefix<T: Copy, K: Ord>(
         }
         return;
     }
-    // At least 16 prefixes per record, so few keys share one; the prefix
-    // has 22 to 64 bits.
-    let bits = whole_digits(slot_bits(part.len()) + 4);
-    let coarse = |x: &T| order(x) >> (u64::BITS - bits);
+    let digit = if part.len() < 4_096 {
+        SHORT_DIGIT_BITS
+    } else {
+        DIGIT_BITS
+    };
+    // At least 16 prefixes per record, so few keys share one.
+    let low_bits = low_bits.min(32);
+    let bits = whole_digits(slot_bits(part.len()) + 4 + low_bits, digit);
+    // 10 to 64 bits of `order`.
+    let order_bits = bits - low_bits;
+    let coarse = |x: &T| order(x) >> (u64::BITS - order_bits);
+    let key = |x: &T| match low_bits {
+        0 => coarse(x),
+        _ => (coarse(x) << low_bits) | (low(x) >> (u64::BITS - low_bits)),
+    };
     scratch.clear();
     scratch.extend_from_slice(part);
-    radix_sort(scratch, bits, coarse);
+    radix_sort(scratch, bits, digit, key);
     part.copy_from_slice(scratch);
     sort_runs(part, coarse, fine);
 }
@@ -685,6 +708,7 @@ fn sort_activity(activity: &mut Vec<Activity>, communities: usize) -> Vec<usize>
         communities,
         |a| a.community,
         |a| a.user,
+        (|_| 0, 0),
         |a| a.day,
     )
 }
@@ -696,7 +720,8 @@ fn sort_edges(edges: &mut Vec<Edge>, communities: usize) -> Vec<usize> {
         communities,
         |e| e.community,
         |e| e.from,
-        |e| member_order(e.to),
+        (|e| member_order(e.to), DIGIT_BITS),
+        |_| (),
     )
 }
 
@@ -1147,6 +1172,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             n,
             |x| x.community,
             |x| x.user,
+            (|_| 0, 0),
             |x| (x.at, x.leave),
         );
         let slice = |starts: &[usize], c: usize| {
@@ -1334,7 +1360,13 @@ impl CommunityInputs<'_> {
         // it is in both lists, and the `to` ends come out sorted for the
         // node count.
         let mut reversed: Vec<(u64, u64)> = pairs.iter().map(|&(a, b)| (b, a)).collect();
-        sort_by_prefix(&mut reversed, &mut Vec::new(), |p| p.0, |p| *p);
+        sort_by_prefix(
+            &mut reversed,
+            &mut Vec::new(),
+            |p| p.0,
+            (|p| p.1, 8),
+            |p| *p,
+        );
         let reciprocated = count_common(&pairs, &reversed);
         let mut froms: Vec<u64> = pairs.iter().map(|p| p.0).collect();
         froms.dedup();
@@ -1807,13 +1839,16 @@ mod tests {
                 (x & !0xFF00, i)
             })
             .collect();
-        for bits in [0, 5, 11, 20, 33, 64, 99] {
+        for (bits, digit) in [0, 5, 11, 20, 33, 64, 99]
+            .into_iter()
+            .flat_map(|bits| [(bits, SHORT_DIGIT_BITS), (bits, DIGIT_BITS)])
+        {
             let mask = u64::MAX.checked_shr(64 - bits.min(64)).unwrap_or(0);
             let mut sorted = items.clone();
-            radix_sort(&mut sorted, bits, |&(k, _)| k);
+            radix_sort(&mut sorted, bits, digit, |&(k, _)| k);
             let mut expected = items.clone();
             expected.sort_by_key(|&(k, _)| k & mask);
-            assert!(sorted == expected, "{bits} bits");
+            assert!(sorted == expected, "{bits} bits in digits of {digit}");
         }
     }
 
