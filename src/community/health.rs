@@ -130,7 +130,7 @@ use crate::event::{Event, EventKind};
 use crate::id::{CommunityId, ContentId, UserId};
 use crate::intern::BuildIdHasher;
 use crate::time::LocalDay;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Offset, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -830,9 +830,12 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         self.contents.get_mut(slot as usize).map(|(_, facts)| facts)
     }
 
-    /// Days since the first kept day, if `at` is kept at all.
-    fn day_of(&self, at: DateTime<Utc>) -> Option<u16> {
-        let day = LocalDay::of(at, &self.zone);
+    /// Days since the first kept day, if `at` (`ms` in milliseconds) is
+    /// kept at all: [`LocalDay::of`] on the milliseconds the caller needs
+    /// anyway.
+    fn day_of(&self, at: DateTime<Utc>, ms: i64) -> Option<u16> {
+        let offset = self.zone.offset_from_utc_datetime(&at.naive_utc()).fix();
+        let day = LocalDay::of_offset_seconds(ms.div_euclid(1_000), offset.local_minus_utc());
         (self.health.first_kept..=self.health.spec.last_day)
             .contains(&day)
             .then(|| day.days_since(self.health.first_kept))
@@ -845,7 +848,8 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         let Some(community) = event.kind.community() else {
             return;
         };
-        let Some(day) = self.day_of(event.at) else {
+        let at = event.at.timestamp_millis();
+        let Some(day) = self.day_of(event.at, at) else {
             return;
         };
         let c = self.community_slot(community);
@@ -856,7 +860,6 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             day,
             count: 1,
         });
-        let at = event.at.timestamp_millis();
         let day = i32::from(day);
         let in_window = day >= Health::lookback();
         match &event.kind {
@@ -872,18 +875,19 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
                 }
             }
             EventKind::Reply { content, to, .. } => {
-                if let Some(facts) = self.facts(*content) {
+                let slot = self.content_slot(*content);
+                if let Some((_, facts)) = self.contents.get_mut(slot as usize) {
                     facts.reply(at, user);
                 }
                 if in_window {
-                    self.interacted(c, user, *content, *to);
+                    self.interacted(c, user, |_| slot, *to);
                 }
             }
             EventKind::Reaction { content, to, .. } if in_window => {
-                self.interacted(c, user, *content, *to);
+                self.interacted(c, user, |b| b.content_slot(*content), *to);
             }
             EventKind::Share { content, .. } if in_window => {
-                self.interacted(c, user, *content, None);
+                self.interacted(c, user, |b| b.content_slot(*content), None);
             }
             EventKind::InviteAccepted { .. } => {
                 self.memberships.push(Membership {
@@ -905,7 +909,15 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         }
     }
 
-    fn interacted(&mut self, community: u32, from: UserId, content: ContentId, to: Option<UserId>) {
+    /// `from` interacted with `to`, or with the author of the content whose
+    /// slot `content` gives (looked up only when needed).
+    fn interacted(
+        &mut self,
+        community: u32,
+        from: UserId,
+        content: impl FnOnce(&mut Self) -> u32,
+        to: Option<UserId>,
+    ) {
         match to {
             Some(to) => {
                 if to != from {
@@ -917,7 +929,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
                 }
             }
             None => {
-                let content = self.content_slot(content);
+                let content = content(self);
                 self.pending.push(PendingEdge {
                     from,
                     community,
