@@ -76,15 +76,16 @@
 //!
 //! Built for the batch path. [`HealthBuilder::add`] looks no member up: it
 //! appends a 16-byte record per event (member id, community slot, day) and
-//! one per interaction, so the cost per event does not grow with the number
-//! of members. Communities are interned into dense slots; content facts sit
-//! in a dense vector in arrival order behind a small id-to-slot map (replies
-//! to recent posts find them in cache). [`HealthBuilder::finish`] groups the
-//! records with a radix sort on the community slot and the top bits of a
-//! mixed member id (a few sequential passes instead of a random hash probe
-//! per event), then sorts the rare runs whose members share those bits, so
-//! each community's records arrive sorted by member and day, and no hash
-//! set is kept per community.
+//! one per interaction, so its cost does not grow with the number of
+//! members. Communities are interned into dense slots; content facts sit in
+//! a dense vector in arrival order behind a small id-to-slot map (replies to
+//! recent posts find them in cache). [`HealthBuilder::finish`] groups the
+//! records by community in one counting pass, then sorts each community's
+//! records, small enough to stay in cache, with a radix sort on the top bits
+//! of a mixed member id (time-ordered streams leave each member's days in
+//! order already). Members, reciprocated edges and the graph's nodes then
+//! come from merges of sorted lists: no hash set per community, no hash
+//! probe per event.
 //!
 //! # Example
 //!
