@@ -74,14 +74,18 @@
 //!
 //! # Cost
 //!
-//! Built for the batch path: users and communities are interned into dense
-//! slots, a member's events in the same community on the same day collapse
-//! into one counted record kept beside the member while they keep coming
-//! (time-ordered streams make this the common case), content facts sit in
+//! Built for the batch path. [`HealthBuilder::add`] looks no member up: it
+//! appends a 16-byte record per event (member id, community slot, day) and
+//! one per interaction, so its cost does not grow with the number of
+//! members. Communities are interned into dense slots; content facts sit in
 //! a dense vector in arrival order behind a small id-to-slot map (replies to
-//! recent posts find them in cache), and [`HealthBuilder::finish`] groups records per community
-//! with a counting sort and sorts each community's small slice, instead of
-//! keeping a hash set per community.
+//! recent posts find them in cache). [`HealthBuilder::finish`] groups the
+//! records by community in one counting pass, then sorts each community's
+//! records, small enough to stay in cache, with a radix sort on the top bits
+//! of a mixed member id (time-ordered streams leave each member's days in
+//! order already). Members, reciprocated edges and the graph's nodes then
+//! come from merges of sorted lists: no hash set per community, no hash
+//! probe per event.
 //!
 //! # Example
 //!
@@ -121,16 +125,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::graph::count_reciprocated;
 use crate::analytics::funnel::lower_median;
 use crate::analytics::{Ratio, bump};
 use crate::event::{Event, EventKind};
 use crate::id::{CommunityId, ContentId, UserId};
 use crate::intern::BuildIdHasher;
 use crate::time::LocalDay;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Offset, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 const WEEK_DAYS: i32 = 7;
 const MONTH_DAYS: i32 = 30;
@@ -322,38 +326,45 @@ impl Health {
     }
 }
 
-/// A member's events in one community on one local day, counted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// One community event of `user` on `day` (days since the first kept day),
+/// or `count` of them from a shard. `add` appends one per event without
+/// looking the member up; [`sort_activity`] groups them at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Activity {
+    user: UserId,
     community: u32,
-    member: u32,
-    /// Days since the first kept day.
-    day: i32,
-    count: u32,
+    day: u16,
+    /// Events counted; 0 marks a count outside `1..=u16::MAX`, kept in
+    /// [`HealthBuilder::heavy`], which keeps the record at 16 bytes.
+    count: u16,
 }
 
+// Every kept day offset (the look-back and the longest window) fits
+// `Activity::day`.
+const _: () = assert!(MONTH_DAYS - 1 + HealthSpec::MAX_WINDOW_DAYS as i32 <= u16::MAX as i32);
+
 /// `from` interacted with `to` in the window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Edge {
+    from: UserId,
+    to: UserId,
     community: u32,
-    from: u32,
-    to: u32,
 }
 
 /// `from` interacted with the content in slot `content`, whose author is
 /// looked up at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct PendingEdge {
+    from: UserId,
     community: u32,
-    from: u32,
     content: u32,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Membership {
-    community: u32,
-    member: u32,
+    user: UserId,
     at: i64,
+    community: u32,
     day: i32,
     /// Sorts a leave after a join at the same instant.
     leave: bool,
@@ -495,51 +506,259 @@ impl HealthShard {
     }
 }
 
-/// Members interned to dense slots, each beside the activity record still
-/// being counted for it (`member` is the slot; `count` 0 means none), so one
-/// hash probe per event finds both. The record is written out when the
-/// member moves to another community or day, which a time-ordered stream
-/// makes rare.
-#[derive(Clone, Debug, Default)]
-struct MemberTable {
-    entries: HashMap<UserId, Activity, BuildIdHasher>,
-    users: Vec<UserId>,
+/// Where `finish` lists each community's members: a bijection of the id
+/// (an odd multiplier), so equal keys are the same member, whose high bits
+/// are well mixed even for sequential ids, so the radix sort on them spreads
+/// members evenly.
+fn member_order(user: UserId) -> u64 {
+    user.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-impl MemberTable {
-    fn entry(&mut self, user: UserId) -> &mut Activity {
-        // Past u32::MAX members the last slot is shared, as in `UserIndex`.
-        let next = u32::try_from(self.users.len()).unwrap_or(u32::MAX);
-        let users = &mut self.users;
-        self.entries.entry(user).or_insert_with(|| {
-            users.push(user);
-            Activity {
-                member: next,
-                ..Activity::default()
+/// Bits of a slot below `n`.
+fn slot_bits(n: usize) -> u32 {
+    usize::BITS - n.saturating_sub(1).leading_zeros()
+}
+
+/// Bits of a radix digit: 2,048 counters sit in L1, and the caches keep
+/// up with 2,048 sequential write streams. Short slices take 8-bit digits,
+/// whose 256 counters cost less to clear and sum.
+const DIGIT_BITS: u32 = 11;
+const SHORT_DIGIT_BITS: u32 = 8;
+
+/// At least `wanted` bits, and up to 64, rounded up to whole digits of
+/// `digit` bits: the bits that fill the last digit are free.
+fn whole_digits(wanted: u32, digit: u32) -> u32 {
+    (wanted.div_ceil(digit) * digit).min(u64::BITS)
+}
+
+/// Sorts `items` stably by the low `bits` bits of `key`: a least significant
+/// digit radix sort in digits of `digit` bits, one pass to count every
+/// digit, then one sequential scatter pass per digit, skipped when all items
+/// share the digit.
+fn radix_sort<T: Copy>(items: &mut Vec<T>, bits: u32, digit: u32, key: impl Fn(&T) -> u64) {
+    let bits = bits.min(u64::BITS);
+    let digit = digit.clamp(1, 16);
+    let passes = bits.div_ceil(digit);
+    if items.len() < 2 || passes == 0 {
+        return;
+    }
+    let radix = 1_usize << digit;
+    let mask = u64::MAX >> (u64::BITS - bits);
+    let digit_of = |k: u64, pass: u32| ((k & mask) >> (pass * digit)) as usize % radix;
+    let mut counts = vec![0_usize; passes as usize * radix];
+    for item in items.iter() {
+        let k = key(item);
+        for (pass, hist) in (0..).zip(counts.chunks_exact_mut(radix)) {
+            if let Some(count) = hist.get_mut(digit_of(k, pass)) {
+                *count += 1;
             }
-        })
+        }
     }
-
-    fn user(&self, slot: u32) -> Option<UserId> {
-        self.users.get(slot as usize).copied()
+    let mut scratch = items.clone();
+    for (pass, hist) in (0..).zip(counts.chunks_exact_mut(radix)) {
+        if hist.contains(&items.len()) {
+            continue;
+        }
+        let mut start = 0;
+        for count in hist.iter_mut() {
+            start += std::mem::replace(count, start);
+        }
+        for item in items.iter() {
+            let Some(next) = hist.get_mut(digit_of(key(item), pass)) else {
+                continue;
+            };
+            if let Some(slot) = scratch.get_mut(*next) {
+                *slot = *item;
+            }
+            *next += 1;
+        }
+        std::mem::swap(items, &mut scratch);
     }
 }
 
-/// Counts one event of the member whose open record is `open`; returns the
-/// record it closes, if the event starts another.
-fn count_activity(open: &mut Activity, community: u32, day: i32) -> Option<Activity> {
-    if open.count > 0 && open.community == community && open.day == day {
-        open.count = open.count.saturating_add(1);
-        return None;
+/// After [`radix_sort`] on a prefix of the full order, sorts each run of
+/// items sharing the prefix (`coarse`) by the full order (`fine`). Runs are
+/// short, and already sorted unless two members share the prefix or the
+/// stream came out of time order.
+fn sort_runs<T, K: Ord>(items: &mut [T], coarse: impl Fn(&T) -> u64, fine: impl Fn(&T) -> K) {
+    for run in items.chunk_by_mut(|a, b| coarse(a) == coarse(b)) {
+        if !run.is_sorted_by_key(&fine) {
+            run.sort_unstable_by_key(&fine);
+        }
     }
-    let closed = (open.count > 0).then_some(*open);
-    *open = Activity {
-        community,
-        member: open.member,
-        day,
-        count: 1,
+}
+
+/// Below this many records a slice is sorted by comparison: a radix pass
+/// has the fixed cost of its counters.
+const SMALL_RUN: usize = 64;
+
+/// Sorts `items` by community slot, then by the [`member_order`] of
+/// `member`, then by `low` and `then`; returns where each community's run
+/// starts (`communities + 1` offsets). One counting pass groups the
+/// communities; each community's run, small enough to sit in cache, goes
+/// through [`sort_by_prefix`], which leaves `sort_runs` little to do: each
+/// member's records are already in order for time-ordered streams.
+fn sort_by_member<T: Copy, K: Ord>(
+    items: &mut Vec<T>,
+    communities: usize,
+    community: impl Fn(&T) -> u32,
+    member: impl Fn(&T) -> UserId,
+    (low, low_bits): (impl Fn(&T) -> u64, u32),
+    then: impl Fn(&T) -> K,
+) -> Vec<usize> {
+    let starts = group(items, communities, &community);
+    let order = |x: &T| member_order(member(x));
+    let mut scratch = Vec::new();
+    for part in items.chunk_by_mut(|a, b| community(a) == community(b)) {
+        sort_by_prefix(part, &mut scratch, order, (&low, low_bits), |x| {
+            (order(x), low(x), then(x))
+        });
+    }
+    starts
+}
+
+/// Sorts `part` by `fine`, which starts with `order` and then `low`, keys
+/// with well-mixed high bits: a short slice by comparison, a longer one by a
+/// radix sort on the top bits of `order` and `low_bits` of `low` (`scratch`
+/// is its buffer), then [`sort_runs`] where `order` shares a prefix.
+fn sort_by_prefix<T: Copy, K: Ord>(
+    part: &mut [T],
+    scratch: &mut Vec<T>,
+    order: impl Fn(&T) -> u64,
+    (low, low_bits): (impl Fn(&T) -> u64, u32),
+    fine: impl Fn(&T) -> K,
+) {
+    if part.len() < SMALL_RUN {
+        if !part.is_sorted_by_key(&fine) {
+            part.sort_unstable_by_key(&fine);
+        }
+        return;
+    }
+    let digit = if part.len() < 4_096 {
+        SHORT_DIGIT_BITS
+    } else {
+        DIGIT_BITS
     };
-    closed
+    // At least 16 prefixes per record, so few keys share one.
+    let low_bits = low_bits.min(32);
+    let bits = whole_digits(slot_bits(part.len()) + 4 + low_bits, digit);
+    // 10 to 64 bits of `order`.
+    let order_bits = bits - low_bits;
+    let coarse = |x: &T| order(x) >> (u64::BITS - order_bits);
+    let key = |x: &T| match low_bits {
+        0 => coarse(x),
+        _ => (coarse(x) << low_bits) | (low(x) >> (u64::BITS - low_bits)),
+    };
+    scratch.clear();
+    scratch.extend_from_slice(part);
+    radix_sort(scratch, bits, digit, key);
+    part.copy_from_slice(scratch);
+    sort_runs(part, coarse, fine);
+}
+
+/// How many keys two sorted lists of distinct keys share.
+fn count_common<T: Ord>(a: &[T], b: &[T]) -> u64 {
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    let mut common = 0;
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => {
+                a.next();
+            }
+            std::cmp::Ordering::Greater => {
+                b.next();
+            }
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                a.next();
+                b.next();
+            }
+        }
+    }
+    common
+}
+
+/// Groups `items` by community slot `0..n` with a stable counting sort;
+/// returns where each community's run starts (`n + 1` offsets).
+fn group<T: Copy>(items: &mut Vec<T>, n: usize, community: impl Fn(&T) -> u32) -> Vec<usize> {
+    let starts = run_starts(items, n, &community);
+    let Some(&first) = items.first() else {
+        return starts;
+    };
+    let mut next = starts.clone();
+    let mut out = vec![first; items.len()];
+    for item in items.iter() {
+        let Some(at) = next.get_mut(community(item) as usize) else {
+            continue;
+        };
+        if let Some(slot) = out.get_mut(*at) {
+            *slot = *item;
+        }
+        *at += 1;
+    }
+    *items = out;
+    starts
+}
+
+/// Activity by community slot, then member order, then day.
+fn sort_activity(activity: &mut Vec<Activity>, communities: usize) -> Vec<usize> {
+    // Time-ordered streams leave each member's days in order: no radix
+    // digit for them.
+    sort_by_member(
+        activity,
+        communities,
+        |a| a.community,
+        |a| a.user,
+        (|_| 0, 0),
+        |a| a.day,
+    )
+}
+
+/// Edges by community slot, then member order of `from`, then of `to`.
+fn sort_edges(edges: &mut Vec<Edge>, communities: usize) -> Vec<usize> {
+    sort_by_member(
+        edges,
+        communities,
+        |e| e.community,
+        |e| e.from,
+        (|e| member_order(e.to), DIGIT_BITS),
+        |_| (),
+    )
+}
+
+/// The union of two sorted lists of distinct keys.
+fn union_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
+        out.push(x.min(y));
+        if x <= y {
+            a.next();
+        }
+        if y <= x {
+            b.next();
+        }
+    }
+    out.extend(a);
+    out.extend(b);
+    out
+}
+
+/// Where each community's run starts in `items` sorted by community slot
+/// `0..n`: `n + 1` offsets.
+fn run_starts<T>(items: &[T], n: usize, community: impl Fn(&T) -> u32) -> Vec<usize> {
+    let mut starts = vec![0_usize; n + 1];
+    for item in items {
+        if let Some(count) = starts.get_mut(community(item) as usize + 1) {
+            *count += 1;
+        }
+    }
+    let mut sum = 0;
+    for start in &mut starts {
+        sum += *start;
+        *start = sum;
+    }
+    starts
 }
 
 /// Collects community events for a [`Health`] report, in any order.
@@ -551,8 +770,10 @@ pub struct HealthBuilder<Tz> {
     zone: Tz,
     communities: HashMap<CommunityId, u32, BuildIdHasher>,
     community_ids: Vec<CommunityId>,
-    members: MemberTable,
     activity: Vec<Activity>,
+    /// Counts from shards that do not fit [`Activity::count`], by community
+    /// slot, member and day; each key has one record with count 0.
+    heavy: HashMap<(u32, UserId, u16), u64, BuildIdHasher>,
     edges: Vec<Edge>,
     pending: Vec<PendingEdge>,
     memberships: Vec<Membership>,
@@ -561,14 +782,7 @@ pub struct HealthBuilder<Tz> {
     /// touch memory that is already in cache.
     content_slots: HashMap<ContentId, u32, BuildIdHasher>,
     contents: Vec<(ContentId, ContentFacts)>,
-    /// Beside each content slot, the member slot of its post's author when
-    /// this builder saw that post itself, [`UNKNOWN_AUTHOR`] otherwise:
-    /// `finish` then resolves most pending edges without a member lookup.
-    authors: Vec<u32>,
 }
-
-/// In `HealthBuilder::authors`: look the author up by id.
-const UNKNOWN_AUTHOR: u32 = u32::MAX;
 
 impl<Tz: TimeZone> HealthBuilder<Tz> {
     /// An empty builder counting local days in `zone`.
@@ -578,14 +792,13 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             zone,
             communities: HashMap::default(),
             community_ids: Vec::new(),
-            members: MemberTable::default(),
             activity: Vec::new(),
+            heavy: HashMap::default(),
             edges: Vec::new(),
             pending: Vec::new(),
             memberships: Vec::new(),
             content_slots: HashMap::default(),
             contents: Vec::new(),
-            authors: Vec::new(),
         }
     }
 
@@ -609,7 +822,6 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         let slot = *self.content_slots.entry(content).or_insert(next);
         if slot == next && self.contents.len() == next as usize {
             self.contents.push((content, ContentFacts::default()));
-            self.authors.push(UNKNOWN_AUTHOR);
         }
         slot
     }
@@ -619,16 +831,16 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         self.contents.get_mut(slot as usize).map(|(_, facts)| facts)
     }
 
-    fn member_slot(&mut self, user: UserId) -> u32 {
-        self.members.entry(user).member
-    }
-
-    /// Days since the first kept day, if `at` is kept at all.
-    fn day_of(&self, at: DateTime<Utc>) -> Option<i32> {
-        let day = LocalDay::of(at, &self.zone);
+    /// Days since the first kept day, if `at` (`ms` in milliseconds) is
+    /// kept at all: [`LocalDay::of`] on the milliseconds the caller needs
+    /// anyway.
+    fn day_of(&self, at: DateTime<Utc>, ms: i64) -> Option<u16> {
+        let offset = self.zone.offset_from_utc_datetime(&at.naive_utc()).fix();
+        let day = LocalDay::of_offset_seconds(ms.div_euclid(1_000), offset.local_minus_utc());
         (self.health.first_kept..=self.health.spec.last_day)
             .contains(&day)
             .then(|| day.days_since(self.health.first_kept))
+            .and_then(|days| u16::try_from(days).ok())
     }
 
     /// Takes one event. Events without a community, or outside the window
@@ -637,54 +849,52 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         let Some(community) = event.kind.community() else {
             return;
         };
-        let Some(day) = self.day_of(event.at) else {
+        let at = event.at.timestamp_millis();
+        let Some(day) = self.day_of(event.at, at) else {
             return;
         };
         let c = self.community_slot(community);
-        let open = self.members.entry(event.user);
-        let m = open.member;
-        if let Some(closed) = count_activity(open, c, day) {
-            self.activity.push(closed);
-        }
-        let at = event.at.timestamp_millis();
+        let user = event.user;
+        self.activity.push(Activity {
+            user,
+            community: c,
+            day,
+            count: 1,
+        });
+        let day = i32::from(day);
         let in_window = day >= Health::lookback();
         match &event.kind {
             EventKind::Post { content, .. } => {
                 let post = Post {
                     at,
-                    author: event.user,
+                    author: user,
                     community,
                     day,
                 };
-                let slot = self.content_slot(*content) as usize;
-                if let Some((_, facts)) = self.contents.get_mut(slot) {
+                if let Some(facts) = self.facts(*content) {
                     facts.post(post);
-                    if facts.post == Some(post)
-                        && let Some(author) = self.authors.get_mut(slot)
-                    {
-                        *author = m;
-                    }
                 }
             }
             EventKind::Reply { content, to, .. } => {
-                if let Some(facts) = self.facts(*content) {
-                    facts.reply(at, event.user);
+                let slot = self.content_slot(*content);
+                if let Some((_, facts)) = self.contents.get_mut(slot as usize) {
+                    facts.reply(at, user);
                 }
                 if in_window {
-                    self.interacted(c, m, *content, *to);
+                    self.interacted(c, user, |_| slot, *to);
                 }
             }
             EventKind::Reaction { content, to, .. } if in_window => {
-                self.interacted(c, m, *content, *to);
+                self.interacted(c, user, |b| b.content_slot(*content), *to);
             }
             EventKind::Share { content, .. } if in_window => {
-                self.interacted(c, m, *content, None);
+                self.interacted(c, user, |b| b.content_slot(*content), None);
             }
             EventKind::InviteAccepted { .. } => {
                 self.memberships.push(Membership {
-                    community: c,
-                    member: m,
+                    user,
                     at,
+                    community: c,
                     day,
                     leave: false,
                 });
@@ -700,33 +910,30 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         }
     }
 
-    /// Writes every open record to `activity`.
-    fn close_open(&mut self) {
-        for open in self.members.entries.values_mut() {
-            if open.count > 0 {
-                self.activity.push(*open);
-                open.count = 0;
-            }
-        }
-    }
-
-    fn interacted(&mut self, community: u32, from: u32, content: ContentId, to: Option<UserId>) {
+    /// `from` interacted with `to`, or with the author of the content whose
+    /// slot `content` gives (looked up only when needed).
+    fn interacted(
+        &mut self,
+        community: u32,
+        from: UserId,
+        content: impl FnOnce(&mut Self) -> u32,
+        to: Option<UserId>,
+    ) {
         match to {
             Some(to) => {
-                let to = self.member_slot(to);
                 if to != from {
                     self.edges.push(Edge {
-                        community,
                         from,
                         to,
+                        community,
                     });
                 }
             }
             None => {
-                let content = self.content_slot(content);
+                let content = content(self);
                 self.pending.push(PendingEdge {
-                    community,
                     from,
+                    community,
                     content,
                 });
             }
@@ -751,11 +958,10 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             return;
         }
         let c = self.community_slot(community);
-        let m = self.member_slot(user);
         self.memberships.push(Membership {
-            community: c,
-            member: m,
+            user,
             at: at.timestamp_millis(),
+            community: c,
             // Far-past days clamp: only "before the window" matters there.
             day: i32::try_from(
                 i64::from(day.number()) - i64::from(self.health.first_kept.number()),
@@ -772,23 +978,51 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         self.absorb(other.into_shard())
     }
 
+    /// The events counted by an activity record.
+    fn count(&self, a: &Activity) -> u64 {
+        match a.count {
+            0 => self
+                .heavy
+                .get(&(a.community, a.user, a.day))
+                .copied()
+                .unwrap_or(0),
+            n => u64::from(n),
+        }
+    }
+
     /// What the builder has collected, without its zone, in a serializable
     /// form to ship to the process that merges shards.
     pub fn into_shard(mut self) -> HealthShard {
-        self.close_open();
+        let mut activity = std::mem::take(&mut self.activity);
+        sort_activity(&mut activity, self.community_ids.len());
         let community = |slot: u32| self.community_ids.get(slot as usize).copied();
-        let member = |slot: u32| self.members.user(slot);
         let content = |slot: u32| self.contents.get(slot as usize).map(|&(id, _)| id);
+        // One record per member, community and day: the sort put them
+        // side by side. A count past `u32::MAX` ships in parts.
+        let mut counted = Vec::new();
+        for run in
+            activity.chunk_by(|a, b| (a.community, a.user, a.day) == (b.community, b.user, b.day))
+        {
+            let Some((first, id)) = run.first().and_then(|a| Some((a, community(a.community)?)))
+            else {
+                continue;
+            };
+            let mut left = run
+                .iter()
+                .fold(0_u64, |sum, a| sum.saturating_add(self.count(a)));
+            loop {
+                let part = u32::try_from(left).unwrap_or(u32::MAX);
+                counted.push((id, first.user, i32::from(first.day), part));
+                left -= u64::from(part);
+                if left == 0 {
+                    break;
+                }
+            }
+        }
         let pending = self
             .pending
             .iter()
-            .filter_map(|p| {
-                Some((
-                    community(p.community)?,
-                    member(p.from)?,
-                    content(p.content)?,
-                ))
-            })
+            .filter_map(|p| Some((community(p.community)?, p.from, content(p.content)?)))
             .collect();
         // Content only interacted with has no facts to ship.
         let mut contents: Vec<(ContentId, ContentFacts)> = self
@@ -799,15 +1033,11 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             .collect();
         contents.sort_unstable_by_key(|&(id, _)| id);
         HealthShard {
-            activity: self
-                .activity
-                .iter()
-                .filter_map(|a| Some((community(a.community)?, member(a.member)?, a.day, a.count)))
-                .collect(),
+            activity: counted,
             edges: self
                 .edges
                 .iter()
-                .filter_map(|e| Some((community(e.community)?, member(e.from)?, member(e.to)?)))
+                .filter_map(|e| Some((community(e.community)?, e.from, e.to)))
                 .collect(),
             pending,
             memberships: self
@@ -816,7 +1046,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
                 .filter_map(|x| {
                     Some(ShardMembership {
                         community: community(x.community)?,
-                        user: member(x.member)?,
+                        user: x.user,
                         at: x.at,
                         day: x.day,
                         leave: x.leave,
@@ -839,55 +1069,63 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         }
         shard.check()?;
         for (community, user, day, count) in shard.activity {
-            let (c, m) = (self.community_slot(community), self.member_slot(user));
+            let c = self.community_slot(community);
+            // `check` kept the day within the window and its look-back.
+            let Ok(day) = u16::try_from(day) else {
+                continue;
+            };
+            let count = match u16::try_from(count) {
+                Ok(count) if count > 0 => count,
+                // The first record of a key marks it; later ones only add.
+                _ => match self.heavy.entry((c, user, day)) {
+                    Entry::Occupied(mut heavy) => {
+                        let sum = heavy.get().saturating_add(u64::from(count));
+                        heavy.insert(sum);
+                        continue;
+                    }
+                    Entry::Vacant(heavy) => {
+                        heavy.insert(u64::from(count));
+                        0
+                    }
+                },
+            };
             self.activity.push(Activity {
+                user,
                 community: c,
-                member: m,
                 day,
                 count,
             });
         }
         for (community, from, to) in shard.edges {
-            let (c, from, to) = (
-                self.community_slot(community),
-                self.member_slot(from),
-                self.member_slot(to),
-            );
+            let community = self.community_slot(community);
             self.edges.push(Edge {
-                community: c,
                 from,
                 to,
+                community,
             });
         }
         for (community, from, content) in shard.pending {
-            let (c, from) = (self.community_slot(community), self.member_slot(from));
+            let community = self.community_slot(community);
             let content = self.content_slot(content);
             self.pending.push(PendingEdge {
-                community: c,
                 from,
+                community,
                 content,
             });
         }
         for x in shard.memberships {
-            let (c, m) = (self.community_slot(x.community), self.member_slot(x.user));
+            let community = self.community_slot(x.community);
             self.memberships.push(Membership {
-                community: c,
-                member: m,
+                user: x.user,
                 at: x.at,
+                community,
                 day: x.day,
                 leave: x.leave,
             });
         }
         for (content, facts) in shard.contents {
-            let slot = self.content_slot(content) as usize;
-            if let Some((_, mine)) = self.contents.get_mut(slot) {
-                let before = mine.post;
+            if let Some(mine) = self.facts(content) {
                 mine.merge(facts);
-                if mine.post != before
-                    && let Some(author) = self.authors.get_mut(slot)
-                {
-                    *author = UNKNOWN_AUTHOR;
-                }
             }
         }
         Ok(())
@@ -895,24 +1133,20 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
 
     /// Computes every community's figures.
     pub fn finish(mut self) -> HealthReport {
-        self.close_open();
         // Interactions with content whose author is known only from its post.
         for p in std::mem::take(&mut self.pending) {
-            let slot = p.content as usize;
-            let post = self.contents.get(slot).and_then(|(_, f)| f.post);
-            let known = self.authors.get(slot).copied();
-            if let Some(post) = post {
-                let to = match known {
-                    Some(author) if author != UNKNOWN_AUTHOR => author,
-                    _ => self.member_slot(post.author),
-                };
-                if to != p.from {
-                    self.edges.push(Edge {
-                        community: p.community,
-                        from: p.from,
-                        to,
-                    });
-                }
+            let post = self
+                .contents
+                .get(p.content as usize)
+                .and_then(|(_, f)| f.post);
+            if let Some(post) = post
+                && post.author != p.from
+            {
+                self.edges.push(Edge {
+                    from: p.from,
+                    to: post.author,
+                    community: p.community,
+                });
             }
         }
         let n = self.community_ids.len();
@@ -940,9 +1174,20 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
                 }
             }
         }
-        let (activity, activity_starts) = group(self.activity, n, |a| a.community);
-        let (edges, edge_starts) = group(self.edges, n, |e| e.community);
-        let (memberships, membership_starts) = group(self.memberships, n, |x| x.community);
+        let mut activity = std::mem::take(&mut self.activity);
+        let activity_starts = sort_activity(&mut activity, n);
+        let mut edges = std::mem::take(&mut self.edges);
+        let edge_starts = sort_edges(&mut edges, n);
+        let mut memberships = std::mem::take(&mut self.memberships);
+        // By member, then instant, a leave after a join.
+        let membership_starts = sort_by_member(
+            &mut memberships,
+            n,
+            |x| x.community,
+            |x| x.user,
+            (|_| 0, 0),
+            |x| (x.at, x.leave),
+        );
         let slice = |starts: &[usize], c: usize| {
             starts.get(c).copied().unwrap_or(0)..starts.get(c + 1).copied().unwrap_or(0)
         };
@@ -960,7 +1205,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
                 replied: replied.get(c).copied().unwrap_or(0),
                 reply_gaps: &gaps,
             };
-            communities.push(inputs.health(id, &self.health, &self.members));
+            communities.push(inputs.health(id, &self.health, |a| self.count(a)));
         }
         communities.sort_unstable_by_key(|h| h.community);
         HealthReport {
@@ -971,40 +1216,9 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
     }
 }
 
-/// Groups `items` by community slot `0..n` with a stable counting sort:
-/// the items, and where each community's run starts (`n + 1` entries).
-fn group<T: Copy + Default>(
-    items: Vec<T>,
-    n: usize,
-    community: impl Fn(&T) -> u32,
-) -> (Vec<T>, Vec<usize>) {
-    let mut starts = vec![0_usize; n + 1];
-    for item in &items {
-        if let Some(count) = starts.get_mut(community(item) as usize + 1) {
-            *count += 1;
-        }
-    }
-    for i in 1..starts.len() {
-        let before = starts.get(i - 1).copied().unwrap_or(0);
-        if let Some(s) = starts.get_mut(i) {
-            *s += before;
-        }
-    }
-    let mut next = starts.clone();
-    let mut out = vec![T::default(); starts.last().copied().unwrap_or(0)];
-    for item in items {
-        let Some(at) = next.get_mut(community(&item) as usize) else {
-            continue;
-        };
-        if let Some(place) = out.get_mut(*at) {
-            *place = item;
-        }
-        *at += 1;
-    }
-    (out, starts)
-}
-
-/// One community's share of the builder's records.
+/// One community's share of the builder's records, each sorted by member
+/// order (activity then by day, edges then by the other end, memberships
+/// then by instant, a leave after a join).
 struct CommunityInputs<'a> {
     activity: &'a [Activity],
     edges: &'a [Edge],
@@ -1068,48 +1282,35 @@ impl CommunityInputs<'_> {
         self,
         community: CommunityId,
         health: &Health,
-        index: &MemberTable,
+        count: impl Fn(&Activity) -> u64,
     ) -> CommunityHealth {
         let window = health.window();
         let lookback = Health::lookback();
         let spec = &health.spec;
-        let mut records: Vec<(u64, u32)> = self
-            .activity
-            .iter()
-            .map(|a| {
-                (
-                    (u64::from(a.member) << 32) | u64::from(a.day as u32),
-                    a.count,
-                )
-            })
-            .collect();
-        records.sort_unstable_by_key(|r| r.0);
-
         let width = window as usize + 1;
         let (mut daily, mut weekly, mut monthly) =
             (vec![0_i64; width], vec![0_i64; width], vec![0_i64; width]);
-        let mut active: Vec<u32> = Vec::new();
-        let mut last_active: Vec<(u32, i32)> = Vec::new();
+        // Members by `member_order`, the order of every input.
+        let mut active: Vec<u64> = Vec::new();
+        let mut last_active: Vec<(u64, i32)> = Vec::new();
         let mut contributions: Vec<u64> = Vec::new();
         let mut core: Vec<UserId> = Vec::new();
         let mut days: Vec<i32> = Vec::new();
-        let mut i = 0;
-        while let Some(&(key, _)) = records.get(i) {
-            let member = (key >> 32) as u32;
+        for run in self.activity.chunk_by(|a, b| a.user == b.user) {
+            let Some(user) = run.first().map(|a| a.user) else {
+                continue;
+            };
+            let member = member_order(user);
             days.clear();
             let mut events = 0_u64;
-            while let Some(&(k, count)) = records.get(i) {
-                if (k >> 32) as u32 != member {
-                    break;
-                }
-                let day = k as u32 as i32;
+            for a in run {
+                let day = i32::from(a.day);
                 if days.last() != Some(&day) {
                     days.push(day);
                 }
                 if day >= lookback {
-                    bump(&mut events, u64::from(count));
+                    bump(&mut events, count(a));
                 }
-                i += 1;
             }
             for &day in &days {
                 if day >= lookback {
@@ -1126,25 +1327,23 @@ impl CommunityInputs<'_> {
                 active.push(member);
                 contributions.push(events);
                 if window_days * 100 >= u64::from(spec.core_active_percent) * window as u64 {
-                    core.extend(index.user(member));
+                    core.push(user);
                 }
             }
         }
         core.sort_unstable();
 
-        // Memberships: sorted by member, then instant, a leave after a join.
-        let mut changes: Vec<Membership> = self.memberships.to_vec();
-        changes.sort_unstable_by_key(|x| (x.member, x.at, x.leave));
-        let mut joined_at_end: Vec<u32> = Vec::new();
+        let mut joined_at_end: Vec<u64> = Vec::new();
         let (mut new_members, mut eligible, mut retained) = (0_u64, 0_u64, 0_u64);
         let retention = spec.retention_days as i32;
         let last_day = lookback + window - 1;
-        for run in changes.chunk_by(|a, b| a.member == b.member) {
+        for run in self.memberships.chunk_by(|a, b| a.user == b.user) {
             let (Some(first_join), Some(last)) = (run.iter().find(|x| !x.leave), run.last()) else {
                 continue;
             };
+            let member = member_order(last.user);
             if !last.leave {
-                joined_at_end.push(last.member);
+                joined_at_end.push(member);
             }
             if first_join.day < lookback {
                 continue;
@@ -1154,7 +1353,7 @@ impl CommunityInputs<'_> {
             if due <= last_day {
                 bump(&mut eligible, 1);
                 let seen = last_active
-                    .binary_search_by_key(&first_join.member, |&(m, _)| m)
+                    .binary_search_by_key(&member, |&(m, _)| m)
                     .ok()
                     .and_then(|k| last_active.get(k));
                 if seen.is_some_and(|&(_, last)| last >= due) {
@@ -1162,26 +1361,31 @@ impl CommunityInputs<'_> {
                 }
             }
         }
-        let mut members = joined_at_end;
-        members.extend_from_slice(&active);
-        members.sort_unstable();
-        members.dedup();
+        let members = union_sorted(&joined_at_end, &active);
 
-        let mut pairs: Vec<u64> = self
+        let mut pairs: Vec<(u64, u64)> = self
             .edges
             .iter()
-            .map(|e| (u64::from(e.from) << 32) | u64::from(e.to))
+            .map(|e| (member_order(e.from), member_order(e.to)))
             .collect();
-        pairs.sort_unstable();
         pairs.dedup();
-        let mut nodes = members.clone();
-        for &pair in &pairs {
-            nodes.push((pair >> 32) as u32);
-            nodes.push(pair as u32);
-        }
-        nodes.sort_unstable();
-        nodes.dedup();
-        let n = nodes.len() as u64;
+        // The same edges the other way, sorted: an edge is reciprocated when
+        // it is in both lists, and the `to` ends come out sorted for the
+        // node count.
+        let mut reversed: Vec<(u64, u64)> = pairs.iter().map(|&(a, b)| (b, a)).collect();
+        sort_by_prefix(
+            &mut reversed,
+            &mut Vec::new(),
+            |p| p.0,
+            (|p| p.1, 8),
+            |p| *p,
+        );
+        let reciprocated = count_common(&pairs, &reversed);
+        let mut froms: Vec<u64> = pairs.iter().map(|p| p.0).collect();
+        froms.dedup();
+        let mut tos: Vec<u64> = reversed.iter().map(|p| p.0).collect();
+        tos.dedup();
+        let n = union_sorted(&members, &union_sorted(&froms, &tos)).len() as u64;
         let edges = pairs.len() as u64;
 
         let (dau, wau, mau) = (
@@ -1209,7 +1413,7 @@ impl CommunityInputs<'_> {
             top_contributor_share: top_share,
             gini,
             interaction_edges: edges,
-            reciprocity: Ratio::new(count_reciprocated(&pairs), edges),
+            reciprocity: Ratio::new(reciprocated, edges),
             density: Ratio::new(edges, n.saturating_mul(n.saturating_sub(1))),
             core_members: core,
         }
@@ -1634,6 +1838,180 @@ mod tests {
         );
         let json = serde_json::to_string(&merged).unwrap();
         assert_eq!(serde_json::from_str::<HealthReport>(&json).unwrap(), merged);
+    }
+
+    #[test]
+    fn radix_sort_is_a_stable_sort_on_the_bits_asked() {
+        let mut x = 0x2545_F491_4F6C_DD1D_u64;
+        let items: Vec<(u64, usize)> = (0..5_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Few distinct low bits, so stability shows.
+                (x & !0xFF00, i)
+            })
+            .collect();
+        for (bits, digit) in [0, 5, 11, 20, 33, 64, 99]
+            .into_iter()
+            .flat_map(|bits| [(bits, SHORT_DIGIT_BITS), (bits, DIGIT_BITS)])
+        {
+            let mask = u64::MAX.checked_shr(64 - bits.min(64)).unwrap_or(0);
+            let mut sorted = items.clone();
+            radix_sort(&mut sorted, bits, digit, |&(k, _)| k);
+            let mut expected = items.clone();
+            expected.sort_by_key(|&(k, _)| k & mask);
+            assert!(sorted == expected, "{bits} bits in digits of {digit}");
+        }
+    }
+
+    #[test]
+    fn members_sharing_a_sort_prefix_are_still_told_apart() {
+        // Ids whose `member_order` is 1, 2, 3: the same radix prefix.
+        let inverse = (0..6).fold(1_u64, |y, _| {
+            y.wrapping_mul(2_u64.wrapping_sub(0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(y)))
+        });
+        let id = |k: u64| k.wrapping_mul(inverse);
+        assert_eq!(member_order(UserId(id(3))), 3);
+        let h = health(7, 7);
+        // Out of time order, interleaved.
+        let events = [
+            check_in(id(2), bj(5, 9, 0, 0)),
+            check_in(id(1), bj(3, 9, 0, 0)),
+            check_in(id(2), bj(1, 9, 0, 0)),
+            check_in(id(3), bj(7, 9, 0, 0)),
+            check_in(id(1), bj(1, 9, 0, 0)),
+            check_in(id(2), bj(3, 9, 0, 0)),
+            check_in(id(1), bj(2, 9, 0, 0)),
+            check_in(id(1), bj(1, 10, 0, 0)),
+            check_in(id(2), bj(6, 9, 0, 0)),
+            check_in(id(1), bj(4, 9, 0, 0)),
+        ];
+        let r = run(&h, &events);
+        assert_eq!(r.active_members, 3);
+        assert_eq!(r.average_daily_active, Ratio::new(9, 7));
+        // Events 5, 4 and 1 of 10; the first two on 4 days of 7.
+        assert_eq!(r.top_contributor_share, Ratio::new(5, 10));
+        let mut core = vec![UserId(id(1)), UserId(id(2))];
+        core.sort();
+        assert_eq!(r.core_members, core);
+    }
+
+    #[test]
+    fn a_big_community_counts_as_a_naive_pass_does() {
+        use std::collections::{BTreeMap, BTreeSet};
+        // Past `SMALL_RUN` records, with half the ids sharing a radix
+        // prefix, in no particular order.
+        let inverse = (0..6).fold(1_u64, |y, _| {
+            y.wrapping_mul(2_u64.wrapping_sub(0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(y)))
+        });
+        let id = |k: u64| {
+            if k.is_multiple_of(2) {
+                k.wrapping_mul(inverse)
+            } else {
+                k * 1_000_003
+            }
+        };
+        let mut x = 0x9E37_79B9_u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let h = health(7, 7);
+        let mut events = Vec::new();
+        for _ in 0..6_000 {
+            let user = id(1 + next(1_500));
+            let at = bj(1 + next(7) as u32, next(24) as u32, 0, 0);
+            events.push(match next(3) {
+                0 => check_in(user, at),
+                _ => reply(user, at, 1, Some(id(1 + next(40)))),
+            });
+        }
+        let r = run(&h, &events);
+        let mut days = BTreeSet::new();
+        let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut pairs = BTreeSet::new();
+        for e in &events {
+            days.insert((e.user, LocalDay::of(e.at, &beijing())));
+            *counts.entry(e.user.0).or_default() += 1;
+            if let EventKind::Reply { to: Some(to), .. } = e.kind
+                && to != e.user
+            {
+                pairs.insert((e.user, to));
+            }
+        }
+        let reciprocated = pairs
+            .iter()
+            .filter(|&&(a, b)| pairs.contains(&(b, a)))
+            .count();
+        // Some ends never act: nodes but not members.
+        let mut nodes: BTreeSet<u64> = pairs.iter().flat_map(|&(a, b)| [a.0, b.0]).collect();
+        nodes.extend(counts.keys());
+        let n = nodes.len() as u64;
+        assert!(n > counts.len() as u64);
+        assert_eq!(r.active_members, counts.len() as u64);
+        assert_eq!(r.members, counts.len() as u64);
+        assert_eq!(r.average_daily_active, Ratio::new(days.len() as u64, 7));
+        assert_eq!(r.interaction_edges, pairs.len() as u64);
+        assert_eq!(
+            r.reciprocity,
+            Ratio::new(reciprocated as u64, pairs.len() as u64)
+        );
+        assert_eq!(r.density, Ratio::new(pairs.len() as u64, n * (n - 1)));
+        let mut sorted: Vec<u64> = counts.values().copied().collect();
+        sorted.sort_unstable();
+        let top: u64 = sorted.iter().rev().take(sorted.len().div_ceil(10)).sum();
+        assert_eq!(r.top_contributor_share, Ratio::new(top, 6_000));
+    }
+
+    #[test]
+    fn counts_beyond_sixteen_bits_and_zero_counts_survive_shards() {
+        let h = health(7, 7);
+        let mut b = h.builder(beijing());
+        b.add(&check_in(1, bj(3, 9, 0, 0)));
+        b.add(&check_in(2, bj(3, 9, 0, 0)));
+        let mut json = serde_json::to_value(b.into_shard()).unwrap();
+        let records = json["activity"].as_array_mut().unwrap();
+        let of = |user: u64| records.iter().find(|r| r[1] == user).unwrap().clone();
+        let (one, two) = (of(1), of(2));
+        // User 1: 70,000 + 0 + 100,000 events on one day, in three records.
+        let mut first = one.clone();
+        first[3] = serde_json::json!(70_000);
+        let mut zero = one.clone();
+        zero[3] = serde_json::json!(0);
+        let mut third = one;
+        third[3] = serde_json::json!(100_000);
+        // User 2: active with no counted event.
+        let mut silent = two;
+        silent[3] = serde_json::json!(0);
+        *records = vec![first, zero, third, silent];
+        let shard: HealthShard = serde_json::from_value(json).unwrap();
+        let mut target = h.builder(beijing());
+        target.absorb(shard.clone()).unwrap();
+        target.add(&check_in(1, bj(3, 10, 0, 0)));
+        // Through a second shard, then finished.
+        let mut merged = h.builder(beijing());
+        merged.absorb(target.clone().into_shard()).unwrap();
+        for report in [target.finish(), merged.finish()] {
+            let r = report.community(C).unwrap();
+            assert_eq!(r.active_members, 2);
+            assert_eq!(r.top_contributor_share, Ratio::new(170_001, 170_001));
+        }
+        // A count past `u32::MAX` ships in parts.
+        let mut big = h.builder(beijing());
+        for _ in 0..3 {
+            big.absorb(shard.clone()).unwrap();
+        }
+        let mut twice = h.builder(beijing());
+        twice.absorb(big.clone().into_shard()).unwrap();
+        twice.absorb(big.into_shard()).unwrap();
+        let mut huge = h.builder(beijing());
+        huge.absorb(twice.into_shard()).unwrap();
+        let r = huge.finish();
+        let r = r.community(C).unwrap();
+        assert_eq!(r.top_contributor_share, Ratio::new(1_020_000, 1_020_000));
     }
 
     #[test]
