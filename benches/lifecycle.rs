@@ -6,8 +6,10 @@
 //! - `host_hashmap`: a host's naive loop, `HashMap<UserId, Lifecycle>` and
 //!   `LifecyclePolicy::apply` per event;
 //! - `replay`: the library's batch path over a prepared `EventLog` (users
-//!   interned to dense slots, events grouped by user), and `prepare_log`,
-//!   the one-time cost of building that log.
+//!   interned to dense slots, events grouped by user), building fresh
+//!   states; `replay_into`, the same path into states kept from the previous
+//!   iteration (no fresh memory to allocate and fault in); and
+//!   `prepare_log`, the one-time cost of building that log.
 //!
 //! `GROWTHKIT_BENCH_EVENTS` and `GROWTHKIT_BENCH_USERS` shrink the data for a
 //! quick look; the figures in BENCHMARKS.md use the defaults. Under
@@ -20,7 +22,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use growthkit::batch::EventLog;
 use growthkit::intern::UserIndex;
-use growthkit::lifecycle::{Lifecycle, LifecyclePolicy, PolicySpec, replay};
+use growthkit::lifecycle::{Lifecycle, LifecyclePolicy, PolicySpec, replay, replay_into};
 use growthkit::{Event, EventId, EventKind, Money, UserId};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -126,6 +128,10 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("replay", |b| {
         b.iter_with_large_drop(|| replay(&policy, &log).into_states())
+    });
+    g.bench_function("replay_into", |b| {
+        let mut states = Vec::new();
+        b.iter(|| black_box(replay_into(&policy, &log, &mut states)))
     });
     g.bench_function("prepare_log", |b| {
         b.iter_batched(

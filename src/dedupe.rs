@@ -380,6 +380,20 @@ impl RecentIds {
         self.filter = live.iter().fold(0, |f, &(id, _)| f | filter_bits(id));
     }
 
+    /// Remembers nothing again, keeping any heap buffer for reuse. Behaves
+    /// exactly as [`RecentIds::new`]: where ids are held never changes what
+    /// is remembered or forgotten.
+    pub fn clear(&mut self) {
+        match &mut self.ids {
+            Ids::Heap(v) => v.clear(),
+            inline => *inline = Ids::EMPTY,
+        }
+        self.newest = i64::MIN;
+        self.oldest = i64::MAX;
+        self.forgotten_through = i64::MIN;
+        self.filter = 0;
+    }
+
     /// How many ids are remembered now.
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -457,6 +471,27 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(r.admit(EventId(2), t(20)), Admission::Duplicate);
         assert_eq!(r.admit(EventId(1), t(10)), Admission::TooLate);
+    }
+
+    #[test]
+    fn a_cleared_window_behaves_as_a_new_one() {
+        let w = window(24, 8);
+        let mut used = RecentIds::new();
+        for i in 0..6 {
+            used.remember(EventId(i), t(i as i64), &w);
+        }
+        used.clear();
+        assert_eq!(used, RecentIds::new());
+        let mut new = RecentIds::new();
+        for (i, h) in [(7, 0), (8, 30), (9, 31), (7, 40), (10, 2), (11, 90)] {
+            let id = EventId(i);
+            assert_eq!(used.admit(id, t(h)), new.admit(id, t(h)), "id {i} at {h}h");
+            if new.admit(id, t(h)) == Admission::Fresh {
+                used.remember(id, t(h), &w);
+                new.remember(id, t(h), &w);
+            }
+            assert_eq!(used, new);
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use growthkit::batch::EventLog;
 use growthkit::dedupe::{Admission, DedupeWindow};
 use growthkit::lifecycle::{
     Lifecycle, LifecyclePolicy, MAX_RETENTION_WINDOW_DAYS, PolicySpec, Stage, Transition, replay,
+    replay_into,
 };
 use growthkit::store::Versioned;
 use growthkit::{ContentId, Event, EventId, EventKind, KindPattern, Money, UserId, UtcOffset};
@@ -877,6 +878,33 @@ proptest! {
         prop_assert_eq!(batch.summary().transitions, transitions);
         for (user, state) in &online {
             prop_assert_eq!(batch.get(*user), Some(state), "{} after tick_all", user);
+        }
+    }
+
+    /// 5b. Replaying into a buffer that held another log's states gives
+    /// exactly a fresh replay's states and counts, and the states then go
+    /// on alike (reused buffers change nothing but where memory comes from).
+    #[test]
+    fn replay_into_a_reused_buffer_equals_a_fresh_replay(
+        policy in policy(),
+        before in scenario(6, 0..60, spread_instant().boxed()),
+        scenario in scenario(4, 0..50, spread_instant().boxed()),
+        more in scenario(1, 0..12, spread_instant().boxed()),
+    ) {
+        let mut reused = Vec::new();
+        replay_into(&policy, &EventLog::new(before.events.clone()), &mut reused);
+        let log = EventLog::new(scenario.events.clone());
+        let summary = replay_into(&policy, &log, &mut reused);
+        let fresh = replay(&policy, &log);
+        prop_assert_eq!(summary, fresh.summary());
+        prop_assert_eq!(reused.as_slice(), fresh.states());
+        let mut fresh = fresh.into_states();
+        for (a, b) in reused.iter_mut().zip(fresh.iter_mut()) {
+            for e in &more.events {
+                let e = Event { user: a.user(), ..e.clone() };
+                prop_assert_eq!(policy.apply(a, &e), policy.apply(b, &e));
+            }
+            prop_assert_eq!(&*a, &*b);
         }
     }
 

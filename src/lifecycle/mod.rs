@@ -6,7 +6,9 @@
 //!   retention → conversion → repeat purchase → loyalty, idle moves to at
 //!   risk, dormant and churned, and reactivation with the path back
 //!   ([`Stage`], [`PolicySpec`], [`LifecyclePolicy`], [`Lifecycle`]); and a
-//!   batch path that replays a whole log over many users ([`replay()`]);
+//!   batch path that replays a whole log over many users ([`replay()`],
+//!   and [`replay_into`] to reuse the states' memory from one replay to
+//!   the next);
 //! - a **generic machine** for host-defined stages: states, triggers and
 //!   guards declared as data, validated before use ([`machine`]).
 //!
@@ -66,6 +68,6 @@ pub use policy::{
     Activation, Idle, LifecyclePolicy, MAX_RETENTION_WINDOW_DAYS, PolicyError, PolicySpec,
     RetentionRule,
 };
-pub use replay::{ReplaySummary, Replayed, StageCounts, replay};
+pub use replay::{ReplaySummary, Replayed, StageCounts, replay, replay_into};
 pub use stage::Stage;
 pub use user::{Applied, Cause, Lifecycle, LifecycleError, Transition};

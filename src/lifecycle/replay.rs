@@ -110,15 +110,63 @@ pub struct Replayed<'l> {
 /// Equivalent, state for state, to applying each event in log order to its
 /// user's state with [`LifecyclePolicy::apply`].
 pub fn replay<'l, Tz: TimeZone>(policy: &LifecyclePolicy<Tz>, log: &'l EventLog) -> Replayed<'l> {
+    let mut states = Vec::with_capacity(log.index().len());
+    let summary = replay_into(policy, log, &mut states);
+    Replayed {
+        index: log.index(),
+        states,
+        summary,
+    }
+}
+
+/// [`replay`] into `states`, reusing its memory: afterwards `states` holds
+/// one state per user of `log`, in slot order, exactly as [`replay`] would
+/// return them, whatever it held before.
+///
+/// The states already in `states` are reset in place and keep their
+/// buffers (transition history, spilled event ids), so a host that replays
+/// logs again and again (a policy change tried over last month, a nightly
+/// recount) allocates, and has the system zero fresh pages, only when a log
+/// has more users or longer histories than before.
+///
+/// ```
+/// use chrono::{TimeDelta, TimeZone, Utc};
+/// use growthkit::batch::EventLog;
+/// use growthkit::lifecycle::{replay, replay_into, Idle, PolicySpec};
+/// use growthkit::{Event, EventId, EventKind, UserId};
+///
+/// let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+/// let log: EventLog = (0..6)
+///     .map(|i| Event::new(EventId(i), UserId(i % 3), t0 + TimeDelta::days(i as i64), EventKind::Visited))
+///     .collect();
+/// let mut states = Vec::new();
+/// for at_risk_days in [2, 3, 4] {
+///     let idle = Idle { at_risk_days, ..Idle::default() };
+///     let policy = PolicySpec { idle, ..PolicySpec::default() }.validate()?;
+///     let summary = replay_into(&policy, &log, &mut states);
+///     assert_eq!(summary.applied, 6);
+///     assert_eq!(states.as_slice(), replay(&policy, &log).states());
+/// }
+/// # Ok::<(), growthkit::lifecycle::PolicyError>(())
+/// ```
+pub fn replay_into<Tz: TimeZone>(
+    policy: &LifecyclePolicy<Tz>,
+    log: &EventLog,
+    states: &mut Vec<Lifecycle>,
+) -> ReplaySummary {
     let mut summary = ReplaySummary::default();
     let mut moves = RunMoves::default();
     let limit = policy.spec().history_limit;
     let runs = log.runs();
-    let mut states = Vec::with_capacity(runs.len());
-    for (user, events) in runs {
+    states.truncate(runs.len());
+    states.reserve_exact(runs.len() - states.len());
+    for (slot, (user, events)) in runs.enumerate() {
         // Built where it will stay: no copy of a finished state.
-        states.push(Lifecycle::new(user));
-        let Some(state) = states.last_mut() else {
+        match states.get_mut(slot) {
+            Some(state) => state.reset(user),
+            None => states.push(Lifecycle::new(user)),
+        }
+        let Some(state) = states.get_mut(slot) else {
             continue;
         };
         for event in events {
@@ -134,11 +182,7 @@ pub fn replay<'l, Tz: TimeZone>(policy: &LifecyclePolicy<Tz>, log: &'l EventLog)
         state.adopt_history(&moves.0, limit);
         moves.0.clear();
     }
-    Replayed {
-        index: log.index(),
-        states,
-        summary,
-    }
+    summary
 }
 
 impl Replayed<'_> {

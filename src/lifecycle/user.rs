@@ -232,13 +232,28 @@ impl Lifecycle {
         self.history_dropped
     }
 
+    /// Makes this state [`Lifecycle::new`]`(user)` again, keeping the memory
+    /// of its history and of its spilled event ids for reuse.
+    pub(super) fn reset(&mut self, user: UserId) {
+        let mut history = std::mem::take(&mut self.history);
+        history.clear();
+        let mut recent = std::mem::take(&mut self.recent);
+        recent.clear();
+        *self = Lifecycle {
+            history,
+            recent,
+            ..Lifecycle::new(user)
+        };
+    }
+
     /// Appends a run's `moves` to the history at once, keeping the newest
     /// `limit` as [`enter`] would have one by one.
     pub(super) fn adopt_history(&mut self, moves: &[Transition], limit: u16) {
         let limit = usize::from(limit);
         if self.history.is_empty() && moves.len() <= limit {
-            // A fresh state's whole run: the common case, one copy.
-            self.history = moves.to_vec();
+            // A fresh state's whole run: the common case, one copy (into
+            // the buffer a reset state kept, or one exact allocation).
+            self.history.extend_from_slice(moves);
             return;
         }
         // Only the newest `limit` of the old history and the moves survive.
