@@ -14,7 +14,7 @@ pub use report::{
 };
 
 use super::program::Program;
-use super::{EarnContext, Earned, Ledger, PointsError, Portion};
+use super::{EarnContext, Earned, Ledger, Lot, PointsError, Portion};
 use crate::batch::EventLog;
 use crate::event::{Event, EventKind, Money};
 use crate::id::{EventId, UserId};
@@ -173,9 +173,18 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // One result reused for every event: the earning step then
         // allocates nothing for it.
         let mut earned = Earned::default();
+        // One list of lots too, handed from user to user: its room, grown
+        // by the heaviest earner so far, is not given back and asked for
+        // again per user.
+        let mut lots = Vec::new();
         for (user, events) in log.runs() {
             purchases.clear();
-            self.run_user(user, events, &mut acc, (&mut purchases, &mut earned));
+            self.run_user(
+                user,
+                events,
+                &mut acc,
+                (&mut purchases, &mut earned, &mut lots),
+            );
         }
         acc.finish()
     }
@@ -186,9 +195,11 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         user: UserId,
         events: &[Event],
         acc: &mut Accumulator,
-        (purchases, earned): (&mut Vec<Paid>, &mut Earned),
+        (purchases, earned, lots): (&mut Vec<Paid>, &mut Earned, &mut Vec<Lot>),
     ) {
         let mut ledger = self.program.new_ledger();
+        // Empty: the previous user's lots were cleared from it.
+        ledger.lots = std::mem::take(lots);
         let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
         acc.start_user();
@@ -220,6 +231,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         }
         ledger.expire(self.as_of);
         acc.end_user(user, &ledger, self.program.zone());
+        *lots = std::mem::take(&mut ledger.lots);
+        lots.clear();
     }
 
     /// Remembers a purchase, or reverses the purchase a refund returns.

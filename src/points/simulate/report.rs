@@ -392,6 +392,20 @@ impl fmt::Display for SimulationReport {
     }
 }
 
+/// The outstanding points valid through one month: expiring in `(from, to]`.
+struct MonthBucket {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    month: ValidThrough,
+    points: u64,
+}
+
+impl MonthBucket {
+    fn holds(&self, expires_at: DateTime<Utc>) -> bool {
+        self.from < expires_at && expires_at <= self.to
+    }
+}
+
 /// Gathers a report user by user, with buffers reused across users so the
 /// per-user work allocates nothing of its own.
 pub(super) struct Accumulator {
@@ -407,11 +421,17 @@ pub(super) struct Accumulator {
     user_no: u64,
     earning_stamp: Vec<u64>,
     capped_stamp: Vec<u64>,
+    /// Outstanding points of months without a [`MonthBucket`] (never, or
+    /// beyond the calendar).
     liability: BTreeMap<ValidThrough, u64>,
-    /// The instants `(from, to]` whose points are valid through one month,
-    /// and that month: lots come in expiry order, so most fall in the month
-    /// of the lot before and need no calendar arithmetic.
-    last_month: Option<(DateTime<Utc>, DateTime<Utc>, ValidThrough)>,
+    /// Outstanding points by the month they are valid through, for the
+    /// months seen so far, in order: a program's lots expire in a few dozen
+    /// months at most, so each month's calendar arithmetic is done once for
+    /// the whole run rather than once per lot.
+    months: Vec<MonthBucket>,
+    /// The bucket of the last lot counted: lots come in expiry order, so
+    /// most fall in the month of the lot before.
+    last_month: usize,
     /// The best `top_n` so far, the weakest on top.
     top: BinaryHeap<Reverse<(u64, Reverse<UserId>)>>,
 }
@@ -474,7 +494,8 @@ impl Accumulator {
             names,
             user_no: 0,
             liability: BTreeMap::new(),
-            last_month: None,
+            months: Vec::new(),
+            last_month: 0,
             top: BinaryHeap::with_capacity(top_n.saturating_add(1).min(1 << 16)),
         }
     }
@@ -550,16 +571,45 @@ impl Accumulator {
         if points == 0 {
             return;
         }
-        let month = match (lot.expires_at, self.last_month) {
-            (None, _) => ValidThrough::Never,
-            (Some(at), Some((from, to, month))) if from < at && at <= to => month,
-            (Some(at), _) => {
-                let month = ValidThrough::of(Some(at), zone);
-                self.last_month = month_span(month, zone).map(|(from, to)| (from, to, month));
-                month
-            }
+        let Some(at) = lot.expires_at else {
+            bump(
+                self.liability.entry(ValidThrough::Never).or_default(),
+                points,
+            );
+            return;
         };
-        bump(self.liability.entry(month).or_default(), points);
+        if let Some(b) = self.months.get_mut(self.last_month)
+            && b.holds(at)
+        {
+            bump(&mut b.points, points);
+            return;
+        }
+        // The buckets are disjoint and in order: the first one ending at or
+        // after `at` holds it, or none does and a new one goes there.
+        let i = self.months.partition_point(|b| b.to < at);
+        if let Some(b) = self.months.get_mut(i)
+            && b.holds(at)
+        {
+            self.last_month = i;
+            bump(&mut b.points, points);
+            return;
+        }
+        let month = ValidThrough::of(Some(at), zone);
+        match month_span(month, zone) {
+            Some((from, to)) if from < at && at <= to => {
+                self.months.insert(
+                    i,
+                    MonthBucket {
+                        from,
+                        to,
+                        month,
+                        points,
+                    },
+                );
+                self.last_month = i;
+            }
+            _ => bump(self.liability.entry(month).or_default(), points),
+        }
     }
 
     fn offer(&mut self, user: UserId, earned: u64) {
@@ -577,6 +627,9 @@ impl Accumulator {
     }
 
     pub(super) fn finish(mut self) -> SimulationReport {
+        for b in &self.months {
+            bump(self.liability.entry(b.month).or_default(), b.points);
+        }
         self.report.liability = liability_list(std::mem::take(&mut self.liability));
         let mut top: Vec<TopEarner> = self
             .top
