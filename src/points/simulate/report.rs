@@ -508,7 +508,17 @@ impl Accumulator {
     fn rule_index(&self, rule: &Label) -> Option<usize> {
         let at = rule.as_str().as_ptr() as usize;
         match self.by_address.get(&at) {
-            Some(&i) if self.names.get(i).is_some_and(|n| n == rule) => Some(i),
+            // The same text at the same address: the very name, shared
+            // (both are alive, so no other text can sit there), without
+            // comparing it byte by byte.
+            Some(&i)
+                if self
+                    .names
+                    .get(i)
+                    .is_some_and(|n| std::ptr::eq(n.as_str(), rule.as_str())) =>
+            {
+                Some(i)
+            }
             // A name that is equal but not shared (a program rebuilt from
             // its spec between calls, say).
             _ => self.names.iter().position(|n| n == rule),
