@@ -173,6 +173,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // One result reused for every event: the earning step then
         // allocates nothing for it.
         let mut earned = Earned::default();
+        // And the positions of its awards' rules.
+        let mut rules = Vec::new();
         // One list of lots too, handed from user to user: its room, grown
         // by the heaviest earner so far, is not given back and asked for
         // again per user.
@@ -183,7 +185,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 user,
                 events,
                 &mut acc,
-                (&mut purchases, &mut earned, &mut lots),
+                (&mut purchases, (&mut earned, &mut rules), &mut lots),
             );
         }
         acc.finish()
@@ -195,7 +197,11 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         user: UserId,
         events: &[Event],
         acc: &mut Accumulator,
-        (purchases, earned, lots): (&mut Vec<Paid>, &mut Earned, &mut Vec<Lot>),
+        (purchases, (earned, rules), lots): (
+            &mut Vec<Paid>,
+            (&mut Earned, &mut Vec<usize>),
+            &mut Vec<Lot>,
+        ),
     ) {
         let mut ledger = self.program.new_ledger();
         // Empty: the previous user's lots were cleared from it.
@@ -207,14 +213,14 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             acc.report.events += 1;
             match self
                 .program
-                .apply_into(&mut ledger, event, &ctx, earned)
+                .apply_noting(&mut ledger, event, &ctx, earned, Some(rules))
                 .map(|()| &*earned)
             {
                 Ok(earned) if earned.duplicate => acc.report.duplicates += 1,
                 Ok(earned) => {
                     acc.report.applied += 1;
-                    for award in &earned.awards {
-                        acc.award(&award.rule, award.points, award.capped.is_some());
+                    for (award, &rule) in earned.awards.iter().zip(rules.iter()) {
+                        acc.award(rule, award.points, award.capped.is_some());
                     }
                     if earned.total > 0
                         && let Some(price) = self.price

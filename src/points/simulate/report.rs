@@ -4,14 +4,13 @@
 use crate::analytics::Ratio;
 use crate::event::Label;
 use crate::id::UserId;
-use crate::intern::BuildIdHasher;
 use crate::points::program::Program;
 use crate::points::{Ledger, Lot};
 use crate::time::LocalDay;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 
 /// What a simulation found (see [`simulate`](super::simulate)).
@@ -410,12 +409,6 @@ impl MonthBucket {
 /// per-user work allocates nothing of its own.
 pub(super) struct Accumulator {
     pub(super) report: SimulationReport,
-    /// The program's rule names, in order.
-    names: Vec<Label>,
-    /// Each rule's position by the address of its name's text: an award's
-    /// rule name shares that text, so one integer hash finds the rule,
-    /// whatever order the awards come in.
-    by_address: HashMap<usize, usize, BuildIdHasher>,
     /// The current user's number (from 1): a rule whose stamp equals it has
     /// already counted this user, so no per-user set needs clearing.
     user_no: u64,
@@ -442,16 +435,12 @@ impl Accumulator {
         as_of: DateTime<Utc>,
         top_n: usize,
     ) -> Self {
-        let names: Vec<Label> = program
+        let rules: Vec<RuleReport> = program
             .spec()
             .rules
             .iter()
-            .map(|r| r.name.clone())
-            .collect();
-        let rules = names
-            .iter()
             .map(|rule| RuleReport {
-                rule: rule.clone(),
+                rule: rule.name.clone(),
                 issued: 0,
                 awards: 0,
                 capped_awards: 0,
@@ -459,6 +448,7 @@ impl Accumulator {
                 users_capped: 0,
             })
             .collect();
+        let count = rules.len();
         Accumulator {
             report: SimulationReport {
                 as_of,
@@ -484,14 +474,8 @@ impl Accumulator {
                 top_earners: Vec::new(),
                 top_n,
             },
-            earning_stamp: vec![0; names.len()],
-            capped_stamp: vec![0; names.len()],
-            by_address: names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.as_str().as_ptr() as usize, i))
-                .collect(),
-            names,
+            earning_stamp: vec![0; count],
+            capped_stamp: vec![0; count],
             user_no: 0,
             liability: BTreeMap::new(),
             months: Vec::new(),
@@ -504,32 +488,9 @@ impl Accumulator {
         self.user_no += 1;
     }
 
-    /// The index of `rule` among the program's rules.
-    fn rule_index(&self, rule: &Label) -> Option<usize> {
-        let at = rule.as_str().as_ptr() as usize;
-        match self.by_address.get(&at) {
-            // The same text at the same address: the very name, shared
-            // (both are alive, so no other text can sit there), without
-            // comparing it byte by byte.
-            Some(&i)
-                if self
-                    .names
-                    .get(i)
-                    .is_some_and(|n| std::ptr::eq(n.as_str(), rule.as_str())) =>
-            {
-                Some(i)
-            }
-            // A name that is equal but not shared (a program rebuilt from
-            // its spec between calls, say).
-            _ => self.names.iter().position(|n| n == rule),
-        }
-    }
-
-    /// Counts one award of the current user.
-    pub(super) fn award(&mut self, rule: &Label, points: u64, capped: bool) {
-        let Some(i) = self.rule_index(rule) else {
-            return;
-        };
+    /// Counts one award of the current user, by the rule at position `i`
+    /// in the program.
+    pub(super) fn award(&mut self, i: usize, points: u64, capped: bool) {
         let user = self.user_no;
         let (Some(r), Some(earning), Some(capped_stamp)) = (
             self.report.rules.get_mut(i),
