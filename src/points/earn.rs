@@ -454,13 +454,19 @@ impl<Tz: TimeZone> Program<Tz> {
             .local_minus_utc();
         let local = LocalTime::new(event.at.timestamp(), offset);
         let day = local.day;
-        // The event's periods, each computed once and only if some rule
-        // keeps tallies for it.
+        // The event's periods, each computed once and only if one of the
+        // rules listening to its kind keeps tallies for it (calendar
+        // arithmetic per event costs more than a look at a few rules).
+        let keeps = |tallies: fn(&RuleSpec) -> bool| {
+            candidates
+                .iter()
+                .any(|&i| self.spec.rules.get(i).is_some_and(tallies))
+        };
         let periods = Periods {
             day,
             days: true,
-            week: self.plan.weeks.then(|| week_of(day)),
-            month: self.plan.months.then(|| month_of(day)),
+            week: (self.plan.weeks && keeps(RuleSpec::tallies_weeks)).then(|| week_of(day)),
+            month: (self.plan.months && keeps(RuleSpec::tallies_months)).then(|| month_of(day)),
             last_award: false,
         };
         let mut lots = 0usize;
