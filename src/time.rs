@@ -28,11 +28,17 @@ use std::str::FromStr;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// Day number 0. Built at compile time, so it cannot fail at run time.
+/// Day number 0, for the tests' calendar arithmetic. Built at compile time,
+/// so it cannot fail at run time.
+#[cfg(test)]
 const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     Some(date) => date,
     None => panic!("1970-01-01 is a valid date"),
 };
+
+/// Day number 0 (1970-01-01) counting 0001-01-01 as day 1, chrono's
+/// `num_days_from_ce`; checked by a test.
+const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 /// The day numbers of chrono's first and last dates (`NaiveDate::MIN`,
 /// `NaiveDate::MAX`), checked by a test.
@@ -65,15 +71,19 @@ impl LocalDay {
 
     /// The day of a calendar date.
     pub fn from_date(date: NaiveDate) -> LocalDay {
-        LocalDay((date - EPOCH).num_days() as i32)
+        // Counting from the common era's first day is chrono's own day
+        // number, read straight from the date (no calendar subtraction).
+        LocalDay(date.num_days_from_ce() - EPOCH_DAYS_FROM_CE)
     }
 
     /// The calendar date of this day.
     pub fn date(self) -> NaiveDate {
         // Days built from chrono instants are in range; a day number from
-        // `from_number` beyond chrono's calendar saturates at its ends.
-        EPOCH
-            .checked_add_signed(chrono::TimeDelta::days(i64::from(self.0)))
+        // `from_number` beyond chrono's calendar saturates at its ends. One
+        // conversion from chrono's own day number, not a calendar addition.
+        self.0
+            .checked_add(EPOCH_DAYS_FROM_CE)
+            .and_then(NaiveDate::from_num_days_from_ce_opt)
             .unwrap_or(if self.0 < 0 {
                 NaiveDate::MIN
             } else {
@@ -387,6 +397,7 @@ mod tests {
                 LocalDay::from_date(NaiveDate::MAX).number()
             )
         );
+        assert_eq!(EPOCH.num_days_from_ce(), EPOCH_DAYS_FROM_CE);
         let by_calendar = |day: LocalDay| {
             let d = day.date();
             LocalDay::from_date(d.with_day(1).unwrap_or(d))
@@ -401,6 +412,20 @@ mod tests {
         for n in near.chain(ends).chain(beyond) {
             let day = LocalDay::from_number(n);
             assert_eq!(day.month_start(), by_calendar(day), "day {n}");
+            // The date agrees with chrono's calendar addition, saturating
+            // past its ends, and comes back to the same day inside them.
+            let added = EPOCH
+                .checked_add_signed(chrono::TimeDelta::days(i64::from(n)))
+                .unwrap_or(if n < 0 {
+                    NaiveDate::MIN
+                } else {
+                    NaiveDate::MAX
+                });
+            assert_eq!(day.date(), added, "day {n}");
+            if (CHRONO_DAYS.0..=CHRONO_DAYS.1).contains(&n) {
+                assert_eq!(LocalDay::from_date(day.date()), day, "day {n}");
+                assert_eq!((day.date() - EPOCH).num_days(), i64::from(n), "day {n}");
+            }
         }
     }
 

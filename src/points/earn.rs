@@ -322,7 +322,25 @@ impl<Tz: TimeZone> Program<Tz> {
         ctx: &EarnContext,
         out: &mut Earned,
     ) -> Result<(), PointsError> {
+        self.apply_noting(ledger, event, ctx, out, None)
+    }
+
+    /// [`Program::apply_into`] that also lists, in `rules` if given, the
+    /// position in the program of each award's rule (`rules[k]` for
+    /// `out.awards[k]`), emptied first: a caller that tallies awards by
+    /// rule (a simulation) then finds the rule without a lookup by name.
+    pub(crate) fn apply_noting(
+        &self,
+        ledger: &mut Ledger,
+        event: &Event,
+        ctx: &EarnContext,
+        out: &mut Earned,
+        mut rules: Option<&mut Vec<usize>>,
+    ) -> Result<(), PointsError> {
         out.reset();
+        if let Some(rules) = rules.as_deref_mut() {
+            rules.clear();
+        }
         match ledger.seen.admit(event.id, event.at) {
             Admission::Duplicate => {
                 out.duplicate = true;
@@ -352,7 +370,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 event,
                 ctx,
                 candidates,
-                (out, &mut changes),
+                (out, &mut changes, rules.as_deref_mut()),
             )
             .and_then(|step| {
                 // The last fallible step; it changes nothing when it fails.
@@ -374,6 +392,9 @@ impl<Tz: TimeZone> Program<Tz> {
             Ok(step) => step,
             Err(e) => {
                 out.reset();
+                if let Some(rules) = rules {
+                    rules.clear();
+                }
                 return Err(e);
             }
         };
@@ -424,7 +445,7 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         ctx: &EarnContext,
         candidates: &[usize],
-        (earned, changes): (&mut Earned, &mut Changes),
+        (earned, changes, mut rules): (&mut Earned, &mut Changes, Option<&mut Vec<usize>>),
     ) -> Result<Step, PointsError> {
         let offset = self
             .zone
@@ -433,13 +454,19 @@ impl<Tz: TimeZone> Program<Tz> {
             .local_minus_utc();
         let local = LocalTime::new(event.at.timestamp(), offset);
         let day = local.day;
-        // The event's periods, each computed once and only if some rule
-        // keeps tallies for it.
+        // The event's periods, each computed once and only if one of the
+        // rules listening to its kind keeps tallies for it (calendar
+        // arithmetic per event costs more than a look at a few rules).
+        let keeps = |tallies: fn(&RuleSpec) -> bool| {
+            candidates
+                .iter()
+                .any(|&i| self.spec.rules.get(i).is_some_and(tallies))
+        };
         let periods = Periods {
             day,
             days: true,
-            week: self.plan.weeks.then(|| week_of(day)),
-            month: self.plan.months.then(|| month_of(day)),
+            week: (self.plan.weeks && keeps(RuleSpec::tallies_weeks)).then(|| week_of(day)),
+            month: (self.plan.months && keeps(RuleSpec::tallies_months)).then(|| month_of(day)),
             last_award: false,
         };
         let mut lots = 0usize;
@@ -520,6 +547,9 @@ impl<Tz: TimeZone> Program<Tz> {
                 global,
                 &mut earned.awards,
             )?;
+            if let Some(rules) = rules.as_deref_mut() {
+                rules.push(i);
+            }
             let mut change = Change {
                 rule: i,
                 matched: matched.map(|(n, _)| n),

@@ -4,7 +4,7 @@
 
 use super::PointsError;
 use crate::time::{LocalDay, instant_of_local};
-use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Offset, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -102,7 +102,13 @@ impl Expiry {
                 months,
                 round_up_to,
             } => {
-                let local = earned_at.with_timezone(zone).naive_local();
+                // Checked: the local time of an instant at the calendar's
+                // ends may be beyond it.
+                let offset = zone.offset_from_utc_datetime(&earned_at.naive_utc()).fix();
+                let local = earned_at
+                    .naive_utc()
+                    .checked_add_offset(offset)
+                    .ok_or(PointsError::Overflow)?;
                 // chrono clamps a missing day to the month's last day.
                 let due = local
                     .checked_add_months(Months::new(months))
@@ -185,6 +191,24 @@ mod tests {
 
     fn plus8() -> FixedOffset {
         FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!())
+    }
+
+    #[test]
+    fn a_local_time_past_the_calendar_is_an_overflow_not_a_panic() {
+        // The calendar's last instant is past its end in +08:00.
+        let month = Expiry::AfterMonths {
+            months: 1,
+            round_up_to: None,
+        };
+        assert_eq!(
+            month.expires_at(DateTime::<Utc>::MAX_UTC, &plus8()),
+            Err(PointsError::Overflow)
+        );
+        let west = FixedOffset::west_opt(8 * 3600).unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            month.expires_at(DateTime::<Utc>::MIN_UTC, &west),
+            Err(PointsError::Overflow)
+        );
     }
 
     #[test]

@@ -868,12 +868,18 @@ impl Ledger {
         }
         let key = lot.spend_key();
         // Events come mostly in time order, so a lot goes last or just
-        // before the few lots of longer-lived rules: look from the end.
-        let at = self
-            .lots
-            .iter()
-            .rposition(|l| l.spend_key() <= key)
-            .map_or(0, |i| i + 1);
+        // before the few lots of the longest-lived rules: look at the last
+        // few. Past them, it goes before the lots of a longer-lived rule,
+        // which can be many: a binary search finds where.
+        let near = self.lots.len().saturating_sub(4);
+        let mut at = self.lots.len();
+        while at > near && self.lots.get(at - 1).is_some_and(|l| l.spend_key() > key) {
+            at -= 1;
+        }
+        if at == near && at > 0 {
+            // `near` is at most the length.
+            at = self.lots[..near].partition_point(|l| l.spend_key() <= key);
+        }
         self.lots.insert(at, lot);
     }
 

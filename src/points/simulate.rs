@@ -14,7 +14,7 @@ pub use report::{
 };
 
 use super::program::Program;
-use super::{EarnContext, Earned, Ledger, PointsError, Portion};
+use super::{EarnContext, Earned, Ledger, Lot, PointsError, Portion};
 use crate::batch::EventLog;
 use crate::event::{Event, EventKind, Money};
 use crate::id::{EventId, UserId};
@@ -173,9 +173,20 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // One result reused for every event: the earning step then
         // allocates nothing for it.
         let mut earned = Earned::default();
+        // And the positions of its awards' rules.
+        let mut rules = Vec::new();
+        // One list of lots too, handed from user to user: its room, grown
+        // by the heaviest earner so far, is not given back and asked for
+        // again per user.
+        let mut lots = Vec::new();
         for (user, events) in log.runs() {
             purchases.clear();
-            self.run_user(user, events, &mut acc, (&mut purchases, &mut earned));
+            self.run_user(
+                user,
+                events,
+                &mut acc,
+                (&mut purchases, (&mut earned, &mut rules), &mut lots),
+            );
         }
         acc.finish()
     }
@@ -186,9 +197,15 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         user: UserId,
         events: &[Event],
         acc: &mut Accumulator,
-        (purchases, earned): (&mut Vec<Paid>, &mut Earned),
+        (purchases, (earned, rules), lots): (
+            &mut Vec<Paid>,
+            (&mut Earned, &mut Vec<usize>),
+            &mut Vec<Lot>,
+        ),
     ) {
         let mut ledger = self.program.new_ledger();
+        // Empty: the previous user's lots were cleared from it.
+        ledger.lots = std::mem::take(lots);
         let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
         acc.start_user();
@@ -196,14 +213,14 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             acc.report.events += 1;
             match self
                 .program
-                .apply_into(&mut ledger, event, &ctx, earned)
+                .apply_noting(&mut ledger, event, &ctx, earned, Some(rules))
                 .map(|()| &*earned)
             {
                 Ok(earned) if earned.duplicate => acc.report.duplicates += 1,
                 Ok(earned) => {
                     acc.report.applied += 1;
-                    for award in &earned.awards {
-                        acc.award(&award.rule, award.points, award.capped.is_some());
+                    for (award, &rule) in earned.awards.iter().zip(rules.iter()) {
+                        acc.award(rule, award.points, award.capped.is_some());
                     }
                     if earned.total > 0
                         && let Some(price) = self.price
@@ -220,6 +237,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         }
         ledger.expire(self.as_of);
         acc.end_user(user, &ledger, self.program.zone());
+        *lots = std::mem::take(&mut ledger.lots);
+        lots.clear();
     }
 
     /// Remembers a purchase, or reverses the purchase a refund returns.

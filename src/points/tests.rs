@@ -431,3 +431,51 @@ fn daily_cap_in_an_iana_zone_across_dst() {
         [Ok(10), Ok(0), Ok(10)]
     );
 }
+
+#[test]
+fn lots_stay_in_spending_order_whatever_place_they_take() {
+    // Every lesson earns under four rules whose points last 2 days, 30
+    // days, a year and forever: each new lot goes last, just before the
+    // never-expiring ones, or before many lots of longer-lived rules (the
+    // place a search over the ordered lots finds). Some lessons come late.
+    let lasting = |name: &str, expiry: Option<Expiry>| {
+        let mut r = rule(
+            name,
+            KindPattern::Named(KindTag::ActionCompleted, "lesson".into()),
+            1,
+        );
+        r.expiry = expiry;
+        r
+    };
+    let s = spec(vec![
+        lasting("short", Some(Expiry::AfterDays { days: 2 })),
+        lasting("month", Some(Expiry::AfterDays { days: 30 })),
+        lasting("year", Some(Expiry::AfterDays { days: 365 })),
+        lasting("forever", Some(Expiry::Never)),
+    ]);
+    let p = s.validate().unwrap_or_else(|e| unreachable!("{e}"));
+    let mut l = p.new_ledger();
+    for i in 0..60u32 {
+        let late = if i % 7 == 3 { 90 } else { 0 };
+        let when = at(0, 0) + TimeDelta::minutes(i64::from(10 * i) - late);
+        let earned = p.apply(&mut l, &lesson(u64::from(i), when));
+        assert_eq!(earned.map(|e| e.total), Ok(4), "lesson {i}");
+        assert!(l.check().is_ok(), "lesson {i}");
+    }
+    let keys: Vec<_> = l
+        .lots()
+        .iter()
+        .map(|lot| {
+            (
+                lot.expires_at.is_none(),
+                lot.expires_at,
+                lot.earned_at,
+                lot.id,
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys.len(), 240);
+    assert_eq!(keys, sorted);
+}

@@ -1003,3 +1003,48 @@ mod release_properties {
         }
     }
 }
+
+#[test]
+fn each_award_is_noted_with_its_rule_s_position() {
+    // Priority reorders the rules, a group skips one, a cap leaves a
+    // zero-point award: the positions still name each award's rule.
+    let mut first = rule("first", "lesson", 5);
+    first.priority = 10;
+    first.exclusive_group = Some("g".into());
+    let mut second = rule("second", "lesson", 3);
+    second.exclusive_group = Some("g".into());
+    let mut capped = rule("capped", "lesson", 2);
+    capped.daily_cap = cap(Some(1), None);
+    let p = program(beijing(vec![
+        rule("quiz", "quiz", 1),
+        second,
+        capped,
+        first,
+        rule("plain", "lesson", 1),
+    ]));
+    let (ctx, mut out, mut rules) = (EarnContext::new(), Earned::default(), vec![99]);
+    let mut l = p.new_ledger();
+    for (i, action) in ["lesson", "lesson", "quiz", "lesson"]
+        .into_iter()
+        .enumerate()
+    {
+        let e = ev(i as u64, action, utc(2026, 3, 1, 9, i as u32));
+        let noted = p.apply_noting(&mut l, &e, &ctx, &mut out, Some(&mut rules));
+        assert_eq!(noted, Ok(()), "event {i}");
+        let names: Vec<&str> = rules
+            .iter()
+            .filter_map(|&r| p.spec().rules.get(r).map(|r| r.name.as_str()))
+            .collect();
+        let awarded: Vec<&str> = out.awards.iter().map(|a| a.rule.as_str()).collect();
+        assert_eq!(names, awarded, "event {i}");
+        assert_eq!(rules.len(), out.awards.len(), "event {i}");
+    }
+    assert_eq!(out.awards.len(), 3);
+    // A duplicate awards nothing, and notes nothing.
+    let again = ev(0, "lesson", utc(2026, 3, 1, 9, 0));
+    assert_eq!(
+        p.apply_noting(&mut l, &again, &ctx, &mut out, Some(&mut rules)),
+        Ok(())
+    );
+    assert!(out.duplicate && rules.is_empty());
+}

@@ -4,14 +4,13 @@
 use crate::analytics::Ratio;
 use crate::event::Label;
 use crate::id::UserId;
-use crate::intern::BuildIdHasher;
 use crate::points::program::Program;
 use crate::points::{Ledger, Lot};
 use crate::time::LocalDay;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 
 /// What a simulation found (see [`simulate`](super::simulate)).
@@ -392,26 +391,40 @@ impl fmt::Display for SimulationReport {
     }
 }
 
+/// The outstanding points valid through one month: expiring in `(from, to]`.
+struct MonthBucket {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    month: ValidThrough,
+    points: u64,
+}
+
+impl MonthBucket {
+    fn holds(&self, expires_at: DateTime<Utc>) -> bool {
+        self.from < expires_at && expires_at <= self.to
+    }
+}
+
 /// Gathers a report user by user, with buffers reused across users so the
 /// per-user work allocates nothing of its own.
 pub(super) struct Accumulator {
     pub(super) report: SimulationReport,
-    /// The program's rule names, in order.
-    names: Vec<Label>,
-    /// Each rule's position by the address of its name's text: an award's
-    /// rule name shares that text, so one integer hash finds the rule,
-    /// whatever order the awards come in.
-    by_address: HashMap<usize, usize, BuildIdHasher>,
     /// The current user's number (from 1): a rule whose stamp equals it has
     /// already counted this user, so no per-user set needs clearing.
     user_no: u64,
     earning_stamp: Vec<u64>,
     capped_stamp: Vec<u64>,
+    /// Outstanding points of months without a [`MonthBucket`] (never, or
+    /// beyond the calendar).
     liability: BTreeMap<ValidThrough, u64>,
-    /// The instants `(from, to]` whose points are valid through one month,
-    /// and that month: lots come in expiry order, so most fall in the month
-    /// of the lot before and need no calendar arithmetic.
-    last_month: Option<(DateTime<Utc>, DateTime<Utc>, ValidThrough)>,
+    /// Outstanding points by the month they are valid through, for the
+    /// months seen so far, in order: a program's lots expire in a few dozen
+    /// months at most, so each month's calendar arithmetic is done once for
+    /// the whole run rather than once per lot.
+    months: Vec<MonthBucket>,
+    /// The bucket of the last lot counted: lots come in expiry order, so
+    /// most fall in the month of the lot before.
+    last_month: usize,
     /// The best `top_n` so far, the weakest on top.
     top: BinaryHeap<Reverse<(u64, Reverse<UserId>)>>,
 }
@@ -422,16 +435,12 @@ impl Accumulator {
         as_of: DateTime<Utc>,
         top_n: usize,
     ) -> Self {
-        let names: Vec<Label> = program
+        let rules: Vec<RuleReport> = program
             .spec()
             .rules
             .iter()
-            .map(|r| r.name.clone())
-            .collect();
-        let rules = names
-            .iter()
             .map(|rule| RuleReport {
-                rule: rule.clone(),
+                rule: rule.name.clone(),
                 issued: 0,
                 awards: 0,
                 capped_awards: 0,
@@ -439,6 +448,7 @@ impl Accumulator {
                 users_capped: 0,
             })
             .collect();
+        let count = rules.len();
         Accumulator {
             report: SimulationReport {
                 as_of,
@@ -464,17 +474,12 @@ impl Accumulator {
                 top_earners: Vec::new(),
                 top_n,
             },
-            earning_stamp: vec![0; names.len()],
-            capped_stamp: vec![0; names.len()],
-            by_address: names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.as_str().as_ptr() as usize, i))
-                .collect(),
-            names,
+            earning_stamp: vec![0; count],
+            capped_stamp: vec![0; count],
             user_no: 0,
             liability: BTreeMap::new(),
-            last_month: None,
+            months: Vec::new(),
+            last_month: 0,
             top: BinaryHeap::with_capacity(top_n.saturating_add(1).min(1 << 16)),
         }
     }
@@ -483,22 +488,9 @@ impl Accumulator {
         self.user_no += 1;
     }
 
-    /// The index of `rule` among the program's rules.
-    fn rule_index(&self, rule: &Label) -> Option<usize> {
-        let at = rule.as_str().as_ptr() as usize;
-        match self.by_address.get(&at) {
-            Some(&i) if self.names.get(i).is_some_and(|n| n == rule) => Some(i),
-            // A name that is equal but not shared (a program rebuilt from
-            // its spec between calls, say).
-            _ => self.names.iter().position(|n| n == rule),
-        }
-    }
-
-    /// Counts one award of the current user.
-    pub(super) fn award(&mut self, rule: &Label, points: u64, capped: bool) {
-        let Some(i) = self.rule_index(rule) else {
-            return;
-        };
+    /// Counts one award of the current user, by the rule at position `i`
+    /// in the program.
+    pub(super) fn award(&mut self, i: usize, points: u64, capped: bool) {
         let user = self.user_no;
         let (Some(r), Some(earning), Some(capped_stamp)) = (
             self.report.rules.get_mut(i),
@@ -550,16 +542,45 @@ impl Accumulator {
         if points == 0 {
             return;
         }
-        let month = match (lot.expires_at, self.last_month) {
-            (None, _) => ValidThrough::Never,
-            (Some(at), Some((from, to, month))) if from < at && at <= to => month,
-            (Some(at), _) => {
-                let month = ValidThrough::of(Some(at), zone);
-                self.last_month = month_span(month, zone).map(|(from, to)| (from, to, month));
-                month
-            }
+        let Some(at) = lot.expires_at else {
+            bump(
+                self.liability.entry(ValidThrough::Never).or_default(),
+                points,
+            );
+            return;
         };
-        bump(self.liability.entry(month).or_default(), points);
+        if let Some(b) = self.months.get_mut(self.last_month)
+            && b.holds(at)
+        {
+            bump(&mut b.points, points);
+            return;
+        }
+        // The buckets are disjoint and in order: the first one ending at or
+        // after `at` holds it, or none does and a new one goes there.
+        let i = self.months.partition_point(|b| b.to < at);
+        if let Some(b) = self.months.get_mut(i)
+            && b.holds(at)
+        {
+            self.last_month = i;
+            bump(&mut b.points, points);
+            return;
+        }
+        let month = ValidThrough::of(Some(at), zone);
+        match month_span(month, zone) {
+            Some((from, to)) if from < at && at <= to => {
+                self.months.insert(
+                    i,
+                    MonthBucket {
+                        from,
+                        to,
+                        month,
+                        points,
+                    },
+                );
+                self.last_month = i;
+            }
+            _ => bump(self.liability.entry(month).or_default(), points),
+        }
     }
 
     fn offer(&mut self, user: UserId, earned: u64) {
@@ -577,6 +598,9 @@ impl Accumulator {
     }
 
     pub(super) fn finish(mut self) -> SimulationReport {
+        for b in &self.months {
+            bump(self.liability.entry(b.month).or_default(), b.points);
+        }
         self.report.liability = liability_list(std::mem::take(&mut self.liability));
         let mut top: Vec<TopEarner> = self
             .top
