@@ -46,7 +46,9 @@ mod error;
 pub mod funnel;
 pub mod retention;
 pub mod stickiness;
+// Test-only fixtures shared by the analytics unit tests, kept under `tests/`.
 #[cfg(test)]
+#[path = "tests/support.rs"]
 mod test_support;
 
 pub use error::AnalyticsError;

@@ -289,7 +289,10 @@ pub enum PointsError {
     },
 }
 
+// Test-only helpers shared by the points unit tests, kept under `tests/`
+// with the other test code.
 #[cfg(test)]
+#[path = "tests/fixtures.rs"]
 mod fixtures;
 #[cfg(test)]
 mod tests;
