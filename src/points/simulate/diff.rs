@@ -1,6 +1,6 @@
 //! Two programs on the same log, side by side: what changes, with signs.
 
-use super::report::{SimulationReport, ValidThrough};
+use super::report::{SimulationReport, ValidThrough, rule_column_width};
 use crate::analytics::Ratio;
 use crate::event::Label;
 use serde::{Deserialize, Serialize};
@@ -182,13 +182,7 @@ pub fn diff(before: &SimulationReport, after: &SimulationReport) -> SimulationDi
 /// A printable comparison: one line per rule, then the totals.
 impl fmt::Display for SimulationDiff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .rules
-            .iter()
-            .map(|r| r.rule.as_str().chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(4);
+        let width = rule_column_width(self.rules.iter().map(|r| &r.rule));
         writeln!(
             f,
             "{:<width$}  {:>14}  {:>14}  {:>14}  {:>14}",

@@ -180,6 +180,16 @@ pub enum SimulationError {
     },
 }
 
+/// The width of a printed table's rule column: the longest rule name, and
+/// at least the header's "rule".
+pub(super) fn rule_column_width<'a>(rules: impl Iterator<Item = &'a Label>) -> usize {
+    rules
+        .map(|rule| rule.as_str().chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("rule".len())
+}
+
 /// Adds, sticking at `u64::MAX` rather than wrapping (a count cannot
 /// realistically get there).
 fn bump(total: &mut u64, add: u64) {
@@ -328,13 +338,7 @@ impl fmt::Display for SimulationReport {
             self.too_late,
             self.failed
         )?;
-        let width = self
-            .rules
-            .iter()
-            .map(|r| r.rule.as_str().chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(4);
+        let width = rule_column_width(self.rules.iter().map(|r| &r.rule));
         writeln!(
             f,
             "{:<width$}  {:>12}  {:>10}  {:>10}  {:>13}  {:>12}",
