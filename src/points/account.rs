@@ -5,6 +5,7 @@
 //! The rules are documented on [`Account`], the type a host starts from.
 
 use super::badge::{BadgeCatalog, BadgeCatalogSpec, BadgeError, BadgeGrant, BadgeOutcome};
+use super::bounded;
 use super::condition::EarnContext;
 use super::earn::Earned;
 use super::ledger::{Ledger, Lot, OperationKey};
@@ -746,19 +747,14 @@ impl<Tz: TimeZone> Program<Tz> {
         let qualifying = tier.as_ref().map_or(0, |t| t.counted);
         if earned.total > 0 || qualifying > 0 {
             let keep = usize::from(self.spec.ledger.reversible_awards);
-            while acc.contributions.len() >= keep.max(1) {
-                acc.contributions.pop_front();
-            }
-            if keep > 0 {
-                acc.contributions.push_back(Contribution {
-                    source: event.id,
-                    at: event.at,
-                    kind: event.kind.clone(),
-                    qualifying,
-                    qualifying_retracted: 0,
-                    event_retracted: false,
-                });
-            }
+            bounded::push_newest(&mut acc.contributions, keep, || Contribution {
+                source: event.id,
+                at: event.at,
+                kind: event.kind.clone(),
+                qualifying,
+                qualifying_retracted: 0,
+                event_retracted: false,
+            });
         }
         acc.bump()?;
         entries.append(&mut settled.entries);

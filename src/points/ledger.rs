@@ -5,6 +5,7 @@
 //! [`statement`](super::statement).
 
 use super::PointsError;
+use super::bounded;
 pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
 pub(crate) use super::counters::{Periods, RuleCounters, too_old};
 use super::hold::Hold;
@@ -832,24 +833,18 @@ impl Ledger {
                     std::iter::once(earned).chain(paid),
                 );
             }
-            // `while`, not `if`: the limit may have shrunk since the last award.
-            while self.earnings.len() >= reversible.max(1) {
-                self.earnings.pop_front();
-            }
-            if reversible > 0 {
-                self.earnings.push_back(Earning {
-                    lot: lot.id,
-                    source: lot.source,
-                    rule: lot.rule.clone(),
-                    earned_at: lot.earned_at,
-                    points: awarded,
-                    reversed: 0,
-                    expired: 0,
-                    written_off: 0,
-                    forgiven: 0,
-                    counted_global: lot.counted_global,
-                });
-            }
+            bounded::push_newest(&mut self.earnings, reversible, || Earning {
+                lot: lot.id,
+                source: lot.source,
+                rule: lot.rule.clone(),
+                earned_at: lot.earned_at,
+                points: awarded,
+                reversed: 0,
+                expired: 0,
+                written_off: 0,
+                forgiven: 0,
+                counted_global: lot.counted_global,
+            });
             self.available = self.available.saturating_add(lot.remaining);
             if lot.remaining > 0 {
                 self.insert_lot(lot);

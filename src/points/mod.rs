@@ -149,6 +149,7 @@
 
 mod account;
 mod badge;
+mod bounded;
 mod condition;
 mod counters;
 mod earn;

@@ -201,11 +201,7 @@ pub(crate) fn append(
         return;
     }
     for entry in entries {
-        // `while`, not `if`: the limit may have shrunk since the last entry.
-        while statement.len() >= limit {
-            statement.pop_front();
-        }
-        statement.push_back(entry);
+        super::bounded::push_newest(statement, limit, || entry);
     }
 }
 
