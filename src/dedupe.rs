@@ -149,6 +149,11 @@ fn filter_bits(id: EventId) -> u64 {
     (1u64 << (h >> 58)) | (1u64 << ((h >> 52) & 63))
 }
 
+/// The filter over `ids`: the union of their bits.
+fn filter_of(ids: &[Seen]) -> u64 {
+    ids.iter().fold(0, |f, &(id, _)| f | filter_bits(id))
+}
+
 #[derive(Clone, Debug)]
 enum Ids {
     Inline { len: u8, items: [Seen; INLINE] },
@@ -377,21 +382,24 @@ impl RecentIds {
         self.ids.drop_oldest(gone);
         let live = self.ids.as_slice();
         self.oldest = live.first().map_or(i64::MAX, |s| s.1);
-        self.filter = live.iter().fold(0, |f, &(id, _)| f | filter_bits(id));
+        self.filter = filter_of(live);
     }
 
     /// Remembers nothing again, keeping any heap buffer for reuse. Behaves
     /// exactly as [`RecentIds::new`]: where ids are held never changes what
     /// is remembered or forgotten.
     pub fn clear(&mut self) {
-        match &mut self.ids {
-            Ids::Heap(v) => v.clear(),
-            inline => *inline = Ids::EMPTY,
-        }
-        self.newest = i64::MIN;
-        self.oldest = i64::MAX;
-        self.forgotten_through = i64::MIN;
-        self.filter = 0;
+        let ids = match std::mem::replace(&mut self.ids, Ids::EMPTY) {
+            Ids::Heap(mut v) => {
+                v.clear();
+                Ids::Heap(v)
+            }
+            Ids::Inline { .. } => Ids::EMPTY,
+        };
+        *self = RecentIds {
+            ids,
+            ..RecentIds::new()
+        };
     }
 
     /// How many ids are remembered now.
@@ -421,7 +429,7 @@ impl From<RecentIdsRepr> for RecentIds {
         RecentIds {
             newest: ids.last().map_or(i64::MIN, |&(_, t)| t),
             oldest: ids.first().map_or(i64::MAX, |&(_, t)| t),
-            filter: ids.iter().fold(0, |f, &(id, _)| f | filter_bits(id)),
+            filter: filter_of(&ids),
             ids: Ids::from_sorted(ids.into_iter()),
             forgotten_through: r.forgotten_through.unwrap_or(i64::MIN),
         }
