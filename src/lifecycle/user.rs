@@ -250,13 +250,9 @@ impl Lifecycle {
     /// `limit` as [`enter`] would have one by one.
     pub(super) fn adopt_history(&mut self, moves: &[Transition], limit: u16) {
         let limit = usize::from(limit);
-        if self.history.is_empty() && moves.len() <= limit {
-            // A fresh state's whole run: the common case, one copy (into
-            // the buffer a reset state kept, or one exact allocation).
-            self.history.extend_from_slice(moves);
-            return;
-        }
-        // Only the newest `limit` of the old history and the moves survive.
+        // Only the newest `limit` of the old history and the moves survive:
+        // for a fresh state's whole run, all the moves, copied into the
+        // buffer a reset state kept or one exact allocation.
         let new_kept = moves.len().min(limit);
         let old_kept = self.history.len().min(limit - new_kept);
         let dropped = (self.history.len() - old_kept) + (moves.len() - new_kept);
