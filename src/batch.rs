@@ -51,13 +51,7 @@ impl EventLog {
         let mut index = UserIndex::new();
         let slots: Vec<u32> = events.iter().map(|e| index.intern(e.user)).collect();
 
-        let mut starts = vec![0usize; index.len() + 1];
-        for &slot in &slots {
-            starts[slot as usize + 1] += 1;
-        }
-        for i in 1..starts.len() {
-            starts[i] += starts[i - 1];
-        }
+        let starts = slot_starts(slots.iter().copied(), index.len());
         // Where each event goes: its user's next free place, so a user's
         // events keep their order (a stable counting sort).
         let mut next = starts.clone();
@@ -132,6 +126,25 @@ impl FromIterator<Event> for EventLog {
     fn from_iter<I: IntoIterator<Item = Event>>(iter: I) -> Self {
         EventLog::new(iter.into_iter().collect())
     }
+}
+
+/// Where each of `n` slots' run starts once items are grouped by slot, the
+/// first half of a stable counting sort: entry `s` is the number of items in
+/// slots before `s`, and entry `n` the number of items. Slots of `n` or
+/// more are not counted.
+pub(crate) fn slot_starts(slots: impl IntoIterator<Item = u32>, n: usize) -> Vec<usize> {
+    let mut starts = vec![0_usize; n + 1];
+    for slot in slots {
+        if let Some(count) = starts.get_mut(slot as usize + 1) {
+            *count += 1;
+        }
+    }
+    let mut sum = 0;
+    for start in &mut starts {
+        sum += *start;
+        *start = sum;
+    }
+    starts
 }
 
 #[cfg(test)]

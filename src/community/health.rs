@@ -127,6 +127,7 @@
 
 use crate::analytics::funnel::lower_median;
 use crate::analytics::{Ratio, bump};
+use crate::batch::slot_starts;
 use crate::event::{Event, EventKind};
 use crate::id::{CommunityId, ContentId, UserId};
 use crate::intern::BuildIdHasher;
@@ -681,7 +682,7 @@ fn count_common<T: Ord>(a: &[T], b: &[T]) -> u64 {
 /// Groups `items` by community slot `0..n` with a stable counting sort;
 /// returns where each community's run starts (`n + 1` offsets).
 fn group<T: Copy>(items: &mut Vec<T>, n: usize, community: impl Fn(&T) -> u32) -> Vec<usize> {
-    let starts = run_starts(items, n, &community);
+    let starts = slot_starts(items.iter().map(&community), n);
     let Some(&first) = items.first() else {
         return starts;
     };
@@ -742,23 +743,6 @@ fn union_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
     out.extend(a);
     out.extend(b);
     out
-}
-
-/// Where each community's run starts in `items` sorted by community slot
-/// `0..n`: `n + 1` offsets.
-fn run_starts<T>(items: &[T], n: usize, community: impl Fn(&T) -> u32) -> Vec<usize> {
-    let mut starts = vec![0_usize; n + 1];
-    for item in items {
-        if let Some(count) = starts.get_mut(community(item) as usize + 1) {
-            *count += 1;
-        }
-    }
-    let mut sum = 0;
-    for start in &mut starts {
-        sum += *start;
-        *start = sum;
-    }
-    starts
 }
 
 /// Collects community events for a [`Health`] report, in any order.

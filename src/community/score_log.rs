@@ -34,6 +34,7 @@ use super::engagement::EngagementModel;
 use super::interaction::Interaction;
 use super::membership::Standing;
 use super::score::{EngagementError, Entry, MemberScore, Outcome, Side};
+use crate::batch::slot_starts;
 use crate::event::Event;
 use crate::id::UserId;
 use crate::intern::UserIndex;
@@ -146,15 +147,7 @@ impl FromIterator<Interaction> for InteractionLog {
 /// A stable counting sort of `entries` by `slots`: the grouped entries and
 /// each slot's start.
 fn group(entries: Vec<Entry>, slots: &[u32], users: usize) -> (Vec<Entry>, Vec<usize>) {
-    let mut starts = vec![0usize; users + 1];
-    for &s in slots {
-        if let Some(n) = starts.get_mut(s as usize + 1) {
-            *n += 1;
-        }
-    }
-    for i in 1..starts.len() {
-        starts[i] += starts[i - 1];
-    }
+    let starts = slot_starts(slots.iter().copied(), users);
     let mut next = starts.clone();
     let mut out = entries.clone();
     for (e, &s) in entries.into_iter().zip(slots) {
