@@ -3,8 +3,8 @@
 
 use super::PointsError;
 use super::condition::{EarnContext, LocalTime};
-use super::expiry::Expiry;
-use super::ledger::{DayTally, Ledger, Lot, Periods, RuleCounter, RuleCounters, Tallies};
+use super::expiry::Memo;
+use super::ledger::{DayTally, Ledger, Lot, LotOrder, Periods, RuleCounter, RuleCounters, Tallies};
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
 use super::program::{Program, RulePlan};
@@ -124,6 +124,20 @@ impl Earned {
         self.total = 0;
         self.debt_paid = 0;
     }
+}
+
+/// What a batch caller (a simulation) asks of the earning step beyond
+/// [`Program::apply_into`].
+pub(crate) struct Noting<'a> {
+    /// Receives the position in the program of each award's rule
+    /// (`rules[k]` for `out.awards[k]`), emptied first: a caller that tallies
+    /// awards by rule then finds the rule without a lookup by name.
+    pub(crate) rules: &'a mut Vec<usize>,
+    /// Where new lots go.
+    pub(crate) lots: LotOrder,
+    /// Expiry dates worked out by earlier events (see [`Memo`]), for the
+    /// program's zone.
+    pub(crate) expiries: &'a mut [Option<Memo>],
 }
 
 /// What [`Program::apply_with`] commits once nothing can fail, besides
@@ -325,18 +339,27 @@ impl<Tz: TimeZone> Program<Tz> {
         self.apply_noting(ledger, event, ctx, out, None)
     }
 
-    /// [`Program::apply_into`] that also lists, in `rules` if given, the
-    /// position in the program of each award's rule (`rules[k]` for
-    /// `out.awards[k]`), emptied first: a caller that tallies awards by
-    /// rule (a simulation) then finds the rule without a lookup by name.
+    /// [`Program::apply_into`] with what a batch caller asks for beyond it
+    /// (see [`Noting`]), if given.
     pub(crate) fn apply_noting(
         &self,
         ledger: &mut Ledger,
         event: &Event,
         ctx: &EarnContext,
         out: &mut Earned,
-        mut rules: Option<&mut Vec<usize>>,
+        noting: Option<Noting<'_>>,
     ) -> Result<(), PointsError> {
+        // Without a batch's memo, expiry dates are remembered for the
+        // event: most of its awards share one expiry.
+        let mut event_memo = [None];
+        let (mut rules, order, expiries) = match noting {
+            Some(Noting {
+                rules,
+                lots,
+                expiries,
+            }) => (Some(rules), lots, expiries),
+            None => (None, LotOrder::Kept, &mut event_memo[..]),
+        };
         out.reset();
         if let Some(rules) = rules.as_deref_mut() {
             rules.clear();
@@ -370,7 +393,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 event,
                 ctx,
                 candidates,
-                (out, &mut changes, rules.as_deref_mut()),
+                (out, &mut changes, rules.as_deref_mut(), expiries),
             )
             .and_then(|step| {
                 // The last fallible step; it changes nothing when it fails.
@@ -385,7 +408,8 @@ impl<Tz: TimeZone> Program<Tz> {
                     held: 0,
                     counted_global: c.counted_global,
                 });
-                out.debt_paid = ledger.credit(out.total, step.lots, lots, &self.spec.ledger)?;
+                out.debt_paid =
+                    ledger.credit(out.total, step.lots, lots, &self.spec.ledger, order)?;
                 Ok(step)
             });
         let step = match step {
@@ -445,7 +469,12 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         ctx: &EarnContext,
         candidates: &[usize],
-        (earned, changes, mut rules): (&mut Earned, &mut Changes, Option<&mut Vec<usize>>),
+        (earned, changes, mut rules, expiries): (
+            &mut Earned,
+            &mut Changes,
+            Option<&mut Vec<usize>>,
+            &mut [Option<Memo>],
+        ),
     ) -> Result<Step, PointsError> {
         let offset = self
             .zone
@@ -475,9 +504,6 @@ impl<Tz: TimeZone> Program<Tz> {
         // The global daily tally as this event's awards use it up.
         let mut global: Option<DayTally> = None;
         let mut global_changed = false;
-        // The last expiry computed: most rules share the program's, and
-        // calendar arithmetic is worth doing once per event.
-        let mut expiry_memo: Option<(Expiry, Option<DateTime<Utc>>)> = None;
         for (position, &i) in candidates.iter().enumerate() {
             let (Some(rule), Some(plan)) = (self.spec.rules.get(i), self.plan.rules.get(i)) else {
                 continue;
@@ -577,14 +603,7 @@ impl<Tz: TimeZone> Program<Tz> {
                     .checked_add(award.points)
                     .ok_or(PointsError::Overflow)?;
                 let expiry = rule.expiry.unwrap_or(self.spec.expiry);
-                change.expires_at = match expiry_memo {
-                    Some((memo, at)) if memo == expiry => at,
-                    _ => {
-                        let at = expiry.expires_at(event.at, &self.zone)?;
-                        expiry_memo = Some((expiry, at));
-                        at
-                    }
-                };
+                change.expires_at = expiry.expires_at_memo(event.at, &self.zone, expiries)?;
                 change.available_from = match rule.pending_days {
                     0 => event.at,
                     days => event

@@ -77,14 +77,30 @@ impl Expiry {
         earned_at: DateTime<Utc>,
         zone: &Tz,
     ) -> Result<Option<DateTime<Utc>>, PointsError> {
+        self.expires_at_memo(earned_at, zone, &mut [])
+    }
+
+    /// [`Expiry::expires_at`], looking up in `memo` (and writing there) what
+    /// a local date of earning gives. `memo` is for one `zone`; an empty one
+    /// remembers nothing.
+    ///
+    /// Calendar months move the local date of earning and keep its time of
+    /// day: the calendar arithmetic is done once per date and memo slot,
+    /// and the time of day put back per call.
+    pub(crate) fn expires_at_memo<Tz: TimeZone>(
+        &self,
+        earned_at: DateTime<Utc>,
+        zone: &Tz,
+        memo: &mut [Option<Memo>],
+    ) -> Result<Option<DateTime<Utc>>, PointsError> {
         match *self {
             Expiry::Never => Ok(None),
             Expiry::AfterDays { days } => {
                 let nanos = earned_at.timestamp_subsec_nanos();
                 // Days of 24 hours are whole multiples of 86,400 seconds of
-                // Unix time: integer arithmetic, much cheaper than chrono's
-                // calendar addition, and the same instant. A leap second
-                // (nanos past a second) keeps chrono's own rules.
+                // Unix time: integer arithmetic, cheaper than chrono's
+                // calendar addition or a memo, and the same instant. A leap
+                // second (nanos past a second) keeps chrono's own rules.
                 if nanos < 1_000_000_000 {
                     return earned_at
                         .timestamp()
@@ -109,17 +125,52 @@ impl Expiry {
                     .naive_utc()
                     .checked_add_offset(offset)
                     .ok_or(PointsError::Overflow)?;
-                // chrono clamps a missing day to the month's last day.
-                let due = local
-                    .checked_add_months(Months::new(months))
-                    .ok_or(PointsError::Overflow)?;
-                let Some(period) = round_up_to else {
-                    return Ok(Some(instant_of_local(due, zone)));
-                };
-                let next = next_period_start(due.date(), period).ok_or(PointsError::Overflow)?;
-                Ok(Some(LocalDay::from_date(next).start_in(zone)))
+                let worked = self.worked_out(local.date(), (months, round_up_to), zone, memo)?;
+                Ok(Some(match worked.rounded {
+                    Some(end) => end,
+                    None => instant_of_local(worked.due.and_time(local.time()), zone),
+                }))
             }
         }
+    }
+
+    /// What earning on local `date` gives under this expiry, `months` later
+    /// and maybe rounded up, from `memo` if it has it.
+    fn worked_out<Tz: TimeZone>(
+        &self,
+        date: NaiveDate,
+        (months, round_up_to): (u32, Option<PeriodEnd>),
+        zone: &Tz,
+        memo: &mut [Option<Memo>],
+    ) -> Result<Memo, PointsError> {
+        let slot = Memo::slot(memo, self, date);
+        if let Some(Some(m)) = slot.as_deref()
+            && m.expiry == *self
+            && m.date == date
+        {
+            return Ok(*m);
+        }
+        // chrono clamps a missing day to the month's last day.
+        let due = date
+            .checked_add_months(Months::new(months))
+            .ok_or(PointsError::Overflow)?;
+        let rounded = match round_up_to {
+            None => None,
+            Some(period) => {
+                let next = next_period_start(due, period).ok_or(PointsError::Overflow)?;
+                Some(LocalDay::from_date(next).start_in(zone))
+            }
+        };
+        let m = Memo {
+            expiry: *self,
+            date,
+            due,
+            rounded,
+        };
+        if let Some(slot) = slot {
+            *slot = Some(m);
+        }
+        Ok(m)
     }
 
     /// The fewest whole days from earning to expiry (a month is at least
@@ -165,6 +216,54 @@ impl fmt::Display for Expiry {
                 }
             }
         }
+    }
+}
+
+/// What an `AfterMonths` expiry gives for one local date of earning (see
+/// [`Expiry::expires_at_memo`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Memo {
+    expiry: Expiry,
+    /// The local date of earning.
+    date: NaiveDate,
+    /// That date plus the months.
+    due: NaiveDate,
+    /// The end of the period `due` is rounded up to, if it is.
+    rounded: Option<DateTime<Utc>>,
+}
+
+impl Memo {
+    /// How many slots a batch's memo has: a few months' dates for each of
+    /// a program's few calendar expiries, with room to spare (a direct
+    /// mapped table misses when two keys share a slot).
+    pub(crate) const BATCH: usize = 1024;
+
+    /// The slot of `memo` for `expiry` and `date` (none if `memo` is
+    /// empty): one place per key, so a lookup is one comparison.
+    fn slot<'m>(
+        memo: &'m mut [Option<Memo>],
+        expiry: &Expiry,
+        date: NaiveDate,
+    ) -> Option<&'m mut Option<Memo>> {
+        let Expiry::AfterMonths {
+            months,
+            round_up_to,
+        } = *expiry
+        else {
+            return None;
+        };
+        let expiry = u64::from(months) * 4 + round_up_to.map_or(0, |p| p as u64 + 1);
+        // The year and day of the year are read straight off a date, which
+        // working out its day number is not; a multiplicative hash spreads
+        // neighbouring days and expiries over the slots.
+        let day = (date.year() as u64)
+            .wrapping_mul(366)
+            .wrapping_add(u64::from(date.ordinal()));
+        let key = (day.wrapping_mul(1 << 12).wrapping_add(expiry))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> 32;
+        let len = memo.len();
+        memo.get_mut((key as usize).checked_rem(len)?)
     }
 }
 
@@ -412,5 +511,39 @@ mod tests {
             months(1, None).expires_at(earned, &ny),
             Ok(Some(utc(2026, 3, 8, 7)))
         );
+    }
+
+    #[test]
+    fn a_memo_gives_what_working_it_out_gives() {
+        // Every 97 minutes over two years in New York (DST gaps and folds)
+        // and in +08:00, through a memo small enough that its slots collide
+        // and are overwritten: the same instants as without one.
+        let ny = chrono_tz::America::New_York;
+        let expiries = [
+            months(1, None),
+            months(3, None),
+            months(1, Some(PeriodEnd::Month)),
+            months(12, Some(PeriodEnd::Quarter)),
+            months(6, Some(PeriodEnd::Year)),
+            Expiry::AfterDays { days: 30 },
+            Expiry::Never,
+        ];
+        let (mut memo_ny, mut memo_cn) = ([None; 5], [None; 5]);
+        let mut at = utc(2025, 1, 30, 0);
+        for step in 0..(2 * 365 * 24 * 60 / 97) {
+            let expiry = expiries[step % expiries.len()];
+            assert_eq!(
+                expiry.expires_at_memo(at, &ny, &mut memo_ny),
+                expiry.expires_at(at, &ny),
+                "{expiry} at {at} in New York"
+            );
+            assert_eq!(
+                expiry.expires_at_memo(at, &plus8(), &mut memo_cn),
+                expiry.expires_at(at, &plus8()),
+                "{expiry} at {at} in +08:00"
+            );
+            at += TimeDelta::minutes(97);
+        }
+        assert!(memo_ny.iter().any(Option::is_some));
     }
 }

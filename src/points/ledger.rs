@@ -92,7 +92,7 @@ impl Lot {
 
     /// The spending order: earliest expiry first, never-expiring last, then
     /// older before newer.
-    fn spend_key(&self) -> (bool, Option<DateTime<Utc>>, DateTime<Utc>, u64) {
+    pub(crate) fn spend_key(&self) -> (bool, Option<DateTime<Utc>>, DateTime<Utc>, u64) {
         (
             self.expires_at.is_none(),
             self.expires_at,
@@ -100,6 +100,22 @@ impl Lot {
             self.id,
         )
     }
+}
+
+/// Where [`Ledger::credit`] puts new lots.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum LotOrder {
+    /// At their place in spending order, as every reader of a ledger
+    /// expects.
+    Kept,
+    /// At the end, out of order, for a batch caller that earns many times
+    /// in a row and reads nothing in between: inserting each lot in order
+    /// moves the lots after it, which for a heavy earner with short-lived
+    /// awards among long-lived ones is most of them, every time. The lots
+    /// stay out of order, so such a ledger is only expired
+    /// ([`Ledger::expire_out_of_order`]), summed up and thrown away: a
+    /// simulation's.
+    Deferred,
 }
 
 /// The idempotency key of an operation (an order id, a request id).
@@ -537,18 +553,37 @@ impl Ledger {
         // Lots are in expiry order, so the due ones are a prefix: walk it
         // (it is walked anyway), and the common call, with nothing due,
         // reads one lot and changes nothing.
+        self.retire_due(now, LotOrder::Kept)
+    }
+
+    /// [`Ledger::expire`] for a ledger whose lots were credited with
+    /// [`LotOrder::Deferred`]: every lot is looked at, and the lots stay
+    /// out of order.
+    pub(crate) fn expire_out_of_order(&mut self, now: DateTime<Utc>) -> u64 {
+        self.retire_due(now, LotOrder::Deferred)
+    }
+
+    /// Retires the lots due at `now`, which are a prefix of the lots if
+    /// they are in `order`.
+    fn retire_due(&mut self, now: DateTime<Utc>, order: LotOrder) -> u64 {
         let mut due = 0u64;
-        for lot in self.lots.iter_mut().take_while(|l| l.due_at(now)) {
+        let earnings = &mut self.earnings;
+        let mut retire = |lot: &mut Lot| {
             if lot.remaining == 0 {
-                continue;
+                return;
             }
             // Cannot saturate: `due` is part of `available`.
             due = due.saturating_add(lot.remaining);
             let (id, points) = (lot.id, lot.remaining);
             lot.remaining = 0;
-            if let Some(e) = self.earnings.iter_mut().find(|e| e.lot == id) {
+            if let Some(e) = earnings.iter_mut().find(|e| e.lot == id) {
                 e.expired = e.expired.saturating_add(points);
             }
+        };
+        let lots = self.lots.iter_mut();
+        match order {
+            LotOrder::Kept => lots.take_while(|l| l.due_at(now)).for_each(&mut retire),
+            LotOrder::Deferred => lots.filter(|l| l.due_at(now)).for_each(&mut retire),
         }
         if due == 0 {
             return 0;
@@ -774,6 +809,7 @@ impl Ledger {
         count: usize,
         lots: impl Iterator<Item = Lot>,
         policy: &LedgerPolicy,
+        order: LotOrder,
     ) -> Result<u64, PointsError> {
         let statement_limit = policy.statement_entries;
         let reversible = usize::from(policy.reversible_awards);
@@ -847,7 +883,10 @@ impl Ledger {
             });
             self.available = self.available.saturating_add(lot.remaining);
             if lot.remaining > 0 {
-                self.insert_lot(lot);
+                match order {
+                    LotOrder::Kept => self.insert_lot(lot),
+                    LotOrder::Deferred => self.lots.push(lot),
+                }
             }
         }
         self.next_lot = next_lot;
@@ -1020,7 +1059,7 @@ impl Ledger {
             statement_entries: 0,
             ..*policy
         };
-        let paid = self.credit(points, 1, std::iter::once(lot), &quiet)?;
+        let paid = self.credit(points, 1, std::iter::once(lot), &quiet, LotOrder::Kept)?;
         self.statement_limit = policy.statement_entries;
         self.version = version;
         let mut entries = vec![Entry {

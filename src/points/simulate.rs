@@ -13,6 +13,9 @@ pub use report::{
     Liability, RuleReport, SimulationError, SimulationReport, TopEarner, ValidThrough,
 };
 
+use super::earn::Noting;
+use super::expiry::Memo;
+use super::ledger::LotOrder;
 use super::program::Program;
 use super::{EarnContext, Earned, Ledger, Lot, PointsError, Portion};
 use crate::batch::EventLog;
@@ -179,6 +182,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // by the heaviest earner so far, is not given back and asked for
         // again per user.
         let mut lots = Vec::new();
+        // Expiry dates by local date of earning, for all users: they
+        // earn on the same few dates.
+        let mut expiries = vec![None; Memo::BATCH];
         for (user, events) in log.runs() {
             purchases.clear();
             self.run_user(
@@ -186,6 +192,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 events,
                 &mut acc,
                 (&mut purchases, (&mut earned, &mut rules), &mut lots),
+                &mut expiries,
             );
         }
         acc.finish()
@@ -202,18 +209,31 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             (&mut Earned, &mut Vec<usize>),
             &mut Vec<Lot>,
         ),
+        expiries: &mut [Option<Memo>],
     ) {
         let mut ledger = self.program.new_ledger();
         // Empty: the previous user's lots were cleared from it.
         ledger.lots = std::mem::take(lots);
         let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
+        // A member who only earns reads no lot until the end, and then
+        // only to expire and sum them: their lots need no order.
+        let order = if self.price.is_none() && !self.refunds {
+            LotOrder::Deferred
+        } else {
+            LotOrder::Kept
+        };
         acc.start_user();
         for event in events {
             acc.report.events += 1;
+            let noting = Noting {
+                rules: &mut *rules,
+                lots: order,
+                expiries: &mut *expiries,
+            };
             match self
                 .program
-                .apply_noting(&mut ledger, event, &ctx, earned, Some(rules))
+                .apply_noting(&mut ledger, event, &ctx, earned, Some(noting))
                 .map(|()| &*earned)
             {
                 Ok(earned) if earned.duplicate => acc.report.duplicates += 1,
@@ -235,7 +255,10 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 Err(_) => acc.report.failed += 1,
             }
         }
-        ledger.expire(self.as_of);
+        match order {
+            LotOrder::Kept => ledger.expire(self.as_of),
+            LotOrder::Deferred => ledger.expire_out_of_order(self.as_of),
+        };
         acc.end_user(user, &ledger, self.program.zone());
         *lots = std::mem::take(&mut ledger.lots);
         lots.clear();

@@ -6,6 +6,9 @@
 use crate::event::{Event, EventKind, KindPattern, KindTag};
 use crate::id::{EventId, UserId};
 use crate::lifecycle::Stage;
+use crate::points::earn::Noting;
+use crate::points::expiry::Memo;
+use crate::points::ledger::LotOrder;
 use crate::points::*;
 use crate::time::LocalDay;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -963,6 +966,43 @@ mod release_properties {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
         #[test]
+        fn lots_deferred_then_ordered_are_the_lots_kept_in_order(
+            spec in spec(),
+            lives in vec((0u8..4, 1u32..40, 0u32..3), 4),
+            events in events(),
+        ) {
+            // Rules whose lots expire in varied orders, some pending.
+            let mut spec = spec;
+            for (r, &(how, n, pending)) in spec.rules.iter_mut().zip(&lives) {
+                r.expiry = Some(match how {
+                    0 => Expiry::Never,
+                    1 => Expiry::AfterDays { days: n + 2 },
+                    2 => Expiry::AfterMonths { months: n % 13 + 1, round_up_to: None },
+                    _ => Expiry::AfterMonths { months: n % 13 + 1, round_up_to: Some(PeriodEnd::Month) },
+                });
+                r.pending_days = pending;
+            }
+            let p = program(spec);
+            let (ctx, mut out, mut rules) = (EarnContext::new(), Earned::default(), Vec::new());
+            // A small batch memo, so its slots are shared and overwritten.
+            let mut memo = [None; 3];
+            let (mut kept, mut deferred) = (p.new_ledger(), p.new_ledger());
+            for e in &events {
+                let a = p.apply_into(&mut kept, e, &ctx, &mut out).map(|()| out.total);
+                let later = Noting { rules: &mut rules, lots: LotOrder::Deferred, expiries: &mut memo };
+                let b = p.apply_noting(&mut deferred, e, &ctx, &mut out, Some(later)).map(|()| out.total);
+                prop_assert_eq!(a, b);
+            }
+            // Expired at some instant, both retire the same points; put in
+            // order, the deferred lots are the kept ones.
+            let now = events.last().map_or(utc(2026, 3, 25, 0, 0), |e| e.at) + TimeDelta::days(i64::from(lives[0].1));
+            prop_assert_eq!(kept.expire(now), deferred.expire_out_of_order(now));
+            deferred.lots.sort_by_key(Lot::spend_key);
+            prop_assert_eq!(&kept, &deferred);
+            prop_assert!(kept.check().is_ok());
+        }
+
+        #[test]
         fn award_then_release_is_as_if_never_awarded(
             spec in spec(),
             events in events(),
@@ -1004,6 +1044,14 @@ mod release_properties {
     }
 }
 
+fn noting<'a>(rules: &'a mut Vec<usize>, expiries: &'a mut [Option<Memo>]) -> Noting<'a> {
+    Noting {
+        rules,
+        lots: LotOrder::Kept,
+        expiries,
+    }
+}
+
 #[test]
 fn each_award_is_noted_with_its_rule_s_position() {
     // Priority reorders the rules, a group skips one, a cap leaves a
@@ -1029,7 +1077,13 @@ fn each_award_is_noted_with_its_rule_s_position() {
         .enumerate()
     {
         let e = ev(i as u64, action, utc(2026, 3, 1, 9, i as u32));
-        let noted = p.apply_noting(&mut l, &e, &ctx, &mut out, Some(&mut rules));
+        let noted = p.apply_noting(
+            &mut l,
+            &e,
+            &ctx,
+            &mut out,
+            Some(noting(&mut rules, &mut [])),
+        );
         assert_eq!(noted, Ok(()), "event {i}");
         let names: Vec<&str> = rules
             .iter()
@@ -1043,7 +1097,13 @@ fn each_award_is_noted_with_its_rule_s_position() {
     // A duplicate awards nothing, and notes nothing.
     let again = ev(0, "lesson", utc(2026, 3, 1, 9, 0));
     assert_eq!(
-        p.apply_noting(&mut l, &again, &ctx, &mut out, Some(&mut rules)),
+        p.apply_noting(
+            &mut l,
+            &again,
+            &ctx,
+            &mut out,
+            Some(noting(&mut rules, &mut []))
+        ),
         Ok(())
     );
     assert!(out.duplicate && rules.is_empty());
