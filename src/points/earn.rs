@@ -129,15 +129,34 @@ impl Earned {
 /// What a batch caller (a simulation) asks of the earning step beyond
 /// [`Program::apply_into`].
 pub(crate) struct Noting<'a> {
-    /// Receives the position in the program of each award's rule
-    /// (`rules[k]` for `out.awards[k]`), emptied first: a caller that tallies
-    /// awards by rule then finds the rule without a lookup by name.
-    pub(crate) rules: &'a mut Vec<usize>,
+    /// Receives the awards, in short, instead of `out.awards` (which is
+    /// left empty), emptied first: a caller that tallies awards by rule
+    /// needs no explanation of each, nor a lookup of its rule by name.
+    pub(crate) awards: &'a mut Vec<Noted>,
     /// Where new lots go.
     pub(crate) lots: LotOrder,
     /// Expiry dates worked out by earlier events (see [`Memo`]), for the
     /// program's zone.
     pub(crate) expiries: &'a mut [Option<Memo>],
+}
+
+/// An award in short, for [`Noting`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Noted {
+    /// The position of the award's rule in the program.
+    pub(crate) rule: usize,
+    /// [`Award::points`].
+    pub(crate) points: u64,
+    /// Whether a cap cut it ([`Award::capped`] is some).
+    pub(crate) capped: bool,
+}
+
+/// Where the earning step puts its awards.
+enum Awards<'a> {
+    /// Explained in full, for the host.
+    Explained(&'a mut Vec<Award>),
+    /// In short, for a batch caller.
+    Noted(&'a mut Vec<Noted>),
 }
 
 /// What [`Program::apply_with`] commits once nothing can fail, besides
@@ -352,17 +371,17 @@ impl<Tz: TimeZone> Program<Tz> {
         // Without a batch's memo, expiry dates are remembered for the
         // event: most of its awards share one expiry.
         let mut event_memo = [None];
-        let (mut rules, order, expiries) = match noting {
+        let (mut noted, order, expiries) = match noting {
             Some(Noting {
-                rules,
+                awards,
                 lots,
                 expiries,
-            }) => (Some(rules), lots, expiries),
+            }) => (Some(awards), lots, expiries),
             None => (None, LotOrder::Kept, &mut event_memo[..]),
         };
         out.reset();
-        if let Some(rules) = rules.as_deref_mut() {
-            rules.clear();
+        if let Some(noted) = noted.as_deref_mut() {
+            noted.clear();
         }
         match ledger.seen.admit(event.id, event.at) {
             Admission::Duplicate => {
@@ -393,7 +412,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 event,
                 ctx,
                 candidates,
-                (out, &mut changes, rules.as_deref_mut(), expiries),
+                (out, &mut changes, noted.as_deref_mut(), expiries),
             )
             .and_then(|step| {
                 // The last fallible step; it changes nothing when it fails.
@@ -416,8 +435,8 @@ impl<Tz: TimeZone> Program<Tz> {
             Ok(step) => step,
             Err(e) => {
                 out.reset();
-                if let Some(rules) = rules {
-                    rules.clear();
+                if let Some(noted) = noted {
+                    noted.clear();
                 }
                 return Err(e);
             }
@@ -469,10 +488,10 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         ctx: &EarnContext,
         candidates: &[usize],
-        (earned, changes, mut rules, expiries): (
+        (earned, changes, mut noted, expiries): (
             &mut Earned,
             &mut Changes,
-            Option<&mut Vec<usize>>,
+            Option<&mut Vec<Noted>>,
             &mut [Option<Memo>],
         ),
     ) -> Result<Step, PointsError> {
@@ -559,23 +578,25 @@ impl<Tz: TimeZone> Program<Tz> {
                 }
                 global = Some(global_days.tally(day));
             }
-            if earned.awards.capacity() == 0 {
-                // One allocation for every award this event can make.
-                earned
-                    .awards
-                    .reserve_exact(candidates.len().saturating_sub(position));
-            }
+            let awards = match noted.as_deref_mut() {
+                Some(noted) => Awards::Noted(noted),
+                None => {
+                    if earned.awards.capacity() == 0 {
+                        // One allocation for every award this event can make.
+                        earned
+                            .awards
+                            .reserve_exact(candidates.len().saturating_sub(position));
+                    }
+                    Awards::Explained(&mut earned.awards)
+                }
+            };
             let award = self.award(
-                (rule, plan, counter),
+                (i, rule, plan, counter),
                 event,
                 ctx,
-                periods,
-                global,
-                &mut earned.awards,
+                (periods, global),
+                awards,
             )?;
-            if let Some(rules) = rules.as_deref_mut() {
-                rules.push(i);
-            }
             let mut change = Change {
                 rule: i,
                 matched: matched.map(|(n, _)| n),
@@ -624,16 +645,15 @@ impl<Tz: TimeZone> Program<Tz> {
         })
     }
 
-    /// One matching, non-excluded rule's award, before anything is
-    /// committed, appended to `awards`; what it grants.
+    /// One matching, non-excluded rule's award (the rule at `position`),
+    /// before anything is committed, appended to `awards`; what it grants.
     fn award(
         &self,
-        (rule, plan, counter): (&RuleSpec, &RulePlan, &RuleCounter),
+        (position, rule, plan, counter): (usize, &RuleSpec, &RulePlan, &RuleCounter),
         event: &Event,
         ctx: &EarnContext,
-        periods: Periods,
-        global: Option<DayTally>,
-        awards: &mut Vec<Award>,
+        (periods, global): (Periods, Option<DayTally>),
+        awards: Awards<'_>,
     ) -> Result<Granted, PointsError> {
         let (base, per_amount) = base_points(&rule.reward, &event.kind)?;
         let tier_multiplier = ctx
@@ -654,19 +674,27 @@ impl<Tz: TimeZone> Program<Tz> {
         let (points, capped, cooling_down_until) =
             self.limit(rule, plan, event, multiplied, periods, counter, global)?;
         let counted_global = points > 0 && global.is_some() && !rule.global_cap_exempt;
-        // Pushed whole, once: an award is large, and moving it about costs.
-        awards.push(Award {
-            rule: rule.name.clone(),
-            base,
-            tier_multiplier,
-            rule_multiplier: rule.multiplier,
-            multiplied,
-            points,
-            per_amount,
-            capped,
-            cooling_down_until,
-            counted_global,
-        });
+        match awards {
+            // Pushed whole, once: an award is large, and moving it about
+            // costs.
+            Awards::Explained(awards) => awards.push(Award {
+                rule: rule.name.clone(),
+                base,
+                tier_multiplier,
+                rule_multiplier: rule.multiplier,
+                multiplied,
+                points,
+                per_amount,
+                capped,
+                cooling_down_until,
+                counted_global,
+            }),
+            Awards::Noted(noted) => noted.push(Noted {
+                rule: position,
+                points,
+                capped: capped.is_some(),
+            }),
+        }
         Ok(Granted {
             points,
             counted_global,

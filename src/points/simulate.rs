@@ -13,7 +13,7 @@ pub use report::{
     Liability, RuleReport, SimulationError, SimulationReport, TopEarner, ValidThrough,
 };
 
-use super::earn::Noting;
+use super::earn::{Noted, Noting};
 use super::expiry::Memo;
 use super::ledger::LotOrder;
 use super::program::Program;
@@ -176,8 +176,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // One result reused for every event: the earning step then
         // allocates nothing for it.
         let mut earned = Earned::default();
-        // And the positions of its awards' rules.
-        let mut rules = Vec::new();
+        // And its awards, in short.
+        let mut awards = Vec::new();
         // One list of lots too, handed from user to user: its room, grown
         // by the heaviest earner so far, is not given back and asked for
         // again per user.
@@ -191,7 +191,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 user,
                 events,
                 &mut acc,
-                (&mut purchases, (&mut earned, &mut rules), &mut lots),
+                (&mut purchases, (&mut earned, &mut awards), &mut lots),
                 &mut expiries,
             );
         }
@@ -204,9 +204,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         user: UserId,
         events: &[Event],
         acc: &mut Accumulator,
-        (purchases, (earned, rules), lots): (
+        (purchases, (earned, awards), lots): (
             &mut Vec<Paid>,
-            (&mut Earned, &mut Vec<usize>),
+            (&mut Earned, &mut Vec<Noted>),
             &mut Vec<Lot>,
         ),
         expiries: &mut [Option<Memo>],
@@ -227,7 +227,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         for event in events {
             acc.report.events += 1;
             let noting = Noting {
-                rules: &mut *rules,
+                awards: &mut *awards,
                 lots: order,
                 expiries: &mut *expiries,
             };
@@ -239,8 +239,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 Ok(earned) if earned.duplicate => acc.report.duplicates += 1,
                 Ok(earned) => {
                     acc.report.applied += 1;
-                    for (award, &rule) in earned.awards.iter().zip(rules.iter()) {
-                        acc.award(rule, award.points, award.capped.is_some());
+                    for award in awards.iter() {
+                        acc.award(award.rule, award.points, award.capped);
                     }
                     if earned.total > 0
                         && let Some(price) = self.price

@@ -6,7 +6,7 @@
 use crate::event::{Event, EventKind, KindPattern, KindTag};
 use crate::id::{EventId, UserId};
 use crate::lifecycle::Stage;
-use crate::points::earn::Noting;
+use crate::points::earn::{Noted, Noting};
 use crate::points::expiry::Memo;
 use crate::points::ledger::LotOrder;
 use crate::points::*;
@@ -983,13 +983,13 @@ mod release_properties {
                 r.pending_days = pending;
             }
             let p = program(spec);
-            let (ctx, mut out, mut rules) = (EarnContext::new(), Earned::default(), Vec::new());
+            let (ctx, mut out, mut noted) = (EarnContext::new(), Earned::default(), Vec::new());
             // A small batch memo, so its slots are shared and overwritten.
             let mut memo = [None; 3];
             let (mut kept, mut deferred) = (p.new_ledger(), p.new_ledger());
             for e in &events {
                 let a = p.apply_into(&mut kept, e, &ctx, &mut out).map(|()| out.total);
-                let later = Noting { rules: &mut rules, lots: LotOrder::Deferred, expiries: &mut memo };
+                let later = Noting { awards: &mut noted, lots: LotOrder::Deferred, expiries: &mut memo };
                 let b = p.apply_noting(&mut deferred, e, &ctx, &mut out, Some(later)).map(|()| out.total);
                 prop_assert_eq!(a, b);
             }
@@ -1044,18 +1044,18 @@ mod release_properties {
     }
 }
 
-fn noting<'a>(rules: &'a mut Vec<usize>, expiries: &'a mut [Option<Memo>]) -> Noting<'a> {
+fn noting<'a>(awards: &'a mut Vec<Noted>, expiries: &'a mut [Option<Memo>]) -> Noting<'a> {
     Noting {
-        rules,
+        awards,
         lots: LotOrder::Kept,
         expiries,
     }
 }
 
 #[test]
-fn each_award_is_noted_with_its_rule_s_position() {
+fn each_award_is_noted_in_short_with_its_rule_s_position() {
     // Priority reorders the rules, a group skips one, a cap leaves a
-    // zero-point award: the positions still name each award's rule.
+    // zero-point award: the noted awards are the explained ones, in short.
     let mut first = rule("first", "lesson", 5);
     first.priority = 10;
     first.exclusive_group = Some("g".into());
@@ -1070,41 +1070,59 @@ fn each_award_is_noted_with_its_rule_s_position() {
         first,
         rule("plain", "lesson", 1),
     ]));
-    let (ctx, mut out, mut rules) = (EarnContext::new(), Earned::default(), vec![99]);
-    let mut l = p.new_ledger();
+    let ctx = EarnContext::new();
+    let (mut explained, mut short, mut noted) = (Earned::default(), Earned::default(), vec![]);
+    let (mut a, mut b) = (p.new_ledger(), p.new_ledger());
     for (i, action) in ["lesson", "lesson", "quiz", "lesson"]
         .into_iter()
         .enumerate()
     {
         let e = ev(i as u64, action, utc(2026, 3, 1, 9, i as u32));
-        let noted = p.apply_noting(
-            &mut l,
+        assert_eq!(p.apply_into(&mut a, &e, &ctx, &mut explained), Ok(()));
+        let result = p.apply_noting(
+            &mut b,
             &e,
             &ctx,
-            &mut out,
-            Some(noting(&mut rules, &mut [])),
+            &mut short,
+            Some(noting(&mut noted, &mut [])),
         );
-        assert_eq!(noted, Ok(()), "event {i}");
-        let names: Vec<&str> = rules
+        assert_eq!(result, Ok(()), "event {i}");
+        let expected: Vec<(&str, u64, bool)> = explained
+            .awards
             .iter()
-            .filter_map(|&r| p.spec().rules.get(r).map(|r| r.name.as_str()))
+            .map(|a| (a.rule.as_str(), a.points, a.capped.is_some()))
             .collect();
-        let awarded: Vec<&str> = out.awards.iter().map(|a| a.rule.as_str()).collect();
-        assert_eq!(names, awarded, "event {i}");
-        assert_eq!(rules.len(), out.awards.len(), "event {i}");
+        let got: Vec<(&str, u64, bool)> = noted
+            .iter()
+            .filter_map(|n| {
+                Some((
+                    p.spec().rules.get(n.rule)?.name.as_str(),
+                    n.points,
+                    n.capped,
+                ))
+            })
+            .collect();
+        assert_eq!(got, expected, "event {i}");
+        assert!(short.awards.is_empty());
+        assert_eq!(
+            (short.total, &short.skipped),
+            (explained.total, &explained.skipped)
+        );
     }
-    assert_eq!(out.awards.len(), 3);
+    assert_eq!(a, b);
+    assert_eq!(noted.len(), 3);
+    assert!(noted.iter().any(|n| n.capped && n.points == 0));
     // A duplicate awards nothing, and notes nothing.
     let again = ev(0, "lesson", utc(2026, 3, 1, 9, 0));
     assert_eq!(
         p.apply_noting(
-            &mut l,
+            &mut b,
             &again,
             &ctx,
-            &mut out,
-            Some(noting(&mut rules, &mut []))
+            &mut short,
+            Some(noting(&mut noted, &mut []))
         ),
         Ok(())
     );
-    assert!(out.duplicate && rules.is_empty());
+    assert!(short.duplicate && noted.is_empty());
 }
