@@ -463,6 +463,13 @@ impl RuleCounters {
         self.layout = Some(Arc::clone(names));
     }
 
+    /// No counters again, keeping the buffers and the adopted program's
+    /// table (emptied), for reuse.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.slots.fill(0);
+    }
+
     /// The counter of the rule at `position` in the adopted program (named
     /// `name`), if it has one.
     #[inline]

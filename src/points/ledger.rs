@@ -419,6 +419,30 @@ impl Ledger {
         }
     }
 
+    /// Makes this ledger equal to a new one with the same statement length,
+    /// keeping its buffers (lots, counters, the id window, remembered
+    /// operations, holds, awards and statement) for reuse: a batch that
+    /// runs member after member through one ledger then allocates for the
+    /// heaviest member so far, not for every member.
+    pub(crate) fn reset(&mut self) {
+        let mut kept =
+            std::mem::replace(self, Ledger::with_statement_entries(self.statement_limit));
+        kept.lots.clear();
+        kept.counters.clear();
+        kept.seen.clear();
+        kept.operations.clear();
+        kept.holds.clear();
+        kept.earnings.clear();
+        kept.statement.clear();
+        self.lots = kept.lots;
+        self.counters = kept.counters;
+        self.seen = kept.seen;
+        self.operations = kept.operations;
+        self.holds = kept.holds;
+        self.earnings = kept.earnings;
+        self.statement = kept.statement;
+    }
+
     /// Bumped by every successful change.
     pub fn version(&self) -> u64 {
         self.version
@@ -1469,6 +1493,33 @@ mod tests {
         let back: Ledger = serde_json::from_str(&json(&l)).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(back, l);
         assert_conserved(&back, t(5));
+    }
+
+    #[test]
+    fn a_reset_ledger_is_a_new_one_and_earns_like_one() {
+        let p = shop(50, r#""pending_days": 3,"#, r#"{ "clawback": "debt" }"#);
+        let mut l = p.new_ledger();
+        let events = [visit(1, t(0)), purchase(2, 40, t(1))];
+        earn(&p, &mut l, &events);
+        let _ = l.hold("h".into(), 20, t(2));
+        let _ = l.redeem("r".into(), 30, t(3));
+        let _ = p.reverse(
+            &mut l,
+            "x".into(),
+            EventId(1),
+            crate::points::Portion::Whole,
+            t(4),
+        );
+        assert!(l.owed() > 0 && l.held() > 0 && l.statement().len() > 0);
+        l.reset();
+        assert_eq!(l, p.new_ledger());
+        assert_eq!(json(&l), json(&p.new_ledger()));
+        // The counters' table, kept, finds no counter of the last member.
+        let mut fresh = p.new_ledger();
+        earn(&p, &mut l, &events);
+        earn(&p, &mut fresh, &events);
+        assert_eq!(l, fresh);
+        assert_conserved(&l, t(5));
     }
 
     #[test]

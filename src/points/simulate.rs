@@ -17,7 +17,7 @@ use super::earn::{Noted, Noting};
 use super::expiry::Memo;
 use super::ledger::LotOrder;
 use super::program::Program;
-use super::{EarnContext, Earned, Ledger, Lot, PointsError, Portion};
+use super::{EarnContext, Earned, Ledger, PointsError, Portion};
 use crate::batch::EventLog;
 use crate::event::{Event, EventKind, Money};
 use crate::id::{EventId, UserId};
@@ -178,10 +178,10 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         let mut earned = Earned::default();
         // And its awards, in short.
         let mut awards = Vec::new();
-        // One list of lots too, handed from user to user: its room, grown
-        // by the heaviest earner so far, is not given back and asked for
-        // again per user.
-        let mut lots = Vec::new();
+        // One ledger too, reset from user to user: its room (for lots,
+        // counters, ids), grown by the heaviest earner so far, is not given
+        // back and asked for again per user.
+        let mut ledger = self.program.new_ledger();
         // Expiry dates by local date of earning, for all users: they
         // earn on the same few dates.
         let mut expiries = vec![None; Memo::BATCH];
@@ -191,7 +191,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 user,
                 events,
                 &mut acc,
-                (&mut purchases, (&mut earned, &mut awards), &mut lots),
+                (&mut purchases, (&mut earned, &mut awards), &mut ledger),
                 &mut expiries,
             );
         }
@@ -204,16 +204,14 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         user: UserId,
         events: &[Event],
         acc: &mut Accumulator,
-        (purchases, (earned, awards), lots): (
+        (purchases, (earned, awards), ledger): (
             &mut Vec<Paid>,
             (&mut Earned, &mut Vec<Noted>),
-            &mut Vec<Lot>,
+            &mut Ledger,
         ),
         expiries: &mut [Option<Memo>],
     ) {
-        let mut ledger = self.program.new_ledger();
-        // Empty: the previous user's lots were cleared from it.
-        ledger.lots = std::mem::take(lots);
+        ledger.reset();
         let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
         // A member who only earns reads no lot until the end, and then
@@ -233,7 +231,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             };
             match self
                 .program
-                .apply_noting(&mut ledger, event, &ctx, earned, Some(noting))
+                .apply_noting(ledger, event, &ctx, earned, Some(noting))
                 .map(|()| &*earned)
             {
                 Ok(earned) if earned.duplicate => acc.report.duplicates += 1,
@@ -245,10 +243,10 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     if earned.total > 0
                         && let Some(price) = self.price
                     {
-                        self.spend(&mut ledger, price, event.at, &mut redeemed_so_far, acc);
+                        self.spend(ledger, price, event.at, &mut redeemed_so_far, acc);
                     }
                     if self.refunds {
-                        self.refund(&mut ledger, event, purchases, acc);
+                        self.refund(ledger, event, purchases, acc);
                     }
                 }
                 Err(PointsError::TooLate { .. }) => acc.report.too_late += 1,
@@ -259,9 +257,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             LotOrder::Kept => ledger.expire(self.as_of),
             LotOrder::Deferred => ledger.expire_out_of_order(self.as_of),
         };
-        acc.end_user(user, &ledger, self.program.zone());
-        *lots = std::mem::take(&mut ledger.lots);
-        lots.clear();
+        acc.end_user(user, ledger, self.program.zone());
     }
 
     /// Remembers a purchase, or reverses the purchase a refund returns.
