@@ -1475,28 +1475,9 @@ mod tests {
         assert_eq!(q.statement().len(), 0);
     }
 
-    #[test]
-    fn ledger_round_trips_through_json_with_every_part_in_use() {
-        let p = shop(50, r#""pending_days": 3,"#, r#"{ "clawback": "debt" }"#);
-        let mut l = p.new_ledger();
-        earn(&p, &mut l, &[visit(1, t(0)), purchase(2, 40, t(1))]);
-        let _ = l.hold("h".into(), 20, t(2));
-        let _ = l.redeem("r".into(), 30, t(3));
-        let _ = p.reverse(
-            &mut l,
-            "x".into(),
-            EventId(1),
-            crate::points::Portion::Whole,
-            t(4),
-        );
-        assert!(l.owed() > 0 && l.held() > 0);
-        let back: Ledger = serde_json::from_str(&json(&l)).unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(back, l);
-        assert_conserved(&back, t(5));
-    }
-
-    #[test]
-    fn a_reset_ledger_is_a_new_one_and_earns_like_one() {
+    /// A shop program, and a ledger of it with every part in use: lots, a
+    /// hold, a redemption, a reversal leaving debt, a statement.
+    fn busy_ledger() -> (crate::points::Program, Ledger, [crate::Event; 2]) {
         let p = shop(50, r#""pending_days": 3,"#, r#"{ "clawback": "debt" }"#);
         let mut l = p.new_ledger();
         let events = [visit(1, t(0)), purchase(2, 40, t(1))];
@@ -1511,6 +1492,20 @@ mod tests {
             t(4),
         );
         assert!(l.owed() > 0 && l.held() > 0 && l.statement().len() > 0);
+        (p, l, events)
+    }
+
+    #[test]
+    fn ledger_round_trips_through_json_with_every_part_in_use() {
+        let (_, l, _) = busy_ledger();
+        let back: Ledger = serde_json::from_str(&json(&l)).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(back, l);
+        assert_conserved(&back, t(5));
+    }
+
+    #[test]
+    fn a_reset_ledger_is_a_new_one_and_earns_like_one() {
+        let (p, mut l, events) = busy_ledger();
         l.reset();
         assert_eq!(l, p.new_ledger());
         assert_eq!(json(&l), json(&p.new_ledger()));
