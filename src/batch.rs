@@ -147,6 +147,34 @@ pub(crate) fn slot_starts(slots: impl IntoIterator<Item = u32>, n: usize) -> Vec
     starts
 }
 
+/// A stable counting sort of `items` into slots `0..n`, the slot of the
+/// item at `i` being `slot(i, item)`: the items grouped by slot (in their
+/// order within a slot) and each slot's start, from [`slot_starts`]. Items
+/// in slots of `n` or more are left out; the places past the last start
+/// then hold copies of some item.
+pub(crate) fn group_by_slot<T: Copy>(
+    items: &[T],
+    n: usize,
+    slot: impl Fn(usize, &T) -> u32,
+) -> (Vec<T>, Vec<usize>) {
+    let starts = slot_starts(items.iter().enumerate().map(|(i, t)| slot(i, t)), n);
+    let Some(&first) = items.first() else {
+        return (Vec::new(), starts);
+    };
+    let mut next = starts.clone();
+    let mut grouped = vec![first; items.len()];
+    for (i, item) in items.iter().enumerate() {
+        let Some(at) = next.get_mut(slot(i, item) as usize) else {
+            continue;
+        };
+        if let Some(place) = grouped.get_mut(*at) {
+            *place = *item;
+        }
+        *at += 1;
+    }
+    (grouped, starts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +204,20 @@ mod tests {
         assert_eq!(log.len(), 6);
         assert_eq!(log.runs().len(), 3);
         assert!(EventLog::new(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn grouping_by_slot_is_stable_and_leaves_out_slots_past_the_end() {
+        // (slot, order of arrival); slot 9 is past the three slots.
+        let items = [(2, 0), (0, 1), (9, 2), (2, 3), (0, 4), (1, 5)];
+        let (grouped, starts) = group_by_slot(&items, 3, |_, &(slot, _)| slot);
+        assert_eq!(starts, vec![0, 2, 3, 5]);
+        assert_eq!(grouped[..5], [(0, 1), (0, 4), (1, 5), (2, 0), (2, 3)]);
+        // The slot may come from the position instead.
+        let slots = [1, 0];
+        let (grouped, starts) = group_by_slot(&['a', 'b'], 2, |i, _| slots[i]);
+        assert_eq!((grouped, starts), (vec!['b', 'a'], vec![0, 1, 2]));
+        let (grouped, starts) = group_by_slot(&[] as &[u8], 2, |_, _| 0);
+        assert_eq!((grouped, starts), (vec![], vec![0, 0, 0]));
     }
 }

@@ -127,7 +127,7 @@
 
 use crate::analytics::funnel::lower_median;
 use crate::analytics::{Ratio, bump};
-use crate::batch::slot_starts;
+use crate::batch::group_by_slot;
 use crate::event::{Event, EventKind};
 use crate::id::{CommunityId, ContentId, UserId};
 use crate::intern::BuildIdHasher;
@@ -607,7 +607,8 @@ fn sort_by_member<T: Copy, K: Ord>(
     (low, low_bits): (impl Fn(&T) -> u64, u32),
     then: impl Fn(&T) -> K,
 ) -> Vec<usize> {
-    let starts = group(items, communities, &community);
+    let (grouped, starts) = group_by_slot(items, communities, |_, item| community(item));
+    *items = grouped;
     let order = |x: &T| member_order(member(x));
     let mut scratch = Vec::new();
     for part in items.chunk_by_mut(|a, b| community(a) == community(b)) {
@@ -677,28 +678,6 @@ fn count_common<T: Ord>(a: &[T], b: &[T]) -> u64 {
         }
     }
     common
-}
-
-/// Groups `items` by community slot `0..n` with a stable counting sort;
-/// returns where each community's run starts (`n + 1` offsets).
-fn group<T: Copy>(items: &mut Vec<T>, n: usize, community: impl Fn(&T) -> u32) -> Vec<usize> {
-    let starts = slot_starts(items.iter().map(&community), n);
-    let Some(&first) = items.first() else {
-        return starts;
-    };
-    let mut next = starts.clone();
-    let mut out = vec![first; items.len()];
-    for item in items.iter() {
-        let Some(at) = next.get_mut(community(item) as usize) else {
-            continue;
-        };
-        if let Some(slot) = out.get_mut(*at) {
-            *slot = *item;
-        }
-        *at += 1;
-    }
-    *items = out;
-    starts
 }
 
 /// Activity by community slot, then member order, then day.

@@ -34,7 +34,7 @@ use super::engagement::EngagementModel;
 use super::interaction::Interaction;
 use super::membership::Standing;
 use super::score::{EngagementError, Entry, MemberScore, Outcome, Side};
-use crate::batch::slot_starts;
+use crate::batch::group_by_slot;
 use crate::event::Event;
 use crate::id::UserId;
 use crate::intern::UserIndex;
@@ -93,9 +93,14 @@ impl InteractionLog {
             }
         }
         let users = index.len();
-        let (given, given_starts) = group(given, &given_slots, users);
-        drop(given_slots);
-        let (received, received_starts) = group(received, &received_slots, users);
+        // Each ungrouped list is dropped as soon as it is grouped: at most
+        // one list is held twice.
+        let grouped = group_by_slot(&given, users, |i, _| nth(&given_slots, i));
+        drop((given, given_slots));
+        let (given, given_starts) = grouped;
+        let grouped = group_by_slot(&received, users, |i, _| nth(&received_slots, i));
+        drop((received, received_slots));
+        let (received, received_starts) = grouped;
         InteractionLog {
             index,
             given,
@@ -144,21 +149,9 @@ impl FromIterator<Interaction> for InteractionLog {
     }
 }
 
-/// A stable counting sort of `entries` by `slots`: the grouped entries and
-/// each slot's start.
-fn group(entries: Vec<Entry>, slots: &[u32], users: usize) -> (Vec<Entry>, Vec<usize>) {
-    let starts = slot_starts(slots.iter().copied(), users);
-    let mut next = starts.clone();
-    let mut out = entries.clone();
-    for (e, &s) in entries.into_iter().zip(slots) {
-        if let Some(at) = next.get_mut(s as usize) {
-            if let Some(place) = out.get_mut(*at) {
-                *place = e;
-            }
-            *at += 1;
-        }
-    }
-    (out, starts)
+/// The slot of the entry at `i` (none past the end).
+fn nth(slots: &[u32], i: usize) -> u32 {
+    slots.get(i).copied().unwrap_or(u32::MAX)
 }
 
 /// Counts from a [`score_log`] run.
