@@ -8,7 +8,9 @@ use super::PointsError;
 use super::bounded;
 pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
 pub(crate) use super::counters::{Periods, RuleCounters, too_old};
+use super::entry_list::EntryList;
 use super::hold::Hold;
+use super::inline_deque::InlineDeque;
 pub(crate) use super::remembered::{Remembered, Spent};
 use super::reversal::{Clawback, Reversal};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
@@ -146,9 +148,9 @@ pub struct Redemption {
     pub at: DateTime<Utc>,
     /// Which lots paid, earliest-expiring first.
     pub taken: TakenList,
-    /// The statement entries it wrote.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub entries: Vec<Entry>,
+    /// The statement entries it wrote (one).
+    #[serde(default, skip_serializing_if = "EntryList::is_empty")]
+    pub entries: EntryList,
     /// `true` when this is the stored result of an earlier call with the
     /// same key; nothing changed this time.
     pub repeated: bool,
@@ -339,7 +341,7 @@ pub struct Ledger {
     #[serde(default, skip_serializing_if = "Tallies::is_empty")]
     pub(crate) global_days: Tallies,
     pub(crate) seen: RecentIds,
-    pub(crate) operations: VecDeque<Remembered>,
+    pub(crate) operations: InlineDeque<Remembered>,
     #[serde(default)]
     pub(crate) holds: Vec<Hold>,
     #[serde(default)]
@@ -368,7 +370,7 @@ impl Default for Ledger {
             counters: RuleCounters::default(),
             global_days: Tallies::default(),
             seen: RecentIds::new(),
-            operations: VecDeque::new(),
+            operations: InlineDeque::new(),
             holds: Vec::new(),
             earnings: VecDeque::new(),
             statement: VecDeque::new(),
@@ -609,7 +611,7 @@ impl Ledger {
             points,
             at: now,
             taken,
-            entries: Vec::new(),
+            entries: EntryList::new(),
             repeated: false,
         };
         // The entry is implied by the result, so the remembered copy does
@@ -624,7 +626,7 @@ impl Ledger {
             },
         };
         self.write(std::slice::from_ref(&entry));
-        result.entries = vec![entry];
+        result.entries = EntryList::from(entry);
         Ok(result)
     }
 
@@ -653,12 +655,10 @@ impl Ledger {
     /// [`REMEMBERED_KEYS`].
     #[inline]
     pub(crate) fn remember(&mut self, op: Remembered) {
+        // Most ledgers see few operations: the first stays inline in the
+        // ledger (see `InlineDeque`), and allocates nothing.
         if self.operations.len() >= REMEMBERED_KEYS {
             self.operations.pop_front();
-        } else if self.operations.capacity() == 0 {
-            // Most ledgers see few operations: the first takes one slot, not
-            // the four a first push would allocate.
-            self.operations.reserve_exact(1);
         }
         self.operations.push_back(op);
     }
