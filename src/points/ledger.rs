@@ -606,27 +606,24 @@ impl Ledger {
         self.available = available;
         self.redeemed = redeemed;
         self.version = version;
-        let mut result = Redemption {
+        let entry = Entry {
+            at: now,
+            points,
+            kind: EntryKind::Redeemed { key: key.clone() },
+        };
+        self.write(std::slice::from_ref(&entry));
+        let result = Redemption {
             key,
             points,
             at: now,
             taken,
-            entries: EntryList::new(),
+            entries: EntryList::from(entry),
             repeated: false,
         };
         // The entry is implied by the result, so the remembered copy does
         // without it; the lots it took are inline, so the copy allocates
         // nothing.
         self.remember(Remembered::Redeem(Spent::of(&result)));
-        let entry = Entry {
-            at: now,
-            points,
-            kind: EntryKind::Redeemed {
-                key: result.key.clone(),
-            },
-        };
-        self.write(std::slice::from_ref(&entry));
-        result.entries = EntryList::from(entry);
         Ok(result)
     }
 
