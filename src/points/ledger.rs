@@ -1350,6 +1350,38 @@ mod tests {
     }
 
     #[test]
+    fn a_redemption_is_serialized_with_its_entries_as_a_list() {
+        let p = shop(100, "", NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        let r = l
+            .redeem("k".into(), 10, t(1))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let entry = Entry {
+            at: t(1),
+            points: 10,
+            kind: EntryKind::Redeemed { key: "k".into() },
+        };
+        assert_eq!(r.entries.as_slice(), std::slice::from_ref(&entry));
+        let value = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(
+            value.get("entries"),
+            serde_json::to_value(vec![entry]).ok().as_ref()
+        );
+        let back: Redemption =
+            serde_json::from_value(value).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(back, r);
+        // Without entries (as a host may have stored one), it reads back
+        // with none.
+        let mut bare = serde_json::to_value(&r).unwrap_or_default();
+        if let Some(fields) = bare.as_object_mut() {
+            fields.remove("entries");
+        }
+        let back: Redemption = serde_json::from_value(bare).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(back.entries.is_empty());
+    }
+
+    #[test]
     fn an_insufficient_redeem_names_everything_spendable() {
         let p = shop(10, r#""pending_days": 14,"#, NO_POLICY);
         let mut l = p.new_ledger();
