@@ -3,6 +3,7 @@
 //! back ([`Ledger::release`]).
 
 use super::PointsError;
+use super::entry_list::EntryList;
 use super::ledger::{
     Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Spent, Taken, TakenList,
 };
@@ -194,11 +195,11 @@ impl Ledger {
             points,
             at: now,
             taken: hold.taken,
-            entries: vec![Entry {
+            entries: EntryList::from(Entry {
                 at: now,
                 points,
                 kind: EntryKind::Captured { key },
-            }],
+            }),
             repeated: false,
         };
         self.write(&result.entries);

@@ -8,7 +8,9 @@ use super::PointsError;
 use super::bounded;
 pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
 pub(crate) use super::counters::{Periods, RuleCounters, too_old};
+use super::entry_list::EntryList;
 use super::hold::Hold;
+use super::inline_deque::InlineDeque;
 pub(crate) use super::remembered::{Remembered, Spent};
 use super::reversal::{Clawback, Reversal};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
@@ -162,9 +164,9 @@ pub struct Redemption {
     pub at: DateTime<Utc>,
     /// Which lots paid, earliest-expiring first.
     pub taken: TakenList,
-    /// The statement entries it wrote.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub entries: Vec<Entry>,
+    /// The statement entries it wrote (one).
+    #[serde(default, skip_serializing_if = "EntryList::is_empty")]
+    pub entries: EntryList,
     /// `true` when this is the stored result of an earlier call with the
     /// same key; nothing changed this time.
     pub repeated: bool,
@@ -355,7 +357,7 @@ pub struct Ledger {
     #[serde(default, skip_serializing_if = "Tallies::is_empty")]
     pub(crate) global_days: Tallies,
     pub(crate) seen: RecentIds,
-    pub(crate) operations: VecDeque<Remembered>,
+    pub(crate) operations: InlineDeque<Remembered>,
     #[serde(default)]
     pub(crate) holds: Vec<Hold>,
     #[serde(default)]
@@ -384,7 +386,7 @@ impl Default for Ledger {
             counters: RuleCounters::default(),
             global_days: Tallies::default(),
             seen: RecentIds::new(),
-            operations: VecDeque::new(),
+            operations: InlineDeque::new(),
             holds: Vec::new(),
             earnings: VecDeque::new(),
             statement: VecDeque::new(),
@@ -663,27 +665,24 @@ impl Ledger {
         self.available = available;
         self.redeemed = redeemed;
         self.version = version;
-        let mut result = Redemption {
+        let entry = Entry {
+            at: now,
+            points,
+            kind: EntryKind::Redeemed { key: key.clone() },
+        };
+        self.write(std::slice::from_ref(&entry));
+        let result = Redemption {
             key,
             points,
             at: now,
             taken,
-            entries: Vec::new(),
+            entries: EntryList::from(entry),
             repeated: false,
         };
         // The entry is implied by the result, so the remembered copy does
         // without it; the lots it took are inline, so the copy allocates
         // nothing.
         self.remember(Remembered::Redeem(Spent::of(&result)));
-        let entry = Entry {
-            at: now,
-            points,
-            kind: EntryKind::Redeemed {
-                key: result.key.clone(),
-            },
-        };
-        self.write(std::slice::from_ref(&entry));
-        result.entries = vec![entry];
         Ok(result)
     }
 
@@ -712,12 +711,10 @@ impl Ledger {
     /// [`REMEMBERED_KEYS`].
     #[inline]
     pub(crate) fn remember(&mut self, op: Remembered) {
+        // Most ledgers see few operations: the first stays inline in the
+        // ledger (see `InlineDeque`), and allocates nothing.
         if self.operations.len() >= REMEMBERED_KEYS {
             self.operations.pop_front();
-        } else if self.operations.capacity() == 0 {
-            // Most ledgers see few operations: the first takes one slot, not
-            // the four a first push would allocate.
-            self.operations.reserve_exact(1);
         }
         self.operations.push_back(op);
     }
@@ -1413,6 +1410,38 @@ mod tests {
             assert!(again.repeated);
             assert_eq!(again.entries, first.entries);
         }
+    }
+
+    #[test]
+    fn a_redemption_is_serialized_with_its_entries_as_a_list() {
+        let p = shop(100, "", NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        let r = l
+            .redeem("k".into(), 10, t(1))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let entry = Entry {
+            at: t(1),
+            points: 10,
+            kind: EntryKind::Redeemed { key: "k".into() },
+        };
+        assert_eq!(r.entries.as_slice(), std::slice::from_ref(&entry));
+        let value = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(
+            value.get("entries"),
+            serde_json::to_value(vec![entry]).ok().as_ref()
+        );
+        let back: Redemption =
+            serde_json::from_value(value).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(back, r);
+        // Without entries (as a host may have stored one), it reads back
+        // with none.
+        let mut bare = serde_json::to_value(&r).unwrap_or_default();
+        if let Some(fields) = bare.as_object_mut() {
+            fields.remove("entries");
+        }
+        let back: Redemption = serde_json::from_value(bare).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(back.entries.is_empty());
     }
 
     #[test]

@@ -153,8 +153,10 @@ mod bounded;
 mod condition;
 mod counters;
 mod earn;
+mod entry_list;
 mod expiry;
 mod hold;
+mod inline_deque;
 mod ledger;
 mod limits;
 mod multiplier;
@@ -181,6 +183,7 @@ pub use condition::{
     TierStanding,
 };
 pub use earn::{Award, Earned, PerAmountCalc, SkipReason, Skipped};
+pub use entry_list::EntryList;
 pub use expiry::{Expiry, PeriodEnd};
 pub use hold::{Hold, Release};
 pub use ledger::{

@@ -1,6 +1,7 @@
 //! What a ledger remembers of its operations for idempotency: a retry with
 //! the same key returns the first result (see [`Ledger::redeem`]).
 
+use super::entry_list::EntryList;
 use super::hold::{Hold, Release};
 use super::ledger::{OperationKey, Redemption};
 use super::reversal::Reversal;
@@ -75,11 +76,11 @@ impl Spent {
             points: self.points,
             at: self.at,
             taken: self.taken.clone(),
-            entries: vec![Entry {
+            entries: EntryList::from(Entry {
                 at: self.at,
                 points: self.points,
                 kind: kind(self.key.clone()),
-            }],
+            }),
             repeated: true,
         }
     }
@@ -112,13 +113,13 @@ mod tests {
                 .into_iter()
                 .collect(),
             entries: if entries {
-                vec![Entry {
+                EntryList::from(Entry {
                     at,
                     points: 30,
                     kind: EntryKind::Captured { key },
-                }]
+                })
             } else {
-                Vec::new()
+                EntryList::new()
             },
             repeated: false,
         }

@@ -1,0 +1,196 @@
+//! [`InlineDeque`]: a double-ended queue that keeps its first item inline.
+//!
+//! A ledger remembers its recent operations for idempotency (see
+//! [`Ledger::redeem`](super::Ledger::redeem)), and most ledgers remember
+//! one: a `VecDeque` would allocate for it on the first operation, from
+//! memory the process may never have touched (a page fault as well as a
+//! `malloc`). Kept inline, the first operation writes into the ledger
+//! itself; a second moves both to the heap, where a busy ledger's
+//! history grows and rotates as in a `VecDeque`.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::VecDeque;
+
+/// A `VecDeque` that holds one item without allocating. Equal to another
+/// holding the same items in the same order, wherever they are kept;
+/// serialized as the plain list a `VecDeque` is.
+#[derive(Clone, Debug)]
+pub(crate) struct InlineDeque<T>(Repr<T>);
+
+#[derive(Clone, Debug)]
+enum Repr<T> {
+    Empty,
+    One(T),
+    Many(VecDeque<T>),
+}
+
+impl<T> Default for InlineDeque<T> {
+    fn default() -> Self {
+        InlineDeque::new()
+    }
+}
+
+impl<T> InlineDeque<T> {
+    /// An empty deque.
+    pub(crate) const fn new() -> InlineDeque<T> {
+        InlineDeque(Repr::Empty)
+    }
+
+    /// How many items it holds.
+    pub(crate) fn len(&self) -> usize {
+        match &self.0 {
+            Repr::Empty => 0,
+            Repr::One(_) => 1,
+            Repr::Many(v) => v.len(),
+        }
+    }
+
+    /// The items, oldest first (`.rev()` for newest first).
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
+        let (front, back) = match &self.0 {
+            Repr::Empty => (&[][..], &[][..]),
+            Repr::One(t) => (std::slice::from_ref(t), &[][..]),
+            Repr::Many(v) => v.as_slices(),
+        };
+        front.iter().chain(back)
+    }
+
+    /// Appends an item: in place if it is the first, else on the heap
+    /// (both items move there when the second comes).
+    pub(crate) fn push_back(&mut self, t: T) {
+        match &mut self.0 {
+            Repr::Empty => self.0 = Repr::One(t),
+            Repr::Many(v) => v.push_back(t),
+            Repr::One(_) => {
+                if let Repr::One(first) = std::mem::replace(&mut self.0, Repr::Empty) {
+                    // Room for two: a ledger seldom sees many operations.
+                    let mut v = VecDeque::with_capacity(2);
+                    v.extend([first, t]);
+                    self.0 = Repr::Many(v);
+                }
+            }
+        }
+    }
+
+    /// Removes and returns the oldest item. A heap deque stays on the heap:
+    /// it is a busy one, and will grow again.
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        match &mut self.0 {
+            Repr::Empty => None,
+            Repr::Many(v) => v.pop_front(),
+            Repr::One(_) => match std::mem::replace(&mut self.0, Repr::Empty) {
+                Repr::One(t) => Some(t),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for InlineDeque<T> {
+    fn eq(&self, other: &InlineDeque<T>) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl<T: Eq> Eq for InlineDeque<T> {}
+
+impl<T> From<VecDeque<T>> for InlineDeque<T> {
+    fn from(mut v: VecDeque<T>) -> InlineDeque<T> {
+        if v.len() > 1 {
+            return InlineDeque(Repr::Many(v));
+        }
+        match v.pop_front() {
+            Some(t) => InlineDeque(Repr::One(t)),
+            None => InlineDeque::new(),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for InlineDeque<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for InlineDeque<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<InlineDeque<T>, D::Error> {
+        VecDeque::<T>::deserialize(deserializer).map(InlineDeque::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(d: &InlineDeque<u32>) -> Vec<u32> {
+        d.iter().copied().collect()
+    }
+
+    #[test]
+    fn the_first_item_stays_inline_and_a_second_moves_both_to_the_heap() {
+        let mut d = InlineDeque::new();
+        assert_eq!((d.len(), items(&d)), (0, vec![]));
+        d.push_back(1);
+        assert!(matches!(d.0, Repr::One(1)));
+        d.push_back(2);
+        assert!(matches!(&d.0, Repr::Many(v) if v.len() == 2));
+        for i in 3..=70 {
+            d.push_back(i);
+        }
+        assert_eq!(items(&d), (1..=70).collect::<Vec<_>>());
+        assert_eq!(d.iter().next_back(), Some(&70));
+    }
+
+    #[test]
+    fn pop_front_takes_the_oldest_and_rotates_like_a_vec_deque() {
+        let mut d = InlineDeque::new();
+        assert_eq!(d.pop_front(), None);
+        d.push_back(1);
+        assert_eq!(d.pop_front(), Some(1));
+        assert!(matches!(d.0, Repr::Empty));
+        assert_eq!(d.pop_front(), None);
+        // A bounded history, as a ledger keeps it: a wrapped ring buffer.
+        let mut model = VecDeque::new();
+        for i in 0..20 {
+            if d.len() >= 3 {
+                assert_eq!(d.pop_front(), model.pop_front());
+            }
+            d.push_back(i);
+            model.push_back(i);
+            assert_eq!(items(&d), model.iter().copied().collect::<Vec<_>>());
+            assert_eq!(d.iter().next_back(), model.back());
+        }
+        assert_eq!(items(&d), [17, 18, 19]);
+    }
+
+    #[test]
+    fn serialized_as_the_vec_deque_it_replaces() {
+        for n in 0..5 {
+            let v: VecDeque<u32> = (0..n).collect();
+            let d = InlineDeque::from(v.clone());
+            let json = serde_json::to_string(&d).unwrap_or_default();
+            assert_eq!(json, serde_json::to_string(&v).unwrap_or_default());
+            let back: InlineDeque<u32> =
+                serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(back, d);
+            assert_eq!(items(&back), v.iter().copied().collect::<Vec<_>>());
+        }
+        assert!(serde_json::from_str::<InlineDeque<u32>>("{}").is_err());
+    }
+
+    #[test]
+    fn equality_looks_at_the_items_not_where_they_are_kept() {
+        let mut inline = InlineDeque::new();
+        inline.push_back(7);
+        let heap = InlineDeque(Repr::Many(VecDeque::from([7])));
+        assert_eq!(inline, heap);
+        assert_eq!(
+            InlineDeque::<u32>::new(),
+            InlineDeque(Repr::Many(VecDeque::new()))
+        );
+        let mut two = heap.clone();
+        two.push_back(8);
+        assert_ne!(inline, two);
+        assert_ne!(two, InlineDeque::from(VecDeque::from([8, 7])));
+    }
+}
