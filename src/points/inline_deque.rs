@@ -72,6 +72,14 @@ impl<T> InlineDeque<T> {
         }
     }
 
+    /// Removes every item, keeping a heap deque's room for reuse.
+    pub(crate) fn clear(&mut self) {
+        match &mut self.0 {
+            Repr::Many(v) => v.clear(),
+            _ => self.0 = Repr::Empty,
+        }
+    }
+
     /// Removes and returns the oldest item. A heap deque stays on the heap:
     /// it is a busy one, and will grow again.
     pub(crate) fn pop_front(&mut self) -> Option<T> {
@@ -139,6 +147,20 @@ mod tests {
         }
         assert_eq!(items(&d), (1..=70).collect::<Vec<_>>());
         assert_eq!(d.iter().next_back(), Some(&70));
+    }
+
+    #[test]
+    fn clear_empties_it_and_keeps_the_heap_room() {
+        let mut d = InlineDeque::new();
+        d.push_back(1);
+        d.clear();
+        assert!(matches!(d.0, Repr::Empty));
+        (1..=5).for_each(|i| d.push_back(i));
+        d.clear();
+        assert!(matches!(&d.0, Repr::Many(v) if v.is_empty() && v.capacity() >= 5));
+        assert_eq!(d, InlineDeque::new());
+        d.push_back(9);
+        assert_eq!(items(&d), vec![9]);
     }
 
     #[test]
