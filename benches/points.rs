@@ -7,7 +7,7 @@
 //!
 //! - `batch_simulate`: the library's batch path, [`Simulation::run`] over a
 //!   prepared `EventLog` (users interned to dense slots, events grouped by
-//!   user), one fresh ledger per user, a final expiry and the report;
+//!   user), one ledger reset for each user, a final expiry and the report;
 //! - `host_hashmap`: a host's naive loop, `HashMap<UserId, Ledger>` and
 //!   `Program::apply` per event;
 //! - `prepare_log`: the one-time cost of building that log;
