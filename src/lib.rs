@@ -74,6 +74,7 @@ pub mod id;
 pub mod intern;
 pub mod lifecycle;
 pub mod points;
+mod slice_list;
 pub mod store;
 pub mod time;
 

@@ -1,6 +1,7 @@
 //! [`Transitions`]: the short list of moves one step makes, kept inline.
 
 use super::user::Transition;
+use crate::slice_list::slice_like;
 
 /// The moves one step made, oldest first: a slice (it derefs to
 /// `[Transition]`) that holds up to three moves inline, so that applying an
@@ -96,28 +97,6 @@ impl Default for Transitions {
     }
 }
 
-impl std::ops::Deref for Transitions {
-    type Target = [Transition];
-    fn deref(&self) -> &[Transition] {
-        self.as_slice()
-    }
-}
-
-// Equality and hashing look only at the moves, not at how they are held.
-impl PartialEq for Transitions {
-    fn eq(&self, other: &Transitions) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for Transitions {}
-
-impl std::hash::Hash for Transitions {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state);
-    }
-}
-
 impl PartialEq<Vec<Transition>> for Transitions {
     fn eq(&self, other: &Vec<Transition>) -> bool {
         self.as_slice() == other.as_slice()
@@ -146,21 +125,16 @@ impl FromIterator<Transition> for Transitions {
     }
 }
 
-impl IntoIterator for Transitions {
-    type Item = Transition;
-    type IntoIter = std::vec::IntoIter<Transition>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.into_vec().into_iter()
+impl From<Vec<Transition>> for Transitions {
+    fn from(moves: Vec<Transition>) -> Transitions {
+        match moves.len() {
+            0..=3 => moves.into_iter().collect(),
+            _ => Transitions(Repr::Heap(moves)),
+        }
     }
 }
 
-impl<'a> IntoIterator for &'a Transitions {
-    type Item = &'a Transition;
-    type IntoIter = std::slice::Iter<'a, Transition>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.as_slice().iter()
-    }
-}
+slice_like!(Transitions, Transition);
 
 /// Where a step writes its moves: a caller's reused `Vec`, or [`Transitions`].
 pub(crate) trait MoveSink {
@@ -241,5 +215,19 @@ mod tests {
         assert_eq!(spilled, inline);
         assert!(matches!(spilled.0, Repr::Heap(_)), "clear keeps the buffer");
         assert_ne!(inline, Transitions::new());
+    }
+
+    #[test]
+    fn from_a_vec_and_serde_keep_the_moves_in_order() {
+        for n in 0..6 {
+            let moves: Vec<Transition> = (0..n).map(moved).collect();
+            let list = Transitions::from(moves.clone());
+            assert_eq!(list, moves);
+            assert_eq!(list.clone().into_iter().collect::<Vec<_>>(), moves);
+            let json = serde_json::to_string(&list).unwrap_or_default();
+            assert_eq!(json, serde_json::to_string(&moves).unwrap_or_default());
+            let back: Transitions = serde_json::from_str(&json).unwrap_or_default();
+            assert_eq!(back, list);
+        }
     }
 }

@@ -2,9 +2,8 @@
 //! the usual one.
 
 use super::statement::Entry;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::hash::{Hash, Hasher};
-use std::ops::{Deref, DerefMut};
+use crate::slice_list::slice_like;
+use std::ops::DerefMut;
 
 /// The statement entries an operation wrote, oldest first: a slice (it
 /// derefs to `[Entry]`) that holds one entry inline.
@@ -85,32 +84,9 @@ impl EntryList {
     }
 }
 
-impl Deref for EntryList {
-    type Target = [Entry];
-
-    fn deref(&self) -> &[Entry] {
-        self.as_slice()
-    }
-}
-
 impl DerefMut for EntryList {
     fn deref_mut(&mut self) -> &mut [Entry] {
         self.as_mut_slice()
-    }
-}
-
-// Equality and hashing look at the entries, not at where they are kept.
-impl PartialEq for EntryList {
-    fn eq(&self, other: &EntryList) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for EntryList {}
-
-impl Hash for EntryList {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state);
     }
 }
 
@@ -150,41 +126,14 @@ impl FromIterator<Entry> for EntryList {
     }
 }
 
-impl<'a> IntoIterator for &'a EntryList {
-    type Item = &'a Entry;
-    type IntoIter = std::slice::Iter<'a, Entry>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.as_slice().iter()
-    }
-}
-
-impl IntoIterator for EntryList {
-    type Item = Entry;
-    type IntoIter = std::vec::IntoIter<Entry>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Vec::from(self).into_iter()
-    }
-}
-
-impl Serialize for EntryList {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.as_slice().serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for EntryList {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<EntryList, D::Error> {
-        Vec::<Entry>::deserialize(deserializer).map(EntryList::from)
-    }
-}
+slice_like!(EntryList, Entry);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::points::EntryKind;
     use chrono::{TimeZone, Utc};
+    use std::hash::{Hash, Hasher};
 
     fn entry(points: u64) -> Entry {
         Entry {

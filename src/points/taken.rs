@@ -2,10 +2,9 @@
 //! kept inline for the usual one or two lots.
 
 use crate::event::Label;
+use crate::slice_list::slice_like;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::hash::{Hash, Hasher};
-use std::ops::Deref;
+use serde::{Deserialize, Serialize};
 
 /// Points taken from one lot by a redemption or a hold.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -94,29 +93,6 @@ impl TakenList {
     }
 }
 
-impl Deref for TakenList {
-    type Target = [Taken];
-
-    fn deref(&self) -> &[Taken] {
-        self.as_slice()
-    }
-}
-
-// Equality and hashing look at the lots, not at where they are kept.
-impl PartialEq for TakenList {
-    fn eq(&self, other: &TakenList) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for TakenList {}
-
-impl Hash for TakenList {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state);
-    }
-}
-
 impl From<Vec<Taken>> for TakenList {
     fn from(v: Vec<Taken>) -> TakenList {
         v.into_iter().collect()
@@ -154,40 +130,13 @@ impl FromIterator<Taken> for TakenList {
     }
 }
 
-impl<'a> IntoIterator for &'a TakenList {
-    type Item = &'a Taken;
-    type IntoIter = std::slice::Iter<'a, Taken>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.as_slice().iter()
-    }
-}
-
-impl IntoIterator for TakenList {
-    type Item = Taken;
-    type IntoIter = std::vec::IntoIter<Taken>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Vec::from(self).into_iter()
-    }
-}
-
-impl Serialize for TakenList {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.as_slice().serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for TakenList {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TakenList, D::Error> {
-        Vec::<Taken>::deserialize(deserializer).map(TakenList::from)
-    }
-}
+slice_like!(TakenList, Taken);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use std::hash::{Hash, Hasher};
 
     fn taken(lot: u64) -> Taken {
         Taken {
