@@ -115,7 +115,7 @@ pub(crate) enum LotOrder {
     /// moves the lots after it, which for a heavy earner with short-lived
     /// awards among long-lived ones is most of them, every time. The lots
     /// stay out of order, so such a ledger is only expired
-    /// ([`Ledger::expire_out_of_order`]), summed up and thrown away: a
+    /// ([`Ledger::expire_out_of_order`]), summed up and reset: a
     /// simulation's.
     Deferred,
 }
@@ -427,6 +427,8 @@ impl Ledger {
     /// runs member after member through one ledger then allocates for the
     /// heaviest member so far, not for every member.
     pub(crate) fn reset(&mut self) {
+        // A whole new ledger, with the buffers moved back: a field added
+        // later cannot survive a reset by being forgotten here.
         let mut kept =
             std::mem::replace(self, Ledger::with_statement_entries(self.statement_limit));
         kept.lots.clear();
