@@ -426,9 +426,9 @@ pub(super) struct Accumulator {
     /// months at most, so each month's calendar arithmetic is done once for
     /// the whole run rather than once per lot.
     months: Vec<MonthBucket>,
-    /// The bucket of the last lot counted: lots come in expiry order, so
-    /// most fall in the month of the lot before.
-    last_month: usize,
+    /// The buckets of the last lots counted, the latest first: most lots
+    /// fall in the month of one of the two lots before.
+    last_months: [usize; 2],
     /// The best `top_n` so far, the weakest on top.
     top: BinaryHeap<Reverse<(u64, Reverse<UserId>)>>,
 }
@@ -483,7 +483,7 @@ impl Accumulator {
             user_no: 0,
             liability: BTreeMap::new(),
             months: Vec::new(),
-            last_month: 0,
+            last_months: [0; 2],
             top: BinaryHeap::with_capacity(top_n.saturating_add(1).min(1 << 16)),
         }
     }
@@ -553,11 +553,17 @@ impl Accumulator {
             );
             return;
         };
-        if let Some(b) = self.months.get_mut(self.last_month)
-            && b.holds(at)
-        {
-            bump(&mut b.points, points);
-            return;
+        // The two buckets used last: a member's lots, out of order, take
+        // turns between a few rules' expiries.
+        for k in 0..2 {
+            if let Some(&m) = self.last_months.get(k)
+                && let Some(b) = self.months.get_mut(m)
+                && b.holds(at)
+            {
+                bump(&mut b.points, points);
+                self.last_months.swap(0, k);
+                return;
+            }
         }
         // The buckets are disjoint and in order: the first one ending at or
         // after `at` holds it, or none does and a new one goes there.
@@ -565,7 +571,7 @@ impl Accumulator {
         if let Some(b) = self.months.get_mut(i)
             && b.holds(at)
         {
-            self.last_month = i;
+            self.last_months = [i, self.last_months[0]];
             bump(&mut b.points, points);
             return;
         }
@@ -581,7 +587,9 @@ impl Accumulator {
                         points,
                     },
                 );
-                self.last_month = i;
+                // Indices from `i` on moved up one.
+                let moved = |m: usize| if m >= i { m + 1 } else { m };
+                self.last_months = [i, moved(self.last_months[0])];
             }
             _ => bump(self.liability.entry(month).or_default(), points),
         }
