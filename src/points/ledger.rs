@@ -625,14 +625,12 @@ impl Ledger {
         self.expired = self.expired.saturating_add(due);
         // Saturating keeps `expire` infallible; 2^64 changes do not happen.
         self.version = self.version.saturating_add(1);
-        if self.statement_limit > 0 {
-            let entry = Entry {
-                at: now,
-                points: due,
-                kind: EntryKind::Expired,
-            };
-            self.write(std::slice::from_ref(&entry));
-        }
+        let entry = Entry {
+            at: now,
+            points: due,
+            kind: EntryKind::Expired,
+        };
+        self.write(std::slice::from_ref(&entry));
         due
     }
 
@@ -722,11 +720,8 @@ impl Ledger {
     }
 
     /// Writes entries to the bounded statement (cloning them only if it
-    /// keeps any).
+    /// keeps any: [`statement::append`] takes none when it keeps none).
     pub(crate) fn write(&mut self, entries: &[Entry]) {
-        if self.statement_limit == 0 {
-            return;
-        }
         statement::append(
             &mut self.statement,
             self.statement_limit,
