@@ -44,6 +44,15 @@ const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 /// `NaiveDate::MAX`), checked by a test.
 const CHRONO_DAYS: (i32, i32) = (-96_465_292, 95_026_236);
 
+/// The UTC offset of `zone` at `at`, in seconds east of UTC: what
+/// [`LocalDay::of_offset_seconds`] takes.
+#[inline]
+pub(crate) fn offset_seconds<Tz: TimeZone>(zone: &Tz, at: DateTime<Utc>) -> i32 {
+    zone.offset_from_utc_datetime(&at.naive_utc())
+        .fix()
+        .local_minus_utc()
+}
+
 /// The local calendar day of an instant in some time zone, as a day number
 /// (days since 1970-01-01 in that zone's calendar).
 ///
@@ -55,8 +64,7 @@ impl LocalDay {
     /// The local day that `at` falls on in `zone`.
     #[inline]
     pub fn of<Tz: TimeZone>(at: DateTime<Utc>, zone: &Tz) -> LocalDay {
-        let offset = zone.offset_from_utc_datetime(&at.naive_utc()).fix();
-        Self::of_offset_seconds(at.timestamp(), offset.local_minus_utc())
+        Self::of_offset_seconds(at.timestamp(), offset_seconds(zone, at))
     }
 
     /// The local day of a Unix timestamp (seconds) shifted by a UTC offset in

@@ -131,8 +131,8 @@ use crate::batch::group_by_slot;
 use crate::event::{Event, EventKind};
 use crate::id::{CommunityId, ContentId, UserId};
 use crate::intern::BuildIdHasher;
-use crate::time::LocalDay;
-use chrono::{DateTime, Offset, TimeZone, Utc};
+use crate::time::{LocalDay, offset_seconds};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -798,8 +798,8 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
     /// kept at all: [`LocalDay::of`] on the milliseconds the caller needs
     /// anyway.
     fn day_of(&self, at: DateTime<Utc>, ms: i64) -> Option<u16> {
-        let offset = self.zone.offset_from_utc_datetime(&at.naive_utc()).fix();
-        let day = LocalDay::of_offset_seconds(ms.div_euclid(1_000), offset.local_minus_utc());
+        let offset = offset_seconds(&self.zone, at);
+        let day = LocalDay::of_offset_seconds(ms.div_euclid(1_000), offset);
         (self.health.first_kept..=self.health.spec.last_day)
             .contains(&day)
             .then(|| day.days_since(self.health.first_kept))

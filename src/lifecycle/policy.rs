@@ -309,16 +309,6 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     pub fn zone(&self) -> &Tz {
         &self.zone
     }
-
-    /// The zone's UTC offset in seconds at `at`.
-    #[inline]
-    pub(super) fn offset_at(&self, at: chrono::DateTime<chrono::Utc>) -> i32 {
-        use chrono::Offset;
-        self.zone
-            .offset_from_utc_datetime(&at.naive_utc())
-            .fix()
-            .local_minus_utc()
-    }
 }
 
 impl Default for LifecyclePolicy<FixedOffset> {

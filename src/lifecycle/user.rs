@@ -7,7 +7,7 @@ use crate::dedupe::{Admission, RecentIds};
 use crate::event::{Event, EventKind, KindTag};
 use crate::id::{EventId, UserId};
 use crate::store::Versioned;
-use crate::time::{LocalDay, millis};
+use crate::time::{LocalDay, millis, offset_seconds};
 use chrono::{DateTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -464,7 +464,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             kind: event.kind.tag(),
             at,
             instant: event.at,
-            day: LocalDay::of_offset_seconds(secs, self.offset_at(event.at)),
+            day: LocalDay::of_offset_seconds(secs, offset_seconds(self.zone(), event.at)),
             active: self.activity.matches(&event.kind),
             paid: matches!(&event.kind, EventKind::Purchase { amount } if amount.minor > 0),
         };

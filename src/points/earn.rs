@@ -11,8 +11,8 @@ use super::program::{Program, RulePlan};
 use super::rule::{Reward, Rounding, RuleSpec};
 use crate::dedupe::Admission;
 use crate::event::{Currency, Event, EventKind, Label};
-use crate::time::LocalDay;
-use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
+use crate::time::{LocalDay, offset_seconds};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The arithmetic of a per-amount award.
@@ -495,11 +495,7 @@ impl<Tz: TimeZone> Program<Tz> {
             &mut [Option<Memo>],
         ),
     ) -> Result<Step, PointsError> {
-        let offset = self
-            .zone
-            .offset_from_utc_datetime(&event.at.naive_utc())
-            .fix()
-            .local_minus_utc();
+        let offset = offset_seconds(&self.zone, event.at);
         let local = LocalTime::new(event.at.timestamp(), offset);
         let day = local.day;
         // The event's periods, each computed once and only if one of the
