@@ -67,6 +67,7 @@
 
 pub mod analytics;
 pub mod batch;
+mod bounded;
 pub mod community;
 pub mod dedupe;
 pub mod event;

@@ -122,6 +122,7 @@
 //! Counters saturate at `u64::MAX` rather than overflow: a count that large
 //! is not reachable by real events, and saturation keeps `apply` infallible.
 
+use crate::bounded;
 use crate::dedupe::{Admission, DedupeWindow, RecentIds};
 use crate::event::{Event, KindPattern, Label};
 use crate::id::EventId;
@@ -991,11 +992,8 @@ impl Machine {
         state.current = to;
         state.since = at;
         let limit = usize::from(self.spec.history_limit);
-        if state.history.len() >= limit {
-            let excess = state.history.len() + 1 - limit;
-            state.history.drain(..excess);
-            state.history_dropped = state.history_dropped.saturating_add(excess as u64);
-        }
+        let dropped = bounded::make_room(&mut state.history, 1, limit);
+        state.history_dropped = state.history_dropped.saturating_add(dropped as u64);
         state.history.push(moved.clone());
         moved
     }

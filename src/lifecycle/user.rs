@@ -3,6 +3,7 @@
 use super::moves::{MoveSink, Transitions};
 use super::policy::LifecyclePolicy;
 use super::stage::Stage;
+use crate::bounded;
 use crate::dedupe::{Admission, RecentIds};
 use crate::event::{Event, EventKind, KindTag};
 use crate::id::{EventId, UserId};
@@ -253,13 +254,12 @@ impl Lifecycle {
         // Only the newest `limit` of the old history and the moves survive:
         // for a fresh state's whole run, all the moves, copied into the
         // buffer a reset state kept or one exact allocation.
-        let new_kept = moves.len().min(limit);
-        let old_kept = self.history.len().min(limit - new_kept);
-        let dropped = (self.history.len() - old_kept) + (moves.len() - new_kept);
-        self.history.drain(..self.history.len() - old_kept);
-        self.history.reserve_exact(new_kept);
-        self.history
-            .extend_from_slice(moves.get(moves.len() - new_kept..).unwrap_or_default());
+        let dropped = bounded::make_room(&mut self.history, moves.len(), limit);
+        let kept = moves
+            .get(moves.len().saturating_sub(limit)..)
+            .unwrap_or_default();
+        self.history.reserve_exact(kept.len());
+        self.history.extend_from_slice(kept);
         let dropped = u32::try_from(dropped).unwrap_or(u32::MAX);
         self.history_dropped = self.history_dropped.saturating_add(dropped);
     }
@@ -363,13 +363,12 @@ fn enter<S: MoveSink>(
     }
     // A full history drops its oldest moves: a short shift, and rare, since
     // most users make a handful of moves.
-    let full = (history.len() + 1).saturating_sub(usize::from(limit));
-    if full > 0 {
-        history.drain(..full.min(history.len()));
-        let dropped = u32::try_from(full).unwrap_or(u32::MAX);
+    let dropped = bounded::make_room(history, 1, usize::from(limit));
+    history.push(t);
+    if dropped > 0 {
+        let dropped = u32::try_from(dropped).unwrap_or(u32::MAX);
         state.history_dropped = state.history_dropped.saturating_add(dropped);
     }
-    history.push(t);
 }
 
 /// What the step needs to know about one event, computed once.

@@ -5,7 +5,6 @@
 //! The rules are documented on [`Account`], the type a host starts from.
 
 use super::badge::{BadgeCatalog, BadgeCatalogSpec, BadgeError, BadgeGrant, BadgeOutcome};
-use super::bounded;
 use super::condition::EarnContext;
 use super::earn::Earned;
 use super::ledger::{Ledger, Lot, OperationKey};
@@ -21,6 +20,7 @@ use super::tier::{
     QualifyingBasis, TierError, TierLadder, TierLadderSpec, TierOutcome, TierStatus,
 };
 use super::{PointsError, RuleSpec};
+use crate::bounded;
 use crate::dedupe::Admission;
 use crate::event::{Event, EventKind, KindPattern, KindSet, KindTag, Label};
 use crate::id::{EventId, UserId};

@@ -5,7 +5,6 @@
 //! [`statement`](super::statement).
 
 use super::PointsError;
-use super::bounded;
 pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
 pub(crate) use super::counters::{Periods, RuleCounters, too_old};
 use super::entry_list::EntryList;
@@ -15,6 +14,7 @@ pub(crate) use super::remembered::{Remembered, Spent};
 use super::reversal::{Clawback, Reversal};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 pub use super::taken::{Taken, TakenList};
+use crate::bounded;
 use crate::dedupe::RecentIds;
 use crate::event::Label;
 use crate::id::EventId;

@@ -149,7 +149,6 @@
 
 mod account;
 mod badge;
-mod bounded;
 mod condition;
 mod counters;
 mod earn;

@@ -201,7 +201,7 @@ pub(crate) fn append(
         return;
     }
     for entry in entries {
-        super::bounded::push_newest(statement, limit, || entry);
+        crate::bounded::push_newest(statement, limit, || entry);
     }
 }
 
