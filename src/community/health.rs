@@ -1828,13 +1828,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn members_sharing_a_sort_prefix_are_still_told_apart() {
-        // Ids whose `member_order` is 1, 2, 3: the same radix prefix.
+    /// The user id whose [`member_order`] is `k`: the multiplier's inverse
+    /// modulo 2^64 (Newton's iteration), so tests can pick sort keys.
+    fn with_member_order(k: u64) -> u64 {
         let inverse = (0..6).fold(1_u64, |y, _| {
             y.wrapping_mul(2_u64.wrapping_sub(0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(y)))
         });
-        let id = |k: u64| k.wrapping_mul(inverse);
+        k.wrapping_mul(inverse)
+    }
+
+    #[test]
+    fn members_sharing_a_sort_prefix_are_still_told_apart() {
+        // Ids whose `member_order` is 1, 2, 3: the same radix prefix.
+        let id = with_member_order;
         assert_eq!(member_order(UserId(id(3))), 3);
         let h = health(7, 7);
         // Out of time order, interleaved.
@@ -1865,12 +1871,9 @@ mod tests {
         use std::collections::{BTreeMap, BTreeSet};
         // Past `SMALL_RUN` records, with half the ids sharing a radix
         // prefix, in no particular order.
-        let inverse = (0..6).fold(1_u64, |y, _| {
-            y.wrapping_mul(2_u64.wrapping_sub(0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(y)))
-        });
         let id = |k: u64| {
             if k.is_multiple_of(2) {
-                k.wrapping_mul(inverse)
+                with_member_order(k)
             } else {
                 k * 1_000_003
             }

@@ -1230,6 +1230,11 @@ mod tests {
         assert_conserved(&l, end);
     }
 
+    /// The ledger's lot numbers, in spending order.
+    fn lot_ids(l: &Ledger) -> Vec<u64> {
+        l.lots().iter().map(|l| l.id).collect()
+    }
+
     #[test]
     fn expire_retires_the_due_prefix_and_keeps_held_lots_in_order() {
         // Visits expire after 10 days, purchases never: three due lots, then
@@ -1254,30 +1259,29 @@ mod tests {
                 purchase(5, 9, t(4)),
             ],
         );
-        let ids = |l: &Ledger| l.lots().iter().map(|l| l.id).collect::<Vec<_>>();
-        assert_eq!(ids(&l), [0, 2, 3, 1, 4]);
+        assert_eq!(lot_ids(&l), [0, 2, 3, 1, 4]);
         let late = day(10) + TimeDelta::minutes(3);
         // Nothing held: the three due lots go at once.
         let mut free = l.clone();
         assert_eq!(free.expire(late), 30);
-        assert_eq!(ids(&free), [1, 4]);
+        assert_eq!(lot_ids(&free), [1, 4]);
         assert_eq!((free.available(), free.expired()), (16, 30));
         assert_eq!(free.earnings().map(|e| e.expired).sum::<u64>(), 30);
         assert_conserved(&free, late);
         // A hold reserves the first visit lot and 5 points of the second.
         let _ = l.hold("h".into(), 15, t(5));
         assert_eq!(l.expire(late - TimeDelta::minutes(1)), 5);
-        assert_eq!(ids(&l), [0, 2, 3, 1, 4]);
+        assert_eq!(lot_ids(&l), [0, 2, 3, 1, 4]);
         assert_eq!(l.expire(late), 10);
         // The held lots stay, in order; the emptied one is gone.
-        assert_eq!(ids(&l), [0, 2, 1, 4]);
+        assert_eq!(lot_ids(&l), [0, 2, 1, 4]);
         assert_eq!(l.lots()[1].remaining, 0);
         assert_eq!((l.available(), l.held(), l.expired()), (16, 15, 15));
         assert_eq!(l.statement().len(), 0);
         assert_conserved(&l, late);
         // Released at last, the held points expire at once; then nothing is due.
         assert!(l.release("h".into(), late).is_ok_and(|r| r.expired == 15));
-        assert_eq!(ids(&l), [1, 4]);
+        assert_eq!(lot_ids(&l), [1, 4]);
         assert_eq!(l.expire(late), 0);
         assert_conserved(&l, late);
     }
@@ -1291,15 +1295,14 @@ mod tests {
             &mut l,
             &[purchase(1, 100, t(0)), visit(2, t(1)), visit(3, t(2))],
         );
-        let ids = |l: &Ledger| l.lots().iter().map(|l| l.id).collect::<Vec<_>>();
-        assert_eq!(ids(&l), [0, 1, 2]);
+        assert_eq!(lot_ids(&l), [0, 1, 2]);
         // The pending purchase lot is skipped; the first visit lot empties.
         let r = l
             .redeem("r".into(), 15, t(3))
             .unwrap_or_else(|e| unreachable!("{e}"));
         let taken: Vec<(u64, u64)> = r.taken.iter().map(|t| (t.lot, t.points)).collect();
         assert_eq!(taken, [(1, 10), (2, 5)]);
-        assert_eq!(ids(&l), [0, 2]);
+        assert_eq!(lot_ids(&l), [0, 2]);
         assert_eq!(l.lots()[1].remaining, 5);
         assert_conserved(&l, t(3));
         // A hold empties nothing: its points stay in their lots, held.
@@ -1307,7 +1310,7 @@ mod tests {
             .hold("h".into(), 5, t(4))
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(h.taken.len(), 1);
-        assert_eq!(ids(&l), [0, 2]);
+        assert_eq!(lot_ids(&l), [0, 2]);
         assert_conserved(&l, t(4));
     }
 
