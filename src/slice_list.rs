@@ -73,3 +73,13 @@ macro_rules! slice_like {
 }
 
 pub(crate) use slice_like;
+
+/// A list's hash, for tests that two ways of keeping the same items hash
+/// alike.
+#[cfg(test)]
+pub(crate) fn hash_of<T: std::hash::Hash>(list: &T) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
+    list.hash(&mut h);
+    h.finish()
+}

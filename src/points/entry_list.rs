@@ -132,8 +132,8 @@ slice_like!(EntryList, Entry);
 mod tests {
     use super::*;
     use crate::points::EntryKind;
+    use crate::slice_list::hash_of;
     use chrono::{TimeZone, Utc};
-    use std::hash::{Hash, Hasher};
 
     fn entry(points: u64) -> Entry {
         Entry {
@@ -180,16 +180,10 @@ mod tests {
 
     #[test]
     fn equality_and_hash_ignore_where_the_entries_are_kept() {
-        use std::collections::hash_map::DefaultHasher;
-        let hash = |l: &EntryList| {
-            let mut h = DefaultHasher::new();
-            l.hash(&mut h);
-            h.finish()
-        };
         let inline = EntryList::from(entry(1));
         let heap = EntryList(Repr::Heap(vec![entry(1)]));
         assert_eq!(inline, heap);
-        assert_eq!(hash(&inline), hash(&heap));
+        assert_eq!(hash_of(&inline), hash_of(&heap));
         assert_eq!(EntryList::new(), EntryList(Repr::Heap(Vec::new())));
         assert_ne!(inline, EntryList::from(entry(2)));
         assert_ne!(inline, [entry(1), entry(1)].into_iter().collect());

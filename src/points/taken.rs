@@ -135,8 +135,8 @@ slice_like!(TakenList, Taken);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::slice_list::hash_of;
     use chrono::TimeZone;
-    use std::hash::{Hash, Hasher};
 
     fn taken(lot: u64) -> Taken {
         Taken {
@@ -170,16 +170,10 @@ mod tests {
 
     #[test]
     fn equality_and_hash_ignore_where_the_lots_are_kept() {
-        use std::collections::hash_map::DefaultHasher;
-        let hash = |l: &TakenList| {
-            let mut h = DefaultHasher::new();
-            l.hash(&mut h);
-            h.finish()
-        };
         let inline: TakenList = [taken(1), taken(2)].into_iter().collect();
         let heap = TakenList(Repr::Heap(vec![taken(1), taken(2)]));
         assert_eq!(inline, heap);
-        assert_eq!(hash(&inline), hash(&heap));
+        assert_eq!(hash_of(&inline), hash_of(&heap));
         assert_ne!(inline, TakenList::from(vec![taken(1)]));
         assert!(TakenList::new().is_empty());
     }
