@@ -12,7 +12,9 @@
 //!   `Program::apply` per event;
 //! - `prepare_log`: the one-time cost of building that log;
 //! - `redeem` and `expire`: one operation on each of a million ledgers
-//!   holding a few lots each (throughput in operations).
+//!   holding four lots each, which fit inside the ledger (throughput in
+//!   operations); `redeem_12_lots` and `expire_12_lots`: the same with twelve
+//!   lots each, on the heap.
 //!
 //! `GROWTHKIT_BENCH_EVENTS`, `GROWTHKIT_BENCH_USERS` and
 //! `GROWTHKIT_BENCH_LEDGERS` shrink the data for a quick look; the figures in
@@ -219,7 +221,9 @@ fn thirty_rules() -> ProgramSpec {
 
 /// `n` ledgers holding four lots each (two expiring at different times, one
 /// pending, one never expiring), and the instant the first lots are due.
-fn ledgers(n: usize) -> (Vec<Ledger>, DateTime<Utc>) {
+/// `n` ledgers, each earning `rounds` times from the four rules (four lots
+/// a round), and an instant when the visits' lots are due.
+fn ledgers(n: usize, rounds: usize) -> (Vec<Ledger>, DateTime<Utc>) {
     let program: Program = serde_json::from_value::<ProgramSpec>(json!({
         "utc_offset": "+08:00",
         "ledger": { "statement_entries": 0, "reversible_awards": 0 },
@@ -246,17 +250,22 @@ fn ledgers(n: usize) -> (Vec<Ledger>, DateTime<Utc>) {
         },
         EventKind::CheckIn { community: None },
     ];
-    let ledgers = (0..n)
-        .map(|i| {
+    // A ledger depends only on its minute of the day: one per minute, cloned.
+    let by_minute: Vec<Ledger> = (0..n.min(1440))
+        .map(|minute| {
             let mut ledger = program.new_ledger();
-            for (k, kind) in kinds.iter().enumerate() {
-                let at = t0() + TimeDelta::minutes((i % 1440 + k) as i64);
-                let event = Event::new(EventId(k as u64), user_id(i as u64), at, kind.clone());
-                program.apply(&mut ledger, &event).unwrap();
+            for round in 0..rounds {
+                for (k, kind) in kinds.iter().enumerate() {
+                    let step = round * kinds.len() + k;
+                    let at = t0() + TimeDelta::minutes((minute + step) as i64);
+                    let event = Event::new(EventId(step as u64), user_id(0), at, kind.clone());
+                    program.apply(&mut ledger, &event).unwrap();
+                }
             }
             ledger
         })
         .collect();
+    let ledgers = (0..n).map(|i| by_minute[i % 1440].clone()).collect();
     (ledgers, t0() + TimeDelta::days(12))
 }
 
@@ -309,33 +318,36 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(|| events.clone(), EventLog::new, BatchSize::PerIteration)
     });
 
-    let (ledgers, due) = ledgers(n_ledgers);
-    let key = OperationKey::from("order-1");
     g.throughput(Throughput::Elements(n_ledgers as u64));
-    g.bench_function("redeem", |b| {
-        b.iter_batched(
-            || ledgers.clone(),
-            |mut ledgers| {
-                for ledger in &mut ledgers {
-                    black_box(ledger.redeem(key.clone(), 60, due).unwrap());
-                }
-                ledgers
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("expire", |b| {
-        b.iter_batched(
-            || ledgers.clone(),
-            |mut ledgers| {
-                for ledger in &mut ledgers {
-                    black_box(ledger.expire(due));
-                }
-                ledgers
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    // Four lots fit inside a ledger; twelve live on the heap.
+    for (rounds, suffix) in [(1, ""), (3, "_12_lots")] {
+        let (ledgers, due) = ledgers(n_ledgers, rounds);
+        let key = OperationKey::from("order-1");
+        g.bench_function(format!("redeem{suffix}"), |b| {
+            b.iter_batched(
+                || ledgers.clone(),
+                |mut ledgers| {
+                    for ledger in &mut ledgers {
+                        black_box(ledger.redeem(key.clone(), 60, due).unwrap());
+                    }
+                    ledgers
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.bench_function(format!("expire{suffix}"), |b| {
+            b.iter_batched(
+                || ledgers.clone(),
+                |mut ledgers| {
+                    for ledger in &mut ledgers {
+                        black_box(ledger.expire(due));
+                    }
+                    ledgers
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     g.finish();
 }
 
