@@ -14,6 +14,7 @@ use crate::event::{Currency, Event, EventKind, Label};
 use crate::time::{LocalDay, offset_seconds};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 /// The arithmetic of a per-amount award.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -187,8 +188,7 @@ struct Change {
 }
 
 impl Change {
-    /// A change of nothing, for rule `0`; a constant, so that filling a
-    /// buffer with it is a copy rather than a call per slot.
+    /// A change of nothing, for rule `0`: what a change leaves unsaid.
     const BLANK: Change = Change {
         rule: 0,
         matched: None,
@@ -213,42 +213,9 @@ struct Granted {
     counted_global: bool,
 }
 
-/// A short list kept on the stack, spilling to the heap past `N` items:
-/// one event's changes (one per rule its kind triggers, a handful in real
-/// programs) or its exclusive groups' winners.
-struct Few<T, const N: usize> {
-    inline: [T; N],
-    len: usize,
-    more: Vec<T>,
-}
-
-impl<T: Copy, const N: usize> Few<T, N> {
-    /// An empty list; `blank` fills the unused inline slots.
-    fn new(blank: T) -> Self {
-        Few {
-            inline: [blank; N],
-            len: 0,
-            more: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, change: T) {
-        match self.inline.get_mut(self.len) {
-            Some(slot) => {
-                *slot = change;
-                self.len += 1;
-            }
-            None => self.more.push(change),
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &T> {
-        self.inline.iter().take(self.len).chain(&self.more)
-    }
-}
-
-/// One event's changes, in the order the rules were tried.
-type Changes = Few<Change, 8>;
+/// One event's changes, in the order the rules were tried: one per rule its
+/// kind triggers, a handful in real programs, so kept on the stack.
+type Changes = SmallVec<[Change; 8]>;
 
 impl<Tz: TimeZone> Program<Tz> {
     /// Awards the points `event` earns, knowing nothing about the user
@@ -404,7 +371,7 @@ impl<Tz: TimeZone> Program<Tz> {
         ledger.counters.adopt(&self.plan.names);
         // Everything is computed first and committed only once nothing can
         // fail, so a failed call leaves the ledger as it was.
-        let mut changes = Changes::new(Change::BLANK);
+        let mut changes = Changes::new();
         let step = self
             .evaluate(
                 &ledger.counters,
@@ -515,7 +482,8 @@ impl<Tz: TimeZone> Program<Tz> {
         };
         let mut lots = 0usize;
         // The winner of each exclusive group so far: (group, rule).
-        let mut winners: Few<(usize, usize), 4> = Few::new((0, 0));
+        // Each exclusive group's winner so far: (group, rule position).
+        let mut winners: SmallVec<[(usize, usize); 4]> = SmallVec::new();
         // The global daily tally as this event's awards use it up.
         let mut global: Option<DayTally> = None;
         let mut global_changed = false;

@@ -438,24 +438,44 @@ impl Ledger {
     /// runs member after member through one ledger then allocates for the
     /// heaviest member so far, not for every member.
     pub(crate) fn reset(&mut self) {
-        // A whole new ledger, with the buffers moved back: a field added
-        // later cannot survive a reset by being forgotten here.
-        let mut kept =
-            std::mem::replace(self, Ledger::with_statement_entries(self.statement_limit));
-        kept.lots.clear();
-        kept.counters.clear();
-        kept.seen.clear();
-        kept.operations.clear();
-        kept.holds.clear();
-        kept.earnings.clear();
-        kept.statement.clear();
-        self.lots = kept.lots;
-        self.counters = kept.counters;
-        self.seen = kept.seen;
-        self.operations = kept.operations;
-        self.holds = kept.holds;
-        self.earnings = kept.earnings;
-        self.statement = kept.statement;
+        // Field by field, in place: the ledger is close to a kilobyte, and
+        // replacing it whole copied it twice per member. Named without
+        // `..`, so a field added later cannot survive a reset by being
+        // forgotten here.
+        let Ledger {
+            version,
+            lots,
+            earned,
+            available,
+            held,
+            redeemed,
+            expired,
+            reversed,
+            owed,
+            forgiven,
+            counters,
+            global_days,
+            seen,
+            operations,
+            holds,
+            earnings,
+            statement,
+            statement_limit: _,
+            next_lot,
+        } = self;
+        for n in [
+            version, earned, available, held, redeemed, expired, reversed, owed, forgiven, next_lot,
+        ] {
+            *n = 0;
+        }
+        lots.clear();
+        counters.clear();
+        *global_days = Tallies::default();
+        seen.clear();
+        operations.clear();
+        holds.clear();
+        earnings.clear();
+        statement.clear();
     }
 
     /// Bumped by every successful change.
