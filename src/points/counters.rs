@@ -171,6 +171,14 @@ impl Tallies {
         }
     }
 
+    /// No periods again, keeping a heap buffer for reuse.
+    pub(crate) fn clear(&mut self) {
+        match &mut self.0 {
+            Repr::One(one) => *one = None,
+            Repr::Many(many) => many.clear(),
+        }
+    }
+
     /// Adds one award of `points` to the period `key`.
     pub(crate) fn add(&mut self, key: LocalDay, points: u64) {
         self.entry(key).add(points);
@@ -336,6 +344,25 @@ impl RuleCounter {
         last_award_at: None,
     };
 
+    /// Empty again, equal to [`RuleCounter::EMPTY`], keeping its tallies'
+    /// heap buffers for reuse.
+    fn clear(&mut self) {
+        // Named without `..`, so a field added later is not forgotten here.
+        let RuleCounter {
+            count,
+            points,
+            days,
+            weeks,
+            months,
+            matched,
+            last_award_at,
+        } = self;
+        (*count, *points, *matched, *last_award_at) = (0, 0, 0, None);
+        for tallies in [days, weeks, months] {
+            tallies.clear();
+        }
+    }
+
     /// The lifetime tally.
     pub fn lifetime(&self) -> DayTally {
         DayTally {
@@ -435,6 +462,11 @@ pub(crate) struct RuleCounters {
     slots: Vec<u16>,
     /// The rule names of the program `slots` was built for.
     layout: Option<Arc<[Label]>>,
+    /// Counters set aside by [`RuleCounters::clear`], emptied only when a
+    /// new counter reuses one: a batch then allocates tally buffers for the
+    /// busiest member so far, not for every member. Not state: neither
+    /// serialized nor compared.
+    spare: Vec<(Label, RuleCounter)>,
 }
 
 impl RuleCounters {
@@ -463,10 +495,10 @@ impl RuleCounters {
         self.layout = Some(Arc::clone(names));
     }
 
-    /// No counters again, keeping the buffers and the adopted program's
-    /// table (emptied), for reuse.
+    /// No counters again, keeping the buffers, the emptied counters and the
+    /// adopted program's table (emptied), for reuse.
     pub(crate) fn clear(&mut self) {
-        self.entries.clear();
+        self.spare.append(&mut self.entries);
         self.slots.fill(0);
     }
 
@@ -497,7 +529,14 @@ impl RuleCounters {
                     // smallest steps of growth (bounded by the program).
                     self.entries.reserve_exact(self.slots.len().clamp(1, 8));
                 }
-                self.entries.push((name.clone(), RuleCounter::default()));
+                let counter = match self.spare.pop() {
+                    Some((_, mut counter)) => {
+                        counter.clear();
+                        counter
+                    }
+                    None => RuleCounter::default(),
+                };
+                self.entries.push((name.clone(), counter));
                 let i = self.entries.len() - 1;
                 match (self.slots.get_mut(position), u16::try_from(i + 1)) {
                     (Some(slot), Ok(s)) => *slot = s,
@@ -571,6 +610,7 @@ impl<'de> Deserialize<'de> for RuleCounters {
             entries: map.into_iter().collect(),
             slots: Vec::new(),
             layout: None,
+            spare: Vec::new(),
         })
     }
 }
@@ -663,6 +703,51 @@ mod tests {
         one.add(day(3), 1);
         one.keep_from(day(4));
         assert!(one.is_empty());
+    }
+
+    #[test]
+    fn cleared_counters_come_back_empty_with_their_room() {
+        let mut c = RuleCounters::default();
+        c.adopt(&names(&["a", "b"]));
+        for position in [0, 1] {
+            if let Some(counter) = c.at_mut(position, &Label::from(["a", "b"][position])) {
+                counter.count = 3;
+                counter.points = 30;
+                counter.matched = 4;
+                counter.last_award_at = Some(DateTime::<Utc>::UNIX_EPOCH);
+                for n in 0..3 {
+                    counter.days.add(day(n), 10);
+                    counter.weeks.add(day(7 * n), 10);
+                    counter.months.add(day(30 * n), 10);
+                }
+            }
+        }
+        let kept = c.clone();
+        c.clear();
+        assert_eq!(c, RuleCounters::default());
+        assert_eq!(c.at(0, "a"), None);
+        assert_eq!(serde_json::to_string(&c).unwrap_or_default(), "{}");
+        // A counter made from a spare is an empty one, its buffer kept.
+        let reused = c.at_mut(1, &Label::from("b")).map(|k| k.clone());
+        assert_eq!(reused, Some(RuleCounter::EMPTY));
+        assert!(
+            c.at_mut(1, &Label::from("b"))
+                .is_some_and(|k| matches!(&k.days.0, Repr::Many(v) if v.capacity() >= 3))
+        );
+        // Counting again gives what a fresh set of counters would.
+        let mut fresh = RuleCounters::default();
+        for counters in [&mut c, &mut fresh] {
+            bump(counters, 0, "a", 7);
+            if let Some(k) = counters.at_mut(1, &Label::from("b")) {
+                k.days.add(day(9), 1);
+            }
+        }
+        assert_eq!(c, fresh);
+        assert_ne!(c, kept);
+        assert_eq!(
+            serde_json::to_string(&c).unwrap_or_default(),
+            serde_json::to_string(&fresh).unwrap_or_default()
+        );
     }
 
     #[test]
