@@ -462,12 +462,13 @@ pub(crate) struct RuleCounters {
     slots: Vec<u16>,
     /// The rule names of the program `slots` was built for.
     layout: Option<Arc<[Label]>>,
-    /// Counters set aside by [`RuleCounters::clear`], emptied only when a
-    /// new counter reuses one: a batch then allocates tally buffers for the
-    /// busiest member so far, not for every member. Not state: neither
-    /// serialized nor compared.
-    spare: Vec<(Label, RuleCounter)>,
 }
+
+/// Counters set aside by [`RuleCounters::clear_into`] for a batch to reuse,
+/// emptied only when a new counter takes one: the batch then allocates
+/// tally buffers for the busiest member so far, not for every member. Kept
+/// by the batch, not the ledger, whose size redeem and expire feel.
+pub(crate) type SpareCounters = Vec<(Label, RuleCounter)>;
 
 impl RuleCounters {
     /// Makes lookups by position follow the program with these rule names
@@ -495,10 +496,10 @@ impl RuleCounters {
         self.layout = Some(Arc::clone(names));
     }
 
-    /// No counters again, keeping the buffers, the emptied counters and the
-    /// adopted program's table (emptied), for reuse.
-    pub(crate) fn clear(&mut self) {
-        self.spare.append(&mut self.entries);
+    /// No counters again, keeping the buffers and the adopted program's
+    /// table (emptied) for reuse, and setting the counters aside in `spare`.
+    pub(crate) fn clear_into(&mut self, spare: &mut SpareCounters) {
+        spare.append(&mut self.entries);
         self.slots.fill(0);
     }
 
@@ -514,8 +515,13 @@ impl RuleCounters {
     }
 
     /// The counter of the rule at `position` in the adopted program,
-    /// created empty if it has none.
-    pub(crate) fn at_mut(&mut self, position: usize, name: &Label) -> Option<&mut RuleCounter> {
+    /// created empty (from `spare`, if it has one) if it has none.
+    pub(crate) fn at_mut(
+        &mut self,
+        position: usize,
+        name: &Label,
+        spare: Option<&mut SpareCounters>,
+    ) -> Option<&mut RuleCounter> {
         let found = match self.slots.get(position) {
             Some(0) => None,
             Some(&slot) => Some(usize::from(slot) - 1),
@@ -529,7 +535,7 @@ impl RuleCounters {
                     // smallest steps of growth (bounded by the program).
                     self.entries.reserve_exact(self.slots.len().clamp(1, 8));
                 }
-                let counter = match self.spare.pop() {
+                let counter = match spare.and_then(|s| s.pop()) {
                     Some((_, mut counter)) => {
                         counter.clear();
                         counter
@@ -610,7 +616,6 @@ impl<'de> Deserialize<'de> for RuleCounters {
             entries: map.into_iter().collect(),
             slots: Vec::new(),
             layout: None,
-            spare: Vec::new(),
         })
     }
 }
@@ -624,7 +629,7 @@ mod tests {
     }
 
     fn bump(c: &mut RuleCounters, position: usize, name: &str, points: u64) {
-        if let Some(counter) = c.at_mut(position, &Label::from(name)) {
+        if let Some(counter) = c.at_mut(position, &Label::from(name), None) {
             counter.count += 1;
             counter.points += points;
         }
@@ -706,11 +711,11 @@ mod tests {
     }
 
     #[test]
-    fn cleared_counters_come_back_empty_with_their_room() {
+    fn counters_set_aside_come_back_empty_with_their_room() {
         let mut c = RuleCounters::default();
         c.adopt(&names(&["a", "b"]));
-        for position in [0, 1] {
-            if let Some(counter) = c.at_mut(position, &Label::from(["a", "b"][position])) {
+        for (position, name) in ["a", "b"].into_iter().enumerate() {
+            if let Some(counter) = c.at_mut(position, &Label::from(name), None) {
                 counter.count = 3;
                 counter.points = 30;
                 counter.matched = 4;
@@ -723,22 +728,26 @@ mod tests {
             }
         }
         let kept = c.clone();
-        c.clear();
+        let mut spare = SpareCounters::new();
+        c.clear_into(&mut spare);
+        assert_eq!(spare.len(), 2);
         assert_eq!(c, RuleCounters::default());
         assert_eq!(c.at(0, "a"), None);
         assert_eq!(serde_json::to_string(&c).unwrap_or_default(), "{}");
         // A counter made from a spare is an empty one, its buffer kept.
-        let reused = c.at_mut(1, &Label::from("b")).map(|k| k.clone());
+        let b = Label::from("b");
+        let reused = c.at_mut(1, &b, Some(&mut spare)).map(|k| k.clone());
         assert_eq!(reused, Some(RuleCounter::EMPTY));
+        assert_eq!(spare.len(), 1);
         assert!(
-            c.at_mut(1, &Label::from("b"))
+            c.at_mut(1, &b, Some(&mut spare))
                 .is_some_and(|k| matches!(&k.days.0, Repr::Many(v) if v.capacity() >= 3))
         );
         // Counting again gives what a fresh set of counters would.
         let mut fresh = RuleCounters::default();
         for counters in [&mut c, &mut fresh] {
             bump(counters, 0, "a", 7);
-            if let Some(k) = counters.at_mut(1, &Label::from("b")) {
+            if let Some(k) = counters.at_mut(1, &b, None) {
                 k.days.add(day(9), 1);
             }
         }

@@ -4,7 +4,9 @@
 use super::PointsError;
 use super::condition::{EarnContext, LocalTime};
 use super::expiry::Memo;
-use super::ledger::{DayTally, Ledger, Lot, LotOrder, Periods, RuleCounter, RuleCounters, Tallies};
+use super::ledger::{
+    DayTally, Ledger, Lot, LotOrder, Periods, RuleCounter, RuleCounters, SpareCounters, Tallies,
+};
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
 use super::program::{Program, RulePlan};
@@ -139,6 +141,8 @@ pub(crate) struct Noting<'a> {
     /// Expiry dates worked out by earlier events (see [`Memo`]), for the
     /// program's zone.
     pub(crate) expiries: &'a mut [Option<Memo>],
+    /// Counters of earlier members for new counters to reuse.
+    pub(crate) spare: &'a mut SpareCounters,
 }
 
 /// An award in short, for [`Noting`].
@@ -338,13 +342,14 @@ impl<Tz: TimeZone> Program<Tz> {
         // Without a batch's memo, expiry dates are remembered for the
         // event: most of its awards share one expiry.
         let mut event_memo = [None];
-        let (mut noted, order, expiries) = match noting {
+        let (mut noted, order, expiries, mut spare) = match noting {
             Some(Noting {
                 awards,
                 lots,
                 expiries,
-            }) => (Some(awards), lots, expiries),
-            None => (None, LotOrder::Kept, &mut event_memo[..]),
+                spare,
+            }) => (Some(awards), lots, expiries, Some(spare)),
+            None => (None, LotOrder::Kept, &mut event_memo[..], None),
         };
         out.reset();
         if let Some(noted) = noted.as_deref_mut() {
@@ -413,7 +418,8 @@ impl<Tz: TimeZone> Program<Tz> {
             let Some(rule) = self.spec.rules.get(change.rule) else {
                 continue;
             };
-            let Some(counter) = ledger.counters.at_mut(change.rule, &rule.name) else {
+            let spare = spare.as_deref_mut();
+            let Some(counter) = ledger.counters.at_mut(change.rule, &rule.name, spare) else {
                 continue;
             };
             if let Some(n) = change.matched {

@@ -6,7 +6,7 @@
 
 use super::PointsError;
 pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
-pub(crate) use super::counters::{Periods, RuleCounters, too_old};
+pub(crate) use super::counters::{Periods, RuleCounters, SpareCounters, too_old};
 use super::entry_list::EntryList;
 use super::hold::Hold;
 use super::inline_deque::InlineDeque;
@@ -434,10 +434,11 @@ impl Ledger {
 
     /// Makes this ledger equal to a new one with the same statement length,
     /// keeping its buffers (lots, counters, the id window, remembered
-    /// operations, holds, awards and statement) for reuse: a batch that
-    /// runs member after member through one ledger then allocates for the
-    /// heaviest member so far, not for every member.
-    pub(crate) fn reset(&mut self) {
+    /// operations, holds, awards and statement) for reuse, and setting its
+    /// rule counters aside in `spare`: a batch that runs member after
+    /// member through one ledger then allocates for the heaviest member so
+    /// far, not for every member.
+    pub(crate) fn reset(&mut self, spare: &mut SpareCounters) {
         // Field by field, in place: the ledger is close to a kilobyte, and
         // replacing it whole copied it twice per member. Named without
         // `..`, so a field added later cannot survive a reset by being
@@ -469,7 +470,7 @@ impl Ledger {
             *n = 0;
         }
         lots.clear();
-        counters.clear();
+        counters.clear_into(spare);
         *global_days = Tallies::default();
         seen.clear();
         operations.clear();
@@ -1588,7 +1589,7 @@ mod tests {
     #[test]
     fn a_reset_ledger_is_a_new_one_and_earns_like_one() {
         let (p, mut l, events) = busy_ledger();
-        l.reset();
+        l.reset(&mut SpareCounters::new());
         assert_eq!(l, p.new_ledger());
         assert_eq!(json(&l), json(&p.new_ledger()));
         // The counters' table, kept, finds no counter of the last member.

@@ -15,7 +15,7 @@ pub use report::{
 
 use super::earn::{Noted, Noting};
 use super::expiry::Memo;
-use super::ledger::LotOrder;
+use super::ledger::{LotOrder, SpareCounters};
 use super::program::Program;
 use super::{EarnContext, Earned, Ledger, PointsError, Portion};
 use crate::batch::EventLog;
@@ -185,6 +185,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // Expiry dates by local date of earning, for all users: they
         // earn on the same few dates.
         let mut expiries = vec![None; Memo::BATCH];
+        // And the rule counters of earlier users, for reuse.
+        let mut spare = SpareCounters::new();
         for (user, events) in log.runs() {
             purchases.clear();
             self.run_user(
@@ -192,7 +194,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 events,
                 &mut acc,
                 (&mut purchases, (&mut earned, &mut awards), &mut ledger),
-                &mut expiries,
+                (&mut expiries, &mut spare),
             );
         }
         acc.finish()
@@ -209,9 +211,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             (&mut Earned, &mut Vec<Noted>),
             &mut Ledger,
         ),
-        expiries: &mut [Option<Memo>],
+        (expiries, spare): (&mut [Option<Memo>], &mut SpareCounters),
     ) {
-        ledger.reset();
+        ledger.reset(spare);
         let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
         // A member who only earns reads no lot until the end, and then
@@ -228,6 +230,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 awards: &mut *awards,
                 lots: order,
                 expiries: &mut *expiries,
+                spare: &mut *spare,
             };
             match self
                 .program
