@@ -487,8 +487,7 @@ impl<Tz: TimeZone> Program<Tz> {
             last_award: false,
         };
         let mut lots = 0usize;
-        // The winner of each exclusive group so far: (group, rule).
-        // Each exclusive group's winner so far: (group, rule position).
+        // The winner of each exclusive group so far: (group, rule position).
         let mut winners: SmallVec<[(usize, usize); 4]> = SmallVec::new();
         // The global daily tally as this event's awards use it up.
         let mut global: Option<DayTally> = None;
