@@ -471,7 +471,7 @@ impl Ledger {
         }
         lots.clear();
         counters.clear_into(spare);
-        *global_days = Tallies::default();
+        global_days.clear();
         seen.clear();
         operations.clear();
         holds.clear();
