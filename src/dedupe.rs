@@ -360,9 +360,12 @@ impl RecentIds {
         // is over.
         let cutoff = self.newest.saturating_sub(horizon);
         let held = self.ids.len();
-        let stale = held > INLINE && self.oldest < cutoff.saturating_sub(horizon / 4);
-        if stale || held > max {
+        if held > max {
             self.forget(cutoff, max - max / 4);
+        } else if held > INLINE && self.oldest < cutoff.saturating_sub(horizon / 4) {
+            // Only what is past the horizon: under `max_ids`, every id
+            // within it stays.
+            self.forget(cutoff, max);
         }
     }
 
@@ -459,6 +462,40 @@ mod tests {
             horizon_hours,
             max_ids,
         }
+    }
+
+    #[test]
+    fn under_max_ids_every_id_within_the_horizon_is_kept() {
+        // Eight ids, at most eight kept: clearing out the one past the
+        // horizon keeps all the others, however many, within it.
+        let w = window(24, 8);
+        let mut r = RecentIds::new();
+        for (id, hour) in [
+            (1, 0),
+            (2, 20),
+            (3, 21),
+            (4, 25),
+            (5, 26),
+            (6, 27),
+            (7, 28),
+            (8, 31),
+        ] {
+            r.remember(EventId(id), t(hour), &w);
+        }
+        assert_eq!(r.len(), 7);
+        assert_eq!(r.admit(EventId(1), t(0)), Admission::TooLate);
+        for id in 2..=8 {
+            assert_eq!(r.admit(EventId(id), t(20)), Admission::Duplicate, "id {id}");
+        }
+        // A new event within the horizon is fresh, however late.
+        let late = t(19) + TimeDelta::minutes(30);
+        assert_eq!(r.admit(EventId(99), late), Admission::Fresh);
+        // Past `max_ids`, the oldest quarter goes at once.
+        r.remember(EventId(9), t(32), &w);
+        r.remember(EventId(10), t(33), &w);
+        assert_eq!(r.len(), 6);
+        assert_eq!(r.admit(EventId(4), t(25)), Admission::TooLate);
+        assert_eq!(r.admit(EventId(5), t(26)), Admission::Duplicate);
     }
 
     #[test]

@@ -112,9 +112,11 @@ impl LocalDay {
     }
 
     /// Whole days from `earlier` to `self` (negative if `earlier` is later).
+    /// Exact across chrono's calendar; between day numbers beyond it, which
+    /// only [`LocalDay::from_number`] makes, it saturates at `i32`'s ends.
     #[inline]
     pub const fn days_since(self, earlier: LocalDay) -> i32 {
-        self.0 - earlier.0
+        self.0.saturating_sub(earlier.0)
     }
 
     /// The day `days` later (or earlier, if negative); `None` on overflow.
@@ -160,28 +162,40 @@ impl LocalDay {
 
     /// The instant this local day begins in `zone`: local midnight, or on a
     /// day whose midnight is skipped by a daylight-saving change, the first
-    /// local instant that exists.
+    /// local instant that exists. A day whose start lies beyond chrono's
+    /// calendar saturates at its first or last instant.
     pub fn start_in<Tz: TimeZone>(self, zone: &Tz) -> DateTime<Utc> {
-        instant_of_local(self.date().and_hms_opt(0, 0, 0).unwrap_or_default(), zone)
+        self.checked_start_in(zone).unwrap_or(if self.0 < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        })
+    }
+
+    /// [`LocalDay::start_in`], or `None` where it would saturate.
+    pub(crate) fn checked_start_in<Tz: TimeZone>(self, zone: &Tz) -> Option<DateTime<Utc>> {
+        instant_of_local(self.date().and_hms_opt(0, 0, 0)?, zone)
     }
 }
 
 /// The instant a local wall-clock time names in `zone`: the earlier one when
 /// a daylight-saving change repeats it, the first existing local instant after
-/// it when a change skips it.
+/// it when a change skips it. `None` when there is none within chrono's
+/// calendar (a local time at its very end), or none within 26 hours (no
+/// zone skips that much).
 pub(crate) fn instant_of_local<Tz: TimeZone>(
     local: chrono::NaiveDateTime,
     zone: &Tz,
-) -> DateTime<Utc> {
+) -> Option<DateTime<Utc>> {
     // Walk forward minute by minute past a gap (at most a few hours).
     let mut at = local;
     for _ in 0..(26 * 60) {
         if let Some(found) = zone.from_local_datetime(&at).earliest() {
-            return found.with_timezone(&Utc);
+            return Some(found.with_timezone(&Utc));
         }
-        at += chrono::TimeDelta::minutes(1);
+        at = at.checked_add_signed(chrono::TimeDelta::minutes(1))?;
     }
-    local.and_utc()
+    None
 }
 
 fn weekday_from_monday(n: u32) -> Weekday {
@@ -236,11 +250,18 @@ impl<'de> Deserialize<'de> for LocalDay {
         enum Repr {
             Date(NaiveDate),
             Number(i32),
+            // A day number as a map key (a JSON object's keys are strings).
+            Text(String),
         }
-        Ok(match Repr::deserialize(d)? {
-            Repr::Date(date) => LocalDay::from_date(date),
-            Repr::Number(n) => LocalDay(n),
-        })
+        match Repr::deserialize(d)? {
+            Repr::Date(date) => Ok(LocalDay::from_date(date)),
+            Repr::Number(n) => Ok(LocalDay(n)),
+            Repr::Text(text) => text.parse().map(LocalDay).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "expected a date (YYYY-MM-DD) or a day number, found {text:?}"
+                ))
+            }),
+        }
     }
 }
 
@@ -334,8 +355,14 @@ impl FromStr for UtcOffset {
             b'-' => -1,
             _ => return Err(err()),
         };
-        let hours: i32 = s[1..3].parse().map_err(|_| err())?;
-        let minutes: i32 = s[4..6].parse().map_err(|_| err())?;
+        // Two ASCII digits each: `parse` alone would take a sign ("+-8:00").
+        let two_digits = |at: usize| match (bytes.get(at), bytes.get(at + 1)) {
+            (Some(&a), Some(&b)) if a.is_ascii_digit() && b.is_ascii_digit() => {
+                Ok(i32::from(a - b'0') * 10 + i32::from(b - b'0'))
+            }
+            _ => Err(err()),
+        };
+        let (hours, minutes) = (two_digits(1)?, two_digits(4)?);
         if minutes >= 60 {
             return Err(err());
         }
@@ -484,7 +511,11 @@ mod tests {
             "-05:30".parse::<UtcOffset>().unwrap().seconds(),
             -(5 * 3600 + 1800)
         );
-        for bad in ["", "08:00", "+8:00", "+08:60", "+24:00", "+08-00", "x08:00"] {
+        // Signs inside the digits too: `str::parse` alone would take them.
+        for bad in [
+            "", "08:00", "+8:00", "+08:60", "+24:00", "+08-00", "x08:00", "+-8:00", "++8:00",
+            "+00:-1", "-+5:30", "+0８:00",
+        ] {
             assert!(bad.parse::<UtcOffset>().is_err(), "{bad} should not parse");
         }
         let back: UtcOffset = serde_json::from_str("\"+08:00\"").unwrap();
@@ -505,7 +536,26 @@ mod tests {
                 day,
                 "{json}"
             );
+            // As a map key, where JSON writes the number as a string.
+            let map = std::collections::BTreeMap::from([(day, 1)]);
+            let json = serde_json::to_string(&map).unwrap();
+            assert_eq!(
+                serde_json::from_str::<std::collections::BTreeMap<LocalDay, i32>>(&json).unwrap(),
+                map,
+                "{json}"
+            );
         }
+        let wrong = serde_json::from_str::<LocalDay>("\"soon\"").unwrap_err();
+        assert!(wrong.to_string().contains("\"soon\""), "{wrong}");
+        // The calendar's first day begins, in +08:00, no earlier than its
+        // first instant.
+        let first = LocalDay::from_date(NaiveDate::MIN);
+        assert_eq!(first.start_in(&tz), DateTime::<Utc>::MIN_UTC);
+        // Far-apart day numbers beyond the calendar saturate, not overflow.
+        let (far, before) = (LocalDay::from_number(i32::MAX), LocalDay::from_number(-1));
+        assert_eq!(far.days_since(before), i32::MAX);
+        assert_eq!(before.days_since(far), i32::MIN);
+        assert_eq!(LocalDay::from_number(i32::MIN).days_since(far), i32::MIN);
         assert!(UtcOffset::from_seconds(30).is_none());
         assert_eq!(
             UtcOffset::from_seconds(-3600).unwrap().to_string(),

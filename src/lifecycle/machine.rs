@@ -480,6 +480,13 @@ pub enum MachineError {
     /// A history limit of zero, which would keep no transitions at all.
     #[error("history_limit is 0; keep at least 1 transition")]
     ZeroHistoryLimit,
+    /// A dedupe window of zero hours or zero ids, which could not tell a
+    /// redelivered event from a new one.
+    #[error("`{field}` is 0; the dedupe window must keep at least 1 hour and 1 id")]
+    ZeroDedupe {
+        /// `dedupe.horizon_hours` or `dedupe.max_ids`.
+        field: &'static str,
+    },
     /// A guard names a counter that is not declared.
     #[error("{transition}: the guard names unknown counter `{counter}`")]
     UnknownCounter {
@@ -744,6 +751,9 @@ impl Machine {
         let index = index_states(&spec.states)?;
         if spec.history_limit == 0 {
             return Err(MachineError::ZeroHistoryLimit);
+        }
+        if let Some(field) = spec.dedupe.zero_field() {
+            return Err(MachineError::ZeroDedupe { field });
         }
         let initial = *index
             .get(&spec.initial)
@@ -1289,6 +1299,27 @@ mod tests {
         let kept: Vec<&str> = s.history.iter().map(|t| t.to.as_str()).collect();
         assert_eq!(kept, ["lapsed", "dormant"]);
         assert_eq!(s.history_dropped, 1);
+        for (field, zero) in [
+            (
+                "dedupe.horizon_hours",
+                DedupeWindow {
+                    horizon_hours: 0,
+                    ..DedupeWindow::default()
+                },
+            ),
+            (
+                "dedupe.max_ids",
+                DedupeWindow {
+                    max_ids: 0,
+                    ..DedupeWindow::default()
+                },
+            ),
+        ] {
+            assert_eq!(
+                edited(|s| s.dedupe = zero).unwrap_err(),
+                MachineError::ZeroDedupe { field }
+            );
+        }
         assert_eq!(
             edited(|s| s.history_limit = 0).unwrap_err(),
             MachineError::ZeroHistoryLimit

@@ -126,10 +126,12 @@ impl Expiry {
                     .checked_add_offset(offset)
                     .ok_or(PointsError::Overflow)?;
                 let worked = self.worked_out(local.date(), (months, round_up_to), zone, memo)?;
-                Ok(Some(match worked.rounded {
-                    Some(end) => end,
-                    None => instant_of_local(worked.due.and_time(local.time()), zone),
-                }))
+                match worked.rounded {
+                    Some(end) => Ok(Some(end)),
+                    None => instant_of_local(worked.due.and_time(local.time()), zone)
+                        .map(Some)
+                        .ok_or(PointsError::Overflow),
+                }
             }
         }
     }
@@ -158,7 +160,8 @@ impl Expiry {
             None => None,
             Some(period) => {
                 let next = next_period_start(due, period).ok_or(PointsError::Overflow)?;
-                Some(LocalDay::from_date(next).start_in(zone))
+                let start = LocalDay::from_date(next).checked_start_in(zone);
+                Some(start.ok_or(PointsError::Overflow)?)
             }
         };
         let m = Memo {
@@ -308,6 +311,21 @@ mod tests {
             month.expires_at(DateTime::<Utc>::MIN_UTC, &west),
             Err(PointsError::Overflow)
         );
+        // Earned within the calendar, due past its last instant: 31 October
+        // of its last year, 20:00 in -08:00, plus two months, is already
+        // beyond it in UTC (with or without rounding up).
+        let late = chrono::NaiveDate::from_ymd_opt(262_142, 10, 31)
+            .and_then(|d| d.and_hms_opt(20, 0, 0))
+            .and_then(|t| west.from_local_datetime(&t).single())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| unreachable!());
+        for expiry in [months(2, None), months(1, Some(PeriodEnd::Year))] {
+            assert_eq!(
+                expiry.expires_at(late, &west),
+                Err(PointsError::Overflow),
+                "{expiry}"
+            );
+        }
     }
 
     #[test]
