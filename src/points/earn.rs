@@ -632,13 +632,11 @@ impl<Tz: TimeZone> Program<Tz> {
             .map(|t| t.multiplier);
         let multiplied = match (tier_multiplier, rule.multiplier) {
             (None, None) => base,
-            (a, b) => {
-                let m = a
-                    .unwrap_or(Multiplier::ONE)
-                    .then(b.unwrap_or(Multiplier::ONE))
-                    .ok_or(PointsError::Overflow)?;
-                m.apply(base, rule.multiplier_rounding)?
-            }
+            (a, b) => a.unwrap_or(Multiplier::ONE).apply_both(
+                b.unwrap_or(Multiplier::ONE),
+                base,
+                rule.multiplier_rounding,
+            )?,
         };
         let (points, capped, cooling_down_until) =
             self.limit(rule, plan, event, multiplied, periods, counter, global)?;

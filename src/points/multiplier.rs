@@ -54,6 +54,28 @@ impl Multiplier {
         u64::try_from(whole).map_err(|_| PointsError::Overflow)
     }
 
+    /// `points` times this multiplier and `other` (a tier's and a rule's),
+    /// their product rounded to the nearest basis point as in
+    /// [`Multiplier::then`], then the points rounded with `rounding`. Unlike
+    /// [`Multiplier::then`], a product above [`Multiplier::MAX`], or below
+    /// half a basis point, still multiplies: each multiplier was valid, so
+    /// only points past `u64::MAX` are [`PointsError::Overflow`].
+    pub(crate) fn apply_both(
+        self,
+        other: Multiplier,
+        points: u64,
+        rounding: Rounding,
+    ) -> Result<u64, PointsError> {
+        // At most 10^7 × 10^7 basis points², so 10^10 basis points after
+        // the division, and times a u64 under 2^98: u128 holds every step.
+        let product = Rounding::Nearest.divide(
+            u128::from(self.0) * u128::from(other.0),
+            u128::from(Self::SCALE),
+        );
+        let whole = rounding.divide(u128::from(points) * product, u128::from(Self::SCALE));
+        u64::try_from(whole).map_err(|_| PointsError::Overflow)
+    }
+
     /// The product of two multipliers (a tier's and a campaign's), rounded
     /// to the nearest basis point, if it is still at most [`Multiplier::MAX`].
     pub fn then(self, other: Multiplier) -> Option<Multiplier> {
@@ -185,6 +207,26 @@ mod tests {
             Some(30_000)
         );
         assert_eq!(Multiplier::MAX.then(double), None);
+        // Applied together, both multiply whatever their product.
+        for rounding in [Rounding::Down, Rounding::Nearest, Rounding::Up] {
+            assert_eq!(gold.apply_both(double, 7, rounding), Ok(21));
+            assert_eq!(Multiplier::MAX.apply_both(double, 10, rounding), Ok(20_000));
+            assert_eq!(
+                Multiplier::MAX.apply_both(Multiplier::MAX, u64::MAX, rounding),
+                Err(PointsError::Overflow)
+            );
+        }
+        let tiny = Multiplier::from_basis_points(1).expect("×0.0001");
+        assert_eq!(tiny.apply_both(tiny, 1_000_000, Rounding::Up), Ok(0));
+        // As `then` then `apply`, wherever `then` has an answer.
+        let third = Multiplier::from_basis_points(3_333).expect("×0.3333");
+        for points in [0, 1, 99, 12_345] {
+            assert_eq!(
+                gold.apply_both(third, points, Rounding::Up),
+                gold.then(third).map_or(Err(PointsError::Overflow), |m| m
+                    .apply(points, Rounding::Up))
+            );
+        }
         assert_eq!(gold.to_string(), "×1.5");
         assert_eq!(double.to_string(), "×2");
         assert_eq!(

@@ -159,7 +159,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     /// (with [`Program::reverse`], under the program's
     /// [`Clawback`](crate::points::Clawback) policy) the user's latest
     /// earlier purchase in the same currency that is not wholly refunded,
-    /// by the share refunded (refund over price, capped at what is left).
+    /// by the share refunded (refund over price, capped at what is left);
+    /// the refund that completes the purchase reverses what is left of its
+    /// award, so a purchase refunded in parts is reversed whole.
     /// A refund with no such purchase, or whose purchase earned nothing the
     /// ledger remembers ([`LedgerPolicy::reversible_awards`](crate::points::LedgerPolicy::reversible_awards)
     /// of 0 remembers nothing), is counted in
@@ -287,9 +289,16 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     return;
                 };
                 let refund = amount.minor.min(paid.amount.minor - paid.refunded);
-                let share = Portion::Share {
-                    numerator: refund.unsigned_abs(),
-                    denominator: paid.amount.minor.unsigned_abs(),
+                // Shares round down one by one; the refund that completes the
+                // purchase takes back the rest, so a purchase refunded in
+                // parts ends up wholly reversed.
+                let share = if paid.refunded + refund == paid.amount.minor {
+                    Portion::Whole
+                } else {
+                    Portion::Share {
+                        numerator: refund.unsigned_abs(),
+                        denominator: paid.amount.minor.unsigned_abs(),
+                    }
                 };
                 let key = format!("refund-{}", event.id.0).into();
                 match self

@@ -436,6 +436,14 @@ fn multipliers_multiply_with_the_stated_rounding_and_explain_themselves() {
         assert_eq!(a.tier_multiplier, tier.then_some(gold), "case {i}");
         assert_eq!(a.rule_multiplier, multiplier, "case {i}");
     }
+    // The highest tier multiplier times a rule's: beyond what one
+    // multiplier may be, yet both were valid, so the award stands.
+    let mut r = rule("lesson", "lesson", 10);
+    r.multiplier = Some(double);
+    let p = program(beijing(vec![r]));
+    let top = EarnContext::new().with_tier("top", Multiplier::MAX);
+    let e = p.apply_with(&mut Ledger::new(), &ev(1, "lesson", t), &top);
+    assert_eq!(e.map(|e| e.total), Ok(20_000));
     // Without a tier, nothing multiplies.
     let p = program(beijing(vec![rule("lesson", "lesson", 15)]));
     let e = p.apply(&mut Ledger::new(), &ev(1, "lesson", t));

@@ -429,6 +429,24 @@ fn refunds_reverse_the_latest_purchase_by_the_share_refunded() {
 }
 
 #[test]
+fn a_purchase_refunded_in_parts_is_reversed_whole() {
+    // ¥100 earns 10 points; refunds of ¥33, ¥33 and ¥34 take back 3, 3
+    // (each share rounded down) and then the 4 that are left.
+    let events = vec![
+        purchase(1, 1, 100, t(0)),
+        refund(2, 1, 33, t(1)),
+        refund(3, 1, 33, t(2)),
+        refund(4, 1, 34, t(3)),
+    ];
+    let r = Simulation::new(&school(), day(1))
+        .reversing_refunds()
+        .run(&log(events));
+    assert_eq!((r.reversals, r.refunds_unmatched), (3, 0));
+    assert_eq!((r.issued, r.reversed, r.outstanding), (10, 10, 0));
+    assert!(r.is_conserved());
+}
+
+#[test]
 fn a_refund_of_spent_points_follows_the_clawback_policy() {
     let p = program(
         r#"{ "ledger": { "clawback": "debt" }, "rules": [{ "name": "buy", "on": "purchase",
