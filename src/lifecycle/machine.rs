@@ -936,7 +936,12 @@ impl Machine {
             .filter_map(|t| {
                 let (deadline, cause) = self.deadline(state, t)?;
                 // Already idle long enough on arrival: due at the entry.
-                Some((deadline.max(state.since), deadline, t, cause))
+                // And never before the newest event: every event first
+                // makes the moves due by its time, so a move still to make
+                // that was due earlier waited for a guard that event made
+                // true.
+                let at = deadline.max(state.since).max(state.last_active);
+                Some((at, deadline, t, cause))
             })
             .min_by_key(|&(at, deadline, t, _)| (at, deadline, t))
             .map(|(at, _, t, cause)| (t, at, cause))
@@ -1285,6 +1290,28 @@ mod tests {
 
     fn visit(id: u64, at: DateTime<Utc>) -> Event {
         event(id, at, EventKind::Visited)
+    }
+
+    #[test]
+    fn a_guarded_timeout_is_not_dated_before_the_event_that_let_it_fire() {
+        // Seven days in `a` move to `b`, once one visit is counted. The
+        // visit comes on day 10 and the next tick on day 11: the move is
+        // made then, dated at the visit, not back on day 7.
+        let spec: MachineSpec = serde_json::from_str(
+            r#"{"states":["a","b"],"initial":"a",
+                "counters":[{"name":"n","counts":"visited"}],
+                "transitions":[{"from":["a"],"to":"b","on":{"days_in_state":7},
+                                "guard":{"n":{"min":1}}}]}"#,
+        )
+        .unwrap();
+        let m = Machine::new(spec).unwrap();
+        let mut s = m.start(day(0));
+        assert!(m.tick(&mut s, day(9)).unwrap().is_empty());
+        m.apply(&mut s, &visit(1, day(10))).unwrap();
+        let moved = m.tick(&mut s, day(11)).unwrap();
+        assert_eq!(moved.len(), 1);
+        assert_eq!((moved[0].to.as_str(), moved[0].at), ("b", day(10)));
+        assert_eq!(s.since, day(10));
     }
 
     #[test]

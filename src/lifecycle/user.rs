@@ -292,6 +292,25 @@ impl Lifecycle {
         ((self.active_days >> lo) & mask).count_ones()
     }
 
+    /// The most distinct active days in a `window`-day window that holds
+    /// `day` and ends on an active day, as in-order events would have seen
+    /// it: for the newest day, the window ending there; for a late day,
+    /// also the windows ending on the later active days it now fills in.
+    fn best_window_through(&self, day: LocalDay, window: u16) -> u32 {
+        let later = i64::from(self.active_anchor.number()) - i64::from(day.number());
+        if later <= 0 {
+            // The newest day, as events in time order always are.
+            return self.active_days_in(day, window);
+        }
+        let reach = later.min(i64::from(window) - 1).min(63);
+        (0..=reach.max(0))
+            .filter_map(|k| day.checked_add_days(i32::try_from(k).ok()?))
+            .filter(|&end| end == day || self.was_active_on(end))
+            .map(|end| self.active_days_in(end, window))
+            .max()
+            .unwrap_or(0)
+    }
+
     fn mark_active(&mut self, day: LocalDay) {
         let ahead = i64::from(day.number()) - i64::from(self.active_anchor.number());
         if ahead > 0 {
@@ -393,7 +412,13 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     /// Events may arrive out of order. A late event is counted (its active
     /// day, key action, payment) and can move the user *forward*, but it
     /// never rewinds a stage, never makes an idle move, and never counts as a
-    /// return from an idle stage entered after it happened.
+    /// return from an idle stage entered after it happened. A late active
+    /// day that completes the retention window ending on a later active
+    /// day retains the user, as it would have in time order. One thing is
+    /// judged on arrival: a key action counts towards activation if it falls
+    /// within `activation.within_days` of the acquisition day known when it
+    /// arrives; a sign-up arriving later that moves that day back does not
+    /// judge the key actions already seen again.
     ///
     /// ```
     /// use chrono::{TimeZone, Utc};
@@ -612,7 +637,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         let retention = self.spec.retention;
         let retained_now = || {
             seen.active
-                && state.active_days_in(seen.day, retention.window_days)
+                && state.best_window_through(seen.day, retention.window_days)
                     >= u32::from(retention.active_days)
         };
         let target = match state.stage {
@@ -687,6 +712,46 @@ mod tests {
         };
         edit(&mut spec);
         spec.validate().unwrap()
+    }
+
+    #[test]
+    fn a_late_day_that_completes_a_later_window_retains() {
+        // Active on days 0, 5 and 10; three days in fourteen retain. Day 5
+        // arriving last fills the window that ends on day 10.
+        let p = policy(|s| {
+            s.idle.at_risk_days = 20;
+            s.retention = crate::lifecycle::RetentionRule {
+                active_days: 3,
+                window_days: 14,
+            };
+        });
+        let day = |d| t0() + TimeDelta::days(d);
+        let lesson = EventKind::ActionCompleted {
+            action: "lesson".into(),
+        };
+        let events = [
+            Event::new(EventId(1), U, day(0), lesson),
+            Event::new(EventId(2), U, day(5), EventKind::Visited),
+            Event::new(EventId(3), U, day(10), EventKind::Visited),
+        ];
+        // (The first event, a key action, comes first: a key action arriving
+        // after a later first event is judged against that event's day.)
+        for order in [[0, 1, 2], [0, 2, 1]] {
+            let mut state = Lifecycle::new(U);
+            for i in order {
+                p.apply(&mut state, &events[i]).unwrap();
+            }
+            assert_eq!(state.stage(), Stage::Retained, "{order:?}");
+        }
+        // Too far apart for one window: no order retains.
+        let sparse = [&events[0], &events[2]];
+        let mut state = Lifecycle::new(U);
+        for e in sparse {
+            p.apply(&mut state, e).unwrap();
+        }
+        let late = Event::new(EventId(4), U, day(-4), EventKind::Visited);
+        p.apply(&mut state, &late).unwrap();
+        assert_eq!(state.stage(), Stage::Activated);
     }
 
     struct Script {
