@@ -296,12 +296,18 @@ impl Lifecycle {
     /// `day` and ends on an active day, as in-order events would have seen
     /// it: for the newest day, the window ending there; for a late day,
     /// also the windows ending on the later active days it now fills in.
+    #[inline]
     fn best_window_through(&self, day: LocalDay, window: u16) -> u32 {
-        let later = i64::from(self.active_anchor.number()) - i64::from(day.number());
-        if later <= 0 {
+        if day >= self.active_anchor {
             // The newest day, as events in time order always are.
             return self.active_days_in(day, window);
         }
+        self.best_late_window(day, window)
+    }
+
+    #[inline(never)]
+    fn best_late_window(&self, day: LocalDay, window: u16) -> u32 {
+        let later = i64::from(self.active_anchor.number()) - i64::from(day.number());
         let reach = later.min(i64::from(window) - 1).min(63);
         (0..=reach.max(0))
             .filter_map(|k| day.checked_add_days(i32::try_from(k).ok()?))
