@@ -161,7 +161,8 @@ impl Ledger {
     /// reserved in time). Returns the redemption, keyed by the hold's key.
     ///
     /// Errors, which change nothing: no hold with this key
-    /// ([`PointsError::UnknownHold`]), or one already released
+    /// ([`PointsError::UnknownHold`]; [`PointsError::KeyReused`] if another
+    /// kind of operation used it), or one already released
     /// ([`PointsError::HoldClosed`]). Repeating a capture returns the first.
     pub fn capture(
         &mut self,
@@ -211,8 +212,10 @@ impl Ledger {
     /// Returns an open hold's points to their lots; points whose lot expired
     /// by `now` expire at once (see the [`Hold`] docs).
     ///
-    /// Errors, which change nothing: no hold with this key, or one already
-    /// captured. Repeating a release returns the first.
+    /// Errors, which change nothing: no hold with this key
+    /// ([`PointsError::UnknownHold`]; [`PointsError::KeyReused`] if another
+    /// kind of operation used it), or one already captured
+    /// ([`PointsError::HoldClosed`]). Repeating a release returns the first.
     pub fn release(
         &mut self,
         key: OperationKey,
@@ -345,7 +348,8 @@ impl Ledger {
 
     /// Finds an open hold by key, or the remembered result of closing it
     /// the way `pick` accepts; a hold closed the other way is
-    /// [`PointsError::HoldClosed`].
+    /// [`PointsError::HoldClosed`], and a key another kind of operation
+    /// used is [`PointsError::KeyReused`].
     fn closed<T>(
         &self,
         key: &OperationKey,
@@ -368,6 +372,15 @@ impl Ledger {
         }
         if closed_otherwise {
             return Err(PointsError::HoldClosed { key: key.clone() });
+        }
+        // The key of a redemption or a reversal names no hold, but it is
+        // taken: say so, as those operations do for a hold's key.
+        if self
+            .operations
+            .iter()
+            .any(|r| r.key() == key && !matches!(r, Remembered::Hold(_)))
+        {
+            return Err(PointsError::KeyReused { key: key.clone() });
         }
         Err(PointsError::UnknownHold { key: key.clone() })
     }
@@ -508,6 +521,15 @@ mod tests {
             l.capture("nope".into(), t(3)),
             Err(PointsError::UnknownHold { key: "nope".into() })
         );
+        assert_eq!(json(&l), snapshot);
+        // A redemption's key names no hold, and is taken.
+        assert!(l.redeem("coupon".into(), 10, t(3)).is_ok());
+        let snapshot = json(&l);
+        let reused = PointsError::KeyReused {
+            key: "coupon".into(),
+        };
+        assert_eq!(l.capture("coupon".into(), t(4)).err(), Some(reused.clone()));
+        assert_eq!(l.release("coupon".into(), t(4)).err(), Some(reused));
         assert_eq!(json(&l), snapshot);
     }
 
