@@ -5,7 +5,7 @@
 //! The rules are documented on [`Account`], the type a host starts from.
 
 use super::badge::{BadgeCatalog, BadgeCatalogSpec, BadgeError, BadgeGrant, BadgeOutcome};
-use super::condition::EarnContext;
+use super::condition::{Condition, ConditionProblem, EarnContext};
 use super::earn::Earned;
 use super::ledger::{Ledger, Lot, OperationKey};
 use super::program::{Program, ProgramError, ProgramSpec};
@@ -122,6 +122,9 @@ impl AccountRules {
             .map(TierLadderSpec::validate)
             .transpose()
             .map_err(ProgramError::Tiers)?;
+        if let Some(ladder) = &tiers {
+            unknown_tier(&spec.rules, ladder)?;
+        }
         let streak = match &spec.streak {
             None => None,
             Some(s) => {
@@ -162,6 +165,28 @@ impl AccountRules {
             badges,
         })
     }
+}
+
+/// A rule's `tier` condition naming a tier the program's ladder lacks: it
+/// could never hold for a member of this program. (Without a ladder, tier
+/// names come from the host's [`EarnContext`], and any name may be one.)
+fn unknown_tier(rules: &[RuleSpec], ladder: &TierLadder) -> Result<(), ProgramError> {
+    for rule in rules {
+        for (index, condition) in rule.when.iter().enumerate() {
+            let Condition::Tier { any_of } = condition else {
+                continue;
+            };
+            if let Some(tier) = any_of.iter().find(|t| ladder.tier(t.as_str()).is_none()) {
+                return Err(ProgramError::Condition {
+                    rule: rule.name.clone(),
+                    index,
+                    kind: condition.kind_name(),
+                    problem: ConditionProblem::UnknownTier { tier: tier.clone() },
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a lot's rule name is one the engine gives bonus lots.

@@ -504,6 +504,12 @@ pub enum ConditionProblem {
     /// `every_nth` of zero.
     #[error("every_nth.n is 0 but must be at least 1")]
     ZeroNth,
+    /// A tier the program's tier ladder does not have.
+    #[error("any_of names tier {tier}, which the program's tier ladder does not have")]
+    UnknownTier {
+        /// The tier named.
+        tier: Label,
+    },
 }
 
 #[cfg(test)]

@@ -501,6 +501,24 @@ fn sections_are_validated_and_errors_name_them() {
         ),
         "rule streak bonus: names starting with \"streak \" are kept for bonus points"
     );
+    // A tier condition must name a tier of the program's ladder, if it has
+    // one; without a ladder, the host's tier names are not known here.
+    let tiered = |ladder: &str| {
+        format!(
+            r#"{{ "rules": [ {{ "name": "vip", "on": "visited", "reward": {{ "type": "fixed", "points": 5 }},
+                              "when": [ {{ "type": "weekdays", "any_of": ["Sat"] }},
+                                        {{ "type": "tier", "any_of": ["gold", "platinum"] }} ] }} ]
+                 {ladder} }}"#
+        )
+    };
+    let ladder = r#", "tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 365 },
+                                  "tiers": [ { "name": "member", "threshold": 0 }, { "name": "gold", "threshold": 100 } ] }"#;
+    assert_eq!(
+        invalid(&tiered(ladder)),
+        "rule vip: when[1] (tier): any_of names tier platinum, which the program's tier ladder does not have"
+    );
+    let known = serde_json::from_str::<ProgramSpec>(&tiered(""));
+    assert!(known.map(|s| s.validate().is_ok()).unwrap_or(false));
     // Unknown fields in the streak section are refused as it is read.
     let typo =
         serde_json::from_str::<ProgramSpec>(r#"{ "rules": [], "streak": { "milestone": [] } }"#);
