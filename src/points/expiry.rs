@@ -8,6 +8,14 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, Offset, TimeDelta, TimeZone,
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The longest expiry or pending period in days a program may set: about
+/// 100,000 years, so that points earned at any instant up to the year
+/// 160,000 fall due within chrono's calendar (which ends in 262,143).
+pub const MAX_DAYS: u32 = 36_524_250;
+
+/// The longest expiry in calendar months a program may set (100,000 years).
+pub const MAX_MONTHS: u32 = 1_200_000;
+
 /// When earned points expire.
 ///
 /// Expiry is an instant, and half-open: a lot expiring at `t` can be spent
@@ -183,6 +191,18 @@ impl Expiry {
             Expiry::Never => None,
             Expiry::AfterDays { days } => Some(u64::from(days)),
             Expiry::AfterMonths { months, .. } => Some(u64::from(months) * 28),
+        }
+    }
+
+    /// The field that is longer than [`MAX_DAYS`] or [`MAX_MONTHS`], if
+    /// one is, with its value and that limit.
+    pub(crate) fn too_long(&self) -> Option<(&'static str, u32, u32)> {
+        match *self {
+            Expiry::AfterDays { days } if days > MAX_DAYS => Some(("expiry.days", days, MAX_DAYS)),
+            Expiry::AfterMonths { months, .. } if months > MAX_MONTHS => {
+                Some(("expiry.months", months, MAX_MONTHS))
+            }
+            _ => None,
         }
     }
 

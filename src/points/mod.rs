@@ -183,7 +183,7 @@ pub use condition::{
 };
 pub use earn::{Award, Earned, PerAmountCalc, SkipReason, Skipped};
 pub use entry_list::EntryList;
-pub use expiry::{Expiry, PeriodEnd};
+pub use expiry::{Expiry, MAX_DAYS, MAX_MONTHS, PeriodEnd};
 pub use hold::{Hold, Release};
 pub use ledger::{
     DAILY_TALLY_DAYS, DayTally, Earning, Ledger, LedgerPolicy, Lot, MAX_OPEN_HOLDS, OperationKey,

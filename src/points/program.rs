@@ -4,7 +4,7 @@
 use super::account::{AccountRules, CheckInStreakSpec};
 use super::badge::{BadgeCatalogSpec, BadgeError};
 use super::condition::ConditionProblem;
-use super::expiry::Expiry;
+use super::expiry::{Expiry, MAX_DAYS};
 use super::ledger::LedgerPolicy;
 use super::limits::{self, Cap};
 use super::rule::{Reward, RuleSpec};
@@ -98,6 +98,20 @@ pub enum ProgramError {
         rule: Label,
         /// The field, as a path (`daily_cap.count`).
         field: &'static str,
+    },
+    /// A length of time (an expiry, a pending period) so long that points
+    /// earned now would be due past the end of the calendar: every award
+    /// would fail. `rule` is `None` for the program's own expiry.
+    #[error("{}{field} is {value} but must be at most {max}", rule.as_ref().map(|r| format!("rule {r}: ")).unwrap_or_default())]
+    TooLong {
+        /// The rule, if the field is one of a rule's.
+        rule: Option<Label>,
+        /// The field (`expiry.days`, `expiry.months`, `pending_days`).
+        field: &'static str,
+        /// The value given.
+        value: u32,
+        /// The most allowed: [`MAX_DAYS`] or [`MAX_MONTHS`](super::MAX_MONTHS).
+        max: u32,
     },
     /// A program-level number that must be positive is zero.
     #[error("{field} is 0 but must be at least 1")]
@@ -242,6 +256,14 @@ impl ProgramSpec {
         if let Some(field) = self.expiry.zero_field() {
             return Err(ProgramZero { field });
         }
+        if let Some((field, value, max)) = self.expiry.too_long() {
+            return Err(TooLong {
+                rule: None,
+                field,
+                value,
+                max,
+            });
+        }
         if self.dedupe.horizon_hours == 0 {
             return Err(ProgramZero {
                 field: "dedupe.horizon_hours",
@@ -314,6 +336,19 @@ fn check_rule(r: &RuleSpec, program_expiry: Expiry) -> Result<(), ProgramError> 
         return Err(Zero {
             rule: rule(),
             field,
+        });
+    }
+    let too_long = r
+        .expiry
+        .as_ref()
+        .and_then(Expiry::too_long)
+        .or((r.pending_days > MAX_DAYS).then_some(("pending_days", r.pending_days, MAX_DAYS)));
+    if let Some((field, value, max)) = too_long {
+        return Err(TooLong {
+            rule: Some(rule()),
+            field,
+            value,
+            max,
         });
     }
     let expiry = r.expiry.unwrap_or(program_expiry);

@@ -729,6 +729,46 @@ fn validation_of_the_new_fields_names_rule_and_field() {
         check(&|s| s.rules[0].cooldown_seconds = Some(0)),
         Err("rule lesson: cooldown_seconds is 0 but must be at least 1".into())
     );
+    // Lengths of time past the calendar's end are refused, not failed on
+    // every award; the longest allowed are accepted.
+    let days = |days| Some(Expiry::AfterDays { days });
+    let months = |months| {
+        Some(Expiry::AfterMonths {
+            months,
+            round_up_to: None,
+        })
+    };
+    assert_eq!(
+        check(&|s| s.rules[1].expiry = days(u32::MAX)),
+        Err(format!(
+            "rule quiz: expiry.days is {} but must be at most {MAX_DAYS}",
+            u32::MAX
+        ))
+    );
+    assert_eq!(
+        check(&|s| s.rules[0].expiry = months(MAX_MONTHS + 1)),
+        Err(format!(
+            "rule lesson: expiry.months is {} but must be at most {MAX_MONTHS}",
+            MAX_MONTHS + 1
+        ))
+    );
+    assert_eq!(
+        check(&|s| s.rules[0].pending_days = MAX_DAYS + 1),
+        Err(format!(
+            "rule lesson: pending_days is {} but must be at most {MAX_DAYS}",
+            MAX_DAYS + 1
+        ))
+    );
+    assert_eq!(
+        check(&|s| s.expiry = months(u32::MAX).unwrap_or_default()),
+        Err(format!(
+            "expiry.months is {} but must be at most {MAX_MONTHS}",
+            u32::MAX
+        ))
+    );
+    assert_eq!(check(&|s| s.rules[0].expiry = days(MAX_DAYS)), Ok(()));
+    assert_eq!(check(&|s| s.rules[0].expiry = months(MAX_MONTHS)), Ok(()));
+    assert_eq!(check(&|s| s.rules[0].pending_days = MAX_DAYS), Ok(()));
     assert_eq!(
         check(&|s| s.rules[1].when = vec![Condition::EveryNth { n: 0 }]),
         Err("rule quiz: when[0] (every_nth): every_nth.n is 0 but must be at least 1".into())
