@@ -47,11 +47,7 @@ impl Multiplier {
 
     /// `points × self`, made whole by `rounding`.
     pub fn apply(self, points: u64, rounding: Rounding) -> Result<u64, PointsError> {
-        let whole = rounding.divide(
-            u128::from(points) * u128::from(self.0),
-            u128::from(Self::SCALE),
-        );
-        u64::try_from(whole).map_err(|_| PointsError::Overflow)
+        scale(points, u128::from(self.0), rounding)
     }
 
     /// `points` times this multiplier and `other` (a tier's and a rule's),
@@ -66,27 +62,35 @@ impl Multiplier {
         points: u64,
         rounding: Rounding,
     ) -> Result<u64, PointsError> {
-        // At most 10^7 × 10^7 basis points², so 10^10 basis points after
-        // the division, and times a u64 under 2^98: u128 holds every step.
-        let product = Rounding::Nearest.divide(
-            u128::from(self.0) * u128::from(other.0),
-            u128::from(Self::SCALE),
-        );
-        let whole = rounding.divide(u128::from(points) * product, u128::from(Self::SCALE));
-        u64::try_from(whole).map_err(|_| PointsError::Overflow)
+        scale(points, self.product(other), rounding)
     }
 
     /// The product of two multipliers (a tier's and a campaign's), rounded
     /// to the nearest basis point, if it is still at most [`Multiplier::MAX`].
     pub fn then(self, other: Multiplier) -> Option<Multiplier> {
-        let product = Rounding::Nearest.divide(
-            u128::from(self.0) * u128::from(other.0),
-            u128::from(Self::SCALE),
-        );
-        u32::try_from(product)
+        u32::try_from(self.product(other))
             .ok()
             .and_then(Self::from_basis_points)
     }
+
+    /// The product in basis points, rounded to the nearest, unbounded: at
+    /// most 10^7 × 10^7 / 10^4 = 10^10.
+    fn product(self, other: Multiplier) -> u128 {
+        Rounding::Nearest.divide(
+            u128::from(self.0) * u128::from(other.0),
+            u128::from(Self::SCALE),
+        )
+    }
+}
+
+/// `points × basis_points / 10 000`, made whole by `rounding`. A u64 times
+/// at most 10^10 is under 2^98: u128 holds it; only the result may not fit.
+fn scale(points: u64, basis_points: u128, rounding: Rounding) -> Result<u64, PointsError> {
+    let whole = rounding.divide(
+        u128::from(points) * basis_points,
+        u128::from(Multiplier::SCALE),
+    );
+    u64::try_from(whole).map_err(|_| PointsError::Overflow)
 }
 
 impl Default for Multiplier {
