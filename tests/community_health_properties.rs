@@ -451,8 +451,10 @@ fn activity_by_definition(
     let first = last - spec.window_days as i32 + 1;
     let mut active: BTreeSet<(u64, i32)> = BTreeSet::new();
     for (op, _) in ops {
+        // Joining (an accepted invitation) is not activity.
         if let Op::Event(e) = op
             && e.kind.community() == Some(community)
+            && !matches!(e.kind, EventKind::InviteAccepted { .. })
         {
             let day = LocalDay::of(e.at, &beijing()).number();
             if (first - 29..=last).contains(&day) {
@@ -637,13 +639,19 @@ fn membership_by_definition(
             Op::Leave(u, c, at) if *c == community && day(*at) <= last => {
                 changes.entry(*u).or_default().push((*at, true))
             }
+            // An accepted invitation is a join, however early, and not activity.
+            Op::Event(e)
+                if e.kind.community() == Some(community)
+                    && matches!(e.kind, EventKind::InviteAccepted { .. })
+                    && day(e.at) <= last =>
+            {
+                changes.entry(e.user).or_default().push((e.at, false))
+            }
+            Op::Event(e) if matches!(e.kind, EventKind::InviteAccepted { .. }) => {}
             Op::Event(e) if e.kind.community() == Some(community) => {
                 let d = day(e.at);
                 if (first - 29..=last).contains(&d) {
                     active.entry(e.user).or_default().insert(d);
-                    if matches!(e.kind, EventKind::InviteAccepted { .. }) {
-                        changes.entry(e.user).or_default().push((e.at, false));
-                    }
                 }
             }
             _ => {}

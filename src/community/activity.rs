@@ -152,6 +152,13 @@ pub enum ActivityError {
         /// The member.
         user: UserId,
     },
+    /// The state's version is at its largest: it cannot record one more
+    /// change (only a state edited outside the library gets there).
+    #[error("{user}'s activity is at the largest version and cannot change")]
+    Overflow {
+        /// The member.
+        user: UserId,
+    },
 }
 
 impl MemberActivity {
@@ -281,6 +288,10 @@ impl MemberActivity {
                 user: self.user,
             });
         }
+        let version = self
+            .version
+            .checked_add(1)
+            .ok_or(ActivityError::Overflow { user: self.user })?;
         // Nothing fails from here on.
         let pos = self.days.partition_point(|b| b.day < day);
         if self.days.get(pos).is_none_or(|b| b.day != day) {
@@ -313,6 +324,9 @@ impl MemberActivity {
             self.days.pop_front();
         }
         if let Some(user) = giver {
+            // A late reaction does not make an earlier last day of theirs.
+            let last = self.givers.iter().find(|g| g.user == user);
+            let day = last.map_or(day, |g| g.day.max(day));
             self.givers.retain(|g| g.user != user);
             self.givers.push(Giver { user, day });
             // Most recent last; the least recent go first.
@@ -333,7 +347,7 @@ impl MemberActivity {
             }
         }
         self.seen.remember(event.id, event.at, window);
-        self.version = self.version.saturating_add(1);
+        self.version = version;
         Ok(true)
     }
 
@@ -386,11 +400,15 @@ impl MemberActivity {
     }
 
     /// Distinct members who reacted within the window (exact up to
-    /// [`GIVERS`]; beyond, at least that many).
+    /// [`GIVERS`]; beyond, at least that many). Only each giver's latest
+    /// day is kept, so a window ending before it does not count them, as
+    /// it counts no day after `today`.
     pub fn distinct_givers(&self, today: LocalDay, window: Option<u16>) -> u64 {
         self.givers
             .iter()
-            .filter(|g| window.is_none_or(|w| today.days_since(g.day) < i32::from(w)))
+            .filter(|g| {
+                window.is_none_or(|w| g.day <= today && today.days_since(g.day) < i32::from(w))
+            })
             .count() as u64
     }
 }
@@ -407,6 +425,43 @@ mod tests {
 
     fn day(days: i64) -> LocalDay {
         LocalDay::of(t(days), &UtcOffset::UTC.zone())
+    }
+
+    fn reaction(id: u64, from: u64, at: DateTime<Utc>) -> Event {
+        let kind = EventKind::Reaction {
+            community: None,
+            content: ContentId(1),
+            to: Some(UserId(1)),
+        };
+        Event::new(EventId(id), UserId(from), at, kind)
+    }
+
+    #[test]
+    fn a_givers_last_day_is_their_latest_whatever_the_order() {
+        let mut a = MemberActivity::new(UserId(1));
+        a.record(&reaction(1, 2, t(5)), UtcOffset::UTC, 30).unwrap();
+        // A late reaction of the same giver, five days earlier.
+        a.record(&reaction(2, 2, t(0)), UtcOffset::UTC, 30).unwrap();
+        assert_eq!(a.distinct_givers(day(5), Some(1)), 1);
+        // No window counts a day after the day it ends on.
+        assert_eq!(a.in_window(Counter::ReactionsReceived, day(3), 3), 0);
+        assert_eq!(a.distinct_givers(day(3), Some(3)), 0);
+        assert_eq!(a.distinct_givers(day(3), None), 1);
+    }
+
+    #[test]
+    fn a_change_past_the_largest_version_is_refused_and_changes_nothing() {
+        let json = serde_json::to_string(&MemberActivity::new(UserId(1)))
+            .unwrap()
+            .replace("\"version\":0", &format!("\"version\":{}", u64::MAX));
+        let mut a: MemberActivity = serde_json::from_str(&json).unwrap();
+        let before = a.clone();
+        let visit = Event::new(EventId(1), UserId(1), t(0), EventKind::Visited);
+        assert_eq!(
+            a.record(&visit, UtcOffset::UTC, 30),
+            Err(ActivityError::Overflow { user: UserId(1) })
+        );
+        assert_eq!(a, before);
     }
 
     #[test]

@@ -807,11 +807,17 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
     }
 
     /// Takes one event. Events without a community, or outside the window
-    /// and its 29-day look-back, are ignored.
+    /// and its 29-day look-back, are ignored, except an accepted invitation:
+    /// a join, recorded as [`joined`](Self::joined) records one (not
+    /// activity, and counted however long before the window).
     pub fn add(&mut self, event: &Event) {
         let Some(community) = event.kind.community() else {
             return;
         };
+        if let EventKind::InviteAccepted { .. } = event.kind {
+            self.joined(event.user, community, event.at);
+            return;
+        }
         let at = event.at.timestamp_millis();
         let Some(day) = self.day_of(event.at, at) else {
             return;
@@ -852,15 +858,6 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             }
             EventKind::Share { content, .. } if in_window => {
                 self.interacted(c, user, |b| b.content_slot(*content), None);
-            }
-            EventKind::InviteAccepted { .. } => {
-                self.memberships.push(Membership {
-                    user,
-                    at,
-                    community: c,
-                    day,
-                    leave: false,
-                });
             }
             _ => {}
         }
@@ -1580,6 +1577,33 @@ mod tests {
         assert_eq!(c.density.value(), None);
         // Joined on the 1st, 7 days later is the 8th: after the window.
         assert_eq!(c.new_member_retention, Ratio::new(0, 0));
+    }
+
+    #[test]
+    fn an_accepted_invitation_is_a_join_however_old_and_not_activity() {
+        let invited = |at| {
+            ev(
+                1,
+                at,
+                EventKind::InviteAccepted {
+                    inviter: UserId(9),
+                    community: Some(C),
+                },
+            )
+        };
+        // Within the window: a new member, not an active one.
+        let c = run(&health(7, 7), &[invited(bj(3, 9, 0, 0))]);
+        assert_eq!((c.members, c.new_members, c.active_members), (1, 1, 0));
+        // Sixty days before the window: a member all the same, as a join
+        // recorded with `joined` is.
+        let h = health(31, 7);
+        let old = bj(1, 9, 0, 0) - chrono::TimeDelta::days(60);
+        let mut joined = h.builder(beijing());
+        joined.joined(UserId(1), C, old);
+        let joined = joined.finish();
+        let by_event = run(&h, &[invited(old)]);
+        assert_eq!(joined.community(C), Some(&by_event));
+        assert_eq!((by_event.members, by_event.new_members), (1, 0));
     }
 
     #[test]

@@ -991,6 +991,10 @@ mod tests {
         assert_eq!(heat.version(), 2);
         let json = serde_json::to_string(&heat).unwrap();
         assert_eq!(serde_json::from_str::<ContentHeat>(&json).unwrap(), heat);
+        // Decayed heat is no round number, and reads back to the last bit.
+        assert!(heat.apply(&share(1, t0() + TimeDelta::minutes(7))));
+        let json = serde_json::to_string(&heat).unwrap();
+        assert_eq!(serde_json::from_str::<ContentHeat>(&json).unwrap(), heat);
     }
 
     #[test]

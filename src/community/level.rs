@@ -374,6 +374,7 @@ pub struct LevelInputs {
 /// let snap = ScoreSnapshot::new((1..=100).map(f64::from));
 /// assert_eq!(snap.top_fraction(100.0), 0.0);
 /// assert_eq!(snap.top_fraction(91.0), 0.09);
+/// assert_eq!(snap.top_fraction(f64::NAN), 1.0);
 /// ```
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct ScoreSnapshot {
@@ -390,8 +391,13 @@ impl ScoreSnapshot {
     }
 
     /// The fraction of the population scoring strictly above `score`
-    /// (0 for the top member, 0 for an empty population).
+    /// (0 for the top member, 0 for an empty population). A NaN score, not
+    /// a score at all, ranks below everyone: 1, which meets no
+    /// [`Requirement::ScoreTopPercent`].
     pub fn top_fraction(&self, score: f64) -> f64 {
+        if score.is_nan() {
+            return 1.0;
+        }
         if self.sorted.is_empty() {
             return 0.0;
         }
