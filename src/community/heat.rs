@@ -263,12 +263,17 @@ impl HeatModelSpec {
     }
 }
 
+/// The largest weight a signal may have: heat sums weights over events, and
+/// a weight near `f64::MAX` would make it infinite, and its trend not a
+/// number, after a couple of events.
+pub const MAX_HEAT_WEIGHT: f64 = 1e9;
+
 /// A heat model that cannot be used. Each message names the field at fault.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeatError {
-    /// A weight is negative, infinite or not a number.
-    #[error("heat `weights.{signal}` must be a finite number ≥ 0, got {given}")]
+    /// A weight is negative, above [`MAX_HEAT_WEIGHT`], infinite or not a number.
+    #[error("heat `weights.{signal}` must be a number from 0 to {MAX_HEAT_WEIGHT}, got {given}")]
     BadWeight {
         /// The signal's name.
         signal: &'static str,
@@ -326,7 +331,7 @@ impl TryFrom<HeatModelSpec> for HeatModel {
     fn try_from(spec: HeatModelSpec) -> Result<Self, Self::Error> {
         for signal in Signal::ALL {
             let given = spec.weights.of(signal);
-            if !(given.is_finite() && given >= 0.0) {
+            if !(0.0..=MAX_HEAT_WEIGHT).contains(&given) {
                 let name = match signal {
                     Signal::View => "view",
                     Signal::Click => "click",
@@ -796,7 +801,7 @@ impl ContentHeat {
     }
 
     /// Forgets every content item whose heat at `now` is below `below`, to
-    /// bound memory; returns how many. Topics are kept. A forgotten item
+    /// bound memory; returns how many (none for a `below` that is NaN). Topics are kept. A forgotten item
     /// that comes back starts again with no baseline.
     pub fn forget_cold(&mut self, now: DateTime<Utc>, below: f64) -> usize {
         let now = now.timestamp_millis();
@@ -804,7 +809,8 @@ impl ContentHeat {
         let model = &self.model;
         self.items.retain(|_, heat| {
             let (fast, _) = heat.read(model, now);
-            fast.iter().sum::<f64>() >= below
+            // Kept unless surely below: a NaN `below` forgets nothing.
+            fast.iter().sum::<f64>().partial_cmp(&below) != Some(std::cmp::Ordering::Less)
         });
         let forgotten = before - self.items.len();
         if forgotten > 0 {
@@ -1036,7 +1042,10 @@ mod tests {
         let mut heat = fresh();
         heat.apply(&share(1, t0()));
         heat.apply(&share(2, t0() + TimeDelta::hours(72)));
-        // Content 1 is at 8 / 2³ = 1 after three days, content 2 at 8.
+        // Content 1 is at 8 / 2³ = 1 after three days, content 2 at 8. A
+        // threshold that is not a number forgets nothing.
+        assert_eq!(heat.forget_cold(t0() + TimeDelta::hours(72), f64::NAN), 0);
+        assert_eq!(heat.items(), 2);
         assert_eq!(heat.forget_cold(t0() + TimeDelta::hours(72), 2.0), 1);
         assert_eq!(heat.items(), 1);
         assert_eq!(heat.trend(ContentId(1), t0()), None);
@@ -1054,6 +1063,18 @@ mod tests {
                 given: -1.0
             })
         );
+        for given in [f64::MAX, f64::INFINITY, f64::NAN, MAX_HEAT_WEIGHT * 2.0] {
+            let mut huge = base.clone();
+            huge.weights.view = given;
+            let error = huge.validate().err().map(|e| e.to_string());
+            assert!(
+                error.is_some_and(|e| e.contains("weights.view") && e.contains("1000000000")),
+                "{given}"
+            );
+        }
+        let mut largest = base.clone();
+        largest.weights.view = MAX_HEAT_WEIGHT;
+        assert!(largest.validate().is_ok());
         let zero = HeatModelSpec {
             weights: SignalWeights {
                 view: 0.0,

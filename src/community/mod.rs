@@ -112,8 +112,8 @@ pub use health::{
     CommunityHealth, Health, HealthBuilder, HealthError, HealthReport, HealthShard, HealthSpec,
 };
 pub use heat::{
-    Amplify, ContentHeat, HeatError, HeatModel, HeatModelSpec, Reason, Signal, SignalWeights,
-    Trend, Trending,
+    Amplify, ContentHeat, HeatError, HeatModel, HeatModelSpec, MAX_HEAT_WEIGHT, Reason, Signal,
+    SignalWeights, Trend, Trending,
 };
 pub use interaction::{Interaction, InteractionKind};
 pub use level::{
