@@ -795,25 +795,25 @@ impl LevelLadder {
             }
             return Ok(None);
         }
-        match level.below_since {
-            None => {
-                level.below_since = Some(today);
-                level.version = level.version.saturating_add(1);
-                Ok(None)
-            }
-            Some(since) if today.days_since(since) >= i32::from(self.spec.grace_days) => {
-                level.level = from - 1;
-                level.below_since = None;
-                level.version = level.version.saturating_add(1);
-                Ok(Some(LevelChange {
-                    from,
-                    to: from - 1,
-                    reason: ChangeReason::Demoted { below_since: since },
-                    checks: current,
-                }))
-            }
-            Some(_) => Ok(None),
+        // The grace period starts today unless it already runs; with no
+        // grace days, today is already past it.
+        let since = level.below_since.unwrap_or(today);
+        if today.days_since(since) >= i32::from(self.spec.grace_days) {
+            level.level = from - 1;
+            level.below_since = None;
+            level.version = level.version.saturating_add(1);
+            return Ok(Some(LevelChange {
+                from,
+                to: from - 1,
+                reason: ChangeReason::Demoted { below_since: since },
+                checks: current,
+            }));
         }
+        if level.below_since.is_none() {
+            level.below_since = Some(today);
+            level.version = level.version.saturating_add(1);
+        }
+        Ok(None)
     }
 }
 
@@ -1117,6 +1117,19 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((down.from, down.to), (3, 2));
+        // With no grace days, the first step below drops the level at once.
+        let no_grace = LevelLadderSpec {
+            grace_days: 0,
+            ..ladder.spec().clone()
+        }
+        .validate()
+        .unwrap();
+        let mut level = MemberLevel::new(me);
+        let up = no_grace.step(&mut level, &a, at(97.0), t(10)).unwrap();
+        assert_eq!(up.map(|c| c.to), Some(3));
+        let down = no_grace.step(&mut level, &a, at(89.0), t(12)).unwrap();
+        assert_eq!(down.map(|c| (c.from, c.to)), Some((3, 2)));
+        assert_eq!(level.below_since(), None);
         // Tenure without a join time is simply not met.
         let tenure = LevelLadderSpec {
             utc_offset: UtcOffset::UTC,
