@@ -150,7 +150,9 @@ pub enum Requirement {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         window_days: Option<u16>,
     },
-    /// A member for at least `days` days.
+    /// A member for at least `days` days: whole 24-hour periods since
+    /// [`LevelInputs::joined_at`], not local calendar days (a member who
+    /// joined at 23:00 has one day of tenure at 23:00 the next day).
     Tenure {
         /// Days; at least 1.
         days: u64,
