@@ -148,7 +148,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let by = member
             .invited_by
             .map_or(String::new(), |u| format!(", invited by {}", who(u)));
-        let since = member.joined_at.format("%b %d");
+        let since = local_date(member.joined_at);
         println!("  {:<12} {:<7} since {since}{by}", who(user), member.role);
     }
     for refusal in &world.refusals {
@@ -318,11 +318,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .map(|i| model.score_explained(&mut kai, &i, group))
         .map(|c| c.map(|c| format!("{} #{} {:.3}", c.kind, c.repeat, c.points)))
         .collect::<Result<_, _>>()?;
-    println!(
-        "Kai → Max on {}: {} …",
-        day.format("%b %d"),
-        credits.join(", ")
-    );
+    println!("Kai → Max on {}: {} …", local_date(day), credits.join(", "));
     for pair in [KAI, MAX] {
         assert!(
             score(pair) < score(LIN),
@@ -353,7 +349,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let from_to = format!("{} → {}", from.unwrap_or("?"), to.unwrap_or("?"));
         println!(
             "Lin, {}: {from_to}, every requirement met:",
-            at.format("%b %d")
+            local_date(*at)
         );
         for check in &change.checks {
             let requirement = serde_json::to_string(&check.requirement)?;
@@ -997,4 +993,10 @@ fn heading(title: &str) {
 fn pct(r: Ratio) -> String {
     r.value()
         .map_or("—".to_owned(), |v| format!("{:.0} %", v * 100.0))
+}
+
+/// The group's local date (+08:00) of an instant, as the story tells it.
+fn local_date(at: DateTime<Utc>) -> String {
+    let beijing = FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
+    at.with_timezone(&beijing).format("%b %d").to_string()
 }

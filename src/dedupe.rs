@@ -6,9 +6,10 @@
 //! without limit.
 //!
 //! The window keeps the ids of events no older than `horizon_hours` behind
-//! the newest event seen, and at most `max_ids` of them. An id is always
-//! kept for at least `horizon_hours`; when it is forgotten after that is
-//! chosen to keep the common step cheap:
+//! the newest event seen, and at most `max_ids` of them. While no more than
+//! `max_ids` ids arrive within the horizon, an id is kept for at least
+//! `horizon_hours`; when it is forgotten after that is chosen to keep the
+//! common step cheap:
 //!
 //! - the first two ids live in the state itself and cost nothing to keep,
 //!   so they are forgotten only when a newer id needs their room (one past
@@ -16,14 +17,17 @@
 //! - beyond two, ids are forgotten in batches rather than one per event:
 //!   once the oldest is a quarter of the horizon further behind, every id
 //!   past the horizon goes at once;
-//! - past `max_ids` ids the oldest quarter goes at once.
+//! - past `max_ids` ids, the oldest go at once until three quarters of
+//!   `max_ids` remain, within the horizon or not: a burst of more events
+//!   than `max_ids` in one horizon shortens it for that state.
 //!
 //! An id that falls out is *forgotten*, and from then on the state cannot
 //! tell whether an event at or before the forgotten one's time is new or a
 //! repeat. Such an event is [`Admission::TooLate`]: refused, not guessed at.
 //! Everything newer is checked exactly. So:
 //!
-//! - a redelivery within the horizon is always recognised;
+//! - a redelivery within the horizon is always recognised, while the state
+//!   has seen no more than `max_ids` events in it;
 //! - a genuinely late event (a phone syncing yesterday's offline activity) is
 //!   accepted if it is newer than everything forgotten;
 //! - replaying a whole log a second time changes nothing: each event is
@@ -64,10 +68,12 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct DedupeWindow {
     /// Ids of events up to this many hours older than the newest event are
-    /// always remembered; older ones may be forgotten (see the module docs
-    /// for when), and redeliveries of forgotten ones are refused as too late.
+    /// remembered (unless more than `max_ids` arrive within it); older ones
+    /// may be forgotten (see the module docs for when), and redeliveries of
+    /// forgotten ones are refused as too late.
     pub horizon_hours: u32,
-    /// At most this many ids are kept per state; past it the oldest go first.
+    /// At most this many ids are kept per state; past it the oldest go
+    /// first, down to three quarters of it.
     pub max_ids: u16,
 }
 

@@ -12,7 +12,8 @@
 //! # A tour
 //!
 //! - [`event`]: the shared vocabulary. An [`Event`] is one fact about one
-//!   user; its [`EventId`] makes every step idempotent ([`dedupe`]).
+//!   user; its [`EventId`] makes every per-user step idempotent ([`dedupe`]);
+//!   content heat and the health builder count what they are fed.
 //! - [`lifecycle`]: the default user-operations policy
 //!   ([`lifecycle::PolicySpec`] → [`lifecycle::LifecyclePolicy`]) stepping a
 //!   per-user [`lifecycle::Lifecycle`], a batch [`lifecycle::replay()`] over a

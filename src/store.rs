@@ -1,7 +1,9 @@
 //! The storage port: a versioned key-value store with compare-and-swap.
 //!
 //! The library never does I/O. A host keeps each aggregate (a user's
-//! [`Lifecycle`](crate::lifecycle::Lifecycle), later a ledger or a community)
+//! [`Lifecycle`](crate::lifecycle::Lifecycle), a points
+//! [`Ledger`](crate::points::Ledger) or [`Account`](crate::points::Account),
+//! a [`Community`](crate::community::Community), a member's score or level)
 //! wherever it likes; this trait is the one shape every such place takes, so
 //! the same host code serves Postgres, Redis or the [`MemoryStore`] used in
 //! tests and examples.
