@@ -275,12 +275,17 @@ impl Trigger {
     }
 
     /// Whether both triggers can fire on the same input, so that neither
-    /// declaration order nor deadline order can choose between them.
+    /// declaration order nor deadline order can choose between them. Two
+    /// timeouts of the same length do, whatever they count from: an idle
+    /// and a days-in-state timeout fall due together for every user who
+    /// entered the state on an event and stayed quiet.
     fn collides_with(&self, other: &Trigger) -> bool {
         match (self, other) {
             (Trigger::Event(a), Trigger::Event(b)) => a.overlaps(b),
-            (Trigger::IdleDays(a), Trigger::IdleDays(b))
-            | (Trigger::DaysInState(a), Trigger::DaysInState(b)) => a == b,
+            (
+                Trigger::IdleDays(a) | Trigger::DaysInState(a),
+                Trigger::IdleDays(b) | Trigger::DaysInState(b),
+            ) => a == b,
             _ => false,
         }
     }
@@ -511,8 +516,8 @@ pub enum MachineError {
         max: u64,
     },
     /// Two transitions leave a common state, can fire on the same input (event
-    /// patterns that overlap, or timeouts of the same kind and length) and
-    /// have guards some counts satisfy both of.
+    /// patterns that overlap, or timeouts of the same length, idle or in the
+    /// state) and have guards some counts satisfy both of.
     #[error(
         "{first} and {second} are ambiguous: both leave `{state}`, can fire on the same input, \
          and their guards overlap; make the patterns or the guards disjoint"
@@ -1533,16 +1538,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, MachineError::Ambiguous { .. }), "{err}");
-        // Same timeout kind and length: ambiguous; different ones are ordered by deadline.
-        let err = two_states(
-            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 7 } },
-                { "from": ["a"], "to": "c", "on": { "idle_days": 7 } }]"#,
-        )
-        .unwrap_err();
-        assert!(matches!(err, MachineError::Ambiguous { .. }), "{err}");
+        // Timeouts of the same length, of either kind, tie for a user who
+        // entered on an event and stayed quiet: ambiguous. Different
+        // lengths are ordered by deadline.
+        for (first, second) in [
+            ("idle_days", "idle_days"),
+            ("idle_days", "days_in_state"),
+            ("days_in_state", "idle_days"),
+        ] {
+            let err = two_states(&format!(
+                r#"[{{ "from": ["a"], "to": "b", "on": {{ "{first}": 7 }} }},
+                    {{ "from": ["a"], "to": "c", "on": {{ "{second}": 7 }} }}]"#
+            ))
+            .unwrap_err();
+            assert!(matches!(err, MachineError::Ambiguous { .. }), "{err}");
+        }
         two_states(
             r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 7 } },
-                { "from": ["a"], "to": "c", "on": { "days_in_state": 7 } }]"#,
+                { "from": ["a"], "to": "c", "on": { "days_in_state": 8 } }]"#,
         )
         .unwrap();
         // Disjoint patterns, or no common state: fine.
