@@ -484,6 +484,13 @@ pub enum LevelError {
     /// Recording activity failed.
     #[error(transparent)]
     Activity(#[from] ActivityError),
+    /// The level's version is at its largest: it cannot record one more
+    /// change (only a state edited outside the library gets there).
+    #[error("{user}'s level is at the largest version and cannot change")]
+    Overflow {
+        /// The member.
+        user: UserId,
+    },
 }
 
 /// One member's level: the aggregate a host saves per member.
@@ -549,19 +556,27 @@ impl MemberLevel {
                 top: ladder.top(),
             });
         }
+        self.version = self.next_version()?;
         self.level = level;
         self.locked = true;
         self.below_since = None;
-        self.version = self.version.saturating_add(1);
         Ok(())
     }
 
     /// An admin lifts the lock; the next step judges the member again.
-    pub fn unlock(&mut self) {
+    pub fn unlock(&mut self) -> Result<(), LevelError> {
         if self.locked {
+            self.version = self.next_version()?;
             self.locked = false;
-            self.version = self.version.saturating_add(1);
         }
+        Ok(())
+    }
+
+    /// The version a change makes, checked before anything changes.
+    fn next_version(&self) -> Result<u64, LevelError> {
+        self.version
+            .checked_add(1)
+            .ok_or(LevelError::Overflow { user: self.user })
     }
 }
 
@@ -770,9 +785,9 @@ impl LevelLadder {
             checks = next;
         }
         if to > from {
+            level.version = level.next_version()?;
             level.level = to;
             level.below_since = None;
-            level.version = level.version.saturating_add(1);
             return Ok(Some(LevelChange {
                 from,
                 to,
@@ -792,8 +807,9 @@ impl LevelLadder {
         let current = self.check(from, activity, inputs, now);
         let today = LocalDay::of(now, &self.spec.utc_offset.zone());
         if current.iter().all(|c| c.holds) {
-            if level.below_since.take().is_some() {
-                level.version = level.version.saturating_add(1);
+            if level.below_since.is_some() {
+                level.version = level.next_version()?;
+                level.below_since = None;
             }
             return Ok(None);
         }
@@ -801,9 +817,9 @@ impl LevelLadder {
         // grace days, today is already past it.
         let since = level.below_since.unwrap_or(today);
         if today.days_since(since) >= i32::from(self.spec.grace_days) {
+            level.version = level.next_version()?;
             level.level = from - 1;
             level.below_since = None;
-            level.version = level.version.saturating_add(1);
             return Ok(Some(LevelChange {
                 from,
                 to: from - 1,
@@ -812,8 +828,8 @@ impl LevelLadder {
             }));
         }
         if level.below_since.is_none() {
+            level.version = level.next_version()?;
             level.below_since = Some(today);
-            level.version = level.version.saturating_add(1);
         }
         Ok(None)
     }
@@ -1061,7 +1077,7 @@ mod tests {
             None
         );
         assert_eq!(level.level(), 1);
-        level.unlock();
+        level.unlock().unwrap();
         assert_eq!(
             ladder
                 .step(&mut level, &a, LevelInputs::default(), t(99))
@@ -1077,6 +1093,17 @@ mod tests {
         let back: MemberLevel =
             serde_json::from_str(&serde_json::to_string(&level).unwrap()).unwrap();
         assert_eq!(back, level);
+        // At the largest version, a change is refused and changes nothing.
+        let json = serde_json::to_string(&MemberLevel::new(UserId(1)))
+            .unwrap()
+            .replace("\"version\":0", &format!("\"version\":{}", u64::MAX));
+        let mut full: MemberLevel = serde_json::from_str(&json).unwrap();
+        let before = full.clone();
+        let overflow = LevelError::Overflow { user: UserId(1) };
+        let step = ladder.step(&mut full, &a, LevelInputs::default(), t(99));
+        assert_eq!(step.err(), Some(overflow.clone()));
+        assert_eq!(full.lock(&ladder, 1).err(), Some(overflow));
+        assert_eq!(full, before);
     }
 
     #[test]
