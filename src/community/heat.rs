@@ -772,7 +772,10 @@ impl ContentHeat {
     /// if they had been applied here: counts are decayed to the later
     /// instant and added, so the result equals one pass up to floating-point
     /// rounding, in any grouping. Topic assignments are united (this
-    /// state's win). Refused, changing nothing, if the models differ.
+    /// state's win). A topic counts its content's events from the
+    /// assignment on, so for topic heat to add up as well, give every shard
+    /// the same assignments before its events. Refused, changing nothing,
+    /// if the models differ.
     pub fn merge(&mut self, other: ContentHeat) -> Result<(), HeatError> {
         if self.model != other.model {
             return Err(HeatError::ModelMismatch);
