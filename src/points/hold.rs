@@ -358,28 +358,24 @@ impl Ledger {
         if let Some(index) = self.holds.iter().position(|h| &h.key == key) {
             return Ok(Closed::Open(index));
         }
-        let mut closed_otherwise = false;
-        for r in self.operations.iter().rev() {
-            let same =
-                matches!(r, Remembered::Capture(_) | Remembered::Release(_)) && r.key() == key;
-            if !same {
-                continue;
-            }
-            match pick(r) {
-                Some(first) => return Ok(Closed::Again(first)),
-                None => closed_otherwise = true,
+        // One look at what was remembered under the key: a capture or
+        // release (this close again, or the other one), or a redemption or
+        // reversal, whose key names no hold but is taken.
+        let (mut closed_otherwise, mut taken) = (false, false);
+        for r in self.operations.iter().rev().filter(|r| r.key() == key) {
+            match r {
+                Remembered::Capture(_) | Remembered::Release(_) => match pick(r) {
+                    Some(first) => return Ok(Closed::Again(first)),
+                    None => closed_otherwise = true,
+                },
+                Remembered::Hold(_) => {}
+                Remembered::Redeem(_) | Remembered::Reverse(_) => taken = true,
             }
         }
         if closed_otherwise {
             return Err(PointsError::HoldClosed { key: key.clone() });
         }
-        // The key of a redemption or a reversal names no hold, but it is
-        // taken: say so, as those operations do for a hold's key.
-        if self
-            .operations
-            .iter()
-            .any(|r| r.key() == key && !matches!(r, Remembered::Hold(_)))
-        {
+        if taken {
             return Err(PointsError::KeyReused { key: key.clone() });
         }
         Err(PointsError::UnknownHold { key: key.clone() })
