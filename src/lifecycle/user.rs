@@ -311,7 +311,7 @@ impl Lifecycle {
         let reach = later.min(i64::from(window) - 1).min(63);
         (0..=reach.max(0))
             .filter_map(|k| day.checked_add_days(i32::try_from(k).ok()?))
-            .filter(|&end| end == day || self.was_active_on(end))
+            .filter(|&end| self.was_active_on(end))
             .map(|end| self.active_days_in(end, window))
             .max()
             .unwrap_or(0)
