@@ -127,18 +127,13 @@ type Seen = (EventId, i64);
 /// The ids of a state's recent events, in time order (see the module docs).
 ///
 /// Up to two ids live inline in the state; more move to the heap until the
-/// window shrinks again. The oldest and newest remembered times are kept
-/// inline, so deciding whether anything is due to be forgotten, and where a
-/// new id goes, reads no heap.
+/// window shrinks again. The oldest remembered time is always at hand in
+/// the state (inline, or beside the heap pointer), so deciding whether
+/// anything is due to be forgotten reads no heap.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(from = "RecentIdsRepr", into = "RecentIdsRepr")]
 pub struct RecentIds {
     ids: Ids,
-    /// The newest remembered time, in unix milliseconds (`i64::MIN`: none).
-    newest: i64,
-    /// The oldest remembered time (`i64::MAX`: none), kept inline so that
-    /// deciding whether anything is due to be forgotten reads no heap.
-    oldest: i64,
     /// The newest time of any forgotten id, in unix milliseconds
     /// (`i64::MIN`: nothing forgotten yet).
     forgotten_through: i64,
@@ -160,10 +155,20 @@ fn filter_of(ids: &[Seen]) -> u64 {
     ids.iter().fold(0, |f, &(id, _)| f | filter_bits(id))
 }
 
+// Both variants fit in the inline one's 40 bytes: the heap's oldest time
+// costs the state nothing.
 #[derive(Clone, Debug)]
 enum Ids {
-    Inline { len: u8, items: [Seen; INLINE] },
-    Heap(Vec<Seen>),
+    Inline {
+        len: u8,
+        items: [Seen; INLINE],
+    },
+    /// More than fit inline, in time order; `oldest` is the first one's
+    /// time (`i64::MAX` when empty), kept out of the heap.
+    Heap {
+        v: Vec<Seen>,
+        oldest: i64,
+    },
 }
 
 impl Ids {
@@ -182,8 +187,13 @@ impl Ids {
             }
             Ids::Inline { len, items }
         } else {
-            Ids::Heap(v.collect())
+            Ids::heap(v.collect())
         }
+    }
+
+    fn heap(v: Vec<Seen>) -> Ids {
+        let oldest = v.first().map_or(i64::MAX, |s| s.1);
+        Ids::Heap { v, oldest }
     }
 
     /// The remembered ids, oldest first, wherever they are held.
@@ -191,8 +201,25 @@ impl Ids {
     fn as_slice(&self) -> &[Seen] {
         match self {
             Ids::Inline { len, items } => &items[..usize::from(*len).min(INLINE)],
-            Ids::Heap(v) => v,
+            Ids::Heap { v, .. } => v,
         }
+    }
+
+    /// The oldest remembered time (`i64::MAX`: none), read without touching
+    /// the heap.
+    #[inline]
+    fn oldest(&self) -> i64 {
+        match self {
+            Ids::Inline { len: 0, .. } => i64::MAX,
+            Ids::Inline { items, .. } => items[0].1,
+            Ids::Heap { oldest, .. } => *oldest,
+        }
+    }
+
+    /// The newest remembered time (`i64::MIN`: none).
+    #[inline]
+    fn newest(&self) -> i64 {
+        self.as_slice().last().map_or(i64::MIN, |s| s.1)
     }
 
     #[inline]
@@ -218,7 +245,11 @@ impl Ids {
                 items[usize::from(*len)] = item;
                 *len += 1;
             }
-            Ids::Heap(v) => v.push(item),
+            Ids::Heap { v, oldest } => {
+                // A cleared window keeps its (empty) heap buffer.
+                *oldest = (*oldest).min(item.1);
+                v.push(item);
+            }
             Ids::Inline { .. } => self.insert(self.len(), item),
         }
     }
@@ -235,9 +266,14 @@ impl Ids {
                 let mut v = Vec::with_capacity(4 * INLINE);
                 v.extend_from_slice(self.as_slice());
                 v.insert(pos, item);
-                *self = Ids::Heap(v);
+                *self = Ids::heap(v);
             }
-            Ids::Heap(v) => v.insert(pos, item),
+            Ids::Heap { v, oldest } => {
+                v.insert(pos, item);
+                if pos == 0 {
+                    *oldest = item.1;
+                }
+            }
         }
     }
 
@@ -253,11 +289,12 @@ impl Ids {
                 }
                 *len = (live - n) as u8;
             }
-            Ids::Heap(v) => {
+            Ids::Heap { v, oldest } => {
                 let n = n.min(v.len());
                 // A plain shift: cheaper than a `Drain` for a few ids.
                 v.copy_within(n.., 0);
                 v.truncate(v.len() - n);
+                *oldest = v.first().map_or(i64::MAX, |s| s.1);
                 // Back inline once small again, so the state stops paying
                 // for a pointer chase a burst of activity left behind; but
                 // only with room to spare, or a user hovering at the inline
@@ -300,8 +337,6 @@ impl RecentIds {
     pub const fn new() -> RecentIds {
         RecentIds {
             ids: Ids::EMPTY,
-            newest: i64::MIN,
-            oldest: i64::MAX,
             forgotten_through: i64::MIN,
             filter: 0,
         }
@@ -336,6 +371,14 @@ impl RecentIds {
     pub(crate) fn remember_millis(&mut self, id: EventId, ms: i64, window: &DedupeWindow) {
         let horizon = i64::from(window.horizon_hours) * 3_600_000;
         let max = usize::from(window.max_ids.max(1));
+        if !self.remember_inline(id, ms, horizon, max) {
+            self.remember_anywhere(id, ms, horizon, max);
+        }
+    }
+
+    /// The general rules of [`remember_millis`](Self::remember_millis), for
+    /// every window and every event.
+    fn remember_anywhere(&mut self, id: EventId, ms: i64, horizon: i64, max: usize) {
         // The rules below look at how many ids there are, never at where
         // they are held, so a state and its serde round trip behave alike.
         let held = self.ids.len();
@@ -344,35 +387,76 @@ impl RecentIds {
             // forget what the horizon already lets go. Without this an
             // occasional user whose third id spills, and whose next forget
             // brings it back inline, allocates and frees on every event.
-            let cutoff = self.newest.max(ms).saturating_sub(horizon);
-            if self.oldest < cutoff {
+            let cutoff = self.ids.newest().max(ms).saturating_sub(horizon);
+            if self.ids.oldest() < cutoff {
                 self.forget(cutoff, max);
             }
         }
-        if ms >= self.newest {
+        let newest = self.ids.newest();
+        if ms >= newest {
             self.ids.push_newest((id, ms));
-            self.newest = ms;
         } else {
             // A late event goes to its place in time order.
             let pos = self.ids.prefix(|&(_, t)| t <= ms);
             self.ids.insert(pos, (id, ms));
         }
-        self.oldest = self.oldest.min(ms);
         self.filter |= filter_bits(id);
 
         // The ids that fit in the state cost nothing to keep, and are
         // forgotten only to make room (above); past that they go in
         // batches, so that a busy user's state shrinks back once the burst
         // is over.
-        let cutoff = self.newest.saturating_sub(horizon);
+        let cutoff = newest.max(ms).saturating_sub(horizon);
         let held = self.ids.len();
         if held > max {
             self.forget(cutoff, max - max / 4);
-        } else if held > INLINE && self.oldest < cutoff.saturating_sub(horizon / 4) {
+        } else if held > INLINE && self.ids.oldest() < cutoff.saturating_sub(horizon / 4) {
             // Only what is past the horizon: under `max_ids`, every id
             // within it stays.
             self.forget(cutoff, max);
         }
+    }
+
+    /// The common step, taken without a call or a heap in sight: ids inline,
+    /// an event in time order, and room left inline once the horizon has let
+    /// go what it may. Does exactly what the general rules of
+    /// [`remember_millis`](Self::remember_millis) would, or nothing and
+    /// returns `false` for them to do it.
+    #[inline(always)]
+    fn remember_inline(&mut self, id: EventId, ms: i64, horizon: i64, max: usize) -> bool {
+        let Ids::Inline { len, items } = &mut self.ids else {
+            return false;
+        };
+        let held = usize::from(*len).min(INLINE);
+        if held > 0 && items.get(held - 1).is_some_and(|newest| ms < newest.1) {
+            return false;
+        }
+        // Full: what is past the horizon (behind this newest event) makes
+        // room, and then the count bound, as in `forget`.
+        let gone = if held == INLINE {
+            let cutoff = ms.saturating_sub(horizon);
+            let stale = items.iter().take_while(|s| s.1 < cutoff).count();
+            if stale > 0 {
+                stale.max(held.saturating_sub(max))
+            } else {
+                0
+            }
+        } else {
+            0
+        };
+        let kept = held - gone;
+        if kept >= INLINE || kept >= max {
+            return false;
+        }
+        if let Some(newest_gone) = gone.checked_sub(1).and_then(|last| items.get(last)) {
+            self.forgotten_through = self.forgotten_through.max(newest_gone.1);
+            items.copy_within(gone..held, 0);
+            self.filter = filter_of(&items[..kept]);
+        }
+        items[kept] = (id, ms);
+        *len = (kept + 1) as u8;
+        self.filter |= filter_bits(id);
+        true
     }
 
     /// Forgets every id older than `cutoff`, then the oldest until at most
@@ -389,9 +473,7 @@ impl RecentIds {
         };
         self.forgotten_through = self.forgotten_through.max(newest_gone);
         self.ids.drop_oldest(gone);
-        let live = self.ids.as_slice();
-        self.oldest = live.first().map_or(i64::MAX, |s| s.1);
-        self.filter = filter_of(live);
+        self.filter = filter_of(self.ids.as_slice());
     }
 
     /// Remembers nothing again, keeping any heap buffer for reuse. Behaves
@@ -399,9 +481,9 @@ impl RecentIds {
     /// is remembered or forgotten.
     pub fn clear(&mut self) {
         let ids = match std::mem::replace(&mut self.ids, Ids::EMPTY) {
-            Ids::Heap(mut v) => {
+            Ids::Heap { mut v, .. } => {
                 v.clear();
-                Ids::Heap(v)
+                Ids::heap(v)
             }
             Ids::Inline { .. } => Ids::EMPTY,
         };
@@ -409,6 +491,13 @@ impl RecentIds {
             ids,
             ..RecentIds::new()
         };
+    }
+
+    /// The newest remembered time in unix milliseconds (`i64::MIN`: none).
+    /// The newest id is never forgotten, so this is the newest event
+    /// remembered since the window was new or cleared.
+    pub(crate) fn newest_millis(&self) -> i64 {
+        self.ids.newest()
     }
 
     /// How many ids are remembered now.
@@ -436,8 +525,6 @@ impl From<RecentIdsRepr> for RecentIds {
         // Keep the time-order invariant even for hand-edited input.
         ids.sort_by_key(|&(_, t)| t);
         RecentIds {
-            newest: ids.last().map_or(i64::MIN, |&(_, t)| t),
-            oldest: ids.first().map_or(i64::MAX, |&(_, t)| t),
             filter: filter_of(&ids),
             ids: Ids::from_sorted(ids.into_iter()),
             forgotten_through: r.forgotten_through.unwrap_or(i64::MIN),
@@ -458,6 +545,36 @@ impl From<RecentIds> for RecentIdsRepr {
 mod tests {
     use super::*;
     use chrono::{TimeDelta, TimeZone};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The inline fast path is an optimisation only: whatever it takes,
+        /// it leaves exactly the state the general rules leave.
+        #[test]
+        fn the_inline_step_is_the_general_step(
+            max_ids in 1u16..5,
+            horizon_hours in 1u32..6,
+            // Half-hour steps, so that ids fall exactly on the horizon.
+            steps in proptest::collection::vec((0u64..12, 0i64..40), 1..60),
+        ) {
+            let horizon = i64::from(horizon_hours) * 3_600_000;
+            let max = usize::from(max_ids);
+            let (mut fast, mut general) = (RecentIds::new(), RecentIds::new());
+            for (id, half_hours) in steps {
+                let (id, ms) = (EventId(id), half_hours * 1_800_000);
+                prop_assert_eq!(fast.admit_millis(id, ms), general.admit_millis(id, ms));
+                if general.admit_millis(id, ms) != Admission::Fresh {
+                    continue;
+                }
+                if !fast.remember_inline(id, ms, horizon, max) {
+                    fast.remember_anywhere(id, ms, horizon, max);
+                }
+                general.remember_anywhere(id, ms, horizon, max);
+                prop_assert_eq!(&fast, &general);
+                prop_assert_eq!(fast.ids.oldest(), general.ids.as_slice().first().map_or(i64::MAX, |s| s.1));
+            }
+        }
+    }
 
     fn t(hours: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + TimeDelta::hours(hours)
