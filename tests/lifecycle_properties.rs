@@ -466,8 +466,9 @@ fn check_final(
 ) -> Result<(), TestCaseError> {
     let s = &trace.state;
     let limit = usize::from(policy.spec().history_limit);
-    let history = s.history();
-    let mut all: Vec<Transition> = start.history().to_vec();
+    let history: Vec<Transition> = s.history().collect();
+    prop_assert_eq!(s.history().len(), history.len());
+    let mut all: Vec<Transition> = start.history().collect();
     all.extend(trace.moves().copied());
     prop_assert!(history.len() <= limit);
     prop_assert_eq!(
@@ -479,7 +480,7 @@ fn check_final(
         history.iter().eq(newest.iter()),
         "history is not the newest moves"
     );
-    for t in history {
+    for t in &history {
         prop_assert!(t.from.can_move_to(t.to), "history holds {:?}", t);
     }
     for (prev, next) in history.iter().zip(history.iter().skip(1)) {

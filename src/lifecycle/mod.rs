@@ -56,6 +56,7 @@
 //! assert_eq!(moves[0].to, Stage::AtRisk);
 //! ```
 
+mod history;
 pub mod machine;
 mod moves;
 mod policy;
@@ -63,6 +64,7 @@ mod replay;
 mod stage;
 mod user;
 
+pub use history::History;
 pub use moves::Transitions;
 pub use policy::{
     Activation, Idle, LifecyclePolicy, MAX_RETENTION_WINDOW_DAYS, PolicyError, PolicySpec,

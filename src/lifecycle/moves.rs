@@ -1,7 +1,9 @@
 //! [`Transitions`]: the short list of moves one step makes, kept inline.
 
+use super::history::Kept;
 use super::user::Transition;
 use crate::slice_list::slice_like;
+use chrono::{DateTime, Utc};
 
 /// The moves one step made, oldest first: a slice (it derefs to
 /// `[Transition]`) that holds up to three moves inline, so that applying an
@@ -143,35 +145,37 @@ pub(crate) trait MoveSink {
     /// state's history alone.
     const WRITES_HISTORY: bool = false;
 
-    fn record(&mut self, t: Transition);
+    /// Records a move; `at` builds its instant, for a sink that hands
+    /// [`Transition`]s back (the batch path's never asks).
+    fn record(&mut self, m: Kept, at: impl FnOnce() -> DateTime<Utc>);
 }
 
 /// The batch path's sink: every move of one user's run, given to the state
 /// as its history in one go when the run ends. One exact allocation per
 /// user instead of a first buffer and its regrowth, for a million users.
 #[derive(Default)]
-pub(crate) struct RunMoves(pub(crate) Vec<Transition>);
+pub(crate) struct RunMoves(pub(crate) Vec<Kept>);
 
 impl MoveSink for RunMoves {
     const WRITES_HISTORY: bool = true;
 
     #[inline]
-    fn record(&mut self, t: Transition) {
-        self.0.push(t);
+    fn record(&mut self, m: Kept, _: impl FnOnce() -> DateTime<Utc>) {
+        self.0.push(m);
     }
 }
 
 impl MoveSink for Vec<Transition> {
     #[inline]
-    fn record(&mut self, t: Transition) {
-        self.push(t);
+    fn record(&mut self, m: Kept, at: impl FnOnce() -> DateTime<Utc>) {
+        self.push(m.with_instant(at()));
     }
 }
 
 impl MoveSink for Transitions {
     #[inline]
-    fn record(&mut self, t: Transition) {
-        self.push(t);
+    fn record(&mut self, m: Kept, at: impl FnOnce() -> DateTime<Utc>) {
+        self.push(m.with_instant(at()));
     }
 }
 

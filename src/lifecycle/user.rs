@@ -1,5 +1,6 @@
 //! One user's lifecycle state and the step function that moves it.
 
+use super::history::{History, Kept};
 use super::moves::{MoveSink, Transitions};
 use super::policy::LifecyclePolicy;
 use super::stage::Stage;
@@ -118,7 +119,8 @@ pub struct Lifecycle {
     /// The stage held when the user went idle: where a return from at-risk leads.
     resume: Stage,
     recent: RecentIds,
-    history: Vec<Transition>,
+    #[serde(with = "super::history::as_transitions")]
+    history: Vec<Kept>,
 }
 
 impl Lifecycle {
@@ -218,8 +220,8 @@ impl Lifecycle {
 
     /// The most recent transitions, oldest first (at most the policy's
     /// `history_limit`; see [`Lifecycle::history_dropped`]).
-    pub fn history(&self) -> &[Transition] {
-        &self.history
+    pub fn history(&self) -> History<'_> {
+        History::new(&self.history)
     }
 
     /// The window of recent event ids that makes applying an event idempotent.
@@ -248,7 +250,7 @@ impl Lifecycle {
 
     /// Appends a run's `moves` to the history at once, keeping the newest
     /// `limit` as [`enter`] would have one by one.
-    pub(super) fn adopt_history(&mut self, moves: &[Transition], limit: u16) {
+    pub(super) fn adopt_history(&mut self, moves: &[Kept], limit: u16) {
         let limit = usize::from(limit);
         // Only the newest `limit` of the old history and the moves survive:
         // for a fresh state's whole run, all the moves, copied into the
@@ -340,7 +342,8 @@ impl Versioned for Lifecycle {
 
 /// A move being recorded: keeps `since`, `peak` and the history in step.
 /// `instant` is `at_ms` as a `DateTime` when the caller has it (an event's
-/// time), which spares converting back from milliseconds.
+/// time), which spares converting back from milliseconds when a sink asks
+/// for the move as a [`Transition`].
 fn enter<S: MoveSink>(
     state: &mut Lifecycle,
     to: Stage,
@@ -349,9 +352,18 @@ fn enter<S: MoveSink>(
     limit: u16,
     out: &mut S,
 ) {
-    let at = match instant {
-        // The state keeps milliseconds; the history must agree with `since`.
-        Some(instant) if at_ms >= state.since => {
+    // Never before the stage it leaves began: the state keeps
+    // milliseconds, and the history agrees with `since`.
+    let on_time = at_ms >= state.since;
+    let at_ms = at_ms.max(state.since);
+    let t = Kept::new(state.stage, to, at_ms, cause);
+    state.stage = to;
+    state.since = at_ms;
+    if to.is_progress() {
+        state.peak = state.peak.max(to);
+    }
+    out.record(t, || match instant {
+        Some(instant) if on_time => {
             // On the naive time: no zone round trip, just the fraction.
             let naive = instant.naive_utc();
             let nanos = naive.nanosecond();
@@ -359,21 +371,8 @@ fn enter<S: MoveSink>(
                 .with_nanosecond(nanos - nanos % 1_000_000)
                 .map_or(instant, |n| n.and_utc())
         }
-        _ => millis::to_instant(at_ms.max(state.since)).unwrap_or(DateTime::<Utc>::MIN_UTC),
-    };
-    let at_ms = at_ms.max(state.since);
-    let t = Transition {
-        from: state.stage,
-        to,
-        at,
-        cause,
-    };
-    state.stage = to;
-    state.since = at_ms;
-    if to.is_progress() {
-        state.peak = state.peak.max(to);
-    }
-    out.record(t);
+        _ => millis::to_instant(at_ms).unwrap_or(DateTime::<Utc>::MIN_UTC),
+    });
     if S::WRITES_HISTORY {
         return;
     }
@@ -530,6 +529,8 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         moved
     }
 
+    // Inlined: it runs on every event and most often only compares a time.
+    #[inline(always)]
     fn fire_idle_moves(&self, state: &mut Lifecycle, now: i64, out: &mut impl MoveSink) -> usize {
         let idle = self.spec.idle;
         let mut moved = 0;
@@ -1042,7 +1043,7 @@ mod tests {
         // The late activity moved the last-active time, but no idle move ran backwards.
         assert_eq!(s.state.last_active(), Some(t0() + days(1)));
         let h = s.state.history();
-        assert!(h.iter().zip(h.iter().skip(1)).all(|(a, b)| a.at <= b.at));
+        assert!(h.clone().zip(h.skip(1)).all(|(a, b)| a.at <= b.at));
         // A real return now goes to reactivated, and the payment lifts it back.
         s.at(t0() + days(41), EventKind::Visited);
         assert_eq!(s.stage(), Stage::Reactivated);
@@ -1083,7 +1084,10 @@ mod tests {
         s.at(t0(), pay());
         assert_eq!(s.state.history().len(), 2);
         assert_eq!(s.state.history_dropped(), 2);
-        assert_eq!(s.state.history()[1].to, Stage::RepeatBuyer);
+        assert_eq!(
+            s.state.history().nth(1).map(|t| t.to),
+            Some(Stage::RepeatBuyer)
+        );
     }
 
     #[test]
@@ -1095,15 +1099,17 @@ mod tests {
             cause: Cause::Idle { days: n },
         };
         let all: Vec<Transition> = (0..7).map(moved).collect();
+        let all_kept: Vec<Kept> = all.iter().map(Kept::from).collect();
         for limit in 1..=8u16 {
             for split in 0..=all.len() {
                 let mut whole = Lifecycle::new(U);
-                whole.adopt_history(&all, limit);
+                whole.adopt_history(&all_kept, limit);
                 let mut parts = Lifecycle::new(U);
-                parts.adopt_history(&all[..split], limit);
-                parts.adopt_history(&all[split..], limit);
+                parts.adopt_history(&all_kept[..split], limit);
+                parts.adopt_history(&all_kept[split..], limit);
                 let kept = all.len().min(usize::from(limit));
-                assert_eq!(whole.history(), &all[all.len() - kept..], "limit {limit}");
+                let history: Vec<Transition> = whole.history().collect();
+                assert_eq!(history, &all[all.len() - kept..], "limit {limit}");
                 assert_eq!(whole.history_dropped() as usize, all.len() - kept);
                 assert_eq!(parts, whole, "limit {limit}, split {split}");
             }

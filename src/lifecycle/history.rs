@@ -1,0 +1,203 @@
+//! A user's transition history as the state keeps it: each move in 24 bytes
+//! instead of a [`Transition`]'s 32, built into a `Transition` when read.
+//!
+//! A million users make three or four moves each, so the history is most of
+//! a replay's fresh memory after the states themselves; and a batch replay,
+//! which hands no moves back, never has to build a `DateTime` for a move.
+
+use super::stage::Stage;
+use super::user::{Cause, Transition};
+use crate::event::KindTag;
+use crate::id::EventId;
+use crate::time::millis;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serializer};
+use std::iter::FusedIterator;
+
+/// One move: the instant in unix milliseconds and the cause split so that
+/// nothing needs more than its own alignment.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Kept {
+    at: i64,
+    /// The event's id for an event's move; zero for an idle one.
+    event: EventId,
+    from: Stage,
+    to: Stage,
+    why: Why,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Why {
+    Event(KindTag),
+    Idle(u16),
+}
+
+impl Kept {
+    /// A move at `at` (unix milliseconds).
+    #[inline]
+    pub(crate) fn new(from: Stage, to: Stage, at: i64, cause: Cause) -> Kept {
+        let (event, why) = match cause {
+            Cause::Event { id, kind } => (id, Why::Event(kind)),
+            Cause::Idle { days } => (EventId(0), Why::Idle(days)),
+        };
+        Kept {
+            at,
+            event,
+            from,
+            to,
+            why,
+        }
+    }
+
+    /// The move, with `at` as its instant (the caller may have it at hand).
+    #[inline]
+    pub(crate) fn with_instant(&self, at: DateTime<Utc>) -> Transition {
+        let cause = match self.why {
+            Why::Event(kind) => Cause::Event {
+                id: self.event,
+                kind,
+            },
+            Why::Idle(days) => Cause::Idle { days },
+        };
+        Transition {
+            from: self.from,
+            to: self.to,
+            at,
+            cause,
+        }
+    }
+
+    /// The move as a [`Transition`].
+    pub(crate) fn transition(&self) -> Transition {
+        // Every kept instant came from a `DateTime`, so it converts back.
+        self.with_instant(millis::to_instant(self.at).unwrap_or(DateTime::<Utc>::MIN_UTC))
+    }
+}
+
+impl From<&Transition> for Kept {
+    /// Kept to the millisecond, as the state keeps every instant.
+    fn from(t: &Transition) -> Kept {
+        Kept::new(t.from, t.to, t.at.timestamp_millis(), t.cause)
+    }
+}
+
+/// A lifecycle's transition history, oldest first: an iterator of
+/// [`Transition`]s read from the state's compact record (see
+/// [`Lifecycle::history`](super::Lifecycle::history)).
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use growthkit::lifecycle::{Lifecycle, LifecyclePolicy, Stage};
+/// use growthkit::{Event, EventId, EventKind, UserId};
+///
+/// let policy = LifecyclePolicy::default();
+/// let mut user = Lifecycle::new(UserId(1));
+/// let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+/// policy.apply(&mut user, &Event::new(EventId(1), UserId(1), at, EventKind::SignedUp))?;
+/// let history = user.history();
+/// assert_eq!(history.len(), 1);
+/// assert_eq!(history.last().map(|t| t.to), Some(Stage::Acquired));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct History<'a>(std::slice::Iter<'a, Kept>);
+
+impl<'a> History<'a> {
+    pub(crate) fn new(kept: &'a [Kept]) -> History<'a> {
+        History(kept.iter())
+    }
+}
+
+impl Iterator for History<'_> {
+    type Item = Transition;
+
+    fn next(&mut self) -> Option<Transition> {
+        self.0.next().map(Kept::transition)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+
+    fn nth(&mut self, n: usize) -> Option<Transition> {
+        self.0.nth(n).map(Kept::transition)
+    }
+
+    fn last(mut self) -> Option<Transition> {
+        self.next_back()
+    }
+}
+
+impl DoubleEndedIterator for History<'_> {
+    fn next_back(&mut self) -> Option<Transition> {
+        self.0.next_back().map(Kept::transition)
+    }
+}
+
+impl ExactSizeIterator for History<'_> {}
+
+impl FusedIterator for History<'_> {}
+
+/// Serde for a kept history: the list of [`Transition`]s it stands for, so
+/// the JSON reads as it always has.
+pub(crate) mod as_transitions {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(kept: &[Kept], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(kept.iter().map(Kept::transition))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Kept>, D::Error> {
+        let moves = Vec::<Transition>::deserialize(d)?;
+        Ok(moves.iter().map(Kept::from).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_kept_move_is_24_bytes_and_reads_back_whole() {
+        assert_eq!(std::mem::size_of::<Kept>(), 24);
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+        for cause in [
+            Cause::Event {
+                id: EventId(u64::MAX),
+                kind: KindTag::Purchase,
+            },
+            Cause::Idle { days: u16::MAX },
+        ] {
+            let t = Transition {
+                from: Stage::Dormant,
+                to: Stage::Reactivated,
+                at,
+                cause,
+            };
+            assert_eq!(Kept::from(&t).transition(), t);
+        }
+    }
+
+    #[test]
+    fn history_iterates_both_ways_and_knows_its_length() {
+        let at = |s| Utc.timestamp_opt(s, 0).unwrap();
+        let kept: Vec<Kept> = (0..3)
+            .map(|i| {
+                Kept::new(
+                    Stage::Acquired,
+                    Stage::Activated,
+                    i * 1000,
+                    Cause::Idle { days: 1 },
+                )
+            })
+            .collect();
+        let h = History::new(&kept);
+        assert_eq!(h.len(), 3);
+        let times: Vec<_> = h.clone().map(|t| t.at).collect();
+        assert_eq!(times, vec![at(0), at(1), at(2)]);
+        assert_eq!(h.clone().next_back().map(|t| t.at), Some(at(2)));
+        assert_eq!(h.clone().nth(1).map(|t| t.at), Some(at(1)));
+        assert_eq!(h.last().map(|t| t.at), Some(at(2)));
+    }
+}
