@@ -69,12 +69,17 @@ impl LocalDay {
 
     /// The local day of a Unix timestamp (seconds) shifted by a UTC offset in
     /// seconds. The fast path behind [`LocalDay::of`] for hot loops that
-    /// already hold both numbers.
+    /// already hold both numbers. A timestamp so far from the epoch that its
+    /// day number does not fit in `i32` (far beyond chrono's calendar) gives
+    /// the first or last day number, on its own side of the epoch.
     #[inline]
     pub fn of_offset_seconds(unix_seconds: i64, offset_seconds: i32) -> LocalDay {
-        let day = (unix_seconds + i64::from(offset_seconds)).div_euclid(SECONDS_PER_DAY);
-        // chrono's whole range (±262,000 years) is ±96 million days: fits in i32.
-        LocalDay(day as i32)
+        let day = unix_seconds
+            .saturating_add(i64::from(offset_seconds))
+            .div_euclid(SECONDS_PER_DAY);
+        // chrono's whole range (±262,000 years) is ±96 million days: fits in
+        // i32; only timestamps beyond it are clamped, so the cast is exact.
+        LocalDay(day.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
     }
 
     /// The day of a calendar date.
@@ -561,6 +566,30 @@ mod tests {
             UtcOffset::from_seconds(-3600).unwrap().to_string(),
             "-01:00"
         );
+    }
+
+    #[test]
+    fn timestamps_beyond_day_numbers_saturate_instead_of_wrapping() {
+        // Far past chrono's range a day number no longer fits in i32: it
+        // sticks at the end on the timestamp's side of the epoch, and the
+        // offset added to the largest timestamps does not overflow.
+        assert_eq!(
+            LocalDay::of_offset_seconds(i64::MAX, 3600).number(),
+            i32::MAX
+        );
+        assert_eq!(
+            LocalDay::of_offset_seconds(i64::MIN, -3600).number(),
+            i32::MIN
+        );
+        assert_eq!(
+            LocalDay::of_offset_seconds(1_000_000_000_000_000, 0).number(),
+            i32::MAX
+        );
+        assert_eq!(
+            LocalDay::of_offset_seconds(-1_000_000_000_000_000, 0).number(),
+            i32::MIN
+        );
+        assert_eq!(LocalDay::of_offset_seconds(-1, 0).number(), -1);
     }
 
     #[test]
