@@ -274,7 +274,13 @@ impl<'de> Deserialize<'de> for LocalDay {
 /// `to` is earlier). The "rolling day" counterpart of [`LocalDay::days_since`].
 #[inline]
 pub fn rolling_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
-    (to - from).num_seconds().div_euclid(SECONDS_PER_DAY)
+    let elapsed = to - from;
+    // `num_seconds` truncates toward zero; a negative fraction of a second
+    // is one more second back, so that the division below rounds down.
+    let seconds = elapsed
+        .num_seconds()
+        .saturating_sub(i64::from(elapsed.subsec_nanos() < 0));
+    seconds.div_euclid(SECONDS_PER_DAY)
 }
 
 /// A fixed UTC offset that reads and writes as `"+08:00"` in configuration.
@@ -598,6 +604,24 @@ mod tests {
         assert_eq!(rolling_days(a, utc(2026, 1, 2, 11, 59)), 0);
         assert_eq!(rolling_days(a, utc(2026, 1, 2, 12, 0)), 1);
         assert_eq!(rolling_days(a, utc(2026, 1, 1, 11, 0)), -1);
+    }
+
+    #[test]
+    fn rolling_days_round_down_below_a_second_too() {
+        let a = utc(2026, 1, 1, 12, 0);
+        let ms = chrono::TimeDelta::milliseconds;
+        // Half a second earlier is earlier: day -1, not day 0.
+        assert_eq!(rolling_days(a, a - ms(500)), -1);
+        // A day and a half-second earlier has started a second day back.
+        assert_eq!(rolling_days(a, a - ms(86_400_500)), -2);
+        assert_eq!(rolling_days(a, a - ms(86_400_000)), -1);
+        assert_eq!(rolling_days(a, a + ms(86_399_999)), 0);
+        assert_eq!(rolling_days(a, a + ms(86_400_000)), 1);
+        assert_eq!(
+            rolling_days(DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC),
+            (DateTime::<Utc>::MIN_UTC.timestamp() - DateTime::<Utc>::MAX_UTC.timestamp() - 1)
+                .div_euclid(SECONDS_PER_DAY)
+        );
     }
 
     #[test]
