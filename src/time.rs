@@ -179,7 +179,16 @@ impl LocalDay {
 
     /// [`LocalDay::start_in`], or `None` where it would saturate.
     pub(crate) fn checked_start_in<Tz: TimeZone>(self, zone: &Tz) -> Option<DateTime<Utc>> {
-        instant_of_local(self.date().and_hms_opt(0, 0, 0)?, zone)
+        // A day beyond the calendar has no date of its own: `date` gives the
+        // calendar's end. Count on from that date's start in whole days (no
+        // zone changes its offset out there); only the day just past either
+        // end can still start within chrono's range.
+        let date = self.date();
+        let start = instant_of_local(date.and_hms_opt(0, 0, 0)?, zone)?;
+        match self.days_since(LocalDay::from_date(date)) {
+            0 => Some(start),
+            beyond => start.checked_add_signed(chrono::TimeDelta::try_days(i64::from(beyond))?),
+        }
     }
 }
 
@@ -622,6 +631,32 @@ mod tests {
             (DateTime::<Utc>::MIN_UTC.timestamp() - DateTime::<Utc>::MAX_UTC.timestamp() - 1)
                 .div_euclid(SECONDS_PER_DAY)
         );
+    }
+
+    #[test]
+    fn days_beyond_the_calendar_start_where_they_do_or_saturate() {
+        let (max, min) = (DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC);
+        let plus8 = FixedOffset::east_opt(8 * 3600).unwrap();
+        let minus5 = FixedOffset::west_opt(5 * 3600).unwrap();
+        // Chrono's last instant is, in +08:00, on a day past its calendar;
+        // that day begins at 16:00 UTC on the calendar's last date, and the
+        // instant it gives is on that day, not the one before.
+        let past_the_end = LocalDay::of(max, &plus8);
+        let start = NaiveDate::MAX.and_hms_opt(16, 0, 0).unwrap().and_utc();
+        assert_eq!(past_the_end.start_in(&plus8), start);
+        assert_eq!(LocalDay::of(start, &plus8), past_the_end);
+        // Days whose start lies beyond the calendar saturate at its ends.
+        for zone in [plus8, minus5] {
+            assert_eq!(LocalDay::from_number(i32::MAX).start_in(&zone), max);
+            assert_eq!(
+                LocalDay::from_number(i32::MAX).checked_start_in(&zone),
+                None
+            );
+            assert_eq!(LocalDay::from_number(i32::MIN).start_in(&zone), min);
+        }
+        // In -05:00 chrono's first instant is on a day before its calendar,
+        // which began before that instant.
+        assert_eq!(LocalDay::of(min, &minus5).start_in(&minus5), min);
     }
 
     #[test]
