@@ -201,13 +201,29 @@ pub(crate) fn instant_of_local<Tz: TimeZone>(
     local: chrono::NaiveDateTime,
     zone: &Tz,
 ) -> Option<DateTime<Utc>> {
-    // Walk forward minute by minute past a gap (at most a few hours).
-    let mut at = local;
+    let earliest = |at: &chrono::NaiveDateTime| zone.from_local_datetime(at).earliest();
+    if let Some(found) = earliest(&local) {
+        return Some(found.with_timezone(&Utc));
+    }
+    // Walk forward minute by minute past a gap (at most a few hours)...
+    let mut missing = local;
     for _ in 0..(26 * 60) {
-        if let Some(found) = zone.from_local_datetime(&at).earliest() {
-            return Some(found.with_timezone(&Utc));
+        let next = missing.checked_add_signed(chrono::TimeDelta::minutes(1))?;
+        let Some(mut found) = earliest(&next) else {
+            missing = next;
+            continue;
+        };
+        // ...then find where within the last minute the gap ends: not
+        // always on a whole minute (historical offsets had seconds).
+        let mut exists = next;
+        while let Some(apart) = (exists - missing).num_nanoseconds().filter(|&n| n > 1) {
+            let middle = missing.checked_add_signed(chrono::TimeDelta::nanoseconds(apart / 2))?;
+            match earliest(&middle) {
+                Some(at) => (exists, found) = (middle, at),
+                None => missing = middle,
+            }
         }
-        at = at.checked_add_signed(chrono::TimeDelta::minutes(1))?;
+        return Some(found.with_timezone(&Utc));
     }
     None
 }
@@ -657,6 +673,29 @@ mod tests {
         // In -05:00 chrono's first instant is on a day before its calendar,
         // which began before that instant.
         assert_eq!(LocalDay::of(min, &minus5).start_in(&minus5), min);
+    }
+
+    #[test]
+    fn a_gap_of_minutes_and_seconds_ends_on_its_first_second() {
+        // Liberia moved from -00:44:30 to GMT at midnight on 1972-01-07:
+        // local times 00:00:00 to 00:44:29 never happened, and the day began
+        // at 00:44:30, half a minute before the next whole minute.
+        let monrovia = chrono_tz::Africa::Monrovia;
+        let date = NaiveDate::from_ymd_opt(1972, 1, 7).unwrap();
+        let began = utc(1972, 1, 7, 0, 44) + chrono::TimeDelta::seconds(30);
+        assert_eq!(LocalDay::from_date(date).start_in(&monrovia), began);
+        assert_eq!(LocalDay::of(began, &monrovia), LocalDay::from_date(date));
+        // A local time inside the gap, with a fraction of a second, names
+        // the gap's end too.
+        let inside = date.and_hms_milli_opt(0, 10, 0, 500).unwrap();
+        assert_eq!(instant_of_local(inside, &monrovia), Some(began));
+        // A gap of whole hours still ends on the hour.
+        let ny = chrono_tz::America::New_York;
+        let skipped = NaiveDate::from_ymd_opt(2026, 3, 8)
+            .unwrap()
+            .and_hms_opt(2, 30, 0)
+            .unwrap();
+        assert_eq!(instant_of_local(skipped, &ny), Some(utc(2026, 3, 8, 7, 0)));
     }
 
     #[test]
