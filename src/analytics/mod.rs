@@ -91,9 +91,11 @@ impl Ratio {
         }
     }
 
-    /// The rate as a fraction between 0 and 1 (it can exceed 1 only for a
-    /// ratio built by hand); `None` when the denominator is zero, because a
-    /// rate over nobody is unknown, not zero.
+    /// The ratio as a number: for a rate, a fraction between 0 and 1. An
+    /// average such as [`StickinessReport::average_daily_active`] (user-days
+    /// over days) exceeds 1 whenever more than one user is active a day, as
+    /// can a ratio built by hand. `None` when the denominator is zero,
+    /// because a rate over nobody is unknown, not zero.
     pub fn value(self) -> Option<f64> {
         // u64 → f64 rounds above 2⁵³, harmless for a displayed rate.
         (self.denominator != 0).then(|| self.numerator as f64 / self.denominator as f64)

@@ -520,6 +520,19 @@ mod tests {
     }
 
     #[test]
+    fn average_daily_active_is_a_ratio_above_one_with_several_users_a_day() {
+        // Three users every day of a two-day period: three a day on average.
+        let s = spec(2, 2);
+        let events: Vec<_> = (1..=3)
+            .flat_map(|u| [visit(u, bj(1, 9, 0, 0)), visit(u, bj(2, 9, 0, 0))])
+            .collect();
+        let r = run(&s, beijing(), &events);
+        assert_eq!(r.average_daily_active, Ratio::new(6, 2));
+        assert_eq!(r.average_daily_active.value(), Some(3.0));
+        assert_eq!(r.dau_mau.value(), Some(1.0));
+    }
+
+    #[test]
     fn a_daylight_saving_day_is_one_local_day_in_an_iana_zone() {
         let berlin = chrono_tz::Europe::Berlin;
         // Berlin springs forward on 2026-03-29; that day has 23 hours.
