@@ -104,6 +104,13 @@ impl LocalDay {
             })
     }
 
+    /// The calendar date of this day, if it has one (it is within chrono's
+    /// calendar): unlike [`LocalDay::date`], never the date of another day.
+    fn exact_date(self) -> Option<NaiveDate> {
+        let date = self.date();
+        (LocalDay::from_date(date) == self).then_some(date)
+    }
+
     /// The day number: days since 1970-01-01 in the zone's calendar.
     #[inline]
     pub const fn number(self) -> i32 {
@@ -242,14 +249,19 @@ fn weekday_from_monday(n: u32) -> Weekday {
 
 impl fmt::Debug for LocalDay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LocalDay({})", self.date())
+        write!(f, "LocalDay({self})")
     }
 }
 
 impl fmt::Display for LocalDay {
-    /// The ISO date (`2026-03-01`); width and alignment apply.
+    /// The ISO date (`2026-03-01`), or for the few day numbers beyond
+    /// chrono's calendar, which have no date, the day number (as they
+    /// serialize); width and alignment apply.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.date().to_string())
+        match self.exact_date() {
+            Some(date) => f.pad(&date.to_string()),
+            None => f.pad(&self.0.to_string()),
+        }
     }
 }
 
@@ -264,11 +276,9 @@ impl From<NaiveDate> for LocalDay {
 // every LocalDay round-trips exactly.
 impl Serialize for LocalDay {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let date = self.date();
-        if LocalDay::from_date(date) == *self {
-            date.serialize(s)
-        } else {
-            s.serialize_i32(self.0)
+        match self.exact_date() {
+            Some(date) => date.serialize(s),
+            None => s.serialize_i32(self.0),
         }
     }
 }
@@ -621,6 +631,32 @@ mod tests {
             i32::MIN
         );
         assert_eq!(LocalDay::of_offset_seconds(-1, 0).number(), -1);
+    }
+
+    #[test]
+    fn days_beyond_the_calendar_show_their_own_number_not_a_calendar_end() {
+        // No date belongs to these days: showing the calendar's end date
+        // would name another day (and the same one for all of them).
+        let last = LocalDay::from_date(NaiveDate::MAX);
+        let beyond = LocalDay::from_number(i32::MAX);
+        assert_ne!(beyond.to_string(), last.to_string());
+        assert_eq!(beyond.to_string(), i32::MAX.to_string());
+        assert_eq!(format!("{:?}", beyond), format!("LocalDay({})", i32::MAX));
+        assert_eq!(
+            LocalDay::from_number(i32::MIN).to_string(),
+            i32::MIN.to_string()
+        );
+        // What is shown reads back as the same day.
+        let shown = format!("\"{beyond}\"");
+        assert_eq!(serde_json::from_str::<LocalDay>(&shown).unwrap(), beyond);
+        // Days with a date are shown as before.
+        assert_eq!(last.to_string(), "+262142-12-31");
+        assert_eq!(format!("{last:?}"), "LocalDay(+262142-12-31)");
+        assert_eq!(format!("{:>12}", LocalDay::from_number(0)), "  1970-01-01");
+        assert_eq!(
+            format!("{:>12}", LocalDay::from_number(i32::MIN + 1)),
+            " -2147483647"
+        );
     }
 
     #[test]

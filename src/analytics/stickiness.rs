@@ -573,10 +573,13 @@ mod tests {
             Err(AnalyticsError::NoActivityPatterns { field: "activity" })
         );
         let early = StickinessSpec::new(LocalDay::from_number(i32::MIN + 3));
-        assert!(matches!(
-            early.validate(),
-            Err(AnalyticsError::WindowBeforeCalendar { .. })
-        ));
+        let err = early.validate().unwrap_err();
+        assert!(
+            matches!(err, AnalyticsError::WindowBeforeCalendar { .. }),
+            "{err:?}"
+        );
+        // The message names the day given, not the calendar's first date.
+        assert!(err.to_string().contains("-2147483645"), "{err}");
         let checkins = with(7, vec!["check_in".parse().unwrap()])
             .validate()
             .unwrap();
