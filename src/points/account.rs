@@ -770,7 +770,9 @@ impl<Tz: TimeZone> Program<Tz> {
         }
 
         let qualifying = tier.as_ref().map_or(0, |t| t.counted);
-        if earned.total > 0 || qualifying > 0 {
+        // Only an event that earned points can be reversed: one that earned
+        // none must not push a reversible one's contribution out.
+        if earned.total > 0 {
             let keep = usize::from(self.spec.ledger.reversible_awards);
             bounded::push_newest(&mut acc.contributions, keep, || Contribution {
                 source: event.id,

@@ -658,3 +658,34 @@ fn without_sections_an_account_is_its_ledger() {
     assert!(back.is_ok_and(|r| r.tier.is_none() && r.reversal.points == u64::MAX - 5));
     assert_eq!(a.version(), 2);
 }
+
+#[test]
+fn a_refund_retracts_spend_after_later_purchases_that_earned_nothing() {
+    // Gold at ¥100 of spend; one purchase award a day; the account (like
+    // the ledger) remembers the last 2 events that earned points.
+    let p = program(
+        r#"{ "utc_offset": "+08:00",
+             "ledger": { "reversible_awards": 2 },
+             "rules": [ { "name": "purchase", "on": "purchase", "reward": { "type": "fixed", "points": 5 },
+                          "daily_cap": { "count": 1 } } ],
+             "tiers": { "basis": { "type": "spend", "currency": "CNY" }, "window": { "type": "anniversary_year" },
+                        "tiers": [ { "name": "member", "threshold": 0 }, { "name": "gold", "threshold": 10000 } ] } }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(1, 100, t(1)));
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("gold"));
+    // Two more purchases the same day: capped, they earn nothing (and so
+    // can never be reversed), but their spend counts.
+    for id in [2, 3] {
+        let out = earn(&p, &mut a, &purchase(id, 1, t(id as i64)));
+        assert_eq!(out.earned.total, 0);
+    }
+    // The first purchase is refunded: gold rested on it.
+    let r = p
+        .reverse_in(&mut a, "refund-1".into(), EventId(1), Portion::Whole, t(5))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(r.reversal.points, 5);
+    let tier = r.tier.unwrap_or_else(|| unreachable!());
+    assert_eq!((tier.counted, tier.qualifying), (10_000, 200));
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("member"));
+}
