@@ -539,7 +539,7 @@ fn earn_points(
                 program.reverse(&mut m.ledger, key.into(), paid.id, Portion::Whole, event.at)?;
             if !back.repeated {
                 let why = format!("refund {}", event.id);
-                ladder.retract(&mut m.tier, paid.at, back.points, why, &zone)?;
+                ladder.retract(&mut m.tier, paid.at, event.at, back.points, why, &zone)?;
                 m.refunds.push(back);
             }
             continue;

@@ -126,9 +126,14 @@ fn tier_step(
             ladder.record(status, now - TimeDelta::hours(back), amount, &z)
         }
         TierOp::Evaluate => ladder.evaluate(status, now, &z),
-        TierOp::Retract { back, amount } => {
-            ladder.retract(status, now - TimeDelta::hours(back), amount, "reversal", &z)
-        }
+        TierOp::Retract { back, amount } => ladder.retract(
+            status,
+            now - TimeDelta::hours(back),
+            now,
+            amount,
+            "reversal",
+            &z,
+        ),
     }
     .unwrap()
 }
@@ -609,7 +614,7 @@ proptest! {
                 let at = now + TimeDelta::hours(hours.min(0));
                 ladder.record(&mut status, at, amount, &z).unwrap();
                 ladder.evaluate(&mut status, now, &z).unwrap();
-                ladder.retract(&mut status, at, amount / 2, "refund", &z).unwrap();
+                ladder.retract(&mut status, at, now, amount / 2, "refund", &z).unwrap();
             }
         }
     }
@@ -853,7 +858,7 @@ fn a_learners_ten_days_wire_tiers_streaks_and_badges_together() {
     assert_eq!(out.points_revoked, 30);
     assert_eq!(
         ladder
-            .retract(&mut tier, last, 10, "duplicate check-in", &z)
+            .retract(&mut tier, last, last, 10, "duplicate check-in", &z)
             .unwrap()
             .change,
         None,

@@ -985,7 +985,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 || reversal.awards.first().map_or(now, |a| a.earned_at),
                 |c| c.at,
             );
-            let step = ladder.retract(status, at, amount, reason.clone(), &self.zone)?;
+            let step = ladder.retract(status, at, now, amount, reason.clone(), &self.zone)?;
             if let Some(c) = counted {
                 c.qualifying_retracted = c.qualifying_retracted.saturating_add(step.counted);
             }

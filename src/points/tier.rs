@@ -590,10 +590,12 @@ impl TierLadder {
         let version = bump(status.version)?;
 
         let reached = self.qualified(qualifying);
+        // A late record lifts the member now, not before the tier they hold
+        // began (which may be a later demotion).
         let change = (reached > current).then(|| TierChange {
             from: status.tier.clone(),
             to: self.name(reached),
-            at,
+            at: at.max(status.since),
             reason: TierReason::Reached {
                 qualifying,
                 threshold: self.threshold(reached),
@@ -607,7 +609,7 @@ impl TierLadder {
         }
         if let Some(change) = &change {
             status.tier = change.to.clone();
-            status.since = at;
+            status.since = change.at;
         }
         status.version = version;
         self.outcome(status, qualifying, amount, change)
@@ -677,20 +679,22 @@ impl TierLadder {
     }
 
     /// Takes back `amount` qualifying points (or spend) counted for an
-    /// earning at `at` (a reversed award, a refunded purchase), at most what
-    /// that instant's bucket holds, and nothing if it has left the window.
-    /// If the current tier rested on them, it is revoked at once with
-    /// `reason` (see [`TierLadder`]'s rules).
+    /// earning at `earned_at` (a reversed award, a refunded purchase), at
+    /// most what that instant's bucket holds, and nothing if it has left the
+    /// window. If the current tier rested on them, it is revoked at `now`
+    /// (the reversal's time; never before the tier began) with `reason` (see
+    /// [`TierLadder`]'s rules).
     pub fn retract<Tz: TimeZone>(
         &self,
         status: &mut TierStatus,
-        at: DateTime<Utc>,
+        earned_at: DateTime<Utc>,
+        now: DateTime<Utc>,
         amount: u64,
         reason: impl Into<Label>,
         zone: &Tz,
     ) -> Result<TierOutcome, TierError> {
         let current = self.index_of(&status.tier)?;
-        let day = LocalDay::of(at, zone);
+        let day = LocalDay::of(earned_at, zone);
         let key = self.bucket_of(day, status.joined);
         let start = self.window_start(status, day);
         let before = sum_from(&status.tally, start)?;
@@ -711,7 +715,7 @@ impl TierLadder {
         let change = (before >= threshold && reached < current).then(|| TierChange {
             from: status.tier.clone(),
             to: self.name(reached),
-            at,
+            at: now.max(status.since),
             reason: TierReason::Revoked {
                 reason: reason.into(),
                 qualifying,
@@ -725,7 +729,7 @@ impl TierLadder {
         }
         if let Some(change) = &change {
             status.tier = change.to.clone();
-            status.since = at;
+            status.since = change.at;
             status.grace_until = None;
         }
         status.version = version;

@@ -406,9 +406,18 @@ fn a_retraction_revokes_a_tier_it_held_up_at_once() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.tier().as_str(), "silver");
     let step = l
-        .retract(&mut s, noon(2026, 3, 2), 40, "refund of order 7", &z)
+        .retract(
+            &mut s,
+            noon(2026, 3, 2),
+            noon(2026, 3, 5),
+            40,
+            "refund of order 7",
+            &z,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     let change = step.change.unwrap_or_else(|| panic!("revoked"));
+    // Revoked when the refund happened, not when the points were earned.
+    assert_eq!((change.at, s.since()), (noon(2026, 3, 5), noon(2026, 3, 5)));
     assert_eq!(
         change.reason,
         TierReason::Revoked {
@@ -424,15 +433,46 @@ fn a_retraction_revokes_a_tier_it_held_up_at_once() {
     assert_eq!((step.counted, s.tier().as_str()), (40, "member"));
     // More than the day holds: only what it holds is taken.
     let step = l
-        .retract(&mut s, noon(2026, 3, 1), 500, "chargeback", &z)
+        .retract(
+            &mut s,
+            noon(2026, 3, 1),
+            noon(2026, 3, 6),
+            500,
+            "chargeback",
+            &z,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((step.counted, step.qualifying), (80, 0));
     // Nothing left to take: no change, no version bump.
     let v = s.version();
     let step = l
-        .retract(&mut s, noon(2026, 3, 1), 5, "again", &z)
+        .retract(&mut s, noon(2026, 3, 1), noon(2026, 3, 6), 5, "again", &z)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((step.counted, s.version()), (0, v));
+}
+
+#[test]
+fn a_tier_never_begins_before_the_one_it_replaces() {
+    let l = rolling(30, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 1), 80, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.record(&mut s, noon(2026, 3, 2), 40, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((s.tier().as_str(), s.since()), ("silver", noon(2026, 3, 2)));
+    // A revocation stamped before silver began is stamped when it began.
+    let step = l
+        .retract(&mut s, noon(2026, 3, 1), noon(2026, 3, 1), 80, "refund", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change.map(|c| c.at), Some(noon(2026, 3, 2)));
+    assert_eq!((s.tier().as_str(), s.since()), ("member", noon(2026, 3, 2)));
+    // So is an upgrade by a late record: not before the member tier began.
+    let step = l
+        .record(&mut s, noon(2026, 3, 1), 100, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change.map(|c| c.at), Some(noon(2026, 3, 2)));
+    assert_eq!((s.tier().as_str(), s.since()), ("silver", noon(2026, 3, 2)));
 }
 
 #[test]
@@ -451,7 +491,14 @@ fn a_retraction_leaves_a_tier_held_by_grace_to_evaluation() {
         ("gold", Some(day(2026, 4, 11)))
     );
     let step = l
-        .retract(&mut s, noon(2026, 3, 12), 50, "refund", &z)
+        .retract(
+            &mut s,
+            noon(2026, 3, 12),
+            noon(2026, 3, 12),
+            50,
+            "refund",
+            &z,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((step.change, step.counted), (None, 50));
     assert_eq!(s.grace_until(), Some(day(2026, 4, 11)));
@@ -506,7 +553,11 @@ fn a_failed_step_changes_nothing() {
         })
     );
     assert!(other.evaluate(&mut s, noon(2026, 3, 1), &z).is_err());
-    assert!(other.retract(&mut s, noon(2026, 3, 1), 1, "r", &z).is_err());
+    assert!(
+        other
+            .retract(&mut s, noon(2026, 3, 1), noon(2026, 3, 1), 1, "r", &z)
+            .is_err()
+    );
     assert_eq!(s, before);
     // Overflow of the tally is refused whole.
     assert_eq!(
