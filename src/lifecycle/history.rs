@@ -1,9 +1,9 @@
-//! A user's transition history as the state keeps it: each move in 24 bytes
-//! instead of a [`Transition`]'s 32, built into a `Transition` when read.
+//! A user's transition history as the state keeps it: each move with its
+//! instant in milliseconds, built into a [`Transition`] when read.
 //!
-//! A million users make three or four moves each, so the history is most of
-//! a replay's fresh memory after the states themselves; and a batch replay,
-//! which hands no moves back, never has to build a `DateTime` for a move.
+//! A batch replay hands no moves back, so it never has to build a
+//! `DateTime` for a move: a calendar conversion for every idle move and a
+//! rounding for every other, on a third of all events.
 
 use super::stage::Stage;
 use super::user::{Cause, Transition};
@@ -16,7 +16,17 @@ use std::iter::FusedIterator;
 
 /// One move: the instant in unix milliseconds and the cause split so that
 /// nothing needs more than its own alignment.
+///
+/// Its fields take 24 bytes, but it is aligned (and so sized) to 32, as a
+/// `Transition` is. Measured on glibc: with 24-byte moves, replaying a
+/// million users again and again from fresh states ran 7% slower (18.2 vs
+/// 19.5 M events/s), because the allocator handed the freed histories back
+/// to the system between replays and the next one faulted them in again
+/// (56 k page faults a replay instead of 39 k, those of the states alone);
+/// with 32-byte moves it keeps them. 16-byte alignment is what `malloc`
+/// gives anyway, so the allocation itself costs no more.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(align(16))]
 pub(crate) struct Kept {
     at: i64,
     /// The event's id for an event's move; zero for an idle one.
@@ -159,8 +169,8 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn a_kept_move_is_24_bytes_and_reads_back_whole() {
-        assert_eq!(std::mem::size_of::<Kept>(), 24);
+    fn a_kept_move_is_32_bytes_and_reads_back_whole() {
+        assert_eq!(std::mem::size_of::<Kept>(), 32);
         let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
         for cause in [
             Cause::Event {
