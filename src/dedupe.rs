@@ -129,7 +129,9 @@ type Seen = (EventId, i64);
 /// Up to two ids live inline in the state; more move to the heap until the
 /// window shrinks again. The oldest remembered time is always at hand in
 /// the state (inline, or beside the heap pointer), so deciding whether
-/// anything is due to be forgotten reads no heap.
+/// anything is due to be forgotten reads no heap; so is a filter over the
+/// ids on the heap, so that a new event is told from a repeat without
+/// reading them.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(from = "RecentIdsRepr", into = "RecentIdsRepr")]
 pub struct RecentIds {
@@ -137,11 +139,10 @@ pub struct RecentIds {
     /// The newest time of any forgotten id, in unix milliseconds
     /// (`i64::MIN`: nothing forgotten yet).
     forgotten_through: i64,
-    /// A two-bit-per-id Bloom filter over the remembered ids: an event whose
-    /// bits are not all set is certainly new, and is judged without reading
-    /// ids that may sit on the heap. Derived from `ids`, never serialized.
-    filter: u64,
 }
+
+// Two ids inline and the forgotten mark: three quarters of a cache line.
+const _: () = assert!(std::mem::size_of::<RecentIds>() == 48);
 
 /// The two filter bits of an id, from the top bits of a multiplicative hash.
 #[inline]
@@ -155,37 +156,46 @@ fn filter_of(ids: &[Seen]) -> u64 {
     ids.iter().fold(0, |f, &(id, _)| f | filter_bits(id))
 }
 
-// Both variants fit in the inline one's 40 bytes: the heap's oldest time
-// costs the state nothing.
+/// An inline slot that holds no id. No event's time is `i64::MIN`
+/// milliseconds (chrono's calendar ends long before), so an empty slot needs
+/// no separate length, and [`Ids`] fits the heap variant's filter in the
+/// inline one's room.
+const EMPTY_SLOT: Seen = (EventId(0), i64::MIN);
+
+// Both variants fit in 40 bytes: the heap's oldest time and its filter
+// cost the state nothing.
 #[derive(Clone, Debug)]
 enum Ids {
-    Inline {
-        len: u8,
-        items: [Seen; INLINE],
-    },
+    /// Up to [`INLINE`] ids, the live ones first and then [`EMPTY_SLOT`]s;
+    /// checked one by one, since two comparisons are cheaper than hashing
+    /// an id for a filter.
+    Inline { items: [Seen; INLINE] },
     /// More than fit inline, in time order; `oldest` is the first one's
-    /// time (`i64::MAX` when empty), kept out of the heap.
+    /// time (`i64::MAX` when empty), kept out of the heap, and `filter` a
+    /// two-bit-per-id Bloom filter over the ids: an event whose bits are
+    /// not all set is certainly new, and is judged without reading the
+    /// heap. Derived from `v`, never serialized.
     Heap {
         v: Vec<Seen>,
         oldest: i64,
+        filter: u64,
     },
 }
 
+const _: () = assert!(std::mem::size_of::<Ids>() == 40);
+
 impl Ids {
     const EMPTY: Ids = Ids::Inline {
-        len: 0,
-        items: [(EventId(0), 0); INLINE],
+        items: [EMPTY_SLOT; INLINE],
     };
 
     fn from_sorted(v: impl ExactSizeIterator<Item = Seen>) -> Ids {
         if v.len() <= INLINE {
-            let mut items = [(EventId(0), 0); INLINE];
-            let mut len = 0;
+            let mut items = [EMPTY_SLOT; INLINE];
             for (slot, item) in items.iter_mut().zip(v) {
                 *slot = item;
-                len += 1;
             }
-            Ids::Inline { len, items }
+            Ids::Inline { items }
         } else {
             Ids::heap(v.collect())
         }
@@ -193,14 +203,15 @@ impl Ids {
 
     fn heap(v: Vec<Seen>) -> Ids {
         let oldest = v.first().map_or(i64::MAX, |s| s.1);
-        Ids::Heap { v, oldest }
+        let filter = filter_of(&v);
+        Ids::Heap { v, oldest, filter }
     }
 
     /// The remembered ids, oldest first, wherever they are held.
     #[inline]
     fn as_slice(&self) -> &[Seen] {
         match self {
-            Ids::Inline { len, items } => &items[..usize::from(*len).min(INLINE)],
+            Ids::Inline { items } => &items[..inline_len(items)],
             Ids::Heap { v, .. } => v,
         }
     }
@@ -210,8 +221,8 @@ impl Ids {
     #[inline]
     fn oldest(&self) -> i64 {
         match self {
-            Ids::Inline { len: 0, .. } => i64::MAX,
-            Ids::Inline { items, .. } => items[0].1,
+            Ids::Inline { items } if items[0] == EMPTY_SLOT => i64::MAX,
+            Ids::Inline { items } => items[0].1,
             Ids::Heap { oldest, .. } => *oldest,
         }
     }
@@ -227,9 +238,17 @@ impl Ids {
         self.as_slice().len()
     }
 
-    /// Newest first: a repeat is most often of a recent event.
+    /// Whether `id` is held. Newest first: a repeat is most often of a
+    /// recent event.
+    #[inline]
     fn contains(&self, id: EventId) -> bool {
-        self.as_slice().iter().rev().any(|&(seen, _)| seen == id)
+        match self {
+            Ids::Inline { items } => items.iter().any(|&(seen, t)| seen == id && t != i64::MIN),
+            Ids::Heap { v, filter, .. } => {
+                let bits = filter_bits(id);
+                *filter & bits == bits && v.iter().rev().any(|&(seen, _)| seen == id)
+            }
+        }
     }
 
     /// How many leading (oldest) entries satisfy `pred`, which must be
@@ -241,13 +260,13 @@ impl Ids {
     #[inline]
     fn push_newest(&mut self, item: Seen) {
         match self {
-            Ids::Inline { len, items } if usize::from(*len) < INLINE => {
-                items[usize::from(*len)] = item;
-                *len += 1;
+            Ids::Inline { items } if inline_len(items) < INLINE => {
+                items[inline_len(items)] = item;
             }
-            Ids::Heap { v, oldest } => {
+            Ids::Heap { v, oldest, filter } => {
                 // A cleared window keeps its (empty) heap buffer.
                 *oldest = (*oldest).min(item.1);
+                *filter |= filter_bits(item.0);
                 v.push(item);
             }
             Ids::Inline { .. } => self.insert(self.len(), item),
@@ -256,11 +275,10 @@ impl Ids {
 
     fn insert(&mut self, pos: usize, item: Seen) {
         match self {
-            Ids::Inline { len, items } if usize::from(*len) < INLINE => {
-                let n = usize::from(*len);
+            Ids::Inline { items } if inline_len(items) < INLINE => {
+                let n = inline_len(items);
                 items.copy_within(pos..n, pos + 1);
                 items[pos] = item;
-                *len += 1;
             }
             Ids::Inline { .. } => {
                 let mut v = Vec::with_capacity(4 * INLINE);
@@ -268,8 +286,9 @@ impl Ids {
                 v.insert(pos, item);
                 *self = Ids::heap(v);
             }
-            Ids::Heap { v, oldest } => {
+            Ids::Heap { v, oldest, filter } => {
                 v.insert(pos, item);
+                *filter |= filter_bits(item.0);
                 if pos == 0 {
                     *oldest = item.1;
                 }
@@ -280,27 +299,29 @@ impl Ids {
     /// Drops the `n` oldest ids (`n` at most the number held).
     fn drop_oldest(&mut self, n: usize) {
         match self {
-            Ids::Inline { len, items } => {
-                let live = usize::from(*len).min(INLINE);
+            Ids::Inline { items } => {
+                let live = inline_len(items);
                 let n = n.min(live);
                 // At most two moves: plainer than a `memmove` call.
                 for i in 0..live - n {
                     items[i] = items[i + n];
                 }
-                *len = (live - n) as u8;
+                items[live - n..live].fill(EMPTY_SLOT);
             }
-            Ids::Heap { v, oldest } => {
+            Ids::Heap { v, oldest, filter } => {
                 let n = n.min(v.len());
                 // A plain shift: cheaper than a `Drain` for a few ids.
                 v.copy_within(n.., 0);
                 v.truncate(v.len() - n);
-                *oldest = v.first().map_or(i64::MAX, |s| s.1);
                 // Back inline once small again, so the state stops paying
                 // for a pointer chase a burst of activity left behind; but
                 // only with room to spare, or a user hovering at the inline
                 // size would allocate and free on every other event.
                 if v.len() < INLINE {
                     *self = Ids::from_sorted(v.iter().copied());
+                } else {
+                    *oldest = v.first().map_or(i64::MAX, |s| s.1);
+                    *filter = filter_of(v);
                 }
             }
         }
@@ -311,7 +332,13 @@ impl Ids {
     }
 }
 
-// Equality looks only at the live ids: inline slots past `len` are leftovers.
+/// How many of the inline slots hold an id: the live ones come first.
+#[inline]
+fn inline_len(items: &[Seen; INLINE]) -> usize {
+    items.iter().take_while(|&&(_, t)| t != i64::MIN).count()
+}
+
+// Equality looks only at the live ids, wherever they are held.
 impl PartialEq for Ids {
     fn eq(&self, other: &Ids) -> bool {
         self.as_slice() == other.as_slice()
@@ -338,7 +365,6 @@ impl RecentIds {
         RecentIds {
             ids: Ids::EMPTY,
             forgotten_through: i64::MIN,
-            filter: 0,
         }
     }
 
@@ -357,8 +383,7 @@ impl RecentIds {
     pub(crate) fn admit_millis(&self, id: EventId, ms: i64) -> Admission {
         // The id alone decides: a redelivery that was stamped anew (a retry
         // that took the time of sending) is still the same event.
-        let bits = filter_bits(id);
-        if self.filter & bits == bits && self.ids.contains(id) {
+        if self.ids.contains(id) {
             Admission::Duplicate
         } else if ms <= self.forgotten_through {
             Admission::TooLate
@@ -402,7 +427,6 @@ impl RecentIds {
             let pos = self.ids.prefix(|&(_, t)| t <= ms);
             self.ids.insert(pos, (id, ms));
         }
-        self.filter |= filter_bits(id);
 
         // The ids that fit in the state cost nothing to keep, and are
         // forgotten only to make room (above); past that they go in
@@ -426,10 +450,10 @@ impl RecentIds {
     /// returns `false` for them to do it.
     #[inline(always)]
     fn remember_inline(&mut self, id: EventId, ms: i64, horizon: i64, max: usize) -> bool {
-        let Ids::Inline { len, items } = &mut self.ids else {
+        let Ids::Inline { items } = &mut self.ids else {
             return false;
         };
-        let held = usize::from(*len).min(INLINE);
+        let held = inline_len(items);
         if held > 0 && items.get(held - 1).is_some_and(|newest| ms < newest.1) {
             return false;
         }
@@ -453,11 +477,9 @@ impl RecentIds {
         if let Some(newest_gone) = gone.checked_sub(1).and_then(|last| items.get(last)) {
             self.forgotten_through = self.forgotten_through.max(newest_gone.1);
             items.copy_within(gone..held, 0);
-            self.filter = filter_of(&items[..kept]);
+            items[kept..held].fill(EMPTY_SLOT);
         }
         items[kept] = (id, ms);
-        *len = (kept + 1) as u8;
-        self.filter |= filter_bits(id);
         true
     }
 
@@ -467,7 +489,7 @@ impl RecentIds {
     /// them to do it.
     #[inline(always)]
     fn remember_heap_in_order(&mut self, id: EventId, ms: i64, horizon: i64, max: usize) -> bool {
-        let Ids::Heap { v, oldest } = &mut self.ids else {
+        let Ids::Heap { v, oldest, filter } = &mut self.ids else {
             return false;
         };
         // Two ids or fewer take the general path's make-room check first;
@@ -481,7 +503,7 @@ impl RecentIds {
             return false;
         }
         v.push((id, ms));
-        self.filter |= filter_bits(id);
+        *filter |= filter_bits(id);
         true
     }
 
@@ -499,7 +521,6 @@ impl RecentIds {
         };
         self.forgotten_through = self.forgotten_through.max(newest_gone);
         self.ids.drop_oldest(gone);
-        self.filter = filter_of(self.ids.as_slice());
     }
 
     /// Remembers nothing again, keeping any heap buffer for reuse. Behaves
@@ -548,10 +569,13 @@ struct RecentIdsRepr {
 impl From<RecentIdsRepr> for RecentIds {
     fn from(r: RecentIdsRepr) -> Self {
         let mut ids = r.ids;
-        // Keep the time-order invariant even for hand-edited input.
+        // Keep the time-order invariant even for hand-edited input, and
+        // keep `i64::MIN`, which no event's time can be, for empty slots.
+        for seen in &mut ids {
+            seen.1 = seen.1.max(i64::MIN + 1);
+        }
         ids.sort_by_key(|&(_, t)| t);
         RecentIds {
-            filter: filter_of(&ids),
             ids: Ids::from_sorted(ids.into_iter()),
             forgotten_through: r.forgotten_through.unwrap_or(i64::MIN),
         }
@@ -781,6 +805,30 @@ mod tests {
         }
         assert!(pushed > 60, "the heap step took {pushed} of 72");
         assert!(fast.len() > INLINE && fast.len() <= 25 + 6);
+    }
+
+    #[test]
+    fn id_zero_and_the_earliest_times_are_ids_like_any_other() {
+        // An empty inline slot is (0, i64::MIN): neither id 0 nor an early
+        // time may be mistaken for one.
+        let w = window(24, 8);
+        let mut r = RecentIds::new();
+        assert_eq!(
+            r.admit(EventId(0), DateTime::<Utc>::MIN_UTC),
+            Admission::Fresh
+        );
+        r.remember(EventId(0), DateTime::<Utc>::MIN_UTC, &w);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.admit(EventId(0), t(0)), Admission::Duplicate);
+        assert_eq!(r.admit(EventId(1), t(0)), Admission::Fresh);
+        // A hand-edited window with the one time no event has reads back
+        // with the id remembered.
+        let edited: RecentIds =
+            serde_json::from_str(&format!(r#"{{"ids":[[0,{}],[5,0]]}}"#, i64::MIN)).unwrap();
+        assert_eq!(edited.len(), 2);
+        assert_eq!(edited.admit(EventId(0), t(0)), Admission::Duplicate);
+        assert_eq!(edited.admit(EventId(5), t(0)), Admission::Duplicate);
+        assert_eq!(edited.admit(EventId(6), t(0)), Admission::Fresh);
     }
 
     #[test]
