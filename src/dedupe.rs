@@ -40,6 +40,12 @@
 //! with the time they happened, not the time they were sent, and a second
 //! delivery is always caught.
 //!
+//! A batch path over a prepared log (such as [`crate::lifecycle::replay`])
+//! may keep a new state's window in a buffer of its own while the state's
+//! event ids increase, and write the state's window once, at the end of its
+//! events: the same rules, the same ids kept and forgotten, without a heap
+//! block per state.
+//!
 //! ```
 //! use chrono::{TimeZone, Utc, TimeDelta};
 //! use growthkit::dedupe::{Admission, DedupeWindow, RecentIds};
@@ -251,12 +257,6 @@ impl Ids {
         }
     }
 
-    /// How many leading (oldest) entries satisfy `pred`, which must be
-    /// true for a prefix and false after it.
-    fn prefix(&self, pred: impl Fn(&Seen) -> bool) -> usize {
-        self.as_slice().partition_point(pred)
-    }
-
     #[inline]
     fn push_newest(&mut self, item: Seen) {
         match self {
@@ -329,6 +329,115 @@ impl Ids {
 
     fn to_vec(&self) -> Vec<Seen> {
         self.as_slice().to_vec()
+    }
+}
+
+/// Where a window's ids are held, as its forgetting rules see them: in time
+/// order, added at their place and dropped from the oldest end. The rules
+/// look at how many ids there are and at their times, never at where they
+/// are held, so that a state, its serde round trip and a batch path's
+/// [`RunWindow`] all remember and forget alike.
+trait Held {
+    /// The ids, oldest first.
+    fn as_slice(&self) -> &[Seen];
+    /// Adds an id no older than any held.
+    fn push_newest(&mut self, item: Seen);
+    /// Adds an id at `pos` in time order.
+    fn insert(&mut self, pos: usize, item: Seen);
+    /// Drops the `n` oldest ids (`n` at most the number held).
+    fn drop_oldest(&mut self, n: usize);
+
+    /// The oldest time held (`i64::MAX`: none).
+    #[inline]
+    fn oldest(&self) -> i64 {
+        self.as_slice().first().map_or(i64::MAX, |s| s.1)
+    }
+}
+
+/// The rules of [`RecentIds::remember_millis`]: adds `item` to `ids` and
+/// forgets what the window lets go, raising `forgotten_through` to the
+/// newest time forgotten.
+fn remember_by_rules(
+    ids: &mut impl Held,
+    forgotten_through: &mut i64,
+    item: Seen,
+    horizon: i64,
+    max: usize,
+) {
+    let ms = item.1;
+    let newest_of = |ids: &[Seen]| ids.last().map_or(i64::MIN, |s| s.1);
+    if ids.as_slice().len() == INLINE {
+        // Room in the state beats a heap allocation: before spilling,
+        // forget what the horizon already lets go. Without this an
+        // occasional user whose third id spills, and whose next forget
+        // brings it back inline, allocates and frees on every event.
+        let cutoff = newest_of(ids.as_slice()).max(ms).saturating_sub(horizon);
+        if ids.oldest() < cutoff {
+            forget_by_rules(ids, forgotten_through, cutoff, max);
+        }
+    }
+    let newest = newest_of(ids.as_slice());
+    if ms >= newest {
+        ids.push_newest(item);
+    } else {
+        // A late event goes to its place in time order.
+        let pos = ids.as_slice().partition_point(|&(_, t)| t <= ms);
+        ids.insert(pos, item);
+    }
+
+    // The ids that fit in the state cost nothing to keep, and are
+    // forgotten only to make room (above); past that they go in batches,
+    // so that a busy user's state shrinks back once the burst is over.
+    let cutoff = newest.max(ms).saturating_sub(horizon);
+    let held = ids.as_slice().len();
+    if held > max {
+        forget_by_rules(ids, forgotten_through, cutoff, max - max / 4);
+    } else if held > INLINE && ids.oldest() < cutoff.saturating_sub(horizon / 4) {
+        // Only what is past the horizon: under `max_ids`, every id within
+        // it stays.
+        forget_by_rules(ids, forgotten_through, cutoff, max);
+    }
+}
+
+/// Forgets every id older than `cutoff`, then the oldest until at most
+/// `keep` remain.
+fn forget_by_rules(ids: &mut impl Held, forgotten_through: &mut i64, cutoff: i64, keep: usize) {
+    // Ids are in time order: the stale ones are a prefix, dropped at once.
+    // Scanned from the front, since a forget drops a few of the ids at
+    // most, and a search would cost more.
+    let held = ids.as_slice();
+    let stale = held.iter().take_while(|&&(_, t)| t < cutoff).count();
+    let gone = stale.max(held.len().saturating_sub(keep));
+    let Some(&(_, newest_gone)) = gone.checked_sub(1).and_then(|last| held.get(last)) else {
+        return;
+    };
+    *forgotten_through = (*forgotten_through).max(newest_gone);
+    ids.drop_oldest(gone);
+}
+
+impl Held for Ids {
+    #[inline]
+    fn as_slice(&self) -> &[Seen] {
+        Ids::as_slice(self)
+    }
+
+    #[inline]
+    fn push_newest(&mut self, item: Seen) {
+        Ids::push_newest(self, item)
+    }
+
+    fn insert(&mut self, pos: usize, item: Seen) {
+        Ids::insert(self, pos, item)
+    }
+
+    fn drop_oldest(&mut self, n: usize) {
+        Ids::drop_oldest(self, n)
+    }
+
+    /// Read without touching the heap.
+    #[inline]
+    fn oldest(&self) -> i64 {
+        Ids::oldest(self)
     }
 }
 
@@ -406,41 +515,13 @@ impl RecentIds {
     /// The general rules of [`remember_millis`](Self::remember_millis), for
     /// every window and every event.
     fn remember_anywhere(&mut self, id: EventId, ms: i64, horizon: i64, max: usize) {
-        // The rules below look at how many ids there are, never at where
-        // they are held, so a state and its serde round trip behave alike.
-        let held = self.ids.len();
-        if held == INLINE {
-            // Room in the state beats a heap allocation: before spilling,
-            // forget what the horizon already lets go. Without this an
-            // occasional user whose third id spills, and whose next forget
-            // brings it back inline, allocates and frees on every event.
-            let cutoff = self.ids.newest().max(ms).saturating_sub(horizon);
-            if self.ids.oldest() < cutoff {
-                self.forget(cutoff, max);
-            }
-        }
-        let newest = self.ids.newest();
-        if ms >= newest {
-            self.ids.push_newest((id, ms));
-        } else {
-            // A late event goes to its place in time order.
-            let pos = self.ids.prefix(|&(_, t)| t <= ms);
-            self.ids.insert(pos, (id, ms));
-        }
-
-        // The ids that fit in the state cost nothing to keep, and are
-        // forgotten only to make room (above); past that they go in
-        // batches, so that a busy user's state shrinks back once the burst
-        // is over.
-        let cutoff = newest.max(ms).saturating_sub(horizon);
-        let held = self.ids.len();
-        if held > max {
-            self.forget(cutoff, max - max / 4);
-        } else if held > INLINE && self.ids.oldest() < cutoff.saturating_sub(horizon / 4) {
-            // Only what is past the horizon: under `max_ids`, every id
-            // within it stays.
-            self.forget(cutoff, max);
-        }
+        remember_by_rules(
+            &mut self.ids,
+            &mut self.forgotten_through,
+            (id, ms),
+            horizon,
+            max,
+        );
     }
 
     /// The common step, taken without a call or a heap in sight: ids inline,
@@ -507,22 +588,6 @@ impl RecentIds {
         true
     }
 
-    /// Forgets every id older than `cutoff`, then the oldest until at most
-    /// `keep` remain.
-    fn forget(&mut self, cutoff: i64, keep: usize) {
-        // Ids are in time order: the stale ones are a prefix, dropped at
-        // once. Scanned from the front, since a forget drops a few of the
-        // ids at most, and a search would cost more.
-        let ids = self.ids.as_slice();
-        let stale = ids.iter().take_while(|&&(_, t)| t < cutoff).count();
-        let gone = stale.max(ids.len().saturating_sub(keep));
-        let Some(&(_, newest_gone)) = gone.checked_sub(1).and_then(|last| ids.get(last)) else {
-            return;
-        };
-        self.forgotten_through = self.forgotten_through.max(newest_gone);
-        self.ids.drop_oldest(gone);
-    }
-
     /// Remembers nothing again, keeping any heap buffer for reuse. Behaves
     /// exactly as [`RecentIds::new`]: where ids are held never changes what
     /// is remembered or forgotten.
@@ -540,6 +605,20 @@ impl RecentIds {
         };
     }
 
+    /// Makes this window hold `ids` (in time order) and `forgotten_through`,
+    /// keeping its heap buffer, if any, for them.
+    fn set(&mut self, ids: &[Seen], forgotten_through: i64) {
+        self.ids = match std::mem::replace(&mut self.ids, Ids::EMPTY) {
+            Ids::Heap { mut v, .. } if ids.len() > INLINE => {
+                v.clear();
+                v.extend_from_slice(ids);
+                Ids::heap(v)
+            }
+            _ => Ids::from_sorted(ids.iter().copied()),
+        };
+        self.forgotten_through = forgotten_through;
+    }
+
     /// The newest remembered time in unix milliseconds (`i64::MIN`: none).
     /// The newest id is never forgotten, so this is the newest event
     /// remembered since the window was new or cleared.
@@ -555,6 +634,175 @@ impl RecentIds {
     /// Whether no id is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Which window judges a step's events: the state's own [`RecentIds`]
+/// ([`OwnWindow`]), or a batch path's [`RunWindow`] standing in for it.
+/// A step is generic over it, so the online path pays nothing for the
+/// choice.
+pub(crate) trait Judge {
+    /// Whether the event is new, a repeat, or too late to tell, as
+    /// [`RecentIds::admit`] would say for `own`.
+    fn admit(&mut self, own: &mut RecentIds, id: EventId, ms: i64) -> Admission;
+    /// Records an admitted event, as [`RecentIds::remember`] would in `own`.
+    fn remember(&mut self, own: &mut RecentIds, id: EventId, ms: i64, window: &DedupeWindow);
+}
+
+/// The state's own window judges: the online path.
+pub(crate) struct OwnWindow;
+
+impl Judge for OwnWindow {
+    #[inline(always)]
+    fn admit(&mut self, own: &mut RecentIds, id: EventId, ms: i64) -> Admission {
+        own.admit_millis(id, ms)
+    }
+
+    #[inline(always)]
+    fn remember(&mut self, own: &mut RecentIds, id: EventId, ms: i64, window: &DedupeWindow) {
+        own.remember_millis(id, ms, window)
+    }
+}
+
+/// A stand-in for a state's empty window over a run of its events in a
+/// batch path, for as long as the run's event ids strictly increase.
+///
+/// In such a run no id comes twice, so telling a new event from a repeat
+/// needs no look at the ids, only at its time against what was forgotten.
+/// The stand-in keeps exactly the ids and the forgotten mark the state's
+/// [`RecentIds`] would (the same rules, which look only at how many ids
+/// there are and at their times), in a buffer reused from run to run: no
+/// filter to keep, no heap block to allocate or free per state. The state's
+/// own window is written once, when the run ends ([`RunWindow::end`]) or
+/// when an id does not increase (from then on the state's window judges).
+#[derive(Debug, Default)]
+pub(crate) struct RunWindow {
+    ids: RunIds,
+    forgotten_through: i64,
+    /// The largest id of the run so far.
+    last: Option<u64>,
+    /// Whether this stands in for the state's window; off, every call goes
+    /// to the state's own.
+    on: bool,
+}
+
+/// A run's ids: `v[head..]`, forgotten ones left behind `head` until a
+/// push moves the live ones down.
+#[derive(Debug, Default)]
+struct RunIds {
+    v: Vec<Seen>,
+    head: usize,
+}
+
+impl Held for RunIds {
+    #[inline]
+    fn as_slice(&self) -> &[Seen] {
+        self.v.get(self.head..).unwrap_or_default()
+    }
+
+    #[inline]
+    fn push_newest(&mut self, item: Seen) {
+        // Moving the live ids down once the forgotten ones are the larger
+        // part costs at most one move per push, and keeps the buffer about
+        // as large as the busiest window.
+        if self.head >= 32 && self.head * 2 >= self.v.len() {
+            self.v.drain(..self.head);
+            self.head = 0;
+        }
+        self.v.push(item);
+    }
+
+    fn insert(&mut self, pos: usize, item: Seen) {
+        self.v.insert(self.head + pos, item);
+    }
+
+    #[inline]
+    fn drop_oldest(&mut self, n: usize) {
+        self.head = (self.head + n).min(self.v.len());
+    }
+}
+
+impl RunIds {
+    /// The common step: an event in time order that makes the rules forget
+    /// nothing is pushed, and `true` returned; otherwise nothing is done.
+    #[inline(always)]
+    fn push_if_nothing_due(&mut self, id: EventId, ms: i64, horizon: i64, max: usize) -> bool {
+        let live = self.as_slice();
+        let held = live.len();
+        let (oldest, newest) = match (live.first(), live.last()) {
+            (Some(first), Some(last)) => (first.1, last.1),
+            _ => (ms, i64::MIN),
+        };
+        let cutoff = ms.saturating_sub(horizon);
+        let nothing_due = ms >= newest
+            && held < max
+            // The make-room forget of a window holding `INLINE` ids.
+            && (held != INLINE || oldest >= cutoff)
+            // The batch forget past `INLINE` ids.
+            && (held < INLINE || oldest >= cutoff.saturating_sub(horizon / 4));
+        if nothing_due {
+            self.push_newest((id, ms));
+        }
+        nothing_due
+    }
+}
+
+impl RunWindow {
+    /// Starts a run of the state whose window is `own`: stands in for it if
+    /// it is empty (a new or cleared state), else leaves it to judge.
+    pub(crate) fn begin(&mut self, own: &RecentIds) {
+        self.on = own.is_empty() && own.forgotten_through == i64::MIN;
+        self.ids.v.clear();
+        self.ids.head = 0;
+        self.forgotten_through = i64::MIN;
+        self.last = None;
+    }
+
+    /// Ends the run: the state's window becomes what it would have been.
+    pub(crate) fn end(&mut self, own: &mut RecentIds) {
+        if self.on {
+            own.set(self.ids.as_slice(), self.forgotten_through);
+            self.on = false;
+        }
+    }
+}
+
+impl Judge for RunWindow {
+    #[inline]
+    fn admit(&mut self, own: &mut RecentIds, id: EventId, ms: i64) -> Admission {
+        if self.on {
+            if self.last.is_none_or(|last| id.0 > last) {
+                // Larger than every id of the run: not a repeat.
+                self.last = Some(id.0);
+                return if ms <= self.forgotten_through {
+                    Admission::TooLate
+                } else {
+                    Admission::Fresh
+                };
+            }
+            // Perhaps a repeat: the state's own window takes over.
+            self.end(own);
+        }
+        own.admit_millis(id, ms)
+    }
+
+    #[inline]
+    fn remember(&mut self, own: &mut RecentIds, id: EventId, ms: i64, window: &DedupeWindow) {
+        if self.on {
+            let horizon = i64::from(window.horizon_hours) * 3_600_000;
+            let max = usize::from(window.max_ids.max(1));
+            if !self.ids.push_if_nothing_due(id, ms, horizon, max) {
+                remember_by_rules(
+                    &mut self.ids,
+                    &mut self.forgotten_through,
+                    (id, ms),
+                    horizon,
+                    max,
+                );
+            }
+        } else {
+            own.remember_millis(id, ms, window)
+        }
     }
 }
 
@@ -630,6 +878,85 @@ mod tests {
                 prop_assert_eq!(fast.ids.oldest(), general.ids.as_slice().first().map_or(i64::MAX, |s| s.1));
             }
         }
+    }
+
+    proptest! {
+        /// A batch path's stand-in judges every event of a run as the
+        /// state's own window would, and leaves the state's window exactly
+        /// as the online steps leave it: while the ids increase, and after
+        /// one does not and the state's window takes over.
+        #[test]
+        fn a_run_window_judges_and_leaves_what_the_state_would(
+            max_ids in 1u16..12,
+            horizon_hours in 1u32..6,
+            // Ids mostly increasing (a step of 0 repeats the last id, a
+            // negative one goes back); half-hour times, mostly forward.
+            steps in proptest::collection::vec((-3i64..6, -6i64..10), 1..80),
+        ) {
+            let window = DedupeWindow { horizon_hours, max_ids };
+            let (mut own, mut online) = (RecentIds::new(), RecentIds::new());
+            let mut run = RunWindow::default();
+            run.begin(&own);
+            prop_assert!(run.on);
+            let (mut id, mut half_hours) = (100i64, 0i64);
+            for (id_step, time_step) in steps {
+                id += id_step;
+                half_hours = (half_hours + time_step).max(0);
+                let (id, ms) = (EventId(id as u64), half_hours * 1_800_000);
+                let judged = run.admit(&mut own, id, ms);
+                prop_assert_eq!(judged, online.admit_millis(id, ms));
+                if judged == Admission::Fresh {
+                    run.remember(&mut own, id, ms, &window);
+                    online.remember_millis(id, ms, &window);
+                }
+            }
+            run.end(&mut own);
+            prop_assert_eq!(&own, &online);
+            // Judged alike from here on, whatever comes.
+            for probe in 0..120 {
+                let (id, ms) = (EventId(probe), (probe as i64 - 20) * 1_800_000);
+                prop_assert_eq!(own.admit_millis(id, ms), online.admit_millis(id, ms));
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_window_stands_in_only_for_an_empty_window() {
+        let w = window(24, 8);
+        let mut own = RecentIds::new();
+        own.remember(EventId(1), t(0), &w);
+        let mut run = RunWindow::default();
+        run.begin(&own);
+        // Not empty: the state's own window judges, and remembers.
+        assert_eq!(
+            run.admit(&mut own, EventId(1), 0),
+            own.admit_millis(EventId(1), 0)
+        );
+        run.remember(&mut own, EventId(2), t(1).timestamp_millis(), &w);
+        assert_eq!(own.len(), 2);
+        run.end(&mut own);
+        assert_eq!(own.len(), 2);
+        // A cleared window is empty again, and its heap buffer is reused.
+        for i in 3..9 {
+            own.remember(EventId(i), t(i as i64), &w);
+        }
+        own.clear();
+        run.begin(&own);
+        for i in 0..5 {
+            let ms = t(i).timestamp_millis();
+            assert_eq!(
+                run.admit(&mut own, EventId(10 + i as u64), ms),
+                Admission::Fresh
+            );
+            run.remember(&mut own, EventId(10 + i as u64), ms, &w);
+        }
+        assert!(
+            own.is_empty(),
+            "the stand-in writes the state's window at the end"
+        );
+        run.end(&mut own);
+        assert_eq!(own.len(), 5);
+        assert_eq!(own.admit(EventId(12), t(2)), Admission::Duplicate);
     }
 
     fn t(hours: i64) -> DateTime<Utc> {

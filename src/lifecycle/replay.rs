@@ -2,10 +2,12 @@
 //!
 //! [`replay`] steps every event of a prepared [`EventLog`] through the very
 //! same step [`LifecyclePolicy::apply_into`] uses, user by user, each state
-//! found by its dense slot; only the transition history is handed to each
-//! state once, at the end of its run, rather than grown move by move. The
-//! result equals applying the log's events one by one in their original
-//! order (a property test checks it).
+//! found by its dense slot. Two things are handed to each state once, at
+//! the end of its run, rather than grown event by event: its transition
+//! history, and, while the run's event ids increase (no event can then be a
+//! repeat), its window of recent event ids, kept meanwhile in one buffer
+//! reused from user to user. The result equals applying the log's events
+//! one by one in their original order (a property test checks it).
 //!
 //! ```
 //! use chrono::{TimeDelta, TimeZone, Utc};
@@ -34,7 +36,7 @@ use super::policy::LifecyclePolicy;
 use super::stage::Stage;
 use super::user::{Lifecycle, LifecycleError};
 use crate::batch::EventLog;
-use crate::dedupe::Admission;
+use crate::dedupe::{Admission, RunWindow};
 use crate::id::UserId;
 use crate::intern::UserIndex;
 use chrono::{DateTime, TimeZone, Utc};
@@ -156,6 +158,7 @@ pub fn replay_into<Tz: TimeZone>(
 ) -> ReplaySummary {
     let mut summary = ReplaySummary::default();
     let mut moves = RunMoves::default();
+    let mut window = RunWindow::default();
     let limit = policy.spec().history_limit;
     let runs = log.runs();
     states.truncate(runs.len());
@@ -169,8 +172,11 @@ pub fn replay_into<Tz: TimeZone>(
         let Some(state) = states.get_mut(slot) else {
             continue;
         };
+        // The state is new: while the run's ids increase, no event can be
+        // a repeat, and the window is written once, at the end.
+        window.begin(state.recent_ids());
         for event in events {
-            match policy.apply_to(state, event, &mut moves) {
+            match policy.apply_to(state, event, &mut moves, &mut window) {
                 Ok(Admission::Fresh) => summary.applied += 1,
                 Ok(Admission::Duplicate) => summary.duplicates += 1,
                 Ok(Admission::TooLate) => summary.too_late += 1,
@@ -178,6 +184,7 @@ pub fn replay_into<Tz: TimeZone>(
                 Err(LifecycleError::WrongUser { .. }) => continue,
             }
         }
+        window.end(&mut state.recent);
         summary.transitions += moves.0.len() as u64;
         state.adopt_history(&moves.0, limit);
         moves.0.clear();

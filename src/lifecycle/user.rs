@@ -5,7 +5,7 @@ use super::moves::{MoveSink, Transitions};
 use super::policy::LifecyclePolicy;
 use super::stage::Stage;
 use crate::bounded;
-use crate::dedupe::{Admission, RecentIds};
+use crate::dedupe::{Admission, Judge, OwnWindow, RecentIds};
 use crate::event::{Event, EventKind, KindTag};
 use crate::id::{EventId, UserId};
 use crate::store::Versioned;
@@ -118,7 +118,7 @@ pub struct Lifecycle {
     peak: Stage,
     /// The stage held when the user went idle: where a return from at-risk leads.
     resume: Stage,
-    recent: RecentIds,
+    pub(super) recent: RecentIds,
     #[serde(with = "super::history::as_transitions")]
     history: Vec<Kept>,
 }
@@ -442,7 +442,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     /// ```
     pub fn apply(&self, state: &mut Lifecycle, event: &Event) -> Result<Applied, LifecycleError> {
         let mut transitions = Transitions::new();
-        let admission = self.apply_to(state, event, &mut transitions)?;
+        let admission = self.apply_to(state, event, &mut transitions, &mut OwnWindow)?;
         Ok(Applied {
             admission,
             transitions,
@@ -458,15 +458,19 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         event: &Event,
         out: &mut Vec<Transition>,
     ) -> Result<Admission, LifecycleError> {
-        self.apply_to(state, event, out)
+        self.apply_to(state, event, out, &mut OwnWindow)
     }
 
+    /// The step itself: `judge` tells new events from repeats (the state's
+    /// own window online; a batch path may stand in for it, see
+    /// [`RunWindow`](crate::dedupe::RunWindow)).
     #[inline]
     pub(super) fn apply_to(
         &self,
         state: &mut Lifecycle,
         event: &Event,
         out: &mut impl MoveSink,
+        judge: &mut impl Judge,
     ) -> Result<Admission, LifecycleError> {
         if state.user != event.user {
             return Err(LifecycleError::WrongUser {
@@ -478,15 +482,13 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         // One calendar conversion per event: everything after is integers.
         let secs = event.at.timestamp();
         let at = secs * 1000 + i64::from(event.at.timestamp_subsec_millis());
-        let admission = state.recent.admit_millis(event.id, at);
+        let admission = judge.admit(&mut state.recent, event.id, at);
         if admission != Admission::Fresh {
             return Ok(admission);
         }
         // Nothing below can fail: from here on the event is applied whole.
         self.fire_idle_moves(state, at, out);
-        state
-            .recent
-            .remember_millis(event.id, at, &self.spec.dedupe);
+        judge.remember(&mut state.recent, event.id, at, &self.spec.dedupe);
         let seen = Seen {
             id: event.id,
             kind: event.kind.tag(),
