@@ -399,6 +399,27 @@ fn remember_by_rules(
     }
 }
 
+/// Whether [`remember_by_rules`] would only push an id at `ms` onto `held`
+/// ids whose oldest and newest times are `(oldest, newest)`: it is in time
+/// order and nothing is due to be forgotten. The fast paths ask this
+/// before they push.
+#[inline(always)]
+fn nothing_due(
+    held: usize,
+    (oldest, newest): (i64, i64),
+    ms: i64,
+    horizon: i64,
+    max: usize,
+) -> bool {
+    let cutoff = ms.saturating_sub(horizon);
+    ms >= newest
+        && held < max
+        // The make-room forget of a window holding `INLINE` ids.
+        && (held != INLINE || oldest >= cutoff)
+        // The batch forget past `INLINE` ids.
+        && (held < INLINE || oldest >= cutoff.saturating_sub(horizon / 4))
+}
+
 /// Forgets every id older than `cutoff`, then the oldest until at most
 /// `keep` remain.
 fn forget_by_rules(ids: &mut impl Held, forgotten_through: &mut i64, cutoff: i64, keep: usize) {
@@ -573,14 +594,10 @@ impl RecentIds {
         let Ids::Heap { v, oldest, filter } = &mut self.ids else {
             return false;
         };
-        // Two ids or fewer take the general path's make-room check first;
-        // a late event goes to its place; past `max_ids` the oldest go.
-        let held = v.len();
-        if held <= INLINE || held >= max || v.last().is_none_or(|newest| ms < newest.1) {
+        let Some(&(_, newest)) = v.last() else {
             return false;
-        }
-        // The batch forget the general rules would make after the push.
-        if *oldest < ms.saturating_sub(horizon).saturating_sub(horizon / 4) {
+        };
+        if !nothing_due(v.len(), (*oldest, newest), ms, horizon, max) {
             return false;
         }
         v.push((id, ms));
@@ -728,22 +745,15 @@ impl RunIds {
     #[inline(always)]
     fn push_if_nothing_due(&mut self, id: EventId, ms: i64, horizon: i64, max: usize) -> bool {
         let live = self.as_slice();
-        let held = live.len();
-        let (oldest, newest) = match (live.first(), live.last()) {
+        let ends = match (live.first(), live.last()) {
             (Some(first), Some(last)) => (first.1, last.1),
             _ => (ms, i64::MIN),
         };
-        let cutoff = ms.saturating_sub(horizon);
-        let nothing_due = ms >= newest
-            && held < max
-            // The make-room forget of a window holding `INLINE` ids.
-            && (held != INLINE || oldest >= cutoff)
-            // The batch forget past `INLINE` ids.
-            && (held < INLINE || oldest >= cutoff.saturating_sub(horizon / 4));
-        if nothing_due {
+        let push = nothing_due(live.len(), ends, ms, horizon, max);
+        if push {
             self.push_newest((id, ms));
         }
-        nothing_due
+        push
     }
 }
 
