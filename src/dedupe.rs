@@ -96,6 +96,16 @@ impl DedupeWindow {
             None
         }
     }
+
+    /// The horizon in milliseconds and the most ids kept (at least one),
+    /// as the forgetting rules use them.
+    #[inline]
+    pub(crate) fn limits(&self) -> (i64, usize) {
+        (
+            i64::from(self.horizon_hours) * 3_600_000,
+            usize::from(self.max_ids.max(1)),
+        )
+    }
 }
 
 impl Default for DedupeWindow {
@@ -361,8 +371,7 @@ fn remember_by_rules(
     ids: &mut impl Held,
     forgotten_through: &mut i64,
     item: Seen,
-    horizon: i64,
-    max: usize,
+    (horizon, max): (i64, usize),
 ) {
     let ms = item.1;
     let newest_of = |ids: &[Seen]| ids.last().map_or(i64::MIN, |s| s.1);
@@ -524,8 +533,7 @@ impl RecentIds {
 
     #[inline]
     pub(crate) fn remember_millis(&mut self, id: EventId, ms: i64, window: &DedupeWindow) {
-        let horizon = i64::from(window.horizon_hours) * 3_600_000;
-        let max = usize::from(window.max_ids.max(1));
+        let (horizon, max) = window.limits();
         if !self.remember_inline(id, ms, horizon, max)
             && !self.remember_heap_in_order(id, ms, horizon, max)
         {
@@ -536,13 +544,8 @@ impl RecentIds {
     /// The general rules of [`remember_millis`](Self::remember_millis), for
     /// every window and every event.
     fn remember_anywhere(&mut self, id: EventId, ms: i64, horizon: i64, max: usize) {
-        remember_by_rules(
-            &mut self.ids,
-            &mut self.forgotten_through,
-            (id, ms),
-            horizon,
-            max,
-        );
+        let limits = (horizon, max);
+        remember_by_rules(&mut self.ids, &mut self.forgotten_through, (id, ms), limits);
     }
 
     /// The common step, taken without a call or a heap in sight: ids inline,
@@ -799,16 +802,9 @@ impl Judge for RunWindow {
     #[inline]
     fn remember(&mut self, own: &mut RecentIds, id: EventId, ms: i64, window: &DedupeWindow) {
         if self.on {
-            let horizon = i64::from(window.horizon_hours) * 3_600_000;
-            let max = usize::from(window.max_ids.max(1));
-            if !self.ids.push_if_nothing_due(id, ms, horizon, max) {
-                remember_by_rules(
-                    &mut self.ids,
-                    &mut self.forgotten_through,
-                    (id, ms),
-                    horizon,
-                    max,
-                );
+            let limits = window.limits();
+            if !self.ids.push_if_nothing_due(id, ms, limits.0, limits.1) {
+                remember_by_rules(&mut self.ids, &mut self.forgotten_through, (id, ms), limits);
             }
         } else {
             own.remember_millis(id, ms, window)
