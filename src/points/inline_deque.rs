@@ -36,6 +36,13 @@ impl<T> InlineDeque<T> {
         InlineDeque(Repr::Empty)
     }
 
+    /// Whether it holds nothing, inline or on the heap, and has no heap
+    /// room: the next item would be kept inline (see [`InlineDeque::fill`]).
+    #[inline]
+    pub(crate) fn is_vacant(&self) -> bool {
+        matches!(self.0, Repr::Empty)
+    }
+
     /// How many items it holds.
     pub(crate) fn len(&self) -> usize {
         match &self.0 {
@@ -53,6 +60,17 @@ impl<T> InlineDeque<T> {
             Repr::Many(v) => v.as_slices(),
         };
         front.iter().chain(back)
+    }
+
+    /// Makes `t` the only item, inline, of a deque the caller found
+    /// [vacant](InlineDeque::is_vacant) (of any other, it replaces the
+    /// items). Inlined where the caller builds `t`, `t` is written straight
+    /// into the deque: [`InlineDeque::push_back`] takes `t` built on the
+    /// stack and copies it in, which for a large item just written costs
+    /// more than building it.
+    #[inline(always)]
+    pub(crate) fn fill(&mut self, t: T) {
+        self.0 = Repr::One(t);
     }
 
     /// Appends an item: in place if it is the first, else on the heap
@@ -147,6 +165,26 @@ mod tests {
         }
         assert_eq!(items(&d), (1..=70).collect::<Vec<_>>());
         assert_eq!(d.iter().next_back(), Some(&70));
+    }
+
+    #[test]
+    fn only_a_deque_without_items_or_heap_room_is_vacant_and_fill_keeps_one_inline() {
+        let mut d = InlineDeque::new();
+        assert!(d.is_vacant());
+        d.fill(4);
+        assert!(!d.is_vacant());
+        assert!(matches!(d.0, Repr::One(4)));
+        d.push_back(5);
+        assert_eq!(items(&d), [4, 5]);
+        // Cleared, it keeps its heap room, so it is empty but not vacant.
+        d.clear();
+        assert_eq!(d.len(), 0);
+        assert!(!d.is_vacant());
+        // What was cleared by popping is vacant again.
+        let mut popped = InlineDeque::new();
+        popped.fill(1);
+        assert_eq!(popped.pop_front(), Some(1));
+        assert!(popped.is_vacant());
     }
 
     #[test]

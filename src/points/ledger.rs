@@ -675,47 +675,72 @@ impl Ledger {
     /// `points` differs; a key remembered for another kind of operation is
     /// [`PointsError::KeyReused`]. Zero points or too few spendable points
     /// are errors that change nothing.
+    #[inline]
     pub fn redeem(
         &mut self,
         key: OperationKey,
         points: u64,
         now: DateTime<Utc>,
     ) -> Result<Redemption, PointsError> {
-        if let Some(first) = self.recall(&key, |r| match r {
-            Remembered::Redeem(first) => Some(first),
-            _ => None,
-        })? {
-            return Ok(first.again(|key| EntryKind::Redeemed { key }));
+        // Inlined into the caller, so that the result is filled in where
+        // the caller keeps it: built inside the step and returned, it was
+        // copied on the way out, and a copy of a value just written stalls,
+        // its wide reads waiting for the narrow writes that built it.
+        let mut result = Redemption {
+            key,
+            points,
+            at: now,
+            taken: TakenList::new(),
+            entries: EntryList::new(),
+            repeated: false,
+        };
+        self.redeem_into(&mut result)?;
+        Ok(result)
+    }
+
+    /// [`Ledger::redeem`] on a result holding its key, points and instant,
+    /// no lots and no entries; on success it is the redemption.
+    #[inline(never)]
+    fn redeem_into(&mut self, r: &mut Redemption) -> Result<(), PointsError> {
+        // A ledger that remembers nothing and holds nothing cannot know the
+        // key: most redemptions skip the search.
+        if !(self.operations.is_vacant() && self.holds.is_empty())
+            && let Some(first) = self.recall(&r.key, |op| match op {
+                Remembered::Redeem(first) => Some(first),
+                _ => None,
+            })?
+        {
+            *r = first.again(|key| EntryKind::Redeemed { key });
+            return Ok(());
         }
+        let (points, now) = (r.points, r.at);
         let (available, version) = self.check_spend(points, now)?;
         let redeemed = self
             .redeemed
             .checked_add(points)
             .ok_or(PointsError::Overflow)?;
-
-        let taken = self.take(points, now, false);
+        self.take_into(&mut r.taken, points, now, false);
         self.available = available;
         self.redeemed = redeemed;
         self.version = version;
-        let entry = Entry {
+        r.entries = EntryList::from(Entry {
             at: now,
             points,
-            kind: EntryKind::Redeemed { key: key.clone() },
-        };
-        self.write(std::slice::from_ref(&entry));
-        let result = Redemption {
-            key,
-            points,
-            at: now,
-            taken,
-            entries: EntryList::from(entry),
-            repeated: false,
-        };
+            kind: EntryKind::Redeemed { key: r.key.clone() },
+        });
+        if self.statement_limit > 0 {
+            self.write(&r.entries);
+        }
         // The entry is implied by the result, so the remembered copy does
         // without it; the lots it took are inline, so the copy allocates
-        // nothing.
-        self.remember(Remembered::Redeem(Spent::of(&result)));
-        Ok(result)
+        // nothing. The first operation a ledger remembers is written
+        // straight into its inline slot.
+        if self.operations.is_vacant() {
+            self.operations.fill(Remembered::Redeem(Spent::of(r)));
+        } else {
+            self.remember(Remembered::Redeem(Spent::of(r)));
+        }
+        Ok(())
     }
 
     /// Finds what an earlier operation with `key` returned, if `pick`
@@ -799,42 +824,68 @@ impl Ledger {
     /// into a hold (`hold`) or out of the ledger. The caller has checked
     /// with [`Ledger::check_spend`] that there are enough.
     pub(crate) fn take(&mut self, points: u64, now: DateTime<Utc>, hold: bool) -> TakenList {
+        let mut taken = TakenList::new();
+        self.take_into(&mut taken, points, now, hold);
+        taken
+    }
+
+    /// [`Ledger::take`] into `taken`, an empty list where the caller keeps
+    /// it.
+    #[inline(always)]
+    pub(crate) fn take_into(
+        &mut self,
+        taken: &mut TakenList,
+        points: u64,
+        now: DateTime<Utc>,
+        hold: bool,
+    ) {
+        debug_assert!(taken.is_empty());
         let mut left = points;
         // The lots left empty: how many, and where the first one is.
         let (mut emptied, mut first_emptied) = (0usize, 0usize);
-        // Collected straight into the list (inline for one or two lots):
-        // the walk stops at the lot that finishes the amount.
-        let taken = self
-            .lots
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, lot)| lot.spendable_at(now) && lot.remaining > 0)
-            .map_while(|(i, lot)| {
-                if left == 0 {
-                    return None;
+        // The first lot taken waits here for the second, so that the usual
+        // list of two is written once, whole: pushing the second moved the
+        // first, just written, into a new list of two, and the copy stalled
+        // on the writes it read.
+        let mut first: Option<Taken> = None;
+        for (i, lot) in self.lots.iter_mut().enumerate() {
+            if lot.remaining == 0 || !lot.spendable_at(now) {
+                continue;
+            }
+            let take = lot.remaining.min(left);
+            lot.remaining -= take;
+            left -= take;
+            if hold {
+                // Cannot saturate: held + remaining never exceeds the award.
+                lot.held = lot.held.saturating_add(take);
+            }
+            if lot.remaining == 0 && lot.held == 0 {
+                if emptied == 0 {
+                    first_emptied = i;
                 }
-                let take = lot.remaining.min(left);
-                lot.remaining -= take;
-                left -= take;
-                if hold {
-                    // Cannot saturate: held + remaining never exceeds the award.
-                    lot.held = lot.held.saturating_add(take);
-                }
-                if lot.remaining == 0 && lot.held == 0 {
-                    if emptied == 0 {
-                        first_emptied = i;
-                    }
-                    emptied += 1;
-                }
-                Some(Taken {
-                    lot: lot.id,
-                    rule: lot.rule.clone(),
-                    earned_at: lot.earned_at,
-                    expires_at: lot.expires_at,
-                    points: take,
-                })
-            })
-            .collect();
+                emptied += 1;
+            }
+            let t = Taken {
+                lot: lot.id,
+                rule: lot.rule.clone(),
+                earned_at: lot.earned_at,
+                expires_at: lot.expires_at,
+                points: take,
+            };
+            if !taken.is_empty() {
+                taken.push(t);
+            } else if let Some(a) = first.take() {
+                *taken = TakenList::two(a, t);
+            } else {
+                first = Some(t);
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        if let Some(a) = first {
+            *taken = TakenList::one(a);
+        }
         match emptied {
             0 => {}
             // The usual redemption empties the oldest lot it touches and
@@ -844,7 +895,6 @@ impl Ledger {
             }
             _ => self.lots.retain(|l| l.remaining > 0 || l.held > 0),
         }
-        taken
     }
 
     /// Adds the lots of one event's awards (built by
@@ -1402,6 +1452,57 @@ mod tests {
         let mut bad = l.clone();
         bad.lots.reverse();
         assert!(matches!(bad.check(), Err(PointsError::Inconsistent { .. })));
+    }
+
+    #[test]
+    fn a_redemption_lists_every_lot_it_took_in_spending_order_and_a_retry_the_same() {
+        let p = shop(10, "", r#"{ "statement_entries": 4 }"#);
+        let visits: Vec<crate::Event> = (0..4).map(|i| visit(i, t(i as i64))).collect();
+        // Four lots of 10: redemptions that take one, two, three and four.
+        for (points, expected, left) in [
+            (4, vec![(0, 4)], vec![0, 1, 2, 3]),
+            (10, vec![(0, 10)], vec![1, 2, 3]),
+            (13, vec![(0, 10), (1, 3)], vec![1, 2, 3]),
+            (25, vec![(0, 10), (1, 10), (2, 5)], vec![2, 3]),
+            (40, vec![(0, 10), (1, 10), (2, 10), (3, 10)], vec![]),
+        ] {
+            let mut l = p.new_ledger();
+            earn(&p, &mut l, &visits);
+            let r = l
+                .redeem("r".into(), points, t(5))
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            let taken: Vec<(u64, u64)> = r.taken.iter().map(|t| (t.lot, t.points)).collect();
+            assert_eq!(taken, expected, "{points}");
+            assert!(r.taken.iter().all(|t| t.rule.as_str() == "visit"));
+            assert_eq!(lot_ids(&l), left, "{points}");
+            assert_eq!(l.statement().last(), r.entries.first());
+            assert_conserved(&l, t(5));
+            let again = l
+                .redeem("r".into(), 1, t(6))
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            assert!(again.repeated);
+            assert_eq!(
+                Redemption {
+                    repeated: false,
+                    ..again
+                },
+                r,
+                "{points}"
+            );
+        }
+        // A lot whose last spendable points go while a hold keeps some
+        // stays in the ledger.
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &visits);
+        assert!(l.hold("h".into(), 5, t(5)).is_ok());
+        let r = l
+            .redeem("r".into(), 8, t(6))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let taken: Vec<(u64, u64)> = r.taken.iter().map(|t| (t.lot, t.points)).collect();
+        assert_eq!(taken, [(0, 5), (1, 3)]);
+        assert_eq!(lot_ids(&l), [0, 1, 2, 3]);
+        assert_eq!((l.lots()[0].remaining, l.lots()[0].held), (0, 5));
+        assert_conserved(&l, t(6));
     }
 
     #[test]

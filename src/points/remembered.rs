@@ -58,6 +58,7 @@ pub(crate) struct Spent {
 
 impl Spent {
     /// What to remember of `r`, a first result.
+    #[inline(always)]
     pub(crate) fn of(r: &Redemption) -> Spent {
         Spent {
             key: r.key.clone(),

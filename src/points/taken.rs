@@ -42,11 +42,11 @@ pub struct Taken {
 /// assert_eq!(list, TakenList::from(list.to_vec()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct TakenList(Repr);
 
 // One variant per inline length, so an empty list is just a tag.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 enum Repr {
     #[default]
     None,
@@ -90,6 +90,37 @@ impl TakenList {
                 }
             }
         }
+    }
+}
+
+impl TakenList {
+    /// A list of one lot, built where it is assigned (as `push` on an
+    /// empty list builds it).
+    #[inline(always)]
+    pub(crate) fn one(a: Taken) -> TakenList {
+        TakenList(Repr::One(a))
+    }
+
+    /// A list of two lots, built where it is assigned: pushing the second
+    /// moves the first out of a list of one and back into a list of two.
+    #[inline(always)]
+    pub(crate) fn two(a: Taken, b: Taken) -> TakenList {
+        TakenList(Repr::Two([a, b]))
+    }
+}
+
+// By hand, to be inlined where the copy is kept: a redemption's remembered
+// copy is built field by field inside its ledger, where a derived clone,
+// called, returned the list on the stack to be copied again.
+impl Clone for TakenList {
+    #[inline(always)]
+    fn clone(&self) -> TakenList {
+        TakenList(match &self.0 {
+            Repr::None => Repr::None,
+            Repr::One(a) => Repr::One(a.clone()),
+            Repr::Two([a, b]) => Repr::Two([a.clone(), b.clone()]),
+            Repr::Heap(v) => Repr::Heap(v.clone()),
+        })
     }
 }
 
@@ -166,6 +197,27 @@ mod tests {
             assert_eq!(list.clone().into_iter().collect::<Vec<_>>(), lots);
             assert_eq!((&list).into_iter().count(), n as usize);
         }
+    }
+
+    #[test]
+    fn lists_built_whole_equal_lists_pushed_and_clone_alike() {
+        let pushed = |n: u64| -> TakenList {
+            let mut list = TakenList::new();
+            (1..=n).for_each(|lot| list.push(taken(lot)));
+            list
+        };
+        assert_eq!(TakenList::one(taken(1)), pushed(1));
+        assert_eq!(TakenList::two(taken(1), taken(2)), pushed(2));
+        for n in 0..5 {
+            let list = pushed(n);
+            let copy = list.clone();
+            assert_eq!(copy, list);
+            assert_eq!(copy.len(), n as usize);
+        }
+        assert!(matches!(
+            TakenList::two(taken(1), taken(2)).clone().0,
+            Repr::Two(_)
+        ));
     }
 
     #[test]
