@@ -969,18 +969,23 @@ impl Ledger {
                     std::iter::once(earned).chain(paid),
                 );
             }
-            bounded::push_newest(&mut self.earnings, reversible, || Earning {
-                lot: lot.id,
-                source: lot.source,
-                rule: lot.rule.clone(),
-                earned_at: lot.earned_at,
-                points: awarded,
-                reversed: 0,
-                expired: 0,
-                written_off: 0,
-                forgiven: 0,
-                counted_global: lot.counted_global,
-            });
+            // A ledger that remembers no awards (a simulation's) and has
+            // none left to forget skips the call: it was a tenth of a
+            // simulated award's credit, for nothing.
+            if reversible > 0 || !self.earnings.is_empty() {
+                bounded::push_newest(&mut self.earnings, reversible, || Earning {
+                    lot: lot.id,
+                    source: lot.source,
+                    rule: lot.rule.clone(),
+                    earned_at: lot.earned_at,
+                    points: awarded,
+                    reversed: 0,
+                    expired: 0,
+                    written_off: 0,
+                    forgiven: 0,
+                    counted_global: lot.counted_global,
+                });
+            }
             self.available = self.available.saturating_add(lot.remaining);
             if lot.remaining > 0 {
                 match order {
@@ -1503,6 +1508,22 @@ mod tests {
         assert_eq!(lot_ids(&l), [0, 1, 2, 3]);
         assert_eq!((l.lots()[0].remaining, l.lots()[0].held), (0, 5));
         assert_conserved(&l, t(6));
+    }
+
+    #[test]
+    fn a_program_that_remembers_no_awards_forgets_those_an_earlier_one_kept() {
+        let keeping = shop(5, "", r#"{ "reversible_awards": 2 }"#);
+        let none = shop(5, "", r#"{ "reversible_awards": 0 }"#);
+        let mut l = keeping.new_ledger();
+        earn(&keeping, &mut l, &[visit(1, t(0)), visit(2, t(1))]);
+        assert_eq!(l.earnings().len(), 2);
+        // The next award under a program that keeps none leaves none.
+        earn(&none, &mut l, &[visit(3, t(2))]);
+        assert_eq!(l.earnings().len(), 0);
+        earn(&none, &mut l, &[visit(4, t(3))]);
+        assert_eq!(l.earnings().len(), 0);
+        assert_eq!(l.available(), 20);
+        assert_conserved(&l, t(4));
     }
 
     #[test]
