@@ -626,15 +626,16 @@ impl RecentIds {
     }
 
     /// Makes this window hold `ids` (in time order) and `forgotten_through`,
-    /// keeping its heap buffer, if any, for them.
+    /// keeping its heap buffer, if any, for them however few they are (as
+    /// [`RecentIds::clear`] does): a state replayed again reuses it.
     fn set(&mut self, ids: &[Seen], forgotten_through: i64) {
         self.ids = match std::mem::replace(&mut self.ids, Ids::EMPTY) {
-            Ids::Heap { mut v, .. } if ids.len() > INLINE => {
+            Ids::Heap { mut v, .. } => {
                 v.clear();
                 v.extend_from_slice(ids);
                 Ids::heap(v)
             }
-            _ => Ids::from_sorted(ids.iter().copied()),
+            Ids::Inline { .. } => Ids::from_sorted(ids.iter().copied()),
         };
         self.forgotten_through = forgotten_through;
     }
@@ -692,9 +693,11 @@ impl Judge for OwnWindow {
 /// The stand-in keeps exactly the ids and the forgotten mark the state's
 /// [`RecentIds`] would (the same rules, which look only at how many ids
 /// there are and at their times), in a buffer reused from run to run: no
-/// filter to keep, no heap block to allocate or free per state. The state's
-/// own window is written once, when the run ends ([`RunWindow::end`]) or
-/// when an id does not increase (from then on the state's window judges).
+/// filter to keep, and no heap block to allocate, grow and free as a busy
+/// state's ids come and go. The state's own window is written once, when
+/// the run ends ([`RunWindow::end`]) or when an id does not increase (from
+/// then on the state's window judges): into the heap buffer it kept, if it
+/// had one, or else inline, or into one block of exactly the ids left.
 #[derive(Debug, Default)]
 pub(crate) struct RunWindow {
     ids: RunIds,
@@ -895,9 +898,12 @@ mod tests {
         fn a_run_window_judges_and_leaves_what_the_state_would(
             max_ids in 1u16..12,
             horizon_hours in 1u32..6,
-            // Ids mostly increasing (a step of 0 repeats the last id, a
-            // negative one goes back); half-hour times, mostly forward.
-            steps in proptest::collection::vec((-3i64..6, -6i64..10), 1..80),
+            // Ids mostly increasing, now and then repeating the last id or
+            // going back; half-hour times, mostly forward, some equal.
+            steps in proptest::collection::vec(
+                (prop_oneof![12 => 1i64..4, 1 => -3i64..1], -4i64..8),
+                1..200,
+            ),
         ) {
             let window = DedupeWindow { horizon_hours, max_ids };
             let (mut own, mut online) = (RecentIds::new(), RecentIds::new());
@@ -924,6 +930,49 @@ mod tests {
                 prop_assert_eq!(own.admit_millis(id, ms), online.admit_millis(id, ms));
             }
         }
+    }
+
+    #[test]
+    fn a_run_window_refuses_an_event_at_the_forgotten_time() {
+        // One id kept: a second at the same millisecond forgets the first,
+        // and a third at that millisecond can no longer be told apart.
+        let w = window(1, 1);
+        let (mut own, mut online) = (RecentIds::new(), RecentIds::new());
+        let mut run = RunWindow::default();
+        run.begin(&own);
+        for id in 1..=2 {
+            assert_eq!(run.admit(&mut own, EventId(id), 7), Admission::Fresh);
+            run.remember(&mut own, EventId(id), 7, &w);
+            online.remember_millis(EventId(id), 7, &w);
+        }
+        assert_eq!(online.admit_millis(EventId(3), 7), Admission::TooLate);
+        assert_eq!(run.admit(&mut own, EventId(3), 7), Admission::TooLate);
+        assert_eq!(run.admit(&mut own, EventId(4), 8), Admission::Fresh);
+        run.end(&mut own);
+        assert_eq!(own, online);
+    }
+
+    #[test]
+    fn a_run_window_keeps_a_reused_heap_buffer() {
+        let w = window(24, 8);
+        let mut own = RecentIds::new();
+        for i in 0..4 {
+            own.remember(EventId(i), t(i as i64), &w);
+        }
+        own.clear();
+        let mut run = RunWindow::default();
+        run.begin(&own);
+        for i in 10..12 {
+            let ms = t(i).timestamp_millis();
+            assert_eq!(run.admit(&mut own, EventId(i as u64), ms), Admission::Fresh);
+            run.remember(&mut own, EventId(i as u64), ms, &w);
+        }
+        run.end(&mut own);
+        // Two ids, as the online steps would leave them, in the buffer the
+        // state kept: a replay into reused states allocates nothing.
+        assert_eq!(own.len(), 2);
+        assert!(matches!(own.ids, Ids::Heap { .. }));
+        assert_eq!(own.admit(EventId(11), t(11)), Admission::Duplicate);
     }
 
     #[test]
