@@ -13,11 +13,17 @@
 //!    the whole log (spending and refunds included);
 //! 5. a diff's signs: `before + delta = after`, and swapping the programs
 //!    negates every delta.
+//!
+//! Programs are drawn with and without the account sections (tiers, a
+//! check-in streak, badges); with them, the online way is `Program::earn`
+//! on an `Account` per user, and the report's bonuses and members by tier
+//! are checked too.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::batch::EventLog;
 use growthkit::points::{
-    Ledger, Program, ProgramSpec, Simulation, SimulationReport, ValidThrough, diff, simulate,
+    Account, Ledger, Program, ProgramSpec, Simulation, SimulationReport, ValidThrough, diff,
+    simulate,
 };
 use growthkit::{Event, EventId, EventKind, Money, UserId};
 use proptest::collection::vec;
@@ -95,8 +101,61 @@ fn rule(i: usize) -> impl Strategy<Value = Value> {
         )
 }
 
-/// A valid program of one to five rules in +08:00 (rules whose pending days
-/// outlast their expiry are dropped by filtering whole programs out).
+/// A tier ladder on points or spend in a short rolling window (so tiers
+/// are lost again within a simulation), maybe with grace, or none.
+fn tiers() -> impl Strategy<Value = Value> {
+    let basis = prop_oneof![
+        Just(json!({ "type": "points" })),
+        Just(json!({ "type": "spend", "currency": "CNY" })),
+    ];
+    let grace = prop_oneof![
+        Just(json!({ "type": "none" })),
+        (1u32..5).prop_map(|days| json!({ "type": "days", "days": days })),
+    ];
+    prop_oneof![
+        2 => Just(Value::Null),
+        1 => (basis, 1u32..15, grace, 1u64..60, select(vec![1.5, 2.0])).prop_map(
+            |(basis, days, grace, gold, multiplier)| json!({
+                "basis": basis,
+                "window": { "type": "rolling_days", "days": days },
+                "grace": grace,
+                "tiers": [ { "name": "member", "threshold": 0 },
+                           { "name": "gold", "threshold": gold, "multiplier": multiplier } ]
+            })
+        ),
+    ]
+}
+
+/// A check-in streak with one or two milestones, or none.
+fn streak() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        2 => Just(Value::Null),
+        1 => (1u32..4, 1u64..30, 4u32..8, 1u64..30).prop_map(|(d1, p1, d2, p2)| json!({
+            "milestones": [ { "day": d1, "points": p1 }, { "day": d2, "points": p2 } ]
+        })),
+    ]
+}
+
+/// A badge catalog counting visits (two levels with points) and points
+/// earned, or none.
+fn badges() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        2 => Just(Value::Null),
+        1 => (1u64..4, 0u64..20, 10u64..100, 0u64..20).prop_map(|(at, points, earned, bonus)| json!({
+            "badges": [
+                { "name": "regular", "counter": { "type": "events", "on": "visited" },
+                  "levels": [ { "name": "bronze", "at": at, "points": points },
+                              { "name": "silver", "at": at + 2, "points": points + 5 } ] },
+                { "name": "earner", "counter": { "type": "points" },
+                  "levels": [ { "at": earned, "points": bonus } ] }
+            ]
+        })),
+    ]
+}
+
+/// A valid program of one to five rules in +08:00, maybe with tiers, a
+/// streak and badges (rules whose pending days outlast their expiry are
+/// dropped by filtering whole programs out).
 fn program() -> impl Strategy<Value = Program> {
     (1usize..6)
         .prop_flat_map(|n| {
@@ -105,19 +164,29 @@ fn program() -> impl Strategy<Value = Program> {
                 rules,
                 expiry(),
                 select(vec!["clamp", "debt", "negative_balance"]),
+                (tiers(), streak(), badges()),
             )
         })
-        .prop_filter_map("pending outlasts expiry", |(rules, expiry, clawback)| {
-            let mut spec = json!({ "utc_offset": "+08:00", "rules": rules,
+        .prop_filter_map(
+            "pending outlasts expiry",
+            |(rules, expiry, clawback, sections)| {
+                let mut spec = json!({ "utc_offset": "+08:00", "rules": rules,
                                    "ledger": { "clawback": clawback } });
-            if !expiry.is_null() {
-                spec["expiry"] = expiry;
-            }
-            serde_json::from_value::<ProgramSpec>(spec)
-                .ok()?
-                .validate()
-                .ok()
-        })
+                if !expiry.is_null() {
+                    spec["expiry"] = expiry;
+                }
+                let (tiers, streak, badges) = sections;
+                for (field, value) in [("tiers", tiers), ("streak", streak), ("badges", badges)] {
+                    if !value.is_null() {
+                        spec[field] = value;
+                    }
+                }
+                serde_json::from_value::<ProgramSpec>(spec)
+                    .ok()?
+                    .validate()
+                    .ok()
+            },
+        )
 }
 
 fn kind() -> impl Strategy<Value = EventKind> {
@@ -192,10 +261,20 @@ struct Online {
     outstanding: u64,
     liability: BTreeMap<ValidThrough, u64>,
     earned_by_user: BTreeMap<UserId, u64>,
+    issued_by_bonus: BTreeMap<String, u64>,
+    members_by_tier: BTreeMap<String, u64>,
+}
+
+/// Whether members of `program` are accounts (tiers, streak or badges).
+fn has_accounts(program: &Program) -> bool {
+    program.tier_ladder().is_some()
+        || program.streak_rules().is_some()
+        || program.badge_catalog().is_some()
 }
 
 fn online(program: &Program, events: &[Event], as_of: DateTime<Utc>) -> Online {
     let mut ledgers: HashMap<UserId, Ledger> = HashMap::new();
+    let mut accounts: HashMap<UserId, Account> = HashMap::new();
     let mut o = Online {
         users: 0,
         applied: 0,
@@ -209,12 +288,30 @@ fn online(program: &Program, events: &[Event], as_of: DateTime<Utc>) -> Online {
         outstanding: 0,
         liability: BTreeMap::new(),
         earned_by_user: BTreeMap::new(),
+        issued_by_bonus: BTreeMap::new(),
+        members_by_tier: BTreeMap::new(),
     };
     for e in events {
-        let ledger = ledgers
-            .entry(e.user)
-            .or_insert_with(|| program.new_ledger());
-        match program.apply(ledger, e) {
+        let step = if has_accounts(program) {
+            let account = accounts
+                .entry(e.user)
+                .or_insert_with(|| program.open_account(e.user, e.at));
+            program
+                .earn(account, e, None)
+                .map(|out| {
+                    for b in &out.bonuses {
+                        *o.issued_by_bonus.entry(b.rule.to_string()).or_default() += b.points;
+                    }
+                    out.earned
+                })
+                .map_err(drop)
+        } else {
+            let ledger = ledgers
+                .entry(e.user)
+                .or_insert_with(|| program.new_ledger());
+            program.apply(ledger, e).map_err(drop)
+        };
+        match step {
             Ok(earned) if earned.duplicate => o.duplicates += 1,
             Ok(earned) => {
                 o.applied += 1;
@@ -231,6 +328,15 @@ fn online(program: &Program, events: &[Event], as_of: DateTime<Utc>) -> Online {
             }
             Err(_) => o.too_late += 1,
         }
+    }
+    for (_, mut account) in accounts {
+        program.evaluate_account(&mut account, as_of).unwrap();
+        if let Some(status) = account.tier() {
+            *o.members_by_tier
+                .entry(status.tier().to_string())
+                .or_default() += 1;
+        }
+        ledgers.insert(account.user(), account.ledger().clone());
     }
     for (user, mut ledger) in ledgers {
         ledger.expire(as_of);
@@ -292,6 +398,20 @@ proptest! {
             );
         }
         prop_assert_eq!((report.issued, report.expired, report.outstanding), (o.issued, o.expired, o.outstanding));
+        let bonuses: BTreeMap<String, u64> =
+            report.bonuses.iter().map(|b| (b.bonus.to_string(), b.issued)).collect();
+        prop_assert_eq!(bonuses, o.issued_by_bonus);
+        let tiers: BTreeMap<String, u64> = report
+            .tiers
+            .iter()
+            .filter(|t| t.members > 0)
+            .map(|t| (t.tier.to_string(), t.members))
+            .collect();
+        prop_assert_eq!(tiers, o.members_by_tier);
+        prop_assert_eq!(
+            report.tiers.iter().map(|t| t.members).sum::<u64>(),
+            if program.tier_ladder().is_some() { report.users } else { 0 }
+        );
         let liability: BTreeMap<ValidThrough, u64> = report
             .liability
             .iter()
@@ -329,7 +449,11 @@ proptest! {
             .run(&EventLog::new(events));
         prop_assert!(r.is_conserved(), "{:?}", r);
         prop_assert_eq!(r.issued, r.redeemed + r.expired + r.reversed + r.outstanding);
-        prop_assert_eq!(r.rules.iter().map(|x| x.issued).sum::<u64>(), r.issued);
+        prop_assert_eq!(
+            r.rules.iter().map(|x| x.issued).sum::<u64>()
+                + r.bonuses.iter().map(|b| b.issued).sum::<u64>(),
+            r.issued
+        );
         prop_assert_eq!(r.liability.iter().map(|l| l.points).sum::<u64>(), r.outstanding);
         prop_assert!(r.pending <= r.outstanding);
         if price == 0 {
@@ -388,6 +512,16 @@ proptest! {
             d.liability.iter().map(|l| l.points.delta).sum::<i128>(),
             d.outstanding.delta
         );
+        let bonus_deltas = d.bonuses.iter().map(|b| b.issued.delta).sum::<i128>();
+        let rule_deltas = d.rules.iter().map(|r| r.issued.delta).sum::<i128>();
+        prop_assert_eq!(rule_deltas + bonus_deltas, d.issued.delta);
+        for b in &d.bonuses {
+            let mirror = back.bonuses.iter().find(|m| m.bonus == b.bonus);
+            prop_assert_eq!(mirror.map(|m| m.issued.delta), Some(-b.issued.delta));
+        }
+        for t in &d.tiers {
+            prop_assert_eq!(i128::from(t.members.before) + t.members.delta, i128::from(t.members.after));
+        }
         let same = diff(&ra, &ra);
         prop_assert!(same.rules.iter().all(|r| r.issued.delta == 0 && r.users_capped.delta == 0));
         prop_assert_eq!(same.issued.delta, 0);

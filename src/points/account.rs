@@ -625,6 +625,12 @@ impl<Tz: TimeZone> Program<Tz> {
         self.account.badges.as_ref()
     }
 
+    /// Whether the program has a `tiers`, `streak` or `badges` section, so
+    /// that a member is an [`Account`] rather than a bare [`Ledger`].
+    pub(crate) fn has_account_rules(&self) -> bool {
+        !self.account.is_empty()
+    }
+
     /// A new member's account: an empty ledger keeping this program's
     /// statement entries, the ladder's base tier, no streak, no badges;
     /// version 0. See [`Account`].

@@ -195,8 +195,9 @@ pub use program::{Program, ProgramError, ProgramSpec};
 pub use reversal::{Clawback, Portion, Reversal, ReversedAward};
 pub use rule::{Reward, Rounding, RuleSpec};
 pub use simulate::{
-    Change, DEFAULT_TOP_EARNERS, Liability, LiabilityChange, RuleChange, RuleReport, Simulation,
-    SimulationDiff, SimulationError, SimulationReport, TopEarner, ValidThrough, diff, simulate,
+    BonusChange, BonusReport, Change, DEFAULT_TOP_EARNERS, Liability, LiabilityChange, RuleChange,
+    RuleReport, Simulation, SimulationDiff, SimulationError, SimulationReport, TierMembersChange,
+    TierReport, TopEarner, ValidThrough, diff, simulate,
 };
 pub use statement::{DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 pub use streak::{

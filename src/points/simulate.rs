@@ -8,16 +8,21 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use diff::{Change, LiabilityChange, RuleChange, SimulationDiff, diff};
+pub use diff::{
+    BonusChange, Change, LiabilityChange, RuleChange, SimulationDiff, TierMembersChange, diff,
+};
 pub use report::{
-    Liability, RuleReport, SimulationError, SimulationReport, TopEarner, ValidThrough,
+    BonusReport, Liability, RuleReport, SimulationError, SimulationReport, TierReport, TopEarner,
+    ValidThrough,
 };
 
 use super::earn::{Noted, Noting};
 use super::expiry::Memo;
 use super::ledger::{LotOrder, SpareCounters};
 use super::program::Program;
-use super::{EarnContext, Earned, Ledger, PointsError, Portion};
+use super::{
+    Account, AccountError, EarnContext, Earned, Ledger, OperationKey, PointsError, Portion,
+};
 use crate::batch::EventLog;
 use crate::event::{Event, EventKind, Money};
 use crate::id::{EventId, UserId};
@@ -85,8 +90,48 @@ struct Paid {
 /// `as_of` ([`Ledger::expire`]). Nothing is kept but the figures, in a
 /// [`SimulationReport`].
 ///
+/// A program with a `tiers`, `streak` or `badges` section runs each user
+/// through an [`Account`] instead, opened at their first event, exactly as
+/// the online [`Program::earn`] does: the tier's multiplier applies to rule
+/// awards, streak milestones and badge levels credit their bonuses (listed
+/// in [`SimulationReport::bonuses`]), spending and refunds go through the
+/// account (a refund takes back the tier's qualifying points and the badges
+/// they earned), and at `as_of` [`Program::evaluate_account`] evaluates the
+/// tier (demoting once grace has run out) before expiring what is due; the
+/// members per tier are in [`SimulationReport::tiers`]. No lifecycle stage
+/// is known, so rules with a `stage` condition never award.
+///
 /// Two programs on the same log compare with [`diff`]; reports of disjoint
 /// sets of users (shards) combine with [`SimulationReport::merge`].
+///
+/// ```
+/// use chrono::{TimeDelta, TimeZone, Utc};
+/// use growthkit::batch::EventLog;
+/// use growthkit::points::{ProgramSpec, simulate};
+/// use growthkit::{Event, EventId, EventKind, UserId};
+///
+/// // +10 a check-in, +30 on the third day of a streak; gold (×2) from 40
+/// // points in 30 days.
+/// let program = serde_json::from_str::<ProgramSpec>(r#"{
+///     "utc_offset": "+08:00",
+///     "rules": [{ "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } }],
+///     "streak": { "milestones": [{ "day": 3, "points": 30 }] },
+///     "tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 30 },
+///                "tiers": [{ "name": "member", "threshold": 0 },
+///                          { "name": "gold", "threshold": 40, "multiplier": 2 }] }
+/// }"#)?.validate()?;
+/// let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap();
+/// let log: EventLog = (0..5)
+///     .map(|d| Event::new(EventId(d), UserId(1), t0 + TimeDelta::days(d as i64), EventKind::CheckIn { community: None }))
+///     .collect();
+/// let report = simulate(&program, &log, t0 + TimeDelta::days(7));
+/// // 10 + 10 + 10 + 10, then gold: 20; and the streak bonus.
+/// assert_eq!(report.rule("check_in").map(|r| r.issued), Some(60));
+/// assert_eq!(report.bonuses[0].bonus.as_str(), "streak day 3");
+/// assert_eq!(report.issued, 90);
+/// assert_eq!(report.tiers[1].members, 1); // gold
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// ```
 /// use chrono::{TimeDelta, TimeZone, Utc};
@@ -191,6 +236,10 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         let mut spare = SpareCounters::new();
         for (user, events) in log.runs() {
             purchases.clear();
+            if self.program.has_account_rules() {
+                self.run_account(user, events, &mut acc, &mut purchases);
+                continue;
+            }
             self.run_user(
                 user,
                 events,
@@ -265,10 +314,70 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         acc.end_user(user, ledger, self.program.zone());
     }
 
+    /// One user's events through an [`Account`] opened at their first
+    /// event, for a program with tiers, a streak or badges
+    /// ([`Program::earn`]): rule awards with the tier's multiplier, streak
+    /// and badge bonuses, then the tier's evaluation and the expiry at
+    /// `as_of` ([`Program::evaluate_account`]), folded into `acc`.
+    fn run_account(
+        &self,
+        user: UserId,
+        events: &[Event],
+        acc: &mut Accumulator,
+        purchases: &mut Vec<Paid>,
+    ) {
+        let Some(first) = events.first() else {
+            return;
+        };
+        let program = self.program;
+        let mut account = program.open_account(user, first.at);
+        let mut redeemed_so_far = 0u64;
+        acc.start_user();
+        for event in events {
+            acc.report.events += 1;
+            match program.earn(&mut account, event, None) {
+                Ok(out) if out.earned.duplicate => acc.report.duplicates += 1,
+                Ok(out) => {
+                    acc.report.applied += 1;
+                    let rules = &program.spec().rules;
+                    for award in &out.earned.awards {
+                        if let Some(i) = rules.iter().position(|r| r.name == award.rule) {
+                            acc.award(i, award.points, award.capped.is_some());
+                        }
+                    }
+                    for bonus in &out.bonuses {
+                        acc.bonus(&bonus.rule, bonus.points);
+                    }
+                    if (out.earned.total > 0 || out.bonus_total > 0)
+                        && let Some(price) = self.price
+                    {
+                        self.spend(&mut account, price, event.at, &mut redeemed_so_far, acc);
+                    }
+                    if self.refunds {
+                        self.refund(&mut account, event, purchases, acc);
+                    }
+                }
+                Err(AccountError::Points(PointsError::TooLate { .. })) => {
+                    acc.report.too_late += 1;
+                }
+                Err(_) => acc.report.failed += 1,
+            }
+        }
+        if program.evaluate_account(&mut account, self.as_of).is_err() {
+            // The tier could not be evaluated (an overflow): the points
+            // due are retired all the same.
+            Member::<Tz>::expire(&mut account, self.as_of);
+        }
+        acc.end_user(user, account.ledger(), program.zone());
+        if let Some(status) = account.tier() {
+            acc.tier(status.tier());
+        }
+    }
+
     /// Remembers a purchase, or reverses the purchase a refund returns.
     fn refund(
         &self,
-        ledger: &mut Ledger,
+        member: &mut impl Member<Tz>,
         event: &Event,
         purchases: &mut Vec<Paid>,
         acc: &mut Accumulator,
@@ -301,11 +410,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     }
                 };
                 let key = format!("refund-{}", event.id.0).into();
-                match self
-                    .program
-                    .reverse(ledger, key, paid.event, share, event.at)
-                {
-                    Ok(_) => {
+                match member.reverse(self.program, key, paid.event, share, event.at) {
+                    Ok(()) => {
                         paid.refunded += refund;
                         acc.report.reversals += 1;
                     }
@@ -319,7 +425,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     /// Redeems `price` points as often as the balance at `now` allows.
     fn spend(
         &self,
-        ledger: &mut Ledger,
+        member: &mut impl Member<Tz>,
         price: u64,
         now: DateTime<Utc>,
         count: &mut u64,
@@ -327,16 +433,99 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     ) {
         // Points past expiry are not spendable; retiring them first keeps
         // the lots short (the result does not change: expiry is by instant).
-        ledger.expire(now);
-        while ledger.spendable(now) >= price {
+        member.expire(now);
+        while member.ledger().spendable(now) >= price {
             // Each redemption needs its own key; they are only ever seen by
             // this throwaway ledger.
             let key = format!("simulated-{count}").into();
-            if ledger.redeem(key, price, now).is_err() {
+            if member.redeem(key, price, now).is_err() {
                 break;
             }
             *count += 1;
             acc.report.redemptions += 1;
         }
+    }
+}
+
+/// What the spending habit and refunds do to a simulated member: a bare
+/// [`Ledger`], or an [`Account`] whose tier and badges follow its points.
+trait Member<Tz: TimeZone> {
+    /// The member's points.
+    fn ledger(&self) -> &Ledger;
+    /// Retires the points due at `now`.
+    fn expire(&mut self, now: DateTime<Utc>);
+    /// Redeems `points` at `now`.
+    fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> Result<(), ()>;
+    /// Reverses `portion` of what event `source` earned, at `now`.
+    fn reverse(
+        &mut self,
+        program: &Program<Tz>,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        now: DateTime<Utc>,
+    ) -> Result<(), ()>;
+}
+
+impl<Tz: TimeZone> Member<Tz> for Ledger {
+    fn ledger(&self) -> &Ledger {
+        self
+    }
+
+    fn expire(&mut self, now: DateTime<Utc>) {
+        Ledger::expire(self, now);
+    }
+
+    fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> Result<(), ()> {
+        Ledger::redeem(self, key, points, now)
+            .map(drop)
+            .map_err(drop)
+    }
+
+    fn reverse(
+        &mut self,
+        program: &Program<Tz>,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        now: DateTime<Utc>,
+    ) -> Result<(), ()> {
+        program
+            .reverse(self, key, source, portion, now)
+            .map(drop)
+            .map_err(drop)
+    }
+}
+
+/// Spending and refunds go through the account, so that a reversal takes
+/// back the tier's qualifying points and the badges they earned.
+impl<Tz: TimeZone> Member<Tz> for Account {
+    fn ledger(&self) -> &Ledger {
+        Account::ledger(self)
+    }
+
+    fn expire(&mut self, now: DateTime<Utc>) {
+        // Expiry cannot fail; the step only bumps the version.
+        let _ = self.ledger_step(|ledger| Ok(ledger.expire(now)));
+    }
+
+    fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> Result<(), ()> {
+        Account::redeem(self, key, points, now)
+            .map(drop)
+            .map_err(drop)
+    }
+
+    fn reverse(
+        &mut self,
+        program: &Program<Tz>,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        now: DateTime<Utc>,
+    ) -> Result<(), ()> {
+        program
+            .reverse_in(self, key, source, portion, now)
+            .map(drop)
+            .map_err(drop)
     }
 }

@@ -66,6 +66,27 @@ pub struct RuleChange {
     pub users_capped: Change,
 }
 
+/// One bonus under both programs (a bonus only one program gives is 0 under
+/// the other).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct BonusChange {
+    /// The bonus (`streak day 7`).
+    pub bonus: Label,
+    /// Points issued.
+    pub issued: Change,
+    /// Distinct users it was credited to.
+    pub users_earning: Change,
+}
+
+/// One tier's members at `as_of` under both programs.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TierMembersChange {
+    /// The tier.
+    pub tier: Label,
+    /// Members holding it.
+    pub members: Change,
+}
+
 /// Outstanding points valid through one month, under both programs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct LiabilityChange {
@@ -82,6 +103,13 @@ pub struct SimulationDiff {
     /// Every rule of either program: the first program's in order, then
     /// the second's new ones.
     pub rules: Vec<RuleChange>,
+    /// Every bonus of either simulation, by name.
+    #[serde(default)]
+    pub bonuses: Vec<BonusChange>,
+    /// Every tier of either program: the first's ladder in order, then the
+    /// second's new tiers.
+    #[serde(default)]
+    pub tiers: Vec<TierMembersChange>,
     /// Points issued.
     pub issued: Change,
     /// Points redeemed.
@@ -153,6 +181,33 @@ pub fn diff(before: &SimulationReport, after: &SimulationReport) -> SimulationDi
                 users_capped: Change::new(0, a.users_capped),
             }),
     );
+    let mut bonuses: BTreeMap<&Label, [(u64, u64); 2]> = BTreeMap::new();
+    for (side, report) in [before, after].into_iter().enumerate() {
+        for b in &report.bonuses {
+            if let Some(figures) = bonuses.entry(&b.bonus).or_default().get_mut(side) {
+                *figures = (b.issued, b.users_earning);
+            }
+        }
+    }
+    let members = |r: &SimulationReport, tier: &Label| {
+        r.tiers
+            .iter()
+            .find(|t| t.tier == *tier)
+            .map_or(0, |t| t.members)
+    };
+    let new_tiers = after
+        .tiers
+        .iter()
+        .filter(|a| !before.tiers.iter().any(|b| b.tier == a.tier));
+    let tiers = before
+        .tiers
+        .iter()
+        .chain(new_tiers)
+        .map(|t| TierMembersChange {
+            tier: t.tier.clone(),
+            members: Change::new(members(before, &t.tier), members(after, &t.tier)),
+        })
+        .collect();
     let mut months: BTreeMap<ValidThrough, (u64, u64)> = BTreeMap::new();
     for l in &before.liability {
         months.entry(l.valid_through).or_default().0 = l.points;
@@ -162,6 +217,15 @@ pub fn diff(before: &SimulationReport, after: &SimulationReport) -> SimulationDi
     }
     SimulationDiff {
         rules,
+        bonuses: bonuses
+            .into_iter()
+            .map(|(bonus, [(b, bu), (a, au)])| BonusChange {
+                bonus: bonus.clone(),
+                issued: Change::new(b, a),
+                users_earning: Change::new(bu, au),
+            })
+            .collect(),
+        tiers,
         issued: Change::new(before.issued, after.issued),
         redeemed: Change::new(before.redeemed, after.redeemed),
         expired: Change::new(before.expired, after.expired),
@@ -182,7 +246,8 @@ pub fn diff(before: &SimulationReport, after: &SimulationReport) -> SimulationDi
 /// A printable comparison: one line per rule, then the totals.
 impl fmt::Display for SimulationDiff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = rule_column_width(self.rules.iter().map(|r| &r.rule));
+        let names = self.rules.iter().map(|r| &r.rule);
+        let width = rule_column_width(names.chain(self.bonuses.iter().map(|b| &b.bonus)));
         writeln!(
             f,
             "{:<width$}  {:>14}  {:>14}  {:>14}  {:>14}",
@@ -197,6 +262,16 @@ impl fmt::Display for SimulationDiff {
                 r.issued.after,
                 Signed(r.issued.delta),
                 Signed(r.users_capped.delta)
+            )?;
+        }
+        for b in &self.bonuses {
+            writeln!(
+                f,
+                "{:<width$}  {:>14}  {:>14}  {:>14}",
+                b.bonus.as_str(),
+                b.issued.before,
+                b.issued.after,
+                Signed(b.issued.delta),
             )?;
         }
         writeln!(f, "issued       {}", self.issued)?;
@@ -216,6 +291,9 @@ impl fmt::Display for SimulationDiff {
         )?;
         for l in &self.liability {
             writeln!(f, "  valid through {:<7}  {}", l.valid_through, l.points)?;
+        }
+        for t in &self.tiers {
+            writeln!(f, "  members in {:<10}  {}", t.tier.as_str(), t.members)?;
         }
         Ok(())
     }

@@ -17,7 +17,8 @@ use std::fmt;
 ///
 /// Points are conserved: every point issued is, at `as_of`, redeemed,
 /// expired, reversed or outstanding ([`SimulationReport::is_conserved`]),
-/// and the rules' [`issued`](RuleReport::issued) add up to [`issued`](Self::issued).
+/// and the rules' [`issued`](RuleReport::issued) and the bonuses'
+/// [`issued`](BonusReport::issued) add up to [`issued`](Self::issued).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct SimulationReport {
     /// The instant the figures are taken at: points due by then are expired.
@@ -36,7 +37,16 @@ pub struct SimulationReport {
     pub failed: u64,
     /// One entry per rule of the program, in program order.
     pub rules: Vec<RuleReport>,
-    /// Points issued, by all rules.
+    /// One entry per bonus credited by the program's `streak` and `badges`
+    /// sections (`streak day 7`, `badge helper gold`), by name; empty for a
+    /// program without them.
+    #[serde(default)]
+    pub bonuses: Vec<BonusReport>,
+    /// Members per tier at `as_of`, after the tier's evaluation, in ladder
+    /// order; empty for a program without a `tiers` section.
+    #[serde(default)]
+    pub tiers: Vec<TierReport>,
+    /// Points issued, by all rules and bonuses.
     pub issued: u64,
     /// Redemptions made by the simulated spending habit
     /// ([`Simulation::redeeming`](super::Simulation::redeeming)).
@@ -87,6 +97,29 @@ pub struct RuleReport {
     pub users_earning: u64,
     /// Distinct users with at least one capped award.
     pub users_capped: u64,
+}
+
+/// One bonus's figures: a streak milestone or a badge level that grants
+/// points (see [`Account`](crate::points::Account)).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct BonusReport {
+    /// The bonus, as named on its lots (`streak day 7`).
+    pub bonus: Label,
+    /// Points it issued.
+    pub issued: u64,
+    /// Times it was credited.
+    pub awards: u64,
+    /// Distinct users it was credited to.
+    pub users_earning: u64,
+}
+
+/// How many members hold one tier.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TierReport {
+    /// The tier.
+    pub tier: Label,
+    /// Members holding it at `as_of`.
+    pub members: u64,
 }
 
 /// The last local calendar month (in the program's zone) in which points can
@@ -178,6 +211,18 @@ pub enum SimulationError {
         /// Its name in the other.
         right: String,
     },
+    /// The reports come from programs with different tier ladders.
+    #[error(
+        "cannot merge reports of different programs: tier {position} is {left} in one, {right} in the other"
+    )]
+    TierMismatch {
+        /// The tier's position on the ladder (from 0).
+        position: usize,
+        /// Its name in this report (`(none)` if its ladder is shorter).
+        left: String,
+        /// Its name in the other.
+        right: String,
+    },
 }
 
 /// The width of a printed table's rule column: the longest rule name, and
@@ -209,17 +254,19 @@ impl SimulationReport {
     }
 
     /// Whether `issued = redeemed + expired + reversed + outstanding`, and
-    /// the rules' issued points add up to `issued`: true for every report a
+    /// the rules' and bonuses' issued points add up to `issued`: true for every report a
     /// simulation produces, and kept by [`merge`](Self::merge).
     pub fn is_conserved(&self) -> bool {
         let parts = [self.redeemed, self.expired, self.reversed, self.outstanding]
             .into_iter()
             .try_fold(0u64, u64::checked_add);
-        let by_rule = self
+        let by_source = self
             .rules
             .iter()
-            .try_fold(0u64, |s, r| s.checked_add(r.issued));
-        parts == Some(self.issued) && by_rule == Some(self.issued)
+            .map(|r| r.issued)
+            .chain(self.bonuses.iter().map(|b| b.issued))
+            .try_fold(0u64, u64::checked_add);
+        parts == Some(self.issued) && by_source == Some(self.issued)
     }
 
     /// Adds the figures of `other`, a report of *other users* under the same
@@ -236,19 +283,25 @@ impl SimulationReport {
                 right: other.as_of,
             });
         }
-        let rules = self.rules.len().max(other.rules.len());
-        for position in 0..rules {
-            let (left, right) = (self.rules.get(position), other.rules.get(position));
-            if left.map(|r| &r.rule) != right.map(|r| &r.rule) {
-                let name = |r: Option<&RuleReport>| {
-                    r.map_or_else(|| "(none)".to_owned(), |r| r.rule.to_string())
-                };
-                return Err(SimulationError::RuleMismatch {
-                    position,
-                    left: name(left),
-                    right: name(right),
-                });
-            }
+        let names = |r: &[RuleReport]| r.iter().map(|r| r.rule.clone()).collect::<Vec<_>>();
+        if let Some((position, left, right)) =
+            first_difference(&names(&self.rules), &names(&other.rules))
+        {
+            return Err(SimulationError::RuleMismatch {
+                position,
+                left,
+                right,
+            });
+        }
+        let names = |t: &[TierReport]| t.iter().map(|t| t.tier.clone()).collect::<Vec<_>>();
+        if let Some((position, left, right)) =
+            first_difference(&names(&self.tiers), &names(&other.tiers))
+        {
+            return Err(SimulationError::TierMismatch {
+                position,
+                left,
+                right,
+            });
         }
 
         for (mine, theirs) in self.rules.iter_mut().zip(&other.rules) {
@@ -257,6 +310,24 @@ impl SimulationReport {
             bump(&mut mine.capped_awards, theirs.capped_awards);
             bump(&mut mine.users_earning, theirs.users_earning);
             bump(&mut mine.users_capped, theirs.users_capped);
+        }
+        for theirs in &other.bonuses {
+            let at = self
+                .bonuses
+                .binary_search_by(|b| b.bonus.cmp(&theirs.bonus));
+            match at {
+                Ok(i) => {
+                    if let Some(mine) = self.bonuses.get_mut(i) {
+                        bump(&mut mine.issued, theirs.issued);
+                        bump(&mut mine.awards, theirs.awards);
+                        bump(&mut mine.users_earning, theirs.users_earning);
+                    }
+                }
+                Err(i) => self.bonuses.insert(i, theirs.clone()),
+            }
+        }
+        for (mine, theirs) in self.tiers.iter_mut().zip(&other.tiers) {
+            bump(&mut mine.members, theirs.members);
         }
         for (mine, theirs) in [
             (&mut self.users, other.users),
@@ -293,6 +364,15 @@ impl SimulationReport {
         self.top_earners.truncate(self.top_n);
         Ok(())
     }
+}
+
+/// Where two lists of names first differ: the position and the two names
+/// there (`(none)` past the end of the shorter).
+fn first_difference(left: &[Label], right: &[Label]) -> Option<(usize, String, String)> {
+    let name = |l: Option<&Label>| l.map_or_else(|| "(none)".to_owned(), Label::to_string);
+    (0..left.len().max(right.len()))
+        .find(|&i| left.get(i) != right.get(i))
+        .map(|i| (i, name(left.get(i)), name(right.get(i))))
 }
 
 /// The instants `(from, to]` expiring at which points are valid through
@@ -338,7 +418,10 @@ impl fmt::Display for SimulationReport {
             self.too_late,
             self.failed
         )?;
-        let width = rule_column_width(self.rules.iter().map(|r| &r.rule));
+        // One width for rules and bonuses, so the two tables line up (a
+        // bonus's name is never shorter than the "bonus" header).
+        let names = self.rules.iter().map(|r| &r.rule);
+        let width = rule_column_width(names.chain(self.bonuses.iter().map(|b| &b.bonus)));
         writeln!(
             f,
             "{:<width$}  {:>12}  {:>10}  {:>10}  {:>13}  {:>12}",
@@ -355,6 +438,23 @@ impl fmt::Display for SimulationReport {
                 r.users_earning,
                 r.users_capped
             )?;
+        }
+        if !self.bonuses.is_empty() {
+            writeln!(
+                f,
+                "{:<width$}  {:>12}  {:>10}  {:>13}",
+                "bonus", "issued", "awards", "users earning"
+            )?;
+            for b in &self.bonuses {
+                writeln!(
+                    f,
+                    "{:<width$}  {:>12}  {:>10}  {:>13}",
+                    b.bonus.as_str(),
+                    b.issued,
+                    b.awards,
+                    b.users_earning
+                )?;
+            }
         }
         let breakage = self
             .breakage()
@@ -383,6 +483,12 @@ impl fmt::Display for SimulationReport {
             writeln!(f, "outstanding by month valid through:")?;
             for l in &self.liability {
                 writeln!(f, "  {:<7}  {:>12}", l.valid_through, l.points)?;
+            }
+        }
+        if !self.tiers.is_empty() {
+            writeln!(f, "members by tier:")?;
+            for t in &self.tiers {
+                writeln!(f, "  {:<24}  {:>12}", t.tier.as_str(), t.members)?;
             }
         }
         if !self.top_earners.is_empty() {
@@ -431,6 +537,9 @@ pub(super) struct Accumulator {
     last_months: [usize; 2],
     /// The best `top_n` so far, the weakest on top.
     top: BinaryHeap<Reverse<(u64, Reverse<UserId>)>>,
+    /// Each bonus's figures so far, with the number of the last user it
+    /// counted (as `earning_stamp`).
+    bonuses: BTreeMap<Label, (BonusReport, u64)>,
 }
 
 impl Accumulator {
@@ -453,6 +562,19 @@ impl Accumulator {
             })
             .collect();
         let count = rules.len();
+        let tiers = program
+            .tier_ladder()
+            .map(|ladder| {
+                ladder
+                    .tiers()
+                    .iter()
+                    .map(|t| TierReport {
+                        tier: t.name.clone(),
+                        members: 0,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Accumulator {
             report: SimulationReport {
                 as_of,
@@ -463,6 +585,8 @@ impl Accumulator {
                 too_late: 0,
                 failed: 0,
                 rules,
+                bonuses: Vec::new(),
+                tiers,
                 issued: 0,
                 redemptions: 0,
                 redeemed: 0,
@@ -485,6 +609,7 @@ impl Accumulator {
             months: Vec::new(),
             last_months: [0; 2],
             top: BinaryHeap::with_capacity(top_n.saturating_add(1).min(1 << 16)),
+            bonuses: BTreeMap::new(),
         }
     }
 
@@ -517,6 +642,33 @@ impl Accumulator {
                 *capped_stamp = user;
                 bump(&mut r.users_capped, 1);
             }
+        }
+    }
+
+    /// Counts one bonus of `points` credited to the current user.
+    pub(super) fn bonus(&mut self, bonus: &Label, points: u64) {
+        let user = self.user_no;
+        let (b, stamp) = self.bonuses.entry(bonus.clone()).or_insert_with(|| {
+            let report = BonusReport {
+                bonus: bonus.clone(),
+                issued: 0,
+                awards: 0,
+                users_earning: 0,
+            };
+            (report, 0)
+        });
+        bump(&mut b.issued, points);
+        bump(&mut b.awards, 1);
+        if *stamp != user {
+            *stamp = user;
+            bump(&mut b.users_earning, 1);
+        }
+    }
+
+    /// Counts the current user as a member of `tier` at `as_of`.
+    pub(super) fn tier(&mut self, tier: &Label) {
+        if let Some(t) = self.report.tiers.iter_mut().find(|t| t.tier == *tier) {
+            bump(&mut t.members, 1);
         }
     }
 
@@ -614,6 +766,10 @@ impl Accumulator {
             bump(self.liability.entry(b.month).or_default(), b.points);
         }
         self.report.liability = liability_list(std::mem::take(&mut self.liability));
+        self.report.bonuses = std::mem::take(&mut self.bonuses)
+            .into_values()
+            .map(|(b, _)| b)
+            .collect();
         let mut top: Vec<TopEarner> = self
             .top
             .into_iter()

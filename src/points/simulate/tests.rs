@@ -518,3 +518,125 @@ fn liability_months_follow_an_iana_zone_across_its_dst_change() {
     // summer): points valid through February, March and April.
     assert_eq!(got.len(), 3, "{got:?}");
 }
+
+fn check_in(id: u64, user: u64, at: DateTime<Utc>) -> Event {
+    Event::new(
+        EventId(id),
+        UserId(user),
+        at,
+        EventKind::CheckIn { community: None },
+    )
+}
+
+/// +10 a check-in; a 30-point bonus on the third day of a streak; gold
+/// (×2) from 40 rule points in a rolling 30 days, without grace.
+fn studious(gold: &str) -> Program {
+    program(&format!(
+        r#"{{ "utc_offset": "+08:00",
+             "rules": [{{ "name": "check_in", "on": "check_in",
+                          "reward": {{ "type": "fixed", "points": 10 }} }}],
+             "streak": {{ "milestones": [{{ "day": 3, "points": 30 }}] }},
+             "tiers": {{ "basis": {{ "type": "points" }},
+                         "window": {{ "type": "rolling_days", "days": 30 }},
+                         "tiers": [{{ "name": "member", "threshold": 0 }},
+                                   {{ "name": "{gold}", "threshold": 40, "multiplier": 2 }}] }} }}"#
+    ))
+}
+
+#[test]
+fn streak_bonuses_and_tier_multipliers_are_simulated() {
+    let p = studious("gold");
+    // User 1 checks in five days running: 10, 10, 10 and the day-3
+    // bonus of 30, 10 (40 rule points: gold from the next event), then
+    // 10 × 2. User 2 checks in once.
+    let mut events: Vec<Event> = (0..5).map(|d| check_in(d as u64, 1, day(d))).collect();
+    events.push(check_in(9, 2, t(5)));
+    let r = simulate(&p, &log(events.clone()), day(10));
+    assert_eq!(r.rule("check_in").map(|x| x.issued), Some(70));
+    assert_eq!(
+        r.bonuses,
+        [BonusReport {
+            bonus: "streak day 3".into(),
+            issued: 30,
+            awards: 1,
+            users_earning: 1,
+        }]
+    );
+    assert_eq!(r.issued, 100);
+    assert!(r.is_conserved());
+    let members: Vec<(&str, u64)> = r
+        .tiers
+        .iter()
+        .map(|t| (t.tier.as_str(), t.members))
+        .collect();
+    assert_eq!(members, [("member", 1), ("gold", 1)]);
+    let text = r.to_string();
+    assert!(
+        text.contains("streak day 3            30           1              1"),
+        "{text}"
+    );
+    assert!(text.contains("members by tier:\n  member"), "{text}");
+
+    // Evaluated 45 days on, gold has nothing left in its window: demoted.
+    let later = simulate(&p, &log(events), day(45));
+    let members: Vec<u64> = later.tiers.iter().map(|t| t.members).collect();
+    assert_eq!(members, [2, 0]);
+    assert_eq!(later.issued, 100);
+}
+
+#[test]
+fn reports_with_bonuses_merge_and_refuse_another_ladder() {
+    let p = studious("gold");
+    let events: Vec<Event> = (0..6)
+        .map(|i| check_in(i, i % 2, day(i as i64 / 2)))
+        .collect();
+    let as_of = day(10);
+    let whole = simulate(&p, &log(events.clone()), as_of);
+    let (odd, even): (Vec<Event>, Vec<Event>) = events.into_iter().partition(|e| e.user.0 == 1);
+    let mut merged = simulate(&p, &log(odd), as_of);
+    assert_eq!(merged.merge(&simulate(&p, &log(even), as_of)), Ok(()));
+    assert_eq!(merged, whole);
+    assert_eq!(whole.bonuses.first().map(|b| b.users_earning), Some(2));
+
+    let before = merged.clone();
+    let other = simulate(&studious("silver"), &log(Vec::new()), as_of);
+    assert_eq!(
+        merged.merge(&other).map_err(|e| e.to_string()),
+        Err(
+            "cannot merge reports of different programs: tier 1 is gold in one, silver in the other"
+                .into()
+        )
+    );
+    assert_eq!(merged, before);
+
+    // A diff lists bonuses and tiers of either side.
+    let plain = simulate(&school(), &log(Vec::new()), as_of);
+    let d = diff(&plain, &whole);
+    assert_eq!(
+        d.bonuses.first().map(|b| b.issued),
+        Some(Change::new(0, 60))
+    );
+    let tiers: Vec<(&str, Change)> = d
+        .tiers
+        .iter()
+        .map(|t| (t.tier.as_str(), t.members))
+        .collect();
+    // 30 rule points each: nobody reaches gold.
+    assert_eq!(
+        tiers,
+        [("member", Change::new(0, 2)), ("gold", Change::new(0, 0))]
+    );
+}
+
+#[test]
+fn a_report_from_before_bonuses_and_tiers_still_reads() {
+    let r = simulate(&school(), &log(vec![lesson(1, 1, t(0))]), day(1));
+    let mut json = serde_json::to_value(&r).unwrap_or_default();
+    if let Some(fields) = json.as_object_mut() {
+        fields.remove("bonuses");
+        fields.remove("tiers");
+    }
+    let back: SimulationReport =
+        serde_json::from_value(json).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back, r);
+}
