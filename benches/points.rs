@@ -8,6 +8,9 @@
 //! - `batch_simulate`: the library's batch path, [`Simulation::run`] over a
 //!   prepared `EventLog` (users interned to dense slots, events grouped by
 //!   user), one ledger reset for each user, a final expiry and the report;
+//! - `batch_simulate_accounts`: the same with a check-in streak (milestone
+//!   bonuses) and a tier ladder (multipliers, evaluation at the end) added
+//!   to the program, so every user runs through an `Account`;
 //! - `host_hashmap`: a host's naive loop, `HashMap<UserId, Ledger>` and
 //!   `Program::apply` per event;
 //! - `prepare_log`: the one-time cost of building that log;
@@ -219,8 +222,27 @@ fn thirty_rules() -> ProgramSpec {
     serde_json::from_value(spec).unwrap()
 }
 
-/// `n` ledgers holding four lots each (two expiring at different times, one
-/// pending, one never expiring), and the instant the first lots are due.
+/// The 30 rules with the account sections a full program has: a check-in
+/// streak with milestone bonuses on days 3, 7 and 14, and a points tier
+/// ladder (silver ×1.2 from 300, gold ×1.5 from 1,000 rule points in a
+/// rolling 30 days, with 7 days of grace).
+fn thirty_rules_with_streak_and_tiers() -> ProgramSpec {
+    let mut spec = serde_json::to_value(thirty_rules()).unwrap();
+    spec["streak"] = json!({
+        "milestones": [ { "day": 3, "points": 20 }, { "day": 7, "points": 50 },
+                        { "day": 14, "points": 150 } ]
+    });
+    spec["tiers"] = json!({
+        "basis": { "type": "points" },
+        "window": { "type": "rolling_days", "days": 30 },
+        "grace": { "type": "days", "days": 7 },
+        "tiers": [ { "name": "member", "threshold": 0 },
+                   { "name": "silver", "threshold": 300, "multiplier": 1.2 },
+                   { "name": "gold", "threshold": 1000, "multiplier": 1.5 } ]
+    });
+    serde_json::from_value(spec).unwrap()
+}
+
 /// `n` ledgers, each earning `rounds` times from the four rules (four lots
 /// a round), and an instant when the visits' lots are due.
 fn ledgers(n: usize, rounds: usize) -> (Vec<Ledger>, DateTime<Utc>) {
@@ -297,11 +319,29 @@ fn bench(c: &mut Criterion) {
         eprintln!("{once}");
     }
     drop(once);
+    let accounts_program = thirty_rules_with_streak_and_tiers().validate().unwrap();
+    let accounts_simulation = Simulation::new(&accounts_program, as_of);
+    let once = accounts_simulation.run(&log);
+    assert!(once.is_conserved());
+    assert_eq!(once.applied, n_events as u64);
+    eprintln!(
+        "with streak and tiers: issued {}, of which bonuses {}; members by tier {:?}",
+        once.issued,
+        once.bonuses.iter().map(|b| b.issued).sum::<u64>(),
+        once.tiers
+            .iter()
+            .map(|t| (t.tier.as_str(), t.members))
+            .collect::<Vec<_>>()
+    );
+    drop(once);
 
     let mut g = c.benchmark_group("points");
     g.sample_size(10);
     g.throughput(Throughput::Elements(n_events as u64));
     g.bench_function("batch_simulate", |b| b.iter(|| simulation.run(&log)));
+    g.bench_function("batch_simulate_accounts", |b| {
+        b.iter(|| accounts_simulation.run(&log))
+    });
     g.bench_function("host_hashmap", |b| {
         b.iter_with_large_drop(|| {
             let mut ledgers: HashMap<UserId, Ledger> = HashMap::new();

@@ -570,6 +570,14 @@ impl AccountOutcome {
     }
 }
 
+/// A failed [`Program::earn_in_place`]: the error, and whether the account
+/// was left partly stepped.
+#[derive(Debug)]
+pub(crate) struct Partly {
+    pub(crate) error: AccountError,
+    pub(crate) changed: bool,
+}
+
 /// What [`Program::reverse_in`] did to an account.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct AccountReversal {
@@ -665,6 +673,56 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         stage: Option<Stage>,
     ) -> Result<AccountOutcome, AccountError> {
+        if let Some(answer) = self.refuse_or_answer(account, event, stage)? {
+            return Ok(answer);
+        }
+        let mut next = account.clone();
+        let outcome = self.earn_in(&mut next, event, stage)?;
+        *account = next;
+        Ok(outcome)
+    }
+
+    /// [`Program::earn`] without the copy that makes a failed step change
+    /// nothing, for a batch that can redo a member from the start instead
+    /// (a simulation): a copy per event costs more than the step. An error
+    /// that [`Partly::changed`] the account left it partly stepped (only an
+    /// overflow after the rule awards does); any other error changed
+    /// nothing, as in [`Program::earn`].
+    pub(crate) fn earn_in_place(
+        &self,
+        account: &mut Account,
+        event: &Event,
+        stage: Option<Stage>,
+    ) -> Result<AccountOutcome, Partly> {
+        let unchanged = |error| Partly {
+            error,
+            changed: false,
+        };
+        if let Some(answer) = self
+            .refuse_or_answer(account, event, stage)
+            .map_err(unchanged)?
+        {
+            return Ok(answer);
+        }
+        let earned = self.earn_rules(account, event, stage).map_err(unchanged)?;
+        self.earn_beyond_rules(account, event, earned)
+            .map_err(|error| Partly {
+                error,
+                changed: true,
+            })
+    }
+
+    /// What [`Program::earn`] settles before its copy: an event refused
+    /// (another member's, too late, a reserved id) as an error; a
+    /// redelivered event, or any event of a program with no tiers, streak or
+    /// badges (its ledger step is all or nothing by itself), as the answer;
+    /// `None` when the event is to be earned.
+    fn refuse_or_answer(
+        &self,
+        account: &mut Account,
+        event: &Event,
+        stage: Option<Stage>,
+    ) -> Result<Option<AccountOutcome>, AccountError> {
         if event.user != account.user {
             return Err(AccountError::WrongUser {
                 event: event.id,
@@ -676,7 +734,7 @@ impl<Tz: TimeZone> Program<Tz> {
             Admission::Duplicate => {
                 // Changes nothing, and says so.
                 let earned = self.apply(&mut account.ledger, event)?;
-                return Ok(AccountOutcome::nothing(earned));
+                return Ok(Some(AccountOutcome::nothing(earned)));
             }
             Admission::TooLate => return Err(PointsError::TooLate { id: event.id }.into()),
             Admission::Fresh => {}
@@ -694,35 +752,63 @@ impl<Tz: TimeZone> Program<Tz> {
             let ctx = stage.map_or_else(EarnContext::new, |s| EarnContext::new().with_stage(s));
             let earned = self.apply_with(&mut account.ledger, event, &ctx)?;
             account.version = version;
-            return Ok(AccountOutcome {
+            return Ok(Some(AccountOutcome {
                 entries: earned.entries(event).collect(),
                 ..AccountOutcome::nothing(earned)
-            });
+            }));
         }
-        let mut next = account.clone();
-        let outcome = self.earn_in(&mut next, event, stage)?;
-        *account = next;
-        Ok(outcome)
+        Ok(None)
     }
 
+    /// The step of [`Program::earn`] on its copy.
     fn earn_in(
         &self,
         acc: &mut Account,
         event: &Event,
         stage: Option<Stage>,
     ) -> Result<AccountOutcome, AccountError> {
-        if let (Some(ladder), None) = (&self.account.tiers, &acc.tier) {
-            // A ladder added to a running program starts from the join date.
-            acc.tier = Some(ladder.start(acc.joined_at, &self.zone));
-        }
+        let earned = self.earn_rules(acc, event, stage)?;
+        self.earn_beyond_rules(acc, event, earned)
+    }
+
+    /// The rule awards of an event being earned, with the member's tier's
+    /// multiplier: the ledger's step, all or nothing.
+    fn earn_rules(
+        &self,
+        acc: &mut Account,
+        event: &Event,
+        stage: Option<Stage>,
+    ) -> Result<Earned, AccountError> {
+        // A ladder added to a running program starts from the join date,
+        // kept only once nothing can fail.
+        let started = match (&self.account.tiers, &acc.tier) {
+            (Some(ladder), None) => Some(ladder.start(acc.joined_at, &self.zone)),
+            _ => None,
+        };
         let mut ctx = EarnContext::new();
         if let Some(stage) = stage {
             ctx = ctx.with_stage(stage);
         }
-        if let (Some(ladder), Some(status)) = (&self.account.tiers, &acc.tier) {
+        if let (Some(ladder), Some(status)) =
+            (&self.account.tiers, started.as_ref().or(acc.tier.as_ref()))
+        {
             ctx = ctx.with_tier_of(ladder.current(status)?);
         }
         let earned = self.apply_with(&mut acc.ledger, event, &ctx)?;
+        if started.is_some() {
+            acc.tier = started;
+        }
+        Ok(earned)
+    }
+
+    /// The rest of an event's step once its rule awards are in: the
+    /// streak, badges and tier, and their bonuses.
+    fn earn_beyond_rules(
+        &self,
+        acc: &mut Account,
+        event: &Event,
+        earned: Earned,
+    ) -> Result<AccountOutcome, AccountError> {
         let mut entries: Vec<Entry> = earned.entries(event).collect();
         let mut settled = Settled::default();
 

@@ -16,6 +16,7 @@ pub use report::{
     ValidThrough,
 };
 
+use super::account::Partly;
 use super::earn::{Noted, Noting};
 use super::expiry::Memo;
 use super::ledger::{LotOrder, SpareCounters};
@@ -24,7 +25,7 @@ use super::{
     Account, AccountError, EarnContext, Earned, Ledger, OperationKey, PointsError, Portion,
 };
 use crate::batch::EventLog;
-use crate::event::{Event, EventKind, Money};
+use crate::event::{Event, EventKind, Label, Money};
 use crate::id::{EventId, UserId};
 use chrono::{DateTime, TimeZone, Utc};
 use report::Accumulator;
@@ -234,10 +235,12 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         let mut expiries = vec![None; Memo::BATCH];
         // And the rule counters of earlier users, for reuse.
         let mut spare = SpareCounters::new();
+        // A member's figures under a program with accounts, until added.
+        let mut tally = MemberTally::default();
         for (user, events) in log.runs() {
             purchases.clear();
             if self.program.has_account_rules() {
-                self.run_account(user, events, &mut acc, &mut purchases);
+                self.run_account(user, events, &mut acc, (&mut purchases, &mut tally));
                 continue;
             }
             self.run_user(
@@ -297,10 +300,15 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     if earned.total > 0
                         && let Some(price) = self.price
                     {
-                        self.spend(ledger, price, event.at, &mut redeemed_so_far, acc);
+                        acc.report.redemptions +=
+                            self.spend(ledger, price, event.at, &mut redeemed_so_far);
                     }
                     if self.refunds {
-                        self.refund(ledger, event, purchases, acc);
+                        match self.refund(ledger, event, purchases) {
+                            Refunded::Reversed => acc.report.reversals += 1,
+                            Refunded::Unmatched => acc.report.refunds_unmatched += 1,
+                            Refunded::NotARefund => {}
+                        }
                     }
                 }
                 Err(PointsError::TooLate { .. }) => acc.report.too_late += 1,
@@ -324,45 +332,24 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         user: UserId,
         events: &[Event],
         acc: &mut Accumulator,
-        purchases: &mut Vec<Paid>,
+        (purchases, tally): (&mut Vec<Paid>, &mut MemberTally),
     ) {
         let Some(first) = events.first() else {
             return;
         };
-        let program = self.program;
-        let mut account = program.open_account(user, first.at);
-        let mut redeemed_so_far = 0u64;
+        // In place first: the copy per event that keeps a failed step from
+        // changing anything is only needed when a step fails partway (an
+        // overflow), and then the member is run again with it, from the
+        // start, so the report is the online path's either way.
+        let passes = [false, true]
+            .into_iter()
+            .find_map(|copying| self.account_pass(first.at, events, purchases, tally, copying));
+        let Some(mut account) = passes else {
+            return;
+        };
         acc.start_user();
-        for event in events {
-            acc.report.events += 1;
-            match program.earn(&mut account, event, None) {
-                Ok(out) if out.earned.duplicate => acc.report.duplicates += 1,
-                Ok(out) => {
-                    acc.report.applied += 1;
-                    let rules = &program.spec().rules;
-                    for award in &out.earned.awards {
-                        if let Some(i) = rules.iter().position(|r| r.name == award.rule) {
-                            acc.award(i, award.points, award.capped.is_some());
-                        }
-                    }
-                    for bonus in &out.bonuses {
-                        acc.bonus(&bonus.rule, bonus.points);
-                    }
-                    if (out.earned.total > 0 || out.bonus_total > 0)
-                        && let Some(price) = self.price
-                    {
-                        self.spend(&mut account, price, event.at, &mut redeemed_so_far, acc);
-                    }
-                    if self.refunds {
-                        self.refund(&mut account, event, purchases, acc);
-                    }
-                }
-                Err(AccountError::Points(PointsError::TooLate { .. })) => {
-                    acc.report.too_late += 1;
-                }
-                Err(_) => acc.report.failed += 1,
-            }
-        }
+        tally.add_to(acc);
+        let program = self.program;
         if program.evaluate_account(&mut account, self.as_of).is_err() {
             // The tier could not be evaluated (an overflow): the points
             // due are retired all the same.
@@ -374,28 +361,93 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         }
     }
 
+    /// One pass of [`Simulation::run_account`] over a member's events into
+    /// `tally` (emptied first): through [`Program::earn`] if `copying`,
+    /// else in place, giving up (`None`) if a step fails partway.
+    fn account_pass(
+        &self,
+        joined: DateTime<Utc>,
+        events: &[Event],
+        purchases: &mut Vec<Paid>,
+        tally: &mut MemberTally,
+        copying: bool,
+    ) -> Option<Account> {
+        let program = self.program;
+        let user = events.first()?.user;
+        let mut account = program.open_account(user, joined);
+        let mut redeemed_so_far = 0u64;
+        tally.clear();
+        purchases.clear();
+        for event in events {
+            tally.events += 1;
+            let step = if copying {
+                program.earn(&mut account, event, None)
+            } else {
+                match program.earn_in_place(&mut account, event, None) {
+                    Err(Partly { changed: true, .. }) => return None,
+                    step => step.map_err(|partly| partly.error),
+                }
+            };
+            match step {
+                Ok(out) if out.earned.duplicate => tally.duplicates += 1,
+                Ok(out) => {
+                    tally.applied += 1;
+                    let rules = &program.spec().rules;
+                    for award in &out.earned.awards {
+                        if let Some(rule) = rules.iter().position(|r| r.name == award.rule) {
+                            tally.awards.push(Noted {
+                                rule,
+                                points: award.points,
+                                capped: award.capped.is_some(),
+                            });
+                        }
+                    }
+                    let bonuses = out.bonuses.into_iter().map(|b| (b.rule, b.points));
+                    tally.bonuses.extend(bonuses);
+                    if (out.earned.total > 0 || out.bonus_total > 0)
+                        && let Some(price) = self.price
+                    {
+                        tally.redemptions +=
+                            self.spend(&mut account, price, event.at, &mut redeemed_so_far);
+                    }
+                    if self.refunds {
+                        match self.refund(&mut account, event, purchases) {
+                            Refunded::Reversed => tally.reversals += 1,
+                            Refunded::Unmatched => tally.refunds_unmatched += 1,
+                            Refunded::NotARefund => {}
+                        }
+                    }
+                }
+                Err(AccountError::Points(PointsError::TooLate { .. })) => tally.too_late += 1,
+                Err(_) => tally.failed += 1,
+            }
+        }
+        Some(account)
+    }
+
     /// Remembers a purchase, or reverses the purchase a refund returns.
     fn refund(
         &self,
         member: &mut impl Member<Tz>,
         event: &Event,
         purchases: &mut Vec<Paid>,
-        acc: &mut Accumulator,
-    ) {
+    ) -> Refunded {
         match event.kind {
-            EventKind::Purchase { amount } if amount.minor > 0 => purchases.push(Paid {
-                event: event.id,
-                amount,
-                refunded: 0,
-            }),
+            EventKind::Purchase { amount } if amount.minor > 0 => {
+                purchases.push(Paid {
+                    event: event.id,
+                    amount,
+                    refunded: 0,
+                });
+                Refunded::NotARefund
+            }
             EventKind::Refund { amount } if amount.minor > 0 => {
                 let paid = purchases
                     .iter_mut()
                     .rev()
                     .find(|p| p.amount.currency == amount.currency && p.refunded < p.amount.minor);
                 let Some(paid) = paid else {
-                    acc.report.refunds_unmatched += 1;
-                    return;
+                    return Refunded::Unmatched;
                 };
                 let refund = amount.minor.min(paid.amount.minor - paid.refunded);
                 // Shares round down one by one; the refund that completes the
@@ -413,24 +465,25 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 match member.reverse(self.program, key, paid.event, share, event.at) {
                     Ok(()) => {
                         paid.refunded += refund;
-                        acc.report.reversals += 1;
+                        Refunded::Reversed
                     }
-                    Err(_) => acc.report.refunds_unmatched += 1,
+                    Err(()) => Refunded::Unmatched,
                 }
             }
-            _ => {}
+            _ => Refunded::NotARefund,
         }
     }
 
-    /// Redeems `price` points as often as the balance at `now` allows.
+    /// Redeems `price` points as often as the balance at `now` allows;
+    /// returns how many times it did.
     fn spend(
         &self,
         member: &mut impl Member<Tz>,
         price: u64,
         now: DateTime<Utc>,
         count: &mut u64,
-        acc: &mut Accumulator,
-    ) {
+    ) -> u64 {
+        let before = *count;
         // Points past expiry are not spendable; retiring them first keeps
         // the lots short (the result does not change: expiry is by instant).
         member.expire(now);
@@ -442,7 +495,73 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 break;
             }
             *count += 1;
-            acc.report.redemptions += 1;
+        }
+        *count - before
+    }
+}
+
+/// What a refund event did.
+enum Refunded {
+    /// The event is not a refund (a purchase is remembered).
+    NotARefund,
+    /// It reversed a purchase's points.
+    Reversed,
+    /// No purchase was left to reverse, or the reversal failed.
+    Unmatched,
+}
+
+/// One member's figures from an account pass, kept apart until the pass
+/// has finished, so that a pass given up leaves no trace in the report.
+/// Its lists keep their room from member to member.
+#[derive(Default)]
+struct MemberTally {
+    events: u64,
+    duplicates: u64,
+    applied: u64,
+    too_late: u64,
+    failed: u64,
+    redemptions: u64,
+    reversals: u64,
+    refunds_unmatched: u64,
+    awards: Vec<Noted>,
+    bonuses: Vec<(Label, u64)>,
+}
+
+impl MemberTally {
+    fn clear(&mut self) {
+        let (mut awards, mut bonuses) = (
+            std::mem::take(&mut self.awards),
+            std::mem::take(&mut self.bonuses),
+        );
+        awards.clear();
+        bonuses.clear();
+        *self = MemberTally {
+            awards,
+            bonuses,
+            ..MemberTally::default()
+        };
+    }
+
+    /// Adds the figures to the current user's in `acc`.
+    fn add_to(&self, acc: &mut Accumulator) {
+        let r = &mut acc.report;
+        for (total, add) in [
+            (&mut r.events, self.events),
+            (&mut r.duplicates, self.duplicates),
+            (&mut r.applied, self.applied),
+            (&mut r.too_late, self.too_late),
+            (&mut r.failed, self.failed),
+            (&mut r.redemptions, self.redemptions),
+            (&mut r.reversals, self.reversals),
+            (&mut r.refunds_unmatched, self.refunds_unmatched),
+        ] {
+            *total += add;
+        }
+        for award in &self.awards {
+            acc.award(award.rule, award.points, award.capped);
+        }
+        for (bonus, points) in &self.bonuses {
+            acc.bonus(bonus, *points);
         }
     }
 }

@@ -640,3 +640,33 @@ fn a_report_from_before_bonuses_and_tiers_still_reads() {
         serde_json::from_value(json).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(back, r);
 }
+
+#[test]
+fn a_step_failing_partway_is_redone_as_the_online_path_has_it() {
+    // The rule awards 2⁶³ points; the first day's streak bonus as many
+    // again overflows the ledger after the award is in. Online, the whole
+    // step fails and changes nothing; the simulation gives up its pass in
+    // place and runs the member again with a copy per event.
+    let p = program(&format!(
+        r#"{{ "rules": [{{ "name": "check_in", "on": "check_in",
+                           "reward": {{ "type": "fixed", "points": {big} }} }}],
+             "streak": {{ "milestones": [{{ "day": 1, "points": {big} }}] }} }}"#,
+        big = 1u64 << 63
+    ));
+    let events = vec![
+        check_in(1, 1, t(0)),
+        lesson(2, 1, t(1)),
+        check_in(3, 2, t(2)),
+    ];
+    let r = simulate(&p, &log(events.clone()), day(1));
+    let mut account = p.open_account(UserId(1), t(0));
+    let online = p.earn(&mut account, &events[0], None);
+    assert!(matches!(
+        online,
+        Err(AccountError::Points(PointsError::Overflow))
+    ));
+    assert_eq!(account.ledger().earned(), 0);
+    assert_eq!((r.applied, r.failed), (1, 2));
+    assert_eq!(r.issued, 0);
+    assert!(r.is_conserved());
+}
