@@ -6,7 +6,7 @@
 
 use super::badge::{BadgeCatalog, BadgeCatalogSpec, BadgeError, BadgeGrant, BadgeOutcome};
 use super::condition::{Condition, ConditionProblem, EarnContext};
-use super::earn::Earned;
+use super::earn::{Earned, Noting};
 use super::ledger::{Ledger, Lot, OperationKey};
 use super::program::{Program, ProgramError, ProgramSpec};
 use super::reversal::{Portion, Reversal};
@@ -688,11 +688,16 @@ impl<Tz: TimeZone> Program<Tz> {
     /// that [`Partly::changed`] the account left it partly stepped (only an
     /// overflow after the rule awards does); any other error changed
     /// nothing, as in [`Program::earn`].
+    ///
+    /// With `batch`, the rule awards go to the batch in short
+    /// ([`Noting`]), `earned.awards` is left empty and the outcome lists no
+    /// statement entries: a batch that reads neither builds neither.
     pub(crate) fn earn_in_place(
         &self,
         account: &mut Account,
         event: &Event,
         stage: Option<Stage>,
+        batch: Option<Noting<'_>>,
     ) -> Result<AccountOutcome, Partly> {
         let unchanged = |error| Partly {
             error,
@@ -704,8 +709,11 @@ impl<Tz: TimeZone> Program<Tz> {
         {
             return Ok(answer);
         }
-        let earned = self.earn_rules(account, event, stage).map_err(unchanged)?;
-        self.earn_beyond_rules(account, event, earned)
+        let with_entries = batch.is_none();
+        let earned = self
+            .earn_rules(account, event, stage, batch)
+            .map_err(unchanged)?;
+        self.earn_beyond_rules(account, event, earned, with_entries)
             .map_err(|error| Partly {
                 error,
                 changed: true,
@@ -767,8 +775,8 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         stage: Option<Stage>,
     ) -> Result<AccountOutcome, AccountError> {
-        let earned = self.earn_rules(acc, event, stage)?;
-        self.earn_beyond_rules(acc, event, earned)
+        let earned = self.earn_rules(acc, event, stage, None)?;
+        self.earn_beyond_rules(acc, event, earned, true)
     }
 
     /// The rule awards of an event being earned, with the member's tier's
@@ -778,6 +786,7 @@ impl<Tz: TimeZone> Program<Tz> {
         acc: &mut Account,
         event: &Event,
         stage: Option<Stage>,
+        batch: Option<Noting<'_>>,
     ) -> Result<Earned, AccountError> {
         // A ladder added to a running program starts from the join date,
         // kept only once nothing can fail.
@@ -794,7 +803,8 @@ impl<Tz: TimeZone> Program<Tz> {
         {
             ctx = ctx.with_tier_of(ladder.current(status)?);
         }
-        let earned = self.apply_with(&mut acc.ledger, event, &ctx)?;
+        let mut earned = Earned::default();
+        self.apply_noting(&mut acc.ledger, event, &ctx, &mut earned, batch)?;
         if started.is_some() {
             acc.tier = started;
         }
@@ -802,14 +812,19 @@ impl<Tz: TimeZone> Program<Tz> {
     }
 
     /// The rest of an event's step once its rule awards are in: the
-    /// streak, badges and tier, and their bonuses.
+    /// streak, badges and tier, and their bonuses; the statement entries of
+    /// the awards and bonuses in the outcome if `entries`.
     fn earn_beyond_rules(
         &self,
         acc: &mut Account,
         event: &Event,
         earned: Earned,
+        with_entries: bool,
     ) -> Result<AccountOutcome, AccountError> {
-        let mut entries: Vec<Entry> = earned.entries(event).collect();
+        let mut entries: Vec<Entry> = match with_entries {
+            true => earned.entries(event).collect(),
+            false => Vec::new(),
+        };
         let mut settled = Settled::default();
 
         let mut streak_length = None;
@@ -876,7 +891,9 @@ impl<Tz: TimeZone> Program<Tz> {
             });
         }
         acc.bump()?;
-        entries.append(&mut settled.entries);
+        if with_entries {
+            entries.append(&mut settled.entries);
+        }
         Ok(AccountOutcome {
             earned,
             check_in,

@@ -240,7 +240,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         for (user, events) in log.runs() {
             purchases.clear();
             if self.program.has_account_rules() {
-                self.run_account(user, events, &mut acc, (&mut purchases, &mut tally));
+                let memo = (&mut expiries[..], &mut spare);
+                self.run_account(user, events, &mut acc, (&mut purchases, &mut tally), memo);
                 continue;
             }
             self.run_user(
@@ -333,6 +334,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         events: &[Event],
         acc: &mut Accumulator,
         (purchases, tally): (&mut Vec<Paid>, &mut MemberTally),
+        (expiries, spare): (&mut [Option<Memo>], &mut SpareCounters),
     ) {
         let Some(first) = events.first() else {
             return;
@@ -341,10 +343,15 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // changing anything is only needed when a step fails partway (an
         // overflow), and then the member is run again with it, from the
         // start, so the report is the online path's either way.
-        let passes = [false, true]
-            .into_iter()
-            .find_map(|copying| self.account_pass(first.at, events, purchases, tally, copying));
-        let Some(mut account) = passes else {
+        let in_place = self.account_pass(
+            first.at,
+            events,
+            (purchases, tally),
+            Some((expiries, spare)),
+        );
+        let Some(mut account) =
+            in_place.or_else(|| self.account_pass(first.at, events, (purchases, tally), None))
+        else {
             return;
         };
         acc.start_user();
@@ -362,15 +369,15 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     }
 
     /// One pass of [`Simulation::run_account`] over a member's events into
-    /// `tally` (emptied first): through [`Program::earn`] if `copying`,
-    /// else in place, giving up (`None`) if a step fails partway.
+    /// `tally` (emptied first): in place, with the batch's expiry memo and
+    /// spare counters (`batch`), giving up (`None`) if a step fails partway;
+    /// or, without them, through [`Program::earn`].
     fn account_pass(
         &self,
         joined: DateTime<Utc>,
         events: &[Event],
-        purchases: &mut Vec<Paid>,
-        tally: &mut MemberTally,
-        copying: bool,
+        (purchases, tally): (&mut Vec<Paid>, &mut MemberTally),
+        mut batch: Option<(&mut [Option<Memo>], &mut SpareCounters)>,
     ) -> Option<Account> {
         let program = self.program;
         let user = events.first()?.user;
@@ -380,18 +387,30 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         purchases.clear();
         for event in events {
             tally.events += 1;
-            let step = if copying {
-                program.earn(&mut account, event, None)
-            } else {
-                match program.earn_in_place(&mut account, event, None) {
-                    Err(Partly { changed: true, .. }) => return None,
-                    step => step.map_err(|partly| partly.error),
+            // Filled only by rules run in place: a redelivered event's
+            // answer, or a step through `earn`, leaves it as it was.
+            tally.step_awards.clear();
+            let step = match batch.as_mut() {
+                None => program.earn(&mut account, event, None),
+                Some((expiries, spare)) => {
+                    let noting = Noting {
+                        awards: &mut tally.step_awards,
+                        lots: LotOrder::Kept,
+                        expiries,
+                        spare,
+                    };
+                    match program.earn_in_place(&mut account, event, None, Some(noting)) {
+                        Err(Partly { changed: true, .. }) => return None,
+                        step => step.map_err(|partly| partly.error),
+                    }
                 }
             };
             match step {
                 Ok(out) if out.earned.duplicate => tally.duplicates += 1,
                 Ok(out) => {
                     tally.applied += 1;
+                    // Through `earn` the awards come explained; in place, in
+                    // short (and the other list is empty).
                     let rules = &program.spec().rules;
                     for award in &out.earned.awards {
                         if let Some(rule) = rules.iter().position(|r| r.name == award.rule) {
@@ -402,6 +421,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                             });
                         }
                     }
+                    tally.awards.extend_from_slice(&tally.step_awards);
                     let bonuses = out.bonuses.into_iter().map(|b| (b.rule, b.points));
                     tally.bonuses.extend(bonuses);
                     if (out.earned.total > 0 || out.bonus_total > 0)
@@ -525,19 +545,24 @@ struct MemberTally {
     refunds_unmatched: u64,
     awards: Vec<Noted>,
     bonuses: Vec<(Label, u64)>,
+    /// The awards of the event being stepped in place.
+    step_awards: Vec<Noted>,
 }
 
 impl MemberTally {
     fn clear(&mut self) {
-        let (mut awards, mut bonuses) = (
+        let (mut awards, mut bonuses, mut step_awards) = (
             std::mem::take(&mut self.awards),
             std::mem::take(&mut self.bonuses),
+            std::mem::take(&mut self.step_awards),
         );
         awards.clear();
         bonuses.clear();
+        step_awards.clear();
         *self = MemberTally {
             awards,
             bonuses,
+            step_awards,
             ..MemberTally::default()
         };
     }
