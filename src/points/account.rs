@@ -1158,25 +1158,35 @@ impl<Tz: TimeZone> Program<Tz> {
             .version
             .checked_add(1)
             .ok_or(AccountError::Overflow)?;
-        let mut tier = None;
-        let mut changed = false;
-        if let Some(ladder) = &self.account.tiers {
-            let mut status = account
-                .tier
-                .clone()
-                .unwrap_or_else(|| ladder.start(account.joined_at, &self.zone));
-            let before = status.version();
-            let step = ladder.evaluate(&mut status, now, &self.zone)?;
-            changed |= status.version() != before || account.tier.is_none();
-            account.tier = Some(status);
-            tier = Some(step);
-        }
+        let (tier, changed) = self.evaluate_tier(account, now)?;
         // Infallible, so it comes last.
         let expired = account.ledger.expire(now);
         if changed || expired > 0 {
             account.version = version;
         }
         Ok(AccountEvaluation { tier, expired })
+    }
+
+    /// The tier half of [`Program::evaluate_account`], leaving the version
+    /// alone: the evaluation, if the program has a ladder, and whether it
+    /// changed the member's status. All or nothing.
+    pub(crate) fn evaluate_tier(
+        &self,
+        account: &mut Account,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<TierOutcome>, bool), AccountError> {
+        let Some(ladder) = &self.account.tiers else {
+            return Ok((None, false));
+        };
+        let mut status = account
+            .tier
+            .clone()
+            .unwrap_or_else(|| ladder.start(account.joined_at, &self.zone));
+        let before = status.version();
+        let step = ladder.evaluate(&mut status, now, &self.zone)?;
+        let changed = status.version() != before || account.tier.is_none();
+        account.tier = Some(status);
+        Ok((Some(step), changed))
     }
 }
 

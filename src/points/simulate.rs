@@ -255,6 +255,18 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         acc.finish()
     }
 
+    /// Where a member's new lots go: a member who only earns reads no lot
+    /// until the end, and then only to expire and sum them, so their lots
+    /// need no order; one who spends or is refunded needs them in spending
+    /// order.
+    fn lot_order(&self) -> LotOrder {
+        if self.price.is_none() && !self.refunds {
+            LotOrder::Deferred
+        } else {
+            LotOrder::Kept
+        }
+    }
+
     /// One user's events on a fresh ledger, folded into `acc`.
     fn run_user(
         &self,
@@ -271,13 +283,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         ledger.reset(spare);
         let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
-        // A member who only earns reads no lot until the end, and then
-        // only to expire and sum them: their lots need no order.
-        let order = if self.price.is_none() && !self.refunds {
-            LotOrder::Deferred
-        } else {
-            LotOrder::Kept
-        };
+        let order = self.lot_order();
         acc.start_user();
         for event in events {
             acc.report.events += 1;
@@ -349,6 +355,11 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             (purchases, tally),
             Some((expiries, spare)),
         );
+        // The pass through `earn` keeps lots in spending order.
+        let order = match in_place {
+            Some(_) => self.lot_order(),
+            None => LotOrder::Kept,
+        };
         let Some(mut account) =
             in_place.or_else(|| self.account_pass(first.at, events, (purchases, tally), None))
         else {
@@ -357,11 +368,16 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         acc.start_user();
         tally.add_to(acc);
         let program = self.program;
-        if program.evaluate_account(&mut account, self.as_of).is_err() {
-            // The tier could not be evaluated (an overflow): the points
-            // due are retired all the same.
-            Member::<Tz>::expire(&mut account, self.as_of);
-        }
+        // As `Program::evaluate_account`: the tier (an error, an overflow,
+        // leaves it as it was), then expiry, of lots in either order.
+        let _ = program.evaluate_tier(&mut account, self.as_of);
+        let as_of = self.as_of;
+        let _ = account.ledger_step(|ledger| {
+            Ok(match order {
+                LotOrder::Kept => ledger.expire(as_of),
+                LotOrder::Deferred => ledger.expire_out_of_order(as_of),
+            })
+        });
         acc.end_user(user, account.ledger(), program.zone());
         if let Some(status) = account.tier() {
             acc.tier(status.tier());
@@ -395,7 +411,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 Some((expiries, spare)) => {
                     let noting = Noting {
                         awards: &mut tally.step_awards,
-                        lots: LotOrder::Kept,
+                        lots: self.lot_order(),
                         expiries,
                         spare,
                     };
