@@ -7,7 +7,7 @@
 use super::badge::{BadgeCatalog, BadgeCatalogSpec, BadgeError, BadgeGrant, BadgeOutcome};
 use super::condition::{Condition, ConditionProblem, EarnContext};
 use super::earn::{Earned, Noting};
-use super::ledger::{Ledger, Lot, OperationKey};
+use super::ledger::{Ledger, Lot, OperationKey, SpareCounters};
 use super::program::{Program, ProgramError, ProgramSpec};
 use super::reversal::{Portion, Reversal};
 use super::rule::Rounding;
@@ -660,6 +660,51 @@ impl<Tz: TimeZone> Program<Tz> {
             contributions: VecDeque::new(),
             reversals: VecDeque::new(),
         }
+    }
+
+    /// Makes `account` equal to [`Program::open_account`]`(user,
+    /// joined_at)`, keeping its buffers (the ledger's, see
+    /// [`Ledger::reset`], and the account's own lists) and setting the
+    /// ledger's rule counters aside in `spare`: a batch that runs member
+    /// after member through one account allocates for the heaviest member
+    /// so far, not for every member.
+    pub(crate) fn reopen_account(
+        &self,
+        account: &mut Account,
+        user: UserId,
+        joined_at: DateTime<Utc>,
+        spare: &mut SpareCounters,
+    ) {
+        // Named without `..`, so a field added later cannot survive by
+        // being forgotten here.
+        let Account {
+            version,
+            user: member,
+            joined_at: joined,
+            ledger,
+            tier,
+            streak,
+            badges,
+            next_bonus,
+            held_levels,
+            contributions,
+            reversals,
+        } = account;
+        *version = 0;
+        *member = user;
+        *joined = joined_at;
+        ledger.reset(spare);
+        *tier = self
+            .account
+            .tiers
+            .as_ref()
+            .map(|l| l.start(joined_at, &self.zone));
+        *streak = Streak::new();
+        *badges = super::Badges::new();
+        *next_bonus = top_id();
+        held_levels.clear();
+        contributions.clear();
+        reversals.clear();
     }
 
     /// Runs `event` through the member's account: rule awards with the

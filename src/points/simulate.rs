@@ -235,13 +235,20 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         let mut expiries = vec![None; Memo::BATCH];
         // And the rule counters of earlier users, for reuse.
         let mut spare = SpareCounters::new();
-        // A member's figures under a program with accounts, until added.
+        // Under a program with tiers, a streak or badges: one account,
+        // reopened for each member as the ledger is reset, and the member's
+        // figures until they are added.
+        let mut account = self
+            .program
+            .has_account_rules()
+            .then(|| self.program.open_account(UserId(0), self.as_of));
         let mut tally = MemberTally::default();
         for (user, events) in log.runs() {
             purchases.clear();
-            if self.program.has_account_rules() {
+            if let Some(account) = account.as_mut() {
+                let member = (&mut *account, &mut purchases, &mut tally);
                 let memo = (&mut expiries[..], &mut spare);
-                self.run_account(user, events, &mut acc, (&mut purchases, &mut tally), memo);
+                self.run_account((user, events), &mut acc, member, memo);
                 continue;
             }
             self.run_user(
@@ -336,33 +343,23 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     /// `as_of` ([`Program::evaluate_account`]), folded into `acc`.
     fn run_account(
         &self,
-        user: UserId,
-        events: &[Event],
+        (user, events): (UserId, &[Event]),
         acc: &mut Accumulator,
-        (purchases, tally): (&mut Vec<Paid>, &mut MemberTally),
+        (account, purchases, tally): (&mut Account, &mut Vec<Paid>, &mut MemberTally),
         (expiries, spare): (&mut [Option<Memo>], &mut SpareCounters),
     ) {
-        let Some(first) = events.first() else {
-            return;
-        };
         // In place first: the copy per event that keeps a failed step from
         // changing anything is only needed when a step fails partway (an
         // overflow), and then the member is run again with it, from the
         // start, so the report is the online path's either way.
-        let in_place = self.account_pass(
-            first.at,
-            events,
-            (purchases, tally),
-            Some((expiries, spare)),
-        );
-        // The pass through `earn` keeps lots in spending order.
-        let order = match in_place {
-            Some(_) => self.lot_order(),
-            None => LotOrder::Kept,
-        };
-        let Some(mut account) =
-            in_place.or_else(|| self.account_pass(first.at, events, (purchases, tally), None))
-        else {
+        let mut pass =
+            |in_place| self.account_pass(account, events, (purchases, tally), spare, in_place);
+        let order = if pass(Some(&mut *expiries)) {
+            self.lot_order()
+        } else if pass(None) {
+            // The pass through `earn` keeps lots in spending order.
+            LotOrder::Kept
+        } else {
             return;
         };
         acc.start_user();
@@ -370,7 +367,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         let program = self.program;
         // As `Program::evaluate_account`: the tier (an error, an overflow,
         // leaves it as it was), then expiry, of lots in either order.
-        let _ = program.evaluate_tier(&mut account, self.as_of);
+        let _ = program.evaluate_tier(account, self.as_of);
         let as_of = self.as_of;
         let _ = account.ledger_step(|ledger| {
             Ok(match order {
@@ -385,19 +382,22 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     }
 
     /// One pass of [`Simulation::run_account`] over a member's events into
-    /// `tally` (emptied first): in place, with the batch's expiry memo and
-    /// spare counters (`batch`), giving up (`None`) if a step fails partway;
-    /// or, without them, through [`Program::earn`].
+    /// `tally` (emptied first), on `account` made new for them: in place,
+    /// with the batch's expiry memo (`in_place`), giving up (`false`) if a
+    /// step fails partway; or, without it, through [`Program::earn`].
     fn account_pass(
         &self,
-        joined: DateTime<Utc>,
+        account: &mut Account,
         events: &[Event],
         (purchases, tally): (&mut Vec<Paid>, &mut MemberTally),
-        mut batch: Option<(&mut [Option<Memo>], &mut SpareCounters)>,
-    ) -> Option<Account> {
+        spare: &mut SpareCounters,
+        mut in_place: Option<&mut [Option<Memo>]>,
+    ) -> bool {
         let program = self.program;
-        let user = events.first()?.user;
-        let mut account = program.open_account(user, joined);
+        let Some(first) = events.first() else {
+            return false;
+        };
+        program.reopen_account(account, first.user, first.at, spare);
         let mut redeemed_so_far = 0u64;
         tally.clear();
         purchases.clear();
@@ -406,17 +406,17 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             // Filled only by rules run in place: a redelivered event's
             // answer, or a step through `earn`, leaves it as it was.
             tally.step_awards.clear();
-            let step = match batch.as_mut() {
-                None => program.earn(&mut account, event, None),
-                Some((expiries, spare)) => {
+            let step = match in_place.as_deref_mut() {
+                None => program.earn(account, event, None),
+                Some(expiries) => {
                     let noting = Noting {
                         awards: &mut tally.step_awards,
                         lots: self.lot_order(),
                         expiries,
-                        spare,
+                        spare: &mut *spare,
                     };
-                    match program.earn_in_place(&mut account, event, None, Some(noting)) {
-                        Err(Partly { changed: true, .. }) => return None,
+                    match program.earn_in_place(account, event, None, Some(noting)) {
+                        Err(Partly { changed: true, .. }) => return false,
                         step => step.map_err(|partly| partly.error),
                     }
                 }
@@ -444,10 +444,10 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                         && let Some(price) = self.price
                     {
                         tally.redemptions +=
-                            self.spend(&mut account, price, event.at, &mut redeemed_so_far);
+                            self.spend(account, price, event.at, &mut redeemed_so_far);
                     }
                     if self.refunds {
-                        match self.refund(&mut account, event, purchases) {
+                        match self.refund(account, event, purchases) {
                             Refunded::Reversed => tally.reversals += 1,
                             Refunded::Unmatched => tally.refunds_unmatched += 1,
                             Refunded::NotARefund => {}
@@ -458,7 +458,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 Err(_) => tally.failed += 1,
             }
         }
-        Some(account)
+        true
     }
 
     /// Remembers a purchase, or reverses the purchase a refund returns.

@@ -689,3 +689,32 @@ fn a_refund_retracts_spend_after_later_purchases_that_earned_nothing() {
     assert_eq!((tier.counted, tier.qualifying), (10_000, 200));
     assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("member"));
 }
+
+#[test]
+fn a_reopened_account_is_a_new_one_and_steps_as_one() {
+    let p = program(SCHOOL);
+    let mut used = p.open_account(USER, t(0));
+    for (i, at) in (0..9).map(|d| (d as u64, day(d))) {
+        earn(&p, &mut used, &check_in(i * 2, at));
+        earn(&p, &mut used, &lesson(i * 2 + 1, at));
+    }
+    earn(&p, &mut used, &purchase(99, 500, day(9)));
+    assert!(used.badges().progress("scholar").is_some());
+    assert!(used.ledger().earned() > 0 && used.tier().is_some());
+    let mut spare = SpareCounters::new();
+    let other = UserId(USER.0 + 1);
+    p.reopen_account(&mut used, other, day(20), &mut spare);
+    let mut fresh = p.open_account(other, day(20));
+    assert_eq!(used, fresh);
+    assert_eq!(json(&used), json(&fresh));
+    // And it earns as a new account does.
+    let event = Event::new(
+        EventId(1),
+        other,
+        day(20),
+        EventKind::CheckIn { community: None },
+    );
+    let (a, b) = (earn(&p, &mut used, &event), earn(&p, &mut fresh, &event));
+    assert_eq!(a, b);
+    assert_eq!(used, fresh);
+}
