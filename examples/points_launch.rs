@@ -1,15 +1,17 @@
 //! # Before launching a points program: simulate it, then compare a variant
 //!
 //! An operator of a learning platform drafts a points program (points for
-//! lessons, check-ins and purchases, expiring after 90 days) and a stingier
-//! variant (lower lesson points with a tighter daily cap, expiry after 60
-//! days). Before either goes live, both run in dry run over the same three
+//! lessons, check-ins and purchases, expiring after 90 days) and a variant
+//! that pays less per lesson (a tighter daily cap, expiry after 60 days)
+//! but rewards habits: check-in streak bonuses on days 7 and 30, and a gold
+//! tier earning ×1.5 for members with 400 points in 30 days. Before either
+//! goes live, both run in dry run over the same three
 //! months of generated history, with members spending points on a
 //! 300-point reward as soon as they can afford it and refunds clawing points
 //! back. The report answers what the finance team asks: points issued per
-//! rule, redeemed, expired (breakage), what is still owed and when it
-//! expires, how many members the caps stop, and who earns most; the diff
-//! shows what the variant changes.
+//! rule and per bonus, redeemed, expired (breakage), what is still owed and
+//! when it expires, how many members the caps stop, how many hold each tier,
+//! and who earns most; the diff shows what the variant changes.
 //!
 //! ```text
 //! cargo run --example points_launch
@@ -51,10 +53,13 @@ const VARIANT: &str = r#"{
           "reward": { "type": "fixed", "points": 5 }, "daily_cap": { "count": 1 } },
         { "name": "purchase", "on": "purchase", "pending_days": 7,
           "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" },
-          "expiry": { "type": "after_months", "months": 12, "round_up_to": "month" } },
-        { "name": "streak_week", "on": "custom:streak_week",
-          "reward": { "type": "fixed", "points": 50 } }
-    ]
+          "expiry": { "type": "after_months", "months": 12, "round_up_to": "month" } }
+    ],
+    "streak": { "milestones": [ { "day": 7, "points": 50 }, { "day": 30, "points": 200 } ] },
+    "tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 30 },
+               "grace": { "type": "days", "days": 7 },
+               "tiers": [ { "name": "member", "threshold": 0 },
+                          { "name": "gold", "threshold": 400, "multiplier": 1.5 } ] }
 }"#;
 
 /// Ninety days of 2,000 learners: lessons and check-ins most days for the
@@ -81,12 +86,6 @@ fn history(start: DateTime<Utc>) -> Vec<Event> {
                     action: "lesson".into(),
                 };
                 push(90 + 30 * lesson, kind);
-            }
-            if day % 7 == 6 {
-                let kind = EventKind::Custom {
-                    name: "streak_week".into(),
-                };
-                push(600, kind);
             }
             if rng.random_range(0..40) == 0 {
                 let amount = Money::new(rng.random_range(99..999) * 100, cny);
