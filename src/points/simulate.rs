@@ -497,14 +497,17 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                         denominator: paid.amount.minor.unsigned_abs(),
                     }
                 };
-                let key = format!("refund-{}", event.id.0).into();
-                match member.reverse(self.program, key, paid.event, share, event.at) {
-                    Ok(()) => {
-                        paid.refunded += refund;
-                        Refunded::Reversed
-                    }
-                    Err(()) => Refunded::Unmatched,
+                let reversal = Refund {
+                    key: format!("refund-{}", event.id.0).into(),
+                    source: paid.event,
+                    portion: share,
+                    at: event.at,
+                };
+                if !member.reverse(self.program, reversal) {
+                    return Refunded::Unmatched;
                 }
+                paid.refunded += refund;
+                Refunded::Reversed
             }
             _ => Refunded::NotARefund,
         }
@@ -527,13 +530,22 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             // Each redemption needs its own key; they are only ever seen by
             // this throwaway ledger.
             let key = format!("simulated-{count}").into();
-            if member.redeem(key, price, now).is_err() {
+            if !member.redeem(key, price, now) {
                 break;
             }
             *count += 1;
         }
         *count - before
     }
+}
+
+/// The reversal a refund asks of a member: `portion` of what event
+/// `source` earned, at `at`, under operation key `key`.
+struct Refund {
+    key: OperationKey,
+    source: EventId,
+    portion: Portion,
+    at: DateTime<Utc>,
 }
 
 /// What a refund event did.
@@ -614,17 +626,11 @@ trait Member<Tz: TimeZone> {
     fn ledger(&self) -> &Ledger;
     /// Retires the points due at `now`.
     fn expire(&mut self, now: DateTime<Utc>);
-    /// Redeems `points` at `now`.
-    fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> Result<(), ()>;
-    /// Reverses `portion` of what event `source` earned, at `now`.
-    fn reverse(
-        &mut self,
-        program: &Program<Tz>,
-        key: OperationKey,
-        source: EventId,
-        portion: Portion,
-        now: DateTime<Utc>,
-    ) -> Result<(), ()>;
+    /// Redeems `points` at `now`; whether it did.
+    fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> bool;
+    /// Reverses `portion` of what event `source` earned, at `now`; whether
+    /// it did.
+    fn reverse(&mut self, program: &Program<Tz>, reversal: Refund) -> bool;
 }
 
 impl<Tz: TimeZone> Member<Tz> for Ledger {
@@ -636,24 +642,13 @@ impl<Tz: TimeZone> Member<Tz> for Ledger {
         Ledger::expire(self, now);
     }
 
-    fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> Result<(), ()> {
-        Ledger::redeem(self, key, points, now)
-            .map(drop)
-            .map_err(drop)
+    fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> bool {
+        Ledger::redeem(self, key, points, now).is_ok()
     }
 
-    fn reverse(
-        &mut self,
-        program: &Program<Tz>,
-        key: OperationKey,
-        source: EventId,
-        portion: Portion,
-        now: DateTime<Utc>,
-    ) -> Result<(), ()> {
-        program
-            .reverse(self, key, source, portion, now)
-            .map(drop)
-            .map_err(drop)
+    fn reverse(&mut self, program: &Program<Tz>, r: Refund) -> bool {
+        let done = program.reverse(self, r.key, r.source, r.portion, r.at);
+        done.is_ok()
     }
 }
 
@@ -669,23 +664,12 @@ impl<Tz: TimeZone> Member<Tz> for Account {
         let _ = self.ledger_step(|ledger| Ok(ledger.expire(now)));
     }
 
-    fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> Result<(), ()> {
-        Account::redeem(self, key, points, now)
-            .map(drop)
-            .map_err(drop)
+    fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> bool {
+        Account::redeem(self, key, points, now).is_ok()
     }
 
-    fn reverse(
-        &mut self,
-        program: &Program<Tz>,
-        key: OperationKey,
-        source: EventId,
-        portion: Portion,
-        now: DateTime<Utc>,
-    ) -> Result<(), ()> {
-        program
-            .reverse_in(self, key, source, portion, now)
-            .map(drop)
-            .map_err(drop)
+    fn reverse(&mut self, program: &Program<Tz>, r: Refund) -> bool {
+        let done = program.reverse_in(self, r.key, r.source, r.portion, r.at);
+        done.is_ok()
     }
 }

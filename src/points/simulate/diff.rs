@@ -253,26 +253,23 @@ impl fmt::Display for SimulationDiff {
             "{:<width$}  {:>14}  {:>14}  {:>14}  {:>14}",
             "rule", "issued before", "issued after", "change", "users capped ±"
         )?;
-        for r in &self.rules {
-            writeln!(
-                f,
+        // Bonuses have no caps: their last column is left blank.
+        let rules = self
+            .rules
+            .iter()
+            .map(|r| (&r.rule, r.issued, Some(r.users_capped)));
+        let bonuses = self.bonuses.iter().map(|b| (&b.bonus, b.issued, None));
+        for (name, issued, capped) in rules.chain(bonuses) {
+            let capped = capped.map(|c: Change| Signed(c.delta).to_string());
+            let line = format!(
                 "{:<width$}  {:>14}  {:>14}  {:>14}  {:>14}",
-                r.rule.as_str(),
-                r.issued.before,
-                r.issued.after,
-                Signed(r.issued.delta),
-                Signed(r.users_capped.delta)
-            )?;
-        }
-        for b in &self.bonuses {
-            writeln!(
-                f,
-                "{:<width$}  {:>14}  {:>14}  {:>14}",
-                b.bonus.as_str(),
-                b.issued.before,
-                b.issued.after,
-                Signed(b.issued.delta),
-            )?;
+                name.as_str(),
+                issued.before,
+                issued.after,
+                Signed(issued.delta),
+                capped.unwrap_or_default()
+            );
+            writeln!(f, "{}", line.trim_end())?;
         }
         writeln!(f, "issued       {}", self.issued)?;
         writeln!(f, "redeemed     {}", self.redeemed)?;

@@ -283,20 +283,16 @@ impl SimulationReport {
                 right: other.as_of,
             });
         }
-        let names = |r: &[RuleReport]| r.iter().map(|r| r.rule.clone()).collect::<Vec<_>>();
-        if let Some((position, left, right)) =
-            first_difference(&names(&self.rules), &names(&other.rules))
-        {
+        let rules = |r: &SimulationReport| r.rules.iter().map(|r| r.rule.clone()).collect();
+        if let Some((position, left, right)) = first_difference(rules(self), rules(other)) {
             return Err(SimulationError::RuleMismatch {
                 position,
                 left,
                 right,
             });
         }
-        let names = |t: &[TierReport]| t.iter().map(|t| t.tier.clone()).collect::<Vec<_>>();
-        if let Some((position, left, right)) =
-            first_difference(&names(&self.tiers), &names(&other.tiers))
-        {
+        let tiers = |r: &SimulationReport| r.tiers.iter().map(|t| t.tier.clone()).collect();
+        if let Some((position, left, right)) = first_difference(tiers(self), tiers(other)) {
             return Err(SimulationError::TierMismatch {
                 position,
                 left,
@@ -368,7 +364,7 @@ impl SimulationReport {
 
 /// Where two lists of names first differ: the position and the two names
 /// there (`(none)` past the end of the shorter).
-fn first_difference(left: &[Label], right: &[Label]) -> Option<(usize, String, String)> {
+fn first_difference(left: Vec<Label>, right: Vec<Label>) -> Option<(usize, String, String)> {
     let name = |l: Option<&Label>| l.map_or_else(|| "(none)".to_owned(), Label::to_string);
     (0..left.len().max(right.len()))
         .find(|&i| left.get(i) != right.get(i))
