@@ -584,8 +584,8 @@ impl TierLadder {
         if amount == 0 || key < start {
             return self.outcome(status, before, 0, None);
         }
-        let bucket = status.tally.get(&key).copied().unwrap_or(0);
-        let bucket = bucket.checked_add(amount).ok_or(TierError::Overflow)?;
+        // The bucket is inside the window (`key >= start`), so it is part
+        // of `before`: if the window's sum takes `amount`, so does it.
         let qualifying = before.checked_add(amount).ok_or(TierError::Overflow)?;
         let version = bump(status.version)?;
 
@@ -602,7 +602,9 @@ impl TierLadder {
             },
         });
         forget_before(&mut status.tally, start);
-        status.tally.insert(key, bucket);
+        let bucket = status.tally.entry(key).or_insert(0);
+        // Cannot saturate: the bucket is part of `before` (see above).
+        *bucket = bucket.saturating_add(amount);
         status.as_of = status.as_of.max(day);
         if reached >= current {
             status.grace_until = None;
@@ -833,10 +835,17 @@ fn forget_before(tally: &mut BTreeMap<LocalDay, u64>, start: LocalDay) {
 }
 
 fn sum_from(tally: &BTreeMap<LocalDay, u64>, start: LocalDay) -> Result<u64, TierError> {
-    tally
-        .range(start..)
-        .try_fold(0u64, |sum, (_, v)| sum.checked_add(*v))
-        .ok_or(TierError::Overflow)
+    fn sum<'a>(mut values: impl Iterator<Item = &'a u64>) -> Result<u64, TierError> {
+        values
+            .try_fold(0u64, |sum, v| sum.checked_add(*v))
+            .ok_or(TierError::Overflow)
+    }
+    // Usually every bucket is in the window (the last step forgot the
+    // older ones): a walk of them all skips the range's search.
+    match tally.first_key_value() {
+        Some((first, _)) if *first >= start => sum(tally.values()),
+        _ => sum(tally.range(start..).map(|(_, v)| v)),
+    }
 }
 
 /// The `k`-th anniversary of `joined` (the 0th is the join day itself),
