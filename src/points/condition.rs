@@ -253,6 +253,7 @@ pub(crate) struct LocalTime {
 }
 
 impl LocalTime {
+    #[inline]
     pub(crate) fn new(unix_seconds: i64, offset_seconds: i32) -> LocalTime {
         let local = unix_seconds.saturating_add(i64::from(offset_seconds));
         LocalTime {

@@ -387,12 +387,14 @@ impl RuleCounter {
     }
 
     /// Whether `day` is older than the tallies kept.
+    #[inline]
     pub(crate) fn too_old(&self, day: LocalDay) -> bool {
         too_old(&self.days, day)
     }
 
     /// Records one award of `points` at `at` in the periods `p`; the caller
     /// has checked that the lifetime tally does not overflow.
+    #[inline]
     pub(crate) fn record(&mut self, p: Periods, at: DateTime<Utc>, points: u64) {
         self.count = self.count.saturating_add(1);
         self.points = self.points.saturating_add(points);
@@ -440,6 +442,7 @@ fn oldest_kept(days: &Tallies) -> Option<LocalDay> {
 }
 
 /// Whether `day` is older than the daily tallies in `days` reach back.
+#[inline]
 pub(crate) fn too_old(days: &Tallies, day: LocalDay) -> bool {
     oldest_kept(days).is_some_and(|oldest| day < oldest)
 }
@@ -516,6 +519,7 @@ impl RuleCounters {
 
     /// The counter of the rule at `position` in the adopted program,
     /// created empty (from `spare`, if it has one) if it has none.
+    #[inline]
     pub(crate) fn at_mut(
         &mut self,
         position: usize,

@@ -120,6 +120,7 @@ impl Earned {
     }
 
     /// Empties it for another event, keeping its lists' room.
+    #[inline]
     fn reset(&mut self) {
         self.duplicate = false;
         self.awards.clear();
@@ -718,6 +719,7 @@ impl<Tz: TimeZone> Program<Tz> {
 
 /// For a rule with counting conditions: the match count with this event,
 /// and whether the `first_time` / `every_nth` conditions hold at it.
+#[inline]
 fn counting(plan: &RulePlan, counter: &RuleCounter) -> Result<Option<(u64, bool)>, PointsError> {
     if !plan.counts_matches() {
         return Ok(None);
@@ -736,6 +738,7 @@ fn counting(plan: &RulePlan, counter: &RuleCounter) -> Result<Option<(u64, bool)
 
 /// The reward before multipliers and caps, and its arithmetic for
 /// per-amount rules.
+#[inline]
 fn base_points(
     reward: &Reward,
     kind: &EventKind,

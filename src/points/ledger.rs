@@ -1025,6 +1025,7 @@ impl Ledger {
 
     /// Records one award towards the global daily cap; `tally` is the day's
     /// new tally, computed (and overflow-checked) by the earning step.
+    #[inline]
     pub(crate) fn record_global(&mut self, day: LocalDay, tally: DayTally) {
         self.global_days.set(day, tally);
         self.global_days.forget_old_days();
