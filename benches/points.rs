@@ -12,7 +12,9 @@
 //!   bonuses) and a tier ladder (multipliers, evaluation at the end) added
 //!   to the program, so every user runs through an `Account`;
 //! - `host_hashmap`: a host's naive loop, `HashMap<UserId, Ledger>` and
-//!   `Program::apply` per event;
+//!   `Program::apply` per event; `host_hashmap_accounts`: the same for the
+//!   program with a streak and tiers, `HashMap<UserId, Account>` and
+//!   `Program::earn` per event;
 //! - `prepare_log`: the one-time cost of building that log;
 //! - `redeem` and `expire`: one operation on each of a million ledgers
 //!   holding four lots each, which fit inside the ledger (throughput in
@@ -30,7 +32,7 @@ use support::sparse;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use growthkit::batch::EventLog;
-use growthkit::points::{Ledger, OperationKey, Program, ProgramSpec, Simulation};
+use growthkit::points::{Account, Ledger, OperationKey, Program, ProgramSpec, Simulation};
 use growthkit::{
     CommunityId, ContentId, CouponId, Event, EventId, EventKind, Label, Money, UserId,
 };
@@ -352,6 +354,18 @@ fn bench(c: &mut Criterion) {
                 black_box(program.apply(ledger, e).unwrap());
             }
             ledgers
+        })
+    });
+    g.bench_function("host_hashmap_accounts", |b| {
+        b.iter_with_large_drop(|| {
+            let mut accounts: HashMap<UserId, Account> = HashMap::new();
+            for e in &events {
+                let account = accounts
+                    .entry(e.user)
+                    .or_insert_with(|| accounts_program.open_account(e.user, e.at));
+                black_box(accounts_program.earn(account, e, None).unwrap());
+            }
+            accounts
         })
     });
     g.bench_function("prepare_log", |b| {
