@@ -858,7 +858,7 @@ impl<Tz: TimeZone> Program<Tz> {
 
     /// The rest of an event's step once its rule awards are in: the
     /// streak, badges and tier, and their bonuses; the statement entries of
-    /// the awards and bonuses in the outcome if `entries`.
+    /// the awards and bonuses in the outcome if `with_entries`.
     fn earn_beyond_rules(
         &self,
         acc: &mut Account,
