@@ -22,7 +22,8 @@ use super::expiry::Memo;
 use super::ledger::{LotOrder, SpareCounters};
 use super::program::Program;
 use super::{
-    Account, AccountError, EarnContext, Earned, Ledger, OperationKey, PointsError, Portion,
+    Account, AccountError, AccountOutcome, EarnContext, Earned, Ledger, OperationKey, PointsError,
+    Portion,
 };
 use crate::batch::EventLog;
 use crate::event::{Event, EventKind, Label, Money};
@@ -406,8 +407,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             // Filled only by rules run in place: a redelivered event's
             // answer, or a step through `earn`, leaves it as it was.
             tally.step_awards.clear();
+            let out = &mut tally.outcome;
             let step = match in_place.as_deref_mut() {
-                None => program.earn(account, event, None),
+                None => program.earn(account, event, None).map(|o| *out = o),
                 Some(expiries) => {
                     let noting = Noting {
                         awards: &mut tally.step_awards,
@@ -415,15 +417,16 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                         expiries,
                         spare: &mut *spare,
                     };
-                    match program.earn_in_place(account, event, None, Some(noting)) {
+                    match program.earn_in_place(account, event, None, (Some(noting), out)) {
                         Err(Partly { changed: true, .. }) => return false,
                         step => step.map_err(|partly| partly.error),
                     }
                 }
             };
+            let out = &tally.outcome;
             match step {
-                Ok(out) if out.earned.duplicate => tally.duplicates += 1,
-                Ok(out) => {
+                Ok(()) if out.earned.duplicate => tally.duplicates += 1,
+                Ok(()) => {
                     tally.applied += 1;
                     // Through `earn` the awards come explained; in place, in
                     // short (and the other list is empty).
@@ -438,7 +441,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                         }
                     }
                     tally.awards.extend_from_slice(&tally.step_awards);
-                    let bonuses = out.bonuses.into_iter().map(|b| (b.rule, b.points));
+                    let bonuses = out.bonuses.iter().map(|b| (b.rule.clone(), b.points));
                     tally.bonuses.extend(bonuses);
                     if (out.earned.total > 0 || out.bonus_total > 0)
                         && let Some(price) = self.price
@@ -575,24 +578,41 @@ struct MemberTally {
     bonuses: Vec<(Label, u64)>,
     /// The awards of the event being stepped in place.
     step_awards: Vec<Noted>,
+    /// What the event being stepped did, written over for each event.
+    outcome: AccountOutcome,
 }
 
 impl MemberTally {
     fn clear(&mut self) {
-        let (mut awards, mut bonuses, mut step_awards) = (
-            std::mem::take(&mut self.awards),
-            std::mem::take(&mut self.bonuses),
-            std::mem::take(&mut self.step_awards),
-        );
-        awards.clear();
-        bonuses.clear();
-        step_awards.clear();
-        *self = MemberTally {
+        let MemberTally {
+            events,
+            duplicates,
+            applied,
+            too_late,
+            failed,
+            redemptions,
+            reversals,
+            refunds_unmatched,
             awards,
             bonuses,
             step_awards,
-            ..MemberTally::default()
-        };
+            outcome: _,
+        } = self;
+        for n in [
+            events,
+            duplicates,
+            applied,
+            too_late,
+            failed,
+            redemptions,
+            reversals,
+            refunds_unmatched,
+        ] {
+            *n = 0;
+        }
+        awards.clear();
+        bonuses.clear();
+        step_awards.clear();
     }
 
     /// Adds the figures to the current user's in `acc`.
