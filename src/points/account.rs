@@ -469,6 +469,7 @@ impl Account {
         self.ledger_step(|l| l.redeem(key, points, now))
     }
 
+    #[inline]
     fn bump(&mut self) -> Result<(), AccountError> {
         self.version = self.version.checked_add(1).ok_or(AccountError::Overflow)?;
         Ok(())
@@ -933,8 +934,10 @@ impl<Tz: TimeZone> Program<Tz> {
         let qualifying = tier.as_ref().map_or(0, |t| t.counted);
         // Only an event that earned points can be reversed: one that earned
         // none must not push a reversible one's contribution out.
-        if earned.total > 0 {
-            let keep = usize::from(self.spec.ledger.reversible_awards);
+        // An account that remembers no awards (a simulation's) and has no
+        // contribution to forget skips the call, as `Ledger::credit` does.
+        let keep = usize::from(self.spec.ledger.reversible_awards);
+        if earned.total > 0 && (keep > 0 || !acc.contributions.is_empty()) {
             bounded::push_newest(&mut acc.contributions, keep, || Contribution {
                 source: event.id,
                 at: event.at,
