@@ -291,10 +291,11 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         ledger.reset(spare);
         let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
+        let mut counts = Counts::default();
         let order = self.lot_order();
         acc.start_user();
         for event in events {
-            acc.report.events += 1;
+            counts.events += 1;
             let noting = Noting {
                 awards: &mut *awards,
                 lots: order,
@@ -306,30 +307,20 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 .apply_noting(ledger, event, &ctx, earned, Some(noting))
                 .map(|()| &*earned)
             {
-                Ok(earned) if earned.duplicate => acc.report.duplicates += 1,
+                Ok(earned) if earned.duplicate => counts.duplicates += 1,
                 Ok(earned) => {
-                    acc.report.applied += 1;
+                    counts.applied += 1;
                     for award in awards.iter() {
                         acc.award(award.rule, award.points, award.capped);
                     }
-                    if earned.total > 0
-                        && let Some(price) = self.price
-                    {
-                        acc.report.redemptions +=
-                            self.spend(ledger, price, event.at, &mut redeemed_so_far);
-                    }
-                    if self.refunds {
-                        match self.refund(ledger, event, purchases) {
-                            Refunded::Reversed => acc.report.reversals += 1,
-                            Refunded::Unmatched => acc.report.refunds_unmatched += 1,
-                            Refunded::NotARefund => {}
-                        }
-                    }
+                    let spending = (&mut *purchases, &mut redeemed_so_far);
+                    self.after_earning(ledger, event, earned.total > 0, spending, &mut counts);
                 }
-                Err(PointsError::TooLate { .. }) => acc.report.too_late += 1,
-                Err(_) => acc.report.failed += 1,
+                Err(PointsError::TooLate { .. }) => counts.too_late += 1,
+                Err(_) => counts.failed += 1,
             }
         }
+        counts.add_to(&mut acc.report);
         match order {
             LotOrder::Kept => ledger.expire(self.as_of),
             LotOrder::Deferred => ledger.expire_out_of_order(self.as_of),
@@ -403,7 +394,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         tally.clear();
         purchases.clear();
         for event in events {
-            tally.events += 1;
+            tally.counts.events += 1;
             // Filled only by rules run in place: a redelivered event's
             // answer, or a step through `earn`, leaves it as it was.
             tally.step_awards.clear();
@@ -425,9 +416,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             };
             let out = &tally.outcome;
             match step {
-                Ok(()) if out.earned.duplicate => tally.duplicates += 1,
+                Ok(()) if out.earned.duplicate => tally.counts.duplicates += 1,
                 Ok(()) => {
-                    tally.applied += 1;
+                    tally.counts.applied += 1;
                     // Through `earn` the awards come explained; in place, in
                     // short (and the other list is empty).
                     let rules = &program.spec().rules;
@@ -443,25 +434,41 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     tally.awards.extend_from_slice(&tally.step_awards);
                     let bonuses = out.bonuses.iter().map(|b| (b.rule.clone(), b.points));
                     tally.bonuses.extend(bonuses);
-                    if (out.earned.total > 0 || out.bonus_total > 0)
-                        && let Some(price) = self.price
-                    {
-                        tally.redemptions +=
-                            self.spend(account, price, event.at, &mut redeemed_so_far);
-                    }
-                    if self.refunds {
-                        match self.refund(account, event, purchases) {
-                            Refunded::Reversed => tally.reversals += 1,
-                            Refunded::Unmatched => tally.refunds_unmatched += 1,
-                            Refunded::NotARefund => {}
-                        }
-                    }
+                    let earned_points = out.earned.total > 0 || out.bonus_total > 0;
+                    let spending = (&mut *purchases, &mut redeemed_so_far);
+                    self.after_earning(account, event, earned_points, spending, &mut tally.counts);
                 }
-                Err(AccountError::Points(PointsError::TooLate { .. })) => tally.too_late += 1,
-                Err(_) => tally.failed += 1,
+                Err(AccountError::Points(PointsError::TooLate { .. })) => {
+                    tally.counts.too_late += 1
+                }
+                Err(_) => tally.counts.failed += 1,
             }
         }
         true
+    }
+
+    /// What a member does after an event was taken: spends, if the
+    /// simulation has a spending habit and the event earned points
+    /// (`earned_points`), and remembers a purchase or reverses the one a
+    /// refund returns, if it reverses refunds; counted in `counts`.
+    fn after_earning(
+        &self,
+        member: &mut impl Member<Tz>,
+        event: &Event,
+        earned_points: bool,
+        (purchases, redeemed_so_far): (&mut Vec<Paid>, &mut u64),
+        counts: &mut Counts,
+    ) {
+        if earned_points && let Some(price) = self.price {
+            counts.redemptions += self.spend(member, price, event.at, redeemed_so_far);
+        }
+        if self.refunds {
+            match self.refund(member, event, purchases) {
+                Refunded::Reversed => counts.reversals += 1,
+                Refunded::Unmatched => counts.refunds_unmatched += 1,
+                Refunded::NotARefund => {}
+            }
+        }
     }
 
     /// Remembers a purchase, or reverses the purchase a refund returns.
@@ -566,14 +573,7 @@ enum Refunded {
 /// Its lists keep their room from member to member.
 #[derive(Default)]
 struct MemberTally {
-    events: u64,
-    duplicates: u64,
-    applied: u64,
-    too_late: u64,
-    failed: u64,
-    redemptions: u64,
-    reversals: u64,
-    refunds_unmatched: u64,
+    counts: Counts,
     awards: Vec<Noted>,
     bonuses: Vec<(Label, u64)>,
     /// The awards of the event being stepped in place.
@@ -582,42 +582,22 @@ struct MemberTally {
     outcome: AccountOutcome,
 }
 
-impl MemberTally {
-    fn clear(&mut self) {
-        let MemberTally {
-            events,
-            duplicates,
-            applied,
-            too_late,
-            failed,
-            redemptions,
-            reversals,
-            refunds_unmatched,
-            awards,
-            bonuses,
-            step_awards,
-            outcome: _,
-        } = self;
-        for n in [
-            events,
-            duplicates,
-            applied,
-            too_late,
-            failed,
-            redemptions,
-            reversals,
-            refunds_unmatched,
-        ] {
-            *n = 0;
-        }
-        awards.clear();
-        bonuses.clear();
-        step_awards.clear();
-    }
+/// A member's counts of what became of their events, as the report's.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    events: u64,
+    duplicates: u64,
+    applied: u64,
+    too_late: u64,
+    failed: u64,
+    redemptions: u64,
+    reversals: u64,
+    refunds_unmatched: u64,
+}
 
-    /// Adds the figures to the current user's in `acc`.
-    fn add_to(&self, acc: &mut Accumulator) {
-        let r = &mut acc.report;
+impl Counts {
+    /// Adds the counts to the report's.
+    fn add_to(self, r: &mut SimulationReport) {
         for (total, add) in [
             (&mut r.events, self.events),
             (&mut r.duplicates, self.duplicates),
@@ -630,6 +610,22 @@ impl MemberTally {
         ] {
             *total += add;
         }
+    }
+}
+
+impl MemberTally {
+    /// Empty again, keeping the lists' room (the outcome is written over
+    /// before it is read).
+    fn clear(&mut self) {
+        self.counts = Counts::default();
+        self.awards.clear();
+        self.bonuses.clear();
+        self.step_awards.clear();
+    }
+
+    /// Adds the figures to the current user's in `acc`.
+    fn add_to(&self, acc: &mut Accumulator) {
+        self.counts.add_to(&mut acc.report);
         for award in &self.awards {
             acc.award(award.rule, award.points, award.capped);
         }
