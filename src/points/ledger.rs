@@ -126,7 +126,7 @@ pub(crate) enum LotOrder {
     /// moves the lots after it, which for a heavy earner with short-lived
     /// awards among long-lived ones is most of them, every time. The lots
     /// stay out of order, so such a ledger is only expired
-    /// ([`Ledger::expire_out_of_order`]), summed up and reset: a
+    /// ([`Ledger::expire_in`]), summed up and reset: a
     /// simulation's.
     Deferred,
 }
@@ -616,11 +616,11 @@ impl Ledger {
         self.retire_due(now, LotOrder::Kept)
     }
 
-    /// [`Ledger::expire`] for a ledger whose lots were credited with
-    /// [`LotOrder::Deferred`]: every lot is looked at, and the lots stay
-    /// out of order.
-    pub(crate) fn expire_out_of_order(&mut self, now: DateTime<Utc>) -> u64 {
-        self.retire_due(now, LotOrder::Deferred)
+    /// [`Ledger::expire`] for a ledger whose lots were credited in
+    /// `order`: with [`LotOrder::Deferred`], every lot is looked at, and the
+    /// lots stay out of order.
+    pub(crate) fn expire_in(&mut self, order: LotOrder, now: DateTime<Utc>) -> u64 {
+        self.retire_due(now, order)
     }
 
     /// Retires the lots due at `now`, which are a prefix of the lots if

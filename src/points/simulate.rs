@@ -321,10 +321,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             }
         }
         counts.add_to(&mut acc.report);
-        match order {
-            LotOrder::Kept => ledger.expire(self.as_of),
-            LotOrder::Deferred => ledger.expire_out_of_order(self.as_of),
-        };
+        ledger.expire_in(order, self.as_of);
         acc.end_user(user, ledger, self.program.zone());
     }
 
@@ -361,12 +358,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // leaves it as it was), then expiry, of lots in either order.
         let _ = program.evaluate_tier(account, self.as_of);
         let as_of = self.as_of;
-        let _ = account.ledger_step(|ledger| {
-            Ok(match order {
-                LotOrder::Kept => ledger.expire(as_of),
-                LotOrder::Deferred => ledger.expire_out_of_order(as_of),
-            })
-        });
+        let _ = account.ledger_step(|ledger| Ok(ledger.expire_in(order, as_of)));
         acc.end_user(user, account.ledger(), program.zone());
         if let Some(status) = account.tier() {
             acc.tier(status.tier());

@@ -1050,7 +1050,7 @@ mod release_properties {
             // Expired at some instant, both retire the same points; put in
             // order, the deferred lots are the kept ones.
             let now = events.last().map_or(utc(2026, 3, 25, 0, 0), |e| e.at) + TimeDelta::days(i64::from(lives[0].1));
-            prop_assert_eq!(kept.expire(now), deferred.expire_out_of_order(now));
+            prop_assert_eq!(kept.expire(now), deferred.expire_in(LotOrder::Deferred, now));
             deferred.lots.sort_by_key(Lot::spend_key);
             prop_assert_eq!(&kept, &deferred);
             prop_assert!(kept.check().is_ok());
