@@ -463,14 +463,7 @@ mod tests {
         let again = l
             .capture("order".into(), t(3))
             .unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(again.repeated);
-        assert_eq!(
-            Redemption {
-                repeated: false,
-                ..again
-            },
-            c
-        );
+        assert_retry_of(&again, &c);
         assert_eq!(
             l.release("order".into(), t(3)),
             Err(PointsError::HoldClosed {

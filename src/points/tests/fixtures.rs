@@ -1,6 +1,6 @@
 //! Shared helpers for the points unit tests.
 
-use super::{Ledger, Program, ProgramSpec};
+use super::{Ledger, Program, ProgramSpec, Redemption};
 use crate::event::{Event, EventKind, Money};
 use crate::id::{EventId, UserId};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -75,4 +75,16 @@ pub(crate) fn assert_conserved(l: &Ledger, now: DateTime<Utc>) {
         s.spendable + s.pending + s.due + s.held + s.redeemed + s.expired + s.reversed,
         "{s:?}"
     );
+}
+
+/// Asserts that `again`, the answer to a retried key, is `first` itself,
+/// marked as repeated.
+#[track_caller]
+pub(crate) fn assert_retry_of(again: &Redemption, first: &Redemption) {
+    assert!(again.repeated);
+    let unmarked = Redemption {
+        repeated: false,
+        ..again.clone()
+    };
+    assert_eq!(&unmarked, first);
 }
