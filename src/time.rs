@@ -106,7 +106,7 @@ impl LocalDay {
 
     /// The calendar date of this day, if it has one (it is within chrono's
     /// calendar): unlike [`LocalDay::date`], never the date of another day.
-    fn exact_date(self) -> Option<NaiveDate> {
+    pub(crate) fn exact_date(self) -> Option<NaiveDate> {
         let date = self.date();
         (LocalDay::from_date(date) == self).then_some(date)
     }

@@ -593,8 +593,11 @@ impl<Tz: TimeZone> Program<Tz> {
                     .total
                     .checked_add(award.points)
                     .ok_or(PointsError::Overflow)?;
-                let expiry = rule.expiry.unwrap_or(self.spec.expiry);
-                change.expires_at = expiry.expires_at_memo(event.at, &self.zone, expiries)?;
+                change.expires_at = plan.expiry.expires_at_memo(
+                    (event.at, offset),
+                    &self.zone,
+                    (plan.expiry_class, &mut *expiries),
+                )?;
                 change.available_from = match rule.pending_days {
                     0 => event.at,
                     days => event

@@ -3,8 +3,11 @@
 //! optionally rounded up to the end of the month, quarter or year.
 
 use super::PointsError;
-use crate::time::{LocalDay, instant_of_local};
-use chrono::{DateTime, Datelike, Months, NaiveDate, Offset, TimeDelta, TimeZone, Utc};
+use crate::time::{LocalDay, instant_of_local, offset_seconds};
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveTime, Offset, TimeDelta,
+    TimeZone, Utc,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -85,47 +88,99 @@ impl Expiry {
         earned_at: DateTime<Utc>,
         zone: &Tz,
     ) -> Result<Option<DateTime<Utc>>, PointsError> {
-        self.expires_at_memo(earned_at, zone, &mut [])
+        self.expires_at_memo(
+            (earned_at, offset_seconds(zone, earned_at)),
+            zone,
+            (0, &mut []),
+        )
     }
 
-    /// [`Expiry::expires_at`], looking up in `memo` (and writing there) what
-    /// a local date of earning gives. `memo` is for one `zone`; an empty one
-    /// remembers nothing.
+    /// [`Expiry::expires_at`] for points earned at `earned_at`, `offset`
+    /// seconds east of UTC in `zone` (the caller has it at hand), looking
+    /// up in `memo` (and writing there) what the date of earning gives:
+    /// this expiry's class in its program (see [`Memo::slot`]).
     ///
-    /// Calendar months move the local date of earning and keep its time of
-    /// day: the calendar arithmetic is done once per date and memo slot,
-    /// and the time of day put back per call.
+    /// Both kinds of expiry move the date of earning and keep its time of
+    /// day (days the UTC date, calendar months the local one), so the
+    /// calendar arithmetic is done once per date and class, and the time of
+    /// day put back per call.
     pub(crate) fn expires_at_memo<Tz: TimeZone>(
         &self,
-        earned_at: DateTime<Utc>,
+        (earned_at, offset): (DateTime<Utc>, i32),
         zone: &Tz,
-        memo: &mut [Option<Memo>],
+        (class, memo): (usize, &mut [Option<Memo>]),
     ) -> Result<Option<DateTime<Utc>>, PointsError> {
+        let nanos = earned_at.timestamp_subsec_nanos();
+        if nanos >= 1_000_000_000 {
+            // A leap second keeps chrono's own rules, uncached.
+            return self.expires_at_by_chrono(earned_at, zone);
+        }
         match *self {
             Expiry::Never => Ok(None),
-            Expiry::AfterDays { days } => {
-                let nanos = earned_at.timestamp_subsec_nanos();
+            Expiry::AfterDays { .. } => {
                 // Days of 24 hours are whole multiples of 86,400 seconds of
-                // Unix time: integer arithmetic, cheaper than chrono's
-                // calendar addition or a memo, and the same instant. A leap
-                // second (nanos past a second) keeps chrono's own rules.
-                if nanos < 1_000_000_000 {
-                    return earned_at
-                        .timestamp()
-                        .checked_add(i64::from(days) * 86_400)
-                        .and_then(|secs| DateTime::from_timestamp(secs, nanos))
-                        .map(Some)
-                        .ok_or(PointsError::Overflow);
+                // Unix time: the UTC date moves and the time of day stays.
+                // The year and day of the year are read straight off a
+                // date, which its day number is not.
+                let date = earned_at.date_naive();
+                let key = (date.year() << 9) | date.ordinal() as i32;
+                let slot = Memo::slot(memo, class, key);
+                let worked = self.worked_out(key, || Some(date), zone, slot)?;
+                Ok(Some(worked.due.and_time(earned_at.time()).and_utc()))
+            }
+            Expiry::AfterMonths { .. } => {
+                let local = earned_at.timestamp() + i64::from(offset);
+                let day = LocalDay::of_offset_seconds(earned_at.timestamp(), offset);
+                let slot = Memo::slot(memo, class, day.number());
+                let worked = self.worked_out(day.number(), || day.exact_date(), zone, slot)?;
+                if let Some(end) = worked.rounded {
+                    return Ok(Some(end));
                 }
-                earned_at
-                    .checked_add_signed(TimeDelta::days(i64::from(days)))
+                // The seconds are in 0..86,400 by construction.
+                let time = NaiveTime::from_num_seconds_from_midnight_opt(
+                    local.rem_euclid(86_400) as u32,
+                    nanos,
+                )
+                .ok_or(PointsError::Overflow)?;
+                let due = worked.due.and_time(time);
+                // The earliest instant with that local time, as
+                // `instant_of_local` finds it, but moved from `earned_at` by
+                // whole seconds: no calendar conversion.
+                let due_offset = match zone.offset_from_local_datetime(&due) {
+                    LocalResult::Single(o) | LocalResult::Ambiguous(o, _) => {
+                        o.fix().local_minus_utc()
+                    }
+                    // In a gap: walked past it.
+                    LocalResult::None => {
+                        return instant_of_local(due, zone)
+                            .map(Some)
+                            .ok_or(PointsError::Overflow);
+                    }
+                };
+                let days = i64::from(LocalDay::from_date(worked.due).days_since(day));
+                let shift = days * 86_400 + i64::from(offset) - i64::from(due_offset);
+                TimeDelta::try_seconds(shift)
+                    .and_then(|shift| earned_at.checked_add_signed(shift))
                     .map(Some)
                     .ok_or(PointsError::Overflow)
             }
-            Expiry::AfterMonths {
-                months,
-                round_up_to,
-            } => {
+        }
+    }
+
+    /// [`Expiry::expires_at`] by chrono's calendar arithmetic throughout:
+    /// for an instant inside a leap second, and the tests' reference.
+    fn expires_at_by_chrono<Tz: TimeZone>(
+        &self,
+        earned_at: DateTime<Utc>,
+        zone: &Tz,
+    ) -> Result<Option<DateTime<Utc>>, PointsError> {
+        match *self {
+            Expiry::Never => Ok(None),
+            Expiry::AfterDays { days } => earned_at
+                .checked_add_signed(TimeDelta::days(i64::from(days)))
+                .map(Some)
+                .ok_or(PointsError::Overflow),
+            Expiry::AfterMonths { .. } => {
                 // Checked: the local time of an instant at the calendar's
                 // ends may be beyond it.
                 let offset = zone.offset_from_utc_datetime(&earned_at.naive_utc()).fix();
@@ -133,7 +188,7 @@ impl Expiry {
                     .naive_utc()
                     .checked_add_offset(offset)
                     .ok_or(PointsError::Overflow)?;
-                let worked = self.worked_out(local.date(), (months, round_up_to), zone, memo)?;
+                let worked = self.worked_out(0, || Some(local.date()), zone, None)?;
                 match worked.rounded {
                     Some(end) => Ok(Some(end)),
                     None => instant_of_local(worked.due.and_time(local.time()), zone)
@@ -144,38 +199,50 @@ impl Expiry {
         }
     }
 
-    /// What earning on local `date` gives under this expiry, `months` later
-    /// and maybe rounded up, from `memo` if it has it.
+    /// What earning on the date keyed `key` (the date itself from `date`,
+    /// `None` if beyond the calendar) gives under this expiry, from `slot`
+    /// if it holds it (and written there if not).
     fn worked_out<Tz: TimeZone>(
         &self,
-        date: NaiveDate,
-        (months, round_up_to): (u32, Option<PeriodEnd>),
+        key: i32,
+        date: impl FnOnce() -> Option<NaiveDate>,
         zone: &Tz,
-        memo: &mut [Option<Memo>],
+        slot: Option<&mut Option<Memo>>,
     ) -> Result<Memo, PointsError> {
-        let slot = Memo::slot(memo, self, date);
         if let Some(Some(m)) = slot.as_deref()
+            && m.key == key
             && m.expiry == *self
-            && m.date == date
         {
             return Ok(*m);
         }
-        // chrono clamps a missing day to the month's last day.
-        let due = date
-            .checked_add_months(Months::new(months))
-            .ok_or(PointsError::Overflow)?;
-        let rounded = match round_up_to {
-            None => None,
-            Some(period) => {
-                let next = next_period_start(due, period).ok_or(PointsError::Overflow)?;
-                let start = LocalDay::from_date(next).checked_start_in(zone);
-                Some(start.ok_or(PointsError::Overflow)?)
+        let date = date().ok_or(PointsError::Overflow)?;
+        let (due, rounded) = match *self {
+            // Points that never expire have no date: never called for them.
+            Expiry::Never => return Err(PointsError::Overflow),
+            Expiry::AfterDays { days } => (date.checked_add_days(Days::new(u64::from(days))), None),
+            Expiry::AfterMonths {
+                months,
+                round_up_to,
+            } => {
+                // chrono clamps a missing day to the month's last day.
+                let due = date
+                    .checked_add_months(Months::new(months))
+                    .ok_or(PointsError::Overflow)?;
+                let rounded = match round_up_to {
+                    None => None,
+                    Some(period) => {
+                        let next = next_period_start(due, period).ok_or(PointsError::Overflow)?;
+                        let start = LocalDay::from_date(next).checked_start_in(zone);
+                        Some(start.ok_or(PointsError::Overflow)?)
+                    }
+                };
+                (Some(due), rounded)
             }
         };
         let m = Memo {
             expiry: *self,
-            date,
-            due,
+            key,
+            due: due.ok_or(PointsError::Overflow)?,
             rounded,
         };
         if let Some(slot) = slot {
@@ -242,51 +309,41 @@ impl fmt::Display for Expiry {
     }
 }
 
-/// What an `AfterMonths` expiry gives for one local date of earning (see
+/// What an expiry after days or months gives for one date of earning (see
 /// [`Expiry::expires_at_memo`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Memo {
     expiry: Expiry,
-    /// The local date of earning.
-    date: NaiveDate,
-    /// That date plus the months.
+    /// The date of earning: a UTC date (year and day of the year) for
+    /// days, a local day number for months.
+    key: i32,
+    /// That date plus the days or months.
     due: NaiveDate,
     /// The end of the period `due` is rounded up to, if it is.
     rounded: Option<DateTime<Utc>>,
 }
 
 impl Memo {
-    /// How many slots a batch's memo has: a few months' dates for each of
-    /// a program's few calendar expiries, with room to spare (a direct
-    /// mapped table misses when two keys share a slot).
-    pub(crate) const BATCH: usize = 1024;
+    /// How many consecutive dates a batch's memo holds for each of a
+    /// program's expiries: two months' worth, more than most members' runs
+    /// of events span, so a member's dates rarely push each other out.
+    const DATES: usize = 64;
 
-    /// The slot of `memo` for `expiry` and `date` (none if `memo` is
-    /// empty): one place per key, so a lookup is one comparison.
-    fn slot<'m>(
-        memo: &'m mut [Option<Memo>],
-        expiry: &Expiry,
-        date: NaiveDate,
-    ) -> Option<&'m mut Option<Memo>> {
-        let Expiry::AfterMonths {
-            months,
-            round_up_to,
-        } = *expiry
-        else {
-            return None;
-        };
-        let expiry = u64::from(months) * 4 + round_up_to.map_or(0, |p| p as u64 + 1);
-        // The year and day of the year are read straight off a date, which
-        // working out its day number is not; a multiplicative hash spreads
-        // neighbouring days and expiries over the slots.
-        let day = (date.year() as u64)
-            .wrapping_mul(366)
-            .wrapping_add(u64::from(date.ordinal()));
-        let key = (day.wrapping_mul(1 << 12).wrapping_add(expiry))
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            >> 32;
-        let len = memo.len();
-        memo.get_mut((key as usize).checked_rem(len)?)
+    /// A batch's memo for a program with `classes` distinct expiries.
+    pub(crate) fn batch(classes: usize) -> Vec<Option<Memo>> {
+        vec![None; classes.saturating_mul(Self::DATES)]
+    }
+
+    /// The slot of `memo` for the expiry of class `class` and the date
+    /// keyed `key`: one place per key, found with a shift and a mask, so a
+    /// lookup is one comparison. A memo too small for the class shares its
+    /// first slot; an empty one has none.
+    fn slot(memo: &mut [Option<Memo>], class: usize, key: i32) -> Option<&mut Option<Memo>> {
+        let at = class
+            .saturating_mul(Self::DATES)
+            .saturating_add(key as usize % Self::DATES);
+        let at = if at < memo.len() { at } else { 0 };
+        memo.get_mut(at)
     }
 }
 
@@ -552,10 +609,11 @@ mod tests {
     }
 
     #[test]
-    fn a_memo_gives_what_working_it_out_gives() {
-        // Every 97 minutes over two years in New York (DST gaps and folds)
-        // and in +08:00, through a memo small enough that its slots collide
-        // and are overwritten: the same instants as without one.
+    fn a_memo_gives_what_chrono_s_arithmetic_gives() {
+        // Every 97 minutes and a little over two years in New York (DST
+        // gaps and folds) and in +08:00, through a batch's memo and through
+        // one small enough that its slots are shared and overwritten: the
+        // same instants as chrono's calendar arithmetic gives.
         let ny = chrono_tz::America::New_York;
         let expiries = [
             months(1, None),
@@ -564,24 +622,60 @@ mod tests {
             months(12, Some(PeriodEnd::Quarter)),
             months(6, Some(PeriodEnd::Year)),
             Expiry::AfterDays { days: 30 },
+            Expiry::AfterDays { days: 365 },
             Expiry::Never,
         ];
-        let (mut memo_ny, mut memo_cn) = ([None; 5], [None; 5]);
+        let mut memos = [
+            (Memo::batch(expiries.len()), Memo::batch(expiries.len())),
+            (vec![None; 5], vec![None; 5]),
+        ];
         let mut at = utc(2025, 1, 30, 0);
         for step in 0..(2 * 365 * 24 * 60 / 97) {
-            let expiry = expiries[step % expiries.len()];
+            let class = step % expiries.len();
+            let expiry = expiries[class];
+            let by_chrono = expiry.expires_at_by_chrono(at, &ny);
             assert_eq!(
-                expiry.expires_at_memo(at, &ny, &mut memo_ny),
                 expiry.expires_at(at, &ny),
-                "{expiry} at {at} in New York"
+                by_chrono,
+                "{expiry} at {at} in NY"
             );
+            let offset = offset_seconds(&ny, at);
+            for (memo, _) in &mut memos {
+                let got = expiry.expires_at_memo((at, offset), &ny, (class, memo));
+                assert_eq!(got, by_chrono, "{expiry} at {at} in New York, memo");
+            }
+            let by_chrono = expiry.expires_at_by_chrono(at, &plus8());
             assert_eq!(
-                expiry.expires_at_memo(at, &plus8(), &mut memo_cn),
                 expiry.expires_at(at, &plus8()),
-                "{expiry} at {at} in +08:00"
+                by_chrono,
+                "{expiry} at {at}"
             );
-            at += TimeDelta::minutes(97);
+            for (_, memo) in &mut memos {
+                let got = expiry.expires_at_memo((at, 8 * 3600), &plus8(), (class, memo));
+                assert_eq!(got, by_chrono, "{expiry} at {at} in +08:00, memo");
+            }
+            // Seconds and nanoseconds vary too.
+            at += TimeDelta::minutes(97) + TimeDelta::nanoseconds(1_000_003_001);
         }
-        assert!(memo_ny.iter().any(Option::is_some));
+        let used = |memo: &[Option<Memo>]| memo.iter().filter(|m| m.is_some()).count();
+        let [(batch_ny, batch_cn), (small_ny, small_cn)] = &memos;
+        // Seven expiries with dates over two months of slots each.
+        assert!(used(batch_ny) > 6 * Memo::DATES && used(batch_cn) > 6 * Memo::DATES);
+        assert!(used(small_ny) > 0 && used(small_cn) > 0);
+    }
+
+    #[test]
+    fn a_leap_second_keeps_chrono_s_rules() {
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .map(|t| t.and_utc())
+            .unwrap_or_default();
+        let mut memo = Memo::batch(1);
+        for expiry in [months(1, None), months(2, Some(PeriodEnd::Month))] {
+            let got = expiry.expires_at_memo((leap, 8 * 3600), &plus8(), (0, &mut memo));
+            assert_eq!(got, expiry.expires_at_by_chrono(leap, &plus8()), "{expiry}");
+            assert!(got.is_ok_and(|at| at.is_some()));
+        }
+        assert!(memo.iter().all(Option::is_none), "not remembered");
     }
 }

@@ -239,7 +239,7 @@ impl ProgramSpec {
     pub fn validate_in<Tz: TimeZone>(self, zone: Tz) -> Result<Program<Tz>, ProgramError> {
         self.check()?;
         let account = AccountRules::new(&self)?;
-        let plan = Plan::new(&self.rules);
+        let plan = Plan::new(&self.rules, self.expiry);
         Ok(Program {
             spec: self,
             zone,
@@ -443,6 +443,9 @@ pub(crate) struct Plan {
     /// Whether any rule keeps month tallies (a calendar conversion per
     /// event, so only when needed).
     pub(crate) months: bool,
+    /// How many distinct expiries the rules' lots take (see
+    /// [`RulePlan::expiry_class`]).
+    pub(crate) expiry_classes: usize,
 }
 
 /// One rule's precomputed facts.
@@ -454,6 +457,11 @@ pub(crate) struct RulePlan {
     /// The rule's exclusive group, as an index.
     pub(crate) group: Option<usize>,
     pub(crate) cooldown: Option<TimeDelta>,
+    /// The expiry of the rule's lots: its own, or the program's.
+    pub(crate) expiry: Expiry,
+    /// Which of the program's distinct expiries that is, in order of first
+    /// use: its place in an expiry [`Memo`](super::expiry::Memo).
+    pub(crate) expiry_class: usize,
 }
 
 impl RulePlan {
@@ -464,7 +472,7 @@ impl RulePlan {
 }
 
 impl Plan {
-    fn new(rules: &[RuleSpec]) -> Plan {
+    fn new(rules: &[RuleSpec], default_expiry: Expiry) -> Plan {
         let mut order: Vec<usize> = (0..rules.len()).collect();
         // Stable: equal priorities keep declaration order.
         order.sort_by_key(|&i| std::cmp::Reverse(rules.get(i).map_or(0, |r| r.priority)));
@@ -484,6 +492,7 @@ impl Plan {
             })
             .collect();
         let mut groups: Vec<&Label> = Vec::new();
+        let mut expiries: Vec<Expiry> = Vec::new();
         let plans = rules
             .iter()
             .map(|r| {
@@ -494,6 +503,15 @@ impl Plan {
                         groups.len() - 1
                     })
                 });
+                let expiry = r.expiry.unwrap_or(default_expiry);
+                let expiry_class =
+                    expiries
+                        .iter()
+                        .position(|e| *e == expiry)
+                        .unwrap_or_else(|| {
+                            expiries.push(expiry);
+                            expiries.len() - 1
+                        });
                 RulePlan {
                     first_time: r.when.iter().any(|c| matches!(c, C::FirstTime {})),
                     every_nth: r
@@ -506,6 +524,8 @@ impl Plan {
                         .collect(),
                     group,
                     cooldown: r.cooldown_seconds.map(|s| TimeDelta::seconds(i64::from(s))),
+                    expiry,
+                    expiry_class,
                 }
             })
             .collect();
@@ -515,6 +535,7 @@ impl Plan {
             names: rules.iter().map(|r| r.name.clone()).collect(),
             weeks: rules.iter().any(RuleSpec::tallies_weeks),
             months: rules.iter().any(RuleSpec::tallies_months),
+            expiry_classes: expiries.len(),
         }
     }
 

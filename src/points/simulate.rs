@@ -233,7 +233,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         let mut ledger = self.program.new_ledger();
         // Expiry dates by local date of earning, for all users: they
         // earn on the same few dates.
-        let mut expiries = vec![None; Memo::BATCH];
+        let mut expiries = Memo::batch(self.program.plan.expiry_classes);
         // And the rule counters of earlier users, for reuse.
         let mut spare = SpareCounters::new();
         // Under a program with tiers, a streak or badges: one account,
