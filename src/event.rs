@@ -716,10 +716,49 @@ impl Serialize for Attributes {
 }
 
 impl<'de> Deserialize<'de> for Attributes {
+    /// In the order written, which is the order set, so a round trip is the
+    /// identity; a name written twice keeps its last value, as
+    /// [`Attributes::set`] does.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // A BTreeMap rejects nothing and gives a stable order for equal inputs.
-        let map = std::collections::BTreeMap::<Label, AttrValue>::deserialize(d)?;
-        Ok(Attributes(map.into_iter().collect()))
+        struct InOrder;
+        impl<'de> serde::de::Visitor<'de> for InOrder {
+            type Value = Attributes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map from attribute name to value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Attributes, A::Error> {
+                let (mut names, mut values) = (Vec::new(), Vec::new());
+                while let Some((name, value)) = map.next_entry::<Label, AttrValue>()? {
+                    names.push(name);
+                    values.push(Some(value));
+                }
+                // A name written again moves its last value to its first
+                // place. Sorted positions, not `set` per entry: hostile
+                // input with many names stays O(n log n).
+                let mut by_name: Vec<usize> = (0..names.len()).collect();
+                by_name.sort_by(|&a, &b| names[a].cmp(&names[b]));
+                for same in by_name.chunk_by(|&a, &b| names[a] == names[b]) {
+                    if let (Some(&first), Some(&last)) = (same.first(), same.last())
+                        && first != last
+                    {
+                        let value = values[last].take();
+                        for &i in same {
+                            values[i] = None;
+                        }
+                        values[first] = value;
+                    }
+                }
+                let kept = names
+                    .into_iter()
+                    .zip(values)
+                    .filter_map(|(k, v)| Some((k, v?)));
+                Ok(Attributes(kept.collect()))
+            }
+        }
+        d.deserialize_map(InOrder)
     }
 }
 
@@ -761,6 +800,31 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_read_back_in_the_order_set() {
+        let mut attrs = Attributes::new();
+        attrs.set("zeta", 1_i64);
+        attrs.set("alpha", "wechat");
+        attrs.set("mid", true);
+        let json = serde_json::to_string(&attrs).unwrap();
+        assert_eq!(json, r#"{"zeta":1,"alpha":"wechat","mid":true}"#);
+        assert_eq!(serde_json::from_str::<Attributes>(&json).unwrap(), attrs);
+    }
+
+    #[test]
+    fn a_name_written_twice_keeps_its_first_place_and_last_value_as_set_does() {
+        let read: Attributes =
+            serde_json::from_str(r#"{"a":1,"b":2,"a":3,"c":4,"b":5,"a":6}"#).unwrap();
+        let mut set = Attributes::new();
+        for (name, value) in [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5), ("a", 6)] {
+            set.set(name, value as i64);
+        }
+        assert_eq!(read, set);
+        let names: Vec<&str> = read.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(read.get("a"), Some(&AttrValue::from(6_i64)));
+    }
 
     #[test]
     fn every_tag_name_parses_back_and_matches_serde() {

@@ -70,14 +70,16 @@ impl StageCounts {
         Stage::ALL.iter().map(|&s| (s, self.get(s)))
     }
 
-    /// All users counted.
+    /// All users counted (saturating: counts read back from JSON may be
+    /// anything).
     pub fn total(&self) -> u64 {
-        self.0.iter().sum()
+        self.0.iter().fold(0, |sum, &n| sum.saturating_add(n))
     }
 
-    /// Counts one more user in `stage`.
+    /// Counts one more user in `stage` (saturating).
     pub fn add(&mut self, stage: Stage) {
-        self.0[stage as usize] += 1;
+        let n = &mut self.0[stage as usize];
+        *n = n.saturating_add(1);
     }
 }
 
@@ -227,5 +229,20 @@ impl Replayed<'_> {
     /// How many users stand in each stage now.
     pub fn stage_counts(&self) -> StageCounts {
         self.states.iter().map(Lifecycle::stage).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_back_from_json_saturate_instead_of_panicking() {
+        let json = format!("[{0},{0},0,0,0,0,0,0,0,0,0]", u64::MAX);
+        let mut counts: StageCounts = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(counts.get(Stage::ALL[0]), u64::MAX, "read back as written");
+        assert_eq!(counts.total(), u64::MAX);
+        counts.add(Stage::ALL[0]);
+        assert_eq!(counts.get(Stage::ALL[0]), u64::MAX);
     }
 }

@@ -500,7 +500,9 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         };
         self.count(state, event, &seen, out);
         self.advance(state, &seen, out);
-        state.version += 1;
+        // Saturating, as the generic machine does: only a stored state made
+        // by hand gets there, and a public function never panics.
+        state.version = state.version.saturating_add(1);
         Ok(Admission::Fresh)
     }
 
@@ -526,7 +528,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     ) -> usize {
         let moved = self.fire_idle_moves(state, millis::of(now), out);
         if moved > 0 {
-            state.version += 1;
+            state.version = state.version.saturating_add(1);
         }
         moved
     }
@@ -719,6 +721,30 @@ mod tests {
         };
         edit(&mut spec);
         spec.validate().unwrap()
+    }
+
+    #[test]
+    fn a_stored_state_at_the_last_version_steps_without_a_panic() {
+        // Only a state made by hand (or read back from hostile JSON) gets
+        // there; the version saturates, as the generic machine's does.
+        let p = policy(|_| {});
+        let mut user = Lifecycle::new(U);
+        user.version = u64::MAX;
+        let visit = |id, days| {
+            Event::new(
+                EventId(id),
+                U,
+                t0() + TimeDelta::days(days),
+                EventKind::Visited,
+            )
+        };
+        assert!(
+            p.apply(&mut user, &visit(1, 0))
+                .is_ok_and(|a| a.was_applied())
+        );
+        assert_eq!(user.version(), u64::MAX);
+        assert!(!p.tick(&mut user, t0() + TimeDelta::days(100)).is_empty());
+        assert_eq!(user.version(), u64::MAX);
     }
 
     #[test]
