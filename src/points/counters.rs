@@ -190,7 +190,11 @@ impl Tallies {
     }
 
     /// Takes `awards` awards of `points` out of the period `key`, if kept,
-    /// dropping its tally when it becomes empty.
+    /// dropping its tally when it becomes empty, unless it is the newest:
+    /// the newest period marks how far back the daily tallies reach (see
+    /// [`too_old`]), and a reversal must not move that mark back, or a late
+    /// event for a day already dropped would find an empty tally and a cap
+    /// with room in it.
     pub(crate) fn remove(&mut self, key: LocalDay, points: u64, awards: u32) {
         match &mut self.0 {
             Repr::One(one) => {
@@ -198,17 +202,15 @@ impl Tallies {
                     && *k == key
                 {
                     t.remove(points, awards);
-                    if t.is_empty() {
-                        *one = None;
-                    }
                 }
             }
             Repr::Many(many) => {
+                let newest = many.len().saturating_sub(1);
                 if let Some(i) = many.iter().position(|(k, _)| *k == key)
                     && let Some((_, t)) = many.get_mut(i)
                 {
                     t.remove(points, awards);
-                    if t.is_empty() {
+                    if t.is_empty() && i != newest {
                         many.remove(i);
                     }
                 }
@@ -708,7 +710,18 @@ mod tests {
         one.remove(day(6), 9, 1);
         assert_eq!(one.get(day(5)).map(|t| t.points), Some(9));
         one.remove(day(5), 9, 1);
-        assert!(one.is_empty());
+        // Emptied, the newest (here the only) period stays as the mark.
+        assert_eq!(one.get(day(5)), Some(DayTally::default()));
+        let mut two = Tallies::default();
+        two.add(day(4), 3);
+        two.add(day(5), 2);
+        two.remove(day(4), 3, 1);
+        two.remove(day(5), 2, 1);
+        assert_eq!(
+            two.iter().collect::<Vec<_>>(),
+            [(day(5), DayTally::default())]
+        );
+        let mut one = Tallies::default();
         one.add(day(3), 1);
         one.keep_from(day(4));
         assert!(one.is_empty());

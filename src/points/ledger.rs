@@ -1043,10 +1043,12 @@ impl Ledger {
     /// Tallies already dropped (older than [`DAILY_TALLY_DAYS`]) are left
     /// as they are, and nothing goes below zero. One thing is not undone:
     /// tallies that the award's own day pushed out of the horizon (it was
-    /// the newest day by more than the horizon) stay dropped. An event for
-    /// such a day would be more than a week late; a dedupe window shorter
-    /// than that (the default is three days) refuses it anyway. The version is not bumped:
-    /// the reversal that calls this does that once for the whole operation.
+    /// the newest day by more than the horizon) stay dropped, and an
+    /// emptied newest tally stays (holding nothing) as the mark of how far
+    /// back the tallies reach, so an event for a dropped day is refused as
+    /// too late whether or not the reversal came first. The version is not
+    /// bumped: the reversal that calls this does that once for the whole
+    /// operation.
     pub(crate) fn release_award(
         &mut self,
         rule: &str,
@@ -1721,8 +1723,10 @@ mod tests {
         l.release_award("visit", day, 10, false);
         let c = l.counter("visit").cloned().unwrap_or_default();
         assert_eq!((c.count, c.points), (0, 0));
-        // The emptied day's tally is gone, as if the award never was.
-        assert_eq!(c.days.get(day), None);
+        // The emptied day's tally holds nothing, as if the award never
+        // was; as the newest day it stays, marking how far back the
+        // tallies reach.
+        assert_eq!(c.days.get(day), Some(DayTally::default()));
         // An unknown rule or a forgotten day changes nothing.
         l.release_award("nope", day, 10, false);
         l.give_back("visit", LocalDay::from_number(0), 5, 1, false);

@@ -63,7 +63,10 @@ pub struct ReversedAward {
 ///
 /// 1. what is left in the award's own lot (spendable or pending);
 /// 2. nothing for points of it that expired: the member had no use of them,
-///    so they are written off;
+///    so they are written off (points due by the reversal's `now` count as
+///    expired: the reversal first retires them, as
+///    [`Ledger::expire`] would, so the result does not depend on when the
+///    host last called it);
 /// 3. the rest (spent, or reserved by an open hold) under the program's
 ///    [`Clawback`] policy:
 ///    - `negative_balance`: from the member's other lots (earliest-expiring
@@ -224,6 +227,11 @@ impl Ledger {
         if indices.is_empty() {
             return Err(PointsError::UnknownEarning { id: source });
         }
+        // What is due by `now` has expired, whether or not `expire` has run:
+        // retired first, the award's own lot gives back only what is left
+        // of it, and its expired points are written off, so the result does
+        // not depend on when the host last called `expire`.
+        self.expire(now);
         let mut result = Reversal {
             key: key.clone(),
             source,
@@ -471,6 +479,33 @@ mod tests {
         assert_eq!((r.written_off, r.owed, r.taken_back), (60, 40, 0));
         assert_eq!(l.earnings().next().map(|e| e.written_off), Some(60));
         assert_conserved(&l, day(2));
+    }
+
+    #[test]
+    fn points_due_count_as_expired_whether_or_not_expire_ran() {
+        let p = shop(
+            50,
+            r#""expiry": { "type": "after_days", "days": 1 },"#,
+            r#"{ "clawback": "debt" }"#,
+        );
+        let mut housekept = p.new_ledger();
+        earn(&p, &mut housekept, &[purchase(7, 100, t(0))]);
+        assert!(housekept.redeem("r".into(), 40, t(1)).is_ok());
+        let mut not = housekept.clone();
+        assert_eq!(housekept.expire(day(2)), 60);
+        let reverse = |l: &mut Ledger| {
+            p.reverse(l, "x".into(), EventId(7), Portion::Whole, day(2))
+                .map(|r| (r.written_off, r.owed, r.taken_back))
+        };
+        assert_eq!(reverse(&mut housekept), Ok((60, 40, 0)));
+        assert_eq!(reverse(&mut not), Ok((60, 40, 0)));
+        assert_eq!((not.expired(), not.reversed()), (60, 0));
+        assert_conserved(&not, day(2));
+        // Before the points are due, they are taken back.
+        let mut early = p.new_ledger();
+        earn(&p, &mut early, &[purchase(7, 100, t(0))]);
+        let r = p.reverse(&mut early, "x".into(), EventId(7), Portion::Whole, t(1));
+        assert_eq!(r.map(|r| (r.written_off, r.taken_back)), Ok((0, 100)));
     }
 
     #[test]

@@ -186,11 +186,35 @@ fn cooldown_ends_exactly_at_the_boundary() {
         early.awards.first().and_then(|a| a.cooling_down_until),
         Some(t + TimeDelta::hours(1))
     );
-    // A late event before the last award is inside the cooldown too.
+    // A late event just before the last award is inside the cooldown too …
     let late = p.apply(&mut l, &ev(3, "share", t - TimeDelta::minutes(5)));
     assert_eq!(late.map(|e| e.total), Ok(0));
     let on_time = p.apply(&mut l, &ev(4, "share", t + TimeDelta::hours(1)));
     assert_eq!(on_time.map(|e| e.total), Ok(5));
+    // … but one a cooldown or more before it is as far from it as one a
+    // cooldown after: awarded, as it would have been in time order.
+    let (a, b) = (
+        ev(5, "share", t + TimeDelta::hours(3)),
+        ev(6, "share", t + TimeDelta::hours(5)),
+    );
+    let mut in_order = l.clone();
+    let mut out_of_order = l;
+    let total = |l: &mut Ledger, x: &Event, y: &Event| {
+        let first = p.apply(l, x).map(|e| e.total);
+        let second = p.apply(l, y).map(|e| e.total);
+        (first, second)
+    };
+    assert_eq!(total(&mut in_order, &a, &b), (Ok(5), Ok(5)));
+    assert_eq!(total(&mut out_of_order, &b, &a), (Ok(5), Ok(5)));
+    let just_within = ev(
+        7,
+        "share",
+        t + TimeDelta::hours(4) + TimeDelta::milliseconds(1),
+    );
+    assert_eq!(
+        p.apply(&mut out_of_order, &just_within).map(|e| e.total),
+        Ok(0)
+    );
 }
 
 #[test]
@@ -559,7 +583,7 @@ fn release_gives_cap_room_back_whatever_the_order() {
     assert_eq!(p.apply(&mut l, &ev(2, "lesson", t)).map(|e| e.total), Ok(0));
     l.release_award("lesson", day, award.points, award.counted_global);
     // … the tallies are as if it had never been made …
-    assert_eq!(l.counter("lesson").cloned().unwrap_or_default(), before);
+    assert_eq!(cap_room(l.counter("lesson")), cap_room(Some(&before)));
     assert_eq!(l.global_day(day), DayTally::default());
     // … and the next award of the day fits again.
     assert_eq!(
@@ -570,6 +594,49 @@ fn release_gives_cap_room_back_whatever_the_order() {
     let mut empty = Ledger::new();
     empty.release_award("nope", day, 10, true);
     assert_eq!(empty, Ledger::new());
+}
+
+/// What a counter's caps read: its lifetime figures and the tallies that
+/// hold anything (an emptied newest tally stays as the mark of how far
+/// back the tallies reach, see `Tallies::remove`; it holds no room).
+fn cap_room(c: Option<&RuleCounter>) -> (u32, u64, [Vec<(LocalDay, DayTally)>; 3]) {
+    let c = c.cloned().unwrap_or_default();
+    let held = |t: &Tallies| t.iter().filter(|(_, v)| !v.is_empty()).collect();
+    (
+        c.count,
+        c.points,
+        [held(&c.days), held(&c.weeks), held(&c.months)],
+    )
+}
+
+#[test]
+fn a_reversal_never_moves_back_how_far_the_tallies_reach() {
+    // Day 1's tally is dropped when day 8 is tallied. Reversing day 8's
+    // award used to drop day 8's tally too, and a late event for day 1 then
+    // found no tally at all: a second award on a day capped at one. It is
+    // refused as too late, whether or not the reversal came first, for a
+    // rule's own cap and for the global daily cap alike.
+    for (own_cap, global_cap) in [(cap(Some(1), None), None), (None, cap(None, Some(10)))] {
+        let mut r = rule("visit", "visit", 10);
+        r.daily_cap = own_cap;
+        let mut s = beijing(vec![r]);
+        s.global_daily_cap = global_cap;
+        let p = program(s);
+        let t = utc(2026, 3, 2, 2, 0);
+        let mut l = p.new_ledger();
+        assert_eq!(p.apply(&mut l, &ev(1, "visit", t)).map(|e| e.total), Ok(10));
+        let later = t + TimeDelta::days(8);
+        assert_eq!(
+            p.apply(&mut l, &ev(2, "visit", later)).map(|e| e.total),
+            Ok(10)
+        );
+        let late = ev(3, "visit", t + TimeDelta::hours(1));
+        let refused = Err(PointsError::TooLate { id: EventId(3) });
+        assert_eq!(p.apply(&mut l.clone(), &late).map(|e| e.total), refused);
+        let reversed = p.reverse(&mut l, "r".into(), EventId(2), Portion::Whole, later);
+        assert_eq!(reversed.map(|x| x.points), Ok(10));
+        assert_eq!(p.apply(&mut l, &late).map(|e| e.total), refused);
+    }
 }
 
 #[test]
@@ -598,7 +665,7 @@ fn a_reversal_gives_week_month_and_global_room_back() {
         t + TimeDelta::hours(1),
     );
     assert_eq!(reversed.map(|x| x.points), Ok(10));
-    assert_eq!(l.counter("upvote").cloned().unwrap_or_default(), before);
+    assert_eq!(cap_room(l.counter("upvote")), cap_room(Some(&before)));
     assert_eq!(l.global_day(LocalDay::of(t, p.zone())), DayTally::default());
     assert_eq!(
         p.apply(&mut l, &ev(3, "upvote", t + TimeDelta::hours(2)))
@@ -1001,11 +1068,14 @@ mod release_properties {
         after: &Tallies,
         oldest: LocalDay,
     ) -> Result<(), TestCaseError> {
-        for (k, v) in after.iter() {
-            prop_assert_eq!(before.get(k), Some(v), "{}", k);
+        // An emptied newest tally stays as the horizon's mark: it holds
+        // nothing, as an absent one.
+        let held = |t: &Tallies, k| t.get(k).filter(|v| !v.is_empty());
+        for (k, v) in after.iter().filter(|(_, v)| !v.is_empty()) {
+            prop_assert_eq!(held(before, k), Some(v), "{}", k);
         }
-        for (k, v) in before.iter() {
-            prop_assert!(k < oldest || after.get(k) == Some(v), "{}", k);
+        for (k, v) in before.iter().filter(|(_, v)| !v.is_empty()) {
+            prop_assert!(k < oldest || held(after, k) == Some(v), "{}", k);
         }
         Ok(())
     }
