@@ -145,8 +145,10 @@ fn state_name(i: usize) -> Label {
 
 /// A valid spec: a spanning tree of edges from `s0` makes every state
 /// reachable; each event transition has its own `custom:t{k}` pattern and
-/// each timeout its own length, so nothing is ambiguous; timeouts only lead
-/// to higher-numbered states, so they form no cycle.
+/// each timeout its own length, days-in-state ones longer than every idle
+/// one (so that no two of a state fall due together, however a user
+/// arrived), so nothing is ambiguous; timeouts only lead to higher-numbered
+/// states, so they form no cycle.
 fn build(bp: &Blueprint) -> MachineSpec {
     let n = bp.states;
     let counters: Vec<CounterSpec> = bp
@@ -195,7 +197,9 @@ fn edge(
     let on = match (timeout, seed.kind) {
         (false, _) => Trigger::Event(pattern(&format!("custom:t{k}"))),
         (true, 1) => Trigger::IdleDays(days),
-        (true, _) => Trigger::DaysInState(days),
+        // Longer than any idle timeout (at most ten transitions): an idle
+        // and a days-in-state timeout of one state never fall due together.
+        (true, _) => Trigger::DaysInState(days + MAX_TRANSITIONS as u32),
     };
     let from = if seed.any && !timeout {
         Sources::Any

@@ -87,9 +87,15 @@
 //!   at the moment of entry. A due timeout fires *at its deadline*, not at the
 //!   `now` that noticed it, and deadlines are inclusive: a `tick` at exactly
 //!   the deadline fires it. When several timeouts of a state are due, the
-//!   one with the earliest deadline fires (ties: declaration order), and the new
+//!   one with the earliest deadline fires, and the new
 //!   state's own timeouts are then considered, so one `tick` can cascade
-//!   (`engaged` → `lapsed` → `dormant` above).
+//!   (`engaged` → `lapsed` → `dormant` above). Validation rejects two
+//!   timeouts of a state that fall due together for a user who arrived in
+//!   it quietly (by an event, or by a path of timeouts) and stayed quiet:
+//!   of the same length, or an idle one longer than a days-in-state one by
+//!   the idle days such an arrival brings. Deadlines that meet otherwise
+//!   (activity timed to the millisecond to make them meet) go by
+//!   declaration order.
 //! - **Events.** [`Machine::apply`] first fires the timeouts due up to the
 //!   event's time (exactly as `tick` would), then adds the event to every
 //!   counter whose pattern matches it, then fires at most one event
@@ -516,8 +522,11 @@ pub enum MachineError {
         max: u64,
     },
     /// Two transitions leave a common state, can fire on the same input (event
-    /// patterns that overlap, or timeouts of the same length, idle or in the
-    /// state) and have guards some counts satisfy both of.
+    /// patterns that overlap; timeouts of the same length, idle or in the
+    /// state; or an idle and a days-in-state timeout that fall due together
+    /// for a user who arrives idle for their difference in days, by a quiet
+    /// path of timeouts, and stays quiet) and have guards some counts satisfy
+    /// both of.
     #[error(
         "{first} and {second} are ambiguous: both leave `{state}`, can fire on the same input, \
          and their guards overlap; make the patterns or the guards disjoint"
@@ -776,6 +785,7 @@ impl Machine {
         check_ambiguity(&spec, &sources)?;
         check_timeout_cycles(&spec, &sources, &targets)?;
         check_reachable(&spec, initial, &sources, &targets)?;
+        check_timeout_ties(&spec, initial, &sources, &targets)?;
 
         let mut leaving = vec![Leaving::default(); spec.states.len()];
         for (t, from) in sources.iter().enumerate() {
@@ -1149,6 +1159,106 @@ fn check_ambiguity(spec: &MachineSpec, sources: &[Vec<usize>]) -> Result<(), Mac
     Ok(())
 }
 
+/// How many idle-day counts on arrival [`check_timeout_ties`] follows per
+/// state: far more than any real definition makes, and a bound on the work
+/// a hostile one can ask for.
+const MAX_ARRIVALS: usize = 4096;
+
+/// An idle and a days-in-state timeout of one state, of different lengths,
+/// fall due together for every user who arrives idle for as many days as
+/// the idle one is longer and then stays quiet: for them, as for two
+/// timeouts of the same length (see [`Trigger::collides_with`]), only
+/// declaration order would choose. Arriving on an event (or as a new user)
+/// is arriving idle for 0 days; on a timeout, idle for as long as the quiet
+/// path that led there: `max(c, o)` days through `idle_days: c` from a state
+/// reached idle for `o` (already idle that long, it fires on arrival), and
+/// `o + d` through `days_in_state: d`. Run after
+/// [`check_timeout_cycles`], so the timeouts form no cycle.
+fn check_timeout_ties(
+    spec: &MachineSpec,
+    initial: usize,
+    sources: &[Vec<usize>],
+    targets: &[usize],
+) -> Result<(), MachineError> {
+    let idle_lengths = spec.transitions.iter().filter_map(|t| match t.on {
+        Trigger::IdleDays(days) => Some(days),
+        _ => None,
+    });
+    // Only arrivals idle for less than some idle timeout can tie.
+    let Some(longest_idle) = idle_lengths.max() else {
+        return Ok(());
+    };
+    let states = spec.states.len();
+    let mut arrivals = vec![BTreeSet::new(); states];
+    let enter = |set: &mut BTreeSet<u32>, idle: u32| {
+        if idle < longest_idle && set.len() < MAX_ARRIVALS {
+            set.insert(idle);
+        }
+    };
+    enter(&mut arrivals[initial], 0);
+    for (t, &to) in spec.transitions.iter().zip(targets) {
+        if !t.on.is_timeout() {
+            enter(&mut arrivals[to], 0);
+        }
+    }
+    // Through the timeouts in an order where each leads onward (Kahn's).
+    let mut leaving = vec![Vec::new(); states];
+    let mut entering = vec![0usize; states];
+    for (t, (from, &to)) in spec.transitions.iter().zip(sources.iter().zip(targets)) {
+        if t.on.is_timeout() {
+            for &s in from {
+                leaving[s].push((t.on.clone(), to));
+                entering[to] += 1;
+            }
+        }
+    }
+    let mut ready: Vec<usize> = (0..states).filter(|&s| entering[s] == 0).collect();
+    while let Some(s) = ready.pop() {
+        let here = std::mem::take(&mut arrivals[s]);
+        for (on, to) in &leaving[s] {
+            for &idle in &here {
+                let there = match *on {
+                    Trigger::IdleDays(days) => days.max(idle),
+                    Trigger::DaysInState(days) => idle.saturating_add(days),
+                    Trigger::Event(_) => continue,
+                };
+                enter(&mut arrivals[*to], there);
+            }
+            entering[*to] -= 1;
+            if entering[*to] == 0 {
+                ready.push(*to);
+            }
+        }
+        arrivals[s] = here;
+    }
+    let all = &spec.transitions;
+    for (i, a) in all.iter().enumerate() {
+        for (j, b) in all.iter().enumerate().skip(i + 1) {
+            let apart = match (&a.on, &b.on) {
+                (Trigger::IdleDays(idle), Trigger::DaysInState(in_state))
+                | (Trigger::DaysInState(in_state), Trigger::IdleDays(idle)) => {
+                    idle.checked_sub(*in_state).filter(|&d| d > 0)
+                }
+                _ => None,
+            };
+            let Some(apart) = apart.filter(|_| guards_intersect(&a.guard, &b.guard)) else {
+                continue;
+            };
+            let tie = sources[i]
+                .iter()
+                .find(|&&s| sources[j].binary_search(&s).is_ok() && arrivals[s].contains(&apart));
+            if let Some(&s) = tie {
+                return Err(MachineError::Ambiguous {
+                    first: TransitionRef::of(i, a),
+                    second: TransitionRef::of(j, b),
+                    state: spec.states[s].clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_timeout_cycles(
     spec: &MachineSpec,
     sources: &[Vec<usize>],
@@ -1511,6 +1621,69 @@ mod tests {
                 .insert("lessons".into(), CountRange::between(4, 4));
         })
         .unwrap();
+    }
+
+    #[test]
+    fn idle_and_in_state_timeouts_that_fall_due_together_after_a_quiet_path_are_ambiguous() {
+        let machine = |transitions: &str| {
+            Machine::new(spec(&format!(
+                r#"{{ "states": ["a", "b", "c", "d"], "initial": "a",
+                      "counters": [{{ "name": "n", "counts": "visited" }}],
+                      "transitions": {transitions} }}"#
+            )))
+        };
+        // Every user reaches b after 3 idle days; quiet there, idle 10 and
+        // 7 days in b both fall due 10 days after their last activity.
+        let err = machine(
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 3 } },
+                { "from": ["b"], "to": "c", "on": { "idle_days": 10 } },
+                { "from": ["b"], "to": "d", "on": { "days_in_state": 7 } }]"#,
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            matches!(&err, MachineError::Ambiguous { first, second, state }
+                if first.index == 1 && second.index == 2 && state.as_str() == "b"),
+            "{err}"
+        );
+        // Through 2 days in a after an event: idle 2 on arrival.
+        let err = machine(
+            r#"[{ "from": ["a"], "to": "b", "on": { "days_in_state": 2 } },
+                { "from": ["b"], "to": "c", "on": { "days_in_state": 5 } },
+                { "from": ["b"], "to": "d", "on": { "idle_days": 7 } },
+                { "from": ["c", "d"], "to": "a", "on": { "event": "visited" } }]"#,
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(matches!(err, MachineError::Ambiguous { .. }), "{err}");
+        // Another difference, disjoint guards, or a quiet path whose idle
+        // timeout fired on arrival at a state already idle longer: no tie.
+        for ok in [
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 3 } },
+                { "from": ["b"], "to": "c", "on": { "idle_days": 10 } },
+                { "from": ["b"], "to": "d", "on": { "days_in_state": 6 } }]"#,
+            r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 3 } },
+                { "from": ["b"], "to": "c", "on": { "idle_days": 10 }, "guard": { "n": { "max": 1 } } },
+                { "from": ["b"], "to": "d", "on": { "days_in_state": 7 }, "guard": { "n": { "min": 2 } } }]"#,
+            r#"[{ "from": ["a"], "to": "b", "on": { "days_in_state": 5 } },
+                { "from": ["b"], "to": "c", "on": { "idle_days": 2 } },
+                { "from": ["c"], "to": "d", "on": { "days_in_state": 1 } },
+                { "from": ["c"], "to": "d", "on": { "idle_days": 7 } }]"#,
+        ] {
+            let built = machine(ok).map(|_| ());
+            assert!(built.is_ok(), "{ok}: {built:?}");
+        }
+        // There 7 − 1 = 6 days apart, but c is reached idle 5 (the idle 2
+        // fired on arrival at b, already idle 5): a 6 would tie.
+        let err = machine(
+            r#"[{ "from": ["a"], "to": "b", "on": { "days_in_state": 6 } },
+                { "from": ["b"], "to": "c", "on": { "idle_days": 2 } },
+                { "from": ["c"], "to": "d", "on": { "days_in_state": 1 } },
+                { "from": ["c"], "to": "d", "on": { "idle_days": 7 } }]"#,
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(matches!(err, MachineError::Ambiguous { .. }), "{err}");
     }
 
     #[test]
