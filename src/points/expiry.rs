@@ -122,11 +122,14 @@ impl Expiry {
                 // Unix time: the UTC date moves and the time of day stays.
                 // The year and day of the year are read straight off a
                 // date, which its day number is not.
-                let date = earned_at.date_naive();
+                // `naive_utc`, not `date_naive` and `time`: those go through
+                // the offset, a conversion even for UTC.
+                let naive = earned_at.naive_utc();
+                let date = naive.date();
                 let key = (date.year() << 9) | date.ordinal() as i32;
                 let slot = Memo::slot(memo, class, key);
                 let worked = self.worked_out(key, || Some(date), zone, slot)?;
-                Ok(Some(worked.due.and_time(earned_at.time()).and_utc()))
+                Ok(Some(worked.due.and_time(naive.time()).and_utc()))
             }
             Expiry::AfterMonths { .. } => {
                 let local = earned_at.timestamp() + i64::from(offset);
