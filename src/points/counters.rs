@@ -133,6 +133,7 @@ impl Tallies {
     }
 
     /// The newest period's key.
+    #[inline]
     fn newest(&self) -> Option<LocalDay> {
         self.as_slice().last().map(|&(k, _)| k)
     }
@@ -216,6 +217,26 @@ impl Tallies {
                 }
             }
         }
+    }
+
+    /// For daily tallies: adds one award of `points` on `day` and, if that
+    /// made `day` the newest, drops the days that fell behind the horizon
+    /// (see [`Tallies::forget_old_days`], whose answer this is). A day no
+    /// newer than the newest moves no horizon, so most awards, which land
+    /// on a day already tallied, skip the look back.
+    #[inline]
+    pub(crate) fn add_day(&mut self, day: LocalDay, points: u64) -> Option<LocalDay> {
+        let newer = self.newest().is_none_or(|newest| day > newest);
+        self.add(day, points);
+        newer.then(|| self.forget_old_days()).flatten()
+    }
+
+    /// [`Tallies::add_day`] setting the day's tally instead.
+    #[inline]
+    pub(crate) fn set_day(&mut self, day: LocalDay, tally: DayTally) -> Option<LocalDay> {
+        let newer = self.newest().is_none_or(|newest| day > newest);
+        self.set(day, tally);
+        newer.then(|| self.forget_old_days()).flatten()
     }
 
     /// For daily tallies: drops the days more than [`DAILY_TALLY_DAYS`]
@@ -400,9 +421,11 @@ impl RuleCounter {
     pub(crate) fn record(&mut self, p: Periods, at: DateTime<Utc>, points: u64) {
         self.count = self.count.saturating_add(1);
         self.points = self.points.saturating_add(points);
-        if p.days {
-            self.days.add(p.day, points);
-        }
+        let forgot = if p.days {
+            self.days.add_day(p.day, points)
+        } else {
+            None
+        };
         if let Some(week) = p.week {
             self.weeks.add(week, points);
         }
@@ -412,7 +435,7 @@ impl RuleCounter {
         if p.last_award {
             self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
         }
-        if let Some(oldest) = self.days.forget_old_days() {
+        if let Some(oldest) = forgot {
             // Only rules with week or month caps keep those tallies.
             if !self.weeks.is_empty() {
                 self.weeks.keep_from(week_of(oldest));

@@ -1027,8 +1027,7 @@ impl Ledger {
     /// new tally, computed (and overflow-checked) by the earning step.
     #[inline]
     pub(crate) fn record_global(&mut self, day: LocalDay, tally: DayTally) {
-        self.global_days.set(day, tally);
-        self.global_days.forget_old_days();
+        self.global_days.set_day(day, tally);
     }
 
     /// Gives back the cap room of one award, for a reversal: one award of
