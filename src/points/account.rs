@@ -35,8 +35,10 @@ pub const STREAK_BONUS_PREFIX: &str = "streak ";
 /// The rule-name prefix of badge bonuses (`badge helper gold`).
 pub const BADGE_BONUS_PREFIX: &str = "badge ";
 /// How many reversals an account remembers to answer a retry with its
-/// first result (the ledger remembers the reversal itself for longer).
-pub const REMEMBERED_REVERSALS: usize = 16;
+/// first result: as many as a ledger remembers operation keys
+/// ([`REMEMBERED_KEYS`](super::ledger::REMEMBERED_KEYS)), so that no retry
+/// the ledger would still recognise finds the account's answer forgotten.
+pub const REMEMBERED_REVERSALS: usize = super::ledger::REMEMBERED_KEYS;
 
 /// The `streak` section of a [`ProgramSpec`]: a [`StreakSpec`] and the
 /// event kinds that count as a check-in.

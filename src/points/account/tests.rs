@@ -222,6 +222,41 @@ fn a_refund_revokes_the_tier_and_the_badge_its_points_reached() {
 }
 
 #[test]
+fn a_retry_the_ledger_still_recognises_gets_the_account_s_whole_first_answer() {
+    // The first refund revokes the tier; as many other reversals follow as
+    // the ledger remembers keys for, less one, so its key is still known.
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &lesson(1, t(0)));
+    earn(&p, &mut a, &purchase(2, 100, t(1)));
+    let first = p
+        .reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(5))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(first.tier.as_ref().is_some_and(|t| t.change.is_some()));
+    let others = crate::points::ledger::REMEMBERED_KEYS as u64 - 1;
+    for i in 0..others {
+        let id = 100 + i;
+        earn(&p, &mut a, &lesson(id, t(6)));
+        let key = format!("other-{i}");
+        let done = p.reverse_in(
+            &mut a,
+            key.as_str().into(),
+            EventId(id),
+            Portion::Whole,
+            t(7),
+        );
+        assert!(done.is_ok_and(|r| !r.repeated));
+    }
+    let snapshot = json(&a);
+    let again = p
+        .reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(9))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(again.repeated && again.reversal.repeated);
+    assert_eq!((again.tier, again.badges), (first.tier, first.badges));
+    assert_eq!(json(&a), snapshot);
+}
+
+#[test]
 fn a_reversed_lesson_takes_its_event_badge_back_once_wholly_reversed() {
     let p = program(SCHOOL);
     let mut a = p.open_account(USER, t(0));
