@@ -1161,19 +1161,25 @@ fn check_ambiguity(spec: &MachineSpec, sources: &[Vec<usize>]) -> Result<(), Mac
 
 /// How many idle-day counts on arrival [`check_timeout_ties`] follows per
 /// state: far more than any real definition makes, and a bound on the work
-/// a hostile one can ask for.
+/// a hostile one can ask for (past it, ties are looked for among those
+/// followed).
 const MAX_ARRIVALS: usize = 4096;
 
-/// An idle and a days-in-state timeout of one state, of different lengths,
-/// fall due together for every user who arrives idle for as many days as
-/// the idle one is longer and then stays quiet: for them, as for two
-/// timeouts of the same length (see [`Trigger::collides_with`]), only
-/// declaration order would choose. Arriving on an event (or as a new user)
-/// is arriving idle for 0 days; on a timeout, idle for as long as the quiet
-/// path that led there: `max(c, o)` days through `idle_days: c` from a state
-/// reached idle for `o` (already idle that long, it fires on arrival), and
-/// `o + d` through `days_in_state: d`. Run after
-/// [`check_timeout_cycles`], so the timeouts form no cycle.
+/// Two timeouts of a state that fall due at the same instant, from the same
+/// deadline, for a user who arrives idle for some days and then stays
+/// quiet: for every such user only declaration order would choose between
+/// them (as for two timeouts of the same length, see
+/// [`Trigger::collides_with`]). Arriving on an event (or as a new user) is
+/// arriving idle for 0 days; on a timeout, idle for as long as the quiet
+/// path that led there. Measured in days from the last activity, a state
+/// reached idle for `o` has `idle_days: a` due at `max(a, o)` (already idle
+/// that long, it fires on arrival) from the deadline `a`, and
+/// `days_in_state: b` due at `o + b` from the deadline `o + b`, as
+/// [`Machine::tick`] orders them; so an idle and a days-in-state timeout tie
+/// when `a = o + b`. Only the timeouts that can fire first are followed
+/// and compared: a timeout due after an unguarded one never fires for a
+/// quiet user. Run after [`check_timeout_cycles`], so the timeouts form no
+/// cycle.
 fn check_timeout_ties(
     spec: &MachineSpec,
     initial: usize,
@@ -1184,14 +1190,15 @@ fn check_timeout_ties(
         Trigger::IdleDays(days) => Some(days),
         _ => None,
     });
-    // Only arrivals idle for less than some idle timeout can tie.
+    // Only arrivals idle for less than some idle timeout can tie, and every
+    // later arrival on a quiet path is idle for at least as long.
     let Some(longest_idle) = idle_lengths.max() else {
         return Ok(());
     };
     let states = spec.states.len();
     let mut arrivals = vec![BTreeSet::new(); states];
-    let enter = |set: &mut BTreeSet<u32>, idle: u32| {
-        if idle < longest_idle && set.len() < MAX_ARRIVALS {
+    let enter = |set: &mut BTreeSet<u64>, idle: u64| {
+        if idle < u64::from(longest_idle) && set.len() < MAX_ARRIVALS {
             set.insert(idle);
         }
     };
@@ -1201,58 +1208,65 @@ fn check_timeout_ties(
             enter(&mut arrivals[to], 0);
         }
     }
-    // Through the timeouts in an order where each leads onward (Kahn's).
-    let mut leaving = vec![Vec::new(); states];
+    let mut leaving: Vec<Vec<usize>> = vec![Vec::new(); states];
     let mut entering = vec![0usize; states];
-    for (t, (from, &to)) in spec.transitions.iter().zip(sources.iter().zip(targets)) {
-        if t.on.is_timeout() {
+    for (t, from) in sources.iter().enumerate() {
+        if spec.transitions[t].on.is_timeout() {
             for &s in from {
-                leaving[s].push((t.on.clone(), to));
-                entering[to] += 1;
+                leaving[s].push(t);
+                entering[targets[t]] += 1;
             }
         }
     }
+    // When timeout `t` is due for a user who arrived idle for `o` days:
+    // (at, deadline) in days from the last activity.
+    let due = |t: usize, o: u64| match spec.transitions[t].on {
+        Trigger::IdleDays(a) => (u64::from(a).max(o), u64::from(a)),
+        Trigger::DaysInState(b) => (o + u64::from(b), o + u64::from(b)),
+        Trigger::Event(_) => (u64::MAX, u64::MAX),
+    };
+    // Through the states in an order where every timeout leads onward
+    // (Kahn's), each arrival down the timeouts that can fire first.
     let mut ready: Vec<usize> = (0..states).filter(|&s| entering[s] == 0).collect();
     while let Some(s) = ready.pop() {
         let here = std::mem::take(&mut arrivals[s]);
-        for (on, to) in &leaving[s] {
-            for &idle in &here {
-                let there = match *on {
-                    Trigger::IdleDays(days) => days.max(idle),
-                    Trigger::DaysInState(days) => idle.saturating_add(days),
+        for &o in &here {
+            // Not after the first unguarded one (a tie with it included).
+            let limit = leaving[s]
+                .iter()
+                .filter(|&&t| spec.transitions[t].guard.is_empty())
+                .map(|&t| due(t, o))
+                .min();
+            let can_fire: Vec<usize> = leaving[s]
+                .iter()
+                .copied()
+                .filter(|&t| limit.is_none_or(|l| due(t, o) <= l))
+                .collect();
+            for (k, &i) in can_fire.iter().enumerate() {
+                for &j in &can_fire[k + 1..] {
+                    let (a, b) = (&spec.transitions[i], &spec.transitions[j]);
+                    if due(i, o) == due(j, o) && guards_intersect(&a.guard, &b.guard) {
+                        let (first, second) = (i.min(j), i.max(j));
+                        return Err(MachineError::Ambiguous {
+                            first: TransitionRef::of(first, &spec.transitions[first]),
+                            second: TransitionRef::of(second, &spec.transitions[second]),
+                            state: spec.states[s].clone(),
+                        });
+                    }
+                }
+                let there = match spec.transitions[i].on {
+                    Trigger::IdleDays(c) => u64::from(c).max(o),
+                    Trigger::DaysInState(d) => o + u64::from(d),
                     Trigger::Event(_) => continue,
                 };
-                enter(&mut arrivals[*to], there);
-            }
-            entering[*to] -= 1;
-            if entering[*to] == 0 {
-                ready.push(*to);
+                enter(&mut arrivals[targets[i]], there);
             }
         }
-        arrivals[s] = here;
-    }
-    let all = &spec.transitions;
-    for (i, a) in all.iter().enumerate() {
-        for (j, b) in all.iter().enumerate().skip(i + 1) {
-            let apart = match (&a.on, &b.on) {
-                (Trigger::IdleDays(idle), Trigger::DaysInState(in_state))
-                | (Trigger::DaysInState(in_state), Trigger::IdleDays(idle)) => {
-                    idle.checked_sub(*in_state).filter(|&d| d > 0)
-                }
-                _ => None,
-            };
-            let Some(apart) = apart.filter(|_| guards_intersect(&a.guard, &b.guard)) else {
-                continue;
-            };
-            let tie = sources[i]
-                .iter()
-                .find(|&&s| sources[j].binary_search(&s).is_ok() && arrivals[s].contains(&apart));
-            if let Some(&s) = tie {
-                return Err(MachineError::Ambiguous {
-                    first: TransitionRef::of(i, a),
-                    second: TransitionRef::of(j, b),
-                    state: spec.states[s].clone(),
-                });
+        for &t in &leaving[s] {
+            let to = targets[t];
+            entering[to] -= 1;
+            if entering[to] == 0 {
+                ready.push(to);
             }
         }
     }
@@ -1669,10 +1683,30 @@ mod tests {
                 { "from": ["b"], "to": "c", "on": { "idle_days": 2 } },
                 { "from": ["c"], "to": "d", "on": { "days_in_state": 1 } },
                 { "from": ["c"], "to": "d", "on": { "idle_days": 7 } }]"#,
+            // Quiet in a, the unguarded idle 3 always fires first: nobody
+            // reaches b idle 5 days, so idle 10 and 5 days in b never tie.
+            r#"[{ "from": ["a"], "to": "c", "on": { "idle_days": 3 } },
+                { "from": ["a"], "to": "b", "on": { "days_in_state": 5 } },
+                { "from": ["b"], "to": "c", "on": { "idle_days": 10 } },
+                { "from": ["b"], "to": "d", "on": { "days_in_state": 5 } }]"#,
         ] {
             let built = machine(ok).map(|_| ());
             assert!(built.is_ok(), "{ok}: {built:?}");
         }
+        // Guarded, the idle 3 may not hold: then b is reached idle 5.
+        let err = machine(
+            r#"[{ "from": ["a"], "to": "c", "on": { "idle_days": 3 }, "guard": { "n": { "min": 1 } } },
+                { "from": ["a"], "to": "b", "on": { "days_in_state": 5 } },
+                { "from": ["b"], "to": "c", "on": { "idle_days": 10 } },
+                { "from": ["b"], "to": "d", "on": { "days_in_state": 5 } }]"#,
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            matches!(&err, MachineError::Ambiguous { first, second, state }
+                if first.index == 2 && second.index == 3 && state.as_str() == "b"),
+            "{err}"
+        );
         // There 7 − 1 = 6 days apart, but c is reached idle 5 (the idle 2
         // fired on arrival at b, already idle 5): a 6 would tie.
         let err = machine(

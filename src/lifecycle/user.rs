@@ -85,7 +85,8 @@ pub enum LifecycleError {
 /// Create it with [`Lifecycle::new`], move it with
 /// [`LifecyclePolicy::apply`] and [`LifecyclePolicy::tick`], store it anywhere.
 /// `version` grows by one with every change, for compare-and-swap
-/// ([`crate::store`]).
+/// ([`crate::store`]); at `u64::MAX`, which only a state made by hand
+/// reaches, it stays, as the generic machine's does.
 ///
 /// The fixed part of the state (everything but the transition history and
 /// the window of recent event ids) is 80 bytes, and the whole state 152

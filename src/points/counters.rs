@@ -185,11 +185,6 @@ impl Tallies {
         self.entry(key).add(points);
     }
 
-    /// Sets the tally of the period `key`.
-    pub(crate) fn set(&mut self, key: LocalDay, tally: DayTally) {
-        *self.entry(key) = tally;
-    }
-
     /// Takes `awards` awards of `points` out of the period `key`, if kept,
     /// dropping its tally when it becomes empty, unless it is the newest:
     /// the newest period marks how far back the daily tallies reach (see
@@ -226,16 +221,23 @@ impl Tallies {
     /// on a day already tallied, skip the look back.
     #[inline]
     pub(crate) fn add_day(&mut self, day: LocalDay, points: u64) -> Option<LocalDay> {
-        let newer = self.newest().is_none_or(|newest| day > newest);
-        self.add(day, points);
-        newer.then(|| self.forget_old_days()).flatten()
+        self.change_day(day, |t| t.add(points))
     }
 
     /// [`Tallies::add_day`] setting the day's tally instead.
     #[inline]
     pub(crate) fn set_day(&mut self, day: LocalDay, tally: DayTally) -> Option<LocalDay> {
+        self.change_day(day, |t| *t = tally)
+    }
+
+    #[inline]
+    fn change_day(
+        &mut self,
+        day: LocalDay,
+        change: impl FnOnce(&mut DayTally),
+    ) -> Option<LocalDay> {
         let newer = self.newest().is_none_or(|newest| day > newest);
-        self.set(day, tally);
+        change(self.entry(day));
         newer.then(|| self.forget_old_days()).flatten()
     }
 
@@ -448,7 +450,9 @@ impl RuleCounter {
 
     /// Takes one award of `points` on `day` out of every tally that holds
     /// it (the day, its week and month where kept, the lifetime), dropping
-    /// tallies that become empty, as if the award had never been made. The
+    /// tallies that become empty (but the newest, kept empty as the mark of
+    /// how far back they reach, see [`Tallies::remove`]), so the cap room is
+    /// as if the award had never been made. The
     /// match count and the cooldown's last award time are left alone: the
     /// event did happen, and the cooldown does not reopen.
     pub(crate) fn release(&mut self, day: LocalDay, points: u64, awards: u32) {
@@ -722,8 +726,8 @@ mod tests {
         assert_eq!(format!("{one:?}"), format!("{many:?}"));
         let json = serde_json::to_string(&many).unwrap_or_default();
         assert_eq!(serde_json::to_string(&one).unwrap_or_default(), json);
-        // A single kept period stays off the heap, and emptying drops it.
-        one.set(
+        // A single kept period stays off the heap; emptied, it stays too.
+        one.set_day(
             day(5),
             DayTally {
                 count: 1,

@@ -692,11 +692,7 @@ impl<Tz: TimeZone> Program<Tz> {
             let until = last
                 .checked_add_signed(cooldown)
                 .ok_or(PointsError::Overflow)?;
-            // Either side of the last award: a late event hours before it is
-            // as far from it as one hours after. (Before the calendar's
-            // start, nothing is far enough.)
-            let from = last.checked_sub_signed(cooldown);
-            if event.at < until && from.is_none_or(|from| event.at > from) {
+            if event.at < until {
                 return Ok((0, None, Some(until)));
             }
         }

@@ -327,9 +327,11 @@ pub(crate) struct Memo {
 }
 
 impl Memo {
-    /// How many consecutive dates a batch's memo holds for each of a
-    /// program's expiries: two months' worth, more than most members' runs
-    /// of events span, so a member's dates rarely push each other out.
+    /// How many dates a batch's memo holds for each of a program's
+    /// expiries: two months' worth, more than most members' runs of events
+    /// span, so a member's dates rarely push each other out (a date's slot
+    /// is its key modulo 64: consecutive dates take different slots, but
+    /// for days-based expiry across a new year, whose keys jump).
     const DATES: usize = 64;
 
     /// A batch's memo for a program with `classes` distinct expiries.

@@ -624,8 +624,29 @@ impl Ledger {
     }
 
     /// Retires the lots due at `now`, which are a prefix of the lots if
-    /// they are in `order`.
+    /// they are in `order`: [`Ledger::retire_due_lots`], then the version
+    /// bump and the statement entry.
     fn retire_due(&mut self, now: DateTime<Utc>, order: LotOrder) -> u64 {
+        let due = self.retire_due_lots(now, order);
+        if due == 0 {
+            return 0;
+        }
+        // Saturating keeps `expire` infallible; 2^64 changes do not happen.
+        self.version = self.version.saturating_add(1);
+        let entry = Entry {
+            at: now,
+            points: due,
+            kind: EntryKind::Expired,
+        };
+        self.write(std::slice::from_ref(&entry));
+        due
+    }
+
+    /// The lots' and totals' part of [`Ledger::retire_due`], for an
+    /// operation that retires what is due as one of its steps and writes
+    /// the entry and bumps the version itself (a reversal); returns the
+    /// points retired.
+    pub(super) fn retire_due_lots(&mut self, now: DateTime<Utc>, order: LotOrder) -> u64 {
         let mut due = 0u64;
         let earnings = &mut self.earnings;
         let mut retire = |lot: &mut Lot| {
@@ -655,14 +676,6 @@ impl Ledger {
         // `expired + available <= earned`, a u64.
         self.available = self.available.saturating_sub(due);
         self.expired = self.expired.saturating_add(due);
-        // Saturating keeps `expire` infallible; 2^64 changes do not happen.
-        self.version = self.version.saturating_add(1);
-        let entry = Entry {
-            at: now,
-            points: due,
-            kind: EntryKind::Expired,
-        };
-        self.write(std::slice::from_ref(&entry));
         due
     }
 

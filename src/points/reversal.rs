@@ -1,7 +1,7 @@
 //! Reversal of awards: a refunded purchase claws its points back.
 
 use super::PointsError;
-use super::ledger::{Ledger, OperationKey, Remembered};
+use super::ledger::{Ledger, LotOrder, OperationKey, Remembered};
 use super::program::Program;
 use super::rule::Rounding;
 use super::statement::{Entry, EntryKind};
@@ -230,8 +230,9 @@ impl Ledger {
         // What is due by `now` has expired, whether or not `expire` has run:
         // retired first, the award's own lot gives back only what is left
         // of it, and its expired points are written off, so the result does
-        // not depend on when the host last called `expire`.
-        self.expire(now);
+        // not depend on when the host last called `expire`. Its entry is
+        // the reversal's first.
+        let expired = self.retire_due_lots(now, LotOrder::Kept);
         let mut result = Reversal {
             key: key.clone(),
             source,
@@ -335,6 +336,7 @@ impl Ledger {
         self.version = self.version.checked_add(1).ok_or_else(overflow)?;
         let mut entries = Vec::new();
         for (points, kind) in [
+            (expired, EntryKind::Expired),
             (result.taken_back, EntryKind::Reversed { source, key }),
             (result.owed, EntryKind::Owed { source }),
             (result.forgiven, EntryKind::Forgiven { source }),
@@ -476,7 +478,8 @@ mod tests {
         // what is due by its time itself.
         let mut not = housekept.clone();
         assert_eq!(housekept.expire(day(1)), 60);
-        for l in [&mut housekept, &mut not] {
+        for (l, retired) in [(&mut housekept, 0), (&mut not, 60)] {
+            let (version, written) = (l.version(), l.statement().len());
             let r = p
                 .reverse(l, "x".into(), EventId(7), Portion::Whole, day(2))
                 .unwrap_or_else(|e| unreachable!("{e}"));
@@ -484,6 +487,13 @@ mod tests {
             assert_eq!(l.earnings().next().map(|e| e.written_off), Some(60));
             assert_eq!((l.expired(), l.reversed()), (60, 0));
             assert_conserved(l, day(2));
+            // One change, and the entries it wrote are the ones it reports,
+            // the expiry it made first among them.
+            assert_eq!(l.version(), version + 1);
+            let new: Vec<Entry> = l.statement().skip(written).cloned().collect();
+            assert_eq!(new, r.entries);
+            let expired = r.entries.iter().filter(|e| e.kind == EntryKind::Expired);
+            assert_eq!(expired.map(|e| e.points).sum::<u64>(), retired);
         }
         // Before the points are due, they are taken back.
         let mut early = p.new_ledger();

@@ -77,9 +77,11 @@ pub struct RuleSpec {
     #[serde(default)]
     pub cap_mode: CapMode,
     /// The least time between two awards of this rule to one user, in
-    /// seconds: an event closer than this to the last award awards nothing,
-    /// whether it is later or (delivered late) earlier. Only the last award
-    /// is remembered, so a late event is measured against it alone.
+    /// seconds: an event earlier than the last award plus this awards
+    /// nothing. That includes a late event from well before the last award:
+    /// only the last award is remembered, and holding such an event back is
+    /// what keeps any two awards at least this far apart whatever the
+    /// delivery order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown_seconds: Option<u32>,
     /// Awards of this rule neither count towards nor are limited by the
