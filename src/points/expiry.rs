@@ -120,10 +120,10 @@ impl Expiry {
             Expiry::AfterDays { .. } => {
                 // Days of 24 hours are whole multiples of 86,400 seconds of
                 // Unix time: the UTC date moves and the time of day stays.
-                // The year and day of the year are read straight off a
-                // date, which its day number is not.
-                // `naive_utc`, not `date_naive` and `time`: those go through
-                // the offset, a conversion even for UTC.
+                // Both are read off the naive instant (`date_naive` and
+                // `time` go through the offset, a conversion even for UTC),
+                // and the key off the date's year and day of the year (its
+                // day number would take arithmetic).
                 let naive = earned_at.naive_utc();
                 let date = naive.date();
                 let key = (date.year() << 9) | date.ordinal() as i32;
