@@ -255,12 +255,22 @@ impl Lifecycle {
         let limit = usize::from(limit);
         // Only the newest `limit` of the old history and the moves survive:
         // for a fresh state's whole run, all the moves, copied into the
-        // buffer a reset state kept or one exact allocation.
+        // buffer a reset state kept or one allocation.
         let dropped = bounded::make_room(&mut self.history, moves.len(), limit);
         let kept = moves
             .get(moves.len().saturating_sub(limit)..)
             .unwrap_or_default();
-        self.history.reserve_exact(kept.len());
+        // A fresh history's buffer holds a power of two of moves (up to the
+        // limit): freed histories then come back to the allocator in a few
+        // sizes, which it hands out again as they are. Exact sizes left it
+        // splitting and merging chunks, and a replay after a replay (the
+        // earlier states dropped) ran 15–20% slower. Costs a fifth more
+        // history memory on average.
+        let room = match self.history.is_empty() {
+            true => kept.len().next_power_of_two().min(limit),
+            false => kept.len(),
+        };
+        self.history.reserve_exact(room);
         self.history.extend_from_slice(kept);
         let dropped = u32::try_from(dropped).unwrap_or(u32::MAX);
         self.history_dropped = self.history_dropped.saturating_add(dropped);
