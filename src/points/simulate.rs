@@ -231,8 +231,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // counters, ids), grown by the heaviest earner so far, is not given
         // back and asked for again per user.
         let mut ledger = self.program.new_ledger();
-        // Expiry dates by local date of earning, for all users: they
-        // earn on the same few dates.
+        // Expiry dates by rule expiry and date of earning, for all users:
+        // they earn on the same few dates.
         let mut expiries = Memo::batch(self.program.plan.expiry_classes);
         // And the rule counters of earlier users, for reuse.
         let mut spare = SpareCounters::new();
