@@ -20,7 +20,6 @@ use super::tier::{
     QualifyingBasis, TierError, TierLadder, TierLadderSpec, TierOutcome, TierStatus,
 };
 use super::{PointsError, RuleSpec};
-use crate::bounded;
 use crate::dedupe::Admission;
 use crate::event::{Event, EventKind, KindPattern, KindSet, KindTag, Label};
 use crate::id::{EventId, UserId};
@@ -248,9 +247,36 @@ struct Contribution {
     /// Of it, what reversals took back so far.
     #[serde(default)]
     qualifying_retracted: u64,
-    /// Whether the event's badge counters were taken back.
+    /// Whether the event is wholly reversed (and so taken back from event
+    /// badges, if the program has any).
     #[serde(default)]
     event_retracted: bool,
+    /// Whether the event earned no points: the ledger knows nothing of it,
+    /// and only the account can reverse it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pointless: bool,
+}
+
+/// Remembers `new` among `contributions`, dropping the oldest of its sort
+/// (events that earned points, or events that earned none) beyond `keep`:
+/// the many purchases a cap left without points never push out the
+/// contribution of one that earned some, which the ledger still remembers.
+fn remember_contribution(
+    contributions: &mut VecDeque<Contribution>,
+    keep: usize,
+    new: Contribution,
+) {
+    let same_sort = |c: &Contribution| c.pointless == new.pointless;
+    let mut kept = contributions.iter().filter(|c| same_sort(c)).count();
+    while kept >= keep.max(1) {
+        if let Some(oldest) = contributions.iter().position(same_sort) {
+            contributions.remove(oldest);
+        }
+        kept -= 1;
+    }
+    if keep > 0 {
+        contributions.push_back(new);
+    }
 }
 
 /// A badge level that granted points, with the id its lot is reversed by.
@@ -303,7 +329,11 @@ struct HeldLevel {
 /// streak badges stay: a day checked in stays checked in. What an event
 /// added to a spend ladder and to event badges is remembered for the
 /// program's [`reversible_awards`](super::LedgerPolicy::reversible_awards)
-/// most recent events that earned points, like the awards themselves.
+/// most recent events that earned points, like the awards themselves, and
+/// as many again that earned none but counted toward the tier or an event
+/// badge (a purchase no rule rewards, under a spend ladder): reversing one
+/// of those takes back no points, only what it counted, and the ledger
+/// remembers its key.
 ///
 /// [`Program::evaluate_account`] is the periodic housekeeping: the tier's
 /// evaluation (downgrade after grace) and [`Ledger::expire`].
@@ -934,20 +964,35 @@ impl<Tz: TimeZone> Program<Tz> {
         }
 
         let qualifying = tier.as_ref().map_or(0, |t| t.counted);
-        // Only an event that earned points can be reversed: one that earned
-        // none must not push a reversible one's contribution out.
-        // An account that remembers no awards (a simulation's) and has no
-        // contribution to forget skips the call, as `Ledger::credit` does.
+        // An event that earned no points is remembered too if a reversal
+        // has something to take back: spend it added to the tier, or the
+        // event itself from event badges (a purchase under a spend ladder
+        // that no rule rewards). An account that remembers no awards (a
+        // simulation's) and has no contribution to forget skips the call,
+        // as `Ledger::credit` does.
         let keep = usize::from(self.spec.ledger.reversible_awards);
-        if earned.total > 0 && (keep > 0 || !acc.contributions.is_empty()) {
-            bounded::push_newest(&mut acc.contributions, keep, || Contribution {
-                source: event.id,
-                at: event.at,
-                kind: event.kind.clone(),
-                qualifying,
-                qualifying_retracted: 0,
-                event_retracted: false,
-            });
+        let pointless = earned.total == 0;
+        let counted = !pointless
+            || qualifying > 0
+            || self
+                .account
+                .badges
+                .as_ref()
+                .is_some_and(|c| c.counts_event(&event.kind));
+        if counted && (keep > 0 || !acc.contributions.is_empty()) {
+            remember_contribution(
+                &mut acc.contributions,
+                keep,
+                Contribution {
+                    source: event.id,
+                    at: event.at,
+                    kind: event.kind.clone(),
+                    qualifying,
+                    qualifying_retracted: 0,
+                    event_retracted: false,
+                    pointless,
+                },
+            );
         }
         acc.bump()?;
         if with_entries {
@@ -1108,7 +1153,23 @@ impl<Tz: TimeZone> Program<Tz> {
         portion: Portion,
         now: DateTime<Utc>,
     ) -> Result<AccountReversal, AccountError> {
-        let reversal = self.reverse(&mut acc.ledger, key.clone(), source, portion, now)?;
+        let contribution = acc.contributions.iter().position(|c| c.source == source);
+        let pointless = contribution
+            .and_then(|i| acc.contributions.get(i))
+            .filter(|c| c.pointless);
+        let reversal = match pointless {
+            // The ledger knows nothing of an event that earned no points:
+            // it only remembers the key.
+            Some(c) if c.event_retracted => {
+                return Err(PointsError::AlreadyReversed { id: source }.into());
+            }
+            Some(_) => {
+                let clawback = self.spec.ledger.clawback;
+                acc.ledger
+                    .reverse_nothing(key.clone(), source, portion, clawback, now)?
+            }
+            None => self.reverse(&mut acc.ledger, key.clone(), source, portion, now)?,
+        };
         if reversal.repeated {
             // Remembered by the ledger, forgotten by the account.
             return Ok(AccountReversal {
@@ -1120,7 +1181,6 @@ impl<Tz: TimeZone> Program<Tz> {
             });
         }
         let reason = Label::from(format!("{key} reversed {source}"));
-        let contribution = acc.contributions.iter().position(|c| c.source == source);
 
         let mut tier = None;
         if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut()) {
@@ -1174,21 +1234,27 @@ impl<Tz: TimeZone> Program<Tz> {
                 )?;
                 self.settle(acc, by, &key, step, &mut settled)?;
             }
-            let whole = acc
+        }
+        // Once wholly reversed, the event itself is taken back.
+        let whole = |c: &Contribution| match c.pointless {
+            false => acc
                 .ledger
                 .earnings()
                 .filter(|e| e.source == source)
-                .all(|e| e.reversed >= e.points);
-            let kind = contribution
-                .and_then(|i| acc.contributions.get_mut(i))
-                .filter(|c| whole && !c.event_retracted)
-                .map(|c| {
-                    c.event_retracted = true;
-                    c.kind.clone()
-                });
-            if let Some(kind) = kind {
+                .all(|e| e.reversed >= e.points),
+            true => portion == Portion::Whole || c.qualifying_retracted >= c.qualifying,
+        };
+        let kind = contribution
+            .and_then(|i| acc.contributions.get(i))
+            .filter(|c| !c.event_retracted && whole(c))
+            .map(|c| c.kind.clone());
+        if let Some(kind) = kind {
+            if let Some(c) = contribution.and_then(|i| acc.contributions.get_mut(i)) {
+                c.event_retracted = true;
+            }
+            if let Some(catalog) = &self.account.badges {
                 let step = catalog.retract_event(&mut acc.badges, &kind, now, reason.clone())?;
-                self.settle(acc, by, &key, step, &mut settled)?;
+                self.settle(acc, (source, now), key.as_str(), step, &mut settled)?;
             }
         }
         acc.bump()?;

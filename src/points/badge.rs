@@ -450,6 +450,11 @@ impl BadgeCatalog {
         })
     }
 
+    /// Whether an event of `kind` counts toward some event badge.
+    pub(crate) fn counts_event(&self, kind: &EventKind) -> bool {
+        self.counted.matches(kind)
+    }
+
     /// Adds `points` earned at `at` to every points badge.
     pub fn record_points(
         &self,

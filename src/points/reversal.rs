@@ -184,24 +184,8 @@ impl Ledger {
         zone: &Tz,
         now: DateTime<Utc>,
     ) -> Result<Reversal, PointsError> {
-        if let Some(first) = self.recall(&key, |r| match r {
-            Remembered::Reverse(first) => Some(first),
-            _ => None,
-        })? {
-            let mut again = first.clone();
-            again.repeated = true;
+        if let Some(again) = self.recall_reversal(&key, portion)? {
             return Ok(again);
-        }
-        if let Portion::Share {
-            numerator,
-            denominator,
-        } = portion
-            && (denominator == 0 || numerator > denominator)
-        {
-            return Err(PointsError::InvalidShare {
-                numerator,
-                denominator,
-            });
         }
         // A reversal touches many places; it works on a copy that replaces
         // the ledger only on success, so a failure changes nothing. Reversals
@@ -209,6 +193,70 @@ impl Ledger {
         let mut next = self.clone();
         let result = next.reverse_in_place(key, source, portion, clawback, zone, now)?;
         *self = next;
+        Ok(result)
+    }
+
+    /// The first answer to `key`, if it was a reversal (another operation's
+    /// key is an error), or else whether `portion` is a fraction in 0..=1.
+    fn recall_reversal(
+        &self,
+        key: &OperationKey,
+        portion: Portion,
+    ) -> Result<Option<Reversal>, PointsError> {
+        if let Some(first) = self.recall(key, |r| match r {
+            Remembered::Reverse(first) => Some(first),
+            _ => None,
+        })? {
+            let mut again = first.clone();
+            again.repeated = true;
+            return Ok(Some(again));
+        }
+        match portion {
+            Portion::Share {
+                numerator,
+                denominator,
+            } if denominator == 0 || numerator > denominator => Err(PointsError::InvalidShare {
+                numerator,
+                denominator,
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    /// Reverses event `source`, which earned no points (so the ledger has
+    /// no award of it): nothing is taken back, but the reversal is
+    /// remembered under `key` like any other, so that a retry returns it
+    /// and the key cannot name another operation. An
+    /// [`Account`](super::Account) reverses this way what such an event
+    /// added to its tier or badges.
+    pub(crate) fn reverse_nothing(
+        &mut self,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        clawback: Clawback,
+        now: DateTime<Utc>,
+    ) -> Result<Reversal, PointsError> {
+        if let Some(again) = self.recall_reversal(&key, portion)? {
+            return Ok(again);
+        }
+        let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
+        let result = Reversal {
+            key,
+            source,
+            at: now,
+            clawback,
+            awards: Vec::new(),
+            points: 0,
+            taken_back: 0,
+            written_off: 0,
+            owed: 0,
+            forgiven: 0,
+            entries: Vec::new(),
+            repeated: false,
+        };
+        self.version = version;
+        self.remember(Remembered::Reverse(result.clone()));
         Ok(result)
     }
 

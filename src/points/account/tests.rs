@@ -753,3 +753,135 @@ fn a_reopened_account_is_a_new_one_and_steps_as_one() {
     assert_eq!(a, b);
     assert_eq!(used, fresh);
 }
+
+/// Gold at ¥100 of spend, a "buyer" badge at the first purchase, and no
+/// rule for purchases: a purchase earns no points at all.
+const SPEND_ONLY: &str = r#"{
+    "utc_offset": "+08:00",
+    "rules": [ { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } } ],
+    "tiers": { "basis": { "type": "spend", "currency": "CNY" }, "window": { "type": "anniversary_year" },
+               "tiers": [ { "name": "member", "threshold": 0 }, { "name": "gold", "threshold": 10000 } ] },
+    "badges": { "badges": [ { "name": "buyer", "counter": { "type": "events", "on": "purchase" },
+                              "levels": [ { "name": "first", "at": 1 } ] } ] }
+}"#;
+
+#[test]
+fn a_refund_of_a_purchase_that_earned_no_points_retracts_its_spend_and_its_badge() {
+    let p = program(SPEND_ONLY);
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &check_in(1, t(0)));
+    let out = earn(&p, &mut a, &purchase(2, 150, t(1)));
+    assert_eq!(out.earned.total, 0);
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("gold"));
+    assert_eq!(a.badges().level("buyer"), 1);
+    let before = a.ledger().clone();
+
+    let r = p
+        .reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(2))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!((r.reversal.points, r.reversal.taken_back), (0, 0));
+    assert!(r.reversal.entries.is_empty() && r.reversal.awards.is_empty());
+    let tier = r.tier.as_ref().unwrap_or_else(|| unreachable!());
+    assert_eq!((tier.counted, tier.qualifying), (15_000, 0));
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("member"));
+    assert_eq!(r.badges.revoked.len(), 1);
+    assert_eq!(a.badges().level("buyer"), 0);
+    // The points are untouched: only the key is new to the ledger.
+    assert_eq!(a.ledger().balance(t(2)), before.balance(t(2)));
+    assert_eq!(a.ledger().statement().count(), before.statement().count());
+    assert_conserved(&a, t(2));
+
+    // A retry answers as the first time; another key finds nothing left.
+    let version = a.version();
+    let again = p.reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(3));
+    assert!(again.is_ok_and(|again| again.repeated && again.tier == r.tier));
+    let other = p.reverse_in(&mut a, "refund-2b".into(), EventId(2), Portion::Whole, t(3));
+    assert!(matches!(
+        other,
+        Err(AccountError::Points(PointsError::AlreadyReversed {
+            id: EventId(2)
+        }))
+    ));
+    assert_eq!(a.version(), version);
+    // The ledger remembers the key as a reversal: it names no other operation.
+    let spend = a.redeem("refund-2".into(), 1, t(3));
+    assert!(spend.is_err());
+}
+
+#[test]
+fn shares_of_a_purchase_that_earned_no_points_retract_its_spend_in_parts() {
+    let p = program(SPEND_ONLY);
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(2, 300, t(1)));
+    let half = Portion::Share {
+        numerator: 1,
+        denominator: 2,
+    };
+    let first = p
+        .reverse_in(&mut a, "a".into(), EventId(2), half, t(2))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(first.tier.map(|t| t.qualifying), Some(15_000));
+    assert_eq!(
+        a.badges().level("buyer"),
+        1,
+        "half a purchase is a purchase"
+    );
+    let second = p
+        .reverse_in(&mut a, "b".into(), EventId(2), half, t(3))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(second.tier.map(|t| t.qualifying), Some(0));
+    assert_eq!(a.badges().level("buyer"), 0);
+    let third = p.reverse_in(&mut a, "c".into(), EventId(2), half, t(4));
+    assert!(third.is_err());
+    let bad = Portion::Share {
+        numerator: 3,
+        denominator: 2,
+    };
+    let mut b = p.open_account(USER, t(0));
+    earn(&p, &mut b, &purchase(2, 300, t(1)));
+    let unchanged = b.clone();
+    let r = p.reverse_in(&mut b, "x".into(), EventId(2), bad, t(2));
+    assert!(matches!(
+        r,
+        Err(AccountError::Points(PointsError::InvalidShare { .. }))
+    ));
+    assert_eq!(b, unchanged);
+}
+
+#[test]
+fn purchases_without_points_are_remembered_apart_and_survive_json() {
+    // The account keeps the last 2 of each sort: events with points, and
+    // events without.
+    let p = program(&SPEND_ONLY.replace(
+        r#""utc_offset""#,
+        r#""ledger": { "reversible_awards": 2 }, "utc_offset""#,
+    ));
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &check_in(1, t(0)));
+    for id in 2..=4 {
+        earn(&p, &mut a, &purchase(id, 10, t(id as i64)));
+    }
+    earn(&p, &mut a, &check_in(5, t(5)));
+    let back: Account = serde_json::from_str(&json(&a)).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back, a);
+    // The oldest purchase is forgotten; check-in 1 is not pushed out by
+    // the purchases.
+    let forgotten = p.reverse_in(&mut a, "r2".into(), EventId(2), Portion::Whole, t(6));
+    assert!(matches!(
+        forgotten,
+        Err(AccountError::Points(PointsError::UnknownEarning {
+            id: EventId(2)
+        }))
+    ));
+    for id in [3, 4, 1] {
+        let r = p.reverse_in(
+            &mut a,
+            format!("r{id}").into(),
+            EventId(id),
+            Portion::Whole,
+            t(6),
+        );
+        assert!(r.is_ok(), "event {id}: {r:?}");
+    }
+    assert_conserved(&a, t(6));
+}
