@@ -147,8 +147,7 @@ impl Expiry {
                 .ok_or(PointsError::Overflow)?;
                 let due = worked.due.and_time(time);
                 // The earliest instant with that local time, as
-                // `instant_of_local` finds it, but moved from `earned_at` by
-                // whole seconds: no calendar conversion.
+                // `instant_of_local` finds it.
                 let due_offset = match zone.offset_from_local_datetime(&due) {
                     LocalResult::Single(o) | LocalResult::Ambiguous(o, _) => {
                         o.fix().local_minus_utc()
@@ -160,11 +159,20 @@ impl Expiry {
                             .ok_or(PointsError::Overflow);
                     }
                 };
-                let days = i64::from(LocalDay::from_date(worked.due).days_since(day));
-                let shift = days * 86_400 + i64::from(offset) - i64::from(due_offset);
-                TimeDelta::try_seconds(shift)
-                    .and_then(|shift| earned_at.checked_add_signed(shift))
-                    .map(Some)
+                // Its UTC time of day, on the due date or the day before
+                // or after (an offset is less than a day): no calendar
+                // conversion, which `checked_add_signed` would make.
+                let utc = local.rem_euclid(86_400) - i64::from(due_offset);
+                let (date, utc) = match utc {
+                    ..0 => (worked.due.pred_opt(), utc + 86_400),
+                    86_400.. => (worked.due.succ_opt(), utc - 86_400),
+                    _ => (Some(worked.due), utc),
+                };
+                u32::try_from(utc)
+                    .ok()
+                    .and_then(|utc| NaiveTime::from_num_seconds_from_midnight_opt(utc, nanos))
+                    .zip(date)
+                    .map(|(time, date)| Some(date.and_time(time).and_utc()))
                     .ok_or(PointsError::Overflow)
             }
         }
