@@ -153,6 +153,16 @@ fn badges() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// The default window of recent ids, or one so small that it forgets
+/// within a user's few events (and refuses a later event at the time of
+/// one it forgot as too late).
+fn dedupe() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        2 => Just(serde_json::Value::Null),
+        1 => (1u32..3, 1usize..4).prop_map(|(hours, ids)| json!({ "horizon_hours": hours, "max_ids": ids })),
+    ]
+}
+
 /// A valid program of one to five rules in +08:00, maybe with tiers, a
 /// streak and badges (rules whose pending days outlast their expiry are
 /// dropped by filtering whole programs out).
@@ -165,13 +175,17 @@ fn program() -> impl Strategy<Value = Program> {
                 expiry(),
                 select(vec!["clamp", "debt", "negative_balance"]),
                 (tiers(), streak(), badges()),
+                dedupe(),
             )
         })
         .prop_filter_map(
             "pending outlasts expiry",
-            |(rules, expiry, clawback, sections)| {
+            |(rules, expiry, clawback, sections, dedupe)| {
                 let mut spec = json!({ "utc_offset": "+08:00", "rules": rules,
                                    "ledger": { "clawback": clawback } });
+                if !dedupe.is_null() {
+                    spec["dedupe"] = dedupe;
+                }
                 if !expiry.is_null() {
                     spec["expiry"] = expiry;
                 }
@@ -215,7 +229,8 @@ fn events() -> impl Strategy<Value = Vec<Event>> {
     vec(
         (
             0u64..6,
-            0i64..3000,
+            // Some events at the same minute as the one before.
+            prop_oneof![1 => Just(0i64), 4 => 0i64..3000],
             prop_oneof![8 => Just(0i64), 1 => 0i64..(10 * 1440)],
             kind(),
             prop_oneof![9 => Just(false), 1 => Just(true)],

@@ -144,6 +144,11 @@ pub(crate) struct Noting<'a> {
     pub(crate) expiries: &'a mut [Option<Memo>],
     /// Counters of earlier members for new counters to reuse.
     pub(crate) spare: &'a mut SpareCounters,
+    /// Whether the batch vouches that the event is new to the ledger (its
+    /// id and time above all of the member's earlier ones) and keeps the
+    /// ledger's window of recent ids itself: the step then neither asks
+    /// nor tells the window (see `simulate::FreshRun`).
+    pub(crate) fresh: bool,
 }
 
 /// An award in short, for [`Noting`].
@@ -343,33 +348,38 @@ impl<Tz: TimeZone> Program<Tz> {
         // Without a batch's memo, expiry dates are remembered for the
         // event: most of its awards share one expiry.
         let mut event_memo = [None];
-        let (mut noted, order, expiries, mut spare) = match noting {
+        let (mut noted, order, expiries, mut spare, fresh) = match noting {
             Some(Noting {
                 awards,
                 lots,
                 expiries,
                 spare,
-            }) => (Some(awards), lots, expiries, Some(spare)),
-            None => (None, LotOrder::Kept, &mut event_memo[..], None),
+                fresh,
+            }) => (Some(awards), lots, expiries, Some(spare), fresh),
+            None => (None, LotOrder::Kept, &mut event_memo[..], None, false),
         };
         out.reset();
         if let Some(noted) = noted.as_deref_mut() {
             noted.clear();
         }
-        match ledger.seen.admit(event.id, event.at) {
-            Admission::Duplicate => {
-                out.duplicate = true;
-                return Ok(());
+        if !fresh {
+            match ledger.seen.admit(event.id, event.at) {
+                Admission::Duplicate => {
+                    out.duplicate = true;
+                    return Ok(());
+                }
+                Admission::TooLate => return Err(PointsError::TooLate { id: event.id }),
+                Admission::Fresh => {}
             }
-            Admission::TooLate => return Err(PointsError::TooLate { id: event.id }),
-            Admission::Fresh => {}
         }
         let version = ledger.version.checked_add(1).ok_or(PointsError::Overflow)?;
         let candidates = self.plan.candidates(event.kind.tag());
         if candidates.is_empty() {
             // The common case for most events: no rule listens to the kind.
             ledger.version = version;
-            ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
+            if !fresh {
+                ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
+            }
             return Ok(());
         }
         // Positions, not names, find the rule counters from here on (the
@@ -440,7 +450,9 @@ impl<Tz: TimeZone> Program<Tz> {
         if let Some(tally) = step.global {
             ledger.record_global(step.periods.day, tally);
         }
-        ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
+        if !fresh {
+            ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
+        }
         Ok(())
     }
 

@@ -1093,6 +1093,7 @@ mod release_properties {
                     lots: LotOrder::Deferred,
                     expiries: &mut memo,
                     spare: &mut spare,
+                    fresh: false,
                 };
                 let b = p.apply_noting(&mut deferred, e, &ctx, &mut out, Some(later)).map(|()| out.total);
                 prop_assert_eq!(a, b);
@@ -1158,6 +1159,7 @@ fn noting<'a>(
         lots: LotOrder::Kept,
         expiries,
         spare,
+        fresh: false,
     }
 }
 

@@ -222,6 +222,78 @@ fn events_too_late_for_the_daily_tallies_are_counted_not_applied() {
     assert_eq!((r.applied, r.too_late, r.issued), (1, 1, 10));
 }
 
+/// Each event of `events` through `p.apply` on one ledger per user, in
+/// order: (applied, duplicates, too late, points issued).
+fn online(p: &Program, events: &[Event]) -> (u64, u64, u64, u64) {
+    let mut ledgers = std::collections::HashMap::new();
+    let mut o = (0, 0, 0, 0);
+    for e in events {
+        let ledger = ledgers.entry(e.user).or_insert_with(|| p.new_ledger());
+        match p.apply(ledger, e) {
+            Ok(earned) if earned.duplicate => o.1 += 1,
+            Ok(earned) => (o.0, o.3) = (o.0 + 1, o.3 + earned.total),
+            Err(PointsError::TooLate { .. }) => o.2 += 1,
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+    o
+}
+
+#[test]
+fn the_window_of_ids_judges_as_online_after_events_out_of_order() {
+    // A window of one id forgets an id as soon as the next arrives.
+    let p = program(
+        r#"{ "utc_offset": "+08:00", "dedupe": { "horizon_hours": 1, "max_ids": 1 },
+             "rules": [ { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } } ] }"#,
+    );
+    let events = vec![
+        // Ids and times increasing, then a third event at the time of the
+        // forgotten first: too late.
+        visit(1, 1, t(0)),
+        visit(2, 1, t(1)),
+        visit(3, 1, t(1)),
+        // The same, at the same instant throughout.
+        visit(1, 2, t(5)),
+        visit(2, 2, t(5)),
+        visit(3, 2, t(5)),
+        // A redelivery of the newest id, then a fresh event after it.
+        visit(10, 3, t(0)),
+        visit(11, 3, t(2)),
+        visit(11, 3, t(2)),
+        visit(12, 3, t(3)),
+        // An id below the newest, later in time.
+        visit(20, 4, t(0)),
+        visit(19, 4, t(1)),
+        visit(21, 4, t(2)),
+        // A redelivery stamped anew: the same id, later.
+        visit(30, 5, t(0)),
+        visit(30, 5, t(1)),
+    ];
+    let r = simulate(&p, &log(events.clone()), day(1));
+    let expected = online(&p, &events);
+    assert_eq!((r.applied, r.duplicates, r.too_late, r.issued), expected);
+    assert!(expected.1 > 0 && expected.2 > 0, "{expected:?}");
+}
+
+#[test]
+fn an_event_that_failed_is_not_remembered_as_taken() {
+    // The second award would overflow the points earned: it fails, and its
+    // redelivery is tried (and fails) again, as online.
+    let p = program(
+        r#"{ "utc_offset": "+08:00",
+             "rules": [ { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 10000000000000000000 } } ] }"#,
+    );
+    let events = vec![visit(1, 1, t(0)), visit(2, 1, t(1)), visit(2, 1, t(2))];
+    let r = simulate(&p, &log(events.clone()), day(1));
+    assert_eq!((r.applied, r.duplicates, r.failed), (1, 0, 2));
+    let mut ledger = p.new_ledger();
+    let online: Vec<bool> = events
+        .iter()
+        .map(|e| p.apply(&mut ledger, e).is_ok())
+        .collect();
+    assert_eq!(online, [true, false, false]);
+}
+
 #[test]
 fn spending_redeems_whenever_the_price_is_affordable() {
     let p = school();
