@@ -437,6 +437,12 @@ impl Versioned for Account {
 }
 
 impl Account {
+    /// The ledger, for a batch to write its window of recent ids (see
+    /// [`Noting::fresh`]); everything else changes it through the program.
+    pub(crate) fn ledger_mut(&mut self) -> &mut Ledger {
+        &mut self.ledger
+    }
+
     /// Bumped by every successful change.
     pub fn version(&self) -> u64 {
         self.version
@@ -752,7 +758,7 @@ impl<Tz: TimeZone> Program<Tz> {
         stage: Option<Stage>,
     ) -> Result<AccountOutcome, AccountError> {
         let mut answer = AccountOutcome::default();
-        if self.refuse_or_answer(account, event, stage, &mut answer)? {
+        if self.refuse_or_answer(account, (event, false), stage, &mut answer)? {
             return Ok(answer);
         }
         let mut next = account.clone();
@@ -784,8 +790,9 @@ impl<Tz: TimeZone> Program<Tz> {
             error,
             changed: false,
         };
+        let fresh = batch.as_ref().is_some_and(|b| b.fresh);
         if self
-            .refuse_or_answer(account, event, stage, out)
+            .refuse_or_answer(account, (event, fresh), stage, out)
             .map_err(unchanged)?
         {
             return Ok(());
@@ -806,10 +813,13 @@ impl<Tz: TimeZone> Program<Tz> {
     /// redelivered event, or any event of a program with no tiers, streak or
     /// badges (its ledger step is all or nothing by itself), answered in
     /// `out` (`true`); `false` when the event is to be earned.
+    ///
+    /// A `fresh` event is one a batch vouches is new to the ledger's window
+    /// of ids (see [`Noting::fresh`]): the window is not asked.
     fn refuse_or_answer(
         &self,
         account: &mut Account,
-        event: &Event,
+        (event, fresh): (&Event, bool),
         stage: Option<Stage>,
         out: &mut AccountOutcome,
     ) -> Result<bool, AccountError> {
@@ -820,7 +830,11 @@ impl<Tz: TimeZone> Program<Tz> {
                 got: event.user,
             });
         }
-        match account.ledger.seen.admit(event.id, event.at) {
+        let admission = match fresh {
+            true => Admission::Fresh,
+            false => account.ledger.seen.admit(event.id, event.at),
+        };
+        match admission {
             Admission::Duplicate => {
                 // Changes nothing, and says so.
                 let earned = self.apply(&mut account.ledger, event)?;

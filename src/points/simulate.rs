@@ -393,6 +393,9 @@ impl FreshRun {
     fn stop(&mut self, taken: &[Event], ledger: &mut Ledger, window: &DedupeWindow) {
         if self.on {
             self.on = false;
+            // The member's window started empty; whatever a step wrote
+            // into it since is written again, in order.
+            ledger.seen.clear();
             for event in taken {
                 ledger.seen.remember(event.id, event.at, window);
             }
@@ -461,7 +464,8 @@ impl<Tz: TimeZone> Simulation<'_, Tz> {
         let mut redeemed_so_far = 0u64;
         tally.clear();
         purchases.clear();
-        for event in events {
+        let mut run = FreshRun::default();
+        for (i, event) in events.iter().enumerate() {
             tally.counts.events += 1;
             // Filled only by rules run in place: a redelivered event's
             // answer, or a step through `earn`, leaves it as it was.
@@ -470,16 +474,26 @@ impl<Tz: TimeZone> Simulation<'_, Tz> {
             let step = match in_place.as_deref_mut() {
                 None => program.earn(account, event, None).map(|o| *out = o),
                 Some(expiries) => {
+                    let window = &program.spec().dedupe;
+                    let fresh = run.vouch(events, i, account.ledger_mut(), window);
                     let noting = Noting {
                         awards: &mut tally.step_awards,
                         lots: self.lot_order(),
                         expiries,
                         spare: &mut *spare,
-                        fresh: false,
+                        fresh,
                     };
                     match program.earn_in_place(account, event, None, (Some(noting), out)) {
                         Err(Partly { changed: true, .. }) => return false,
-                        step => step.map_err(|partly| partly.error),
+                        Err(partly) => {
+                            // Not remembered: the ledger's window takes
+                            // over before it.
+                            if fresh {
+                                run.stop(&events[..i], account.ledger_mut(), window);
+                            }
+                            Err(partly.error)
+                        }
+                        Ok(()) => Ok(()),
                     }
                 }
             };

@@ -239,13 +239,36 @@ fn online(p: &Program, events: &[Event]) -> (u64, u64, u64, u64) {
     o
 }
 
+/// [`online`] through an account per user and `p.earn`.
+fn online_accounts(p: &Program, events: &[Event]) -> (u64, u64, u64, u64) {
+    let mut accounts = std::collections::HashMap::new();
+    let mut o = (0, 0, 0, 0);
+    for e in events {
+        let account = accounts
+            .entry(e.user)
+            .or_insert_with(|| p.open_account(e.user, e.at));
+        match p.earn(account, e, None) {
+            Ok(out) if out.earned.duplicate => o.1 += 1,
+            Ok(out) => (o.0, o.3) = (o.0 + 1, o.3 + out.earned.total + out.bonus_total),
+            Err(AccountError::Points(PointsError::TooLate { .. })) => o.2 += 1,
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+    o
+}
+
 #[test]
 fn the_window_of_ids_judges_as_online_after_events_out_of_order() {
     // A window of one id forgets an id as soon as the next arrives.
-    let p = program(
-        r#"{ "utc_offset": "+08:00", "dedupe": { "horizon_hours": 1, "max_ids": 1 },
-             "rules": [ { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } } ] }"#,
-    );
+    let rules = r#""utc_offset": "+08:00", "dedupe": { "horizon_hours": 1, "max_ids": 1 },
+        "rules": [ { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } } ]"#;
+    let p = program(&format!("{{ {rules} }}"));
+    // The same through accounts: a badge at two visits, worth 5.
+    let with_badge = program(&format!(
+        r#"{{ {rules}, "badges": {{ "badges": [ {{ "name": "regular",
+              "counter": {{ "type": "events", "on": "visited" }},
+              "levels": [ {{ "name": "bronze", "at": 2, "points": 5 }} ] }} ] }} }}"#
+    ));
     let events = vec![
         // Ids and times increasing, then a third event at the time of the
         // forgotten first: too late.
@@ -273,6 +296,10 @@ fn the_window_of_ids_judges_as_online_after_events_out_of_order() {
     let expected = online(&p, &events);
     assert_eq!((r.applied, r.duplicates, r.too_late, r.issued), expected);
     assert!(expected.1 > 0 && expected.2 > 0, "{expected:?}");
+    let r = simulate(&with_badge, &log(events.clone()), day(1));
+    let expected = online_accounts(&with_badge, &events);
+    assert_eq!((r.applied, r.duplicates, r.too_late, r.issued), expected);
+    assert!(expected.3 > r.applied, "bonuses: {expected:?}");
 }
 
 #[test]
