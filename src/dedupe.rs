@@ -17,9 +17,10 @@
 //! - beyond two, ids are forgotten in batches rather than one per event:
 //!   once the oldest is a quarter of the horizon further behind, every id
 //!   past the horizon goes at once;
-//! - past `max_ids` ids, the oldest go at once until three quarters of
-//!   `max_ids` remain, within the horizon or not: a burst of more events
-//!   than `max_ids` in one horizon shortens it for that state.
+//! - past `max_ids` ids, those past the horizon go at once; if more than
+//!   `max_ids` remain within it (a burst of more events than `max_ids` in
+//!   one horizon), the oldest go too, until three quarters of `max_ids`
+//!   remain: the burst shortens the horizon for that state.
 //!
 //! An id that falls out is *forgotten*, and from then on the state cannot
 //! tell whether an event at or before the forgotten one's time is new or a
@@ -400,7 +401,19 @@ fn remember_by_rules(
     let cutoff = newest.max(ms).saturating_sub(horizon);
     let held = ids.as_slice().len();
     if held > max {
-        forget_by_rules(ids, forgotten_through, cutoff, max - max / 4);
+        // Past the horizon first; only a burst of more than `max` ids
+        // within it cuts into it, down to three quarters.
+        let stale = ids
+            .as_slice()
+            .iter()
+            .take_while(|&&(_, t)| t < cutoff)
+            .count();
+        let keep = if held - stale > max {
+            max - max / 4
+        } else {
+            max
+        };
+        forget_by_rules(ids, forgotten_through, cutoff, keep);
     } else if held > INLINE && ids.oldest() < cutoff.saturating_sub(horizon / 4) {
         // Only what is past the horizon: under `max_ids`, every id within
         // it stays.
@@ -1023,6 +1036,22 @@ mod tests {
             horizon_hours,
             max_ids,
         }
+    }
+
+    #[test]
+    fn an_id_past_the_horizon_does_not_push_a_recent_one_out() {
+        // Five ids, four within the horizon: the one past it goes, and the
+        // four stay (a cut to three quarters would drop event 2 too).
+        let w = window(24, 4);
+        let mut r = RecentIds::new();
+        for (id, hour) in [(1, 0), (2, 20), (3, 21), (4, 22), (5, 25)] {
+            r.remember(EventId(id), t(hour), &w);
+        }
+        assert_eq!(r.admit(EventId(1), t(0)), Admission::TooLate);
+        assert_eq!(r.admit(EventId(2), t(20)), Admission::Duplicate);
+        // A redelivery stamped anew is recognised too.
+        assert_eq!(r.admit(EventId(2), t(25)), Admission::Duplicate);
+        assert_eq!(r.len(), 4);
     }
 
     #[test]

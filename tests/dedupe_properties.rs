@@ -4,7 +4,9 @@
 //! 1. an event once remembered is never admitted as fresh again: a
 //!    redelivery is a duplicate or, once forgotten, too late;
 //! 2. while the window has never held more than `max_ids` ids, every event
-//!    within `horizon_hours` of the newest is recognised as a duplicate;
+//!    within `horizon_hours` of the newest is recognised as a duplicate, and
+//!    so it is while no more than `max_ids` ids ever fell within one
+//!    horizon, however many the window held in all;
 //! 3. a window read back from JSON judges every event as the original does.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -90,6 +92,40 @@ proptest! {
                     Admission::Duplicate,
                     "event {} at {}, newest {}", i, times[i], newest
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn under_max_ids_within_every_horizon_every_recent_event_is_a_duplicate(
+        times in times(),
+        (horizon_hours, max_ids) in (1u32..24, 2u16..10),
+    ) {
+        let w = DedupeWindow { horizon_hours, max_ids };
+        let horizon = TimeDelta::hours(i64::from(horizon_hours));
+        let mut seen = RecentIds::new();
+        let mut remembered: Vec<usize> = Vec::new();
+        let mut newest = DateTime::<Utc>::MIN_UTC;
+        for (i, &at) in times.iter().enumerate() {
+            if seen.admit(EventId(i as u64), at) != Admission::Fresh {
+                continue;
+            }
+            seen.remember(EventId(i as u64), at, &w);
+            remembered.push(i);
+            newest = newest.max(at);
+            let within = remembered.iter().filter(|&&j| times[j] >= newest - horizon).count();
+            if within > usize::from(max_ids) {
+                // A burst: the window may shorten its horizon from here on.
+                return Ok(());
+            }
+            for &j in &remembered {
+                if times[j] >= newest - horizon {
+                    prop_assert_eq!(
+                        seen.admit(EventId(j as u64), times[j]),
+                        Admission::Duplicate,
+                        "event {} at {}, after event {} at {}", j, times[j], i, at
+                    );
+                }
             }
         }
     }

@@ -736,6 +736,38 @@ mod tests {
     }
 
     #[test]
+    fn a_payment_redelivered_within_the_horizon_is_counted_once() {
+        // Four ids within a day, one older: the payment's id stays.
+        let p = policy(|spec| {
+            spec.dedupe = crate::dedupe::DedupeWindow {
+                horizon_hours: 24,
+                max_ids: 4,
+            }
+        });
+        let h = |n| t0() + TimeDelta::hours(n);
+        let pay = EventKind::Purchase {
+            amount: Money::new(100, "CNY".parse().unwrap()),
+        };
+        let mut user = Lifecycle::new(U);
+        for e in [
+            Event::new(EventId(1), U, h(0), EventKind::SignedUp),
+            Event::new(EventId(2), U, h(20), pay.clone()),
+            Event::new(EventId(3), U, h(21), EventKind::Visited),
+            Event::new(EventId(4), U, h(22), EventKind::Visited),
+            Event::new(EventId(5), U, h(25), EventKind::Visited),
+        ] {
+            p.apply(&mut user, &e).unwrap();
+        }
+        assert_eq!(user.payments(), 1);
+        // The payment again, five hours after it happened, stamped anew.
+        let retry = Event::new(EventId(2), U, h(25), pay);
+        let applied = p.apply(&mut user, &retry).unwrap();
+        assert_eq!(applied.admission, Admission::Duplicate);
+        assert_eq!(user.payments(), 1);
+        assert_eq!(user.stage(), Stage::Converted);
+    }
+
+    #[test]
     fn a_stored_state_at_the_last_version_steps_without_a_panic() {
         // Only a state made by hand (or read back from hostile JSON) gets
         // there; the version saturates, as the generic machine's does.
