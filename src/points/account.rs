@@ -255,6 +255,35 @@ struct Contribution {
     /// and only the account can reverse it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pointless: bool,
+    /// For an event that earned no points, the share of it reversals took
+    /// back so far, in millionths, each share rounded down (as a share of
+    /// an award's points is): wholly reversed at [`WHOLE_EVENT`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    reversed_millionths: u32,
+}
+
+/// All of an event, in the millionths of [`Contribution::reversed_millionths`].
+const WHOLE_EVENT: u32 = 1_000_000;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// `portion` of an event, in millionths, rounded down.
+fn millionths(portion: Portion) -> u32 {
+    match portion {
+        Portion::Whole => WHOLE_EVENT,
+        Portion::Share {
+            numerator,
+            denominator,
+        } => {
+            let share = Rounding::Down.divide(
+                u128::from(WHOLE_EVENT) * u128::from(numerator),
+                u128::from(denominator.max(1)),
+            );
+            u32::try_from(share).map_or(WHOLE_EVENT, |m| m.min(WHOLE_EVENT))
+        }
+    }
 }
 
 /// Remembers `new` among `contributions`, dropping the oldest of its sort
@@ -1005,6 +1034,7 @@ impl<Tz: TimeZone> Program<Tz> {
                     qualifying_retracted: 0,
                     event_retracted: false,
                     pointless,
+                    reversed_millionths: 0,
                 },
             );
         }
@@ -1250,26 +1280,25 @@ impl<Tz: TimeZone> Program<Tz> {
             }
         }
         // Once wholly reversed, the event itself is taken back.
-        let whole = |c: &Contribution| match c.pointless {
-            false => acc
-                .ledger
-                .earnings()
-                .filter(|e| e.source == source)
-                .all(|e| e.reversed >= e.points),
-            true => portion == Portion::Whole || c.qualifying_retracted >= c.qualifying,
-        };
-        let kind = contribution
-            .and_then(|i| acc.contributions.get(i))
-            .filter(|c| !c.event_retracted && whole(c))
-            .map(|c| c.kind.clone());
-        if let Some(kind) = kind {
-            if let Some(c) = contribution.and_then(|i| acc.contributions.get_mut(i)) {
-                c.event_retracted = true;
-            }
-            if let Some(catalog) = &self.account.badges {
-                let step = catalog.retract_event(&mut acc.badges, &kind, now, reason.clone())?;
-                self.settle(acc, (source, now), key.as_str(), step, &mut settled)?;
-            }
+        let ledger = &acc.ledger;
+        let counted = contribution.and_then(|i| acc.contributions.get_mut(i));
+        let kind = counted.filter(|c| !c.event_retracted).and_then(|c| {
+            let whole = if c.pointless {
+                let parts = c.reversed_millionths.saturating_add(millionths(portion));
+                c.reversed_millionths = parts.min(WHOLE_EVENT);
+                c.reversed_millionths == WHOLE_EVENT
+            } else {
+                ledger
+                    .earnings()
+                    .filter(|e| e.source == source)
+                    .all(|e| e.reversed >= e.points)
+            };
+            c.event_retracted = whole;
+            whole.then(|| c.kind.clone())
+        });
+        if let (Some(kind), Some(catalog)) = (kind, &self.account.badges) {
+            let step = catalog.retract_event(&mut acc.badges, &kind, now, reason.clone())?;
+            self.settle(acc, (source, now), key.as_str(), step, &mut settled)?;
         }
         acc.bump()?;
         let result = AccountReversal {

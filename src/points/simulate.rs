@@ -213,7 +213,10 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     /// A refund with no such purchase, or whose purchase earned nothing the
     /// ledger remembers ([`LedgerPolicy::reversible_awards`](crate::points::LedgerPolicy::reversible_awards)
     /// of 0 remembers nothing), is counted in
-    /// [`refunds_unmatched`](SimulationReport::refunds_unmatched).
+    /// [`refunds_unmatched`](SimulationReport::refunds_unmatched); so is
+    /// one whose purchase earned no points but counted toward a member's
+    /// tier or badges, which the refund takes back (see
+    /// [`Program::reverse_in`]).
     pub fn reversing_refunds(mut self) -> Self {
         self.refunds = true;
         self
@@ -596,11 +599,16 @@ impl<Tz: TimeZone> Simulation<'_, Tz> {
                     portion: share,
                     at: event.at,
                 };
-                if !member.reverse(self.program, reversal) {
+                let Some(points) = member.reverse(self.program, reversal) else {
                     return Refunded::Unmatched;
-                }
+                };
                 paid.refunded += refund;
-                Refunded::Reversed
+                // A purchase that earned no points is reversed only for
+                // what it counted toward a tier or badges.
+                match points {
+                    0 => Refunded::Unmatched,
+                    _ => Refunded::Reversed,
+                }
             }
             _ => Refunded::NotARefund,
         }
@@ -729,7 +737,8 @@ trait Member<Tz: TimeZone> {
     fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> bool;
     /// Reverses `portion` of what event `source` earned, at `now`; whether
     /// it did.
-    fn reverse(&mut self, program: &Program<Tz>, reversal: Refund) -> bool;
+    /// The points reversed, or `None` if the reversal failed.
+    fn reverse(&mut self, program: &Program<Tz>, reversal: Refund) -> Option<u64>;
 }
 
 impl<Tz: TimeZone> Member<Tz> for Ledger {
@@ -745,9 +754,9 @@ impl<Tz: TimeZone> Member<Tz> for Ledger {
         Ledger::redeem(self, key, points, now).is_ok()
     }
 
-    fn reverse(&mut self, program: &Program<Tz>, r: Refund) -> bool {
+    fn reverse(&mut self, program: &Program<Tz>, r: Refund) -> Option<u64> {
         let done = program.reverse(self, r.key, r.source, r.portion, r.at);
-        done.is_ok()
+        done.ok().map(|r| r.points)
     }
 }
 
@@ -767,8 +776,8 @@ impl<Tz: TimeZone> Member<Tz> for Account {
         Account::redeem(self, key, points, now).is_ok()
     }
 
-    fn reverse(&mut self, program: &Program<Tz>, r: Refund) -> bool {
+    fn reverse(&mut self, program: &Program<Tz>, r: Refund) -> Option<u64> {
         let done = program.reverse_in(self, r.key, r.source, r.portion, r.at);
-        done.is_ok()
+        done.ok().map(|r| r.reversal.points)
     }
 }

@@ -885,3 +885,42 @@ fn purchases_without_points_are_remembered_apart_and_survive_json() {
     }
     assert_conserved(&a, t(6));
 }
+
+#[test]
+fn half_a_refund_of_a_purchase_counted_only_by_a_badge_keeps_the_badge() {
+    // No rule rewards purchases and no ladder counts them: only the event
+    // badge does.
+    let p = program(
+        r#"{ "utc_offset": "+08:00",
+             "rules": [ { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } } ],
+             "badges": { "badges": [ { "name": "buyer", "counter": { "type": "events", "on": "purchase" },
+                                       "levels": [ { "name": "first", "at": 1 } ] } ] } }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(2, 300, t(1)));
+    assert_eq!(a.badges().level("buyer"), 1);
+    let half = Portion::Share {
+        numerator: 1,
+        denominator: 2,
+    };
+    let r = p
+        .reverse_in(&mut a, "a".into(), EventId(2), half, t(2))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(r.badges.revoked.is_empty());
+    assert_eq!(
+        a.badges().level("buyer"),
+        1,
+        "half a purchase is a purchase"
+    );
+    // The other half: the purchase is wholly refunded.
+    let r = p
+        .reverse_in(&mut a, "b".into(), EventId(2), half, t(3))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(r.badges.revoked.len(), 1);
+    assert_eq!(a.badges().level("buyer"), 0);
+    let again = p.reverse_in(&mut a, "c".into(), EventId(2), half, t(4));
+    assert!(matches!(
+        again,
+        Err(AccountError::Points(PointsError::AlreadyReversed { .. }))
+    ));
+}

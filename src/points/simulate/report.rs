@@ -58,7 +58,8 @@ pub struct SimulationReport {
     /// Refunds that reversed a purchase's points
     /// ([`Simulation::reversing_refunds`](super::Simulation::reversing_refunds)).
     pub reversals: u64,
-    /// Refunds with no purchase left to reverse, or whose reversal failed.
+    /// Refunds that reversed no points: with no purchase left to reverse,
+    /// whose purchase earned none, or whose reversal failed.
     pub refunds_unmatched: u64,
     /// Points taken back by reversals.
     pub reversed: u64,

@@ -322,6 +322,37 @@ fn an_event_that_failed_is_not_remembered_as_taken() {
 }
 
 #[test]
+fn a_refund_of_a_purchase_that_earned_no_points_is_unmatched_under_a_ladder_too() {
+    // Purchases earn no points; a spend ladder counts them, and the refund
+    // takes the spend back from it.
+    let p = program(
+        r#"{ "utc_offset": "+08:00",
+             "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 10 } }],
+             "tiers": { "basis": { "type": "spend", "currency": "CNY" },
+                        "window": { "type": "rolling_days", "days": 365 },
+                        "tiers": [ { "name": "member", "threshold": 0 },
+                                   { "name": "gold", "threshold": 10000 } ] } }"#,
+    );
+    let events = vec![
+        visit(1, 1, t(0)),
+        purchase(2, 1, 200, t(1)),
+        refund(3, 1, 200, t(2)),
+    ];
+    let r = Simulation::new(&p, day(1))
+        .reversing_refunds()
+        .run(&log(events.clone()));
+    assert_eq!((r.reversals, r.refunds_unmatched, r.reversed), (0, 1, 0));
+    let gold = r.tiers.iter().find(|t| t.tier.as_str() == "gold");
+    assert_eq!(gold.map(|t| t.members), Some(0), "{:?}", r.tiers);
+    // Without the refund, the purchase makes the member gold.
+    let r = Simulation::new(&p, day(1))
+        .reversing_refunds()
+        .run(&log(events[..2].to_vec()));
+    let gold = r.tiers.iter().find(|t| t.tier.as_str() == "gold");
+    assert_eq!(gold.map(|t| t.members), Some(1), "{:?}", r.tiers);
+}
+
+#[test]
 fn spending_redeems_whenever_the_price_is_affordable() {
     let p = school();
     let events: Vec<Event> = (0..12).map(|i| lesson(i, 1, day(i as i64))).collect();
