@@ -205,6 +205,7 @@ impl Ledger {
         };
         self.write(&result.entries);
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+        self.trim_forgiven_held();
         self.remember(Remembered::Capture(Spent::of(&result)));
         Ok(result)
     }
@@ -277,9 +278,6 @@ impl Ledger {
             if let Some(e) = record {
                 e.expired = e.expired.saturating_add(to_expiry);
                 e.forgiven = e.forgiven.saturating_sub(to_reversal);
-                if to_reversal > 0 {
-                    sources.push((e.source, to_reversal));
-                }
             }
             if let Some(lot) = self.lots.iter_mut().find(|l| l.id == t.lot) {
                 lot.held = lot.held.saturating_sub(t.points);
@@ -287,9 +285,16 @@ impl Ledger {
                 lot.remaining = lot
                     .remaining
                     .saturating_add(t.points.saturating_sub(to_expiry + to_reversal));
+                if to_reversal > 0 {
+                    sources.push((lot.source, to_reversal));
+                }
+            }
+            if let Some(f) = self.forgiven_held.iter_mut().find(|(l, _)| *l == t.lot) {
+                f.1 = f.1.saturating_sub(to_reversal);
             }
         }
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
+        self.trim_forgiven_held();
         self.available = available;
         self.expired = expired_total;
         self.reversed = reversed_total;
@@ -338,12 +343,44 @@ impl Ledger {
         if self.lots.iter().any(|l| l.id == lot && l.due_at(now)) {
             return (points, 0);
         }
-        let forgiven = self
-            .earnings
+        (0, self.forgiven_held_of(lot).min(points))
+    }
+
+    /// Held points of lot `lot` that a clamp reversal forgave.
+    fn forgiven_held_of(&self, lot: u64) -> u64 {
+        self.forgiven_held
             .iter()
-            .find(|e| e.lot == lot)
-            .map_or(0, |e| e.forgiven);
-        (0, forgiven.min(points))
+            .find(|(l, _)| *l == lot)
+            .map_or(0, |&(_, points)| points)
+    }
+
+    /// Marks up to `points` points forgiven by a clamp reversal of the
+    /// award of lot `lot` as held ones, which go to the reversal when
+    /// released: at most what the lot holds beyond those marked already
+    /// (the rest of what was forgiven was spent or expired).
+    pub(crate) fn forgive_held(&mut self, lot: u64, points: u64) {
+        let held = self.lots.iter().find(|l| l.id == lot).map_or(0, |l| l.held);
+        let marked = self.forgiven_held_of(lot);
+        let more = points.min(held.saturating_sub(marked));
+        if more == 0 {
+            return;
+        }
+        match self.forgiven_held.iter_mut().find(|(l, _)| *l == lot) {
+            Some(f) => f.1 += more,
+            None => self.forgiven_held.push((lot, more)),
+        }
+    }
+
+    /// Keeps the marks of forgiven held points within what their lots still
+    /// hold: a capture spends them (they stay forgiven), a release hands
+    /// them to the reversal or expires them with their lot.
+    fn trim_forgiven_held(&mut self) {
+        let lots = &self.lots;
+        self.forgiven_held.retain_mut(|(lot, points)| {
+            let held = lots.iter().find(|l| l.id == *lot).map_or(0, |l| l.held);
+            *points = (*points).min(held);
+            *points > 0
+        });
     }
 
     /// Finds an open hold by key, or the remembered result of closing it
@@ -428,8 +465,9 @@ enum Closed<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::EventId;
     use crate::points::fixtures::*;
-    use crate::points::{MAX_OPEN_HOLDS, Program};
+    use crate::points::{MAX_OPEN_HOLDS, Portion, Program};
 
     /// 100 points from a visit, expiring after 10 days.
     fn setup() -> (Program, Ledger) {
@@ -440,6 +478,75 @@ mod tests {
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[visit(1, t(0))]);
         (p, l)
+    }
+
+    #[test]
+    fn forgiven_held_points_go_to_the_reversal_even_after_the_award_is_forgotten() {
+        // Clamp, and only the latest award remembered for reversal.
+        let p = shop(
+            100,
+            "",
+            r#"{ "clawback": "clamp", "reversible_awards": 1 }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        assert!(l.hold("h".into(), 60, t(1)).is_ok());
+        // The visit is refunded while 60 of its points are held: 40 are
+        // taken back, the 60 held ones forgiven (nothing else to take).
+        let r = p
+            .reverse(&mut l, "x".into(), EventId(1), Portion::Whole, t(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((r.taken_back, r.forgiven), (40, 60));
+        // A later award pushes the reversed one out of the remembered awards.
+        earn(&p, &mut l, &[visit(2, t(3))]);
+        let back = l
+            .release("h".into(), t(4))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((back.returned, back.reclaimed), (0, 60));
+        assert!(
+            back.entries
+                .iter()
+                .any(|e| e.to_string().contains("event#1"))
+        );
+        // Only the second visit's 100 points are the member's.
+        assert_eq!(l.spendable(t(4)), 100);
+        assert_eq!((l.forgiven(), l.reversed()), (0, 100));
+        assert_conserved(&l, t(4));
+        assert!(l.forgiven_held.is_empty());
+    }
+
+    #[test]
+    fn a_captured_hold_keeps_its_forgiven_points_forgiven() {
+        // Two holds of 30 on one award; the award is reversed (40 taken
+        // back, 60 held ones forgiven); one hold is captured, the other
+        // released: only the released one's points go to the reversal.
+        let p = shop(100, "", r#"{ "clawback": "clamp" }"#);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        assert!(l.hold("a".into(), 30, t(1)).is_ok());
+        assert!(l.hold("b".into(), 30, t(1)).is_ok());
+        let r = p.reverse(&mut l, "x".into(), EventId(1), Portion::Whole, t(2));
+        assert!(r.is_ok_and(|r| (r.taken_back, r.forgiven) == (40, 60)));
+        assert!(l.capture("a".into(), t(3)).is_ok());
+        let back = l
+            .release("b".into(), t(4))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((back.returned, back.reclaimed), (0, 30));
+        assert_eq!((l.forgiven(), l.reversed(), l.redeemed()), (30, 70, 30));
+        assert_conserved(&l, t(4));
+        assert!(l.forgiven_held.is_empty());
+        // Read back from JSON, a ledger with a mark judges alike.
+        let mut m = p.new_ledger();
+        earn(&p, &mut m, &[visit(1, t(0))]);
+        assert!(m.hold("a".into(), 30, t(1)).is_ok());
+        assert!(
+            p.reverse(&mut m, "x".into(), EventId(1), Portion::Whole, t(2))
+                .is_ok()
+        );
+        let json = serde_json::to_string(&m).unwrap_or_default();
+        let back: Ledger = serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(back, m);
+        assert_eq!(back.forgiven_held, [(m.lots[0].id, 30)]);
     }
 
     #[test]

@@ -371,6 +371,12 @@ pub struct Ledger {
     pub(crate) operations: InlineDeque<Remembered>,
     #[serde(default)]
     pub(crate) holds: Vec<Hold>,
+    /// Held points of lots whose awards a `clamp` reversal forgave because
+    /// it could not take them, by lot id: they go to the reversal when
+    /// their hold is released (see [`Hold`]). Kept here, not with the
+    /// award, which the ledger may forget while the hold is open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) forgiven_held: Vec<(u64, u64)>,
     #[serde(default)]
     pub(crate) earnings: VecDeque<Earning>,
     #[serde(default)]
@@ -399,6 +405,7 @@ impl Default for Ledger {
             seen: RecentIds::new(),
             operations: InlineDeque::new(),
             holds: Vec::new(),
+            forgiven_held: Vec::new(),
             earnings: VecDeque::new(),
             statement: VecDeque::new(),
             statement_limit: DEFAULT_STATEMENT_ENTRIES,
@@ -459,6 +466,7 @@ impl Ledger {
             seen,
             operations,
             holds,
+            forgiven_held,
             earnings,
             statement,
             statement_limit: _,
@@ -475,6 +483,7 @@ impl Ledger {
         seen.clear();
         operations.clear();
         holds.clear();
+        forgiven_held.clear();
         earnings.clear();
         statement.clear();
     }
@@ -1137,6 +1146,21 @@ impl Ledger {
         if self.lots.iter().any(|l| l.remaining == 0 && l.held == 0) {
             return Err(PointsError::Inconsistent {
                 what: "an empty lot is kept",
+            });
+        }
+        let held_of = |lot: u64| self.lots.iter().find(|l| l.id == lot).map_or(0, |l| l.held);
+        let forgiven_held = self
+            .forgiven_held
+            .iter()
+            .try_fold(0u64, |s, &(_, points)| s.checked_add(points));
+        if forgiven_held.is_none_or(|f| f > self.forgiven)
+            || self
+                .forgiven_held
+                .iter()
+                .any(|&(lot, points)| points == 0 || points > held_of(lot))
+        {
+            return Err(PointsError::Inconsistent {
+                what: "forgiven held points beyond what is forgiven or their lot holds",
             });
         }
         if self

@@ -354,6 +354,9 @@ impl Ledger {
                 rec.written_off = rec.written_off.saturating_add(written_off);
                 rec.forgiven = rec.forgiven.saturating_add(forgiven);
             }
+            if forgiven > 0 {
+                self.forgive_held(e.lot, forgiven);
+            }
             let day = LocalDay::of(e.earned_at, zone);
             if points == open {
                 self.release_award(e.rule.as_str(), day, points, e.counted_global);
