@@ -956,6 +956,10 @@ impl Ledger {
             .ok_or(PointsError::Overflow)?;
 
         self.statement_limit = statement_limit;
+        if statement_limit == 0 && !self.statement.is_empty() {
+            // "0: none", even of what an earlier program kept.
+            self.statement.clear();
+        }
         self.earned = earned;
         let mut debt_paid = 0u64;
         for (id, mut lot) in (self.next_lot..).zip(lots) {
@@ -1194,12 +1198,17 @@ impl Ledger {
     ) -> Result<Vec<Entry>, PointsError> {
         let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
         let (at, points, rule) = (lot.earned_at, lot.remaining, lot.rule.clone());
-        // Credited without its usual entry, which would name `source`.
+        // Credited without its usual entry, which would name `source`: the
+        // statement is set aside meanwhile, since `credit` under a policy
+        // keeping no entries clears it.
         let quiet = LedgerPolicy {
             statement_entries: 0,
             ..*policy
         };
-        let paid = self.credit(points, 1, std::iter::once(lot), &quiet, LotOrder::Kept)?;
+        let statement = std::mem::take(&mut self.statement);
+        let paid = self.credit(points, 1, std::iter::once(lot), &quiet, LotOrder::Kept);
+        self.statement = statement;
+        let paid = paid?;
         self.statement_limit = policy.statement_entries;
         self.version = version;
         let mut entries = vec![Entry {
@@ -1540,6 +1549,22 @@ mod tests {
         assert_eq!(lot_ids(&l), [0, 1, 2, 3]);
         assert_eq!((l.lots()[0].remaining, l.lots()[0].held), (0, 5));
         assert_conserved(&l, t(6));
+    }
+
+    #[test]
+    fn a_program_that_keeps_no_statement_forgets_the_entries_an_earlier_one_kept() {
+        let keeping = shop(5, "", r#"{ "statement_entries": 4 }"#);
+        let none = shop(5, "", r#"{ "statement_entries": 0 }"#);
+        let mut l = keeping.new_ledger();
+        earn(&keeping, &mut l, &[visit(1, t(0)), visit(2, t(1))]);
+        assert_eq!(l.statement().len(), 2);
+        // Under a program keeping 0 entries ("0: none"), none are kept, as a
+        // program keeping 1 would keep 1.
+        earn(&none, &mut l, &[visit(3, t(2))]);
+        assert_eq!(l.statement().len(), 0);
+        let one = shop(5, "", r#"{ "statement_entries": 1 }"#);
+        earn(&one, &mut l, &[visit(4, t(3)), visit(5, t(4))]);
+        assert_eq!(l.statement().len(), 1);
     }
 
     #[test]

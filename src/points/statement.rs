@@ -198,6 +198,9 @@ pub(crate) fn append(
 ) {
     let limit = usize::from(limit);
     if limit == 0 {
+        // A program keeping no entries keeps none, even those an earlier
+        // program kept.
+        statement.clear();
         return;
     }
     for entry in entries {
@@ -260,10 +263,11 @@ mod tests {
         let mut s = VecDeque::new();
         append(&mut s, 2, (1..=3).map(|p| entry(p, EntryKind::Expired)));
         assert_eq!(s.iter().map(|e| e.points).collect::<Vec<_>>(), [2, 3]);
-        append(&mut s, 0, [entry(9, EntryKind::Expired)]);
-        assert_eq!(s.len(), 2);
         // A smaller limit trims the older entries at the next append.
         append(&mut s, 1, [entry(4, EntryKind::Expired)]);
         assert_eq!(s.iter().map(|e| e.points).collect::<Vec<_>>(), [4]);
+        // And a limit of none keeps none.
+        append(&mut s, 0, [entry(9, EntryKind::Expired)]);
+        assert!(s.is_empty());
     }
 }
