@@ -390,13 +390,18 @@ impl StickinessTally {
             .iter()
             .fold(0_u64, |sum, &n| sum.saturating_add(n));
         let window_days = u64::from(spec.window_days);
-        // Users active on ≥ N days: suffix sums of the exact counts.
-        let mut at_least = Vec::with_capacity(WEEK_DAYS as usize);
-        let mut remaining = weekly_active;
-        for &exactly in &self.week_active_days {
-            at_least.push(Ratio::new(remaining, weekly_active));
-            remaining = remaining.saturating_sub(exactly);
-        }
+        // Users active on ≥ N days: suffix sums of the exact counts, added
+        // from the top (subtracting from a saturated total would be wrong).
+        let mut at_least: Vec<Ratio> = self
+            .week_active_days
+            .iter()
+            .rev()
+            .scan(0_u64, |sum, &exactly| {
+                *sum = sum.saturating_add(exactly);
+                Some(Ratio::new(*sum, weekly_active))
+            })
+            .collect();
+        at_least.reverse();
         StickinessReport {
             period_start: self.stickiness.period_start,
             last_day: spec.last_day,
@@ -447,6 +452,21 @@ mod tests {
 
     fn march(d: u32) -> LocalDay {
         LocalDay::from_date(NaiveDate::from_ymd_opt(2026, 3, d).unwrap())
+    }
+
+    #[test]
+    fn at_least_survives_a_saturated_count() {
+        // Only a tally read back from JSON gets there.
+        let mut value = serde_json::to_value(StickinessTally::empty(spec(7, 7)))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        value["week_active_days"] = serde_json::json!([u64::MAX, 5, 0, 0, 0, 0, 0]);
+        let tally: StickinessTally =
+            serde_json::from_value(value).unwrap_or_else(|e| unreachable!("{e}"));
+        let r = tally.report();
+        assert_eq!(r.weekly_active, u64::MAX);
+        assert_eq!(r.at_least[0].numerator, u64::MAX);
+        assert_eq!(r.at_least[1].numerator, 5);
+        assert_eq!(r.at_least[6].numerator, 0);
     }
 
     fn spec(last: u32, window_days: u32) -> Stickiness {

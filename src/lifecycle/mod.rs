@@ -22,7 +22,8 @@
 //! - **Converted / repeat buyer / loyal**: 1, 2 and `loyal_payments`
 //!   purchases with a positive amount. Refunds are counted, never demote.
 //! - **At risk / dormant / churned**: `idle.*_days` whole 24-hour periods
-//!   after the last activity, each move stamped at the instant it came due.
+//!   after the last activity (or the acquisition, for a user with no
+//!   activity since), each move stamped at the instant it came due.
 //! - **Back**: activity at or after the move into an idle stage returns an
 //!   at-risk user to the stage they left, and makes a dormant or churned one
 //!   *reactivated*; regained retention or a payment then restores the best

@@ -173,7 +173,9 @@ impl Lifecycle {
         millis::to_instant(self.acquired_at)
     }
 
-    /// The time of their newest activity event (`None` before any).
+    /// The time idle days count from: their newest activity event, or their
+    /// acquisition (the first event taken) if that is newer or there was
+    /// none (`None` for a prospect).
     pub fn last_active(&self) -> Option<DateTime<Utc>> {
         millis::to_instant(self.last_active)
     }
