@@ -490,6 +490,28 @@ impl KindPattern {
             (Named(a, x), Named(b, y)) => a == b && x == y,
         }
     }
+
+    /// Whether every event matching `other` matches this pattern too.
+    ///
+    /// ```
+    /// use growthkit::KindPattern;
+    ///
+    /// let p = |s: &str| s.parse::<KindPattern>().unwrap();
+    /// assert!(p("*").covers(&p("custom:quiz")));
+    /// assert!(p("custom").covers(&p("custom:quiz")));
+    /// assert!(!p("custom:quiz").covers(&p("custom")));
+    /// assert!(!p("visited").covers(&p("*")));
+    /// ```
+    pub fn covers(&self, other: &KindPattern) -> bool {
+        use KindPattern::*;
+        match (self, other) {
+            (Any, _) => true,
+            (_, Any) => false,
+            (Kind(a), Kind(b) | Named(b, _)) => a == b,
+            (Named(..), Kind(_)) => false,
+            (Named(a, x), Named(b, y)) => a == b && x == y,
+        }
+    }
 }
 
 impl FromStr for KindPattern {

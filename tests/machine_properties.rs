@@ -163,14 +163,14 @@ fn build(bp: &Blueprint) -> MachineSpec {
     let mut transitions = Vec::new();
     for (to, seed) in (1..n).zip(&bp.tree) {
         let k = transitions.len();
-        transitions.push(edge(seed, k, to, seed.primary % to, n, counters.len()));
+        transitions.push(edge(seed, k, to, seed.primary % to, n, &counters));
     }
     if n >= 2 {
         for seed in &bp.extra {
             let k = transitions.len();
             let to = seed.target % n;
             let primary = (to + 1 + seed.primary % (n - 1)) % n;
-            transitions.push(edge(seed, k, to, primary, n, counters.len()));
+            transitions.push(edge(seed, k, to, primary, n, &counters));
         }
     }
     MachineSpec {
@@ -189,7 +189,7 @@ fn edge(
     to: usize,
     primary: usize,
     n: usize,
-    counters: usize,
+    counters: &[CounterSpec],
 ) -> TransitionSpec {
     let days = u32::try_from(k + 1).unwrap();
     // Timeouts go "up" only (from states numbered below the target).
@@ -215,14 +215,20 @@ fn edge(
         );
         Sources::List(names)
     };
-    let guard = if counters == 0 {
+    let guard = if counters.is_empty() {
         BTreeMap::new()
     } else {
         seed.guard
             .iter()
             .map(|&(c, min, width)| {
-                let max = width.map(|w| min.unwrap_or(0) + w);
-                (format!("c{}", c % counters).into(), CountRange { min, max })
+                let counter = &counters[c % counters.len()];
+                let mut max = width.map(|w| min.unwrap_or(0) + w);
+                // A counter of the edge's own event is at least 1 when the
+                // guard is read: a guard of none would never hold.
+                if max == Some(0) && matches!(&on, Trigger::Event(p) if counter.counts.covers(p)) {
+                    max = Some(1);
+                }
+                (counter.name.clone(), CountRange { min, max })
             })
             .collect()
     };
@@ -380,6 +386,7 @@ enum Mutation {
     DuplicateTransition,
     TimeoutCycle,
     UnreachableState,
+    GuardExcludesItsEvent,
 }
 
 const MUTATIONS: &[Mutation] = &[
@@ -398,6 +405,7 @@ const MUTATIONS: &[Mutation] = &[
     Mutation::DuplicateTransition,
     Mutation::TimeoutCycle,
     Mutation::UnreachableState,
+    Mutation::GuardExcludesItsEvent,
 ];
 
 /// Applies `m` to `spec` (which has at least two states, so at least one
@@ -460,6 +468,18 @@ fn mutate(spec: &mut MachineSpec, m: Mutation, pick: usize) -> bool {
             });
         }
         Mutation::UnreachableState => spec.states.push("orphan".into()),
+        Mutation::GuardExcludesItsEvent => {
+            // A counter of every event, and a guard allowing it none, on
+            // an event transition.
+            let Some(t) = spec.transitions.iter_mut().find(|t| !t.on.is_timeout()) else {
+                return false;
+            };
+            t.guard.insert("every".into(), CountRange::at_most(0));
+            spec.counters.push(CounterSpec {
+                name: "every".into(),
+                counts: KindPattern::Any,
+            });
+        }
     }
     true
 }
@@ -481,6 +501,7 @@ fn expected(m: Mutation, err: &MachineError) -> bool {
         Mutation::DuplicateTransition => matches!(err, E::Ambiguous { .. }),
         Mutation::TimeoutCycle => matches!(err, E::TimeoutCycle { .. }),
         Mutation::UnreachableState => matches!(err, E::Unreachable { .. }),
+        Mutation::GuardExcludesItsEvent => matches!(err, E::GuardExcludesItsEvent { .. }),
     }
 }
 

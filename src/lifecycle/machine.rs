@@ -521,6 +521,19 @@ pub enum MachineError {
         /// The range's maximum.
         max: u64,
     },
+    /// A guard allows a counter no count at all, but the transition's own
+    /// event is counted by it before guards are read (a guard of `max: 0`
+    /// on a counter of the very events that fire it).
+    #[error(
+        "{transition}: the guard allows `{counter}` no count, but the event that \
+         fires it is counted by `{counter}` first, so it can never fire"
+    )]
+    GuardExcludesItsEvent {
+        /// The transition.
+        transition: TransitionRef,
+        /// The counter name.
+        counter: Label,
+    },
     /// Two transitions leave a common state, can fire on the same input (event
     /// patterns that overlap; timeouts of the same length, idle or in the
     /// state; or an idle and a days-in-state timeout that fall due together
@@ -1049,10 +1062,13 @@ fn index_states(states: &[Label]) -> Result<BTreeMap<Label, usize>, MachineError
     Ok(index)
 }
 
-fn check_counters(counters: &[CounterSpec]) -> Result<BTreeSet<Label>, MachineError> {
-    let mut names = BTreeSet::new();
+fn check_counters(counters: &[CounterSpec]) -> Result<BTreeMap<Label, &KindPattern>, MachineError> {
+    let mut names = BTreeMap::new();
     for counter in counters {
-        if !names.insert(counter.name.clone()) {
+        if names
+            .insert(counter.name.clone(), &counter.counts)
+            .is_some()
+        {
             return Err(MachineError::DuplicateCounter {
                 name: counter.name.clone(),
             });
@@ -1067,7 +1083,7 @@ fn check_transition(
     i: usize,
     spec: &TransitionSpec,
     index: &BTreeMap<Label, usize>,
-    counters: &BTreeSet<Label>,
+    counters: &BTreeMap<Label, &KindPattern>,
 ) -> Result<(Vec<usize>, usize), MachineError> {
     let here = || TransitionRef::of(i, spec);
     let to = *index
@@ -1102,8 +1118,19 @@ fn check_transition(
         return Err(MachineError::ZeroDays { transition: here() });
     }
     for (counter, range) in &spec.guard {
-        if !counters.contains(counter) {
+        let Some(&counts) = counters.get(counter) else {
             return Err(MachineError::UnknownCounter {
+                transition: here(),
+                counter: counter.clone(),
+            });
+        };
+        // The event is counted before guards are read: a counter of every
+        // event that fires the transition is at least 1 by then.
+        if let Trigger::Event(on) = &spec.on
+            && range.high() == 0
+            && counts.covers(on)
+        {
+            return Err(MachineError::GuardExcludesItsEvent {
                 transition: here(),
                 counter: counter.clone(),
             });
@@ -1419,6 +1446,46 @@ mod tests {
 
     fn visit(id: u64, at: DateTime<Utc>) -> Event {
         event(id, at, EventKind::Visited)
+    }
+
+    #[test]
+    fn a_guard_that_excludes_its_own_event_is_rejected() {
+        // `visits` counts the visit that fires the move before the guard is
+        // read: `max: 0` never holds.
+        let json = |counts: &str, on: &str| {
+            format!(
+                r#"{{"states":["a","b"],"initial":"a",
+                    "counters":[{{"name":"visits","counts":"{counts}"}}],
+                    "transitions":[{{"from":["a"],"to":"b","on":{{"event":"{on}"}},
+                                    "guard":{{"visits":{{"max":0}}}}}}]}}"#
+            )
+        };
+        let build = |counts: &str, on: &str| {
+            let spec: MachineSpec =
+                serde_json::from_str(&json(counts, on)).unwrap_or_else(|e| unreachable!("{e}"));
+            Machine::new(spec)
+        };
+        for (counts, on) in [
+            ("visited", "visited"),
+            ("*", "visited"),
+            ("custom", "custom:quiz"),
+        ] {
+            let err = build(counts, on).err();
+            assert!(
+                matches!(&err, Some(MachineError::GuardExcludesItsEvent { counter, .. }) if counter.as_str() == "visits"),
+                "{counts} / {on}: {err:?}"
+            );
+            assert!(err.is_some_and(|e| e.to_string().contains("can never fire")));
+        }
+        // A counter of other events, or of only some of the firing ones,
+        // can still be 0 when it fires.
+        for (counts, on) in [
+            ("check_in", "visited"),
+            ("custom:quiz", "custom"),
+            ("visited", "*"),
+        ] {
+            assert!(build(counts, on).is_ok(), "{counts} / {on}");
+        }
     }
 
     #[test]
