@@ -236,6 +236,35 @@ impl Tallies {
         day: LocalDay,
         change: impl FnOnce(&mut DayTally),
     ) -> Option<LocalDay> {
+        // The common steps in place: the newest day again, or a newer day
+        // for tallies already on the heap (then the look back is the
+        // stale prefix, if any).
+        match &mut self.0 {
+            Repr::Many(many) => match many.last_mut() {
+                Some((newest, tally)) if *newest == day => {
+                    change(tally);
+                    return None;
+                }
+                Some((newest, _)) if *newest < day => {
+                    let mut tally = DayTally::default();
+                    change(&mut tally);
+                    many.push((day, tally));
+                    let oldest = day.checked_add_days(-(DAILY_TALLY_DAYS - 1))?;
+                    let stale = many.iter().take_while(|(k, _)| *k < oldest).count();
+                    if stale == 0 {
+                        return None;
+                    }
+                    many.drain(..stale);
+                    return Some(oldest);
+                }
+                _ => {}
+            },
+            Repr::One(Some((newest, tally))) if *newest == day => {
+                change(tally);
+                return None;
+            }
+            Repr::One(_) => {}
+        }
         let newer = self.newest().is_none_or(|newest| day > newest);
         change(self.entry(day));
         newer.then(|| self.forget_old_days()).flatten()
@@ -465,6 +494,7 @@ impl RuleCounter {
 }
 
 /// The oldest day kept, counting back from the newest day in `days`.
+#[inline]
 fn oldest_kept(days: &Tallies) -> Option<LocalDay> {
     let newest = days.newest()?;
     newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
