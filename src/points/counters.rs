@@ -702,6 +702,38 @@ mod tests {
         LocalDay::from_number(n)
     }
 
+    proptest::proptest! {
+        #[test]
+        fn adding_a_day_keeps_and_forgets_as_a_map_of_days_would(
+            steps in proptest::collection::vec((-3i32..4, 0u64..5), 0..40),
+        ) {
+            // The model: a map of days, trimmed to the horizon behind a day
+            // that became the newest.
+            let mut model = BTreeMap::<i32, (u32, u64)>::new();
+            let mut t = Tallies::default();
+            let mut at = 100;
+            for (step, points) in steps {
+                at += step;
+                let newest = model.keys().next_back().copied();
+                let tally = model.entry(at).or_default();
+                *tally = (tally.0 + 1, tally.1 + points);
+                let mut expected = None;
+                if newest.is_none_or(|n| at > n) {
+                    let oldest = at - (DAILY_TALLY_DAYS - 1);
+                    if model.keys().next().is_some_and(|&k| k < oldest) {
+                        model.retain(|&k, _| k >= oldest);
+                        expected = Some(day(oldest));
+                    }
+                }
+                proptest::prop_assert_eq!(t.add_day(day(at), points), expected);
+                let kept: Vec<(i32, (u32, u64))> =
+                    t.iter().map(|(d, x)| (d.number(), (x.count, x.points))).collect();
+                let wanted: Vec<(i32, (u32, u64))> = model.iter().map(|(&k, &v)| (k, v)).collect();
+                proptest::prop_assert_eq!(kept, wanted);
+            }
+        }
+    }
+
     #[test]
     fn tallies_stay_in_order_and_forget_what_falls_behind() {
         let mut t = Tallies::default();
