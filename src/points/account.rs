@@ -7,7 +7,7 @@
 use super::badge::{BadgeCatalog, BadgeCatalogSpec, BadgeError, BadgeGrant, BadgeOutcome};
 use super::condition::{Condition, ConditionProblem, EarnContext};
 use super::earn::{Earned, Noting};
-use super::ledger::{Ledger, Lot, OperationKey, SpareCounters};
+use super::ledger::{Ledger, Lot, OperationKey};
 use super::program::{Program, ProgramError, ProgramSpec};
 use super::reversal::{Portion, Reversal};
 use super::rule::Rounding;
@@ -732,16 +732,14 @@ impl<Tz: TimeZone> Program<Tz> {
 
     /// Makes `account` equal to [`Program::open_account`]`(user,
     /// joined_at)`, keeping its buffers (the ledger's, see
-    /// [`Ledger::reset`], and the account's own lists) and setting the
-    /// ledger's rule counters aside in `spare`: a batch that runs member
-    /// after member through one account allocates for the heaviest member
-    /// so far, not for every member.
+    /// [`Ledger::reset`], and the account's own lists): a batch that runs
+    /// member after member through one account allocates for the heaviest
+    /// member so far, not for every member.
     pub(crate) fn reopen_account(
         &self,
         account: &mut Account,
         user: UserId,
         joined_at: DateTime<Utc>,
-        spare: &mut SpareCounters,
     ) {
         // Named without `..`, so a field added later cannot survive by
         // being forgotten here.
@@ -761,7 +759,7 @@ impl<Tz: TimeZone> Program<Tz> {
         *version = 0;
         *member = user;
         *joined = joined_at;
-        ledger.reset(spare);
+        ledger.reset();
         *tier = self
             .account
             .tiers

@@ -398,6 +398,11 @@ impl RuleCounter {
         last_award_at: None,
     };
 
+    /// Whether it holds nothing (equal to [`RuleCounter::EMPTY`]).
+    fn is_empty(&self) -> bool {
+        self == &RuleCounter::EMPTY
+    }
+
     /// Empty again, equal to [`RuleCounter::EMPTY`], keeping its tallies'
     /// heap buffers for reuse.
     fn clear(&mut self) {
@@ -526,12 +531,6 @@ pub(crate) struct RuleCounters {
     layout: Option<Arc<[Label]>>,
 }
 
-/// Counters set aside by [`RuleCounters::clear_into`] for a batch to reuse,
-/// emptied only when a new counter takes one: the batch then allocates
-/// tally buffers for the busiest member so far, not for every member. Kept
-/// by the batch, not the ledger, whose size redeem and expire feel.
-pub(crate) type SpareCounters = Vec<(Label, RuleCounter)>;
-
 impl RuleCounters {
     /// Makes lookups by position follow the program with these rule names
     /// (a pointer comparison when it already does).
@@ -558,11 +557,15 @@ impl RuleCounters {
         self.layout = Some(Arc::clone(names));
     }
 
-    /// No counters again, keeping the buffers and the adopted program's
-    /// table (emptied) for reuse, and setting the counters aside in `spare`.
-    pub(crate) fn clear_into(&mut self, spare: &mut SpareCounters) {
-        spare.append(&mut self.entries);
-        self.slots.fill(0);
+    /// Empties every counter in place, keeping it (with its tally
+    /// buffers) under its rule's name, and the adopted program's table: a
+    /// batch that runs member after member reuses them all without moving
+    /// a counter. An empty counter is as good as none: lookups by name,
+    /// equality and JSON leave it out.
+    pub(crate) fn clear(&mut self) {
+        for (_, counter) in &mut self.entries {
+            counter.clear();
+        }
     }
 
     /// The counter of the rule at `position` in the adopted program (named
@@ -577,14 +580,9 @@ impl RuleCounters {
     }
 
     /// The counter of the rule at `position` in the adopted program,
-    /// created empty (from `spare`, if it has one) if it has none.
+    /// created empty if it has none.
     #[inline]
-    pub(crate) fn at_mut(
-        &mut self,
-        position: usize,
-        name: &Label,
-        spare: Option<&mut SpareCounters>,
-    ) -> Option<&mut RuleCounter> {
+    pub(crate) fn at_mut(&mut self, position: usize, name: &Label) -> Option<&mut RuleCounter> {
         let found = match self.slots.get(position) {
             Some(0) => None,
             Some(&slot) => Some(usize::from(slot) - 1),
@@ -598,14 +596,7 @@ impl RuleCounters {
                     // smallest steps of growth (bounded by the program).
                     self.entries.reserve_exact(self.slots.len().clamp(1, 8));
                 }
-                let counter = match spare.and_then(|s| s.pop()) {
-                    Some((_, mut counter)) => {
-                        counter.clear();
-                        counter
-                    }
-                    None => RuleCounter::default(),
-                };
-                self.entries.push((name.clone(), counter));
+                self.entries.push((name.clone(), RuleCounter::default()));
                 let i = self.entries.len() - 1;
                 match (self.slots.get_mut(position), u16::try_from(i + 1)) {
                     (Some(slot), Ok(s)) => *slot = s,
@@ -622,12 +613,16 @@ impl RuleCounters {
         self.entries.get_mut(index).map(|(_, c)| c)
     }
 
-    /// The counter of the rule named `name`.
+    /// The counter of the rule named `name`, unless it is empty.
     pub(crate) fn get(&self, name: &str) -> Option<&RuleCounter> {
-        self.entries
-            .iter()
+        self.live()
             .find(|(n, _)| n.as_str() == name)
             .map(|(_, c)| c)
+    }
+
+    /// The counters that are not empty (see [`RuleCounters::clear`]).
+    fn live(&self) -> impl Iterator<Item = &(Label, RuleCounter)> {
+        self.entries.iter().filter(|(_, c)| !c.is_empty())
     }
 
     /// The counter of the rule named `name`, to change.
@@ -639,7 +634,7 @@ impl RuleCounters {
     }
 
     fn sorted(&self) -> Vec<(&Label, &RuleCounter)> {
-        let mut v: Vec<_> = self.entries.iter().map(|(n, c)| (n, c)).collect();
+        let mut v: Vec<_> = self.live().map(|(n, c)| (n, c)).collect();
         v.sort_unstable_by(|a, b| a.0.cmp(b.0));
         v
     }
@@ -649,11 +644,8 @@ impl RuleCounters {
 // used in and whichever program's table they cache.
 impl PartialEq for RuleCounters {
     fn eq(&self, other: &RuleCounters) -> bool {
-        self.entries.len() == other.entries.len()
-            && self
-                .entries
-                .iter()
-                .all(|(n, c)| other.get(n.as_str()) == Some(c))
+        self.live().count() == other.live().count()
+            && self.live().all(|(n, c)| other.get(n.as_str()) == Some(c))
     }
 }
 
@@ -692,7 +684,7 @@ mod tests {
     }
 
     fn bump(c: &mut RuleCounters, position: usize, name: &str, points: u64) {
-        if let Some(counter) = c.at_mut(position, &Label::from(name), None) {
+        if let Some(counter) = c.at_mut(position, &Label::from(name)) {
             counter.count += 1;
             counter.points += points;
         }
@@ -817,11 +809,11 @@ mod tests {
     }
 
     #[test]
-    fn counters_set_aside_come_back_empty_with_their_room() {
+    fn emptied_counters_are_as_good_as_none_and_keep_their_room() {
         let mut c = RuleCounters::default();
         c.adopt(&names(&["a", "b"]));
         for (position, name) in ["a", "b"].into_iter().enumerate() {
-            if let Some(counter) = c.at_mut(position, &Label::from(name), None) {
+            if let Some(counter) = c.at_mut(position, &Label::from(name)) {
                 counter.count = 3;
                 counter.points = 30;
                 counter.matched = 4;
@@ -833,32 +825,27 @@ mod tests {
                 }
             }
         }
-        let kept = c.clone();
-        let mut spare = SpareCounters::new();
-        c.clear_into(&mut spare);
-        assert_eq!(spare.len(), 2);
+        c.clear();
         assert_eq!(c, RuleCounters::default());
-        assert_eq!(c.at(0, "a"), None);
+        assert_eq!(format!("{c:?}"), "{}");
+        assert_eq!(c.get("a"), None);
+        assert_eq!(c.at(0, "a"), Some(&RuleCounter::EMPTY));
         assert_eq!(serde_json::to_string(&c).unwrap_or_default(), "{}");
-        // A counter made from a spare is an empty one, its buffer kept.
+        // The emptied counter keeps its tally buffer.
         let b = Label::from("b");
-        let reused = c.at_mut(1, &b, Some(&mut spare)).map(|k| k.clone());
-        assert_eq!(reused, Some(RuleCounter::EMPTY));
-        assert_eq!(spare.len(), 1);
         assert!(
-            c.at_mut(1, &b, Some(&mut spare))
+            c.at_mut(1, &b)
                 .is_some_and(|k| matches!(&k.days.0, Repr::Many(v) if v.capacity() >= 3))
         );
         // Counting again gives what a fresh set of counters would.
         let mut fresh = RuleCounters::default();
         for counters in [&mut c, &mut fresh] {
             bump(counters, 0, "a", 7);
-            if let Some(k) = counters.at_mut(1, &b, None) {
+            if let Some(k) = counters.at_mut(1, &b) {
                 k.days.add(day(9), 1);
             }
         }
         assert_eq!(c, fresh);
-        assert_ne!(c, kept);
         assert_eq!(
             serde_json::to_string(&c).unwrap_or_default(),
             serde_json::to_string(&fresh).unwrap_or_default()

@@ -4,9 +4,7 @@
 use super::PointsError;
 use super::condition::{EarnContext, LocalTime};
 use super::expiry::Memo;
-use super::ledger::{
-    DayTally, Ledger, Lot, LotOrder, Periods, RuleCounter, RuleCounters, SpareCounters, Tallies,
-};
+use super::ledger::{DayTally, Ledger, Lot, LotOrder, Periods, RuleCounter, RuleCounters, Tallies};
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
 use super::program::{Program, RulePlan};
@@ -142,8 +140,6 @@ pub(crate) struct Noting<'a> {
     /// Expiry dates worked out by earlier events (see [`Memo`]), for the
     /// program's zone.
     pub(crate) expiries: &'a mut [Option<Memo>],
-    /// Counters of earlier members for new counters to reuse.
-    pub(crate) spare: &'a mut SpareCounters,
     /// Whether the batch vouches that the event is new to the ledger (its
     /// id and time above all of the member's earlier ones) and keeps the
     /// ledger's window of recent ids itself: the step then neither asks
@@ -348,15 +344,14 @@ impl<Tz: TimeZone> Program<Tz> {
         // Without a batch's memo, expiry dates are remembered for the
         // event: most of its awards share one expiry.
         let mut event_memo = [None];
-        let (mut noted, order, expiries, mut spare, fresh) = match noting {
+        let (mut noted, order, expiries, fresh) = match noting {
             Some(Noting {
                 awards,
                 lots,
                 expiries,
-                spare,
                 fresh,
-            }) => (Some(awards), lots, expiries, Some(spare), fresh),
-            None => (None, LotOrder::Kept, &mut event_memo[..], None, false),
+            }) => (Some(awards), lots, expiries, fresh),
+            None => (None, LotOrder::Kept, &mut event_memo[..], false),
         };
         out.reset();
         if let Some(noted) = noted.as_deref_mut() {
@@ -429,8 +424,7 @@ impl<Tz: TimeZone> Program<Tz> {
             let Some(rule) = self.spec.rules.get(change.rule) else {
                 continue;
             };
-            let spare = spare.as_deref_mut();
-            let Some(counter) = ledger.counters.at_mut(change.rule, &rule.name, spare) else {
+            let Some(counter) = ledger.counters.at_mut(change.rule, &rule.name) else {
                 continue;
             };
             if let Some(n) = change.matched {

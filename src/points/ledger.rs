@@ -6,7 +6,7 @@
 
 use super::PointsError;
 pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
-pub(crate) use super::counters::{Periods, RuleCounters, SpareCounters, too_old};
+pub(crate) use super::counters::{Periods, RuleCounters, too_old};
 use super::entry_list::EntryList;
 use super::hold::Hold;
 use super::inline_deque::InlineDeque;
@@ -441,11 +441,11 @@ impl Ledger {
 
     /// Makes this ledger equal to a new one with the same statement length,
     /// keeping its buffers (lots, counters, the id window, remembered
-    /// operations, holds, awards and statement) for reuse, and setting its
-    /// rule counters aside in `spare`: a batch that runs member after
-    /// member through one ledger then allocates for the heaviest member so
-    /// far, not for every member.
-    pub(crate) fn reset(&mut self, spare: &mut SpareCounters) {
+    /// operations, holds, awards and statement, and its rule counters, each
+    /// emptied in place) for reuse: a batch that runs member after member
+    /// through one ledger then allocates for the heaviest member so far,
+    /// not for every member.
+    pub(crate) fn reset(&mut self) {
         // Field by field, in place: the ledger is close to a kilobyte, and
         // replacing it whole copied it twice per member. Named without
         // `..`, so a field added later cannot survive a reset by being
@@ -478,7 +478,7 @@ impl Ledger {
             *n = 0;
         }
         lots.clear();
-        counters.clear_into(spare);
+        counters.clear();
         global_days.clear();
         seen.clear();
         operations.clear();
@@ -1761,7 +1761,7 @@ mod tests {
     #[test]
     fn a_reset_ledger_is_a_new_one_and_earns_like_one() {
         let (p, mut l, events) = busy_ledger();
-        l.reset(&mut SpareCounters::new());
+        l.reset();
         assert_eq!(l, p.new_ledger());
         assert_eq!(json(&l), json(&p.new_ledger()));
         // The counters' table, kept, finds no counter of the last member.

@@ -19,7 +19,7 @@ pub use report::{
 use super::account::Partly;
 use super::earn::{Noted, Noting};
 use super::expiry::Memo;
-use super::ledger::{LotOrder, SpareCounters};
+use super::ledger::LotOrder;
 use super::program::Program;
 use super::{
     Account, AccountError, AccountOutcome, EarnContext, Earned, Ledger, OperationKey, PointsError,
@@ -238,8 +238,6 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // Expiry dates by rule expiry and date of earning, for all users:
         // they earn on the same few dates.
         let mut expiries = Memo::batch(self.program.plan.expiry_classes);
-        // And the rule counters of earlier users, for reuse.
-        let mut spare = SpareCounters::new();
         // Under a program with tiers, a streak or badges: one account,
         // reopened for each member as the ledger is reset, and the member's
         // figures until they are added.
@@ -252,8 +250,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             purchases.clear();
             if let Some(account) = account.as_mut() {
                 let member = (&mut *account, &mut purchases, &mut tally);
-                let memo = (&mut expiries[..], &mut spare);
-                self.run_account((user, events), &mut acc, member, memo);
+                self.run_account((user, events), &mut acc, member, &mut expiries);
                 continue;
             }
             self.run_user(
@@ -261,7 +258,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 events,
                 &mut acc,
                 (&mut purchases, (&mut earned, &mut awards), &mut ledger),
-                (&mut expiries, &mut spare),
+                &mut expiries,
             );
         }
         acc.finish()
@@ -290,9 +287,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             (&mut Earned, &mut Vec<Noted>),
             &mut Ledger,
         ),
-        (expiries, spare): (&mut [Option<Memo>], &mut SpareCounters),
+        expiries: &mut [Option<Memo>],
     ) {
-        ledger.reset(spare);
+        ledger.reset();
         let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
         let mut counts = Counts::default();
@@ -306,7 +303,6 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 awards: &mut *awards,
                 lots: order,
                 expiries: &mut *expiries,
-                spare: &mut *spare,
                 fresh,
             };
             let step = self
@@ -417,14 +413,13 @@ impl<Tz: TimeZone> Simulation<'_, Tz> {
         (user, events): (UserId, &[Event]),
         acc: &mut Accumulator,
         (account, purchases, tally): (&mut Account, &mut Vec<Paid>, &mut MemberTally),
-        (expiries, spare): (&mut [Option<Memo>], &mut SpareCounters),
+        expiries: &mut [Option<Memo>],
     ) {
         // In place first: the copy per event that keeps a failed step from
         // changing anything is only needed when a step fails partway (an
         // overflow), and then the member is run again with it, from the
         // start, so the report is the online path's either way.
-        let mut pass =
-            |in_place| self.account_pass(account, events, (purchases, tally), spare, in_place);
+        let mut pass = |in_place| self.account_pass(account, events, (purchases, tally), in_place);
         let order = if pass(Some(&mut *expiries)) {
             self.lot_order()
         } else if pass(None) {
@@ -456,14 +451,13 @@ impl<Tz: TimeZone> Simulation<'_, Tz> {
         account: &mut Account,
         events: &[Event],
         (purchases, tally): (&mut Vec<Paid>, &mut MemberTally),
-        spare: &mut SpareCounters,
         mut in_place: Option<&mut [Option<Memo>]>,
     ) -> bool {
         let program = self.program;
         let Some(first) = events.first() else {
             return false;
         };
-        program.reopen_account(account, first.user, first.at, spare);
+        program.reopen_account(account, first.user, first.at);
         let mut redeemed_so_far = 0u64;
         tally.clear();
         purchases.clear();
@@ -483,7 +477,6 @@ impl<Tz: TimeZone> Simulation<'_, Tz> {
                         awards: &mut tally.step_awards,
                         lots: self.lot_order(),
                         expiries,
-                        spare: &mut *spare,
                         fresh,
                     };
                     match program.earn_in_place(account, event, None, (Some(noting), out)) {

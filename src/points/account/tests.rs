@@ -736,9 +736,8 @@ fn a_reopened_account_is_a_new_one_and_steps_as_one() {
     earn(&p, &mut used, &purchase(99, 500, day(9)));
     assert!(used.badges().progress("scholar").is_some());
     assert!(used.ledger().earned() > 0 && used.tier().is_some());
-    let mut spare = SpareCounters::new();
     let other = UserId(USER.0 + 1);
-    p.reopen_account(&mut used, other, day(20), &mut spare);
+    p.reopen_account(&mut used, other, day(20));
     let mut fresh = p.open_account(other, day(20));
     assert_eq!(used, fresh);
     assert_eq!(json(&used), json(&fresh));

@@ -8,7 +8,7 @@ use crate::id::{EventId, UserId};
 use crate::lifecycle::Stage;
 use crate::points::earn::{Noted, Noting};
 use crate::points::expiry::Memo;
-use crate::points::ledger::{LotOrder, SpareCounters};
+use crate::points::ledger::LotOrder;
 use crate::points::*;
 use crate::time::LocalDay;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -1084,7 +1084,6 @@ mod release_properties {
             let (ctx, mut out, mut noted) = (EarnContext::new(), Earned::default(), Vec::new());
             // A small batch memo, so its slots are shared and overwritten.
             let mut memo = [None; 3];
-            let mut spare = SpareCounters::new();
             let (mut kept, mut deferred) = (p.new_ledger(), p.new_ledger());
             for e in &events {
                 let a = p.apply_into(&mut kept, e, &ctx, &mut out).map(|()| out.total);
@@ -1092,7 +1091,6 @@ mod release_properties {
                     awards: &mut noted,
                     lots: LotOrder::Deferred,
                     expiries: &mut memo,
-                    spare: &mut spare,
                     fresh: false,
                 };
                 let b = p.apply_noting(&mut deferred, e, &ctx, &mut out, Some(later)).map(|()| out.total);
@@ -1149,16 +1147,11 @@ mod release_properties {
     }
 }
 
-fn noting<'a>(
-    awards: &'a mut Vec<Noted>,
-    expiries: &'a mut [Option<Memo>],
-    spare: &'a mut SpareCounters,
-) -> Noting<'a> {
+fn noting<'a>(awards: &'a mut Vec<Noted>, expiries: &'a mut [Option<Memo>]) -> Noting<'a> {
     Noting {
         awards,
         lots: LotOrder::Kept,
         expiries,
-        spare,
         fresh: false,
     }
 }
@@ -1195,7 +1188,7 @@ fn each_award_is_noted_in_short_with_its_rule_s_position() {
             &e,
             &ctx,
             &mut short,
-            Some(noting(&mut noted, &mut [], &mut SpareCounters::new())),
+            Some(noting(&mut noted, &mut [])),
         );
         assert_eq!(result, Ok(()), "event {i}");
         let expected: Vec<(&str, u64, bool)> = explained
@@ -1231,7 +1224,7 @@ fn each_award_is_noted_in_short_with_its_rule_s_position() {
             &again,
             &ctx,
             &mut short,
-            Some(noting(&mut noted, &mut [], &mut SpareCounters::new()))
+            Some(noting(&mut noted, &mut []))
         ),
         Ok(())
     );
