@@ -55,7 +55,7 @@ pub struct BadgeSpec {
 
 /// What a badge counts.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BadgeCounter {
     /// Events whose kind matches (`"action_completed:lesson"`).
     Events {

@@ -29,8 +29,6 @@ pub struct PerAmountCalc {
     pub rounding: Rounding,
     /// The purchase's currency.
     pub currency: Currency,
-    /// `false` when the rule names another currency, so nothing was earned.
-    pub currency_matched: bool,
 }
 
 /// One rule's award for one event, with its explanation:
@@ -504,6 +502,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 continue;
             };
             if !rule.on.matches(&event.kind)
+                || !rule.reward.accepts(&event.kind)
                 || !rule.when.iter().all(|c| c.holds(event, local, ctx))
             {
                 continue;
@@ -771,9 +770,10 @@ fn base_points(
                 per_minor,
                 rounding,
                 currency: amount.currency,
-                currency_matched: currency.is_none_or(|c| c == amount.currency),
             };
-            if !calc.currency_matched {
+            // A rule in another currency does not match (`Reward::accepts`);
+            // should one get here, it earns nothing.
+            if currency.is_some_and(|c| c != amount.currency) {
                 return Ok((0, Some(calc)));
             }
             Ok((

@@ -396,6 +396,7 @@ fn check_exclusive(rules: &[RuleSpec]) -> Result<(), ProgramError> {
             if b.exclusive_group.as_ref() == Some(group)
                 && b.priority == a.priority
                 && a.on.overlaps(&b.on)
+                && a.reward.overlaps(&b.reward)
             {
                 return Err(ProgramError::ExclusiveOverlap {
                     group: group.clone(),

@@ -28,7 +28,7 @@ pub enum Clawback {
 
 /// How much of an event's awards to reverse.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Portion {
     /// Everything not yet reversed.
     Whole,

@@ -5,7 +5,7 @@ use super::condition::Condition;
 use super::expiry::Expiry;
 use super::limits::{Cap, CapMode};
 use super::multiplier::Multiplier;
-use crate::event::{Currency, KindPattern, Label};
+use crate::event::{Currency, EventKind, KindPattern, Label};
 use serde::{Deserialize, Serialize};
 
 /// One earning rule.
@@ -173,7 +173,7 @@ impl RuleSpec {
 
 /// How many points a rule awards.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reward {
     /// The same points for every matching event.
     Fixed {
@@ -190,12 +190,50 @@ pub enum Reward {
         per_minor: i64,
         /// How a fractional result becomes whole points.
         rounding: Rounding,
-        /// If set, purchases in other currencies earn nothing: a unit of
-        /// 1000 minor units means ¥10 but also $10, so a multi-currency host
-        /// writes one rule per currency.
+        /// If set, the rule takes only purchases in this currency (for any
+        /// other it is as if it did not match, see [`Reward::accepts`]): a
+        /// unit of 1000 minor units means ¥10 but also $10, so a
+        /// multi-currency host writes one rule per currency, and may put
+        /// them in one exclusive group at one priority.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         currency: Option<Currency>,
     },
+}
+
+impl Reward {
+    /// Whether the reward applies to an event of `kind` at all: a
+    /// per-amount reward in one currency does not to a purchase in another,
+    /// which then counts as not matching the rule (it uses up no
+    /// `first_time` or `every_nth` count and wins no exclusive group).
+    pub fn accepts(&self, kind: &EventKind) -> bool {
+        match (self, kind) {
+            (
+                Reward::PerAmount {
+                    currency: Some(currency),
+                    ..
+                },
+                EventKind::Purchase { amount },
+            ) => &amount.currency == currency,
+            _ => true,
+        }
+    }
+
+    /// The currency a per-amount reward is limited to, if any.
+    fn currency(&self) -> Option<Currency> {
+        match self {
+            Reward::PerAmount { currency, .. } => *currency,
+            Reward::Fixed { .. } => None,
+        }
+    }
+
+    /// Whether some event can be accepted by both rewards (two per-amount
+    /// rewards in different currencies never are).
+    pub(crate) fn overlaps(&self, other: &Reward) -> bool {
+        match (self.currency(), other.currency()) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
 }
 
 /// How a fractional number of points is made whole.

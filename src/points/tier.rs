@@ -67,7 +67,7 @@ pub struct Tier {
 
 /// What counts toward tier thresholds.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum QualifyingBasis {
     /// Points earned (awards), whatever is later spent or expires.
     Points,
@@ -80,7 +80,7 @@ pub enum QualifyingBasis {
 
 /// The period a qualifying tally covers.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TierWindow {
     /// The local day of the step and the `days - 1` days before it.
     RollingDays {
@@ -94,7 +94,7 @@ pub enum TierWindow {
 
 /// How long a member keeps a tier after an evaluation finds them below it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Grace {
     /// Demoted by the first evaluation that finds the tally below.
     #[default]

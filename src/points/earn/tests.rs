@@ -1230,3 +1230,116 @@ fn each_award_is_noted_in_short_with_its_rule_s_position() {
     );
     assert!(short.duplicate && noted.is_empty());
 }
+
+/// A per-amount rule for purchases in `currency`, at `priority`, in the
+/// exclusive group "spend".
+fn per_currency(name: &str, currency: &str, priority: i32) -> RuleSpec {
+    let mut r = RuleSpec::new(
+        name,
+        KindPattern::Kind(KindTag::Purchase),
+        Reward::PerAmount {
+            points: 1,
+            per_minor: 100,
+            rounding: Rounding::Down,
+            currency: currency.parse().ok(),
+        },
+    );
+    r.priority = priority;
+    r.exclusive_group = Some("spend".into());
+    r
+}
+
+fn buy(id: u64, minor: i64, currency: &str) -> Event {
+    let currency = currency.parse().unwrap_or_else(|_| unreachable!());
+    let kind = EventKind::Purchase {
+        amount: crate::event::Money::new(minor, currency),
+    };
+    Event::new(EventId(id), UserId(1), utc(2026, 3, 1, 1, 0), kind)
+}
+
+#[test]
+fn a_rule_in_another_currency_does_not_match_nor_win_its_group() {
+    // Different priorities (as before) and the same one (now accepted:
+    // two currencies never take the same purchase).
+    for usd_priority in [0, 1] {
+        let p = program(beijing(vec![
+            per_currency("cny", "CNY", 1),
+            per_currency("usd", "USD", usd_priority),
+        ]));
+        let mut l = Ledger::new();
+        let earned = p
+            .apply(&mut l, &buy(1, 1_000, "USD"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(earned.total, 10, "{earned:?}");
+        assert!(earned.skipped.is_empty(), "{earned:?}");
+        assert_eq!(earned.awards.len(), 1);
+        let earned = p
+            .apply(&mut l, &buy(2, 500, "CNY"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(earned.total, 5);
+    }
+    // Two rules in one currency at one priority still overlap.
+    let same = beijing(vec![
+        per_currency("a", "CNY", 1),
+        per_currency("b", "CNY", 1),
+    ]);
+    assert!(same.validate().is_err());
+}
+
+#[test]
+fn a_purchase_in_another_currency_does_not_use_up_first_time() {
+    let mut r = per_currency("first_cny_purchase", "CNY", 0);
+    r.exclusive_group = None;
+    r.when = vec![Condition::FirstTime {}];
+    let p = program(beijing(vec![r]));
+    let mut l = Ledger::new();
+    let usd = p.apply(&mut l, &buy(1, 1_000, "USD"));
+    assert!(usd.is_ok_and(|e| e.total == 0 && e.awards.is_empty()));
+    let cny = p.apply(&mut l, &buy(2, 1_000, "CNY"));
+    assert!(cny.is_ok_and(|e| e.total == 10));
+}
+
+#[test]
+fn a_misspelt_field_in_a_tagged_section_is_an_error() {
+    // A misspelt `currency` must not make the rule earn on every currency.
+    let rule =
+        |reward: &str| format!(r#"{{ "name": "spend", "on": "purchase", "reward": {reward} }}"#);
+    for reward in [
+        r#"{ "type": "per_amount", "points": 1, "per_minor": 1000, "rounding": "down", "curency": "CNY" }"#,
+        r#"{ "type": "fixed", "points": 1, "per_minor": 1000 }"#,
+    ] {
+        assert!(
+            serde_json::from_str::<RuleSpec>(&rule(reward)).is_err(),
+            "{reward}"
+        );
+    }
+    let ladder = |window: &str, grace: &str| {
+        format!(
+            r#"{{ "rules": [], "tiers": {{ "basis": {{ "type": "points" }}, "window": {window}, "grace": {grace},
+                  "tiers": [ {{ "name": "member", "threshold": 0 }} ] }} }}"#
+        )
+    };
+    let good = ladder(
+        r#"{ "type": "rolling_days", "days": 30 }"#,
+        r#"{ "type": "days", "days": 7 }"#,
+    );
+    assert!(serde_json::from_str::<ProgramSpec>(&good).is_ok());
+    for bad in [
+        ladder(
+            r#"{ "type": "rolling_days", "dayz": 30 }"#,
+            r#"{ "type": "none" }"#,
+        ),
+        ladder(
+            r#"{ "type": "rolling_days", "days": 30 }"#,
+            r#"{ "type": "days", "days": 7, "months": 1 }"#,
+        ),
+    ] {
+        assert!(serde_json::from_str::<ProgramSpec>(&bad).is_err(), "{bad}");
+    }
+    let badge = r#"{ "rules": [], "badges": { "badges": [ { "name": "b",
+        "counter": { "type": "events", "on": "visited", "of": "x" }, "levels": [ { "name": "l", "at": 1 } ] } ] } }"#;
+    assert!(serde_json::from_str::<ProgramSpec>(badge).is_err());
+    let share: Result<Portion, _> =
+        serde_json::from_str(r#"{ "type": "share", "numerator": 1, "denominator": 2, "of": 3 }"#);
+    assert!(share.is_err());
+}
