@@ -43,8 +43,7 @@ pub struct Award {
     pub tier_multiplier: Option<Multiplier>,
     /// The rule's own multiplier, if it has one.
     pub rule_multiplier: Option<Multiplier>,
-    /// `base` times the multipliers (their product to the nearest basis
-    /// point), made whole by the rule's
+    /// `base` times the multipliers, exactly, made whole once by the rule's
     /// [`multiplier_rounding`](RuleSpec::multiplier_rounding); `base` when
     /// no multiplier applied.
     pub multiplied: u64,

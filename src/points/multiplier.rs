@@ -51,18 +51,22 @@ impl Multiplier {
     }
 
     /// `points` times this multiplier and `other` (a tier's and a rule's),
-    /// their product rounded to the nearest basis point as in
-    /// [`Multiplier::then`], then the points rounded with `rounding`. Unlike
-    /// [`Multiplier::then`], a product above [`Multiplier::MAX`], or below
-    /// half a basis point, still multiplies: each multiplier was valid, so
-    /// only points past `u64::MAX` are [`PointsError::Overflow`].
+    /// exactly, then made whole once by `rounding`: rounded down, never a
+    /// fraction of a point more than both say. Unlike [`Multiplier::then`],
+    /// a product above [`Multiplier::MAX`], or below a basis point, still
+    /// multiplies: each multiplier was valid, so only points past
+    /// `u64::MAX` are [`PointsError::Overflow`].
     pub(crate) fn apply_both(
         self,
         other: Multiplier,
         points: u64,
         rounding: Rounding,
     ) -> Result<u64, PointsError> {
-        scale(points, self.product(other), rounding)
+        // At most 2^64 × 10^7 × 10^7 < 2^111: u128 holds it.
+        let exact = u128::from(points) * u128::from(self.0) * u128::from(other.0);
+        let scale = u128::from(Self::SCALE);
+        let whole = rounding.divide(exact, scale * scale);
+        u64::try_from(whole).map_err(|_| PointsError::Overflow)
     }
 
     /// The product of two multipliers (a tier's and a campaign's), rounded
@@ -221,13 +225,19 @@ mod tests {
             );
         }
         let tiny = Multiplier::from_basis_points(1).expect("×0.0001");
-        assert_eq!(tiny.apply_both(tiny, 1_000_000, Rounding::Up), Ok(0));
-        // As `then` then `apply`, wherever `then` has an answer.
-        let third = Multiplier::from_basis_points(3_333).expect("×0.3333");
+        assert_eq!(tiny.apply_both(tiny, 1_000_000, Rounding::Up), Ok(1));
+        assert_eq!(tiny.apply_both(tiny, 1_000_000, Rounding::Down), Ok(0));
+        // Rounded once: 10 000 × 1.5 × 1.0001 = 15 001.5.
+        let odd = Multiplier::from_basis_points(10_001).expect("×1.0001");
+        assert_eq!(gold.apply_both(odd, 10_000, Rounding::Down), Ok(15_001));
+        assert_eq!(gold.apply_both(odd, 10_000, Rounding::Nearest), Ok(15_002));
+        // As `then` then `apply` wherever the product is a whole number of
+        // basis points.
+        let fifth = Multiplier::from_basis_points(2_000).expect("×0.2");
         for points in [0, 1, 99, 12_345] {
             assert_eq!(
-                gold.apply_both(third, points, Rounding::Up),
-                gold.then(third).map_or(Err(PointsError::Overflow), |m| m
+                gold.apply_both(fifth, points, Rounding::Up),
+                gold.then(fifth).map_or(Err(PointsError::Overflow), |m| m
                     .apply(points, Rounding::Up))
             );
         }
