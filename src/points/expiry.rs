@@ -262,13 +262,16 @@ impl Expiry {
         Ok(m)
     }
 
-    /// The fewest whole days from earning to expiry (a month is at least
-    /// 28 days); `None` for never.
+    /// The fewest calendar days from earning to expiry (an hour less at
+    /// most, across a clock change); `None` for never. For months, the
+    /// shortest span of that many calendar months: from the last day of a
+    /// month to the same or last day `months` later (31 December to 28
+    /// February is 59 days, not 2 × 28).
     pub(crate) fn min_days(&self) -> Option<u64> {
         match *self {
             Expiry::Never => None,
             Expiry::AfterDays { days } => Some(u64::from(days)),
-            Expiry::AfterMonths { months, .. } => Some(u64::from(months) * 28),
+            Expiry::AfterMonths { months, .. } => Some(shortest_months(months)),
         }
     }
 
@@ -370,9 +373,78 @@ fn next_period_start(date: NaiveDate, period: PeriodEnd) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(date.year(), start_month, 1)?.checked_add_months(Months::new(length))
 }
 
+/// Months in the Gregorian calendar's cycle of 400 years.
+const CYCLE_MONTHS: u32 = 4_800;
+
+/// Days in that cycle.
+const CYCLE_DAYS: u64 = 146_097;
+
+/// The days of month `i` of the cycle (0 is January of a year divisible
+/// by 400).
+fn cycle_month_days(i: u32) -> u64 {
+    let i = i % CYCLE_MONTHS;
+    let (year, month) = (i / 12, i % 12 + 1);
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// The fewest days `months` calendar months can span: over every month
+/// of the cycle as the start, the days of the `months` months from it,
+/// less what the end gives up when the start's last day is past the end
+/// month's (31 January + 1 month is 28 February).
+fn shortest_months(months: u32) -> u64 {
+    let whole_cycles = u64::from(months / CYCLE_MONTHS) * CYCLE_DAYS;
+    let rest = months % CYCLE_MONTHS;
+    if rest == 0 {
+        // Whole cycles, whatever the start.
+        return whole_cycles;
+    }
+    // The days of the `rest` months from `start`, slid along the cycle.
+    let mut window: u64 = (0..rest).map(cycle_month_days).sum();
+    let mut shortest = u64::MAX;
+    for start in 0..CYCLE_MONTHS {
+        let first = cycle_month_days(start);
+        let clamped = first.saturating_sub(cycle_month_days(start + rest));
+        shortest = shortest.min(whole_cycles + window - clamped);
+        window = window - first + cycle_month_days(start + rest);
+    }
+    shortest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shortest_span_of_months_is_the_calendar_s() {
+        // Against chrono, from every day of years around leap and century
+        // years (the span is shortest from a month's last day).
+        let starts: Vec<NaiveDate> = [1999, 2000, 2003, 2099, 2100]
+            .into_iter()
+            .flat_map(|y| (1..=365).filter_map(move |d| NaiveDate::from_yo_opt(y, d)))
+            .collect();
+        for months in [1u32, 2, 3, 11, 12, 13, 24, 48, 49, 1_199] {
+            let by_chrono = starts
+                .iter()
+                .filter_map(|&d| {
+                    let due = d.checked_add_months(chrono::Months::new(months))?;
+                    u64::try_from((due - d).num_days()).ok()
+                })
+                .min();
+            assert_eq!(Some(shortest_months(months)), by_chrono, "{months} months");
+        }
+        assert_eq!(shortest_months(1), 28);
+        assert_eq!(shortest_months(2), 59);
+        assert_eq!(shortest_months(CYCLE_MONTHS), CYCLE_DAYS);
+        assert_eq!(
+            shortest_months(MAX_MONTHS),
+            shortest_months(MAX_MONTHS % CYCLE_MONTHS) + 250 * CYCLE_DAYS
+        );
+    }
     use chrono::FixedOffset;
 
     fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {

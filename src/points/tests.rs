@@ -371,6 +371,22 @@ fn validation_names_rule_and_field() {
         }),
         Err("rule lesson: pending_days is 28 but its points expire sooner (after 1 month)".into())
     );
+    // Two calendar months are never shorter than 59 days (31 December to
+    // 28 February): 58 days pending are fine, 59 are not.
+    let two_months = |pending| {
+        move |s: &mut ProgramSpec| {
+            s.rules[0].expiry = Some(Expiry::AfterMonths {
+                months: 2,
+                round_up_to: None,
+            });
+            s.rules[0].pending_days = pending;
+        }
+    };
+    assert_eq!(bad(&two_months(58)), Ok(()));
+    assert_eq!(
+        bad(&two_months(59)),
+        Err("rule lesson: pending_days is 59 but its points expire sooner (after 2 months)".into())
+    );
     assert_eq!(
         bad(&|s| {
             s.expiry = Expiry::AfterDays { days: 30 };
