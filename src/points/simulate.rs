@@ -592,15 +592,14 @@ impl<Tz: TimeZone> Simulation<'_, Tz> {
                     portion: share,
                     at: event.at,
                 };
-                let Some(points) = member.reverse(self.program, reversal) else {
-                    return Refunded::Unmatched;
-                };
+                // The refund is of this purchase whether or not it earned
+                // points to take back: the next refund is of an earlier one.
                 paid.refunded += refund;
                 // A purchase that earned no points is reversed only for
                 // what it counted toward a tier or badges.
-                match points {
-                    0 => Refunded::Unmatched,
-                    _ => Refunded::Reversed,
+                match member.reverse(self.program, reversal) {
+                    None | Some(0) => Refunded::Unmatched,
+                    Some(_) => Refunded::Reversed,
                 }
             }
             _ => Refunded::NotARefund,

@@ -353,6 +353,24 @@ fn a_refund_of_a_purchase_that_earned_no_points_is_unmatched_under_a_ladder_too(
 }
 
 #[test]
+fn a_refund_of_a_pointless_purchase_does_not_hold_back_the_earlier_ones() {
+    // The lifetime cap rejects the second purchase whole: it earns nothing.
+    // Each purchase is then refunded in full, latest first: the second
+    // refund is of the first purchase, which earned 30 points.
+    let events = vec![
+        purchase(1, 1, 300, t(0)), // 30 points
+        purchase(2, 1, 300, t(1)), // rejected by the cap: 0 points
+        refund(3, 1, 300, t(2)),   // refunds purchase 2: nothing to reverse
+        refund(4, 1, 300, t(3)),   // refunds purchase 1: 30 points back
+    ];
+    let r = Simulation::new(&school(), day(1))
+        .reversing_refunds()
+        .run(&log(events));
+    assert_eq!((r.reversals, r.refunds_unmatched), (1, 1));
+    assert_eq!((r.issued, r.reversed, r.outstanding), (30, 30, 0));
+}
+
+#[test]
 fn spending_redeems_whenever_the_price_is_affordable() {
     let p = school();
     let events: Vec<Event> = (0..12).map(|i| lesson(i, 1, day(i as i64))).collect();
