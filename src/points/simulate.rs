@@ -29,6 +29,7 @@ use crate::batch::EventLog;
 use crate::dedupe::DedupeWindow;
 use crate::event::{Event, EventKind, Label, Money};
 use crate::id::{EventId, UserId};
+use crate::time::LocalDay;
 use chrono::{DateTime, TimeZone, Utc};
 use report::Accumulator;
 
@@ -68,6 +69,7 @@ pub struct Simulation<'p, Tz: TimeZone> {
     top: usize,
     price: Option<u64>,
     refunds: bool,
+    daily_tiers: bool,
 }
 
 /// A purchase a later refund may reverse.
@@ -185,6 +187,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             top: DEFAULT_TOP_EARNERS,
             price: None,
             refunds: false,
+            daily_tiers: false,
         }
     }
 
@@ -219,6 +222,18 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     /// [`Program::reverse_in`]).
     pub fn reversing_refunds(mut self) -> Self {
         self.refunds = true;
+        self
+    }
+
+    /// Members' tiers are evaluated daily, as a host's daily job would:
+    /// before a member's first event of each local day, as of that event
+    /// ([`Program::evaluate_account`]'s tier step), so a tier whose
+    /// qualifying points left its window is lowered (after its grace)
+    /// before the member earns again at its multiplier. Without it the
+    /// tier is evaluated once, at `as_of`, and a tier keeps its multiplier
+    /// to the end of the log. A program without a ladder is not affected.
+    pub fn evaluating_tiers_daily(mut self) -> Self {
+        self.daily_tiers = true;
         self
     }
 
@@ -462,8 +477,18 @@ impl<Tz: TimeZone> Simulation<'_, Tz> {
         tally.clear();
         purchases.clear();
         let mut run = FreshRun::default();
+        let mut evaluated: Option<LocalDay> = None;
         for (i, event) in events.iter().enumerate() {
             tally.counts.events += 1;
+            if self.daily_tiers {
+                let today = LocalDay::of(event.at, program.zone());
+                if evaluated.is_none_or(|day| today > day) {
+                    evaluated = Some(today);
+                    // As the final evaluation: an error (an overflow)
+                    // leaves the tier as it was.
+                    let _ = program.evaluate_tier(account, event.at);
+                }
+            }
             // Filled only by rules run in place: a redelivered event's
             // answer, or a step through `earn`, leaves it as it was.
             tally.step_awards.clear();

@@ -818,3 +818,32 @@ fn a_step_failing_partway_is_redone_as_the_online_path_has_it() {
     assert_eq!(r.issued, 0);
     assert!(r.is_conserved());
 }
+
+#[test]
+fn tiers_evaluated_daily_are_lowered_as_a_host_s_daily_job_would() {
+    // Gold (×2, no grace) from 40 points in a rolling 30 days: reached on
+    // day 3, lost once those points leave the window. A check-in on day
+    // 100 earns ×1 where the host evaluates daily.
+    let p = studious("gold");
+    let mut events: Vec<Event> = (0..4).map(|d| check_in(d as u64, 1, day(d))).collect();
+    events.push(check_in(9, 1, day(100)));
+    let mut account = p.open_account(UserId(1), day(0));
+    let mut online = 0;
+    for e in &events {
+        assert!(p.evaluate_account(&mut account, e.at).is_ok());
+        let out = p.earn(&mut account, e, None);
+        online += out.map_or(0, |o| o.earned.total);
+    }
+    let daily = Simulation::new(&p, day(101))
+        .evaluating_tiers_daily()
+        .run(&log(events.clone()));
+    assert_eq!(daily.rule("check_in").map(|x| x.issued), Some(online));
+    // Evaluated only at the end, gold doubles the last check-in too.
+    let once = simulate(&p, &log(events), day(101));
+    assert_eq!(once.rule("check_in").map(|x| x.issued), Some(online + 10));
+    // Both end with the member out of gold.
+    for r in [&daily, &once] {
+        let gold = r.tiers.iter().find(|t| t.tier.as_str() == "gold");
+        assert_eq!(gold.map(|t| t.members), Some(0));
+    }
+}
