@@ -58,7 +58,9 @@ pub struct ProgramSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_daily_cap: Option<Cap>,
     /// The earning rules; every matching rule awards (see
-    /// [`RuleSpec::priority`] and [`RuleSpec::exclusive_group`]).
+    /// [`RuleSpec::priority`] and [`RuleSpec::exclusive_group`]). A rule
+    /// the JSON reader refuses is named by its place (`rules[2]`).
+    #[serde(deserialize_with = "numbered_rules")]
     pub rules: Vec<RuleSpec>,
     /// How reversals claw points back and how much history a ledger keeps.
     /// Default: clamp, 32 statement entries, 128 reversible awards.
@@ -385,6 +387,39 @@ fn check_rule(r: &RuleSpec, program_expiry: Expiry) -> Result<(), ProgramError> 
         }
     }
     Ok(())
+}
+
+/// Reads the rules, naming a refused one by its place in the list
+/// (`rules[2]: field `on`: ...`): the reader knows no rule's name before
+/// the rule is read.
+fn numbered_rules<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<RuleSpec>, D::Error> {
+    struct Numbered;
+    impl<'de> serde::de::Visitor<'de> for Numbered {
+        type Value = Vec<RuleSpec>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of rules")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            use serde::de::Error;
+            let mut rules = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+            loop {
+                let i = rules.len();
+                match seq.next_element::<RuleSpec>() {
+                    Ok(Some(rule)) => rules.push(rule),
+                    Ok(None) => return Ok(rules),
+                    Err(e) => return Err(A::Error::custom(format!("rules[{i}]: {e}"))),
+                }
+            }
+        }
+    }
+    deserializer.deserialize_seq(Numbered)
 }
 
 fn check_exclusive(rules: &[RuleSpec]) -> Result<(), ProgramError> {

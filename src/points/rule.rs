@@ -43,6 +43,7 @@ pub struct RuleSpec {
     /// Unique within the program; awards and counters are keyed by it.
     pub name: Label,
     /// The events it awards points for.
+    #[serde(deserialize_with = "on_field")]
     pub on: KindPattern,
     /// How many points.
     pub reward: Reward,
@@ -50,7 +51,11 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub when: Vec<Condition>,
     /// A fixed multiplier of this rule's reward (a campaign's ×2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "multiplier_field"
+    )]
     pub multiplier: Option<Multiplier>,
     /// Whether the user's tier multiplier ([`EarnContext`](super::EarnContext))
     /// applies to this rule. Default: yes.
@@ -234,6 +239,26 @@ impl Reward {
             _ => true,
         }
     }
+}
+
+/// Reads the field `field` as a `T`, naming the field in the error (a
+/// spec's JSON mistakes then say where they are, as validation's do).
+fn named_field<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+    field: &str,
+) -> Result<T, D::Error> {
+    use serde::de::Error;
+    T::deserialize(deserializer).map_err(|e| D::Error::custom(format!("field `{field}`: {e}")))
+}
+
+fn on_field<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<KindPattern, D::Error> {
+    named_field(deserializer, "on")
+}
+
+fn multiplier_field<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Multiplier>, D::Error> {
+    named_field(deserializer, "multiplier")
 }
 
 /// How a fractional number of points is made whole.

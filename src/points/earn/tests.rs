@@ -1343,3 +1343,25 @@ fn a_misspelt_field_in_a_tagged_section_is_an_error() {
         serde_json::from_str(r#"{ "type": "share", "numerator": 1, "denominator": 2, "of": 3 }"#);
     assert!(share.is_err());
 }
+
+#[test]
+fn json_mistakes_name_the_rule_and_field() {
+    for (json, field) in [
+        (
+            r#"{ "rules": [ { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } },
+                            { "name": "lesson", "on": "action_completed:lesson",
+                              "reward": { "type": "fixed", "points": 10 }, "multiplier": 0 } ] }"#,
+            "rules[1]: field `multiplier`: multiplier 0 is out of range",
+        ),
+        (
+            r#"{ "rules": [ { "name": "lesson", "on": "lesson_done",
+                              "reward": { "type": "fixed", "points": 10 } } ] }"#,
+            "rules[0]: field `on`: `lesson_done` is not an event kind",
+        ),
+    ] {
+        let err = serde_json::from_str::<ProgramSpec>(json)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(err.as_ref().is_err_and(|e| e.starts_with(field)), "{err:?}");
+    }
+}
