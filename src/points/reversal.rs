@@ -164,6 +164,32 @@ impl<Tz: TimeZone> Program<Tz> {
     }
 }
 
+impl Reversal {
+    /// A reversal of event `source` under `key` at `at` that has taken
+    /// nothing back (yet).
+    fn of_nothing(
+        key: OperationKey,
+        source: EventId,
+        at: DateTime<Utc>,
+        clawback: Clawback,
+    ) -> Self {
+        Reversal {
+            key,
+            source,
+            at,
+            clawback,
+            awards: Vec::new(),
+            points: 0,
+            taken_back: 0,
+            written_off: 0,
+            owed: 0,
+            forgiven: 0,
+            entries: Vec::new(),
+            repeated: false,
+        }
+    }
+}
+
 impl Ledger {
     /// Reverses `portion` of what event `source` earned (see the
     /// [`Reversal`] docs); `zone` is the program's, for the day whose cap
@@ -241,20 +267,7 @@ impl Ledger {
             return Ok(again);
         }
         let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
-        let result = Reversal {
-            key,
-            source,
-            at: now,
-            clawback,
-            awards: Vec::new(),
-            points: 0,
-            taken_back: 0,
-            written_off: 0,
-            owed: 0,
-            forgiven: 0,
-            entries: Vec::new(),
-            repeated: false,
-        };
+        let result = Reversal::of_nothing(key, source, now, clawback);
         self.version = version;
         self.remember(Remembered::Reverse(result.clone()));
         Ok(result)
@@ -281,20 +294,7 @@ impl Ledger {
         // not depend on when the host last called `expire`. Its entry is
         // the reversal's first.
         let expired = self.retire_due_lots(now, LotOrder::Kept);
-        let mut result = Reversal {
-            key: key.clone(),
-            source,
-            at: now,
-            clawback,
-            awards: Vec::new(),
-            points: 0,
-            taken_back: 0,
-            written_off: 0,
-            owed: 0,
-            forgiven: 0,
-            entries: Vec::new(),
-            repeated: false,
-        };
+        let mut result = Reversal::of_nothing(key.clone(), source, now, clawback);
         let overflow = || PointsError::Overflow;
         let mut any_open = false;
         for i in indices {
