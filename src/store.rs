@@ -103,6 +103,12 @@ pub enum UpdateError<S, E> {
     /// The change itself was rejected; nothing was saved.
     #[error("change rejected: {0}")]
     Rejected(#[source] E),
+    /// The stored value's version is at `u64::MAX` (only a value made by
+    /// hand, or read from edited JSON, gets there): versions saturate, so
+    /// compare-and-swap could no longer tell a change from none, nor one
+    /// writer from another. Nothing was changed or saved.
+    #[error("the stored value's version is exhausted (u64::MAX): it cannot be updated safely")]
+    VersionExhausted,
 }
 
 /// Loads `key` (or starts from `fresh()`), applies `change`, and saves with
@@ -112,7 +118,9 @@ pub enum UpdateError<S, E> {
 /// `change` may run more than once, each time on a freshly loaded value, so
 /// it must be a pure step. When it returns an error nothing is saved, and
 /// when it leaves the version as loaded (a duplicate event, a tick with
-/// nothing due) there is nothing to save and the store is not written.
+/// nothing due) there is nothing to save and the store is not written. A
+/// stored value whose version is at `u64::MAX` is not changed at all
+/// ([`UpdateError::VersionExhausted`]).
 pub fn update<K, V, St, T, E>(
     store: &St,
     key: &K,
@@ -127,6 +135,9 @@ where
     for _ in 0..attempts {
         let loaded = store.load(key).map_err(UpdateError::Store)?;
         let expected = loaded.as_ref().map(Versioned::version);
+        if expected == Some(u64::MAX) {
+            return Err(UpdateError::VersionExhausted);
+        }
         let mut value = loaded.unwrap_or_else(&fresh);
         let out = change(&mut value).map_err(UpdateError::Rejected)?;
         if expected.is_some() && expected == Some(value.version()) {
@@ -221,6 +232,33 @@ mod tests {
         fn version(&self) -> u64 {
             self.version
         }
+    }
+
+    #[test]
+    fn a_value_at_the_last_version_is_not_updated() {
+        // A state at u64::MAX steps without a version bump (versions
+        // saturate): saving would be a change compare-and-swap cannot see.
+        let step = |d: &mut Doc| -> Result<(), ()> {
+            d.n += 1;
+            d.version = d.version.saturating_add(1);
+            Ok(())
+        };
+        let fresh = || Doc { n: 0, version: 0 };
+        let store = MemoryStore::new();
+        let last = Doc {
+            n: 7,
+            version: u64::MAX,
+        };
+        store.save(&1u32, &last, None).unwrap();
+        let out = update(&store, &1u32, 3, fresh, step);
+        assert_eq!(out, Err(UpdateError::VersionExhausted));
+        let shown = UpdateError::<std::fmt::Error, std::fmt::Error>::VersionExhausted.to_string();
+        assert!(shown.contains("exhausted"), "{shown}");
+        assert_eq!(store.load(&1).unwrap(), Some(last));
+        // Below it, a step is saved as usual.
+        store.save(&2u32, &Doc { n: 7, version: 5 }, None).unwrap();
+        assert_eq!(update(&store, &2u32, 3, fresh, step), Ok(()));
+        assert_eq!(store.load(&2).unwrap(), Some(Doc { n: 8, version: 6 }));
     }
 
     #[test]
