@@ -25,7 +25,7 @@ use growthkit::points::{
     Account, Ledger, Program, ProgramSpec, Simulation, SimulationReport, ValidThrough, diff,
     simulate,
 };
-use growthkit::{Event, EventId, EventKind, Money, UserId};
+use growthkit::{Event, EventId, EventKind, LocalDay, Money, UserId};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -287,9 +287,12 @@ fn has_accounts(program: &Program) -> bool {
         || program.badge_catalog().is_some()
 }
 
-fn online(program: &Program, events: &[Event], as_of: DateTime<Utc>) -> Online {
+/// With `daily`, each account is evaluated (as a host's daily job would)
+/// before its first event of each local day.
+fn online(program: &Program, events: &[Event], as_of: DateTime<Utc>, daily: bool) -> Online {
     let mut ledgers: HashMap<UserId, Ledger> = HashMap::new();
     let mut accounts: HashMap<UserId, Account> = HashMap::new();
+    let mut evaluated: HashMap<UserId, LocalDay> = HashMap::new();
     let mut o = Online {
         users: 0,
         applied: 0,
@@ -311,6 +314,11 @@ fn online(program: &Program, events: &[Event], as_of: DateTime<Utc>) -> Online {
             let account = accounts
                 .entry(e.user)
                 .or_insert_with(|| program.open_account(e.user, e.at));
+            let today = LocalDay::of(e.at, program.zone());
+            if daily && evaluated.get(&e.user).is_none_or(|&day| today > day) {
+                evaluated.insert(e.user, today);
+                program.evaluate_account(account, e.at).unwrap();
+            }
             program
                 .earn(account, e, None)
                 .map(|out| {
@@ -397,7 +405,7 @@ proptest! {
     #[test]
     fn batch_equals_online(program in program(), events in events(), as_of in as_of()) {
         let report = Simulation::new(&program, as_of).top_earners(3).run(&EventLog::new(events.clone()));
-        let o = online(&program, &events, as_of);
+        let o = online(&program, &events, as_of, false);
         prop_assert_eq!(report.events, events.len() as u64);
         prop_assert_eq!(
             (report.users, report.applied, report.duplicates, report.too_late + report.failed),
@@ -540,5 +548,40 @@ proptest! {
         let same = diff(&ra, &ra);
         prop_assert!(same.rules.iter().all(|r| r.issued.delta == 0 && r.users_capped.delta == 0));
         prop_assert_eq!(same.issued.delta, 0);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn tiers_evaluated_daily_equal_a_host_s_daily_job(
+        program in program(),
+        events in events(),
+        after in 0i64..30,
+    ) {
+        // Figures at or after the last event: the host's daily evaluations
+        // (which expire lots too) then never run past `as_of`.
+        let last = events.iter().map(|e| e.at).max().unwrap_or_else(t0);
+        let as_of = last + TimeDelta::days(after);
+        let report = Simulation::new(&program, as_of)
+            .evaluating_tiers_daily()
+            .run(&EventLog::new(events.clone()));
+        let o = online(&program, &events, as_of, true);
+        for r in &report.rules {
+            let name = r.rule.to_string();
+            prop_assert_eq!(r.issued, o.issued_by_rule.get(&name).copied().unwrap_or(0), "{}", name);
+        }
+        prop_assert_eq!((report.issued, report.expired, report.outstanding), (o.issued, o.expired, o.outstanding));
+        let bonuses: BTreeMap<String, u64> =
+            report.bonuses.iter().map(|b| (b.bonus.to_string(), b.issued)).collect();
+        prop_assert_eq!(bonuses, o.issued_by_bonus);
+        let tiers: BTreeMap<String, u64> = report
+            .tiers
+            .iter()
+            .filter(|t| t.members > 0)
+            .map(|t| (t.tier.to_string(), t.members))
+            .collect();
+        prop_assert_eq!(tiers, o.members_by_tier);
     }
 }
