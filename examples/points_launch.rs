@@ -106,6 +106,9 @@ fn run(program: &Program, log: &EventLog, as_of: DateTime<Utc>) -> SimulationRep
         .top_earners(5)
         .redeeming(300)
         .reversing_refunds()
+        // As the platform's nightly job: a tier lapses once its points leave
+        // the window (after grace), before the learner earns at it again.
+        .evaluating_tiers_daily()
         .run(log)
 }
 
