@@ -220,7 +220,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     /// [`refunds_unmatched`](SimulationReport::refunds_unmatched); so is
     /// one whose purchase earned no points but counted toward a member's
     /// tier or badges, which the refund takes back (see
-    /// [`Program::reverse_in`]).
+    /// [`Program::reverse_in`]), and one whose share rounds to no points.
     pub fn reversing_refunds(mut self) -> Self {
         self.refunds = true;
         self

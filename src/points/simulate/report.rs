@@ -59,7 +59,8 @@ pub struct SimulationReport {
     /// ([`Simulation::reversing_refunds`](super::Simulation::reversing_refunds)).
     pub reversals: u64,
     /// Refunds that reversed no points: with no purchase left to reverse,
-    /// whose purchase earned none, or whose reversal failed.
+    /// whose purchase earned none, a share of one so small that it
+    /// rounds to nothing, or whose reversal failed.
     pub refunds_unmatched: u64,
     /// Points taken back by reversals.
     pub reversed: u64,
