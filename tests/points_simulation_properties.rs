@@ -377,6 +377,28 @@ fn online(program: &Program, events: &[Event], as_of: DateTime<Utc>, daily: bool
     o
 }
 
+/// The report's totals, bonuses and members per tier are the online ones.
+fn same_totals(report: &SimulationReport, o: &Online) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        (report.issued, report.expired, report.outstanding),
+        (o.issued, o.expired, o.outstanding)
+    );
+    let bonuses: BTreeMap<String, u64> = report
+        .bonuses
+        .iter()
+        .map(|b| (b.bonus.to_string(), b.issued))
+        .collect();
+    prop_assert_eq!(&bonuses, &o.issued_by_bonus);
+    let tiers: BTreeMap<String, u64> = report
+        .tiers
+        .iter()
+        .filter(|t| t.members > 0)
+        .map(|t| (t.tier.to_string(), t.members))
+        .collect();
+    prop_assert_eq!(&tiers, &o.members_by_tier);
+    Ok(())
+}
+
 fn shard_reports(
     program: &Program,
     events: &[Event],
@@ -420,17 +442,7 @@ proptest! {
                 o.capped_users.get(&name).map_or(0, |s| s.len() as u64)
             );
         }
-        prop_assert_eq!((report.issued, report.expired, report.outstanding), (o.issued, o.expired, o.outstanding));
-        let bonuses: BTreeMap<String, u64> =
-            report.bonuses.iter().map(|b| (b.bonus.to_string(), b.issued)).collect();
-        prop_assert_eq!(bonuses, o.issued_by_bonus);
-        let tiers: BTreeMap<String, u64> = report
-            .tiers
-            .iter()
-            .filter(|t| t.members > 0)
-            .map(|t| (t.tier.to_string(), t.members))
-            .collect();
-        prop_assert_eq!(tiers, o.members_by_tier);
+        same_totals(&report, &o)?;
         prop_assert_eq!(
             report.tiers.iter().map(|t| t.members).sum::<u64>(),
             if program.tier_ladder().is_some() { report.users } else { 0 }
@@ -572,16 +584,6 @@ proptest! {
             let name = r.rule.to_string();
             prop_assert_eq!(r.issued, o.issued_by_rule.get(&name).copied().unwrap_or(0), "{}", name);
         }
-        prop_assert_eq!((report.issued, report.expired, report.outstanding), (o.issued, o.expired, o.outstanding));
-        let bonuses: BTreeMap<String, u64> =
-            report.bonuses.iter().map(|b| (b.bonus.to_string(), b.issued)).collect();
-        prop_assert_eq!(bonuses, o.issued_by_bonus);
-        let tiers: BTreeMap<String, u64> = report
-            .tiers
-            .iter()
-            .filter(|t| t.members > 0)
-            .map(|t| (t.tier.to_string(), t.members))
-            .collect();
-        prop_assert_eq!(tiers, o.members_by_tier);
+        same_totals(&report, &o)?;
     }
 }
