@@ -17,10 +17,13 @@
 //! - beyond two, ids are forgotten in batches rather than one per event:
 //!   once the oldest is a quarter of the horizon further behind, every id
 //!   past the horizon goes at once;
-//! - past `max_ids` ids, those past the horizon go at once; if more than
+//! - past `max_ids` ids, those past the horizon may linger until a quarter
+//!   more than `max_ids` are held, and then go at once; if more than
 //!   `max_ids` remain within it (a burst of more events than `max_ids` in
 //!   one horizon), the oldest go too, until three quarters of `max_ids`
-//!   remain: the burst shortens the horizon for that state.
+//!   remain: the burst shortens the horizon for that state. So a state
+//!   holds at most `max_ids` ids within the horizon, and `max_ids +
+//!   max_ids / 4` in all.
 //!
 //! An id that falls out is *forgotten*, and from then on the state cannot
 //! tell whether an event at or before the forgotten one's time is new or a
@@ -79,8 +82,9 @@ pub struct DedupeWindow {
     /// may be forgotten (see the module docs for when), and redeliveries of
     /// forgotten ones are refused as too late.
     pub horizon_hours: u32,
-    /// At most this many ids are kept per state; past it the oldest go
-    /// first, down to three quarters of it.
+    /// At most this many ids within the horizon are kept per state (a
+    /// quarter more in all, counting ids past the horizon not yet let go);
+    /// past it the oldest go first (see the module docs).
     pub max_ids: u16,
 }
 
@@ -401,19 +405,22 @@ fn remember_by_rules(
     let cutoff = newest.max(ms).saturating_sub(horizon);
     let held = ids.as_slice().len();
     if held > max {
-        // Past the horizon first; only a burst of more than `max` ids
-        // within it cuts into it, down to three quarters.
         let stale = ids
             .as_slice()
             .iter()
             .take_while(|&&(_, t)| t < cutoff)
             .count();
-        let keep = if held - stale > max {
-            max - max / 4
-        } else {
-            max
-        };
-        forget_by_rules(ids, forgotten_through, cutoff, keep);
+        if held - stale > max {
+            // A burst of more than `max` ids within the horizon: cut into
+            // it, down to three quarters.
+            forget_by_rules(ids, forgotten_through, cutoff, max - max / 4);
+        } else if held > max + max / 4 {
+            // Ids past the horizon may linger up to a quarter beyond
+            // `max` and then go at once: a user who keeps about `max` ids
+            // within the horizon then drops a few every few events, not
+            // one (with a shift of all the others) every event.
+            forget_by_rules(ids, forgotten_through, cutoff, max);
+        }
     } else if held > INLINE && ids.oldest() < cutoff.saturating_sub(horizon / 4) {
         // Only what is past the horizon: under `max_ids`, every id within
         // it stays.
@@ -1040,18 +1047,30 @@ mod tests {
 
     #[test]
     fn an_id_past_the_horizon_does_not_push_a_recent_one_out() {
-        // Five ids, four within the horizon: the one past it goes, and the
-        // four stay (a cut to three quarters would drop event 2 too).
+        // Five ids, four within the horizon: all four stay (a cut to three
+        // quarters would drop event 2), and the one past it may linger (up
+        // to a quarter beyond `max_ids` are held).
         let w = window(24, 4);
         let mut r = RecentIds::new();
         for (id, hour) in [(1, 0), (2, 20), (3, 21), (4, 22), (5, 25)] {
             r.remember(EventId(id), t(hour), &w);
         }
-        assert_eq!(r.admit(EventId(1), t(0)), Admission::TooLate);
         assert_eq!(r.admit(EventId(2), t(20)), Admission::Duplicate);
         // A redelivery stamped anew is recognised too.
         assert_eq!(r.admit(EventId(2), t(25)), Admission::Duplicate);
-        assert_eq!(r.len(), 4);
+        assert_ne!(r.admit(EventId(1), t(0)), Admission::Fresh);
+        assert_eq!(r.len(), 5);
+        // One more past the horizon: both stale ones go at once.
+        let w = window(24, 8);
+        let mut r = RecentIds::new();
+        // Three past the horizon, eight within it: held until an eleventh
+        // id, then the three go together.
+        for (id, hour) in (0..11).map(|i| (i, if i < 3 { i } else { 19 + i })) {
+            r.remember(EventId(id as u64), t(hour), &w);
+            assert_eq!(r.len(), if id < 10 { id as usize + 1 } else { 8 });
+        }
+        assert_eq!(r.admit(EventId(1), t(1)), Admission::TooLate);
+        assert_eq!(r.admit(EventId(3), t(22)), Admission::Duplicate);
     }
 
     #[test]
