@@ -10,7 +10,6 @@ use super::earn::{Earned, Noting};
 use super::ledger::{Ledger, Lot, OperationKey};
 use super::program::{Program, ProgramError, ProgramSpec};
 use super::reversal::{Portion, Reversal};
-use super::rule::Rounding;
 use super::statement::Entry;
 use super::streak::{
     CheckInKind, CheckInOutcome, MakeUp, Milestone, MilestoneHit, Streak, StreakError, StreakRules,
@@ -271,19 +270,8 @@ fn is_zero(n: &u32) -> bool {
 
 /// `portion` of an event, in millionths, rounded down.
 fn millionths(portion: Portion) -> u32 {
-    match portion {
-        Portion::Whole => WHOLE_EVENT,
-        Portion::Share {
-            numerator,
-            denominator,
-        } => {
-            let share = Rounding::Down.divide(
-                u128::from(WHOLE_EVENT) * u128::from(numerator),
-                u128::from(denominator.max(1)),
-            );
-            u32::try_from(share).map_or(WHOLE_EVENT, |m| m.min(WHOLE_EVENT))
-        }
-    }
+    let share = portion.of(u64::from(WHOLE_EVENT));
+    u32::try_from(share).map_or(WHOLE_EVENT, |m| m.min(WHOLE_EVENT))
 }
 
 /// Remembers `new` among `contributions`, dropping the oldest of its sort
@@ -1235,22 +1223,9 @@ impl<Tz: TimeZone> Program<Tz> {
                 // Points reversed, never more than were counted.
                 QualifyingBasis::Points => reversal.points.min(open.unwrap_or(u64::MAX)),
                 // The same share of the spend.
-                QualifyingBasis::Spend { .. } => match (portion, &counted) {
-                    (_, None) => 0,
-                    (Portion::Whole, Some(_)) => open.unwrap_or(0),
-                    (
-                        Portion::Share {
-                            numerator,
-                            denominator,
-                        },
-                        Some(c),
-                    ) => u64::try_from(Rounding::Down.divide(
-                        u128::from(c.qualifying) * u128::from(numerator),
-                        u128::from(denominator.max(1)),
-                    ))
-                    .unwrap_or(u64::MAX)
-                    .min(open.unwrap_or(0)),
-                },
+                QualifyingBasis::Spend { .. } => counted
+                    .as_ref()
+                    .map_or(0, |c| portion.of(c.qualifying).min(open.unwrap_or(0))),
             };
             let at = counted.as_ref().map_or_else(
                 || reversal.awards.first().map_or(now, |a| a.earned_at),

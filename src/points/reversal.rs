@@ -164,6 +164,26 @@ impl<Tz: TimeZone> Program<Tz> {
     }
 }
 
+impl Portion {
+    /// This portion of `whole`, rounded down: all of it, or the share
+    /// (checked to be at most 1 before any reversal uses it).
+    pub(crate) fn of(self, whole: u64) -> u64 {
+        match self {
+            Portion::Whole => whole,
+            Portion::Share {
+                numerator,
+                denominator,
+            } => {
+                let share = Rounding::Down.divide(
+                    u128::from(whole) * u128::from(numerator),
+                    u128::from(denominator.max(1)),
+                );
+                u64::try_from(share).unwrap_or(u64::MAX)
+            }
+        }
+    }
+}
+
 impl Reversal {
     /// A reversal of event `source` under `key` at `at` that has taken
     /// nothing back (yet).
@@ -303,19 +323,8 @@ impl Ledger {
             };
             let open = e.points.saturating_sub(e.reversed);
             any_open |= open > 0;
-            let points = match portion {
-                Portion::Whole => open,
-                Portion::Share {
-                    numerator,
-                    denominator,
-                } => {
-                    let share = Rounding::Down.divide(
-                        u128::from(e.points) * u128::from(numerator),
-                        u128::from(denominator),
-                    );
-                    u64::try_from(share).unwrap_or(u64::MAX).min(open)
-                }
-            };
+            // All that is open, or the share of the award, as far as open.
+            let points = portion.of(e.points).min(open);
             if points == 0 {
                 continue;
             }
