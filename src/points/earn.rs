@@ -403,7 +403,7 @@ impl<Tz: TimeZone> Program<Tz> {
                     counted_global: c.counted_global,
                 });
                 out.debt_paid =
-                    ledger.credit(out.total, step.lots, lots, &self.spec.ledger, order)?;
+                    ledger.credit(out.total, step.lots, lots, (&self.spec.ledger, true), order)?;
                 Ok(step)
             });
         let step = match step {

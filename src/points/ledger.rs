@@ -922,16 +922,18 @@ impl Ledger {
 
     /// Adds the lots of one event's awards (built by
     /// [`Program::apply`](super::Program::apply) with `id` 0): numbers them,
-    /// pays off debt first, remembers them for reversal and writes their
-    /// statement entries. `total` and `count` are the lots' points and
-    /// number, which the caller already knows. All or nothing: on error
-    /// nothing changed. Returns the points that paid off debt.
+    /// pays off debt first, remembers them for reversal and, with
+    /// `write_entries`, writes their statement entries (a caller that names
+    /// the lots otherwise writes its own). `total` and `count` are the
+    /// lots' points and number, which the caller already knows. All or
+    /// nothing: on error nothing changed. Returns the points that paid off
+    /// debt.
     pub(crate) fn credit(
         &mut self,
         total: u64,
         count: usize,
         lots: impl Iterator<Item = Lot>,
-        policy: &LedgerPolicy,
+        (policy, write_entries): (&LedgerPolicy, bool),
         order: LotOrder,
     ) -> Result<u64, PointsError> {
         let statement_limit = policy.statement_entries;
@@ -974,7 +976,7 @@ impl Ledger {
                 self.reversed = self.reversed.saturating_add(pay);
             }
             // Batch replays often keep no statement: build no entries for it.
-            if statement_limit > 0 {
+            if write_entries && statement_limit > 0 {
                 let earned = Entry {
                     at: lot.earned_at,
                     points: awarded,
@@ -1198,18 +1200,9 @@ impl Ledger {
     ) -> Result<Vec<Entry>, PointsError> {
         let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
         let (at, points, rule) = (lot.earned_at, lot.remaining, lot.rule.clone());
-        // Credited without its usual entry, which would name `source`: the
-        // statement is set aside meanwhile, since `credit` under a policy
-        // keeping no entries clears it.
-        let quiet = LedgerPolicy {
-            statement_entries: 0,
-            ..*policy
-        };
-        let statement = std::mem::take(&mut self.statement);
-        let paid = self.credit(points, 1, std::iter::once(lot), &quiet, LotOrder::Kept);
-        self.statement = statement;
-        let paid = paid?;
-        self.statement_limit = policy.statement_entries;
+        // Credited without its usual entry, which would name `source`.
+        let lots = std::iter::once(lot);
+        let paid = self.credit(points, 1, lots, (policy, false), LotOrder::Kept)?;
         self.version = version;
         let mut entries = vec![Entry {
             at,
