@@ -237,8 +237,7 @@ impl Tallies {
         change: impl FnOnce(&mut DayTally),
     ) -> Option<LocalDay> {
         // The common steps in place: the newest day again, or a newer day
-        // for tallies already on the heap (then the look back is the
-        // stale prefix, if any).
+        // for tallies already on the heap (pushed at the end, no search).
         match &mut self.0 {
             Repr::Many(many) => match many.last_mut() {
                 Some((newest, tally)) if *newest == day => {
@@ -249,13 +248,7 @@ impl Tallies {
                     let mut tally = DayTally::default();
                     change(&mut tally);
                     many.push((day, tally));
-                    let oldest = day.checked_add_days(-(DAILY_TALLY_DAYS - 1))?;
-                    let stale = many.iter().take_while(|(k, _)| *k < oldest).count();
-                    if stale == 0 {
-                        return None;
-                    }
-                    many.drain(..stale);
-                    return Some(oldest);
+                    return self.forget_old_days();
                 }
                 _ => {}
             },
@@ -272,6 +265,7 @@ impl Tallies {
 
     /// For daily tallies: drops the days more than [`DAILY_TALLY_DAYS`]
     /// behind the newest, returning the oldest day kept if any was dropped.
+    #[inline]
     pub(crate) fn forget_old_days(&mut self) -> Option<LocalDay> {
         // Most awards land on a day already tallied: only cut when
         // something has fallen out of the horizon.
