@@ -359,7 +359,7 @@ impl Ledger {
     /// released: at most what the lot holds beyond those marked already
     /// (the rest of what was forgiven was spent or expired).
     pub(crate) fn forgive_held(&mut self, lot: u64, points: u64) {
-        let held = self.lots.iter().find(|l| l.id == lot).map_or(0, |l| l.held);
+        let held = held_in(&self.lots, lot);
         let marked = self.forgiven_held_of(lot);
         let more = points.min(held.saturating_sub(marked));
         if more == 0 {
@@ -377,7 +377,7 @@ impl Ledger {
     fn trim_forgiven_held(&mut self) {
         let lots = &self.lots;
         self.forgiven_held.retain_mut(|(lot, points)| {
-            let held = lots.iter().find(|l| l.id == *lot).map_or(0, |l| l.held);
+            let held = held_in(lots, *lot);
             *points = (*points).min(held);
             *points > 0
         });
@@ -460,6 +460,11 @@ impl Ledger {
 enum Closed<T> {
     Open(usize),
     Again(T),
+}
+
+/// The points held in lot `lot` (0 once it is gone).
+pub(super) fn held_in(lots: &[super::Lot], lot: u64) -> u64 {
+    lots.iter().find(|l| l.id == lot).map_or(0, |l| l.held)
 }
 
 #[cfg(test)]

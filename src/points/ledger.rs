@@ -1154,7 +1154,6 @@ impl Ledger {
                 what: "an empty lot is kept",
             });
         }
-        let held_of = |lot: u64| self.lots.iter().find(|l| l.id == lot).map_or(0, |l| l.held);
         let forgiven_held = self
             .forgiven_held
             .iter()
@@ -1163,7 +1162,7 @@ impl Ledger {
             || self
                 .forgiven_held
                 .iter()
-                .any(|&(lot, points)| points == 0 || points > held_of(lot))
+                .any(|&(lot, points)| points == 0 || points > super::hold::held_in(&self.lots, lot))
         {
             return Err(PointsError::Inconsistent {
                 what: "forgiven held points beyond what is forgiven or their lot holds",
