@@ -47,7 +47,8 @@ impl Multiplier {
 
     /// `points × self`, made whole by `rounding`.
     pub fn apply(self, points: u64, rounding: Rounding) -> Result<u64, PointsError> {
-        scale(points, u128::from(self.0), rounding)
+        let scale = u128::from(Self::SCALE);
+        whole(u128::from(points) * u128::from(self.0), scale, rounding)
     }
 
     /// `points` times this multiplier and `other` (a tier's and a rule's),
@@ -65,8 +66,7 @@ impl Multiplier {
         // At most 2^64 × 10^7 × 10^7 < 2^111: u128 holds it.
         let exact = u128::from(points) * u128::from(self.0) * u128::from(other.0);
         let scale = u128::from(Self::SCALE);
-        let whole = rounding.divide(exact, scale * scale);
-        u64::try_from(whole).map_err(|_| PointsError::Overflow)
+        whole(exact, scale * scale, rounding)
     }
 
     /// The product of two multipliers (a tier's and a campaign's), rounded
@@ -87,14 +87,10 @@ impl Multiplier {
     }
 }
 
-/// `points × basis_points / 10 000`, made whole by `rounding`. A u64 times
-/// at most 10^10 is under 2^98: u128 holds it; only the result may not fit.
-fn scale(points: u64, basis_points: u128, rounding: Rounding) -> Result<u64, PointsError> {
-    let whole = rounding.divide(
-        u128::from(points) * basis_points,
-        u128::from(Multiplier::SCALE),
-    );
-    u64::try_from(whole).map_err(|_| PointsError::Overflow)
+/// `exact / scale` (points times multipliers, over their scale), made
+/// whole by `rounding`; only a result past `u64::MAX` is an overflow.
+fn whole(exact: u128, scale: u128, rounding: Rounding) -> Result<u64, PointsError> {
+    u64::try_from(rounding.divide(exact, scale)).map_err(|_| PointsError::Overflow)
 }
 
 impl Default for Multiplier {
