@@ -4,7 +4,9 @@
 use super::PointsError;
 use super::condition::{EarnContext, LocalTime};
 use super::expiry::Memo;
-use super::ledger::{DayTally, Ledger, Lot, LotOrder, Periods, RuleCounter, RuleCounters, Tallies};
+use super::ledger::{
+    DayTally, HandedLot, Ledger, Lot, LotOrder, Periods, RuleCounter, RuleCounters, Tallies,
+};
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
 use super::program::{Program, RulePlan};
@@ -132,8 +134,11 @@ pub(crate) struct Noting<'a> {
     /// left empty), emptied first: a caller that tallies awards by rule
     /// needs no explanation of each, nor a lookup of its rule by name.
     pub(crate) awards: &'a mut Vec<Noted>,
-    /// Where new lots go.
-    pub(crate) lots: LotOrder,
+    /// If given, new lots are handed over here, in short, and the ledger
+    /// does not keep them ([`LotOrder::Handed`]); they are appended, in
+    /// the order the awards were made. Otherwise the ledger keeps them in
+    /// spending order.
+    pub(crate) handed: Option<&'a mut Vec<HandedLot>>,
     /// Expiry dates worked out by earlier events (see [`Memo`]), for the
     /// program's zone.
     pub(crate) expiries: &'a mut [Option<Memo>],
@@ -341,14 +346,18 @@ impl<Tz: TimeZone> Program<Tz> {
         // Without a batch's memo, expiry dates are remembered for the
         // event: most of its awards share one expiry.
         let mut event_memo = [None];
-        let (mut noted, order, expiries, fresh) = match noting {
+        let (mut noted, handed, expiries, fresh) = match noting {
             Some(Noting {
                 awards,
-                lots,
+                handed,
                 expiries,
                 fresh,
-            }) => (Some(awards), lots, expiries, fresh),
-            None => (None, LotOrder::Kept, &mut event_memo[..], false),
+            }) => (Some(awards), handed, expiries, fresh),
+            None => (None, None, &mut event_memo[..], false),
+        };
+        let order = match handed {
+            Some(_) => LotOrder::Handed,
+            None => LotOrder::Kept,
         };
         out.reset();
         if let Some(noted) = noted.as_deref_mut() {
@@ -417,6 +426,9 @@ impl<Tz: TimeZone> Program<Tz> {
             }
         };
         ledger.version = version;
+        if let Some(handed) = handed {
+            hand_over(&changes, out.debt_paid, handed);
+        }
         for change in changes.iter() {
             let Some(rule) = self.spec.rules.get(change.rule) else {
                 continue;
@@ -721,6 +733,23 @@ impl<Tz: TimeZone> Program<Tz> {
         }
         let (points, capped) = limiter.finish();
         Ok((points, capped, None))
+    }
+}
+
+/// Appends the lots of `changes` to `handed`, in the order
+/// [`Ledger::credit`] took them, each less what it paid of `debt_paid`
+/// (paid from the first lot on) and left out if that was all of it.
+fn hand_over(changes: &[Change], mut debt_paid: u64, handed: &mut Vec<HandedLot>) {
+    for c in changes.iter().filter(|c| c.points > 0) {
+        let pay = c.points.min(debt_paid);
+        debt_paid -= pay;
+        if c.points > pay {
+            handed.push(HandedLot {
+                remaining: c.points - pay,
+                available_from: c.available_from,
+                expires_at: c.expires_at,
+            });
+        }
     }
 }
 

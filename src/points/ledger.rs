@@ -121,14 +121,27 @@ pub(crate) enum LotOrder {
     /// At their place in spending order, as every reader of a ledger
     /// expects.
     Kept,
-    /// At the end, out of order, for a batch caller that earns many times
-    /// in a row and reads nothing in between: inserting each lot in order
-    /// moves the lots after it, which for a heavy earner with short-lived
-    /// awards among long-lived ones is most of them, every time. The lots
-    /// stay out of order, so such a ledger is only expired
-    /// ([`Ledger::expire_in`]), summed up and reset: a
-    /// simulation's.
-    Deferred,
+    /// Nowhere: the batch caller that asked for the lots to be handed
+    /// over ([`Noting::handed`](super::earn::Noting::handed)) keeps them
+    /// in short, as [`HandedLot`]s, and the ledger keeps only its totals.
+    /// For a simulated member who only earns and is summed up at the end
+    /// (no spending, no reversal): building, keeping, expiring and dropping
+    /// a full lot per award, only to sum them, was a fifth of such a
+    /// simulation's time. Such a ledger's `available` counts points in no
+    /// lot, so it is only summed up (with its handed lots) and reset.
+    Handed,
+}
+
+/// A lot a batch caller was handed instead of the ledger keeping it
+/// ([`LotOrder::Handed`]): what a simulation's figures need of it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct HandedLot {
+    /// [`Lot::remaining`]: the award, less what it paid off of a debt.
+    pub(crate) remaining: u64,
+    /// [`Lot::available_from`].
+    pub(crate) available_from: DateTime<Utc>,
+    /// [`Lot::expires_at`].
+    pub(crate) expires_at: Option<DateTime<Utc>>,
 }
 
 /// The idempotency key of an operation (an order id, a request id).
@@ -622,21 +635,14 @@ impl Ledger {
         // Lots are in expiry order, so the due ones are a prefix: walk it
         // (it is walked anyway), and the common call, with nothing due,
         // reads one lot and changes nothing.
-        self.retire_due(now, LotOrder::Kept)
-    }
-
-    /// [`Ledger::expire`] for a ledger whose lots were credited in
-    /// `order`: with [`LotOrder::Deferred`], every lot is looked at, and the
-    /// lots stay out of order.
-    pub(crate) fn expire_in(&mut self, order: LotOrder, now: DateTime<Utc>) -> u64 {
-        self.retire_due(now, order)
+        self.retire_due(now)
     }
 
     /// Retires the lots due at `now`, which are a prefix of the lots if
     /// they are in `order`: [`Ledger::retire_due_lots`], then the version
     /// bump and the statement entry.
-    fn retire_due(&mut self, now: DateTime<Utc>, order: LotOrder) -> u64 {
-        let due = self.retire_due_lots(now, order);
+    fn retire_due(&mut self, now: DateTime<Utc>) -> u64 {
+        let due = self.retire_due_lots(now);
         if due == 0 {
             return 0;
         }
@@ -655,7 +661,7 @@ impl Ledger {
     /// operation that retires what is due as one of its steps and writes
     /// the entry and bumps the version itself (a reversal); returns the
     /// points retired.
-    pub(super) fn retire_due_lots(&mut self, now: DateTime<Utc>, order: LotOrder) -> u64 {
+    pub(super) fn retire_due_lots(&mut self, now: DateTime<Utc>) -> u64 {
         let mut due = 0u64;
         let earnings = &mut self.earnings;
         let mut retire = |lot: &mut Lot| {
@@ -670,11 +676,10 @@ impl Ledger {
                 e.expired = e.expired.saturating_add(points);
             }
         };
-        let lots = self.lots.iter_mut();
-        match order {
-            LotOrder::Kept => lots.take_while(|l| l.due_at(now)).for_each(&mut retire),
-            LotOrder::Deferred => lots.filter(|l| l.due_at(now)).for_each(&mut retire),
-        }
+        self.lots
+            .iter_mut()
+            .take_while(|l| l.due_at(now))
+            .for_each(&mut retire);
         if due == 0 {
             return 0;
         }
@@ -963,20 +968,33 @@ impl Ledger {
             self.statement.clear();
         }
         self.earned = earned;
-        let mut debt_paid = 0u64;
-        for (id, mut lot) in (self.next_lot..).zip(lots) {
+        // Debt is paid from the first lots on, so the lots pay `total` or
+        // the debt, whichever is less, in all.
+        let debt_paid = self.owed.min(total);
+        self.owed -= debt_paid;
+        self.reversed = self.reversed.saturating_add(debt_paid);
+        // Cannot saturate: checked above.
+        self.available = self.available.saturating_add(total - debt_paid);
+        let first_id = self.next_lot;
+        self.next_lot = next_lot;
+        let writes = write_entries && statement_limit > 0;
+        // A ledger that remembers no awards (a simulation's) and has none
+        // left to forget skips the call: it was a tenth of a simulated
+        // award's credit, for nothing.
+        let remembers = reversible > 0 || !self.earnings.is_empty();
+        if order == LotOrder::Handed && !writes && !remembers {
+            // Nothing reads the lots: they are not even built.
+            return Ok(debt_paid);
+        }
+        let mut unpaid = debt_paid;
+        for (id, mut lot) in (first_id..).zip(lots) {
             lot.id = id;
             let awarded = lot.remaining;
-            let pay = awarded.min(self.owed);
-            // Cannot saturate: part of `total`.
-            debt_paid = debt_paid.saturating_add(pay);
-            if pay > 0 {
-                lot.remaining -= pay;
-                self.owed -= pay;
-                self.reversed = self.reversed.saturating_add(pay);
-            }
+            let pay = awarded.min(unpaid);
+            unpaid -= pay;
+            lot.remaining -= pay;
             // Batch replays often keep no statement: build no entries for it.
-            if write_entries && statement_limit > 0 {
+            if writes {
                 let earned = Entry {
                     at: lot.earned_at,
                     points: awarded,
@@ -998,10 +1016,7 @@ impl Ledger {
                     std::iter::once(earned).chain(paid),
                 );
             }
-            // A ledger that remembers no awards (a simulation's) and has
-            // none left to forget skips the call: it was a tenth of a
-            // simulated award's credit, for nothing.
-            if reversible > 0 || !self.earnings.is_empty() {
+            if remembers {
                 bounded::push_newest(&mut self.earnings, reversible, || Earning {
                     lot: lot.id,
                     source: lot.source,
@@ -1015,15 +1030,10 @@ impl Ledger {
                     counted_global: lot.counted_global,
                 });
             }
-            self.available = self.available.saturating_add(lot.remaining);
-            if lot.remaining > 0 {
-                match order {
-                    LotOrder::Kept => self.insert_lot(lot),
-                    LotOrder::Deferred => self.lots.push(lot),
-                }
+            if lot.remaining > 0 && order == LotOrder::Kept {
+                self.insert_lot(lot);
             }
         }
-        self.next_lot = next_lot;
         Ok(debt_paid)
     }
 

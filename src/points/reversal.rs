@@ -1,7 +1,7 @@
 //! Reversal of awards: a refunded purchase claws its points back.
 
 use super::PointsError;
-use super::ledger::{Ledger, LotOrder, OperationKey, Remembered};
+use super::ledger::{Ledger, OperationKey, Remembered};
 use super::program::Program;
 use super::rule::Rounding;
 use super::statement::{Entry, EntryKind};
@@ -313,7 +313,7 @@ impl Ledger {
         // of it, and its expired points are written off, so the result does
         // not depend on when the host last called `expire`. Its entry is
         // the reversal's first.
-        let expired = self.retire_due_lots(now, LotOrder::Kept);
+        let expired = self.retire_due_lots(now);
         let mut result = Reversal::of_nothing(key.clone(), source, now, clawback);
         let overflow = || PointsError::Overflow;
         let mut any_open = false;

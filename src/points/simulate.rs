@@ -20,7 +20,7 @@ pub use report::{
 use super::account::Partly;
 use super::earn::{Noted, Noting};
 use super::expiry::Memo;
-use super::ledger::LotOrder;
+use super::ledger::HandedLot;
 use super::program::Program;
 use super::{
     Account, AccountError, AccountOutcome, EarnContext, Earned, Ledger, OperationKey, PointsError,
@@ -242,15 +242,12 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     pub fn run(&self, log: &EventLog) -> SimulationReport {
         let mut acc = Accumulator::new(self.program, self.as_of, self.top);
         let mut purchases = Vec::new();
-        // One result reused for every event: the earning step then
-        // allocates nothing for it.
-        let mut earned = Earned::default();
-        // And its awards, in short.
-        let mut awards = Vec::new();
-        // One ledger too, reset from user to user: its room (for lots,
-        // counters, ids), grown by the heaviest earner so far, is not given
-        // back and asked for again per user.
-        let mut ledger = self.program.new_ledger();
+        let mut scratch = LedgerScratch {
+            ledger: self.program.new_ledger(),
+            earned: Earned::default(),
+            awards: Vec::new(),
+            handed: Vec::new(),
+        };
         // Expiry dates by rule expiry and date of earning, for all users:
         // they earn on the same few dates.
         let mut expiries = Memo::batch(self.program.plan.expiry_classes);
@@ -273,23 +270,20 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 user,
                 events,
                 &mut acc,
-                (&mut purchases, (&mut earned, &mut awards), &mut ledger),
+                (&mut purchases, &mut scratch),
                 &mut expiries,
             );
         }
         acc.finish()
     }
 
-    /// Where a member's new lots go: a member who only earns reads no lot
-    /// until the end, and then only to expire and sum them, so their lots
-    /// need no order; one who spends or is refunded needs them in spending
-    /// order.
-    fn lot_order(&self) -> LotOrder {
-        if self.price.is_none() && !self.refunds {
-            LotOrder::Deferred
-        } else {
-            LotOrder::Kept
-        }
+    /// Whether members' lots are handed over by the earning step instead
+    /// of kept in their ledgers: a member who only earns reads no lot until
+    /// the end, and then only to expire and sum them, so the figures can be
+    /// taken from each lot in short; one who spends or is refunded needs
+    /// them in the ledger, in spending order.
+    fn hands_lots_over(&self) -> bool {
+        self.price.is_none() && !self.refunds
     }
 
     /// One user's events on a fresh ledger, folded into `acc`.
@@ -298,18 +292,21 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         user: UserId,
         events: &[Event],
         acc: &mut Accumulator,
-        (purchases, (earned, awards), ledger): (
-            &mut Vec<Paid>,
-            (&mut Earned, &mut Vec<Noted>),
-            &mut Ledger,
-        ),
+        (purchases, scratch): (&mut Vec<Paid>, &mut LedgerScratch),
         expiries: &mut [Option<Memo>],
     ) {
+        let LedgerScratch {
+            ledger,
+            earned,
+            awards,
+            handed,
+        } = scratch;
         ledger.reset();
         let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
         let mut counts = Counts::default();
-        let order = self.lot_order();
+        let hand_over = self.hands_lots_over();
+        handed.clear();
         acc.start_user();
         let mut run = FreshRun::default();
         for (i, event) in events.iter().enumerate() {
@@ -317,7 +314,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             let fresh = run.vouch(events, i, ledger, &self.program.spec().dedupe);
             let noting = Noting {
                 awards: &mut *awards,
-                lots: order,
+                handed: hand_over.then_some(&mut *handed),
                 expiries: &mut *expiries,
                 fresh,
             };
@@ -343,8 +340,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             }
         }
         counts.add_to(&mut acc.report);
-        ledger.expire_in(order, self.as_of);
-        acc.end_user(user, ledger, self.program.zone());
+        ledger.expire(self.as_of);
+        acc.end_user(user, (ledger, handed), self.program.zone());
     }
 
     /// One user's events through an [`Account`] opened at their first
@@ -364,23 +361,19 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // overflow), and then the member is run again with it, from the
         // start, so the report is the online path's either way.
         let mut pass = |in_place| self.account_pass(account, events, (purchases, tally), in_place);
-        let order = if pass(Some(&mut *expiries)) {
-            self.lot_order()
-        } else if pass(None) {
-            // The pass through `earn` keeps lots in spending order.
-            LotOrder::Kept
-        } else {
+        if !pass(Some(&mut *expiries)) && !pass(None) {
             return;
-        };
+        }
         acc.start_user();
         tally.add_to(acc);
         let program = self.program;
         // As `Program::evaluate_account`: the tier (an error, an overflow,
-        // leaves it as it was), then expiry, of lots in either order.
+        // leaves it as it was), then expiry (of the lots the ledger kept;
+        // the handed ones are expired as they are summed up).
         let _ = program.evaluate_tier(account, self.as_of);
         let as_of = self.as_of;
-        let _ = account.ledger_step(|ledger| Ok(ledger.expire_in(order, as_of)));
-        acc.end_user(user, account.ledger(), program.zone());
+        let _ = account.ledger_step(|ledger| Ok(ledger.expire(as_of)));
+        acc.end_user(user, (account.ledger(), &tally.handed), program.zone());
         if let Some(status) = account.tier() {
             acc.tier(status.tier());
         }
@@ -429,7 +422,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     let fresh = run.vouch(events, i, account.ledger_mut(), window);
                     let noting = Noting {
                         awards: &mut tally.step_awards,
-                        lots: self.lot_order(),
+                        handed: self.hands_lots_over().then_some(&mut tally.handed),
                         expiries,
                         fresh,
                     };
@@ -605,6 +598,21 @@ enum Refunded {
     Unmatched,
 }
 
+/// What [`Simulation::run_user`] reuses from member to member, so that a
+/// member's run allocates nothing once the heaviest earner so far has
+/// grown it.
+struct LedgerScratch {
+    /// The member's ledger, reset for each: its room (for lots, counters,
+    /// ids) is kept.
+    ledger: Ledger,
+    /// What an event earned, written over for each event.
+    earned: Earned,
+    /// Its awards, in short.
+    awards: Vec<Noted>,
+    /// The member's lots, handed over (see `Simulation::hands_lots_over`).
+    handed: Vec<HandedLot>,
+}
+
 /// One member's figures from an account pass, kept apart until the pass
 /// has finished, so that a pass given up leaves no trace in the report.
 /// Its lists keep their room from member to member.
@@ -617,6 +625,9 @@ struct MemberTally {
     step_awards: Vec<Noted>,
     /// What the event being stepped did, written over for each event.
     outcome: AccountOutcome,
+    /// The member's lots, handed over by the steps run in place (see
+    /// `Simulation::hands_lots_over`).
+    handed: Vec<HandedLot>,
 }
 
 /// A member's counts of what became of their events, as the report's.
@@ -658,6 +669,7 @@ impl MemberTally {
         self.awards.clear();
         self.bonuses.clear();
         self.step_awards.clear();
+        self.handed.clear();
     }
 
     /// Adds the figures to the current user's in `acc`.

@@ -4,8 +4,9 @@
 use crate::analytics::Ratio;
 use crate::event::Label;
 use crate::id::UserId;
+use crate::points::Ledger;
+use crate::points::ledger::HandedLot;
 use crate::points::program::Program;
-use crate::points::{Ledger, Lot};
 use crate::time::LocalDay;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -670,10 +671,35 @@ impl Accumulator {
         }
     }
 
-    /// Folds in a user's ledger after their last event and the final expiry.
-    pub(super) fn end_user<Tz: TimeZone>(&mut self, user: UserId, ledger: &Ledger, zone: &Tz) {
+    /// Folds in a user's ledger after their last event and the final
+    /// expiry, and the lots it handed over instead of keeping (see
+    /// [`LotOrder::Handed`](crate::points::ledger::LotOrder::Handed)),
+    /// expired and summed up here as the ledger's own lots are.
+    pub(super) fn end_user<Tz: TimeZone>(
+        &mut self,
+        user: UserId,
+        (ledger, handed): (&Ledger, &[HandedLot]),
+        zone: &Tz,
+    ) {
+        let as_of = self.report.as_of;
+        let mut t = ledger.totals(as_of);
+        for lot in ledger.lots() {
+            self.bucket(lot.remaining.saturating_add(lot.held), lot.expires_at, zone);
+        }
+        for lot in handed {
+            // As `Ledger::expire` then `Ledger::totals` would.
+            let part = if lot.expires_at.is_some_and(|e| e <= as_of) {
+                bump(&mut t.expired, lot.remaining);
+                continue;
+            } else if lot.available_from > as_of {
+                &mut t.pending
+            } else {
+                &mut t.spendable
+            };
+            bump(part, lot.remaining);
+            self.bucket(lot.remaining, lot.expires_at, zone);
+        }
         let r = &mut self.report;
-        let t = ledger.totals(r.as_of);
         bump(&mut r.users, 1);
         bump(&mut r.issued, t.earned);
         bump(&mut r.redeemed, t.redeemed);
@@ -685,18 +711,16 @@ impl Accumulator {
         for part in [t.spendable, t.pending, t.due, t.held] {
             bump(&mut r.outstanding, part);
         }
-        for lot in ledger.lots() {
-            self.bucket(lot, zone);
-        }
         self.offer(user, t.earned);
     }
 
-    fn bucket<Tz: TimeZone>(&mut self, lot: &Lot, zone: &Tz) {
-        let points = lot.remaining.saturating_add(lot.held);
+    /// Adds `points` expiring at `expires_at` to the liability.
+    #[inline]
+    fn bucket<Tz: TimeZone>(&mut self, points: u64, expires_at: Option<DateTime<Utc>>, zone: &Tz) {
         if points == 0 {
             return;
         }
-        let Some(at) = lot.expires_at else {
+        let Some(at) = expires_at else {
             bump(
                 self.liability.entry(ValidThrough::Never).or_default(),
                 points,
