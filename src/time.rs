@@ -53,6 +53,22 @@ pub(crate) fn offset_seconds<Tz: TimeZone>(zone: &Tz, at: DateTime<Utc>) -> i32 
         .local_minus_utc()
 }
 
+/// `at` plus `days` whole days of 86,400 seconds, as chrono's
+/// `checked_add_signed` gives it (`None` past chrono's calendar), without
+/// its conversion through the calendar: the UTC date moves and the time of
+/// day stays. An instant inside a leap second keeps chrono's own rules.
+#[inline]
+pub(crate) fn plus_days(at: DateTime<Utc>, days: u32) -> Option<DateTime<Utc>> {
+    if at.timestamp_subsec_nanos() >= 1_000_000_000 {
+        return at.checked_add_signed(chrono::TimeDelta::days(i64::from(days)));
+    }
+    let naive = at.naive_utc();
+    naive
+        .date()
+        .checked_add_days(chrono::Days::new(u64::from(days)))
+        .map(|date| date.and_time(naive.time()).and_utc())
+}
+
 /// The local calendar day of an instant in some time zone, as a day number
 /// (days since 1970-01-01 in that zone's calendar).
 ///
@@ -468,6 +484,38 @@ pub(crate) mod millis {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plus_days_is_chrono_s_addition_of_whole_days() {
+        use super::*;
+        use chrono::{NaiveTime, TimeDelta};
+        let leap = NaiveTime::from_hms_milli_opt(23, 59, 59, 1_500);
+        let dates = [
+            (2026, 1, 31),
+            (2024, 2, 28),
+            (2023, 12, 31),
+            (1969, 12, 31),
+            (262_142, 12, 30),
+            (-262_143, 1, 1),
+        ];
+        let times = [
+            NaiveTime::from_hms_opt(0, 0, 0),
+            NaiveTime::from_hms_nano_opt(15, 30, 1, 999_999_999),
+            leap,
+        ];
+        for (y, m, d) in dates {
+            for time in times.into_iter().flatten() {
+                let Some(date) = NaiveDate::from_ymd_opt(y, m, d) else {
+                    panic!("{y}-{m}-{d} is a date");
+                };
+                let at = date.and_time(time).and_utc();
+                for days in [0, 1, 2, 28, 29, 365, 366, 10_000, u32::MAX] {
+                    let chrono = at.checked_add_signed(TimeDelta::days(i64::from(days)));
+                    assert_eq!(plus_days(at, days), chrono, "{at} + {days} days");
+                }
+            }
+        }
+    }
+
     #[test]
     fn month_start_agrees_with_the_calendar() {
         use super::*;

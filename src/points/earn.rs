@@ -13,8 +13,8 @@ use super::program::{Program, RulePlan};
 use super::rule::{Reward, Rounding, RuleSpec};
 use crate::dedupe::Admission;
 use crate::event::{Currency, Event, EventKind, Label};
-use crate::time::{LocalDay, offset_seconds};
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use crate::time::{LocalDay, offset_seconds, plus_days};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
@@ -616,10 +616,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 )?;
                 change.available_from = match rule.pending_days {
                     0 => event.at,
-                    days => event
-                        .at
-                        .checked_add_signed(TimeDelta::days(i64::from(days)))
-                        .ok_or(PointsError::Overflow)?,
+                    days => plus_days(event.at, days).ok_or(PointsError::Overflow)?,
                 };
                 lots += 1;
             }

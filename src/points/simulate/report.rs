@@ -500,6 +500,9 @@ impl fmt::Display for SimulationReport {
     }
 }
 
+/// The size of [`Accumulator`]'s memo of month buckets by expiry date.
+const DATE_SLOTS: usize = 64;
+
 /// The outstanding points valid through one month: expiring in `(from, to]`.
 struct MonthBucket {
     from: DateTime<Utc>,
@@ -531,9 +534,14 @@ pub(super) struct Accumulator {
     /// months at most, so each month's calendar arithmetic is done once for
     /// the whole run rather than once per lot.
     months: Vec<MonthBucket>,
-    /// The buckets of the last lots counted, the latest first: most lots
-    /// fall in the month of one of the two lots before.
-    last_months: [usize; 2],
+    /// By the UTC date a lot expires on (its day of the year, modulo the
+    /// table's size): 1 + the index in `months` of the bucket that held the
+    /// last lot expiring on a date in that slot, or 0. A bucket found
+    /// there is checked before it is used (a date at a month's edge in the
+    /// zone falls in two months; dates a year apart share a slot), so the
+    /// table only saves the search: a member's lots take turns between a
+    /// few rules' expiries, each a few dates.
+    by_date: [u16; DATE_SLOTS],
     /// The best `top_n` so far, the weakest on top.
     top: BinaryHeap<Reverse<(u64, Reverse<UserId>)>>,
     /// Each bonus's figures so far, with the number of the last user it
@@ -606,7 +614,7 @@ impl Accumulator {
             user_no: 0,
             liability: BTreeMap::new(),
             months: Vec::new(),
-            last_months: [0; 2],
+            by_date: [0; DATE_SLOTS],
             top: BinaryHeap::with_capacity(top_n.saturating_add(1).min(1 << 16)),
             bonuses: BTreeMap::new(),
         }
@@ -727,26 +735,29 @@ impl Accumulator {
             );
             return;
         };
-        // The two buckets used last: a member's lots, out of order, take
-        // turns between a few rules' expiries.
-        for k in 0..2 {
-            if let Some(&m) = self.last_months.get(k)
-                && let Some(b) = self.months.get_mut(m)
-                && b.holds(at)
-            {
-                bump(&mut b.points, points);
-                self.last_months.swap(0, k);
-                return;
-            }
+        let slot = at.naive_utc().date().ordinal0() as usize % DATE_SLOTS;
+        let cached = self.by_date.get(slot).map_or(0, |&m| usize::from(m));
+        if let Some(b) = cached.checked_sub(1).and_then(|m| self.months.get_mut(m))
+            && b.holds(at)
+        {
+            bump(&mut b.points, points);
+            return;
         }
         // The buckets are disjoint and in order: the first one ending at or
         // after `at` holds it, or none does and a new one goes there.
         let i = self.months.partition_point(|b| b.to < at);
+        let remember = |by_date: &mut [u16; DATE_SLOTS]| {
+            // Beyond the table's numbers (no real program), no memo.
+            let m = u16::try_from(i + 1).unwrap_or(0);
+            if let Some(cached) = by_date.get_mut(slot) {
+                *cached = m;
+            }
+        };
         if let Some(b) = self.months.get_mut(i)
             && b.holds(at)
         {
-            self.last_months = [i, self.last_months[0]];
             bump(&mut b.points, points);
+            remember(&mut self.by_date);
             return;
         }
         let month = ValidThrough::of(Some(at), zone);
@@ -761,9 +772,9 @@ impl Accumulator {
                         points,
                     },
                 );
-                // Indices from `i` on moved up one.
-                let moved = |m: usize| if m >= i { m + 1 } else { m };
-                self.last_months = [i, moved(self.last_months[0])];
+                // Indices from `i` on moved up one: start the memo afresh.
+                self.by_date = [0; DATE_SLOTS];
+                remember(&mut self.by_date);
             }
             _ => bump(self.liability.entry(month).or_default(), points),
         }
