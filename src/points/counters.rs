@@ -504,6 +504,9 @@ fn oldest_kept(days: &Tallies) -> Option<LocalDay> {
 pub(crate) fn too_old(days: &Tallies, day: LocalDay) -> bool {
     oldest_kept(days).is_some_and(|oldest| day < oldest)
 }
+/// How many of [`RuleCounters`]' entries it tracks as touched.
+const TOUCH_BITS: usize = 64;
+
 /// A ledger's rule counters, keyed by rule name.
 ///
 /// The earning step asks for a rule's counter by the rule's position in its
@@ -523,6 +526,11 @@ pub(crate) struct RuleCounters {
     slots: Vec<u16>,
     /// The rule names of the program `slots` was built for.
     layout: Option<Arc<[Label]>>,
+    /// Which of the first 64 entries may have changed since the last
+    /// [`RuleCounters::clear`] (bit `i`: entry `i`), so that a clear
+    /// between a batch's members empties the few counters a member used,
+    /// not every rule's. Entries beyond are always emptied.
+    touched: u64,
 }
 
 impl RuleCounters {
@@ -557,9 +565,26 @@ impl RuleCounters {
     /// a counter. An empty counter is as good as none: lookups by name,
     /// equality and JSON leave it out.
     pub(crate) fn clear(&mut self) {
-        for (_, counter) in &mut self.entries {
+        let mut touched = std::mem::take(&mut self.touched);
+        while touched != 0 {
+            let i = touched.trailing_zeros() as usize;
+            touched &= touched - 1;
+            if let Some((_, counter)) = self.entries.get_mut(i) {
+                counter.clear();
+            }
+        }
+        for (_, counter) in self.entries.iter_mut().skip(TOUCH_BITS) {
             counter.clear();
         }
+    }
+
+    /// Entry `i`, to change: marked as touched.
+    #[inline]
+    fn touch(&mut self, i: usize) -> Option<&mut RuleCounter> {
+        if i < TOUCH_BITS {
+            self.touched |= 1 << i;
+        }
+        self.entries.get_mut(i).map(|(_, c)| c)
     }
 
     /// The counter of the rule at `position` in the adopted program (named
@@ -604,7 +629,7 @@ impl RuleCounters {
                 i
             }
         };
-        self.entries.get_mut(index).map(|(_, c)| c)
+        self.touch(index)
     }
 
     /// The counter of the rule named `name`, unless it is empty.
@@ -621,10 +646,8 @@ impl RuleCounters {
 
     /// The counter of the rule named `name`, to change.
     pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut RuleCounter> {
-        self.entries
-            .iter_mut()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, c)| c)
+        let i = self.entries.iter().position(|(n, _)| n.as_str() == name)?;
+        self.touch(i)
     }
 
     fn sorted(&self) -> Vec<(&Label, &RuleCounter)> {
@@ -665,6 +688,7 @@ impl<'de> Deserialize<'de> for RuleCounters {
             entries: map.into_iter().collect(),
             slots: Vec::new(),
             layout: None,
+            touched: u64::MAX,
         })
     }
 }
@@ -748,6 +772,35 @@ mod tests {
         assert_eq!(serde_json::to_string(&map).unwrap_or_default(), json);
         let back: Tallies = serde_json::from_str(&json).unwrap_or_default();
         assert_eq!(back, t);
+    }
+
+    #[test]
+    fn clear_empties_every_counter_however_it_was_changed() {
+        // More rules than the touched bits, used through positions and
+        // names, and counters read back from JSON.
+        let owned: Vec<String> = (0..70).map(|i| format!("rule{i}")).collect();
+        let all: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let mut c = RuleCounters::default();
+        c.adopt(&names(&all));
+        for (i, name) in all.iter().enumerate() {
+            bump(&mut c, i, name, 5);
+        }
+        c.clear();
+        assert_eq!(c, RuleCounters::default());
+        for name in [all[3], all[66]] {
+            if let Some(counter) = c.get_mut(name) {
+                counter.matched = 2;
+            }
+        }
+        assert_ne!(c, RuleCounters::default());
+        c.clear();
+        assert_eq!(c, RuleCounters::default());
+        bump(&mut c, 9, all[9], 1);
+        let json = serde_json::to_string(&c).unwrap_or_default();
+        let mut back: RuleCounters = serde_json::from_str(&json).unwrap_or_default();
+        assert_ne!(back, RuleCounters::default());
+        back.clear();
+        assert_eq!(back, RuleCounters::default());
     }
 
     #[test]

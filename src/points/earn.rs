@@ -9,7 +9,7 @@ use super::ledger::{
 };
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
-use super::program::{Program, RulePlan};
+use super::program::{Candidates, Program, RulePlan};
 use super::rule::{Reward, Rounding, RuleSpec};
 use crate::dedupe::Admission;
 use crate::event::{Currency, Event, EventKind, Label};
@@ -375,7 +375,7 @@ impl<Tz: TimeZone> Program<Tz> {
         }
         let version = ledger.version.checked_add(1).ok_or(PointsError::Overflow)?;
         let candidates = self.plan.candidates(event.kind.tag());
-        if candidates.is_empty() {
+        if candidates.rules.is_empty() {
             // The common case for most events: no rule listens to the kind.
             ledger.version = version;
             if !fresh {
@@ -426,10 +426,25 @@ impl<Tz: TimeZone> Program<Tz> {
             }
         };
         ledger.version = version;
-        if let Some(handed) = handed {
-            hand_over(&changes, out.debt_paid, handed);
-        }
+        // The lots handed over, in the order `credit` took them, each less
+        // what it paid of the debt (paid from the first lot on), and left
+        // out if that was all of it.
+        let mut handed = handed;
+        let mut unpaid = out.debt_paid;
         for change in changes.iter() {
+            if change.points > 0
+                && let Some(handed) = handed.as_deref_mut()
+            {
+                let pay = change.points.min(unpaid);
+                unpaid -= pay;
+                if change.points > pay {
+                    handed.push(HandedLot {
+                        remaining: change.points - pay,
+                        available_from: change.available_from,
+                        expires_at: change.expires_at,
+                    });
+                }
+            }
             let Some(rule) = self.spec.rules.get(change.rule) else {
                 continue;
             };
@@ -476,7 +491,7 @@ impl<Tz: TimeZone> Program<Tz> {
         global_days: &Tallies,
         event: &Event,
         ctx: &EarnContext,
-        candidates: &[usize],
+        candidates: &Candidates,
         (earned, changes, mut noted, expiries): (
             &mut Earned,
             &mut Changes,
@@ -488,18 +503,12 @@ impl<Tz: TimeZone> Program<Tz> {
         let local = LocalTime::new(event.at.timestamp(), offset);
         let day = local.day;
         // The event's periods, each computed once and only if one of the
-        // rules listening to its kind keeps tallies for it (calendar
-        // arithmetic per event costs more than a look at a few rules).
-        let keeps = |tallies: fn(&RuleSpec) -> bool| {
-            candidates
-                .iter()
-                .any(|&i| self.spec.rules.get(i).is_some_and(tallies))
-        };
+        // rules listening to its kind keeps tallies for it.
         let periods = Periods {
             day,
             days: true,
-            week: (self.plan.weeks && keeps(RuleSpec::tallies_weeks)).then(|| week_of(day)),
-            month: (self.plan.months && keeps(RuleSpec::tallies_months)).then(|| month_of(day)),
+            week: candidates.weeks.then(|| week_of(day)),
+            month: candidates.months.then(|| month_of(day)),
             last_award: false,
         };
         let mut lots = 0usize;
@@ -508,13 +517,16 @@ impl<Tz: TimeZone> Program<Tz> {
         // The global daily tally as this event's awards use it up.
         let mut global: Option<DayTally> = None;
         let mut global_changed = false;
-        for (position, &i) in candidates.iter().enumerate() {
+        for (position, &i) in candidates.rules.iter().enumerate() {
             let (Some(rule), Some(plan)) = (self.spec.rules.get(i), self.plan.rules.get(i)) else {
                 continue;
             };
-            if !rule.on.matches(&event.kind)
-                || !rule.reward.accepts(&event.kind)
-                || !rule.when.iter().all(|c| c.holds(event, local, ctx))
+            // A candidate listens to the event's kind: only a rule that
+            // names an action, a currency or conditions may still not match.
+            if plan.checked
+                && !(rule.on.matches(&event.kind)
+                    && rule.reward.accepts(&event.kind)
+                    && rule.when.iter().all(|c| c.holds(event, local, ctx)))
             {
                 continue;
             }
@@ -571,7 +583,7 @@ impl<Tz: TimeZone> Program<Tz> {
                         // One allocation for every award this event can make.
                         earned
                             .awards
-                            .reserve_exact(candidates.len().saturating_sub(position));
+                            .reserve_exact(candidates.rules.len().saturating_sub(position));
                     }
                     Awards::Explained(&mut earned.awards)
                 }
@@ -730,23 +742,6 @@ impl<Tz: TimeZone> Program<Tz> {
         }
         let (points, capped) = limiter.finish();
         Ok((points, capped, None))
-    }
-}
-
-/// Appends the lots of `changes` to `handed`, in the order
-/// [`Ledger::credit`] took them, each less what it paid of `debt_paid`
-/// (paid from the first lot on) and left out if that was all of it.
-fn hand_over(changes: &[Change], mut debt_paid: u64, handed: &mut Vec<HandedLot>) {
-    for c in changes.iter().filter(|c| c.points > 0) {
-        let pay = c.points.min(debt_paid);
-        debt_paid -= pay;
-        if c.points > pay {
-            handed.push(HandedLot {
-                remaining: c.points - pay,
-                available_from: c.available_from,
-                expires_at: c.expires_at,
-            });
-        }
     }
 }
 

@@ -28,12 +28,16 @@ pub struct Cap {
 impl Cap {
     /// Points still allowed after `used`: none once the count is reached,
     /// else what is left of the points limit (unlimited without one).
+    #[inline]
     pub(crate) fn room(self, used: DayTally) -> u64 {
-        if self.count.is_some_and(|max| used.count >= max) {
-            return 0;
-        }
-        self.points
-            .map_or(u64::MAX, |max| max.saturating_sub(used.points))
+        let full = self.count.is_some_and(|max| used.count >= max);
+        let room = self
+            .points
+            .map_or(u64::MAX, |max| max.saturating_sub(used.points));
+        // A select rather than an early return: whether a cap is full
+        // changes from event to event, and a mispredicted branch costs more
+        // than working out both sides.
+        if full { 0 } else { room }
     }
 
     /// A cap must limit something, and neither limit may be zero (a cap of

@@ -466,27 +466,48 @@ pub struct Program<Tz: TimeZone = FixedOffset> {
 /// rules an event's kind can trigger, already in priority order.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
-    /// Per [`KindTag`] (by its index), the rules whose trigger can match an
-    /// event of that kind, highest priority first, ties in declaration order.
-    pub(crate) by_tag: Vec<Vec<usize>>,
+    /// Per [`KindTag`] (by its index), the rules an event of that kind can
+    /// trigger.
+    pub(crate) by_tag: Vec<Candidates>,
     /// Per rule, what the engine reads on every event.
     pub(crate) rules: Vec<RulePlan>,
     /// The rules' names in declaration order, shared by every ledger the
     /// program runs on (see [`RuleCounters::adopt`](super::ledger::RuleCounters::adopt)).
     pub(crate) names: Arc<[Label]>,
-    /// Whether any rule keeps week tallies, so events need their week's key.
-    pub(crate) weeks: bool,
-    /// Whether any rule keeps month tallies (a calendar conversion per
-    /// event, so only when needed).
-    pub(crate) months: bool,
     /// How many distinct expiries the rules' lots take (see
     /// [`RulePlan::expiry_class`]).
     pub(crate) expiry_classes: usize,
 }
 
+/// The rules an event of one kind can trigger, and what they keep.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Candidates {
+    /// The rules whose trigger can match, highest priority first, ties in
+    /// declaration order.
+    pub(crate) rules: Vec<usize>,
+    /// Whether one of them keeps week tallies, so the event needs its
+    /// week's key.
+    pub(crate) weeks: bool,
+    /// Whether one of them keeps month tallies (a calendar conversion per
+    /// event, so only when needed).
+    pub(crate) months: bool,
+}
+
+/// No rules, for a kind beyond the plan's table.
+static NO_CANDIDATES: Candidates = Candidates {
+    rules: Vec::new(),
+    weeks: false,
+    months: false,
+};
+
 /// One rule's precomputed facts.
 #[derive(Clone, Debug)]
 pub(crate) struct RulePlan {
+    /// Whether an event of a kind the rule listens to needs a closer look
+    /// before it matches: the trigger names an action or custom kind, the
+    /// reward is limited to one currency, or there are conditions. Most
+    /// rules need none (one branch for them all, not three).
+    pub(crate) checked: bool,
     pub(crate) first_time: bool,
     /// Every `every_nth` condition's `n` (all must divide the match count).
     pub(crate) every_nth: Vec<u32>,
@@ -515,7 +536,7 @@ impl Plan {
         let by_tag = KindTag::ALL
             .iter()
             .map(|tag| {
-                order
+                let listening: Vec<usize> = order
                     .iter()
                     .copied()
                     .filter(|&i| {
@@ -524,7 +545,15 @@ impl Plan {
                             KindPattern::Kind(t) | KindPattern::Named(t, _) => t == tag,
                         })
                     })
-                    .collect()
+                    .collect();
+                let keeps = |tallies: fn(&RuleSpec) -> bool| {
+                    listening.iter().any(|&i| rules.get(i).is_some_and(tallies))
+                };
+                Candidates {
+                    weeks: keeps(RuleSpec::tallies_weeks),
+                    months: keeps(RuleSpec::tallies_months),
+                    rules: listening,
+                }
             })
             .collect();
         let mut groups: Vec<&Label> = Vec::new();
@@ -549,6 +578,15 @@ impl Plan {
                             expiries.len() - 1
                         });
                 RulePlan {
+                    checked: matches!(r.on, KindPattern::Named(..))
+                        || matches!(
+                            r.reward,
+                            Reward::PerAmount {
+                                currency: Some(_),
+                                ..
+                            }
+                        )
+                        || !r.when.is_empty(),
                     first_time: r.when.iter().any(|c| matches!(c, C::FirstTime {})),
                     every_nth: r
                         .when
@@ -569,16 +607,14 @@ impl Plan {
             by_tag,
             rules: plans,
             names: rules.iter().map(|r| r.name.clone()).collect(),
-            weeks: rules.iter().any(RuleSpec::tallies_weeks),
-            months: rules.iter().any(RuleSpec::tallies_months),
             expiry_classes: expiries.len(),
         }
     }
 
-    /// The rules an event of kind `tag` can trigger, in priority order.
+    /// The rules an event of kind `tag` can trigger.
     #[inline]
-    pub(crate) fn candidates(&self, tag: KindTag) -> &[usize] {
-        self.by_tag.get(tag as usize).map_or(&[], Vec::as_slice)
+    pub(crate) fn candidates(&self, tag: KindTag) -> &Candidates {
+        self.by_tag.get(tag as usize).unwrap_or(&NO_CANDIDATES)
     }
 }
 

@@ -635,20 +635,22 @@ impl Accumulator {
         ) else {
             return;
         };
-        if points > 0 {
-            bump(&mut r.issued, points);
-            bump(&mut r.awards, 1);
-            if *earning != user {
-                *earning = user;
-                bump(&mut r.users_earning, 1);
-            }
+        // Counted without branches: whether an award is the user's first
+        // for its rule, or capped, changes from award to award.
+        let earned = points > 0;
+        bump(&mut r.issued, points);
+        bump(&mut r.awards, u64::from(earned));
+        bump(&mut r.users_earning, u64::from(earned && *earning != user));
+        if earned {
+            *earning = user;
         }
+        bump(&mut r.capped_awards, u64::from(capped));
+        bump(
+            &mut r.users_capped,
+            u64::from(capped && *capped_stamp != user),
+        );
         if capped {
-            bump(&mut r.capped_awards, 1);
-            if *capped_stamp != user {
-                *capped_stamp = user;
-                bump(&mut r.users_capped, 1);
-            }
+            *capped_stamp = user;
         }
     }
 
