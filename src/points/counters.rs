@@ -245,10 +245,19 @@ impl Tallies {
                     return None;
                 }
                 Some((newest, _)) if *newest < day => {
+                    // The days behind the new one's horizon go first: the
+                    // rest, moved down, were written long ago, while
+                    // moving a day just pushed would wait for its write.
+                    let forgot = day
+                        .checked_add_days(-(DAILY_TALLY_DAYS - 1))
+                        .filter(|&oldest| many.first().is_some_and(|(k, _)| *k < oldest));
+                    if let Some(oldest) = forgot {
+                        drop_before(many, oldest);
+                    }
                     let mut tally = DayTally::default();
                     change(&mut tally);
                     many.push((day, tally));
-                    return self.forget_old_days();
+                    return forgot;
                 }
                 _ => {}
             },
@@ -285,11 +294,20 @@ impl Tallies {
                     *one = None;
                 }
             }
-            Repr::Many(many) => {
-                let before = many.partition_point(|(k, _)| *k < key);
-                many.drain(..before);
-            }
+            Repr::Many(many) => drop_before(many, key),
         }
+    }
+}
+
+/// Drops the periods before `key` from a list in order. Usually one or two
+/// old days go: a look from the front finds them sooner than a search, and
+/// the few left are moved down without `drain`'s machinery.
+#[inline]
+fn drop_before(many: &mut Vec<Period>, key: LocalDay) {
+    let before = many.iter().take_while(|(k, _)| *k < key).count();
+    if before > 0 {
+        many.copy_within(before.., 0);
+        many.truncate(many.len() - before);
     }
 }
 

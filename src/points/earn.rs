@@ -517,6 +517,8 @@ impl<Tz: TimeZone> Program<Tz> {
         // The global daily tally as this event's awards use it up.
         let mut global: Option<DayTally> = None;
         let mut global_changed = false;
+        // The expiry class and expiry of the event's last lot.
+        let mut last_expiry: Option<(usize, Option<DateTime<Utc>>)> = None;
         for (position, &i) in candidates.rules.iter().enumerate() {
             let (Some(rule), Some(plan)) = (self.spec.rules.get(i), self.plan.rules.get(i)) else {
                 continue;
@@ -621,11 +623,20 @@ impl<Tz: TimeZone> Program<Tz> {
                     .total
                     .checked_add(award.points)
                     .ok_or(PointsError::Overflow)?;
-                change.expires_at = plan.expiry.expires_at_memo(
-                    (event.at, offset),
-                    &self.zone,
-                    (plan.expiry_class, &mut *expiries),
-                )?;
+                // Rules of one expiry class give the event's lots one
+                // expiry: worked out once per class and event.
+                change.expires_at = match last_expiry {
+                    Some((class, at)) if class == plan.expiry_class => at,
+                    _ => {
+                        let at = plan.expiry.expires_at_memo(
+                            (event.at, offset),
+                            &self.zone,
+                            (plan.expiry_class, &mut *expiries),
+                        )?;
+                        last_expiry = Some((plan.expiry_class, at));
+                        at
+                    }
+                };
                 change.available_from = match rule.pending_days {
                     0 => event.at,
                     days => plus_days(event.at, days).ok_or(PointsError::Overflow)?,

@@ -104,6 +104,7 @@ impl Expiry {
     /// day (days the UTC date, calendar months the local one), so the
     /// calendar arithmetic is done once per date and class, and the time of
     /// day put back per call.
+    #[inline]
     pub(crate) fn expires_at_memo<Tz: TimeZone>(
         &self,
         (earned_at, offset): (DateTime<Utc>, i32),
@@ -213,6 +214,7 @@ impl Expiry {
     /// What earning on the date keyed `key` (the date itself from `date`,
     /// `None` if beyond the calendar) gives under this expiry, from `slot`
     /// if it holds it (and written there if not).
+    #[inline]
     fn worked_out<Tz: TimeZone>(
         &self,
         key: i32,
@@ -226,7 +228,20 @@ impl Expiry {
         {
             return Ok(*m);
         }
-        let date = date().ok_or(PointsError::Overflow)?;
+        self.work_out(key, date(), zone, slot)
+    }
+
+    /// What [`Expiry::worked_out`] does when `slot` does not hold it: out
+    /// of line, so that the step the memo serves stays small.
+    #[inline(never)]
+    fn work_out<Tz: TimeZone>(
+        &self,
+        key: i32,
+        date: Option<NaiveDate>,
+        zone: &Tz,
+        slot: Option<&mut Option<Memo>>,
+    ) -> Result<Memo, PointsError> {
+        let date = date.ok_or(PointsError::Overflow)?;
         let (due, rounded) = match *self {
             // Points that never expire have no date: never called for them.
             Expiry::Never => return Err(PointsError::Overflow),

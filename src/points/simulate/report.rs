@@ -745,6 +745,17 @@ impl Accumulator {
             bump(&mut b.points, points);
             return;
         }
+        self.bucket_by_search((points, at, slot), zone);
+    }
+
+    /// [`Accumulator::bucket`] when its memo does not hold the month: out
+    /// of line, so the common case stays small.
+    #[inline(never)]
+    fn bucket_by_search<Tz: TimeZone>(
+        &mut self,
+        (points, at, slot): (u64, DateTime<Utc>, usize),
+        zone: &Tz,
+    ) {
         // The buckets are disjoint and in order: the first one ending at or
         // after `at` holds it, or none does and a new one goes there.
         let i = self.months.partition_point(|b| b.to < at);
