@@ -500,8 +500,18 @@ impl fmt::Display for SimulationReport {
     }
 }
 
-/// The size of [`Accumulator`]'s memo of month buckets by expiry date.
-const DATE_SLOTS: usize = 64;
+/// The size of [`Accumulator`]'s memo of month buckets by expiry date:
+/// a slot for every day of two years (see [`date_slot`]).
+const DATE_SLOTS: usize = 2 * 366;
+
+/// The slot of [`Accumulator`]'s memo for lots expiring at `at`: its UTC
+/// date's day of the year, in an even or an odd year. Dates two years
+/// apart share one.
+fn date_slot(at: DateTime<Utc>) -> usize {
+    let date = at.naive_utc().date();
+    let odd = usize::from(date.year() & 1 == 1);
+    date.ordinal0() as usize + 366 * odd
+}
 
 /// The outstanding points valid through one month: expiring in `(from, to]`.
 struct MonthBucket {
@@ -534,13 +544,13 @@ pub(super) struct Accumulator {
     /// months at most, so each month's calendar arithmetic is done once for
     /// the whole run rather than once per lot.
     months: Vec<MonthBucket>,
-    /// By the UTC date a lot expires on (its day of the year, modulo the
-    /// table's size): 1 + the index in `months` of the bucket that held the
-    /// last lot expiring on a date in that slot, or 0. A bucket found
-    /// there is checked before it is used (a date at a month's edge in the
-    /// zone falls in two months; dates a year apart share a slot), so the
-    /// table only saves the search: a member's lots take turns between a
-    /// few rules' expiries, each a few dates.
+    /// By the UTC date a lot expires on ([`date_slot`]): 1 + the index in
+    /// `months` of the bucket that held the last lot expiring on that date,
+    /// or 0. A bucket found there is checked before it is used (a date at
+    /// a month's edge in the zone falls in two months; dates two years
+    /// apart share a slot), so the table only saves the search: a member's
+    /// lots take turns between a few rules' expiries, each over a few
+    /// dates.
     by_date: [u16; DATE_SLOTS],
     /// The best `top_n` so far, the weakest on top.
     top: BinaryHeap<Reverse<(u64, Reverse<UserId>)>>,
@@ -737,7 +747,7 @@ impl Accumulator {
             );
             return;
         };
-        let slot = at.naive_utc().date().ordinal0() as usize % DATE_SLOTS;
+        let slot = date_slot(at);
         let cached = self.by_date.get(slot).map_or(0, |&m| usize::from(m));
         if let Some(b) = cached.checked_sub(1).and_then(|m| self.months.get_mut(m))
             && b.holds(at)
