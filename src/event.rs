@@ -39,6 +39,14 @@ impl Label {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether both share one text (one is a clone of the other): a
+    /// pointer comparison, which a lookup among a few labels can try on
+    /// all of them before it compares text.
+    #[inline]
+    pub(crate) fn shares_text_with(&self, other: &Label) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl From<&str> for Label {

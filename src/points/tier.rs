@@ -4,13 +4,16 @@
 //!
 //! The rules are documented on [`TierLadder`], the public face of this module.
 
+mod buckets;
+
 use super::Multiplier;
 use crate::event::{Currency, Label, Money};
 use crate::store::Versioned;
 use crate::time::LocalDay;
+use buckets::Buckets;
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// The longest rolling window accepted, in days: three years of daily
@@ -351,7 +354,7 @@ pub struct TierStatus {
     /// Qualifying tallies by window bucket: per local day for a rolling
     /// window, per anniversary-year start for an anniversary window. Only
     /// buckets inside the window of the newest one are kept.
-    tally: BTreeMap<LocalDay, u64>,
+    tally: Buckets,
 }
 
 impl Versioned for TierStatus {
@@ -395,7 +398,7 @@ impl TierStatus {
     /// The qualifying tallies kept, by bucket (a local day, or the start of
     /// an anniversary year), oldest first.
     pub fn tallies(&self) -> impl Iterator<Item = (LocalDay, u64)> + '_ {
-        self.tally.iter().map(|(d, v)| (*d, *v))
+        self.tally.iter()
     }
 }
 
@@ -518,7 +521,7 @@ impl TierLadder {
             since: joined_at,
             grace_until: None,
             as_of: LocalDay::of(joined_at, zone),
-            tally: BTreeMap::new(),
+            tally: Buckets::default(),
         }
     }
 
@@ -562,7 +565,7 @@ impl TierLadder {
         zone: &Tz,
     ) -> Result<u64, TierError> {
         let today = LocalDay::of(now, zone);
-        sum_from(&status.tally, self.window_start(status, today))
+        status.tally.sum_from(self.window_start(status, today))
     }
 
     /// Adds `amount` qualifying points (or minor units of spend) earned at
@@ -580,9 +583,9 @@ impl TierLadder {
         let day = LocalDay::of(at, zone);
         let key = self.bucket_of(day, status.joined);
         let start = self.window_start(status, day);
-        let before = sum_from(&status.tally, start)?;
+        let before = status.tally.sum_from(start)?;
         if amount == 0 || key < start {
-            return self.outcome(status, before, 0, None);
+            return self.outcome((status, current, current), before, 0, None);
         }
         // The bucket is inside the window (`key >= start`), so it is part
         // of `before`: if the window's sum takes `amount`, so does it.
@@ -601,10 +604,9 @@ impl TierLadder {
                 threshold: self.threshold(reached),
             },
         });
-        forget_before(&mut status.tally, start);
-        let bucket = status.tally.entry(key).or_insert(0);
+        status.tally.forget_before(start);
         // Cannot saturate: the bucket is part of `before` (see above).
-        *bucket = bucket.saturating_add(amount);
+        status.tally.add(key, amount);
         status.as_of = status.as_of.max(day);
         if reached >= current {
             status.grace_until = None;
@@ -614,7 +616,7 @@ impl TierLadder {
             status.since = change.at;
         }
         status.version = version;
-        self.outcome(status, qualifying, amount, change)
+        self.outcome((status, current, reached), qualifying, amount, change)
     }
 
     /// Re-reads the window as of `now`: forgets tallies that left it, and
@@ -630,7 +632,7 @@ impl TierLadder {
         let current = self.index_of(&status.tier)?;
         let today = LocalDay::of(now, zone);
         let start = self.window_start(status, today);
-        let qualifying = sum_from(&status.tally, start)?;
+        let qualifying = status.tally.sum_from(start)?;
         let reached = self.qualified(qualifying);
 
         let mut grace_until = status.grace_until;
@@ -665,19 +667,19 @@ impl TierLadder {
                 });
             }
         }
-        let stale = status.tally.keys().next().is_some_and(|k| *k < start);
+        let stale = status.tally.reaches_before(start);
         let as_of = status.as_of.max(today);
         if stale || as_of != status.as_of || grace_until != status.grace_until || change.is_some() {
             status.version = bump(status.version)?;
             status.as_of = as_of;
-            forget_before(&mut status.tally, start);
+            status.tally.forget_before(start);
             status.grace_until = grace_until;
             if let Some(change) = &change {
                 status.tier = change.to.clone();
                 status.since = now;
             }
         }
-        self.outcome(status, qualifying, 0, change)
+        self.outcome((status, current, reached), qualifying, 0, change)
     }
 
     /// Takes back `amount` qualifying points (or spend) counted for an
@@ -699,15 +701,15 @@ impl TierLadder {
         let day = LocalDay::of(earned_at, zone);
         let key = self.bucket_of(day, status.joined);
         let start = self.window_start(status, day);
-        let before = sum_from(&status.tally, start)?;
+        let before = status.tally.sum_from(start)?;
         let held = if key < start {
             0
         } else {
-            status.tally.get(&key).copied().unwrap_or(0)
+            status.tally.get(key)
         };
         let taken = amount.min(held);
         if taken == 0 {
-            return self.outcome(status, before, 0, None);
+            return self.outcome((status, current, current), before, 0, None);
         }
         // `taken` is part of `before`: it never underflows.
         let qualifying = before.saturating_sub(taken);
@@ -724,25 +726,24 @@ impl TierLadder {
                 threshold,
             },
         });
-        if held == taken {
-            status.tally.remove(&key);
-        } else {
-            status.tally.insert(key, held.saturating_sub(taken));
-        }
+        status.tally.set(key, held - taken);
         if let Some(change) = &change {
             status.tier = change.to.clone();
             status.since = change.at;
             status.grace_until = None;
         }
         status.version = version;
-        self.outcome(status, qualifying, taken, change)
+        self.outcome((status, current, reached), qualifying, taken, change)
     }
 
     fn index_of(&self, name: &Label) -> Result<usize, TierError> {
-        self.spec
-            .tiers
+        let tiers = &self.spec.tiers;
+        // A status names its tier with the ladder's own label, cloned: found
+        // by pointer without comparing the text of the tiers before it.
+        tiers
             .iter()
-            .position(|t| t.name == *name)
+            .position(|t| t.name.shares_text_with(name))
+            .or_else(|| tiers.iter().position(|t| t.name == *name))
             .ok_or_else(|| TierError::UnknownTier { tier: name.clone() })
     }
 
@@ -804,16 +805,24 @@ impl TierLadder {
         }
     }
 
+    /// What a step did to a status that was at the tier at position
+    /// `current` and, if `change` says it moved, is now at `reached` (the
+    /// step knows both positions: no lookup by name).
     fn outcome(
         &self,
-        status: &TierStatus,
+        (status, current, reached): (&TierStatus, usize, usize),
         qualifying: u64,
         counted: u64,
         change: Option<TierChange>,
     ) -> Result<TierOutcome, TierError> {
+        let now_at = if change.is_some() { reached } else { current };
+        let multiplier = match self.spec.tiers.get(now_at) {
+            Some(t) => t.multiplier,
+            None => self.multiplier(status)?,
+        };
         Ok(TierOutcome {
             tier: status.tier.clone(),
-            multiplier: self.multiplier(status)?,
+            multiplier,
             qualifying,
             counted,
             change,
@@ -824,28 +833,6 @@ impl TierLadder {
 
 fn bump(version: u64) -> Result<u64, TierError> {
     version.checked_add(1).ok_or(TierError::Overflow)
-}
-
-/// Drops the buckets before `start`; the common case, nothing to drop,
-/// touches nothing.
-fn forget_before(tally: &mut BTreeMap<LocalDay, u64>, start: LocalDay) {
-    if tally.first_key_value().is_some_and(|(k, _)| *k < start) {
-        *tally = tally.split_off(&start);
-    }
-}
-
-fn sum_from(tally: &BTreeMap<LocalDay, u64>, start: LocalDay) -> Result<u64, TierError> {
-    fn sum<'a>(mut values: impl Iterator<Item = &'a u64>) -> Result<u64, TierError> {
-        values
-            .try_fold(0u64, |sum, v| sum.checked_add(*v))
-            .ok_or(TierError::Overflow)
-    }
-    // Usually every bucket is in the window (the last step forgot the
-    // older ones): a walk of them all skips the range's search.
-    match tally.first_key_value() {
-        Some((first, _)) if *first >= start => sum(tally.values()),
-        _ => sum(tally.range(start..).map(|(_, v)| v)),
-    }
 }
 
 /// The `k`-th anniversary of `joined` (the 0th is the join day itself),
