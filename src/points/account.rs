@@ -748,11 +748,10 @@ impl<Tz: TimeZone> Program<Tz> {
         *member = user;
         *joined = joined_at;
         ledger.reset();
-        *tier = self
-            .account
-            .tiers
-            .as_ref()
-            .map(|l| l.start(joined_at, &self.zone));
+        match (self.account.tiers.as_ref(), tier.as_mut()) {
+            (Some(ladder), Some(status)) => ladder.restart(status, joined_at, &self.zone),
+            (ladder, _) => *tier = ladder.map(|l| l.start(joined_at, &self.zone)),
+        }
         *streak = Streak::new();
         *badges = super::Badges::new();
         *next_bonus = top_id();

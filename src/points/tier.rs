@@ -525,6 +525,20 @@ impl TierLadder {
         }
     }
 
+    /// [`TierLadder::start`] over `status`, keeping its tallies' room: a
+    /// batch reopens one status member after member.
+    pub(crate) fn restart<Tz: TimeZone>(
+        &self,
+        status: &mut TierStatus,
+        joined_at: DateTime<Utc>,
+        zone: &Tz,
+    ) {
+        let mut tally = std::mem::take(&mut status.tally);
+        tally.clear();
+        *status = self.start(joined_at, zone);
+        status.tally = tally;
+    }
+
     /// The member's current tier.
     pub fn current(&self, status: &TierStatus) -> Result<&Tier, TierError> {
         let i = self.index_of(&status.tier)?;

@@ -117,6 +117,12 @@ impl Buckets {
         self.total = self.total - u128::from(before) + u128::from(value);
     }
 
+    /// No buckets again, keeping the list's room.
+    pub(super) fn clear(&mut self) {
+        self.list.clear();
+        self.total = 0;
+    }
+
     /// The buckets, oldest first.
     pub(super) fn iter(&self) -> impl Iterator<Item = (LocalDay, u64)> + '_ {
         self.list.iter().copied()
