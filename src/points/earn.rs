@@ -346,7 +346,7 @@ impl<Tz: TimeZone> Program<Tz> {
         // Without a batch's memo, expiry dates are remembered for the
         // event: most of its awards share one expiry.
         let mut event_memo = [None];
-        let (mut noted, handed, expiries, fresh) = match noting {
+        let (mut noted, mut handed, expiries, fresh) = match noting {
             Some(Noting {
                 awards,
                 handed,
@@ -429,7 +429,6 @@ impl<Tz: TimeZone> Program<Tz> {
         // The lots handed over, in the order `credit` took them, each less
         // what it paid of the debt (paid from the first lot on), and left
         // out if that was all of it.
-        let mut handed = handed;
         let mut unpaid = out.debt_paid;
         for change in changes.iter() {
             if change.points > 0
