@@ -73,6 +73,18 @@ fn rule(i: usize) -> impl Strategy<Value = Value> {
             json!({ "type": "per_amount", "points": p, "per_minor": unit, "rounding": r })
         )),
     ];
+    // Week and month caps, a cooldown and a condition now and then.
+    let more = (
+        cap(),
+        cap(),
+        prop_oneof![3 => Just(Value::Null), 1 => (1u32..7200).prop_map(|s| json!(s))],
+        prop_oneof![
+            3 => Just(Value::Null),
+            1 => Just(json!([{ "type": "first_time" }])),
+            1 => Just(json!([{ "type": "hours", "from": 8, "to": 20 }])),
+            1 => Just(json!([{ "type": "weekdays", "any_of": ["Sat", "Sun"] }])),
+        ],
+    );
     (
         on_reward,
         cap(),
@@ -80,17 +92,23 @@ fn rule(i: usize) -> impl Strategy<Value = Value> {
         select(vec!["trim", "reject"]),
         expiry(),
         select(vec![0u32, 0, 2]),
+        more,
     )
         .prop_map(
-            move |((on, reward), daily, lifetime, mode, expiry, pending)| {
+            move |((on, reward), daily, lifetime, mode, expiry, pending, more)| {
+                let (weekly, monthly, cooldown, when) = more;
                 let mut r = json!({
                     "name": format!("r{i}"), "on": on, "reward": reward,
                     "cap_mode": mode, "pending_days": pending,
                 });
                 for (field, value) in [
                     ("daily_cap", daily),
+                    ("weekly_cap", weekly),
+                    ("monthly_cap", monthly),
                     ("lifetime_cap", lifetime),
                     ("expiry", expiry),
+                    ("cooldown_seconds", cooldown),
+                    ("when", when),
                 ] {
                     if !value.is_null() {
                         r[field] = value;
@@ -164,8 +182,9 @@ fn dedupe() -> impl Strategy<Value = serde_json::Value> {
 }
 
 /// A valid program of one to five rules in +08:00, maybe with tiers, a
-/// streak and badges (rules whose pending days outlast their expiry are
-/// dropped by filtering whole programs out).
+/// streak and badges, a global daily cap, and a lean ledger (no statement,
+/// no awards remembered, as a simulation keeps); rules whose pending days
+/// outlast their expiry are dropped by filtering whole programs out.
 fn program() -> impl Strategy<Value = Program> {
     (1usize..6)
         .prop_flat_map(|n| {
@@ -175,14 +194,23 @@ fn program() -> impl Strategy<Value = Program> {
                 expiry(),
                 select(vec!["clamp", "debt", "negative_balance"]),
                 (tiers(), streak(), badges()),
-                dedupe(),
+                (dedupe(), any::<bool>(), cap()),
             )
         })
         .prop_filter_map(
             "pending outlasts expiry",
-            |(rules, expiry, clawback, sections, dedupe)| {
+            |(rules, expiry, clawback, sections, (dedupe, lean, global))| {
                 let mut spec = json!({ "utc_offset": "+08:00", "rules": rules,
                                    "ledger": { "clawback": clawback } });
+                if lean {
+                    // A simulation's usual ledger: no statement, no
+                    // awards remembered for reversal.
+                    spec["ledger"]["statement_entries"] = json!(0);
+                    spec["ledger"]["reversible_awards"] = json!(0);
+                }
+                if !global.is_null() {
+                    spec["global_daily_cap"] = global;
+                }
                 if !dedupe.is_null() {
                     spec["dedupe"] = dedupe;
                 }

@@ -847,3 +847,40 @@ fn tiers_evaluated_daily_are_lowered_as_a_host_s_daily_job_would() {
         assert_eq!(gold.map(|t| t.members), Some(0));
     }
 }
+
+#[test]
+fn lots_at_the_edges_of_as_of_are_counted_as_the_ledger_counts_them() {
+    // Two days pending, expiring five days after earning: at exactly the
+    // end of the pending period the points are spendable, at exactly the
+    // expiry they are gone. A member who only earns has their lots handed
+    // over; one who spends (at a price never reached) keeps them in the
+    // ledger: the figures are the same.
+    let p = program(
+        r#"{ "utc_offset": "+08:00",
+             "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 4 },
+                         "pending_days": 2, "expiry": { "type": "after_days", "days": 5 } }] }"#,
+    );
+    let l = log(vec![visit(1, 7, t(0)), visit(2, 7, t(1))]);
+    let at = |days: i64, hours: i64| t(0) + TimeDelta::days(days) + TimeDelta::hours(hours);
+    for (as_of, pending, outstanding, expired) in [
+        (at(2, 0) - TimeDelta::nanoseconds(1), 8, 8, 0),
+        (at(2, 0), 4, 8, 0),
+        (at(2, 1), 0, 8, 0),
+        (at(5, 0), 0, 4, 4),
+        (at(5, 1), 0, 0, 8),
+    ] {
+        for simulation in [
+            Simulation::new(&p, as_of),
+            Simulation::new(&p, as_of).redeeming(1_000_000),
+        ] {
+            let r = simulation.run(&l);
+            assert_eq!(
+                (r.pending, r.outstanding, r.expired),
+                (pending, outstanding, expired),
+                "as of {as_of}"
+            );
+            let owed: u64 = r.liability.iter().map(|b| b.points).sum();
+            assert_eq!(owed, outstanding, "liability as of {as_of}");
+        }
+    }
+}
