@@ -343,9 +343,8 @@ impl<Tz: TimeZone> Program<Tz> {
         out: &mut Earned,
         noting: Option<Noting<'_>>,
     ) -> Result<(), PointsError> {
-        // Without a batch's memo, expiry dates are remembered for the
-        // event: most of its awards share one expiry.
-        let mut event_memo = [None];
+        // Without a batch's memo, no memo: within the event, `evaluate`
+        // reuses the expiry of the class before.
         let (mut noted, mut handed, expiries, fresh) = match noting {
             Some(Noting {
                 awards,
@@ -353,7 +352,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 expiries,
                 fresh,
             }) => (Some(awards), handed, expiries, fresh),
-            None => (None, None, &mut event_memo[..], false),
+            None => (None, None, &mut [][..], false),
         };
         let order = match handed {
             Some(_) => LotOrder::Handed,
