@@ -57,64 +57,59 @@ impl Buckets {
 
     /// The bucket `key`'s tally (0 if none is kept).
     pub(super) fn get(&self, key: LocalDay) -> u64 {
-        self.find(key).map_or(0, |(_, v)| *v)
+        let found = self.search(key).ok().and_then(|i| self.list.get(i));
+        found.map_or(0, |(_, v)| *v)
     }
 
     /// Adds `amount` to bucket `key` (saturating, as a tally that cannot
     /// overflow when its window's sum did not).
     pub(super) fn add(&mut self, key: LocalDay, amount: u64) {
-        let bucket = match self.list.last_mut() {
-            Some((newest, v)) if *newest == key => v,
-            Some((newest, _)) if *newest > key => {
-                let at = self.list.partition_point(|(k, _)| *k < key);
-                if self.list.get(at).is_none_or(|(k, _)| *k != key) {
-                    self.list.insert(at, (key, 0));
-                }
-                match self.list.get_mut(at) {
-                    Some((_, v)) => v,
-                    None => return,
-                }
+        let i = match self.search(key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.list.insert(i, (key, 0));
+                i
             }
-            _ => {
-                self.list.push((key, 0));
-                match self.list.last_mut() {
-                    Some((_, v)) => v,
-                    None => return,
-                }
-            }
+        };
+        let Some((_, bucket)) = self.list.get_mut(i) else {
+            return;
         };
         let before = *bucket;
         *bucket = before.saturating_add(amount);
         self.total += u128::from(*bucket - before);
     }
 
-    /// The entry of bucket `key`, if kept.
-    fn find(&self, key: LocalDay) -> Option<&(LocalDay, u64)> {
-        let at = self.list.partition_point(|(k, _)| *k < key);
-        self.list.get(at).filter(|(k, _)| *k == key)
-    }
-
     /// Sets bucket `key` to `value`, dropping it at 0.
     pub(super) fn set(&mut self, key: LocalDay, value: u64) {
-        let at = self.list.partition_point(|(k, _)| *k < key);
-        let before = match self.list.get_mut(at) {
-            Some((k, v)) if *k == key => {
-                let before = *v;
+        let before = match self.search(key) {
+            Ok(i) => {
+                let before = self.list.get(i).map_or(0, |(_, v)| *v);
                 if value == 0 {
-                    self.list.remove(at);
-                } else {
+                    self.list.remove(i);
+                } else if let Some((_, v)) = self.list.get_mut(i) {
                     *v = value;
                 }
                 before
             }
-            _ => {
+            Err(i) => {
                 if value > 0 {
-                    self.list.insert(at, (key, value));
+                    self.list.insert(i, (key, value));
                 }
                 0
             }
         };
         self.total = self.total - u128::from(before) + u128::from(value);
+    }
+
+    /// Where bucket `key` is in the list (`Ok`), or would go (`Err`).
+    fn search(&self, key: LocalDay) -> Result<usize, usize> {
+        // Records land on the newest bucket or a newer one: the end first.
+        match self.list.last() {
+            None => Err(0),
+            Some((newest, _)) if *newest == key => Ok(self.list.len() - 1),
+            Some((newest, _)) if *newest < key => Err(self.list.len()),
+            Some(_) => self.list.binary_search_by_key(&key, |(k, _)| *k),
+        }
     }
 
     /// No buckets again, keeping the list's room.
