@@ -138,6 +138,11 @@ impl Tallies {
         self.as_slice().last().map(|&(k, _)| k)
     }
 
+    /// The oldest period's key.
+    fn oldest(&self) -> Option<LocalDay> {
+        self.as_slice().first().map(|&(k, _)| k)
+    }
+
     /// The tally under `key`, to change, made empty if none was kept.
     fn entry(&mut self, key: LocalDay) -> &mut DayTally {
         if let Repr::One(Some((k, t))) = self.0
@@ -240,9 +245,15 @@ impl Tallies {
                     return None;
                 }
                 Some((newest, _)) if *newest < day => {
-                    // The days behind the new day's horizon go before it
-                    // is pushed.
-                    let forgot = forget_behind(many, day);
+                    // The days behind the new one's horizon go first: the
+                    // rest, moved down, were written long ago, while
+                    // moving a day just pushed would wait for its write.
+                    let forgot = day
+                        .checked_add_days(-(DAILY_TALLY_DAYS - 1))
+                        .filter(|&oldest| many.first().is_some_and(|(k, _)| *k < oldest));
+                    if let Some(oldest) = forgot {
+                        drop_before(many, oldest);
+                    }
                     let mut tally = DayTally::default();
                     change(&mut tally);
                     many.push((day, tally));
@@ -265,14 +276,14 @@ impl Tallies {
     /// behind the newest, returning the oldest day kept if any was dropped.
     #[inline]
     pub(crate) fn forget_old_days(&mut self) -> Option<LocalDay> {
-        match &mut self.0 {
-            Repr::Many(many) => {
-                let newest = many.last()?.0;
-                forget_behind(many, newest)
-            }
-            // A single day is the newest: none is behind it.
-            Repr::One(_) => None,
+        // Most awards land on a day already tallied: only cut when
+        // something has fallen out of the horizon.
+        let oldest = oldest_kept(self)?;
+        if self.oldest().is_some_and(|first| first < oldest) {
+            self.keep_from(oldest);
+            return Some(oldest);
         }
+        None
     }
 
     /// Drops the periods before `key`.
@@ -286,22 +297,6 @@ impl Tallies {
             Repr::Many(many) => drop_before(many, key),
         }
     }
-}
-
-/// The oldest day daily tallies keep when `newest` is the newest.
-#[inline]
-fn horizon_of(newest: LocalDay) -> Option<LocalDay> {
-    newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
-}
-
-/// Drops the days of `many` (in order) behind the horizon of `newest`,
-/// returning the oldest day kept if any was dropped. Most awards land on a
-/// day already tallied: only a day that fell out of the horizon is cut.
-#[inline]
-fn forget_behind(many: &mut Vec<Period>, newest: LocalDay) -> Option<LocalDay> {
-    let oldest = horizon_of(newest).filter(|&o| many.first().is_some_and(|(k, _)| *k < o))?;
-    drop_before(many, oldest);
-    Some(oldest)
 }
 
 /// Drops the periods before `key` from a list in order. Usually one or two
@@ -518,7 +513,8 @@ impl RuleCounter {
 /// The oldest day kept, counting back from the newest day in `days`.
 #[inline]
 fn oldest_kept(days: &Tallies) -> Option<LocalDay> {
-    horizon_of(days.newest()?)
+    let newest = days.newest()?;
+    newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
 }
 
 /// Whether `day` is older than the daily tallies in `days` reach back.
