@@ -5,7 +5,7 @@
 //! The rules are documented on [`Account`], the type a host starts from.
 
 use super::badge::{BadgeCatalog, BadgeCatalogSpec, BadgeError, BadgeGrant, BadgeOutcome};
-use super::condition::{Condition, ConditionProblem, EarnContext};
+use super::condition::{Condition, ConditionProblem, EarnContext, TierStanding};
 use super::earn::{Earned, Noting};
 use super::ledger::{Ledger, Lot, OperationKey};
 use super::program::{Program, ProgramError, ProgramSpec};
@@ -664,13 +664,69 @@ pub struct AccountEvaluation {
 }
 
 /// Bonus bookkeeping of one step, gathered for its outcome.
-#[derive(Default)]
-struct Settled {
+#[derive(Debug, Default)]
+pub(crate) struct Settled {
     badges: BadgeOutcome,
-    bonuses: Vec<Bonus>,
-    bonus_total: u64,
+    /// As [`AccountOutcome::bonuses`].
+    pub(crate) bonuses: Vec<Bonus>,
+    /// As [`AccountOutcome::bonus_total`].
+    pub(crate) bonus_total: u64,
     entries: Vec<Entry>,
     reversals: Vec<Reversal>,
+}
+
+impl Settled {
+    /// Empty again, keeping its lists' room.
+    fn clear(&mut self) {
+        let Settled {
+            badges,
+            bonuses,
+            bonus_total,
+            entries,
+            reversals,
+        } = self;
+        badges.granted.clear();
+        badges.revoked.clear();
+        badges.points = 0;
+        badges.points_revoked = 0;
+        bonuses.clear();
+        *bonus_total = 0;
+        entries.clear();
+        reversals.clear();
+    }
+}
+
+/// What an event's step did beyond its rule awards and their bonuses.
+struct Beyond {
+    check_in: Option<CheckInOutcome>,
+    /// The tier step, if the program has a ladder and it was asked for.
+    tier: Option<TierOutcome>,
+}
+
+/// An account step as a batch reads it ([`Program::earn_in_place`]): an
+/// [`AccountOutcome`] in short, written over for each event, its lists
+/// keeping their room.
+#[derive(Debug, Default)]
+pub(crate) struct BatchStep {
+    /// The rule awards: [`Earned::duplicate`] and [`Earned::total`] are
+    /// read (the awards go to the batch in short, see [`Noting`]).
+    pub(crate) earned: Earned,
+    /// The bonuses: [`AccountOutcome::bonuses`] and
+    /// [`AccountOutcome::bonus_total`] are read.
+    pub(crate) settled: Settled,
+    /// The member's tier as the rules saw it at the step before, kept
+    /// while the tier stays (see `tier_context`).
+    context: EarnContext,
+}
+
+impl BatchStep {
+    /// Writes over it with a whole outcome, in short.
+    pub(crate) fn answer(&mut self, outcome: AccountOutcome) {
+        self.earned = outcome.earned;
+        self.settled.clear();
+        self.settled.bonuses = outcome.bonuses;
+        self.settled.bonus_total = outcome.bonus_total;
+    }
 }
 
 impl<Tz: TimeZone> Program<Tz> {
@@ -771,8 +827,7 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         stage: Option<Stage>,
     ) -> Result<AccountOutcome, AccountError> {
-        let mut answer = AccountOutcome::default();
-        if self.refuse_or_answer(account, (event, false), stage, &mut answer)? {
+        if let Some(answer) = self.refuse_or_answer(account, (event, false), stage)? {
             return Ok(answer);
         }
         let mut next = account.clone();
@@ -781,52 +836,57 @@ impl<Tz: TimeZone> Program<Tz> {
         Ok(outcome)
     }
 
-    /// [`Program::earn`] without the copy that makes a failed step change
-    /// nothing, for a batch that can redo a member from the start instead
-    /// (a simulation): a copy per event costs more than the step. The
-    /// outcome is written into `out`, which a batch reuses: moving an
-    /// outcome about cost as much as a tenth of the step. An error
-    /// that [`Partly::changed`] the account left it partly stepped (only an
-    /// overflow after the rule awards does); any other error changed
-    /// nothing, as in [`Program::earn`].
+    /// [`Program::earn`] for a batch (a simulation), without the copy that
+    /// makes a failed step change nothing: the batch redoes a member from
+    /// the start instead, and a copy per event costs more than the step.
+    /// An error that [`Partly::changed`] the account left it partly
+    /// stepped (only an overflow after the rule awards does); any other
+    /// error changed nothing, as in [`Program::earn`].
     ///
-    /// With `batch`, the rule awards go to the batch in short
-    /// ([`Noting`]), `earned.awards` is left empty and the outcome lists no
-    /// statement entries: a batch that reads neither builds neither.
+    /// The rule awards go to the batch in short ([`Noting`]), and what
+    /// else the step did is written into `out`, in short too: a batch that
+    /// reads no explanation, statement entry or tier outcome has none
+    /// built (building and dropping a whole [`AccountOutcome`] cost as much
+    /// as a tenth of the step).
     pub(crate) fn earn_in_place(
         &self,
         account: &mut Account,
         event: &Event,
         stage: Option<Stage>,
-        (batch, out): (Option<Noting<'_>>, &mut AccountOutcome),
+        (batch, out): (Noting<'_>, &mut BatchStep),
     ) -> Result<(), Partly> {
         let unchanged = |error| Partly {
             error,
             changed: false,
         };
-        let fresh = batch.as_ref().is_some_and(|b| b.fresh);
-        if self
-            .refuse_or_answer(account, (event, fresh), stage, out)
-            .map_err(unchanged)?
-        {
+        let fresh = batch.fresh;
+        let answer = self.refuse_or_answer(account, (event, fresh), stage);
+        if let Some(answer) = answer.map_err(unchanged)? {
+            out.answer(answer);
             return Ok(());
         }
-        let with_entries = batch.is_none();
-        let earned = self
-            .earn_rules(account, event, stage, batch)
+        let BatchStep {
+            earned,
+            settled,
+            context,
+        } = out;
+        context.stage = stage;
+        self.earn_rules(account, event, (context, earned), Some(batch))
             .map_err(unchanged)?;
-        self.earn_beyond_rules(account, event, (earned, with_entries), out)
+        settled.clear();
+        self.earn_beyond_rules(account, event, earned.total, (false, settled))
             .map_err(|error| Partly {
                 error,
                 changed: true,
-            })
+            })?;
+        Ok(())
     }
 
     /// What [`Program::earn`] settles before its copy: an event refused
     /// (another member's, too late, a reserved id) as an error; a
     /// redelivered event, or any event of a program with no tiers, streak or
-    /// badges (its ledger step is all or nothing by itself), answered in
-    /// `out` (`true`); `false` when the event is to be earned.
+    /// badges (its ledger step is all or nothing by itself), answered
+    /// (`Some`); `None` when the event is to be earned.
     ///
     /// A `fresh` event is one a batch vouches is new to the ledger's window
     /// of ids (see [`Noting::fresh`]): the window is not asked.
@@ -835,8 +895,7 @@ impl<Tz: TimeZone> Program<Tz> {
         account: &mut Account,
         (event, fresh): (&Event, bool),
         stage: Option<Stage>,
-        out: &mut AccountOutcome,
-    ) -> Result<bool, AccountError> {
+    ) -> Result<Option<AccountOutcome>, AccountError> {
         if event.user != account.user {
             return Err(AccountError::WrongUser {
                 event: event.id,
@@ -852,8 +911,7 @@ impl<Tz: TimeZone> Program<Tz> {
             Admission::Duplicate => {
                 // Changes nothing, and says so.
                 let earned = self.apply(&mut account.ledger, event)?;
-                *out = AccountOutcome::nothing(earned);
-                return Ok(true);
+                return Ok(Some(AccountOutcome::nothing(earned)));
             }
             Admission::TooLate => return Err(PointsError::TooLate { id: event.id }.into()),
             Admission::Fresh => {}
@@ -871,13 +929,12 @@ impl<Tz: TimeZone> Program<Tz> {
             let ctx = stage.map_or_else(EarnContext::new, |s| EarnContext::new().with_stage(s));
             let earned = self.apply_with(&mut account.ledger, event, &ctx)?;
             account.version = version;
-            *out = AccountOutcome {
+            return Ok(Some(AccountOutcome {
                 entries: earned.entries(event).collect(),
                 ..AccountOutcome::nothing(earned)
-            };
-            return Ok(true);
+            }));
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// The step of [`Program::earn`] on its copy.
@@ -887,61 +944,65 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         stage: Option<Stage>,
     ) -> Result<AccountOutcome, AccountError> {
-        let earned = self.earn_rules(acc, event, stage, None)?;
-        let mut out = AccountOutcome::default();
-        self.earn_beyond_rules(acc, event, (earned, true), &mut out)?;
-        Ok(out)
+        let mut context = EarnContext { stage, tier: None };
+        let mut earned = Earned::default();
+        self.earn_rules(acc, event, (&mut context, &mut earned), None)?;
+        let mut settled = Settled::default();
+        let Beyond { check_in, tier } =
+            self.earn_beyond_rules(acc, event, earned.total, (true, &mut settled))?;
+        let mut entries: Vec<Entry> = earned.entries(event).collect();
+        entries.append(&mut settled.entries);
+        Ok(AccountOutcome {
+            earned,
+            check_in,
+            badges: settled.badges,
+            bonuses: settled.bonuses,
+            bonus_total: settled.bonus_total,
+            tier,
+            bonus_reversals: settled.reversals,
+            entries,
+        })
     }
 
-    /// The rule awards of an event being earned, with the member's tier's
-    /// multiplier: the ledger's step, all or nothing.
+    /// The rule awards of an event being earned into `earned`, in
+    /// `context` (its stage set, its tier brought to the member's, see
+    /// `tier_context`), with the member's tier's multiplier: the
+    /// ledger's step, all or nothing.
     fn earn_rules(
         &self,
         acc: &mut Account,
         event: &Event,
-        stage: Option<Stage>,
+        (context, earned): (&mut EarnContext, &mut Earned),
         batch: Option<Noting<'_>>,
-    ) -> Result<Earned, AccountError> {
+    ) -> Result<(), AccountError> {
         // A ladder added to a running program starts from the join date,
         // kept only once nothing can fail.
         let started = match (&self.account.tiers, &acc.tier) {
             (Some(ladder), None) => Some(ladder.start(acc.joined_at, &self.zone)),
             _ => None,
         };
-        let mut ctx = EarnContext::new();
-        if let Some(stage) = stage {
-            ctx = ctx.with_stage(stage);
-        }
         if let (Some(ladder), Some(status)) =
             (&self.account.tiers, started.as_ref().or(acc.tier.as_ref()))
         {
-            ctx = ctx.with_tier_of(ladder.current(status)?);
+            tier_context(ladder, status, context)?;
         }
-        let mut earned = Earned::default();
-        self.apply_noting(&mut acc.ledger, event, &ctx, &mut earned, batch)?;
+        self.apply_noting(&mut acc.ledger, event, context, earned, batch)?;
         if started.is_some() {
             acc.tier = started;
         }
-        Ok(earned)
+        Ok(())
     }
 
-    /// The rest of an event's step once its rule awards are in: the
-    /// streak, badges and tier, and their bonuses, with the outcome written
-    /// into `out` (the statement entries of the awards and bonuses only if
-    /// `with_entries`); on error `out` is left as it was.
+    /// The rest of an event's step once its rule awards (`earned` points)
+    /// are in: the streak, badges and tier, their bonuses added to
+    /// `settled` (empty). The tier's outcome is built only if `explained`.
     fn earn_beyond_rules(
         &self,
         acc: &mut Account,
         event: &Event,
-        (earned, with_entries): (Earned, bool),
-        out: &mut AccountOutcome,
-    ) -> Result<(), AccountError> {
-        let mut entries: Vec<Entry> = match with_entries {
-            true => earned.entries(event).collect(),
-            false => Vec::new(),
-        };
-        let mut settled = Settled::default();
-
+        earned: u64,
+        (explained, settled): (bool, &mut Settled),
+    ) -> Result<Beyond, AccountError> {
         let mut streak_length = None;
         let mut check_in = None;
         if let Some(c) = &self.account.streak
@@ -952,7 +1013,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 let rule = Label::from(format!("{STREAK_BONUS_PREFIX}day {}", hit.length));
                 let cause = BonusCause::Streak { hit: *hit };
                 let by = (event.id, event.at);
-                self.credit_bonus(acc, by, rule, hit.points, cause, &mut settled)?;
+                self.credit_bonus(acc, by, rule, hit.points, cause, settled)?;
             }
             if matches!(
                 step.kind,
@@ -967,31 +1028,37 @@ impl<Tz: TimeZone> Program<Tz> {
             let key = event.id.to_string();
             let by = (event.id, event.at);
             let step = catalog.record_event(&mut acc.badges, &event.kind, event.at)?;
-            self.settle(acc, by, &key, step, &mut settled)?;
-            if earned.total > 0 {
-                let step = catalog.record_points(&mut acc.badges, earned.total, event.at)?;
-                self.settle(acc, by, &key, step, &mut settled)?;
+            self.settle(acc, by, &key, step, settled)?;
+            if earned > 0 {
+                let step = catalog.record_points(&mut acc.badges, earned, event.at)?;
+                self.settle(acc, by, &key, step, settled)?;
             }
             if let Some(length) = streak_length {
                 let step = catalog.record_streak(&mut acc.badges, length, event.at)?;
-                self.settle(acc, by, &key, step, &mut settled)?;
+                self.settle(acc, by, &key, step, settled)?;
             }
         }
 
         let mut tier = None;
+        let mut qualifying = 0;
         if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut()) {
             let amount = match (ladder.spec().basis, &event.kind) {
-                (QualifyingBasis::Points, _) => earned.total,
+                (QualifyingBasis::Points, _) => earned,
                 // Another currency, or a negative amount, counts nothing.
                 (QualifyingBasis::Spend { .. }, EventKind::Purchase { amount }) => {
                     ladder.qualifying_spend(*amount).unwrap_or(0)
                 }
                 (QualifyingBasis::Spend { .. }, _) => 0,
             };
-            tier = Some(ladder.record(status, event.at, amount, &self.zone)?);
+            qualifying = match explained {
+                true => {
+                    tier.insert(ladder.record(status, event.at, amount, &self.zone)?)
+                        .counted
+                }
+                false => ladder.record_counted(status, event.at, amount, &self.zone)?,
+            };
         }
 
-        let qualifying = tier.as_ref().map_or(0, |t| t.counted);
         // An event that earned no points is remembered too if a reversal
         // has something to take back: spend it added to the tier, or the
         // event itself from event badges (a purchase under a spend ladder
@@ -999,7 +1066,7 @@ impl<Tz: TimeZone> Program<Tz> {
         // simulation's) and has no contribution to forget skips the call,
         // as `Ledger::credit` does.
         let keep = usize::from(self.spec.ledger.reversible_awards);
-        let pointless = earned.total == 0;
+        let pointless = earned == 0;
         let counted = !pointless
             || qualifying > 0
             || self
@@ -1024,20 +1091,7 @@ impl<Tz: TimeZone> Program<Tz> {
             );
         }
         acc.bump()?;
-        if with_entries {
-            entries.append(&mut settled.entries);
-        }
-        *out = AccountOutcome {
-            earned,
-            check_in,
-            badges: settled.badges,
-            bonuses: settled.bonuses,
-            bonus_total: settled.bonus_total,
-            tier,
-            bonus_reversals: settled.reversals,
-            entries,
-        };
-        Ok(())
+        Ok(Beyond { check_in, tier })
     }
 
     /// Credits one bonus lot of `points` named `rule`, earned at `at` by
@@ -1332,6 +1386,27 @@ impl<Tz: TimeZone> Program<Tz> {
 }
 
 /// Adds one badge step to the outcome of a whole account step.
+/// Brings `context`'s tier to the member's (`status`, on `ladder`): kept
+/// if it names the tier already, as it does from one step to the next of a
+/// batch that keeps its context, so that the tier is neither looked up nor
+/// its name cloned again. A context's tier is only ever set here, from
+/// this ladder, so a name shared (by pointer) is the same tier of it.
+fn tier_context(
+    ladder: &TierLadder,
+    status: &TierStatus,
+    context: &mut EarnContext,
+) -> Result<(), TierError> {
+    let kept = context.tier.as_ref();
+    if !kept.is_some_and(|t| t.name.shares_text_with(status.tier())) {
+        let tier = ladder.current(status)?;
+        context.tier = Some(TierStanding {
+            name: tier.name.clone(),
+            multiplier: tier.multiplier,
+        });
+    }
+    Ok(())
+}
+
 fn absorb(into: &mut BadgeOutcome, step: BadgeOutcome) -> Result<(), AccountError> {
     into.points = into
         .points

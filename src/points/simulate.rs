@@ -17,14 +17,13 @@ pub use report::{
     ValidThrough,
 };
 
-use super::account::Partly;
+use super::account::{BatchStep, Partly};
 use super::earn::{Noted, Noting};
 use super::expiry::Memo;
 use super::ledger::HandedLot;
 use super::program::Program;
 use super::{
-    Account, AccountError, AccountOutcome, EarnContext, Earned, Ledger, OperationKey, PointsError,
-    Portion,
+    Account, AccountError, EarnContext, Earned, Ledger, OperationKey, PointsError, Portion,
 };
 use crate::batch::EventLog;
 use crate::event::{Event, EventKind, Label, Money};
@@ -411,12 +410,25 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     let _ = program.evaluate_tier(account, event.at);
                 }
             }
-            // Filled only by rules run in place: a redelivered event's
-            // answer, or a step through `earn`, leaves it as it was.
+            // The event's awards in short: from the rules run in place, or
+            // read from the explanations of a step through `earn`.
             tally.step_awards.clear();
-            let out = &mut tally.outcome;
+            let out = &mut tally.step;
             let step = match in_place.as_deref_mut() {
-                None => program.earn(account, event, None).map(|o| *out = o),
+                None => program.earn(account, event, None).map(|outcome| {
+                    let rules = &program.spec().rules;
+                    let noted = outcome.earned.awards.iter().filter_map(|award| {
+                        let rule = rules.iter().position(|r| r.name == award.rule)?;
+                        let capped = award.capped.is_some();
+                        Some(Noted {
+                            rule,
+                            points: award.points,
+                            capped,
+                        })
+                    });
+                    tally.step_awards.extend(noted);
+                    out.answer(outcome);
+                }),
                 Some(expiries) => {
                     let window = &program.spec().dedupe;
                     let fresh = run.vouch(events, i, account.ledger_mut(), window);
@@ -426,7 +438,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                         expiries,
                         fresh,
                     };
-                    match program.earn_in_place(account, event, None, (Some(noting), out)) {
+                    match program.earn_in_place(account, event, None, (noting, out)) {
                         Err(Partly { changed: true, .. }) => return false,
                         Err(partly) => {
                             // Not remembered: the ledger's window takes
@@ -440,27 +452,17 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     }
                 }
             };
-            let out = &tally.outcome;
+            let out = &tally.step;
             match step {
                 Ok(()) if out.earned.duplicate => tally.counts.duplicates += 1,
                 Ok(()) => {
                     tally.counts.applied += 1;
-                    // Through `earn` the awards come explained; in place, in
-                    // short (and the other list is empty).
-                    let rules = &program.spec().rules;
-                    for award in &out.earned.awards {
-                        if let Some(rule) = rules.iter().position(|r| r.name == award.rule) {
-                            tally.awards.push(Noted {
-                                rule,
-                                points: award.points,
-                                capped: award.capped.is_some(),
-                            });
-                        }
-                    }
                     tally.awards.extend_from_slice(&tally.step_awards);
-                    let bonuses = out.bonuses.iter().map(|b| (b.rule.clone(), b.points));
-                    tally.bonuses.extend(bonuses);
-                    let earned_points = out.earned.total > 0 || out.bonus_total > 0;
+                    let bonuses = &out.settled.bonuses;
+                    tally
+                        .bonuses
+                        .extend(bonuses.iter().map(|b| (b.rule.clone(), b.points)));
+                    let earned_points = out.earned.total > 0 || out.settled.bonus_total > 0;
                     let spending = (&mut *purchases, &mut redeemed_so_far);
                     self.after_earning(account, event, earned_points, spending, &mut tally.counts);
                 }
@@ -621,10 +623,10 @@ struct MemberTally {
     counts: Counts,
     awards: Vec<Noted>,
     bonuses: Vec<(Label, u64)>,
-    /// The awards of the event being stepped in place.
+    /// The awards of the event being stepped, in short.
     step_awards: Vec<Noted>,
     /// What the event being stepped did, written over for each event.
-    outcome: AccountOutcome,
+    step: BatchStep,
     /// The member's lots, handed over by the steps run in place (see
     /// `Simulation::hands_lots_over`).
     handed: Vec<HandedLot>,

@@ -593,13 +593,49 @@ impl TierLadder {
         amount: u64,
         zone: &Tz,
     ) -> Result<TierOutcome, TierError> {
+        let r = self.record_step(status, at, amount, zone)?;
+        self.outcome(
+            (status, r.current, r.reached),
+            r.qualifying,
+            r.counted,
+            r.change,
+        )
+    }
+
+    /// [`TierLadder::record`] for a batch that reads only what the record
+    /// counted ([`TierOutcome::counted`]): no outcome is built.
+    pub(crate) fn record_counted<Tz: TimeZone>(
+        &self,
+        status: &mut TierStatus,
+        at: DateTime<Utc>,
+        amount: u64,
+        zone: &Tz,
+    ) -> Result<u64, TierError> {
+        self.record_step(status, at, amount, zone)
+            .map(|r| r.counted)
+    }
+
+    /// The step of [`TierLadder::record`], all or nothing.
+    fn record_step<Tz: TimeZone>(
+        &self,
+        status: &mut TierStatus,
+        at: DateTime<Utc>,
+        amount: u64,
+        zone: &Tz,
+    ) -> Result<Recorded, TierError> {
         let current = self.index_of(&status.tier)?;
         let day = LocalDay::of(at, zone);
         let key = self.bucket_of(day, status.joined);
         let start = self.window_start(status, day);
         let before = status.tally.sum_from(start)?;
         if amount == 0 || key < start {
-            return self.outcome((status, current, current), before, 0, None);
+            return Ok(Recorded {
+                current,
+                reached: current,
+                qualifying: before,
+                counted: 0,
+                change: None,
+            });
         }
         // The bucket is inside the window (`key >= start`), so it is part
         // of `before`: if the window's sum takes `amount`, so does it.
@@ -630,7 +666,13 @@ impl TierLadder {
             status.since = change.at;
         }
         status.version = version;
-        self.outcome((status, current, reached), qualifying, amount, change)
+        Ok(Recorded {
+            current,
+            reached,
+            qualifying,
+            counted: amount,
+            change,
+        })
     }
 
     /// Re-reads the window as of `now`: forgets tallies that left it, and
@@ -843,6 +885,16 @@ impl TierLadder {
             grace_until: status.grace_until,
         })
     }
+}
+
+/// What [`TierLadder::record_step`] did: the member was at tier `current`
+/// and, if `change` says it moved, is now at `reached`.
+struct Recorded {
+    current: usize,
+    reached: usize,
+    qualifying: u64,
+    counted: u64,
+    change: Option<TierChange>,
 }
 
 fn bump(version: u64) -> Result<u64, TierError> {
