@@ -696,11 +696,24 @@ impl Settled {
     }
 }
 
-/// What an event's step did beyond its rule awards and their bonuses.
+/// What an event's step did beyond its rule awards and their bonuses,
+/// for a caller that explains it ([`Program::earn`]).
+#[derive(Default)]
 struct Beyond {
     check_in: Option<CheckInOutcome>,
-    /// The tier step, if the program has a ladder and it was asked for.
+    /// The tier step, if the program has a ladder.
     tier: Option<TierOutcome>,
+}
+
+/// How [`Program::earn`] takes an event it did not refuse.
+enum Admitted {
+    /// New to the account: its step is to be run.
+    New,
+    /// Seen before: answered, changing nothing.
+    Duplicate,
+    /// New, under a program with no tiers, streak or badges: its ledger
+    /// step, all or nothing by itself, is all there is to run.
+    LedgerOnly,
 }
 
 /// An account step as a batch reads it ([`Program::earn_in_place`]): an
@@ -827,8 +840,9 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         stage: Option<Stage>,
     ) -> Result<AccountOutcome, AccountError> {
-        if let Some(answer) = self.refuse_or_answer(account, (event, false), stage)? {
-            return Ok(answer);
+        match self.admit(account, (event, false))? {
+            Admitted::New => {}
+            admitted => return self.answer(account, (event, stage), admitted),
         }
         let mut next = account.clone();
         let outcome = self.earn_in(&mut next, event, stage)?;
@@ -860,10 +874,13 @@ impl<Tz: TimeZone> Program<Tz> {
             changed: false,
         };
         let fresh = batch.fresh;
-        let answer = self.refuse_or_answer(account, (event, fresh), stage);
-        if let Some(answer) = answer.map_err(unchanged)? {
-            out.answer(answer);
-            return Ok(());
+        match self.admit(account, (event, fresh)).map_err(unchanged)? {
+            Admitted::New => {}
+            admitted => {
+                let answer = self.answer(account, (event, stage), admitted);
+                out.answer(answer.map_err(unchanged)?);
+                return Ok(());
+            }
         }
         let BatchStep {
             earned,
@@ -874,7 +891,7 @@ impl<Tz: TimeZone> Program<Tz> {
         self.earn_rules(account, event, (context, earned), Some(batch))
             .map_err(unchanged)?;
         settled.clear();
-        self.earn_beyond_rules(account, event, earned.total, (false, settled))
+        self.earn_beyond_rules(account, event, earned.total, (settled, None))
             .map_err(|error| Partly {
                 error,
                 changed: true,
@@ -883,19 +900,16 @@ impl<Tz: TimeZone> Program<Tz> {
     }
 
     /// What [`Program::earn`] settles before its copy: an event refused
-    /// (another member's, too late, a reserved id) as an error; a
-    /// redelivered event, or any event of a program with no tiers, streak or
-    /// badges (its ledger step is all or nothing by itself), answered
-    /// (`Some`); `None` when the event is to be earned.
+    /// (another member's, too late, a reserved id) is an error; otherwise,
+    /// how it is taken.
     ///
     /// A `fresh` event is one a batch vouches is new to the ledger's window
     /// of ids (see [`Noting::fresh`]): the window is not asked.
-    fn refuse_or_answer(
+    fn admit(
         &self,
         account: &mut Account,
         (event, fresh): (&Event, bool),
-        stage: Option<Stage>,
-    ) -> Result<Option<AccountOutcome>, AccountError> {
+    ) -> Result<Admitted, AccountError> {
         if event.user != account.user {
             return Err(AccountError::WrongUser {
                 event: event.id,
@@ -908,33 +922,43 @@ impl<Tz: TimeZone> Program<Tz> {
             false => account.ledger.seen.admit(event.id, event.at),
         };
         match admission {
-            Admission::Duplicate => {
-                // Changes nothing, and says so.
-                let earned = self.apply(&mut account.ledger, event)?;
-                return Ok(Some(AccountOutcome::nothing(earned)));
-            }
+            Admission::Duplicate => return Ok(Admitted::Duplicate),
             Admission::TooLate => return Err(PointsError::TooLate { id: event.id }.into()),
             Admission::Fresh => {}
         }
         if account.is_bonus_id(event.id) {
             return Err(AccountError::ReservedEventId { id: event.id });
         }
-        if self.account.is_empty() {
-            // Only the ledger moves, and its step is all or nothing itself:
-            // no copy needed.
-            let version = account
-                .version
-                .checked_add(1)
-                .ok_or(AccountError::Overflow)?;
-            let ctx = stage.map_or_else(EarnContext::new, |s| EarnContext::new().with_stage(s));
-            let earned = self.apply_with(&mut account.ledger, event, &ctx)?;
-            account.version = version;
-            return Ok(Some(AccountOutcome {
-                entries: earned.entries(event).collect(),
-                ..AccountOutcome::nothing(earned)
-            }));
+        Ok(match self.account.is_empty() {
+            true => Admitted::LedgerOnly,
+            false => Admitted::New,
+        })
+    }
+
+    /// The outcome of an event [`Program::admit`] took as a duplicate
+    /// (changing nothing, and saying so) or as a step of the ledger alone,
+    /// which needs no copy; with `stage` for stage conditions.
+    fn answer(
+        &self,
+        account: &mut Account,
+        (event, stage): (&Event, Option<Stage>),
+        admitted: Admitted,
+    ) -> Result<AccountOutcome, AccountError> {
+        if let Admitted::Duplicate = admitted {
+            let earned = self.apply(&mut account.ledger, event)?;
+            return Ok(AccountOutcome::nothing(earned));
         }
-        Ok(None)
+        let version = account
+            .version
+            .checked_add(1)
+            .ok_or(AccountError::Overflow)?;
+        let ctx = stage.map_or_else(EarnContext::new, |s| EarnContext::new().with_stage(s));
+        let earned = self.apply_with(&mut account.ledger, event, &ctx)?;
+        account.version = version;
+        Ok(AccountOutcome {
+            entries: earned.entries(event).collect(),
+            ..AccountOutcome::nothing(earned)
+        })
     }
 
     /// The step of [`Program::earn`] on its copy.
@@ -948,8 +972,9 @@ impl<Tz: TimeZone> Program<Tz> {
         let mut earned = Earned::default();
         self.earn_rules(acc, event, (&mut context, &mut earned), None)?;
         let mut settled = Settled::default();
-        let Beyond { check_in, tier } =
-            self.earn_beyond_rules(acc, event, earned.total, (true, &mut settled))?;
+        let mut beyond = Beyond::default();
+        self.earn_beyond_rules(acc, event, earned.total, (&mut settled, Some(&mut beyond)))?;
+        let Beyond { check_in, tier } = beyond;
         let mut entries: Vec<Entry> = earned.entries(event).collect();
         entries.append(&mut settled.entries);
         Ok(AccountOutcome {
@@ -995,16 +1020,17 @@ impl<Tz: TimeZone> Program<Tz> {
 
     /// The rest of an event's step once its rule awards (`earned` points)
     /// are in: the streak, badges and tier, their bonuses added to
-    /// `settled` (empty). The tier's outcome is built only if `explained`.
+    /// `settled` (empty), the check-in's and the tier's outcomes written
+    /// into `explained` if given (a batch that reads neither has neither
+    /// built).
     fn earn_beyond_rules(
         &self,
         acc: &mut Account,
         event: &Event,
         earned: u64,
-        (explained, settled): (bool, &mut Settled),
-    ) -> Result<Beyond, AccountError> {
+        (settled, mut explained): (&mut Settled, Option<&mut Beyond>),
+    ) -> Result<(), AccountError> {
         let mut streak_length = None;
-        let mut check_in = None;
         if let Some(c) = &self.account.streak
             && c.on.matches(&event.kind)
         {
@@ -1021,7 +1047,9 @@ impl<Tz: TimeZone> Program<Tz> {
             ) {
                 streak_length = Some(step.length);
             }
-            check_in = Some(step);
+            if let Some(explained) = explained.as_deref_mut() {
+                explained.check_in = Some(step);
+            }
         }
 
         if let Some(catalog) = &self.account.badges {
@@ -1039,7 +1067,6 @@ impl<Tz: TimeZone> Program<Tz> {
             }
         }
 
-        let mut tier = None;
         let mut qualifying = 0;
         if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut()) {
             let amount = match (ladder.spec().basis, &event.kind) {
@@ -1051,11 +1078,11 @@ impl<Tz: TimeZone> Program<Tz> {
                 (QualifyingBasis::Spend { .. }, _) => 0,
             };
             qualifying = match explained {
-                true => {
-                    tier.insert(ladder.record(status, event.at, amount, &self.zone)?)
-                        .counted
+                Some(explained) => {
+                    let step = ladder.record(status, event.at, amount, &self.zone)?;
+                    explained.tier.insert(step).counted
                 }
-                false => ladder.record_counted(status, event.at, amount, &self.zone)?,
+                None => ladder.record_counted(status, event.at, amount, &self.zone)?,
             };
         }
 
@@ -1091,7 +1118,7 @@ impl<Tz: TimeZone> Program<Tz> {
             );
         }
         acc.bump()?;
-        Ok(Beyond { check_in, tier })
+        Ok(())
     }
 
     /// Credits one bonus lot of `points` named `rule`, earned at `at` by
