@@ -792,6 +792,7 @@ impl TierLadder {
         self.outcome((status, current, reached), qualifying, taken, change)
     }
 
+    #[inline]
     fn index_of(&self, name: &Label) -> Result<usize, TierError> {
         let tiers = &self.spec.tiers;
         // A status names its tier with the ladder's own label, cloned: found
@@ -804,6 +805,7 @@ impl TierLadder {
     }
 
     /// The highest tier whose threshold `qualifying` meets.
+    #[inline]
     fn qualified(&self, qualifying: u64) -> usize {
         self.spec
             .tiers
@@ -823,6 +825,7 @@ impl TierLadder {
     }
 
     /// The bucket a local day's qualifying amounts go to.
+    #[inline]
     fn bucket_of(&self, day: LocalDay, joined: LocalDay) -> LocalDay {
         match self.spec.window {
             TierWindow::RollingDays { .. } => day,
@@ -832,6 +835,7 @@ impl TierLadder {
 
     /// The oldest bucket inside the window that ends on the later of the
     /// status's newest day and `day`.
+    #[inline]
     fn window_start(&self, status: &TierStatus, day: LocalDay) -> LocalDay {
         let newest = self.bucket_of(status.as_of.max(day), status.joined);
         match self.spec.window {

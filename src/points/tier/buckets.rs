@@ -25,6 +25,7 @@ pub(super) struct Buckets {
 
 impl Buckets {
     /// The sum of the buckets from `start` on, or an overflow.
+    #[inline]
     pub(super) fn sum_from(&self, start: LocalDay) -> Result<u64, TierError> {
         // Usually every bucket is in the window (the last step forgot the
         // older ones): the kept sum is the window's.
@@ -47,6 +48,7 @@ impl Buckets {
 
     /// Drops the buckets before `start`; the common case, nothing to drop,
     /// touches nothing.
+    #[inline]
     pub(super) fn forget_before(&mut self, start: LocalDay) {
         if self.reaches_before(start) {
             let before = self.list.partition_point(|(k, _)| *k < start);
@@ -63,6 +65,7 @@ impl Buckets {
 
     /// Adds `amount` to bucket `key` (saturating, as a tally that cannot
     /// overflow when its window's sum did not).
+    #[inline]
     pub(super) fn add(&mut self, key: LocalDay, amount: u64) {
         let i = match self.search(key) {
             Ok(i) => i,
