@@ -933,6 +933,7 @@ impl Ledger {
     /// lots' points and number, which the caller already knows. All or
     /// nothing: on error nothing changed. Returns the points that paid off
     /// debt.
+    #[inline]
     pub(crate) fn credit(
         &mut self,
         total: u64,
@@ -986,6 +987,32 @@ impl Ledger {
             // Nothing reads the lots: they are not even built.
             return Ok(debt_paid);
         }
+        self.credit_lots(
+            first_id,
+            lots,
+            (debt_paid, writes, remembers),
+            policy,
+            order,
+        );
+        Ok(debt_paid)
+    }
+
+    /// The lots' part of [`Ledger::credit`], once its totals are in: the
+    /// lots numbered from `first_id`, paying `debt_paid` from the first on,
+    /// their statement entries written if `writes`, their earnings
+    /// remembered if `remembers`, and kept in spending order. Out of line:
+    /// a batch that hands its lots over never comes here.
+    #[inline(never)]
+    fn credit_lots(
+        &mut self,
+        first_id: u64,
+        lots: impl Iterator<Item = Lot>,
+        (debt_paid, writes, remembers): (u64, bool, bool),
+        policy: &LedgerPolicy,
+        order: LotOrder,
+    ) {
+        let statement_limit = policy.statement_entries;
+        let reversible = usize::from(policy.reversible_awards);
         let mut unpaid = debt_paid;
         for (id, mut lot) in (first_id..).zip(lots) {
             lot.id = id;
@@ -1034,7 +1061,6 @@ impl Ledger {
                 self.insert_lot(lot);
             }
         }
-        Ok(debt_paid)
     }
 
     /// Inserts a lot at its place in spending order.
