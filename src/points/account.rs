@@ -526,7 +526,12 @@ impl Account {
 
     #[inline]
     fn bump(&mut self) -> Result<(), AccountError> {
-        self.version = self.version.checked_add(1).ok_or(AccountError::Overflow)?;
+        // Not `ok_or`: its error, built before the check, was dropped on
+        // every call (a call to the error's drop glue per event).
+        let Some(version) = self.version.checked_add(1) else {
+            return Err(AccountError::Overflow);
+        };
+        self.version = version;
         Ok(())
     }
 
@@ -677,6 +682,7 @@ pub(crate) struct Settled {
 
 impl Settled {
     /// Empty again, keeping its lists' room.
+    #[inline]
     fn clear(&mut self) {
         let Settled {
             badges,
@@ -1418,6 +1424,7 @@ impl<Tz: TimeZone> Program<Tz> {
 /// batch that keeps its context, so that the tier is neither looked up nor
 /// its name cloned again. A context's tier is only ever set here, from
 /// this ladder, so a name shared (by pointer) is the same tier of it.
+#[inline]
 fn tier_context(
     ladder: &TierLadder,
     status: &TierStatus,
