@@ -248,8 +248,7 @@ impl Tallies {
                     // The days behind the new one's horizon go first: the
                     // rest, moved down, were written long ago, while
                     // moving a day just pushed would wait for its write.
-                    let forgot = day
-                        .checked_add_days(-(DAILY_TALLY_DAYS - 1))
+                    let forgot = oldest_kept_behind(day)
                         .filter(|&oldest| many.first().is_some_and(|(k, _)| *k < oldest));
                     if let Some(oldest) = forgot {
                         drop_before(many, oldest);
@@ -513,7 +512,12 @@ impl RuleCounter {
 /// The oldest day kept, counting back from the newest day in `days`.
 #[inline]
 fn oldest_kept(days: &Tallies) -> Option<LocalDay> {
-    let newest = days.newest()?;
+    oldest_kept_behind(days.newest()?)
+}
+
+/// The oldest day daily tallies keep when `newest` is the newest.
+#[inline(always)]
+fn oldest_kept_behind(newest: LocalDay) -> Option<LocalDay> {
     newest.checked_add_days(-(DAILY_TALLY_DAYS - 1))
 }
 
