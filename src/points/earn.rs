@@ -131,8 +131,10 @@ impl Earned {
 /// [`Program::apply_into`].
 pub(crate) struct Noting<'a> {
     /// Receives the awards, in short, instead of `out.awards` (which is
-    /// left empty), emptied first: a caller that tallies awards by rule
-    /// needs no explanation of each, nor a lookup of its rule by name.
+    /// left empty): a caller that tallies awards by rule needs no
+    /// explanation of each, nor a lookup of its rule by name. They are
+    /// appended, so that a caller gathering a member's awards needs no
+    /// copy; a failed step takes back the ones it appended.
     pub(crate) awards: &'a mut Vec<Noted>,
     /// If given, new lots are handed over here, in short, and the ledger
     /// does not keep them ([`LotOrder::Handed`]); they are appended, in
@@ -359,9 +361,7 @@ impl<Tz: TimeZone> Program<Tz> {
             None => LotOrder::Kept,
         };
         out.reset();
-        if let Some(noted) = noted.as_deref_mut() {
-            noted.clear();
-        }
+        let noted_before = noted.as_ref().map_or(0, |n| n.len());
         if !fresh {
             match ledger.seen.admit(event.id, event.at) {
                 Admission::Duplicate => {
@@ -419,7 +419,7 @@ impl<Tz: TimeZone> Program<Tz> {
             Err(e) => {
                 out.reset();
                 if let Some(noted) = noted {
-                    noted.clear();
+                    noted.truncate(noted_before);
                 }
                 return Err(e);
             }

@@ -311,6 +311,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         for (i, event) in events.iter().enumerate() {
             counts.events += 1;
             let fresh = run.vouch(events, i, ledger, &self.program.spec().dedupe);
+            // The event's awards alone, read after its step.
+            awards.clear();
             let noting = Noting {
                 awards: &mut *awards,
                 handed: hand_over.then_some(&mut *handed),
@@ -410,9 +412,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     let _ = program.evaluate_tier(account, event.at);
                 }
             }
-            // The event's awards in short: from the rules run in place, or
-            // read from the explanations of a step through `earn`.
-            tally.step_awards.clear();
+            // The member's awards in short, appended: by the rules run in
+            // place, or read from the explanations of a step through `earn`.
             let out = &mut tally.step;
             let step = match in_place.as_deref_mut() {
                 None => program.earn(account, event, None).map(|outcome| {
@@ -426,14 +427,14 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                             capped,
                         })
                     });
-                    tally.step_awards.extend(noted);
+                    tally.awards.extend(noted);
                     out.answer(outcome);
                 }),
                 Some(expiries) => {
                     let window = &program.spec().dedupe;
                     let fresh = run.vouch(events, i, account.ledger_mut(), window);
                     let noting = Noting {
-                        awards: &mut tally.step_awards,
+                        awards: &mut tally.awards,
                         handed: self.hands_lots_over().then_some(&mut tally.handed),
                         expiries,
                         fresh,
@@ -457,7 +458,6 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 Ok(()) if out.earned.duplicate => tally.counts.duplicates += 1,
                 Ok(()) => {
                     tally.counts.applied += 1;
-                    tally.awards.extend_from_slice(&tally.step_awards);
                     let bonuses = &out.settled.bonuses;
                     tally
                         .bonuses
@@ -623,8 +623,6 @@ struct MemberTally {
     counts: Counts,
     awards: Vec<Noted>,
     bonuses: Vec<(Label, u64)>,
-    /// The awards of the event being stepped, in short.
-    step_awards: Vec<Noted>,
     /// What the event being stepped did, written over for each event.
     step: BatchStep,
     /// The member's lots, handed over by the steps run in place (see
@@ -670,7 +668,6 @@ impl MemberTally {
         self.counts = Counts::default();
         self.awards.clear();
         self.bonuses.clear();
-        self.step_awards.clear();
         self.handed.clear();
     }
 

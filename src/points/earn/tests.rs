@@ -1177,7 +1177,8 @@ fn noting<'a>(awards: &'a mut Vec<Noted>, expiries: &'a mut [Option<Memo>]) -> N
 #[test]
 fn each_award_is_noted_in_short_with_its_rule_s_position() {
     // Priority reorders the rules, a group skips one, a cap leaves a
-    // zero-point award: the noted awards are the explained ones, in short.
+    // zero-point award: the noted awards are the explained ones, in short,
+    // appended event after event.
     let mut first = rule("first", "lesson", 5);
     first.priority = 10;
     first.exclusive_group = Some("g".into());
@@ -1201,6 +1202,7 @@ fn each_award_is_noted_in_short_with_its_rule_s_position() {
     {
         let e = ev(i as u64, action, utc(2026, 3, 1, 9, i as u32));
         assert_eq!(p.apply_into(&mut a, &e, &ctx, &mut explained), Ok(()));
+        let before = noted.len();
         let result = p.apply_noting(
             &mut b,
             &e,
@@ -1214,7 +1216,7 @@ fn each_award_is_noted_in_short_with_its_rule_s_position() {
             .iter()
             .map(|a| (a.rule.as_str(), a.points, a.capped.is_some()))
             .collect();
-        let got: Vec<(&str, u64, bool)> = noted
+        let got: Vec<(&str, u64, bool)> = noted[before..]
             .iter()
             .filter_map(|n| {
                 Some((
@@ -1232,9 +1234,11 @@ fn each_award_is_noted_in_short_with_its_rule_s_position() {
         );
     }
     assert_eq!(a, b);
-    assert_eq!(noted.len(), 3);
+    // Three awards for each lesson, one capped to nothing on the second.
+    assert_eq!(noted.len(), 3 * 3 + 1);
     assert!(noted.iter().any(|n| n.capped && n.points == 0));
     // A duplicate awards nothing, and notes nothing.
+    let noted_before = noted.len();
     let again = ev(0, "lesson", utc(2026, 3, 1, 9, 0));
     assert_eq!(
         p.apply_noting(
@@ -1246,7 +1250,21 @@ fn each_award_is_noted_in_short_with_its_rule_s_position() {
         ),
         Ok(())
     );
-    assert!(short.duplicate && noted.is_empty());
+    assert!(short.duplicate && noted.len() == noted_before);
+    // A step that fails after its awards were noted takes them back.
+    b.earned = u64::MAX;
+    let fails = ev(9, "lesson", utc(2026, 3, 1, 10, 0));
+    assert_eq!(
+        p.apply_noting(
+            &mut b,
+            &fails,
+            &ctx,
+            &mut short,
+            Some(noting(&mut noted, &mut []))
+        ),
+        Err(PointsError::Overflow)
+    );
+    assert_eq!(noted.len(), noted_before);
 }
 
 /// A per-amount rule for purchases in `currency`, at `priority`, in the
