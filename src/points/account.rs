@@ -5,7 +5,7 @@
 //! The rules are documented on [`Account`], the type a host starts from.
 
 use super::badge::{BadgeCatalog, BadgeCatalogSpec, BadgeError, BadgeGrant, BadgeOutcome};
-use super::condition::{Condition, ConditionProblem, EarnContext, TierStanding};
+use super::condition::{Condition, ConditionProblem, EarnContext};
 use super::earn::{Earned, Noting};
 use super::ledger::{Ledger, Lot, OperationKey};
 use super::program::{Program, ProgramError, ProgramSpec};
@@ -958,7 +958,7 @@ impl<Tz: TimeZone> Program<Tz> {
             .version
             .checked_add(1)
             .ok_or(AccountError::Overflow)?;
-        let ctx = stage.map_or_else(EarnContext::new, |s| EarnContext::new().with_stage(s));
+        let ctx = EarnContext { stage, tier: None };
         let earned = self.apply_with(&mut account.ledger, event, &ctx)?;
         account.version = version;
         Ok(AccountOutcome {
@@ -1433,10 +1433,7 @@ fn tier_context(
     let kept = context.tier.as_ref();
     if !kept.is_some_and(|t| t.name.shares_text_with(status.tier())) {
         let tier = ladder.current(status)?;
-        context.tier = Some(TierStanding {
-            name: tier.name.clone(),
-            multiplier: tier.multiplier,
-        });
+        *context = std::mem::take(context).with_tier_of(tier);
     }
     Ok(())
 }
