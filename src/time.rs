@@ -21,12 +21,15 @@
 //! assert_eq!(a.to_string(), "2026-03-01");
 //! ```
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Offset, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, Offset, TimeZone, Timelike, Utc, Weekday,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
 const SECONDS_PER_DAY: i64 = 86_400;
+const SECONDS_PER_DAY_I32: i32 = 86_400;
 
 /// Day number 0, for the tests' calendar arithmetic. Built at compile time,
 /// so it cannot fail at run time.
@@ -51,6 +54,29 @@ pub(crate) fn offset_seconds<Tz: TimeZone>(zone: &Tz, at: DateTime<Utc>) -> i32 
     zone.offset_from_utc_datetime(&at.naive_utc())
         .fix()
         .local_minus_utc()
+}
+
+/// The local day of `at` where the clock is `offset_seconds` east of UTC,
+/// and the seconds since that day's midnight (`0..86_400`).
+///
+/// The same numbers as [`LocalDay::of_offset_seconds`] and the remainder
+/// of its division, read off `at`'s UTC date and second of the day instead
+/// of its Unix timestamp: chrono builds the timestamp from the date, and
+/// dividing it again was most of a hot loop's calendar work. An offset
+/// (less than a day either way) moves the UTC date by one day at most.
+#[inline]
+pub(crate) fn day_and_second(at: DateTime<Utc>, offset_seconds: i32) -> (LocalDay, u32) {
+    let naive = at.naive_utc();
+    let utc_day = naive.date().num_days_from_ce() - EPOCH_DAYS_FROM_CE;
+    // At most 86,399 (a leap second keeps its second) plus or minus less
+    // than 86,400: no overflow, and a day's shift of -1, 0 or 1, worked
+    // out without a branch (whether a local day has begun changes from
+    // event to event).
+    let local = naive.time().num_seconds_from_midnight() as i32 + offset_seconds;
+    let shift = i32::from(local >= SECONDS_PER_DAY_I32) - i32::from(local < 0);
+    let second = local - shift * SECONDS_PER_DAY_I32;
+    // chrono's dates are ±96 million days from the epoch: no overflow.
+    (LocalDay(utc_day + shift), second as u32)
 }
 
 /// `at` plus `days` whole days of 86,400 seconds, as chrono's
@@ -80,7 +106,7 @@ impl LocalDay {
     /// The local day that `at` falls on in `zone`.
     #[inline]
     pub fn of<Tz: TimeZone>(at: DateTime<Utc>, zone: &Tz) -> LocalDay {
-        Self::of_offset_seconds(at.timestamp(), offset_seconds(zone, at))
+        day_and_second(at, offset_seconds(zone, at)).0
     }
 
     /// The local day of a Unix timestamp (seconds) shifted by a UTC offset in
@@ -511,6 +537,46 @@ mod tests {
                 for days in [0, 1, 2, 28, 29, 365, 366, 10_000, u32::MAX] {
                     let chrono = at.checked_add_signed(TimeDelta::days(i64::from(days)));
                     assert_eq!(plus_days(at, days), chrono, "{at} + {days} days");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn day_and_second_is_the_division_of_the_shifted_timestamp() {
+        use super::*;
+        use chrono::NaiveTime;
+        let dates = [
+            (2026, 1, 1),
+            (2024, 2, 29),
+            (1970, 1, 1),
+            (1969, 12, 31),
+            (262_142, 12, 31),
+            (-262_143, 1, 1),
+        ];
+        let times = [
+            NaiveTime::from_hms_opt(0, 0, 0),
+            NaiveTime::from_hms_opt(7, 59, 59),
+            NaiveTime::from_hms_opt(16, 0, 0),
+            NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999),
+            // A leap second counts as the second it extends.
+            NaiveTime::from_hms_milli_opt(23, 59, 59, 1_500),
+        ];
+        // The widest offsets chrono allows, midnight's neighbours, none.
+        let offsets = [-86_399, -28_800, -1, 0, 1, 28_800, 86_399];
+        for (y, m, d) in dates {
+            let Some(date) = NaiveDate::from_ymd_opt(y, m, d) else {
+                panic!("{y}-{m}-{d} is a date");
+            };
+            for time in times.into_iter().flatten() {
+                let at = date.and_time(time).and_utc();
+                for offset in offsets {
+                    let local = at.timestamp() + i64::from(offset);
+                    let expected = (
+                        LocalDay::of_offset_seconds(at.timestamp(), offset),
+                        local.rem_euclid(SECONDS_PER_DAY) as u32,
+                    );
+                    assert_eq!(day_and_second(at, offset), expected, "{at} {offset:+}");
                 }
             }
         }

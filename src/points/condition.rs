@@ -7,7 +7,7 @@ use super::tier::Tier;
 use crate::event::{AttrValue, Event, Label};
 use crate::id::CommunityId;
 use crate::lifecycle::Stage;
-use crate::time::LocalDay;
+use crate::time::{LocalDay, day_and_second};
 use chrono::{DateTime, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -253,13 +253,14 @@ pub(crate) struct LocalTime {
 }
 
 impl LocalTime {
+    /// The local time of `at`, `offset_seconds` east of UTC.
     #[inline]
-    pub(crate) fn new(unix_seconds: i64, offset_seconds: i32) -> LocalTime {
-        let local = unix_seconds.saturating_add(i64::from(offset_seconds));
+    pub(crate) fn at(at: DateTime<Utc>, offset_seconds: i32) -> LocalTime {
+        let (day, second) = day_and_second(at, offset_seconds);
         LocalTime {
-            day: LocalDay::of_offset_seconds(unix_seconds, offset_seconds),
-            // 0..=23 by construction.
-            hour: (local.rem_euclid(86_400) / 3_600) as u8,
+            day,
+            // 0..=23: `second` is below 86,400.
+            hour: (second / 3_600) as u8,
         }
     }
 }
@@ -533,7 +534,7 @@ mod tests {
     const BEIJING: i32 = 8 * 3600;
 
     fn holds(c: &Condition, e: &Event) -> bool {
-        let local = LocalTime::new(e.at.timestamp(), BEIJING);
+        let local = LocalTime::at(e.at, BEIJING);
         c.holds(e, local, &EarnContext::new())
     }
 
@@ -649,7 +650,7 @@ mod tests {
     #[test]
     fn stage_and_tier_come_from_the_context() {
         let e = event(at(2026, 3, 1, 1, 0));
-        let local = LocalTime::new(e.at.timestamp(), BEIJING);
+        let local = LocalTime::at(e.at, BEIJING);
         let stage = parse(r#"{"type":"stage","any_of":["acquired"]}"#);
         let tier = parse(r#"{"type":"tier","any_of":["gold"]}"#);
         let none = EarnContext::new();

@@ -498,7 +498,7 @@ impl<Tz: TimeZone> Program<Tz> {
         ),
     ) -> Result<Step, PointsError> {
         let offset = offset_seconds(&self.zone, event.at);
-        let local = LocalTime::new(event.at.timestamp(), offset);
+        let local = LocalTime::at(event.at, offset);
         let day = local.day;
         // The event's periods, each computed once and only if one of the
         // rules listening to its kind keeps tallies for it.

@@ -594,11 +594,21 @@ impl TierLadder {
         zone: &Tz,
     ) -> Result<TierOutcome, TierError> {
         let r = self.record_step(status, at, amount, zone)?;
+        // The step moved the member up, if it did, at `status.since`.
+        let change = (r.reached > r.current).then(|| TierChange {
+            from: self.name(r.current),
+            to: self.name(r.reached),
+            at: status.since,
+            reason: TierReason::Reached {
+                qualifying: r.qualifying,
+                threshold: self.threshold(r.reached),
+            },
+        });
         self.outcome(
             (status, r.current, r.reached),
             r.qualifying,
             r.counted,
-            r.change,
+            change,
         )
     }
 
@@ -615,7 +625,10 @@ impl TierLadder {
             .map(|r| r.counted)
     }
 
-    /// The step of [`TierLadder::record`], all or nothing.
+    /// The step of [`TierLadder::record`], all or nothing. What it returns
+    /// is a few numbers: the change of tier, a large value that is
+    /// usually `None`, is described by `record` alone, so a batch neither
+    /// builds it nor copies it about.
     fn record_step<Tz: TimeZone>(
         &self,
         status: &mut TierStatus,
@@ -634,7 +647,6 @@ impl TierLadder {
                 reached: current,
                 qualifying: before,
                 counted: 0,
-                change: None,
             });
         }
         // The bucket is inside the window (`key >= start`), so it is part
@@ -642,18 +654,7 @@ impl TierLadder {
         let qualifying = before.checked_add(amount).ok_or(TierError::Overflow)?;
         let version = bump(status.version)?;
 
-        let reached = self.qualified(qualifying);
-        // A late record lifts the member now, not before the tier they hold
-        // began (which may be a later demotion).
-        let change = (reached > current).then(|| TierChange {
-            from: status.tier.clone(),
-            to: self.name(reached),
-            at: at.max(status.since),
-            reason: TierReason::Reached {
-                qualifying,
-                threshold: self.threshold(reached),
-            },
-        });
+        let reached = self.qualified_from(current, qualifying);
         status.tally.forget_before(start);
         // Cannot saturate: the bucket is part of `before` (see above).
         status.tally.add(key, amount);
@@ -661,9 +662,11 @@ impl TierLadder {
         if reached >= current {
             status.grace_until = None;
         }
-        if let Some(change) = &change {
-            status.tier = change.to.clone();
-            status.since = change.at;
+        if reached > current {
+            // A late record lifts the member now, not before the tier they
+            // hold began (which may be a later demotion).
+            status.tier = self.name(reached);
+            status.since = at.max(status.since);
         }
         status.version = version;
         Ok(Recorded {
@@ -671,7 +674,6 @@ impl TierLadder {
             reached,
             qualifying,
             counted: amount,
-            change,
         })
     }
 
@@ -804,6 +806,25 @@ impl TierLadder {
             .ok_or_else(|| TierError::UnknownTier { tier: name.clone() })
     }
 
+    /// [`TierLadder::qualified`] for a member at the tier at position
+    /// `current`: a tally still within that tier's band, the usual case
+    /// after a record, takes two comparisons instead of a search.
+    #[inline]
+    fn qualified_from(&self, current: usize, qualifying: u64) -> usize {
+        let tiers = &self.spec.tiers;
+        let reaches_current = tiers
+            .get(current)
+            .is_some_and(|t| t.threshold <= qualifying);
+        let below_next = tiers
+            .get(current + 1)
+            .is_none_or(|t| qualifying < t.threshold);
+        if reaches_current && below_next {
+            current
+        } else {
+            self.qualified(qualifying)
+        }
+    }
+
     /// The highest tier whose threshold `qualifying` meets.
     #[inline]
     fn qualified(&self, qualifying: u64) -> usize {
@@ -892,13 +913,12 @@ impl TierLadder {
 }
 
 /// What [`TierLadder::record_step`] did: the member was at tier `current`
-/// and, if `change` says it moved, is now at `reached`.
+/// and, if `reached` is higher, moved up to it.
 struct Recorded {
     current: usize,
     reached: usize,
     qualifying: u64,
     counted: u64,
-    change: Option<TierChange>,
 }
 
 fn bump(version: u64) -> Result<u64, TierError> {
