@@ -221,14 +221,24 @@ impl Expiry {
         date: impl FnOnce() -> Option<NaiveDate>,
         zone: &Tz,
         slot: Option<&mut Option<Memo>>,
-    ) -> Result<Memo, PointsError> {
+    ) -> Result<Worked, PointsError> {
         if let Some(Some(m)) = slot.as_deref()
             && m.key == key
             && m.expiry == *self
         {
-            return Ok(*m);
+            // The two fields read, not the memo copied whole: a copy
+            // written in wide moves and read back in narrow ones at once
+            // waits for the copy to land.
+            return Ok(Worked {
+                due: m.due,
+                rounded: m.rounded,
+            });
         }
-        self.work_out(key, date(), zone, slot)
+        let m = self.work_out(key, date(), zone, slot)?;
+        Ok(Worked {
+            due: m.due,
+            rounded: m.rounded,
+        })
     }
 
     /// What [`Expiry::worked_out`] does when `slot` does not hold it: out
@@ -336,6 +346,13 @@ impl fmt::Display for Expiry {
             }
         }
     }
+}
+
+/// What [`Memo`] holds for a date, as its reader needs it.
+#[derive(Clone, Copy)]
+struct Worked {
+    due: NaiveDate,
+    rounded: Option<DateTime<Utc>>,
 }
 
 /// What an expiry after days or months gives for one date of earning (see
