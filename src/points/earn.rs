@@ -668,13 +668,13 @@ impl<Tz: TimeZone> Program<Tz> {
             .as_ref()
             .filter(|_| rule.tier_multiplier)
             .map(|t| t.multiplier);
+        // One multiplier (a tier's, most often) is one product: the same
+        // quotient as both with the other at ×1, without the wider one.
+        let rounding = rule.multiplier_rounding;
         let multiplied = match (tier_multiplier, rule.multiplier) {
             (None, None) => base,
-            (a, b) => a.unwrap_or(Multiplier::ONE).apply_both(
-                b.unwrap_or(Multiplier::ONE),
-                base,
-                rule.multiplier_rounding,
-            )?,
+            (Some(one), None) | (None, Some(one)) => one.apply(base, rounding)?,
+            (Some(tier), Some(own)) => tier.apply_both(own, base, rounding)?,
         };
         let (points, capped, cooling_down_until) =
             self.limit(rule, plan, event, multiplied, periods, counter, global)?;

@@ -46,6 +46,7 @@ impl Multiplier {
     }
 
     /// `points × self`, made whole by `rounding`.
+    #[inline]
     pub fn apply(self, points: u64, rounding: Rounding) -> Result<u64, PointsError> {
         let scale = u128::from(Self::SCALE);
         whole(u128::from(points) * u128::from(self.0), scale, rounding)
@@ -200,6 +201,35 @@ mod tests {
             Multiplier::MAX.apply(u64::MAX, Rounding::Down),
             Err(PointsError::Overflow)
         );
+    }
+
+    #[test]
+    fn one_multiplier_applies_as_both_with_the_other_at_one() {
+        // The earning step takes one product when only one multiplier
+        // applies: it must be the quotient of both with the other at ×1,
+        // overflow included.
+        let rounds = [Rounding::Down, Rounding::Up, Rounding::Nearest];
+        let basis = [
+            1,
+            3,
+            9_999,
+            10_000,
+            12_345,
+            15_000,
+            33_333,
+            Multiplier::MAX.0,
+        ];
+        let points = [0, 1, 2, 3, 7, 99, 12_345, u64::MAX / 3, u64::MAX];
+        for bp in basis {
+            let m = Multiplier(bp);
+            for p in points {
+                for r in rounds {
+                    let one = m.apply(p, r);
+                    assert_eq!(one, m.apply_both(Multiplier::ONE, p, r), "{m} × {p}");
+                    assert_eq!(one, Multiplier::ONE.apply_both(m, p, r), "{m} × {p}");
+                }
+            }
+        }
     }
 
     #[test]
