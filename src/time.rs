@@ -510,10 +510,29 @@ pub(crate) mod millis {
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+
+    /// Every date at every time of day, as instants.
+    fn instants(dates: &[(i32, u32, u32)], times: &[Option<NaiveTime>]) -> Vec<DateTime<Utc>> {
+        let mut all = Vec::new();
+        for &(y, m, d) in dates {
+            let Some(date) = NaiveDate::from_ymd_opt(y, m, d) else {
+                panic!("{y}-{m}-{d} is a date");
+            };
+            for time in times {
+                let Some(time) = time else {
+                    panic!("{time:?} is a time");
+                };
+                all.push(date.and_time(*time).and_utc());
+            }
+        }
+        all
+    }
+
     #[test]
     fn plus_days_is_chrono_s_addition_of_whole_days() {
         use super::*;
-        use chrono::{NaiveTime, TimeDelta};
+        use chrono::TimeDelta;
         let leap = NaiveTime::from_hms_milli_opt(23, 59, 59, 1_500);
         let dates = [
             (2026, 1, 31),
@@ -528,16 +547,10 @@ mod tests {
             NaiveTime::from_hms_nano_opt(15, 30, 1, 999_999_999),
             leap,
         ];
-        for (y, m, d) in dates {
-            for time in times.into_iter().flatten() {
-                let Some(date) = NaiveDate::from_ymd_opt(y, m, d) else {
-                    panic!("{y}-{m}-{d} is a date");
-                };
-                let at = date.and_time(time).and_utc();
-                for days in [0, 1, 2, 28, 29, 365, 366, 10_000, u32::MAX] {
-                    let chrono = at.checked_add_signed(TimeDelta::days(i64::from(days)));
-                    assert_eq!(plus_days(at, days), chrono, "{at} + {days} days");
-                }
+        for at in instants(&dates, &times) {
+            for days in [0, 1, 2, 28, 29, 365, 366, 10_000, u32::MAX] {
+                let chrono = at.checked_add_signed(TimeDelta::days(i64::from(days)));
+                assert_eq!(plus_days(at, days), chrono, "{at} + {days} days");
             }
         }
     }
@@ -545,7 +558,6 @@ mod tests {
     #[test]
     fn day_and_second_is_the_division_of_the_shifted_timestamp() {
         use super::*;
-        use chrono::NaiveTime;
         let dates = [
             (2026, 1, 1),
             (2024, 2, 29),
@@ -564,20 +576,14 @@ mod tests {
         ];
         // The widest offsets chrono allows, midnight's neighbours, none.
         let offsets = [-86_399, -28_800, -1, 0, 1, 28_800, 86_399];
-        for (y, m, d) in dates {
-            let Some(date) = NaiveDate::from_ymd_opt(y, m, d) else {
-                panic!("{y}-{m}-{d} is a date");
-            };
-            for time in times.into_iter().flatten() {
-                let at = date.and_time(time).and_utc();
-                for offset in offsets {
-                    let local = at.timestamp() + i64::from(offset);
-                    let expected = (
-                        LocalDay::of_offset_seconds(at.timestamp(), offset),
-                        local.rem_euclid(SECONDS_PER_DAY) as u32,
-                    );
-                    assert_eq!(day_and_second(at, offset), expected, "{at} {offset:+}");
-                }
+        for at in instants(&dates, &times) {
+            for offset in offsets {
+                let local = at.timestamp() + i64::from(offset);
+                let expected = (
+                    LocalDay::of_offset_seconds(at.timestamp(), offset),
+                    local.rem_euclid(SECONDS_PER_DAY) as u32,
+                );
+                assert_eq!(day_and_second(at, offset), expected, "{at} {offset:+}");
             }
         }
     }
