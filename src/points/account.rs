@@ -691,10 +691,16 @@ impl Settled {
             entries,
             reversals,
         } = self;
-        badges.granted.clear();
-        badges.revoked.clear();
-        badges.points = 0;
-        badges.points_revoked = 0;
+        // Named without `..`, so a field added later is not forgotten here.
+        let BadgeOutcome {
+            granted,
+            revoked,
+            points,
+            points_revoked,
+        } = badges;
+        granted.clear();
+        revoked.clear();
+        (*points, *points_revoked) = (0, 0);
         bonuses.clear();
         *bonus_total = 0;
         entries.clear();
@@ -1418,7 +1424,6 @@ impl<Tz: TimeZone> Program<Tz> {
     }
 }
 
-/// Adds one badge step to the outcome of a whole account step.
 /// Brings `context`'s tier to the member's (`status`, on `ladder`): kept
 /// if it names the tier already, as it does from one step to the next of a
 /// batch that keeps its context, so that the tier is neither looked up nor
@@ -1438,6 +1443,7 @@ fn tier_context(
     Ok(())
 }
 
+/// Adds one badge step to the outcome of a whole account step.
 fn absorb(into: &mut BadgeOutcome, step: BadgeOutcome) -> Result<(), AccountError> {
     into.points = into
         .points
