@@ -48,8 +48,16 @@ impl Multiplier {
     /// `points × self`, made whole by `rounding`.
     #[inline]
     pub fn apply(self, points: u64, rounding: Rounding) -> Result<u64, PointsError> {
-        let scale = u128::from(Self::SCALE);
-        whole(u128::from(points) * u128::from(self.0), scale, rounding)
+        // Nearly every product fits in 64 bits, and then the division by
+        // the constant scale is a multiplication.
+        match points.checked_mul(u64::from(self.0)) {
+            Some(exact) => Ok(rounding.divide_narrow(exact, u64::from(Self::SCALE))),
+            None => whole(
+                u128::from(points) * u128::from(self.0),
+                u128::from(Self::SCALE),
+                rounding,
+            ),
+        }
     }
 
     /// `points` times this multiplier and `other` (a tier's and a rule's),
@@ -64,10 +72,16 @@ impl Multiplier {
         points: u64,
         rounding: Rounding,
     ) -> Result<u64, PointsError> {
+        let scale = u64::from(Self::SCALE);
+        let narrow = points
+            .checked_mul(u64::from(self.0))
+            .and_then(|p| p.checked_mul(u64::from(other.0)));
+        if let Some(exact) = narrow {
+            return Ok(rounding.divide_narrow(exact, scale * scale));
+        }
         // At most 2^64 × 10^7 × 10^7 < 2^111: u128 holds it.
         let exact = u128::from(points) * u128::from(self.0) * u128::from(other.0);
-        let scale = u128::from(Self::SCALE);
-        whole(exact, scale * scale, rounding)
+        whole(exact, u128::from(scale * scale), rounding)
     }
 
     /// The product of two multipliers (a tier's and a campaign's), rounded
@@ -89,7 +103,9 @@ impl Multiplier {
 }
 
 /// `exact / scale` (points times multipliers, over their scale), made
-/// whole by `rounding`; only a result past `u64::MAX` is an overflow.
+/// whole by `rounding`; only a result past `u64::MAX` is an overflow. The
+/// path of products past 64 bits, which no real award takes.
+#[cold]
 fn whole(exact: u128, scale: u128, rounding: Rounding) -> Result<u64, PointsError> {
     u64::try_from(rounding.divide(exact, scale)).map_err(|_| PointsError::Overflow)
 }
@@ -227,6 +243,36 @@ mod tests {
                     let one = m.apply(p, r);
                     assert_eq!(one, m.apply_both(Multiplier::ONE, p, r), "{m} × {p}");
                     assert_eq!(one, Multiplier::ONE.apply_both(m, p, r), "{m} × {p}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_product_within_64_bits_divides_as_the_wide_one() {
+        // `apply` and `apply_both` divide a narrow product by their
+        // constant scale in 64 bits: the same quotient as in 128 bits, at
+        // the edge of the narrow path and beyond it.
+        let scale = u128::from(Multiplier::SCALE);
+        for bp in [1, 9_999, 10_000, 12_345, 15_000, Multiplier::MAX.0] {
+            let m = Multiplier(bp);
+            let edge = u64::MAX / u64::from(bp);
+            for p in [
+                0,
+                1,
+                7,
+                12_345,
+                edge - 1,
+                edge,
+                edge.saturating_add(1),
+                u64::MAX,
+            ] {
+                for r in [Rounding::Down, Rounding::Up, Rounding::Nearest] {
+                    let wide = whole(u128::from(p) * u128::from(bp), scale, r);
+                    assert_eq!(m.apply(p, r), wide, "{m} × {p}, {r:?}");
+                    let both = u128::from(p) * u128::from(bp) * u128::from(bp);
+                    let wide = whole(both, scale * scale, r);
+                    assert_eq!(m.apply_both(m, p, r), wide, "{m} × {m} × {p}, {r:?}");
                 }
             }
         }

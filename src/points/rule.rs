@@ -280,15 +280,30 @@ impl Rounding {
         let den = den.max(1);
         // Nearly every quotient is of numbers that fit in 64 bits, and a
         // 64-bit division is many times faster than a 128-bit one (a call).
-        let (q, r) = match (u64::try_from(num), u64::try_from(den)) {
-            (Ok(n), Ok(d)) => (u128::from(n / d), u128::from(n % d)),
-            _ => (num / den, num % den),
-        };
+        if let (Ok(n), Ok(d)) = (u64::try_from(num), u64::try_from(den)) {
+            return u128::from(self.divide_narrow(n, d));
+        }
+        let (q, r) = (num / den, num % den);
+        q + u128::from(self.carries(r, den))
+    }
+
+    /// [`Rounding::divide`] in 64 bits, `den` above zero. Inlined where
+    /// `den` is a constant (a multiplier's scale), the division compiles
+    /// to a multiplication.
+    #[inline(always)]
+    pub(crate) fn divide_narrow(self, num: u64, den: u64) -> u64 {
+        // Cannot overflow: a remainder needs `den` ≥ 2, so `q` ≤ `num` / 2.
+        num / den + u64::from(self.carries(u128::from(num % den), u128::from(den)))
+    }
+
+    /// Whether a quotient whose division left `r` of `den` goes up by one,
+    /// made whole this way.
+    #[inline(always)]
+    fn carries(self, r: u128, den: u128) -> bool {
         match self {
-            Rounding::Down => q,
-            Rounding::Up if r > 0 => q + 1,
-            Rounding::Nearest if r >= den - r => q + 1,
-            Rounding::Up | Rounding::Nearest => q,
+            Rounding::Down => false,
+            Rounding::Up => r > 0,
+            Rounding::Nearest => r >= den - r,
         }
     }
 
