@@ -243,9 +243,22 @@ fn run(p: &Program, ops: &[(u32, Op)], reload_at: Option<usize>) -> (Account, Tr
                 let key = format!("refund-{step}").into();
                 let held = rank(p, &a);
                 let result = p.reverse_in(&mut a, key, source, portion, now);
-                assert!(rank(p, &a) <= held, "a reversal raised the tier");
+                // Only awards a cap had cut, made up from the room the
+                // reversal gave back, can lift a member.
+                let made_up = result.as_ref().map_or(0, |r| {
+                    r.reversal.made_up.iter().map(|m| m.points).sum::<u64>()
+                });
+                assert!(
+                    made_up > 0 || rank(p, &a) <= held,
+                    "a reversal raised the tier"
+                );
                 match result {
                     Ok(r) => {
+                        if !r.repeated {
+                            // What was made up, and the bonuses of the badge
+                            // levels it reached.
+                            credited += made_up + r.badges.points;
+                        }
                         // Every revocation gives the reversal as its reason.
                         let reason = format!("refund-{step} reversed {source}");
                         if let Some(change) = r.tier.as_ref().and_then(|t| t.change.as_ref()) {

@@ -779,8 +779,21 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                             x.points,
                             x.taken_back + x.written_off + x.owed + x.forgiven
                         );
-                        prop_assert_eq!(ledger.reversed(), before.reversed() + x.taken_back);
-                        prop_assert_eq!(ledger.owed(), before.owed() + x.owed);
+                        // Points made up from the room given back pay debt
+                        // first, as any award's do.
+                        let made_up: u64 = x.made_up.iter().map(|m| m.points).sum();
+                        let debt_paid: u64 = x
+                            .entries
+                            .iter()
+                            .filter(|e| matches!(e.kind, EntryKind::DebtPaid { .. }))
+                            .map(|e| e.points)
+                            .sum();
+                        prop_assert!(debt_paid <= made_up);
+                        prop_assert_eq!(
+                            ledger.reversed(),
+                            before.reversed() + x.taken_back + debt_paid
+                        );
+                        prop_assert_eq!(ledger.owed() + debt_paid, before.owed() + x.owed);
                         reversal_points += x.points;
                         written_off += x.written_off;
                         // Reversal gives the cap room back.
@@ -808,13 +821,38 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                                 t.1 -= a.points;
                             }
                         }
+                        // Awards a cap cut, made up from the room: counted
+                        // like any award, so no cap is exceeded by them.
+                        for m in &x.made_up {
+                            let day = LocalDay::of(m.earned_at, &zone);
+                            let name = m.rule.to_string();
+                            let counted_global = program.spec().global_daily_cap.is_some()
+                                && !rules[name.as_str()].global_cap_exempt;
+                            let mut tallies = vec![
+                                daily.entry((name.clone(), day)).or_default(),
+                                weekly
+                                    .entry((name.clone(), day.week_start(Weekday::Mon)))
+                                    .or_default(),
+                                monthly
+                                    .entry((name.clone(), day.month_start()))
+                                    .or_default(),
+                                lifetime.entry(name.clone()).or_default(),
+                            ];
+                            if counted_global {
+                                tallies.push(global.entry(day).or_default());
+                            }
+                            for t in tallies {
+                                t.0 += u32::from(m.counted);
+                                t.1 += m.points;
+                            }
+                        }
                         if program.spec().ledger.clawback == Clawback::Debt {
                             // What is due by the reversal's time expires
                             // first; the rest of the drop is what it took.
                             let expired = ledger.expired() - before.expired();
                             prop_assert_eq!(
-                                x.taken_back + expired,
-                                before.available() - ledger.available()
+                                x.taken_back + expired + ledger.available(),
+                                before.available() + made_up - debt_paid
                             );
                         }
                         let after = ledger.clone();
@@ -955,6 +993,62 @@ proptest! {
         out.extend(rest);
         prop_assert_eq!(out, all);
         prop_assert_eq!(second, whole);
+    }
+
+    #[test]
+    fn a_reversal_inside_a_day_leaves_what_a_world_without_the_award_earns(
+        daily in cap(),
+        global in (1u64..150).prop_map(Some).boxed().prop_union(Just(None).boxed()),
+        yuan in vec(1i64..80, 1..10),
+        reversed in any::<prop::sample::Index>(),
+        when in any::<prop::sample::Index>(),
+    ) {
+        // The Stack Overflow bug: one rule whose caps trim, purchases in one
+        // day, one of them reversed at any point after it. The balance is
+        // what the day earns without that purchase, however late the
+        // reversal: awards the cap cut are made up from the room it gives
+        // back (see `MadeUp`).
+        let mut rule = RuleSpec::new(
+            "buy",
+            "purchase".parse().unwrap(),
+            Reward::PerAmount {
+                points: 1,
+                per_minor: 100,
+                rounding: Rounding::Down,
+                currency: None,
+            },
+        );
+        rule.daily_cap = daily;
+        let mut spec = ProgramSpec::new(vec![rule]);
+        spec.global_daily_cap = global.map(|points| Cap { count: None, points: Some(points) });
+        let program = spec.validate().unwrap();
+        let cny = "CNY".parse().unwrap();
+        let buys: Vec<Event> = yuan
+            .iter()
+            .enumerate()
+            .map(|(i, y)| {
+                let at = t0() + TimeDelta::minutes(i as i64);
+                let kind = EventKind::Purchase { amount: Money::new(y * 100, cny) };
+                Event::new(EventId(i as u64), UserId(1), at, kind)
+            })
+            .collect();
+        let k = reversed.index(buys.len());
+        let after = k + when.index(buys.len() - k);
+        let end = t0() + TimeDelta::hours(1);
+        let mut ledger = program.new_ledger();
+        for (i, event) in buys.iter().enumerate() {
+            program.apply(&mut ledger, event).unwrap();
+            if i == after {
+                let key = "refund".into();
+                program.reverse(&mut ledger, key, EventId(k as u64), Portion::Whole, end).unwrap();
+            }
+        }
+        let mut without = program.new_ledger();
+        for event in buys.iter().filter(|e| e.id != EventId(k as u64)) {
+            program.apply(&mut without, event).unwrap();
+        }
+        prop_assert_eq!(ledger.balance(end), without.balance(end));
+        prop_assert!(ledger.check().is_ok());
     }
 
     #[test]

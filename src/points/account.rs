@@ -648,8 +648,12 @@ pub struct AccountReversal {
     /// revocation, with the reason, if the tier rested on the reversed
     /// points.
     pub tier: Option<TierOutcome>,
-    /// Badge levels revoked, with the reason.
+    /// Badge levels revoked, with the reason, and those the points the
+    /// reversal made up reached (see [`MadeUp`](super::MadeUp)).
     pub badges: BadgeOutcome,
+    /// The bonus lots credited for levels the made-up points reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bonuses: Vec<Bonus>,
     /// The reversals of the revoked levels' bonus points, in the order of
     /// [`BadgeOutcome::revoked`] (levels that granted no points, or whose
     /// award the ledger no longer remembers, have none).
@@ -1298,6 +1302,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 reversal,
                 tier: None,
                 badges: BadgeOutcome::default(),
+                bonuses: Vec::new(),
                 bonus_reversals: Vec::new(),
                 repeated: true,
             });
@@ -1344,6 +1349,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 self.settle(acc, by, &key, step, &mut settled)?;
             }
         }
+        self.count_made_up(acc, (&reversal, key.as_str()), &mut settled)?;
         // Once wholly reversed, the event itself is taken back.
         let ledger = &acc.ledger;
         let counted = contribution.and_then(|i| acc.contributions.get_mut(i));
@@ -1370,6 +1376,7 @@ impl<Tz: TimeZone> Program<Tz> {
             reversal,
             tier,
             badges: settled.badges,
+            bonuses: settled.bonuses,
             bonus_reversals: settled.reversals,
             repeated: false,
         };
@@ -1378,6 +1385,46 @@ impl<Tz: TimeZone> Program<Tz> {
         }
         acc.reversals.push_back(result.clone());
         Ok(result)
+    }
+
+    /// Counts the points `reversal` made up (see
+    /// [`MadeUp`](super::MadeUp)) as earned: towards a points tier, at
+    /// their awards' own time, and towards points badges, whose bonuses go
+    /// to `settled`. Each award's event, if the account remembers it, now
+    /// has points to take back.
+    fn count_made_up(
+        &self,
+        acc: &mut Account,
+        (reversal, key): (&Reversal, &str),
+        settled: &mut Settled,
+    ) -> Result<(), AccountError> {
+        for made in &reversal.made_up {
+            let contribution = acc
+                .contributions
+                .iter_mut()
+                .find(|c| c.source == made.source);
+            if let Some(c) = contribution {
+                c.pointless = false;
+            }
+            if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut())
+                && ladder.spec().basis == QualifyingBasis::Points
+            {
+                let counted =
+                    ladder.record_counted(status, made.earned_at, made.points, &self.zone)?;
+                let contribution = acc
+                    .contributions
+                    .iter_mut()
+                    .find(|c| c.source == made.source);
+                if let Some(c) = contribution {
+                    c.qualifying = c.qualifying.saturating_add(counted);
+                }
+            }
+            if let Some(catalog) = &self.account.badges {
+                let step = catalog.record_points(&mut acc.badges, made.points, reversal.at)?;
+                self.settle(acc, (made.source, reversal.at), key, step, settled)?;
+            }
+        }
+        Ok(())
     }
 
     /// The periodic housekeeping: the tier's evaluation as of `now`

@@ -2,7 +2,7 @@
 //! week, calendar month and lifetime, and a ledger's set of them, found by
 //! the rule's position in its program rather than by name.
 
-use super::limits::{month_of, week_of};
+use super::limits::{CapPeriod, month_of, week_of};
 use crate::event::Label;
 use crate::time::LocalDay;
 use chrono::{DateTime, Utc};
@@ -41,11 +41,13 @@ impl DayTally {
         })
     }
 
-    /// Adds one award of `points`. Only called once the lifetime tally (of
-    /// which every period tally is a part) was checked, so saturation means
-    /// a ledger edited outside the library, and is the least-bad answer.
-    pub(crate) fn add(&mut self, points: u64) {
-        self.count = self.count.saturating_add(1);
+    /// Adds `awards` awards of `points` in all. Only called once the
+    /// lifetime tally (of which every period tally is a part) was checked,
+    /// so saturation means a ledger edited outside the library, and is the
+    /// least-bad answer.
+    #[inline]
+    pub(crate) fn add_awards(&mut self, points: u64, awards: u32) {
+        self.count = self.count.saturating_add(awards);
         self.points = self.points.saturating_add(points);
     }
 
@@ -180,9 +182,10 @@ impl Tallies {
         }
     }
 
-    /// Adds one award of `points` to the period `key`.
-    pub(crate) fn add(&mut self, key: LocalDay, points: u64) {
-        self.entry(key).add(points);
+    /// Adds `awards` awards of `points` in all to the period `key`.
+    #[inline]
+    pub(crate) fn add_awards(&mut self, key: LocalDay, points: u64, awards: u32) {
+        self.entry(key).add_awards(points, awards);
     }
 
     /// Takes `awards` awards of `points` out of the period `key`, if kept,
@@ -214,23 +217,29 @@ impl Tallies {
         }
     }
 
-    /// For daily tallies: adds one award of `points` on `day` and, if that
-    /// made `day` the newest, drops the days that fell behind the horizon
-    /// (see [`Tallies::forget_old_days`], whose answer this is). A day no
-    /// newer than the newest moves no horizon, so most awards, which land
-    /// on a day already tallied, skip the look back.
+    /// For daily tallies: adds `awards` awards (0: more points for an award
+    /// already counted) of `points` in all on `day` and, if that made `day`
+    /// the newest, drops the days that fell behind the horizon (see
+    /// [`Tallies::forget_old_days`], whose answer this is). A day no newer
+    /// than the newest moves no horizon, so most awards, which land on a day
+    /// already tallied, skip the look back.
     #[inline]
-    pub(crate) fn add_day(&mut self, day: LocalDay, points: u64) -> Option<LocalDay> {
-        self.change_day(day, |t| t.add(points))
+    pub(crate) fn add_awards_on_day(
+        &mut self,
+        day: LocalDay,
+        points: u64,
+        awards: u32,
+    ) -> Option<LocalDay> {
+        self.change_day(day, |t| t.add_awards(points, awards))
     }
 
-    /// [`Tallies::add_day`] setting the day's tally instead.
+    /// [`Tallies::add_awards_on_day`] setting the day's tally instead.
     #[inline]
     pub(crate) fn set_day(&mut self, day: LocalDay, tally: DayTally) -> Option<LocalDay> {
         self.change_day(day, |t| *t = tally)
     }
 
-    #[inline]
+    #[inline(always)]
     fn change_day(
         &mut self,
         day: LocalDay,
@@ -461,6 +470,24 @@ impl RuleCounter {
         self.months.tally(month_of(day))
     }
 
+    /// What a cap on `period` has used so far for an award in the periods
+    /// `p`: the tally of its day, week or month (empty for a week or month
+    /// `p` has no key for), or the lifetime's. The program's global daily
+    /// cap is not the rule's: its period reads the lifetime, and is never
+    /// asked for.
+    #[inline(always)]
+    pub(crate) fn used(&self, period: CapPeriod, p: &Periods) -> DayTally {
+        let of = |tallies: &Tallies, key: Option<LocalDay>| {
+            key.map_or_else(DayTally::default, |k| tallies.tally(k))
+        };
+        match period {
+            CapPeriod::Daily => self.days.tally(p.day),
+            CapPeriod::Weekly => of(&self.weeks, p.week),
+            CapPeriod::Monthly => of(&self.months, p.month),
+            CapPeriod::Lifetime | CapPeriod::GlobalDaily => self.lifetime(),
+        }
+    }
+
     /// Whether `day` is older than the tallies kept.
     #[inline]
     pub(crate) fn too_old(&self, day: LocalDay) -> bool {
@@ -471,18 +498,34 @@ impl RuleCounter {
     /// has checked that the lifetime tally does not overflow.
     #[inline]
     pub(crate) fn record(&mut self, p: Periods, at: DateTime<Utc>, points: u64) {
-        self.count = self.count.saturating_add(1);
+        self.record_awards(p, at, points, 1);
+    }
+
+    /// [`RuleCounter::record`] of `awards` awards of `points` in all: 0
+    /// adds points to an award already counted, as a reversal's make-up
+    /// does for an award a cap had trimmed (the inverse of
+    /// [`RuleCounter::release`]). Always inlined: the earning step's
+    /// commit, where it matters, is its main caller.
+    #[inline(always)]
+    pub(crate) fn record_awards(
+        &mut self,
+        p: Periods,
+        at: DateTime<Utc>,
+        points: u64,
+        awards: u32,
+    ) {
+        self.count = self.count.saturating_add(awards);
         self.points = self.points.saturating_add(points);
         let forgot = if p.days {
-            self.days.add_day(p.day, points)
+            self.days.add_awards_on_day(p.day, points, awards)
         } else {
             None
         };
         if let Some(week) = p.week {
-            self.weeks.add(week, points);
+            self.weeks.add_awards(week, points, awards);
         }
         if let Some(month) = p.month {
-            self.months.add(month, points);
+            self.months.add_awards(month, points, awards);
         }
         if p.last_award {
             self.last_award_at = Some(self.last_award_at.map_or(at, |last| last.max(at)));
@@ -627,7 +670,7 @@ impl RuleCounters {
 
     /// The counter of the rule at `position` in the adopted program,
     /// created empty if it has none.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn at_mut(&mut self, position: usize, name: &Label) -> Option<&mut RuleCounter> {
         let found = match self.slots.get(position) {
             Some(0) => None,
@@ -762,7 +805,7 @@ mod tests {
                         expected = Some(day(oldest));
                     }
                 }
-                proptest::prop_assert_eq!(t.add_day(day(at), points), expected);
+                proptest::prop_assert_eq!(t.add_awards_on_day(day(at), points, 1), expected);
                 let kept: Vec<(i32, (u32, u64))> =
                     t.iter().map(|(d, x)| (d.number(), (x.count, x.points))).collect();
                 let wanted: Vec<(i32, (u32, u64))> = model.iter().map(|(&k, &v)| (k, v)).collect();
@@ -775,7 +818,7 @@ mod tests {
     fn tallies_stay_in_order_and_forget_what_falls_behind() {
         let mut t = Tallies::default();
         for (n, points) in [(10, 1), (12, 2), (11, 3), (12, 4), (9, 5)] {
-            t.add(day(n), points);
+            t.add_awards(day(n), points, 1);
         }
         let kept: Vec<(i32, u32, u64)> = t
             .iter()
@@ -789,7 +832,7 @@ mod tests {
         t.remove(day(7), 1, 1);
         assert_eq!(t.len(), 3);
         assert_eq!(t.forget_old_days(), None);
-        t.add(day(9 + DAILY_TALLY_DAYS), 1);
+        t.add_awards(day(9 + DAILY_TALLY_DAYS), 1, 1);
         assert_eq!(t.forget_old_days(), Some(day(10)));
         assert_eq!(t.iter().next().map(|(d, _)| d), Some(day(11)));
         // The JSON is a map by date, as the BTreeMap it replaced wrote.
@@ -840,11 +883,11 @@ mod tests {
     fn one_period_or_many_is_the_same_tallies() {
         use std::hash::{BuildHasher, RandomState};
         let mut one = Tallies::default();
-        one.add(day(5), 2);
+        one.add_awards(day(5), 2, 1);
         assert!(matches!(one.0, Repr::One(Some(_))));
         let mut many = Tallies::default();
-        many.add(day(4), 1);
-        many.add(day(5), 2);
+        many.add_awards(day(4), 1, 1);
+        many.add_awards(day(5), 2, 1);
         assert!(matches!(many.0, Repr::Many(_)));
         assert_ne!(one, many);
         many.keep_from(day(5));
@@ -868,8 +911,8 @@ mod tests {
         // Emptied, the newest (here the only) period stays as the mark.
         assert_eq!(one.get(day(5)), Some(DayTally::default()));
         let mut two = Tallies::default();
-        two.add(day(4), 3);
-        two.add(day(5), 2);
+        two.add_awards(day(4), 3, 1);
+        two.add_awards(day(5), 2, 1);
         two.remove(day(4), 3, 1);
         two.remove(day(5), 2, 1);
         assert_eq!(
@@ -877,7 +920,7 @@ mod tests {
             [(day(5), DayTally::default())]
         );
         let mut one = Tallies::default();
-        one.add(day(3), 1);
+        one.add_awards(day(3), 1, 1);
         one.keep_from(day(4));
         assert!(one.is_empty());
     }
@@ -893,9 +936,9 @@ mod tests {
                 counter.matched = 4;
                 counter.last_award_at = Some(DateTime::<Utc>::UNIX_EPOCH);
                 for n in 0..3 {
-                    counter.days.add(day(n), 10);
-                    counter.weeks.add(day(7 * n), 10);
-                    counter.months.add(day(30 * n), 10);
+                    counter.days.add_awards(day(n), 10, 1);
+                    counter.weeks.add_awards(day(7 * n), 10, 1);
+                    counter.months.add_awards(day(30 * n), 10, 1);
                 }
             }
         }
@@ -916,7 +959,7 @@ mod tests {
         for counters in [&mut c, &mut fresh] {
             bump(counters, 0, "a", 7);
             if let Some(k) = counters.at_mut(1, &b) {
-                k.days.add(day(9), 1);
+                k.days.add_awards(day(9), 1, 1);
             }
         }
         assert_eq!(c, fresh);

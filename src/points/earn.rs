@@ -5,7 +5,8 @@ use super::PointsError;
 use super::condition::{EarnContext, LocalTime};
 use super::expiry::Memo;
 use super::ledger::{
-    DayTally, HandedLot, Ledger, Lot, LotOrder, Periods, RuleCounter, RuleCounters, Tallies,
+    CutAward, DayTally, HandedLot, Ledger, Lot, LotOrder, Periods, RuleCounter, RuleCounters,
+    Tallies,
 };
 use super::limits::{CapHit, CapPeriod, Limiter, month_of, week_of};
 use super::multiplier::Multiplier;
@@ -13,7 +14,7 @@ use super::program::{Candidates, Program, RulePlan};
 use super::rule::{Reward, Rounding, RuleSpec};
 use crate::dedupe::Admission;
 use crate::event::{Currency, Event, EventKind, Label};
-use crate::time::{LocalDay, offset_seconds, plus_days};
+use crate::time::{offset_seconds, plus_days};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -154,12 +155,22 @@ pub(crate) struct Noting<'a> {
 /// An award in short, for [`Noting`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Noted {
-    /// The position of the award's rule in the program.
-    pub(crate) rule: usize,
-    /// [`Award::points`].
-    pub(crate) points: u64,
+    /// The position of the award's rule in the program (in 32 bits, so
+    /// that the award in short stays 24 bytes).
+    pub(crate) rule: u32,
     /// Whether a cap cut it ([`Award::capped`] is some).
     pub(crate) capped: bool,
+    /// [`Award::points`].
+    pub(crate) points: u64,
+    /// [`Award::multiplied`]: what it came to before its caps.
+    pub(crate) multiplied: u64,
+}
+
+impl Noted {
+    /// The position of the award's rule in the program.
+    pub(crate) fn position(&self) -> usize {
+        usize::try_from(self.rule).unwrap_or(usize::MAX)
+    }
 }
 
 /// Where the earning step puts its awards.
@@ -466,10 +477,50 @@ impl<Tz: TimeZone> Program<Tz> {
         if let Some(tally) = step.global {
             ledger.record_global(step.periods.day, tally);
         }
+        let remembered_cuts = usize::from(self.spec.ledger.reversible_awards);
+        if remembered_cuts > 0 {
+            let noted = noted
+                .as_deref()
+                .map(|n| n.get(noted_before..).unwrap_or(&[]));
+            self.remember_cuts(ledger, event, (&out.awards, noted), remembered_cuts);
+        }
         if !fresh {
             ledger.seen.remember(event.id, event.at, &self.spec.dedupe);
         }
         Ok(())
+    }
+
+    /// Remembers the awards of `event` that a cap cut (see [`CutAward`]),
+    /// from its explained `awards` or, for a batch, from its awards in
+    /// short (`noted`, if given), keeping the newest `limit`. Out of line:
+    /// a batch that never reverses remembers none.
+    #[cold]
+    #[inline(never)]
+    fn remember_cuts(
+        &self,
+        ledger: &mut Ledger,
+        event: &Event,
+        (awards, noted): (&[Award], Option<&[Noted]>),
+        limit: usize,
+    ) {
+        let explained = awards
+            .iter()
+            .filter(|a| a.capped.is_some())
+            .map(|a| (a.rule.clone(), a.multiplied, a.points));
+        let short = noted
+            .into_iter()
+            .flatten()
+            .filter(|n| n.capped)
+            .map(|n| (self.rule_name(n.position()), n.multiplied, n.points));
+        for (rule, wanted, awarded) in explained.chain(short) {
+            ledger.remember_cut(limit, || CutAward {
+                source: event.id,
+                rule,
+                earned_at: event.at,
+                wanted,
+                awarded,
+            });
+        }
     }
 
     /// The name of the rule at `position` (validated programs have one).
@@ -695,9 +746,11 @@ impl<Tz: TimeZone> Program<Tz> {
                 counted_global,
             }),
             Awards::Noted(noted) => noted.push(Noted {
-                rule: position,
-                points,
+                // A program of more than 2^32 rules cannot be written.
+                rule: u32::try_from(position).unwrap_or(u32::MAX),
                 capped: capped.is_some(),
+                points,
+                multiplied,
             }),
         }
         Ok(Granted {
@@ -730,27 +783,39 @@ impl<Tz: TimeZone> Program<Tz> {
                 return Ok((0, None, Some(until)));
             }
         }
+        let used = |period| counter.used(period, &periods);
+        let (points, capped) = self.caps(rule, multiplied, used, global);
+        Ok((points, capped, None))
+    }
+
+    /// What `rule`'s caps and the program's global daily cap leave of
+    /// `multiplied`, and the cap that cut deepest: each of the rule's caps
+    /// judged against what its period has `used`, the global one against
+    /// `global` (the day's tally, if the program has the cap), unless the
+    /// rule is exempt from it.
+    #[inline]
+    pub(crate) fn caps(
+        &self,
+        rule: &RuleSpec,
+        multiplied: u64,
+        used: impl Fn(CapPeriod) -> DayTally,
+        global: Option<DayTally>,
+    ) -> (u64, Option<CapHit>) {
         let mut limiter = Limiter::new(multiplied, rule.cap_mode);
-        let tally = |tallies: &Tallies, key: Option<LocalDay>| {
-            key.map_or_else(DayTally::default, |k| tallies.tally(k))
-        };
-        limiter.cut(rule.daily_cap, CapPeriod::Daily, || {
-            counter.days.tally(periods.day)
-        });
+        limiter.cut(rule.daily_cap, CapPeriod::Daily, || used(CapPeriod::Daily));
         limiter.cut(rule.weekly_cap, CapPeriod::Weekly, || {
-            tally(&counter.weeks, periods.week)
+            used(CapPeriod::Weekly)
         });
         limiter.cut(rule.monthly_cap, CapPeriod::Monthly, || {
-            tally(&counter.months, periods.month)
+            used(CapPeriod::Monthly)
         });
         limiter.cut(rule.lifetime_cap, CapPeriod::Lifetime, || {
-            counter.lifetime()
+            used(CapPeriod::Lifetime)
         });
         if let Some(used) = global.filter(|_| !rule.global_cap_exempt) {
             limiter.cut(self.spec.global_daily_cap, CapPeriod::GlobalDaily, || used);
         }
-        let (points, capped) = limiter.finish();
-        Ok((points, capped, None))
+        limiter.finish()
     }
 }
 

@@ -226,6 +226,25 @@ pub struct Earning {
     pub counted_global: bool,
 }
 
+/// An award that a cap cut, as the ledger remembers it: a reversal that
+/// gives the cap's room back makes up what the room now allows (see
+/// [`Program::reverse`](super::Program::reverse)).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct CutAward {
+    /// The event.
+    pub source: EventId,
+    /// The rule.
+    pub rule: Label,
+    /// When it was earned.
+    pub earned_at: DateTime<Utc>,
+    /// What the award came to before its caps
+    /// ([`Award::multiplied`](super::Award::multiplied)).
+    pub wanted: u64,
+    /// What it has been awarded: what the caps left it, and what reversals
+    /// have made up since.
+    pub awarded: u64,
+}
+
 /// How a program's ledgers reverse awards and how much history they keep.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -236,8 +255,10 @@ pub struct LedgerPolicy {
     /// How many statement entries a ledger keeps (0: none).
     #[serde(default = "default_statement_entries")]
     pub statement_entries: u16,
-    /// How many of a member's most recent awards can be reversed (0: none;
-    /// a batch replay that never reverses keeps its ledgers smaller).
+    /// How many of a member's most recent awards can be reversed, and how
+    /// many of the awards a cap cut are remembered so that a reversal can
+    /// make them up (0: none; a batch replay that never reverses keeps its
+    /// ledgers smaller).
     #[serde(default = "default_reversible_awards")]
     pub reversible_awards: u16,
 }
@@ -392,6 +413,11 @@ pub struct Ledger {
     pub(crate) forgiven_held: Vec<(u64, u64)>,
     #[serde(default)]
     pub(crate) earnings: VecDeque<Earning>,
+    /// The most recent awards a cap cut, oldest first, as many as
+    /// [`LedgerPolicy::reversible_awards`]; an award is dropped once it is
+    /// made up in full.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub(crate) cut: VecDeque<CutAward>,
     #[serde(default)]
     pub(crate) statement: VecDeque<Entry>,
     #[serde(default = "default_statement_entries")]
@@ -420,6 +446,7 @@ impl Default for Ledger {
             holds: Vec::new(),
             forgiven_held: Vec::new(),
             earnings: VecDeque::new(),
+            cut: VecDeque::new(),
             statement: VecDeque::new(),
             statement_limit: DEFAULT_STATEMENT_ENTRIES,
             next_lot: 0,
@@ -481,6 +508,7 @@ impl Ledger {
             holds,
             forgiven_held,
             earnings,
+            cut,
             statement,
             statement_limit: _,
             next_lot,
@@ -498,6 +526,7 @@ impl Ledger {
         holds.clear();
         forgiven_held.clear();
         earnings.clear();
+        cut.clear();
         statement.clear();
     }
 
@@ -575,6 +604,12 @@ impl Ledger {
     /// (at most the program's [`LedgerPolicy::reversible_awards`]).
     pub fn earnings(&self) -> impl ExactSizeIterator<Item = &Earning> + DoubleEndedIterator {
         self.earnings.iter()
+    }
+
+    /// The awards a cap cut that a reversal could still make up, oldest
+    /// first (at most the program's [`LedgerPolicy::reversible_awards`]).
+    pub fn cut_awards(&self) -> impl ExactSizeIterator<Item = &CutAward> + DoubleEndedIterator {
+        self.cut.iter()
     }
 
     /// Points that can be spent at `now`: lots past their pending period and
@@ -1094,14 +1129,20 @@ impl Ledger {
         self.global_days.set_day(day, tally);
     }
 
+    /// Remembers an award a cap cut, keeping the newest `limit`.
+    pub(crate) fn remember_cut(&mut self, limit: usize, cut: impl FnOnce() -> CutAward) {
+        bounded::push_newest(&mut self.cut, limit, cut);
+    }
+
     /// Gives back the cap room of one award, for a reversal: one award of
     /// `points` earned by `rule` on local `day` (its `earned_at` in the
     /// program's zone, see [`LocalDay::of`]) leaves the rule's day, week,
     /// month and lifetime tallies and, if `counted_global` (see
     /// [`Lot::counted_global`]), the global daily tally. Afterwards the
     /// tallies are what they would be had the award never been made, so a
-    /// later award in the same period does not depend on whether the
-    /// reversal came before or after it.
+    /// later award in the same period finds the room; one made before the
+    /// reversal that a cap cut is made up by [`Program::reverse`](super::Program::reverse)
+    /// (see [`MadeUp`](super::MadeUp)).
     ///
     /// Tallies already dropped (older than [`DAILY_TALLY_DAYS`]) are left
     /// as they are, and nothing goes below zero. One thing is not undone:

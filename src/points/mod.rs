@@ -158,6 +158,7 @@ mod hold;
 mod inline_deque;
 mod ledger;
 mod limits;
+mod make_up;
 mod multiplier;
 mod program;
 mod remembered;
@@ -186,10 +187,11 @@ pub use entry_list::EntryList;
 pub use expiry::{Expiry, MAX_DAYS, MAX_MONTHS, PeriodEnd};
 pub use hold::{Hold, Release};
 pub use ledger::{
-    DAILY_TALLY_DAYS, DayTally, Earning, Ledger, LedgerPolicy, Lot, MAX_OPEN_HOLDS, OperationKey,
-    REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Tallies, Totals,
+    CutAward, DAILY_TALLY_DAYS, DayTally, Earning, Ledger, LedgerPolicy, Lot, MAX_OPEN_HOLDS,
+    OperationKey, REMEMBERED_EARNINGS, REMEMBERED_KEYS, Redemption, RuleCounter, Tallies, Totals,
 };
 pub use limits::{Cap, CapHit, CapMode, CapPeriod};
+pub use make_up::MadeUp;
 pub use multiplier::Multiplier;
 pub use program::{Program, ProgramError, ProgramSpec};
 pub use reversal::{Clawback, Portion, Reversal, ReversedAward};

@@ -2,6 +2,7 @@
 
 use super::PointsError;
 use super::ledger::{Ledger, OperationKey, Remembered};
+use super::make_up::MadeUp;
 use super::program::Program;
 use super::rule::Rounding;
 use super::statement::{Entry, EntryKind};
@@ -81,9 +82,12 @@ pub struct ReversedAward {
 ///    were forgiven are reclaimed if their hold is released (see [`Hold`](super::Hold)).
 ///
 /// A reversal gives the award's cap room back (its points, and its award
-/// count once it is wholly reversed), in the local day it was earned in, so
-/// the outcome does not depend on the order of an award and its reversal
-/// inside one period.
+/// count once it is wholly reversed), in the local day it was earned in,
+/// and [`Program::reverse`] then makes up, from that room, the awards a cap
+/// had cut ([`Reversal::made_up`], see [`MadeUp`]), so what an award
+/// earns does not depend on whether it came before or after the reversal
+/// of another inside one period. A reversal of an event whose awards a cap
+/// refused whole reverses no points, but the event is owed nothing more.
 ///
 /// A share is `numerator / denominator` of each award, rounded down (in the
 /// member's favour), and never more than is still unreversed; several
@@ -135,6 +139,10 @@ pub struct Reversal {
     pub owed: u64,
     /// Points forgiven.
     pub forgiven: u64,
+    /// Awards a cap had cut that the room given back made up, in earning
+    /// order ([`Program::reverse`] only; see [`MadeUp`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub made_up: Vec<MadeUp>,
     /// The statement entries it wrote.
     pub entries: Vec<Entry>,
     /// `true` when this is the stored result of an earlier call with the
@@ -150,7 +158,8 @@ impl<Tz: TimeZone> Program<Tz> {
 
     /// Reverses `portion` of what event `source` earned, under this
     /// program's [`Clawback`] policy, giving cap room back in this program's
-    /// local days. See [`Ledger::reverse`].
+    /// local days (see [`Ledger::reverse`]), then makes up, from that room,
+    /// the awards a cap had cut ([`Reversal::made_up`]; see [`MadeUp`]).
     pub fn reverse(
         &self,
         ledger: &mut Ledger,
@@ -160,7 +169,8 @@ impl<Tz: TimeZone> Program<Tz> {
         now: DateTime<Utc>,
     ) -> Result<Reversal, PointsError> {
         let clawback = self.spec().ledger.clawback;
-        ledger.reverse(key, source, portion, clawback, self.zone(), now)
+        let make_up = |ledger: &mut Ledger, reversal: &mut Reversal| self.make_up(ledger, reversal);
+        ledger.reverse_then(key, source, portion, (clawback, self.zone(), now), make_up)
     }
 }
 
@@ -204,6 +214,7 @@ impl Reversal {
             written_off: 0,
             owed: 0,
             forgiven: 0,
+            made_up: Vec::new(),
             entries: Vec::new(),
             repeated: false,
         }
@@ -213,7 +224,8 @@ impl Reversal {
 impl Ledger {
     /// Reverses `portion` of what event `source` earned (see the
     /// [`Reversal`] docs); `zone` is the program's, for the day whose cap
-    /// room is given back.
+    /// room is given back. Knowing no program, it makes up no award a cap
+    /// had cut: [`Program::reverse`] does.
     ///
     /// Errors, which change nothing: an event with no remembered award
     /// ([`PointsError::UnknownEarning`]; the ledger remembers the last
@@ -230,6 +242,21 @@ impl Ledger {
         zone: &Tz,
         now: DateTime<Utc>,
     ) -> Result<Reversal, PointsError> {
+        let nothing_more = |_: &mut Ledger, _: &mut Reversal| Ok(());
+        self.reverse_then(key, source, portion, (clawback, zone, now), nothing_more)
+    }
+
+    /// [`Ledger::reverse`], then `then` on the reversed ledger and its
+    /// result before the result is remembered under its key, all or
+    /// nothing.
+    pub(crate) fn reverse_then<Tz: TimeZone>(
+        &mut self,
+        key: OperationKey,
+        source: EventId,
+        portion: Portion,
+        (clawback, zone, now): (Clawback, &Tz, DateTime<Utc>),
+        then: impl FnOnce(&mut Ledger, &mut Reversal) -> Result<(), PointsError>,
+    ) -> Result<Reversal, PointsError> {
         if let Some(again) = self.recall_reversal(&key, portion)? {
             return Ok(again);
         }
@@ -237,7 +264,10 @@ impl Ledger {
         // the ledger only on success, so a failure changes nothing. Reversals
         // are rare next to earning and spending.
         let mut next = self.clone();
-        let result = next.reverse_in_place(key, source, portion, clawback, zone, now)?;
+        let mut result = next.reverse_in_place(key, source, portion, clawback, zone, now)?;
+        then(&mut next, &mut result)?;
+        next.write(&result.entries);
+        next.remember(Remembered::Reverse(result.clone()));
         *self = next;
         Ok(result)
     }
@@ -289,10 +319,28 @@ impl Ledger {
         let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
         let result = Reversal::of_nothing(key, source, now, clawback);
         self.version = version;
+        self.forget_cut(source, portion);
         self.remember(Remembered::Reverse(result.clone()));
         Ok(result)
     }
 
+    /// Shrinks what the awards of event `source` that a cap cut may still
+    /// be made up to by `portion` (forgets them, for the whole): a refunded
+    /// purchase's award is owed nothing more. Whether it had any.
+    fn forget_cut(&mut self, source: EventId, portion: Portion) -> bool {
+        let mut any = false;
+        for cut in self.cut.iter_mut().filter(|c| c.source == source) {
+            any = true;
+            cut.wanted -= portion.of(cut.wanted);
+            cut.awarded -= portion.of(cut.awarded);
+        }
+        self.cut.retain(|c| c.wanted > c.awarded);
+        any
+    }
+
+    /// The reversal itself, on the ledger that [`Ledger::reverse_then`]
+    /// replaces on success; it writes its entries into the result, not the
+    /// statement, and remembers nothing (the caller does both, last).
     fn reverse_in_place<Tz: TimeZone>(
         &mut self,
         key: OperationKey,
@@ -305,7 +353,10 @@ impl Ledger {
         let indices: Vec<usize> = (0..self.earnings.len())
             .filter(|&i| self.earnings.get(i).is_some_and(|e| e.source == source))
             .collect();
-        if indices.is_empty() {
+        // An event whose awards a cap refused whole has no award to
+        // reverse, but its claim to be made up goes.
+        let cut = self.forget_cut(source, portion);
+        if indices.is_empty() && !cut {
             return Err(PointsError::UnknownEarning { id: source });
         }
         // What is due by `now` has expired, whether or not `expire` has run:
@@ -387,7 +438,7 @@ impl Ledger {
             result.owed = result.owed.checked_add(owed).ok_or_else(overflow)?;
             result.forgiven = result.forgiven.checked_add(forgiven).ok_or_else(overflow)?;
         }
-        if !any_open {
+        if !any_open && !cut {
             return Err(PointsError::AlreadyReversed { id: source });
         }
         // A share that rounds to nothing still succeeds: it is remembered
@@ -410,8 +461,6 @@ impl Ledger {
             }
         }
         result.entries = entries;
-        self.write(&result.entries);
-        self.remember(Remembered::Reverse(result.clone()));
         Ok(result)
     }
 
@@ -665,8 +714,22 @@ mod tests {
             Ok(0)
         );
         assert_eq!(l.counter("buy").map(|c| (c.count, c.points)), Some((1, 5)));
-        // The whole reversal frees the day's slot: the next purchase earns.
-        let _ = p.reverse(&mut l, "b".into(), EventId(1), Portion::Whole, t(4));
+        // The whole reversal frees the day's slot: the oldest purchase the
+        // cap refused takes it (see `MadeUp`), as it would have without the
+        // reversed award, and the next purchase is capped again.
+        let whole = p.reverse(&mut l, "b".into(), EventId(1), Portion::Whole, t(4));
+        let made = whole.map(|r| r.made_up.iter().map(|m| (m.source, m.points)).collect());
+        assert_eq!(made, Ok(vec![(EventId(2), 10)]));
+        assert_eq!(
+            p.apply(&mut l, &purchase(4, 5, t(5))).map(|e| e.total),
+            Ok(0)
+        );
+        assert_eq!(l.counter("buy").map(|c| (c.count, c.points)), Some((1, 10)));
+        // On a ledger that forgot the refused purchases, the slot is free.
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 5, t(0)), purchase(2, 5, t(1))]);
+        l.cut.clear();
+        let _ = p.reverse(&mut l, "c".into(), EventId(1), Portion::Whole, t(4));
         assert_eq!(
             p.apply(&mut l, &purchase(4, 5, t(5))).map(|e| e.total),
             Ok(10)

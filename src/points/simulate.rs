@@ -21,9 +21,11 @@ use super::account::{BatchStep, Partly};
 use super::earn::{Noted, Noting};
 use super::expiry::Memo;
 use super::ledger::HandedLot;
+use super::make_up::MadeUp;
 use super::program::Program;
 use super::{
-    Account, AccountError, EarnContext, Earned, Ledger, OperationKey, PointsError, Portion,
+    Account, AccountError, Bonus, EarnContext, Earned, Ledger, OperationKey, PointsError, Portion,
+    Reversal,
 };
 use crate::batch::EventLog;
 use crate::event::{Event, EventKind, Label, Money};
@@ -246,6 +248,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             earned: Earned::default(),
             awards: Vec::new(),
             handed: Vec::new(),
+            afterwards: Vec::new(),
         };
         // Expiry dates by rule expiry and date of earning, for all users:
         // they earn on the same few dates.
@@ -299,8 +302,10 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             earned,
             awards,
             handed,
+            afterwards,
         } = scratch;
         ledger.reset();
+        afterwards.clear();
         let ctx = EarnContext::new();
         let mut redeemed_so_far = 0u64;
         let mut counts = Counts::default();
@@ -331,9 +336,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 Ok(earned) => {
                     counts.applied += 1;
                     for award in awards.iter() {
-                        acc.award(award.rule, award.points, award.capped);
+                        acc.award(award.position(), award.points, award.capped);
                     }
-                    let spending = (&mut *purchases, &mut redeemed_so_far);
+                    let spending = (&mut *purchases, &mut redeemed_so_far, &mut *afterwards);
                     self.after_earning(ledger, event, earned.total > 0, spending, &mut counts);
                 }
                 Err(PointsError::TooLate { .. }) => counts.too_late += 1,
@@ -341,6 +346,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             }
         }
         counts.add_to(&mut acc.report);
+        for issued in afterwards.iter() {
+            issued.add_to(acc);
+        }
         ledger.expire(self.as_of);
         acc.end_user(user, (ledger, handed), self.program.zone());
     }
@@ -420,11 +428,11 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     let rules = &program.spec().rules;
                     let noted = outcome.earned.awards.iter().filter_map(|award| {
                         let rule = rules.iter().position(|r| r.name == award.rule)?;
-                        let capped = award.capped.is_some();
                         Some(Noted {
-                            rule,
+                            rule: u32::try_from(rule).ok()?,
+                            capped: award.capped.is_some(),
                             points: award.points,
-                            capped,
+                            multiplied: award.multiplied,
                         })
                     });
                     tally.awards.extend(noted);
@@ -463,7 +471,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                         .bonuses
                         .extend(bonuses.iter().map(|b| (b.rule.clone(), b.points)));
                     let earned_points = out.earned.total > 0 || out.settled.bonus_total > 0;
-                    let spending = (&mut *purchases, &mut redeemed_so_far);
+                    let spending = (&mut *purchases, &mut redeemed_so_far, &mut tally.afterwards);
                     self.after_earning(account, event, earned_points, spending, &mut tally.counts);
                 }
                 Err(AccountError::Points(PointsError::TooLate { .. })) => {
@@ -478,13 +486,14 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     /// What a member does after an event was taken: spends, if the
     /// simulation has a spending habit and the event earned points
     /// (`earned_points`), and remembers a purchase or reverses the one a
-    /// refund returns, if it reverses refunds; counted in `counts`.
+    /// refund returns, if it reverses refunds; counted in `counts`, and
+    /// what a reversal issued appended to `afterwards`.
     fn after_earning(
         &self,
         member: &mut impl Member<Tz>,
         event: &Event,
         earned_points: bool,
-        (purchases, redeemed_so_far): (&mut Vec<Paid>, &mut u64),
+        (purchases, redeemed_so_far, afterwards): (&mut Vec<Paid>, &mut u64, &mut Vec<Afterwards>),
         counts: &mut Counts,
     ) {
         if earned_points && let Some(price) = self.price {
@@ -492,7 +501,22 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         }
         if self.refunds {
             match self.refund(member, event, purchases) {
-                Refunded::Reversed => counts.reversals += 1,
+                Refunded::Reversed(made, bonuses) => {
+                    counts.reversals += 1;
+                    let names = &self.program.plan.names;
+                    afterwards.extend(made.into_iter().filter_map(|m| {
+                        let rule = names.iter().position(|n| *n == m.rule)?;
+                        Some(Afterwards::MadeUp {
+                            rule,
+                            points: m.points,
+                            counted: m.counted,
+                        })
+                    }));
+                    let bonuses = bonuses
+                        .into_iter()
+                        .map(|b| Afterwards::Bonus(b.rule, b.points));
+                    afterwards.extend(bonuses);
+                }
                 Refunded::Unmatched => counts.refunds_unmatched += 1,
                 Refunded::NotARefund => {}
             }
@@ -547,8 +571,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 // A purchase that earned no points is reversed only for
                 // what it counted toward a tier or badges.
                 match member.reverse(self.program, reversal) {
-                    None | Some(0) => Refunded::Unmatched,
-                    Some(_) => Refunded::Reversed,
+                    Some((r, bonuses)) if r.points > 0 => Refunded::Reversed(r.made_up, bonuses),
+                    _ => Refunded::Unmatched,
                 }
             }
             _ => Refunded::NotARefund,
@@ -581,6 +605,34 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     }
 }
 
+/// What a member's reversal issued, for the report.
+#[derive(Clone)]
+enum Afterwards {
+    /// Points made up for an award that a cap had cut (see [`MadeUp`]),
+    /// by the rule at this position in the program.
+    MadeUp {
+        rule: usize,
+        points: u64,
+        counted: bool,
+    },
+    /// A bonus credited for a badge level the made-up points reached.
+    Bonus(Label, u64),
+}
+
+impl Afterwards {
+    /// Counts it in the current user's figures.
+    fn add_to(&self, acc: &mut Accumulator) {
+        match self {
+            Afterwards::MadeUp {
+                rule,
+                points,
+                counted,
+            } => acc.made_up(*rule, *points, *counted),
+            Afterwards::Bonus(bonus, points) => acc.bonus(bonus, *points),
+        }
+    }
+}
+
 /// The reversal a refund asks of a member: `portion` of what event
 /// `source` earned, at `at`, under operation key `key`.
 struct Refund {
@@ -594,8 +646,9 @@ struct Refund {
 enum Refunded {
     /// The event is not a refund (a purchase is remembered).
     NotARefund,
-    /// It reversed a purchase's points.
-    Reversed,
+    /// It reversed a purchase's points, made up these awards, and
+    /// credited these bonuses for the levels they reached.
+    Reversed(Vec<MadeUp>, Vec<Bonus>),
     /// No purchase was left to reverse, or the reversal failed.
     Unmatched,
 }
@@ -613,6 +666,8 @@ struct LedgerScratch {
     awards: Vec<Noted>,
     /// The member's lots, handed over (see `Simulation::hands_lots_over`).
     handed: Vec<HandedLot>,
+    /// What the member's reversals issued.
+    afterwards: Vec<Afterwards>,
 }
 
 /// One member's figures from an account pass, kept apart until the pass
@@ -628,6 +683,8 @@ struct MemberTally {
     /// The member's lots, handed over by the steps run in place (see
     /// `Simulation::hands_lots_over`).
     handed: Vec<HandedLot>,
+    /// What the member's reversals issued.
+    afterwards: Vec<Afterwards>,
 }
 
 /// A member's counts of what became of their events, as the report's.
@@ -669,16 +726,20 @@ impl MemberTally {
         self.awards.clear();
         self.bonuses.clear();
         self.handed.clear();
+        self.afterwards.clear();
     }
 
     /// Adds the figures to the current user's in `acc`.
     fn add_to(&self, acc: &mut Accumulator) {
         self.counts.add_to(&mut acc.report);
         for award in &self.awards {
-            acc.award(award.rule, award.points, award.capped);
+            acc.award(award.position(), award.points, award.capped);
         }
         for (bonus, points) in &self.bonuses {
             acc.bonus(bonus, *points);
+        }
+        for issued in &self.afterwards {
+            issued.add_to(acc);
         }
     }
 }
@@ -695,7 +756,11 @@ trait Member<Tz: TimeZone> {
     /// Reverses `portion` of what event `source` earned, at `now`; whether
     /// it did.
     /// The points reversed, or `None` if the reversal failed.
-    fn reverse(&mut self, program: &Program<Tz>, reversal: Refund) -> Option<u64>;
+    fn reverse(
+        &mut self,
+        program: &Program<Tz>,
+        reversal: Refund,
+    ) -> Option<(Reversal, Vec<Bonus>)>;
 }
 
 impl<Tz: TimeZone> Member<Tz> for Ledger {
@@ -711,9 +776,9 @@ impl<Tz: TimeZone> Member<Tz> for Ledger {
         Ledger::redeem(self, key, points, now).is_ok()
     }
 
-    fn reverse(&mut self, program: &Program<Tz>, r: Refund) -> Option<u64> {
+    fn reverse(&mut self, program: &Program<Tz>, r: Refund) -> Option<(Reversal, Vec<Bonus>)> {
         let done = program.reverse(self, r.key, r.source, r.portion, r.at);
-        done.ok().map(|r| r.points)
+        done.ok().map(|r| (r, Vec::new()))
     }
 }
 
@@ -733,8 +798,8 @@ impl<Tz: TimeZone> Member<Tz> for Account {
         Account::redeem(self, key, points, now).is_ok()
     }
 
-    fn reverse(&mut self, program: &Program<Tz>, r: Refund) -> Option<u64> {
+    fn reverse(&mut self, program: &Program<Tz>, r: Refund) -> Option<(Reversal, Vec<Bonus>)> {
         let done = program.reverse_in(self, r.key, r.source, r.portion, r.at);
-        done.ok().map(|r| r.reversal.points)
+        done.ok().map(|r| (r.reversal, r.bonuses))
     }
 }

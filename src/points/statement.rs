@@ -107,13 +107,23 @@ pub enum EntryKind {
         /// The reversed event.
         source: EventId,
     },
+    /// Points of an award that a cap had cut, made up when a reversal gave
+    /// the cap's room back (`+`; see [`MadeUp`](super::MadeUp)).
+    MadeUp {
+        /// The award's rule.
+        rule: Label,
+        /// The award's event.
+        source: EventId,
+        /// The reversal.
+        key: OperationKey,
+    },
 }
 
 impl EntryKind {
     /// `+`, `−`, or ` ` (no change to the balance net of debt).
     fn sign(&self) -> char {
         match self {
-            EntryKind::Earned { .. } | EntryKind::Released { .. } => '+',
+            EntryKind::Earned { .. } | EntryKind::Released { .. } | EntryKind::MadeUp { .. } => '+',
             EntryKind::Captured { .. } | EntryKind::Forgiven { .. } => ' ',
             _ => '−',
         }
@@ -136,6 +146,9 @@ impl fmt::Display for Entry {
             EntryKind::Owed { source } => format!("owed for reversed {source}"),
             EntryKind::Forgiven { source } => format!("forgiven for reversed {source}"),
             EntryKind::Reclaimed { source } => format!("reclaimed for reversed {source}"),
+            EntryKind::MadeUp { rule, source, key } => {
+                format!("{rule} ({source}), cap room given back by {key}")
+            }
         };
         write!(f, "{at} {sign}{} {what}", self.points)
     }

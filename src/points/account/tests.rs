@@ -222,6 +222,44 @@ fn a_refund_revokes_the_tier_and_the_badge_its_points_reached() {
 }
 
 #[test]
+fn points_a_reversal_makes_up_count_towards_the_tier_and_badges() {
+    // One lesson a day earns; gold at 20 qualifying points; a badge at 20.
+    let p = program(
+        r#"{ "utc_offset": "+08:00",
+             "rules": [{ "name": "lesson", "on": "action_completed:lesson",
+                         "reward": { "type": "fixed", "points": 20 }, "daily_cap": { "count": 1 } }],
+             "tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": 30 },
+                        "tiers": [ { "name": "member", "threshold": 0 },
+                                   { "name": "gold", "threshold": 20 } ] },
+             "badges": { "badges": [{ "name": "keen", "counter": { "type": "points" },
+                                      "levels": [ { "name": "one", "at": 20 } ] }] } }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &lesson(1, t(0)));
+    assert_eq!(earn(&p, &mut a, &lesson(2, t(1))).earned.total, 0);
+    let gold = |a: &Account| a.tier().map(|s| s.tier().as_str().to_owned());
+    assert_eq!(gold(&a).as_deref(), Some("gold"));
+    // The first lesson is reversed: the second one's 20 points are made up,
+    // and the member is gold (and keen) on them.
+    let back = p
+        .reverse_in(&mut a, "undo-1".into(), EventId(1), Portion::Whole, t(5))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back.reversal.made_up.len(), 1);
+    assert_eq!(gold(&a).as_deref(), Some("gold"));
+    assert_eq!(a.badges().level("keen"), 1);
+    assert_eq!(a.ledger().balance(t(5)), 20);
+    // Reversing the second lesson takes its made-up points back, from the
+    // tier too.
+    let back = p
+        .reverse_in(&mut a, "undo-2".into(), EventId(2), Portion::Whole, t(6))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(back.reversal.points, 20);
+    assert_eq!(gold(&a).as_deref(), Some("member"));
+    assert_eq!(a.ledger().balance(t(6)), 0);
+    assert_conserved(&a, t(6));
+}
+
+#[test]
 fn a_retry_the_ledger_still_recognises_gets_the_account_s_whole_first_answer() {
     // The first refund revokes the tier; as many other reversals follow as
     // the ledger remembers keys for, less one, so its key is still known.

@@ -622,7 +622,8 @@ fn a_reversal_never_moves_back_how_far_the_tallies_reach() {
 #[test]
 fn a_reversal_gives_week_month_and_global_room_back() {
     // The Stack Overflow bug: an award and its reversal inside one period
-    // must leave room exactly as if neither had happened.
+    // must leave the period as if the award had never been made: the
+    // second upvote, which the caps refused, takes the room (see `MadeUp`).
     let mut r = rule("upvote", "upvote", 10);
     r.weekly_cap = cap(Some(1), None);
     r.monthly_cap = cap(None, Some(10));
@@ -644,13 +645,24 @@ fn a_reversal_gives_week_month_and_global_room_back() {
         Portion::Whole,
         t + TimeDelta::hours(1),
     );
-    assert_eq!(reversed.map(|x| x.points), Ok(10));
-    assert_eq!(cap_room(l.counter("upvote")), cap_room(Some(&before)));
-    assert_eq!(l.global_day(LocalDay::of(t, p.zone())), DayTally::default());
+    let made = reversed.map(|x| (x.points, x.made_up.iter().map(|m| m.source).collect()));
+    assert_eq!(made, Ok((10, vec![EventId(2)])));
+    let mut alone = p.new_ledger();
+    assert_eq!(
+        p.apply(&mut alone, &ev(2, "upvote", t)).map(|e| e.total),
+        Ok(10)
+    );
+    assert_ne!(cap_room(alone.counter("upvote")), cap_room(Some(&before)));
+    assert_eq!(
+        cap_room(l.counter("upvote")),
+        cap_room(alone.counter("upvote"))
+    );
+    let day = LocalDay::of(t, p.zone());
+    assert_eq!(l.global_day(day), alone.global_day(day));
     assert_eq!(
         p.apply(&mut l, &ev(3, "upvote", t + TimeDelta::hours(2)))
             .map(|e| e.total),
-        Ok(10)
+        Ok(0)
     );
     assert!(l.check().is_ok());
 }
@@ -1211,18 +1223,19 @@ fn each_award_is_noted_in_short_with_its_rule_s_position() {
             Some(noting(&mut noted, &mut [])),
         );
         assert_eq!(result, Ok(()), "event {i}");
-        let expected: Vec<(&str, u64, bool)> = explained
+        let expected: Vec<(&str, u64, bool, u64)> = explained
             .awards
             .iter()
-            .map(|a| (a.rule.as_str(), a.points, a.capped.is_some()))
+            .map(|a| (a.rule.as_str(), a.points, a.capped.is_some(), a.multiplied))
             .collect();
-        let got: Vec<(&str, u64, bool)> = noted[before..]
+        let got: Vec<(&str, u64, bool, u64)> = noted[before..]
             .iter()
             .filter_map(|n| {
                 Some((
-                    p.spec().rules.get(n.rule)?.name.as_str(),
+                    p.spec().rules.get(n.position())?.name.as_str(),
                     n.points,
                     n.capped,
+                    n.multiplied,
                 ))
             })
             .collect();

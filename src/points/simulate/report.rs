@@ -636,7 +636,23 @@ impl Accumulator {
 
     /// Counts one award of the current user, by the rule at position `i`
     /// in the program.
+    #[inline]
     pub(super) fn award(&mut self, i: usize, points: u64, capped: bool) {
+        self.count_award(i, (points, points > 0), capped);
+    }
+
+    /// Counts points a reversal made up for an award of the current user
+    /// that a cap had cut (see [`MadeUp`](crate::points::MadeUp)), by the
+    /// rule at position `i`: an award if it had been refused whole
+    /// (`counted`), and points in any case.
+    pub(super) fn made_up(&mut self, i: usize, points: u64, counted: bool) {
+        self.count_award(i, (points, counted), false);
+    }
+
+    /// Counts `points` of the rule at position `i`, as an award with
+    /// points (`earned`), and as capped.
+    #[inline]
+    fn count_award(&mut self, i: usize, (points, earned): (u64, bool), capped: bool) {
         let user = self.user_no;
         let (Some(r), Some(earning), Some(capped_stamp)) = (
             self.report.rules.get_mut(i),
@@ -647,7 +663,6 @@ impl Accumulator {
         };
         // Counted without branches: whether an award is the user's first
         // for its rule, or capped, changes from award to award.
-        let earned = points > 0;
         bump(&mut r.issued, points);
         bump(&mut r.awards, u64::from(earned));
         bump(&mut r.users_earning, u64::from(earned && *earning != user));

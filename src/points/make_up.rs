@@ -1,0 +1,527 @@
+//! Making up awards a cap cut, once a reversal gives the cap's room back.
+//!
+//! A reversal takes an award's points out of its rule's tallies (and the
+//! program's global daily tally), so an award made *after* the reversal
+//! finds the room. An award made *before* it, in the same period, was cut
+//! by a cap that the reversed award helped fill: without a make-up, what
+//! it earned would depend on whether it came before or after the reversal
+//! (the bug Stack Overflow long had with its daily reputation cap). So
+//! [`Program::reverse`] goes through the awards a cap cut that the ledger
+//! remembers ([`Ledger::cut_awards`]), oldest first, and gives each what
+//! the room now allows.
+
+use super::PointsError;
+use super::ledger::{CutAward, DayTally, Ledger, Lot, LotOrder, Periods, RuleCounter, too_old};
+use super::limits::{month_of, week_of};
+use super::program::Program;
+use super::reversal::Reversal;
+use super::statement::{Entry, EntryKind};
+use crate::event::Label;
+use crate::id::EventId;
+use crate::time::{LocalDay, plus_days};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Points a reversal made up for an award that a cap had cut.
+///
+/// Each award a cap cut is judged again, oldest first, as if it were made
+/// now at its own time: against the tallies of its day, week, month and
+/// lifetime (and the program's global daily tally) as they are after the
+/// reversal, less its own share of them, with its rule's caps and cap mode
+/// as the program states them now. What that comes to beyond what it was
+/// awarded is credited as a lot of its own, with the award's event, rule,
+/// pending period and expiry, and counted in the tallies, so a later
+/// reversal of the same event takes it back too. An award refused whole
+/// (a count cap, or a `reject` cap) that now fits counts as an award.
+///
+/// What is not redone: an award made in full in the meantime is never cut
+/// back, so under `reject` caps a later award that fitted only because an
+/// earlier one was refused keeps its points, and the earlier one may still
+/// not fit; cooldowns, first-time and every-nth conditions and exclusive
+/// groups are not judged again. An award whose day is older than the
+/// tallies kept ([`DAILY_TALLY_DAYS`](super::DAILY_TALLY_DAYS)) is not
+/// made up: its cap's room can no longer be told. The ledger remembers as
+/// many cut awards as [`LedgerPolicy::reversible_awards`](super::LedgerPolicy::reversible_awards),
+/// and forgets one once it is made up in full.
+///
+/// ```
+/// use chrono::{TimeDelta, TimeZone, Utc};
+/// use growthkit::points::{Portion, ProgramSpec};
+/// use growthkit::{Event, EventId, EventKind, UserId};
+///
+/// // One helpful answer a day earns points.
+/// let program = serde_json::from_str::<ProgramSpec>(r#"{
+///     "rules": [{ "name": "answer", "on": "custom:answer_accepted",
+///                 "reward": { "type": "fixed", "points": 15 },
+///                 "daily_cap": { "count": 1 } }]
+/// }"#)?.validate()?;
+/// let answer = EventKind::Custom { name: "answer_accepted".into() };
+/// let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap();
+/// let mut ledger = program.new_ledger();
+/// for (id, minutes) in [(1, 0), (2, 30)] {
+///     let at = t0 + TimeDelta::minutes(minutes);
+///     program.apply(&mut ledger, &Event::new(EventId(id), UserId(7), at, answer.clone()))?;
+/// }
+/// assert_eq!(ledger.earned(), 15); // the second answer was capped
+///
+/// // The first answer is withdrawn: the second one gets its points after all.
+/// let later = t0 + TimeDelta::hours(2);
+/// let undone = program.reverse(&mut ledger, "withdrawn-1".into(), EventId(1), Portion::Whole, later)?;
+/// assert_eq!(undone.made_up[0].source, EventId(2));
+/// assert_eq!(undone.made_up[0].points, 15);
+/// assert_eq!(ledger.balance(later), 15);
+/// ledger.check()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct MadeUp {
+    /// The award's rule.
+    pub rule: Label,
+    /// The award's event.
+    pub source: EventId,
+    /// When the award was earned.
+    pub earned_at: DateTime<Utc>,
+    /// Points made up.
+    pub points: u64,
+    /// Whether the award had been refused whole and now counts as an award.
+    pub counted: bool,
+}
+
+impl<Tz: TimeZone> Program<Tz> {
+    /// Makes up the awards a cap cut that `ledger`, just reversed, has room
+    /// for now (see [`MadeUp`]), adding them and their statement entries to
+    /// `reversal`.
+    pub(crate) fn make_up(
+        &self,
+        ledger: &mut Ledger,
+        reversal: &mut Reversal,
+    ) -> Result<(), PointsError> {
+        if reversal.points == 0 {
+            // No room came back.
+            return Ok(());
+        }
+        ledger.counters.adopt(&self.plan.names);
+        let mut i = 0;
+        while let Some(cut) = ledger.cut.get(i).cloned() {
+            if let Some(made) = self.make_up_one(ledger, &cut)? {
+                let entries = self.credit_made_up(ledger, &made, reversal)?;
+                reversal.entries.extend(entries);
+                if let Some(c) = ledger.cut.get_mut(i) {
+                    c.awarded = c.awarded.saturating_add(made.points);
+                }
+                reversal.made_up.push(made);
+            }
+            match ledger.cut.get(i) {
+                Some(c) if c.awarded >= c.wanted => {
+                    ledger.cut.remove(i);
+                }
+                _ => i += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// What the room now allows `cut` beyond what it was awarded, counted
+    /// in its rule's tallies and the global one; `None` if nothing.
+    fn make_up_one(
+        &self,
+        ledger: &mut Ledger,
+        cut: &CutAward,
+    ) -> Result<Option<MadeUp>, PointsError> {
+        let Some(position) = self.plan.names.iter().position(|n| *n == cut.rule) else {
+            // The rule left the program.
+            return Ok(None);
+        };
+        let Some(rule) = self.spec.rules.get(position) else {
+            return Ok(None);
+        };
+        let day = LocalDay::of(cut.earned_at, &self.zone);
+        let periods = Periods {
+            day,
+            days: rule.tallies_days(),
+            week: rule.tallies_weeks().then(|| week_of(day)),
+            month: rule.tallies_months().then(|| month_of(day)),
+            last_award: false,
+        };
+        let counts_global = self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt;
+        let counter = ledger.counters.get(rule.name.as_str());
+        let empty = RuleCounter::EMPTY;
+        let counter = counter.unwrap_or(&empty);
+        if counter.too_old(day) || (counts_global && too_old(&ledger.global_days, day)) {
+            return Ok(None);
+        }
+        // Judged as if made now, whole: its own share of the tallies first
+        // taken out (one award, if it was awarded anything, and its points).
+        let own = u32::from(cut.awarded > 0);
+        let less = |t: DayTally| DayTally {
+            count: t.count.saturating_sub(own),
+            points: t.points.saturating_sub(cut.awarded),
+        };
+        let global = counts_global.then(|| ledger.global_days.tally(day));
+        let used = |period| less(counter.used(period, &periods));
+        let (points, _) = self.caps(rule, cut.wanted, used, global.map(less));
+        let more = points.saturating_sub(cut.awarded);
+        if more == 0 {
+            return Ok(None);
+        }
+        let counted = cut.awarded == 0;
+        let awards = u32::from(counted);
+        counter.lifetime().plus(more).ok_or(PointsError::Overflow)?;
+        let global = match global {
+            Some(t) => Some(DayTally {
+                count: t.count.checked_add(awards).ok_or(PointsError::Overflow)?,
+                points: t.points.checked_add(more).ok_or(PointsError::Overflow)?,
+            }),
+            None => None,
+        };
+        if let Some(counter) = ledger.counters.at_mut(position, &rule.name) {
+            let periods = Periods {
+                last_award: counted && rule.cooldown_seconds.is_some(),
+                ..periods
+            };
+            counter.record_awards(periods, cut.earned_at, more, awards);
+        }
+        if let Some(tally) = global {
+            ledger.record_global(day, tally);
+        }
+        Ok(Some(MadeUp {
+            rule: rule.name.clone(),
+            source: cut.source,
+            earned_at: cut.earned_at,
+            points: more,
+            counted,
+        }))
+    }
+
+    /// Credits `made` as a lot of its award's own (its pending period and
+    /// expiry), paying debt first; the statement entries, dated at the
+    /// reversal.
+    fn credit_made_up(
+        &self,
+        ledger: &mut Ledger,
+        made: &MadeUp,
+        reversal: &Reversal,
+    ) -> Result<Vec<Entry>, PointsError> {
+        let position = self.plan.names.iter().position(|n| *n == made.rule);
+        let rule = position.and_then(|i| self.spec.rules.get(i));
+        let plan = position.and_then(|i| self.plan.rules.get(i));
+        let (Some(rule), Some(plan)) = (rule, plan) else {
+            return Err(PointsError::Inconsistent {
+                what: "a made-up award's rule left the program",
+            });
+        };
+        let available_from = match rule.pending_days {
+            0 => made.earned_at,
+            days => plus_days(made.earned_at, days).ok_or(PointsError::Overflow)?,
+        };
+        let lot = Lot {
+            id: 0,
+            source: made.source,
+            rule: made.rule.clone(),
+            earned_at: made.earned_at,
+            available_from,
+            expires_at: plan.expiry.expires_at(made.earned_at, &self.zone)?,
+            remaining: made.points,
+            held: 0,
+            counted_global: self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt,
+        };
+        let policy = (&self.spec.ledger, false);
+        let lots = std::iter::once(lot);
+        let paid = ledger.credit(made.points, 1, lots, policy, LotOrder::Kept)?;
+        let mut entries = vec![Entry {
+            at: reversal.at,
+            points: made.points,
+            kind: EntryKind::MadeUp {
+                rule: made.rule.clone(),
+                source: made.source,
+                key: reversal.key.clone(),
+            },
+        }];
+        if paid > 0 {
+            entries.push(Entry {
+                at: reversal.at,
+                points: paid,
+                kind: EntryKind::DebtPaid {
+                    rule: made.rule.clone(),
+                },
+            });
+        }
+        Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::fixtures::*;
+    use crate::points::{Portion, Reversal};
+    use chrono::TimeDelta;
+
+    fn undo(p: &Program, l: &mut Ledger, id: u64, at: DateTime<Utc>) -> Reversal {
+        let key = format!("undo-{id}").into();
+        p.reverse(l, key, EventId(id), Portion::Whole, at)
+            .unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn balance_after(p: &Program, steps: &[Result<crate::Event, u64>]) -> (Ledger, i128) {
+        let mut l = p.new_ledger();
+        for (n, step) in steps.iter().enumerate() {
+            match step {
+                Ok(event) => earn(p, &mut l, std::slice::from_ref(event)),
+                Err(id) => {
+                    undo(p, &mut l, *id, t(100 + n as i64));
+                }
+            }
+        }
+        assert_conserved(&l, t(200));
+        let balance = l.balance(t(200));
+        (l, balance)
+    }
+
+    #[test]
+    fn a_capped_award_is_made_up_whether_it_came_before_or_after_the_reversal() {
+        // One visit a day earns; the first is reversed.
+        let p = program(
+            r#"{ "rules": [{ "name": "visit", "on": "visited",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
+        );
+        let (first, second) = (visit(1, t(0)), visit(2, t(2)));
+        let (after, a) = balance_after(&p, &[Ok(first.clone()), Ok(second.clone()), Err(1)]);
+        let (_, b) = balance_after(&p, &[Ok(first), Err(1), Ok(second)]);
+        assert_eq!((a, b), (10, 10));
+        // The made-up award counts as the day's award: a third visit is capped.
+        let mut l = after;
+        let third = p.apply(&mut l, &visit(3, t(5))).unwrap_or_default();
+        assert_eq!(third.total, 0);
+        assert_eq!(
+            l.counter("visit")
+                .map(|c| c.day(LocalDay::of(t(0), p.zone())).count),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn trimmed_awards_are_made_up_oldest_first_as_far_as_the_room_goes() {
+        let p = shop(1, r#""daily_cap": { "points": 100 },"#, "{}");
+        let buys = [
+            purchase(1, 80, t(0)),
+            purchase(2, 50, t(1)),
+            purchase(3, 50, t(2)),
+        ];
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &buys);
+        assert_eq!(l.earned(), 100); // 80 + 20 + 0
+        assert_eq!(l.cut_awards().len(), 2);
+        let r = undo(&p, &mut l, 1, t(10));
+        let made: Vec<(EventId, u64, bool)> = r
+            .made_up
+            .iter()
+            .map(|m| (m.source, m.points, m.counted))
+            .collect();
+        assert_eq!(made, [(EventId(2), 30, false), (EventId(3), 50, true)]);
+        assert_eq!(l.balance(t(10)), 100);
+        // Both are whole now: nothing is left to make up.
+        assert_eq!(l.cut_awards().len(), 0);
+        // As if the first purchase had never been made.
+        let (_, never) = balance_after(&p, &[Ok(buys[1].clone()), Ok(buys[2].clone())]);
+        assert_eq!(never, 100);
+        assert_conserved(&l, t(10));
+    }
+
+    #[test]
+    fn a_rejected_award_is_made_up_whole_once_it_fits() {
+        let p = shop(
+            1,
+            r#""daily_cap": { "points": 100 }, "cap_mode": "reject","#,
+            "{}",
+        );
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[
+                purchase(1, 60, t(0)),
+                purchase(2, 50, t(1)),
+                purchase(3, 40, t(2)),
+            ],
+        );
+        assert_eq!(l.earned(), 100); // 60 + 0 + 40
+        let r = undo(&p, &mut l, 1, t(10));
+        assert_eq!(r.made_up.len(), 1);
+        assert_eq!((r.made_up[0].source, r.made_up[0].points), (EventId(2), 50));
+        assert_eq!(l.balance(t(10)), 90);
+    }
+
+    #[test]
+    fn room_on_another_day_makes_nothing_up() {
+        let p = program(
+            r#"{ "rules": [{ "name": "visit", "on": "visited",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[
+                visit(1, day(0)),
+                visit(2, day(1)),
+                visit(3, day(1) + TimeDelta::minutes(1)),
+            ],
+        );
+        let r = undo(&p, &mut l, 1, day(2));
+        assert!(r.made_up.is_empty());
+        assert_eq!(
+            l.cut_awards().len(),
+            1,
+            "the second day's capped visit waits"
+        );
+        let r = undo(&p, &mut l, 2, day(2));
+        assert_eq!(r.made_up.len(), 1);
+        assert_eq!(r.made_up[0].source, EventId(3));
+    }
+
+    #[test]
+    fn the_global_daily_cap_gives_its_room_to_other_rules() {
+        let p = program(
+            r#"{ "global_daily_cap": { "points": 200 }, "rules": [
+                 { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 150 } },
+                 { "name": "buy", "on": "purchase",
+                   "reward": { "type": "fixed", "points": 100 } } ] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0)), purchase(2, 1, t(1))]);
+        assert_eq!(l.earned(), 200); // 150 + 50
+        let r = undo(&p, &mut l, 1, t(10));
+        assert_eq!(r.made_up.len(), 1);
+        assert_eq!(
+            (r.made_up[0].rule.as_str(), r.made_up[0].points),
+            ("buy", 50)
+        );
+        assert_eq!(l.global_day(LocalDay::of(t(0), p.zone())).points, 100);
+    }
+
+    #[test]
+    fn a_repeated_reversal_makes_nothing_up_again_and_a_later_one_takes_it_back() {
+        let p = shop(1, r#""daily_cap": { "points": 100 },"#, "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 80, t(0)), purchase(2, 50, t(1))]);
+        let first = undo(&p, &mut l, 1, t(10));
+        let before = l.clone();
+        let again = undo(&p, &mut l, 1, t(11));
+        assert!(again.repeated);
+        assert_eq!(again.made_up, first.made_up);
+        assert_eq!(l, before);
+        // The statement says why the points came.
+        let shown = l
+            .statement()
+            .last()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            shown.ends_with("+30 buy (event#2), cap room given back by undo-1"),
+            "{shown}"
+        );
+        // Reversing the second purchase takes back its award and what was made up.
+        let second = undo(&p, &mut l, 2, t(12));
+        assert_eq!(second.points, 50);
+        assert_eq!(l.balance(t(12)), 0);
+        assert_conserved(&l, t(12));
+    }
+
+    #[test]
+    fn made_up_points_pay_debt_first() {
+        let p = shop(
+            1,
+            r#""daily_cap": { "points": 100 },"#,
+            r#"{ "clawback": "debt" }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 80, t(0)), purchase(2, 50, t(1))]);
+        l.redeem("order".into(), 100, t(2))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let r = undo(&p, &mut l, 1, t(10));
+        // 80 owed, then 30 made up pay 30 of it.
+        assert_eq!(r.owed, 80);
+        assert_eq!(r.made_up[0].points, 30);
+        assert_eq!(l.owed(), 50);
+        assert_eq!(l.balance(t(10)), -50);
+        assert_conserved(&l, t(10));
+    }
+
+    #[test]
+    fn a_reversed_award_is_owed_nothing_more() {
+        let p = program(
+            r#"{ "rules": [{ "name": "visit", "on": "visited",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0)), visit(2, t(1))]);
+        // The refused visit is reversed: it earned nothing, but its claim goes.
+        let refused = undo(&p, &mut l, 2, t(2));
+        assert_eq!((refused.points, l.cut_awards().len()), (0, 0));
+        let first = undo(&p, &mut l, 1, t(3));
+        assert!(first.made_up.is_empty());
+        assert_eq!(l.balance(t(3)), 0);
+        // A share of a trimmed award shrinks what it may be made up to: half
+        // of a ¥50 purchase trimmed to 20 points is a ¥25 one, which the
+        // room left (20) would have trimmed to 20 as well, so the 10 points
+        // reversed are made up at once.
+        let p = shop(1, r#""daily_cap": { "points": 100 },"#, "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 80, t(0)), purchase(2, 50, t(1))]);
+        let half = Portion::Share {
+            numerator: 1,
+            denominator: 2,
+        };
+        let r = p.reverse(&mut l, "half-2".into(), EventId(2), half, t(2));
+        let made = r.map(|r| (r.points, r.made_up.iter().map(|m| m.points).sum::<u64>()));
+        assert_eq!(made, Ok((10, 10)));
+        let cut: Vec<(u64, u64)> = l.cut_awards().map(|c| (c.wanted, c.awarded)).collect();
+        assert_eq!(cut, [(25, 20)]);
+        // Without the first purchase, the ¥25 earns its 25.
+        let r = undo(&p, &mut l, 1, t(3));
+        assert_eq!(r.made_up.iter().map(|m| m.points).sum::<u64>(), 5);
+        assert_eq!(l.balance(t(3)), 25);
+        assert_conserved(&l, t(3));
+    }
+
+    #[test]
+    fn a_ledger_reversed_without_its_program_makes_nothing_up() {
+        let p = shop(1, r#""daily_cap": { "points": 100 },"#, "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 80, t(0)), purchase(2, 50, t(1))]);
+        let policy = p.spec().ledger.clawback;
+        let r = l
+            .reverse(
+                "undo".into(),
+                EventId(1),
+                Portion::Whole,
+                policy,
+                p.zone(),
+                t(10),
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(r.made_up.is_empty());
+        assert_eq!(l.cut_awards().len(), 1);
+    }
+
+    #[test]
+    fn cut_awards_are_remembered_as_far_as_the_reversible_awards() {
+        let p = program(
+            r#"{ "ledger": { "reversible_awards": 2 }, "rules": [{ "name": "visit", "on": "visited",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
+        );
+        let mut l = p.new_ledger();
+        let visits: Vec<_> = (1..=5).map(|i| visit(i, t(i as i64))).collect();
+        earn(&p, &mut l, &visits);
+        let kept: Vec<EventId> = l.cut_awards().map(|c| c.source).collect();
+        assert_eq!(kept, [EventId(4), EventId(5)]);
+        let lean = program(
+            r#"{ "ledger": { "reversible_awards": 0 }, "rules": [{ "name": "visit", "on": "visited",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
+        );
+        let mut l = lean.new_ledger();
+        earn(&lean, &mut l, &visits);
+        assert_eq!(l.cut_awards().len(), 0);
+    }
+}
