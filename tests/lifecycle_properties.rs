@@ -1129,8 +1129,9 @@ fn offsets_with_seconds_are_refused() {
 
 /// An activity event at exactly an idle threshold (here 30 days after the
 /// last activity, to the millisecond) fires the idle moves and is a return:
-/// the user was active at that instant. A late payment that follows lifts
-/// them back along the path.
+/// the user was active at that instant. A late payment that follows, made
+/// before the idle spell, is counted but does not lift them back along the
+/// path; one made after the return does.
 #[test]
 fn activity_exactly_at_an_idle_threshold_is_a_return() {
     let policy = LifecyclePolicy::default(); // idle: 7, 30, 90 days
@@ -1147,5 +1148,13 @@ fn activity_exactly_at_an_idle_threshold_is_a_return() {
     );
     policy.apply(&mut state, &paid).unwrap();
     assert_eq!(state.payments(), 1);
-    assert_eq!(state.stage(), Stage::Converted);
+    assert_eq!(state.stage(), Stage::Reactivated);
+    assert_eq!(state.peak(), Stage::Converted);
+    let paid_since = Event {
+        id: EventId(4),
+        at: at(30 * 24 + 1),
+        ..paid
+    };
+    policy.apply(&mut state, &paid_since).unwrap();
+    assert_eq!(state.stage(), Stage::RepeatBuyer);
 }

@@ -18,7 +18,8 @@
 //! - **Activated**: `activation.required` key actions on local days
 //!   `0..within_days` counted from the sign-up day (day 0).
 //! - **Retained**: an activated user active on `retention.active_days`
-//!   distinct local days among the `window_days` ending today.
+//!   distinct local days among the `window_days` ending today (a window
+//!   that ended before the activation day does not count).
 //! - **Converted / repeat buyer / loyal**: 1, 2 and `loyal_payments`
 //!   purchases with a positive amount. Refunds are counted, never demote.
 //! - **At risk / dormant / churned**: `idle.*_days` whole 24-hour periods
@@ -26,10 +27,12 @@
 //!   activity since), each move stamped at the instant it came due.
 //! - **Back**: activity at or after the move into an idle stage returns an
 //!   at-risk user to the stage they left, and makes a dormant or churned one
-//!   *reactivated*; regained retention or a payment then restores the best
-//!   stage they ever held.
+//!   *reactivated*; regained retention (active days from the day of the
+//!   return on) or a payment (at or after the return) then restores the
+//!   best stage they ever held.
 //! - **Late events** are counted and may move a user forward, never back,
-//!   and never count as a return from an idle stage entered after them.
+//!   and never count as a return from an idle stage entered after them, nor
+//!   as a step on the path back from it.
 //! - **Repeats** of an event id change nothing (see [`crate::dedupe`]).
 //!
 //! ```

@@ -2,7 +2,7 @@
 
 use super::history::{History, Kept};
 use super::moves::{MoveSink, Transitions};
-use super::policy::LifecyclePolicy;
+use super::policy::{LifecyclePolicy, RetentionRule};
 use super::stage::Stage;
 use crate::bounded;
 use crate::dedupe::{Admission, Judge, OwnWindow, RecentIds};
@@ -119,6 +119,13 @@ pub struct Lifecycle {
     peak: Stage,
     /// The stage held when the user went idle: where a return from at-risk leads.
     resume: Stage,
+    /// The activation day, as days after `acquired_day` (saturating: 255
+    /// stands for that day or any later one); meaningful once
+    /// `key_actions` reaches the policy's `required`. One byte, so the
+    /// fixed part stays 80 bytes. States stored before it was kept read
+    /// back as 0: activated on the acquisition day.
+    #[serde(default)]
+    activated_on: u8,
     pub(super) recent: RecentIds,
     #[serde(with = "super::history::as_transitions")]
     history: Vec<Kept>,
@@ -147,6 +154,7 @@ impl Lifecycle {
             stage: Stage::Prospect,
             peak: Stage::Prospect,
             resume: Stage::Prospect,
+            activated_on: 0,
             recent: RecentIds::new(),
             history: Vec::new(),
         }
@@ -311,25 +319,101 @@ impl Lifecycle {
     /// `day` and ends on an active day, as in-order events would have seen
     /// it: for the newest day, the window ending there; for a late day,
     /// also the windows ending on the later active days it now fills in.
+    /// Only windows ending on or after `reach.ends_from` count, and in them
+    /// only the days on or after `reach.days_from` (see [`Reach`]).
     #[inline]
-    fn best_window_through(&self, day: LocalDay, window: u16) -> u32 {
+    fn best_window_through(&self, day: LocalDay, window: u16, reach: Reach) -> u32 {
         if day >= self.active_anchor {
             // The newest day, as events in time order always are.
-            return self.active_days_in(day, window);
+            if day < reach.ends_from {
+                return 0;
+            }
+            return self.active_days_from(reach.days_from, day, window);
         }
-        self.best_late_window(day, window)
+        self.best_late_window(day, window, reach)
     }
 
     #[inline(never)]
-    fn best_late_window(&self, day: LocalDay, window: u16) -> u32 {
-        let later = i64::from(self.active_anchor.number()) - i64::from(day.number());
-        let reach = later.min(i64::from(window) - 1).min(63);
-        (0..=reach.max(0))
-            .filter_map(|k| day.checked_add_days(i32::try_from(k).ok()?))
+    fn best_late_window(&self, day: LocalDay, window: u16, reach: Reach) -> u32 {
+        let day = i64::from(day.number());
+        self.best_window_ending_in(day..=day + i64::from(window) - 1, window, reach)
+    }
+
+    /// The most distinct active days (on or after `reach.days_from`) in a
+    /// `window`-day window ending on an active day numbered in `ends`, and
+    /// on or after `reach.ends_from`: windows that closed before it were
+    /// never judged in time order with the user activated (or back).
+    #[inline(never)]
+    fn best_window_ending_in(
+        &self,
+        ends: std::ops::RangeInclusive<i64>,
+        window: u16,
+        reach: Reach,
+    ) -> u32 {
+        // Only the 64 days up to the anchor can be active.
+        let anchor = i64::from(self.active_anchor.number());
+        let first = (*ends.start())
+            .max(i64::from(reach.ends_from.number()))
+            .max(anchor - 63);
+        (first..=(*ends.end()).min(anchor))
+            .filter_map(|n| Some(LocalDay::from_number(i32::try_from(n).ok()?)))
             .filter(|&end| self.was_active_on(end))
-            .map(|end| self.active_days_in(end, window))
+            .map(|end| self.active_days_from(reach.days_from, end, window))
             .max()
             .unwrap_or(0)
+    }
+
+    /// Distinct active days on or after `first` among the `window` local
+    /// days ending on `today`.
+    #[inline]
+    fn active_days_from(&self, first: LocalDay, today: LocalDay, window: u16) -> u32 {
+        let since_first = i64::from(today.number()) - i64::from(first.number()) + 1;
+        // In 1..=window, so the conversion cannot fail.
+        match u16::try_from(since_first.min(i64::from(window))) {
+            Ok(days) if days > 0 => self.active_days_in(today, days),
+            _ => 0,
+        }
+    }
+
+    /// The local day the user was activated on, in time order: the day of
+    /// the `required`-th key action (see [`Lifecycle::count_key_action`]).
+    #[inline]
+    fn activation_day(&self) -> LocalDay {
+        self.acquired_day
+            .checked_add_days(i32::from(self.activated_on))
+            // Only at the end of the calendar: no window ends after it.
+            .unwrap_or(LocalDay::from_number(i32::MAX))
+    }
+
+    /// Counts a key action `offset` days after the acquisition day, and
+    /// keeps the activation day as time order would have seen it: the day
+    /// of the `required`-th key action. Returns whether this activated the
+    /// user, or moved their activation day earlier.
+    fn count_key_action(&mut self, offset: i32, required: u32) -> bool {
+        let offset = u8::try_from(offset).unwrap_or(u8::MAX);
+        let before = self.activated_on;
+        self.key_actions = self.key_actions.saturating_add(1);
+        self.activated_on = match self.key_actions {
+            1 => offset,
+            // Among the first `required`: the latest of them activates.
+            n if n <= required => self.activated_on.max(offset),
+            // One key action activates: the earliest is the day.
+            _ if required == 1 => self.activated_on.min(offset),
+            // The `required`-th earliest may now be earlier, by a day not
+            // kept: keep the later one, so that no late day retains a user
+            // through a window time order would not have judged.
+            _ => self.activated_on,
+        };
+        self.key_actions == required || (self.key_actions > required && self.activated_on < before)
+    }
+
+    /// Moves the acquisition day back to `day` (a late, earlier sign-up),
+    /// keeping the activation day where it was.
+    fn acquired_earlier(&mut self, day: LocalDay) {
+        let back = self.acquired_day.days_since(day);
+        let back = u8::try_from(back.max(0)).unwrap_or(u8::MAX);
+        self.activated_on = self.activated_on.saturating_add(back);
+        self.acquired_day = day;
     }
 
     fn mark_active(&mut self, day: LocalDay) {
@@ -408,6 +492,17 @@ fn enter<S: MoveSink>(
     }
 }
 
+/// Which retention windows count, and which of their days: a late day may
+/// only retain through a window that ended once the user was activated, and
+/// a reactivated user regains retention only with days from the return on.
+#[derive(Clone, Copy)]
+struct Reach {
+    /// The earliest day a window may end on.
+    ends_from: LocalDay,
+    /// The earliest day counted in a window.
+    days_from: LocalDay,
+}
+
 /// What the step needs to know about one event, computed once.
 struct Seen {
     id: EventId,
@@ -430,13 +525,19 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     /// Events may arrive out of order. A late event is counted (its active
     /// day, key action, payment) and can move the user *forward*, but it
     /// never rewinds a stage, never makes an idle move, and never counts as a
-    /// return from an idle stage entered after it happened. A late active
-    /// day that completes the retention window ending on a later active
-    /// day retains the user, as it would have in time order. One thing is
-    /// judged on arrival: a key action counts towards activation if it falls
-    /// within `activation.within_days` of the acquisition day known when it
-    /// arrives; a sign-up arriving later that moves that day back does not
-    /// judge the key actions already seen again.
+    /// return from an idle stage entered after it happened, nor as a step on
+    /// the path back from it: a reactivated user regains retention only with
+    /// active days from the local day of the return on, and a payment lifts
+    /// them only if made at or after the return. A late active day that
+    /// completes the retention window ending on a later active day retains
+    /// the user, as it would have in time order: if that window ends on or
+    /// after the day the user was activated (the day of the
+    /// `activation.required`-th key action; when more key actions than that
+    /// arrive out of order, possibly a later day than time order's). One
+    /// thing is judged on arrival: a key action counts towards activation if
+    /// it falls within `activation.within_days` of the acquisition day known
+    /// when it arrives; a sign-up arriving later that moves that day back
+    /// does not judge the key actions already seen again.
     ///
     /// ```
     /// use chrono::{TimeZone, Utc};
@@ -512,8 +613,8 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             active: self.activity.matches(&event.kind),
             paid: matches!(&event.kind, EventKind::Purchase { amount } if amount.minor > 0),
         };
-        self.count(state, event, &seen, out);
-        self.advance(state, &seen, out);
+        let activated = self.count(state, event, &seen, out);
+        self.advance(state, &seen, activated, out);
         // Saturating, as the generic machine does: only a stored state made
         // by hand gets there, and a public function never panics.
         state.version = state.version.saturating_add(1);
@@ -579,8 +680,16 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         moved
     }
 
+    /// Counts the event; returns whether it activated the user (or moved
+    /// their activation day earlier).
     #[inline(always)]
-    fn count(&self, state: &mut Lifecycle, event: &Event, seen: &Seen, out: &mut impl MoveSink) {
+    fn count(
+        &self,
+        state: &mut Lifecycle,
+        event: &Event,
+        seen: &Seen,
+        out: &mut impl MoveSink,
+    ) -> bool {
         if state.stage == Stage::Prospect {
             state.acquired_at = seen.at;
             state.acquired_day = seen.day;
@@ -608,7 +717,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         match &event.kind {
             EventKind::SignedUp if seen.at < state.acquired_at => {
                 state.acquired_at = seen.at;
-                state.acquired_day = seen.day;
+                state.acquired_earlier(seen.day);
             }
             EventKind::Refund { .. } => state.refunds = state.refunds.saturating_add(1),
             _ if seen.paid => state.payments = state.payments.saturating_add(1),
@@ -617,13 +726,20 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         if self.key_actions.matches(&event.kind) {
             let offset = seen.day.days_since(state.acquired_day);
             if (0..i32::from(self.spec.activation.within_days)).contains(&offset) {
-                state.key_actions = state.key_actions.saturating_add(1);
+                return state.count_key_action(offset, self.spec.activation.required);
             }
         }
+        false
     }
 
     #[inline(always)]
-    fn advance(&self, state: &mut Lifecycle, seen: &Seen, out: &mut impl MoveSink) {
+    fn advance(
+        &self,
+        state: &mut Lifecycle,
+        seen: &Seen,
+        activated_now: bool,
+        out: &mut impl MoveSink,
+    ) {
         let cause = Cause::Event {
             id: seen.id,
             kind: seen.kind,
@@ -657,17 +773,23 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             }
             _ => {}
         }
-        let retention = self.spec.retention;
-        let retained_now = || {
-            seen.active
-                && state.best_window_through(seen.day, retention.window_days)
-                    >= u32::from(retention.active_days)
-        };
+        let retained_now = |reach| self.retained(state, seen, activated_now, reach);
+        let activated = state.activation_day();
         let target = match state.stage {
-            s if s.is_progress() => self.earned_stage(state, retained_now),
-            // The path back: regained retention, or a payment, restores the
-            // best stage the user ever held.
-            Stage::Reactivated if seen.paid || retained_now() => {
+            s if s.is_progress() => self.earned_stage(state, || {
+                retained_now(Reach {
+                    ends_from: activated,
+                    days_from: LocalDay::from_number(i32::MIN),
+                })
+            }),
+            // The path back: retention regained from the return on, or a
+            // payment made since, restores the best stage the user ever
+            // held. What came before the return (however late it arrives)
+            // is what made them idle, not a way back.
+            Stage::Reactivated
+                if (seen.paid && seen.at >= state.since)
+                    || retained_now(self.since_return(state, seen, activated)) =>
+            {
                 self.earned_stage(state, || true).max(state.peak)
             }
             _ => {
@@ -691,6 +813,51 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
                 limit,
                 out,
             );
+        }
+    }
+
+    /// Whether `seen` retains the user, judging the windows `reach` allows
+    /// as time order would have: those that hold its day, if it is active;
+    /// every one since the activation day, if it just activated the user
+    /// (a late key action, say): in time order each active day after it
+    /// judged its window, its own day too if the key action was active.
+    fn retained(&self, state: &Lifecycle, seen: &Seen, activated_now: bool, reach: Reach) -> bool {
+        let RetentionRule {
+            active_days,
+            window_days,
+        } = self.spec.retention;
+        let best = if activated_now {
+            let reach = Reach {
+                ends_from: match seen.active {
+                    true => reach.ends_from,
+                    false => reach
+                        .ends_from
+                        .checked_add_days(1)
+                        .unwrap_or(reach.ends_from),
+                },
+                ..reach
+            };
+            state.best_window_ending_in(i64::MIN..=i64::MAX, window_days, reach)
+        } else if seen.active {
+            state.best_window_through(seen.day, window_days, reach)
+        } else {
+            0
+        };
+        best >= u32::from(active_days)
+    }
+
+    /// For a reactivated user: only days from the return on count, in
+    /// windows that end once they were also activated.
+    fn since_return(&self, state: &Lifecycle, seen: &Seen, activated: LocalDay) -> Reach {
+        // `since` is the return's instant; most often this very event's.
+        let back = if state.since == seen.at {
+            seen.day
+        } else {
+            millis::to_instant(state.since).map_or(seen.day, |at| LocalDay::of(at, self.zone()))
+        };
+        Reach {
+            ends_from: back.max(activated),
+            days_from: back,
         }
     }
 
@@ -831,6 +998,219 @@ mod tests {
         let late = Event::new(EventId(4), U, day(-4), EventKind::Visited);
         p.apply(&mut state, &late).unwrap();
         assert_eq!(state.stage(), Stage::Activated);
+    }
+
+    /// Applies `events` to a new state in the `order` given; returns each
+    /// event's moves as `(from, to)` pairs, and the state.
+    fn in_order<Tz: TimeZone>(
+        p: &LifecyclePolicy<Tz>,
+        events: &[Event],
+        order: &[usize],
+    ) -> (Vec<Vec<(Stage, Stage)>>, Lifecycle) {
+        let mut state = Lifecycle::new(U);
+        let moves = order
+            .iter()
+            .map(|&i| {
+                let applied = p.apply(&mut state, &events[i]).unwrap();
+                assert!(applied.was_applied(), "event {i} in {order:?}");
+                applied.transitions.iter().map(|t| (t.from, t.to)).collect()
+            })
+            .collect();
+        (moves, state)
+    }
+
+    /// Day `n` after 2026-03-01 09:00 UTC.
+    fn utc_day(n: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap() + TimeDelta::days(n)
+    }
+
+    #[test]
+    fn late_days_from_before_an_idle_spell_do_not_lift_a_reactivated_user() {
+        use Stage::*;
+        let p = LifecyclePolicy::default();
+        let events = [
+            Event::new(EventId(1), U, utc_day(0), lesson()),
+            Event::new(EventId(2), U, utc_day(1), EventKind::Visited),
+            Event::new(EventId(3), U, utc_day(2), EventKind::Visited),
+            Event::new(EventId(4), U, utc_day(40), EventKind::Visited),
+        ];
+        let (moves, state) = in_order(&p, &events, &[0, 1, 2, 3]);
+        let idle_and_back = vec![
+            (Retained, AtRisk),
+            (AtRisk, Dormant),
+            (Dormant, Reactivated),
+        ];
+        let start = vec![(Prospect, Acquired), (Acquired, Activated)];
+        assert_eq!(
+            moves,
+            [
+                start.clone(),
+                vec![],
+                vec![(Activated, Retained)],
+                idle_and_back
+            ]
+        );
+        assert_eq!(state.stage(), Reactivated);
+        // Days 1 and 2 arrive after the return: they are counted, but are
+        // no regained retention.
+        let (moves, state) = in_order(&p, &events, &[0, 3, 1, 2]);
+        let idle_and_back = vec![
+            (Activated, AtRisk),
+            (AtRisk, Dormant),
+            (Dormant, Reactivated),
+        ];
+        assert_eq!(moves, [start, idle_and_back, vec![], vec![]]);
+        assert_eq!(state.stage(), Reactivated);
+        assert!(state.was_active_on(LocalDay::of(utc_day(2), p.zone())));
+        // (Nor do late days lift the peak of a user who is idle or back:
+        // retention earned before the idle spell shows only in time order.)
+        assert_eq!(state.peak(), Activated);
+    }
+
+    #[test]
+    fn a_late_payment_from_before_an_idle_spell_does_not_lift_a_reactivated_user() {
+        use Stage::*;
+        let p = LifecyclePolicy::default();
+        let events = [
+            Event::new(EventId(1), U, utc_day(0), lesson()),
+            Event::new(EventId(2), U, utc_day(1), pay()),
+            Event::new(EventId(3), U, utc_day(40), EventKind::Visited),
+        ];
+        let start = vec![(Prospect, Acquired), (Acquired, Activated)];
+        let back = [(AtRisk, Dormant), (Dormant, Reactivated)];
+        let (moves, state) = in_order(&p, &events, &[0, 1, 2]);
+        let idle_and_back = [vec![(Converted, AtRisk)], back.to_vec()].concat();
+        assert_eq!(
+            moves,
+            [start.clone(), vec![(Activated, Converted)], idle_and_back]
+        );
+        assert_eq!((state.stage(), state.peak()), (Reactivated, Converted));
+        let (moves, mut state) = in_order(&p, &events, &[0, 2, 1]);
+        let idle_and_back = [vec![(Activated, AtRisk)], back.to_vec()].concat();
+        assert_eq!(moves, [start, idle_and_back, vec![]]);
+        // Counted, and the way back now leads to converted, but no lift.
+        assert_eq!((state.stage(), state.peak()), (Reactivated, Converted));
+        assert_eq!(state.payments(), 1);
+        // A payment on the day of the return, but before it, does not lift either.
+        let before = Event::new(EventId(9), U, utc_day(40) - TimeDelta::hours(1), pay());
+        let mut early = state.clone();
+        assert!(p.apply(&mut early, &before).unwrap().transitions.is_empty());
+        assert_eq!(early.stage(), Reactivated);
+        // One at the very instant of the return does.
+        let at_return = Event::new(EventId(9), U, utc_day(40), pay());
+        let moves = p.apply(&mut state, &at_return).unwrap().transitions;
+        assert_eq!(
+            moves.iter().map(|t| t.to).collect::<Vec<_>>(),
+            [RepeatBuyer]
+        );
+    }
+
+    #[test]
+    fn days_before_a_return_are_no_regained_retention_when_the_window_outlasts_dormancy() {
+        use Stage::*;
+        // A 64-day window reaches back past the 30 idle days of dormancy.
+        let p = PolicySpec {
+            retention: crate::lifecycle::RetentionRule {
+                active_days: 3,
+                window_days: 64,
+            },
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let mut s = Script::new(p);
+        s.at(utc_day(0), lesson());
+        s.at(utc_day(1), EventKind::Visited);
+        s.at(utc_day(2), EventKind::Visited);
+        assert_eq!(s.stage(), Retained);
+        let moves = s.at(utc_day(40), EventKind::Visited);
+        let moved: Vec<_> = moves.iter().map(|t| (t.from, t.to)).collect();
+        assert_eq!(
+            moved,
+            [
+                (Retained, AtRisk),
+                (AtRisk, Dormant),
+                (Dormant, Reactivated)
+            ]
+        );
+        // Three active days from the return on: retention regained.
+        s.at(utc_day(41), EventKind::Visited);
+        assert_eq!(s.stage(), Reactivated);
+        let moves = s.at(utc_day(42), EventKind::Visited);
+        assert_eq!(moves.iter().map(|t| t.to).collect::<Vec<_>>(), [Retained]);
+    }
+
+    #[test]
+    fn a_late_day_does_not_retain_through_a_window_that_closed_before_activation() {
+        use Stage::*;
+        let p = PolicySpec {
+            retention: crate::lifecycle::RetentionRule {
+                active_days: 3,
+                window_days: 3,
+            },
+            idle: crate::lifecycle::Idle {
+                at_risk_days: 100,
+                dormant_days: 200,
+                churned_days: 300,
+            },
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let events = [
+            Event::new(EventId(1), U, utc_day(0), EventKind::SignedUp),
+            Event::new(EventId(2), U, utc_day(1), EventKind::Visited),
+            Event::new(EventId(3), U, utc_day(2), EventKind::Visited),
+            Event::new(EventId(4), U, utc_day(5), lesson()),
+        ];
+        let (moves, state) = in_order(&p, &events, &[0, 1, 2, 3]);
+        let first = vec![(Prospect, Acquired)];
+        assert_eq!(
+            moves,
+            [first.clone(), vec![], vec![], vec![(Acquired, Activated)]]
+        );
+        assert_eq!((state.stage(), state.peak()), (Activated, Activated));
+        // Days 1 and 2 fill the window of days 0-2, which closed before the
+        // user was activated on day 5.
+        let (moves, state) = in_order(&p, &events, &[0, 3, 1, 2]);
+        assert_eq!(moves, [first, vec![(Acquired, Activated)], vec![], vec![]]);
+        assert_eq!((state.stage(), state.peak()), (Activated, Activated));
+    }
+
+    #[test]
+    fn a_late_key_action_retains_through_the_windows_after_it() {
+        use Stage::*;
+        let p = PolicySpec {
+            retention: crate::lifecycle::RetentionRule {
+                active_days: 3,
+                window_days: 3,
+            },
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let events = [
+            Event::new(EventId(1), U, utc_day(0), EventKind::SignedUp),
+            Event::new(EventId(2), U, utc_day(1), lesson()),
+            Event::new(EventId(3), U, utc_day(3), EventKind::Visited),
+            Event::new(EventId(4), U, utc_day(4), EventKind::Visited),
+            Event::new(EventId(5), U, utc_day(5), EventKind::Visited),
+        ];
+        let (moves, state) = in_order(&p, &events, &[0, 1, 2, 3, 4]);
+        let first = vec![(Prospect, Acquired)];
+        let activated = vec![(Acquired, Activated)];
+        let retained = vec![(Activated, Retained)];
+        assert_eq!(
+            moves,
+            [first.clone(), activated, vec![], vec![], retained.clone()]
+        );
+        assert_eq!(state.stage(), Retained);
+        // The key action arrives last: the window of days 3-5 does not hold
+        // its day, but closed after it.
+        let (moves, state) = in_order(&p, &events, &[0, 2, 3, 4, 1]);
+        let late = vec![(Acquired, Retained)];
+        assert_eq!(moves, [first, vec![], vec![], vec![], late]);
+        assert_eq!(state.stage(), Retained);
     }
 
     struct Script {
@@ -1118,9 +1498,12 @@ mod tests {
         assert_eq!(s.state.last_active(), Some(t0() + days(1)));
         let h = s.state.history();
         assert!(h.clone().zip(h.skip(1)).all(|(a, b)| a.at <= b.at));
-        // A real return now goes to reactivated, and the payment lifts it back.
+        // A real return now goes to reactivated; the payment, made before
+        // the idle spell, does not lift it back (but the path back leads to
+        // converted).
         s.at(t0() + days(41), EventKind::Visited);
         assert_eq!(s.stage(), Stage::Reactivated);
+        assert_eq!(s.state.peak(), Stage::Converted);
     }
 
     #[test]
