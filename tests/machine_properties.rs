@@ -5,8 +5,8 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::dedupe::DedupeWindow;
 use growthkit::lifecycle::machine::{
-    Applied, Cause, CountRange, CounterSpec, Machine, MachineError, MachineSpec, MachineState,
-    MachineTransition, Sources, TransitionSpec, Trigger,
+    Applied, Cause, CountRange, CounterSpec, DeadReason, Machine, MachineError, MachineSpec,
+    MachineState, MachineTransition, Sources, TransitionSpec, Trigger,
 };
 use growthkit::{Event, EventId, EventKind, KindPattern, Label, Money, UserId};
 use proptest::collection::{btree_map, vec};
@@ -143,8 +143,10 @@ fn state_name(i: usize) -> Label {
     format!("s{i}").into()
 }
 
-/// A valid spec: a spanning tree of edges from `s0` makes every state
-/// reachable; each event transition has its own `custom:t{k}` pattern and
+/// A valid spec: a spanning tree of edges from `s0`, each of which can fire
+/// (no `max` in its guards, so no count it can reach rules it out, and no
+/// shorter unguarded timeout of its kind leaves its first source, so none
+/// always fires before it), makes every state reachable; each event transition has its own `custom:t{k}` pattern and
 /// each timeout its own length, days-in-state ones longer than every idle
 /// one (so that no two of a state fall due together, however a user
 /// arrived), so nothing is ambiguous; timeouts only lead to higher-numbered
@@ -161,16 +163,33 @@ fn build(bp: &Blueprint) -> MachineSpec {
         })
         .collect();
     let mut transitions = Vec::new();
+    // Per state, whether an unguarded idle / days-in-state timeout leaves
+    // it. Lengths grow with `k`, so only an earlier edge can shadow a later.
+    let mut shadowing = vec![[false; 2]; n];
     for (to, seed) in (1..n).zip(&bp.tree) {
         let k = transitions.len();
-        transitions.push(edge(seed, k, to, seed.primary % to, n, &counters));
+        let primary = seed.primary % to;
+        let mut seed = seed.clone();
+        if matches!(seed.kind, 1 | 2) && shadowing[primary][usize::from(seed.kind - 1)] {
+            seed.kind = 0;
+        }
+        let t = edge(&seed, k, to, primary, n, &counters, true);
+        if t.guard.is_empty()
+            && let (Some(kind), Sources::List(from)) = (timeout_kind(&t.on), &t.from)
+        {
+            for name in from {
+                let s: usize = name.as_str()[1..].parse().unwrap();
+                shadowing[s][kind] = true;
+            }
+        }
+        transitions.push(t);
     }
     if n >= 2 {
         for seed in &bp.extra {
             let k = transitions.len();
             let to = seed.target % n;
             let primary = (to + 1 + seed.primary % (n - 1)) % n;
-            transitions.push(edge(seed, k, to, primary, n, &counters));
+            transitions.push(edge(seed, k, to, primary, n, &counters, false));
         }
     }
     MachineSpec {
@@ -183,6 +202,15 @@ fn build(bp: &Blueprint) -> MachineSpec {
     }
 }
 
+fn timeout_kind(on: &Trigger) -> Option<usize> {
+    match on {
+        Trigger::Event(_) => None,
+        Trigger::IdleDays(_) => Some(0),
+        Trigger::DaysInState(_) => Some(1),
+    }
+}
+
+/// One transition; on a tree edge (`tree`), guards have no `max`.
 fn edge(
     seed: &EdgeSeed,
     k: usize,
@@ -190,6 +218,7 @@ fn edge(
     primary: usize,
     n: usize,
     counters: &[CounterSpec],
+    tree: bool,
 ) -> TransitionSpec {
     let days = u32::try_from(k + 1).unwrap();
     // Timeouts go "up" only (from states numbered below the target).
@@ -222,7 +251,7 @@ fn edge(
             .iter()
             .map(|&(c, min, width)| {
                 let counter = &counters[c % counters.len()];
-                let mut max = width.map(|w| min.unwrap_or(0) + w);
+                let mut max = width.filter(|_| !tree).map(|w| min.unwrap_or(0) + w);
                 // A counter of the edge's own event is at least 1 when the
                 // guard is read: a guard of none would never hold.
                 if max == Some(0) && matches!(&on, Trigger::Event(p) if counter.counts.covers(p)) {
@@ -387,6 +416,8 @@ enum Mutation {
     TimeoutCycle,
     UnreachableState,
     GuardExcludesItsEvent,
+    ShadowedTimeout,
+    GuardOutgrown,
 }
 
 const MUTATIONS: &[Mutation] = &[
@@ -406,6 +437,8 @@ const MUTATIONS: &[Mutation] = &[
     Mutation::TimeoutCycle,
     Mutation::UnreachableState,
     Mutation::GuardExcludesItsEvent,
+    Mutation::ShadowedTimeout,
+    Mutation::GuardOutgrown,
 ];
 
 /// Applies `m` to `spec` (which has at least two states, so at least one
@@ -480,6 +513,46 @@ fn mutate(spec: &mut MachineSpec, m: Mutation, pick: usize) -> bool {
                 counts: KindPattern::Any,
             });
         }
+        Mutation::ShadowedTimeout => {
+            // From s0, two unguarded timeouts of one kind: the shorter to
+            // s1, the longer to a new state nothing else leads to. Far
+            // longer than the built ones, so they tie with none of them.
+            let (short, long) = if pick.is_multiple_of(2) {
+                (Trigger::IdleDays(5_000), Trigger::IdleDays(5_001))
+            } else {
+                (Trigger::DaysInState(20_000), Trigger::DaysInState(20_001))
+            };
+            spec.states.push("hidden".into());
+            for (to, on) in [(state_name(1), short), ("hidden".into(), long)] {
+                spec.transitions.push(TransitionSpec {
+                    from: Sources::List(vec![state_name(0)]),
+                    to,
+                    on,
+                    guard: BTreeMap::new(),
+                });
+            }
+        }
+        Mutation::GuardOutgrown => {
+            // A new state entered only on an event a new counter counts,
+            // and a timeout out of it whose guard allows that counter none.
+            spec.states.extend(["gate".into(), "hidden".into()]);
+            spec.counters.push(CounterSpec {
+                name: "every".into(),
+                counts: KindPattern::Any,
+            });
+            spec.transitions.push(TransitionSpec {
+                from: Sources::List(vec![state_name(0)]),
+                to: "gate".into(),
+                on: Trigger::Event(pattern("custom:gate")),
+                guard: BTreeMap::new(),
+            });
+            spec.transitions.push(TransitionSpec {
+                from: Sources::List(vec!["gate".into()]),
+                to: "hidden".into(),
+                on: Trigger::IdleDays(7_000),
+                guard: BTreeMap::from([("every".into(), CountRange::at_most(0))]),
+            });
+        }
     }
     true
 }
@@ -502,6 +575,12 @@ fn expected(m: Mutation, err: &MachineError) -> bool {
         Mutation::TimeoutCycle => matches!(err, E::TimeoutCycle { .. }),
         Mutation::UnreachableState => matches!(err, E::Unreachable { .. }),
         Mutation::GuardExcludesItsEvent => matches!(err, E::GuardExcludesItsEvent { .. }),
+        Mutation::ShadowedTimeout => matches!(err, E::DeadTransition { reason, states, .. }
+            if matches!(**reason, DeadReason::Shadowed { .. })
+                && *states == [Label::from("hidden")]),
+        Mutation::GuardOutgrown => matches!(err, E::DeadTransition { reason, states, .. }
+            if matches!(**reason, DeadReason::GuardNeverHolds { max: 0, least: 1, .. })
+                && *states == [Label::from("hidden")]),
     }
 }
 

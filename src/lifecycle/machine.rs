@@ -8,10 +8,11 @@
 //!
 //! [`Machine::new`] validates a spec into a [`Machine`] once; every definition
 //! mistake (an unknown state, two transitions that could fire on the same
-//! input, a state nothing leads to, ...) is a [`MachineError`] then, never a
-//! surprise at run time. The machine itself holds no per-user data: each user
-//! has a [`MachineState`], plain serde data the host stores wherever it likes,
-//! and the machine steps it with pure functions that never read the clock:
+//! input, a state nothing leads to, or only transitions that can never
+//! fire, ...) is a [`MachineError`] then, never a surprise at run time. The
+//! machine itself holds no per-user data: each user has a [`MachineState`],
+//! plain serde data the host stores wherever it likes, and the machine steps
+//! it with pure functions that never read the clock:
 //!
 //! - [`Machine::start`] begins a user in the initial state;
 //! - [`Machine::apply`] feeds one event;
@@ -121,6 +122,17 @@
 //! - **No timeout cycles.** Transitions fired by timeouts alone may not form
 //!   a cycle, or a user who does nothing would move between states forever.
 //!   So one `tick` fires at most one timeout per state.
+//! - **Reachability.** Every state must be reachable from the initial one
+//!   along transitions that can fire. Validation proves a transition can
+//!   never fire from a state, and discards it there, in two cases: an
+//!   unguarded timeout of the state always falls due strictly first (a
+//!   shorter one of the same kind, or `days_in_state` shorter than an
+//!   `idle_days` by more than the idle days any way in can bring, late
+//!   events included), or a guard's `max` is below the count its counter
+//!   always has there by then (every way in counts at least that many). A
+//!   state only such transitions lead to is a
+//!   [`MachineError::DeadTransition`]; a transition that can never fire
+//!   into a state reached otherwise is only redundant, and accepted.
 //! - **Versions.** Every call that changes the state bumps
 //!   [`MachineState::version`] exactly once (see [`Versioned`]); a call that
 //!   changes nothing, or fails, leaves it alone.
@@ -136,7 +148,8 @@ use crate::store::Versioned;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::de::{self, SeqAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::fmt;
 
 // ---------------------------------------------------------------------------
@@ -567,6 +580,82 @@ pub enum MachineError {
         /// The unreachable states, in declaration order.
         states: Vec<Label>,
     },
+    /// Some states are entered only by transitions that provably can never
+    /// fire, so no user ever reaches them.
+    ///
+    /// Reported apart from [`MachineError::Unreachable`] because a
+    /// transition *does* lead there, and "no transition leads to `b`" would
+    /// send an operator looking for a missing edge; the fix is to the edge
+    /// that is there (a shorter timeout that always wins, a guard that can
+    /// no longer hold), which this error names with the reason. A transition
+    /// that can never fire but whose target is reached some other way is
+    /// accepted: it is redundant, not wrong, and specs that were valid and
+    /// reach every state stay valid.
+    #[error(
+        "{transition} can never fire from `{state}`: {reason}; \
+         nothing else leads from `{initial}` to: {}",
+        join(.states, ", ")
+    )]
+    DeadTransition {
+        /// A transition that can never fire, into one of `states`.
+        transition: TransitionRef,
+        /// A reachable state it leaves and can never fire from.
+        state: Label,
+        /// Why it can never fire there (boxed: the reason names a second
+        /// transition, and this error is returned by value).
+        reason: Box<DeadReason>,
+        /// The initial state.
+        initial: Label,
+        /// The states no transition that can fire leads to, in declaration
+        /// order.
+        states: Vec<Label>,
+    },
+}
+
+/// Why a transition can never fire from a state (see
+/// [`MachineError::DeadTransition`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum DeadReason {
+    /// An unguarded timeout of the same state always falls due strictly
+    /// first, however the user arrived and whatever they do there: a
+    /// shorter timeout of the same kind, or a `days_in_state` timeout
+    /// shorter than an idle one by more than the idle days any arrival
+    /// brings.
+    Shadowed {
+        /// The timeout that always fires first.
+        by: TransitionRef,
+    },
+    /// The guard caps a counter below the count it always has by the time
+    /// the guard is read there (counters only grow, and every way into the
+    /// state leaves the counter at least this high).
+    GuardNeverHolds {
+        /// The counter.
+        counter: Label,
+        /// The guard's largest allowed count.
+        max: u64,
+        /// The smallest count the counter can have when the guard is read.
+        least: u64,
+    },
+}
+
+impl fmt::Display for DeadReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeadReason::Shadowed { by } => {
+                write!(f, "{by}, an unguarded timeout, always falls due first")
+            }
+            DeadReason::GuardNeverHolds {
+                counter,
+                max,
+                least,
+            } => write!(
+                f,
+                "its guard allows `{counter}` at most {max}, \
+                 but `{counter}` is at least {least} whenever it is read there"
+            ),
+        }
+    }
 }
 
 fn join(names: &[Label], separator: &str) -> String {
@@ -768,13 +857,23 @@ impl Machine {
     /// Validates `spec`. Checks run in this order, and the first failure is
     /// returned: state names, the initial state, counters, then each
     /// transition on its own (states, self-loops, timeouts, guards), then
-    /// pairs of transitions (ambiguity), timeout cycles, and reachability.
+    /// pairs of transitions (ambiguity), timeout cycles, reachability along
+    /// every transition, reachability along the transitions that can fire
+    /// ([`MachineError::DeadTransition`]), and timeouts that fall due
+    /// together after a quiet path.
     ///
     /// # Errors
     ///
     /// The first [`MachineError`] found; each names the offending state,
     /// counter or transition (by index and `from -> to`).
     pub fn new(spec: MachineSpec) -> Result<Machine, MachineError> {
+        Machine::validate(spec, true)
+    }
+
+    /// [`Machine::new`], with `live: false` skipping
+    /// [`check_live_reachable`]: only tests do, to run the machines it
+    /// rejects and see that what it calls unreachable is never reached.
+    fn validate(spec: MachineSpec, live: bool) -> Result<Machine, MachineError> {
         let index = index_states(&spec.states)?;
         if spec.history_limit == 0 {
             return Err(MachineError::ZeroHistoryLimit);
@@ -798,6 +897,9 @@ impl Machine {
         check_ambiguity(&spec, &sources)?;
         check_timeout_cycles(&spec, &sources, &targets)?;
         check_reachable(&spec, initial, &sources, &targets)?;
+        if live {
+            check_live_reachable(&spec, initial, &sources, &targets)?;
+        }
         check_timeout_ties(&spec, initial, &sources, &targets)?;
 
         let mut leaving = vec![Leaving::default(); spec.states.len()];
@@ -1397,6 +1499,359 @@ fn check_reachable(
     }
 }
 
+/// Rejects states that only transitions that can never fire lead to (see
+/// [`MachineError::DeadTransition`]). Run after [`check_reachable`] (so a
+/// transition leads to every state), [`check_ambiguity`] (so no two
+/// timeouts of a state have the same length and guards that overlap) and
+/// [`check_timeout_cycles`].
+///
+/// A transition is discarded from a state only when [`never_fires`] proves
+/// it can never fire there. What it can prove depends on how users arrive,
+/// which depends on the transitions that can fire, so discarding repeats
+/// until a round finds nothing; every round discards at least one
+/// (transition, state) pair, so there are at most as many rounds as pairs.
+/// Only validation discards: the machine keeps every transition, and one
+/// that can never fire simply never does.
+fn check_live_reachable(
+    spec: &MachineSpec,
+    initial: usize,
+    sources: &[Vec<usize>],
+    targets: &[usize],
+) -> Result<(), MachineError> {
+    let mut dead: Vec<Vec<Option<DeadReason>>> =
+        sources.iter().map(|from| vec![None; from.len()]).collect();
+    let leaving = loop {
+        let leaving = live_leaving(spec.states.len(), sources, &dead);
+        let idle = most_idle_on_entry(spec, initial, targets, &leaving);
+        let floors = least_counts_on_entry(spec, initial, targets, &leaving);
+        let mut found = false;
+        for (t, from) in sources.iter().enumerate() {
+            for (k, &s) in from.iter().enumerate() {
+                if dead[t][k].is_none()
+                    && let Some(reason) = never_fires(spec, sources, t, s, &idle, &floors)
+                {
+                    dead[t][k] = Some(reason);
+                    found = true;
+                }
+            }
+        }
+        if !found {
+            break leaving;
+        }
+    };
+    let mut seen = vec![false; spec.states.len()];
+    seen[initial] = true;
+    let mut queue = VecDeque::from([initial]);
+    while let Some(s) = queue.pop_front() {
+        for &t in &leaving[s] {
+            if !seen[targets[t]] {
+                seen[targets[t]] = true;
+                queue.push_back(targets[t]);
+            }
+        }
+    }
+    let states: Vec<Label> = spec
+        .states
+        .iter()
+        .zip(&seen)
+        .filter(|(_, seen)| !**seen)
+        .map(|(name, _)| name.clone())
+        .collect();
+    if states.is_empty() {
+        return Ok(());
+    }
+    // Some transition leads to every state (checked before), so one on a
+    // path to an unreached state leaves a reached state for an unreached
+    // one: it is one that can never fire.
+    let culprit = sources.iter().enumerate().find_map(|(t, from)| {
+        from.iter().zip(&dead[t]).find_map(|(&s, reason)| {
+            let reason = reason.as_ref()?;
+            (seen[s] && !seen[targets[t]]).then(|| (t, s, reason.clone()))
+        })
+    });
+    Err(match culprit {
+        Some((t, s, reason)) => MachineError::DeadTransition {
+            transition: TransitionRef::of(t, &spec.transitions[t]),
+            state: spec.states[s].clone(),
+            reason: Box::new(reason),
+            initial: spec.initial.clone(),
+            states,
+        },
+        None => MachineError::Unreachable {
+            initial: spec.initial.clone(),
+            states,
+        },
+    })
+}
+
+/// Per state, the transitions leaving it that are not known to be dead
+/// there.
+fn live_leaving(
+    states: usize,
+    sources: &[Vec<usize>],
+    dead: &[Vec<Option<DeadReason>>],
+) -> Vec<Vec<usize>> {
+    let mut leaving = vec![Vec::new(); states];
+    for (t, from) in sources.iter().enumerate() {
+        for (&s, reason) in from.iter().zip(&dead[t]) {
+            if reason.is_none() {
+                leaving[s].push(t);
+            }
+        }
+    }
+    leaving
+}
+
+/// Whether transition `t` provably can never fire from state `s`, and why.
+/// `idle` and `floors` are [`most_idle_on_entry`] and
+/// [`least_counts_on_entry`]; a state they do not reach proves nothing.
+///
+/// - **Shadowed timeouts.** An unguarded timeout is a candidate every time
+///   [`Machine::tick`] picks among the state's timeouts, and the earliest
+///   (then the earliest deadline) fires, so a timeout always due strictly
+///   after it never fires. Of the same kind, a shorter one always is: both
+///   count from the same instant (the last activity, or the entry). A
+///   `days_in_state: b` is due `b` days after the entry, and an
+///   `idle_days: a` at least `a − o` days after it, for a user who arrived
+///   idle for `o` days (activity there only postpones it): so when
+///   `o + b < a` for the most idle days `o` any arrival brings, the idle
+///   one never fires. The converse is not proved: activity postpones an
+///   idle timeout without end, so it never shadows a days-in-state one.
+///   Equal lengths are [`MachineError::Ambiguous`], checked before, and
+///   `o + b = a` is left alone: deadlines that meet go by declaration.
+/// - **Guards that can no longer hold.** Counters only grow, so a guard
+///   whose `max` is below the least count a counter can have on entering
+///   `s` (plus one if `t`'s own event is counted by it, as it is before
+///   guards are read) never holds there.
+fn never_fires(
+    spec: &MachineSpec,
+    sources: &[Vec<usize>],
+    t: usize,
+    s: usize,
+    idle: &[Option<u64>],
+    floors: &BTreeMap<&Label, (&KindPattern, Vec<Option<u64>>)>,
+) -> Option<DeadReason> {
+    let transition = &spec.transitions[t];
+    for (counter, range) in &transition.guard {
+        let (Some(max), Some((counts, floor))) = (range.max, floors.get(counter)) else {
+            continue;
+        };
+        let Some(least) = floor[s] else {
+            continue;
+        };
+        let least = match &transition.on {
+            Trigger::Event(on) if counts.covers(on) => least.saturating_add(1),
+            _ => least,
+        };
+        if max < least {
+            return Some(DeadReason::GuardNeverHolds {
+                counter: counter.clone(),
+                max,
+                least,
+            });
+        }
+    }
+    // u64::MAX: arrivals idle for any number of days.
+    let most_idle = idle[s]?;
+    spec.transitions
+        .iter()
+        .enumerate()
+        .filter(|&(u, other)| {
+            u != t && other.guard.is_empty() && sources[u].binary_search(&s).is_ok()
+        })
+        .find(|(_, other)| match (&other.on, &transition.on) {
+            (Trigger::IdleDays(short), Trigger::IdleDays(long))
+            | (Trigger::DaysInState(short), Trigger::DaysInState(long)) => short < long,
+            (Trigger::DaysInState(b), Trigger::IdleDays(a)) => most_idle
+                .checked_add(u64::from(*b))
+                .is_some_and(|due| due < u64::from(*a)),
+            _ => false,
+        })
+        .map(|(u, other)| DeadReason::Shadowed {
+            by: TransitionRef::of(u, other),
+        })
+}
+
+/// Per state, the most idle days a user can have on entering it along the
+/// transitions in `leaving` (`None`: not reached; `u64::MAX`: no bound),
+/// as a bound that holds for every user, not only quiet ones.
+///
+/// A new user starts idle for 0 days. Entering along `idle_days: c` from a
+/// state entered idle for `o` makes a user idle for at most `max(c, o)`
+/// (exactly `c` if active since, `o` if the timeout was due on arrival);
+/// along `days_in_state: d`, for at most `o + d`. Along an event, for at
+/// most `o`: the event's own time is the newest activity unless it is a
+/// late one, and a late event is stamped at the state's entry at the
+/// earliest, so the idle days on arrival never exceed those on entering the
+/// state it leaves. Such late events let a loop through a days-in-state
+/// timeout and back on an event add days on every turn: states on or after
+/// such a loop have no bound. Otherwise, within a strongly connected group
+/// every state reaches every other along steps that never lower the bound,
+/// so all share it.
+fn most_idle_on_entry(
+    spec: &MachineSpec,
+    initial: usize,
+    targets: &[usize],
+    leaving: &[Vec<usize>],
+) -> Vec<Option<u64>> {
+    let next: Vec<Vec<usize>> = leaving
+        .iter()
+        .map(|out| out.iter().map(|&t| targets[t]).collect())
+        .collect();
+    let (component, count) = components(&next);
+    let step = |t: usize, o: u64| match spec.transitions[t].on {
+        Trigger::Event(_) => o,
+        Trigger::IdleDays(c) => o.max(u64::from(c)),
+        Trigger::DaysInState(d) => o.saturating_add(u64::from(d)),
+    };
+    let mut within = vec![0u64; count];
+    let mut exits: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for (s, out) in leaving.iter().enumerate() {
+        let c = component[s];
+        for &t in out {
+            // Within a component, a days-in-state timeout is on a loop.
+            if component[targets[t]] == c {
+                within[c] = within[c].max(step(t, 0));
+                if matches!(spec.transitions[t].on, Trigger::DaysInState(_)) {
+                    within[c] = u64::MAX;
+                }
+            } else {
+                exits[c].push(t);
+            }
+        }
+    }
+    let mut bound: Vec<Option<u64>> = vec![None; count];
+    bound[component[initial]] = Some(0);
+    // Components are numbered so that every transition leads to the same
+    // or a later one: each is final before any it leads to is looked at.
+    for c in 0..count {
+        let Some(o) = bound[c] else {
+            continue;
+        };
+        let o = o.max(within[c]);
+        bound[c] = Some(o);
+        for &t in &exits[c] {
+            let to = component[targets[t]];
+            let arrival = step(t, o);
+            bound[to] = Some(bound[to].map_or(arrival, |b| b.max(arrival)));
+        }
+    }
+    component.iter().map(|&c| bound[c]).collect()
+}
+
+/// The strongly connected components of a directed graph (`next[v]`: the
+/// nodes `v` has an edge to): each node's component, and how many there
+/// are. Numbered so that every edge leads to the same or a later component
+/// (Kosaraju's algorithm: the reversed graph searched in reverse finishing
+/// order). Iterative, so a huge spec cannot exhaust the stack.
+fn components(next: &[Vec<usize>]) -> (Vec<usize>, usize) {
+    let nodes = next.len();
+    let mut finished = Vec::with_capacity(nodes);
+    let mut visited = vec![false; nodes];
+    for root in 0..nodes {
+        if visited[root] {
+            continue;
+        }
+        visited[root] = true;
+        let mut stack = vec![(root, 0)];
+        while let Some(top) = stack.last_mut() {
+            let (v, i) = *top;
+            if let Some(&w) = next[v].get(i) {
+                top.1 += 1;
+                if !visited[w] {
+                    visited[w] = true;
+                    stack.push((w, 0));
+                }
+            } else {
+                finished.push(v);
+                stack.pop();
+            }
+        }
+    }
+    let mut back = vec![Vec::new(); nodes];
+    for (v, out) in next.iter().enumerate() {
+        for &w in out {
+            back[w].push(v);
+        }
+    }
+    let mut component = vec![usize::MAX; nodes];
+    let mut count = 0;
+    for &root in finished.iter().rev() {
+        if component[root] != usize::MAX {
+            continue;
+        }
+        component[root] = count;
+        let mut stack = vec![root];
+        while let Some(v) = stack.pop() {
+            for &u in &back[v] {
+                if component[u] == usize::MAX {
+                    component[u] = count;
+                    stack.push(u);
+                }
+            }
+        }
+        count += 1;
+    }
+    (component, count)
+}
+
+/// For each counter some guard caps with a `max`: its pattern and, per
+/// state, the least count it can have on entering the state along the
+/// transitions in `leaving` (`None`: not reached).
+///
+/// A new user starts at 0. Entering along a transition from a state entered
+/// with at least `n`, the count is at least `n`, plus one if the transition
+/// is an event the counter counts (counted after the state was entered,
+/// before the guard is read), and at least the guard's `min`. Every step
+/// keeps or raises the count, so a loop never lowers it and the least
+/// counts are found as shortest paths are (Dijkstra's algorithm).
+fn least_counts_on_entry<'s>(
+    spec: &'s MachineSpec,
+    initial: usize,
+    targets: &[usize],
+    leaving: &[Vec<usize>],
+) -> BTreeMap<&'s Label, (&'s KindPattern, Vec<Option<u64>>)> {
+    let capped: BTreeSet<&Label> = spec
+        .transitions
+        .iter()
+        .flat_map(|t| &t.guard)
+        .filter(|(_, range)| range.max.is_some())
+        .map(|(name, _)| name)
+        .collect();
+    let mut floors = BTreeMap::new();
+    for counter in spec.counters.iter().filter(|c| capped.contains(&c.name)) {
+        let step = |t: usize, n: u64| {
+            let transition = &spec.transitions[t];
+            let n = match &transition.on {
+                Trigger::Event(on) if counter.counts.covers(on) => n.saturating_add(1),
+                _ => n,
+            };
+            transition
+                .guard
+                .get(&counter.name)
+                .map_or(n, |range| n.max(range.low()))
+        };
+        let mut least: Vec<Option<u64>> = vec![None; spec.states.len()];
+        least[initial] = Some(0);
+        let mut queue = BinaryHeap::from([Reverse((0, initial))]);
+        while let Some(Reverse((n, s))) = queue.pop() {
+            if least[s].is_some_and(|best| best < n) {
+                continue;
+            }
+            for &t in &leaving[s] {
+                let to = targets[t];
+                let arrival = step(t, n);
+                if least[to].is_none_or(|best| arrival < best) {
+                    least[to] = Some(arrival);
+                    queue.push(Reverse((arrival, to)));
+                }
+            }
+        }
+        floors.insert(&counter.name, (&counter.counts, least));
+    }
+    floors
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1740,9 +2195,11 @@ mod tests {
         // Another difference, disjoint guards, or a quiet path whose idle
         // timeout fired on arrival at a state already idle longer: no tie.
         for ok in [
+            // (Not 6: b is entered idle 3 days at most, so 6 days in b
+            // would always come before 10 idle, and c be unreachable.)
             r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 3 } },
                 { "from": ["b"], "to": "c", "on": { "idle_days": 10 } },
-                { "from": ["b"], "to": "d", "on": { "days_in_state": 6 } }]"#,
+                { "from": ["b"], "to": "d", "on": { "days_in_state": 8 } }]"#,
             r#"[{ "from": ["a"], "to": "b", "on": { "idle_days": 3 } },
                 { "from": ["b"], "to": "c", "on": { "idle_days": 10 }, "guard": { "n": { "max": 1 } } },
                 { "from": ["b"], "to": "d", "on": { "days_in_state": 7 }, "guard": { "n": { "min": 2 } } }]"#,
@@ -1887,6 +2344,349 @@ mod tests {
             err.to_string(),
             "no transition leads from `new` to: churned, vip"
         );
+    }
+
+    /// The three-state spec of the reviewer's probes: from `a`, `first`
+    /// leads to `c` and `second` to `b`.
+    fn a_to_b_or_c(first: &str, second: &str) -> Result<Machine, MachineError> {
+        Machine::new(spec(&format!(
+            r#"{{ "states": ["a", "b", "c"], "initial": "a",
+                 "counters": [{{ "name": "n", "counts": "visited" }}],
+                 "transitions": [{{ "from": ["a"], "to": "c", "on": {first} }},
+                                 {{ "from": ["a"], "to": "b", "on": {second} }}] }}"#
+        )))
+    }
+
+    #[test]
+    fn a_state_behind_a_timeout_that_always_fires_later_is_unreachable() {
+        // Unguarded, 3 days always come before 7 of the same kind; and 3
+        // days in `a` before 7 idle, as a new user arrives idle for none
+        // and activity only postpones the idle one.
+        for (first, second) in [
+            (r#"{ "days_in_state": 3 }"#, r#"{ "days_in_state": 7 }"#),
+            (r#"{ "idle_days": 3 }"#, r#"{ "idle_days": 7 }"#),
+            (r#"{ "days_in_state": 3 }"#, r#"{ "idle_days": 7 }"#),
+        ] {
+            let err = a_to_b_or_c(first, second).map(|_| ()).unwrap_err();
+            let by = TransitionRef {
+                index: 0,
+                from: Sources::List(vec!["a".into()]),
+                to: "c".into(),
+            };
+            assert_eq!(
+                err,
+                MachineError::DeadTransition {
+                    transition: TransitionRef {
+                        index: 1,
+                        from: Sources::List(vec!["a".into()]),
+                        to: "b".into(),
+                    },
+                    state: "a".into(),
+                    reason: Box::new(DeadReason::Shadowed { by }),
+                    initial: "a".into(),
+                    states: vec!["b".into()],
+                },
+                "{first} / {second}"
+            );
+            assert_eq!(
+                err.to_string(),
+                "transition 1 (a -> b) can never fire from `a`: transition 0 (a -> c), \
+                 an unguarded timeout, always falls due first; \
+                 nothing else leads from `a` to: b"
+            );
+        }
+        // What the machine does with such a spec: b is never entered.
+        let spec = spec(
+            r#"{ "states": ["a", "b", "c"], "initial": "a",
+                 "transitions": [{ "from": ["a"], "to": "c", "on": { "days_in_state": 3 } },
+                                 { "from": ["a"], "to": "b", "on": { "idle_days": 7 } }] }"#,
+        );
+        let m = Machine::validate(spec, false).unwrap();
+        let mut s = m.start(day(0));
+        m.apply(&mut s, &visit(1, day(2))).unwrap();
+        let moved = m.tick(&mut s, day(100)).unwrap();
+        assert_eq!(moved.len(), 1);
+        assert_eq!((moved[0].to.as_str(), moved[0].at), ("c", day(3)));
+    }
+
+    #[test]
+    fn a_state_behind_a_guard_its_counter_has_outgrown_is_unreachable() {
+        // b is only entered on a visit, which `events` counts first: by
+        // then it is at least 1, and `max: 0` never holds in b.
+        let json = |counts: &str, max: u64| {
+            format!(
+                r#"{{ "states": ["a", "b", "c"], "initial": "a",
+                     "counters": [{{ "name": "events", "counts": "{counts}" }}],
+                     "transitions": [
+                        {{ "from": ["a"], "to": "b", "on": {{ "event": "visited" }} }},
+                        {{ "from": ["b"], "to": "c", "on": {{ "idle_days": 5 }},
+                           "guard": {{ "events": {{ "max": {max} }} }} }}] }}"#
+            )
+        };
+        let err = Machine::new(spec(&json("*", 0))).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(&err, MachineError::DeadTransition {
+                    transition: TransitionRef { index: 1, .. },
+                    state,
+                    reason,
+                    states,
+                    ..
+                } if state.as_str() == "b" && *states == [Label::from("c")]
+                    && matches!(&**reason, DeadReason::GuardNeverHolds { counter, max: 0, least: 1 }
+                        if counter.as_str() == "events")),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "transition 1 (b -> c) can never fire from `b`: its guard allows `events` at most 0, \
+             but `events` is at least 1 whenever it is read there; \
+             nothing else leads from `a` to: c"
+        );
+        // A bound the counter can still meet, or a counter of other events.
+        for ok in [json("*", 1), json("visited", 1), json("check_in", 0)] {
+            let built = Machine::new(spec(&ok)).map(|_| ());
+            assert!(built.is_ok(), "{ok}: {built:?}");
+        }
+        // Guard minimums and counted events add up along the way: b is
+        // entered with at least 3 visits, and the visit that would leave
+        // it is counted on top.
+        let err = Machine::new(spec(
+            r#"{ "states": ["a", "x", "b", "c"], "initial": "a",
+                 "counters": [{ "name": "v", "counts": "visited" }],
+                 "transitions": [
+                    { "from": ["a"], "to": "x", "on": { "event": "visited" } },
+                    { "from": ["x"], "to": "b", "on": { "event": "*" }, "guard": { "v": { "min": 3 } } },
+                    { "from": ["b"], "to": "c", "on": { "event": "visited" }, "guard": { "v": { "max": 3 } } }] }"#,
+        ))
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            matches!(&err, MachineError::DeadTransition { reason, .. }
+                if matches!(**reason, DeadReason::GuardNeverHolds { max: 3, least: 4, .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn timeouts_and_guards_that_can_still_fire_keep_their_states() {
+        for (first, second) in [
+            // The shorter one is guarded: it may not hold.
+            (
+                r#"{ "days_in_state": 3 }, "guard": { "n": { "min": 1 } }"#,
+                r#"{ "days_in_state": 7 }"#,
+            ),
+            (
+                r#"{ "idle_days": 3 }, "guard": { "n": { "max": 0 } }"#,
+                r#"{ "idle_days": 7 }"#,
+            ),
+            // Activity postpones 3 idle days past 7 days in the state.
+            (r#"{ "idle_days": 3 }"#, r#"{ "days_in_state": 7 }"#),
+        ] {
+            let built = a_to_b_or_c(first, second).map(|_| ());
+            assert!(built.is_ok(), "{first} / {second}: {built:?}");
+        }
+        let m = a_to_b_or_c(r#"{ "idle_days": 3 }"#, r#"{ "days_in_state": 7 }"#).unwrap();
+        let mut s = m.start(day(0));
+        for (id, d) in [(1, 2), (2, 4), (3, 6)] {
+            m.apply(&mut s, &visit(id, day(d))).unwrap();
+        }
+        assert_eq!(m.tick(&mut s, day(7)).unwrap()[0].to.as_str(), "b");
+
+        let three = |transitions: &str| {
+            Machine::new(spec(&format!(
+                r#"{{ "states": ["x", "a", "b", "c"], "initial": "x",
+                     "transitions": {transitions} }}"#
+            )))
+            .map(|_| ())
+        };
+        // a is entered idle for `arrival` days at most. At 5, 7 idle days
+        // come before 3 days in a for a quiet user; at 4, they fall due
+        // together (ambiguous, not dead); at 3, 3 days in a always come
+        // first.
+        let arriving = |arrival: u32| {
+            three(&format!(
+                r#"[{{ "from": ["x"], "to": "a", "on": {{ "idle_days": {arrival} }} }},
+                    {{ "from": ["a"], "to": "c", "on": {{ "days_in_state": 3 }} }},
+                    {{ "from": ["a"], "to": "b", "on": {{ "idle_days": 7 }} }}]"#
+            ))
+        };
+        assert_eq!(arriving(5), Ok(()));
+        let err = arriving(4).unwrap_err();
+        assert!(matches!(err, MachineError::Ambiguous { .. }), "{err:?}");
+        let err = arriving(3).unwrap_err();
+        assert!(
+            matches!(&err, MachineError::DeadTransition { states, .. } if *states == [Label::from("b")]),
+            "{err:?}"
+        );
+        // A dead transition whose target is reached another way is only
+        // redundant.
+        three(
+            r#"[{ "from": ["x"], "to": "a", "on": { "event": "visited" } },
+                { "from": ["a"], "to": "c", "on": { "days_in_state": 3 } },
+                { "from": ["a"], "to": "b", "on": { "days_in_state": 7 } },
+                { "from": ["x"], "to": "b", "on": { "event": "check_in" } }]"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn late_events_around_a_days_in_state_loop_leave_idle_days_unbounded() {
+        // a → b after 3 days, back on a visit. A visit dated before the
+        // entry into b is stamped at that entry and leaves the idle clock
+        // where it was, so each turn enters a idle for more days, and 7
+        // idle days in a do come before 3 days in it: c is reachable.
+        let spec = spec(
+            r#"{ "states": ["a", "b", "c"], "initial": "a",
+                 "transitions": [
+                    { "from": ["a"], "to": "b", "on": { "days_in_state": 3 } },
+                    { "from": ["b"], "to": "a", "on": { "event": "visited" } },
+                    { "from": ["a"], "to": "c", "on": { "idle_days": 7 } }] }"#,
+        );
+        let m = Machine::new(spec).unwrap();
+        let hour = |h: i64| t0() + TimeDelta::hours(h);
+        let mut s = m.start(hour(0));
+        m.tick(&mut s, day(3)).unwrap();
+        m.apply(&mut s, &visit(1, hour(12))).unwrap();
+        m.tick(&mut s, day(6)).unwrap();
+        m.apply(&mut s, &visit(2, hour(13))).unwrap();
+        assert_eq!((s.current.as_str(), s.since), ("a", day(6)));
+        let moved = m.tick(&mut s, day(9)).unwrap();
+        assert_eq!(moved[0].to.as_str(), "c");
+        assert_eq!(moved[0].at, hour(13) + TimeDelta::days(7));
+    }
+
+    mod what_validation_calls_unreachable_is {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::{select, subsequence};
+
+        const NAMES: [&str; 4] = ["a", "b", "c", "d"];
+
+        /// A transition leaving some states for another; the `k`th of a
+        /// spec, so that its timeouts have lengths of their own (`10d + k`:
+        /// in random order, never equal).
+        fn transition(k: u32) -> impl Strategy<Value = TransitionSpec> {
+            let on = prop_oneof![
+                Just(Trigger::Event(format!("custom:e{k}").parse().unwrap())),
+                (1u32..6).prop_map(move |d| Trigger::IdleDays(10 * d + k)),
+                (1u32..6).prop_map(move |d| Trigger::DaysInState(10 * d + k)),
+            ];
+            let range = (proptest::option::of(0u64..3), proptest::option::of(0u64..3)).prop_map(
+                |(min, width)| CountRange {
+                    min,
+                    max: width.map(|w| min.unwrap_or(0) + w),
+                },
+            );
+            let guard = proptest::collection::btree_map(
+                select(vec!["firsts", "events"]).prop_map(Label::from),
+                range,
+                0..2,
+            );
+            // Never a self-loop, and timeouts only lead to later states, so
+            // no timeout cycle (both are rejected before reachability).
+            (
+                subsequence(NAMES.to_vec(), 1..=2),
+                1..NAMES.len(),
+                on,
+                guard,
+            )
+                .prop_map(|(from, to, on, guard)| {
+                    let first = NAMES.iter().position(|n| *n == from[0]).unwrap_or(0);
+                    let to = (first + to) % NAMES.len();
+                    let before = |n: &&str| NAMES.iter().position(|m| m == n) < Some(to);
+                    TransitionSpec {
+                        from: Sources::List(
+                            from.into_iter()
+                                .filter(|n| *n != NAMES[to] && (!on.is_timeout() || before(n)))
+                                .map(Label::from)
+                                .collect(),
+                        ),
+                        to: NAMES[to].into(),
+                        on,
+                        guard,
+                    }
+                })
+        }
+
+        fn transitions() -> impl Strategy<Value = Vec<TransitionSpec>> {
+            (2u32..11)
+                .prop_flat_map(|n| (0..n).map(transition).collect::<Vec<_>>())
+                .prop_map(|mut all| {
+                    all.retain(|t| !matches!(&t.from, Sources::List(from) if from.is_empty()));
+                    all
+                })
+        }
+
+        fn machine_spec(transitions: Vec<TransitionSpec>) -> MachineSpec {
+            MachineSpec {
+                states: NAMES.map(Label::from).to_vec(),
+                initial: "a".into(),
+                counters: vec![
+                    CounterSpec {
+                        name: "firsts".into(),
+                        counts: "custom:e0".parse().unwrap(),
+                    },
+                    CounterSpec {
+                        name: "events".into(),
+                        counts: KindPattern::Any,
+                    },
+                ],
+                transitions,
+                dedupe: DedupeWindow {
+                    horizon_hours: 24 * 30,
+                    max_ids: 64,
+                },
+                history_limit: u16::MAX,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+            /// Whatever a spec rejected only as a [`MachineError::DeadTransition`]
+            /// does, run anyway on events in and out of order (late ones
+            /// included, the window is 30 days), it never enters a state
+            /// the error lists.
+            #[test]
+            fn never_entered(
+                transitions in transitions(),
+                steps in vec((0u8..10, 0i64..60 * 24, any::<bool>()), 0..60),
+            ) {
+                let spec = machine_spec(transitions);
+                let Ok(machine) = Machine::validate(spec.clone(), false) else {
+                    return Ok(());
+                };
+                let Err(MachineError::DeadTransition { states, .. }) = Machine::new(spec) else {
+                    return Ok(());
+                };
+                let hour = |h: i64| t0() + TimeDelta::hours(h);
+                let mut state = machine.start(t0());
+                let mut newest = 0;
+                for (id, (kind, h, late)) in steps.into_iter().enumerate() {
+                    // Mostly forward in time; now and then an hour already
+                    // passed.
+                    let h = if late { h.min(newest) } else { newest.max(h) };
+                    newest = newest.max(h);
+                    let moved = if kind == 9 {
+                        machine.tick(&mut state, hour(h)).unwrap()
+                    } else {
+                        let kind = EventKind::Custom {
+                            name: format!("e{kind}").into(),
+                        };
+                        let e = event(id as u64, hour(h), kind);
+                        machine.apply(&mut state, &e).unwrap().transitions().to_vec()
+                    };
+                    for t in moved {
+                        prop_assert!(!states.contains(&t.to), "entered {} by {:?}", t.to, t);
+                    }
+                }
+                let moved = machine.tick(&mut state, hour(100 * 24)).unwrap();
+                for t in moved {
+                    prop_assert!(!states.contains(&t.to), "entered {} by {:?}", t.to, t);
+                }
+            }
+        }
     }
 
     #[test]
