@@ -773,12 +773,12 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             }
             _ => {}
         }
+        // The activation day is worked out only when retention is judged.
         let retained_now = |reach| self.retained(state, seen, activated_now, reach);
-        let activated = state.activation_day();
         let target = match state.stage {
             s if s.is_progress() => self.earned_stage(state, || {
                 retained_now(Reach {
-                    ends_from: activated,
+                    ends_from: state.activation_day(),
                     days_from: LocalDay::from_number(i32::MIN),
                 })
             }),
@@ -788,7 +788,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             // is what made them idle, not a way back.
             Stage::Reactivated
                 if (seen.paid && seen.at >= state.since)
-                    || retained_now(self.since_return(state, seen, activated)) =>
+                    || retained_now(self.since_return(state, seen, state.activation_day())) =>
             {
                 self.earned_stage(state, || true).max(state.peak)
             }
@@ -821,6 +821,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     /// every one since the activation day, if it just activated the user
     /// (a late key action, say): in time order each active day after it
     /// judged its window, its own day too if the key action was active.
+    #[inline]
     fn retained(&self, state: &Lifecycle, seen: &Seen, activated_now: bool, reach: Reach) -> bool {
         let RetentionRule {
             active_days,
