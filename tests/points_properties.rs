@@ -498,6 +498,44 @@ fn drive(
 }
 
 /// A failed step changed nothing, to the byte; a repeated one too.
+/// The caps' tallies as the awards seen so far add up: awards and points
+/// per rule and period start (its local day, ISO week and month), per rule
+/// over its lifetime, and per local day for the global cap.
+#[derive(Default)]
+struct Tallies {
+    daily: BTreeMap<(String, LocalDay), (u32, u64)>,
+    weekly: BTreeMap<(String, LocalDay), (u32, u64)>,
+    monthly: BTreeMap<(String, LocalDay), (u32, u64)>,
+    lifetime: BTreeMap<String, (u32, u64)>,
+    global: BTreeMap<LocalDay, (u32, u64)>,
+}
+
+impl Tallies {
+    /// Adds `awards` awards of `points` in all by `rule` on `day` (negative:
+    /// takes them back) to its periods' tallies, and to the day's global
+    /// one if `counted_global`. A tally going below zero is a bug.
+    fn add(&mut self, rule: &str, day: LocalDay, counted_global: bool, change: (i64, i128)) {
+        let add = |t: &mut (u32, u64)| {
+            t.0 = u32::try_from(i64::from(t.0) + change.0).expect("awards below zero");
+            t.1 = u64::try_from(i128::from(t.1) + change.1).expect("points below zero");
+        };
+        let name = rule.to_owned();
+        add(self.daily.entry((name.clone(), day)).or_default());
+        add(self
+            .weekly
+            .entry((name.clone(), day.week_start(Weekday::Mon)))
+            .or_default());
+        add(self
+            .monthly
+            .entry((name.clone(), day.month_start()))
+            .or_default());
+        add(self.lifetime.entry(name).or_default());
+        if counted_global {
+            add(self.global.entry(day).or_default());
+        }
+    }
+}
+
 fn unchanged(ledger: &Ledger, before: &Ledger) -> Result<(), TestCaseError> {
     prop_assert_eq!(ledger, before);
     prop_assert_eq!(
@@ -512,12 +550,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
     let zone = *program.zone();
     let mut clock = t0();
     let mut out = Vec::new();
-    // Awarded points and counts per (rule, period start) and per rule, from the awards.
-    let mut daily: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
-    let mut weekly: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
-    let mut monthly: BTreeMap<(String, LocalDay), (u32, u64)> = BTreeMap::new();
-    let mut lifetime: BTreeMap<String, (u32, u64)> = BTreeMap::new();
-    let mut global: BTreeMap<LocalDay, (u32, u64)> = BTreeMap::new();
+    let mut model = Tallies::default();
     let mut last_award: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     let rules: BTreeMap<String, &RuleSpec> = program
         .spec()
@@ -551,8 +584,6 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                         prop_assert_eq!(ledger.version(), before.version() + 1);
                         prop_assert_eq!(ledger.earned(), before.earned() + e.total);
                         let day = LocalDay::of(at, &zone);
-                        let week = day.week_start(Weekday::Mon);
-                        let month = day.month_start();
                         let mut groups = 0;
                         for a in &e.awards {
                             let rule = rules[a.rule.as_str()];
@@ -575,20 +606,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                             }
                             let last = last_award.entry(name.clone()).or_insert(at);
                             *last = (*last).max(at);
-                            for tally in [
-                                daily.entry((name.clone(), day)).or_default(),
-                                weekly.entry((name.clone(), week)).or_default(),
-                                monthly.entry((name.clone(), month)).or_default(),
-                                lifetime.entry(name.clone()).or_default(),
-                            ] {
-                                tally.0 += 1;
-                                tally.1 += a.points;
-                            }
-                            if a.counted_global {
-                                let g = global.entry(day).or_default();
-                                g.0 += 1;
-                                g.1 += a.points;
-                            }
+                            model.add(&name, day, a.counted_global, (1, a.points.into()));
                         }
                         prop_assert!(groups <= 1, "{} rules of one group awarded", groups);
                         // Applying it again is a no-op.
@@ -797,54 +815,21 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                         reversal_points += x.points;
                         written_off += x.written_off;
                         // Reversal gives the cap room back.
+                        let counted_global = |rule: &str| {
+                            program.spec().global_daily_cap.is_some()
+                                && !rules[rule].global_cap_exempt
+                        };
                         for a in &x.awards {
-                            let day = LocalDay::of(a.earned_at, &zone);
-                            let whole = u32::from(a.wholly_reversed);
-                            let name = a.rule.to_string();
-                            let counted_global = program.spec().global_daily_cap.is_some()
-                                && !rules[name.as_str()].global_cap_exempt;
-                            let mut tallies = vec![
-                                daily.entry((name.clone(), day)).or_default(),
-                                weekly
-                                    .entry((name.clone(), day.week_start(Weekday::Mon)))
-                                    .or_default(),
-                                monthly
-                                    .entry((name.clone(), day.month_start()))
-                                    .or_default(),
-                                lifetime.entry(name.clone()).or_default(),
-                            ];
-                            if counted_global {
-                                tallies.push(global.entry(day).or_default());
-                            }
-                            for t in tallies {
-                                t.0 -= whole;
-                                t.1 -= a.points;
-                            }
+                            let (day, name) = (LocalDay::of(a.earned_at, &zone), a.rule.as_str());
+                            let taken = (-i64::from(a.wholly_reversed), -i128::from(a.points));
+                            model.add(name, day, counted_global(name), taken);
                         }
                         // Awards a cap cut, made up from the room: counted
                         // like any award, so no cap is exceeded by them.
                         for m in &x.made_up {
-                            let day = LocalDay::of(m.earned_at, &zone);
-                            let name = m.rule.to_string();
-                            let counted_global = program.spec().global_daily_cap.is_some()
-                                && !rules[name.as_str()].global_cap_exempt;
-                            let mut tallies = vec![
-                                daily.entry((name.clone(), day)).or_default(),
-                                weekly
-                                    .entry((name.clone(), day.week_start(Weekday::Mon)))
-                                    .or_default(),
-                                monthly
-                                    .entry((name.clone(), day.month_start()))
-                                    .or_default(),
-                                lifetime.entry(name.clone()).or_default(),
-                            ];
-                            if counted_global {
-                                tallies.push(global.entry(day).or_default());
-                            }
-                            for t in tallies {
-                                t.0 += u32::from(m.counted);
-                                t.1 += m.points;
-                            }
+                            let (day, name) = (LocalDay::of(m.earned_at, &zone), m.rule.as_str());
+                            let made = (i64::from(m.counted), i128::from(m.points));
+                            model.add(name, day, counted_global(name), made);
                         }
                         if program.spec().ledger.clawback == Clawback::Debt {
                             // What is due by the reversal's time expires
@@ -911,7 +896,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 c.count.is_none_or(|m| count <= m) && c.points.is_none_or(|m| points <= m)
             })
         };
-        for (day, tally) in &global {
+        for (day, tally) in &model.global {
             prop_assert!(
                 within(&program.spec().global_daily_cap, *tally),
                 "global on {day}: {tally:?}"
@@ -920,9 +905,9 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
         for rule in &program.spec().rules {
             let name = rule.name.to_string();
             for (tallies, cap, period) in [
-                (&daily, &rule.daily_cap, "day"),
-                (&weekly, &rule.weekly_cap, "week"),
-                (&monthly, &rule.monthly_cap, "month"),
+                (&model.daily, &rule.daily_cap, "day"),
+                (&model.weekly, &rule.weekly_cap, "week"),
+                (&model.monthly, &rule.monthly_cap, "month"),
             ] {
                 for ((r, start), tally) in tallies {
                     if *r == name {
@@ -933,7 +918,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                     }
                 }
             }
-            let life = lifetime.get(&name).copied().unwrap_or_default();
+            let life = model.lifetime.get(&name).copied().unwrap_or_default();
             prop_assert!(within(&rule.lifetime_cap, life), "{name}: {life:?}");
         }
         out.push(outcome);

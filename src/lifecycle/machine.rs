@@ -1459,6 +1459,16 @@ fn find_cycle(nodes: usize, edges: impl Iterator<Item = (usize, usize)>) -> Opti
     }
 }
 
+/// The states `seen` (by index) leaves out, in declaration order.
+fn unseen(spec: &MachineSpec, seen: &[bool]) -> Vec<Label> {
+    spec.states
+        .iter()
+        .zip(seen)
+        .filter(|(_, seen)| !**seen)
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 fn check_reachable(
     spec: &MachineSpec,
     initial: usize,
@@ -1482,13 +1492,7 @@ fn check_reachable(
             }
         }
     }
-    let unreachable: Vec<Label> = spec
-        .states
-        .iter()
-        .zip(&seen)
-        .filter(|(_, seen)| !**seen)
-        .map(|(name, _)| name.clone())
-        .collect();
+    let unreachable = unseen(spec, &seen);
     if unreachable.is_empty() {
         Ok(())
     } else {
@@ -1550,13 +1554,7 @@ fn check_live_reachable(
             }
         }
     }
-    let states: Vec<Label> = spec
-        .states
-        .iter()
-        .zip(&seen)
-        .filter(|(_, seen)| !**seen)
-        .map(|(name, _)| name.clone())
-        .collect();
+    let states = unseen(spec, &seen);
     if states.is_empty() {
         return Ok(());
     }

@@ -257,6 +257,14 @@ mod tests {
     use crate::points::{Portion, Reversal};
     use chrono::TimeDelta;
 
+    /// A visit earns 10 points, once a day.
+    fn one_visit_a_day() -> Program {
+        program(
+            r#"{ "rules": [{ "name": "visit", "on": "visited",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
+        )
+    }
+
     fn undo(p: &Program, l: &mut Ledger, id: u64, at: DateTime<Utc>) -> Reversal {
         let key = format!("undo-{id}").into();
         p.reverse(l, key, EventId(id), Portion::Whole, at)
@@ -281,10 +289,7 @@ mod tests {
     #[test]
     fn a_capped_award_is_made_up_whether_it_came_before_or_after_the_reversal() {
         // One visit a day earns; the first is reversed.
-        let p = program(
-            r#"{ "rules": [{ "name": "visit", "on": "visited",
-                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
-        );
+        let p = one_visit_a_day();
         let (first, second) = (visit(1, t(0)), visit(2, t(2)));
         let (after, a) = balance_after(&p, &[Ok(first.clone()), Ok(second.clone()), Err(1)]);
         let (_, b) = balance_after(&p, &[Ok(first), Err(1), Ok(second)]);
@@ -354,10 +359,7 @@ mod tests {
 
     #[test]
     fn room_on_another_day_makes_nothing_up() {
-        let p = program(
-            r#"{ "rules": [{ "name": "visit", "on": "visited",
-                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
-        );
+        let p = one_visit_a_day();
         let mut l = p.new_ledger();
         earn(
             &p,
@@ -450,10 +452,7 @@ mod tests {
 
     #[test]
     fn a_reversed_award_is_owed_nothing_more() {
-        let p = program(
-            r#"{ "rules": [{ "name": "visit", "on": "visited",
-                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
-        );
+        let p = one_visit_a_day();
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[visit(1, t(0)), visit(2, t(1))]);
         // The refused visit is reversed: it earned nothing, but its claim goes.
