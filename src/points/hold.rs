@@ -20,10 +20,26 @@ use serde::{Deserialize, Serialize};
 /// time): [`Ledger::expire`] leaves them alone, capture spends them whatever
 /// the clock says, and release returns them to their lots, where those past
 /// expiry at the release expire right away (reported in [`Release::expired`]
-/// and a statement entry). Points of an award reversed while they were held,
-/// which a `clamp` reversal forgave because it could not take them, go to
-/// that reversal at release instead of back to the member
-/// ([`Release::reclaimed`]); captured, they stay forgiven (they were spent).
+/// and a statement entry).
+///
+/// Points of an award reversed while they were held cannot be taken from
+/// its lot. What the reversal's policy took from the member's other points
+/// in their stead stays taken, and those held points come back to the
+/// member at release. The rest, which a `clamp` reversal forgave and a
+/// `debt` or `negative_balance` one charged as [owed](Ledger::owed) (see
+/// [`Clawback`](super::Clawback)), go to that reversal at release instead
+/// of back to the member ([`Release::reclaimed`]: counted as reversed, no
+/// longer forgiven or owed); if their lot has expired by the release, they
+/// are written off instead, as a reversal writes off expired points
+/// ([`Release::written_off`]). Captured, they were spent: they stay
+/// forgiven, or the debt for them stays. So, under every policy, closing a
+/// hold before or after the reversal of the award it holds points of
+/// leaves the same balance, debt, and expired and reversed totals, and,
+/// unless the policy took other points in their stead, the same lots, so
+/// later expiry agrees too. (Under
+/// `debt`, later awards may have paid that debt off before the release:
+/// they pay what no hold stands for first, and the held points then come
+/// back to the member as far as the debt for them was paid.)
 ///
 /// Every step takes the hold's [`OperationKey`]: repeating `hold` with a key
 /// returns the first hold, repeating `capture` or `release` returns the first
@@ -81,11 +97,17 @@ pub struct Release {
     /// Of those, points whose lots had expired by the release, so they
     /// expired at it.
     pub expired: u64,
-    /// Of those, points of an award reversed while they were held, which a
-    /// `clamp` reversal forgave because it could not take them: they go to
-    /// the reversal now (counted as reversed, no longer forgiven) instead of
-    /// back to the member.
+    /// Of those, points of an award reversed while they were held, which
+    /// the reversal could not take (a `clamp` reversal forgave them, a
+    /// `debt` or `negative_balance` one charged them as owed): they go to
+    /// the reversal now (counted as reversed, no longer forgiven or owed)
+    /// instead of back to the member.
     pub reclaimed: u64,
+    /// Of the expired points, those a reversal had forgiven or charged as
+    /// owed while they were held: written off now (no longer forgiven or
+    /// owed), as a reversal writes off points that had expired.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub written_off: u64,
     /// When.
     pub at: DateTime<Utc>,
     /// The statement entries it wrote.
@@ -205,7 +227,7 @@ impl Ledger {
         };
         self.write(&result.entries);
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
-        self.trim_forgiven_held();
+        self.trim_held_marks();
         self.remember(Remembered::Capture(Spent::of(&result)));
         Ok(result)
     }
@@ -237,68 +259,82 @@ impl Ledger {
         };
         let points = hold.points;
         let (held, version) = self.check_close(index)?;
-        // Where each lot's reserved points go: expired with their lot, to a
-        // clamp reversal that forgave them, or back into the lot.
-        let (mut expired, mut reclaimed) = (0u64, 0u64);
+        // Where each lot's reserved points go: expired with their lot
+        // (written off if a reversal had forgiven or owed them), to a
+        // reversal that forgave or owed them, or back into the lot.
+        let mut sum = Split::default();
         for t in &hold.taken {
-            let (to_expiry, to_reversal) = self.release_split(t.lot, t.points, now);
-            expired = expired
-                .checked_add(to_expiry)
-                .ok_or(PointsError::Overflow)?;
-            reclaimed = reclaimed
-                .checked_add(to_reversal)
+            sum = sum
+                .plus(self.release_split(t.lot, t.points, now))
                 .ok_or(PointsError::Overflow)?;
         }
-        // Both are parts of `points`, as `release_split` splits each lot's share.
-        let returned = points.saturating_sub(expired).saturating_sub(reclaimed);
+        let reclaimed = sum.reclaimed();
+        let written_off = sum.forgiven_off + sum.owed_off;
+        // All are parts of `points`, as `release_split` splits each lot's share.
+        let returned = points.saturating_sub(sum.expired).saturating_sub(reclaimed);
         let available = self
             .available
             .checked_add(returned)
             .ok_or(PointsError::Overflow)?;
         let expired_total = self
             .expired
-            .checked_add(expired)
+            .checked_add(sum.expired)
             .ok_or(PointsError::Overflow)?;
         let reversed_total = self
             .reversed
             .checked_add(reclaimed)
             .ok_or(PointsError::Overflow)?;
-        let forgiven_total =
-            self.forgiven
-                .checked_sub(reclaimed)
-                .ok_or(PointsError::Inconsistent {
-                    what: "forgiven is less than the awards' forgiven points",
-                })?;
+        let forgiven_total = self
+            .forgiven
+            .checked_sub(sum.forgiven_back + sum.forgiven_off)
+            .ok_or(PointsError::Inconsistent {
+                what: "forgiven is less than the forgiven held points",
+            })?;
+        let owed_total = self.owed.checked_sub(sum.owed_back + sum.owed_off).ok_or(
+            PointsError::Inconsistent {
+                what: "owed is less than the owed held points",
+            },
+        )?;
 
         let hold = self.holds.remove(index);
         let mut sources = Vec::new();
         for t in &hold.taken {
-            let (to_expiry, to_reversal) = self.release_split(t.lot, t.points, now);
+            let split = self.release_split(t.lot, t.points, now);
+            let to_reversal = split.reclaimed();
             let record = self.earnings.iter_mut().find(|e| e.lot == t.lot);
             if let Some(e) = record {
-                e.expired = e.expired.saturating_add(to_expiry);
-                e.forgiven = e.forgiven.saturating_sub(to_reversal);
+                e.expired = e.expired.saturating_add(split.expired);
+                e.written_off = e
+                    .written_off
+                    .saturating_add(split.forgiven_off + split.owed_off);
+                e.forgiven = e
+                    .forgiven
+                    .saturating_sub(split.forgiven_back + split.forgiven_off);
             }
             if let Some(lot) = self.lots.iter_mut().find(|l| l.id == t.lot) {
                 lot.held = lot.held.saturating_sub(t.points);
                 // Cannot saturate: remaining + held never exceeds the award.
                 lot.remaining = lot
                     .remaining
-                    .saturating_add(t.points.saturating_sub(to_expiry + to_reversal));
+                    .saturating_add(t.points.saturating_sub(split.expired + to_reversal));
                 if to_reversal > 0 {
                     sources.push((lot.source, to_reversal));
                 }
             }
-            if let Some(f) = self.forgiven_held.iter_mut().find(|(l, _)| *l == t.lot) {
-                f.1 = f.1.saturating_sub(to_reversal);
-            }
+            unmark(
+                &mut self.forgiven_held,
+                t.lot,
+                split.forgiven_back + split.forgiven_off,
+            );
+            unmark(&mut self.owed_held, t.lot, split.owed_back + split.owed_off);
         }
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
-        self.trim_forgiven_held();
+        self.trim_held_marks();
         self.available = available;
         self.expired = expired_total;
         self.reversed = reversed_total;
         self.forgiven = forgiven_total;
+        self.owed = owed_total;
         self.held = held;
         self.version = version;
         let mut entries = vec![Entry {
@@ -306,10 +342,10 @@ impl Ledger {
             points,
             kind: EntryKind::Released { key: key.clone() },
         }];
-        if expired > 0 {
+        if sum.expired > 0 {
             entries.push(Entry {
                 at: now,
-                points: expired,
+                points: sum.expired,
                 kind: EntryKind::Expired,
             });
         }
@@ -324,8 +360,9 @@ impl Ledger {
             key,
             points,
             returned,
-            expired,
+            expired: sum.expired,
             reclaimed,
+            written_off,
             at: now,
             entries,
             repeated: false,
@@ -335,23 +372,29 @@ impl Ledger {
         Ok(result)
     }
 
-    /// How a lot's `points` returning from a hold at `now` split: expiring
-    /// (the lot is past expiry) and reclaimed by a clamp reversal (its award
-    /// was reversed while they were held and the reversal forgave them); the
-    /// rest goes back into the lot.
-    fn release_split(&self, lot: u64, points: u64, now: DateTime<Utc>) -> (u64, u64) {
+    /// How a lot's `points` returning from a hold at `now` split. If the lot
+    /// is past expiry, all expire, and of them those a reversal forgave or
+    /// owed are written off. Otherwise those a reversal forgave or owed
+    /// (its award was reversed while they were held and could not take
+    /// them) go to the reversal, forgiven ones first; the rest goes back
+    /// into the lot.
+    fn release_split(&self, lot: u64, points: u64, now: DateTime<Utc>) -> Split {
+        let forgiven = marked(&self.forgiven_held, lot).min(points);
+        let owed = marked(&self.owed_held, lot).min(points - forgiven);
         if self.lots.iter().any(|l| l.id == lot && l.due_at(now)) {
-            return (points, 0);
+            Split {
+                expired: points,
+                forgiven_off: forgiven,
+                owed_off: owed,
+                ..Split::default()
+            }
+        } else {
+            Split {
+                forgiven_back: forgiven,
+                owed_back: owed,
+                ..Split::default()
+            }
         }
-        (0, self.forgiven_held_of(lot).min(points))
-    }
-
-    /// Held points of lot `lot` that a clamp reversal forgave.
-    fn forgiven_held_of(&self, lot: u64) -> u64 {
-        self.forgiven_held
-            .iter()
-            .find(|(l, _)| *l == lot)
-            .map_or(0, |&(_, points)| points)
     }
 
     /// Marks up to `points` points forgiven by a clamp reversal of the
@@ -359,28 +402,59 @@ impl Ledger {
     /// released: at most what the lot holds beyond those marked already
     /// (the rest of what was forgiven was spent or expired).
     pub(crate) fn forgive_held(&mut self, lot: u64, points: u64) {
-        let held = held_in(&self.lots, lot);
-        let marked = self.forgiven_held_of(lot);
-        let more = points.min(held.saturating_sub(marked));
-        if more == 0 {
-            return;
-        }
-        match self.forgiven_held.iter_mut().find(|(l, _)| *l == lot) {
-            Some(f) => f.1 += more,
-            None => self.forgiven_held.push((lot, more)),
-        }
+        let more = points.min(self.unmarked_held(lot));
+        mark(&mut self.forgiven_held, lot, more);
     }
 
-    /// Keeps the marks of forgiven held points within what their lots still
-    /// hold: a capture spends them (they stay forgiven), a release hands
-    /// them to the reversal or expires them with their lot.
-    fn trim_forgiven_held(&mut self) {
+    /// Marks up to `points` points charged as owed by a `debt` or
+    /// `negative_balance` reversal of the award of lot `lot` as held ones,
+    /// which pay that debt off when released: at most what the lot holds
+    /// beyond those marked already (the rest of what is owed was spent or
+    /// expired).
+    pub(crate) fn owe_held(&mut self, lot: u64, points: u64) {
+        let more = points.min(self.unmarked_held(lot));
+        mark(&mut self.owed_held, lot, more);
+    }
+
+    /// Points held in lot `lot` that no reversal forgave or owed.
+    fn unmarked_held(&self, lot: u64) -> u64 {
+        held_in(&self.lots, lot)
+            .saturating_sub(marked(&self.forgiven_held, lot))
+            .saturating_sub(marked(&self.owed_held, lot))
+    }
+
+    /// Keeps the marks of forgiven and owed held points within what their
+    /// lots still hold (forgiven ones first, as a release takes them): a
+    /// capture spends them (they stay forgiven, or owed), a release hands
+    /// them to the reversal or writes them off with their lot.
+    fn trim_held_marks(&mut self) {
         let lots = &self.lots;
         self.forgiven_held.retain_mut(|(lot, points)| {
-            let held = held_in(lots, *lot);
-            *points = (*points).min(held);
+            *points = (*points).min(held_in(lots, *lot));
             *points > 0
         });
+        let forgiven = &self.forgiven_held;
+        self.owed_held.retain_mut(|(lot, points)| {
+            let room = held_in(lots, *lot).saturating_sub(marked(forgiven, *lot));
+            *points = (*points).min(room);
+            *points > 0
+        });
+    }
+
+    /// Keeps the owed held points within what is owed, once later awards
+    /// paid some debt off: they pay what no hold stands for first, so the
+    /// marks shrink only by what the payment took beyond that, newest
+    /// first.
+    #[cold]
+    pub(crate) fn cap_owed_held(&mut self) {
+        let total: u64 = self.owed_held.iter().map(|&(_, p)| p).sum();
+        let mut excess = total.saturating_sub(self.owed);
+        for (_, points) in self.owed_held.iter_mut().rev() {
+            let cut = excess.min(*points);
+            *points -= cut;
+            excess -= cut;
+        }
+        self.owed_held.retain(|&(_, points)| points > 0);
     }
 
     /// Finds an open hold by key, or the remembered result of closing it
@@ -460,6 +534,71 @@ impl Ledger {
 enum Closed<T> {
     Open(usize),
     Again(T),
+}
+
+/// Where a lot's points returning from a hold go (see
+/// [`Ledger::release`]); what is in none of these goes back into the lot.
+#[derive(Clone, Copy, Default)]
+struct Split {
+    /// Expired with their lot.
+    expired: u64,
+    /// Of those, written off: a reversal had forgiven them.
+    forgiven_off: u64,
+    /// Of those, written off: a reversal had charged them as owed.
+    owed_off: u64,
+    /// To the reversal that had forgiven them.
+    forgiven_back: u64,
+    /// To the reversal that had charged them as owed, paying that debt off.
+    owed_back: u64,
+}
+
+impl Split {
+    /// Points that go to a reversal.
+    fn reclaimed(self) -> u64 {
+        self.forgiven_back + self.owed_back
+    }
+
+    /// Both splits added up; `None` on overflow.
+    fn plus(self, other: Split) -> Option<Split> {
+        Some(Split {
+            expired: self.expired.checked_add(other.expired)?,
+            forgiven_off: self.forgiven_off.checked_add(other.forgiven_off)?,
+            owed_off: self.owed_off.checked_add(other.owed_off)?,
+            forgiven_back: self.forgiven_back.checked_add(other.forgiven_back)?,
+            owed_back: self.owed_back.checked_add(other.owed_back)?,
+        })
+    }
+}
+
+/// The points `marks` records for lot `lot`.
+fn marked(marks: &[(u64, u64)], lot: u64) -> u64 {
+    marks
+        .iter()
+        .find(|(l, _)| *l == lot)
+        .map_or(0, |&(_, points)| points)
+}
+
+/// Adds `points` to lot `lot`'s mark.
+fn mark(marks: &mut Vec<(u64, u64)>, lot: u64, points: u64) {
+    if points == 0 {
+        return;
+    }
+    match marks.iter_mut().find(|(l, _)| *l == lot) {
+        Some(m) => m.1 = m.1.saturating_add(points),
+        None => marks.push((lot, points)),
+    }
+}
+
+/// Takes `points` off lot `lot`'s mark (the caller drops empty marks).
+fn unmark(marks: &mut [(u64, u64)], lot: u64, points: u64) {
+    if let Some(m) = marks.iter_mut().find(|(l, _)| *l == lot) {
+        m.1 = m.1.saturating_sub(points);
+    }
+}
+
+/// `serde` skips a zero.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The points held in lot `lot` (0 once it is gone).
@@ -720,5 +859,209 @@ mod tests {
         assert!(h.is_ok_and(|h| h.taken.iter().all(|t| t.rule.as_str() == "visit")));
         assert!(l.hold("g".into(), 50, day(2)).is_ok());
         assert_conserved(&l, day(2));
+    }
+
+    /// 100 points from a visit (event 1) on day 0, expiring after 10 days,
+    /// 60 of them held for an order, under clawback `policy` (a purchase
+    /// earns a point per ¥1).
+    fn held_visit(policy: &str) -> (Program, Ledger) {
+        let p = program(&format!(
+            r#"{{ "expiry": {{ "type": "after_days", "days": 10 }},
+                 "ledger": {{ "clawback": "{policy}" }},
+                 "rules": [{{ "name": "visit", "on": "visited",
+                             "reward": {{ "type": "fixed", "points": 100 }} }},
+                           {{ "name": "buy", "on": "purchase",
+                             "reward": {{ "type": "per_amount", "points": 1, "per_minor": 100,
+                                          "rounding": "down" }} }}] }}"#
+        ));
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        assert!(l.hold("order".into(), 60, t(0)).is_ok());
+        (p, l)
+    }
+
+    /// [`held_visit`] under `policy`; on day 5 the order is cancelled and
+    /// the visit refunded, in either order; the lot's expiry runs on day
+    /// 11. Returns the ledger and the release.
+    fn release_and_refund(policy: &str, release_first: bool) -> (Ledger, Release) {
+        let (p, mut l) = held_visit(policy);
+        let release = |l: &mut Ledger| {
+            l.release("order".into(), day(5))
+                .unwrap_or_else(|e| unreachable!("{e}"))
+        };
+        let mut back = None;
+        if release_first {
+            back = Some(release(&mut l));
+        }
+        let r = p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole, day(5));
+        assert!(r.is_ok_and(|r| r.points == 100));
+        let back = back.unwrap_or_else(|| release(&mut l));
+        assert_conserved(&l, day(5));
+        l.expire(day(11));
+        assert_conserved(&l, day(11));
+        (l, back)
+    }
+
+    /// The release and the refund end alike, whichever came first: the
+    /// refund takes all 100 points, none owed, none left to expire.
+    fn assert_release_and_refund_commute(policy: &str) {
+        for release_first in [true, false] {
+            let (l, back) = release_and_refund(policy, release_first);
+            assert_eq!(
+                (l.balance(day(11)), l.owed(), l.forgiven()),
+                (0, 0, 0),
+                "{policy}, release first: {release_first}"
+            );
+            assert_eq!(
+                (l.expired(), l.reversed()),
+                (0, 100),
+                "{policy}, release first: {release_first}"
+            );
+            // Released after the refund, the 60 points go to it.
+            let reclaimed = if release_first { 0 } else { 60 };
+            assert_eq!((back.returned, back.reclaimed), (60 - reclaimed, reclaimed));
+            assert!(l.forgiven_held.is_empty() && l.owed_held.is_empty());
+        }
+    }
+
+    #[test]
+    fn under_debt_a_release_after_the_refund_pays_the_debt_off() {
+        assert_release_and_refund_commute("debt");
+        // The release's statement reads as under clamp.
+        let (_, back) = release_and_refund("debt", false);
+        assert_eq!(
+            back.entries
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>(),
+            [
+                "2026-03-06 00:00:00 UTC +60 released order",
+                "2026-03-06 00:00:00 UTC −60 reclaimed for reversed event#1",
+            ]
+        );
+    }
+
+    #[test]
+    fn under_negative_balance_a_release_after_the_refund_pays_the_debt_off() {
+        assert_release_and_refund_commute("negative_balance");
+    }
+
+    #[test]
+    fn under_clamp_a_release_after_the_refund_reclaims_the_forgiven_points() {
+        assert_release_and_refund_commute("clamp");
+    }
+
+    #[test]
+    fn under_debt_captured_held_points_of_a_refunded_award_stay_owed() {
+        // Captured before or after the refund, the 60 held points were
+        // spent: the refund takes the other 40 and 60 are owed, as under
+        // clamp they stay forgiven.
+        for capture_first in [true, false] {
+            let (p, mut l) = held_visit("debt");
+            if capture_first {
+                assert!(l.capture("order".into(), day(5)).is_ok());
+            }
+            let r = p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole, day(5));
+            assert!(r.is_ok_and(|r| (r.taken_back, r.owed) == (40, 60)));
+            if !capture_first {
+                let c = l.capture("order".into(), day(5));
+                assert!(c.is_ok_and(|c| c.points == 60));
+                // A retried capture changes nothing.
+                let snapshot = json(&l);
+                assert!(l.capture("order".into(), day(6)).is_ok_and(|c| c.repeated));
+                assert_eq!(json(&l), snapshot);
+            }
+            assert!(l.owed_held.is_empty());
+            assert_eq!(l.expire(day(11)), 0);
+            assert_eq!(
+                (l.balance(day(11)), l.owed(), l.redeemed(), l.reversed()),
+                (-60, 60, 60, 40)
+            );
+            assert_conserved(&l, day(11));
+            // A later award pays the debt off.
+            earn(&p, &mut l, &[visit(2, day(12))]);
+            assert_eq!((l.owed(), l.spendable(day(12)), l.reversed()), (0, 40, 100));
+            assert_conserved(&l, day(12));
+        }
+    }
+
+    #[test]
+    fn owed_held_points_released_after_their_lot_expired_are_written_off() {
+        // The refund and the release both come on day 11, after the lot
+        // expired, in either order: all 100 points expired unused, so
+        // nothing is owed.
+        for policy in ["debt", "negative_balance", "clamp"] {
+            for release_first in [true, false] {
+                let (p, mut l) = held_visit(policy);
+                let mut written_off = 0;
+                if release_first {
+                    let back = l.release("order".into(), day(11));
+                    assert!(back.is_ok_and(|b| (b.expired, b.written_off) == (60, 0)));
+                }
+                let r = p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole, day(11));
+                assert!(r.is_ok());
+                if !release_first {
+                    let back = l
+                        .release("order".into(), day(11))
+                        .unwrap_or_else(|e| unreachable!("{e}"));
+                    assert_eq!((back.expired, back.reclaimed), (60, 0));
+                    written_off = back.written_off;
+                }
+                let case = format!("{policy}, release first: {release_first}");
+                assert_eq!(written_off, if release_first { 0 } else { 60 }, "{case}");
+                assert_eq!(
+                    (l.balance(day(11)), l.owed(), l.forgiven()),
+                    (0, 0, 0),
+                    "{case}"
+                );
+                assert_eq!((l.expired(), l.reversed()), (100, 0), "{case}");
+                assert_eq!(l.earnings().next().map(|e| e.written_off), Some(100));
+                assert_conserved(&l, day(11));
+            }
+        }
+    }
+
+    #[test]
+    fn a_debt_paid_off_before_the_release_leaves_the_held_points_to_the_member() {
+        // 100 from visit 1: 40 spent, 60 held. The refund owes 100, 60 of
+        // them for the held points. Visit 2 (100) pays the debt off first,
+        // what no hold stands for (40), then 60 of the held points' share.
+        let (p, mut l) = held_visit("debt");
+        assert!(l.redeem("coupon".into(), 40, t(1)).is_ok());
+        let r = p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole, t(2));
+        assert!(r.is_ok_and(|r| r.owed == 100));
+        assert_eq!(l.owed_held, [(l.lots[0].id, 60)]);
+        earn(&p, &mut l, &[visit(2, t(3))]);
+        assert_eq!(l.owed(), 0);
+        assert!(l.owed_held.is_empty());
+        assert_conserved(&l, t(3));
+        // Nothing is owed any more: the held points come back.
+        let back = l.release("order".into(), t(4));
+        assert!(back.is_ok_and(|b| (b.returned, b.reclaimed) == (60, 0)));
+        assert_eq!((l.spendable(t(4)), l.reversed()), (60, 100));
+        assert_conserved(&l, t(4));
+        // Paid off in part, the debt left is the held points': released,
+        // they pay it, and the rest come back.
+        let (p, mut l) = held_visit("debt");
+        assert!(l.redeem("coupon".into(), 40, t(1)).is_ok());
+        assert!(
+            p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole, t(2))
+                .is_ok()
+        );
+        earn(&p, &mut l, &[purchase(2, 50, t(3))]);
+        assert_eq!((l.owed(), l.owed_held.first().map(|m| m.1)), (50, Some(50)));
+        let back = l.release("order".into(), t(4));
+        assert!(back.is_ok_and(|b| (b.returned, b.reclaimed) == (10, 50)));
+        assert_eq!((l.owed(), l.spendable(t(4)), l.reversed()), (0, 10, 100));
+        assert_conserved(&l, t(4));
+        // Read back from JSON, a ledger with owed held points is the same.
+        let (p, mut m) = held_visit("debt");
+        assert!(
+            p.reverse(&mut m, "refund".into(), EventId(1), Portion::Whole, t(2))
+                .is_ok()
+        );
+        let back: Ledger = serde_json::from_str(&json(&m)).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(back, m);
+        assert_eq!(back.owed_held, [(m.lots[0].id, 60)]);
     }
 }

@@ -339,7 +339,9 @@ pub struct Totals {
 /// ([`Reversal::points`](super::Reversal::points)) is, from then on, in
 /// exactly one of: `reversed` (taken out of a lot, or paid by a later award
 /// or reclaimed from a released hold), `owed`, `forgiven`, or still in
-/// `expired` (points that had expired are written off, never clawed back):
+/// `expired` (points that had expired are written off, never clawed back,
+/// and so are held points a reversal owed or forgave whose lot expired by
+/// their release):
 ///
 /// ```text
 /// Σ reversal points = reversed + owed + forgiven + written off
@@ -411,6 +413,14 @@ pub struct Ledger {
     /// award, which the ledger may forget while the hold is open.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) forgiven_held: Vec<(u64, u64)>,
+    /// Held points of lots whose awards a `debt` or `negative_balance`
+    /// reversal could not take and charged as [owed](Ledger::owed), by lot
+    /// id: released, they pay that debt off (see [`Hold`]), so the result
+    /// does not depend on whether the hold closed before or after the
+    /// reversal. Never more, in all, than is owed: later awards pay the
+    /// rest of the debt off first, then these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) owed_held: Vec<(u64, u64)>,
     #[serde(default)]
     pub(crate) earnings: VecDeque<Earning>,
     /// The most recent awards a cap cut, oldest first, as many as
@@ -445,6 +455,7 @@ impl Default for Ledger {
             operations: InlineDeque::new(),
             holds: Vec::new(),
             forgiven_held: Vec::new(),
+            owed_held: Vec::new(),
             earnings: VecDeque::new(),
             cut: VecDeque::new(),
             statement: VecDeque::new(),
@@ -507,6 +518,7 @@ impl Ledger {
             operations,
             holds,
             forgiven_held,
+            owed_held,
             earnings,
             cut,
             statement,
@@ -525,6 +537,7 @@ impl Ledger {
         operations.clear();
         holds.clear();
         forgiven_held.clear();
+        owed_held.clear();
         earnings.clear();
         cut.clear();
         statement.clear();
@@ -1008,6 +1021,9 @@ impl Ledger {
         // the debt, whichever is less, in all.
         let debt_paid = self.owed.min(total);
         self.owed -= debt_paid;
+        if debt_paid > 0 && !self.owed_held.is_empty() {
+            self.cap_owed_held();
+        }
         self.reversed = self.reversed.saturating_add(debt_paid);
         // Cannot saturate: checked above.
         self.available = self.available.saturating_add(total - debt_paid);
@@ -1185,7 +1201,9 @@ impl Ledger {
     /// redeemed + expired + reversed`; `available` is the sum of the lots'
     /// `remaining` and `held` the sum of their `held` and of the open holds;
     /// lots are in spending order and none is empty; no remembered award is
-    /// reversed beyond its points.
+    /// reversed beyond its points; held points marked as forgiven or owed by
+    /// a reversal are no more than is forgiven or owed, nor than their lots
+    /// hold.
     pub fn check(&self) -> Result<(), PointsError> {
         let parts = [self.held, self.redeemed, self.expired, self.reversed]
             .into_iter()
@@ -1231,18 +1249,33 @@ impl Ledger {
                 what: "an empty lot is kept",
             });
         }
-        let forgiven_held = self
-            .forgiven_held
-            .iter()
-            .try_fold(0u64, |s, &(_, points)| s.checked_add(points));
-        if forgiven_held.is_none_or(|f| f > self.forgiven)
+        let sum = |marks: &[(u64, u64)]| {
+            marks
+                .iter()
+                .try_fold(0u64, |s, &(_, points)| s.checked_add(points))
+        };
+        let marked = |lot: u64| {
+            let of = |marks: &[(u64, u64)]| {
+                marks
+                    .iter()
+                    .find(|(l, _)| *l == lot)
+                    .map_or(0, |&(_, points)| points)
+            };
+            of(&self.forgiven_held).checked_add(of(&self.owed_held))
+        };
+        if sum(&self.forgiven_held).is_none_or(|f| f > self.forgiven)
+            || sum(&self.owed_held).is_none_or(|o| o > self.owed)
             || self
                 .forgiven_held
                 .iter()
-                .any(|&(lot, points)| points == 0 || points > super::hold::held_in(&self.lots, lot))
+                .chain(&self.owed_held)
+                .any(|&(lot, points)| {
+                    points == 0
+                        || marked(lot).is_none_or(|m| m > super::hold::held_in(&self.lots, lot))
+                })
         {
             return Err(PointsError::Inconsistent {
-                what: "forgiven held points beyond what is forgiven or their lot holds",
+                what: "forgiven or owed held points beyond what is forgiven, owed or their lot holds",
             });
         }
         if self

@@ -78,8 +78,15 @@ pub struct ReversedAward {
 ///      forgiven ([`Ledger::forgiven`]), so the balance stops at zero.
 ///
 ///    Under the first two, later awards pay off what is owed before
-///    anything goes into a lot. Under `clamp`, held points of the award that
-///    were forgiven are reclaimed if their hold is released (see [`Hold`](super::Hold)).
+///    anything goes into a lot.
+///
+///    Points of the award reserved by an open hold cannot be taken from
+///    its lot while the hold is open. Of what a policy owes or forgives,
+///    the award's held points count first: if their hold is released, they
+///    go to the reversal ([`Release::reclaimed`](super::Release::reclaimed)):
+///    forgiven ones are reclaimed, owed ones pay their debt off, as if the
+///    hold had been released before the reversal. If it is captured, they
+///    were spent: they stay forgiven, or owed (see [`Hold`](super::Hold)).
 ///
 /// A reversal gives the award's cap room back (its points, and its award
 /// count once it is wholly reversed), in the local day it was earned in,
@@ -414,8 +421,13 @@ impl Ledger {
                 rec.written_off = rec.written_off.saturating_add(written_off);
                 rec.forgiven = rec.forgiven.saturating_add(forgiven);
             }
+            // What could not be taken is the award's held points first:
+            // marked, they go to this reversal if their hold is released.
             if forgiven > 0 {
                 self.forgive_held(e.lot, forgiven);
+            }
+            if owed > 0 {
+                self.owe_held(e.lot, owed);
             }
             let day = LocalDay::of(e.earned_at, zone);
             if points == open {
@@ -797,21 +809,23 @@ mod tests {
     }
 
     #[test]
-    fn under_debt_held_points_come_back_and_the_debt_stays() {
+    fn under_debt_released_held_points_pay_the_debt_off() {
         // 100 points from the purchase all held for an order, 50 from a
         // visit. The purchase is refunded: 100 owed. The order is cancelled:
-        // the 100 return, and the balance nets the debt out.
+        // the 100 held points pay the debt off, as they would have been
+        // taken back had the order been cancelled before the refund.
         let p = shop(50, "", r#"{ "clawback": "debt" }"#);
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(7, 100, t(0)), visit(8, t(1))]);
         assert!(l.hold("order".into(), 100, t(2)).is_ok());
         let r = refund(&p, &mut l, "refund-7", Portion::Whole);
         assert_eq!((r.taken_back, r.owed), (0, 100));
+        assert_eq!(l.balance(t(3)), -50);
         let back = l.release("order".into(), t(4));
-        assert!(back.is_ok_and(|b| b.returned == 100 && b.reclaimed == 0));
+        assert!(back.is_ok_and(|b| b.returned == 0 && b.reclaimed == 100));
         assert_eq!(
-            (l.spendable(t(4)), l.owed(), l.balance(t(4))),
-            (150, 100, 50)
+            (l.spendable(t(4)), l.owed(), l.balance(t(4)), l.reversed()),
+            (50, 0, 50, 100)
         );
         assert_conserved(&l, t(4));
     }

@@ -96,8 +96,10 @@ pub enum EntryKind {
         /// The reversed event.
         source: EventId,
     },
-    /// Points returning from a released hold that a reversal had forgiven,
-    /// taken back now (`−`).
+    /// Points returning from a released hold that a reversal could not
+    /// take while they were held (it forgave them, or charged them as owed),
+    /// taken back by it now (`−`): they are reversed, no longer forgiven or
+    /// owed.
     Reclaimed {
         /// The reversed event.
         source: EventId,
