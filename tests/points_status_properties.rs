@@ -15,7 +15,9 @@
 //! 6. specs and states round-trip through JSON, and a round-tripped state
 //!    continues exactly like the original;
 //! 7. any JSON spec fails to parse or validate, or is a valid value that
-//!    steps without panicking.
+//!    steps without panicking;
+//! 8. whether a refund revokes a tier does not depend on an evaluation, or
+//!    a record whose window stays below the tier, moving the window first.
 
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
 use growthkit::points::{
@@ -355,7 +357,7 @@ proptest! {
 
     #[test]
     fn a_tier_changes_only_as_documented(spec in ladder_spec(), ops in tier_ops()) {
-        let grace = spec.grace;
+        let (grace, window) = (spec.grace, spec.window);
         let ladder = spec.validate().unwrap();
         let z = beijing();
         let mut status = ladder.start(t0(), &z);
@@ -382,8 +384,16 @@ proptest! {
                     let fell = matches!(change.reason, TierReason::FellBelow { .. });
                     prop_assert!(fell);
                     let today = LocalDay::of(now, &z);
+                    // Until the anniversary over anniversary years counts from
+                    // the first year below, which may be over at the first
+                    // evaluation.
+                    let from_year_below = grace == Grace::UntilAnniversary
+                        && window == TierWindow::AnniversaryYear
+                        && before.grace_until().is_none();
                     prop_assert!(
-                        grace == Grace::None || before.grace_until().is_some_and(|g| today >= g),
+                        grace == Grace::None
+                            || from_year_below
+                            || before.grace_until().is_some_and(|g| today >= g),
                         "demoted on {} before grace ended ({:?})", today, before.grace_until()
                     );
                 }
@@ -404,6 +414,63 @@ proptest! {
             let qualified = ladder.tiers().iter().rposition(|t| t.threshold <= qualifying).unwrap();
             prop_assert!(to >= qualified, "tier {} below the qualified {}", to, qualified);
         }
+    }
+
+    #[test]
+    fn an_unrelated_step_before_a_refund_does_not_change_whether_it_revokes(
+        spec in ladder_spec(),
+        ops in tier_ops(),
+        pick in any::<proptest::sample::Index>(),
+        (after, gap) in (0i64..24 * 400, 0i64..24 * 400),
+        visit in prop::option::of(0u64..3),
+    ) {
+        let ladder = spec.validate().unwrap();
+        let z = beijing();
+        let mut status = ladder.start(t0(), &z);
+        let mut now = t0();
+        // What each record counted, and when it was earned; no retraction
+        // first, so each can be refunded whole.
+        let mut counted = Vec::new();
+        for (advance, op) in ops {
+            if matches!(op, TierOp::Retract { .. }) {
+                continue;
+            }
+            now += TimeDelta::hours(advance);
+            let out = tier_step(&ladder, &mut status, now, op);
+            if let TierOp::Record { back, .. } = op && out.counted > 0 {
+                counted.push((now - TimeDelta::hours(back), out.counted));
+            }
+        }
+        prop_assume!(!counted.is_empty());
+        let (earned, amount) = counted[pick.index(counted.len())];
+        let first = now + TimeDelta::hours(after);
+        let refund = first + TimeDelta::hours(gap);
+        let mut moved = status.clone();
+        let threshold = ladder.current(&moved).unwrap().threshold;
+        match visit {
+            Some(points) => {
+                let out = ladder.record(&mut moved, first, points, &z).unwrap();
+                prop_assume!(out.qualifying < threshold);
+            }
+            None => {
+                let out = ladder.evaluate(&mut moved, first, &z).unwrap();
+                // Neither a demotion nor the end of a grace period.
+                prop_assume!(out.change.is_none());
+                prop_assume!(status.grace_until().is_none() || out.grace_until.is_some());
+            }
+        }
+        let plain = ladder.retract(&mut status, earned, refund, amount, "refund", &z).unwrap();
+        let after_step = ladder.retract(&mut moved, earned, refund, amount, "refund", &z).unwrap();
+        // Whether, not to what: the tier revoked down to also reads the
+        // window, which the step moved.
+        prop_assert_eq!(
+            plain.change.is_some(),
+            after_step.change.is_some(),
+            "{:?} then a refund of {} earned {}",
+            visit,
+            amount,
+            earned
+        );
     }
 
     #[test]

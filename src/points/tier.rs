@@ -109,9 +109,12 @@ pub enum Grace {
         days: u32,
     },
     /// Kept until the member's next anniversary after the evaluation that
-    /// first found the tally below. With [`TierWindow::AnniversaryYear`] this
-    /// is the familiar airline rule: a tier reached in one membership year
-    /// is kept through the next one.
+    /// first found the tally below. With [`TierWindow::AnniversaryYear`] the
+    /// grace counts from the first membership year in which the member was
+    /// below (the year after the latest one that met the threshold), however
+    /// late an evaluation finds it: the familiar airline rule, a tier reached
+    /// in one membership year is kept through the next one, and an
+    /// evaluation after that demotes at once.
     UntilAnniversary,
 }
 
@@ -283,16 +286,29 @@ impl TryFrom<TierLadderSpec> for TierLadder {
 ///   The first evaluation that finds the tally below the tier's threshold
 ///   starts the grace period and sets its end ([`TierStatus::grace_until`]);
 ///   an evaluation on or after that day demotes to the tier the tally
-///   qualifies for then. Reaching the threshold again (by a record, or as seen
-///   by an evaluation) ends the grace period. The grace clock starts at an
-///   evaluation, so a host that wants day-exact grace evaluates daily.
-/// - **Reversals revoke at once**: [`TierLadder::retract`] takes points (or
-///   spend) back out of the window they were counted in. If the tier rested
-///   on them (the tally met its threshold before and does not after), the
-///   tier is revoked at once, with the retraction's reason, down to what the
-///   corrected tally qualifies for: a tier that was never deserved gets no
-///   grace. A tier already held by grace rests on an earlier window the
-///   retraction does not reach, and is left to the next evaluation.
+///   qualifies for then (with [`Grace::UntilAnniversary`] over anniversary
+///   years the grace counts from the first year below, so a late first
+///   evaluation may demote at once). Reaching the threshold again (by a
+///   record, or as seen by an evaluation) ends the grace period; the grace is
+///   set aside, not forgotten, in case a retraction takes those points back.
+///   The grace clock otherwise starts at an evaluation, so a host that wants
+///   day-exact grace evaluates daily.
+/// - **Reversals revoke at once**: a held tier rests on the windows steps
+///   found at or above its threshold since it was reached (or found again
+///   after a grace period); the status remembers two of their tallies, the
+///   highest and the latest, even once their buckets leave the window.
+///   [`TierLadder::retract`] takes points (or spend) back out of the window
+///   and out of those tallies that counted them. If the tier rested on them
+///   (the best of those tallies and the window met its threshold before and
+///   none does after), the tier is revoked at once, with the retraction's
+///   reason, down to what the best corrected tally qualifies for: a tier
+///   that was never deserved gets no grace. So an evaluation, or a record
+///   whose window stays below the threshold, moving the window before a
+///   refund does not change whether the refund revokes. Points no
+///   remembered window counted (earned after them, while the tier was held
+///   by grace) change only the window, and the tier is left to the next
+///   evaluation. If the points had ended a grace period that still runs at
+///   the retraction, that grace comes back instead of a revocation.
 ///
 /// # Example
 ///
@@ -355,6 +371,67 @@ pub struct TierStatus {
     /// window, per anniversary-year start for an anniversary window. Only
     /// buckets inside the window of the newest one are kept.
     tally: Buckets,
+    /// What the held tier rests on (see [`TierLadder`]'s rules): a
+    /// retraction of points counted there judges the tier against it, even
+    /// once their bucket has left the window. `None` in a status saved
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rests: Option<Rests>,
+    /// A grace period a step ended by finding the tally at the threshold
+    /// again, kept in case a retraction takes those points back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    suspended: Option<Suspended>,
+}
+
+/// The tally of one window, and the window's first bucket.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+struct Rest {
+    tally: u64,
+    from: LocalDay,
+}
+
+/// The windows a held tier rests on: of those steps found at or above its
+/// threshold, the one with the highest tally and the latest.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+struct Rests {
+    peak: Rest,
+    latest: Rest,
+}
+
+impl Rests {
+    /// Resting on one window.
+    #[inline]
+    fn on(window: Rest) -> Rests {
+        Rests {
+            peak: window,
+            latest: window,
+        }
+    }
+
+    /// `rests` and a newer window found at or above the threshold.
+    #[inline]
+    fn met(rests: Option<Rests>, window: Rest) -> Rests {
+        match rests {
+            Some(r) if r.peak.tally > window.tally => Rests {
+                peak: r.peak,
+                latest: window,
+            },
+            _ => Rests::on(window),
+        }
+    }
+
+    /// The higher of the two tallies.
+    fn best(self) -> u64 {
+        self.peak.tally.max(self.latest.tally)
+    }
+}
+
+/// A grace period set aside, with what the tier rested on then.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+struct Suspended {
+    grace_until: LocalDay,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rests: Option<Rests>,
 }
 
 impl Versioned for TierStatus {
@@ -421,11 +498,13 @@ pub enum TierReason {
         /// The old tier's threshold.
         threshold: u64,
     },
-    /// Revocation: a retraction took the tally below the old tier's threshold.
+    /// Revocation: a retraction took the tallies the old tier rested on
+    /// below its threshold.
     Revoked {
         /// The retraction's reason (`"refund of order 42"`).
         reason: Label,
-        /// The corrected tally.
+        /// The corrected tally: the best of the window's and those the old
+        /// tier rested on (see [`TierLadder`]'s rules).
         qualifying: u64,
         /// The old tier's threshold.
         threshold: u64,
@@ -522,6 +601,8 @@ impl TierLadder {
             grace_until: None,
             as_of: LocalDay::of(joined_at, zone),
             tally: Buckets::default(),
+            rests: None,
+            suspended: None,
         }
     }
 
@@ -659,14 +740,37 @@ impl TierLadder {
         // Cannot saturate: the bucket is part of `before` (see above).
         status.tally.add(key, amount);
         status.as_of = status.as_of.max(day);
-        if reached >= current {
-            status.grace_until = None;
+        // A window the tier rests on that holds the day (a late record)
+        // held these points too.
+        let rests = self.credit(status.rests, key, amount);
+        if let Some(s) = &mut status.suspended {
+            s.rests = self.credit(s.rests, key, amount);
         }
-        if reached > current {
-            // A late record lifts the member now, not before the tier they
-            // hold began (which may be a later demotion).
-            status.tier = self.name(reached);
-            status.since = at.max(status.since);
+        status.rests = rests;
+        if reached >= current {
+            let window = Rest {
+                tally: qualifying,
+                from: start,
+            };
+            if reached > current {
+                // A late record lifts the member now, not before the tier
+                // they hold began (which may be a later demotion).
+                status.tier = self.name(reached);
+                status.since = at.max(status.since);
+                status.grace_until = None;
+                status.suspended = None;
+                status.rests = Some(Rests::on(window));
+            } else if let Some(grace_until) = status.grace_until.take() {
+                // The grace this record ends, and what it rested on, are
+                // kept in case the record is reversed.
+                status.suspended = Some(Suspended {
+                    grace_until,
+                    rests: status.rests,
+                });
+                status.rests = Some(Rests::on(window));
+            } else {
+                status.rests = Some(Rests::met(status.rests, window));
+            }
         }
         status.version = version;
         Ok(Recorded {
@@ -694,9 +798,23 @@ impl TierLadder {
         let reached = self.qualified(qualifying);
 
         let mut grace_until = status.grace_until;
+        let mut rests = status.rests;
+        let mut suspended = status.suspended;
         let mut change = None;
+        let window = Rest {
+            tally: qualifying,
+            from: start,
+        };
         if reached >= current {
-            grace_until = None;
+            // The window is at most the last record's, which the rests
+            // already count: kept unless unknown or a grace period ends.
+            if let Some(grace_until) = grace_until.take() {
+                suspended = Some(Suspended { grace_until, rests });
+                rests = Some(Rests::on(window));
+            }
+            if reached > current || rests.is_none() {
+                rests = Some(Rests::on(window));
+            }
             if reached > current {
                 // Only a status edited outside the library lags its tally:
                 // record upgrades at once.
@@ -711,9 +829,11 @@ impl TierLadder {
                 });
             }
         } else {
-            let until = *grace_until.get_or_insert_with(|| self.grace_end(today, status.joined));
+            let until =
+                *grace_until.get_or_insert_with(|| self.grace_end(today, status.joined, rests));
             if today >= until {
                 grace_until = None;
+                rests = Some(Rests::on(window));
                 change = Some(TierChange {
                     from: status.tier.clone(),
                     to: self.name(reached),
@@ -727,11 +847,22 @@ impl TierLadder {
         }
         let stale = status.tally.reaches_before(start);
         let as_of = status.as_of.max(today);
-        if stale || as_of != status.as_of || grace_until != status.grace_until || change.is_some() {
+        if change.is_some() {
+            suspended = None;
+        }
+        if stale
+            || as_of != status.as_of
+            || grace_until != status.grace_until
+            || rests != status.rests
+            || suspended != status.suspended
+            || change.is_some()
+        {
             status.version = bump(status.version)?;
             status.as_of = as_of;
             status.tally.forget_before(start);
             status.grace_until = grace_until;
+            status.rests = rests;
+            status.suspended = suspended;
             if let Some(change) = &change {
                 status.tier = change.to.clone();
                 status.since = now;
@@ -741,11 +872,16 @@ impl TierLadder {
     }
 
     /// Takes back `amount` qualifying points (or spend) counted for an
-    /// earning at `earned_at` (a reversed award, a refunded purchase), at
-    /// most what that instant's bucket holds, and nothing if it has left the
-    /// window. If the current tier rested on them, it is revoked at `now`
-    /// (the reversal's time; never before the tier began) with `reason` (see
-    /// [`TierLadder`]'s rules).
+    /// earning at `earned_at` (a reversed award, a refunded purchase): from
+    /// the window, at most what that instant's bucket holds, nothing if it
+    /// has left the window; and from each tally the held tier rests on that
+    /// counted that instant (at most that tally once the bucket has left the
+    /// window). If the tier rested on them (the best of those tallies and the
+    /// window met its threshold before and does not after), it is revoked at
+    /// `now` (the reversal's time; never before the tier began) with
+    /// `reason`, down to what that best corrected tally qualifies for;
+    /// unless a grace period the points had ended still runs at `now`: that
+    /// grace comes back instead (see [`TierLadder`]'s rules).
     pub fn retract<Tz: TimeZone>(
         &self,
         status: &mut TierStatus,
@@ -760,38 +896,131 @@ impl TierLadder {
         let key = self.bucket_of(day, status.joined);
         let start = self.window_start(status, day);
         let before = status.tally.sum_from(start)?;
-        let held = if key < start {
-            0
-        } else {
-            status.tally.get(key)
-        };
+        let in_window = key >= start;
+        let held = if in_window { status.tally.get(key) } else { 0 };
         let taken = amount.min(held);
-        if taken == 0 {
+        // What a tally the tier rests on gives up, if it counted the bucket:
+        // what the bucket gave up while it is kept, else what was asked (the
+        // caller knows what it counted).
+        let from_rest = if in_window { taken } else { amount };
+        let take = |r: Rest| {
+            if self.rest_holds(r, key) {
+                Rest {
+                    tally: r.tally.saturating_sub(from_rest),
+                    ..r
+                }
+            } else {
+                r
+            }
+        };
+        let take_all = |rests: Option<Rests>| {
+            rests.map(|r| Rests {
+                peak: take(r.peak),
+                latest: take(r.latest),
+            })
+        };
+        let rests = take_all(status.rests);
+        let suspended = status.suspended.map(|s| Suspended {
+            rests: take_all(s.rests),
+            ..s
+        });
+        if taken == 0 && rests == status.rests && suspended == status.suspended {
             return self.outcome((status, current, current), before, 0, None);
         }
         // `taken` is part of `before`: it never underflows.
         let qualifying = before.saturating_sub(taken);
         let version = bump(status.version)?;
         let threshold = self.threshold(current);
-        let reached = self.qualified(qualifying);
-        let change = (before >= threshold && reached < current).then(|| TierChange {
-            from: status.tier.clone(),
-            to: self.name(reached),
-            at: now.max(status.since),
-            reason: TierReason::Revoked {
-                reason: reason.into(),
-                qualifying,
-                threshold,
-            },
-        });
-        status.tally.set(key, held - taken);
+        // The best the tier rested on, before and after.
+        let best_before = status.rests.map_or(before, |r| r.best().max(before));
+        let corrected = rests.map_or(qualifying, |r| r.best().max(qualifying));
+        let reached = self.qualified(corrected);
+
+        let mut change = None;
+        let (mut grace_until, mut rests, mut suspended) = (status.grace_until, rests, suspended);
+        if best_before >= threshold && reached < current {
+            let today = LocalDay::of(now, zone);
+            // A grace period these points had ended, still running and
+            // resting on tallies that still meet the threshold, comes back.
+            let owed = suspended
+                .filter(|s| today < s.grace_until && s.rests.is_none_or(|r| r.best() >= threshold));
+            if let Some(s) = owed {
+                grace_until = Some(s.grace_until);
+                rests = s.rests;
+                suspended = None;
+            } else {
+                change = Some(TierChange {
+                    from: status.tier.clone(),
+                    to: self.name(reached),
+                    at: now.max(status.since),
+                    reason: TierReason::Revoked {
+                        reason: reason.into(),
+                        qualifying: corrected,
+                        threshold,
+                    },
+                });
+                grace_until = None;
+                // The lower tier rests on what is left of the same windows,
+                // and on the window if that meets its threshold.
+                let window = Rest {
+                    tally: qualifying,
+                    from: start,
+                };
+                rests = match rests {
+                    Some(r) if qualifying < self.threshold(reached) => Some(r),
+                    r => Some(Rests::met(r, window)),
+                };
+                suspended = None;
+            }
+        }
+        if taken > 0 {
+            status.tally.set(key, held - taken);
+        }
         if let Some(change) = &change {
             status.tier = change.to.clone();
             status.since = change.at;
-            status.grace_until = None;
         }
+        status.grace_until = grace_until;
+        status.rests = rests;
+        status.suspended = suspended;
         status.version = version;
         self.outcome((status, current, reached), qualifying, taken, change)
+    }
+
+    /// `rests`, each with `amount` added if its window holds bucket `key`.
+    #[inline]
+    fn credit(&self, rests: Option<Rests>, key: LocalDay, amount: u64) -> Option<Rests> {
+        let credit = |r: Rest| {
+            if self.rest_holds(r, key) {
+                Rest {
+                    tally: r.tally.saturating_add(amount),
+                    ..r
+                }
+            } else {
+                r
+            }
+        };
+        rests.map(|r| Rests {
+            peak: credit(r.peak),
+            latest: credit(r.latest),
+        })
+    }
+
+    /// Whether bucket `key` is inside the window whose first bucket is
+    /// `rest.from`.
+    #[inline]
+    fn rest_holds(&self, rest: Rest, key: LocalDay) -> bool {
+        match self.spec.window {
+            TierWindow::RollingDays { days } => {
+                let back = i32::try_from(days).unwrap_or(i32::MAX).saturating_sub(1);
+                key >= rest.from
+                    && rest
+                        .from
+                        .checked_add_days(back)
+                        .is_none_or(|end| key <= end)
+            }
+            TierWindow::AnniversaryYear => key == rest.from,
+        }
     }
 
     #[inline]
@@ -871,18 +1100,28 @@ impl TierLadder {
     }
 
     /// The first day an evaluation demotes on, for a member first found
-    /// below on `today`.
-    fn grace_end(&self, today: LocalDay, joined: LocalDay) -> LocalDay {
+    /// below on `today` whose tier rests on `rests`.
+    fn grace_end(&self, today: LocalDay, joined: LocalDay, rests: Option<Rests>) -> LocalDay {
         let far = LocalDay::from_number(i32::MAX);
         match self.spec.grace {
             Grace::None => today,
             Grace::Days { days } => today
                 .checked_add_days(i32::try_from(days).unwrap_or(i32::MAX))
                 .unwrap_or(far),
-            Grace::UntilAnniversary => anniversary_year_index(joined, today)
-                .checked_add(1)
-                .and_then(|k| anniversary(joined, k))
-                .unwrap_or(far),
+            Grace::UntilAnniversary => {
+                let mut below = anniversary_year_index(joined, today);
+                // Over anniversary years, the member has been below since
+                // the year after the latest one that met the threshold,
+                // however late an evaluation finds it.
+                if let (TierWindow::AnniversaryYear, Some(r)) = (self.spec.window, rests) {
+                    let met = anniversary_year_index(joined, r.latest.from);
+                    below = below.min(met.saturating_add(1));
+                }
+                below
+                    .checked_add(1)
+                    .and_then(|k| anniversary(joined, k))
+                    .unwrap_or(far)
+            }
         }
     }
 

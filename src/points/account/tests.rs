@@ -961,3 +961,122 @@ fn half_a_refund_of_a_purchase_counted_only_by_a_badge_keeps_the_badge() {
         Err(AccountError::Points(PointsError::AlreadyReversed { .. }))
     ));
 }
+
+/// The reviewer's programs: 1 point per ¥1, 1 point a visit, gold at 1000.
+fn refund_program(window: &str, grace: &str) -> Program {
+    program(&format!(
+        r#"{{ "utc_offset": "+08:00",
+              "rules": [ {{ "name": "purchase", "on": "purchase",
+                           "reward": {{ "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" }} }},
+                         {{ "name": "visit", "on": "visited", "reward": {{ "type": "fixed", "points": 1 }} }} ],
+              "tiers": {{ "basis": {{ "type": "points" }}, "window": {window}, "grace": {grace},
+                         "tiers": [ {{ "name": "member", "threshold": 0 }},
+                                    {{ "name": "gold", "threshold": 1000, "multiplier": 2 }} ] }} }}"#
+    ))
+}
+
+fn ymd(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 4, 0, 0)
+        .single()
+        .unwrap_or_else(|| unreachable!())
+}
+
+fn visit(id: u64, at: DateTime<Utc>) -> Event {
+    Event::new(EventId(id), USER, at, EventKind::Visited)
+}
+
+fn tier_name(a: &Account) -> String {
+    a.tier().map(|t| t.tier().to_string()).unwrap_or_default()
+}
+
+#[test]
+fn a_refund_revokes_gold_whether_or_not_a_visit_or_evaluation_came_first() {
+    let p = refund_program(
+        r#"{ "type": "anniversary_year" }"#,
+        r#"{ "type": "until_anniversary" }"#,
+    );
+    for first in 0..3 {
+        let mut a = p.open_account(USER, ymd(2025, 1, 1));
+        earn(&p, &mut a, &purchase(1, 1000, ymd(2025, 6, 1)));
+        assert_eq!(tier_name(&a), "gold");
+        match first {
+            1 => drop(earn(&p, &mut a, &visit(2, ymd(2026, 1, 10)))),
+            2 => drop(p.evaluate_account(&mut a, ymd(2026, 1, 10))),
+            _ => {}
+        }
+        let r = p
+            .reverse_in(
+                &mut a,
+                "refund-1".into(),
+                EventId(1),
+                Portion::Whole,
+                ymd(2026, 1, 20),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let change = r.tier.and_then(|t| t.change).map(|c| c.to_string());
+        // What is left: the visit's point, doubled at gold, if there was one.
+        let left = if first == 1 { 2 } else { 0 };
+        assert_eq!(
+            change,
+            Some(format!(
+                "gold → member: revoked (refund-1 reversed event#1): {left} qualifying is below the threshold 1000"
+            )),
+            "case {first}"
+        );
+        assert_eq!(tier_name(&a), "member", "case {first}");
+    }
+    let p = refund_program(
+        r#"{ "type": "rolling_days", "days": 30 }"#,
+        r#"{ "type": "days", "days": 30 }"#,
+    );
+    for visit_first in [false, true] {
+        let mut a = p.open_account(USER, ymd(2026, 1, 1));
+        earn(&p, &mut a, &purchase(1, 1000, ymd(2026, 1, 1)));
+        if visit_first {
+            earn(&p, &mut a, &visit(2, ymd(2026, 2, 5)));
+        }
+        let r = p
+            .reverse_in(
+                &mut a,
+                "refund-1".into(),
+                EventId(1),
+                Portion::Whole,
+                ymd(2026, 2, 6),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            r.tier.is_some_and(|t| t.change.is_some()),
+            "visit first: {visit_first}"
+        );
+        assert_eq!(tier_name(&a), "member", "visit first: {visit_first}");
+    }
+}
+
+#[test]
+fn refunding_the_purchase_that_ended_grace_keeps_the_grace_still_owed() {
+    let p = refund_program(
+        r#"{ "type": "rolling_days", "days": 30 }"#,
+        r#"{ "type": "days", "days": 30 }"#,
+    );
+    let mut a = p.open_account(USER, ymd(2026, 1, 1));
+    earn(&p, &mut a, &purchase(1, 1000, ymd(2026, 1, 1)));
+    let _ = p.evaluate_account(&mut a, ymd(2026, 2, 5));
+    let grace = a.tier().and_then(|t| t.grace_until());
+    let march_7 = chrono::NaiveDate::from_ymd_opt(2026, 3, 7).unwrap_or_default();
+    assert_eq!(grace, Some(crate::time::LocalDay::from_date(march_7)));
+    earn(&p, &mut a, &purchase(2, 1000, ymd(2026, 2, 10)));
+    let r = p
+        .reverse_in(
+            &mut a,
+            "refund-2".into(),
+            EventId(2),
+            Portion::Whole,
+            ymd(2026, 2, 11),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.tier.and_then(|t| t.change), None);
+    assert_eq!(tier_name(&a), "gold");
+    assert_eq!(a.tier().and_then(|t| t.grace_until()), grace);
+    let _ = p.evaluate_account(&mut a, ymd(2026, 3, 7));
+    assert_eq!(tier_name(&a), "member");
+}

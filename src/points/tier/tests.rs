@@ -611,3 +611,332 @@ fn a_one_day_window_follows_local_days_across_a_dst_change() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(step.change.map(|c| c.to), Some(Label::from("member")));
 }
+
+/// Which of the unrelated steps runs before the refund in the tests below.
+#[derive(Clone, Copy, Debug)]
+enum First {
+    Nothing,
+    Visit,
+    Evaluation,
+}
+
+/// Gold reached with 500 points bought in one anniversary year; refunded in
+/// the next, after `first`. Returns the refund's change and the status.
+fn anniversary_refund(first: First) -> (Option<TierChange>, TierStatus) {
+    let l = anniversary_ladder(r#"{ "type": "until_anniversary" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2025, 1, 1), &z);
+    l.record(&mut s, noon(2025, 6, 1), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.tier().as_str(), "gold");
+    match first {
+        First::Nothing => {}
+        First::Visit => {
+            l.record(&mut s, noon(2026, 1, 10), 1, &z)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        First::Evaluation => {
+            l.evaluate(&mut s, noon(2026, 1, 10), &z)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let step = l
+        .retract(
+            &mut s,
+            noon(2025, 6, 1),
+            noon(2026, 1, 20),
+            500,
+            "refund",
+            &z,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    (step.change, s)
+}
+
+#[test]
+fn a_refund_revokes_a_tier_it_earned_whatever_came_first_in_the_next_year() {
+    for first in [First::Nothing, First::Visit, First::Evaluation] {
+        let (change, s) = anniversary_refund(first);
+        let change = change.unwrap_or_else(|| panic!("{first:?}: not revoked"));
+        assert_eq!(
+            (change.from.as_str(), change.to.as_str(), change.at),
+            ("gold", "member", noon(2026, 1, 20)),
+            "{first:?}"
+        );
+        // What is left: the visit's point, if there was one.
+        let left = u64::from(matches!(first, First::Visit));
+        assert_eq!(
+            change.reason,
+            TierReason::Revoked {
+                reason: "refund".into(),
+                qualifying: left,
+                threshold: 500
+            },
+            "{first:?}"
+        );
+        assert_eq!((s.tier().as_str(), s.grace_until()), ("member", None));
+    }
+}
+
+#[test]
+fn a_refund_revokes_a_tier_it_earned_after_its_day_left_a_rolling_window() {
+    let l = rolling(30, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    for visit_first in [false, true] {
+        let mut s = l.start(noon(2026, 1, 1), &z);
+        l.record(&mut s, noon(2026, 1, 1), 500, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+        if visit_first {
+            l.record(&mut s, noon(2026, 2, 5), 1, &z)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let step = l
+            .retract(
+                &mut s,
+                noon(2026, 1, 1),
+                noon(2026, 2, 6),
+                500,
+                "refund",
+                &z,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let change = step.change.map(|c| c.to_string());
+        let left = u64::from(visit_first);
+        assert_eq!(
+            change,
+            Some(format!(
+                "gold → member: revoked (refund): {left} qualifying is below the threshold 500"
+            )),
+            "visit first: {visit_first}"
+        );
+        assert_eq!(s.tier().as_str(), "member");
+    }
+}
+
+#[test]
+fn a_refund_of_points_after_the_window_the_tier_rests_on_changes_nothing() {
+    // Gold rests on March; a later visit, refunded, never counted for it.
+    let l = rolling(10, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    for (at, amount) in [(noon(2026, 3, 1), 300), (noon(2026, 3, 2), 300)] {
+        l.record(&mut s, at, amount, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    l.record(&mut s, noon(2026, 3, 20), 40, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let step = l
+        .retract(&mut s, noon(2026, 3, 20), noon(2026, 3, 21), 40, "r", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.change, s.tier().as_str()), (None, "gold"));
+    // Refunding one of the purchases gold rests on leaves 300, though the
+    // day has left the window: revoked down to silver, which 300 reaches.
+    let step = l
+        .retract(&mut s, noon(2026, 3, 1), noon(2026, 3, 22), 300, "r", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change.map(|c| c.to), Some(Label::from("silver")));
+}
+
+#[test]
+fn refunding_the_purchase_that_ended_a_grace_period_gives_the_grace_back() {
+    let l = rolling(30, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 1, 1), &z);
+    l.record(&mut s, noon(2026, 1, 1), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.evaluate(&mut s, noon(2026, 2, 5), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.grace_until(), Some(day(2026, 3, 7)));
+    let without = s.clone();
+    l.record(&mut s, noon(2026, 2, 10), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.grace_until(), None);
+    let step = l
+        .retract(
+            &mut s,
+            noon(2026, 2, 10),
+            noon(2026, 2, 11),
+            500,
+            "refund",
+            &z,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change, None);
+    assert_eq!(
+        (s.tier().as_str(), s.grace_until(), step.grace_until),
+        ("gold", Some(day(2026, 3, 7)), Some(day(2026, 3, 7)))
+    );
+    // As if the purchase had never been made: demoted when the grace ends.
+    let mut never = without;
+    for at in [noon(2026, 3, 6), noon(2026, 3, 7)] {
+        let a = l.evaluate(&mut s, at, &z).unwrap_or_else(|e| panic!("{e}"));
+        let b = l
+            .evaluate(&mut never, at, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((a.change, a.grace_until), (b.change, b.grace_until));
+    }
+    assert_eq!(s.tier().as_str(), "member");
+}
+
+#[test]
+fn refunding_the_purchase_that_ended_a_grace_period_after_the_grace_revokes() {
+    let l = rolling(30, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 1, 1), &z);
+    l.record(&mut s, noon(2026, 1, 1), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.evaluate(&mut s, noon(2026, 2, 5), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.record(&mut s, noon(2026, 2, 10), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let step = l
+        .retract(
+            &mut s,
+            noon(2026, 2, 10),
+            noon(2026, 3, 7),
+            500,
+            "refund",
+            &z,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change.map(|c| c.to), Some(Label::from("member")));
+    assert_eq!(s.grace_until(), None);
+}
+
+#[test]
+fn an_unrelated_step_before_a_refund_keeps_the_window_the_tier_rests_on() {
+    // Gold rests on 3-25's window: 800, 600 without the refunded 200.
+    let l = rolling(30, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    for first in [First::Nothing, First::Visit, First::Evaluation] {
+        let mut s = l.start(noon(2026, 3, 1), &z);
+        for (at, amount) in [
+            (noon(2026, 3, 1), 300),
+            (noon(2026, 3, 20), 200),
+            (noon(2026, 3, 25), 300),
+        ] {
+            l.record(&mut s, at, amount, &z)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        // On 4-5 the window holds 500 (501 with the visit): still gold.
+        match first {
+            First::Nothing => {}
+            First::Visit => drop(l.record(&mut s, noon(2026, 4, 5), 1, &z)),
+            First::Evaluation => drop(l.evaluate(&mut s, noon(2026, 4, 5), &z)),
+        }
+        let step = l
+            .retract(&mut s, noon(2026, 3, 20), noon(2026, 4, 6), 200, "r", &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (step.change, s.tier().as_str()),
+            (None, "gold"),
+            "{first:?}"
+        );
+    }
+}
+
+#[test]
+fn a_refund_from_a_year_before_a_later_qualifying_year_changes_nothing() {
+    let l = anniversary_ladder(r#"{ "type": "until_anniversary" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2025, 1, 1), &z);
+    for (at, amount) in [
+        (noon(2025, 3, 1), 600),
+        (noon(2025, 4, 1), 200),
+        (noon(2026, 3, 1), 500),
+    ] {
+        l.record(&mut s, at, amount, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // 2026 qualified on its own: refunding 2025's 600 in 2027 revokes nothing.
+    l.evaluate(&mut s, noon(2027, 1, 5), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let step = l
+        .retract(&mut s, noon(2025, 3, 1), noon(2027, 1, 10), 600, "r", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.change, s.tier().as_str()), (None, "gold"));
+    // Refunding 2026's 500 leaves neither year at 500: revoked.
+    let step = l
+        .retract(&mut s, noon(2026, 3, 1), noon(2027, 1, 11), 500, "r", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change.map(|c| c.to), Some(Label::from("member")));
+}
+
+#[test]
+fn a_refunded_late_record_the_tier_never_rested_on_changes_nothing() {
+    // Gold rests on 3-1 and 3-20 (500); a record dated 3-20 arrives on
+    // 4-5, when the window is below gold: refunding it revokes nothing.
+    let l = rolling(30, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    for (at, amount) in [(noon(2026, 3, 1), 300), (noon(2026, 3, 20), 200)] {
+        l.record(&mut s, at, amount, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    l.record(&mut s, noon(2026, 4, 5), 1, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.record(&mut s, noon(2026, 3, 20), 50, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let step = l
+        .retract(&mut s, noon(2026, 3, 20), noon(2026, 4, 6), 50, "r", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.change, s.tier().as_str()), (None, "gold"));
+}
+
+#[test]
+fn until_anniversary_grace_counts_from_the_first_year_below_however_late_evaluated() {
+    // Gold reached in the first membership year is kept through the
+    // second, and lost on the third's first day, whenever evaluated.
+    let l = anniversary_ladder(r#"{ "type": "until_anniversary" }"#);
+    let z = zone();
+    for evaluations in [
+        &[noon(2026, 1, 2), noon(2027, 1, 2)][..],
+        &[noon(2027, 1, 2)][..],
+    ] {
+        let mut s = l.start(noon(2025, 1, 1), &z);
+        l.record(&mut s, noon(2025, 6, 1), 500, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut last = None;
+        for at in evaluations {
+            last = l
+                .evaluate(&mut s, *at, &z)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .change;
+        }
+        let change = last.unwrap_or_else(|| panic!("{evaluations:?}: not demoted"));
+        assert_eq!(change.to.as_str(), "member", "{evaluations:?}");
+        assert_eq!(change.at, noon(2027, 1, 2), "{evaluations:?}");
+    }
+    // Found below late in the second year: kept to its end all the same.
+    let mut s = l.start(noon(2025, 1, 1), &z);
+    l.record(&mut s, noon(2025, 6, 1), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let step = l
+        .evaluate(&mut s, noon(2026, 12, 30), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (step.change, step.grace_until),
+        (None, Some(day(2027, 1, 1)))
+    );
+}
+
+#[test]
+fn a_status_saved_before_it_kept_what_the_tier_rests_on_still_reads_and_steps() {
+    let l = rolling(30, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 1), 120, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut json = serde_json::to_value(&s).unwrap_or_default();
+    assert!(json.get("rests").is_some());
+    if let Some(map) = json.as_object_mut() {
+        map.remove("rests");
+    }
+    let mut old: TierStatus = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(old.tier().as_str(), "silver");
+    // Judged against the window, as before.
+    let step = l
+        .retract(&mut old, noon(2026, 3, 1), noon(2026, 3, 2), 30, "r", &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change.map(|c| c.to), Some(Label::from("member")));
+}
