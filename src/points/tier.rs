@@ -740,6 +740,35 @@ impl TierLadder {
         // Cannot saturate: the bucket is part of `before` (see above).
         status.tally.add(key, amount);
         status.as_of = status.as_of.max(day);
+        // The lowest tier rests on nothing (nothing revokes it, no grace
+        // keeps it): a member there, as most members are on most events,
+        // skips the bookkeeping, and an upgrade starts it afresh.
+        if current > 0 || reached > 0 {
+            let window = Rest {
+                tally: qualifying,
+                from: start,
+            };
+            self.rest_on(status, (current, reached, at), window, (key, amount));
+        }
+        status.version = version;
+        Ok(Recorded {
+            current,
+            reached,
+            qualifying,
+            counted: amount,
+        })
+    }
+
+    /// After a record of `amount` in bucket `key` whose `window` took the
+    /// member from the tier at `current` to the one at `reached` at `at`:
+    /// the tier reached, and what it rests on (see [`Rests`]).
+    fn rest_on(
+        &self,
+        status: &mut TierStatus,
+        (current, reached, at): (usize, usize, DateTime<Utc>),
+        window: Rest,
+        (key, amount): (LocalDay, u64),
+    ) {
         // A window the tier rests on that holds the day (a late record)
         // held these points too.
         let rests = self.credit(status.rests, key, amount);
@@ -747,20 +776,16 @@ impl TierLadder {
             s.rests = self.credit(s.rests, key, amount);
         }
         status.rests = rests;
-        if reached >= current {
-            let window = Rest {
-                tally: qualifying,
-                from: start,
-            };
-            if reached > current {
-                // A late record lifts the member now, not before the tier
-                // they hold began (which may be a later demotion).
-                status.tier = self.name(reached);
-                status.since = at.max(status.since);
-                status.grace_until = None;
-                status.suspended = None;
-                status.rests = Some(Rests::on(window));
-            } else if let Some(grace_until) = status.grace_until.take() {
+        if reached > current {
+            // A late record lifts the member now, not before the tier they
+            // hold began (which may be a later demotion).
+            status.tier = self.name(reached);
+            status.since = at.max(status.since);
+            status.grace_until = None;
+            status.suspended = None;
+            status.rests = Some(Rests::on(window));
+        } else if reached == current {
+            if let Some(grace_until) = status.grace_until.take() {
                 // The grace this record ends, and what it rested on, are
                 // kept in case the record is reversed.
                 status.suspended = Some(Suspended {
@@ -772,13 +797,6 @@ impl TierLadder {
                 status.rests = Some(Rests::met(status.rests, window));
             }
         }
-        status.version = version;
-        Ok(Recorded {
-            current,
-            reached,
-            qualifying,
-            counted: amount,
-        })
     }
 
     /// Re-reads the window as of `now`: forgets tallies that left it, and
