@@ -771,9 +771,10 @@ impl TierLadder {
     ) {
         // A window the tier rests on that holds the day (a late record)
         // held these points too.
-        let rests = self.credit(status.rests, key, amount);
+        let credit = |rests| self.change_rests(rests, key, |tally| tally.saturating_add(amount));
+        let rests = credit(status.rests);
         if let Some(s) = &mut status.suspended {
-            s.rests = self.credit(s.rests, key, amount);
+            s.rests = credit(s.rests);
         }
         status.rests = rests;
         if reached > current {
@@ -921,22 +922,8 @@ impl TierLadder {
         // what the bucket gave up while it is kept, else what was asked (the
         // caller knows what it counted).
         let from_rest = if in_window { taken } else { amount };
-        let take = |r: Rest| {
-            if self.rest_holds(r, key) {
-                Rest {
-                    tally: r.tally.saturating_sub(from_rest),
-                    ..r
-                }
-            } else {
-                r
-            }
-        };
-        let take_all = |rests: Option<Rests>| {
-            rests.map(|r| Rests {
-                peak: take(r.peak),
-                latest: take(r.latest),
-            })
-        };
+        let take_all =
+            |rests| self.change_rests(rests, key, |tally| tally.saturating_sub(from_rest));
         let rests = take_all(status.rests);
         let suspended = status.suspended.map(|s| Suspended {
             rests: take_all(s.rests),
@@ -1005,22 +992,25 @@ impl TierLadder {
         self.outcome((status, current, reached), qualifying, taken, change)
     }
 
-    /// `rests`, each with `amount` added if its window holds bucket `key`.
+    /// `rests`, each tally passed through `change` if its window holds
+    /// bucket `key`: what a late record adds to them, or a retraction takes.
     #[inline]
-    fn credit(&self, rests: Option<Rests>, key: LocalDay, amount: u64) -> Option<Rests> {
-        let credit = |r: Rest| {
-            if self.rest_holds(r, key) {
-                Rest {
-                    tally: r.tally.saturating_add(amount),
-                    ..r
-                }
-            } else {
-                r
-            }
+    fn change_rests(
+        &self,
+        rests: Option<Rests>,
+        key: LocalDay,
+        change: impl Fn(u64) -> u64,
+    ) -> Option<Rests> {
+        let one = |r: Rest| match self.rest_holds(r, key) {
+            true => Rest {
+                tally: change(r.tally),
+                ..r
+            },
+            false => r,
         };
         rests.map(|r| Rests {
-            peak: credit(r.peak),
-            latest: credit(r.latest),
+            peak: one(r.peak),
+            latest: one(r.latest),
         })
     }
 
