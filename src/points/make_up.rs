@@ -103,8 +103,8 @@ impl<Tz: TimeZone> Program<Tz> {
         ledger.counters.adopt(&self.plan.names);
         let mut i = 0;
         while let Some(cut) = ledger.cut.get(i).cloned() {
-            if let Some(made) = self.make_up_one(ledger, &cut)? {
-                let entries = self.credit_made_up(ledger, &made, reversal)?;
+            if let Some((made, position)) = self.make_up_one(ledger, &cut)? {
+                let entries = self.credit_made_up(ledger, (&made, position), reversal)?;
                 reversal.entries.extend(entries);
                 if let Some(c) = ledger.cut.get_mut(i) {
                     c.awarded = c.awarded.saturating_add(made.points);
@@ -122,12 +122,13 @@ impl<Tz: TimeZone> Program<Tz> {
     }
 
     /// What the room now allows `cut` beyond what it was awarded, counted
-    /// in its rule's tallies and the global one; `None` if nothing.
+    /// in its rule's tallies and the global one, and the rule's position in
+    /// the program; `None` if nothing.
     fn make_up_one(
         &self,
         ledger: &mut Ledger,
         cut: &CutAward,
-    ) -> Result<Option<MadeUp>, PointsError> {
+    ) -> Result<Option<(MadeUp, usize)>, PointsError> {
         let Some(position) = self.plan.names.iter().position(|n| *n == cut.rule) else {
             // The rule left the program.
             return Ok(None);
@@ -184,30 +185,29 @@ impl<Tz: TimeZone> Program<Tz> {
         if let Some(tally) = global {
             ledger.record_global(day, tally);
         }
-        Ok(Some(MadeUp {
+        let made = MadeUp {
             rule: rule.name.clone(),
             source: cut.source,
             earned_at: cut.earned_at,
             points: more,
             counted,
-        }))
+        };
+        Ok(Some((made, position)))
     }
 
-    /// Credits `made` as a lot of its award's own (its pending period and
-    /// expiry), paying debt first; the statement entries, dated at the
-    /// reversal.
+    /// Credits `made`, of the rule at `position`, as a lot of its award's
+    /// own (its pending period and expiry), paying debt first; the
+    /// statement entries, dated at the reversal.
     fn credit_made_up(
         &self,
         ledger: &mut Ledger,
-        made: &MadeUp,
+        (made, position): (&MadeUp, usize),
         reversal: &Reversal,
     ) -> Result<Vec<Entry>, PointsError> {
-        let position = self.plan.names.iter().position(|n| *n == made.rule);
-        let rule = position.and_then(|i| self.spec.rules.get(i));
-        let plan = position.and_then(|i| self.plan.rules.get(i));
+        let (rule, plan) = (self.spec.rules.get(position), self.plan.rules.get(position));
         let (Some(rule), Some(plan)) = (rule, plan) else {
             return Err(PointsError::Inconsistent {
-                what: "a made-up award's rule left the program",
+                what: "a made-up award's rule is not at its position",
             });
         };
         let available_from = match rule.pending_days {
