@@ -70,6 +70,7 @@
 //! ```
 
 use crate::id::EventId;
+use crate::time::unix_millis;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -530,12 +531,12 @@ impl RecentIds {
     /// Judges an event without changing anything.
     #[inline]
     pub fn admit(&self, id: EventId, at: DateTime<Utc>) -> Admission {
-        self.admit_millis(id, at.timestamp_millis())
+        self.admit_millis(id, unix_millis(at))
     }
 
     /// Records an admitted event and forgets what the window lets go.
     pub fn remember(&mut self, id: EventId, at: DateTime<Utc>, window: &DedupeWindow) {
-        self.remember_millis(id, at.timestamp_millis(), window)
+        self.remember_millis(id, unix_millis(at), window)
     }
 
     #[inline]

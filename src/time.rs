@@ -56,6 +56,42 @@ pub(crate) fn offset_seconds<Tz: TimeZone>(zone: &Tz, at: DateTime<Utc>) -> i32 
         .local_minus_utc()
 }
 
+/// chrono's `num_days_from_ce` of `date` (0001-01-01 is day 1), in a few
+/// multiplications.
+///
+/// chrono's own version branches on years before the common era and its
+/// compiled form was most of the calendar work of a points event. Here the
+/// year is first moved forward by a thousand 400-year cycles (146,097 days
+/// each), so every year chrono knows (±262,143) is positive and the
+/// divisions are unsigned and exact floors; the cycles are taken off again
+/// at the end. Checked against chrono across its whole calendar by a test.
+#[inline]
+pub(crate) fn days_from_ce(date: NaiveDate) -> i32 {
+    const CYCLES: i32 = 1_000;
+    // Positive for every chrono year, and at most 662,142: its days (below
+    // 242 million) fit in u32.
+    let year = (date.year() - 1 + 400 * CYCLES) as u32;
+    let days = year * 365 + year / 4 - year / 100 + year / 400;
+    days as i32 - CYCLES * 146_097 + date.ordinal() as i32
+}
+
+/// The Unix time of `at` in seconds, as chrono's `timestamp` gives it,
+/// through [`days_from_ce`].
+#[inline]
+pub(crate) fn unix_seconds(at: DateTime<Utc>) -> i64 {
+    let naive = at.naive_utc();
+    let day = i64::from(days_from_ce(naive.date()) - EPOCH_DAYS_FROM_CE);
+    day * SECONDS_PER_DAY + i64::from(naive.time().num_seconds_from_midnight())
+}
+
+/// The Unix time of `at` in milliseconds, as chrono's `timestamp_millis`
+/// gives it (a leap second's milliseconds run past 999), through
+/// [`days_from_ce`].
+#[inline]
+pub(crate) fn unix_millis(at: DateTime<Utc>) -> i64 {
+    unix_seconds(at) * 1_000 + i64::from(at.timestamp_subsec_millis())
+}
+
 /// The local day of `at` where the clock is `offset_seconds` east of UTC,
 /// and the seconds since that day's midnight (`0..86_400`).
 ///
@@ -67,7 +103,7 @@ pub(crate) fn offset_seconds<Tz: TimeZone>(zone: &Tz, at: DateTime<Utc>) -> i32 
 #[inline]
 pub(crate) fn day_and_second(at: DateTime<Utc>, offset_seconds: i32) -> (LocalDay, u32) {
     let naive = at.naive_utc();
-    let utc_day = naive.date().num_days_from_ce() - EPOCH_DAYS_FROM_CE;
+    let utc_day = days_from_ce(naive.date()) - EPOCH_DAYS_FROM_CE;
     // At most 86,399 (a leap second keeps its second) plus or minus less
     // than 86,400: no overflow, and a day's shift of -1, 0 or 1, worked
     // out without a branch (whether a local day has begun changes from
@@ -128,7 +164,7 @@ impl LocalDay {
     pub fn from_date(date: NaiveDate) -> LocalDay {
         // Counting from the common era's first day is chrono's own day
         // number, read straight from the date (no calendar subtraction).
-        LocalDay(date.num_days_from_ce() - EPOCH_DAYS_FROM_CE)
+        LocalDay(days_from_ce(date) - EPOCH_DAYS_FROM_CE)
     }
 
     /// The calendar date of this day.
@@ -483,7 +519,7 @@ pub(crate) mod millis {
 
     #[inline]
     pub(crate) fn of(at: DateTime<Utc>) -> i64 {
-        at.timestamp_millis()
+        super::unix_millis(at)
     }
 
     /// The instant of `ms`; `None` for [`NEVER`]. Out-of-range values (only
@@ -552,6 +588,39 @@ mod tests {
                 let chrono = at.checked_add_signed(TimeDelta::days(i64::from(days)));
                 assert_eq!(plus_days(at, days), chrono, "{at} + {days} days");
             }
+        }
+    }
+
+    #[test]
+    fn days_from_ce_is_chrono_s_across_its_calendar() {
+        use super::*;
+        // Every day of the years around the common era's start, the epoch
+        // and leap-year rules' edges, then every 97th day of the calendar.
+        let around = [
+            -401, -400, -101, -100, -5, -4, -1, 0, 1, 4, 100, 1600, 1900, 1969, 1970,
+        ]
+        .into_iter()
+        .chain([2000, 2024, 2100, 2400, 262_142]);
+        for year in around.chain([-262_143]) {
+            let mut date = NaiveDate::from_yo_opt(year, 1);
+            while let Some(d) = date.filter(|d| d.year() == year) {
+                assert_eq!(days_from_ce(d), d.num_days_from_ce(), "{d}");
+                date = d.succ_opt();
+            }
+        }
+        let mut day = NaiveDate::MIN.num_days_from_ce();
+        while let Some(d) = NaiveDate::from_num_days_from_ce_opt(day) {
+            assert_eq!(days_from_ce(d), d.num_days_from_ce(), "{d}");
+            day += 97;
+        }
+        for d in [NaiveDate::MIN, NaiveDate::MAX] {
+            assert_eq!(days_from_ce(d), d.num_days_from_ce(), "{d}");
+        }
+        let leap = NaiveTime::from_hms_milli_opt(23, 59, 59, 1_500);
+        let times = [NaiveTime::from_hms_opt(0, 0, 0), leap];
+        for at in instants(&[(2026, 3, 1), (1969, 12, 31), (-262_143, 1, 1)], &times) {
+            assert_eq!(unix_seconds(at), at.timestamp(), "{at}");
+            assert_eq!(unix_millis(at), at.timestamp_millis(), "{at}");
         }
     }
 

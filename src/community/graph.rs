@@ -59,6 +59,7 @@ use crate::analytics::Ratio;
 use crate::event::{Event, EventKind};
 use crate::id::{CommunityId, ContentId, UserId};
 use crate::intern::BuildIdHasher;
+use crate::time::unix_millis;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -395,7 +396,7 @@ impl GraphBuilder {
         let user = event.user;
         match &event.kind {
             EventKind::Post { content, .. } => {
-                let post = (event.at.timestamp_millis(), user);
+                let post = (unix_millis(event.at), user);
                 let earliest = self.authors.entry(*content).or_insert(post);
                 *earliest = (*earliest).min(post);
             }

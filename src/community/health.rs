@@ -131,7 +131,7 @@ use crate::batch::group_by_slot;
 use crate::event::{Event, EventKind};
 use crate::id::{CommunityId, ContentId, UserId};
 use crate::intern::BuildIdHasher;
-use crate::time::{LocalDay, offset_seconds};
+use crate::time::{LocalDay, offset_seconds, unix_millis};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -818,7 +818,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
             self.joined(event.user, community, event.at);
             return;
         }
-        let at = event.at.timestamp_millis();
+        let at = unix_millis(event.at);
         let Some(day) = self.day_of(event.at, at) else {
             return;
         };
@@ -920,7 +920,7 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         let c = self.community_slot(community);
         self.memberships.push(Membership {
             user,
-            at: at.timestamp_millis(),
+            at: unix_millis(at),
             community: c,
             // Far-past days clamp: only "before the window" matters there.
             day: i32::try_from(

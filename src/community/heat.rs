@@ -87,6 +87,7 @@ use crate::event::{Event, EventKind};
 use crate::id::{ContentId, TopicId};
 use crate::intern::BuildIdHasher;
 use crate::store::Versioned;
+use crate::time::unix_millis;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -691,7 +692,7 @@ impl ContentHeat {
         let Some((signal, content)) = Signal::of(&event.kind) else {
             return false;
         };
-        let at = event.at.timestamp_millis();
+        let at = unix_millis(event.at);
         let model = &self.model;
         self.items
             .entry(content)
@@ -719,19 +720,19 @@ impl ContentHeat {
     /// Heat, velocity and reason of `content` at `now`.
     pub fn trend(&self, content: ContentId, now: DateTime<Utc>) -> Option<Trend> {
         let heat = self.items.get(&content)?;
-        Some(heat.trend(&self.model, now.timestamp_millis()))
+        Some(heat.trend(&self.model, unix_millis(now)))
     }
 
     /// Heat, velocity and reason of `topic` at `now`.
     pub fn topic_trend(&self, topic: TopicId, now: DateTime<Utc>) -> Option<Trend> {
         let heat = self.topics.get(&topic)?;
-        Some(heat.trend(&self.model, now.timestamp_millis()))
+        Some(heat.trend(&self.model, unix_millis(now)))
     }
 
     /// The trending content at `now`, best first (velocity, then heat, then
     /// id), at most `limit`.
     pub fn trending_content(&self, now: DateTime<Utc>, limit: usize) -> Vec<Trending> {
-        let now = now.timestamp_millis();
+        let now = unix_millis(now);
         let mut out: Vec<Trending> = self
             .items
             .iter()
@@ -749,7 +750,7 @@ impl ContentHeat {
     /// The trending topics at `now`, best first (velocity, then heat, then
     /// id), at most `limit`, each with its reason.
     pub fn topics_to_amplify(&self, now: DateTime<Utc>, limit: usize) -> Vec<Amplify> {
-        let now = now.timestamp_millis();
+        let now = unix_millis(now);
         let mut out: Vec<Amplify> = self
             .topics
             .iter()
@@ -807,7 +808,7 @@ impl ContentHeat {
     /// bound memory; returns how many (none for a `below` that is NaN). Topics are kept. A forgotten item
     /// that comes back starts again with no baseline.
     pub fn forget_cold(&mut self, now: DateTime<Utc>, below: f64) -> usize {
-        let now = now.timestamp_millis();
+        let now = unix_millis(now);
         let before = self.items.len();
         let model = &self.model;
         self.items.retain(|_, heat| {

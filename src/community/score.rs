@@ -18,6 +18,7 @@ use super::membership::Standing;
 use crate::dedupe::{Admission, RecentIds};
 use crate::id::{EventId, UserId};
 use crate::store::Versioned;
+use crate::time::unix_millis;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -248,7 +249,7 @@ impl MemberScore {
         if l.micro == 0 {
             return 0.0;
         }
-        let dt = now.timestamp_millis().saturating_sub(l.as_of);
+        let dt = unix_millis(now).saturating_sub(l.as_of);
         l.micro as f64 * model.decay(dt) / MICRO
     }
 
@@ -328,7 +329,7 @@ impl<Tz: TimeZone> EngagementModel<Tz> {
         };
         let entry = Entry {
             id: i.id,
-            at_ms: i.at.timestamp_millis(),
+            at_ms: unix_millis(i.at),
             partner: partner.unwrap_or_default(),
             partner_slot: 0,
             kind: i.kind,

@@ -38,6 +38,7 @@ use crate::batch::group_by_slot;
 use crate::event::Event;
 use crate::id::UserId;
 use crate::intern::UserIndex;
+use crate::time::unix_millis;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +71,7 @@ impl InteractionLog {
             }
             let actor = index.intern(i.actor);
             let target = i.target.map(|t| (t, index.intern(t)));
-            let at_ms = i.at.timestamp_millis();
+            let at_ms = unix_millis(i.at);
             given.push(Entry {
                 id: i.id,
                 at_ms,

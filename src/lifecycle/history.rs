@@ -9,7 +9,7 @@ use super::stage::Stage;
 use super::user::{Cause, Transition};
 use crate::event::KindTag;
 use crate::id::EventId;
-use crate::time::millis;
+use crate::time::{millis, unix_millis};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 use std::iter::FusedIterator;
@@ -87,7 +87,7 @@ impl Kept {
 impl From<&Transition> for Kept {
     /// Kept to the millisecond, as the state keeps every instant.
     fn from(t: &Transition) -> Kept {
-        Kept::new(t.from, t.to, t.at.timestamp_millis(), t.cause)
+        Kept::new(t.from, t.to, unix_millis(t.at), t.cause)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::dedupe::{Admission, Judge, OwnWindow, RecentIds};
 use crate::event::{Event, EventKind, KindTag};
 use crate::id::{EventId, UserId};
 use crate::store::Versioned;
-use crate::time::{LocalDay, millis, offset_seconds};
+use crate::time::{LocalDay, millis, offset_seconds, unix_seconds};
 use chrono::{DateTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -595,7 +595,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
             });
         }
         // One calendar conversion per event: everything after is integers.
-        let secs = event.at.timestamp();
+        let secs = unix_seconds(event.at);
         let at = secs * 1000 + i64::from(event.at.timestamp_subsec_millis());
         let admission = judge.admit(&mut state.recent, event.id, at);
         if admission != Admission::Fresh {

@@ -3,7 +3,7 @@
 //! optionally rounded up to the end of the month, quarter or year.
 
 use super::PointsError;
-use crate::time::{LocalDay, instant_of_local, offset_seconds};
+use crate::time::{LocalDay, instant_of_local, offset_seconds, unix_seconds};
 use chrono::{
     DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveTime, Offset, TimeDelta,
     TimeZone, Utc,
@@ -133,8 +133,9 @@ impl Expiry {
                 Ok(Some(worked.due.and_time(naive.time()).and_utc()))
             }
             Expiry::AfterMonths { .. } => {
-                let local = earned_at.timestamp() + i64::from(offset);
-                let day = LocalDay::of_offset_seconds(earned_at.timestamp(), offset);
+                let unix = unix_seconds(earned_at);
+                let local = unix + i64::from(offset);
+                let day = LocalDay::of_offset_seconds(unix, offset);
                 let slot = Memo::slot(memo, class, day.number());
                 let worked = self.worked_out(day.number(), || day.exact_date(), zone, slot)?;
                 if let Some(end) = worked.rounded {
