@@ -1459,15 +1459,21 @@ impl<Tz: TimeZone> Program<Tz> {
         let Some(ladder) = &self.account.tiers else {
             return Ok((None, false));
         };
-        let mut status = account
-            .tier
-            .clone()
-            .unwrap_or_else(|| ladder.start(account.joined_at, &self.zone));
-        let before = status.version();
-        let step = ladder.evaluate(&mut status, now, &self.zone)?;
-        let changed = status.version() != before || account.tier.is_none();
-        account.tier = Some(status);
-        Ok((Some(step), changed))
+        // In place: an evaluation that fails changes nothing. A ladder
+        // added to a running program starts from the join date.
+        match account.tier.as_mut() {
+            Some(status) => {
+                let before = status.version();
+                let step = ladder.evaluate(status, now, &self.zone)?;
+                Ok((Some(step), status.version() != before))
+            }
+            None => {
+                let mut status = ladder.start(account.joined_at, &self.zone);
+                let step = ladder.evaluate(&mut status, now, &self.zone)?;
+                account.tier = Some(status);
+                Ok((Some(step), true))
+            }
+        }
     }
 }
 

@@ -803,7 +803,8 @@ impl TierLadder {
     /// Re-reads the window as of `now`: forgets tallies that left it, and
     /// if the tally is below the current tier's threshold, starts the grace
     /// period or, once it has run out, demotes to the tier the tally
-    /// qualifies for. The only step that demotes for falling below.
+    /// qualifies for. The only step that demotes for falling below. On
+    /// error, `status` is unchanged.
     pub fn evaluate<Tz: TimeZone>(
         &self,
         status: &mut TierStatus,
@@ -869,6 +870,9 @@ impl TierLadder {
         if change.is_some() {
             suspended = None;
         }
+        // Everything that can fail comes before the status changes.
+        let now_at = if change.is_some() { reached } else { current };
+        let multiplier = self.multiplier_at(status, now_at)?;
         if stale
             || as_of != status.as_of
             || grace_until != status.grace_until
@@ -887,7 +891,7 @@ impl TierLadder {
                 status.since = now;
             }
         }
-        self.outcome((status, current, reached), qualifying, 0, change)
+        Ok(outcome_with(status, multiplier, (qualifying, 0), change))
     }
 
     /// Takes back `amount` qualifying points (or spend) counted for an
@@ -1144,18 +1148,40 @@ impl TierLadder {
         change: Option<TierChange>,
     ) -> Result<TierOutcome, TierError> {
         let now_at = if change.is_some() { reached } else { current };
-        let multiplier = match self.spec.tiers.get(now_at) {
-            Some(t) => t.multiplier,
-            None => self.multiplier(status)?,
-        };
-        Ok(TierOutcome {
-            tier: status.tier.clone(),
+        let multiplier = self.multiplier_at(status, now_at)?;
+        Ok(outcome_with(
+            status,
             multiplier,
-            qualifying,
-            counted,
+            (qualifying, counted),
             change,
-            grace_until: status.grace_until,
-        })
+        ))
+    }
+
+    /// The multiplier of the tier at position `index`, a position this
+    /// ladder gave; failing that, of the tier `status` names.
+    fn multiplier_at(&self, status: &TierStatus, index: usize) -> Result<Multiplier, TierError> {
+        match self.spec.tiers.get(index) {
+            Some(t) => Ok(t.multiplier),
+            None => self.multiplier(status),
+        }
+    }
+}
+
+/// A step's outcome for a member now at `status`, whose tier's multiplier
+/// is `multiplier`.
+fn outcome_with(
+    status: &TierStatus,
+    multiplier: Multiplier,
+    (qualifying, counted): (u64, u64),
+    change: Option<TierChange>,
+) -> TierOutcome {
+    TierOutcome {
+        tier: status.tier.clone(),
+        multiplier,
+        qualifying,
+        counted,
+        change,
+        grace_until: status.grace_until,
     }
 }
 

@@ -565,6 +565,15 @@ fn a_failed_step_changes_nothing() {
         Err(TierError::Overflow)
     );
     assert_eq!(s, before);
+    // An evaluation that would demote, with no version left to bump, is
+    // refused whole: an account evaluates its status in place.
+    s.version = u64::MAX;
+    let before = s.clone();
+    assert_eq!(
+        l.evaluate(&mut s, noon(2026, 5, 1), &z),
+        Err(TierError::Overflow)
+    );
+    assert_eq!(s, before);
 }
 
 #[test]
