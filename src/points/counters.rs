@@ -413,6 +413,38 @@ pub(crate) struct Periods {
     pub(crate) last_award: bool,
 }
 
+/// Which of a rule's tallies its awards go into (see
+/// [`RuleSpec::tallies_days`](super::RuleSpec) and friends), and whether
+/// the time of its last award is kept (a rule with a cooldown). Worked out
+/// once per rule, in its plan.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Tallied {
+    pub(crate) days: bool,
+    pub(crate) weeks: bool,
+    pub(crate) months: bool,
+    pub(crate) last_award: bool,
+}
+
+impl Tallied {
+    /// Where an award on `day` is tallied, given its week's and month's
+    /// keys where known (only read for a rule that keeps them).
+    #[inline]
+    pub(crate) fn periods(
+        self,
+        day: LocalDay,
+        week: Option<LocalDay>,
+        month: Option<LocalDay>,
+    ) -> Periods {
+        Periods {
+            day,
+            days: self.days,
+            week: week.filter(|_| self.weeks),
+            month: month.filter(|_| self.months),
+            last_award: self.last_award,
+        }
+    }
+}
+
 impl RuleCounter {
     /// The counter of a rule that has neither matched nor awarded.
     pub(crate) const EMPTY: RuleCounter = RuleCounter {

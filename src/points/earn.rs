@@ -454,7 +454,10 @@ impl<Tz: TimeZone> Program<Tz> {
                     });
                 }
             }
-            let Some(rule) = self.spec.rules.get(change.rule) else {
+            let (Some(rule), Some(plan)) = (
+                self.spec.rules.get(change.rule),
+                self.plan.rules.get(change.rule),
+            ) else {
                 continue;
             };
             let Some(counter) = ledger.counters.at_mut(change.rule, &rule.name) else {
@@ -464,13 +467,8 @@ impl<Tz: TimeZone> Program<Tz> {
                 counter.matched = n;
             }
             if change.points > 0 {
-                let periods = Periods {
-                    days: rule.tallies_days(),
-                    week: step.periods.week.filter(|_| rule.tallies_weeks()),
-                    month: step.periods.month.filter(|_| rule.tallies_months()),
-                    last_award: rule.cooldown_seconds.is_some(),
-                    ..step.periods
-                };
+                let p = step.periods;
+                let periods = plan.tallied.periods(p.day, p.week, p.month);
                 counter.record(periods, event.at, change.points);
             }
         }

@@ -133,17 +133,15 @@ impl<Tz: TimeZone> Program<Tz> {
             // The rule left the program.
             return Ok(None);
         };
-        let Some(rule) = self.spec.rules.get(position) else {
+        let (Some(rule), Some(plan)) =
+            (self.spec.rules.get(position), self.plan.rules.get(position))
+        else {
             return Ok(None);
         };
         let day = LocalDay::of(cut.earned_at, &self.zone);
-        let periods = Periods {
-            day,
-            days: rule.tallies_days(),
-            week: rule.tallies_weeks().then(|| week_of(day)),
-            month: rule.tallies_months().then(|| month_of(day)),
-            last_award: false,
-        };
+        let periods = plan
+            .tallied
+            .periods(day, Some(week_of(day)), Some(month_of(day)));
         let counts_global = self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt;
         let counter = ledger.counters.get(rule.name.as_str());
         let empty = RuleCounter::EMPTY;
@@ -177,7 +175,7 @@ impl<Tz: TimeZone> Program<Tz> {
         };
         if let Some(counter) = ledger.counters.at_mut(position, &rule.name) {
             let periods = Periods {
-                last_award: counted && rule.cooldown_seconds.is_some(),
+                last_award: counted && periods.last_award,
                 ..periods
             };
             counter.record_awards(periods, cut.earned_at, more, awards);

@@ -4,6 +4,7 @@
 use super::account::{AccountRules, CheckInStreakSpec};
 use super::badge::{BadgeCatalogSpec, BadgeError};
 use super::condition::ConditionProblem;
+use super::counters::Tallied;
 use super::expiry::{Expiry, MAX_DAYS};
 use super::ledger::LedgerPolicy;
 use super::limits::{self, Cap};
@@ -519,6 +520,9 @@ pub(crate) struct RulePlan {
     /// Which of the program's distinct expiries that is, in order of first
     /// use: its place in an expiry [`Memo`](super::expiry::Memo).
     pub(crate) expiry_class: usize,
+    /// Which tallies an award of the rule goes into (read once per award
+    /// at commit, so worked out once here).
+    pub(crate) tallied: Tallied,
 }
 
 impl RulePlan {
@@ -600,6 +604,7 @@ impl Plan {
                     cooldown: r.cooldown_seconds.map(|s| TimeDelta::seconds(i64::from(s))),
                     expiry,
                     expiry_class,
+                    tallied: r.tallied(),
                 }
             })
             .collect();

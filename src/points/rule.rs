@@ -2,6 +2,7 @@
 //! multipliers, limits, priority and exclusivity.
 
 use super::condition::Condition;
+use super::counters::Tallied;
 use super::expiry::Expiry;
 use super::limits::{Cap, CapMode};
 use super::multiplier::Multiplier;
@@ -163,6 +164,16 @@ impl RuleSpec {
     /// against, so it keeps none and refuses no event as too late.
     pub(crate) fn tallies_days(&self) -> bool {
         self.daily_cap.is_some() || self.weekly_cap.is_some() || self.monthly_cap.is_some()
+    }
+
+    /// Which tallies the rule's awards go into.
+    pub(crate) fn tallied(&self) -> Tallied {
+        Tallied {
+            days: self.tallies_days(),
+            weeks: self.tallies_weeks(),
+            months: self.tallies_months(),
+            last_award: self.cooldown_seconds.is_some(),
+        }
     }
 
     /// Whether the rule keeps per-week tallies (it has a weekly cap).
