@@ -344,7 +344,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             row.cohort, row.users, cells[0], cells[1], cells[2], cells[3]
         );
     }
-    println!("(a cell counts only learners whose day N is over; — means none yet)");
+    println!("(a cell counts the learners whose day N has begun, so the newest cells are");
+    println!(" still filling in; — means no learner has reached day N yet)");
 
     heading("5c. Stickiness: studying (lesson or check-in), last 30 days");
     let yesterday = LocalDay::of(today, &zone)

@@ -311,9 +311,17 @@ proptest! {
         let report = tally.report();
         for row in &report.cohorts {
             for cell in &row.intervals {
-                prop_assert!(cell.eligible <= row.users);
+                // An interval is over only once it has begun.
+                prop_assert!(cell.eligible <= cell.reached);
+                prop_assert!(cell.reached <= row.users);
+                prop_assert_eq!(cell.returned_on.denominator, cell.eligible);
+                prop_assert_eq!(cell.returned_on_or_after.denominator, cell.reached);
                 prop_assert!(cell.returned_on.numerator <= cell.returned_on_or_after.numerator);
-                prop_assert!(cell.returned_on_or_after.numerator <= cell.eligible);
+                prop_assert!(cell.returned_on_or_after.numerator <= cell.reached);
+            }
+            // Interval n is over exactly when interval n + 1 has begun.
+            for pair in row.intervals.windows(2) {
+                prop_assert_eq!(pair[0].eligible, pair[1].reached);
             }
         }
         roundtrip(&tally);

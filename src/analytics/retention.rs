@@ -27,24 +27,37 @@
 //!     local days starting on the sign-up day;
 //!   - rolling days: `⌊(t − e) / 24 h⌋` ([`rolling_days`]);
 //!   - rolling weeks: `⌊(t − e) / 168 h⌋`.
+//! - **Begun.** Interval `N` has begun for a user when `as_of` is at or
+//!   after its start, that is once `N` days (or weeks) have passed since the
+//!   entry: for calendar intervals, the local midnight that starts it
+//!   (`localday(as_of) ≥ localday(e) + N·len`); for rolling ones,
+//!   `e + N·len ≤ as_of`. Equivalently, `N ≤ index(as_of)`.
 //! - **Elapsed.** Interval `N` has fully elapsed for a user when `as_of` is at
 //!   or after its end: for calendar intervals, the local midnight that ends it
 //!   (`localday(as_of) ≥ localday(e) + (N + 1)·len`); for rolling ones,
 //!   `e + (N + 1)·len ≤ as_of`. Equivalently, `N < index(as_of)`.
+//! - **Reached(N)**: users of the cohort for whom interval `N` has begun.
 //! - **Eligible(N)**: users of the cohort for whom interval `N` has elapsed.
-//!   Both rates below use it as their denominator, so a cohort whose
-//!   interval `N` is still running is not made to look worse by users who
-//!   have not had the chance to return yet.
-//! - **Returned on N** ("N-day retention"): eligible users with activity *in*
-//!   interval `N`.
-//! - **Returned on or after N** ("unbounded retention"): eligible users with
-//!   activity in interval `N` *or any later one*, up to `as_of` (a later
-//!   interval may still be running, and activity beyond `max_n` counts too).
+//!   `Eligible(N) ≤ Reached(N)`; they differ by the users whose interval `N`
+//!   is running at `as_of`.
+//! - **Returned on N** ("N-day retention"): users of Eligible(N) with
+//!   activity *in* interval `N`, over Eligible(N). A user whose interval `N`
+//!   is still running is in neither count, so a cohort is not made to look
+//!   worse by users who have not yet had the whole interval to return in.
+//! - **Returned on or after N** ("unbounded retention", as Amplitude defines
+//!   it): users with activity in interval `N` *or any later one*, up to
+//!   `as_of`, over Reached(N) (activity beyond `max_n` counts too).
 //!   Equivalently: the user's last activity falls in interval `N` or later.
+//!   A user is in the denominator as soon as interval `N` begins: one who
+//!   has already come back in a running interval `N` counts as returned,
+//!   one who has not yet counts as not returned (and may still return
+//!   before it ends). Everyone who returned on or after `N` has reached
+//!   `N`, since no activity after `as_of` is counted.
 //!
 //! The table has one row per cohort with its size (every user whose entry
-//! is in the cohort, eligible or not) and, for `N = 0..=max_n`, the eligible
-//! count and both rates as exact [`Ratio`]s.
+//! is in the cohort, whether or not they have reached an interval) and, for
+//! `N = 0..=max_n`, the reached and eligible counts and both rates as exact
+//! [`Ratio`]s.
 //!
 //! # Example
 //!
@@ -65,7 +78,8 @@
 //!     // Bo signs up on the 1st, skips day 1, returns on day 3.
 //!     (2, at(1, 9), EventKind::SignedUp),
 //!     (2, at(4, 9), lesson()),
-//!     // Cy signs up on the 3rd: on the 4th at 10:00 her day 1 is not over.
+//!     // Cy signs up on the 3rd: on the 4th at 10:00 her day 1 has begun but
+//!     // is not over.
 //!     (3, at(3, 9), EventKind::SignedUp),
 //!     (3, at(4, 9), lesson()),
 //! ];
@@ -83,8 +97,14 @@
 //! assert_eq!(march_1.intervals[1].returned_on_or_after, Ratio::new(2, 2));
 //! let march_3 = &table.cohorts[1];
 //! assert_eq!(march_3.intervals[0].eligible, 1);
-//! assert_eq!(march_3.intervals[1].eligible, 0); // the 4th is still running
+//! // N-day retention: the 4th is still running, so Cy is not counted yet.
+//! assert_eq!(march_3.intervals[1].eligible, 0);
 //! assert_eq!(march_3.intervals[1].returned_on.value(), None);
+//! // Unbounded retention: her day 1 has begun and she came back in it.
+//! assert_eq!(march_3.intervals[1].reached, 1);
+//! assert_eq!(march_3.intervals[1].returned_on_or_after, Ratio::new(1, 1));
+//! // Her day 2 has not begun.
+//! assert_eq!(march_3.intervals[2].reached, 0);
 //! ```
 
 use super::{AnalyticsError, Ratio, bump};
@@ -398,16 +418,22 @@ impl RetentionBuilder {
                 .entry(cohort)
                 .or_insert_with(|| CohortTally::empty(columns));
             bump(&mut row.users, 1);
+            // Interval n has begun for n ≤ elapsed and is over for n < elapsed.
             for ((n, column), on) in (0_i64..).zip(&mut row.intervals).zip(&returned_on) {
-                if n >= elapsed {
+                if n > elapsed {
                     break;
                 }
-                bump(&mut column.eligible, 1);
-                if *on {
-                    bump(&mut column.returned_on, 1);
-                }
+                bump(&mut column.reached, 1);
+                // Activity is never after as_of, so a last activity in
+                // interval n or later means n ≤ elapsed: counted above.
                 if last_active.is_some_and(|l| l >= n) {
                     bump(&mut column.returned_on_or_after, 1);
+                }
+                if n < elapsed {
+                    bump(&mut column.eligible, 1);
+                    if *on {
+                        bump(&mut column.returned_on, 1);
+                    }
                 }
             }
         }
@@ -417,10 +443,38 @@ impl RetentionBuilder {
 
 /// The counts behind one cell of the table.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "RawIntervalTally")]
 struct IntervalTally {
+    /// Users for whom the interval has begun: `returned_on_or_after`'s whole.
+    reached: u64,
+    /// Users for whom the interval is over: `returned_on`'s whole.
     eligible: u64,
     returned_on: u64,
     returned_on_or_after: u64,
+}
+
+/// The serialized shape of an [`IntervalTally`]. Tallies written before
+/// `reached` was counted lack it; they counted `returned_on_or_after` over
+/// eligible users only, so `eligible` stands in and they read back as they
+/// were written.
+#[derive(Deserialize)]
+struct RawIntervalTally {
+    #[serde(default)]
+    reached: Option<u64>,
+    eligible: u64,
+    returned_on: u64,
+    returned_on_or_after: u64,
+}
+
+impl From<RawIntervalTally> for IntervalTally {
+    fn from(raw: RawIntervalTally) -> Self {
+        IntervalTally {
+            reached: raw.reached.unwrap_or(raw.eligible),
+            eligible: raw.eligible,
+            returned_on: raw.returned_on,
+            returned_on_or_after: raw.returned_on_or_after,
+        }
+    }
 }
 
 /// The counts behind one row of the table.
@@ -441,6 +495,7 @@ impl CohortTally {
     fn absorb(&mut self, other: CohortTally) {
         bump(&mut self.users, other.users);
         for (mine, theirs) in self.intervals.iter_mut().zip(other.intervals) {
+            bump(&mut mine.reached, theirs.reached);
             bump(&mut mine.eligible, theirs.eligible);
             bump(&mut mine.returned_on, theirs.returned_on);
             bump(&mut mine.returned_on_or_after, theirs.returned_on_or_after);
@@ -544,9 +599,10 @@ impl RetentionTally {
                     .zip(&row.intervals)
                     .map(|(n, cell)| IntervalRow {
                         n,
+                        reached: cell.reached,
                         eligible: cell.eligible,
                         returned_on: Ratio::new(cell.returned_on, cell.eligible),
-                        returned_on_or_after: Ratio::new(cell.returned_on_or_after, cell.eligible),
+                        returned_on_or_after: Ratio::new(cell.returned_on_or_after, cell.reached),
                     })
                     .collect(),
             })
@@ -579,16 +635,49 @@ pub struct CohortRow {
 }
 
 /// One cell of a [`RetentionReport`]: interval `n` of one cohort.
+///
+/// `eligible ≤ reached ≤ users`: a user reaches interval `n` when it begins
+/// and becomes eligible when it is over.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(from = "RawIntervalRow")]
 pub struct IntervalRow {
     /// The interval index.
     pub n: u32,
-    /// Users of the cohort for whom interval `n` has fully elapsed.
+    /// Users of the cohort for whom interval `n` has begun: the denominator
+    /// of `returned_on_or_after`.
+    pub reached: u64,
+    /// Users of the cohort for whom interval `n` has fully elapsed: the
+    /// denominator of `returned_on`.
     pub eligible: u64,
     /// Eligible users active in interval `n`, over eligible users.
     pub returned_on: Ratio,
-    /// Eligible users active in interval `n` or later, over eligible users.
+    /// Users active in interval `n` or later (up to `as_of`), over users who
+    /// have reached interval `n`.
     pub returned_on_or_after: Ratio,
+}
+
+/// The serialized shape of an [`IntervalRow`]. Reports written before
+/// `reached` was added lack it; it is `returned_on_or_after`'s denominator.
+#[derive(Deserialize)]
+struct RawIntervalRow {
+    n: u32,
+    #[serde(default)]
+    reached: Option<u64>,
+    eligible: u64,
+    returned_on: Ratio,
+    returned_on_or_after: Ratio,
+}
+
+impl From<RawIntervalRow> for IntervalRow {
+    fn from(raw: RawIntervalRow) -> Self {
+        IntervalRow {
+            n: raw.n,
+            reached: raw.reached.unwrap_or(raw.returned_on_or_after.denominator),
+            eligible: raw.eligible,
+            returned_on: raw.returned_on,
+            returned_on_or_after: raw.returned_on_or_after,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -659,9 +748,15 @@ mod tests {
             &beijing(),
             &events,
         );
-        assert_eq!(cell(&r, 0, 0), (0, 0, 0));
+        // Day 0 is running: not yet eligible for N-day retention, but begun,
+        // so the visit in it counts for unbounded retention.
+        assert_eq!(cell(&r, 0, 0), (0, 0, 1));
         assert_eq!(r.cohorts[0].users, 1);
         assert_eq!(r.cohorts[0].intervals[0].returned_on.value(), None);
+        assert_eq!(
+            r.cohorts[0].intervals[0].returned_on_or_after,
+            Ratio::new(1, 1)
+        );
         // Rolling: day 0 ends exactly 24 hours after sign-up.
         let rolling = RetentionSpec {
             clock: IntervalClock::Rolling,
@@ -671,6 +766,183 @@ mod tests {
         assert_eq!(cell(&r, 0, 0), (1, 1, 1));
         let r = table(rolling, bj(2, 9, 59, 59), &beijing(), &events);
         assert_eq!(cell(&r, 0, 0).0, 0);
+    }
+
+    #[test]
+    fn unbounded_retention_counts_a_user_in_day_n_once_day_n_has_begun() {
+        // Signs up on the 1st at 09:00 local, comes back on the 2nd at 08:00;
+        // the table is read on the 2nd at 10:00, while calendar day 1 is running.
+        let events = [signup(1, bj(1, 9, 0, 0)), visit(1, bj(2, 8, 0, 0))];
+        let as_of = bj(2, 10, 0, 0);
+        let r = table(RetentionSpec::new(2), as_of, &beijing(), &events);
+        let [day_0, day_1, day_2] = [0, 1, 2].map(|n| r.cohorts[0].intervals[n]);
+        assert_eq!(day_1.returned_on_or_after, Ratio::new(1, 1));
+        assert_eq!(day_1.reached, 1);
+        // N-day retention waits for day 1 to be over.
+        assert_eq!((day_1.eligible, day_1.returned_on), (0, Ratio::new(0, 0)));
+        // Day 0 is over; day 2 has not begun.
+        assert_eq!((day_0.reached, day_0.eligible), (1, 1));
+        assert_eq!(day_0.returned_on_or_after, Ratio::new(1, 1));
+        assert_eq!((day_2.reached, day_2.eligible), (0, 0));
+        assert_eq!(day_2.returned_on_or_after, Ratio::new(0, 0));
+
+        // Rolling: 08:00 on the 2nd is 23 hours after sign-up, in day 0; at
+        // 10:00 (25 hours) day 0 is over and day 1 has begun, without a visit.
+        let rolling = RetentionSpec {
+            clock: IntervalClock::Rolling,
+            ..RetentionSpec::new(2)
+        };
+        let r = table(rolling.clone(), as_of, &beijing(), &events);
+        let [day_0, day_1, day_2] = [0, 1, 2].map(|n| r.cohorts[0].intervals[n]);
+        assert_eq!((day_0.eligible, day_0.returned_on), (1, Ratio::new(1, 1)));
+        assert_eq!((day_1.reached, day_1.eligible), (1, 0));
+        assert_eq!(day_1.returned_on_or_after, Ratio::new(0, 1));
+        assert_eq!(day_2.returned_on_or_after, Ratio::new(0, 0));
+        // Coming back 24.5 hours after sign-up is coming back in day 1.
+        let events = [signup(1, bj(1, 9, 0, 0)), visit(1, bj(2, 9, 30, 0))];
+        let r = table(rolling, as_of, &beijing(), &events);
+        let day_1 = r.cohorts[0].intervals[1];
+        assert_eq!((day_1.reached, day_1.eligible), (1, 0));
+        assert_eq!(day_1.returned_on_or_after, Ratio::new(1, 1));
+        assert_eq!(day_1.returned_on, Ratio::new(0, 0));
+    }
+
+    /// (reached, eligible) of cohort 0, intervals 0..=2.
+    fn reach(report: &RetentionReport) -> [(u64, u64); 3] {
+        let c = &report.cohorts[0].intervals;
+        [0, 1, 2].map(|n| (c[n].reached, c[n].eligible))
+    }
+
+    #[test]
+    fn an_interval_is_reached_exactly_when_it_begins() {
+        let ms = TimeDelta::milliseconds(1);
+        // Calendar: day 2 begins at the local midnight that starts the 3rd.
+        let events = [signup(1, bj(1, 10, 0, 0)), visit(1, bj(3, 0, 0, 0))];
+        let r = table(RetentionSpec::new(2), bj(3, 0, 0, 0), &beijing(), &events);
+        assert_eq!(reach(&r), [(1, 1), (1, 1), (1, 0)]);
+        assert_eq!(cell(&r, 0, 2), (0, 0, 1));
+        assert_eq!(
+            r.cohorts[0].intervals[2].returned_on_or_after,
+            Ratio::new(1, 1)
+        );
+        // One millisecond earlier is still the 2nd, and the visit is after as_of.
+        let r = table(
+            RetentionSpec::new(2),
+            bj(3, 0, 0, 0) - ms,
+            &beijing(),
+            &events,
+        );
+        assert_eq!(reach(&r), [(1, 1), (1, 0), (0, 0)]);
+        assert_eq!(cell(&r, 0, 1), (0, 0, 0));
+        assert_eq!(
+            r.cohorts[0].intervals[1].returned_on_or_after,
+            Ratio::new(0, 1)
+        );
+        // Any time on the 2nd: day 1 begun, day 2 not.
+        let r = table(RetentionSpec::new(2), bj(2, 0, 0, 0), &beijing(), &events);
+        assert_eq!(reach(&r), [(1, 1), (1, 0), (0, 0)]);
+        // Calendar weeks: week 1 begins on the seventh local day after sign-up.
+        let weeks = RetentionSpec {
+            unit: IntervalUnit::Week,
+            ..RetentionSpec::new(2)
+        };
+        let r = table(weeks.clone(), bj(8, 0, 0, 0), &beijing(), &events);
+        assert_eq!(reach(&r), [(1, 1), (1, 0), (0, 0)]);
+        let r = table(weeks, bj(8, 0, 0, 0) - ms, &beijing(), &events);
+        assert_eq!(reach(&r), [(1, 0), (0, 0), (0, 0)]);
+
+        // Rolling: day 2 begins exactly 48 hours after sign-up.
+        let rolling = RetentionSpec {
+            clock: IntervalClock::Rolling,
+            ..RetentionSpec::new(2)
+        };
+        let events = [signup(1, bj(1, 10, 0, 0)), visit(1, bj(3, 10, 0, 0))];
+        let r = table(rolling.clone(), bj(3, 10, 0, 0), &beijing(), &events);
+        assert_eq!(reach(&r), [(1, 1), (1, 1), (1, 0)]);
+        assert_eq!(cell(&r, 0, 2), (0, 0, 1));
+        let r = table(rolling, bj(3, 10, 0, 0) - ms, &beijing(), &events);
+        assert_eq!(reach(&r), [(1, 1), (1, 0), (0, 0)]);
+        assert_eq!(
+            r.cohorts[0].intervals[2].returned_on_or_after,
+            Ratio::new(0, 0)
+        );
+    }
+
+    #[test]
+    fn a_user_who_has_not_come_back_in_a_running_interval_counts_against_it() {
+        // Two users whose day 1 is running; only one has come back in it.
+        let events = [
+            signup(1, bj(1, 9, 0, 0)),
+            visit(1, bj(2, 8, 0, 0)),
+            signup(2, bj(1, 11, 0, 0)),
+        ];
+        let r = table(RetentionSpec::new(1), bj(2, 10, 0, 0), &beijing(), &events);
+        let day_1 = &r.cohorts[0].intervals[1];
+        assert_eq!((day_1.reached, day_1.eligible), (2, 0));
+        assert_eq!(day_1.returned_on_or_after, Ratio::new(1, 2));
+        assert_eq!(day_1.returned_on, Ratio::new(0, 0));
+    }
+
+    #[test]
+    fn tallies_and_reports_saved_without_reached_read_back_as_written() {
+        // Day 1 is over for user 1 and running for user 2, who came back in it.
+        // Tallies written before `reached` was counted lack it.
+        let events = [
+            signup(1, bj(1, 9, 0, 0)),
+            visit(1, bj(2, 9, 0, 0)),
+            signup(2, bj(2, 9, 0, 0)),
+            visit(2, bj(3, 9, 0, 0)),
+        ];
+        let mut b = RetentionSpec::new(1)
+            .validate()
+            .unwrap()
+            .builder(bj(3, 10, 0, 0));
+        b.extend(&events);
+        let tally = b.finish(&beijing());
+        let mut old = serde_json::to_value(&tally).unwrap();
+        for row in old["cohorts"].as_object_mut().unwrap().values_mut() {
+            for cell in row["intervals"].as_array_mut().unwrap() {
+                cell.as_object_mut().unwrap().remove("reached").unwrap();
+            }
+        }
+        // Nor did they count user 2 in her running day 1.
+        let running = &mut old["cohorts"]["2026-03-02"]["intervals"][1];
+        assert_eq!(running["returned_on_or_after"], 1);
+        running["returned_on_or_after"] = 0.into();
+        // Read without `reached`, unbounded retention is over eligible users,
+        // as it was when such tallies were written.
+        let read: RetentionTally = serde_json::from_value(old).unwrap();
+        let cells: Vec<_> = read
+            .report()
+            .cohorts
+            .iter()
+            .map(|c| c.intervals[1])
+            .collect();
+        assert_eq!((cells[0].reached, cells[0].eligible), (1, 1));
+        assert_eq!((cells[1].reached, cells[1].eligible), (0, 0));
+        assert_eq!(cells[1].returned_on_or_after, Ratio::new(0, 0));
+        let now: Vec<_> = tally
+            .report()
+            .cohorts
+            .iter()
+            .map(|c| c.intervals[1])
+            .collect();
+        assert_eq!(
+            (now[1].reached, now[1].returned_on_or_after),
+            (1, Ratio::new(1, 1))
+        );
+        // Where every user's interval is over, nothing changes.
+        assert_eq!(read.report().cohorts[0], tally.report().cohorts[0]);
+        assert_eq!(
+            read.report().cohorts[1].intervals[0],
+            tally.report().cohorts[1].intervals[0]
+        );
+
+        let old_cell = r#"{"n": 1, "eligible": 2,
+            "returned_on": {"numerator": 1, "denominator": 2},
+            "returned_on_or_after": {"numerator": 1, "denominator": 2}}"#;
+        let cell: IntervalRow = serde_json::from_str(old_cell).unwrap();
+        assert_eq!((cell.reached, cell.eligible), (2, 2));
     }
 
     #[test]
@@ -709,8 +981,10 @@ mod tests {
         // before -05:00's midnight.
         let r = table(RetentionSpec::new(2), at(9, 0, 0), &ny, &events);
         assert_eq!((cell(&r, 0, 1).0, cell(&r, 0, 2).0), (1, 0));
+        assert_eq!(r.cohorts[0].intervals[2].reached, 1); // and day 2 has begun
         let r = table(RetentionSpec::new(2), at(9, 0, 0), &est, &events);
         assert_eq!(cell(&r, 0, 1).0, 0);
+        assert_eq!(r.cohorts[0].intervals[2].reached, 0);
         // Rolling days count real hours: 35.5 h is day 1.
         let rolling = RetentionSpec {
             clock: IntervalClock::Rolling,
@@ -754,6 +1028,9 @@ mod tests {
         assert_eq!(cell(&r, 0, 0), (1, 1, 1));
         assert_eq!(cell(&r, 0, 1), (1, 0, 1));
         assert_eq!(cell(&r, 0, 2).0, 0); // week 2 ends on the 22nd
+        // ... but began on the 15th, and the visit at its first instant counts.
+        assert_eq!(r.cohorts[0].intervals[2].reached, 1);
+        assert_eq!(cell(&r, 0, 2).2, 1);
     }
 
     #[test]
