@@ -60,7 +60,7 @@ use std::collections::BTreeMap;
 pub const PARTNERS: usize = 4;
 
 /// Pair damping factors are tabulated up to this many repeats; later
-/// repeats keep the last factor (`pair_damping^(DAMPING_STEPS - 1)`).
+/// repeats (rare) work theirs out ([`EngagementModel::damping_of`]).
 pub(crate) const DAMPING_STEPS: usize = 64;
 
 /// The largest weight a kind may carry: keeps every sum far from overflow.
@@ -399,6 +399,18 @@ impl<Tz: TimeZone> EngagementModel<Tz> {
             }
         }
         Some(total)
+    }
+
+    /// The pair-damping factor of a pair's `repeat`-th interaction (1 for
+    /// the first, or 0 for none yet): `pair_damping^(repeat - 1)`, from
+    /// the table while it reaches.
+    #[inline]
+    pub(crate) fn damping_of(&self, repeat: u16) -> f64 {
+        let step = repeat.saturating_sub(1);
+        match self.damping.get(usize::from(step)) {
+            Some(&factor) => factor,
+            None => self.spec.pair_damping.powi(i32::from(step)),
+        }
     }
 
     /// The analytic maximum of any member's score at any time: the most a

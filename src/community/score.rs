@@ -12,7 +12,7 @@
 //! Values are kept in millionths of a point (`u64`), so a saved state
 //! round-trips exactly through any format.
 
-use super::engagement::{DAMPING_STEPS, EngagementModel, NO_CAP, PARTNERS};
+use super::engagement::{EngagementModel, NO_CAP, PARTNERS};
 use super::interaction::{Interaction, InteractionKind};
 use super::membership::Standing;
 use crate::dedupe::{Admission, RecentIds};
@@ -407,8 +407,7 @@ impl<Tz: TimeZone> EngagementModel<Tz> {
         if let Some(partner) = e.partner() {
             let repeats = bump_partner(&mut ledger.partners, partner, day, self.pair_window_days);
             credit.repeat = repeats;
-            let step = usize::from(repeats.saturating_sub(1)).min(DAMPING_STEPS - 1);
-            credit.damping = self.damping.get(step).copied().unwrap_or(0.0);
+            credit.damping = self.damping_of(repeats);
         }
         let cap = caps.get(k).copied().unwrap_or(NO_CAP);
         let allowed = if cap == NO_CAP {
@@ -690,6 +689,17 @@ mod tests {
             m.score(&mut a, &back, &Everyone).unwrap();
         }
         assert_eq!(got, [1.0, 0.5, 0.25, 0.125]);
+        // Past the table of factors, repeats keep being damped.
+        let slow = model(
+            r#"{"half_life_hours": 1, "pair_damping": 0.95, "kinds": {"reply": {"given": 1}}}"#,
+        );
+        for repeat in [1_u16, 64, 65, 100, u16::MAX] {
+            let want = 0.95_f64.powi(i32::from(repeat) - 1);
+            assert!(
+                (slow.damping_of(repeat) - want).abs() <= 1e-12 * want,
+                "{repeat}"
+            );
+        }
         // A's given 1.875 plus received 2 × 1.875.
         assert!((a.score(&m, t(1)) - 5.625).abs() < 1e-6);
         // The next day the window starts over.
