@@ -536,8 +536,13 @@ fn earn_points(
                 .find(|e| e.at < event.at && e.kind == bought);
             let Some(paid) = paid else { continue };
             let key = format!("refund-{}", event.id.get());
-            let back =
-                program.reverse(&mut m.ledger, key.into(), paid.id, Portion::Whole, event.at)?;
+            let back = program.reverse(
+                &mut m.ledger,
+                key.into(),
+                paid.id,
+                Portion::Whole {},
+                event.at,
+            )?;
             if !back.repeated {
                 let why = format!("refund {}", event.id);
                 ladder.retract(&mut m.tier, paid.at, event.at, back.points, why, &zone)?;

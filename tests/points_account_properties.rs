@@ -234,7 +234,7 @@ fn run(p: &Program, ops: &[(u32, Op)], reload_at: Option<usize>) -> (Account, Tr
                 }
                 let source = events[i % events.len()].id;
                 let portion = match share {
-                    None => Portion::Whole,
+                    None => Portion::Whole {},
                     Some((numerator, denominator)) => Portion::Share {
                         numerator: *numerator,
                         denominator: *denominator,

@@ -50,7 +50,7 @@ fn cap() -> impl Strategy<Value = Option<Cap>> {
 fn expiry() -> impl Strategy<Value = Option<Expiry>> {
     prop_oneof![
         Just(None),
-        Just(Some(Expiry::Never)),
+        Just(Some(Expiry::Never {})),
         (1u32..20).prop_map(|days| Some(Expiry::AfterDays { days })),
         (
             1u32..3,
@@ -241,7 +241,7 @@ fn spec() -> impl Strategy<Value = ProgramSpec> {
     (
         vec(any::<prop::sample::Index>(), 1..5),
         prop_oneof![
-            Just(Expiry::Never),
+            Just(Expiry::Never {}),
             (1u32..30).prop_map(|days| Expiry::AfterDays { days })
         ],
         select(vec![
@@ -484,7 +484,7 @@ fn drive(
                 advance_minutes,
             } => {
                 clock += TimeDelta::minutes(*advance_minutes);
-                let portion = tenths.map_or(Portion::Whole, |n| Portion::Share {
+                let portion = tenths.map_or(Portion::Whole {}, |n| Portion::Share {
                     numerator: n,
                     denominator: 10,
                 });
@@ -789,7 +789,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                 clock += TimeDelta::minutes(*advance_minutes);
                 let key = format!("x{key}");
                 let portion = match tenths {
-                    None => Portion::Whole,
+                    None => Portion::Whole {},
                     Some(n) => Portion::Share {
                         numerator: *n,
                         denominator: 10,
@@ -1013,7 +1013,7 @@ proptest! {
         let held = 1 + held.index(award as usize) as u64;
         let spent = spent.index((award - held) as usize + 1) as u64;
         let portion = match tenths {
-            None => Portion::Whole,
+            None => Portion::Whole {},
             Some(n) => Portion::Share { numerator: n, denominator: 10 },
         };
         let when = t0() + TimeDelta::days(days);
@@ -1089,7 +1089,7 @@ proptest! {
             program.apply(&mut ledger, event).unwrap();
             if i == after {
                 let key = "refund".into();
-                program.reverse(&mut ledger, key, EventId(k as u64), Portion::Whole, end).unwrap();
+                program.reverse(&mut ledger, key, EventId(k as u64), Portion::Whole {}, end).unwrap();
             }
         }
         let mut without = program.new_ledger();
@@ -1151,7 +1151,7 @@ proptest! {
                 prop_assert!(ledger.check().is_ok());
             }
             let _ = ledger.redeem("r".into(), 3, t0());
-            let _ = program.reverse(&mut ledger, "x".into(), EventId(3), Portion::Whole, t0());
+            let _ = program.reverse(&mut ledger, "x".into(), EventId(3), Portion::Whole {}, t0());
             prop_assert!(ledger.check().is_ok());
         }
     }

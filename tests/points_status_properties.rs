@@ -65,15 +65,15 @@ fn ladder_spec() -> impl Strategy<Value = TierLadderSpec> {
     });
     let window = prop_oneof![
         (1u32..60).prop_map(|days| TierWindow::RollingDays { days }),
-        Just(TierWindow::AnniversaryYear),
+        Just(TierWindow::AnniversaryYear {}),
     ];
     let grace = prop_oneof![
-        Just(Grace::None),
+        Just(Grace::None {}),
         (1u32..20).prop_map(|days| Grace::Days { days }),
-        Just(Grace::UntilAnniversary),
+        Just(Grace::UntilAnniversary {}),
     ];
     (tiers, window, grace).prop_map(|(tiers, window, grace)| TierLadderSpec {
-        basis: QualifyingBasis::Points,
+        basis: QualifyingBasis::Points {},
         window,
         grace,
         tiers,
@@ -224,8 +224,8 @@ fn catalog_spec() -> impl Strategy<Value = BadgeCatalogSpec> {
         BadgeCounter::Events {
             on: "*".parse().unwrap(),
         },
-        BadgeCounter::Points,
-        BadgeCounter::Streak,
+        BadgeCounter::Points {},
+        BadgeCounter::Streak {},
     ]);
     let levels = vec((1u64..30, 0u64..50), 1..4).prop_map(|steps| {
         let mut at = 0;
@@ -387,11 +387,11 @@ proptest! {
                     // Until the anniversary over anniversary years counts from
                     // the first year below, which may be over at the first
                     // evaluation.
-                    let from_year_below = grace == Grace::UntilAnniversary
-                        && window == TierWindow::AnniversaryYear
+                    let from_year_below = grace == Grace::UntilAnniversary {}
+                        && window == TierWindow::AnniversaryYear {}
                         && before.grace_until().is_none();
                     prop_assert!(
-                        grace == Grace::None
+                        grace == Grace::None {}
                             || from_year_below
                             || before.grace_until().is_some_and(|g| today >= g),
                         "demoted on {} before grace ended ({:?})", today, before.grace_until()
@@ -603,7 +603,7 @@ proptest! {
                 let met = b.levels.iter().filter(|l| l.at <= progress.count).count();
                 prop_assert_eq!(progress.earned.len(), met, "badge {}", b.name);
                 prop_assert_eq!(badges.level(b.name.as_str()) as usize, met);
-                if matches!(b.counter, BadgeCounter::Streak) {
+                if matches!(b.counter, BadgeCounter::Streak {}) {
                     prop_assert!(progress.earned.len() >= before.level(b.name.as_str()) as usize);
                 }
             }

@@ -7,6 +7,7 @@
 use super::badge::{BadgeCatalog, BadgeCatalogSpec, BadgeError, BadgeGrant, BadgeOutcome};
 use super::condition::{Condition, ConditionProblem, EarnContext};
 use super::earn::{Earned, Noting};
+use super::fields::field_readers;
 use super::ledger::{Ledger, Lot, OperationKey};
 use super::program::{Program, ProgramError, ProgramSpec};
 use super::reversal::{Portion, Reversal};
@@ -60,14 +61,25 @@ pub const REMEMBERED_REVERSALS: usize = super::ledger::REMEMBERED_KEYS;
 #[serde(deny_unknown_fields)]
 pub struct CheckInStreakSpec {
     /// The events that check the member in. Default: `["check_in"]`.
-    #[serde(default = "check_in_kinds")]
+    #[serde(default = "check_in_kinds", deserialize_with = "on_field")]
     pub on: Vec<KindPattern>,
     /// As [`StreakSpec::milestones`].
-    #[serde(default)]
+    #[serde(default, deserialize_with = "milestones_field")]
     pub milestones: Vec<Milestone>,
     /// As [`StreakSpec::make_up`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "make_up_field"
+    )]
     pub make_up: Option<MakeUp>,
+}
+
+// Each field of a `CheckInStreakSpec` names itself when its value is refused.
+field_readers! {
+    fn on_field = numbered("on");
+    fn milestones_field = numbered("milestones");
+    fn make_up_field = named("make_up");
 }
 
 fn check_in_kinds() -> Vec<KindPattern> {
@@ -413,7 +425,7 @@ struct HeldLevel {
 ///
 /// // The purchase is refunded: gold rested on it, so it is revoked.
 /// let later = t0 + TimeDelta::days(5);
-/// let back = program.reverse_in(&mut account, "refund-9".into(), EventId(9), Portion::Whole, later)?;
+/// let back = program.reverse_in(&mut account, "refund-9".into(), EventId(9), Portion::Whole {}, later)?;
 /// let change = back.tier.and_then(|t| t.change).ok_or("revoked")?;
 /// assert_eq!(change.to_string(),
 ///            "gold → member: revoked (refund-9 reversed event#9): 45 qualifying is below the threshold 100");
@@ -1086,7 +1098,7 @@ impl<Tz: TimeZone> Program<Tz> {
         let mut qualifying = 0;
         if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut()) {
             let amount = match (ladder.spec().basis, &event.kind) {
-                (QualifyingBasis::Points, _) => earned,
+                (QualifyingBasis::Points {}, _) => earned,
                 // Another currency, or a negative amount, counts nothing.
                 (QualifyingBasis::Spend { .. }, EventKind::Purchase { amount }) => {
                     ladder.qualifying_spend(*amount).unwrap_or(0)
@@ -1318,7 +1330,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 .map(|c| c.qualifying.saturating_sub(c.qualifying_retracted));
             let amount = match ladder.spec().basis {
                 // Points reversed, never more than were counted.
-                QualifyingBasis::Points => reversal.points.min(open.unwrap_or(u64::MAX)),
+                QualifyingBasis::Points {} => reversal.points.min(open.unwrap_or(u64::MAX)),
                 // The same share of the spend.
                 QualifyingBasis::Spend { .. } => counted
                     .as_ref()
@@ -1407,7 +1419,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 c.pointless = false;
             }
             if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut())
-                && ladder.spec().basis == QualifyingBasis::Points
+                && matches!(ladder.spec().basis, QualifyingBasis::Points {})
             {
                 let counted =
                     ladder.record_counted(status, made.earned_at, made.points, &self.zone)?;

@@ -3,6 +3,7 @@
 //!
 //! The rules are documented on [`Badges`], the type a host starts from.
 
+use super::fields::field_readers;
 use crate::event::{EventKind, KindPattern, KindSet, Label};
 use crate::store::Versioned;
 use chrono::{DateTime, Utc};
@@ -37,7 +38,13 @@ use std::fmt;
 #[serde(deny_unknown_fields)]
 pub struct BadgeCatalogSpec {
     /// The badges, names unique.
+    #[serde(deserialize_with = "badges_field")]
     pub badges: Vec<BadgeSpec>,
+}
+
+// Each field of a `BadgeCatalogSpec` names itself when its value is refused.
+field_readers! {
+    fn badges_field = numbered("badges");
 }
 
 /// One badge: a counter and the levels it earns.
@@ -45,17 +52,29 @@ pub struct BadgeCatalogSpec {
 #[serde(deny_unknown_fields)]
 pub struct BadgeSpec {
     /// Unique within the catalog; a member's progress is keyed by it.
+    #[serde(deserialize_with = "name_field")]
     pub name: Label,
     /// What it counts.
+    #[serde(deserialize_with = "counter_field")]
     pub counter: BadgeCounter,
     /// One level for a one-time badge; bronze, silver, gold… for a levelled
     /// one, thresholds strictly increasing.
+    #[serde(deserialize_with = "levels_field")]
     pub levels: Vec<BadgeLevel>,
+}
+
+// Each field of a `BadgeSpec` names itself when its value is refused.
+field_readers! {
+    fn name_field = named("name");
+    fn counter_field = named("counter");
+    fn levels_field = numbered("levels");
 }
 
 /// What a badge counts.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+// A variant without fields is `{}`, not a unit variant: serde lets a unit
+// variant of a tagged enum take stray fields (serde-rs/serde#2123).
 pub enum BadgeCounter {
     /// Events whose kind matches (`"action_completed:lesson"`).
     Events {
@@ -63,9 +82,9 @@ pub enum BadgeCounter {
         on: KindPattern,
     },
     /// The longest check-in streak reached, in days.
-    Streak,
+    Streak {},
     /// Points earned (awards, whatever is later spent).
-    Points,
+    Points {},
 }
 
 /// One level of a badge.
@@ -73,13 +92,25 @@ pub enum BadgeCounter {
 #[serde(deny_unknown_fields)]
 pub struct BadgeLevel {
     /// A display name (`"gold"`); optional for one-time badges.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "level_name_field"
+    )]
     pub name: Option<Label>,
     /// The counter value that earns it; at least 1.
+    #[serde(deserialize_with = "level_at_field")]
     pub at: u64,
     /// Points granted on earning it (0: none).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "level_points_field")]
     pub points: u64,
+}
+
+// Each field of a `BadgeLevel` names itself when its value is refused.
+field_readers! {
+    fn level_name_field = named("name");
+    fn level_at_field = named("at");
+    fn level_points_field = named("points");
 }
 
 /// What is wrong with a catalog spec, or why a badge step failed (the
@@ -463,7 +494,7 @@ impl BadgeCatalog {
         at: DateTime<Utc>,
     ) -> Result<BadgeOutcome, BadgeError> {
         self.step(badges, at, None, |counter, count| match counter {
-            BadgeCounter::Points => Some(count.checked_add(points)),
+            BadgeCounter::Points {} => Some(count.checked_add(points)),
             _ => None,
         })
     }
@@ -477,7 +508,7 @@ impl BadgeCatalog {
         at: DateTime<Utc>,
     ) -> Result<BadgeOutcome, BadgeError> {
         self.step(badges, at, None, |counter, count| match counter {
-            BadgeCounter::Streak => Some(Some(count.max(u64::from(length)))),
+            BadgeCounter::Streak {} => Some(Some(count.max(u64::from(length)))),
             _ => None,
         })
     }
@@ -512,7 +543,7 @@ impl BadgeCatalog {
     ) -> Result<BadgeOutcome, BadgeError> {
         let reason = reason.into();
         self.step(badges, at, Some(&reason), |counter, count| match counter {
-            BadgeCounter::Points => Some(Some(count.saturating_sub(points))),
+            BadgeCounter::Points {} => Some(Some(count.saturating_sub(points))),
             _ => None,
         })
     }

@@ -41,12 +41,13 @@ pub const MAX_MONTHS: u32 = 1_200_000;
 /// assert_eq!(end, Some(Utc.with_ymd_and_hms(2028, 3, 31, 16, 0, 0).unwrap()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+// A variant without fields is `{}`, not a unit variant: serde lets a unit
+// variant of a tagged enum take stray fields (serde-rs/serde#2123).
 pub enum Expiry {
     /// They never do.
-    #[default]
-    Never,
+    Never {},
     /// Exactly `days` × 24 hours after the earning event.
     AfterDays {
         /// Days; at least 1.
@@ -64,6 +65,13 @@ pub enum Expiry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         round_up_to: Option<PeriodEnd>,
     },
+}
+
+impl Default for Expiry {
+    /// [`Expiry::Never`].
+    fn default() -> Self {
+        Expiry::Never {}
+    }
 }
 
 /// A local calendar period whose end an expiry rounds up to.
@@ -117,7 +125,7 @@ impl Expiry {
             return self.expires_at_by_chrono(earned_at, zone);
         }
         match *self {
-            Expiry::Never => Ok(None),
+            Expiry::Never {} => Ok(None),
             Expiry::AfterDays { .. } => {
                 // Days of 24 hours are whole multiples of 86,400 seconds of
                 // Unix time: the UTC date moves and the time of day stays.
@@ -188,7 +196,7 @@ impl Expiry {
         zone: &Tz,
     ) -> Result<Option<DateTime<Utc>>, PointsError> {
         match *self {
-            Expiry::Never => Ok(None),
+            Expiry::Never {} => Ok(None),
             Expiry::AfterDays { days } => earned_at
                 .checked_add_signed(TimeDelta::days(i64::from(days)))
                 .map(Some)
@@ -255,7 +263,7 @@ impl Expiry {
         let date = date.ok_or(PointsError::Overflow)?;
         let (due, rounded) = match *self {
             // Points that never expire have no date: never called for them.
-            Expiry::Never => return Err(PointsError::Overflow),
+            Expiry::Never {} => return Err(PointsError::Overflow),
             Expiry::AfterDays { days } => (date.checked_add_days(Days::new(u64::from(days))), None),
             Expiry::AfterMonths {
                 months,
@@ -295,7 +303,7 @@ impl Expiry {
     /// February is 59 days, not 2 × 28).
     pub(crate) fn min_days(&self) -> Option<u64> {
         match *self {
-            Expiry::Never => None,
+            Expiry::Never {} => None,
             Expiry::AfterDays { days } => Some(u64::from(days)),
             Expiry::AfterMonths { months, .. } => Some(shortest_months(months)),
         }
@@ -327,7 +335,7 @@ impl fmt::Display for Expiry {
     /// `never`, `after 365 days`, `after 12 months, rounded up to the quarter's end`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Expiry::Never => f.write_str("never"),
+            Expiry::Never {} => f.write_str("never"),
             Expiry::AfterDays { days: 1 } => f.write_str("after 1 day"),
             Expiry::AfterDays { days } => write!(f, "after {days} days"),
             Expiry::AfterMonths {
@@ -661,7 +669,10 @@ mod tests {
     #[test]
     fn days_never_and_overflow() {
         let z = plus8();
-        assert_eq!(Expiry::Never.expires_at(utc(2026, 1, 1, 0), &z), Ok(None));
+        assert_eq!(
+            Expiry::Never {}.expires_at(utc(2026, 1, 1, 0), &z),
+            Ok(None)
+        );
         assert_eq!(
             Expiry::AfterDays { days: 2 }.expires_at(utc(2026, 1, 1, 0), &z),
             Ok(Some(utc(2026, 1, 3, 0)))
@@ -700,13 +711,13 @@ mod tests {
             Expiry::AfterDays { days: 0 }.zero_field(),
             Some("expiry.days")
         );
-        assert_eq!(Expiry::Never.zero_field(), None);
+        assert_eq!(Expiry::Never {}.zero_field(), None);
         assert_eq!(
             new.to_string(),
             "after 12 months, rounded up to the quarter's end"
         );
         assert_eq!(Expiry::AfterDays { days: 7 }.to_string(), "after 7 days");
-        assert_eq!(Expiry::Never.to_string(), "never");
+        assert_eq!(Expiry::Never {}.to_string(), "never");
         assert_eq!(Expiry::AfterDays { days: 1 }.to_string(), "after 1 day");
         assert_eq!(months(1, None).to_string(), "after 1 month");
     }
@@ -741,7 +752,7 @@ mod tests {
             months(6, Some(PeriodEnd::Year)),
             Expiry::AfterDays { days: 30 },
             Expiry::AfterDays { days: 365 },
-            Expiry::Never,
+            Expiry::Never {},
         ];
         let mut memos = [
             (Memo::batch(expiries.len()), Memo::batch(expiries.len())),

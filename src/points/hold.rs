@@ -638,7 +638,7 @@ mod tests {
         // The visit is refunded while 60 of its points are held: 40 are
         // taken back, the 60 held ones forgiven (nothing else to take).
         let r = p
-            .reverse(&mut l, "x".into(), EventId(1), Portion::Whole, t(2))
+            .reverse(&mut l, "x".into(), EventId(1), Portion::Whole {}, t(2))
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!((r.taken_back, r.forgiven), (40, 60));
         // A later award pushes the reversed one out of the remembered awards.
@@ -669,7 +669,7 @@ mod tests {
         earn(&p, &mut l, &[visit(1, t(0))]);
         assert!(l.hold("a".into(), 30, t(1)).is_ok());
         assert!(l.hold("b".into(), 30, t(1)).is_ok());
-        let r = p.reverse(&mut l, "x".into(), EventId(1), Portion::Whole, t(2));
+        let r = p.reverse(&mut l, "x".into(), EventId(1), Portion::Whole {}, t(2));
         assert!(r.is_ok_and(|r| (r.taken_back, r.forgiven) == (40, 60)));
         assert!(l.capture("a".into(), t(3)).is_ok());
         let back = l
@@ -684,7 +684,7 @@ mod tests {
         earn(&p, &mut m, &[visit(1, t(0))]);
         assert!(m.hold("a".into(), 30, t(1)).is_ok());
         assert!(
-            p.reverse(&mut m, "x".into(), EventId(1), Portion::Whole, t(2))
+            p.reverse(&mut m, "x".into(), EventId(1), Portion::Whole {}, t(2))
                 .is_ok()
         );
         let json = serde_json::to_string(&m).unwrap_or_default();
@@ -893,7 +893,13 @@ mod tests {
         if release_first {
             back = Some(release(&mut l));
         }
-        let r = p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole, day(5));
+        let r = p.reverse(
+            &mut l,
+            "refund".into(),
+            EventId(1),
+            Portion::Whole {},
+            day(5),
+        );
         assert!(r.is_ok_and(|r| r.points == 100));
         let back = back.unwrap_or_else(|| release(&mut l));
         assert_conserved(&l, day(5));
@@ -961,7 +967,13 @@ mod tests {
             if capture_first {
                 assert!(l.capture("order".into(), day(5)).is_ok());
             }
-            let r = p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole, day(5));
+            let r = p.reverse(
+                &mut l,
+                "refund".into(),
+                EventId(1),
+                Portion::Whole {},
+                day(5),
+            );
             assert!(r.is_ok_and(|r| (r.taken_back, r.owed) == (40, 60)));
             if !capture_first {
                 let c = l.capture("order".into(), day(5));
@@ -998,7 +1010,13 @@ mod tests {
                     let back = l.release("order".into(), day(11));
                     assert!(back.is_ok_and(|b| (b.expired, b.written_off) == (60, 0)));
                 }
-                let r = p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole, day(11));
+                let r = p.reverse(
+                    &mut l,
+                    "refund".into(),
+                    EventId(1),
+                    Portion::Whole {},
+                    day(11),
+                );
                 assert!(r.is_ok());
                 if !release_first {
                     let back = l
@@ -1028,7 +1046,7 @@ mod tests {
         // what no hold stands for (40), then 60 of the held points' share.
         let (p, mut l) = held_visit("debt");
         assert!(l.redeem("coupon".into(), 40, t(1)).is_ok());
-        let r = p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole, t(2));
+        let r = p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole {}, t(2));
         assert!(r.is_ok_and(|r| r.owed == 100));
         assert_eq!(l.owed_held, [(l.lots[0].id, 60)]);
         earn(&p, &mut l, &[visit(2, t(3))]);
@@ -1045,7 +1063,7 @@ mod tests {
         let (p, mut l) = held_visit("debt");
         assert!(l.redeem("coupon".into(), 40, t(1)).is_ok());
         assert!(
-            p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole, t(2))
+            p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole {}, t(2))
                 .is_ok()
         );
         earn(&p, &mut l, &[purchase(2, 50, t(3))]);
@@ -1057,7 +1075,7 @@ mod tests {
         // Read back from JSON, a ledger with owed held points is the same.
         let (p, mut m) = held_visit("debt");
         assert!(
-            p.reverse(&mut m, "refund".into(), EventId(1), Portion::Whole, t(2))
+            p.reverse(&mut m, "refund".into(), EventId(1), Portion::Whole {}, t(2))
                 .is_ok()
         );
         let back: Ledger = serde_json::from_str(&json(&m)).unwrap_or_else(|e| unreachable!("{e}"));

@@ -8,6 +8,7 @@ use super::PointsError;
 pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
 pub(crate) use super::counters::{Periods, RuleCounters, too_old};
 use super::entry_list::EntryList;
+use super::fields::field_readers;
 use super::hold::Hold;
 use super::inline_deque::InlineDeque;
 pub(crate) use super::remembered::{Remembered, Spent};
@@ -250,17 +251,30 @@ pub struct CutAward {
 #[serde(deny_unknown_fields)]
 pub struct LedgerPolicy {
     /// What a reversal does with points that were already spent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "clawback_field")]
     pub clawback: Clawback,
     /// How many statement entries a ledger keeps (0: none).
-    #[serde(default = "default_statement_entries")]
+    #[serde(
+        default = "default_statement_entries",
+        deserialize_with = "statement_entries_field"
+    )]
     pub statement_entries: u16,
     /// How many of a member's most recent awards can be reversed, and how
     /// many of the awards a cap cut are remembered so that a reversal can
     /// make them up (0: none; a batch replay that never reverses keeps its
     /// ledgers smaller).
-    #[serde(default = "default_reversible_awards")]
+    #[serde(
+        default = "default_reversible_awards",
+        deserialize_with = "reversible_awards_field"
+    )]
     pub reversible_awards: u16,
+}
+
+// Each field of a `LedgerPolicy` names itself when its value is refused.
+field_readers! {
+    fn clawback_field = named("clawback");
+    fn statement_entries_field = named("statement_entries");
+    fn reversible_awards_field = named("reversible_awards");
 }
 
 fn default_statement_entries() -> u16 {
@@ -1347,7 +1361,7 @@ impl Ledger {
         let mut result = self.reverse(
             key,
             bonus,
-            super::reversal::Portion::Whole,
+            super::reversal::Portion::Whole {},
             clawback,
             zone,
             now,
@@ -1708,7 +1722,7 @@ mod tests {
                 &mut l,
                 "k".into(),
                 EventId(1),
-                crate::points::Portion::Whole,
+                crate::points::Portion::Whole {},
                 t(2)
             )
             .map(|_| ()),
@@ -1845,7 +1859,7 @@ mod tests {
             &mut l,
             "x".into(),
             EventId(1),
-            crate::points::Portion::Whole,
+            crate::points::Portion::Whole {},
             t(4),
         );
         assert!(l.owed() > 0 && l.held() > 0 && l.statement().len() > 0);

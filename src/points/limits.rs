@@ -6,6 +6,7 @@
 //! to Sunday) and a month the calendar month, both made of [`LocalDay`]s, so
 //! a 23- or 25-hour day of a daylight-saving change is one day like any other.
 
+use super::fields::field_readers;
 use super::ledger::DayTally;
 use super::program::ProgramError;
 use crate::event::Label;
@@ -18,11 +19,25 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Cap {
     /// At most this many awards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "count_field"
+    )]
     pub count: Option<u32>,
     /// At most this many points.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "points_field"
+    )]
     pub points: Option<u64>,
+}
+
+// Each field of a `Cap` names itself when its value is refused.
+field_readers! {
+    fn count_field = named("count");
+    fn points_field = named("points");
 }
 
 impl Cap {

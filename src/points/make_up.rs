@@ -66,7 +66,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// // The first answer is withdrawn: the second one gets its points after all.
 /// let later = t0 + TimeDelta::hours(2);
-/// let undone = program.reverse(&mut ledger, "withdrawn-1".into(), EventId(1), Portion::Whole, later)?;
+/// let undone = program.reverse(&mut ledger, "withdrawn-1".into(), EventId(1), Portion::Whole {}, later)?;
 /// assert_eq!(undone.made_up[0].source, EventId(2));
 /// assert_eq!(undone.made_up[0].points, 15);
 /// assert_eq!(ledger.balance(later), 15);
@@ -265,7 +265,7 @@ mod tests {
 
     fn undo(p: &Program, l: &mut Ledger, id: u64, at: DateTime<Utc>) -> Reversal {
         let key = format!("undo-{id}").into();
-        p.reverse(l, key, EventId(id), Portion::Whole, at)
+        p.reverse(l, key, EventId(id), Portion::Whole {}, at)
             .unwrap_or_else(|e| unreachable!("{e}"))
     }
 
@@ -492,7 +492,7 @@ mod tests {
             .reverse(
                 "undo".into(),
                 EventId(1),
-                Portion::Whole,
+                Portion::Whole {},
                 policy,
                 p.zone(),
                 t(10),

@@ -6,6 +6,7 @@ use super::badge::{BadgeCatalogSpec, BadgeError};
 use super::condition::ConditionProblem;
 use super::counters::Tallied;
 use super::expiry::{Expiry, MAX_DAYS};
+use super::fields::field_readers;
 use super::ledger::LedgerPolicy;
 use super::limits::{self, Cap};
 use super::rule::{Reward, RuleSpec};
@@ -42,13 +43,13 @@ pub struct ProgramSpec {
     /// The calendar that daily, weekly and monthly caps count days in
     /// (`"+08:00"`). Hosts that need an IANA zone use
     /// [`ProgramSpec::validate_in`] instead.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "utc_offset_field")]
     pub utc_offset: UtcOffset,
     /// When points expire unless a rule says otherwise. Default: never.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "expiry_field")]
     pub expiry: Expiry,
     /// How long event ids are remembered to drop redeliveries.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "dedupe_field")]
     pub dedupe: DedupeWindow,
     /// A cap per local day over the awards of every rule that is not
     /// [`global_cap_exempt`](RuleSpec::global_cap_exempt) (Stack Overflow's
@@ -56,29 +57,58 @@ pub struct ProgramSpec {
     /// are neither limited by it nor counted towards it. Each rule's
     /// [`cap_mode`](RuleSpec::cap_mode) says whether the cap trims or rejects
     /// its award.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "global_daily_cap_field"
+    )]
     pub global_daily_cap: Option<Cap>,
     /// The earning rules; every matching rule awards (see
     /// [`RuleSpec::priority`] and [`RuleSpec::exclusive_group`]). A rule
     /// the JSON reader refuses is named by its place (`rules[2]`).
-    #[serde(deserialize_with = "numbered_rules")]
+    #[serde(deserialize_with = "rules_field")]
     pub rules: Vec<RuleSpec>,
     /// How reversals claw points back and how much history a ledger keeps.
     /// Default: clamp, 32 statement entries, 128 reversible awards.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ledger_field")]
     pub ledger: LedgerPolicy,
     /// A tier ladder whose multiplier feeds the earning rules of an
     /// [`Account`](super::Account) (see [`Program::earn`]). Default: none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tiers_field"
+    )]
     pub tiers: Option<TierLadderSpec>,
     /// Check-in streaks with milestone bonuses, counted on the events
     /// [`CheckInStreakSpec::on`] names. Default: none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "streak_field"
+    )]
     pub streak: Option<CheckInStreakSpec>,
     /// Badges over event, points and streak counters, optionally granting
     /// points. Default: none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "badges_field"
+    )]
     pub badges: Option<BadgeCatalogSpec>,
+}
+
+// Each field of a `ProgramSpec` names itself when its value is refused.
+field_readers! {
+    fn utc_offset_field = named("utc_offset");
+    fn expiry_field = named("expiry");
+    fn dedupe_field = named("dedupe");
+    fn global_daily_cap_field = named("global_daily_cap");
+    fn rules_field = numbered("rules");
+    fn ledger_field = named("ledger");
+    fn tiers_field = named("tiers");
+    fn streak_field = named("streak");
+    fn badges_field = named("badges");
 }
 
 /// What is wrong with a [`ProgramSpec`]: the rule, the field and why.
@@ -219,7 +249,7 @@ impl ProgramSpec {
     pub fn new(rules: Vec<RuleSpec>) -> ProgramSpec {
         ProgramSpec {
             utc_offset: UtcOffset::default(),
-            expiry: Expiry::Never,
+            expiry: Expiry::Never {},
             dedupe: DedupeWindow::default(),
             global_daily_cap: None,
             rules,
@@ -388,39 +418,6 @@ fn check_rule(r: &RuleSpec, program_expiry: Expiry) -> Result<(), ProgramError> 
         }
     }
     Ok(())
-}
-
-/// Reads the rules, naming a refused one by its place in the list
-/// (`rules[2]: field `on`: ...`): the reader knows no rule's name before
-/// the rule is read.
-fn numbered_rules<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<RuleSpec>, D::Error> {
-    struct Numbered;
-    impl<'de> serde::de::Visitor<'de> for Numbered {
-        type Value = Vec<RuleSpec>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a list of rules")
-        }
-
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            use serde::de::Error;
-            let mut rules = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-            loop {
-                let i = rules.len();
-                match seq.next_element::<RuleSpec>() {
-                    Ok(Some(rule)) => rules.push(rule),
-                    Ok(None) => return Ok(rules),
-                    Err(e) => return Err(A::Error::custom(format!("rules[{i}]: {e}"))),
-                }
-            }
-        }
-    }
-    deserializer.deserialize_seq(Numbered)
 }
 
 fn check_exclusive(rules: &[RuleSpec]) -> Result<(), ProgramError> {

@@ -30,9 +30,11 @@ pub enum Clawback {
 /// How much of an event's awards to reverse.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+// A variant without fields is `{}`, not a unit variant: serde lets a unit
+// variant of a tagged enum take stray fields (serde-rs/serde#2123).
 pub enum Portion {
     /// Everything not yet reversed.
-    Whole,
+    Whole {},
     /// `numerator / denominator` of each award (a partial refund: refunded
     /// amount over paid amount), rounded down.
     Share {
@@ -118,7 +120,7 @@ pub struct ReversedAward {
 ///
 /// // The purchase is refunded: 20 points are taken back, 80 are owed.
 /// let later = t0 + TimeDelta::days(3);
-/// let back = program.reverse(&mut ledger, "refund-7".into(), EventId(7), Portion::Whole, later)?;
+/// let back = program.reverse(&mut ledger, "refund-7".into(), EventId(7), Portion::Whole {}, later)?;
 /// assert_eq!((back.taken_back, back.owed), (20, 80));
 /// assert_eq!(ledger.balance(later), -80);
 /// ledger.check()?;
@@ -186,7 +188,7 @@ impl Portion {
     /// (checked to be at most 1 before any reversal uses it).
     pub(crate) fn of(self, whole: u64) -> u64 {
         match self {
-            Portion::Whole => whole,
+            Portion::Whole {} => whole,
             Portion::Share {
                 numerator,
                 denominator,
@@ -520,7 +522,7 @@ mod tests {
     #[test]
     fn clamp_takes_what_is_there_and_forgives_the_rest() {
         let (p, mut l) = spent("clamp");
-        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole {});
         assert_eq!(
             (r.points, r.taken_back, r.owed, r.forgiven),
             (100, 30, 0, 70)
@@ -539,7 +541,7 @@ mod tests {
     #[test]
     fn negative_balance_takes_what_is_there_and_owes_the_rest() {
         let (p, mut l) = spent("negative_balance");
-        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole {});
         assert_eq!((r.taken_back, r.owed, r.forgiven), (30, 70, 0));
         assert_eq!((l.spendable(t(3)), l.balance(t(3))), (0, -70));
         // Later awards pay the debt off first.
@@ -562,7 +564,7 @@ mod tests {
     #[test]
     fn debt_leaves_other_points_alone_and_owes_all_that_was_spent() {
         let (p, mut l) = spent("debt");
-        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole {});
         assert_eq!((r.taken_back, r.owed, r.forgiven), (0, 100, 0));
         assert_eq!(
             (l.spendable(t(3)), l.owed(), l.balance(t(3))),
@@ -579,7 +581,7 @@ mod tests {
         let p = shop(50, r#""pending_days": 14,"#, r#"{ "clawback": "debt" }"#);
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(7, 100, t(0))]);
-        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole {});
         assert_eq!((r.taken_back, r.owed), (100, 0));
         assert_eq!((l.available(), l.lots().len(), l.balance(t(3))), (0, 0, 0));
         assert_conserved(&l, t(3));
@@ -602,7 +604,7 @@ mod tests {
         for (l, retired) in [(&mut housekept, 0), (&mut not, 60)] {
             let (version, written) = (l.version(), l.statement().len());
             let r = p
-                .reverse(l, "x".into(), EventId(7), Portion::Whole, day(2))
+                .reverse(l, "x".into(), EventId(7), Portion::Whole {}, day(2))
                 .unwrap_or_else(|e| unreachable!("{e}"));
             assert_eq!((r.written_off, r.owed, r.taken_back), (60, 40, 0));
             assert_eq!(l.earnings().next().map(|e| e.written_off), Some(60));
@@ -619,7 +621,7 @@ mod tests {
         // Before the points are due, they are taken back.
         let mut early = p.new_ledger();
         earn(&p, &mut early, &[purchase(7, 100, t(0))]);
-        let r = p.reverse(&mut early, "x".into(), EventId(7), Portion::Whole, t(1));
+        let r = p.reverse(&mut early, "x".into(), EventId(7), Portion::Whole {}, t(1));
         assert_eq!(r.map(|r| (r.written_off, r.taken_back)), Ok((0, 100)));
     }
 
@@ -643,7 +645,7 @@ mod tests {
         assert_eq!(l.reversed(), 99);
         let snapshot = json(&l);
         assert_eq!(
-            p.reverse(&mut l, "d".into(), EventId(7), Portion::Whole, t(4))
+            p.reverse(&mut l, "d".into(), EventId(7), Portion::Whole {}, t(4))
                 .map(|_| ()),
             Err(PointsError::AlreadyReversed { id: EventId(7) })
         );
@@ -662,7 +664,7 @@ mod tests {
             );
         }
         assert_eq!(
-            p.reverse(&mut l, "f".into(), EventId(99), Portion::Whole, t(4))
+            p.reverse(&mut l, "f".into(), EventId(99), Portion::Whole {}, t(4))
                 .map(|_| ()),
             Err(PointsError::UnknownEarning { id: EventId(99) })
         );
@@ -682,16 +684,16 @@ mod tests {
         let r = refund(&p, &mut l, "a", tiny);
         assert_eq!((r.points, r.entries.len(), l.available()), (0, 0, 5));
         assert!(refund(&p, &mut l, "a", tiny).repeated);
-        assert_eq!(refund(&p, &mut l, "b", Portion::Whole).points, 5);
+        assert_eq!(refund(&p, &mut l, "b", Portion::Whole {}).points, 5);
         assert_conserved(&l, t(3));
     }
 
     #[test]
     fn a_repeated_reversal_returns_the_first_result() {
         let (p, mut l) = spent("clamp");
-        let first = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let first = refund(&p, &mut l, "refund-7", Portion::Whole {});
         let snapshot = json(&l);
-        let again = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let again = refund(&p, &mut l, "refund-7", Portion::Whole {});
         assert!(again.repeated);
         assert_eq!(
             Reversal {
@@ -729,7 +731,7 @@ mod tests {
         // The whole reversal frees the day's slot: the oldest purchase the
         // cap refused takes it (see `MadeUp`), as it would have without the
         // reversed award, and the next purchase is capped again.
-        let whole = p.reverse(&mut l, "b".into(), EventId(1), Portion::Whole, t(4));
+        let whole = p.reverse(&mut l, "b".into(), EventId(1), Portion::Whole {}, t(4));
         let made = whole.map(|r| r.made_up.iter().map(|m| (m.source, m.points)).collect());
         assert_eq!(made, Ok(vec![(EventId(2), 10)]));
         assert_eq!(
@@ -741,7 +743,7 @@ mod tests {
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(1, 5, t(0)), purchase(2, 5, t(1))]);
         l.cut.clear();
-        let _ = p.reverse(&mut l, "c".into(), EventId(1), Portion::Whole, t(4));
+        let _ = p.reverse(&mut l, "c".into(), EventId(1), Portion::Whole {}, t(4));
         assert_eq!(
             p.apply(&mut l, &purchase(4, 5, t(5))).map(|e| e.total),
             Ok(10)
@@ -759,7 +761,7 @@ mod tests {
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(1, 5, t(0)), visit(2, t(1))]);
         let r = p
-            .reverse(&mut l, "x".into(), EventId(1), Portion::Whole, t(2))
+            .reverse(&mut l, "x".into(), EventId(1), Portion::Whole {}, t(2))
             .unwrap_or_else(|e| unreachable!("{e}"));
         let parts: Vec<(&str, u64)> = r
             .awards
@@ -782,7 +784,7 @@ mod tests {
         assert!(l.hold("order".into(), 60, t(1)).is_ok());
         assert!(l.redeem("coupon".into(), 40, t(1)).is_ok());
         earn(&p, &mut l, &[visit(8, t(2))]);
-        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole {});
         assert_eq!((r.taken_back, r.forgiven), (50, 50));
         assert_conserved(&l, t(3));
         // The order is cancelled: 50 of its 60 points were forgiven, so they
@@ -818,7 +820,7 @@ mod tests {
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(7, 100, t(0)), visit(8, t(1))]);
         assert!(l.hold("order".into(), 100, t(2)).is_ok());
-        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole {});
         assert_eq!((r.taken_back, r.owed), (0, 100));
         assert_eq!(l.balance(t(3)), -50);
         let back = l.release("order".into(), t(4));
@@ -836,7 +838,7 @@ mod tests {
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(7, 100, t(0))]);
         assert!(l.hold("order".into(), 100, t(1)).is_ok());
-        let r = refund(&p, &mut l, "refund-7", Portion::Whole);
+        let r = refund(&p, &mut l, "refund-7", Portion::Whole {});
         assert_eq!(r.forgiven, 100);
         assert!(
             l.capture("order".into(), t(4))
@@ -857,12 +859,12 @@ mod tests {
         );
         assert_eq!(l.earnings().map(|e| e.source.0).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(
-            p.reverse(&mut l, "a".into(), EventId(1), Portion::Whole, t(3))
+            p.reverse(&mut l, "a".into(), EventId(1), Portion::Whole {}, t(3))
                 .map(|_| ()),
             Err(PointsError::UnknownEarning { id: EventId(1) })
         );
         assert!(
-            p.reverse(&mut l, "b".into(), EventId(2), Portion::Whole, t(3))
+            p.reverse(&mut l, "b".into(), EventId(2), Portion::Whole {}, t(3))
                 .is_ok()
         );
         let none = shop(5, "", r#"{ "reversible_awards": 0 }"#);

@@ -4,6 +4,7 @@
 use super::condition::Condition;
 use super::counters::Tallied;
 use super::expiry::Expiry;
+use super::fields::field_readers;
 use super::limits::{Cap, CapMode};
 use super::multiplier::Multiplier;
 use crate::event::{Currency, EventKind, KindPattern, Label};
@@ -42,14 +43,20 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// Unique within the program; awards and counters are keyed by it.
+    #[serde(deserialize_with = "name_field")]
     pub name: Label,
     /// The events it awards points for.
     #[serde(deserialize_with = "on_field")]
     pub on: KindPattern,
     /// How many points.
+    #[serde(deserialize_with = "reward_field")]
     pub reward: Reward,
     /// Conditions that must all hold ([`Condition`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "when_field"
+    )]
     pub when: Vec<Condition>,
     /// A fixed multiplier of this rule's reward (a campaign's ×2).
     #[serde(
@@ -60,27 +67,51 @@ pub struct RuleSpec {
     pub multiplier: Option<Multiplier>,
     /// Whether the user's tier multiplier ([`EarnContext`](super::EarnContext))
     /// applies to this rule. Default: yes.
-    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    #[serde(
+        default = "yes",
+        skip_serializing_if = "is_yes",
+        deserialize_with = "tier_multiplier_field"
+    )]
     pub tier_multiplier: bool,
     /// How a multiplied reward is made whole. Default: down, so a
     /// multiplier never gives a fraction of a point more than it says.
-    #[serde(default, skip_serializing_if = "Rounding::is_down")]
+    #[serde(
+        default,
+        skip_serializing_if = "Rounding::is_down",
+        deserialize_with = "multiplier_rounding_field"
+    )]
     pub multiplier_rounding: Rounding,
     /// A limit per local day of the program's calendar.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "daily_cap_field"
+    )]
     pub daily_cap: Option<Cap>,
     /// A limit per local ISO week (Monday to Sunday).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "weekly_cap_field"
+    )]
     pub weekly_cap: Option<Cap>,
     /// A limit per local calendar month.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "monthly_cap_field"
+    )]
     pub monthly_cap: Option<Cap>,
     /// A limit over the user's whole history.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lifetime_cap_field"
+    )]
     pub lifetime_cap: Option<Cap>,
     /// What a cap (this rule's, or the program's global daily cap) does to
     /// an award that would exceed it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cap_mode_field")]
     pub cap_mode: CapMode,
     /// The least time between two awards of this rule to one user, in
     /// seconds: an event earlier than the last award plus this awards
@@ -88,28 +119,52 @@ pub struct RuleSpec {
     /// only the last award is remembered, and holding such an event back is
     /// what keeps any two awards at least this far apart whatever the
     /// delivery order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "cooldown_seconds_field"
+    )]
     pub cooldown_seconds: Option<u32>,
     /// Awards of this rule neither count towards nor are limited by the
     /// program's [`global_daily_cap`](super::ProgramSpec::global_daily_cap).
-    #[serde(default, skip_serializing_if = "is_no")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_no",
+        deserialize_with = "global_cap_exempt_field"
+    )]
     pub global_cap_exempt: bool,
     /// Rules are tried highest priority first (ties in declaration order):
     /// that order decides exclusive groups and who uses the global daily
     /// cap first.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "priority_field"
+    )]
     pub priority: i32,
     /// Of the rules of one group that match an event, only the first (by
     /// priority) awards; the others are reported as skipped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "exclusive_group_field"
+    )]
     pub exclusive_group: Option<Label>,
     /// When this rule's points expire; default: the program's
     /// [`expiry`](super::ProgramSpec::expiry).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "expiry_field"
+    )]
     pub expiry: Option<Expiry>,
     /// Days (of 24 hours) the rule's points stay pending before they can be
     /// spent, e.g. a purchase's return window; 0: spendable at once.
-    #[serde(default, skip_serializing_if = "is_zero_days")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_days",
+        deserialize_with = "pending_days_field"
+    )]
     pub pending_days: u32,
 }
 
@@ -252,24 +307,27 @@ impl Reward {
     }
 }
 
-/// Reads the field `field` as a `T`, naming the field in the error (a
-/// spec's JSON mistakes then say where they are, as validation's do).
-fn named_field<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-    field: &str,
-) -> Result<T, D::Error> {
-    use serde::de::Error;
-    T::deserialize(deserializer).map_err(|e| D::Error::custom(format!("field `{field}`: {e}")))
-}
-
-fn on_field<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<KindPattern, D::Error> {
-    named_field(deserializer, "on")
-}
-
-fn multiplier_field<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Multiplier>, D::Error> {
-    named_field(deserializer, "multiplier")
+// Each field names itself when the JSON reader refuses its value
+// (`rules[0]: field `daily_cap`: ...`).
+field_readers! {
+    fn name_field = named("name");
+    fn on_field = named("on");
+    fn reward_field = named("reward");
+    fn when_field = numbered("when");
+    fn multiplier_field = named("multiplier");
+    fn tier_multiplier_field = named("tier_multiplier");
+    fn multiplier_rounding_field = named("multiplier_rounding");
+    fn daily_cap_field = named("daily_cap");
+    fn weekly_cap_field = named("weekly_cap");
+    fn monthly_cap_field = named("monthly_cap");
+    fn lifetime_cap_field = named("lifetime_cap");
+    fn cap_mode_field = named("cap_mode");
+    fn cooldown_seconds_field = named("cooldown_seconds");
+    fn global_cap_exempt_field = named("global_cap_exempt");
+    fn priority_field = named("priority");
+    fn exclusive_group_field = named("exclusive_group");
+    fn expiry_field = named("expiry");
+    fn pending_days_field = named("pending_days");
 }
 
 /// How a fractional number of points is made whole.

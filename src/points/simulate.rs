@@ -552,7 +552,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                 // purchase takes back the rest, so a purchase refunded in
                 // parts ends up wholly reversed.
                 let share = if paid.refunded + refund == paid.amount.minor {
-                    Portion::Whole
+                    Portion::Whole {}
                 } else {
                     Portion::Share {
                         numerator: refund.unsigned_abs(),

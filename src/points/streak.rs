@@ -3,6 +3,7 @@
 //!
 //! The rules are documented on [`Streak`], the type a host starts from.
 
+use super::fields::field_readers;
 use crate::store::Versioned;
 use crate::time::LocalDay;
 use chrono::{DateTime, Months, TimeZone, Utc};
@@ -33,12 +34,22 @@ pub const MAX_MAKE_UPS_PER_MONTH: u32 = 10;
 #[serde(deny_unknown_fields)]
 pub struct StreakSpec {
     /// Bonuses on reaching a streak length, days strictly increasing.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "milestones_field")]
     pub milestones: Vec<Milestone>,
     /// How many missed days may be bridged; default: none, a missed day
     /// breaks the streak.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "make_up_field"
+    )]
     pub make_up: Option<MakeUp>,
+}
+
+// Each field of a `StreakSpec` names itself when its value is refused.
+field_readers! {
+    fn milestones_field = numbered("milestones");
+    fn make_up_field = named("make_up");
 }
 
 /// A bonus for reaching a streak length.
@@ -46,13 +57,26 @@ pub struct StreakSpec {
 #[serde(deny_unknown_fields)]
 pub struct Milestone {
     /// The streak length (days checked in) that earns it; at least 1.
+    #[serde(deserialize_with = "milestone_day_field")]
     pub day: u32,
     /// The bonus points; at least 1.
+    #[serde(deserialize_with = "milestone_points_field")]
     pub points: u64,
     /// If set, the milestone is reached again every this many days after
     /// `day` (30, 60, 90, … for `day: 30, repeat_every: 30`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "milestone_repeat_every_field"
+    )]
     pub repeat_every: Option<u32>,
+}
+
+// Each field of a `Milestone` names itself when its value is refused.
+field_readers! {
+    fn milestone_day_field = named("day");
+    fn milestone_points_field = named("points");
+    fn milestone_repeat_every_field = named("repeat_every");
 }
 
 impl Milestone {
@@ -72,7 +96,13 @@ pub struct MakeUp {
     /// Missed days that may be bridged in each local calendar month (a
     /// missed day uses the allowance of the month it falls in); 1 to
     /// [`MAX_MAKE_UPS_PER_MONTH`].
+    #[serde(deserialize_with = "per_month_field")]
     pub per_month: u32,
+}
+
+// Each field of a `MakeUp` names itself when its value is refused.
+field_readers! {
+    fn per_month_field = named("per_month");
 }
 
 /// What is wrong with a streak spec, or why a check-in failed (the streak is

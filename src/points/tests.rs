@@ -216,7 +216,7 @@ fn redeem_spends_earliest_expiring_first_and_is_idempotent() {
     let mut short = lesson_rule(10);
     short.expiry = Some(Expiry::AfterDays { days: 10 });
     let mut forever = rule("visit", KindPattern::Kind(KindTag::Visited), 5);
-    forever.expiry = Some(Expiry::Never);
+    forever.expiry = Some(Expiry::Never {});
     let mut long = rule("buy", KindPattern::Kind(KindTag::Purchase), 7);
     long.expiry = Some(Expiry::AfterDays { days: 100 });
     let p = program(vec![forever, long, short]);
@@ -467,7 +467,7 @@ fn lots_stay_in_spending_order_whatever_place_they_take() {
         lasting("short", Some(Expiry::AfterDays { days: 2 })),
         lasting("month", Some(Expiry::AfterDays { days: 30 })),
         lasting("year", Some(Expiry::AfterDays { days: 365 })),
-        lasting("forever", Some(Expiry::Never)),
+        lasting("forever", Some(Expiry::Never {})),
     ]);
     let p = s.validate().unwrap_or_else(|e| unreachable!("{e}"));
     let mut l = p.new_ledger();

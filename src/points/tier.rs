@@ -7,6 +7,7 @@
 mod buckets;
 
 use super::Multiplier;
+use super::fields::field_readers;
 use crate::event::{Currency, Label, Money};
 use crate::store::Versioned;
 use crate::time::LocalDay;
@@ -41,14 +42,25 @@ pub const MAX_ROLLING_DAYS: u32 = 1096;
 #[serde(deny_unknown_fields)]
 pub struct TierLadderSpec {
     /// What counts toward the thresholds.
+    #[serde(deserialize_with = "basis_field")]
     pub basis: QualifyingBasis,
     /// The period the tally covers.
+    #[serde(deserialize_with = "window_field")]
     pub window: TierWindow,
     /// How long a member keeps a tier after falling below it. Default: no grace.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "grace_field")]
     pub grace: Grace,
     /// The tiers from the base (threshold 0) up, thresholds strictly increasing.
+    #[serde(deserialize_with = "tiers_field")]
     pub tiers: Vec<Tier>,
+}
+
+// Each field of a `TierLadderSpec` names itself when its value is refused.
+field_readers! {
+    fn basis_field = named("basis");
+    fn window_field = named("window");
+    fn grace_field = named("grace");
+    fn tiers_field = numbered("tiers");
 }
 
 /// One rung of the ladder.
@@ -56,24 +68,40 @@ pub struct TierLadderSpec {
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// Unique within the ladder; a member's status names its tier by it.
+    #[serde(deserialize_with = "tier_name_field")]
     pub name: Label,
     /// The qualifying tally that reaches this tier.
+    #[serde(deserialize_with = "tier_threshold_field")]
     pub threshold: u64,
     /// What this tier multiplies earnings by. Default ×1; zero is refused
     /// when it is read.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tier_multiplier_field")]
     pub multiplier: Multiplier,
     /// A label for what the tier gives, for display (`"free shipping"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tier_benefits_field"
+    )]
     pub benefits: Option<Label>,
+}
+
+// Each field of a `Tier` names itself when its value is refused.
+field_readers! {
+    fn tier_name_field = named("name");
+    fn tier_threshold_field = named("threshold");
+    fn tier_multiplier_field = named("multiplier");
+    fn tier_benefits_field = named("benefits");
 }
 
 /// What counts toward tier thresholds.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+// A variant without fields is `{}`, not a unit variant: serde lets a unit
+// variant of a tagged enum take stray fields (serde-rs/serde#2123).
 pub enum QualifyingBasis {
     /// Points earned (awards), whatever is later spent or expires.
-    Points,
+    Points {},
     /// Money spent, in minor units of one currency.
     Spend {
         /// The only currency that counts.
@@ -84,6 +112,8 @@ pub enum QualifyingBasis {
 /// The period a qualifying tally covers.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+// A variant without fields is `{}`, not a unit variant: serde lets a unit
+// variant of a tagged enum take stray fields (serde-rs/serde#2123).
 pub enum TierWindow {
     /// The local day of the step and the `days - 1` days before it.
     RollingDays {
@@ -92,16 +122,17 @@ pub enum TierWindow {
     },
     /// The member's current anniversary year (from the join date); the
     /// tally starts again from zero on each anniversary.
-    AnniversaryYear,
+    AnniversaryYear {},
 }
 
 /// How long a member keeps a tier after an evaluation finds them below it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+// A variant without fields is `{}`, not a unit variant: serde lets a unit
+// variant of a tagged enum take stray fields (serde-rs/serde#2123).
 pub enum Grace {
     /// Demoted by the first evaluation that finds the tally below.
-    #[default]
-    None,
+    None {},
     /// Kept until `days` local days after the evaluation that first found
     /// the tally below.
     Days {
@@ -115,7 +146,14 @@ pub enum Grace {
     /// late an evaluation finds it: the familiar airline rule, a tier reached
     /// in one membership year is kept through the next one, and an
     /// evaluation after that demotes at once.
-    UntilAnniversary,
+    UntilAnniversary {},
+}
+
+impl Default for Grace {
+    /// [`Grace::None`]: no grace.
+    fn default() -> Self {
+        Grace::None {}
+    }
 }
 
 /// What is wrong with a ladder spec, or why a tier step failed (the status is
@@ -239,7 +277,7 @@ impl TierLadderSpec {
                     max: MAX_ROLLING_DAYS,
                 });
             }
-            TierWindow::RollingDays { .. } | TierWindow::AnniversaryYear => {}
+            TierWindow::RollingDays { .. } | TierWindow::AnniversaryYear {} => {}
         }
         if self.grace == (Grace::Days { days: 0 }) {
             return Err(Zero {
@@ -1031,7 +1069,7 @@ impl TierLadder {
                         .checked_add_days(back)
                         .is_none_or(|end| key <= end)
             }
-            TierWindow::AnniversaryYear => key == rest.from,
+            TierWindow::AnniversaryYear {} => key == rest.from,
         }
     }
 
@@ -1091,7 +1129,7 @@ impl TierLadder {
     fn bucket_of(&self, day: LocalDay, joined: LocalDay) -> LocalDay {
         match self.spec.window {
             TierWindow::RollingDays { .. } => day,
-            TierWindow::AnniversaryYear => anniversary_year_start(joined, day),
+            TierWindow::AnniversaryYear {} => anniversary_year_start(joined, day),
         }
     }
 
@@ -1107,7 +1145,7 @@ impl TierLadder {
                     .checked_add_days(-back)
                     .unwrap_or(LocalDay::from_number(i32::MIN))
             }
-            TierWindow::AnniversaryYear => newest,
+            TierWindow::AnniversaryYear {} => newest,
         }
     }
 
@@ -1116,16 +1154,16 @@ impl TierLadder {
     fn grace_end(&self, today: LocalDay, joined: LocalDay, rests: Option<Rests>) -> LocalDay {
         let far = LocalDay::from_number(i32::MAX);
         match self.spec.grace {
-            Grace::None => today,
+            Grace::None {} => today,
             Grace::Days { days } => today
                 .checked_add_days(i32::try_from(days).unwrap_or(i32::MAX))
                 .unwrap_or(far),
-            Grace::UntilAnniversary => {
+            Grace::UntilAnniversary {} => {
                 let mut below = anniversary_year_index(joined, today);
                 // Over anniversary years, the member has been below since
                 // the year after the latest one that met the threshold,
                 // however late an evaluation finds it.
-                if let (TierWindow::AnniversaryYear, Some(r)) = (self.spec.window, rests) {
+                if let (TierWindow::AnniversaryYear {}, Some(r)) = (self.spec.window, rests) {
                     let met = anniversary_year_index(joined, r.latest.from);
                     below = below.min(met.saturating_add(1));
                 }

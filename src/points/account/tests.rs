@@ -179,7 +179,13 @@ fn a_refund_revokes_the_tier_and_the_badge_its_points_reached() {
     assert_eq!(bought.bonuses.len(), 1, "helper gold at 110 points");
     assert_eq!(a.ledger().available(), 10 + 100 + 100);
     let back = p
-        .reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(5))
+        .reverse_in(
+            &mut a,
+            "refund-2".into(),
+            EventId(2),
+            Portion::Whole {},
+            t(5),
+        )
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(back.reversal.points, 100);
     let change = back.tier.as_ref().and_then(|t| t.change.clone());
@@ -214,7 +220,13 @@ fn a_refund_revokes_the_tier_and_the_badge_its_points_reached() {
     // The retry returns the first result and changes nothing.
     let snapshot = json(&a);
     let again = p
-        .reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(9))
+        .reverse_in(
+            &mut a,
+            "refund-2".into(),
+            EventId(2),
+            Portion::Whole {},
+            t(9),
+        )
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert!(again.repeated && again.reversal.repeated);
     assert_eq!(again.tier, back.tier);
@@ -242,7 +254,7 @@ fn points_a_reversal_makes_up_count_towards_the_tier_and_badges() {
     // The first lesson is reversed: the second one's 20 points are made up,
     // and the member is gold (and keen) on them.
     let back = p
-        .reverse_in(&mut a, "undo-1".into(), EventId(1), Portion::Whole, t(5))
+        .reverse_in(&mut a, "undo-1".into(), EventId(1), Portion::Whole {}, t(5))
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(back.reversal.made_up.len(), 1);
     assert_eq!(gold(&a).as_deref(), Some("gold"));
@@ -251,7 +263,7 @@ fn points_a_reversal_makes_up_count_towards_the_tier_and_badges() {
     // Reversing the second lesson takes its made-up points back, from the
     // tier too.
     let back = p
-        .reverse_in(&mut a, "undo-2".into(), EventId(2), Portion::Whole, t(6))
+        .reverse_in(&mut a, "undo-2".into(), EventId(2), Portion::Whole {}, t(6))
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(back.reversal.points, 20);
     assert_eq!(gold(&a).as_deref(), Some("member"));
@@ -268,7 +280,13 @@ fn a_retry_the_ledger_still_recognises_gets_the_account_s_whole_first_answer() {
     earn(&p, &mut a, &lesson(1, t(0)));
     earn(&p, &mut a, &purchase(2, 100, t(1)));
     let first = p
-        .reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(5))
+        .reverse_in(
+            &mut a,
+            "refund-2".into(),
+            EventId(2),
+            Portion::Whole {},
+            t(5),
+        )
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert!(first.tier.as_ref().is_some_and(|t| t.change.is_some()));
     let others = crate::points::ledger::REMEMBERED_KEYS as u64 - 1;
@@ -280,14 +298,20 @@ fn a_retry_the_ledger_still_recognises_gets_the_account_s_whole_first_answer() {
             &mut a,
             key.as_str().into(),
             EventId(id),
-            Portion::Whole,
+            Portion::Whole {},
             t(7),
         );
         assert!(done.is_ok_and(|r| !r.repeated));
     }
     let snapshot = json(&a);
     let again = p
-        .reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(9))
+        .reverse_in(
+            &mut a,
+            "refund-2".into(),
+            EventId(2),
+            Portion::Whole {},
+            t(9),
+        )
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert!(again.repeated && again.reversal.repeated);
     assert_eq!((again.tier, again.badges), (first.tier, first.badges));
@@ -313,7 +337,7 @@ fn a_reversed_lesson_takes_its_event_badge_back_once_wholly_reversed() {
         "half a lesson is still a lesson"
     );
     let r = p
-        .reverse_in(&mut a, "b".into(), EventId(2), Portion::Whole, t(3))
+        .reverse_in(&mut a, "b".into(), EventId(2), Portion::Whole {}, t(3))
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(r.badges.revoked.len(), 1);
     assert_eq!(a.badges().level("scholar"), 0);
@@ -365,7 +389,7 @@ fn a_failed_step_leaves_the_account_unchanged() {
     ));
     // A reversal of an unknown event.
     assert!(
-        p.reverse_in(&mut a, "x".into(), EventId(99), Portion::Whole, day(2))
+        p.reverse_in(&mut a, "x".into(), EventId(99), Portion::Whole {}, day(2))
             .is_err()
     );
     assert_eq!(json(&a), snapshot);
@@ -382,7 +406,7 @@ fn a_reversal_that_fails_after_the_ledger_step_changes_nothing() {
     let snapshot = json(&a);
     assert_eq!(
         renamed
-            .reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole, t(1))
+            .reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole {}, t(1))
             .map(|_| ()),
         Err(AccountError::Tier(TierError::UnknownTier {
             tier: "member".into()
@@ -397,7 +421,7 @@ fn a_reversal_that_fails_after_the_ledger_step_changes_nothing() {
     assert_eq!(json(&a), snapshot);
     // Under the program it was opened with, the same reversal works.
     assert!(
-        p.reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole, t(1))
+        p.reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole {}, t(1))
             .is_ok_and(|r| r.reversal.points == 50)
     );
 }
@@ -421,7 +445,7 @@ fn bonus_ids_cannot_be_used_as_event_ids() {
         Err(AccountError::ReservedEventId { id: bonus })
     );
     assert_eq!(
-        p.reverse_in(&mut a, "x".into(), bonus, Portion::Whole, t(2))
+        p.reverse_in(&mut a, "x".into(), bonus, Portion::Whole {}, t(2))
             .map(|_| ()),
         Err(AccountError::ReservedEventId { id: bonus })
     );
@@ -616,7 +640,7 @@ fn the_account_round_trips_through_json() {
     }
     earn(&p, &mut a, &lesson(10, day(6)));
     earn(&p, &mut a, &lesson(11, day(6)));
-    let _ = p.reverse_in(&mut a, "r".into(), EventId(11), Portion::Whole, day(7));
+    let _ = p.reverse_in(&mut a, "r".into(), EventId(11), Portion::Whole {}, day(7));
     let back: Account = serde_json::from_str(&json(&a)).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(back, a);
 }
@@ -676,7 +700,7 @@ fn a_learners_ten_days_through_the_engine() {
             &mut a,
             "dup".into(),
             EventId(9),
-            Portion::Whole,
+            Portion::Whole {},
             first + TimeDelta::days(10),
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
@@ -727,7 +751,7 @@ fn without_sections_an_account_is_its_ledger() {
         Err(AccountError::Points(PointsError::Overflow))
     );
     assert_eq!(json(&a), snapshot);
-    let back = p.reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole, t(2));
+    let back = p.reverse_in(&mut a, "r".into(), EventId(1), Portion::Whole {}, t(2));
     assert!(back.is_ok_and(|r| r.tier.is_none() && r.reversal.points == u64::MAX - 5));
     assert_eq!(a.version(), 2);
 }
@@ -755,7 +779,13 @@ fn a_refund_retracts_spend_after_later_purchases_that_earned_nothing() {
     }
     // The first purchase is refunded: gold rested on it.
     let r = p
-        .reverse_in(&mut a, "refund-1".into(), EventId(1), Portion::Whole, t(5))
+        .reverse_in(
+            &mut a,
+            "refund-1".into(),
+            EventId(1),
+            Portion::Whole {},
+            t(5),
+        )
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(r.reversal.points, 5);
     let tier = r.tier.unwrap_or_else(|| unreachable!());
@@ -814,7 +844,13 @@ fn a_refund_of_a_purchase_that_earned_no_points_retracts_its_spend_and_its_badge
     let before = a.ledger().clone();
 
     let r = p
-        .reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(2))
+        .reverse_in(
+            &mut a,
+            "refund-2".into(),
+            EventId(2),
+            Portion::Whole {},
+            t(2),
+        )
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!((r.reversal.points, r.reversal.taken_back), (0, 0));
     assert!(r.reversal.entries.is_empty() && r.reversal.awards.is_empty());
@@ -830,9 +866,21 @@ fn a_refund_of_a_purchase_that_earned_no_points_retracts_its_spend_and_its_badge
 
     // A retry answers as the first time; another key finds nothing left.
     let version = a.version();
-    let again = p.reverse_in(&mut a, "refund-2".into(), EventId(2), Portion::Whole, t(3));
+    let again = p.reverse_in(
+        &mut a,
+        "refund-2".into(),
+        EventId(2),
+        Portion::Whole {},
+        t(3),
+    );
     assert!(again.is_ok_and(|again| again.repeated && again.tier == r.tier));
-    let other = p.reverse_in(&mut a, "refund-2b".into(), EventId(2), Portion::Whole, t(3));
+    let other = p.reverse_in(
+        &mut a,
+        "refund-2b".into(),
+        EventId(2),
+        Portion::Whole {},
+        t(3),
+    );
     assert!(matches!(
         other,
         Err(AccountError::Points(PointsError::AlreadyReversed {
@@ -903,7 +951,7 @@ fn purchases_without_points_are_remembered_apart_and_survive_json() {
     assert_eq!(back, a);
     // The oldest purchase is forgotten; check-in 1 is not pushed out by
     // the purchases.
-    let forgotten = p.reverse_in(&mut a, "r2".into(), EventId(2), Portion::Whole, t(6));
+    let forgotten = p.reverse_in(&mut a, "r2".into(), EventId(2), Portion::Whole {}, t(6));
     assert!(matches!(
         forgotten,
         Err(AccountError::Points(PointsError::UnknownEarning {
@@ -915,7 +963,7 @@ fn purchases_without_points_are_remembered_apart_and_survive_json() {
             &mut a,
             format!("r{id}").into(),
             EventId(id),
-            Portion::Whole,
+            Portion::Whole {},
             t(6),
         );
         assert!(r.is_ok(), "event {id}: {r:?}");
@@ -1009,7 +1057,7 @@ fn a_refund_revokes_gold_whether_or_not_a_visit_or_evaluation_came_first() {
                 &mut a,
                 "refund-1".into(),
                 EventId(1),
-                Portion::Whole,
+                Portion::Whole {},
                 ymd(2026, 1, 20),
             )
             .unwrap_or_else(|e| panic!("{e}"));
@@ -1040,7 +1088,7 @@ fn a_refund_revokes_gold_whether_or_not_a_visit_or_evaluation_came_first() {
                 &mut a,
                 "refund-1".into(),
                 EventId(1),
-                Portion::Whole,
+                Portion::Whole {},
                 ymd(2026, 2, 6),
             )
             .unwrap_or_else(|e| panic!("{e}"));
@@ -1070,7 +1118,7 @@ fn refunding_the_purchase_that_ended_grace_keeps_the_grace_still_owed() {
             &mut a,
             "refund-2".into(),
             EventId(2),
-            Portion::Whole,
+            Portion::Whole {},
             ymd(2026, 2, 11),
         )
         .unwrap_or_else(|e| panic!("{e}"));

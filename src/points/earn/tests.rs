@@ -613,7 +613,7 @@ fn a_reversal_never_moves_back_how_far_the_tallies_reach() {
         let late = ev(3, "visit", t + TimeDelta::hours(1));
         let refused = Err(PointsError::TooLate { id: EventId(3) });
         assert_eq!(p.apply(&mut l.clone(), &late).map(|e| e.total), refused);
-        let reversed = p.reverse(&mut l, "r".into(), EventId(2), Portion::Whole, later);
+        let reversed = p.reverse(&mut l, "r".into(), EventId(2), Portion::Whole {}, later);
         assert_eq!(reversed.map(|x| x.points), Ok(10));
         assert_eq!(p.apply(&mut l, &late).map(|e| e.total), refused);
     }
@@ -642,7 +642,7 @@ fn a_reversal_gives_week_month_and_global_room_back() {
         &mut l,
         "refund-1".into(),
         EventId(1),
-        Portion::Whole,
+        Portion::Whole {},
         t + TimeDelta::hours(1),
     );
     let made = reversed.map(|x| (x.points, x.made_up.iter().map(|m| m.source).collect()));
@@ -1086,7 +1086,7 @@ mod release_properties {
             let mut spec = spec;
             for (r, &(how, n, pending)) in spec.rules.iter_mut().zip(&lives) {
                 r.expiry = Some(match how {
-                    0 => Expiry::Never,
+                    0 => Expiry::Never {},
                     1 => Expiry::AfterDays { days: n + 2 },
                     2 => Expiry::AfterMonths { months: n % 13 + 1, round_up_to: None },
                     _ => Expiry::AfterMonths { months: n % 13 + 1, round_up_to: Some(PeriodEnd::Month) },
@@ -1413,4 +1413,293 @@ fn json_mistakes_name_the_rule_and_field() {
             .map_err(|e| e.to_string());
         assert!(err.as_ref().is_err_and(|e| e.starts_with(field)), "{err:?}");
     }
+}
+
+/// `plain` reads as `value` and writes back as `plain`; `stray`, the same
+/// with a field the variant does not have, is refused naming that field.
+fn refuses_a_stray_field<T>(plain: &str, stray: &str, field: &str, value: T)
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug,
+{
+    let read = serde_json::from_str::<T>(plain).map_err(|e| e.to_string());
+    assert_eq!(read.as_ref(), Ok(&value), "{plain}");
+    let written = serde_json::to_string(&value).map_err(|e| e.to_string());
+    assert_eq!(written.as_deref(), Ok(plain), "{plain} written back");
+    let err = serde_json::from_str::<T>(stray)
+        .map(|v| format!("{v:?}"))
+        .map_err(|e| e.to_string());
+    assert!(
+        err.as_ref()
+            .is_err_and(|e| e.contains(&format!("unknown field `{field}`"))),
+        "{stray}: {err:?}"
+    );
+}
+
+#[test]
+fn tagged_sections_without_fields_refuse_stray_fields() {
+    // Unit variants of an internally tagged enum ignore unknown fields
+    // whatever `deny_unknown_fields` says (serde-rs/serde#2123): each such
+    // variant is an empty struct variant, which refuses them.
+    refuses_a_stray_field(
+        r#"{"type":"never"}"#,
+        r#"{"type":"never","days":30}"#,
+        "days",
+        Expiry::Never {},
+    );
+    refuses_a_stray_field(
+        r#"{"type":"points"}"#,
+        r#"{"type":"points","currency":"CNY"}"#,
+        "currency",
+        QualifyingBasis::Points {},
+    );
+    refuses_a_stray_field(
+        r#"{"type":"anniversary_year"}"#,
+        r#"{"type":"anniversary_year","days":365}"#,
+        "days",
+        TierWindow::AnniversaryYear {},
+    );
+    refuses_a_stray_field(
+        r#"{"type":"none"}"#,
+        r#"{"type":"none","days":7}"#,
+        "days",
+        Grace::None {},
+    );
+    refuses_a_stray_field(
+        r#"{"type":"until_anniversary"}"#,
+        r#"{"type":"until_anniversary","days":7}"#,
+        "days",
+        Grace::UntilAnniversary {},
+    );
+    refuses_a_stray_field(
+        r#"{"type":"streak"}"#,
+        r#"{"type":"streak","on":"check_in"}"#,
+        "on",
+        BadgeCounter::Streak {},
+    );
+    refuses_a_stray_field(
+        r#"{"type":"points"}"#,
+        r#"{"type":"points","on":"visited"}"#,
+        "on",
+        BadgeCounter::Points {},
+    );
+    refuses_a_stray_field(
+        r#"{"type":"whole"}"#,
+        r#"{"type":"whole","numerator":1}"#,
+        "numerator",
+        Portion::Whole {},
+    );
+    refuses_a_stray_field(
+        r#"{"type":"first_time"}"#,
+        r#"{"type":"first_time","n":2}"#,
+        "n",
+        Condition::FirstTime {},
+    );
+    // The defaults are the same variants.
+    assert_eq!(Expiry::default(), Expiry::Never {});
+    assert_eq!(Grace::default(), Grace::None {});
+    // In a program: points that never expire are not read from a spec
+    // that meant them to expire after 30 days.
+    let program = r#"{ "expiry": { "type": "never", "days": 30 },
+        "rules": [ { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } } ] }"#;
+    let err = serde_json::from_str::<ProgramSpec>(program).map_err(|e| e.to_string());
+    assert!(
+        err.as_ref()
+            .is_err_and(|e| e.starts_with("field `expiry`: unknown field `days`")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn every_refused_json_value_names_its_rule_and_field() {
+    let rule = |extra: &str| {
+        format!(
+            r#"{{ "rules": [ {{ "name": "visit", "on": "visited", "reward": {{ "type": "fixed", "points": 1 }} }},
+                            {{ "name": "lesson", "on": "action_completed:lesson",
+                              "reward": {{ "type": "fixed", "points": 10 }}{extra} }} ] }}"#
+        )
+    };
+    let program = |extra: &str| {
+        format!(
+            r#"{{ "rules": [ {{ "name": "visit", "on": "visited", "reward": {{ "type": "fixed", "points": 1 }} }} ]{extra} }}"#
+        )
+    };
+    let cases = [
+        // A rule's fields, by the rule's place.
+        (
+            rule(r#", "daily_cap": { "count": -1 }"#),
+            "rules[1]: field `daily_cap`: field `count`: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            rule(r#", "daily_cap": { "points": -1 }"#),
+            "rules[1]: field `daily_cap`: field `points`: invalid value: integer `-1`, expected u64",
+        ),
+        (
+            rule(r#", "weekly_cap": { "count": -1 }"#),
+            "rules[1]: field `weekly_cap`: field `count`: invalid value",
+        ),
+        (
+            rule(r#", "weekly_cap": { "points": -1 }"#),
+            "rules[1]: field `weekly_cap`: field `points`: invalid value",
+        ),
+        (
+            rule(r#", "monthly_cap": { "count": -1 }"#),
+            "rules[1]: field `monthly_cap`: field `count`: invalid value",
+        ),
+        (
+            rule(r#", "monthly_cap": { "points": -1 }"#),
+            "rules[1]: field `monthly_cap`: field `points`: invalid value",
+        ),
+        (
+            rule(r#", "lifetime_cap": { "count": -1 }"#),
+            "rules[1]: field `lifetime_cap`: field `count`: invalid value",
+        ),
+        (
+            rule(r#", "lifetime_cap": { "points": -1 }"#),
+            "rules[1]: field `lifetime_cap`: field `points`: invalid value",
+        ),
+        (
+            rule(r#", "cooldown_seconds": -3"#),
+            "rules[1]: field `cooldown_seconds`: invalid value: integer `-3`, expected u32",
+        ),
+        (
+            rule(r#", "pending_days": -7"#),
+            "rules[1]: field `pending_days`: invalid value: integer `-7`, expected u32",
+        ),
+        (
+            rule(r#", "priority": "high""#),
+            "rules[1]: field `priority`: invalid type: string \"high\", expected i32",
+        ),
+        (
+            rule(r#", "expiry": { "type": "after_days", "days": -1 }"#),
+            "rules[1]: field `expiry`: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            rule(r#", "expiry": { "type": "after_weeks", "weeks": 2 }"#),
+            "rules[1]: field `expiry`: unknown variant `after_weeks`",
+        ),
+        (
+            rule(r#", "cap_mode": "clip""#),
+            "rules[1]: field `cap_mode`: unknown variant `clip`",
+        ),
+        (
+            rule(r#", "tier_multiplier": "no""#),
+            "rules[1]: field `tier_multiplier`: invalid type: string \"no\", expected a boolean",
+        ),
+        (
+            rule(r#", "global_cap_exempt": 1"#),
+            "rules[1]: field `global_cap_exempt`: invalid type: integer `1`",
+        ),
+        (
+            rule(r#", "multiplier_rounding": "half""#),
+            "rules[1]: field `multiplier_rounding`: unknown variant `half`",
+        ),
+        (
+            rule(r#", "exclusive_group": 3"#),
+            "rules[1]: field `exclusive_group`: invalid type: integer `3`",
+        ),
+        (
+            rule(r#", "when": [ { "type": "first_time" }, { "type": "every_nth", "n": -2 } ]"#),
+            "rules[1]: when[1]: invalid value: integer `-2`, expected u32",
+        ),
+        (
+            r#"{ "rules": [ { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": -1 } } ] }"#
+                .to_string(),
+            "rules[0]: field `reward`: invalid value: integer `-1`, expected u64",
+        ),
+        (
+            r#"{ "rules": [ { "name": 7, "on": "visited", "reward": { "type": "fixed", "points": 1 } } ] }"#
+                .to_string(),
+            "rules[0]: field `name`: invalid type: integer `7`",
+        ),
+        // The program's own fields.
+        (
+            program(r#", "global_daily_cap": { "points": -5 }"#),
+            "field `global_daily_cap`: field `points`: invalid value: integer `-5`, expected u64",
+        ),
+        (
+            program(r#", "global_daily_cap": { "count": -5 }"#),
+            "field `global_daily_cap`: field `count`: invalid value: integer `-5`, expected u32",
+        ),
+        (
+            program(r#", "expiry": { "type": "after_months", "months": 0.5 }"#),
+            "field `expiry`: invalid type: floating point `0.5`, expected u32",
+        ),
+        (
+            program(r#", "utc_offset": 8"#),
+            "field `utc_offset`: invalid type: integer `8`",
+        ),
+        (
+            program(r#", "dedupe": { "horizon_hours": -1, "max_ids": 10 }"#),
+            "field `dedupe`: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            program(r#", "ledger": { "statement_entries": -1 }"#),
+            "field `ledger`: field `statement_entries`: invalid value: integer `-1`, expected u16",
+        ),
+        (
+            r#"{ "rules": { "name": "visit" } }"#.to_string(),
+            "field `rules`: invalid type: map, expected a list",
+        ),
+        // The tiers, streak and badges sections, down to the field.
+        (
+            program(
+                r#", "tiers": { "basis": { "type": "points" }, "window": { "type": "anniversary_year" },
+                   "tiers": [ { "name": "member", "threshold": 0 }, { "name": "vip", "threshold": -100 } ] }"#,
+            ),
+            "field `tiers`: tiers[1]: field `threshold`: invalid value: integer `-100`, expected u64",
+        ),
+        (
+            program(
+                r#", "tiers": { "basis": { "type": "points" }, "window": { "type": "rolling_days", "days": -1 },
+                   "tiers": [ { "name": "member", "threshold": 0 } ] }"#,
+            ),
+            "field `tiers`: field `window`: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            program(r#", "streak": { "milestones": [ { "day": 7, "points": -50 } ] }"#),
+            "field `streak`: milestones[0]: field `points`: invalid value: integer `-50`, expected u64",
+        ),
+        (
+            program(r#", "streak": { "make_up": { "per_month": -1 } }"#),
+            "field `streak`: field `make_up`: field `per_month`: invalid value",
+        ),
+        (
+            program(
+                r#", "badges": { "badges": [ { "name": "regular", "counter": { "type": "streak" },
+                   "levels": [ { "at": 7 }, { "at": -30 } ] } ] }"#,
+            ),
+            "field `badges`: badges[0]: levels[1]: field `at`: invalid value: integer `-30`, expected u64",
+        ),
+    ];
+    for (json, expected) in &cases {
+        let err = serde_json::from_str::<ProgramSpec>(json)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(
+            err.as_ref().is_err_and(|e| e.starts_with(expected)),
+            "expected {expected:?}, got {err:?}"
+        );
+    }
+    // Reading a field this way keeps its default and writes it as before.
+    let plain = program("");
+    let spec = serde_json::from_str::<ProgramSpec>(&plain).map_err(|e| e.to_string());
+    let Ok(spec) = spec else {
+        panic!("{spec:?}");
+    };
+    let rule = spec.rules.first().cloned();
+    assert_eq!(
+        rule,
+        Some(RuleSpec::new(
+            "visit",
+            KindPattern::Kind(KindTag::Visited),
+            Reward::Fixed { points: 1 }
+        ))
+    );
+    assert_eq!(spec, ProgramSpec::new(spec.rules.clone()));
+    let written = serde_json::to_string(&spec).map_err(|e| e.to_string());
+    let back = written
+        .as_deref()
+        .map_err(Clone::clone)
+        .and_then(|w| serde_json::from_str::<ProgramSpec>(w).map_err(|e| e.to_string()));
+    assert_eq!(back.as_ref(), Ok(&spec));
 }
