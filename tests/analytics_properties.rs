@@ -180,7 +180,7 @@ fn retention_spec() -> impl Strategy<Value = RetentionSpec> {
         .prop_map(
             |(cohort, rolling, weeks, max_n, any_activity)| RetentionSpec {
                 cohort: match cohort {
-                    0 | 1 => CohortBy::Day,
+                    0 | 1 => CohortBy::Day {},
                     2 => CohortBy::Week {
                         starts_on: chrono::Weekday::Mon,
                     },

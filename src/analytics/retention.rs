@@ -118,18 +118,27 @@ use std::collections::{BTreeMap, BTreeSet};
 /// How users are grouped into cohorts by their entry instant.
 ///
 /// In JSON: `{"by": "day"}` or `{"by": "week", "starts_on": "Mon"}`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
+///
+/// Unknown fields are refused (`{"by": "week", "start_on": "Sun"}` is a
+/// typo, not a Monday week). `Day` is written with braces because serde
+/// checks no fields for a variant without them (serde-rs/serde#2123).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CohortBy {
-    /// One cohort per local day.
-    #[default]
-    Day,
+    /// One cohort per local day (the default).
+    Day {},
     /// One cohort per local week, named by its first day.
     Week {
         /// The first day of each week (Monday unless set).
         #[serde(default = "monday")]
         starts_on: Weekday,
     },
+}
+
+impl Default for CohortBy {
+    fn default() -> Self {
+        CohortBy::Day {}
+    }
 }
 
 fn monday() -> Weekday {
@@ -207,7 +216,7 @@ impl RetentionSpec {
         RetentionSpec {
             entry: signed_up(),
             activity: None,
-            cohort: CohortBy::Day,
+            cohort: CohortBy::Day {},
             clock: IntervalClock::Calendar,
             unit: IntervalUnit::Day,
             max_n,
@@ -292,7 +301,7 @@ impl Retention {
     fn cohort_of<Tz: TimeZone>(&self, entry: DateTime<Utc>, zone: &Tz) -> LocalDay {
         let day = LocalDay::of(entry, zone);
         match self.spec.cohort {
-            CohortBy::Day => day,
+            CohortBy::Day {} => day,
             CohortBy::Week { starts_on } => day.week_start(starts_on),
         }
     }
@@ -1091,6 +1100,18 @@ mod tests {
             }
         );
         assert!(serde_json::from_str::<Retention>(r#"{"max_n": 99999}"#).is_err());
+        // Cohorts by day read and write as `{"by": "day"}`; a stray or
+        // misspelt field is refused, by name, for either kind.
+        let by_day: CohortBy = serde_json::from_str(r#"{"by": "day"}"#).unwrap();
+        assert_eq!(by_day, CohortBy::default());
+        assert_eq!(serde_json::to_string(&by_day).unwrap(), r#"{"by":"day"}"#);
+        for stray in [
+            r#"{"by": "day", "starts_on": "Sun"}"#,
+            r#"{"by": "week", "start_on": "Sun"}"#,
+        ] {
+            let err = serde_json::from_str::<CohortBy>(stray).unwrap_err();
+            assert!(err.to_string().contains("unknown field"), "{stray}: {err}");
+        }
     }
 
     #[test]
