@@ -623,7 +623,10 @@ pub struct AccountOutcome {
     pub tier: Option<TierOutcome>,
     /// Reversals of revoked levels' bonus points, if any.
     pub bonus_reversals: Vec<Reversal>,
-    /// The statement entries of the rule awards and the bonuses.
+    /// Every statement entry the step wrote, in the order it wrote them:
+    /// the rule awards', then the bonuses' and the bonus reversals' (the
+    /// entries of [`AccountOutcome::bonus_reversals`] are among them, so a
+    /// host appending these has the whole history).
     pub entries: Vec<Entry>,
 }
 
@@ -670,6 +673,14 @@ pub struct AccountReversal {
     /// [`BadgeOutcome::revoked`] (levels that granted no points, or whose
     /// award the ledger no longer remembers, have none).
     pub bonus_reversals: Vec<Reversal>,
+    /// Every statement entry the reversal wrote, in the order it wrote
+    /// them: the reversal's own ([`Reversal::entries`], with those of the
+    /// points it made up), then the bonus reversals' and the entries of the
+    /// bonuses credited for levels the made-up points reached. A host
+    /// appending these (not `reversal.entries`, which they include) has the
+    /// whole history.
+    #[serde(default)]
+    pub entries: Vec<Entry>,
     /// `true` when this is the stored result of an earlier call with the
     /// same key; nothing changed this time.
     pub repeated: bool,
@@ -682,6 +693,10 @@ pub struct AccountEvaluation {
     pub tier: Option<TierOutcome>,
     /// Points retired by expiry.
     pub expired: u64,
+    /// The statement entries it wrote: the expiry's (`−n expired`, at
+    /// `now`), if anything expired.
+    #[serde(default)]
+    pub entries: Vec<Entry>,
 }
 
 /// Bonus bookkeeping of one step, gathered for its outcome.
@@ -692,6 +707,8 @@ pub(crate) struct Settled {
     pub(crate) bonuses: Vec<Bonus>,
     /// As [`AccountOutcome::bonus_total`].
     pub(crate) bonus_total: u64,
+    /// The statement entries of the bonuses and of the bonus reversals,
+    /// in the order written.
     entries: Vec<Entry>,
     reversals: Vec<Reversal>,
 }
@@ -1240,7 +1257,10 @@ impl<Tz: TimeZone> Program<Tz> {
                 &self.zone,
                 by.1,
             ) {
-                Ok(r) => settled.reversals.push(r),
+                Ok(r) => {
+                    settled.entries.extend(r.entries.iter().cloned());
+                    settled.reversals.push(r);
+                }
                 // Too old to reverse, or reversed already: the points stay.
                 Err(PointsError::UnknownEarning { .. } | PointsError::AlreadyReversed { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -1311,6 +1331,7 @@ impl<Tz: TimeZone> Program<Tz> {
         if reversal.repeated {
             // Remembered by the ledger, forgotten by the account.
             return Ok(AccountReversal {
+                entries: reversal.entries.clone(),
                 reversal,
                 tier: None,
                 badges: BadgeOutcome::default(),
@@ -1384,12 +1405,15 @@ impl<Tz: TimeZone> Program<Tz> {
             self.settle(acc, (source, now), key.as_str(), step, &mut settled)?;
         }
         acc.bump()?;
+        let mut entries = reversal.entries.clone();
+        entries.append(&mut settled.entries);
         let result = AccountReversal {
             reversal,
             tier,
             badges: settled.badges,
             bonuses: settled.bonuses,
             bonus_reversals: settled.reversals,
+            entries,
             repeated: false,
         };
         if acc.reversals.len() >= REMEMBERED_REVERSALS {
@@ -1457,7 +1481,19 @@ impl<Tz: TimeZone> Program<Tz> {
         if changed || expired > 0 {
             account.version = version;
         }
-        Ok(AccountEvaluation { tier, expired })
+        let entries = (expired > 0)
+            .then_some(Entry {
+                at: now,
+                points: expired,
+                kind: super::EntryKind::Expired,
+            })
+            .into_iter()
+            .collect();
+        Ok(AccountEvaluation {
+            tier,
+            expired,
+            entries,
+        })
     }
 
     /// The tier half of [`Program::evaluate_account`], leaving the version

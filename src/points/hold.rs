@@ -317,8 +317,8 @@ impl Ledger {
                 lot.remaining = lot
                     .remaining
                     .saturating_add(t.points.saturating_sub(split.expired + to_reversal));
-                if to_reversal > 0 {
-                    sources.push((lot.source, to_reversal));
+                if to_reversal + split.owed_off > 0 {
+                    sources.push((lot.source, split));
                 }
             }
             unmark(
@@ -349,12 +349,24 @@ impl Ledger {
                 kind: EntryKind::Expired,
             });
         }
-        for (source, points) in sources {
-            entries.push(Entry {
-                at: now,
-                points,
-                kind: EntryKind::Reclaimed { source },
-            });
+        // What goes to a reversal, per reversed event: the forgiven points
+        // it takes back (`−`), the owed ones paying its debt (no change net
+        // of debt, counted when owed), and the debt written off for owed
+        // points that expired (`+`, their `Expired` entry above taking them).
+        for (source, split) in sources {
+            for (points, kind) in [
+                (split.forgiven_back, EntryKind::Reclaimed { source }),
+                (split.owed_back, EntryKind::ReclaimedOwed { source }),
+                (split.owed_off, EntryKind::DebtWrittenOff { source }),
+            ] {
+                if points > 0 {
+                    entries.push(Entry {
+                        at: now,
+                        points,
+                        kind,
+                    });
+                }
+            }
         }
         let result = Release {
             key,
@@ -933,7 +945,8 @@ mod tests {
     #[test]
     fn under_debt_a_release_after_the_refund_pays_the_debt_off() {
         assert_release_and_refund_commute("debt");
-        // The release's statement reads as under clamp.
+        // The release's points pay the debt the refund charged for them:
+        // no change net of debt (the `−60 owed` entry counted it).
         let (_, back) = release_and_refund("debt", false);
         assert_eq!(
             back.entries
@@ -942,7 +955,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             [
                 "2026-03-06 00:00:00 UTC +60 released order",
-                "2026-03-06 00:00:00 UTC −60 reclaimed for reversed event#1",
+                "2026-03-06 00:00:00 UTC  60 reclaimed for reversed event#1, paying its debt",
             ]
         );
     }

@@ -553,9 +553,9 @@ mod tests {
         assert_eq!(
             paid,
             [
-                "2026-03-01 00:05:00 UTC −20 debt paid from visit",
+                "2026-03-01 00:05:00 UTC  20 debt paid from visit",
                 "2026-03-01 00:05:00 UTC +50 visit (event#10)",
-                "2026-03-01 00:04:00 UTC −50 debt paid from visit",
+                "2026-03-01 00:04:00 UTC  50 debt paid from visit",
                 "2026-03-01 00:04:00 UTC +50 visit (event#9)",
             ]
         );

@@ -6,8 +6,14 @@
 //! so its state stays small; every operation's result carries the entries it
 //! wrote (`entries` on redemptions, holds, releases and reversals;
 //! [`Earned::entries`] for an earning; `expire` writes one `Expired` entry
-//! at its `now` with the points it returns), so a host that wants the full
-//! history appends them to its own log.
+//! at its `now` with the points it returns; an account's
+//! [`AccountOutcome::entries`](super::AccountOutcome::entries),
+//! [`AccountReversal::entries`](super::AccountReversal::entries) and
+//! [`AccountEvaluation::entries`](super::AccountEvaluation::entries) carry
+//! those of its bonuses and their reversals too), so a host that wants the
+//! full history appends them to its own log, in order. The signed sum of
+//! that history ([`Entry::signed_points`]) is the member's points net of
+//! debt (see [`Entry`]).
 
 use super::earn::Earned;
 use super::ledger::OperationKey;
@@ -23,8 +29,23 @@ pub const DEFAULT_STATEMENT_ENTRIES: u16 = 32;
 
 /// One line of a member's statement.
 ///
-/// `Display` writes the instant, the signed change to the member's spendable
-/// balance, and what happened:
+/// `Display` writes the instant, the points with their sign, and what
+/// happened. The sign (see [`Entry::signed_points`]) is the change the entry
+/// makes to the member's points *net of debt*: the points in their lots
+/// (spendable, pending, or past expiry until [`Ledger::expire`] retires
+/// them; not those held) less what they owe, that is
+/// [`Ledger::available`] − [`Ledger::owed`], which is
+/// `spendable + pending − owed` at any instant with nothing due
+/// (see [`Totals`]). So the signed sum of every entry a ledger ever wrote is
+/// that quantity: `+` adds, `−` subtracts, and an entry with no sign
+/// (a capture, points forgiven, debt paid) records what changes nothing net
+/// of debt. Earnings count when they are written, pending or not: points
+/// becoming spendable at the end of their pending period write no entry.
+///
+/// [`Ledger::expire`]: super::Ledger::expire
+/// [`Ledger::available`]: super::Ledger::available
+/// [`Ledger::owed`]: super::Ledger::owed
+/// [`Totals`]: super::Totals
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
@@ -56,7 +77,9 @@ pub enum EntryKind {
         /// The event.
         source: EventId,
     },
-    /// Points of a new award that paid off a debt instead (`−`).
+    /// Points of a new award that paid off a debt instead (no change net
+    /// of debt: the award's `+` entry counts them, and the debt they pay
+    /// was counted when it was owed).
     DebtPaid {
         /// The rule whose award paid.
         rule: Label,
@@ -96,11 +119,30 @@ pub enum EntryKind {
         /// The reversed event.
         source: EventId,
     },
-    /// Points returning from a released hold that a reversal could not
-    /// take while they were held (it forgave them, or charged them as owed),
-    /// taken back by it now (`−`): they are reversed, no longer forgiven or
-    /// owed.
+    /// Points returning from a released hold that a `clamp` reversal could
+    /// not take while they were held and forgave, taken back by it now
+    /// (`−`: the `Released` entry counted them back, and they are reversed,
+    /// no longer forgiven). Entries written by earlier builds used it for
+    /// points charged as owed too, now [`EntryKind::ReclaimedOwed`].
     Reclaimed {
+        /// The reversed event.
+        source: EventId,
+    },
+    /// Points returning from a released hold that a `debt` or
+    /// `negative_balance` reversal could not take while they were held and
+    /// charged as owed, taken by it now to pay that debt (no change net of
+    /// debt: the `Released` entry counts them back, and the debt they pay
+    /// was counted when it was owed). They are reversed, no longer owed.
+    ReclaimedOwed {
+        /// The reversed event.
+        source: EventId,
+    },
+    /// Points a reversal charged as owed while they were held, whose lot
+    /// expired by the hold's release: they expire with it (its `Expired`
+    /// entry) and the debt for them is written off (`+`: the balance net of
+    /// debt goes up by the debt gone), as a reversal writes off points
+    /// that had expired.
+    DebtWrittenOff {
         /// The reversed event.
         source: EventId,
     },
@@ -122,12 +164,57 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    /// `+`, `−`, or ` ` (no change to the balance net of debt).
+    /// `+`, `−`, or ` `: the direction of the entry's change to the
+    /// member's points net of debt ([`Ledger::available`] −
+    /// [`Ledger::owed`]; see [`Entry`]), blank for no change.
+    ///
+    /// [`Ledger::available`]: super::Ledger::available
+    /// [`Ledger::owed`]: super::Ledger::owed
     fn sign(&self) -> char {
         match self {
-            EntryKind::Earned { .. } | EntryKind::Released { .. } | EntryKind::MadeUp { .. } => '+',
-            EntryKind::Captured { .. } | EntryKind::Forgiven { .. } => ' ',
-            _ => '−',
+            EntryKind::Earned { .. }
+            | EntryKind::Released { .. }
+            | EntryKind::MadeUp { .. }
+            | EntryKind::DebtWrittenOff { .. } => '+',
+            EntryKind::Captured { .. }
+            | EntryKind::Forgiven { .. }
+            | EntryKind::DebtPaid { .. }
+            | EntryKind::ReclaimedOwed { .. } => ' ',
+            EntryKind::Redeemed { .. }
+            | EntryKind::Held { .. }
+            | EntryKind::Expired
+            | EntryKind::Reversed { .. }
+            | EntryKind::Owed { .. }
+            | EntryKind::Reclaimed { .. } => '−',
+        }
+    }
+}
+
+impl Entry {
+    /// The entry's change to the member's points net of debt
+    /// ([`Ledger::available`] − [`Ledger::owed`]): its points, negated for
+    /// a `−` entry, 0 for an entry without a sign. The sum over every entry
+    /// a ledger wrote is that quantity, so a host keeping the full
+    /// statement can check its log against the ledger.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use growthkit::points::{Entry, EntryKind};
+    ///
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap();
+    /// let redeemed = Entry { at, points: 500, kind: EntryKind::Redeemed { key: "order-1".into() } };
+    /// let captured = Entry { at, points: 40, kind: EntryKind::Captured { key: "order-2".into() } };
+    /// assert_eq!((redeemed.signed_points(), captured.signed_points()), (-500, 0));
+    /// ```
+    ///
+    /// [`Ledger::available`]: super::Ledger::available
+    /// [`Ledger::owed`]: super::Ledger::owed
+    pub fn signed_points(&self) -> i128 {
+        let points = i128::from(self.points);
+        match self.kind.sign() {
+            '+' => points,
+            '−' => -points,
+            _ => 0,
         }
     }
 }
@@ -148,6 +235,12 @@ impl fmt::Display for Entry {
             EntryKind::Owed { source } => format!("owed for reversed {source}"),
             EntryKind::Forgiven { source } => format!("forgiven for reversed {source}"),
             EntryKind::Reclaimed { source } => format!("reclaimed for reversed {source}"),
+            EntryKind::ReclaimedOwed { source } => {
+                format!("reclaimed for reversed {source}, paying its debt")
+            }
+            EntryKind::DebtWrittenOff { source } => {
+                format!("debt written off for reversed {source}")
+            }
             EntryKind::MadeUp { rule, source, key } => {
                 format!("{rule} ({source}), cap room given back by {key}")
             }
