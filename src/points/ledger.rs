@@ -225,6 +225,12 @@ pub struct Earning {
     /// Whether it counted towards the program's global daily cap.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub counted_global: bool,
+    /// Whether these are points a reversal made up for an award that a cap
+    /// had trimmed (see [`MadeUp`](super::MadeUp)): a part of that award,
+    /// which counted already, so reversing them gives its points back to
+    /// the caps' tallies, not an award's count.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adds_to_award: bool,
 }
 
 /// An award that a cap cut, as the ledger remembers it: a reversal that
@@ -1120,6 +1126,7 @@ impl Ledger {
                     written_off: 0,
                     forgiven: 0,
                     counted_global: lot.counted_global,
+                    adds_to_award: false,
                 });
             }
             if lot.remaining > 0 && order == LotOrder::Kept {
@@ -1191,6 +1198,14 @@ impl Ledger {
         counted_global: bool,
     ) {
         self.give_back(rule, day, points, 1, counted_global);
+    }
+
+    /// Marks the remembered earning of lot `lot` as points added to an
+    /// award that counted already (see [`Earning::adds_to_award`]).
+    pub(crate) fn mark_added_to_award(&mut self, lot: u64) {
+        if let Some(e) = self.earnings.iter_mut().rev().find(|e| e.lot == lot) {
+            e.adds_to_award = true;
+        }
     }
 
     /// [`Ledger::release_award`] for a piece of an award that stays partly

@@ -225,7 +225,13 @@ impl<Tz: TimeZone> Program<Tz> {
         };
         let policy = (&self.spec.ledger, false);
         let lots = std::iter::once(lot);
+        let id = ledger.next_lot;
         let paid = ledger.credit(made.points, 1, lots, policy, LotOrder::Kept)?;
+        if !made.counted {
+            // The award counted already: a reversal of these points gives
+            // back points, not its count.
+            ledger.mark_added_to_award(id);
+        }
         let mut entries = vec![Entry {
             at: reversal.at,
             points: made.points,
@@ -301,6 +307,57 @@ mod tests {
                 .map(|c| c.day(LocalDay::of(t(0), p.zone())).count),
             Some(1)
         );
+    }
+
+    #[test]
+    fn reversing_a_made_up_award_gives_back_one_award_count() {
+        // ¥100 a day, three purchases a week: a purchase trimmed by the day's
+        // points, made up when another is refunded, then refunded itself,
+        // is one award, not two.
+        let caps = r#""daily_cap": { "points": 100 }, "weekly_cap": { "count": 3 },"#;
+        let p = shop(1, caps, r#"{ "reversible_awards": 16 }"#);
+        let monday = |minutes| day(1) + TimeDelta::minutes(minutes);
+        let mut l = p.new_ledger();
+        earn(
+            &p,
+            &mut l,
+            &[
+                purchase(1, 10, monday(0)),
+                purchase(2, 60, monday(1)),
+                purchase(3, 60, monday(2)),
+            ],
+        );
+        assert_eq!(l.earned(), 100); // 10 + 60 + 30
+        let r = undo(&p, &mut l, 2, monday(10));
+        assert_eq!(r.made_up.iter().map(|m| m.points).sum::<u64>(), 30);
+        let r = undo(&p, &mut l, 3, monday(20));
+        assert_eq!(r.points, 60);
+        assert_eq!(
+            r.awards
+                .iter()
+                .map(|a| a.wholly_reversed)
+                .collect::<Vec<_>>(),
+            [true, false]
+        );
+        // Only the first purchase still counts this week.
+        let week = l
+            .counter("buy")
+            .map(|c| c.week(LocalDay::of(monday(0), p.zone())));
+        assert_eq!(week.map(|w| (w.count, w.points)), Some((1, 10)));
+        // So two more purchases earn this week, not three.
+        let tuesday = day(2);
+        let before = l.earned();
+        earn(
+            &p,
+            &mut l,
+            &[
+                purchase(4, 10, tuesday),
+                purchase(5, 10, tuesday + TimeDelta::minutes(1)),
+                purchase(6, 10, tuesday + TimeDelta::minutes(2)),
+            ],
+        );
+        assert_eq!(l.earned() - before, 20);
+        assert_conserved(&l, day(3));
     }
 
     #[test]

@@ -54,7 +54,10 @@ pub struct ReversedAward {
     pub earned_at: DateTime<Utc>,
     /// Points of the award reversed by this operation.
     pub points: u64,
-    /// Whether the award is now wholly reversed (its award count came back too).
+    /// Whether the award is now wholly reversed, its award count come back
+    /// too. Points a reversal made up for an award that a cap had trimmed
+    /// (see [`MadeUp`](super::MadeUp)) are reversed as a part of their own,
+    /// which gives no count back: the award's own lot does that.
     pub wholly_reversed: bool,
 }
 
@@ -432,7 +435,10 @@ impl Ledger {
                 self.owe_held(e.lot, owed);
             }
             let day = LocalDay::of(e.earned_at, zone);
-            if points == open {
+            // The award's count comes back with the last of its own lot;
+            // points made up for it later are a part of it with no count.
+            let wholly = points == open && !e.adds_to_award;
+            if wholly {
                 self.release_award(e.rule.as_str(), day, points, e.counted_global);
             } else {
                 self.give_back(e.rule.as_str(), day, points, 0, e.counted_global);
@@ -441,7 +447,7 @@ impl Ledger {
                 rule: e.rule.clone(),
                 earned_at: e.earned_at,
                 points,
-                wholly_reversed: points == open,
+                wholly_reversed: wholly,
             });
             result.points = result.points.checked_add(points).ok_or_else(overflow)?;
             result.taken_back = result.taken_back.checked_add(back).ok_or_else(overflow)?;
