@@ -548,6 +548,10 @@ impl Account {
     }
 
     /// Whether `id` is the reversal id of a bonus lot the ledger remembers.
+    /// Always inlined, as the account step's other per-event helpers: a
+    /// batch calls each once an event, and the calls cost more than some
+    /// of their bodies.
+    #[inline(always)]
     fn is_bonus_id(&self, id: EventId) -> bool {
         id.0 > self.next_bonus
             && self
@@ -949,7 +953,9 @@ impl<Tz: TimeZone> Program<Tz> {
     /// how it is taken.
     ///
     /// A `fresh` event is one a batch vouches is new to the ledger's window
-    /// of ids (see [`Noting::fresh`]): the window is not asked.
+    /// of ids (see [`Noting::fresh`]): the window is not asked. Always
+    /// inlined (see [`Account::is_bonus_id`]).
+    #[inline(always)]
     fn admit(
         &self,
         account: &mut Account,
@@ -1037,7 +1043,9 @@ impl<Tz: TimeZone> Program<Tz> {
     /// The rule awards of an event being earned into `earned`, in
     /// `context` (its stage set, its tier brought to the member's, see
     /// `tier_context`), with the member's tier's multiplier: the
-    /// ledger's step, all or nothing.
+    /// ledger's step, all or nothing. Always inlined (see
+    /// [`Account::is_bonus_id`]).
+    #[inline(always)]
     fn earn_rules(
         &self,
         acc: &mut Account,
@@ -1067,7 +1075,8 @@ impl<Tz: TimeZone> Program<Tz> {
     /// are in: the streak, badges and tier, their bonuses added to
     /// `settled` (empty), the check-in's and the tier's outcomes written
     /// into `explained` if given (a batch that reads neither has neither
-    /// built).
+    /// built). Always inlined (see [`Account::is_bonus_id`]).
+    #[inline(always)]
     fn earn_beyond_rules(
         &self,
         acc: &mut Account,

@@ -117,8 +117,9 @@ impl Earned {
         }
     }
 
-    /// Empties it for another event, keeping its lists' room.
-    #[inline]
+    /// Empties it for another event, keeping its lists' room. Always
+    /// inlined: once an event, and the compiler had left it out of line.
+    #[inline(always)]
     fn reset(&mut self) {
         self.duplicate = false;
         self.awards.clear();

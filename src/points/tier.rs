@@ -1232,6 +1232,9 @@ struct Recorded {
     counted: u64,
 }
 
+/// The next version. Always inlined: once a record, and the compiler had
+/// left it out of line.
+#[inline(always)]
 fn bump(version: u64) -> Result<u64, TierError> {
     version.checked_add(1).ok_or(TierError::Overflow)
 }

@@ -749,8 +749,9 @@ impl Accumulator {
         self.offer(user, t.earned);
     }
 
-    /// Adds `points` expiring at `expires_at` to the liability.
-    #[inline]
+    /// Adds `points` expiring at `expires_at` to the liability. Always
+    /// inlined: once a lot, and the compiler had left it out of line.
+    #[inline(always)]
     fn bucket<Tz: TimeZone>(&mut self, points: u64, expires_at: Option<DateTime<Utc>>, zone: &Tz) {
         if points == 0 {
             return;
