@@ -342,31 +342,20 @@ impl Ledger {
             points,
             kind: EntryKind::Released { key: key.clone() },
         }];
-        if sum.expired > 0 {
-            entries.push(Entry {
-                at: now,
-                points: sum.expired,
-                kind: EntryKind::Expired,
-            });
-        }
+        entries.extend(Entry::of_parts(now, [(sum.expired, EntryKind::Expired)]));
         // What goes to a reversal, per reversed event: the forgiven points
         // it takes back (`−`), the owed ones paying its debt (no change net
         // of debt, counted when owed), and the debt written off for owed
         // points that expired (`+`, their `Expired` entry above taking them).
         for (source, split) in sources {
-            for (points, kind) in [
-                (split.forgiven_back, EntryKind::Reclaimed { source }),
-                (split.owed_back, EntryKind::ReclaimedOwed { source }),
-                (split.owed_off, EntryKind::DebtWrittenOff { source }),
-            ] {
-                if points > 0 {
-                    entries.push(Entry {
-                        at: now,
-                        points,
-                        kind,
-                    });
-                }
-            }
+            entries.extend(Entry::of_parts(
+                now,
+                [
+                    (split.forgiven_back, EntryKind::Reclaimed { source }),
+                    (split.owed_back, EntryKind::ReclaimedOwed { source }),
+                    (split.owed_off, EntryKind::DebtWrittenOff { source }),
+                ],
+            ));
         }
         let result = Release {
             key,

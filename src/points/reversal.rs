@@ -465,22 +465,13 @@ impl Ledger {
         // under its key, so a retry returns it, and it reverses 0 points.
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
         self.version = self.version.checked_add(1).ok_or_else(overflow)?;
-        let mut entries = Vec::new();
-        for (points, kind) in [
+        let parts = [
             (expired, EntryKind::Expired),
             (result.taken_back, EntryKind::Reversed { source, key }),
             (result.owed, EntryKind::Owed { source }),
             (result.forgiven, EntryKind::Forgiven { source }),
-        ] {
-            if points > 0 {
-                entries.push(Entry {
-                    at: now,
-                    points,
-                    kind,
-                });
-            }
-        }
-        result.entries = entries;
+        ];
+        result.entries = Entry::of_parts(now, parts).collect();
         Ok(result)
     }
 

@@ -163,6 +163,20 @@ pub enum EntryKind {
     },
 }
 
+impl Entry {
+    /// The entries at `at` of the parts with points, in order: what an
+    /// operation writes when each part may be nothing.
+    pub(crate) fn of_parts(
+        at: DateTime<Utc>,
+        parts: impl IntoIterator<Item = (u64, EntryKind)>,
+    ) -> impl Iterator<Item = Entry> {
+        parts
+            .into_iter()
+            .filter(|&(points, _)| points > 0)
+            .map(move |(points, kind)| Entry { at, points, kind })
+    }
+}
+
 impl EntryKind {
     /// `+`, `−`, or ` `: the direction of the entry's change to the
     /// member's points net of debt ([`Ledger::available`] −
