@@ -517,11 +517,6 @@ pub(crate) mod millis {
     /// "Never": earlier than every real instant.
     pub(crate) const NEVER: i64 = i64::MIN;
 
-    #[inline]
-    pub(crate) fn of(at: DateTime<Utc>) -> i64 {
-        super::unix_millis(at)
-    }
-
     /// The instant of `ms`; `None` for [`NEVER`]. Out-of-range values (only
     /// hand-edited state can hold them) clamp to chrono's ends.
     pub(crate) fn to_instant(ms: i64) -> Option<DateTime<Utc>> {
@@ -540,7 +535,7 @@ pub(crate) mod millis {
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-        Ok(Option::<DateTime<Utc>>::deserialize(d)?.map_or(NEVER, of))
+        Ok(Option::<DateTime<Utc>>::deserialize(d)?.map_or(NEVER, super::unix_millis))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::dedupe::{Admission, Judge, OwnWindow, RecentIds};
 use crate::event::{Event, EventKind, KindTag};
 use crate::id::{EventId, UserId};
 use crate::store::Versioned;
-use crate::time::{LocalDay, millis, offset_seconds};
+use crate::time::{LocalDay, millis, offset_seconds, unix_millis};
 use chrono::{DateTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -644,7 +644,7 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         now: DateTime<Utc>,
         out: &mut Vec<Transition>,
     ) -> usize {
-        let moved = self.fire_idle_moves(state, millis::of(now), out);
+        let moved = self.fire_idle_moves(state, unix_millis(now), out);
         if moved > 0 {
             state.version = state.version.saturating_add(1);
         }
