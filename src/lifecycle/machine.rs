@@ -1475,24 +1475,10 @@ fn check_reachable(
     sources: &[Vec<usize>],
     targets: &[usize],
 ) -> Result<(), MachineError> {
-    let mut next = vec![Vec::new(); spec.states.len()];
-    for (from, &to) in sources.iter().zip(targets) {
-        for &s in from {
-            next[s].push(to);
-        }
-    }
-    let mut seen = vec![false; spec.states.len()];
-    seen[initial] = true;
-    let mut queue = VecDeque::from([initial]);
-    while let Some(s) = queue.pop_front() {
-        for &t in &next[s] {
-            if !seen[t] {
-                seen[t] = true;
-                queue.push_back(t);
-            }
-        }
-    }
-    let unreachable = unseen(spec, &seen);
+    let no_dead: Vec<Vec<Option<DeadReason>>> =
+        sources.iter().map(|from| vec![None; from.len()]).collect();
+    let leaving = live_leaving(spec.states.len(), sources, &no_dead);
+    let unreachable = unseen(spec, &reached(initial, &leaving, targets));
     if unreachable.is_empty() {
         Ok(())
     } else {
@@ -1543,17 +1529,7 @@ fn check_live_reachable(
             break leaving;
         }
     };
-    let mut seen = vec![false; spec.states.len()];
-    seen[initial] = true;
-    let mut queue = VecDeque::from([initial]);
-    while let Some(s) = queue.pop_front() {
-        for &t in &leaving[s] {
-            if !seen[targets[t]] {
-                seen[targets[t]] = true;
-                queue.push_back(targets[t]);
-            }
-        }
-    }
+    let seen = reached(initial, &leaving, targets);
     let states = unseen(spec, &seen);
     if states.is_empty() {
         return Ok(());
@@ -1580,6 +1556,24 @@ fn check_live_reachable(
             states,
         },
     })
+}
+
+/// Which states (by index) `initial` reaches through the transitions
+/// `leaving` each state (see [`live_leaving`]), whose targets are `targets`.
+fn reached(initial: usize, leaving: &[Vec<usize>], targets: &[usize]) -> Vec<bool> {
+    let mut seen = vec![false; leaving.len()];
+    seen[initial] = true;
+    let mut queue = VecDeque::from([initial]);
+    while let Some(s) = queue.pop_front() {
+        for &t in &leaving[s] {
+            let to = targets[t];
+            if !seen[to] {
+                seen[to] = true;
+                queue.push_back(to);
+            }
+        }
+    }
+    seen
 }
 
 /// Per state, the transitions leaving it that are not known to be dead
