@@ -75,18 +75,17 @@ pub(crate) fn days_from_ce(date: NaiveDate) -> i32 {
     days as i32 - CYCLES * 146_097 + date.ordinal() as i32
 }
 
-/// The Unix time of `at` in seconds, as chrono's `timestamp` gives it,
-/// through [`days_from_ce`].
+/// The Unix time of `at` in seconds, as chrono's `timestamp` gives it:
+/// its UTC day and second of the day ([`day_and_second`] at offset 0).
 #[inline]
 pub(crate) fn unix_seconds(at: DateTime<Utc>) -> i64 {
-    let naive = at.naive_utc();
-    let day = i64::from(days_from_ce(naive.date()) - EPOCH_DAYS_FROM_CE);
-    day * SECONDS_PER_DAY + i64::from(naive.time().num_seconds_from_midnight())
+    let (day, second) = day_and_second(at, 0);
+    i64::from(day.number()) * SECONDS_PER_DAY + i64::from(second)
 }
 
 /// The Unix time of `at` in milliseconds, as chrono's `timestamp_millis`
 /// gives it (a leap second's milliseconds run past 999), through
-/// [`days_from_ce`].
+/// [`unix_seconds`].
 #[inline]
 pub(crate) fn unix_millis(at: DateTime<Utc>) -> i64 {
     unix_seconds(at) * 1_000 + i64::from(at.timestamp_subsec_millis())

@@ -330,11 +330,6 @@ impl Lifecycle {
             }
             return self.active_days_from(reach.days_from, day, window);
         }
-        self.best_late_window(day, window, reach)
-    }
-
-    #[inline(never)]
-    fn best_late_window(&self, day: LocalDay, window: u16, reach: Reach) -> u32 {
         let day = i64::from(day.number());
         self.best_window_ending_in(day..=day + i64::from(window) - 1, window, reach)
     }
