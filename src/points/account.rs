@@ -269,16 +269,12 @@ struct Contribution {
     /// For an event that earned no points, the share of it reversals took
     /// back so far, in millionths, each share rounded down (as a share of
     /// an award's points is): wholly reversed at [`WHOLE_EVENT`].
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "super::is_zero")]
     reversed_millionths: u32,
 }
 
 /// All of an event, in the millionths of [`Contribution::reversed_millionths`].
 const WHOLE_EVENT: u32 = 1_000_000;
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
 
 /// `portion` of an event, in millionths, rounded down.
 fn millionths(portion: Portion) -> u32 {
@@ -1446,9 +1442,9 @@ impl<Tz: TimeZone> Program<Tz> {
         for made in &reversal.made_up {
             let contribution = acc
                 .contributions
-                .iter_mut()
-                .find(|c| c.source == made.source);
-            if let Some(c) = contribution {
+                .iter()
+                .position(|c| c.source == made.source);
+            if let Some(c) = contribution.and_then(|i| acc.contributions.get_mut(i)) {
                 c.pointless = false;
             }
             if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut())
@@ -1456,11 +1452,7 @@ impl<Tz: TimeZone> Program<Tz> {
             {
                 let counted =
                     ladder.record_counted(status, made.earned_at, made.points, &self.zone)?;
-                let contribution = acc
-                    .contributions
-                    .iter_mut()
-                    .find(|c| c.source == made.source);
-                if let Some(c) = contribution {
+                if let Some(c) = contribution.and_then(|i| acc.contributions.get_mut(i)) {
                     c.qualifying = c.qualifying.saturating_add(counted);
                 }
             }
@@ -1490,14 +1482,7 @@ impl<Tz: TimeZone> Program<Tz> {
         if changed || expired > 0 {
             account.version = version;
         }
-        let entries = (expired > 0)
-            .then_some(Entry {
-                at: now,
-                points: expired,
-                kind: super::EntryKind::Expired,
-            })
-            .into_iter()
-            .collect();
+        let entries = Entry::of_parts(now, [(expired, super::EntryKind::Expired)]).collect();
         Ok(AccountEvaluation {
             tier,
             expired,

@@ -35,8 +35,13 @@ pub struct DayTally {
 impl DayTally {
     /// With one more award of `points`, or `None` on overflow.
     pub(crate) fn plus(self, points: u64) -> Option<DayTally> {
+        self.plus_awards(points, 1)
+    }
+
+    /// With `awards` more awards of `points` in all, or `None` on overflow.
+    pub(crate) fn plus_awards(self, points: u64, awards: u32) -> Option<DayTally> {
         Some(DayTally {
-            count: self.count.checked_add(1)?,
+            count: self.count.checked_add(awards)?,
             points: self.points.checked_add(points)?,
         })
     }
@@ -389,15 +394,11 @@ pub struct RuleCounter {
     pub months: Tallies,
     /// Events that met the rule's conditions, for rules with a `first_time`
     /// or `every_nth` condition (0 for other rules).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "super::is_zero")]
     pub matched: u64,
     /// The latest award's event time, for rules with a cooldown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_award_at: Option<DateTime<Utc>>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// Where one award is tallied: its local day, and its week and month for

@@ -106,7 +106,7 @@ pub struct Release {
     /// Of the expired points, those a reversal had forgiven or charged as
     /// owed while they were held: written off now (no longer forgiven or
     /// owed), as a reversal writes off points that had expired.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "super::is_zero")]
     pub written_off: u64,
     /// When.
     pub at: DateTime<Utc>,
@@ -598,10 +598,6 @@ fn unmark(marks: &mut [(u64, u64)], lot: u64, points: u64) {
 }
 
 /// `serde` skips a zero.
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 /// The points held in lot `lot` (0 once it is gone).
 pub(super) fn held_in(lots: &[super::Lot], lot: u64) -> u64 {
     lots.iter().find(|l| l.id == lot).map_or(0, |l| l.held)

@@ -101,8 +101,10 @@ impl<Tz: TimeZone> Program<Tz> {
             return Ok(());
         }
         ledger.counters.adopt(&self.plan.names);
-        let mut i = 0;
-        while let Some(cut) = ledger.cut.get(i).cloned() {
+        for i in 0..ledger.cut.len() {
+            let Some(cut) = ledger.cut.get(i).cloned() else {
+                break;
+            };
             if let Some((made, position)) = self.make_up_one(ledger, &cut)? {
                 let entries = self.credit_made_up(ledger, (&made, position), reversal)?;
                 reversal.entries.extend(entries);
@@ -111,13 +113,9 @@ impl<Tz: TimeZone> Program<Tz> {
                 }
                 reversal.made_up.push(made);
             }
-            match ledger.cut.get(i) {
-                Some(c) if c.awarded >= c.wanted => {
-                    ledger.cut.remove(i);
-                }
-                _ => i += 1,
-            }
         }
+        // Awards now made up whole are cut no more.
+        ledger.cut.retain(|c| c.wanted > c.awarded);
         Ok(())
     }
 
@@ -152,9 +150,9 @@ impl<Tz: TimeZone> Program<Tz> {
         // Judged as if made now, whole: its own share of the tallies first
         // taken out (one award, if it was awarded anything, and its points).
         let own = u32::from(cut.awarded > 0);
-        let less = |t: DayTally| DayTally {
-            count: t.count.saturating_sub(own),
-            points: t.points.saturating_sub(cut.awarded),
+        let less = |mut t: DayTally| {
+            t.remove(cut.awarded, own);
+            t
         };
         let global = counts_global.then(|| ledger.global_days.tally(day));
         let used = |period| less(counter.used(period, &periods));
@@ -166,13 +164,9 @@ impl<Tz: TimeZone> Program<Tz> {
         let counted = cut.awarded == 0;
         let awards = u32::from(counted);
         counter.lifetime().plus(more).ok_or(PointsError::Overflow)?;
-        let global = match global {
-            Some(t) => Some(DayTally {
-                count: t.count.checked_add(awards).ok_or(PointsError::Overflow)?,
-                points: t.points.checked_add(more).ok_or(PointsError::Overflow)?,
-            }),
-            None => None,
-        };
+        let global = global
+            .map(|t| t.plus_awards(more, awards).ok_or(PointsError::Overflow))
+            .transpose()?;
         if let Some(counter) = ledger.counters.at_mut(position, &rule.name) {
             let periods = Periods {
                 last_award: counted && periods.last_award,

@@ -296,6 +296,12 @@ pub enum PointsError {
     },
 }
 
+/// Whether a field holds its zero, so that its serialized form leaves it
+/// out (`skip_serializing_if`), for every numeric field of the module.
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
+}
+
 // Test-only helpers shared by the points unit tests, kept under `tests/`
 // with the other test code.
 #[cfg(test)]

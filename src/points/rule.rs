@@ -138,7 +138,7 @@ pub struct RuleSpec {
     /// cap first.
     #[serde(
         default,
-        skip_serializing_if = "is_zero",
+        skip_serializing_if = "super::is_zero",
         deserialize_with = "priority_field"
     )]
     pub priority: i32,
@@ -162,14 +162,10 @@ pub struct RuleSpec {
     /// spent, e.g. a purchase's return window; 0: spendable at once.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_days",
+        skip_serializing_if = "super::is_zero",
         deserialize_with = "pending_days_field"
     )]
     pub pending_days: u32,
-}
-
-fn is_zero_days(n: &u32) -> bool {
-    *n == 0
 }
 
 fn yes() -> bool {
@@ -182,10 +178,6 @@ fn is_yes(b: &bool) -> bool {
 
 fn is_no(b: &bool) -> bool {
     !*b
-}
-
-fn is_zero(n: &i32) -> bool {
-    *n == 0
 }
 
 impl RuleSpec {
