@@ -293,6 +293,27 @@ impl Trigger {
         !matches!(self, Trigger::Event(_))
     }
 
+    /// At most how many days idle a user arrives through this trigger, who
+    /// entered the state it leaves idle for at most `o` (see
+    /// [`most_idle_on_entry`]): `max(c, o)` along `idle_days: c`, `o + d`
+    /// along `days_in_state: d`, `o` along an event.
+    fn idle_on_arrival(&self, o: u64) -> u64 {
+        match self {
+            Trigger::Event(_) => o,
+            Trigger::IdleDays(c) => o.max(u64::from(*c)),
+            Trigger::DaysInState(d) => o.saturating_add(u64::from(*d)),
+        }
+    }
+
+    /// A counter of `counts` that read `n` before this trigger fires: an
+    /// event it counts is counted before the guard is checked.
+    fn counted_with(&self, counts: &KindPattern, n: u64) -> u64 {
+        match self {
+            Trigger::Event(on) if counts.covers(on) => n.saturating_add(1),
+            _ => n,
+        }
+    }
+
     /// Whether both triggers can fire on the same input, so that neither
     /// declaration order nor deadline order can choose between them. Two
     /// timeouts of the same length do, whatever they count from: an idle
@@ -1383,12 +1404,11 @@ fn check_timeout_ties(
                         });
                     }
                 }
-                let there = match spec.transitions[i].on {
-                    Trigger::IdleDays(c) => u64::from(c).max(o),
-                    Trigger::DaysInState(d) => o + u64::from(d),
-                    Trigger::Event(_) => continue,
-                };
-                enter(&mut arrivals[targets[i]], there);
+                let on = &spec.transitions[i].on;
+                if !on.is_timeout() {
+                    continue;
+                }
+                enter(&mut arrivals[targets[i]], on.idle_on_arrival(o));
             }
         }
         for &t in &leaving[s] {
@@ -1631,10 +1651,7 @@ fn never_fires(
         let Some(least) = floor[s] else {
             continue;
         };
-        let least = match &transition.on {
-            Trigger::Event(on) if counts.covers(on) => least.saturating_add(1),
-            _ => least,
-        };
+        let least = transition.on.counted_with(counts, least);
         if max < least {
             return Some(DeadReason::GuardNeverHolds {
                 counter: counter.clone(),
@@ -1691,11 +1708,7 @@ fn most_idle_on_entry(
         .map(|out| out.iter().map(|&t| targets[t]).collect())
         .collect();
     let (component, count) = components(&next);
-    let step = |t: usize, o: u64| match spec.transitions[t].on {
-        Trigger::Event(_) => o,
-        Trigger::IdleDays(c) => o.max(u64::from(c)),
-        Trigger::DaysInState(d) => o.saturating_add(u64::from(d)),
-    };
+    let step = |t: usize, o: u64| spec.transitions[t].on.idle_on_arrival(o);
     let mut within = vec![0u64; count];
     let mut exits: Vec<Vec<usize>> = vec![Vec::new(); count];
     for (s, out) in leaving.iter().enumerate() {
@@ -1814,10 +1827,7 @@ fn least_counts_on_entry<'s>(
     for counter in spec.counters.iter().filter(|c| capped.contains(&c.name)) {
         let step = |t: usize, n: u64| {
             let transition = &spec.transitions[t];
-            let n = match &transition.on {
-                Trigger::Event(on) if counter.counts.covers(on) => n.saturating_add(1),
-                _ => n,
-            };
+            let n = transition.on.counted_with(&counter.counts, n);
             transition
                 .guard
                 .get(&counter.name)
