@@ -14,7 +14,7 @@ use super::program::{Candidates, Program, RulePlan};
 use super::rule::{Reward, Rounding, RuleSpec};
 use crate::dedupe::Admission;
 use crate::event::{Currency, Event, EventKind, Label};
-use crate::time::{offset_seconds, plus_days};
+use crate::time::offset_seconds;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -619,7 +619,7 @@ impl<Tz: TimeZone> Program<Tz> {
                     None => winners.push((group, i)),
                 }
             }
-            let counts_global = self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt;
+            let counts_global = self.counts_global(rule);
             if counts_global && global.is_none() {
                 if super::ledger::too_old(global_days, day) {
                     return Err(PointsError::TooLate { id: event.id });
@@ -685,10 +685,8 @@ impl<Tz: TimeZone> Program<Tz> {
                         at
                     }
                 };
-                change.available_from = match rule.pending_days {
-                    0 => event.at,
-                    days => plus_days(event.at, days).ok_or(PointsError::Overflow)?,
-                };
+                change.available_from =
+                    rule.available_from(event.at).ok_or(PointsError::Overflow)?;
                 lots += 1;
             }
             if award.points > 0 || matched.is_some() {

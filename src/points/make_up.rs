@@ -18,7 +18,7 @@ use super::reversal::Reversal;
 use super::statement::{Entry, EntryKind};
 use crate::event::Label;
 use crate::id::EventId;
-use crate::time::{LocalDay, plus_days};
+use crate::time::LocalDay;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -140,7 +140,7 @@ impl<Tz: TimeZone> Program<Tz> {
         let periods = plan
             .tallied
             .periods(day, Some(week_of(day)), Some(month_of(day)));
-        let counts_global = self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt;
+        let counts_global = self.counts_global(rule);
         let counter = ledger.counters.get(rule.name.as_str());
         let empty = RuleCounter::EMPTY;
         let counter = counter.unwrap_or(&empty);
@@ -202,10 +202,9 @@ impl<Tz: TimeZone> Program<Tz> {
                 what: "a made-up award's rule is not at its position",
             });
         };
-        let available_from = match rule.pending_days {
-            0 => made.earned_at,
-            days => plus_days(made.earned_at, days).ok_or(PointsError::Overflow)?,
-        };
+        let available_from = rule
+            .available_from(made.earned_at)
+            .ok_or(PointsError::Overflow)?;
         let lot = Lot {
             id: 0,
             source: made.source,
@@ -215,7 +214,7 @@ impl<Tz: TimeZone> Program<Tz> {
             expires_at: plan.expiry.expires_at(made.earned_at, &self.zone)?,
             remaining: made.points,
             held: 0,
-            counted_global: self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt,
+            counted_global: self.counts_global(rule),
         };
         let policy = (&self.spec.ledger, false);
         let lots = std::iter::once(lot);

@@ -630,4 +630,11 @@ impl<Tz: TimeZone> Program<Tz> {
     pub fn zone(&self) -> &Tz {
         &self.zone
     }
+
+    /// Whether `rule`'s awards count towards the program's global daily
+    /// cap: there is one, and the rule is not exempt from it.
+    #[inline]
+    pub(crate) fn counts_global(&self, rule: &RuleSpec) -> bool {
+        self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt
+    }
 }

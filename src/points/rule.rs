@@ -8,6 +8,8 @@ use super::fields::field_readers;
 use super::limits::{Cap, CapMode};
 use super::multiplier::Multiplier;
 use crate::event::{Currency, EventKind, KindPattern, Label};
+use crate::time::plus_days;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One earning rule.
@@ -211,6 +213,16 @@ impl RuleSpec {
     /// against, so it keeps none and refuses no event as too late.
     pub(crate) fn tallies_days(&self) -> bool {
         self.daily_cap.is_some() || self.weekly_cap.is_some() || self.monthly_cap.is_some()
+    }
+
+    /// When points it awards at `at` can be spent: `pending_days` later;
+    /// `None` past chrono's calendar.
+    #[inline]
+    pub(crate) fn available_from(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self.pending_days {
+            0 => Some(at),
+            days => plus_days(at, days),
+        }
     }
 
     /// Which tallies the rule's awards go into.
