@@ -146,7 +146,15 @@ fn extras() -> impl Strategy<Value = Extras> {
         prop_oneof![3 => Just(false), 1 => Just(true)],
         -1i32..2,
         prop_oneof![2 => Just(false), 1 => Just(true)],
-        prop_oneof![2 => Just(vec![]), 1 => vec(condition(), 1..3)],
+        prop_oneof![2 => Just(vec![]), 1 => vec(condition(), 1..3)].prop_filter(
+            "first_time and every_nth of 2 or more never hold together",
+            |when| {
+                let nth = when
+                    .iter()
+                    .any(|c| matches!(c, Condition::EveryNth { n } if *n >= 2));
+                !(nth && when.contains(&Condition::FirstTime {}))
+            },
+        ),
     )
         .prop_map(
             |(

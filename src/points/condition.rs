@@ -506,6 +506,16 @@ pub enum ConditionProblem {
     /// `every_nth` of zero.
     #[error("every_nth.n is 0 but must be at least 1")]
     ZeroNth,
+    /// An `every_nth` of 2 or more beside a `first_time` condition: the
+    /// first match is the only one `first_time` allows, and it is no
+    /// multiple of `n`, so the rule could never award.
+    #[error(
+        "every_nth.n is {n} but the rule's first_time condition allows only the first match, so the rule never awards"
+    )]
+    NeverWithFirstTime {
+        /// The `every_nth`'s `n`.
+        n: u32,
+    },
     /// A tier the program's tier ladder does not have.
     #[error("any_of names tier {tier}, which the program's tier ladder does not have")]
     UnknownTier {

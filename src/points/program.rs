@@ -3,7 +3,7 @@
 
 use super::account::{AccountRules, CheckInStreakSpec};
 use super::badge::{BadgeCatalogSpec, BadgeError};
-use super::condition::ConditionProblem;
+use super::condition::{self, ConditionProblem};
 use super::counters::Tallied;
 use super::expiry::{Expiry, MAX_DAYS};
 use super::fields::field_readers;
@@ -118,6 +118,13 @@ pub enum ProgramError {
     /// The program has no rules.
     #[error("rules is empty: a program needs at least one rule")]
     NoRules,
+    /// A rule without a name (empty, or only spaces): awards, statements
+    /// and reports name their rule, and could not tell it apart.
+    #[error("rules[{index}]: name is blank but must name the rule")]
+    BlankRuleName {
+        /// The rule's position in `rules`, from 0.
+        index: usize,
+    },
     /// Two rules share a name.
     #[error("rule {rule}: the name is used by another rule")]
     DuplicateRule {
@@ -311,7 +318,10 @@ impl ProgramSpec {
             cap.check(&limits::GLOBAL_DAILY, None)?;
         }
         let mut names = BTreeSet::new();
-        for r in &self.rules {
+        for (index, r) in self.rules.iter().enumerate() {
+            if r.name.as_str().trim().is_empty() {
+                return Err(BlankRuleName { index });
+            }
             if !names.insert(r.name.as_str()) {
                 return Err(DuplicateRule {
                     rule: r.name.clone(),
@@ -416,6 +426,24 @@ fn check_rule(r: &RuleSpec, program_expiry: Expiry) -> Result<(), ProgramError> 
                 }));
             }
         }
+    }
+    // `first_time` holds at the first match only, which is no multiple of
+    // an `every_nth` of 2 or more: together they never hold.
+    let first_time = r
+        .when
+        .iter()
+        .any(|c| matches!(c, condition::Condition::FirstTime {}));
+    let nth = r.when.iter().enumerate().find_map(|(index, c)| match c {
+        condition::Condition::EveryNth { n } if *n >= 2 => Some((index, c, *n)),
+        _ => None,
+    });
+    if let (true, Some((index, c, n))) = (first_time, nth) {
+        return Err(Condition {
+            rule: rule(),
+            index,
+            kind: c.kind_name(),
+            problem: ConditionProblem::NeverWithFirstTime { n },
+        });
     }
     Ok(())
 }

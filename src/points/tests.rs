@@ -295,6 +295,31 @@ fn validation_names_rule_and_field() {
         bad(&|s| s.rules.push(lesson_rule(1))),
         Err("rule lesson: the name is used by another rule".into())
     );
+    for blank in ["", "  "] {
+        assert_eq!(
+            bad(&|s| {
+                s.rules.push(lesson_rule(1));
+                s.rules[1].name = blank.into();
+            }),
+            Err("rules[1]: name is blank but must name the rule".into())
+        );
+    }
+    // `first_time` allows only the first match: beside an `every_nth` of
+    // 2 or more the rule could never award; of 1, it is harmless.
+    let counting = |n| {
+        move |s: &mut ProgramSpec| {
+            s.rules[0].when = vec![Condition::EveryNth { n }, Condition::FirstTime {}];
+        }
+    };
+    assert_eq!(bad(&counting(1)), Ok(()));
+    assert_eq!(
+        bad(&counting(2)),
+        Err(
+            "rule lesson: when[0] (every_nth): every_nth.n is 2 but the rule's first_time \
+             condition allows only the first match, so the rule never awards"
+                .into()
+        )
+    );
     assert_eq!(
         bad(&|s| s.rules[0].daily_cap = Some(Cap::default())),
         Err("rule lesson: daily_cap sets neither count nor points".into())
