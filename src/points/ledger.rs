@@ -1337,18 +1337,34 @@ impl Ledger {
         policy: &LedgerPolicy,
     ) -> Result<Vec<Entry>, PointsError> {
         let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
-        let (at, points, rule) = (lot.earned_at, lot.remaining, lot.rule.clone());
-        // Credited without its usual entry, which would name `source`.
+        let (at, rule) = (lot.earned_at, lot.rule.clone());
+        let shown = EntryKind::Earned {
+            rule,
+            source: shown_as,
+        };
+        let (_, entries) = self.credit_one(lot, (at, shown), policy)?;
+        self.version = version;
+        self.write(&entries);
+        Ok(entries)
+    }
+
+    /// Credits one lot (built with `id` 0) outside an earning step, paying
+    /// debt first: the lot's id, and its entries, unwritten: `shown` at
+    /// `at` for the whole lot instead of its usual entry, and what it paid
+    /// of the debt. All or nothing.
+    pub(crate) fn credit_one(
+        &mut self,
+        lot: Lot,
+        (at, shown): (DateTime<Utc>, EntryKind),
+        policy: &LedgerPolicy,
+    ) -> Result<(u64, Vec<Entry>), PointsError> {
+        let (id, points, rule) = (self.next_lot, lot.remaining, lot.rule.clone());
         let lots = std::iter::once(lot);
         let paid = self.credit(points, 1, lots, (policy, false), LotOrder::Kept)?;
-        self.version = version;
         let mut entries = vec![Entry {
             at,
             points,
-            kind: EntryKind::Earned {
-                rule: rule.clone(),
-                source: shown_as,
-            },
+            kind: shown,
         }];
         if paid > 0 {
             entries.push(Entry {
@@ -1357,8 +1373,7 @@ impl Ledger {
                 kind: EntryKind::DebtPaid { rule },
             });
         }
-        self.write(&entries);
-        Ok(entries)
+        Ok((id, entries))
     }
 
     /// Reverses a bonus lot credited by [`Ledger::credit_bonus`] wholly,

@@ -11,7 +11,7 @@
 //! the room now allows.
 
 use super::PointsError;
-use super::ledger::{CutAward, DayTally, Ledger, Lot, LotOrder, Periods, RuleCounter, too_old};
+use super::ledger::{CutAward, DayTally, Ledger, Lot, Periods, RuleCounter, too_old};
 use super::limits::{month_of, week_of};
 use super::program::Program;
 use super::reversal::Reversal;
@@ -127,7 +127,7 @@ impl<Tz: TimeZone> Program<Tz> {
         ledger: &mut Ledger,
         cut: &CutAward,
     ) -> Result<Option<(MadeUp, usize)>, PointsError> {
-        let Some(position) = self.plan.names.iter().position(|n| *n == cut.rule) else {
+        let Some(position) = self.position_of(&cut.rule) else {
             // The rule left the program.
             return Ok(None);
         };
@@ -216,32 +216,16 @@ impl<Tz: TimeZone> Program<Tz> {
             held: 0,
             counted_global: self.counts_global(rule),
         };
-        let policy = (&self.spec.ledger, false);
-        let lots = std::iter::once(lot);
-        let id = ledger.next_lot;
-        let paid = ledger.credit(made.points, 1, lots, policy, LotOrder::Kept)?;
+        let shown = EntryKind::MadeUp {
+            rule: made.rule.clone(),
+            source: made.source,
+            key: reversal.key.clone(),
+        };
+        let (id, entries) = ledger.credit_one(lot, (reversal.at, shown), &self.spec.ledger)?;
         if !made.counted {
             // The award counted already: a reversal of these points gives
             // back points, not its count.
             ledger.mark_added_to_award(id);
-        }
-        let mut entries = vec![Entry {
-            at: reversal.at,
-            points: made.points,
-            kind: EntryKind::MadeUp {
-                rule: made.rule.clone(),
-                source: made.source,
-                key: reversal.key.clone(),
-            },
-        }];
-        if paid > 0 {
-            entries.push(Entry {
-                at: reversal.at,
-                points: paid,
-                kind: EntryKind::DebtPaid {
-                    rule: made.rule.clone(),
-                },
-            });
         }
         Ok(entries)
     }

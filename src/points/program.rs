@@ -665,4 +665,10 @@ impl<Tz: TimeZone> Program<Tz> {
     pub(crate) fn counts_global(&self, rule: &RuleSpec) -> bool {
         self.spec.global_daily_cap.is_some() && !rule.global_cap_exempt
     }
+
+    /// The position in the program of the rule named `rule`, if it has
+    /// one (a remembered award's rule may have left it).
+    pub(crate) fn position_of(&self, rule: &Label) -> Option<usize> {
+        self.plan.names.iter().position(|n| n == rule)
+    }
 }

@@ -425,9 +425,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             let out = &mut tally.step;
             let step = match in_place.as_deref_mut() {
                 None => program.earn(account, event, None).map(|outcome| {
-                    let rules = &program.spec().rules;
                     let noted = outcome.earned.awards.iter().filter_map(|award| {
-                        let rule = rules.iter().position(|r| r.name == award.rule)?;
+                        let rule = program.position_of(&award.rule)?;
                         Some(Noted {
                             rule: u32::try_from(rule).ok()?,
                             capped: award.capped.is_some(),
@@ -503,9 +502,8 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
             match self.refund(member, event, purchases) {
                 Refunded::Reversed(made, bonuses) => {
                     counts.reversals += 1;
-                    let names = &self.program.plan.names;
                     afterwards.extend(made.into_iter().filter_map(|m| {
-                        let rule = names.iter().position(|n| *n == m.rule)?;
+                        let rule = self.program.position_of(&m.rule)?;
                         Some(Afterwards::MadeUp {
                             rule,
                             points: m.points,

@@ -1062,11 +1062,10 @@ impl TierLadder {
     fn rest_holds(&self, rest: Rest, key: LocalDay) -> bool {
         match self.spec.window {
             TierWindow::RollingDays { days } => {
-                let back = i32::try_from(days).unwrap_or(i32::MAX).saturating_sub(1);
                 key >= rest.from
                     && rest
                         .from
-                        .checked_add_days(back)
+                        .checked_add_days(days_back(days))
                         .is_none_or(|end| key <= end)
             }
             TierWindow::AnniversaryYear {} => key == rest.from,
@@ -1139,12 +1138,9 @@ impl TierLadder {
     fn window_start(&self, status: &TierStatus, day: LocalDay) -> LocalDay {
         let newest = self.bucket_of(status.as_of.max(day), status.joined);
         match self.spec.window {
-            TierWindow::RollingDays { days } => {
-                let back = i32::try_from(days).unwrap_or(i32::MAX).saturating_sub(1);
-                newest
-                    .checked_add_days(-back)
-                    .unwrap_or(LocalDay::from_number(i32::MIN))
-            }
+            TierWindow::RollingDays { days } => newest
+                .checked_add_days(-days_back(days))
+                .unwrap_or(LocalDay::from_number(i32::MIN)),
             TierWindow::AnniversaryYear {} => newest,
         }
     }
@@ -1263,6 +1259,13 @@ fn anniversary_year_index(joined: LocalDay, day: LocalDay) -> u32 {
         k -= 1;
     }
     k
+}
+
+/// How many days a rolling window of `days` reaches back from its last
+/// day to its first (the last day is one of its days).
+#[inline]
+fn days_back(days: u32) -> i32 {
+    i32::try_from(days).unwrap_or(i32::MAX).saturating_sub(1)
 }
 
 /// The first day of the anniversary year `day` falls in.
