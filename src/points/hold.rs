@@ -32,7 +32,15 @@ use serde::{Deserialize, Serialize};
 /// longer forgiven or owed); if their lot has expired by the release, they
 /// are written off instead, as a reversal writes off expired points
 /// ([`Release::written_off`]). Captured, they were spent: they stay
-/// forgiven, or the debt for them stays. So, under every policy, closing a
+/// forgiven, or the debt for them stays. One case waits for the close: a
+/// `clamp` or `negative_balance` reversal that finds the award's points
+/// held in a lot already past expiry takes no other points for them (had
+/// the hold been released first, they would have expired, and a reversal
+/// writes expired points off), but forgives or charges them as owed; if
+/// the hold is released, they expire and are written off, and if it is
+/// captured, the capture takes the member's other points for them, as far
+/// as there are, as the reversal would have after a capture (its
+/// [`Redemption::entries`] say so). So, under every policy, closing a
 /// hold before or after the reversal of the award it holds points of
 /// leaves the same balance, debt, and expired and reversed totals, and,
 /// unless the policy took other points in their stead, the same lots, so
@@ -207,22 +215,27 @@ impl Ledger {
             .checked_add(points)
             .ok_or(PointsError::Overflow)?;
         let (held, version) = self.check_close(index)?;
+        let claws = self.claws(&hold.taken, now)?;
 
         let hold = self.holds.remove(index);
         self.unhold(&hold.taken);
         self.held = held;
         self.redeemed = redeemed;
         self.version = version;
+        let mut entries = EntryList::from(Entry {
+            at: now,
+            points,
+            kind: EntryKind::Captured { key: key.clone() },
+        });
+        for entry in self.claw(claws, now) {
+            entries.push(entry);
+        }
         let result = Redemption {
-            key: key.clone(),
+            key,
             points,
             at: now,
             taken: hold.taken,
-            entries: EntryList::from(Entry {
-                at: now,
-                points,
-                kind: EntryKind::Captured { key },
-            }),
+            entries,
             repeated: false,
         };
         self.write(&result.entries);
@@ -417,8 +430,97 @@ impl Ledger {
         mark(&mut self.owed_held, lot, more);
     }
 
+    /// What a capture of the points `taken` at `now` takes for those of
+    /// them to claw at capture (see [`Ledger::clawed_at_capture`]): per
+    /// lot, the points taken back from the member's other lots that were
+    /// forgiven, and those that were owed, as far as the other lots hold
+    /// spendable or pending points. Checks what the claw will change, so
+    /// that [`Ledger::claw`] cannot fail.
+    fn claws(&self, taken: &[Taken], now: DateTime<Utc>) -> Result<Vec<Claw>, PointsError> {
+        if self.clawed_at_capture.is_empty() {
+            return Ok(Vec::new());
+        }
+        // As a reversal's `take_any`: lots not past expiry, held points aside.
+        let mut there: u64 = self
+            .lots
+            .iter()
+            .filter(|l| !l.due_at(now))
+            .map(|l| l.remaining)
+            .fold(0, u64::saturating_add);
+        let mut claws = Vec::new();
+        for t in taken {
+            let wanted = marked(&self.clawed_at_capture, t.lot).min(t.points);
+            let back = wanted.min(there);
+            if back == 0 {
+                continue;
+            }
+            there -= back;
+            // Forgiven ones first, as a release takes them.
+            let forgiven = marked(&self.forgiven_held, t.lot).min(back);
+            claws.push(Claw {
+                lot: t.lot,
+                forgiven,
+                owed: back - forgiven,
+            });
+        }
+        let sum = |part: fn(&Claw) -> u64| claws.iter().map(part).fold(0, u64::saturating_add);
+        let (forgiven, owed) = (sum(|c| c.forgiven), sum(|c| c.owed));
+        let inconsistent = |what| PointsError::Inconsistent { what };
+        self.forgiven.checked_sub(forgiven).ok_or(inconsistent(
+            "forgiven is less than the held points to claw",
+        ))?;
+        self.owed
+            .checked_sub(owed)
+            .ok_or(inconsistent("owed is less than the held points to claw"))?;
+        self.available
+            .checked_sub(forgiven + owed)
+            .ok_or(inconsistent("available is less than the points to claw"))?;
+        self.reversed
+            .checked_add(forgiven + owed)
+            .ok_or(PointsError::Overflow)?;
+        Ok(claws)
+    }
+
+    /// Takes the member's other points for `claws` (checked by
+    /// [`Ledger::claws`]): counted as reversed, no longer forgiven or
+    /// owed; returns the statement entries, per reversed event.
+    fn claw(&mut self, claws: Vec<Claw>, now: DateTime<Utc>) -> Vec<Entry> {
+        let mut entries = Vec::new();
+        for c in claws {
+            let back = c.forgiven + c.owed;
+            let took = self.take_any(back, now);
+            debug_assert_eq!(took, back, "checked by `claws`");
+            self.available = self.available.saturating_sub(took);
+            self.reversed = self.reversed.saturating_add(took);
+            self.forgiven = self.forgiven.saturating_sub(c.forgiven);
+            self.owed = self.owed.saturating_sub(c.owed);
+            unmark(&mut self.forgiven_held, c.lot, c.forgiven);
+            unmark(&mut self.owed_held, c.lot, c.owed);
+            unmark(&mut self.clawed_at_capture, c.lot, back);
+            if let Some(e) = self.earnings.iter_mut().find(|e| e.lot == c.lot) {
+                e.forgiven = e.forgiven.saturating_sub(c.forgiven);
+            }
+            if let Some(source) = self.lots.iter().find(|l| l.id == c.lot).map(|l| l.source) {
+                entries.extend(Entry::of_parts(
+                    now,
+                    [
+                        (c.forgiven, EntryKind::Reclaimed { source }),
+                        (c.owed, EntryKind::ReclaimedOwed { source }),
+                    ],
+                ));
+            }
+        }
+        entries
+    }
+
+    /// Marks `points` of the forgiven or owed held points of lot `lot` to
+    /// claw at capture (see [`Ledger::clawed_at_capture`]).
+    pub(crate) fn claw_at_capture(&mut self, lot: u64, points: u64) {
+        mark(&mut self.clawed_at_capture, lot, points);
+    }
+
     /// Points held in lot `lot` that no reversal forgave or owed.
-    fn unmarked_held(&self, lot: u64) -> u64 {
+    pub(crate) fn unmarked_held(&self, lot: u64) -> u64 {
         held_in(&self.lots, lot)
             .saturating_sub(marked(&self.forgiven_held, lot))
             .saturating_sub(marked(&self.owed_held, lot))
@@ -440,6 +542,18 @@ impl Ledger {
             *points = (*points).min(room);
             *points > 0
         });
+        self.trim_claws();
+    }
+
+    /// Keeps the held points to claw at capture within the forgiven and
+    /// owed ones of their lots.
+    fn trim_claws(&mut self) {
+        let (forgiven, owed) = (&self.forgiven_held, &self.owed_held);
+        self.clawed_at_capture.retain_mut(|(lot, points)| {
+            let room = marked(forgiven, *lot).saturating_add(marked(owed, *lot));
+            *points = (*points).min(room);
+            *points > 0
+        });
     }
 
     /// Keeps the owed held points within what is owed, once later awards
@@ -456,6 +570,7 @@ impl Ledger {
             excess -= cut;
         }
         self.owed_held.retain(|&(_, points)| points > 0);
+        self.trim_claws();
     }
 
     /// Finds an open hold by key, or the remembered result of closing it
@@ -529,6 +644,14 @@ impl Ledger {
             }
         }
     }
+}
+
+/// What a capture takes back for held points to claw at capture in lot
+/// `lot`: points that were forgiven, and points that were owed.
+struct Claw {
+    lot: u64,
+    forgiven: u64,
+    owed: u64,
 }
 
 /// An open hold, or the first result of closing it.
@@ -992,6 +1115,70 @@ mod tests {
             earn(&p, &mut l, &[visit(2, day(12))]);
             assert_eq!((l.owed(), l.spendable(day(12)), l.reversed()), (0, 40, 100));
             assert_conserved(&l, day(12));
+        }
+    }
+
+    /// A purchase of ¥100 (event 1) whose points expire after two days
+    /// and a visit (event 2) of 30 points that never expire, under
+    /// `policy`; 10 of the purchase's points held for an order in the
+    /// first hour.
+    fn held_then_expired(policy: &str) -> (Program, Ledger) {
+        let expiry = r#""expiry": { "type": "after_days", "days": 2 },"#;
+        let p = shop(30, expiry, &format!(r#"{{ "clawback": "{policy}" }}"#));
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 100, t(0)), visit(2, t(0))]);
+        assert!(l.hold("order".into(), 10, t(60)).is_ok());
+        (p, l)
+    }
+
+    #[test]
+    fn held_points_of_an_expired_lot_are_settled_at_the_close_whatever_the_order() {
+        // On day 3 the purchase is refunded and the order closed, in
+        // either order; its lot expired on day 2. Released, the 10 held
+        // points expire too and the refund writes all 100 off; captured,
+        // they were spent, and the refund takes 10 of the visit's for them.
+        // Before, a refund first took the visit's 10 even when the release
+        // then expired the held ones: the member paid twice.
+        for policy in ["clamp", "negative_balance"] {
+            for capture in [false, true] {
+                let mut ends = Vec::new();
+                for close_first in [true, false] {
+                    let (p, mut l) = held_then_expired(policy);
+                    let close = |l: &mut Ledger| match capture {
+                        true => {
+                            let first = l.capture("order".into(), day(3));
+                            let first = first.unwrap_or_else(|e| unreachable!("{e}"));
+                            let again = l.capture("order".into(), day(4));
+                            assert_retry_of(&again.unwrap_or_else(|e| unreachable!("{e}")), &first);
+                        }
+                        false => assert!(l.release("order".into(), day(3)).is_ok()),
+                    };
+                    if close_first {
+                        close(&mut l);
+                    }
+                    let whole = Portion::Whole {};
+                    assert!(
+                        p.reverse(&mut l, "refund".into(), EventId(1), whole, day(3))
+                            .is_ok()
+                    );
+                    if !close_first {
+                        close(&mut l);
+                    }
+                    assert_conserved(&l, day(3));
+                    let signed: i128 = l.statement().map(|e| e.signed_points()).sum();
+                    assert_eq!(signed, l.balance(day(3)), "{policy}");
+                    assert!(l.clawed_at_capture.is_empty());
+                    ends.push((l.balance(day(3)), l.owed(), l.forgiven()));
+                    ends.push((l.expired().into(), l.reversed(), l.redeemed()));
+                }
+                let (balance, expired, reversed) = match capture {
+                    true => (20, 90, 10),
+                    false => (30, 100, 0),
+                };
+                let redeemed = u64::from(capture) * 10;
+                let end = [(balance, 0, 0), (expired, reversed, redeemed)];
+                assert_eq!(ends, [end, end].concat(), "{policy}, captured: {capture}");
+            }
         }
     }
 

@@ -189,7 +189,8 @@ pub struct Redemption {
     pub at: DateTime<Utc>,
     /// Which lots paid, earliest-expiring first.
     pub taken: TakenList,
-    /// The statement entries it wrote (one).
+    /// The statement entries it wrote: one, and for a capture, those of
+    /// points it took back for a reversal (see [`Hold`](super::Hold)).
     #[serde(default, skip_serializing_if = "EntryList::is_empty")]
     pub entries: EntryList,
     /// `true` when this is the stored result of an earlier call with the
@@ -441,6 +442,14 @@ pub struct Ledger {
     /// rest of the debt off first, then these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) owed_held: Vec<(u64, u64)>,
+    /// Of the forgiven or owed held points, by lot id, those a `clamp` or
+    /// `negative_balance` reversal found in a lot past expiry and took no
+    /// other points for: released, they expire with their lot, as they
+    /// would have had the hold closed first; captured, they are spent, and
+    /// the capture takes other points for them then, as the reversal would
+    /// have after the capture (see [`Hold`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) clawed_at_capture: Vec<(u64, u64)>,
     #[serde(default)]
     pub(crate) earnings: VecDeque<Earning>,
     /// The most recent awards a cap cut, oldest first, as many as
@@ -476,6 +485,7 @@ impl Default for Ledger {
             holds: Vec::new(),
             forgiven_held: Vec::new(),
             owed_held: Vec::new(),
+            clawed_at_capture: Vec::new(),
             earnings: VecDeque::new(),
             cut: VecDeque::new(),
             statement: VecDeque::new(),
@@ -539,6 +549,7 @@ impl Ledger {
             holds,
             forgiven_held,
             owed_held,
+            clawed_at_capture,
             earnings,
             cut,
             statement,
@@ -558,6 +569,7 @@ impl Ledger {
         holds.clear();
         forgiven_held.clear();
         owed_held.clear();
+        clawed_at_capture.clear();
         earnings.clear();
         cut.clear();
         statement.clear();
@@ -1305,6 +1317,15 @@ impl Ledger {
         {
             return Err(PointsError::Inconsistent {
                 what: "forgiven or owed held points beyond what is forgiven, owed or their lot holds",
+            });
+        }
+        if self
+            .clawed_at_capture
+            .iter()
+            .any(|&(lot, points)| points == 0 || marked(lot).is_none_or(|m| points > m))
+        {
+            return Err(PointsError::Inconsistent {
+                what: "held points to claw at capture beyond the forgiven or owed ones",
             });
         }
         if self

@@ -54,6 +54,10 @@ pub(crate) struct Spent {
     /// is the redemption's.
     #[serde(default)]
     repeated: bool,
+    /// The entries after the implied one: what a capture took back for a
+    /// reversal (see [`Hold`](super::Hold)); most often none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reclaimed: Vec<Entry>,
 }
 
 impl Spent {
@@ -66,22 +70,31 @@ impl Spent {
             at: r.at,
             taken: r.taken.clone(),
             repeated: false,
+            reclaimed: r
+                .entries
+                .get(1..)
+                .map(<[Entry]>::to_vec)
+                .unwrap_or_default(),
         }
     }
 
     /// The result it stands for, marked repeated, with its entry: `kind`
     /// names the operation (redeemed or captured) under the key.
     pub(crate) fn again(&self, kind: fn(OperationKey) -> EntryKind) -> Redemption {
+        let mut entries = EntryList::from(Entry {
+            at: self.at,
+            points: self.points,
+            kind: kind(self.key.clone()),
+        });
+        for entry in &self.reclaimed {
+            entries.push(entry.clone());
+        }
         Redemption {
             key: self.key.clone(),
             points: self.points,
             at: self.at,
             taken: self.taken.clone(),
-            entries: EntryList::from(Entry {
-                at: self.at,
-                points: self.points,
-                kind: kind(self.key.clone()),
-            }),
+            entries,
             repeated: true,
         }
     }

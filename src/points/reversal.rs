@@ -401,10 +401,20 @@ impl Ledger {
             let mut short = points - own;
             let written_off = short.min(e.expired.saturating_sub(e.written_off));
             short -= written_off;
-            // 3. The rest under the policy.
-            let other = match clawback {
-                Clawback::Debt => 0,
-                Clawback::NegativeBalance | Clawback::Clamp => self.take_any(short, now),
+            // 3. The rest under the policy. The award's points held in its
+            // lot past expiry wait for their hold to close: released, they
+            // expire (as they would have, released first); captured, the
+            // capture takes other points for them.
+            let (other, at_capture) = match clawback {
+                Clawback::Debt => (0, 0),
+                Clawback::NegativeBalance | Clawback::Clamp => {
+                    let lot_expired = self.lots.iter().any(|l| l.id == e.lot && l.due_at(now));
+                    let expired_held = match lot_expired {
+                        true => self.unmarked_held(e.lot).min(short),
+                        false => 0,
+                    };
+                    (self.take_any(short - expired_held, now), expired_held)
+                }
             };
             let rest = short - other;
             let (owed, forgiven) = match clawback {
@@ -434,6 +444,8 @@ impl Ledger {
             if owed > 0 {
                 self.owe_held(e.lot, owed);
             }
+            // Within what was just marked: `rest` holds them all.
+            self.claw_at_capture(e.lot, at_capture);
             let day = LocalDay::of(e.earned_at, zone);
             // The award's count comes back with the last of its own lot;
             // points made up for it later are a part of it with no count.
@@ -478,7 +490,7 @@ impl Ledger {
     /// Takes up to `points` from any lot not past expiry at `now` (pending
     /// ones included, held points excluded), in spending order; returns how
     /// many it took.
-    fn take_any(&mut self, points: u64, now: DateTime<Utc>) -> u64 {
+    pub(super) fn take_any(&mut self, points: u64, now: DateTime<Utc>) -> u64 {
         let mut left = points;
         for lot in self.lots.iter_mut() {
             if left == 0 {
