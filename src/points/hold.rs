@@ -8,6 +8,7 @@ use super::ledger::{
     Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Spent, Taken, TakenList,
 };
 use super::statement::{Entry, EntryKind};
+use crate::id::EventId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -32,19 +33,27 @@ use serde::{Deserialize, Serialize};
 /// longer forgiven or owed); if their lot has expired by the release, they
 /// are written off instead, as a reversal writes off expired points
 /// ([`Release::written_off`]). Captured, they were spent: they stay
-/// forgiven, or the debt for them stays. One case waits for the close: a
-/// `clamp` or `negative_balance` reversal that finds the award's points
-/// held in a lot already past expiry takes no other points for them (had
-/// the hold been released first, they would have expired, and a reversal
-/// writes expired points off), but forgives or charges them as owed; if
-/// the hold is released, they expire and are written off, and if it is
-/// captured, the capture takes the member's other points for them, as far
-/// as there are, as the reversal would have after a capture (its
-/// [`Redemption::entries`] say so). So, under every policy, closing a
-/// hold before or after the reversal of the award it holds points of
-/// leaves the same balance, debt, and expired and reversed totals, and,
-/// unless the policy took other points in their stead, the same lots, so
-/// later expiry agrees too. (Under
+/// forgiven, or the debt for them stays.
+///
+/// The member's other held points are settled the same way: a `clamp` or
+/// `negative_balance` reversal takes every other point it can, so had
+/// their hold closed first, it would have taken them too. What it forgave
+/// or charged as owed beyond the award's own held points claims them;
+/// released before their lot expires, they go to that reversal.
+///
+/// One case waits for the close: a `clamp` or `negative_balance` reversal
+/// that finds the award's points held in a lot already past expiry takes
+/// no other points for them (had the hold been released first, they would
+/// have expired, and a reversal writes expired points off), but forgives
+/// or charges them as owed. If the hold is released, they expire and are
+/// written off; if it is captured, the capture takes the member's other
+/// points for them, as far as there are, as the reversal would have after
+/// a capture (its [`Redemption::entries`] say so).
+///
+/// So, under every policy, closing a hold before or after the reversal of
+/// the award it holds points of leaves the same balance, debt, and expired
+/// and reversed totals, and, unless the policy took other points in their
+/// stead, the same lots, so later expiry agrees too. (Under
 /// `debt`, later awards may have paid that debt off before the release:
 /// they pay what no hold stands for first, and the held points then come
 /// back to the member as far as the debt for them was paid.)
@@ -297,17 +306,18 @@ impl Ledger {
             .reversed
             .checked_add(reclaimed)
             .ok_or(PointsError::Overflow)?;
-        let forgiven_total = self
-            .forgiven
-            .checked_sub(sum.forgiven_back + sum.forgiven_off)
+        let forgiven_total =
+            self.forgiven
+                .checked_sub(sum.unforgiven())
+                .ok_or(PointsError::Inconsistent {
+                    what: "forgiven is less than the forgiven held points",
+                })?;
+        let owed_total = self
+            .owed
+            .checked_sub(sum.unowed())
             .ok_or(PointsError::Inconsistent {
-                what: "forgiven is less than the forgiven held points",
-            })?;
-        let owed_total = self.owed.checked_sub(sum.owed_back + sum.owed_off).ok_or(
-            PointsError::Inconsistent {
                 what: "owed is less than the owed held points",
-            },
-        )?;
+            })?;
 
         let hold = self.holds.remove(index);
         let mut sources = Vec::new();
@@ -340,6 +350,32 @@ impl Ledger {
                 split.forgiven_back + split.forgiven_off,
             );
             unmark(&mut self.owed_held, t.lot, split.owed_back + split.owed_off);
+            // The claimed ones go to the reversals that claimed them, in
+            // the order `release_split` counted them.
+            let mut left = split.forgiven_claimed + split.owed_claimed;
+            for c in self.held_claims.iter_mut().filter(|c| c.lot == t.lot) {
+                let part = c.points.min(left);
+                left -= part;
+                c.points -= part;
+                let back = match c.owed {
+                    true => Split {
+                        owed_back: part,
+                        ..Split::default()
+                    },
+                    false => Split {
+                        forgiven_back: part,
+                        ..Split::default()
+                    },
+                };
+                if part > 0 {
+                    sources.push((c.source, back));
+                }
+                let record = self.earnings.iter_mut().find(|e| e.lot == c.award);
+                if let (Some(e), false) = (record, c.owed) {
+                    e.forgiven = e.forgiven.saturating_sub(part);
+                }
+            }
+            self.held_claims.retain(|c| c.points > 0);
         }
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
         self.trim_held_marks();
@@ -396,6 +432,8 @@ impl Ledger {
         let forgiven = marked(&self.forgiven_held, lot).min(points);
         let owed = marked(&self.owed_held, lot).min(points - forgiven);
         if self.lots.iter().any(|l| l.id == lot && l.due_at(now)) {
+            // Claimed ones expire unclaimed: forgiven or owed they stay,
+            // as they would had the hold been released first.
             Split {
                 expired: points,
                 forgiven_off: forgiven,
@@ -403,11 +441,21 @@ impl Ledger {
                 ..Split::default()
             }
         } else {
-            Split {
+            let mut split = Split {
                 forgiven_back: forgiven,
                 owed_back: owed,
                 ..Split::default()
+            };
+            let mut left = points - forgiven - owed;
+            for c in self.held_claims.iter().filter(|c| c.lot == lot) {
+                let part = c.points.min(left);
+                left -= part;
+                match c.owed {
+                    true => split.owed_claimed += part,
+                    false => split.forgiven_claimed += part,
+                }
             }
+            split
         }
     }
 
@@ -415,9 +463,10 @@ impl Ledger {
     /// award of lot `lot` as held ones, which go to the reversal when
     /// released: at most what the lot holds beyond those marked already
     /// (the rest of what was forgiven was spent or expired).
-    pub(crate) fn forgive_held(&mut self, lot: u64, points: u64) {
+    pub(crate) fn forgive_held(&mut self, lot: u64, points: u64) -> u64 {
         let more = points.min(self.unmarked_held(lot));
         mark(&mut self.forgiven_held, lot, more);
+        more
     }
 
     /// Marks up to `points` points charged as owed by a `debt` or
@@ -425,9 +474,53 @@ impl Ledger {
     /// which pay that debt off when released: at most what the lot holds
     /// beyond those marked already (the rest of what is owed was spent or
     /// expired).
-    pub(crate) fn owe_held(&mut self, lot: u64, points: u64) {
+    pub(crate) fn owe_held(&mut self, lot: u64, points: u64) -> u64 {
         let more = points.min(self.unmarked_held(lot));
         mark(&mut self.owed_held, lot, more);
+        more
+    }
+
+    /// Claims for the reversal of `award` up to `points` of what it
+    /// forgave (or, `owed`, charged as owed) beyond its own lot's held
+    /// points, from other lots' held points (see [`Ledger::held_claims`]):
+    /// those of lots not past expiry at `now`, in spending order, as the
+    /// reversal would have taken them had their holds closed first.
+    pub(crate) fn claim_held(
+        &mut self,
+        award: (u64, EventId),
+        points: u64,
+        owed: bool,
+        now: DateTime<Utc>,
+    ) {
+        let mut left = points;
+        let (own, source) = award;
+        let ids: Vec<u64> = self
+            .lots
+            .iter()
+            .filter(|l| l.id != own && l.held > 0 && !l.due_at(now))
+            .map(|l| l.id)
+            .collect();
+        for lot in ids {
+            if left == 0 {
+                break;
+            }
+            let claim = left.min(self.unmarked_held(lot));
+            if claim == 0 {
+                continue;
+            }
+            left -= claim;
+            let same = |c: &&mut HeldClaim| c.lot == lot && c.award == own && c.owed == owed;
+            match self.held_claims.iter_mut().find(same) {
+                Some(c) => c.points = c.points.saturating_add(claim),
+                None => self.held_claims.push(HeldClaim {
+                    lot,
+                    points: claim,
+                    award: own,
+                    source,
+                    owed,
+                }),
+            }
+        }
     }
 
     /// What a capture of the points `taken` at `now` takes for those of
@@ -524,6 +617,7 @@ impl Ledger {
         held_in(&self.lots, lot)
             .saturating_sub(marked(&self.forgiven_held, lot))
             .saturating_sub(marked(&self.owed_held, lot))
+            .saturating_sub(claimed(&self.held_claims, lot))
     }
 
     /// Keeps the marks of forgiven and owed held points within what their
@@ -541,6 +635,19 @@ impl Ledger {
             let room = held_in(lots, *lot).saturating_sub(marked(forgiven, *lot));
             *points = (*points).min(room);
             *points > 0
+        });
+        // Claims after the lot's own marks, each within what is left.
+        let (forgiven, owed) = (&self.forgiven_held, &self.owed_held);
+        let mut kept: Vec<(u64, u64)> = Vec::new();
+        self.held_claims.retain_mut(|c| {
+            let own = marked(forgiven, c.lot).saturating_add(marked(owed, c.lot));
+            let before = marked(&kept, c.lot);
+            let room = held_in(lots, c.lot)
+                .saturating_sub(own)
+                .saturating_sub(before);
+            c.points = c.points.min(room);
+            mark(&mut kept, c.lot, c.points);
+            c.points > 0
         });
         self.trim_claws();
     }
@@ -562,14 +669,21 @@ impl Ledger {
     /// first.
     #[cold]
     pub(crate) fn cap_owed_held(&mut self) {
-        let total: u64 = self.owed_held.iter().map(|&(_, p)| p).sum();
+        let claimed = self.held_claims.iter().filter(|c| c.owed).map(|c| c.points);
+        let total: u64 = self.owed_held.iter().map(|&(_, p)| p).chain(claimed).sum();
         let mut excess = total.saturating_sub(self.owed);
-        for (_, points) in self.owed_held.iter_mut().rev() {
+        // Other lots' claims first: the award's own held points are its own.
+        let claims = self.held_claims.iter_mut().rev().filter(|c| c.owed);
+        for points in claims
+            .map(|c| &mut c.points)
+            .chain(self.owed_held.iter_mut().rev().map(|(_, p)| p))
+        {
             let cut = excess.min(*points);
             *points -= cut;
             excess -= cut;
         }
         self.owed_held.retain(|&(_, points)| points > 0);
+        self.held_claims.retain(|c| c.points > 0);
         self.trim_claws();
     }
 
@@ -646,6 +760,30 @@ impl Ledger {
     }
 }
 
+/// Held points of lot `lot` claimed for the reversal of the award of
+/// another lot (see [`Ledger::held_claims`]): forgiven, or `owed`, by that
+/// reversal. Released, they go to it, as reclaimed points named after its
+/// event (`source`); captured, or expired with their lot, they stay
+/// forgiven or owed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub(crate) struct HeldClaim {
+    pub(crate) lot: u64,
+    pub(crate) points: u64,
+    /// The reversed award's lot.
+    pub(crate) award: u64,
+    /// The reversed award's event.
+    pub(crate) source: EventId,
+    pub(crate) owed: bool,
+}
+
+/// The points `claims` claim of lot `lot`.
+fn claimed(claims: &[HeldClaim], lot: u64) -> u64 {
+    claims
+        .iter()
+        .filter(|c| c.lot == lot)
+        .fold(0, |sum, c| sum.saturating_add(c.points))
+}
+
 /// What a capture takes back for held points to claw at capture in lot
 /// `lot`: points that were forgiven, and points that were owed.
 struct Claw {
@@ -674,12 +812,28 @@ struct Split {
     forgiven_back: u64,
     /// To the reversal that had charged them as owed, paying that debt off.
     owed_back: u64,
+    /// To the reversal of another lot's award that had forgiven them (see
+    /// [`Ledger::held_claims`]).
+    forgiven_claimed: u64,
+    /// To the reversal of another lot's award that had charged them as
+    /// owed, paying that debt off.
+    owed_claimed: u64,
 }
 
 impl Split {
     /// Points that go to a reversal.
     fn reclaimed(self) -> u64 {
-        self.forgiven_back + self.owed_back
+        self.forgiven_back + self.owed_back + self.forgiven_claimed + self.owed_claimed
+    }
+
+    /// Points that are no longer forgiven: given back or written off.
+    fn unforgiven(self) -> u64 {
+        self.forgiven_back + self.forgiven_off + self.forgiven_claimed
+    }
+
+    /// Points that are no longer owed: paid or written off.
+    fn unowed(self) -> u64 {
+        self.owed_back + self.owed_off + self.owed_claimed
     }
 
     /// Both splits added up; `None` on overflow.
@@ -690,6 +844,8 @@ impl Split {
             owed_off: self.owed_off.checked_add(other.owed_off)?,
             forgiven_back: self.forgiven_back.checked_add(other.forgiven_back)?,
             owed_back: self.owed_back.checked_add(other.owed_back)?,
+            forgiven_claimed: self.forgiven_claimed.checked_add(other.forgiven_claimed)?,
+            owed_claimed: self.owed_claimed.checked_add(other.owed_claimed)?,
         })
     }
 }
@@ -1179,6 +1335,52 @@ mod tests {
                 let end = [(balance, 0, 0), (expired, reversed, redeemed)];
                 assert_eq!(ends, [end, end].concat(), "{policy}, captured: {capture}");
             }
+        }
+    }
+
+    #[test]
+    fn other_lots_held_points_go_to_the_reversal_released_whatever_the_order() {
+        // A purchase of ¥100 (event 1) and a visit of 30 points; 60 of the
+        // purchase's points spent, then 50 held: its last 40 and 10 of the
+        // visit's. Refunded with the order cancelled, in either order: had
+        // the release come first, the refund would have taken the visit's
+        // 10 too, so reversing first claims them for the refund at release.
+        // Before, they went back to the member.
+        for policy in ["clamp", "negative_balance"] {
+            let mut ends = Vec::new();
+            for release_first in [true, false] {
+                let p = shop(30, "", &format!(r#"{{ "clawback": "{policy}" }}"#));
+                let mut l = p.new_ledger();
+                earn(&p, &mut l, &[purchase(1, 100, t(0)), visit(2, t(0))]);
+                assert!(l.redeem("spent".into(), 60, t(1)).is_ok());
+                assert!(l.hold("order".into(), 50, t(2)).is_ok());
+                let release = |l: &mut Ledger| {
+                    let back = l.release("order".into(), t(3));
+                    back.unwrap_or_else(|e| unreachable!("{e}"))
+                };
+                if release_first {
+                    release(&mut l);
+                }
+                let whole = Portion::Whole {};
+                assert!(
+                    p.reverse(&mut l, "refund".into(), EventId(1), whole, t(3))
+                        .is_ok()
+                );
+                if !release_first {
+                    let back = release(&mut l);
+                    assert_eq!((back.returned, back.reclaimed), (0, 50), "{policy}");
+                }
+                assert_conserved(&l, t(3));
+                let signed: i128 = l.statement().map(|e| e.signed_points()).sum();
+                assert_eq!(signed, l.balance(t(3)), "{policy}");
+                assert!(l.held_claims.is_empty() && l.forgiven_held.is_empty());
+                ends.push((l.balance(t(3)), l.owed(), l.forgiven(), l.reversed()));
+            }
+            let end = match policy {
+                "clamp" => (0, 0, 30, 70),
+                _ => (-30, 30, 0, 70),
+            };
+            assert_eq!(ends, [end, end], "{policy}");
         }
     }
 

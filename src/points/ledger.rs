@@ -9,7 +9,7 @@ pub use super::counters::{DAILY_TALLY_DAYS, DayTally, RuleCounter, Tallies};
 pub(crate) use super::counters::{Periods, RuleCounters, too_old};
 use super::entry_list::EntryList;
 use super::fields::field_readers;
-use super::hold::Hold;
+use super::hold::{HeldClaim, Hold};
 use super::inline_deque::InlineDeque;
 pub(crate) use super::remembered::{Remembered, Spent};
 use super::reversal::{Clawback, Reversal};
@@ -450,6 +450,12 @@ pub struct Ledger {
     /// have after the capture (see [`Hold`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) clawed_at_capture: Vec<(u64, u64)>,
+    /// Held points of lots other than a reversed award's own that a
+    /// `clamp` or `negative_balance` reversal of it could not take because
+    /// they were held: had their holds closed first, it would have taken
+    /// them, as it takes every other point it can (see [`Hold`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) held_claims: Vec<HeldClaim>,
     #[serde(default)]
     pub(crate) earnings: VecDeque<Earning>,
     /// The most recent awards a cap cut, oldest first, as many as
@@ -486,6 +492,7 @@ impl Default for Ledger {
             forgiven_held: Vec::new(),
             owed_held: Vec::new(),
             clawed_at_capture: Vec::new(),
+            held_claims: Vec::new(),
             earnings: VecDeque::new(),
             cut: VecDeque::new(),
             statement: VecDeque::new(),
@@ -550,6 +557,7 @@ impl Ledger {
             forgiven_held,
             owed_held,
             clawed_at_capture,
+            held_claims,
             earnings,
             cut,
             statement,
@@ -570,6 +578,7 @@ impl Ledger {
         forgiven_held.clear();
         owed_held.clear();
         clawed_at_capture.clear();
+        held_claims.clear();
         earnings.clear();
         cut.clear();
         statement.clear();
@@ -1053,7 +1062,7 @@ impl Ledger {
         // the debt, whichever is less, in all.
         let debt_paid = self.owed.min(total);
         self.owed -= debt_paid;
-        if debt_paid > 0 && !self.owed_held.is_empty() {
+        if debt_paid > 0 && !(self.owed_held.is_empty() && self.held_claims.is_empty()) {
             self.cap_owed_held();
         }
         self.reversed = self.reversed.saturating_add(debt_paid);
@@ -1290,12 +1299,15 @@ impl Ledger {
                 what: "an empty lot is kept",
             });
         }
-        let sum = |marks: &[(u64, u64)]| {
+        let sum = |marks: &[(u64, u64)], owed: bool| {
+            let claimed = self.held_claims.iter().filter(|c| c.owed == owed);
             marks
                 .iter()
-                .try_fold(0u64, |s, &(_, points)| s.checked_add(points))
+                .map(|&(_, points)| points)
+                .chain(claimed.map(|c| c.points))
+                .try_fold(0u64, u64::checked_add)
         };
-        let marked = |lot: u64| {
+        let own = |lot: u64| {
             let of = |marks: &[(u64, u64)]| {
                 marks
                     .iter()
@@ -1304,16 +1316,21 @@ impl Ledger {
             };
             of(&self.forgiven_held).checked_add(of(&self.owed_held))
         };
-        if sum(&self.forgiven_held).is_none_or(|f| f > self.forgiven)
-            || sum(&self.owed_held).is_none_or(|o| o > self.owed)
-            || self
-                .forgiven_held
-                .iter()
-                .chain(&self.owed_held)
-                .any(|&(lot, points)| {
-                    points == 0
-                        || marked(lot).is_none_or(|m| m > super::hold::held_in(&self.lots, lot))
-                })
+        let marked = |lot: u64| {
+            let mut claimed = self.held_claims.iter().filter(|c| c.lot == lot);
+            claimed.try_fold(own(lot)?, |m, c| m.checked_add(c.points))
+        };
+        let mut lots_marked = self
+            .forgiven_held
+            .iter()
+            .chain(&self.owed_held)
+            .map(|&(lot, points)| (lot, points))
+            .chain(self.held_claims.iter().map(|c| (c.lot, c.points)));
+        if sum(&self.forgiven_held, false).is_none_or(|f| f > self.forgiven)
+            || sum(&self.owed_held, true).is_none_or(|o| o > self.owed)
+            || lots_marked.any(|(lot, points)| {
+                points == 0 || marked(lot).is_none_or(|m| m > super::hold::held_in(&self.lots, lot))
+            })
         {
             return Err(PointsError::Inconsistent {
                 what: "forgiven or owed held points beyond what is forgiven, owed or their lot holds",
@@ -1322,7 +1339,7 @@ impl Ledger {
         if self
             .clawed_at_capture
             .iter()
-            .any(|&(lot, points)| points == 0 || marked(lot).is_none_or(|m| points > m))
+            .any(|&(lot, points)| points == 0 || own(lot).is_none_or(|m| points > m))
         {
             return Err(PointsError::Inconsistent {
                 what: "held points to claw at capture beyond the forgiven or owed ones",

@@ -438,11 +438,20 @@ impl Ledger {
             }
             // What could not be taken is the award's held points first:
             // marked, they go to this reversal if their hold is released.
+            // Then, for a policy that takes other points, other lots' held
+            // points: had their holds closed first, it would have taken them.
+            let claims = clawback != Clawback::Debt;
             if forgiven > 0 {
-                self.forgive_held(e.lot, forgiven);
+                let marked = self.forgive_held(e.lot, forgiven);
+                if claims {
+                    self.claim_held((e.lot, e.source), forgiven - marked, false, now);
+                }
             }
             if owed > 0 {
-                self.owe_held(e.lot, owed);
+                let marked = self.owe_held(e.lot, owed);
+                if claims {
+                    self.claim_held((e.lot, e.source), owed - marked, true, now);
+                }
             }
             // Within what was just marked: `rest` holds them all.
             self.claw_at_capture(e.lot, at_capture);
