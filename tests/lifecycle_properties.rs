@@ -252,7 +252,15 @@ fn policy_spec() -> impl Strategy<Value = PolicySpec> {
     (
         offset(),
         activity,
-        (subsequence(KEY_ACTIONS, 1..=2), 1u32..4, 1u16..15),
+        // Now and then an activation window longer than the spread, up to
+        // the most a spec allows: key actions count on any day, and with
+        // far instants the activation day lies hundreds of days or more
+        // after sign-up (the state once kept at most 255).
+        (
+            subsequence(KEY_ACTIONS, 1..=2),
+            1u32..4,
+            prop_oneof![3 => 1u16..15, 1 => 15u16..=u16::MAX],
+        ),
         retention,
         prop_oneof![3 => 3u32..=4, 1 => 5u32..10],
         idle,

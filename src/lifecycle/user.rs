@@ -89,11 +89,12 @@ pub enum LifecycleError {
 /// reaches, it stays, as the generic machine's does.
 ///
 /// The fixed part of the state (everything but the transition history and
-/// the window of recent event ids) is 80 bytes, and the whole state 152
-/// (under two and a half cache lines), so a million users take 152 MB in
-/// a batch replay. Instants are kept to the millisecond.
+/// the window of recent event ids) is 88 bytes, and the whole state 160
+/// (two and a half cache lines), so a million users take 160 MB in a batch
+/// replay. Instants are kept to the millisecond.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-// A fixed layout, widest fields first: the fixed part packs with no padding holes.
+// A fixed layout, widest fields first: the fixed part packs with no padding
+// holes between its fields (seven bytes spare at its end, before the id window).
 #[repr(C)]
 pub struct Lifecycle {
     user: UserId,
@@ -114,18 +115,24 @@ pub struct Lifecycle {
     history_dropped: u32,
     refunds: u16,
     returns: u16,
+    /// The activation day, as days after `acquired_day`; meaningful once
+    /// `key_actions` reaches the policy's `required`. Two bytes hold every
+    /// day a key action can count on (`activation.within_days` is a
+    /// `u16`), so the day is exact. Only a sign-up arriving late that moves
+    /// the acquisition back further still can push it past `u16::MAX`
+    /// (179 years): there it saturates, standing for that day or any later
+    /// one, which only ever leaves out windows, never adds one. (A byte,
+    /// saturating at 255, let retention windows that closed long before
+    /// the real activation day count.) States stored with that byte read
+    /// back as they were; those stored before the day was kept, as 0:
+    /// activated on the acquisition day.
+    #[serde(default)]
+    activated_on: u16,
     stage: Stage,
     /// The highest progress stage ever reached: where the path back leads.
     peak: Stage,
     /// The stage held when the user went idle: where a return from at-risk leads.
     resume: Stage,
-    /// The activation day, as days after `acquired_day` (saturating: 255
-    /// stands for that day or any later one); meaningful once
-    /// `key_actions` reaches the policy's `required`. One byte, so the
-    /// fixed part stays 80 bytes. States stored before it was kept read
-    /// back as 0: activated on the acquisition day.
-    #[serde(default)]
-    activated_on: u8,
     pub(super) recent: RecentIds,
     #[serde(with = "super::history::as_transitions")]
     history: Vec<Kept>,
@@ -385,7 +392,8 @@ impl Lifecycle {
     /// of the `required`-th key action. Returns whether this activated the
     /// user, or moved their activation day earlier.
     fn count_key_action(&mut self, offset: i32, required: u32) -> bool {
-        let offset = u8::try_from(offset).unwrap_or(u8::MAX);
+        // `offset` is in `0..within_days`, so it always fits.
+        let offset = u16::try_from(offset).unwrap_or(u16::MAX);
         let before = self.activated_on;
         self.key_actions = self.key_actions.saturating_add(1);
         self.activated_on = match self.key_actions {
@@ -403,10 +411,11 @@ impl Lifecycle {
     }
 
     /// Moves the acquisition day back to `day` (a late, earlier sign-up),
-    /// keeping the activation day where it was.
+    /// keeping the activation day where it was (as far as `activated_on`
+    /// reaches: see there).
     fn acquired_earlier(&mut self, day: LocalDay) {
         let back = self.acquired_day.days_since(day);
-        let back = u8::try_from(back.max(0)).unwrap_or(u8::MAX);
+        let back = u16::try_from(back.max(0)).unwrap_or(u16::MAX);
         self.activated_on = self.activated_on.saturating_add(back);
         self.acquired_day = day;
     }
@@ -1006,6 +1015,116 @@ mod tests {
         assert_eq!(state.stage(), Stage::Activated);
     }
 
+    /// A policy that lets key actions count `within_days` after sign-up,
+    /// retains on three active days in fourteen, never idles the user in
+    /// the span of these tests, and remembers every event id (so that late
+    /// events are judged, not refused).
+    fn long_activation(within_days: u16) -> LifecyclePolicy<FixedOffset> {
+        policy(|s| {
+            s.activation.within_days = within_days;
+            s.retention = crate::lifecycle::RetentionRule {
+                active_days: 3,
+                window_days: 14,
+            };
+            s.idle = crate::lifecycle::Idle {
+                at_risk_days: 1000,
+                dormant_days: 2000,
+                churned_days: 3000,
+            };
+            s.dedupe = crate::dedupe::DedupeWindow {
+                horizon_hours: 24_000,
+                max_ids: 1000,
+            };
+        })
+    }
+
+    /// Applies `(day, kind)` events in the order given, each `day` days
+    /// after `t0`, checking each was applied.
+    fn days_applied(p: &LifecyclePolicy<FixedOffset>, events: &[(i64, EventKind)]) -> Lifecycle {
+        let mut state = Lifecycle::new(U);
+        for (id, (d, kind)) in (1..).zip(events) {
+            let e = Event::new(EventId(id), U, t0() + TimeDelta::days(*d), kind.clone());
+            assert!(p.apply(&mut state, &e).unwrap().was_applied(), "day {d}");
+        }
+        state
+    }
+
+    #[test]
+    fn an_activation_day_past_255_days_after_sign_up_is_kept_exactly() {
+        // Active on days 256 to 258, activated on day 300: the only window
+        // with three active days closed long before the activation, so time
+        // order leaves the user activated. A byte for the day saturated at
+        // 255 and let that window retain.
+        let p = long_activation(400);
+        let visit = || EventKind::Visited;
+        let events = [
+            (0, EventKind::SignedUp),
+            (256, visit()),
+            (257, visit()),
+            (258, visit()),
+            (300, lesson()),
+        ];
+        let state = days_applied(&p, &events);
+        assert_eq!(state.stage(), Stage::Activated);
+        let day_300 = LocalDay::of(t0() + TimeDelta::days(300), p.zone());
+        assert_eq!(state.activation_day(), day_300);
+        // The same days 100 earlier, under 255, were always judged right.
+        let p = long_activation(250);
+        let earlier = events.map(|(d, kind)| ((d - 100).max(0), kind));
+        assert_eq!(days_applied(&p, &earlier).stage(), Stage::Activated);
+        // And a window ending once activated still retains.
+        let p = long_activation(400);
+        let after = [
+            (0, EventKind::SignedUp),
+            (300, lesson()),
+            (301, visit()),
+            (302, visit()),
+        ];
+        assert_eq!(days_applied(&p, &after).stage(), Stage::Retained);
+    }
+
+    #[test]
+    fn a_late_day_retains_only_after_an_activation_past_255_days() {
+        // Day 257 arrives last and completes the window of days 256 to
+        // 258, which closed before the activation on day 300.
+        let p = long_activation(400);
+        let state = days_applied(
+            &p,
+            &[
+                (0, EventKind::SignedUp),
+                (256, EventKind::Visited),
+                (258, EventKind::Visited),
+                (300, lesson()),
+                (257, EventKind::Visited),
+            ],
+        );
+        assert_eq!(state.stage(), Stage::Activated);
+    }
+
+    #[test]
+    fn a_late_sign_up_far_back_keeps_the_activation_day() {
+        // Acquired on day 0 by a visit, activated on day 20; a sign-up 300
+        // days before arrives late. The activation day stays day 20, so
+        // day 2, arriving last, completes only windows (days 0 to 2) that
+        // closed before it. A byte saturated at 255 days after the new
+        // acquisition day, day -45, and those windows retained.
+        let p = long_activation(30);
+        let state = days_applied(
+            &p,
+            &[
+                (0, EventKind::Visited),
+                (1, EventKind::Visited),
+                (20, lesson()),
+                (-300, EventKind::SignedUp),
+                (2, EventKind::Visited),
+            ],
+        );
+        let day = |d| LocalDay::of(t0() + TimeDelta::days(d), p.zone());
+        assert_eq!(state.acquired_day, day(-300));
+        assert_eq!(state.activation_day(), day(20));
+        assert_eq!(state.stage(), Stage::Activated);
+    }
+
     /// Applies `events` to a new state in the `order` given; returns each
     /// event's moves as `(from, to)` pairs, and the state.
     fn in_order<Tz: TimeZone>(
@@ -1265,9 +1384,9 @@ mod tests {
         let fixed =
             whole - std::mem::size_of::<RecentIds>() - std::mem::size_of::<Vec<Transition>>();
         assert!(fixed <= 128, "fixed state is {fixed} bytes");
-        // Under two and a half cache lines in all: what a batch replay
-        // streams per user.
-        assert_eq!(whole, 152, "whole state is {whole} bytes");
+        // Two and a half cache lines in all: what a batch replay streams
+        // per user.
+        assert_eq!(whole, 160, "whole state is {whole} bytes");
     }
 
     #[test]
@@ -1620,6 +1739,28 @@ mod tests {
         s.at(t0() + days(50), pay());
         let json = serde_json::to_string(&s.state).unwrap();
         assert_eq!(serde_json::from_str::<Lifecycle>(&json).unwrap(), s.state);
+    }
+
+    #[test]
+    fn stored_activation_days_read_back_whatever_their_width() {
+        let p = long_activation(400);
+        let state = days_applied(&p, &[(0, EventKind::SignedUp), (300, lesson())]);
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["activated_on"], 300);
+        assert_eq!(
+            serde_json::from_value::<Lifecycle>(json.clone()).unwrap(),
+            state
+        );
+        // Stored when the day was a byte: read as it was.
+        let mut old = json.clone();
+        old["activated_on"] = 255.into();
+        let read: Lifecycle = serde_json::from_value(old).unwrap();
+        assert_eq!(read.activated_on, 255);
+        // Stored before the day was kept: the acquisition day.
+        let mut older = json;
+        older.as_object_mut().unwrap().remove("activated_on");
+        let read: Lifecycle = serde_json::from_value(older).unwrap();
+        assert_eq!(read.activation_day(), read.acquired_day);
     }
 
     fn days(n: i64) -> TimeDelta {
