@@ -58,6 +58,18 @@ use serde::{Deserialize, Serialize};
 /// they pay what no hold stands for first, and the held points then come
 /// back to the member as far as the debt for them was paid.)
 ///
+/// Limits: the promise is exact for one hold open on the member's points
+/// when the reversal comes. The marks above are kept per lot, not per
+/// hold, and settled first come, first served as holds close, so with
+/// several holds open the totals can depend on the order in which they
+/// close: a captured hold's points no longer stand for the reversal's
+/// marks on their lot (so another hold's points of another lot go back to
+/// the member), and points a capture took for the reversal are not given
+/// back when another hold's released points turn out to be ones it would
+/// have written off. And a later award that pays the debt charged for
+/// points held in a lot that expires before their release is not given
+/// back, though that debt would have been written off with them.
+///
 /// Every step takes the hold's [`OperationKey`]: repeating `hold` with a key
 /// returns the first hold, repeating `capture` or `release` returns the first
 /// capture or release; capturing a released hold (or the reverse) is
