@@ -427,6 +427,71 @@ fn same_totals(report: &SimulationReport, o: &Online) -> Result<(), TestCaseErro
     Ok(())
 }
 
+/// Members spending `price` points as often as they can after every
+/// event that earned them points (or a bonus), the online way, then every
+/// member's points expired at `as_of`: how many redemptions, and the
+/// points redeemed and expired.
+fn online_spending(
+    program: &Program,
+    events: &[Event],
+    as_of: DateTime<Utc>,
+    price: u64,
+) -> (u64, u64, u64) {
+    let mut ledgers: HashMap<UserId, Ledger> = HashMap::new();
+    let mut accounts: HashMap<UserId, Account> = HashMap::new();
+    let mut redemptions = 0u64;
+    for e in events {
+        if has_accounts(program) {
+            let account = accounts
+                .entry(e.user)
+                .or_insert_with(|| program.open_account(e.user, e.at));
+            let Ok(out) = program.earn(account, e, None) else {
+                continue;
+            };
+            if out.earned.duplicate || out.earned.total + out.bonus_total == 0 {
+                continue;
+            }
+            while account.ledger().spendable(e.at) >= price {
+                let key = format!("spend-{redemptions}").into();
+                if account.redeem(key, price, e.at).is_err() {
+                    break;
+                }
+                redemptions += 1;
+            }
+        } else {
+            let ledger = ledgers
+                .entry(e.user)
+                .or_insert_with(|| program.new_ledger());
+            let Ok(out) = program.apply(ledger, e) else {
+                continue;
+            };
+            if out.duplicate || out.total == 0 {
+                continue;
+            }
+            while ledger.spendable(e.at) >= price {
+                let key = format!("spend-{redemptions}").into();
+                if ledger.redeem(key, price, e.at).is_err() {
+                    break;
+                }
+                redemptions += 1;
+            }
+        }
+    }
+    let (mut redeemed, mut expired) = (0, 0);
+    for account in accounts.values_mut() {
+        program.evaluate_account(account, as_of).unwrap();
+        (redeemed, expired) = (
+            redeemed + account.ledger().redeemed(),
+            expired + account.ledger().expired(),
+        );
+    }
+    for ledger in ledgers.values_mut() {
+        ledger.expire(as_of);
+        (redeemed, expired) = (redeemed + ledger.redeemed(), expired + ledger.expired());
+    }
+    (redemptions, redeemed, expired)
+}
+
 fn shard_reports(
     program: &Program,
     events: &[Event],
@@ -493,6 +558,22 @@ proptest! {
         top.truncate(3);
         let got: Vec<(u64, UserId)> = report.top_earners.iter().map(|e| (e.earned, e.user)).collect();
         prop_assert_eq!(got, top);
+    }
+
+    #[test]
+    fn spending_batch_equals_online(
+        program in program(),
+        events in events(),
+        as_of in as_of(),
+        price in 1u64..80,
+    ) {
+        // Late events included: a lot past expiry at a later event's
+        // instant may still be spendable at a late one's.
+        let report = Simulation::new(&program, as_of)
+            .redeeming(price)
+            .run(&EventLog::new(events.clone()));
+        let online = online_spending(&program, &events, as_of, price);
+        prop_assert_eq!((report.redemptions, report.redeemed, report.expired), online);
     }
 
     #[test]

@@ -587,9 +587,9 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         count: &mut u64,
     ) -> u64 {
         let before = *count;
-        // Points past expiry are not spendable; retiring them first keeps
-        // the lots short (the result does not change: expiry is by instant).
-        member.expire(now);
+        // No expiry first: an event may come late, and a lot past expiry
+        // at a later event's instant may still be spendable at this one's
+        // (a redeem spends only lots spendable at `now`).
         while member.ledger().spendable(now) >= price {
             // Each redemption needs its own key; they are only ever seen by
             // this throwaway ledger.
@@ -747,8 +747,6 @@ impl MemberTally {
 trait Member<Tz: TimeZone> {
     /// The member's points.
     fn ledger(&self) -> &Ledger;
-    /// Retires the points due at `now`.
-    fn expire(&mut self, now: DateTime<Utc>);
     /// Redeems `points` at `now`; whether it did.
     fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> bool;
     /// Reverses `portion` of what event `source` earned, at `now`; whether
@@ -766,10 +764,6 @@ impl<Tz: TimeZone> Member<Tz> for Ledger {
         self
     }
 
-    fn expire(&mut self, now: DateTime<Utc>) {
-        Ledger::expire(self, now);
-    }
-
     fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> bool {
         Ledger::redeem(self, key, points, now).is_ok()
     }
@@ -785,11 +779,6 @@ impl<Tz: TimeZone> Member<Tz> for Ledger {
 impl<Tz: TimeZone> Member<Tz> for Account {
     fn ledger(&self) -> &Ledger {
         Account::ledger(self)
-    }
-
-    fn expire(&mut self, now: DateTime<Utc>) {
-        // Expiry cannot fail; the step only bumps the version.
-        let _ = self.ledger_step(|ledger| Ok(ledger.expire(now)));
     }
 
     fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> bool {
