@@ -586,20 +586,27 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         now: DateTime<Utc>,
         count: &mut u64,
     ) -> u64 {
-        let before = *count;
         // No expiry first: an event may come late, and a lot past expiry
         // at a later event's instant may still be spendable at this one's
         // (a redeem spends only lots spendable at `now`).
-        while member.ledger().spendable(now) >= price {
-            // Each redemption needs its own key; they are only ever seen by
-            // this throwaway ledger.
-            let key = format!("simulated-{count}").into();
-            if !member.redeem(key, price, now) {
-                break;
-            }
-            *count += 1;
+        let times = member
+            .ledger()
+            .spendable(now)
+            .checked_div(price)
+            .unwrap_or(0);
+        if times == 0 {
+            return 0;
         }
-        *count - before
+        // All in one redemption: the lots it takes, earliest-expiring
+        // first, are those `times` redemptions of `price` would take, and
+        // a redemption a point, of a large balance, would not end. Each
+        // key is only ever seen by this throwaway ledger.
+        let key = format!("simulated-{count}").into();
+        if !member.redeem(key, times * price, now) {
+            return 0;
+        }
+        *count += times;
+        times
     }
 }
 

@@ -387,6 +387,26 @@ fn spending_redeems_whenever_the_price_is_affordable() {
 }
 
 #[test]
+fn spending_a_large_balance_a_point_at_a_time_ends() {
+    // A trillion points, at a price of one: as many redemptions, counted
+    // without making each (a loop of them would not end in any useful
+    // time), and the same points spent.
+    let p = program(
+        r#"{ "rules": [{ "name": "jackpot", "on": "visited",
+                          "reward": { "type": "fixed", "points": 1000000000000 } }] }"#,
+    );
+    let r = Simulation::new(&p, day(1))
+        .redeeming(1)
+        .run(&log(vec![visit(1, 1, t(0)), visit(2, 1, t(1))]));
+    assert_eq!(
+        (r.redemptions, r.redeemed),
+        (2_000_000_000_000, 2_000_000_000_000)
+    );
+    assert_eq!(r.outstanding, 0);
+    assert!(r.is_conserved());
+}
+
+#[test]
 fn top_earners_break_ties_by_user_id() {
     let p = school();
     let events = vec![
