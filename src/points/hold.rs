@@ -7,6 +7,7 @@ use super::entry_list::EntryList;
 use super::ledger::{
     Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Spent, Taken, TakenList,
 };
+use super::rare_list::RareList;
 use super::statement::{Entry, EntryKind};
 use crate::id::EventId;
 use chrono::{DateTime, Utc};
@@ -650,7 +651,7 @@ impl Ledger {
         });
         // Claims after the lot's own marks, each within what is left.
         let (forgiven, owed) = (&self.forgiven_held, &self.owed_held);
-        let mut kept: Vec<(u64, u64)> = Vec::new();
+        let mut kept: RareList<(u64, u64)> = RareList::default();
         self.held_claims.retain_mut(|c| {
             let own = marked(forgiven, c.lot).saturating_add(marked(owed, c.lot));
             let before = marked(&kept, c.lot);
@@ -871,7 +872,7 @@ fn marked(marks: &[(u64, u64)], lot: u64) -> u64 {
 }
 
 /// Adds `points` to lot `lot`'s mark.
-fn mark(marks: &mut Vec<(u64, u64)>, lot: u64, points: u64) {
+fn mark(marks: &mut RareList<(u64, u64)>, lot: u64, points: u64) {
     if points == 0 {
         return;
     }
@@ -978,7 +979,7 @@ mod tests {
         let json = serde_json::to_string(&m).unwrap_or_default();
         let back: Ledger = serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(back, m);
-        assert_eq!(back.forgiven_held, [(m.lots[0].id, 30)]);
+        assert_eq!(*back.forgiven_held, [(m.lots[0].id, 30)]);
     }
 
     #[test]
@@ -1447,7 +1448,7 @@ mod tests {
         assert!(l.redeem("coupon".into(), 40, t(1)).is_ok());
         let r = p.reverse(&mut l, "refund".into(), EventId(1), Portion::Whole {}, t(2));
         assert!(r.is_ok_and(|r| r.owed == 100));
-        assert_eq!(l.owed_held, [(l.lots[0].id, 60)]);
+        assert_eq!(*l.owed_held, [(l.lots[0].id, 60)]);
         earn(&p, &mut l, &[visit(2, t(3))]);
         assert_eq!(l.owed(), 0);
         assert!(l.owed_held.is_empty());
@@ -1479,6 +1480,6 @@ mod tests {
         );
         let back: Ledger = serde_json::from_str(&json(&m)).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(back, m);
-        assert_eq!(back.owed_held, [(m.lots[0].id, 60)]);
+        assert_eq!(*back.owed_held, [(m.lots[0].id, 60)]);
     }
 }

@@ -11,6 +11,7 @@ use super::entry_list::EntryList;
 use super::fields::field_readers;
 use super::hold::{HeldClaim, Hold};
 use super::inline_deque::InlineDeque;
+use super::rare_list::RareList;
 pub(crate) use super::remembered::{Remembered, Spent};
 use super::reversal::{Clawback, Reversal};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
@@ -432,30 +433,30 @@ pub struct Ledger {
     /// it could not take them, by lot id: they go to the reversal when
     /// their hold is released (see [`Hold`]). Kept here, not with the
     /// award, which the ledger may forget while the hold is open.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) forgiven_held: Vec<(u64, u64)>,
+    #[serde(default, skip_serializing_if = "RareList::is_empty")]
+    pub(crate) forgiven_held: RareList<(u64, u64)>,
     /// Held points of lots whose awards a `debt` or `negative_balance`
     /// reversal could not take and charged as [owed](Ledger::owed), by lot
     /// id: released, they pay that debt off (see [`Hold`]), so the result
     /// does not depend on whether the hold closed before or after the
     /// reversal. Never more, in all, than is owed: later awards pay the
     /// rest of the debt off first, then these.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) owed_held: Vec<(u64, u64)>,
+    #[serde(default, skip_serializing_if = "RareList::is_empty")]
+    pub(crate) owed_held: RareList<(u64, u64)>,
     /// Of the forgiven or owed held points, by lot id, those a `clamp` or
     /// `negative_balance` reversal found in a lot past expiry and took no
     /// other points for: released, they expire with their lot, as they
     /// would have had the hold closed first; captured, they are spent, and
     /// the capture takes other points for them then, as the reversal would
     /// have after the capture (see [`Hold`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) clawed_at_capture: Vec<(u64, u64)>,
+    #[serde(default, skip_serializing_if = "RareList::is_empty")]
+    pub(crate) clawed_at_capture: RareList<(u64, u64)>,
     /// Held points of lots other than a reversed award's own that a
     /// `clamp` or `negative_balance` reversal of it could not take because
     /// they were held: had their holds closed first, it would have taken
     /// them, as it takes every other point it can (see [`Hold`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) held_claims: Vec<HeldClaim>,
+    #[serde(default, skip_serializing_if = "RareList::is_empty")]
+    pub(crate) held_claims: RareList<HeldClaim>,
     #[serde(default)]
     pub(crate) earnings: VecDeque<Earning>,
     /// The most recent awards a cap cut, oldest first, as many as
@@ -489,10 +490,10 @@ impl Default for Ledger {
             seen: RecentIds::new(),
             operations: InlineDeque::new(),
             holds: Vec::new(),
-            forgiven_held: Vec::new(),
-            owed_held: Vec::new(),
-            clawed_at_capture: Vec::new(),
-            held_claims: Vec::new(),
+            forgiven_held: RareList::default(),
+            owed_held: RareList::default(),
+            clawed_at_capture: RareList::default(),
+            held_claims: RareList::default(),
             earnings: VecDeque::new(),
             cut: VecDeque::new(),
             statement: VecDeque::new(),
@@ -1323,7 +1324,7 @@ impl Ledger {
         let mut lots_marked = self
             .forgiven_held
             .iter()
-            .chain(&self.owed_held)
+            .chain(self.owed_held.iter())
             .map(|&(lot, points)| (lot, points))
             .chain(self.held_claims.iter().map(|c| (c.lot, c.points)));
         if sum(&self.forgiven_held, false).is_none_or(|f| f > self.forgiven)

@@ -162,6 +162,7 @@ mod limits;
 mod make_up;
 mod multiplier;
 mod program;
+mod rare_list;
 mod remembered;
 mod reversal;
 mod rule;

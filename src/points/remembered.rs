@@ -4,6 +4,7 @@
 use super::entry_list::EntryList;
 use super::hold::{Hold, Release};
 use super::ledger::{OperationKey, Redemption};
+use super::rare_list::RareList;
 use super::reversal::Reversal;
 use super::statement::{Entry, EntryKind};
 use super::taken::TakenList;
@@ -56,8 +57,8 @@ pub(crate) struct Spent {
     repeated: bool,
     /// The entries after the implied one: what a capture took back for a
     /// reversal (see [`Hold`](super::Hold)); most often none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    reclaimed: Vec<Entry>,
+    #[serde(default, skip_serializing_if = "RareList::is_empty")]
+    reclaimed: RareList<Entry>,
 }
 
 impl Spent {
@@ -70,11 +71,11 @@ impl Spent {
             at: r.at,
             taken: r.taken.clone(),
             repeated: false,
-            reclaimed: r
-                .entries
-                .get(1..)
-                .map(<[Entry]>::to_vec)
-                .unwrap_or_default(),
+            // A redemption has one entry: a length to compare, no more.
+            reclaimed: match r.entries.get(1..) {
+                Some(more) if !more.is_empty() => more.iter().cloned().collect(),
+                _ => RareList::default(),
+            },
         }
     }
 
@@ -86,7 +87,7 @@ impl Spent {
             points: self.points,
             kind: kind(self.key.clone()),
         });
-        for entry in &self.reclaimed {
+        for entry in self.reclaimed.iter() {
             entries.push(entry.clone());
         }
         Redemption {

@@ -1,0 +1,113 @@
+//! A list that almost every ledger keeps empty: a pointer wide while
+//! empty, so that the bookkeeping of rare flows (holds settled against
+//! reversals) does not widen every ledger. Serialized as a plain list.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::ops::{Deref, DerefMut};
+
+/// A list kept behind one pointer, allocated on its first element and
+/// dropped again once emptied. It reads, and changes in place, as a
+/// slice; it grows and shrinks by the few methods below.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+// The box is the point: one pointer in the ledger, not a `Vec`'s three words.
+#[allow(clippy::box_collection)]
+pub(crate) struct RareList<T>(Option<Box<Vec<T>>>);
+
+// Not derived: that would ask `T: Default`.
+impl<T> Default for RareList<T> {
+    fn default() -> Self {
+        RareList(None)
+    }
+}
+
+impl<T> RareList<T> {
+    /// Whether it holds nothing (for `serde`'s `skip_serializing_if`).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Appends `item`.
+    pub(crate) fn push(&mut self, item: T) {
+        self.0.get_or_insert_with(Box::default).push(item);
+    }
+
+    /// Keeps the elements `keep` accepts, changing them as it goes.
+    pub(crate) fn retain_mut(&mut self, keep: impl FnMut(&mut T) -> bool) {
+        if let Some(list) = &mut self.0 {
+            list.retain_mut(keep);
+            if list.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+
+    /// Keeps the elements `keep` accepts.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        self.retain_mut(|item| keep(item));
+    }
+
+    /// Empties it, freeing its room.
+    pub(crate) fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl<T> Deref for RareList<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl<T> FromIterator<T> for RareList<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        let list: Vec<T> = items.into_iter().collect();
+        RareList((!list.is_empty()).then(|| Box::new(list)))
+    }
+}
+
+// The elements, to change in place (none while empty: nothing allocated).
+impl<T> DerefMut for RareList<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        self.0.as_deref_mut().map_or(&mut [], Vec::as_mut_slice)
+    }
+}
+
+impl<T: Serialize> Serialize for RareList<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for RareList<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<T>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_is_a_pointer_wide_and_empty_again_once_emptied() {
+        assert_eq!(std::mem::size_of::<RareList<(u64, u64)>>(), 8);
+        let mut list = RareList::default();
+        assert!(list.is_empty());
+        list.push((1u64, 2u64));
+        list.push((3, 4));
+        list[0].1 = 5;
+        assert_eq!(*list, [(1, 5), (3, 4)]);
+        let json = serde_json::to_string(&list).unwrap_or_default();
+        assert_eq!(json, "[[1,5],[3,4]]");
+        let back: RareList<(u64, u64)> = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, list);
+        list.retain_mut(|(_, points)| *points > 4);
+        assert_eq!(*list, [(1, 5)]);
+        list.retain_mut(|_| false);
+        assert_eq!(list, RareList::default());
+        let empty: RareList<(u64, u64)> = serde_json::from_str("[]").unwrap_or_default();
+        assert_eq!(empty, RareList::default());
+    }
+}
