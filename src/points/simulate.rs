@@ -516,7 +516,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     afterwards.extend(bonuses);
                 }
                 Refunded::Unmatched => counts.refunds_unmatched += 1,
-                Refunded::NotARefund => {}
+                Refunded::NotARefund | Refunded::Repeated => {}
             }
         }
     }
@@ -563,12 +563,19 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     portion: share,
                     at: event.at,
                 };
+                let done = member.reverse(self.program, reversal);
+                // A refund event seen again (its id forgotten by the dedupe
+                // window, its reversal's key still remembered) is answered
+                // with the first reversal: it refunds nothing more.
+                if done.as_ref().is_some_and(|(r, _)| r.repeated) {
+                    return Refunded::Repeated;
+                }
                 // The refund is of this purchase whether or not it earned
                 // points to take back: the next refund is of an earlier one.
                 paid.refunded += refund;
                 // A purchase that earned no points is reversed only for
                 // what it counted toward a tier or badges.
-                match member.reverse(self.program, reversal) {
+                match done {
                     Some((r, bonuses)) if r.points > 0 => Refunded::Reversed(r.made_up, bonuses),
                     _ => Refunded::Unmatched,
                 }
@@ -656,6 +663,8 @@ enum Refunded {
     Reversed(Vec<MadeUp>, Vec<Bonus>),
     /// No purchase was left to reverse, or the reversal failed.
     Unmatched,
+    /// A refund made before, seen again: nothing changed.
+    Repeated,
 }
 
 /// What [`Simulation::run_user`] reuses from member to member, so that a

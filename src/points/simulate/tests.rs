@@ -353,6 +353,45 @@ fn a_refund_of_a_purchase_that_earned_no_points_is_unmatched_under_a_ladder_too(
 }
 
 #[test]
+fn a_refund_seen_again_after_the_dedupe_window_refunds_nothing_more() {
+    // The dedupe window remembers one id for an hour: the refund's id is
+    // forgotten when it comes again at 5h, and the ledger takes the event
+    // as new, but the reversal's key is remembered, and its first result
+    // is the answer. The report is that of the log without it, but for
+    // the events counted. Before, it counted a second reversal and took
+    // the earlier purchase as refunded.
+    let p = program(
+        r#"{ "dedupe": { "horizon_hours": 1, "max_ids": 1 },
+             "ledger": { "clawback": "clamp" },
+             "rules": [
+               { "name": "buy", "on": "purchase",
+                 "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } },
+               { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 100 } } ] }"#,
+    );
+    let hour = |h| t(0) + TimeDelta::hours(h);
+    let once = vec![
+        purchase(1, 1, 100, hour(0)),
+        purchase(2, 1, 100, hour(1)),
+        refund(3, 1, 100, hour(2)),
+        visit(4, 1, hour(3)),
+    ];
+    let mut twice = once.clone();
+    twice.push(refund(3, 1, 100, hour(5)));
+    let run = |events: Vec<Event>| {
+        Simulation::new(&p, hour(10))
+            .reversing_refunds()
+            .run(&log(events))
+    };
+    let (a, b) = (run(once), run(twice));
+    assert_eq!((b.reversals, b.refunds_unmatched, b.reversed), (1, 0, 100));
+    assert_eq!(
+        (b.issued, b.forgiven, b.owed, b.outstanding),
+        (a.issued, a.forgiven, a.owed, a.outstanding)
+    );
+    assert_eq!((a.events, b.events), (4, 5));
+}
+
+#[test]
 fn a_refund_of_a_pointless_purchase_does_not_hold_back_the_earlier_ones() {
     // The lifetime cap rejects the second purchase whole: it earns nothing.
     // Each purchase is then refunded in full, latest first: the second
