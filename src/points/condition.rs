@@ -2,6 +2,7 @@
 //!
 //! See [`Condition`] for the JSON.
 
+use super::fields::field_readers;
 use super::multiplier::Multiplier;
 use super::tier::Tier;
 use crate::event::{AttrValue, Event, Label};
@@ -54,22 +55,28 @@ pub enum Condition {
     /// The event attribute `name` compared with `value` by `op`.
     Attr {
         /// The attribute.
+        #[serde(deserialize_with = "name_field")]
         name: Label,
         /// The comparison.
+        #[serde(deserialize_with = "op_field")]
         op: Comparison,
         /// The value on the right-hand side.
+        #[serde(deserialize_with = "value_field")]
         value: AttrValue,
     },
     /// The event attribute `name` is one of `values` (all of one type).
     AttrIn {
         /// The attribute.
+        #[serde(deserialize_with = "name_field")]
         name: Label,
         /// The accepted values.
+        #[serde(deserialize_with = "values_field")]
         values: Vec<AttrValue>,
     },
     /// The event's text attribute `channel` is one of these.
     Channel {
         /// The accepted channels.
+        #[serde(deserialize_with = "any_of_field")]
         any_of: Vec<Label>,
     },
     /// The event happened in one of these communities: the community its
@@ -77,29 +84,41 @@ pub enum Condition {
     /// `community`.
     Community {
         /// The accepted communities.
+        #[serde(deserialize_with = "any_of_field")]
         any_of: Vec<CommunityId>,
     },
     /// The event happened in `[start, end)` (UTC instants; either end open).
     Campaign {
         /// The first instant that counts.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "start_field"
+        )]
         start: Option<DateTime<Utc>>,
         /// The first instant that no longer counts.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "end_field"
+        )]
         end: Option<DateTime<Utc>>,
     },
     /// The event's local weekday, in the program's zone, is one of these
     /// (`"Mon"`, `"tuesday"`…).
     Weekdays {
         /// The accepted weekdays.
+        #[serde(deserialize_with = "any_of_field")]
         any_of: Vec<Weekday>,
     },
     /// The event's local hour, in the program's zone, is in `[from, to)`;
     /// when `from > to` the range wraps past midnight (22 to 2 is 22:00–01:59).
     Hours {
         /// The first hour that counts, 0 to 23.
+        #[serde(deserialize_with = "from_field")]
         from: u8,
         /// The first hour that no longer counts, 0 to 24.
+        #[serde(deserialize_with = "to_field")]
         to: u8,
     },
     /// Only the first event that meets the rule's other conditions, per user.
@@ -108,18 +127,36 @@ pub enum Condition {
     /// user (the `n`th, `2n`th…).
     EveryNth {
         /// At least 1.
+        #[serde(deserialize_with = "n_field")]
         n: u32,
     },
     /// The user's lifecycle stage, from the [`EarnContext`], is one of these.
     Stage {
         /// The accepted stages.
+        #[serde(deserialize_with = "any_of_field")]
         any_of: Vec<Stage>,
     },
     /// The user's tier name, from the [`EarnContext`], is one of these.
     Tier {
         /// The accepted tier names.
+        #[serde(deserialize_with = "any_of_field")]
         any_of: Vec<Label>,
     },
+}
+
+// Each field names itself when the JSON reader refuses its value
+// (`when[0]: field `n`: ...`).
+field_readers! {
+    fn name_field = named("name");
+    fn op_field = named("op");
+    fn value_field = named("value");
+    fn values_field = named("values");
+    fn any_of_field = named("any_of");
+    fn start_field = named("start");
+    fn end_field = named("end");
+    fn from_field = named("from");
+    fn to_field = named("to");
+    fn n_field = named("n");
 }
 
 /// How an attribute is compared with a value.

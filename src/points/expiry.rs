@@ -3,6 +3,7 @@
 //! optionally rounded up to the end of the month, quarter or year.
 
 use super::PointsError;
+use super::fields::field_readers;
 use crate::time::{LocalDay, instant_of_local, offset_seconds, unix_seconds};
 use chrono::{
     DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveTime, Offset, TimeDelta,
@@ -51,6 +52,7 @@ pub enum Expiry {
     /// Exactly `days` × 24 hours after the earning event.
     AfterDays {
         /// Days; at least 1.
+        #[serde(deserialize_with = "days_field")]
         days: u32,
     },
     /// `months` calendar months after the earning event's local date and
@@ -59,12 +61,25 @@ pub enum Expiry {
     /// the local period containing that instant.
     AfterMonths {
         /// Months; at least 1.
+        #[serde(deserialize_with = "months_field")]
         months: u32,
         /// Round up to the end of this period (the next period's local
         /// midnight). Default: no rounding.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "round_up_to_field"
+        )]
         round_up_to: Option<PeriodEnd>,
     },
+}
+
+// Each field names itself when the JSON reader refuses its value
+// (`field `expiry`: field `days`: ...`).
+field_readers! {
+    fn days_field = named("days");
+    fn months_field = named("months");
+    fn round_up_to_field = named("round_up_to");
 }
 
 impl Default for Expiry {

@@ -253,6 +253,7 @@ pub enum Reward {
     /// The same points for every matching event.
     Fixed {
         /// Points per event.
+        #[serde(deserialize_with = "points_field")]
         points: u64,
     },
     /// `points` for every `per_minor` minor units of a purchase's amount
@@ -260,19 +261,34 @@ pub enum Reward {
     /// Negative amounts earn nothing. Purchase triggers only.
     PerAmount {
         /// Points per unit.
+        #[serde(deserialize_with = "points_field")]
         points: u64,
         /// The unit, in minor units of the purchase's currency.
+        #[serde(deserialize_with = "per_minor_field")]
         per_minor: i64,
         /// How a fractional result becomes whole points.
+        #[serde(deserialize_with = "rounding_field")]
         rounding: Rounding,
         /// If set, the rule takes only purchases in this currency (for any
         /// other it is as if it did not match, see [`Reward::accepts`]): a
         /// unit of 1000 minor units means ¥10 but also $10, so a
         /// multi-currency host writes one rule per currency, and may put
         /// them in one exclusive group at one priority.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "currency_field"
+        )]
         currency: Option<Currency>,
     },
+}
+
+// A reward's fields name themselves too (`field `reward`: field `points`: ...`).
+field_readers! {
+    fn points_field = named("points");
+    fn per_minor_field = named("per_minor");
+    fn rounding_field = named("rounding");
+    fn currency_field = named("currency");
 }
 
 impl Reward {

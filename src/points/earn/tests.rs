@@ -1571,7 +1571,31 @@ fn every_refused_json_value_names_its_rule_and_field() {
         ),
         (
             rule(r#", "expiry": { "type": "after_days", "days": -1 }"#),
-            "rules[1]: field `expiry`: invalid value: integer `-1`, expected u32",
+            "rules[1]: field `expiry`: field `days`: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            rule(r#", "expiry": { "type": "after_months", "months": 1, "round_up_to": "week" }"#),
+            "rules[1]: field `expiry`: field `round_up_to`: unknown variant `week`",
+        ),
+        // Fields inside a tagged section name themselves after it.
+        (
+            r#"{ "rules": [ { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": -5 } } ] }"#
+                .to_string(),
+            "rules[0]: field `reward`: field `points`: invalid value: integer `-5`, expected u64",
+        ),
+        (
+            r#"{ "rules": [ { "name": "buy", "on": "purchase",
+                "reward": { "type": "per_amount", "points": 1, "per_minor": "x", "rounding": "down" } } ] }"#
+                .to_string(),
+            "rules[0]: field `reward`: field `per_minor`: invalid type: string \"x\", expected i64",
+        ),
+        (
+            rule(r#", "when": [ { "type": "every_nth", "n": -1 } ]"#),
+            "rules[1]: when[0]: field `n`: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            rule(r#", "when": [ { "type": "hours", "from": 25, "to": 300 } ]"#),
+            "rules[1]: when[0]: field `to`: invalid value: integer `300`, expected u8",
         ),
         (
             rule(r#", "expiry": { "type": "after_weeks", "weeks": 2 }"#),
@@ -1599,12 +1623,12 @@ fn every_refused_json_value_names_its_rule_and_field() {
         ),
         (
             rule(r#", "when": [ { "type": "first_time" }, { "type": "every_nth", "n": -2 } ]"#),
-            "rules[1]: when[1]: invalid value: integer `-2`, expected u32",
+            "rules[1]: when[1]: field `n`: invalid value: integer `-2`, expected u32",
         ),
         (
             r#"{ "rules": [ { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": -1 } } ] }"#
                 .to_string(),
-            "rules[0]: field `reward`: invalid value: integer `-1`, expected u64",
+            "rules[0]: field `reward`: field `points`: invalid value: integer `-1`, expected u64",
         ),
         (
             r#"{ "rules": [ { "name": 7, "on": "visited", "reward": { "type": "fixed", "points": 1 } } ] }"#
@@ -1622,7 +1646,7 @@ fn every_refused_json_value_names_its_rule_and_field() {
         ),
         (
             program(r#", "expiry": { "type": "after_months", "months": 0.5 }"#),
-            "field `expiry`: invalid type: floating point `0.5`, expected u32",
+            "field `expiry`: field `months`: invalid type: floating point `0.5`, expected u32",
         ),
         (
             program(r#", "utc_offset": 8"#),
