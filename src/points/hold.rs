@@ -546,13 +546,7 @@ impl Ledger {
         if self.clawed_at_capture.is_empty() {
             return Ok(Vec::new());
         }
-        // As a reversal's `take_any`: lots not past expiry, held points aside.
-        let mut there: u64 = self
-            .lots
-            .iter()
-            .filter(|l| !l.due_at(now))
-            .map(|l| l.remaining)
-            .fold(0, u64::saturating_add);
+        let mut there = self.takeable(now);
         let mut claws = Vec::new();
         for t in taken {
             let wanted = marked(&self.clawed_at_capture, t.lot).min(t.points);
@@ -1334,8 +1328,7 @@ mod tests {
                         close(&mut l);
                     }
                     assert_conserved(&l, day(3));
-                    let signed: i128 = l.statement().map(|e| e.signed_points()).sum();
-                    assert_eq!(signed, l.balance(day(3)), "{policy}");
+                    assert_statement_sums(&l, day(3));
                     assert!(l.clawed_at_capture.is_empty());
                     ends.push((l.balance(day(3)), l.owed(), l.forgiven()));
                     ends.push((l.expired().into(), l.reversed(), l.redeemed()));
@@ -1384,8 +1377,7 @@ mod tests {
                     assert_eq!((back.returned, back.reclaimed), (0, 50), "{policy}");
                 }
                 assert_conserved(&l, t(3));
-                let signed: i128 = l.statement().map(|e| e.signed_points()).sum();
-                assert_eq!(signed, l.balance(t(3)), "{policy}");
+                assert_statement_sums(&l, t(3));
                 assert!(l.held_claims.is_empty() && l.forgiven_held.is_empty());
                 ends.push((l.balance(t(3)), l.owed(), l.forgiven(), l.reversed()));
             }

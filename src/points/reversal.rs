@@ -392,10 +392,11 @@ impl Ledger {
                 continue;
             }
             // 1. From the award's own lot.
-            let mut own = 0;
+            let (mut own, mut lot_expired) = (0, false);
             if let Some(lot) = self.lots.iter_mut().find(|l| l.id == e.lot) {
                 own = lot.remaining.min(points);
                 lot.remaining -= own;
+                lot_expired = lot.due_at(now);
             }
             // 2. Expired points are written off.
             let mut short = points - own;
@@ -408,7 +409,6 @@ impl Ledger {
             let (other, at_capture) = match clawback {
                 Clawback::Debt => (0, 0),
                 Clawback::NegativeBalance | Clawback::Clamp => {
-                    let lot_expired = self.lots.iter().any(|l| l.id == e.lot && l.due_at(now));
                     let expired_held = match lot_expired {
                         true => self.unmarked_held(e.lot).min(short),
                         false => 0,
@@ -494,6 +494,15 @@ impl Ledger {
         ];
         result.entries = Entry::of_parts(now, parts).collect();
         Ok(result)
+    }
+
+    /// What [`Ledger::take_any`] could take at `now`: the points of lots
+    /// not past expiry (pending ones included, held points excluded).
+    pub(super) fn takeable(&self, now: DateTime<Utc>) -> u64 {
+        self.lots
+            .iter()
+            .filter(|l| !l.due_at(now))
+            .fold(0, |sum, l| sum.saturating_add(l.remaining))
     }
 
     /// Takes up to `points` from any lot not past expiry at `now` (pending

@@ -77,6 +77,14 @@ pub(crate) fn assert_conserved(l: &Ledger, now: DateTime<Utc>) {
     );
 }
 
+/// Asserts that the statement's entries, signed, add up to the balance
+/// net of debt at `now` (for a ledger whose statement keeps every entry).
+#[track_caller]
+pub(crate) fn assert_statement_sums(l: &Ledger, now: DateTime<Utc>) {
+    let signed: i128 = l.statement().map(|e| e.signed_points()).sum();
+    assert_eq!(signed, l.balance(now));
+}
+
 /// Asserts that `again`, the answer to a retried key, is `first` itself,
 /// marked as repeated.
 #[track_caller]
