@@ -33,12 +33,16 @@ pub struct DayTally {
 }
 
 impl DayTally {
-    /// With one more award of `points`, or `None` on overflow.
+    /// With one more award of `points`, or `None` on overflow. Inlined:
+    /// an earning step checks each award's tallies with it, and the call
+    /// cost more than the two additions.
+    #[inline]
     pub(crate) fn plus(self, points: u64) -> Option<DayTally> {
         self.plus_awards(points, 1)
     }
 
     /// With `awards` more awards of `points` in all, or `None` on overflow.
+    #[inline]
     pub(crate) fn plus_awards(self, points: u64, awards: u32) -> Option<DayTally> {
         Some(DayTally {
             count: self.count.checked_add(awards)?,

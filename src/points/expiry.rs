@@ -193,12 +193,17 @@ impl Expiry {
                     86_400.. => (worked.due.succ_opt(), utc - 86_400),
                     _ => (Some(worked.due), utc),
                 };
-                u32::try_from(utc)
+                let at = u32::try_from(utc)
                     .ok()
                     .and_then(|utc| NaiveTime::from_num_seconds_from_midnight_opt(utc, nanos))
                     .zip(date)
-                    .map(|(time, date)| Some(date.and_time(time).and_utc()))
-                    .ok_or(PointsError::Overflow)
+                    .map(|(time, date)| date.and_time(time).and_utc());
+                // Not `ok_or`: the error it built on every call, to drop it
+                // again, was a call of its own on most events.
+                match at {
+                    Some(at) => Ok(Some(at)),
+                    None => Err(PointsError::Overflow),
+                }
             }
         }
     }

@@ -755,8 +755,22 @@ impl TierLadder {
         amount: u64,
         zone: &Tz,
     ) -> Result<Recorded, TierError> {
-        let current = self.index_of(&status.tier)?;
         let day = LocalDay::of(at, zone);
+        match self.record_in_order(status, (day, at), amount) {
+            Some(recorded) => Ok(recorded),
+            None => self.record_any(status, (day, at), amount),
+        }
+    }
+
+    /// [`TierLadder::record_step`] for any record, of `amount` at `at`
+    /// on local `day`.
+    fn record_any(
+        &self,
+        status: &mut TierStatus,
+        (day, at): (LocalDay, DateTime<Utc>),
+        amount: u64,
+    ) -> Result<Recorded, TierError> {
+        let current = self.index_of(&status.tier)?;
         let key = self.bucket_of(day, status.joined);
         let start = self.window_start(status, day);
         let before = status.tally.sum_from(start)?;
@@ -792,6 +806,58 @@ impl TierLadder {
         Ok(Recorded {
             current,
             reached,
+            qualifying,
+            counted: amount,
+        })
+    }
+
+    /// [`TierLadder::record_step`] for the usual record, in fewer steps,
+    /// or `None` (nothing changed) for any other: points on a day no
+    /// older than any the status has seen, in a rolling window that no
+    /// kept bucket has left, for a member who stays at the tier the status
+    /// names by the ladder's own label (see [`TierLadder::index_of`]).
+    /// Then the window ends on `day`, its sum is the kept total, the day's
+    /// bucket is the newest or a new one after it, and the member neither
+    /// moves up nor down: what the whole step would do comes to this.
+    #[inline]
+    fn record_in_order(
+        &self,
+        status: &mut TierStatus,
+        (day, at): (LocalDay, DateTime<Utc>),
+        amount: u64,
+    ) -> Option<Recorded> {
+        let TierWindow::RollingDays { days } = self.spec.window else {
+            return None;
+        };
+        if amount == 0 || day < status.as_of || status.tally.newest().is_some_and(|n| n > day) {
+            return None;
+        }
+        let start = day.checked_add_days(-days_back(days))?;
+        if status.tally.reaches_before(start) {
+            return None;
+        }
+        let tiers = &self.spec.tiers;
+        let current = tiers
+            .iter()
+            .position(|t| t.name.shares_text_with(&status.tier))?;
+        let qualifying = status.tally.total()?.checked_add(amount)?;
+        let version = status.version.checked_add(1)?;
+        if self.qualified_from(current, qualifying) != current {
+            return None;
+        }
+        status.tally.add_newest(day, amount);
+        status.as_of = day;
+        if current > 0 {
+            let window = Rest {
+                tally: qualifying,
+                from: start,
+            };
+            self.rest_on(status, (current, current, at), window, (day, amount));
+        }
+        status.version = version;
+        Some(Recorded {
+            current,
+            reached: current,
             qualifying,
             counted: amount,
         })
@@ -1087,7 +1153,7 @@ impl TierLadder {
     /// [`TierLadder::qualified`] for a member at the tier at position
     /// `current`: a tally still within that tier's band, the usual case
     /// after a record, takes two comparisons instead of a search.
-    #[inline]
+    #[inline(always)]
     fn qualified_from(&self, current: usize, qualifying: u64) -> usize {
         let tiers = &self.spec.tiers;
         let reaches_current = tiers

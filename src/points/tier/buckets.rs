@@ -82,6 +82,37 @@ impl Buckets {
         self.total += u128::from(*bucket - before);
     }
 
+    /// The sum of every kept bucket, if it fits: the window's when none
+    /// is older than its start (see [`Buckets::reaches_before`]).
+    #[inline]
+    pub(super) fn total(&self) -> Option<u64> {
+        u64::try_from(self.total).ok()
+    }
+
+    /// The newest bucket kept.
+    #[inline]
+    pub(super) fn newest(&self) -> Option<LocalDay> {
+        self.list.last().map(|(k, _)| *k)
+    }
+
+    /// [`Buckets::add`] for a `key` no older than the newest bucket: to
+    /// it, or to a new bucket after it, without a search.
+    #[inline(always)]
+    pub(super) fn add_newest(&mut self, key: LocalDay, amount: u64) {
+        match self.list.last_mut() {
+            Some((newest, bucket)) if *newest == key => {
+                let before = *bucket;
+                *bucket = before.saturating_add(amount);
+                self.total += u128::from(*bucket - before);
+            }
+            _ => {
+                debug_assert!(self.newest().is_none_or(|n| n < key));
+                self.list.push((key, amount));
+                self.total += u128::from(amount);
+            }
+        }
+    }
+
     /// Sets bucket `key` to `value`, dropping it at 0.
     pub(super) fn set(&mut self, key: LocalDay, value: u64) {
         let before = match self.search(key) {

@@ -949,3 +949,89 @@ fn a_status_saved_before_it_kept_what_the_tier_rests_on_still_reads_and_steps() 
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(step.change.map(|c| c.to), Some(Label::from("member")));
 }
+
+mod in_order {
+    //! The usual record's short path gives what the whole step gives.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a member's history: a record of `amount` points
+    /// `hours` after the start, an evaluation, a retraction of a record
+    /// made then, or a save and load (after which the status names its
+    /// tier with a label of its own, not the ladder's).
+    #[derive(Clone, Debug)]
+    enum Op {
+        Record { hours: i64, amount: u64 },
+        Evaluate { hours: i64 },
+        Retract { hours: i64, amount: u64 },
+        Reload,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let hours = 0i64..24 * 80;
+        prop_oneof![
+            6 => (hours.clone(), prop_oneof![Just(0u64), 1u64..400, Just(u64::MAX)])
+                .prop_map(|(hours, amount)| Op::Record { hours, amount }),
+            1 => hours.clone().prop_map(|hours| Op::Evaluate { hours }),
+            1 => (hours, 1u64..300).prop_map(|(hours, amount)| Op::Retract { hours, amount }),
+            1 => Just(Op::Reload),
+        ]
+    }
+
+    fn ladders() -> impl Strategy<Value = TierLadder> {
+        let grace = prop_oneof![
+            Just(r#"{ "type": "none" }"#.to_string()),
+            (1u32..10).prop_map(|d| format!(r#"{{ "type": "days", "days": {d} }}"#)),
+        ];
+        prop_oneof![
+            (1u32..40, grace.clone()).prop_map(|(days, grace)| rolling(days, &grace)),
+            grace.prop_map(|grace| anniversary_ladder(&grace)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_short_path_steps_as_the_whole_step(
+            l in ladders(),
+            ops in prop::collection::vec(op(), 1..40),
+        ) {
+            let z = zone();
+            let t0 = noon(2026, 3, 1);
+            let at = |hours: i64| t0 + TimeDelta::hours(hours);
+            let (mut short, mut whole) = (l.start(t0, &z), l.start(t0, &z));
+            for op in ops {
+                match op {
+                    Op::Record { hours, amount } => {
+                        let day = LocalDay::of(at(hours), &z);
+                        let a = l.record_step(&mut short, at(hours), amount, &z);
+                        let b = l.record_any(&mut whole, (day, at(hours)), amount);
+                        let seen = |r: Result<Recorded, TierError>| {
+                            r.map(|r| (r.current, r.reached, r.qualifying, r.counted))
+                        };
+                        prop_assert_eq!(seen(a), seen(b));
+                    }
+                    Op::Evaluate { hours } => {
+                        let a = l.evaluate(&mut short, at(hours), &z);
+                        let b = l.evaluate(&mut whole, at(hours), &z);
+                        prop_assert_eq!(a, b);
+                    }
+                    Op::Retract { hours, amount } => {
+                        let now = at(hours + 1);
+                        let a = l.retract(&mut short, at(hours), now, amount, "r", &z);
+                        let b = l.retract(&mut whole, at(hours), now, amount, "r", &z);
+                        prop_assert_eq!(a, b);
+                    }
+                    Op::Reload => {
+                        let reload = |s: &TierStatus| {
+                            serde_json::to_string(s)
+                                .and_then(|json| serde_json::from_str::<TierStatus>(&json))
+                        };
+                        short = reload(&short).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        whole = reload(&whole).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    }
+                }
+                prop_assert_eq!(&short, &whole);
+            }
+        }
+    }
+}
