@@ -720,7 +720,9 @@ impl<Tz: TimeZone> Program<Tz> {
         // quotient as both with the other at ×1, without the wider one.
         let rounding = rule.multiplier_rounding;
         let multiplied = match (tier_multiplier, rule.multiplier) {
+            // Most members hold the lowest tier, at ×1: no arithmetic.
             (None, None) => base,
+            (Some(one), None) | (None, Some(one)) if one == Multiplier::ONE => base,
             (Some(one), None) | (None, Some(one)) => one.apply(base, rounding)?,
             (Some(tier), Some(own)) => tier.apply_both(own, base, rounding)?,
         };
