@@ -499,6 +499,41 @@ impl KindPattern {
         }
     }
 
+    /// Checks the rules a pattern's text form obeys: only a named kind
+    /// (`action_completed`, `custom`) takes a name, and the name is not
+    /// empty. Every pattern parsed from text passes, and a pattern that
+    /// passes writes text that parses back to it; a pattern built in code
+    /// that fails would not read back from its own JSON. Configuration that
+    /// holds patterns checks each of them with this when validated.
+    ///
+    /// ```
+    /// use growthkit::event::ParseKindError;
+    /// use growthkit::{KindPattern, KindTag};
+    ///
+    /// assert!(KindPattern::Named(KindTag::Custom, "quiz".into()).check().is_ok());
+    /// let home = KindPattern::Named(KindTag::Visited, "home".into());
+    /// assert!(matches!(home.check(), Err(ParseKindError::NameNotAllowed { .. })));
+    /// let blank = KindPattern::Named(KindTag::Custom, "".into());
+    /// assert!(matches!(blank.check(), Err(ParseKindError::EmptyName { .. })));
+    /// ```
+    pub fn check(&self) -> Result<(), ParseKindError> {
+        let KindPattern::Named(tag, name) = self else {
+            return Ok(());
+        };
+        if !tag.is_named() {
+            return Err(ParseKindError::NameNotAllowed {
+                kind: *tag,
+                text: self.to_string(),
+            });
+        }
+        if name.as_str().is_empty() {
+            return Err(ParseKindError::EmptyName {
+                text: self.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether every event matching `other` matches this pattern too.
     ///
     /// ```
@@ -531,17 +566,11 @@ impl FromStr for KindPattern {
         match s.split_once(':') {
             None => s.parse().map(KindPattern::Kind),
             Some((kind, name)) => {
-                let tag: KindTag = kind.parse()?;
-                if !tag.is_named() {
-                    return Err(ParseKindError::NameNotAllowed {
-                        kind: tag,
-                        text: s.to_owned(),
-                    });
-                }
-                if name.is_empty() {
-                    return Err(ParseKindError::EmptyName { text: s.to_owned() });
-                }
-                Ok(KindPattern::Named(tag, Label::from(name)))
+                let pattern = KindPattern::Named(kind.parse()?, Label::from(name));
+                // `kind:name` is exactly the text the pattern writes, so the
+                // errors quote `s` as given.
+                pattern.check()?;
+                Ok(pattern)
             }
         }
     }
@@ -907,6 +936,38 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_pattern_passes_its_check_exactly_when_its_text_reads_back() {
+        let named = |tag, name: &str| KindPattern::Named(tag, name.into());
+        for p in [
+            KindPattern::Any,
+            KindPattern::Kind(KindTag::Visited),
+            named(KindTag::Custom, "quiz"),
+            named(KindTag::ActionCompleted, "a:b"),
+            named(KindTag::Custom, "*"),
+        ] {
+            assert_eq!(p.check(), Ok(()), "{p}");
+            assert_eq!(p.to_string().parse::<KindPattern>(), Ok(p));
+        }
+        for p in [
+            named(KindTag::Visited, "home"),
+            named(KindTag::Custom, ""),
+            named(KindTag::ActionCompleted, ""),
+            named(KindTag::Purchase, ""),
+        ] {
+            let err = p.check().unwrap_err();
+            // The same error, quoting the same text, as reading it back.
+            assert_eq!(p.to_string().parse::<KindPattern>(), Err(err), "{p}");
+        }
+        assert_eq!(
+            named(KindTag::Visited, "home").check(),
+            Err(ParseKindError::NameNotAllowed {
+                kind: KindTag::Visited,
+                text: "visited:home".into()
+            })
+        );
     }
 
     #[test]

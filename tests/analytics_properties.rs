@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, TimeZone, Utc};
 use growthkit::analytics::{
-    CohortBy, FunnelSpec, FunnelTally, IntervalClock, IntervalUnit, Retention, RetentionSpec,
-    RetentionTally, StickinessSpec, StickinessTally,
+    CohortBy, Funnel, FunnelSpec, FunnelTally, IntervalClock, IntervalUnit, Retention,
+    RetentionSpec, RetentionTally, Stickiness, StickinessSpec, StickinessTally,
 };
-use growthkit::{Event, EventId, EventKind, KindPattern, LocalDay, UserId};
+use growthkit::{Event, EventId, EventKind, KindPattern, KindTag, LocalDay, UserId};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -373,6 +373,59 @@ proptest! {
         prop_assert_eq!(report.active_days.iter().sum::<u64>(), report.weekly_active);
         roundtrip(&tally);
         roundtrip(&report);
+    }
+}
+
+/// Any pattern, including ones built in code that no text reads as: a name
+/// on a kind that carries none, or an empty name.
+fn any_pattern() -> impl Strategy<Value = KindPattern> {
+    let tag = (0..KindTag::ALL.len()).prop_map(|i| KindTag::ALL[i]);
+    prop_oneof![
+        Just(KindPattern::Any),
+        tag.clone().prop_map(KindPattern::Kind),
+        (tag, prop_oneof![Just(""), Just("quiz"), Just("a:b")])
+            .prop_map(|(tag, name)| KindPattern::Named(tag, name.into())),
+    ]
+}
+
+/// Whether `spec` validates, checked against whether its JSON reads back
+/// as the checked type: the two must agree.
+fn validates_as_it_reads_back<S, T>(
+    spec: S,
+    validate: impl Fn(S) -> bool,
+) -> Result<(), TestCaseError>
+where
+    S: serde::Serialize + Clone,
+    T: serde::de::DeserializeOwned,
+{
+    let json = serde_json::to_string(&spec).unwrap();
+    let reads_back = serde_json::from_str::<T>(&json).is_ok();
+    prop_assert_eq!(validate(spec), reads_back, "{}", json);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn a_spec_validates_exactly_when_its_json_reads_back(
+        steps in prop::collection::vec(any_pattern(), 2..4),
+        entry in any_pattern(),
+        activity in prop::collection::vec(any_pattern(), 1..3),
+    ) {
+        let funnel = FunnelSpec { steps, window_seconds: 60 };
+        validates_as_it_reads_back::<_, Funnel>(funnel, |s| s.validate().is_ok())?;
+        let retention = RetentionSpec {
+            entry,
+            activity: Some(activity.clone()),
+            ..RetentionSpec::new(1)
+        };
+        validates_as_it_reads_back::<_, Retention>(retention, |s| s.validate().is_ok())?;
+        let stickiness = StickinessSpec {
+            activity,
+            ..StickinessSpec::new(LocalDay::from_number(20_000))
+        };
+        validates_as_it_reads_back::<_, Stickiness>(stickiness, |s| s.validate().is_ok())?;
     }
 }
 

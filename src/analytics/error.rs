@@ -1,3 +1,5 @@
+use crate::event::ParseKindError;
+
 /// An analytics specification that cannot be used, or two values that cannot
 /// be merged. Each message names the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +36,19 @@ pub enum AnalyticsError {
     NoActivityPatterns {
         /// The field at fault.
         field: &'static str,
+    },
+    /// An event pattern that its own text form cannot express (a name on a
+    /// kind that carries none, or an empty name), so the specification
+    /// holding it would not read back from its JSON.
+    #[error("`{}` is not a valid event pattern: {error}", place(.field, .index))]
+    InvalidPattern {
+        /// The field at fault: `steps`, `entry` or `activity`.
+        field: &'static str,
+        /// The pattern's position in that list, from 0; `None` for a field
+        /// holding one pattern (`entry`).
+        index: Option<usize>,
+        /// What is wrong with the pattern, as reading its text reports it.
+        error: ParseKindError,
     },
     /// A retention table would have more intervals than the library allows.
     #[error("retention `max_n` is {given}, more than the maximum {max}")]
@@ -74,4 +89,12 @@ pub enum AnalyticsError {
         /// What is wrong with it.
         detail: String,
     },
+}
+
+/// `field[index]`, or `field` alone for a field holding one pattern.
+fn place(field: &str, index: &Option<usize>) -> String {
+    match index {
+        Some(i) => format!("{field}[{i}]"),
+        None => field.to_owned(),
+    }
 }

@@ -82,7 +82,7 @@
 //! assert_eq!(report.converted, Ratio::new(1, 3));
 //! ```
 
-use super::{AnalyticsError, Ratio, bump};
+use super::{AnalyticsError, Ratio, bump, check_patterns};
 use crate::event::{Event, EventKind, KindPattern};
 use crate::id::UserId;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -118,13 +118,16 @@ impl FunnelSpec {
     /// The longest conversion window: 3,660 days, about ten years.
     pub const MAX_WINDOW_SECONDS: u64 = 3_660 * 86_400;
 
-    /// Checks the spec into a [`Funnel`].
+    /// Checks the spec into a [`Funnel`]. Each step must pass
+    /// [`KindPattern::check`] ([`AnalyticsError::InvalidPattern`] names the
+    /// first that does not), so what validates also reads back from its JSON.
     pub fn validate(self) -> Result<Funnel, AnalyticsError> {
         Funnel::try_from(self)
     }
 }
 
-/// A checked funnel: 2 to 64 steps and a positive window. Serializes as its
+/// A checked funnel: 2 to 64 steps, each a pattern its text form can
+/// express ([`KindPattern::check`]), and a positive window. Serializes as its
 /// [`FunnelSpec`] and is checked again when deserialized.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(try_from = "FunnelSpec", into = "FunnelSpec")]
@@ -148,6 +151,7 @@ impl TryFrom<FunnelSpec> for Funnel {
                 max: FunnelSpec::MAX_STEPS,
             });
         }
+        check_patterns("steps", &spec.steps)?;
         if spec.window_seconds == 0 {
             return Err(AnalyticsError::ZeroWindow);
         }
@@ -588,6 +592,49 @@ mod tests {
         assert!(spec(64, FunnelSpec::MAX_WINDOW_SECONDS).validate().is_ok());
         let bad = r#"{"steps":["visited"],"window_seconds":5}"#;
         assert!(serde_json::from_str::<Funnel>(bad).is_err());
+    }
+
+    #[test]
+    fn a_step_its_text_cannot_express_is_refused_and_a_valid_one_reads_back() {
+        use crate::event::{KindTag, ParseKindError};
+        let with = |second| FunnelSpec {
+            steps: vec![KindPattern::Kind(KindTag::SignedUp), second],
+            window_seconds: 3600,
+        };
+        // `visited` carries no name: the JSON reader refuses `visited:home`,
+        // and so does validation, naming the step.
+        let home = with(KindPattern::Named(KindTag::Visited, "home".into()));
+        let err = home.clone().validate().unwrap_err();
+        assert_eq!(
+            err,
+            AnalyticsError::InvalidPattern {
+                field: "steps",
+                index: Some(1),
+                error: ParseKindError::NameNotAllowed {
+                    kind: KindTag::Visited,
+                    text: "visited:home".into()
+                },
+            }
+        );
+        assert!(err.to_string().contains("`steps[1]`"), "{err}");
+        let json = serde_json::to_string(&home).unwrap();
+        assert!(serde_json::from_str::<Funnel>(&json).is_err());
+        let blank = with(KindPattern::Named(KindTag::Custom, "".into()));
+        assert!(matches!(
+            blank.validate(),
+            Err(AnalyticsError::InvalidPattern {
+                index: Some(1),
+                error: ParseKindError::EmptyName { .. },
+                ..
+            })
+        ));
+
+        // A named step that validates reads back, inside a half-fed builder.
+        let paid = with(KindPattern::Named(KindTag::Custom, "paid".into()));
+        let mut b = paid.validate().unwrap().builder();
+        b.add(&ev(1, t(0, 0), "signup"));
+        let json = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<FunnelBuilder>(&json).unwrap(), b);
     }
 
     #[test]

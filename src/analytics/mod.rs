@@ -61,6 +61,7 @@ pub use stickiness::{
     Stickiness, StickinessBuilder, StickinessReport, StickinessSpec, StickinessTally,
 };
 
+use crate::event::KindPattern;
 use serde::{Deserialize, Serialize};
 
 /// An exact rate: `numerator / denominator`, both counts (of users, or of
@@ -110,6 +111,21 @@ impl Ratio {
     pub fn percent(self) -> Option<f64> {
         self.value().map(|v| v * 100.0)
     }
+}
+
+/// Checks each pattern of the list in `field` ([`KindPattern::check`]), so
+/// that a validated specification reads back from its own JSON.
+pub(crate) fn check_patterns(
+    field: &'static str,
+    patterns: &[KindPattern],
+) -> Result<(), AnalyticsError> {
+    patterns.iter().enumerate().try_for_each(|(i, p)| {
+        p.check().map_err(|error| AnalyticsError::InvalidPattern {
+            field,
+            index: Some(i),
+            error,
+        })
+    })
 }
 
 /// Adds `add` to `total`, sticking at `u64::MAX` (see the module docs).

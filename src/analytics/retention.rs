@@ -107,7 +107,7 @@
 //! assert_eq!(march_3.intervals[2].reached, 0);
 //! ```
 
-use super::{AnalyticsError, Ratio, bump};
+use super::{AnalyticsError, Ratio, bump, check_patterns};
 use crate::event::{Event, EventKind, KindPattern, KindTag};
 use crate::id::UserId;
 use crate::time::{LocalDay, rolling_days};
@@ -223,7 +223,9 @@ impl RetentionSpec {
         }
     }
 
-    /// Checks the spec into a [`Retention`].
+    /// Checks the spec into a [`Retention`]. Each `entry` and `activity` pattern must pass
+    /// [`KindPattern::check`] ([`AnalyticsError::InvalidPattern`] names the
+    /// first that does not), so what validates also reads back from its JSON.
     pub fn validate(self) -> Result<Retention, AnalyticsError> {
         Retention::try_from(self)
     }
@@ -249,6 +251,14 @@ impl TryFrom<RetentionSpec> for Retention {
         if spec.activity.as_ref().is_some_and(Vec::is_empty) {
             return Err(AnalyticsError::NoActivityPatterns { field: "activity" });
         }
+        spec.entry
+            .check()
+            .map_err(|error| AnalyticsError::InvalidPattern {
+                field: "entry",
+                index: None,
+                error,
+            })?;
+        check_patterns("activity", spec.activity.as_deref().unwrap_or_default())?;
         Ok(Retention { spec })
     }
 }
@@ -1112,6 +1122,60 @@ mod tests {
             let err = serde_json::from_str::<CohortBy>(stray).unwrap_err();
             assert!(err.to_string().contains("unknown field"), "{stray}: {err}");
         }
+    }
+
+    #[test]
+    fn patterns_their_text_cannot_express_are_refused_by_field() {
+        use crate::event::ParseKindError;
+        let blank = || KindPattern::Named(KindTag::Custom, "".into());
+        let activity = RetentionSpec {
+            activity: Some(vec![KindPattern::Kind(KindTag::Visited), blank()]),
+            ..RetentionSpec::new(2)
+        };
+        let err = activity.clone().validate().unwrap_err();
+        assert_eq!(
+            err,
+            AnalyticsError::InvalidPattern {
+                field: "activity",
+                index: Some(1),
+                error: ParseKindError::EmptyName {
+                    text: "custom:".into()
+                },
+            }
+        );
+        assert!(err.to_string().contains("`activity[1]`"), "{err}");
+        // The JSON reader refuses it too, so a tally of it could not read back.
+        let json = serde_json::to_string(&activity).unwrap();
+        assert!(serde_json::from_str::<Retention>(&json).is_err());
+        let entry = RetentionSpec {
+            entry: KindPattern::Named(KindTag::SignedUp, "web".into()),
+            ..RetentionSpec::new(2)
+        };
+        let err = entry.validate().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AnalyticsError::InvalidPattern {
+                    field: "entry",
+                    index: None,
+                    error: ParseKindError::NameNotAllowed { .. },
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with("`entry` "), "{err}");
+
+        // Named patterns that validate read back inside a tally.
+        let quiz = RetentionSpec {
+            activity: Some(vec![KindPattern::Named(KindTag::Custom, "quiz".into())]),
+            ..RetentionSpec::new(2)
+        };
+        let tally = RetentionTally::empty(quiz.validate().unwrap(), bj(1, 0, 0, 0));
+        let json = serde_json::to_string(&tally).unwrap();
+        assert_eq!(
+            serde_json::from_str::<RetentionTally>(&json).unwrap(),
+            tally
+        );
     }
 
     #[test]

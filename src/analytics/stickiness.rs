@@ -65,7 +65,7 @@
 //! assert_eq!(report.at_least[6], Ratio::new(1, 2)); // Ann on all 7
 //! ```
 
-use super::{AnalyticsError, Ratio, bump};
+use super::{AnalyticsError, Ratio, bump, check_patterns};
 use crate::event::{Event, KindPattern};
 use crate::id::UserId;
 use crate::time::LocalDay;
@@ -119,7 +119,9 @@ impl StickinessSpec {
         }
     }
 
-    /// Checks the spec into a [`Stickiness`].
+    /// Checks the spec into a [`Stickiness`]. Each `activity` pattern must pass
+    /// [`KindPattern::check`] ([`AnalyticsError::InvalidPattern`] names the
+    /// first that does not), so what validates also reads back from its JSON.
     pub fn validate(self) -> Result<Stickiness, AnalyticsError> {
         Stickiness::try_from(self)
     }
@@ -148,6 +150,7 @@ impl TryFrom<StickinessSpec> for Stickiness {
         if spec.activity.is_empty() {
             return Err(AnalyticsError::NoActivityPatterns { field: "activity" });
         }
+        check_patterns("activity", &spec.activity)?;
         let back = |days: u32| {
             // days ≤ 366, so the cast is exact.
             spec.last_day.checked_add_days(1 - days as i32)
@@ -600,6 +603,24 @@ mod tests {
         );
         // The message names the day given, not the calendar's first date.
         assert!(err.to_string().contains("-2147483645"), "{err}");
+        // A pattern the JSON reader would refuse is refused here, by position.
+        let home = vec![
+            KindPattern::Any,
+            KindPattern::Named(crate::event::KindTag::Visited, "home".into()),
+        ];
+        let err = with(7, home).validate().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AnalyticsError::InvalidPattern {
+                    field: "activity",
+                    index: Some(1),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`activity[1]`"), "{err}");
         let checkins = with(7, vec!["check_in".parse().unwrap()])
             .validate()
             .unwrap();
