@@ -219,6 +219,13 @@ fn stickiness_spec() -> impl Strategy<Value = StickinessSpec> {
     })
 }
 
+/// Minutes after 01:00 UTC on 2010-11-07, often in the minute that starts
+/// the 7th in St John's (02:30 UTC, minute 90) and in the hour after it,
+/// when the clock is set back to the 6th.
+fn fall_back_minute() -> impl Strategy<Value = i64> {
+    prop_oneof![0..240_i64, Just(90_i64), 90..152_i64]
+}
+
 /// The retention tally of one pass over `events`, after checking that the
 /// same events in another order, and split into shards merged every way,
 /// give the same tally.
@@ -337,6 +344,63 @@ proptest! {
         let zone = chrono_tz::America::New_York;
         let retention = spec.validate().unwrap();
         retention_tally_agreeing(&retention, base() + TimeDelta::days(22), &zone, &scenario)?;
+    }
+
+    #[test]
+    fn retention_counts_from_the_entry_where_the_local_day_steps_back(
+        spec in retention_spec(),
+        raw in prop::collection::vec((0..4_u64, fall_back_minute(), any::<u8>()), 0..24),
+        shards in prop::collection::vec(0..SHARDS, USERS as usize),
+        as_of_minutes in prop_oneof![0..300_i64, 90..152_i64],
+    ) {
+        // St John's fell back at 00:01 NDT on 2010-11-07 (02:31 UTC), to
+        // 23:01 NST on the 6th; the events are the four hours around it.
+        let zone = chrono_tz::America::St_Johns;
+        let start = Utc.with_ymd_and_hms(2010, 11, 7, 1, 0, 0).unwrap();
+        let events: Vec<Event> = raw
+            .iter()
+            .enumerate()
+            .map(|(i, &(user, minutes, k))| {
+                let at = start + TimeDelta::minutes(minutes);
+                Event::new(EventId(i as u64), UserId(user), at, kind(k))
+            })
+            .collect();
+        let as_of = start + TimeDelta::minutes(as_of_minutes);
+        let retention = spec.clone().validate().unwrap();
+        let mut shuffled = events.clone();
+        shuffled.reverse();
+        let tally =
+            retention_tally_agreeing(&retention, as_of, &zone, &(events.clone(), shuffled, shards))?;
+        let report = tally.report();
+
+        // Every user has reached interval 0 (it begins at their entry), and
+        // returned on or after it exactly when active at or after the entry.
+        let is_activity = |e: &Event| match &spec.activity {
+            Some(patterns) => patterns.iter().any(|p| p.matches(&e.kind)),
+            None => !spec.entry.matches(&e.kind),
+        };
+        let (mut users, mut returned) = (0, 0);
+        for user in 0..USERS {
+            let mine: Vec<&Event> = events
+                .iter()
+                .filter(|e| e.user.0 == user && e.at <= as_of)
+                .collect();
+            let Some(entry) = mine.iter().filter(|e| spec.entry.matches(&e.kind)).map(|e| e.at).min()
+            else {
+                continue;
+            };
+            users += 1;
+            if mine.iter().any(|e| e.at >= entry && is_activity(e)) {
+                returned += 1;
+            }
+        }
+        let day_0 = |f: fn(&growthkit::analytics::IntervalRow) -> u64| {
+            report.cohorts.iter().map(|row| f(&row.intervals[0])).sum::<u64>()
+        };
+        prop_assert_eq!(report.cohorts.iter().map(|row| row.users).sum::<u64>(), users);
+        prop_assert_eq!(day_0(|c| c.reached), users);
+        prop_assert_eq!(day_0(|c| c.returned_on_or_after.numerator), returned);
+        roundtrip(&tally);
     }
 
     #[test]

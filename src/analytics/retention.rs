@@ -20,18 +20,24 @@
 //!   pattern. Activity before `e` is ignored.
 //! - **Interval index** of an instant `t ≥ e`, by [`IntervalClock`] and
 //!   [`IntervalUnit`]:
-//!   - calendar days: `localday(t) − localday(e)` (interval 0 is the rest of
-//!     the sign-up day, interval 1 the next local day, and so on; a day with a
-//!     daylight-saving change is one interval like any other);
-//!   - calendar weeks: `⌊(localday(t) − localday(e)) / 7⌋`, blocks of seven
-//!     local days starting on the sign-up day;
+//!   - calendar days: `max(0, localday(t) − localday(e))` (interval 0 is the
+//!     rest of the sign-up day, interval 1 the next local day, and so on; a
+//!     day with a daylight-saving change is one interval like any other).
+//!     The `max` matters only where a zone sets its clock back past local
+//!     midnight: an instant after the entry can then fall on the local day
+//!     before the entry's (America/St_Johns, 2010-11-07: 00:00:30 NDT is
+//!     followed by 23:01 NST on the 6th), and it is in interval 0, never
+//!     before it;
+//!   - calendar weeks: `⌊max(0, localday(t) − localday(e)) / 7⌋`, blocks of
+//!     seven local days starting on the sign-up day;
 //!   - rolling days: `⌊(t − e) / 24 h⌋` ([`rolling_days`]);
 //!   - rolling weeks: `⌊(t − e) / 168 h⌋`.
 //! - **Begun.** Interval `N` has begun for a user when `as_of` is at or
 //!   after its start, that is once `N` days (or weeks) have passed since the
-//!   entry: for calendar intervals, the local midnight that starts it
-//!   (`localday(as_of) ≥ localday(e) + N·len`); for rolling ones,
-//!   `e + N·len ≤ as_of`. Equivalently, `N ≤ index(as_of)`.
+//!   entry: interval 0 starts at the entry itself (and `e ≤ as_of`, so it
+//!   has always begun); for calendar intervals `N ≥ 1`, the local midnight
+//!   that starts it (`localday(as_of) ≥ localday(e) + N·len`); for rolling
+//!   ones, `e + N·len ≤ as_of`. Equivalently, `N ≤ index(as_of)`.
 //! - **Elapsed.** Interval `N` has fully elapsed for a user when `as_of` is at
 //!   or after its end: for calendar intervals, the local midnight that ends it
 //!   (`localday(as_of) ≥ localday(e) + (N + 1)·len`); for rolling ones,
@@ -297,7 +303,10 @@ impl Retention {
     }
 
     /// The index of the interval `at` falls in, for a user who entered at
-    /// `entry` (negative before the entry's interval).
+    /// `entry`: never negative for `at ≥ entry`, even where the local day
+    /// steps back after the entry (a clock set back past midnight), so an
+    /// instant after the entry is never before interval 0. Negative only
+    /// for some instants before the entry.
     fn interval<Tz: TimeZone>(&self, entry: DateTime<Utc>, at: DateTime<Utc>, zone: &Tz) -> i64 {
         let days = match self.spec.clock {
             IntervalClock::Calendar => {
@@ -305,7 +314,8 @@ impl Retention {
             }
             IntervalClock::Rolling => rolling_days(entry, at),
         };
-        days.div_euclid(self.spec.unit.days())
+        let n = days.div_euclid(self.spec.unit.days());
+        if at >= entry { n.max(0) } else { n }
     }
 
     fn cohort_of<Tz: TimeZone>(&self, entry: DateTime<Utc>, zone: &Tz) -> LocalDay {
@@ -421,11 +431,10 @@ impl RetentionBuilder {
             let elapsed = retention.interval(entry, self.as_of, zone);
             let mut returned_on = vec![false; columns];
             let mut last_active: Option<i64> = None;
+            // Activity before the entry is ignored; from the entry on, the
+            // interval is never negative.
             for &at in span.active.range(entry..) {
                 let n = retention.interval(entry, at, zone);
-                if n < 0 {
-                    continue; // a zone whose clock jumps back past midnight
-                }
                 if let Some(slot) = usize::try_from(n).ok().and_then(|i| returned_on.get_mut(i)) {
                     *slot = true;
                 }
@@ -1011,6 +1020,56 @@ mod tests {
         };
         let r = table(rolling, as_of, &ny, &events);
         assert_eq!((cell(&r, 0, 1).1, cell(&r, 0, 2).1), (1, 0));
+    }
+
+    #[test]
+    fn activity_after_the_entry_is_in_interval_0_where_the_local_day_steps_back() {
+        // St John's fell back at 00:01 NDT on 2010-11-07, to 23:01 NST on
+        // the 6th: the local day steps back a minute after midnight.
+        let zone = chrono_tz::America::St_Johns;
+        let utc = |d, h, m, s| Utc.with_ymd_and_hms(2010, 11, d, h, m, s).unwrap();
+        let entry = utc(7, 2, 30, 30); // 00:00:30 NDT on the 7th
+        let visit = |user, at| Event::new(EventId(1), UserId(user), at, EventKind::Visited);
+        let events = [
+            signup(1, entry),
+            visit(1, utc(7, 2, 40, 0)), // 23:10 NST on the 6th, after the entry
+            signup(2, entry),
+            visit(2, entry - TimeDelta::minutes(1)), // before the entry: ignored
+        ];
+        assert_eq!(
+            LocalDay::of(utc(7, 2, 40, 0), &zone).days_since(LocalDay::of(entry, &zone)),
+            -1
+        );
+        for unit in [IntervalUnit::Day, IntervalUnit::Week] {
+            let spec = RetentionSpec {
+                unit,
+                ..RetentionSpec::new(1)
+            };
+            // Read in the repeated hour: interval 0 began at the entry, and
+            // user 1 has come back in it.
+            let r = table(spec.clone(), utc(7, 2, 45, 0), &zone, &events);
+            let day_0 = r.cohorts[0].intervals[0];
+            assert_eq!(r.cohorts[0].users, 2);
+            assert_eq!((day_0.reached, day_0.eligible), (2, 0), "{unit:?}");
+            assert_eq!(day_0.returned_on_or_after, Ratio::new(1, 2), "{unit:?}");
+            assert_eq!(r.cohorts[0].intervals[1].reached, 0);
+            // At the entry itself too.
+            let r = table(spec.clone(), entry, &zone, &events[..1]);
+            assert_eq!(r.cohorts[0].intervals[0].reached, 1, "{unit:?}");
+            // Long after: the visit 10 minutes after sign-up is day 0's.
+            let r = table(spec, utc(30, 0, 0, 0), &zone, &events);
+            let day_0 = r.cohorts[0].intervals[0];
+            assert_eq!(day_0.eligible, 2);
+            assert_eq!(day_0.returned_on, Ratio::new(1, 2), "{unit:?}");
+            assert_eq!(day_0.returned_on_or_after, Ratio::new(1, 2), "{unit:?}");
+        }
+        // Rolling intervals count real hours and never stepped back.
+        let rolling = RetentionSpec {
+            clock: IntervalClock::Rolling,
+            ..RetentionSpec::new(1)
+        };
+        let r = table(rolling, utc(7, 2, 45, 0), &zone, &events);
+        assert_eq!(cell(&r, 0, 0), (0, 0, 1));
     }
 
     #[test]
