@@ -390,6 +390,36 @@ impl TryFrom<RawFunnelTally> for FunnelTally {
                 steps - 1
             )));
         }
+        // What `finish` and `merge` keep true: a user who reached step k
+        // reached every step before it, each user reaching step k + 1 left
+        // one duration in `gaps_ms[k]`, and a duration runs from one step to
+        // a strictly later one within the window.
+        let window_ms = raw.funnel.window.num_milliseconds();
+        for (k, pair) in raw.reached.windows(2).enumerate() {
+            let (before, here) = (pair[0], pair[1]);
+            if here > before {
+                return Err(malformed(format!(
+                    "`reached[{}]` is {here}, more than `reached[{k}]` {before}: \
+                     a user reaches a step only after every step before it",
+                    k + 1
+                )));
+            }
+            let durations = raw.gaps_ms.get(k).map_or(&[][..], Vec::as_slice);
+            if u64::try_from(durations.len()).ok() != Some(here) {
+                return Err(malformed(format!(
+                    "`gaps_ms[{k}]` holds {} durations, but `reached[{}]` is {here}: \
+                     each user who reached a step has one duration to it",
+                    durations.len(),
+                    k + 1
+                )));
+            }
+            if let Some(bad) = durations.iter().find(|&&d| !(0..=window_ms).contains(&d)) {
+                return Err(malformed(format!(
+                    "`gaps_ms[{k}]` holds a duration of {bad} ms, outside the window's \
+                     0 to {window_ms} ms"
+                )));
+            }
+        }
         let mut gaps_ms = raw.gaps_ms;
         for durations in &mut gaps_ms {
             durations.sort_unstable();
@@ -796,5 +826,63 @@ mod tests {
         assert_ne!(broken, json);
         let err = serde_json::from_str::<FunnelTally>(&broken).unwrap_err();
         assert!(err.to_string().contains("reached"), "{err}");
+    }
+
+    #[test]
+    fn tallies_with_numbers_no_funnel_counts_are_refused_by_field() {
+        // One user converts to step 2 in 1 s: reached [1, 1, 0], gaps [[1000], []].
+        let mut b = three_steps().builder();
+        b.extend(&[ev(1, t(0, 0), "signup"), ev(1, t(0, 1), "visit")]);
+        let good = serde_json::to_value(b.finish()).unwrap();
+        let read = |reached: serde_json::Value, gaps: serde_json::Value| {
+            let mut value = good.clone();
+            value["reached"] = reached;
+            value["gaps_ms"] = gaps;
+            serde_json::from_value::<FunnelTally>(value).map_err(|e| e.to_string())
+        };
+        use serde_json::json;
+        // Another user who entered and stopped: fine.
+        let two = read(json!([2, 1, 0]), json!([[1000], []])).unwrap();
+        assert_eq!(two.report().steps[1].from_previous, Ratio::new(1, 2));
+        for (reached, gaps, names) in [
+            // More users at a step than at the one before it.
+            (
+                json!([1, 2, 0]),
+                json!([[1000, 5], []]),
+                "`reached[1]` is 2",
+            ),
+            (
+                json!([1, 1, 2]),
+                json!([[1000], [5, 6]]),
+                "`reached[2]` is 2",
+            ),
+            // Durations not one per user who reached the step.
+            (
+                json!([1, 1, 0]),
+                json!([[1000, 2000], []]),
+                "`gaps_ms[0]` holds 2",
+            ),
+            (json!([1, 1, 0]), json!([[], []]), "`gaps_ms[0]` holds 0"),
+            (
+                json!([1, 1, 0]),
+                json!([[1000], [7]]),
+                "`gaps_ms[1]` holds 1",
+            ),
+            // A step before the previous one, or after the window.
+            (json!([1, 1, 0]), json!([[-1], []]), "-1 ms"),
+            (json!([1, 1, 0]), json!([[3_600_001], []]), "3600001 ms"),
+        ] {
+            let err = read(reached.clone(), gaps.clone()).unwrap_err();
+            assert!(err.contains("malformed funnel tally"), "{err}");
+            assert!(err.contains(names), "{reached} {gaps}: {err}");
+        }
+        // A step exactly at the window's end is a duration the funnel keeps.
+        assert!(read(json!([1, 1, 0]), json!([[3_600_000], []])).is_ok());
+
+        // Counts rising and durations of users who never got there.
+        let json = r#"{"funnel":{"steps":["signed_up","visited"],"window_seconds":60},
+                       "reached":[1,5],"gaps_ms":[[-7,1,2,3,4,5,6]]}"#;
+        let err = serde_json::from_str::<FunnelTally>(json).unwrap_err();
+        assert!(err.to_string().contains("`reached[1]` is 5"), "{err}");
     }
 }

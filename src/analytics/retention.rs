@@ -481,7 +481,9 @@ struct IntervalTally {
     returned_on_or_after: u64,
 }
 
-/// The serialized shape of an [`IntervalTally`]. Tallies written before
+/// The serialized shape of an [`IntervalTally`], whose numbers are checked
+/// with the rest of its row when the [`RetentionTally`] is read (a cell alone
+/// does not know its cohort's size, nor its neighbours). Tallies written before
 /// `reached` was counted lack it; they counted `returned_on_or_after` over
 /// eligible users only, so `eligible` stands in and they read back as they
 /// were written.
@@ -518,6 +520,65 @@ impl CohortTally {
             users: 0,
             intervals: vec![IntervalTally::default(); columns],
         }
+    }
+
+    /// What `finish` and `merge` keep true of a row, or which count breaks
+    /// it. A row exists once a user entered the cohort. In each interval,
+    /// `returned_on ≤ eligible ≤ reached ≤ users` and `returned_on ≤
+    /// returned_on_or_after ≤ reached` (a user active in an interval that
+    /// is over was active in it or later). From one interval to the next,
+    /// `reached` of the later is at most `eligible` of the earlier (a later
+    /// interval begins only when the earlier one is over; they are equal in
+    /// tallies counted with `reached`, not in those read without it), and
+    /// `returned_on_or_after` never rises. Sums that stick at `u64::MAX`
+    /// keep every one of these.
+    fn check(&self) -> Result<(), String> {
+        if self.users == 0 {
+            return Err("`users` is 0: a cohort holds at least the user who made it".into());
+        }
+        let at_most = |n: usize, (small, a): (&str, u64), (big, b): (&str, u64)| {
+            if a <= b {
+                Ok(())
+            } else {
+                Err(format!(
+                    "interval {n}: `{small}` is {a}, more than `{big}` {b}"
+                ))
+            }
+        };
+        for (n, cell) in self.intervals.iter().enumerate() {
+            let users = ("users", self.users);
+            let reached = ("reached", cell.reached);
+            let eligible = ("eligible", cell.eligible);
+            let on = ("returned_on", cell.returned_on);
+            let on_or_after = ("returned_on_or_after", cell.returned_on_or_after);
+            at_most(n, reached, users)?;
+            at_most(n, eligible, reached)?;
+            at_most(n, on, eligible)?;
+            at_most(n, on_or_after, reached)?;
+            at_most(n, on, on_or_after)?;
+        }
+        for (n, pair) in self.intervals.windows(2).enumerate() {
+            let (before, next) = (pair[0], pair[1]);
+            if next.reached > before.eligible {
+                return Err(format!(
+                    "interval {}: `reached` is {}, more than interval {n}'s `eligible` {}: \
+                     an interval begins only for users whose previous one is over",
+                    n + 1,
+                    next.reached,
+                    before.eligible
+                ));
+            }
+            if next.returned_on_or_after > before.returned_on_or_after {
+                return Err(format!(
+                    "interval {}: `returned_on_or_after` is {}, more than interval {n}'s {}: \
+                     a user who returned on or after an interval returned on or after the one before it",
+                    n + 1,
+                    next.returned_on_or_after,
+                    before.returned_on_or_after
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn absorb(&mut self, other: CohortTally) {
@@ -567,6 +628,13 @@ impl TryFrom<RawRetentionTally> for RetentionTally {
                     row.intervals.len()
                 ),
             });
+        }
+        for (day, row) in &raw.cohorts {
+            row.check()
+                .map_err(|detail| AnalyticsError::MalformedTally {
+                    what: "retention tally",
+                    detail: format!("cohort {day}, {detail}"),
+                })?;
         }
         Ok(RetentionTally {
             retention: raw.retention,
@@ -971,6 +1039,114 @@ mod tests {
             "returned_on_or_after": {"numerator": 1, "denominator": 2}}"#;
         let cell: IntervalRow = serde_json::from_str(old_cell).unwrap();
         assert_eq!((cell.reached, cell.eligible), (2, 2));
+    }
+
+    #[test]
+    fn tallies_with_numbers_no_table_counts_are_refused_by_field() {
+        use serde_json::json;
+        // Day 0 over for both users, day 1 running for user 2, back in it.
+        let events = [
+            signup(1, bj(1, 9, 0, 0)),
+            visit(1, bj(1, 12, 0, 0)),
+            signup(2, bj(1, 10, 0, 0)),
+            visit(2, bj(2, 9, 0, 0)),
+        ];
+        let mut b = RetentionSpec::new(2)
+            .validate()
+            .unwrap()
+            .builder(bj(2, 10, 0, 0));
+        b.extend(&events);
+        let good = serde_json::to_value(b.finish(&beijing())).unwrap();
+        let row = &good["cohorts"]["2026-03-01"];
+        assert_eq!(row["users"], 2);
+        let cells: Vec<_> = (0..3).map(|n| row["intervals"][n].clone()).collect();
+        assert_eq!(
+            cells[0],
+            json!({"reached": 2, "eligible": 2, "returned_on": 1, "returned_on_or_after": 2})
+        );
+        assert_eq!(
+            cells[1],
+            json!({"reached": 2, "eligible": 0, "returned_on": 0, "returned_on_or_after": 1})
+        );
+        // Each case sets counts of the row (`None`) or of a cell, by interval.
+        let read = |edits: &[(Option<usize>, &str, u64)]| {
+            let mut value = good.clone();
+            let row = &mut value["cohorts"]["2026-03-01"];
+            for &(n, field, to) in edits {
+                match n {
+                    Some(n) => row["intervals"][n][field] = to.into(),
+                    None => row[field] = to.into(),
+                }
+            }
+            serde_json::from_value::<RetentionTally>(value).map_err(|e| e.to_string())
+        };
+        assert!(read(&[]).is_ok());
+        // A third user, entered and not back yet, fits.
+        assert!(
+            read(&[
+                (None, "users", 3),
+                (Some(0), "reached", 3),
+                (Some(1), "reached", 2)
+            ])
+            .is_ok()
+        );
+        for (edits, names) in [
+            (
+                &[(Some(0), "reached", 3)][..],
+                "interval 0: `reached` is 3, more than `users` 2",
+            ),
+            (
+                &[(Some(1), "eligible", 3)],
+                "interval 1: `eligible` is 3, more than `reached` 2",
+            ),
+            (
+                &[(Some(0), "returned_on", 3)],
+                "interval 0: `returned_on` is 3, more than `eligible` 2",
+            ),
+            (
+                &[(Some(1), "returned_on_or_after", 3)],
+                "interval 1: `returned_on_or_after` is 3, more than `reached` 2",
+            ),
+            // Active in day 0 but not on or after it.
+            (
+                &[(Some(0), "returned_on_or_after", 0)],
+                "interval 0: `returned_on` is 1, more than `returned_on_or_after` 0",
+            ),
+            // Day 2 begun for a user whose day 1 is not over.
+            (
+                &[(Some(2), "reached", 1)],
+                "interval 2: `reached` is 1, more than interval 1's `eligible` 0",
+            ),
+            (
+                &[(Some(0), "eligible", 1)],
+                "interval 1: `reached` is 2, more than interval 0's `eligible` 1",
+            ),
+            // Back on or after day 1 but not on or after day 0.
+            (
+                &[
+                    (Some(0), "returned_on_or_after", 1),
+                    (Some(1), "returned_on_or_after", 2),
+                ],
+                "interval 1: `returned_on_or_after` is 2, more than interval 0's 1",
+            ),
+            (&[(None, "users", 0)], "`users` is 0"),
+        ] {
+            let err = read(edits).unwrap_err();
+            let prefix = "malformed retention tally: cohort 2026-03-01, ";
+            assert!(err.starts_with(prefix), "{err}");
+            assert!(err.contains(names), "{names}: {err}");
+        }
+
+        // One user, nine of them eligible, seven of them back.
+        let json = r#"{"retention":{"max_n":0},"as_of":"2026-03-01T00:00:00Z",
+                       "cohorts":{"2026-03-01":{"users":1,"intervals":[
+                         {"reached":1,"eligible":9,"returned_on":9,"returned_on_or_after":7}]}}}"#;
+        let err = serde_json::from_str::<RetentionTally>(json).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`eligible` is 9, more than `reached` 1"),
+            "{err}"
+        );
     }
 
     #[test]

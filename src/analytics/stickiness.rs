@@ -338,6 +338,16 @@ impl TryFrom<RawStickinessTally> for StickinessTally {
                 ),
             });
         }
+        check_counts(
+            raw.stickiness.spec.window_days,
+            &raw.daily_active,
+            raw.period_active,
+            &raw.week_active_days,
+        )
+        .map_err(|detail| AnalyticsError::MalformedTally {
+            what: "stickiness tally",
+            detail,
+        })?;
         Ok(StickinessTally {
             stickiness: raw.stickiness,
             daily_active: raw.daily_active,
@@ -345,6 +355,57 @@ impl TryFrom<RawStickinessTally> for StickinessTally {
             week_active_days: raw.week_active_days,
         })
     }
+}
+
+/// What `finish` and `merge` keep true of a tally's counts, or which one
+/// breaks it: a day's actives are among the period's, each of whom was
+/// active on some day of it; the days the period shares with the week have
+/// no more actives than the week (`week_active_days` summed); and of the
+/// period and the week, the one inside the other has no more actives. Sums
+/// that stick at `u64::MAX` keep every one of these.
+fn check_counts(
+    window_days: u32,
+    daily_active: &[u64],
+    period_active: u64,
+    week_active_days: &[u64],
+) -> Result<(), String> {
+    let sum = |counts: &[u64]| counts.iter().fold(0_u64, |s, &n| s.saturating_add(n));
+    let weekly_active = sum(week_active_days);
+    // Days before this index of the period are not in the week.
+    let first_in_week = window_days.saturating_sub(WEEK_DAYS) as usize;
+    for (d, &active) in daily_active.iter().enumerate() {
+        if active > period_active {
+            return Err(format!(
+                "`daily_active[{d}]` is {active}, more than `period_active` {period_active}"
+            ));
+        }
+        if d >= first_in_week && active > weekly_active {
+            return Err(format!(
+                "`daily_active[{d}]` is {active}, more than the {weekly_active} users \
+                 `week_active_days` counts in the week holding that day"
+            ));
+        }
+    }
+    let daily_sum = sum(daily_active);
+    if period_active > daily_sum {
+        return Err(format!(
+            "`period_active` is {period_active}, but `daily_active` sums to {daily_sum}: \
+             every user active in the period is active on one of its days"
+        ));
+    }
+    if window_days >= WEEK_DAYS && weekly_active > period_active {
+        return Err(format!(
+            "`week_active_days` counts {weekly_active} users, more than `period_active` \
+             {period_active}, in a period holding the week"
+        ));
+    }
+    if window_days <= WEEK_DAYS && period_active > weekly_active {
+        return Err(format!(
+            "`period_active` is {period_active}, more than the {weekly_active} users \
+             `week_active_days` counts in a week holding the period"
+        ));
+    }
+    Ok(())
 }
 
 impl StickinessTally {
@@ -463,6 +524,9 @@ mod tests {
         let mut value = serde_json::to_value(StickinessTally::empty(spec(7, 7)))
             .unwrap_or_else(|e| unreachable!("{e}"));
         value["week_active_days"] = serde_json::json!([u64::MAX, 5, 0, 0, 0, 0, 0]);
+        // As many users in the period (the week) and on its first day.
+        value["period_active"] = serde_json::json!(u64::MAX);
+        value["daily_active"] = serde_json::json!([u64::MAX, 0, 0, 0, 0, 0, 0]);
         let tally: StickinessTally =
             serde_json::from_value(value).unwrap_or_else(|e| unreachable!("{e}"));
         let r = tally.report();
@@ -470,6 +534,89 @@ mod tests {
         assert_eq!(r.at_least[0].numerator, u64::MAX);
         assert_eq!(r.at_least[1].numerator, 5);
         assert_eq!(r.at_least[6].numerator, 0);
+    }
+
+    #[test]
+    fn tallies_with_numbers_no_analysis_counts_are_refused_by_field() {
+        use serde_json::json;
+        let read =
+            |s: Stickiness, daily: serde_json::Value, period: u64, week: serde_json::Value| {
+                let mut value = serde_json::to_value(StickinessTally::empty(s)).unwrap();
+                value["daily_active"] = daily;
+                value["period_active"] = period.into();
+                value["week_active_days"] = week;
+                serde_json::from_value::<StickinessTally>(value).map_err(|e| e.to_string())
+            };
+        // A ten-day period holding the week (its last seven days, from index
+        // 3): one user on days 0 and 9, another on day 9 only.
+        let ten = || spec(10, 10);
+        let daily = || json!([1, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        let week = || json!([2, 0, 0, 0, 0, 0, 0]);
+        assert!(read(ten(), daily(), 2, week()).is_ok());
+        // A user active before the week only: in the period, not the week.
+        let early = json!([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(read(ten(), early.clone(), 1, json!([0, 0, 0, 0, 0, 0, 0])).is_ok());
+        for (daily, period, week, names) in [
+            (
+                daily(),
+                1,
+                week(),
+                "`daily_active[9]` is 2, more than `period_active` 1",
+            ),
+            (
+                daily(),
+                4,
+                week(),
+                "`period_active` is 4, but `daily_active` sums to 3",
+            ),
+            (
+                daily(),
+                2,
+                json!([1, 0, 0, 0, 0, 0, 0]),
+                "`daily_active[9]` is 2, more than the 1",
+            ),
+            (
+                early,
+                1,
+                json!([0, 0, 0, 0, 0, 2, 0]),
+                "counts 2 users, more than `period_active` 1",
+            ),
+        ] {
+            let err = read(ten(), daily.clone(), period, week.clone()).unwrap_err();
+            assert!(err.starts_with("malformed stickiness tally: "), "{err}");
+            assert!(err.contains(names), "{daily} {period} {week}: {err}");
+        }
+        // Four days held by the week (Mar 4-7): two users in the week, one
+        // of them in the period.
+        let week = || json!([2, 0, 0, 0, 0, 0, 0]);
+        assert!(read(spec(7, 4), json!([0, 0, 0, 1]), 1, week()).is_ok());
+        let err = read(spec(7, 4), json!([0, 3, 0, 0]), 3, week()).unwrap_err();
+        assert!(
+            err.contains("`daily_active[1]` is 3, more than the 2"),
+            "{err}"
+        );
+        let err = read(
+            spec(7, 4),
+            json!([2, 0, 0, 1]),
+            2,
+            json!([1, 0, 0, 0, 0, 0, 0]),
+        );
+        let err = err.unwrap_err();
+        assert!(
+            err.contains("`daily_active[0]` is 2, more than the 1"),
+            "{err}"
+        );
+        let err = read(
+            spec(7, 4),
+            json!([0, 1, 0, 1]),
+            2,
+            json!([1, 0, 0, 0, 0, 0, 0]),
+        );
+        let err = err.unwrap_err();
+        assert!(
+            err.contains("`period_active` is 2, more than the 1 users"),
+            "{err}"
+        );
     }
 
     fn spec(last: u32, window_days: u32) -> Stickiness {
