@@ -22,11 +22,11 @@
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
 use growthkit::points::{
     BadgeCatalog, BadgeCatalogSpec, BadgeCounter, BadgeLevel, BadgeOutcome, BadgeSpec, Badges,
-    CheckInKind, CheckInOutcome, Grace, Ledger, MakeUp, Milestone, Multiplier, ProgramSpec,
-    QualifyingBasis, Streak, StreakRules, StreakSpec, Tier, TierLadder, TierLadderSpec,
-    TierOutcome, TierReason, TierStatus, TierWindow,
+    CheckInKind, CheckInOutcome, Grace, Ledger, MakeUp, Milestone, Multiplier, Portion,
+    ProgramSpec, QualifyingBasis, Streak, StreakRules, StreakSpec, Tier, TierLadder,
+    TierLadderSpec, TierOutcome, TierReason, TierStatus, TierWindow,
 };
-use growthkit::{Event, EventId, EventKind, LocalDay, UserId};
+use growthkit::{Event, EventId, EventKind, LocalDay, Money, UserId};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -931,4 +931,50 @@ fn a_learners_ten_days_wire_tiers_streaks_and_badges_together() {
         None,
         "90 qualifying points still hold silver"
     );
+}
+
+/// A pinned case through an account: gold earned in the first membership
+/// year is kept through the second, though a bigger purchase early in the
+/// second year is refunded.
+#[test]
+fn a_refund_in_the_next_membership_year_keeps_gold_the_first_year_earned() {
+    let program = serde_json::from_str::<ProgramSpec>(
+        r#"{ "utc_offset": "+08:00", "ledger": { "reversible_awards": 16 },
+             "rules": [ { "name": "buy", "on": "purchase",
+               "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } } ],
+             "tiers": { "basis": { "type": "points" }, "window": { "type": "anniversary_year" },
+               "grace": { "type": "until_anniversary" },
+               "tiers": [ { "name": "member", "threshold": 0 }, { "name": "gold", "threshold": 100 } ] } }"#,
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    let at = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 4, 0, 0).unwrap();
+    let buy = |id, yuan: i64, at| {
+        let amount = Money::new(yuan * 100, "CNY".parse().unwrap());
+        Event::new(EventId(id), UserId(1), at, EventKind::Purchase { amount })
+    };
+    let mut account = program.open_account(UserId(1), at(2025, 1, 10));
+    program
+        .earn(&mut account, &buy(1, 100, at(2025, 6, 1)), None)
+        .unwrap();
+    program
+        .earn(&mut account, &buy(2, 150, at(2026, 1, 10)), None)
+        .unwrap();
+    let refund = program
+        .reverse_in(
+            &mut account,
+            "refund-2".into(),
+            EventId(2),
+            Portion::Whole {},
+            at(2026, 1, 11),
+        )
+        .unwrap();
+    let change = refund.tier.and_then(|t| t.change);
+    assert!(
+        change.is_none(),
+        "{}",
+        change.map(|c| c.to_string()).unwrap_or_default()
+    );
+    assert_eq!(account.tier().map(|t| t.tier().as_str()), Some("gold"));
 }

@@ -334,7 +334,9 @@ impl TryFrom<TierLadderSpec> for TierLadder {
 /// - **Reversals revoke at once**: a held tier rests on the windows steps
 ///   found at or above its threshold since it was reached (or found again
 ///   after a grace period); the status remembers two of their tallies, the
-///   highest and the latest, even once their buckets leave the window.
+///   latest and the highest before it (kept even when the latest is
+///   higher: it met the threshold without the latest's newer points), even
+///   once their buckets leave the window.
 ///   [`TierLadder::retract`] takes points (or spend) back out of the window
 ///   and out of those tallies that counted them. If the tier rested on them
 ///   (the best of those tallies and the window met its threshold before and
@@ -429,10 +431,15 @@ struct Rest {
 }
 
 /// The windows a held tier rests on: of those steps found at or above its
-/// threshold, the one with the highest tally and the latest.
+/// threshold, the latest, and the one with the highest tally before it (the
+/// latest itself while it is the only one). The older window is kept even
+/// when the latest one's tally is higher: it met the threshold without the
+/// latest window's newer points, so a retraction of those leaves it standing.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 struct Rests {
+    /// The highest tally of the windows before `latest`, or `latest`.
     peak: Rest,
+    /// The latest window.
     latest: Rest,
 }
 
@@ -446,15 +453,30 @@ impl Rests {
         }
     }
 
-    /// `rests` and a newer window found at or above the threshold.
+    /// `rests` and a window found at or above the threshold, no older than
+    /// the latest (the same window, with its newer tally, replaces it).
     #[inline]
     fn met(rests: Option<Rests>, window: Rest) -> Rests {
-        match rests {
-            Some(r) if r.peak.tally > window.tally => Rests {
-                peak: r.peak,
-                latest: window,
-            },
-            _ => Rests::on(window),
+        let Some(r) = rests else {
+            return Rests::on(window);
+        };
+        let peak = if r.latest.from == window.from {
+            // The same window again: what was before it stays before it.
+            if r.peak.from == window.from {
+                window
+            } else {
+                r.peak
+            }
+        } else if r.latest.tally > r.peak.tally {
+            r.latest
+        } else {
+            // The older of two equal tallies shares fewer of the new
+            // window's days.
+            r.peak
+        };
+        Rests {
+            peak,
+            latest: window,
         }
     }
 
@@ -909,6 +931,12 @@ impl TierLadder {
     /// period or, once it has run out, demotes to the tier the tally
     /// qualifies for. The only step that demotes for falling below. On
     /// error, `status` is unchanged.
+    ///
+    /// The window never ends before the newest day a step has seen
+    /// ([`TierStatus::as_of`]), so an evaluation whose `now` is older (a
+    /// late-running job) judges that window, and the grace clock starts on
+    /// that day too; a change is dated `now`, but never before the current
+    /// tier began ([`TierStatus::since`]).
     pub fn evaluate<Tz: TimeZone>(
         &self,
         status: &mut TierStatus,
@@ -920,6 +948,11 @@ impl TierLadder {
         let start = self.window_start(status, today);
         let qualifying = status.tally.sum_from(start)?;
         let reached = self.qualified(qualifying);
+        // The day the window is judged on, and the grace clock starts or
+        // runs out on: an older `now` judges the window of `as_of`.
+        let judged = today.max(status.as_of);
+        // A change never dates before the tier it replaces began.
+        let at = now.max(status.since);
 
         let mut grace_until = status.grace_until;
         let mut rests = status.rests;
@@ -945,7 +978,7 @@ impl TierLadder {
                 change = Some(TierChange {
                     from: status.tier.clone(),
                     to: self.name(reached),
-                    at: now,
+                    at,
                     reason: TierReason::Reached {
                         qualifying,
                         threshold: self.threshold(reached),
@@ -953,15 +986,16 @@ impl TierLadder {
                 });
             }
         } else {
-            let until =
-                *grace_until.get_or_insert_with(|| self.grace_end(today, status.joined, rests));
-            if today >= until {
+            let threshold = self.threshold(current);
+            let until = *grace_until
+                .get_or_insert_with(|| self.grace_end(judged, status.joined, rests, threshold));
+            if judged >= until {
                 grace_until = None;
                 rests = Some(Rests::on(window));
                 change = Some(TierChange {
                     from: status.tier.clone(),
                     to: self.name(reached),
-                    at: now,
+                    at,
                     reason: TierReason::FellBelow {
                         qualifying,
                         threshold: self.threshold(current),
@@ -970,7 +1004,7 @@ impl TierLadder {
             }
         }
         let stale = status.tally.reaches_before(start);
-        let as_of = status.as_of.max(today);
+        let as_of = judged;
         if change.is_some() {
             suspended = None;
         }
@@ -992,7 +1026,7 @@ impl TierLadder {
             status.suspended = suspended;
             if let Some(change) = &change {
                 status.tier = change.to.clone();
-                status.since = now;
+                status.since = change.at;
             }
         }
         Ok(outcome_with(status, multiplier, (qualifying, 0), change))
@@ -1212,8 +1246,15 @@ impl TierLadder {
     }
 
     /// The first day an evaluation demotes on, for a member first found
-    /// below on `today` whose tier rests on `rests`.
-    fn grace_end(&self, today: LocalDay, joined: LocalDay, rests: Option<Rests>) -> LocalDay {
+    /// below on `today` whose tier, of threshold `threshold`, rests on
+    /// `rests`.
+    fn grace_end(
+        &self,
+        today: LocalDay,
+        joined: LocalDay,
+        rests: Option<Rests>,
+        threshold: u64,
+    ) -> LocalDay {
         let far = LocalDay::from_number(i32::MAX);
         match self.spec.grace {
             Grace::None {} => today,
@@ -1224,9 +1265,15 @@ impl TierLadder {
                 let mut below = anniversary_year_index(joined, today);
                 // Over anniversary years, the member has been below since
                 // the year after the latest one that met the threshold,
-                // however late an evaluation finds it.
+                // however late an evaluation finds it: not a year a
+                // retraction has since taken below it, if the other
+                // window still meets it.
                 if let (TierWindow::AnniversaryYear {}, Some(r)) = (self.spec.window, rests) {
-                    let met = anniversary_year_index(joined, r.latest.from);
+                    let last_met = match r.latest.tally < threshold && r.peak.tally >= threshold {
+                        true => r.peak,
+                        false => r.latest,
+                    };
+                    let met = anniversary_year_index(joined, last_met.from);
                     below = below.min(met.saturating_add(1));
                 }
                 below

@@ -929,6 +929,182 @@ fn until_anniversary_grace_counts_from_the_first_year_below_however_late_evaluat
     );
 }
 
+/// Gold reached with 500 points in the first membership year; on the first
+/// day of the second, a purchase recorded in `parts`, each refunded the next
+/// day, after an evaluation in the second year if `evaluated`. Returns the
+/// refunds' changes and the status.
+fn refund_in_the_year_after_gold(evaluated: bool, parts: &[u64]) -> (Vec<TierChange>, TierStatus) {
+    let l = anniversary_ladder(r#"{ "type": "until_anniversary" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2025, 1, 1), &z);
+    l.record(&mut s, noon(2025, 6, 1), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bought = noon(2026, 1, 1);
+    if evaluated {
+        let step = l
+            .evaluate(&mut s, bought - TimeDelta::hours(1), &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(step.grace_until, Some(day(2027, 1, 1)));
+    }
+    for part in parts {
+        l.record(&mut s, bought, *part, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(s.tier().as_str(), "gold");
+    let mut changes = Vec::new();
+    for part in parts {
+        let step = l
+            .retract(&mut s, bought, noon(2026, 1, 2), *part, "refund", &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+        changes.extend(step.change);
+    }
+    (changes, s)
+}
+
+#[test]
+fn a_refund_in_the_next_year_keeps_a_tier_the_year_before_reached_on_its_own() {
+    // The second year's purchase tops the first year's 500, in one record
+    // or two (the second year's window met twice); refunded, gold still
+    // rests on the first year, whether or not an evaluation came first.
+    let l = anniversary_ladder(r#"{ "type": "until_anniversary" }"#);
+    let z = zone();
+    for parts in [&[750][..], &[600, 150][..]] {
+        for evaluated in [false, true] {
+            let case = format!("{parts:?}, evaluated first: {evaluated}");
+            let (changes, s) = refund_in_the_year_after_gold(evaluated, parts);
+            assert_eq!((changes, s.tier().as_str()), (vec![], "gold"), "{case}");
+            // Kept through the second year, lost on the third's first day:
+            // evaluated during the second year or only in the third.
+            let mut during = s.clone();
+            let step = l
+                .evaluate(&mut during, noon(2026, 6, 1), &z)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                (step.change, step.grace_until),
+                (None, Some(day(2027, 1, 1))),
+                "{case}"
+            );
+            for mut s in [during, s] {
+                let step = l
+                    .evaluate(&mut s, noon(2027, 1, 2), &z)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let change = step.change.unwrap_or_else(|| panic!("{case}: kept"));
+                assert_eq!(
+                    (change.to.as_str(), change.at),
+                    ("member", noon(2027, 1, 2)),
+                    "{case}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_refund_of_a_later_bigger_purchase_keeps_a_tier_an_earlier_window_reached() {
+    // Gold reached by 1 January's purchase alone; a bigger one 40 days
+    // later, in a window without it, is refunded: gold still rests on
+    // January's window, and the next evaluation starts its grace.
+    let l = rolling(30, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    for first in [500, 1000] {
+        let mut s = l.start(noon(2026, 1, 1), &z);
+        l.record(&mut s, noon(2026, 1, 1), first, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+        l.record(&mut s, noon(2026, 2, 10), 750, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let step = l
+            .retract(
+                &mut s,
+                noon(2026, 2, 10),
+                noon(2026, 2, 10) + TimeDelta::hours(1),
+                750,
+                "refund",
+                &z,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (step.change, step.qualifying, s.tier().as_str()),
+            (None, 0, "gold"),
+            "first: {first}"
+        );
+        let step = l
+            .evaluate(&mut s, noon(2026, 2, 11), &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (step.change, step.grace_until),
+            (None, Some(day(2026, 3, 13))),
+            "first: {first}"
+        );
+    }
+}
+
+#[test]
+fn an_evaluation_older_than_the_window_never_dates_a_change_before_the_tier_began() {
+    let l = rolling(1, r#"{ "type": "none" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 10), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.record(&mut s, noon(2026, 3, 11), 1, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A late-running job for 10 March, before gold began at noon: it
+    // judges the window of 11 March, and dates the demotion when gold began.
+    let stale = Utc
+        .with_ymd_and_hms(2026, 3, 10, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let step = l
+        .evaluate(&mut s, stale, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let change = step.change.unwrap_or_else(|| panic!("demoted"));
+    assert_eq!(
+        (change.to.as_str(), change.at, &change.reason),
+        (
+            "member",
+            noon(2026, 3, 10),
+            &TierReason::FellBelow {
+                qualifying: 1,
+                threshold: 500
+            }
+        )
+    );
+    assert_eq!(
+        (s.since(), s.as_of()),
+        (noon(2026, 3, 10), day(2026, 3, 11))
+    );
+}
+
+#[test]
+fn an_evaluation_older_than_the_window_starts_the_grace_clock_on_the_day_it_judges() {
+    let l = rolling(1, r#"{ "type": "days", "days": 7 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    l.record(&mut s, noon(2026, 3, 10), 500, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    l.record(&mut s, noon(2026, 3, 20), 1, &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Run as of 9 March, it finds 20 March's window below gold: seven days
+    // of grace from 20 March, not from 9 March.
+    let step = l
+        .evaluate(&mut s, noon(2026, 3, 9), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (step.change, step.grace_until),
+        (None, Some(day(2026, 3, 27)))
+    );
+    let step = l
+        .evaluate(&mut s, noon(2026, 3, 26), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(step.change, None);
+    let step = l
+        .evaluate(&mut s, noon(2026, 3, 27), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        step.change.map(|c| (c.to, c.at)),
+        Some((Label::from("member"), noon(2026, 3, 27)))
+    );
+}
+
 #[test]
 fn a_status_saved_before_it_kept_what_the_tier_rests_on_still_reads_and_steps() {
     let l = rolling(30, r#"{ "type": "days", "days": 30 }"#);
@@ -1032,6 +1208,164 @@ mod in_order {
                 }
                 prop_assert_eq!(&short, &whole);
             }
+        }
+    }
+}
+
+mod retractions {
+    //! What a retraction does depends on the records, not on when the
+    //! windows they fell in were looked at.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Records in time order: `(hours after the previous one, amount)`,
+    /// of any amount below `most`, or of a multiple of 50 (so that tallies
+    /// meet thresholds, and one another, exactly).
+    fn records(most_hours: i64, most: u64) -> impl Strategy<Value = Vec<(i64, u64)>> {
+        let amount = prop_oneof![1u64..most, (1u64..=most / 50).prop_map(|n| n * 50)];
+        prop::collection::vec((0i64..most_hours, amount), 1..10)
+    }
+
+    /// Each record's instant, `t0` plus the hours before it.
+    fn instants(t0: DateTime<Utc>, records: &[(i64, u64)]) -> Vec<DateTime<Utc>> {
+        let mut at = t0;
+        records
+            .iter()
+            .map(|(hours, _)| {
+                at += TimeDelta::hours(*hours);
+                at
+            })
+            .collect()
+    }
+
+    fn ladders() -> impl Strategy<Value = TierLadder> {
+        let grace = prop_oneof![
+            Just(r#"{ "type": "none" }"#.to_string()),
+            (1u32..10).prop_map(|d| format!(r#"{{ "type": "days", "days": {d} }}"#)),
+            Just(r#"{ "type": "until_anniversary" }"#.to_string()),
+        ];
+        prop_oneof![
+            (1u32..40, grace.clone()).prop_map(|(days, grace)| rolling(days, &grace)),
+            grace.prop_map(|grace| anniversary_ladder(&grace)),
+        ]
+    }
+
+    proptest! {
+        /// Over anniversary years (which share no day), a tier reached by
+        /// records is kept through the retraction of one of them exactly
+        /// when a year still reaches its threshold without it.
+        #[test]
+        fn a_retraction_keeps_gold_while_a_year_reaches_it_without_the_record(
+            records in records(24 * 200, 500),
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let l = anniversary_ladder(r#"{ "type": "until_anniversary" }"#);
+            let z = zone();
+            let t0 = noon(2025, 1, 1);
+            let mut s = l.start(t0, &z);
+            let at = instants(t0, &records);
+            for (at, (_, amount)) in at.iter().zip(&records) {
+                l.record(&mut s, *at, *amount, &z).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
+            // The records' totals by year, with and without the one taken back.
+            let year = |at: DateTime<Utc>| l.bucket_of(LocalDay::of(at, &z), s.joined());
+            let j = pick.index(records.len());
+            let mut years = std::collections::BTreeMap::<LocalDay, (u64, u64)>::new();
+            for (i, (at, (_, amount))) in at.iter().zip(&records).enumerate() {
+                let y = years.entry(year(*at)).or_default();
+                y.0 += amount;
+                y.1 += if i == j { 0 } else { *amount };
+            }
+            let reached = |total: u64| total >= 500;
+            prop_assert_eq!(s.tier().as_str() == "gold", years.values().any(|y| reached(y.0)));
+            let now = at[records.len() - 1] + TimeDelta::hours(1);
+            l.retract(&mut s, at[j], now, records[j].1, "r", &z)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(s.tier().as_str() == "gold", years.values().any(|y| reached(y.1)));
+        }
+
+        /// An evaluation between records (or after them) that changes
+        /// nothing but the window's end changes nothing a later retraction
+        /// of one of the records does.
+        #[test]
+        fn an_evaluation_that_changes_nothing_changes_no_later_retraction(
+            l in ladders(),
+            records in records(24 * 60, 400),
+            evaluated in any::<prop::sample::Index>(),
+            after in 0i64..24 * 60,
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let z = zone();
+            let t0 = noon(2026, 3, 1);
+            let at = instants(t0, &records);
+            let fail = |e: TierError| TestCaseError::fail(e.to_string());
+            // The evaluation comes after record `k`, before the next one.
+            let k = evaluated.index(records.len());
+            let when = (at[k] + TimeDelta::hours(after)).min(at.get(k + 1).copied().unwrap_or(DateTime::<Utc>::MAX_UTC));
+            let (mut plain, mut looked) = (l.start(t0, &z), l.start(t0, &z));
+            for (i, (at, (_, amount))) in at.iter().zip(&records).enumerate() {
+                let a = l.record(&mut plain, *at, *amount, &z).map_err(fail)?;
+                let b = l.record(&mut looked, *at, *amount, &z).map_err(fail)?;
+                prop_assert_eq!(a.change, b.change);
+                if i == k {
+                    let grace = looked.grace_until();
+                    let step = l.evaluate(&mut looked, when, &z).map_err(fail)?;
+                    if step.change.is_some() || looked.grace_until() != grace {
+                        return Ok(());
+                    }
+                }
+            }
+            let j = pick.index(records.len());
+            let now = when.max(at[records.len() - 1]) + TimeDelta::hours(1);
+            let a = l.retract(&mut plain, at[j], now, records[j].1, "r", &z).map_err(fail)?;
+            let b = l.retract(&mut looked, at[j], now, records[j].1, "r", &z).map_err(fail)?;
+            prop_assert_eq!((a.change, a.tier), (b.change, b.tier));
+            prop_assert_eq!(plain.tier(), looked.tier());
+        }
+
+        /// Over anniversary years, an evaluation that finds the member
+        /// below and starts a grace period changes nothing a retraction of
+        /// one of the records does while that grace still runs.
+        #[test]
+        fn an_evaluation_starting_grace_changes_no_retraction_while_it_runs(
+            grace in prop_oneof![
+                Just(r#"{ "type": "until_anniversary" }"#),
+                Just(r#"{ "type": "days", "days": 400 }"#),
+            ],
+            records in records(24 * 200, 500),
+            evaluated in any::<prop::sample::Index>(),
+            after in 0i64..24 * 200,
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let l = anniversary_ladder(grace);
+            let z = zone();
+            let t0 = noon(2025, 1, 1);
+            let at = instants(t0, &records);
+            let fail = |e: TierError| TestCaseError::fail(e.to_string());
+            let k = evaluated.index(records.len());
+            let when = (at[k] + TimeDelta::hours(after)).min(at.get(k + 1).copied().unwrap_or(DateTime::<Utc>::MAX_UTC));
+            let (mut plain, mut looked) = (l.start(t0, &z), l.start(t0, &z));
+            let mut grace_until = None;
+            for (i, (at, (_, amount))) in at.iter().zip(&records).enumerate() {
+                l.record(&mut plain, *at, *amount, &z).map_err(fail)?;
+                l.record(&mut looked, *at, *amount, &z).map_err(fail)?;
+                if i == k {
+                    let step = l.evaluate(&mut looked, when, &z).map_err(fail)?;
+                    if step.change.is_some() {
+                        return Ok(());
+                    }
+                    grace_until = step.grace_until;
+                }
+            }
+            let j = pick.index(records.len());
+            let now = when.max(at[records.len() - 1]) + TimeDelta::hours(1);
+            if grace_until.is_some_and(|g| LocalDay::of(now, &z) >= g) {
+                return Ok(());
+            }
+            let a = l.retract(&mut plain, at[j], now, records[j].1, "r", &z).map_err(fail)?;
+            let b = l.retract(&mut looked, at[j], now, records[j].1, "r", &z).map_err(fail)?;
+            prop_assert_eq!(a.change.map(|c| c.to), b.change.map(|c| c.to));
+            prop_assert_eq!(plain.tier(), looked.tier());
         }
     }
 }
