@@ -19,7 +19,11 @@
 //!    loaded mid-sequence continues exactly like one that was not;
 //! 6. any JSON for the `tiers`, `streak` and `badges` sections fails to parse
 //!    or validate, or gives a program whose accounts keep the invariant;
-//!    never a panic.
+//!    never a panic;
+//! 7. a refund split into shares that add up to the whole, with other
+//!    refunds between them making capped purchases up, reverses all the
+//!    purchase's points (those made up for it included) and takes it off
+//!    its event badge, as one whole refund does.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::points::{Account, Portion, Program, ProgramSpec, TierReason};
@@ -259,13 +263,20 @@ fn run(p: &Program, ops: &[(u32, Op)], reload_at: Option<usize>) -> (Account, Tr
                             // levels it reached.
                             credited += made_up + r.badges.points;
                         }
-                        // Every revocation gives the reversal as its reason.
+                        // Every revocation gives the reversal as its reason;
+                        // only made-up points reach a tier. The outcome names
+                        // the tier the reversal leaves.
                         let reason = format!("refund-{step} reversed {source}");
                         if let Some(change) = r.tier.as_ref().and_then(|t| t.change.as_ref()) {
                             assert!(
-                                matches!(&change.reason, TierReason::Revoked { reason: why, .. } if why.as_str() == reason),
+                                matches!(&change.reason, TierReason::Revoked { reason: why, .. } if why.as_str() == reason)
+                                    || (made_up > 0
+                                        && matches!(change.reason, TierReason::Reached { .. })),
                                 "{change}"
                             );
+                        }
+                        if let (Some(out), false) = (&r.tier, r.repeated) {
+                            assert_eq!(Some(&out.tier), a.tier().map(|s| s.tier()));
                         }
                         for revoked in &r.badges.revoked {
                             assert_eq!(revoked.reason.as_str(), reason);
@@ -438,5 +449,125 @@ proptest! {
             }
             prop_assert_eq!(a.ledger().check(), Ok(()));
         }
+    }
+}
+
+/// A purchase rule (1 point per ¥1) under a daily cap, `points` or a
+/// count, and a badge counting purchases.
+fn capped_shop(points_cap: bool, cap: u64) -> Program {
+    let cap = match points_cap {
+        true => format!(r#"{{ "points": {cap} }}"#),
+        false => format!(r#"{{ "count": {cap} }}"#),
+    };
+    let json = format!(
+        r#"{{ "utc_offset": "+08:00", "ledger": {{ "reversible_awards": 16 }},
+             "rules": [ {{ "name": "buy", "on": "purchase",
+               "reward": {{ "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" }},
+               "daily_cap": {cap} }} ],
+             "tiers": {{ "basis": {{ "type": "points" }}, "window": {{ "type": "rolling_days", "days": 30 }},
+                        "tiers": [ {{ "name": "member", "threshold": 0 }},
+                                   {{ "name": "gold", "threshold": 100, "multiplier": 2 }} ] }},
+             "badges": {{ "badges": [ {{ "name": "buyer", "counter": {{ "type": "events", "on": "purchase" }},
+                 "levels": [ {{ "at": 2, "points": 5 }} ] }} ] }} }}"#
+    );
+    serde_json::from_str::<ProgramSpec>(&json)
+        .unwrap()
+        .validate()
+        .unwrap()
+}
+
+/// Purchases of `yuan` a minute apart, one day; then the refund of purchase
+/// `source` in `shares` (`None`: whole), with the whole refunds `others`
+/// (purchase, after how many of the shares) between them. The account and
+/// what is left of the source's points.
+fn refund_in_shares(
+    p: &Program,
+    yuan: &[i64],
+    source: usize,
+    shares: Option<&[u64]>,
+    others: &[(usize, usize)],
+) -> (Account, u64) {
+    let t0 = t0();
+    let mut a = p.open_account(USER, t0);
+    for (i, y) in yuan.iter().enumerate() {
+        let at = t0 + TimeDelta::minutes(i as i64);
+        let kind = EventKind::Purchase {
+            amount: Money::new(y * 100, "CNY".parse().unwrap()),
+        };
+        p.earn(&mut a, &Event::new(EventId(i as u64), USER, at, kind), None)
+            .unwrap();
+    }
+    let whole = [1];
+    let parts = shares.unwrap_or(&whole);
+    let denominator: u64 = parts.iter().sum();
+    let mut now = t0 + TimeDelta::hours(1);
+    let mut step = 0;
+    let mut refund = |a: &mut Account, id: usize, portion: Portion| {
+        now += TimeDelta::minutes(1);
+        step += 1;
+        let key = format!("refund-{step}").into();
+        let r = p.reverse_in(a, key, EventId(id as u64), portion, now);
+        if let Ok(r) = &r {
+            assert_eq!(r.tier.as_ref().map(|t| &t.tier), a.tier().map(|s| s.tier()));
+        }
+        r.is_ok()
+    };
+    for at in 0..=parts.len() {
+        for &(other, after) in others {
+            if after % (parts.len() + 1) == at && other % yuan.len() != source {
+                let _ = refund(&mut a, other % yuan.len(), Portion::Whole {});
+            }
+        }
+        if let Some(&numerator) = parts.get(at) {
+            let portion = match shares {
+                Some(_) => Portion::Share {
+                    numerator,
+                    denominator,
+                },
+                None => Portion::Whole {},
+            };
+            assert!(refund(&mut a, source, portion), "a share was refused");
+        }
+    }
+    assert_eq!(a.ledger().check(), Ok(()));
+    let left = a
+        .ledger()
+        .lots()
+        .iter()
+        .filter(|l| l.source == EventId(source as u64))
+        .map(|l| l.remaining)
+        .sum();
+    (a, left)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Property 7.
+    #[test]
+    fn shares_of_a_refund_add_up_to_the_whole_refund(
+        points_cap in any::<bool>(),
+        cap in 1u64..4,
+        yuan in vec(1i64..120, 2..6),
+        source in any::<prop::sample::Index>(),
+        shares in vec(1u64..5, 1..5),
+        others in vec((any::<usize>(), any::<usize>()), 0..4),
+    ) {
+        let p = capped_shop(points_cap, if points_cap { cap * 40 } else { cap });
+        let source = source.index(yuan.len());
+        let (split, left) = refund_in_shares(&p, &yuan, source, Some(&shares), &others);
+        let (whole, left_whole) = refund_in_shares(&p, &yuan, source, None, &others);
+        prop_assert_eq!((left, left_whole), (0, 0));
+        let id = EventId(source as u64);
+        for a in [&split, &whole] {
+            let l = a.ledger();
+            prop_assert!(l.earnings().filter(|e| e.source == id).all(|e| e.reversed == e.points));
+            prop_assert!(l.cut_awards().all(|c| c.source != id));
+        }
+        let count = |a: &Account| a.badges().progress("buyer").map(|p| p.count);
+        prop_assert_eq!(count(&split), count(&whole));
+        // Once more is one refund too many.
+        let again = p.reverse_in(&mut split.clone(), "again".into(), id, Portion::Whole {}, t0() + TimeDelta::days(1));
+        prop_assert!(again.is_err());
     }
 }

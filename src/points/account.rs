@@ -10,14 +10,14 @@ use super::earn::{Earned, Noting};
 use super::fields::field_readers;
 use super::ledger::{Ledger, Lot, OperationKey};
 use super::program::{Program, ProgramError, ProgramSpec};
-use super::reversal::{Portion, Reversal};
+use super::reversal::{Portion, Reversal, Unreversed};
 use super::statement::Entry;
 use super::streak::{
     CheckInKind, CheckInOutcome, MakeUp, Milestone, MilestoneHit, Streak, StreakError, StreakRules,
     StreakSpec,
 };
 use super::tier::{
-    QualifyingBasis, TierError, TierLadder, TierLadderSpec, TierOutcome, TierStatus,
+    QualifyingBasis, TierChange, TierError, TierLadder, TierLadderSpec, TierOutcome, TierStatus,
 };
 use super::{PointsError, RuleSpec};
 use crate::dedupe::Admission;
@@ -266,20 +266,34 @@ struct Contribution {
     /// and only the account can reverse it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pointless: bool,
-    /// For an event that earned no points, the share of it reversals took
-    /// back so far, in millionths, each share rounded down (as a share of
-    /// an award's points is): wholly reversed at [`WHOLE_EVENT`].
+    /// The part of the event reversals have not taken back, exactly, so
+    /// that shares adding up to the whole reverse it wholly, whether it
+    /// earned points or not, and whether or not a reversal made points up
+    /// for it in between (see [`MadeUp`](super::MadeUp)).
+    #[serde(default, skip_serializing_if = "Unreversed::is_whole")]
+    unreversed: Unreversed,
+    /// Earlier builds' `unreversed`, for an event that earned no points:
+    /// the share reversals took back, in millionths. Read from states
+    /// they stored, and folded into `unreversed` at the next reversal.
     #[serde(default, skip_serializing_if = "super::is_zero")]
     reversed_millionths: u32,
 }
 
-/// All of an event, in the millionths of [`Contribution::reversed_millionths`].
-const WHOLE_EVENT: u32 = 1_000_000;
-
-/// `portion` of an event, in millionths, rounded down.
-fn millionths(portion: Portion) -> u32 {
-    let share = portion.of(u64::from(WHOLE_EVENT));
-    u32::try_from(share).map_or(WHOLE_EVENT, |m| m.min(WHOLE_EVENT))
+impl Contribution {
+    /// Takes `portion` of the event out of what reversals left of it: the
+    /// part of what was left it is, and whether the contribution was
+    /// stored by a build that tracked no part of an event that earned
+    /// points (and may have been partly reversed all the same).
+    fn take(&mut self, portion: Portion) -> (super::reversal::Part, bool) {
+        if self.reversed_millionths > 0 && self.unreversed.is_whole() {
+            self.unreversed = Unreversed::after_millionths(self.reversed_millionths);
+        }
+        self.reversed_millionths = 0;
+        let untracked = self.unreversed.is_whole() && self.qualifying_retracted > 0;
+        let (part, left) = self.unreversed.take(portion);
+        self.unreversed = left;
+        (part, untracked)
+    }
 }
 
 /// Remembers `new` among `contributions`, dropping the oldest of its sort
@@ -661,7 +675,14 @@ pub struct AccountReversal {
     pub reversal: Reversal,
     /// The tier retraction, if the program has a ladder; its change is the
     /// revocation, with the reason, if the tier rested on the reversed
-    /// points.
+    /// points. Points the reversal made up (see [`MadeUp`](super::MadeUp))
+    /// count towards a points tier after it, and may lift the member
+    /// again: the outcome is then the tier, multiplier, tally and grace
+    /// they leave, `counted` is still what the retraction took, and the
+    /// change is the reversal's as a whole, from the tier before it to the
+    /// tier after it (none if the made-up points reached the revoked tier
+    /// again), with the reason of the last step that moved the member that
+    /// way: the revocation, or the made-up points reaching a threshold.
     pub tier: Option<TierOutcome>,
     /// Badge levels revoked, with the reason, and those the points the
     /// reversal made up reached (see [`MadeUp`](super::MadeUp)).
@@ -1163,6 +1184,7 @@ impl<Tz: TimeZone> Program<Tz> {
                     qualifying_retracted: 0,
                     event_retracted: false,
                     pointless,
+                    unreversed: Unreversed::WHOLE,
                     reversed_millionths: 0,
                 },
             );
@@ -1346,6 +1368,10 @@ impl<Tz: TimeZone> Program<Tz> {
             });
         }
         let reason = Label::from(format!("{key} reversed {source}"));
+        // This reversal's part of what earlier ones left of the event.
+        let part = contribution
+            .and_then(|i| acc.contributions.get_mut(i))
+            .map(|c| c.take(portion));
 
         let mut tier = None;
         if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut()) {
@@ -1357,20 +1383,24 @@ impl<Tz: TimeZone> Program<Tz> {
             let amount = match ladder.spec().basis {
                 // Points reversed, never more than were counted.
                 QualifyingBasis::Points {} => reversal.points.min(open.unwrap_or(u64::MAX)),
-                // The same share of the spend.
-                QualifyingBasis::Spend { .. } => counted
-                    .as_ref()
-                    .map_or(0, |c| portion.of(c.qualifying).min(open.unwrap_or(0))),
+                // The same part of the spend not yet taken back (the share
+                // of the spend, for a contribution stored without its part).
+                QualifyingBasis::Spend { .. } => match (counted.as_ref(), part, open) {
+                    (Some(c), Some((_, true)), Some(open)) => portion.of(c.qualifying).min(open),
+                    (Some(_), Some((part, false)), Some(open)) => part.of(open),
+                    _ => 0,
+                },
             };
             let at = counted.as_ref().map_or_else(
                 || reversal.awards.first().map_or(now, |a| a.earned_at),
                 |c| c.at,
             );
+            let before = status.tier().clone();
             let step = ladder.retract(status, at, now, amount, reason.clone(), &self.zone)?;
             if let Some(c) = counted {
                 c.qualifying_retracted = c.qualifying_retracted.saturating_add(step.counted);
             }
-            tier = Some(step);
+            tier = Some((before, step));
         }
 
         let mut settled = Settled::default();
@@ -1387,21 +1417,27 @@ impl<Tz: TimeZone> Program<Tz> {
                 self.settle(acc, by, &key, step, &mut settled)?;
             }
         }
-        self.count_made_up(acc, (&reversal, key.as_str()), &mut settled)?;
-        // Once wholly reversed, the event itself is taken back.
+        let recorded = self.count_made_up(acc, (&reversal, key.as_str()), &mut settled)?;
+        // The tier as the reversal leaves it: made-up points may have moved
+        // it up again.
+        let tier = match (&self.account.tiers, tier) {
+            (Some(ladder), Some((before, retracted))) => {
+                Some(after_made_up(ladder, before, retracted, recorded))
+            }
+            _ => None,
+        };
+        // Once wholly reversed (its shares add up to the whole, or, for an
+        // event stored without its part, its awards are), the event itself
+        // is taken back.
         let ledger = &acc.ledger;
         let counted = contribution.and_then(|i| acc.contributions.get_mut(i));
         let kind = counted.filter(|c| !c.event_retracted).and_then(|c| {
-            let whole = if c.pointless {
-                let parts = c.reversed_millionths.saturating_add(millionths(portion));
-                c.reversed_millionths = parts.min(WHOLE_EVENT);
-                c.reversed_millionths == WHOLE_EVENT
-            } else {
-                ledger
-                    .earnings()
-                    .filter(|e| e.source == source)
-                    .all(|e| e.reversed >= e.points)
-            };
+            let whole = c.unreversed.is_nothing()
+                || (!c.pointless
+                    && ledger
+                        .earnings()
+                        .filter(|e| e.source == source)
+                        .all(|e| e.reversed >= e.points));
             c.event_retracted = whole;
             whole.then(|| c.kind.clone())
         });
@@ -1432,13 +1468,14 @@ impl<Tz: TimeZone> Program<Tz> {
     /// [`MadeUp`](super::MadeUp)) as earned: towards a points tier, at
     /// their awards' own time, and towards points badges, whose bonuses go
     /// to `settled`. Each award's event, if the account remembers it, now
-    /// has points to take back.
+    /// has points to take back. The tier's record steps, in order.
     fn count_made_up(
         &self,
         acc: &mut Account,
         (reversal, key): (&Reversal, &str),
         settled: &mut Settled,
-    ) -> Result<(), AccountError> {
+    ) -> Result<Vec<TierOutcome>, AccountError> {
+        let mut recorded = Vec::new();
         for made in &reversal.made_up {
             let contribution = acc
                 .contributions
@@ -1450,18 +1487,18 @@ impl<Tz: TimeZone> Program<Tz> {
             if let (Some(ladder), Some(status)) = (&self.account.tiers, acc.tier.as_mut())
                 && matches!(ladder.spec().basis, QualifyingBasis::Points {})
             {
-                let counted =
-                    ladder.record_counted(status, made.earned_at, made.points, &self.zone)?;
+                let step = ladder.record(status, made.earned_at, made.points, &self.zone)?;
                 if let Some(c) = contribution.and_then(|i| acc.contributions.get_mut(i)) {
-                    c.qualifying = c.qualifying.saturating_add(counted);
+                    c.qualifying = c.qualifying.saturating_add(step.counted);
                 }
+                recorded.push(step);
             }
             if let Some(catalog) = &self.account.badges {
                 let step = catalog.record_points(&mut acc.badges, made.points, reversal.at)?;
                 self.settle(acc, (made.source, reversal.at), key, step, settled)?;
             }
         }
-        Ok(())
+        Ok(recorded)
     }
 
     /// The periodic housekeeping: the tier's evaluation as of `now`
@@ -1536,6 +1573,51 @@ fn tier_context(
         *context = std::mem::take(context).with_tier_of(tier);
     }
     Ok(())
+}
+
+/// The outcome of a reversal's steps on the tier: `retracted`, which found
+/// the member at tier `before`, then the records of the points it made up
+/// (see [`MadeUp`](super::MadeUp)), `recorded`. The tier, multiplier,
+/// tally and grace are those after the last step, `counted` is what the
+/// retraction took, and the change is the reversal's as a whole: from
+/// `before` to the tier after the last step, if they differ, with the
+/// reason and instant of the last step that moved the member that way (a
+/// revocation the made-up points undid is no change).
+fn after_made_up(
+    ladder: &TierLadder,
+    before: Label,
+    retracted: TierOutcome,
+    recorded: Vec<TierOutcome>,
+) -> TierOutcome {
+    if recorded.is_empty() {
+        return retracted;
+    }
+    let rank = |name: &Label| ladder.tiers().iter().position(|t| &t.name == name);
+    let counted = retracted.counted;
+    let mut changes: Vec<TierChange> = Vec::new();
+    let mut after = retracted;
+    for step in recorded {
+        changes.extend(after.change.take());
+        after = step;
+    }
+    changes.extend(after.change.take());
+    let up = rank(&after.tier) > rank(&before);
+    let change = match after.tier == before {
+        true => None,
+        false => changes
+            .into_iter()
+            .rev()
+            .find(|c| (rank(&c.to) > rank(&c.from)) == up),
+    };
+    TierOutcome {
+        change: change.map(|c| TierChange {
+            from: before,
+            to: after.tier.clone(),
+            ..c
+        }),
+        counted,
+        ..after
+    }
 }
 
 /// Adds one badge step to the outcome of a whole account step.

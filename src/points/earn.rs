@@ -518,6 +518,7 @@ impl<Tz: TimeZone> Program<Tz> {
                 earned_at: event.at,
                 wanted,
                 awarded,
+                unreversed: Default::default(),
             });
         }
     }

@@ -13,7 +13,7 @@ use super::hold::{HeldClaim, Hold};
 use super::inline_deque::InlineDeque;
 use super::rare_list::RareList;
 pub(crate) use super::remembered::{Remembered, Spent};
-use super::reversal::{Clawback, Reversal};
+use super::reversal::{Clawback, Reversal, Unreversed};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
 pub use super::taken::{Taken, TakenList};
 use crate::bounded;
@@ -233,6 +233,11 @@ pub struct Earning {
     /// the caps' tallies, not an award's count.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adds_to_award: bool,
+    /// The part of its event that reversals have not taken back, which a
+    /// share takes its part of (see [`Portion`](super::Portion)); whole if
+    /// none did, or if it was stored by a build that kept no part.
+    #[serde(default, skip_serializing_if = "Unreversed::is_whole")]
+    pub(crate) unreversed: Unreversed,
 }
 
 /// An award that a cap cut, as the ledger remembers it: a reversal that
@@ -252,6 +257,11 @@ pub struct CutAward {
     /// What it has been awarded: what the caps left it, and what reversals
     /// have made up since.
     pub awarded: u64,
+    /// The part of its event that reversals have not taken back: `wanted`
+    /// and `awarded` are what is left of them, and the points made up for
+    /// it are a part of the event that large (see [`Earning`]).
+    #[serde(default, skip_serializing_if = "Unreversed::is_whole")]
+    pub(crate) unreversed: Unreversed,
 }
 
 /// How a program's ledgers reverse awards and how much history they keep.
@@ -1149,6 +1159,7 @@ impl Ledger {
                     forgiven: 0,
                     counted_global: lot.counted_global,
                     adds_to_award: false,
+                    unreversed: Unreversed::WHOLE,
                 });
             }
             if lot.remaining > 0 && order == LotOrder::Kept {
@@ -1222,11 +1233,14 @@ impl Ledger {
         self.give_back(rule, day, points, 1, counted_global);
     }
 
-    /// Marks the remembered earning of lot `lot` as points added to an
-    /// award that counted already (see [`Earning::adds_to_award`]).
-    pub(crate) fn mark_added_to_award(&mut self, lot: u64) {
+    /// Marks the remembered earning of lot `lot` as points made up for a
+    /// cut award: added to an award that counted already (see
+    /// [`Earning::adds_to_award`]) if `adds_to_award`, and a part of its
+    /// event as large as what reversals left of it, `unreversed`.
+    pub(crate) fn mark_made_up(&mut self, lot: u64, adds_to_award: bool, unreversed: Unreversed) {
         if let Some(e) = self.earnings.iter_mut().rev().find(|e| e.lot == lot) {
-            e.adds_to_award = true;
+            e.adds_to_award = adds_to_award;
+            e.unreversed = unreversed;
         }
     }
 

@@ -14,7 +14,7 @@ use super::PointsError;
 use super::ledger::{CutAward, DayTally, Ledger, Lot, Periods, RuleCounter, too_old};
 use super::limits::{month_of, week_of};
 use super::program::Program;
-use super::reversal::Reversal;
+use super::reversal::{Reversal, Unreversed};
 use super::statement::{Entry, EntryKind};
 use crate::event::Label;
 use crate::id::EventId;
@@ -34,11 +34,25 @@ use serde::{Deserialize, Serialize};
 /// reversal of the same event takes it back too. An award refused whole
 /// (a count cap, or a `reject` cap) that now fits counts as an award.
 ///
+/// The claim judged is the award's own, as it was made: what it came to
+/// before its caps ([`CutAward::wanted`]), the multiplier of the tier the
+/// member held then included, even if the reversal revokes that tier (an
+/// award a cap left whole at that tier keeps its multiplied points too: a
+/// tier's revocation re-prices no award). An account counts the made-up
+/// points towards a points tier, which they may lift again; the
+/// reversal's [`AccountReversal::tier`](super::AccountReversal::tier)
+/// is the tier as it leaves it.
+///
+/// A share of the event reversed before the make-up shrinks its claim by
+/// that part of the whole, and the made-up points are that large a part
+/// of the event: a later share takes its part of what is left of both
+/// (see [`Reversal`]), so shares that add up to the whole take all of it.
+///
 /// What is not redone: an award made in full in the meantime is never cut
 /// back, so under `reject` caps a later award that fitted only because an
 /// earlier one was refused keeps its points, and the earlier one may still
 /// not fit; cooldowns, first-time and every-nth conditions and exclusive
-/// groups are not judged again. An award whose day is older than the
+/// groups are not judged again, nor is the tier's multiplier. An award whose day is older than the
 /// tallies kept ([`DAILY_TALLY_DAYS`](super::DAILY_TALLY_DAYS)) is not
 /// made up: its cap's room can no longer be told. The ledger remembers as
 /// many cut awards as [`LedgerPolicy::reversible_awards`](super::LedgerPolicy::reversible_awards),
@@ -106,7 +120,8 @@ impl<Tz: TimeZone> Program<Tz> {
                 break;
             };
             if let Some((made, position)) = self.make_up_one(ledger, &cut)? {
-                let entries = self.credit_made_up(ledger, (&made, position), reversal)?;
+                let made_of = (&made, position, cut.unreversed);
+                let entries = self.credit_made_up(ledger, made_of, reversal)?;
                 reversal.entries.extend(entries);
                 if let Some(c) = ledger.cut.get_mut(i) {
                     c.awarded = c.awarded.saturating_add(made.points);
@@ -188,12 +203,14 @@ impl<Tz: TimeZone> Program<Tz> {
     }
 
     /// Credits `made`, of the rule at `position`, as a lot of its award's
-    /// own (its pending period and expiry), paying debt first; the
-    /// statement entries, dated at the reversal.
+    /// own (its pending period and expiry), paying debt first, remembered
+    /// as a part of its event as large as what reversals left of it,
+    /// `unreversed` (so a later share takes its part of these points as of
+    /// the award's own); the statement entries, dated at the reversal.
     fn credit_made_up(
         &self,
         ledger: &mut Ledger,
-        (made, position): (&MadeUp, usize),
+        (made, position, unreversed): (&MadeUp, usize, Unreversed),
         reversal: &Reversal,
     ) -> Result<Vec<Entry>, PointsError> {
         let (rule, plan) = (self.spec.rules.get(position), self.plan.rules.get(position));
@@ -222,11 +239,9 @@ impl<Tz: TimeZone> Program<Tz> {
             key: reversal.key.clone(),
         };
         let (id, entries) = ledger.credit_one(lot, (reversal.at, shown), &self.spec.ledger)?;
-        if !made.counted {
-            // The award counted already: a reversal of these points gives
-            // back points, not its count.
-            ledger.mark_added_to_award(id);
-        }
+        // If the award counted already, a reversal of these points gives
+        // back points, not its count.
+        ledger.mark_made_up(id, !made.counted, unreversed);
         Ok(entries)
     }
 }
@@ -514,6 +529,74 @@ mod tests {
         assert_eq!(r.made_up.iter().map(|m| m.points).sum::<u64>(), 5);
         assert_eq!(l.balance(t(3)), 25);
         assert_conserved(&l, t(3));
+    }
+
+    #[test]
+    fn shares_of_a_trimmed_award_with_make_ups_between_reverse_all_of_it() {
+        // A ¥50 purchase trimmed to 20 by ¥100 a day; half of it refunded
+        // (10 back, 10 made up at once), the first purchase refunded (5
+        // more made up: the ¥25 left earns its 25), then the other half.
+        let p = shop(1, r#""daily_cap": { "points": 100 },"#, "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(1, 80, t(0)), purchase(2, 50, t(1))]);
+        let half = Portion::Share {
+            numerator: 1,
+            denominator: 2,
+        };
+        let first = p.reverse(&mut l, "half-2".into(), EventId(2), half, t(2));
+        assert_eq!(first.map(|r| r.points), Ok(10));
+        undo(&p, &mut l, 1, t(3));
+        assert_eq!(l.balance(t(3)), 25);
+        // The other half is all that is left of the purchase: its own
+        // award's 10 and the 15 made up for it (which the first half had
+        // already halved), not half of each (17, leaving 8).
+        let second = p.reverse(&mut l, "half-2b".into(), EventId(2), half, t(4));
+        let parts = second.map(|r| (r.points, r.awards.iter().map(|a| a.points).collect()));
+        assert_eq!(parts, Ok((25, vec![10, 10, 5])));
+        assert_eq!(l.balance(t(4)), 0);
+        assert!(l.earnings().all(|e| e.reversed == e.points));
+        assert_eq!(l.cut_awards().len(), 0);
+        // The purchase is wholly reversed, as one whole reversal would leave it.
+        let again = p.reverse(&mut l, "more".into(), EventId(2), half, t(5));
+        assert_eq!(
+            again.map(|_| ()),
+            Err(PointsError::AlreadyReversed { id: EventId(2) })
+        );
+        assert_conserved(&l, t(5));
+    }
+
+    #[test]
+    fn shares_of_a_refused_award_shrink_its_claim_by_parts_of_the_whole() {
+        // One visit a day earns; a third of the second (refused) goes,
+        // then the other two thirds: nothing is left to make up, as after
+        // a whole reversal (not two thirds of what the first third left).
+        let p = program(
+            r#"{ "rules": [{ "name": "visit", "on": "visited",
+                 "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "count": 1 } }] }"#,
+        );
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0)), visit(2, t(1))]);
+        let third = Portion::Share {
+            numerator: 1,
+            denominator: 3,
+        };
+        let two_thirds = Portion::Share {
+            numerator: 2,
+            denominator: 3,
+        };
+        assert!(
+            p.reverse(&mut l, "a".into(), EventId(2), third, t(2))
+                .is_ok()
+        );
+        let cut: Vec<(u64, u64)> = l.cut_awards().map(|c| (c.wanted, c.awarded)).collect();
+        assert_eq!(cut, [(7, 0)]); // 10 less a third, rounded down
+        assert!(
+            p.reverse(&mut l, "b".into(), EventId(2), two_thirds, t(3))
+                .is_ok()
+        );
+        assert_eq!(l.cut_awards().len(), 0);
+        assert!(undo(&p, &mut l, 1, t(4)).made_up.is_empty());
+        assert_eq!(l.balance(t(4)), 0);
     }
 
     #[test]

@@ -35,8 +35,10 @@ pub enum Clawback {
 pub enum Portion {
     /// Everything not yet reversed.
     Whole {},
-    /// `numerator / denominator` of each award (a partial refund: refunded
-    /// amount over paid amount), rounded down.
+    /// `numerator / denominator` of the event (a partial refund: refunded
+    /// amount over paid amount): of each award, rounded down, and of what
+    /// earlier shares left, so that shares adding up to the whole reverse
+    /// all of it (see [`Reversal`]).
     Share {
         /// The refunded part.
         numerator: u64,
@@ -101,9 +103,16 @@ pub struct ReversedAward {
 /// of another inside one period. A reversal of an event whose awards a cap
 /// refused whole reverses no points, but the event is owed nothing more.
 ///
-/// A share is `numerator / denominator` of each award, rounded down (in the
-/// member's favour), and never more than is still unreversed; several
-/// partial reversals followed by a whole one reverse exactly the award.
+/// A share is `numerator / denominator` of the whole event. The first one
+/// reverses that share of each award, rounded down (in the member's
+/// favour); a later one takes, of what is still unreversed of each award,
+/// its part of what the shares before it left of the event (a half after
+/// a half is all of it), so shares that add up to the whole reverse
+/// exactly what one whole reversal would: every award, with the points
+/// made up for it in between (see [`MadeUp`]), whose claim the earlier
+/// shares had shrunk already. A share never reverses more than is still
+/// unreversed; several partial reversals followed by a whole one reverse
+/// exactly the award.
 ///
 /// ```
 /// use chrono::{TimeDelta, TimeZone, Utc};
@@ -204,6 +213,140 @@ impl Portion {
             }
         }
     }
+}
+
+/// The part of an event that reversals have not taken back yet, exactly:
+/// 1 until a first reversal, 0 once it is wholly reversed. Each of the
+/// event's remembered awards and cut awards (and an account's memory of
+/// it) keeps it, so that a share, a part of the *whole* event, is taken
+/// as its part of what is left (see [`Portion`]): shares that add up to
+/// the whole reverse all of it, points made up for it in between included.
+///
+/// Kept in lowest terms within 64 bits; a sum of shares whose
+/// denominators have no common multiple that fits is rounded towards
+/// nothing left (by less than 2⁻⁶² of the event).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(try_from = "(u64, u64)", into = "(u64, u64)")]
+pub(crate) struct Unreversed {
+    num: u64,
+    den: u64,
+}
+
+impl Default for Unreversed {
+    fn default() -> Self {
+        Unreversed::WHOLE
+    }
+}
+
+impl TryFrom<(u64, u64)> for Unreversed {
+    type Error = &'static str;
+
+    fn try_from((num, den): (u64, u64)) -> Result<Self, Self::Error> {
+        match den > 0 && num <= den {
+            true => {
+                let (num, den) = lowest(u128::from(num), u128::from(den));
+                Ok(Unreversed { num, den })
+            }
+            false => Err("an unreversed part is a fraction num / den in 0..=1"),
+        }
+    }
+}
+
+impl From<Unreversed> for (u64, u64) {
+    fn from(u: Unreversed) -> Self {
+        (u.num, u.den)
+    }
+}
+
+impl Unreversed {
+    /// Nothing reversed yet.
+    pub(crate) const WHOLE: Unreversed = Unreversed { num: 1, den: 1 };
+    /// Wholly reversed.
+    const NOTHING: Unreversed = Unreversed { num: 0, den: 1 };
+
+    /// Whether nothing of the event has been reversed.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.num >= self.den
+    }
+
+    /// Whether the event is wholly reversed.
+    pub(crate) fn is_nothing(&self) -> bool {
+        self.num == 0
+    }
+
+    /// What is left once `millionths` of the whole have been reversed (as
+    /// an account remembered it for an event that earned no points).
+    pub(crate) fn after_millionths(millionths: u32) -> Unreversed {
+        let left = 1_000_000u32.saturating_sub(millionths);
+        let (num, den) = lowest(u128::from(left), 1_000_000);
+        Unreversed { num, den }
+    }
+
+    /// Takes `portion` of the whole event out of what is left: the part of
+    /// what is left that it is (all of it, for the whole or a share at
+    /// least what is left), and what is left afterwards.
+    pub(crate) fn take(self, portion: Portion) -> (Part, Unreversed) {
+        let Portion::Share {
+            numerator,
+            denominator,
+        } = portion
+        else {
+            return (Part::ALL, Unreversed::NOTHING);
+        };
+        // Over the common denominator `den × denominator`.
+        let share = u128::from(numerator) * u128::from(self.den);
+        let left = u128::from(self.num) * u128::from(denominator.max(1));
+        if share >= left {
+            return (Part::ALL, Unreversed::NOTHING);
+        }
+        // `left` > `share` ≥ 0: no division by zero.
+        let (num, den) = lowest(share, left);
+        let part = Part { num, den };
+        let (num, den) = lowest(
+            left - share,
+            u128::from(self.den) * u128::from(denominator.max(1)),
+        );
+        (part, Unreversed { num, den })
+    }
+}
+
+/// A part of an amount: `num / den`, at most 1.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Part {
+    num: u64,
+    den: u64,
+}
+
+impl Part {
+    /// All of it.
+    const ALL: Part = Part { num: 1, den: 1 };
+
+    /// This part of `amount`, rounded down.
+    pub(crate) fn of(self, amount: u64) -> u64 {
+        if self.num >= self.den {
+            return amount;
+        }
+        let part = u128::from(amount) * u128::from(self.num) / u128::from(self.den.max(1));
+        // Below `amount`, as the part is below 1.
+        u64::try_from(part).unwrap_or(amount)
+    }
+}
+
+/// `num / den` (`den` above zero) in lowest terms, brought within 64 bits:
+/// if its denominator does not fit, both are shifted right until it does,
+/// which rounds it by less than 2⁻⁶².
+fn lowest(num: u128, den: u128) -> (u64, u64) {
+    let (mut a, mut b) = (num, den.max(1));
+    while b > 0 {
+        (a, b) = (b, a % b);
+    }
+    // `a` is the greatest common divisor, at least 1 since `den` is.
+    let (mut num, mut den) = (num / a, den.max(1) / a);
+    let excess = (128 - den.leading_zeros()).saturating_sub(64);
+    num >>= excess;
+    den >>= excess;
+    let den = u64::try_from(den).unwrap_or(u64::MAX);
+    (u64::try_from(num).unwrap_or(den).min(den), den)
 }
 
 impl Reversal {
@@ -337,14 +480,18 @@ impl Ledger {
     }
 
     /// Shrinks what the awards of event `source` that a cap cut may still
-    /// be made up to by `portion` (forgets them, for the whole): a refunded
-    /// purchase's award is owed nothing more. Whether it had any.
+    /// be made up to by `portion` of the event, taken from what earlier
+    /// shares left of them (forgets them, once the event is wholly
+    /// reversed): a refunded purchase's award is owed nothing more. Whether
+    /// it had any.
     fn forget_cut(&mut self, source: EventId, portion: Portion) -> bool {
         let mut any = false;
         for cut in self.cut.iter_mut().filter(|c| c.source == source) {
             any = true;
-            cut.wanted -= portion.of(cut.wanted);
-            cut.awarded -= portion.of(cut.awarded);
+            let (part, left) = cut.unreversed.take(portion);
+            cut.wanted -= part.of(cut.wanted);
+            cut.awarded -= part.of(cut.awarded);
+            cut.unreversed = left;
         }
         self.cut.retain(|c| c.wanted > c.awarded);
         any
@@ -386,8 +533,19 @@ impl Ledger {
             };
             let open = e.points.saturating_sub(e.reversed);
             any_open |= open > 0;
-            // All that is open, or the share of the award, as far as open.
-            let points = portion.of(e.points).min(open);
+            // The share's part of what earlier shares left of the event:
+            // all that is open once the shares reach the whole.
+            let (points, unreversed) = if e.unreversed.is_whole() && e.reversed > 0 {
+                // Stored by a build that kept no part: the share of the
+                // award, as far as open, as that build reversed it.
+                (portion.of(e.points).min(open), e.unreversed)
+            } else {
+                let (part, left) = e.unreversed.take(portion);
+                (part.of(open), left)
+            };
+            if let Some(rec) = self.earnings.get_mut(i) {
+                rec.unreversed = unreversed;
+            }
             if points == 0 {
                 continue;
             }
@@ -697,6 +855,67 @@ mod tests {
         );
         assert_eq!(json(&l), snapshot);
         assert_conserved(&l, t(4));
+    }
+
+    #[test]
+    fn shares_that_add_up_to_the_whole_reverse_all_of_it() {
+        let p = shop(50, "", "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 100, t(0))]);
+        let third = Portion::Share {
+            numerator: 1,
+            denominator: 3,
+        };
+        // 33, then a third of the whole is half of the 67 left (33), then
+        // the last third is all that is left (34), not 33 again.
+        let parts: Vec<u64> = ["a", "b", "c"]
+            .map(|key| refund(&p, &mut l, key, third).points)
+            .into();
+        assert_eq!(parts, [33, 33, 34]);
+        assert_eq!(l.balance(t(3)), 0);
+        // Halves after a quarter: a half of the whole is two thirds of the
+        // three quarters left.
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 99, t(0))]);
+        let share = |numerator, denominator| Portion::Share {
+            numerator,
+            denominator,
+        };
+        assert_eq!(refund(&p, &mut l, "q", share(1, 4)).points, 24);
+        assert_eq!(refund(&p, &mut l, "h", share(1, 2)).points, 50);
+        assert_eq!(refund(&p, &mut l, "r", share(1, 4)).points, 25);
+        assert_eq!(l.reversed(), 99);
+        assert_conserved(&l, t(3));
+    }
+
+    #[test]
+    fn an_award_stored_without_its_part_reverses_shares_of_itself_as_before() {
+        // A ledger written by a build that kept no part of the event: a
+        // share of the award is that share of its points.
+        let p = shop(50, "", "{}");
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[purchase(7, 99, t(0))]);
+        let half = Portion::Share {
+            numerator: 1,
+            denominator: 2,
+        };
+        let quarter = Portion::Share {
+            numerator: 1,
+            denominator: 4,
+        };
+        assert_eq!(refund(&p, &mut l, "h", half).points, 49);
+        let mut old = l.clone();
+        let stored = json(&l);
+        assert!(stored.contains(r#","unreversed":[1,2]"#), "{stored}");
+        let mut before: Ledger =
+            serde_json::from_str(&stored.replace(r#","unreversed":[1,2]"#, ""))
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        // Kept: a quarter of the whole is half of the half left (25).
+        assert_eq!(refund(&p, &mut old, "q", quarter).points, 25);
+        // Not kept: a quarter of the award's 99.
+        assert_eq!(refund(&p, &mut before, "q", quarter).points, 24);
+        assert_eq!(refund(&p, &mut before, "w", Portion::Whole {}).points, 26);
+        assert_conserved(&before, t(3));
     }
 
     #[test]

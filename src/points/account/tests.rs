@@ -271,6 +271,161 @@ fn points_a_reversal_makes_up_count_towards_the_tier_and_badges() {
     assert_conserved(&a, t(6));
 }
 
+/// One purchase a day earns (1 point per ¥1); `tiers` above member at 0.
+fn one_purchase_a_day(tiers: &str) -> Program {
+    program(&format!(
+        r#"{{ "utc_offset": "+08:00", "ledger": {{ "reversible_awards": 16 }},
+             "rules": [{{ "name": "buy", "on": "purchase",
+                         "reward": {{ "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" }},
+                         "daily_cap": {{ "count": 1 }} }}],
+             "tiers": {{ "basis": {{ "type": "points" }}, "window": {{ "type": "rolling_days", "days": 30 }},
+                        "tiers": [ {{ "name": "member", "threshold": 0 }}, {tiers} ] }} }}"#
+    ))
+}
+
+#[test]
+fn a_reversal_s_tier_outcome_is_the_tier_its_made_up_points_leave() {
+    // Gold at 100, ×2. The first purchase reaches gold; the second, that
+    // day, is capped at nothing, its claim 300 (¥150 at gold's ×2).
+    let p = one_purchase_a_day(r#"{ "name": "gold", "threshold": 100, "multiplier": 2 }"#);
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(1, 100, t(0)));
+    assert_eq!(earn(&p, &mut a, &purchase(2, 150, t(5))).earned.total, 0);
+    // The first is refunded: gold is revoked, then the second is made up
+    // at its claim, the multiplier it was earned at included, and its 300
+    // points reach gold again. The outcome says so: gold, ×2, no change.
+    let back = p
+        .reverse_in(
+            &mut a,
+            "refund-1".into(),
+            EventId(1),
+            Portion::Whole {},
+            t(60),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let made: Vec<(EventId, u64)> = back
+        .reversal
+        .made_up
+        .iter()
+        .map(|m| (m.source, m.points))
+        .collect();
+    assert_eq!(made, [(EventId(2), 300)]);
+    let out = back.tier.unwrap_or_else(|| unreachable!());
+    assert_eq!(Some(&out.tier), a.tier().map(|s| s.tier()));
+    assert_eq!(
+        (
+            out.tier.as_str(),
+            out.multiplier.to_string(),
+            out.qualifying
+        ),
+        ("gold", "×2".to_owned(), 300)
+    );
+    assert_eq!((out.counted, out.change), (100, None));
+    // Gold to silver: revoked, and the made-up points reach silver only.
+    let p = one_purchase_a_day(
+        r#"{ "name": "silver", "threshold": 100 },
+           { "name": "gold", "threshold": 200, "multiplier": 2 }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(1, 200, t(0)));
+    earn(&p, &mut a, &purchase(2, 60, t(5)));
+    let back = p
+        .reverse_in(
+            &mut a,
+            "refund-1".into(),
+            EventId(1),
+            Portion::Whole {},
+            t(60),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let out = back.tier.unwrap_or_else(|| unreachable!());
+    assert_eq!((out.tier.as_str(), out.qualifying), ("silver", 120));
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("silver"));
+    let change = out.change.unwrap_or_else(|| unreachable!());
+    assert_eq!(
+        (change.from.as_str(), change.to.as_str()),
+        ("gold", "silver")
+    );
+    assert!(
+        matches!(&change.reason, TierReason::Revoked { reason, .. } if reason.as_str() == "refund-1 reversed event#1"),
+        "{change}"
+    );
+    assert_conserved(&a, t(60));
+}
+
+#[test]
+fn a_reversal_reports_the_tier_its_made_up_points_reach() {
+    let p = one_purchase_a_day(r#"{ "name": "gold", "threshold": 100, "multiplier": 2 }"#);
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(1, 50, t(0)));
+    earn(&p, &mut a, &purchase(2, 150, t(5)));
+    let back = p
+        .reverse_in(
+            &mut a,
+            "refund-1".into(),
+            EventId(1),
+            Portion::Whole {},
+            t(60),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let out = back.tier.unwrap_or_else(|| unreachable!());
+    assert_eq!((out.tier.as_str(), out.counted), ("gold", 50));
+    let change = out.change.unwrap_or_else(|| unreachable!());
+    assert_eq!(
+        change.to_string(),
+        "member → gold: 150 qualifying reached the threshold 100"
+    );
+    assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("gold"));
+}
+
+#[test]
+fn a_purchase_refunded_in_halves_with_a_make_up_between_leaves_nothing() {
+    // One purchase a day earns; a badge counts purchases.
+    let p = program(
+        r#"{ "utc_offset": "+08:00", "ledger": { "reversible_awards": 16 },
+             "rules": [ { "name": "buy", "on": "purchase",
+               "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" },
+               "daily_cap": { "count": 1 } } ],
+             "badges": { "badges": [ { "name": "buyer", "counter": { "type": "events", "on": "purchase" },
+                 "levels": [ { "at": 2, "points": 5 } ] } ] } }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(1, 10, t(0)));
+    assert_eq!(earn(&p, &mut a, &purchase(2, 50, t(1))).earned.total, 0);
+    let half = Portion::Share {
+        numerator: 1,
+        denominator: 2,
+    };
+    let reverse = |a: &mut Account, key: &str, id: u64, portion: Portion, at: i64| {
+        p.reverse_in(a, key.into(), EventId(id), portion, t(at))
+            .unwrap_or_else(|e| unreachable!("{e}"))
+    };
+    reverse(&mut a, "r2a", 2, half, 2);
+    // The first purchase is refunded: the half of the second left is made
+    // up (25 points), and its bonus is gone with the first purchase.
+    let r = reverse(&mut a, "r1", 1, Portion::Whole {}, 3);
+    assert_eq!(r.reversal.made_up.iter().map(|m| m.points).sum::<u64>(), 25);
+    // The other half of the second takes all of it, and the purchase.
+    let r = reverse(&mut a, "r2b", 2, half, 4);
+    assert_eq!(r.reversal.points, 25);
+    let left: u64 = a
+        .ledger()
+        .lots()
+        .iter()
+        .filter(|l| l.source == EventId(2))
+        .map(|l| l.remaining)
+        .sum();
+    let buyer = a.badges().progress("buyer").map(|p| p.count);
+    assert_eq!((left, buyer), (0, Some(0)));
+    assert_eq!(a.ledger().balance(t(4)), 0);
+    let again = p.reverse_in(&mut a, "r2c".into(), EventId(2), half, t(5));
+    assert!(matches!(
+        again,
+        Err(AccountError::Points(PointsError::AlreadyReversed { .. }))
+    ));
+    assert_conserved(&a, t(5));
+}
+
 #[test]
 fn a_retry_the_ledger_still_recognises_gets_the_account_s_whole_first_answer() {
     // The first refund revokes the tier; as many other reversals follow as
@@ -1008,6 +1163,48 @@ fn half_a_refund_of_a_purchase_counted_only_by_a_badge_keeps_the_badge() {
         again,
         Err(AccountError::Points(PointsError::AlreadyReversed { .. }))
     ));
+}
+
+#[test]
+fn thirds_of_a_refund_of_a_purchase_counted_only_by_a_badge_take_the_badge() {
+    let p = program(
+        r#"{ "utc_offset": "+08:00",
+             "rules": [ { "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 10 } } ],
+             "badges": { "badges": [ { "name": "buyer", "counter": { "type": "events", "on": "purchase" },
+                                       "levels": [ { "name": "first", "at": 1 } ] } ] } }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(2, 300, t(1)));
+    let third = Portion::Share {
+        numerator: 1,
+        denominator: 3,
+    };
+    for (n, key) in ["a", "b", "c"].into_iter().enumerate() {
+        let r = p
+            .reverse_in(&mut a, key.into(), EventId(2), third, t(2 + n as i64))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        // Three thirds are the whole (in millionths, they were 999,999).
+        assert_eq!(r.badges.revoked.len(), usize::from(key == "c"), "{key}");
+    }
+    assert_eq!(a.badges().level("buyer"), 0);
+    // An account stored by a build that counted the shares in millionths
+    // carries on from where they were.
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &purchase(2, 300, t(1)));
+    let half = Portion::Share {
+        numerator: 1,
+        denominator: 2,
+    };
+    let _ = p.reverse_in(&mut a, "a".into(), EventId(2), half, t(2));
+    let stored = json(&a);
+    assert!(stored.contains(r#""unreversed":[1,2]"#), "{stored}");
+    let old = stored.replace(r#""unreversed":[1,2]"#, r#""reversed_millionths":500000"#);
+    let mut a: Account = serde_json::from_str(&old).unwrap_or_else(|e| unreachable!("{e}"));
+    let r = p
+        .reverse_in(&mut a, "b".into(), EventId(2), half, t(3))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(r.badges.revoked.len(), 1);
+    assert!(!json(&a).contains("millionths"));
 }
 
 /// The reviewer's programs: 1 point per ¥1, 1 point a visit, gold at 1000.
