@@ -814,23 +814,17 @@ impl TierLadder {
         // Cannot saturate: the bucket is part of `before` (see above).
         status.tally.add(key, amount);
         status.as_of = status.as_of.max(day);
-        // The lowest tier rests on nothing (nothing revokes it, no grace
-        // keeps it): a member there, as most members are on most events,
-        // skips the bookkeeping, and an upgrade starts it afresh.
-        if current > 0 || reached > 0 {
-            let window = Rest {
-                tally: qualifying,
-                from: start,
-            };
-            self.rest_on(status, (current, reached, at), window, (key, amount));
-        }
-        status.version = version;
-        Ok(Recorded {
-            current,
-            reached,
-            qualifying,
-            counted: amount,
-        })
+        let window = Rest {
+            tally: qualifying,
+            from: start,
+        };
+        Ok(self.finish_record(
+            status,
+            (current, reached, at),
+            window,
+            (key, amount),
+            version,
+        ))
     }
 
     /// [`TierLadder::record_step`] for the usual record, in fewer steps,
@@ -869,20 +863,44 @@ impl TierLadder {
         }
         status.tally.add_newest(day, amount);
         status.as_of = day;
-        if current > 0 {
-            let window = Rest {
-                tally: qualifying,
-                from: start,
-            };
-            self.rest_on(status, (current, current, at), window, (day, amount));
+        let window = Rest {
+            tally: qualifying,
+            from: start,
+        };
+        Some(self.finish_record(
+            status,
+            (current, current, at),
+            window,
+            (day, amount),
+            version,
+        ))
+    }
+
+    /// The end of a record of `amount` in bucket `key` whose `window` took
+    /// the member from the tier at `current` to the one at `reached` at
+    /// `at`: what the tier rests on, and the status's new `version`.
+    #[inline(always)]
+    fn finish_record(
+        &self,
+        status: &mut TierStatus,
+        (current, reached, at): (usize, usize, DateTime<Utc>),
+        window: Rest,
+        (key, amount): (LocalDay, u64),
+        version: u64,
+    ) -> Recorded {
+        // The lowest tier rests on nothing (nothing revokes it, no grace
+        // keeps it): a member there, as most members are on most events,
+        // skips the bookkeeping, and an upgrade starts it afresh.
+        if current > 0 || reached > 0 {
+            self.rest_on(status, (current, reached, at), window, (key, amount));
         }
         status.version = version;
-        Some(Recorded {
+        Recorded {
             current,
-            reached: current,
-            qualifying,
+            reached,
+            qualifying: window.tally,
             counted: amount,
-        })
+        }
     }
 
     /// After a record of `amount` in bucket `key` whose `window` took the
