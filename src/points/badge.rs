@@ -4,7 +4,7 @@
 //! The rules are documented on [`Badges`], the type a host starts from.
 
 use super::fields::field_readers;
-use crate::event::{EventKind, KindPattern, KindSet, Label};
+use crate::event::{EventKind, KindPattern, KindSet, Label, ParseKindError};
 use crate::store::Versioned;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -127,6 +127,17 @@ pub enum BadgeError {
         /// The repeated name.
         badge: Label,
     },
+    /// An event counter's `on` that its own text form cannot express (a
+    /// name on a kind that carries none, or an empty name:
+    /// [`KindPattern::check`]), so the catalog would not read back from its
+    /// JSON.
+    #[error("badge {badge}: counter.on is not a valid event pattern: {error}")]
+    InvalidPattern {
+        /// The badge.
+        badge: Label,
+        /// What is wrong with the pattern, as reading its text reports it.
+        error: ParseKindError,
+    },
     /// A badge without levels.
     #[error("badge {badge}: levels is empty: a badge needs at least one level")]
     NoLevels {
@@ -173,9 +184,11 @@ pub enum BadgeError {
 }
 
 impl BadgeCatalogSpec {
-    /// Checks every badge: names unique, at least one level, thresholds at
-    /// least 1 and strictly increasing, level names unique. (An unknown
-    /// event kind in `on` is refused when the spec is read.)
+    /// Checks every badge: names unique, an event counter's `on` a pattern
+    /// its text form can express ([`KindPattern::check`], so the catalog
+    /// reads back from its JSON), at least one level, thresholds at least 1
+    /// and strictly increasing, level names unique. (An unknown event kind
+    /// in `on` is refused when the spec is read.)
     pub fn validate(self) -> Result<BadgeCatalog, BadgeError> {
         use BadgeError::*;
         if self.badges.is_empty() {
@@ -187,6 +200,12 @@ impl BadgeCatalogSpec {
             let badge = || b.name.clone();
             if !names.insert(b.name.as_str()) {
                 return Err(DuplicateBadge { badge: badge() });
+            }
+            if let BadgeCounter::Events { on } = &b.counter {
+                on.check().map_err(|error| InvalidPattern {
+                    badge: badge(),
+                    error,
+                })?;
             }
             if b.levels.is_empty() {
                 return Err(NoLevels { badge: badge() });

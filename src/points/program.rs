@@ -13,7 +13,7 @@ use super::rule::{Reward, RuleSpec};
 use super::streak::StreakError;
 use super::tier::{TierError, TierLadderSpec};
 use crate::dedupe::DedupeWindow;
-use crate::event::{KindPattern, KindTag, Label};
+use crate::event::{KindPattern, KindTag, Label, ParseKindError};
 use crate::time::UtcOffset;
 use chrono::{FixedOffset, TimeDelta, TimeZone};
 use serde::{Deserialize, Serialize};
@@ -131,6 +131,18 @@ pub enum ProgramError {
         /// The repeated name.
         rule: Label,
     },
+    /// A rule's `on` that its own text form cannot express (a name on a
+    /// kind that carries none, or an empty name: [`KindPattern::check`]),
+    /// so the spec would not read back from its JSON.
+    #[error("rules[{index}].on (rule {rule}) is not a valid event pattern: {error}")]
+    InvalidTrigger {
+        /// The rule's position in `rules`, from 0.
+        index: usize,
+        /// The rule.
+        rule: Label,
+        /// What is wrong with the pattern, as reading its text reports it.
+        error: ParseKindError,
+    },
     /// A rule's number that must be positive is zero.
     #[error("rule {rule}: {field} is 0 but must be at least 1")]
     Zero {
@@ -236,6 +248,16 @@ pub enum ProgramError {
     /// The `streak` section counts no event kind as a check-in.
     #[error("streak.on is empty: name at least one event kind that counts as a check-in")]
     NoCheckInKinds,
+    /// A check-in kind in `streak.on` that its own text form cannot express
+    /// ([`KindPattern::check`]), so the spec would not read back from its
+    /// JSON.
+    #[error("streak.on[{index}] is not a valid event pattern: {error}")]
+    InvalidCheckInKind {
+        /// The pattern's position in `streak.on`, from 0.
+        index: usize,
+        /// What is wrong with the pattern, as reading its text reports it.
+        error: ParseKindError,
+    },
     /// The `badges` section is wrong.
     #[error("badges: {0}")]
     Badges(BadgeError),
@@ -269,6 +291,10 @@ impl ProgramSpec {
 
     /// Checks every rule and compiles the program in its configured
     /// [`utc_offset`](Self::utc_offset).
+    ///
+    /// Every event pattern (each rule's `on`, the `streak`'s `on`, a badge
+    /// counter's `on`) must pass [`KindPattern::check`], as the JSON reader
+    /// demands, so a spec that validates also reads back from its own JSON.
     pub fn validate(self) -> Result<Program<FixedOffset>, ProgramError> {
         let zone = self.utc_offset.zone();
         self.validate_in(zone)
@@ -327,9 +353,24 @@ impl ProgramSpec {
                     rule: r.name.clone(),
                 });
             }
+            r.on.check().map_err(|error| InvalidTrigger {
+                index,
+                rule: r.name.clone(),
+                error,
+            })?;
             check_rule(r, self.expiry)?;
         }
-        check_exclusive(&self.rules)
+        check_exclusive(&self.rules)?;
+        // The rest of the `streak` section is checked with the other
+        // account sections (`AccountRules::new`).
+        if let Some(streak) = &self.streak {
+            for (index, pattern) in streak.on.iter().enumerate() {
+                pattern
+                    .check()
+                    .map_err(|error| InvalidCheckInKind { index, error })?;
+            }
+        }
+        Ok(())
     }
 }
 

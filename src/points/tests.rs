@@ -1,5 +1,5 @@
 use super::*;
-use crate::event::{Event, EventKind, KindPattern, KindTag, Money};
+use crate::event::{Event, EventKind, KindPattern, KindTag, Money, ParseKindError};
 use crate::id::{EventId, UserId};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
@@ -519,4 +519,117 @@ fn lots_stay_in_spending_order_whatever_place_they_take() {
     sorted.sort();
     assert_eq!(keys.len(), 240);
     assert_eq!(keys, sorted);
+}
+
+#[test]
+fn patterns_their_text_cannot_express_are_refused_where_the_program_holds_them() {
+    let home = || KindPattern::Named(KindTag::Visited, "home".into());
+    let blank = || KindPattern::Named(KindTag::Custom, "".into());
+    // Each spec is built in code with a pattern the JSON reader refuses:
+    // validation refuses it too, and its JSON indeed does not read back.
+    let refused = |s: ProgramSpec| {
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            serde_json::from_str::<ProgramSpec>(&json).is_err(),
+            "{json}"
+        );
+        s.validate().map(|_| ()).unwrap_err()
+    };
+
+    // A rule's trigger.
+    let mut trigger = spec(vec![lesson_rule(10), rule("visit", home(), 1)]);
+    let err = refused(trigger.clone());
+    assert_eq!(
+        err,
+        ProgramError::InvalidTrigger {
+            index: 1,
+            rule: "visit".into(),
+            error: ParseKindError::NameNotAllowed {
+                kind: KindTag::Visited,
+                text: "visited:home".into()
+            },
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "rules[1].on (rule visit) is not a valid event pattern: \
+         event kind `visited` carries no name, so `visited:home` can never match"
+    );
+    // Refused before the reward looks at it: a per-amount reward on it
+    // would otherwise be told to use `purchase`.
+    trigger.rules[1].reward = Reward::PerAmount {
+        points: 1,
+        per_minor: 100,
+        rounding: Rounding::Down,
+        currency: None,
+    };
+    assert!(matches!(
+        refused(trigger.clone()),
+        ProgramError::InvalidTrigger { index: 1, .. }
+    ));
+    trigger.rules[1].on = KindPattern::Kind(KindTag::Purchase);
+    assert!(trigger.clone().validate().is_ok());
+    // A named trigger that validates reads back.
+    trigger.rules[1].on = KindPattern::Named(KindTag::Custom, "a:b".into());
+    trigger.rules[1].reward = Reward::Fixed { points: 1 };
+    let json = serde_json::to_string(&trigger).unwrap();
+    assert_eq!(serde_json::from_str::<ProgramSpec>(&json).unwrap(), trigger);
+    assert!(trigger.validate().is_ok());
+
+    // A check-in kind of the streak.
+    let mut streak = spec(vec![lesson_rule(10)]);
+    streak.streak = Some(CheckInStreakSpec {
+        on: vec![KindPattern::Kind(KindTag::CheckIn), blank()],
+        ..CheckInStreakSpec::default()
+    });
+    let err = refused(streak.clone());
+    assert_eq!(
+        err,
+        ProgramError::InvalidCheckInKind {
+            index: 1,
+            error: ParseKindError::EmptyName {
+                text: "custom:".into()
+            },
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "streak.on[1] is not a valid event pattern: `custom:` has an empty name after the colon"
+    );
+    if let Some(s) = &mut streak.streak {
+        s.on[1] = KindPattern::Named(KindTag::Custom, "checked".into());
+    }
+    let json = serde_json::to_string(&streak).unwrap();
+    assert_eq!(serde_json::from_str::<ProgramSpec>(&json).unwrap(), streak);
+    assert!(streak.validate().is_ok());
+
+    // A badge's event counter.
+    let mut badges = spec(vec![lesson_rule(10)]);
+    badges.badges = Some(BadgeCatalogSpec {
+        badges: vec![BadgeSpec {
+            name: "big_spender".into(),
+            counter: BadgeCounter::Events {
+                on: KindPattern::Named(KindTag::Purchase, "big".into()),
+            },
+            levels: vec![BadgeLevel {
+                name: None,
+                at: 1,
+                points: 0,
+            }],
+        }],
+    });
+    let err = refused(badges);
+    assert!(
+        matches!(
+            &err,
+            ProgramError::Badges(BadgeError::InvalidPattern { badge, .. })
+                if badge.as_str() == "big_spender"
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "badges: badge big_spender: counter.on is not a valid event pattern: \
+         event kind `purchase` carries no name, so `purchase:big` can never match"
+    );
 }

@@ -102,6 +102,56 @@ fn bad_catalogs_name_the_badge_and_field() {
 }
 
 #[test]
+fn a_counter_pattern_its_text_cannot_express_is_refused() {
+    use crate::event::KindTag;
+    let with = |on| BadgeCatalogSpec {
+        badges: vec![BadgeSpec {
+            name: "big_spender".into(),
+            counter: BadgeCounter::Events { on },
+            levels: vec![BadgeLevel {
+                name: None,
+                at: 1,
+                points: 0,
+            }],
+        }],
+    };
+    // Built in code, the catalog would write JSON that does not read back;
+    // validation refuses it as the reader would.
+    for on in [
+        KindPattern::Named(KindTag::Purchase, "big".into()),
+        KindPattern::Named(KindTag::Custom, "".into()),
+    ] {
+        let spec = with(on.clone());
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(
+            serde_json::from_str::<BadgeCatalogSpec>(&json).is_err(),
+            "{json}"
+        );
+        let err = spec.validate().unwrap_err();
+        assert_eq!(
+            err,
+            BadgeError::InvalidPattern {
+                badge: "big_spender".into(),
+                error: on.check().unwrap_err(),
+            }
+        );
+        assert!(
+            err.to_string()
+                .starts_with("badge big_spender: counter.on is not a valid event pattern: "),
+            "{err}"
+        );
+    }
+    // A named counter that validates reads back.
+    let spec = with(KindPattern::Named(KindTag::Custom, "big_order".into()));
+    let json = serde_json::to_string(&spec).unwrap();
+    assert_eq!(
+        serde_json::from_str::<BadgeCatalogSpec>(&json).unwrap(),
+        spec
+    );
+    assert!(spec.validate().is_ok());
+}
+
+#[test]
 fn levels_are_granted_at_their_thresholds_exactly() {
     let c = catalog(LEVELLED);
     let mut b = Badges::new();
