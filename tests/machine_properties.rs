@@ -1,6 +1,7 @@
 //! Properties of `lifecycle::machine`: validation catches every malformed
-//! definition, nothing panics, stepping only follows declared edges, and
-//! replays are idempotent and deterministic.
+//! definition, nothing panics, stepping only follows declared edges,
+//! replays are idempotent and deterministic, and a spec validates exactly
+//! when its JSON reads back.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use growthkit::dedupe::DedupeWindow;
@@ -8,7 +9,7 @@ use growthkit::lifecycle::machine::{
     Applied, Cause, CountRange, CounterSpec, DeadReason, Machine, MachineError, MachineSpec,
     MachineState, MachineTransition, Sources, TransitionSpec, Trigger,
 };
-use growthkit::{Event, EventId, EventKind, KindPattern, Label, Money, UserId};
+use growthkit::{Event, EventId, EventKind, KindPattern, KindTag, Label, Money, UserId};
 use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
@@ -418,6 +419,8 @@ enum Mutation {
     GuardExcludesItsEvent,
     ShadowedTimeout,
     GuardOutgrown,
+    UnwritableCounterPattern,
+    UnwritableTriggerPattern,
 }
 
 const MUTATIONS: &[Mutation] = &[
@@ -439,6 +442,8 @@ const MUTATIONS: &[Mutation] = &[
     Mutation::GuardExcludesItsEvent,
     Mutation::ShadowedTimeout,
     Mutation::GuardOutgrown,
+    Mutation::UnwritableCounterPattern,
+    Mutation::UnwritableTriggerPattern,
 ];
 
 /// Applies `m` to `spec` (which has at least two states, so at least one
@@ -532,6 +537,16 @@ fn mutate(spec: &mut MachineSpec, m: Mutation, pick: usize) -> bool {
                 });
             }
         }
+        Mutation::UnwritableCounterPattern => {
+            let c = pick % spec.counters.len();
+            spec.counters[c].counts = unwritable(pick);
+        }
+        Mutation::UnwritableTriggerPattern => {
+            let Some(t) = spec.transitions.iter_mut().find(|t| !t.on.is_timeout()) else {
+                return false;
+            };
+            t.on = Trigger::Event(unwritable(pick));
+        }
         Mutation::GuardOutgrown => {
             // A new state entered only on an event a new counter counts,
             // and a timeout out of it whose guard allows that counter none.
@@ -581,7 +596,29 @@ fn expected(m: Mutation, err: &MachineError) -> bool {
         Mutation::GuardOutgrown => matches!(err, E::DeadTransition { reason, states, .. }
             if matches!(**reason, DeadReason::GuardNeverHolds { max: 0, least: 1, .. })
                 && *states == [Label::from("hidden")]),
+        Mutation::UnwritableCounterPattern => matches!(err, E::InvalidCounterPattern { .. }),
+        Mutation::UnwritableTriggerPattern => matches!(err, E::InvalidTrigger { .. }),
     }
+}
+
+/// A pattern built in code that its text form cannot express: a name on a
+/// kind that carries none, or an empty name.
+fn unwritable(pick: usize) -> KindPattern {
+    match pick % 3 {
+        0 => KindPattern::Named(KindTag::Visited, "home".into()),
+        1 => KindPattern::Named(KindTag::Custom, "".into()),
+        _ => KindPattern::Named(KindTag::ActionCompleted, "".into()),
+    }
+}
+
+/// Patterns as code can build them: mostly ones the text form writes, now
+/// and then a name on any kind, or an empty one, which it cannot.
+fn coded_pattern() -> impl Strategy<Value = KindPattern> {
+    prop_oneof![
+        4 => select(PATTERNS).prop_map(pattern),
+        1 => (select(KindTag::ALL.to_vec()), select(vec!["", "x", "a:b"]))
+            .prop_map(|(tag, name)| KindPattern::Named(tag, name.into())),
+    ]
 }
 
 // ---------------------------------------------------------------------------
@@ -831,6 +868,37 @@ proptest! {
 
         let doubled: Vec<Op> = events.iter().flat_map(|op| [op.clone(), op.clone()]).collect();
         prop_assert_eq!(&run(&machine, &doubled).state, &once.state);
+    }
+
+    /// (4) A spec built in code validates exactly when its JSON reads back
+    /// as a machine (which validates it again), and then to the same spec.
+    #[test]
+    fn a_spec_validates_exactly_when_its_json_reads_back(
+        spec in wild_spec(),
+        patterns in vec(coded_pattern(), 12),
+    ) {
+        let mut spec = spec;
+        let mut patterns = patterns.into_iter();
+        for counter in &mut spec.counters {
+            if let Some(p) = patterns.next() {
+                counter.counts = p;
+            }
+        }
+        for t in &mut spec.transitions {
+            if let (Trigger::Event(on), Some(p)) = (&mut t.on, patterns.next()) {
+                *on = p;
+            }
+        }
+        let json = serde_json::to_string(&spec).unwrap();
+        let back = serde_json::from_str::<Machine>(&json);
+        match Machine::new(spec.clone()) {
+            Ok(machine) => {
+                let back = back.map_err(|e| TestCaseError::fail(format!("{json} validated but reads back as {e}")))?;
+                prop_assert_eq!(back.spec(), &spec);
+                prop_assert_eq!(machine.spec(), &spec);
+            }
+            Err(err) => prop_assert!(back.is_err(), "{} was refused ({}) but reads back", json, err),
+        }
     }
 
     /// (4) Specs, machines and states survive JSON unchanged.

@@ -142,7 +142,7 @@
 
 use crate::bounded;
 use crate::dedupe::{Admission, DedupeWindow, RecentIds};
-use crate::event::{Event, KindPattern, Label};
+use crate::event::{Event, KindPattern, Label, ParseKindError};
 use crate::id::EventId;
 use crate::store::Versioned;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -488,6 +488,19 @@ pub enum MachineError {
         /// The name.
         name: Label,
     },
+    /// A counter's `counts` that its own text form cannot express (a name
+    /// on a kind that carries none, or an empty name:
+    /// [`KindPattern::check`]), so the spec would not read back from its
+    /// JSON.
+    #[error("counter `{name}`: `counts` is not a valid event pattern: {error}")]
+    InvalidCounterPattern {
+        /// The counter's position in [`MachineSpec::counters`], from 0.
+        index: usize,
+        /// The counter's name.
+        name: Label,
+        /// What is wrong with the pattern, as reading its text reports it.
+        error: ParseKindError,
+    },
     /// A transition names a state that is not declared.
     #[error("{transition}: `{field}` names unknown state `{name}`")]
     UnknownState {
@@ -514,6 +527,16 @@ pub enum MachineError {
     SelfLoop {
         /// The transition.
         transition: TransitionRef,
+    },
+    /// An event trigger (`on.event`) that its own text form cannot express
+    /// ([`KindPattern::check`]), so the spec would not read back from its
+    /// JSON.
+    #[error("{transition}: `on.event` is not a valid event pattern: {error}")]
+    InvalidTrigger {
+        /// The transition.
+        transition: TransitionRef,
+        /// What is wrong with the pattern, as reading its text reports it.
+        error: ParseKindError,
     },
     /// A timeout of zero days, which would fire the moment its state is
     /// entered, so the state could never be observed.
@@ -876,8 +899,9 @@ impl From<Machine> for MachineSpec {
 
 impl Machine {
     /// Validates `spec`. Checks run in this order, and the first failure is
-    /// returned: state names, the initial state, counters, then each
-    /// transition on its own (states, self-loops, timeouts, guards), then
+    /// returned: state names, the initial state, counters (names, then
+    /// patterns), then each transition on its own (states, self-loops,
+    /// event patterns, timeouts, guards), then
     /// pairs of transitions (ambiguity), timeout cycles, reachability along
     /// every transition, reachability along the transitions that can fire
     /// ([`MachineError::DeadTransition`]), and timeouts that fall due
@@ -1197,6 +1221,17 @@ fn check_counters(counters: &[CounterSpec]) -> Result<BTreeMap<Label, &KindPatte
             });
         }
     }
+    // A pattern the JSON reader would refuse: what validates reads back.
+    for (index, counter) in counters.iter().enumerate() {
+        counter
+            .counts
+            .check()
+            .map_err(|error| MachineError::InvalidCounterPattern {
+                index,
+                name: counter.name.clone(),
+                error,
+            })?;
+    }
     Ok(names)
 }
 
@@ -1236,6 +1271,12 @@ fn check_transition(
     };
     if from.is_empty() {
         return Err(MachineError::NoSources { transition: here() });
+    }
+    if let Trigger::Event(on) = &spec.on {
+        on.check().map_err(|error| MachineError::InvalidTrigger {
+            transition: here(),
+            error,
+        })?;
     }
     if matches!(spec.on, Trigger::IdleDays(0) | Trigger::DaysInState(0)) {
         return Err(MachineError::ZeroDays { transition: here() });
@@ -2072,6 +2113,67 @@ mod tests {
     fn duplicate_counter() {
         let err = edited(|s| s.counters.push(s.counters[0].clone())).unwrap_err();
         assert!(matches!(err, MachineError::DuplicateCounter { .. }));
+    }
+
+    #[test]
+    fn patterns_their_text_cannot_express_are_refused_by_counter_and_transition() {
+        use crate::event::KindTag;
+        let home = || KindPattern::Named(KindTag::Visited, "home".into());
+        // Built in code, each machine would write JSON that does not read
+        // back; validation refuses it as the reader would.
+        let refused = |edit: &dyn Fn(&mut MachineSpec)| {
+            let mut s = spec(LEARNING);
+            edit(&mut s);
+            let json = serde_json::to_string(&s).unwrap();
+            assert!(
+                serde_json::from_str::<MachineSpec>(&json).is_err(),
+                "{json}"
+            );
+            Machine::new(s).unwrap_err()
+        };
+        let err = refused(&|s| s.counters[0].counts = home());
+        assert_eq!(
+            err,
+            MachineError::InvalidCounterPattern {
+                index: 0,
+                name: "lessons".into(),
+                error: ParseKindError::NameNotAllowed {
+                    kind: KindTag::Visited,
+                    text: "visited:home".into()
+                },
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "counter `lessons`: `counts` is not a valid event pattern: \
+             event kind `visited` carries no name, so `visited:home` can never match"
+        );
+        let err = refused(&|s| {
+            s.transitions[3].on = Trigger::Event(KindPattern::Named(KindTag::Custom, "".into()))
+        });
+        assert!(
+            matches!(
+                err,
+                MachineError::InvalidTrigger {
+                    transition: TransitionRef { index: 3, .. },
+                    error: ParseKindError::EmptyName { .. },
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "transition 3 (lapsed | dormant -> engaged): `on.event` is not a valid event \
+             pattern: `custom:` has an empty name after the colon"
+        );
+        // Named patterns that validate read back, inside the machine.
+        let mut named = spec(LEARNING);
+        named.transitions[3].on =
+            Trigger::Event(KindPattern::Named(KindTag::Custom, "back".into()));
+        let machine = Machine::new(named).unwrap();
+        let json = serde_json::to_string(&machine).unwrap();
+        let back: Machine = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.spec(), machine.spec());
     }
 
     #[test]
