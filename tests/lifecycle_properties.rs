@@ -10,7 +10,8 @@
 //! 6. `Lifecycle`, `PolicySpec` and `Transition` round-trip through JSON, and a
 //!    round-tripped state continues exactly like the original;
 //! 7. any JSON policy either fails to parse or validate, or is a policy whose spec keeps
-//!    every documented invariant;
+//!    every documented invariant; a spec built in code validates exactly when its JSON
+//!    reads back;
 //! 8. payment, refund and event counts do not depend on arrival order, and payments
 //!    always lift the peak to their stage;
 //! 9. `peak()` never decreases.
@@ -25,7 +26,9 @@ use growthkit::lifecycle::{
     replay_into,
 };
 use growthkit::store::Versioned;
-use growthkit::{ContentId, Event, EventId, EventKind, KindPattern, Money, UserId, UtcOffset};
+use growthkit::{
+    ContentId, Event, EventId, EventKind, KindPattern, KindTag, Money, UserId, UtcOffset,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select, subsequence};
@@ -290,6 +293,16 @@ fn policy_spec() -> impl Strategy<Value = PolicySpec> {
                 spec
             },
         )
+}
+
+/// Patterns as code can build them: mostly ones the text form writes, now
+/// and then a name on any kind, or an empty one, which it cannot.
+fn coded_pattern() -> impl Strategy<Value = KindPattern> {
+    prop_oneof![
+        4 => select(KEY_ACTIONS).prop_map(pattern),
+        1 => (select(KindTag::ALL.to_vec()), select(vec!["", "x", "a:b"]))
+            .prop_map(|(tag, name)| KindPattern::Named(tag, name.into())),
+    ]
 }
 
 fn policy() -> impl Strategy<Value = LifecyclePolicy> {
@@ -974,6 +987,30 @@ proptest! {
                 prop_assert!(!broken.is_empty(), "rejected {} with {} but it keeps every invariant", value, err);
                 prop_assert!(!err.to_string().is_empty());
             }
+        }
+    }
+
+    /// 7. A spec built in code, its patterns some the text form cannot
+    /// express, validates exactly when its JSON reads back (to the same
+    /// spec, which validates again).
+    #[test]
+    fn a_spec_validates_exactly_when_its_json_reads_back(
+        spec in policy_spec(),
+        activity in vec(coded_pattern(), 1..4),
+        key_actions in vec(coded_pattern(), 1..4),
+    ) {
+        let mut spec = spec;
+        spec.activity = activity;
+        spec.activation.key_actions = key_actions;
+        let json = serde_json::to_string(&spec).unwrap();
+        let back = serde_json::from_str::<PolicySpec>(&json);
+        match spec.clone().validate() {
+            Ok(_) => {
+                let back = back.map_err(|e| TestCaseError::fail(format!("{json} validated but reads back as {e}")))?;
+                prop_assert_eq!(&back, &spec);
+                prop_assert!(back.validate().is_ok());
+            }
+            Err(err) => prop_assert!(back.is_err(), "{} was refused ({}) but reads back", json, err),
         }
     }
 

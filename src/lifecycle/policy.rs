@@ -1,7 +1,7 @@
 //! The default user-operations policy: its thresholds as data, and their validation.
 
 use crate::dedupe::DedupeWindow;
-use crate::event::{KindPattern, KindSet};
+use crate::event::{KindPattern, KindSet, ParseKindError};
 use crate::time::UtcOffset;
 use chrono::{FixedOffset, TimeZone};
 use serde::{Deserialize, Serialize};
@@ -150,6 +150,18 @@ pub enum PolicyError {
         /// The field.
         field: &'static str,
     },
+    /// A pattern that its own text form cannot express (a name on a kind
+    /// that carries none, or an empty name: [`KindPattern::check`]), so the
+    /// spec would not read back from its JSON.
+    #[error("{field}[{index}] is not a valid event pattern: {error}")]
+    InvalidPattern {
+        /// The list: `activity` or `activation.key_actions`.
+        field: &'static str,
+        /// The pattern's position in it, from 0.
+        index: usize,
+        /// What is wrong with the pattern, as reading its text reports it.
+        error: ParseKindError,
+    },
     /// Two thresholds are in the wrong order.
     #[error("{field} is {value} but must be greater than {other} ({other_value})")]
     NotIncreasing {
@@ -176,7 +188,10 @@ pub enum PolicyError {
 
 impl PolicySpec {
     /// Checks every threshold and compiles the policy in its configured
-    /// [`utc_offset`](Self::utc_offset).
+    /// [`utc_offset`](Self::utc_offset). Every pattern in `activity` and
+    /// `activation.key_actions` must pass [`KindPattern::check`]
+    /// ([`PolicyError::InvalidPattern`] names the first that does not), so
+    /// a spec that validates also reads back from its JSON.
     pub fn validate(self) -> Result<LifecyclePolicy<FixedOffset>, PolicyError> {
         let zone = self.utc_offset.zone();
         self.validate_in(zone)
@@ -225,6 +240,18 @@ impl PolicySpec {
             return Err(NoPatterns {
                 field: "activation.key_actions",
             });
+        }
+        for (field, patterns) in [
+            ("activity", &self.activity),
+            ("activation.key_actions", &self.activation.key_actions),
+        ] {
+            for (index, pattern) in patterns.iter().enumerate() {
+                pattern.check().map_err(|error| InvalidPattern {
+                    field,
+                    index,
+                    error,
+                })?;
+            }
         }
         nonzero("activation.required", self.activation.required)?;
         nonzero("activation.within_days", self.activation.within_days.into())?;
@@ -412,6 +439,66 @@ mod tests {
                 field: "dedupe.max_ids"
             }
         );
+    }
+
+    #[test]
+    fn patterns_their_text_cannot_express_are_refused_by_field_and_position() {
+        use crate::event::KindTag;
+        // Built in code, each spec would write JSON that does not read back;
+        // validation refuses it as the reader would.
+        let refused = |edit: &dyn Fn(&mut PolicySpec)| {
+            let mut s = PolicySpec::default();
+            edit(&mut s);
+            let json = serde_json::to_string(&s).unwrap();
+            assert!(serde_json::from_str::<PolicySpec>(&json).is_err(), "{json}");
+            s.validate().unwrap_err()
+        };
+        let err = refused(&|s| {
+            s.activity = vec![
+                KindPattern::Any,
+                KindPattern::Named(KindTag::Visited, "home".into()),
+            ]
+        });
+        assert_eq!(
+            err,
+            PolicyError::InvalidPattern {
+                field: "activity",
+                index: 1,
+                error: ParseKindError::NameNotAllowed {
+                    kind: KindTag::Visited,
+                    text: "visited:home".into()
+                },
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "activity[1] is not a valid event pattern: \
+             event kind `visited` carries no name, so `visited:home` can never match"
+        );
+        let err = refused(&|s| {
+            s.activation.key_actions = vec![KindPattern::Named(KindTag::ActionCompleted, "".into())]
+        });
+        assert!(
+            matches!(
+                err,
+                PolicyError::InvalidPattern {
+                    field: "activation.key_actions",
+                    index: 0,
+                    error: ParseKindError::EmptyName { .. },
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().starts_with("activation.key_actions[0] "),
+            "{err}"
+        );
+        // Named patterns that validate read back.
+        let mut named = PolicySpec::default();
+        named.activation.key_actions = vec![KindPattern::Named(KindTag::Custom, "lesson".into())];
+        let json = serde_json::to_string(&named).unwrap();
+        assert_eq!(serde_json::from_str::<PolicySpec>(&json).unwrap(), named);
+        assert!(named.validate().is_ok());
     }
 
     #[test]
