@@ -143,6 +143,11 @@ impl AccountRules {
                 if s.on.is_empty() {
                     return Err(ProgramError::NoCheckInKinds);
                 }
+                for (index, pattern) in s.on.iter().enumerate() {
+                    pattern
+                        .check()
+                        .map_err(|error| ProgramError::InvalidCheckInKind { index, error })?;
+                }
                 let rules = s.rules().validate().map_err(ProgramError::Streak)?;
                 Some(CheckIns {
                     rules,

@@ -360,17 +360,7 @@ impl ProgramSpec {
             })?;
             check_rule(r, self.expiry)?;
         }
-        check_exclusive(&self.rules)?;
-        // The rest of the `streak` section is checked with the other
-        // account sections (`AccountRules::new`).
-        if let Some(streak) = &self.streak {
-            for (index, pattern) in streak.on.iter().enumerate() {
-                pattern
-                    .check()
-                    .map_err(|error| InvalidCheckInKind { index, error })?;
-            }
-        }
-        Ok(())
+        check_exclusive(&self.rules)
     }
 }
 
