@@ -1117,7 +1117,10 @@ impl Ledger {
         let statement_limit = policy.statement_entries;
         let reversible = usize::from(policy.reversible_awards);
         let mut unpaid = debt_paid;
-        for (id, mut lot) in (first_id..).zip(lots) {
+        // The lots first: the numbers are drawn only for lots there are,
+        // so the last one may be `u64::MAX - 1` (`credit` checked that
+        // they fit) without the range stepping past `u64::MAX`.
+        for (mut lot, id) in lots.zip(first_id..) {
             lot.id = id;
             let awarded = lot.remaining;
             let pay = awarded.min(unpaid);

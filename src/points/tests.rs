@@ -280,6 +280,27 @@ fn overflow_is_an_error_and_changes_nothing() {
 }
 
 #[test]
+fn the_last_lot_numbers_are_given_without_overflow() {
+    // A stored ledger whose next lot number is `u64::MAX - 1`: one more
+    // lot fits, numbered so; the one after is an overflow, refused whole.
+    let p = program(vec![lesson_rule(10)]);
+    let mut l = Ledger::new();
+    l.next_lot = u64::MAX - 1;
+    assert!(p.apply(&mut l, &lesson(1, at(1, 0))).is_ok());
+    assert_eq!(
+        l.lots().iter().map(|lot| lot.id).collect::<Vec<_>>(),
+        [u64::MAX - 1]
+    );
+    assert_eq!(l.check(), Ok(()));
+    let before = l.clone();
+    assert_eq!(
+        p.apply(&mut l, &lesson(2, at(1, 1))),
+        Err(PointsError::Overflow)
+    );
+    assert_eq!(l, before);
+}
+
+#[test]
 fn validation_names_rule_and_field() {
     let bad = |f: &dyn Fn(&mut ProgramSpec)| {
         let mut s = spec(vec![lesson_rule(10)]);
