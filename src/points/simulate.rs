@@ -715,7 +715,9 @@ struct Counts {
 }
 
 impl Counts {
-    /// Adds the counts to the report's.
+    /// Adds the counts to the report's, sticking at `u64::MAX` as the
+    /// report's other totals and [`SimulationReport::merge`] do (members
+    /// redeeming a point at a time can make that many redemptions).
     fn add_to(self, r: &mut SimulationReport) {
         for (total, add) in [
             (&mut r.events, self.events),
@@ -727,7 +729,7 @@ impl Counts {
             (&mut r.reversals, self.reversals),
             (&mut r.refunds_unmatched, self.refunds_unmatched),
         ] {
-            *total += add;
+            report::bump(total, add);
         }
     }
 }

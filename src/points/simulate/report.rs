@@ -240,7 +240,7 @@ pub(super) fn rule_column_width<'a>(rules: impl Iterator<Item = &'a Label>) -> u
 
 /// Adds, sticking at `u64::MAX` rather than wrapping (a count cannot
 /// realistically get there).
-fn bump(total: &mut u64, add: u64) {
+pub(super) fn bump(total: &mut u64, add: u64) {
     *total = total.saturating_add(add);
 }
 

@@ -446,6 +446,23 @@ fn spending_a_large_balance_a_point_at_a_time_ends() {
 }
 
 #[test]
+fn counts_over_members_stick_at_the_largest_number_as_merged_shards_do() {
+    // Two members of 2^63 points each, spending a point at a time: 2^63
+    // redemptions each, too many for their sum.
+    let p = program(
+        r#"{ "rules": [{ "name": "jackpot", "on": "visited",
+                          "reward": { "type": "fixed", "points": 9223372036854775808 } }] }"#,
+    );
+    let run = |events| Simulation::new(&p, day(1)).redeeming(1).run(&log(events));
+    let mut merged = run(vec![visit(1, 1, t(0))]);
+    assert_eq!(merged.redemptions, 1 << 63);
+    assert_eq!(merged.merge(&run(vec![visit(2, 2, t(0))])), Ok(()));
+    let whole = run(vec![visit(1, 1, t(0)), visit(2, 2, t(0))]);
+    assert_eq!(whole.redemptions, u64::MAX);
+    assert_eq!(whole, merged);
+}
+
+#[test]
 fn top_earners_break_ties_by_user_id() {
     let p = school();
     let events = vec![
