@@ -5,9 +5,11 @@
 //! from dormant) and community operations.
 //!
 //! The crate does no I/O: time comes in as a `now: DateTime<Utc>` argument,
-//! randomness as `&mut impl rand::Rng`, and every stateful type is plain serde
-//! data with a `version` for compare-and-swap, so a host keeps state in its
-//! own database (see [`store`]).
+//! randomness as `&mut impl rand::Rng`, and every per-user or per-community
+//! state (a lifecycle, a ledger or account, a community, a member's score or
+//! level) is plain serde data with a `version` for compare-and-swap, so a
+//! host keeps state in its own database (see [`store`]); analytics
+//! accumulators are plain serde data that merge.
 //!
 //! # A tour
 //!

@@ -61,9 +61,35 @@ pub enum SaveError<E> {
         /// The version actually stored (`None`: there is no value).
         found: Option<u64>,
     },
+    /// The value to save carries a version no greater than the one it
+    /// replaces: a changed value whose version was not bumped, which a
+    /// stale writer holding the same version could then overwrite unseen.
+    #[error(
+        "the value's version {given} is not above the stored version {expected} it \
+         replaces: a changed value must carry a bumped version"
+    )]
+    NotNewer {
+        /// The stored version the save expected to replace.
+        expected: u64,
+        /// The version the value to save carries.
+        given: u64,
+    },
     /// The backing store failed.
     #[error("store failed: {0}")]
     Store(#[source] E),
+}
+
+/// The check every [`VersionedStore::save`] makes before anything else: a
+/// value that replaces version `expected` carries a greater version.
+/// Implementations call it so they refuse alike.
+pub fn check_newer<E>(value: &impl Versioned, expected: Option<u64>) -> Result<(), SaveError<E>> {
+    match expected {
+        Some(expected) if value.version() <= expected => Err(SaveError::NotNewer {
+            expected,
+            given: value.version(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn show(version: Option<u64>) -> String {
@@ -83,6 +109,12 @@ pub trait VersionedStore<K, V: Versioned> {
 
     /// Stores `value` under `key` if the stored version is `expected`
     /// (`None`: only if no value is stored). On a conflict nothing is written.
+    ///
+    /// A value that replaces a stored one must carry a greater version than
+    /// `expected` ([`check_newer`], [`SaveError::NotNewer`]): otherwise a
+    /// caller that changed a value without bumping its version, and a stale
+    /// writer still holding that version, could both save, and the first
+    /// change would be lost unseen.
     fn save(&self, key: &K, value: &V, expected: Option<u64>)
     -> Result<(), SaveError<Self::Error>>;
 }
@@ -103,6 +135,15 @@ pub enum UpdateError<S, E> {
     /// The change itself was rejected; nothing was saved.
     #[error("change rejected: {0}")]
     Rejected(#[source] E),
+    /// `change` left the value at a version below the one loaded: no state
+    /// type of the library does; nothing was saved.
+    #[error("the change moved the version back from {expected} to {given}; nothing was saved")]
+    VersionMovedBack {
+        /// The version loaded.
+        expected: u64,
+        /// The version `change` left.
+        given: u64,
+    },
     /// The stored value's version is at `u64::MAX` (only a value made by
     /// hand, or read from edited JSON, gets there): versions saturate, so
     /// compare-and-swap could no longer tell a change from none, nor one
@@ -112,8 +153,9 @@ pub enum UpdateError<S, E> {
 }
 
 /// Loads `key` (or starts from `fresh()`), applies `change`, and saves with
-/// compare-and-swap, retrying up to `attempts` times when another writer
-/// wins the race. Returns what `change` returned on the attempt that saved.
+/// compare-and-swap, retrying up to `attempts` times (at least once) when
+/// another writer wins the race. Returns what `change` returned on the
+/// attempt that saved.
 ///
 /// `change` may run more than once, each time on a freshly loaded value, so
 /// it must be a pure step. When it returns an error nothing is saved, and
@@ -132,6 +174,7 @@ where
     V: Versioned,
     St: VersionedStore<K, V>,
 {
+    let attempts = attempts.max(1);
     for _ in 0..attempts {
         let loaded = store.load(key).map_err(UpdateError::Store)?;
         let expected = loaded.as_ref().map(Versioned::version);
@@ -146,6 +189,9 @@ where
         match store.save(key, &value, expected) {
             Ok(()) => return Ok(out),
             Err(SaveError::Conflict { .. }) => continue,
+            Err(SaveError::NotNewer { expected, given }) => {
+                return Err(UpdateError::VersionMovedBack { expected, given });
+            }
             Err(SaveError::Store(e)) => return Err(UpdateError::Store(e)),
         }
     }
@@ -208,6 +254,7 @@ where
     }
 
     fn save(&self, key: &K, value: &V, expected: Option<u64>) -> Result<(), SaveError<Infallible>> {
+        check_newer(value, expected)?;
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         let found = map.get(key).map(Versioned::version);
         if found != expected {
@@ -259,6 +306,69 @@ mod tests {
         store.save(&2u32, &Doc { n: 7, version: 5 }, None).unwrap();
         assert_eq!(update(&store, &2u32, 3, fresh, step), Ok(()));
         assert_eq!(store.load(&2).unwrap(), Some(Doc { n: 8, version: 6 }));
+    }
+
+    #[test]
+    fn a_changed_value_whose_version_was_not_bumped_is_refused() {
+        // Two writers load version 1; the first changes the value but not
+        // its version. Were that saved, the stale second writer's save
+        // would pass the compare too and overwrite it unseen.
+        let store = MemoryStore::new();
+        store.save(&1u32, &Doc { n: 1, version: 1 }, None).unwrap();
+        let unbumped = store.save(&1u32, &Doc { n: 2, version: 1 }, Some(1));
+        assert_eq!(
+            unbumped,
+            Err(SaveError::NotNewer {
+                expected: 1,
+                given: 1
+            })
+        );
+        let message = unbumped.unwrap_err().to_string();
+        assert!(
+            message.contains("version 1 is not above the stored version 1"),
+            "{message}"
+        );
+        // Nor back: a value older than the one it replaces.
+        assert_eq!(
+            store.save(&1u32, &Doc { n: 0, version: 0 }, Some(1)),
+            Err(SaveError::NotNewer {
+                expected: 1,
+                given: 0
+            })
+        );
+        assert_eq!(store.load(&1).unwrap(), Some(Doc { n: 1, version: 1 }));
+        // A bumped value saves; the stale writer then meets a conflict.
+        store
+            .save(&1u32, &Doc { n: 2, version: 2 }, Some(1))
+            .unwrap();
+        assert!(matches!(
+            store.save(&1u32, &Doc { n: 3, version: 2 }, Some(1)),
+            Err(SaveError::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn update_tries_at_least_once_and_never_saves_a_version_moved_back() {
+        let store = MemoryStore::new();
+        let bump = |d: &mut Doc| {
+            d.n += 1;
+            d.version += 1;
+            Ok::<_, Infallible>(d.n)
+        };
+        let fresh = || Doc { n: 0, version: 0 };
+        assert_eq!(update(&store, &1u32, 0, fresh, bump), Ok(1));
+        let back = update(&store, &1u32, 3, fresh, |d: &mut Doc| {
+            d.version = 0;
+            Ok::<_, Infallible>(())
+        });
+        assert_eq!(
+            back,
+            Err(UpdateError::VersionMovedBack {
+                expected: 1,
+                given: 0
+            })
+        );
+        assert_eq!(store.load(&1).unwrap(), Some(Doc { n: 1, version: 1 }));
     }
 
     #[test]
