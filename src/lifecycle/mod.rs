@@ -16,7 +16,11 @@
 //!
 //! - **Acquired**: the first event applied (its time, or an earlier sign-up).
 //! - **Activated**: `activation.required` key actions on local days
-//!   `0..within_days` counted from the sign-up day (day 0).
+//!   `0..within_days` counted from the acquisition day (day 0): the day of
+//!   the sign-up, or of an event before it if the host feeds any (visits
+//!   before signing up). A host that means "within N days of sign-up" for
+//!   users who act before signing up feeds their events from the sign-up
+//!   on.
 //! - **Retained**: an activated user active on `retention.active_days`
 //!   distinct local days among the `window_days` ending today (a window
 //!   that ended before the activation day does not count).

@@ -55,7 +55,9 @@ pub struct PolicySpec {
 }
 
 /// Activation: `required` key actions on local days `0..within_days` after
-/// the sign-up day (day 0 is the sign-up day itself).
+/// the acquisition day (day 0 is that day itself): the sign-up's day, or
+/// the day of an earlier event if the host feeds events from before the
+/// sign-up (see [`Lifecycle::acquired_at`](super::Lifecycle::acquired_at)).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Activation {
@@ -63,7 +65,7 @@ pub struct Activation {
     pub key_actions: Vec<KindPattern>,
     /// How many key actions it takes.
     pub required: u32,
-    /// The window, in local days counted from the sign-up day.
+    /// The window, in local days counted from the acquisition day.
     pub within_days: u16,
 }
 
