@@ -755,6 +755,7 @@ impl TierLadder {
 
     /// [`TierLadder::record`] for a batch that reads only what the record
     /// counted ([`TierOutcome::counted`]): no outcome is built.
+    #[inline(always)]
     pub(crate) fn record_counted<Tz: TimeZone>(
         &self,
         status: &mut TierStatus,
@@ -769,7 +770,9 @@ impl TierLadder {
     /// The step of [`TierLadder::record`], all or nothing. What it returns
     /// is a few numbers: the change of tier, a large value that is
     /// usually `None`, is described by `record` alone, so a batch neither
-    /// builds it nor copies it about.
+    /// builds it nor copies it about. Always inlined, the short path with
+    /// it: the usual record then costs no call.
+    #[inline(always)]
     fn record_step<Tz: TimeZone>(
         &self,
         status: &mut TierStatus,
@@ -785,7 +788,8 @@ impl TierLadder {
     }
 
     /// [`TierLadder::record_step`] for any record, of `amount` at `at`
-    /// on local `day`.
+    /// on local `day`. Out of line: the short path is the usual one.
+    #[inline(never)]
     fn record_any(
         &self,
         status: &mut TierStatus,
@@ -835,7 +839,7 @@ impl TierLadder {
     /// Then the window ends on `day`, its sum is the kept total, the day's
     /// bucket is the newest or a new one after it, and the member neither
     /// moves up nor down: what the whole step would do comes to this.
-    #[inline]
+    #[inline(always)]
     fn record_in_order(
         &self,
         status: &mut TierStatus,
