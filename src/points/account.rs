@@ -1545,30 +1545,6 @@ impl<Tz: TimeZone> Program<Tz> {
         account: &mut Account,
         now: DateTime<Utc>,
     ) -> Result<(Option<TierOutcome>, bool), AccountError> {
-        self.evaluate_tier_by(account, now, TierLadder::evaluate)
-    }
-
-    /// [`Program::evaluate_tier`] for a batch, which reads nothing of the
-    /// outcome: none is built.
-    pub(crate) fn evaluate_tier_quietly(
-        &self,
-        account: &mut Account,
-        now: DateTime<Utc>,
-    ) -> Result<(), AccountError> {
-        let step = |ladder: &TierLadder, status: &mut TierStatus, now, zone: &Tz| {
-            ladder.evaluate_step(status, now, zone).map(|_| ())
-        };
-        self.evaluate_tier_by(account, now, step).map(|_| ())
-    }
-
-    /// [`Program::evaluate_tier`] by `step` (an evaluation of the ladder,
-    /// giving what the caller reads of it).
-    fn evaluate_tier_by<T>(
-        &self,
-        account: &mut Account,
-        now: DateTime<Utc>,
-        step: impl Fn(&TierLadder, &mut TierStatus, DateTime<Utc>, &Tz) -> Result<T, TierError>,
-    ) -> Result<(Option<T>, bool), AccountError> {
         let Some(ladder) = &self.account.tiers else {
             return Ok((None, false));
         };
@@ -1577,14 +1553,14 @@ impl<Tz: TimeZone> Program<Tz> {
         match account.tier.as_mut() {
             Some(status) => {
                 let before = status.version();
-                let done = step(ladder, status, now, &self.zone)?;
-                Ok((Some(done), status.version() != before))
+                let step = ladder.evaluate(status, now, &self.zone)?;
+                Ok((Some(step), status.version() != before))
             }
             None => {
                 let mut status = ladder.start(account.joined_at, &self.zone);
-                let done = step(ladder, &mut status, now, &self.zone)?;
+                let step = ladder.evaluate(&mut status, now, &self.zone)?;
                 account.tier = Some(status);
-                Ok((Some(done), true))
+                Ok((Some(step), true))
             }
         }
     }

@@ -379,7 +379,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         // As `Program::evaluate_account`: the tier (an error, an overflow,
         // leaves it as it was), then expiry (of the lots the ledger kept;
         // the handed ones are expired as they are summed up).
-        let _ = program.evaluate_tier_quietly(account, self.as_of);
+        let _ = program.evaluate_tier(account, self.as_of);
         let as_of = self.as_of;
         let _ = account.ledger_step(|ledger| Ok(ledger.expire(as_of)));
         acc.end_user(user, (account.ledger(), &tally.handed), program.zone());
@@ -417,7 +417,7 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
                     evaluated = Some(today);
                     // As the final evaluation: an error (an overflow)
                     // leaves the tier as it was.
-                    let _ = program.evaluate_tier_quietly(account, event.at);
+                    let _ = program.evaluate_tier(account, event.at);
                 }
             }
             // The member's awards in short, appended: by the rules run in

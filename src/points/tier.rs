@@ -965,19 +965,6 @@ impl TierLadder {
         now: DateTime<Utc>,
         zone: &Tz,
     ) -> Result<TierOutcome, TierError> {
-        let (multiplier, qualifying, change) = self.evaluate_step(status, now, zone)?;
-        Ok(outcome_with(status, multiplier, (qualifying, 0), change))
-    }
-
-    /// The step of [`TierLadder::evaluate`], all or nothing: what the
-    /// outcome is built from (the tier's multiplier, the window's tally and
-    /// the change), so that a batch, which reads none of it, builds none.
-    pub(crate) fn evaluate_step<Tz: TimeZone>(
-        &self,
-        status: &mut TierStatus,
-        now: DateTime<Utc>,
-        zone: &Tz,
-    ) -> Result<(Multiplier, u64, Option<TierChange>), TierError> {
         let current = self.index_of(&status.tier)?;
         let today = LocalDay::of(now, zone);
         let start = self.window_start(status, today);
@@ -1064,7 +1051,7 @@ impl TierLadder {
                 status.since = change.at;
             }
         }
-        Ok((multiplier, qualifying, change))
+        Ok(outcome_with(status, multiplier, (qualifying, 0), change))
     }
 
     /// Takes back `amount` qualifying points (or spend) counted for an
