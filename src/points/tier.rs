@@ -755,7 +755,6 @@ impl TierLadder {
 
     /// [`TierLadder::record`] for a batch that reads only what the record
     /// counted ([`TierOutcome::counted`]): no outcome is built.
-    #[inline(always)]
     pub(crate) fn record_counted<Tz: TimeZone>(
         &self,
         status: &mut TierStatus,
@@ -770,9 +769,7 @@ impl TierLadder {
     /// The step of [`TierLadder::record`], all or nothing. What it returns
     /// is a few numbers: the change of tier, a large value that is
     /// usually `None`, is described by `record` alone, so a batch neither
-    /// builds it nor copies it about. Always inlined, the short path with
-    /// it: the usual record then costs no call.
-    #[inline(always)]
+    /// builds it nor copies it about.
     fn record_step<Tz: TimeZone>(
         &self,
         status: &mut TierStatus,
@@ -788,8 +785,7 @@ impl TierLadder {
     }
 
     /// [`TierLadder::record_step`] for any record, of `amount` at `at`
-    /// on local `day`. Out of line: the short path is the usual one.
-    #[inline(never)]
+    /// on local `day`.
     fn record_any(
         &self,
         status: &mut TierStatus,
@@ -839,7 +835,7 @@ impl TierLadder {
     /// Then the window ends on `day`, its sum is the kept total, the day's
     /// bucket is the newest or a new one after it, and the member neither
     /// moves up nor down: what the whole step would do comes to this.
-    #[inline(always)]
+    #[inline]
     fn record_in_order(
         &self,
         status: &mut TierStatus,
