@@ -122,9 +122,13 @@ pub enum Condition {
         to: u8,
     },
     /// Only the first event that meets the rule's other conditions, per user.
+    /// First as taken, not by time: a late event older than the one that
+    /// matched first does not take its place. A match counts whether or not
+    /// a cap or cooldown then cuts the award.
     FirstTime {},
     /// Only every `n`th event that meets the rule's other conditions, per
-    /// user (the `n`th, `2n`th…).
+    /// user (the `n`th, `2n`th…), counted as taken, as for
+    /// [`FirstTime`](Condition::FirstTime).
     EveryNth {
         /// At least 1.
         #[serde(deserialize_with = "n_field")]
