@@ -515,10 +515,7 @@ mod tests {
         let p = shop(1, r#""daily_cap": { "points": 100 },"#, "{}");
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(1, 80, t(0)), purchase(2, 50, t(1))]);
-        let half = Portion::Share {
-            numerator: 1,
-            denominator: 2,
-        };
+        let half = share(1, 2);
         let r = p.reverse(&mut l, "half-2".into(), EventId(2), half, t(2));
         let made = r.map(|r| (r.points, r.made_up.iter().map(|m| m.points).sum::<u64>()));
         assert_eq!(made, Ok((10, 10)));
@@ -539,10 +536,7 @@ mod tests {
         let p = shop(1, r#""daily_cap": { "points": 100 },"#, "{}");
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(1, 80, t(0)), purchase(2, 50, t(1))]);
-        let half = Portion::Share {
-            numerator: 1,
-            denominator: 2,
-        };
+        let half = share(1, 2);
         let first = p.reverse(&mut l, "half-2".into(), EventId(2), half, t(2));
         assert_eq!(first.map(|r| r.points), Ok(10));
         undo(&p, &mut l, 1, t(3));
@@ -576,14 +570,8 @@ mod tests {
         );
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[visit(1, t(0)), visit(2, t(1))]);
-        let third = Portion::Share {
-            numerator: 1,
-            denominator: 3,
-        };
-        let two_thirds = Portion::Share {
-            numerator: 2,
-            denominator: 3,
-        };
+        let third = share(1, 3);
+        let two_thirds = share(2, 3);
         assert!(
             p.reverse(&mut l, "a".into(), EventId(2), third, t(2))
                 .is_ok()

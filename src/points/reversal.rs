@@ -815,14 +815,8 @@ mod tests {
         let p = shop(50, "", "{}");
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(7, 99, t(0))]);
-        let third = Portion::Share {
-            numerator: 1,
-            denominator: 3,
-        };
-        let half = Portion::Share {
-            numerator: 1,
-            denominator: 2,
-        };
+        let third = share(1, 3);
+        let half = share(1, 2);
         assert_eq!(refund(&p, &mut l, "a", third).points, 33);
         assert_eq!(refund(&p, &mut l, "b", half).points, 49); // 49.5 down
         assert_eq!(refund(&p, &mut l, "c", third).points, 17); // 33, but 17 are left
@@ -835,10 +829,7 @@ mod tests {
             Err(PointsError::AlreadyReversed { id: EventId(7) })
         );
         for (numerator, denominator) in [(1, 0), (3, 2)] {
-            let bad = Portion::Share {
-                numerator,
-                denominator,
-            };
+            let bad = share(numerator, denominator);
             assert_eq!(
                 p.reverse(&mut l, "e".into(), EventId(7), bad, t(4))
                     .map(|_| ()),
@@ -862,10 +853,7 @@ mod tests {
         let p = shop(50, "", "{}");
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(7, 100, t(0))]);
-        let third = Portion::Share {
-            numerator: 1,
-            denominator: 3,
-        };
+        let third = share(1, 3);
         // 33, then a third of the whole is half of the 67 left (33), then
         // the last third is all that is left (34), not 33 again.
         let parts: Vec<u64> = ["a", "b", "c"]
@@ -877,10 +865,6 @@ mod tests {
         // three quarters left.
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(7, 99, t(0))]);
-        let share = |numerator, denominator| Portion::Share {
-            numerator,
-            denominator,
-        };
         assert_eq!(refund(&p, &mut l, "q", share(1, 4)).points, 24);
         assert_eq!(refund(&p, &mut l, "h", share(1, 2)).points, 50);
         assert_eq!(refund(&p, &mut l, "r", share(1, 4)).points, 25);
@@ -895,14 +879,8 @@ mod tests {
         let p = shop(50, "", "{}");
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(7, 99, t(0))]);
-        let half = Portion::Share {
-            numerator: 1,
-            denominator: 2,
-        };
-        let quarter = Portion::Share {
-            numerator: 1,
-            denominator: 4,
-        };
+        let half = share(1, 2);
+        let quarter = share(1, 4);
         assert_eq!(refund(&p, &mut l, "h", half).points, 49);
         let mut old = l.clone();
         let stored = json(&l);
@@ -923,10 +901,7 @@ mod tests {
         let p = shop(50, "", "{}");
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(7, 5, t(0))]);
-        let tiny = Portion::Share {
-            numerator: 1,
-            denominator: 10,
-        };
+        let tiny = share(1, 10);
         let r = refund(&p, &mut l, "a", tiny);
         assert_eq!((r.points, r.entries.len(), l.available()), (0, 0, 5));
         assert!(refund(&p, &mut l, "a", tiny).repeated);
@@ -964,10 +939,7 @@ mod tests {
             Ok(0)
         );
         // A partial refund keeps the award (and its count) standing.
-        let half = Portion::Share {
-            numerator: 1,
-            denominator: 2,
-        };
+        let half = share(1, 2);
         let _ = p.reverse(&mut l, "a".into(), EventId(1), half, t(2));
         assert_eq!(
             p.apply(&mut l, &purchase(3, 5, t(3))).map(|e| e.total),

@@ -1,5 +1,5 @@
 use super::*;
-use crate::points::fixtures::{day, t};
+use crate::points::fixtures::{day, share, t};
 use crate::points::{PointsError, ProgramSpec, TierReason};
 use chrono::{TimeDelta, TimeZone};
 
@@ -392,10 +392,7 @@ fn a_purchase_refunded_in_halves_with_a_make_up_between_leaves_nothing() {
     let mut a = p.open_account(USER, t(0));
     earn(&p, &mut a, &purchase(1, 10, t(0)));
     assert_eq!(earn(&p, &mut a, &purchase(2, 50, t(1))).earned.total, 0);
-    let half = Portion::Share {
-        numerator: 1,
-        denominator: 2,
-    };
+    let half = share(1, 2);
     let reverse = |a: &mut Account, key: &str, id: u64, portion: Portion, at: i64| {
         p.reverse_in(a, key.into(), EventId(id), portion, t(at))
             .unwrap_or_else(|e| unreachable!("{e}"))
@@ -480,10 +477,7 @@ fn a_reversed_lesson_takes_its_event_badge_back_once_wholly_reversed() {
     earn(&p, &mut a, &lesson(1, t(0)));
     earn(&p, &mut a, &lesson(2, t(1)));
     assert_eq!(a.badges().level("scholar"), 1);
-    let half = Portion::Share {
-        numerator: 1,
-        denominator: 2,
-    };
+    let half = share(1, 2);
     let r = p.reverse_in(&mut a, "a".into(), EventId(2), half, t(2));
     assert!(r.is_ok_and(|r| r.badges.revoked.is_empty()));
     assert_eq!(
@@ -711,10 +705,7 @@ fn a_spend_ladder_counts_and_retracts_the_purchase_amount() {
     let out = earn(&p, &mut a, &purchase(1, 600, t(1)));
     assert_eq!(out.tier.as_ref().map(|t| t.counted), Some(60_000));
     assert_eq!(a.tier().map(|s| s.tier().as_str()), Some("vip"));
-    let third = Portion::Share {
-        numerator: 1,
-        denominator: 3,
-    };
+    let third = share(1, 3);
     let r = p
         .reverse_in(&mut a, "r".into(), EventId(1), third, t(2))
         .unwrap_or_else(|e| unreachable!("{e}"));
@@ -1053,10 +1044,7 @@ fn shares_of_a_purchase_that_earned_no_points_retract_its_spend_in_parts() {
     let p = program(SPEND_ONLY);
     let mut a = p.open_account(USER, t(0));
     earn(&p, &mut a, &purchase(2, 300, t(1)));
-    let half = Portion::Share {
-        numerator: 1,
-        denominator: 2,
-    };
+    let half = share(1, 2);
     let first = p
         .reverse_in(&mut a, "a".into(), EventId(2), half, t(2))
         .unwrap_or_else(|e| unreachable!("{e}"));
@@ -1073,10 +1061,7 @@ fn shares_of_a_purchase_that_earned_no_points_retract_its_spend_in_parts() {
     assert_eq!(a.badges().level("buyer"), 0);
     let third = p.reverse_in(&mut a, "c".into(), EventId(2), half, t(4));
     assert!(third.is_err());
-    let bad = Portion::Share {
-        numerator: 3,
-        denominator: 2,
-    };
+    let bad = share(3, 2);
     let mut b = p.open_account(USER, t(0));
     earn(&p, &mut b, &purchase(2, 300, t(1)));
     let unchanged = b.clone();
@@ -1139,10 +1124,7 @@ fn half_a_refund_of_a_purchase_counted_only_by_a_badge_keeps_the_badge() {
     let mut a = p.open_account(USER, t(0));
     earn(&p, &mut a, &purchase(2, 300, t(1)));
     assert_eq!(a.badges().level("buyer"), 1);
-    let half = Portion::Share {
-        numerator: 1,
-        denominator: 2,
-    };
+    let half = share(1, 2);
     let r = p
         .reverse_in(&mut a, "a".into(), EventId(2), half, t(2))
         .unwrap_or_else(|e| unreachable!("{e}"));
@@ -1175,10 +1157,7 @@ fn thirds_of_a_refund_of_a_purchase_counted_only_by_a_badge_take_the_badge() {
     );
     let mut a = p.open_account(USER, t(0));
     earn(&p, &mut a, &purchase(2, 300, t(1)));
-    let third = Portion::Share {
-        numerator: 1,
-        denominator: 3,
-    };
+    let third = share(1, 3);
     for (n, key) in ["a", "b", "c"].into_iter().enumerate() {
         let r = p
             .reverse_in(&mut a, key.into(), EventId(2), third, t(2 + n as i64))
@@ -1191,10 +1170,7 @@ fn thirds_of_a_refund_of_a_purchase_counted_only_by_a_badge_take_the_badge() {
     // carries on from where they were.
     let mut a = p.open_account(USER, t(0));
     earn(&p, &mut a, &purchase(2, 300, t(1)));
-    let half = Portion::Share {
-        numerator: 1,
-        denominator: 2,
-    };
+    let half = share(1, 2);
     let _ = p.reverse_in(&mut a, "a".into(), EventId(2), half, t(2));
     let stored = json(&a);
     assert!(stored.contains(r#""unreversed":[1,2]"#), "{stored}");

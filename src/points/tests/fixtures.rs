@@ -1,6 +1,6 @@
 //! Shared helpers for the points unit tests.
 
-use super::{Ledger, Program, ProgramSpec, Redemption};
+use super::{Ledger, Portion, Program, ProgramSpec, Redemption};
 use crate::event::{Event, EventKind, Money};
 use crate::id::{EventId, UserId};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -11,6 +11,14 @@ pub(crate) fn t(minutes: i64) -> DateTime<Utc> {
         .single()
         .unwrap_or_default()
         + TimeDelta::minutes(minutes)
+}
+
+/// A refund of `numerator / denominator` of an event.
+pub(crate) fn share(numerator: u64, denominator: u64) -> Portion {
+    Portion::Share {
+        numerator,
+        denominator,
+    }
 }
 
 /// Whole days after [`t`]`(0)`.
