@@ -556,67 +556,66 @@ mod tests {
         // A user active before the week only: in the period, not the week.
         let early = json!([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert!(read(ten(), early.clone(), 1, json!([0, 0, 0, 0, 0, 0, 0])).is_ok());
-        for (daily, period, week, names) in [
+        // Four days held by the week (Mar 4-7): two users in the week, one
+        // of them in the period.
+        let four = || spec(7, 4);
+        assert!(read(four(), json!([0, 0, 0, 1]), 1, week()).is_ok());
+        let one_in_week = || json!([1, 0, 0, 0, 0, 0, 0]);
+        for (s, daily, period, week, names) in [
             (
+                ten(),
                 daily(),
                 1,
                 week(),
                 "`daily_active[9]` is 2, more than `period_active` 1",
             ),
             (
+                ten(),
                 daily(),
                 4,
                 week(),
                 "`period_active` is 4, but `daily_active` sums to 3",
             ),
             (
+                ten(),
                 daily(),
                 2,
-                json!([1, 0, 0, 0, 0, 0, 0]),
+                one_in_week(),
                 "`daily_active[9]` is 2, more than the 1",
             ),
             (
+                ten(),
                 early,
                 1,
                 json!([0, 0, 0, 0, 0, 2, 0]),
                 "counts 2 users, more than `period_active` 1",
             ),
+            (
+                four(),
+                json!([0, 3, 0, 0]),
+                3,
+                week(),
+                "`daily_active[1]` is 3, more than the 2",
+            ),
+            (
+                four(),
+                json!([2, 0, 0, 1]),
+                2,
+                one_in_week(),
+                "`daily_active[0]` is 2, more than the 1",
+            ),
+            (
+                four(),
+                json!([0, 1, 0, 1]),
+                2,
+                one_in_week(),
+                "`period_active` is 2, more than the 1 users",
+            ),
         ] {
-            let err = read(ten(), daily.clone(), period, week.clone()).unwrap_err();
+            let err = read(s, daily.clone(), period, week.clone()).unwrap_err();
             assert!(err.starts_with("malformed stickiness tally: "), "{err}");
             assert!(err.contains(names), "{daily} {period} {week}: {err}");
         }
-        // Four days held by the week (Mar 4-7): two users in the week, one
-        // of them in the period.
-        let week = || json!([2, 0, 0, 0, 0, 0, 0]);
-        assert!(read(spec(7, 4), json!([0, 0, 0, 1]), 1, week()).is_ok());
-        let err = read(spec(7, 4), json!([0, 3, 0, 0]), 3, week()).unwrap_err();
-        assert!(
-            err.contains("`daily_active[1]` is 3, more than the 2"),
-            "{err}"
-        );
-        let err = read(
-            spec(7, 4),
-            json!([2, 0, 0, 1]),
-            2,
-            json!([1, 0, 0, 0, 0, 0, 0]),
-        );
-        let err = err.unwrap_err();
-        assert!(
-            err.contains("`daily_active[0]` is 2, more than the 1"),
-            "{err}"
-        );
-        let err = read(
-            spec(7, 4),
-            json!([0, 1, 0, 1]),
-            2,
-            json!([1, 0, 0, 0, 0, 0, 0]),
-        );
-        let err = err.unwrap_err();
-        assert!(
-            err.contains("`period_active` is 2, more than the 1 users"),
-            "{err}"
-        );
     }
 
     fn spec(last: u32, window_days: u32) -> Stickiness {
