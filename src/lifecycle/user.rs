@@ -533,8 +533,9 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     /// the path back from it: a reactivated user regains retention only with
     /// active days from the local day of the return on, and a payment lifts
     /// them only if made at or after the return. A late active day that
-    /// completes the retention window ending on a later active day retains
-    /// the user, as it would have in time order: if that window ends on or
+    /// completes the retention window ending on a later active day, or on
+    /// the activation day (a key action need not be activity), retains the
+    /// user, as it would have in time order: if that window ends on or
     /// after the day the user was activated (the day of the
     /// `activation.required`-th key action; when more key actions than that
     /// arrive out of order, possibly a later day than time order's). One
@@ -831,31 +832,32 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     /// as time order would have: those that hold its day, if it is active;
     /// every one since the activation day, if it just activated the user
     /// (a late key action, say): in time order each active day after it
-    /// judged its window, its own day too if the key action was active.
+    /// judged its window, and the activation judged the one ending on its
+    /// own day, whether the key action was activity or not.
     #[inline]
     fn retained(&self, state: &Lifecycle, seen: &Seen, activated_now: bool, reach: Reach) -> bool {
         let RetentionRule {
             active_days,
             window_days,
         } = self.spec.retention;
-        let best = if activated_now {
-            let reach = Reach {
-                ends_from: match seen.active {
-                    true => reach.ends_from,
-                    false => reach
-                        .ends_from
-                        .checked_add_days(1)
-                        .unwrap_or(reach.ends_from),
-                },
-                ..reach
-            };
-            state.best_window_ending_in(i64::MIN..=i64::MAX, window_days, reach)
+        let (best, first_holds) = if activated_now {
+            let best = state.best_window_ending_in(i64::MIN..=i64::MAX, window_days, reach);
+            (best, true)
         } else if seen.active {
-            state.best_window_through(seen.day, window_days, reach)
+            let best = state.best_window_through(seen.day, window_days, reach);
+            let after = reach.ends_from.days_since(seen.day);
+            (best, (0..i32::from(window_days)).contains(&after))
         } else {
-            0
+            (0, false)
         };
-        best >= u32::from(active_days)
+        // The first window that counts ends on the activation day (or the
+        // return's), which was judged whether or not it is an active day:
+        // a key action need not be activity.
+        let first = match first_holds {
+            true => state.active_days_from(reach.days_from, reach.ends_from, window_days),
+            false => 0,
+        };
+        best.max(first) >= u32::from(active_days)
     }
 
     /// For a reactivated user: only days from the return on count, in
@@ -1336,6 +1338,63 @@ mod tests {
         let late = vec![(Acquired, Retained)];
         assert_eq!(moves, [first, vec![], vec![], vec![], late]);
         assert_eq!(state.stage(), Retained);
+    }
+
+    #[test]
+    fn a_key_action_that_is_not_activity_retains_through_the_window_ending_that_day() {
+        use Stage::*;
+        // Visits are the only activity; two active days in two retain.
+        let p = policy(|s| {
+            s.activity = vec![crate::KindPattern::Kind(KindTag::Visited)];
+            s.retention = crate::lifecycle::RetentionRule {
+                active_days: 2,
+                window_days: 2,
+            };
+            s.idle.at_risk_days = 20;
+        });
+        let events = [
+            Event::new(EventId(1), U, t0(), EventKind::Visited),
+            Event::new(EventId(2), U, t0() + days(1), EventKind::Visited),
+            // Later that day: activated, and active on both days of the
+            // two ending today.
+            Event::new(
+                EventId(3),
+                U,
+                t0() + days(1) + TimeDelta::hours(2),
+                lesson(),
+            ),
+        ];
+        let (moves, state) = in_order(&p, &events, &[0, 1, 2]);
+        assert_eq!(moves[2], [(Acquired, Retained)]);
+        assert_eq!(state.stage(), Retained);
+        // The key action arriving late is judged the same.
+        let (moves, state) = in_order(&p, &events, &[0, 2, 1]);
+        assert_eq!(moves[1], [(Acquired, Activated)]);
+        assert_eq!(moves[2], [(Activated, Retained)]);
+        assert_eq!(state.stage(), Retained);
+        // A window that ended before the activation day still does not count.
+        let next_day = [
+            events[0].clone(),
+            events[1].clone(),
+            Event::new(EventId(3), U, t0() + days(2), lesson()),
+        ];
+        let (moves, state) = in_order(&p, &next_day, &[0, 1, 2]);
+        assert_eq!(moves[2], [(Acquired, Activated)]);
+        assert_eq!(state.stage(), Activated);
+        // With three days in the window, the one ending on the activation
+        // day (no active day itself) holds both visits.
+        let p = policy(|s| {
+            s.activity = vec![crate::KindPattern::Kind(KindTag::Visited)];
+            s.retention = crate::lifecycle::RetentionRule {
+                active_days: 2,
+                window_days: 3,
+            };
+            s.idle.at_risk_days = 20;
+        });
+        for order in [[0, 1, 2], [0, 2, 1]] {
+            let (_, state) = in_order(&p, &next_day, &order);
+            assert_eq!(state.stage(), Retained, "{order:?}");
+        }
     }
 
     struct Script {
