@@ -853,7 +853,8 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
         // The first window that counts ends on the activation day (or the
         // return's), which was judged whether or not it is an active day:
         // a key action need not be activity.
-        let first = match first_holds {
+        let activated = state.key_actions >= self.spec.activation.required;
+        let first = match first_holds && activated {
             true => state.active_days_from(reach.days_from, reach.ends_from, window_days),
             false => 0,
         };
