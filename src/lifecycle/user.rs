@@ -465,7 +465,10 @@ fn enter<S: MoveSink>(
         state.peak = state.peak.max(to);
     }
     out.record(t, || match instant {
-        Some(instant) if on_time => {
+        // Not inside a leap second (nanoseconds past a billion): kept as
+        // milliseconds, that instant is the next second's, as `since` and
+        // the history say.
+        Some(instant) if on_time && instant.nanosecond() < 1_000_000_000 => {
             // On the naive time: no zone round trip, just the fraction.
             let naive = instant.naive_utc();
             let nanos = naive.nanosecond();
@@ -1396,6 +1399,27 @@ mod tests {
             let (_, state) = in_order(&p, &next_day, &order);
             assert_eq!(state.stage(), Retained, "{order:?}");
         }
+    }
+
+    #[test]
+    fn a_move_at_a_leap_second_is_returned_as_the_history_keeps_it() {
+        // 23:59:60.5 in chrono's leap-second form: kept to the millisecond,
+        // it is 00:00:00.5 of the next day, as `since` and the history say.
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 1_500))
+            .unwrap()
+            .and_utc();
+        let p = policy(|_| {});
+        let mut state = Lifecycle::new(U);
+        let e = Event::new(EventId(1), U, leap, EventKind::SignedUp);
+        let moves = p.apply(&mut state, &e).unwrap().transitions;
+        let kept: Vec<Transition> = state.history().collect();
+        assert_eq!(moves.as_slice(), kept.as_slice());
+        assert_eq!(Some(moves[0].at), state.since());
+        let mut out = Vec::new();
+        let mut batch = Lifecycle::new(U);
+        p.apply_into(&mut batch, &e, &mut out).unwrap();
+        assert_eq!(out, kept);
     }
 
     struct Script {
