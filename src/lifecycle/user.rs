@@ -531,7 +531,9 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     ///
     /// Events may arrive out of order. A late event is counted (its active
     /// day, key action, payment) and can move the user *forward*, but it
-    /// never rewinds a stage, never makes an idle move, and never counts as a
+    /// never rewinds a stage, makes no idle move the newest event had not
+    /// already made due (one that was due, after a late return, is made and
+    /// dated when it fell due, as `tick` would), and never counts as a
     /// return from an idle stage entered after it happened, nor as a step on
     /// the path back from it: a reactivated user regains retention only with
     /// active days from the local day of the return on, and a payment lifts
@@ -541,8 +543,11 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     /// user, as it would have in time order: if that window ends on or
     /// after the day the user was activated (the day of the
     /// `activation.required`-th key action; when more key actions than that
-    /// arrive out of order, possibly a later day than time order's). One
-    /// thing is judged on arrival: a key action counts towards activation if
+    /// arrive out of order, possibly a later day than time order's). Active
+    /// days are known for the
+    /// [`MAX_RETENTION_WINDOW_DAYS`](super::MAX_RETENTION_WINDOW_DAYS) days
+    /// up to the newest one: a late active day further back is counted as
+    /// an event but completes no window. One thing is judged on arrival: a key action counts towards activation if
     /// it falls within `activation.within_days` of the acquisition day known
     /// when it arrives; a sign-up arriving later that moves that day back
     /// does not judge the key actions already seen again.
