@@ -910,6 +910,14 @@ impl<Tz: TimeZone> Program<Tz> {
     /// check-in streak, badges and tier, crediting bonuses (see
     /// [`Account`]). All or nothing; an event id seen before changes
     /// nothing anywhere.
+    ///
+    /// All or nothing is kept by stepping a copy of the account and keeping
+    /// the copy only once every part has succeeded, so a step costs time in
+    /// proportion to the account's size as well as to the event's work: its
+    /// lots, statement and remembered awards are copied on every event (for
+    /// a program without a streak, badges or tiers, only the ledger steps,
+    /// in place). A [`Simulation`](super::Simulation) over a whole log
+    /// steps its members in place instead.
     pub fn earn(
         &self,
         account: &mut Account,
