@@ -354,7 +354,7 @@ impl Ledger {
                     .remaining
                     .saturating_add(t.points.saturating_sub(split.expired + to_reversal));
                 if to_reversal + split.owed_off > 0 {
-                    sources.push((lot.source, split));
+                    sources.push((shown(&self.shown_sources, lot.source), split));
                 }
             }
             unmark(
@@ -381,7 +381,7 @@ impl Ledger {
                     },
                 };
                 if part > 0 {
-                    sources.push((c.source, back));
+                    sources.push((shown(&self.shown_sources, c.source), back));
                 }
                 let record = self.earnings.iter_mut().find(|e| e.lot == c.award);
                 if let (Some(e), false) = (record, c.owed) {
@@ -600,7 +600,8 @@ impl Ledger {
             if let Some(e) = self.earnings.iter_mut().find(|e| e.lot == c.lot) {
                 e.forgiven = e.forgiven.saturating_sub(c.forgiven);
             }
-            if let Some(source) = self.lots.iter().find(|l| l.id == c.lot).map(|l| l.source) {
+            let source = self.lots.iter().find(|l| l.id == c.lot).map(|l| l.source);
+            if let Some(source) = source.map(|s| shown(&self.shown_sources, s)) {
                 entries.extend(Entry::of_parts(
                     now,
                     [
@@ -657,6 +658,12 @@ impl Ledger {
             c.points > 0
         });
         self.trim_claws();
+        // A reversed bonus is named otherwise while its points are held.
+        let (lots, claims) = (&self.lots, &self.held_claims);
+        self.shown_sources.retain(|&(bonus, _)| {
+            lots.iter().any(|l| l.source == bonus && l.held > 0)
+                || claims.iter().any(|c| c.source == bonus)
+        });
     }
 
     /// Keeps the held points to claw at capture within the forgiven and
@@ -855,6 +862,16 @@ impl Split {
             owed_claimed: self.owed_claimed.checked_add(other.owed_claimed)?,
         })
     }
+}
+
+/// The event a statement entry names for a reversal of event `source`:
+/// the one [`Ledger::shown_sources`] names for it, if any (a reversed
+/// bonus), else `source`.
+fn shown(names: &[(EventId, EventId)], source: EventId) -> EventId {
+    names
+        .iter()
+        .find(|&&(bonus, _)| bonus == source)
+        .map_or(source, |&(_, shown_as)| shown_as)
 }
 
 /// The points `marks` records for lot `lot`.

@@ -467,6 +467,13 @@ pub struct Ledger {
     /// them, as it takes every other point it can (see [`Hold`]).
     #[serde(default, skip_serializing_if = "RareList::is_empty")]
     pub(crate) held_claims: RareList<HeldClaim>,
+    /// Reversed bonus lots whose held points a hold's close still settles
+    /// with their reversal, by the bonus's own reversal identity (its
+    /// lot's [`source`](Lot::source)): the event the statement names for
+    /// that reversal instead (see [`Ledger::reverse_bonus`]), so that the
+    /// close's entries name it too.
+    #[serde(default, skip_serializing_if = "RareList::is_empty")]
+    pub(crate) shown_sources: RareList<(EventId, EventId)>,
     #[serde(default)]
     pub(crate) earnings: VecDeque<Earning>,
     /// The most recent awards a cap cut, oldest first, as many as
@@ -504,6 +511,7 @@ impl Default for Ledger {
             owed_held: RareList::default(),
             clawed_at_capture: RareList::default(),
             held_claims: RareList::default(),
+            shown_sources: RareList::default(),
             earnings: VecDeque::new(),
             cut: VecDeque::new(),
             statement: VecDeque::new(),
@@ -569,6 +577,7 @@ impl Ledger {
             owed_held,
             clawed_at_capture,
             held_claims,
+            shown_sources,
             earnings,
             cut,
             statement,
@@ -590,6 +599,7 @@ impl Ledger {
         owed_held.clear();
         clawed_at_capture.clear();
         held_claims.clear();
+        shown_sources.clear();
         earnings.clear();
         cut.clear();
         statement.clear();
@@ -1434,7 +1444,9 @@ impl Ledger {
 
     /// Reverses a bonus lot credited by [`Ledger::credit_bonus`] wholly,
     /// under `clawback`, and writes its entries naming `shown_as` (the event
-    /// whose reversal revoked it) instead of the bonus's own identity.
+    /// whose reversal revoked it) instead of the bonus's own identity, as
+    /// do those of a hold's close that settles its held points with this
+    /// reversal (see [`Hold`](super::Hold)).
     pub(crate) fn reverse_bonus<Tz: chrono::TimeZone>(
         &mut self,
         key: OperationKey,
@@ -1470,6 +1482,13 @@ impl Ledger {
                 .rev()
                 .take(written)
                 .for_each(relabel);
+            // Held points of the bonus that its hold's close settles with
+            // this reversal are named after `shown_as` then too.
+            let settles_later = self.lots.iter().any(|l| l.source == bonus && l.held > 0)
+                || self.held_claims.iter().any(|c| c.source == bonus);
+            if settles_later && !self.shown_sources.iter().any(|&(b, _)| b == bonus) {
+                self.shown_sources.push((bonus, shown_as));
+            }
         }
         result.entries.iter_mut().for_each(relabel);
         Ok(result)

@@ -1301,3 +1301,52 @@ fn refunding_the_purchase_that_ended_grace_keeps_the_grace_still_owed() {
     let _ = p.evaluate_account(&mut a, ymd(2026, 3, 7));
     assert_eq!(tier_name(&a), "member");
 }
+
+#[test]
+fn held_bonus_points_settled_at_the_close_name_the_reversed_event() {
+    // 100 points from a purchase reach the helper badge, whose level
+    // grants 50; an order holds all 150; the purchase is refunded, which
+    // revokes the level and reverses its bonus while held. Released, the
+    // held points go to the reversals: every entry names the refunded
+    // event, never the bonus's own reversal identity (from the top of
+    // the id range).
+    for (policy, back) in [
+        ("clamp", "−{} reclaimed for reversed event#1"),
+        (
+            "negative_balance",
+            " {} reclaimed for reversed event#1, paying its debt",
+        ),
+        (
+            "debt",
+            " {} reclaimed for reversed event#1, paying its debt",
+        ),
+    ] {
+        let p = program(&format!(
+            r#"{{ "ledger": {{ "clawback": "{policy}" }},
+                 "rules": [ {{ "name": "purchase", "on": "purchase",
+                   "reward": {{ "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" }} }} ],
+                 "badges": {{ "badges": [ {{ "name": "helper", "counter": {{ "type": "points" }},
+                   "levels": [ {{ "name": "gold", "at": 100, "points": 50 }} ] }} ] }} }}"#
+        ));
+        let mut a = p.open_account(USER, t(0));
+        assert_eq!(earn(&p, &mut a, &purchase(1, 100, t(0))).bonus_total, 50);
+        assert!(a.ledger_step(|l| l.hold("order".into(), 150, t(1))).is_ok());
+        let refund = p.reverse_in(&mut a, "refund".into(), EventId(1), Portion::Whole {}, t(2));
+        assert!(refund.is_ok_and(|r| r.bonus_reversals.len() == 1));
+        let released = a.ledger_step(|l| l.release("order".into(), t(3)));
+        let released = released.unwrap_or_else(|e| unreachable!("{e}"));
+        let lines: Vec<String> = released.entries.iter().map(|e| e.to_string()).collect();
+        let at = "2026-03-01 00:03:00 UTC";
+        assert_eq!(
+            lines,
+            [
+                format!("{at} +150 released order"),
+                format!("{at} {}", back.replace("{}", "100")),
+                format!("{at} {}", back.replace("{}", "50")),
+            ],
+            "{policy}"
+        );
+        assert_eq!(a.ledger().check(), Ok(()));
+        assert!(a.ledger().shown_sources.is_empty());
+    }
+}
