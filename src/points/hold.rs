@@ -52,9 +52,13 @@ use serde::{Deserialize, Serialize};
 /// a capture (its [`Redemption::entries`] say so).
 ///
 /// So, under every policy, closing a hold before or after the reversal of
-/// the award it holds points of leaves the same balance, debt, and expired
-/// and reversed totals, and, unless the policy took other points in their
-/// stead, the same lots, so later expiry agrees too. (Under
+/// the award it holds points of leaves the same points in lots, debt, and
+/// expired and reversed totals, and, unless the policy took other points in
+/// their stead, the same lots, so later expiry agrees too. Points taken in
+/// their stead stay taken, and they may be pending ones (a purchase's, in
+/// its return window): then the member has as many points either way, but
+/// more of them spendable, and so a higher [balance](Ledger::balance),
+/// until those pending points would have become spendable. (Under
 /// `debt`, later awards may have paid that debt off before the release:
 /// they pay what no hold stands for first, and the held points then come
 /// back to the member as far as the debt for them was paid.)
