@@ -112,7 +112,17 @@ pub(crate) struct AccountRules {
     tiers: Option<TierLadder>,
     streak: Option<CheckIns>,
     badges: Option<BadgeCatalog>,
+    /// The most bonus points one event can credit (every milestone and
+    /// every badge level at once, at `u64::MAX` if they add up to more),
+    /// and the most bonus lots.
+    bonuses: (u64, u64),
 }
+
+/// What [`Program::earn`] allows every count of an account, an event's
+/// rule awards and its bonuses each when it steps the account in place:
+/// three such amounts add up to less than `u64::MAX`, so no sum the step's
+/// later parts make can overflow.
+const ROOM: u64 = 1 << 62;
 
 #[derive(Clone, Debug)]
 struct CheckIns {
@@ -176,10 +186,22 @@ impl AccountRules {
                 });
             }
         }
+        let milestones = streak.iter().flat_map(|c| &c.rules.spec().milestones);
+        let levels = badges
+            .iter()
+            .flat_map(|c| &c.spec().badges)
+            .flat_map(|b| &b.levels);
+        let points = milestones.clone().map(|m| m.points);
+        let points = points.chain(levels.clone().map(|l| l.points));
+        let bonuses = (
+            points.fold(0u64, u64::saturating_add),
+            u64::try_from(milestones.count() + levels.count()).unwrap_or(u64::MAX),
+        );
         Ok(AccountRules {
             tiers,
             streak,
             badges,
+            bonuses,
         })
     }
 }
@@ -911,13 +933,16 @@ impl<Tz: TimeZone> Program<Tz> {
     /// [`Account`]). All or nothing; an event id seen before changes
     /// nothing anywhere.
     ///
-    /// All or nothing is kept by stepping a copy of the account and keeping
-    /// the copy only once every part has succeeded, so a step costs time in
-    /// proportion to the account's size as well as to the event's work: its
-    /// lots, statement and remembered awards are copied on every event (for
-    /// a program without a streak, badges or tiers, only the ledger steps,
-    /// in place). A [`Simulation`](super::Simulation) over a whole log
-    /// steps its members in place instead.
+    /// The step runs on the account itself when everything after the rule
+    /// awards (which fail, if at all, before changing anything) is sure to
+    /// succeed: when the event can award at most 2^62 points, and every
+    /// count the step adds to (balances, tallies, badge counts), version,
+    /// lot number and bonus id is far from the end of its type (as in every
+    /// account but one built or edited to be near them), and no badge holds
+    /// a level its count does not reach (as after a catalog raised its
+    /// thresholds: the step could revoke it). Otherwise
+    /// it runs on a copy, kept only once every part has succeeded, in time
+    /// proportional to the account's lots, statement and remembered awards.
     pub fn earn(
         &self,
         account: &mut Account,
@@ -928,10 +953,105 @@ impl<Tz: TimeZone> Program<Tz> {
             Admitted::New => {}
             admitted => return self.answer(account, (event, stage), admitted),
         }
+        if self.steps_in_place(account, event) {
+            // The rule awards fail, if at all, before changing anything;
+            // `steps_in_place` makes sure the rest succeeds.
+            return self
+                .earn_in(account, event, stage)
+                .map_err(|partly| partly.error);
+        }
+        self.earn_on_copy(account, event, stage)
+    }
+
+    /// [`Program::earn`]'s step of an event it took as new, on a copy of
+    /// `account`, kept if the step succeeded.
+    fn earn_on_copy(
+        &self,
+        account: &mut Account,
+        event: &Event,
+        stage: Option<Stage>,
+    ) -> Result<AccountOutcome, AccountError> {
         let mut next = account.clone();
-        let outcome = self.earn_in(&mut next, event, stage)?;
+        let outcome = self
+            .earn_in(&mut next, event, stage)
+            .map_err(|partly| partly.error)?;
         *account = next;
         Ok(outcome)
+    }
+
+    /// [`Program::earn`] always on a copy: what stepping in place is tested
+    /// against.
+    #[cfg(test)]
+    pub(crate) fn earn_by_copy(
+        &self,
+        account: &mut Account,
+        event: &Event,
+        stage: Option<Stage>,
+    ) -> Result<AccountOutcome, AccountError> {
+        match self.admit(account, (event, false))? {
+            Admitted::New => {}
+            admitted => return self.answer(account, (event, stage), admitted),
+        }
+        self.earn_on_copy(account, event, stage)
+    }
+
+    /// Whether [`Program::earn`] can step `account` itself through `event`
+    /// instead of a copy: whether everything after the rule awards (which
+    /// fail, if at all, before changing anything) is sure to succeed. It
+    /// is, when the awards can come to at most [`ROOM`] points, every
+    /// count it adds to is at most `ROOM` (the ledger's totals, the
+    /// tier's tally, each badge's count), every version, lot number and
+    /// bonus id far enough from its end, a spend it records at most
+    /// `ROOM`, the program's bonuses at most `ROOM` in all, their expiry
+    /// computable at the event's time, and no badge level held that its
+    /// count does not reach (a badge step could then revoke, and revoking
+    /// reverses a bonus, which can fail). Checked once an event, at a small
+    /// fraction of a copy's cost.
+    fn steps_in_place(&self, acc: &Account, event: &Event) -> bool {
+        let rules = &self.account;
+        let (bonus_points, bonus_lots) = rules.bonuses;
+        // The rule awards' lots and version, then a lot and a version a bonus.
+        let steps = u64::try_from(self.spec.rules.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(bonus_lots)
+            .saturating_add(1);
+        // A bonus id is drawn for each bonus, passing over the sources of
+        // the awards remembered (and the event's own).
+        let bonus_ids = bonus_lots
+            .saturating_add(acc.ledger.earnings().len() as u64)
+            .saturating_add(1);
+        let tier = match (&rules.tiers, &acc.tier) {
+            (Some(ladder), Some(status)) => ladder.current(status).ok().map(|t| t.multiplier),
+            // A ladder added since starts its members at the base tier.
+            (Some(ladder), None) => ladder.tiers().first().map(|t| t.multiplier),
+            (None, _) => None,
+        };
+        acc.version < u64::MAX
+            && self
+                .awards_at_most(event, tier)
+                .is_some_and(|most| most <= ROOM)
+            && bonus_points <= ROOM
+            && acc.ledger.has_room(ROOM, steps)
+            && acc.next_bonus > bonus_ids
+            && (bonus_lots == 0 || self.spec.expiry.expires_at(event.at, &self.zone).is_ok())
+            && (rules.streak.is_none() || acc.streak.has_room())
+            && rules
+                .badges
+                .as_ref()
+                .is_none_or(|c| c.counts_safely(&acc.badges, ROOM))
+            && match (&rules.tiers, &acc.tier) {
+                (Some(ladder), Some(status)) => {
+                    ladder.records_safely(status, ROOM)
+                        && match (ladder.spec().basis, &event.kind) {
+                            (QualifyingBasis::Spend { .. }, EventKind::Purchase { amount }) => {
+                                ladder.qualifying_spend(*amount).is_ok_and(|s| s <= ROOM)
+                            }
+                            _ => true,
+                        }
+                }
+                // A ladder added since starts afresh, with nothing counted.
+                _ => true,
+            }
     }
 
     /// [`Program::earn`] for a batch (a simulation), without the copy that
@@ -1047,19 +1167,29 @@ impl<Tz: TimeZone> Program<Tz> {
         })
     }
 
-    /// The step of [`Program::earn`] on its copy.
+    /// The step of [`Program::earn`], on the account or its copy: an error
+    /// says whether it left the account partly stepped (only the part
+    /// after the rule awards can).
     fn earn_in(
         &self,
         acc: &mut Account,
         event: &Event,
         stage: Option<Stage>,
-    ) -> Result<AccountOutcome, AccountError> {
+    ) -> Result<AccountOutcome, Partly> {
         let mut context = EarnContext { stage, tier: None };
         let mut earned = Earned::default();
-        self.earn_rules(acc, event, (&mut context, &mut earned), None)?;
+        self.earn_rules(acc, event, (&mut context, &mut earned), None)
+            .map_err(|error| Partly {
+                error,
+                changed: false,
+            })?;
         let mut settled = Settled::default();
         let mut beyond = Beyond::default();
-        self.earn_beyond_rules(acc, event, earned.total, (&mut settled, Some(&mut beyond)))?;
+        self.earn_beyond_rules(acc, event, earned.total, (&mut settled, Some(&mut beyond)))
+            .map_err(|error| Partly {
+                error,
+                changed: true,
+            })?;
         let Beyond { check_in, tier } = beyond;
         let mut entries: Vec<Entry> = earned.entries(event).collect();
         entries.append(&mut settled.entries);
@@ -1078,7 +1208,7 @@ impl<Tz: TimeZone> Program<Tz> {
     /// The rule awards of an event being earned into `earned`, in
     /// `context` (its stage set, its tier brought to the member's, see
     /// `tier_context`), with the member's tier's multiplier: the
-    /// ledger's step, all or nothing. Always inlined (see
+    /// ledger's step, all or nothing, for a `batch` if given. Always inlined (see
     /// [`Account::is_bonus_id`]).
     #[inline(always)]
     fn earn_rules(
@@ -1653,5 +1783,7 @@ fn absorb(into: &mut BadgeOutcome, step: BadgeOutcome) -> Result<(), AccountErro
     Ok(())
 }
 
+#[cfg(test)]
+mod in_place_tests;
 #[cfg(test)]
 mod tests;

@@ -484,6 +484,23 @@ impl BadgeCatalog {
         self.spec.badges.iter().find(|b| b.name.as_str() == name)
     }
 
+    /// Whether counting more into `badges` (an event, points up to `room`,
+    /// a streak length) is sure to succeed and to revoke nothing: every
+    /// count at most `room`, the version three short of its maximum (an
+    /// event, its points and a streak length each step it once), and no
+    /// badge holding a level its count does not reach (which only a
+    /// catalog whose thresholds were raised leaves). A count that only
+    /// grows cannot revoke a level its count reaches.
+    pub(crate) fn counts_safely(&self, badges: &Badges, room: u64) -> bool {
+        badges.version <= u64::MAX - 3
+            && self.spec.badges.iter().all(|badge| {
+                badges.progress.get(&badge.name).is_none_or(|p| {
+                    p.count <= room
+                        && p.earned.len() <= badge.levels.partition_point(|l| l.at <= p.count)
+                })
+            })
+    }
+
     /// Counts one event of `kind` at `at` for every badge that counts it.
     pub fn record_event(
         &self,

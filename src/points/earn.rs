@@ -347,6 +347,26 @@ impl<Tz: TimeZone> Program<Tz> {
         self.apply_noting(ledger, event, ctx, out, None)
     }
 
+    /// At most what `event` can award in all, `tier` its member's tier's
+    /// multiplier (or more): the reward of every rule listening to its
+    /// kind, multiplied and rounded up, before the conditions, exclusive
+    /// groups, cooldowns and caps that can only lower it; `None` past
+    /// `u64::MAX`.
+    pub(crate) fn awards_at_most(&self, event: &Event, tier: Option<Multiplier>) -> Option<u64> {
+        let candidates = self.plan.candidates(event.kind.tag());
+        candidates.rules.iter().try_fold(0u64, |sum, &i| {
+            let rule = self.spec.rules.get(i)?;
+            let (base, _) = base_points(&rule.reward, &event.kind).ok()?;
+            // The exact product, rounded up: no rounding gives more.
+            let tier = tier.filter(|_| rule.tier_multiplier);
+            let basis =
+                |m: Option<Multiplier>| u128::from(m.unwrap_or(Multiplier::ONE).basis_points());
+            let exact = u128::from(base) * basis(tier) * basis(rule.multiplier);
+            let most = exact.div_ceil(basis(None) * basis(None));
+            sum.checked_add(u64::try_from(most).ok()?)
+        })
+    }
+
     /// [`Program::apply_into`] with what a batch caller asks for beyond it
     /// (see [`Noting`]), if given.
     pub(crate) fn apply_noting(

@@ -1389,6 +1389,20 @@ impl Ledger {
 // Hooks for the account engine (`account.rs`): bonus lots that no rule
 // awarded, such as a streak milestone or a badge level's points.
 impl Ledger {
+    /// Whether an earning step of at most `room` points, then credits of at
+    /// most `room` points in all, `steps` lots and versions in all (both
+    /// counted), are sure to succeed: the point totals a credit adds to at
+    /// most `room`, the lot numbers and the version `steps` short of their
+    /// maximum.
+    pub(crate) fn has_room(&self, room: u64, steps: u64) -> bool {
+        let short = u64::MAX - steps;
+        [self.earned, self.available, self.reversed]
+            .iter()
+            .all(|&total| total <= room)
+            && self.version <= short
+            && self.next_lot <= short
+    }
+
     /// Credits one bonus lot (built with `id` 0). Its `source` is the
     /// account's own reversal identity for it, so reversing the event that
     /// triggered it leaves it alone; its statement entry names `shown_as`,

@@ -286,6 +286,11 @@ impl Streak {
         Streak::default()
     }
 
+    /// Whether one more check-in is sure to count without overflow.
+    pub(crate) fn has_room(&self) -> bool {
+        self.current < u32::MAX && self.days_checked_in < u64::MAX && self.version < u64::MAX
+    }
+
     /// Bumped by every successful change.
     pub fn version(&self) -> u64 {
         self.version

@@ -723,6 +723,15 @@ impl TierLadder {
         status.tally.sum_from(self.window_start(status, today))
     }
 
+    /// Whether recording up to `room` more at `status` is sure to succeed:
+    /// a tier the ladder knows, a tally of at most `room` in all, and a
+    /// version short of its maximum.
+    pub(crate) fn records_safely(&self, status: &TierStatus, room: u64) -> bool {
+        status.version < u64::MAX
+            && status.tally.total().is_some_and(|total| total <= room)
+            && self.index_of(&status.tier).is_ok()
+    }
+
     /// Adds `amount` qualifying points (or minor units of spend) earned at
     /// `at`, and upgrades at once if a higher threshold is reached; reaching
     /// the current tier's threshold again ends a grace period. An instant
