@@ -166,9 +166,11 @@ fn funnel_by_definition(spec: &FunnelSpec, events: &[Event]) -> FunnelReport {
                 .min();
             let Some(at) = next else { break };
             reached[k] += 1;
-            // Whole milliseconds, truncated toward zero.
+            // Whole milliseconds, truncated toward zero, held to 0..=W
+            // (chrono's arithmetic across a leap second can leave it).
             let d = at - previous;
-            gaps[k - 1].push(d.num_seconds() * 1000 + i64::from(d.subsec_nanos()) / 1_000_000);
+            let ms = d.num_seconds() * 1000 + i64::from(d.subsec_nanos()) / 1_000_000;
+            gaps[k - 1].push(ms.clamp(0, spec.window_seconds as i64 * 1000));
             previous = at;
         }
     }
@@ -292,7 +294,10 @@ fn index<Z: TimeZone>(spec: &RetentionSpec, e: DateTime<Utc>, t: DateTime<Utc>, 
         IntervalClock::Rolling => {
             let d = t - e;
             let nanos = i128::from(d.num_seconds()) * 1_000_000_000 + i128::from(d.subsec_nanos());
-            (nanos.div_euclid(i128::from(len) * 86_400 * 1_000_000_000)) as i64
+            // Never below 0 from the entry on, even where chrono counts an
+            // instant after a leap second (23:59:60.5) as before it.
+            let n = (nanos.div_euclid(i128::from(len) * 86_400 * 1_000_000_000)) as i64;
+            if t >= e { n.max(0) } else { n }
         }
     }
 }
@@ -660,12 +665,62 @@ proptest! {
 
 // ------------------------------------------------------------ edge values
 
+/// An instant inside the leap second that ends `date` (chrono's 23:59:60).
+fn leap(date: NaiveDate, ms: u32) -> DateTime<Utc> {
+    date.and_hms_milli_opt(23, 59, 59, 1_000 + ms)
+        .unwrap()
+        .and_utc()
+}
+
 fn ev(user: u64, at: DateTime<Utc>, k: u8) -> Event {
     Event::new(EventId(0), UserId(user), at, kind(k))
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Events in and around a leap second, on a millisecond grid.
+    #[test]
+    fn funnel_and_retention_match_their_definitions_around_a_leap_second(
+        raw in prop::collection::vec(
+            (0..3_u64, prop_oneof![0..1000_i32, -3000..3000_i32], any::<u8>()),
+            0..16,
+        ),
+        leap_ms in prop::collection::vec(0..1000_u32, 0..6),
+        leap_users in prop::collection::vec((0..3_u64, any::<u8>()), 6),
+        window_ms in prop_oneof![Just(1_000_u64), Just(2_000_u64), 1..5_000_u64],
+        steps in prop::collection::vec(any::<u8>(), 2..4),
+        spec in retention_spec(),
+        as_of_ms in -3000..3000_i64,
+    ) {
+        let date = NaiveDate::from_ymd_opt(2016, 12, 31).unwrap();
+        let after = date.succ_opt().unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let mut events: Vec<Event> = raw
+            .iter()
+            .map(|&(user, ms, k)| ev(user, after + TimeDelta::milliseconds(i64::from(ms)), k))
+            .collect();
+        for (i, &ms) in leap_ms.iter().enumerate() {
+            let (user, k) = leap_users[i];
+            events.push(ev(user, leap(date, ms), k));
+        }
+        let spec_f = FunnelSpec {
+            steps: steps.into_iter().map(pattern).collect(),
+            window_seconds: window_ms.div_ceil(1000),
+        };
+        let funnel = spec_f.clone().validate().unwrap();
+        let mut b = funnel.builder();
+        b.extend(&events);
+        let tally = b.finish();
+        prop_assert_eq!(tally.report(), funnel_by_definition(&spec_f, &events));
+        let read = serde_json::from_str::<FunnelTally>(&serde_json::to_string(&tally).unwrap());
+        prop_assert!(read.is_ok(), "{:?}", read);
+        prop_assert_eq!(read.unwrap(), tally);
+
+        let as_of = after + TimeDelta::milliseconds(as_of_ms);
+        let no_shards = (vec![0; 40], vec![0; USERS as usize]);
+        check_retention(&spec, as_of, &Utc, &events, &no_shards, 3)?;
+        check_retention(&spec, as_of, &FixedOffset::east_opt(8 * 3600).unwrap(), &events, &no_shards, 3)?;
+    }
 
     /// Events, `as_of` and the stickiness day at chrono's first and last
     /// instants, in UTC.

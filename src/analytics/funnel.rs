@@ -25,7 +25,10 @@
 //! (truncated toward zero). For an even number of durations the median is
 //! the **lower middle** value: always a duration some user actually took, and
 //! an integer without rounding. The tally keeps every duration, sorted, so
-//! the median of merged shards is exact.
+//! the median of merged shards is exact. A duration is never negative nor
+//! longer than the window: where chrono's arithmetic across a leap second
+//! (`23:59:60.5`, which sorts before the next midnight but is counted half a
+//! second after it) would say otherwise, it is held to `0..=W`.
 //!
 //! Events are kept per user until [`FunnelBuilder::finish`], so the result does
 //! not depend on the order events arrive in; events after `t₁ + W` for the earliest entry `t₁` seen so far are
@@ -256,12 +259,16 @@ impl Path {
         let mut reached = 1;
         let mut previous = entry;
         let mut gaps = Vec::new();
+        // A step is after the previous one and within the window, so its
+        // duration is in 0..=W; chrono's subtraction across a leap second
+        // (23:59:60.5) can fall outside, and is held to that range.
+        let window_ms = funnel.window.num_milliseconds();
         for (&at, &mask) in self.hits.range((Bound::Excluded(entry), Bound::Unbounded)) {
             if reached >= funnel.steps.len() || !within(entry, at, funnel.window) {
                 break;
             }
             if (mask >> reached) & 1 == 1 {
-                gaps.push((at - previous).num_milliseconds());
+                gaps.push((at - previous).num_milliseconds().clamp(0, window_ms));
                 previous = at;
                 reached += 1;
             }
@@ -751,6 +758,34 @@ mod tests {
         let r = run(&f, &events);
         assert_eq!(reached(&r), [1, 1]);
         assert_eq!(r.steps[1].median_ms_from_previous, Some(3_600_000));
+    }
+
+    #[test]
+    fn durations_around_a_leap_second_stay_within_zero_and_the_window() {
+        // chrono's 23:59:60.5 sorts before the next midnight, but subtracting
+        // it from that midnight gives -0.5 s, and from 23:59:59 gives 1.5 s
+        // although it is within 23:59:59 + 1 s.
+        let date = chrono::NaiveDate::from_ymd_opt(2016, 12, 31).unwrap();
+        let leap = date.and_hms_milli_opt(23, 59, 59, 1_500).unwrap().and_utc();
+        let before = date.and_hms_opt(23, 59, 59).unwrap().and_utc();
+        let midnight = before + TimeDelta::seconds(1);
+        let f = funnel(&["signed_up", "visited"], 1);
+        for (events, gap) in [
+            ([ev(1, leap, "signup"), ev(1, midnight, "visit")], 0),
+            ([ev(1, before, "signup"), ev(1, leap, "visit")], 1_000),
+        ] {
+            let tally = {
+                let mut b = f.builder();
+                b.extend(&events);
+                b.finish()
+            };
+            let r = tally.report();
+            assert_eq!(reached(&r), [1, 1]);
+            assert_eq!(r.steps[1].median_ms_from_previous, Some(gap));
+            // The tally reads back from its JSON.
+            let json = serde_json::to_string(&tally).unwrap();
+            assert_eq!(serde_json::from_str::<FunnelTally>(&json).unwrap(), tally);
+        }
     }
 
     #[test]
