@@ -30,8 +30,12 @@
 //!     before it;
 //!   - calendar weeks: `⌊max(0, localday(t) − localday(e)) / 7⌋`, blocks of
 //!     seven local days starting on the sign-up day;
-//!   - rolling days: `⌊(t − e) / 24 h⌋` ([`rolling_days`]);
-//!   - rolling weeks: `⌊(t − e) / 168 h⌋`.
+//!   - rolling days: `max(0, ⌊(t − e) / 24 h⌋)` ([`rolling_days`]);
+//!   - rolling weeks: `max(0, ⌊(t − e) / 168 h⌋)`. The `max` matters only
+//!     at a leap second: chrono sorts `23:59:60.5` before the next midnight
+//!     but counts that midnight as half a second *before* it, so an instant
+//!     just after an entry inside a leap second would otherwise fall before
+//!     interval 0.
 //! - **Begun.** Interval `N` has begun for a user when `as_of` is at or
 //!   after its start, that is once `N` days (or weeks) have passed since the
 //!   entry: interval 0 starts at the entry itself (and `e ≤ as_of`, so it
@@ -962,6 +966,26 @@ mod tests {
             r.cohorts[0].intervals[2].returned_on_or_after,
             Ratio::new(0, 0)
         );
+    }
+
+    #[test]
+    fn activity_just_after_an_entry_inside_a_leap_second_is_in_interval_0() {
+        // chrono counts 00:00:00.2 as 0.3 s before 23:59:60.5, yet sorts it after.
+        let date = chrono::NaiveDate::from_ymd_opt(2016, 12, 31).unwrap();
+        let leap = date.and_hms_milli_opt(23, 59, 59, 1_500).unwrap().and_utc();
+        let after = date
+            .succ_opt()
+            .unwrap()
+            .and_hms_milli_opt(0, 0, 0, 200)
+            .unwrap();
+        let events = [signup(1, leap), visit(1, after.and_utc())];
+        let rolling = RetentionSpec {
+            clock: IntervalClock::Rolling,
+            ..RetentionSpec::new(0)
+        };
+        let as_of = leap + TimeDelta::days(2);
+        let r = table(rolling, as_of, &Utc, &events);
+        assert_eq!(cell(&r, 0, 0), (1, 1, 1));
     }
 
     #[test]
