@@ -876,3 +876,41 @@ fn counts_near_the_maximum_saturate_when_merged() {
     assert_eq!(r.at_least[6], Ratio::new(3, u64::MAX));
     assert_eq!(r.dau_mau, Ratio::new(u64::MAX, u64::MAX));
 }
+
+/// At chrono's last instant in +08:00 the local day is past chrono's
+/// calendar: it is still a day, one after the calendar's last.
+#[test]
+fn the_local_day_after_chrono_s_calendar_counts_like_any_other() {
+    let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
+    let end = DateTime::<Utc>::MAX_UTC;
+    let beyond = LocalDay::from_number(day(end.date_naive()).number() + 1);
+    let events = [
+        ev(1, end - TimeDelta::hours(1), 0),
+        ev(1, end, 1),
+        ev(2, end - TimeDelta::hours(20), 0),
+    ];
+    let spec = RetentionSpec::new(1);
+    let mut b = spec.validate().unwrap().builder(end);
+    b.extend(&events);
+    let tally = b.finish(&beijing);
+    assert_eq!(json(&tally), tally);
+    let rows = tally.report().cohorts;
+    // User 2 entered at 03:59:59 local on the calendar's last day.
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].cohort, beyond);
+    let day_0 = rows[1].intervals[0];
+    assert_eq!((day_0.reached, day_0.eligible), (1, 0));
+    assert_eq!(day_0.returned_on_or_after, Ratio::new(1, 1));
+    let day_1 = rows[0].intervals[1];
+    assert_eq!((day_1.reached, day_1.eligible), (1, 0));
+
+    let spec = StickinessSpec {
+        window_days: 7,
+        ..StickinessSpec::new(beyond)
+    };
+    let mut b = spec.validate().unwrap().builder(beijing);
+    b.extend(&events);
+    let r = b.finish().report();
+    assert_eq!(r.daily_active, [0, 0, 0, 0, 0, 1, 1]);
+    assert_eq!(r.active_days, [2, 0, 0, 0, 0, 0, 0]);
+}
