@@ -710,6 +710,7 @@ proptest! {
         let funnel = spec_f.clone().validate().unwrap();
         let mut b = funnel.builder();
         b.extend(&events);
+        prop_assert_eq!(&json(&b), &b);
         let tally = b.finish();
         prop_assert_eq!(tally.report(), funnel_by_definition(&spec_f, &events));
         let read = serde_json::from_str::<FunnelTally>(&serde_json::to_string(&tally).unwrap());
@@ -744,6 +745,7 @@ proptest! {
         let funnel = spec_f.clone().validate().unwrap();
         let mut b = funnel.builder();
         b.extend(&events);
+        prop_assert_eq!(&json(&b), &b);
         let tally = b.finish();
         prop_assert_eq!(tally.report(), funnel_by_definition(&spec_f, &events));
         prop_assert_eq!(&json(&tally), &tally);
