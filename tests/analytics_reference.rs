@@ -760,7 +760,7 @@ proptest! {
             window_days,
             activity: vec![KindPattern::Any],
         };
-        if let Ok(_) = sspec.clone().validate() {
+        if sspec.clone().validate().is_ok() {
             check_stickiness(&sspec, Utc, &events, &no_shards)?;
         }
     }
