@@ -916,3 +916,76 @@ fn the_local_day_after_chrono_s_calendar_counts_like_any_other() {
     assert_eq!(r.daily_active, [0, 0, 0, 0, 0, 1, 1]);
     assert_eq!(r.active_days, [2, 0, 0, 0, 0, 0, 0]);
 }
+
+/// An IANA zone that serializes as its name, so that a stickiness builder
+/// (which holds its zone) can be read back from JSON.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Named(Tz);
+
+impl serde::Serialize for Named {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Named {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map(Named).map_err(serde::de::Error::custom)
+    }
+}
+
+#[allow(deprecated)]
+impl TimeZone for Named {
+    type Offset = <Tz as TimeZone>::Offset;
+    fn from_offset(offset: &Self::Offset) -> Self {
+        Named(Tz::from_offset(offset))
+    }
+    fn offset_from_local_date(&self, local: &NaiveDate) -> chrono::MappedLocalTime<Self::Offset> {
+        self.0.offset_from_local_date(local)
+    }
+    fn offset_from_local_datetime(
+        &self,
+        local: &chrono::NaiveDateTime,
+    ) -> chrono::MappedLocalTime<Self::Offset> {
+        self.0.offset_from_local_datetime(local)
+    }
+    fn offset_from_utc_date(&self, utc: &NaiveDate) -> Self::Offset {
+        self.0.offset_from_utc_date(utc)
+    }
+    fn offset_from_utc_datetime(&self, utc: &chrono::NaiveDateTime) -> Self::Offset {
+        self.0.offset_from_utc_datetime(utc)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn a_stickiness_builder_read_back_mid_stream_continues_identically(
+        (zone, base) in zone_and_base(),
+        last in -3..6_i64,
+        window_days in prop_oneof![1..12_u32, Just(30_u32)],
+        raw in raw_events(),
+        cut in 0..40_usize,
+    ) {
+        let zone = Named(match zone {
+            Zone::Beijing => chrono_tz::Asia::Shanghai,
+            Zone::Iana(tz) => tz,
+        });
+        let events = events_near(base, &raw);
+        let spec = StickinessSpec {
+            last_day: day(local_date(base, &zone) + TimeDelta::days(last)),
+            window_days,
+            activity: vec![KindPattern::Any],
+        };
+        let stickiness = spec.clone().validate().unwrap();
+        let cut = cut.min(events.len());
+        let mut first = stickiness.builder(zone);
+        first.extend(&events[..cut]);
+        let mut resumed = json(&first);
+        prop_assert_eq!(&resumed, &first);
+        resumed.extend(&events[cut..]);
+        prop_assert_eq!(resumed.finish().report(), stickiness_by_definition(&spec, &zone, &events));
+    }
+}
