@@ -232,6 +232,13 @@ proptest! {
 
         let mut whole = funnel.builder();
         whole.extend(&events);
+        // Users with an event matching some step.
+        let users: std::collections::BTreeSet<u64> = events
+            .iter()
+            .filter(|e| spec.steps.iter().any(|p| p.matches(&e.kind)))
+            .map(|e| e.user.0)
+            .collect();
+        prop_assert_eq!(whole.users(), users.len());
         let tally = whole.finish();
         prop_assert_eq!(&tally.report(), &expected);
 
@@ -468,6 +475,20 @@ fn check_retention<Z: TimeZone>(
     let retention = spec.clone().validate().unwrap();
     let mut whole = retention.builder(as_of);
     whole.extend(events);
+    // Users with an entry or activity event up to as_of.
+    let users: std::collections::BTreeSet<u64> = events
+        .iter()
+        .filter(|e| {
+            e.at <= as_of
+                && (spec.entry.matches(&e.kind)
+                    || match &spec.activity {
+                        Some(patterns) => patterns.iter().any(|p| p.matches(&e.kind)),
+                        None => true,
+                    })
+        })
+        .map(|e| e.user.0)
+        .collect();
+    prop_assert_eq!(whole.users(), users.len());
     let report = whole.finish(zone).report();
     prop_assert_eq!(report.as_of, as_of);
     prop_assert_eq!(&report.cohorts, &expected);
@@ -597,6 +618,18 @@ fn check_stickiness<Z: TimeZone + std::fmt::Debug + PartialEq>(
     let stickiness = spec.clone().validate().unwrap();
     let mut whole = stickiness.builder(zone.clone());
     whole.extend(events);
+    // Users active in the period or the week.
+    let last = spec.last_day.date();
+    let first = last - TimeDelta::days(i64::from(spec.window_days.max(7)) - 1);
+    let users: std::collections::BTreeSet<u64> = events
+        .iter()
+        .filter(|e| {
+            let d = local_date(e.at, &zone);
+            spec.activity.iter().any(|p| p.matches(&e.kind)) && first <= d && d <= last
+        })
+        .map(|e| e.user.0)
+        .collect();
+    prop_assert_eq!(whole.users(), users.len());
     prop_assert_eq!(&whole.finish().report(), &expected);
 
     let mut parts = vec![stickiness.builder(zone.clone()); 3];
