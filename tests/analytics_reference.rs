@@ -239,6 +239,10 @@ proptest! {
             .map(|e| e.user.0)
             .collect();
         prop_assert_eq!(whole.users(), users.len());
+        // A redelivered event changes nothing.
+        let mut twice = whole.clone();
+        twice.extend(events.iter().rev());
+        prop_assert_eq!(&twice, &whole);
         let tally = whole.finish();
         prop_assert_eq!(&tally.report(), &expected);
 
@@ -489,6 +493,9 @@ fn check_retention<Z: TimeZone>(
         .map(|e| e.user.0)
         .collect();
     prop_assert_eq!(whole.users(), users.len());
+    let mut twice = whole.clone();
+    twice.extend(events.iter().rev());
+    prop_assert_eq!(&twice, &whole);
     let report = whole.finish(zone).report();
     prop_assert_eq!(report.as_of, as_of);
     prop_assert_eq!(&report.cohorts, &expected);
@@ -630,6 +637,9 @@ fn check_stickiness<Z: TimeZone + std::fmt::Debug + PartialEq>(
         .map(|e| e.user.0)
         .collect();
     prop_assert_eq!(whole.users(), users.len());
+    let mut twice = whole.clone();
+    twice.extend(events.iter().rev());
+    prop_assert_eq!(twice.finish(), whole.clone().finish());
     prop_assert_eq!(&whole.finish().report(), &expected);
 
     let mut parts = vec![stickiness.builder(zone.clone()); 3];
