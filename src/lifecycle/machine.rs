@@ -1350,11 +1350,49 @@ fn check_ambiguity(spec: &MachineSpec, sources: &[Vec<usize>]) -> Result<(), Mac
     Ok(())
 }
 
-/// How many idle-day counts on arrival [`check_timeout_ties`] follows per
-/// state: far more than any real definition makes, and a bound on the work
-/// a hostile one can ask for (past it, ties are looked for among those
-/// followed).
+/// How many idle-day counts on arrival [`check_timeout_ties`] follows one
+/// by one per state: far more than any real definition makes (only idle
+/// timeouts longer than this many days leave room for more), and a bound
+/// on the work a hostile one can ask for. Past it, the state is taken to
+/// be reached idle for every count from the smallest on (see
+/// [`Arrivals`]).
 const MAX_ARRIVALS: usize = 4096;
+
+/// The idle days on arrival [`check_timeout_ties`] follows for a state:
+/// each of `counts`, and every count from `from` on (below the longest idle
+/// timeout), once there were too many to follow one by one.
+#[derive(Clone, Default)]
+struct Arrivals {
+    counts: BTreeSet<u64>,
+    from: Option<u64>,
+}
+
+impl Arrivals {
+    /// Adds one count (ignored at or past `longest`: no such arrival ties).
+    fn enter(&mut self, idle: u64, longest: u64) {
+        if idle >= longest || self.from.is_some_and(|from| idle >= from) {
+            return;
+        }
+        self.counts.insert(idle);
+        if self.counts.len() > MAX_ARRIVALS {
+            // Too many to follow one by one: every count from the
+            // smallest on, which covers each of them (and more).
+            if let Some(&lowest) = self.counts.first() {
+                self.enter_from(lowest, longest);
+            }
+        }
+    }
+
+    /// Adds every count from `idle` on.
+    fn enter_from(&mut self, idle: u64, longest: u64) {
+        if idle >= longest {
+            return;
+        }
+        let from = self.from.map_or(idle, |from| from.min(idle));
+        self.from = Some(from);
+        self.counts.retain(|&o| o < from);
+    }
+}
 
 /// Two timeouts of a state that fall due at the same instant, from the same
 /// deadline, for a user who arrives idle for some days and then stays
@@ -1369,8 +1407,12 @@ const MAX_ARRIVALS: usize = 4096;
 /// [`Machine::tick`] orders them; so an idle and a days-in-state timeout tie
 /// when `a = o + b`. Only the timeouts that can fire first are followed
 /// and compared: a timeout due after an unguarded one never fires for a
-/// quiet user. Run after [`check_timeout_cycles`], so the timeouts form no
-/// cycle.
+/// quiet user. A state reached idle for too many counts to follow one by
+/// one is taken to be reached idle for every count from the smallest on:
+/// its ties are looked for at each `a − b` from there, and every timeout
+/// leaving it passes such a range on, so that no tie is missed (at worst,
+/// for such a hostile definition, one no user meets is reported). Run
+/// after [`check_timeout_cycles`], so the timeouts form no cycle.
 fn check_timeout_ties(
     spec: &MachineSpec,
     initial: usize,
@@ -1386,17 +1428,13 @@ fn check_timeout_ties(
     let Some(longest_idle) = idle_lengths.max() else {
         return Ok(());
     };
+    let longest = u64::from(longest_idle);
     let states = spec.states.len();
-    let mut arrivals = vec![BTreeSet::new(); states];
-    let enter = |set: &mut BTreeSet<u64>, idle: u64| {
-        if idle < u64::from(longest_idle) && set.len() < MAX_ARRIVALS {
-            set.insert(idle);
-        }
-    };
-    enter(&mut arrivals[initial], 0);
+    let mut arrivals = vec![Arrivals::default(); states];
+    arrivals[initial].enter(0, longest);
     for (t, &to) in spec.transitions.iter().zip(targets) {
         if !t.on.is_timeout() {
-            enter(&mut arrivals[to], 0);
+            arrivals[to].enter(0, longest);
         }
     }
     let mut leaving: Vec<Vec<usize>> = vec![Vec::new(); states];
@@ -1420,8 +1458,28 @@ fn check_timeout_ties(
     // (Kahn's), each arrival down the timeouts that can fire first.
     let mut ready: Vec<usize> = (0..states).filter(|&s| entering[s] == 0).collect();
     while let Some(s) = ready.pop() {
-        let here = std::mem::take(&mut arrivals[s]);
-        for &o in &here {
+        let Arrivals { mut counts, from } = std::mem::take(&mut arrivals[s]);
+        if let Some(from) = from {
+            // Every count from `from` on: the ones at which an idle and a
+            // days-in-state timeout of the state can tie are looked at one
+            // by one, and the rest passed on as a range.
+            for &i in &leaving[s] {
+                for &j in &leaving[s] {
+                    if let (Trigger::IdleDays(a), Trigger::DaysInState(b)) =
+                        (&spec.transitions[i].on, &spec.transitions[j].on)
+                        && let Some(o) = a.checked_sub(*b).map(u64::from)
+                        && o >= from
+                    {
+                        counts.insert(o);
+                    }
+                }
+            }
+            for &t in &leaving[s] {
+                let on = &spec.transitions[t].on;
+                arrivals[targets[t]].enter_from(on.idle_on_arrival(from), longest);
+            }
+        }
+        for &o in &counts {
             // Not after the first unguarded one (a tie with it included).
             let limit = leaving[s]
                 .iter()
@@ -1449,7 +1507,7 @@ fn check_timeout_ties(
                 if !on.is_timeout() {
                     continue;
                 }
-                enter(&mut arrivals[targets[i]], on.idle_on_arrival(o));
+                arrivals[targets[i]].enter(on.idle_on_arrival(o), longest);
             }
         }
         for &t in &leaving[s] {
@@ -2346,6 +2404,66 @@ mod tests {
         .map(|_| ())
         .unwrap_err();
         assert!(matches!(err, MachineError::Ambiguous { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_quiet_tie_behind_more_arrivals_than_are_followed_one_by_one_is_ambiguous() {
+        // Thirteen stages, each left after 1 day if its counter counts
+        // something and after 1 + 2^i days if not: a quiet user reaches
+        // the last stage idle for any of 2^13 counts of days, 13 to 8204,
+        // more than are followed one by one. One who never does anything
+        // arrives idle 8204 days, and there 8205 idle days and 1 day in the
+        // state fall due together.
+        let stages = 13;
+        let stage = |i: usize| Label::from(format!("s{i}"));
+        let mut states: Vec<Label> = (0..=stages).map(stage).collect();
+        states.extend(["idle".into(), "stay".into()]);
+        let counters = (0..stages)
+            .map(|i| CounterSpec {
+                name: format!("k{i}").into(),
+                counts: format!("custom:k{i}").parse().unwrap(),
+            })
+            .collect();
+        let mut transitions = Vec::new();
+        let mut slowest = 0;
+        for i in 0..stages {
+            let long = 1 + (1u32 << i);
+            slowest += long;
+            for (days, range) in [(1, CountRange::at_least(1)), (long, CountRange::at_most(0))] {
+                transitions.push(TransitionSpec {
+                    from: Sources::List(vec![stage(i)]),
+                    to: stage(i + 1),
+                    on: Trigger::DaysInState(days),
+                    guard: BTreeMap::from([(format!("k{i}").into(), range)]),
+                });
+            }
+        }
+        for (to, on) in [
+            ("idle", Trigger::IdleDays(slowest + 1)),
+            ("stay", Trigger::DaysInState(1)),
+        ] {
+            transitions.push(TransitionSpec {
+                from: Sources::List(vec![stage(stages)]),
+                to: to.into(),
+                on,
+                guard: Guard::new(),
+            });
+        }
+        let spec = MachineSpec {
+            states,
+            initial: "s0".into(),
+            counters,
+            transitions,
+            dedupe: DedupeWindow::default(),
+            history_limit: 64,
+        };
+        let err = Machine::new(spec).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(&err, MachineError::Ambiguous { first, second, state }
+                if first.index == 2 * stages && second.index == 2 * stages + 1
+                    && *state == stage(stages)),
+            "{err:?}"
+        );
     }
 
     #[test]
