@@ -899,12 +899,12 @@ impl From<Machine> for MachineSpec {
 
 impl Machine {
     /// Validates `spec`. Checks run in this order, and the first failure is
-    /// returned: state names, the initial state, counters (names, then
-    /// patterns), then each transition on its own (states, self-loops,
-    /// event patterns, timeouts, guards), then
-    /// pairs of transitions (ambiguity), timeout cycles, reachability along
-    /// every transition, reachability along the transitions that can fire
-    /// ([`MachineError::DeadTransition`]), and timeouts that fall due
+    /// returned: state names, the history limit and the dedupe window, the
+    /// initial state, counters (names, then patterns), then each transition
+    /// on its own (states, self-loops, event patterns, timeouts, guards),
+    /// then pairs of transitions (ambiguity), timeout cycles, reachability
+    /// along every transition, reachability along the transitions that can
+    /// fire ([`MachineError::DeadTransition`]), and timeouts that fall due
     /// together after a quiet path.
     ///
     /// # Errors
@@ -1261,10 +1261,12 @@ fn check_transition(
                     field: StateField::From,
                     name: name.clone(),
                 })?;
-                if s == to {
-                    return Err(MachineError::SelfLoop { transition: here() });
-                }
                 from.insert(s);
+            }
+            // Every name is known before the target among them is a
+            // self-loop: states are checked first.
+            if from.contains(&to) {
+                return Err(MachineError::SelfLoop { transition: here() });
             }
             from.into_iter().collect()
         }
@@ -2277,6 +2279,23 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, MachineError::SelfLoop { .. }), "{err}");
         assert!(err.to_string().contains("target `lapsed` itself"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_source_is_reported_before_a_self_loop() {
+        // States are checked before self-loops, wherever in `from` the
+        // unknown name and the target are.
+        for from in [["lapsed", "lapsd"], ["lapsd", "lapsed"]] {
+            let err = edited(|s| {
+                s.transitions[1].from = Sources::List(from.map(Label::from).to_vec());
+            })
+            .unwrap_err();
+            assert!(
+                matches!(&err, MachineError::UnknownState { field: StateField::From, name, .. }
+                    if name.as_str() == "lapsd"),
+                "{from:?}: {err:?}"
+            );
+        }
     }
 
     #[test]
