@@ -92,9 +92,13 @@
 //!   state's own timeouts are then considered, so one `tick` can cascade
 //!   (`engaged` → `lapsed` → `dormant` above). Validation rejects two
 //!   timeouts of a state that fall due together for a user who arrived in
-//!   it quietly (by an event, or by a path of timeouts) and stayed quiet:
-//!   of the same length, or an idle one longer than a days-in-state one by
-//!   the idle days such an arrival brings. Deadlines that meet otherwise
+//!   it quietly (by an event, or by a path of timeouts from their last
+//!   activity, wherever that was) and stayed quiet: of the same length, or
+//!   an idle one longer than a days-in-state one by the idle days such an
+//!   arrival brings (none on an event, or on a guarded days-in-state
+//!   timeout that waited for an event to make its guard hold; N along an
+//!   `idle_days: N` that found the user active within N days; plus the
+//!   days in state of the timeouts after). Deadlines that meet otherwise
 //!   (activity timed to the millisecond to make them meet) go by
 //!   declaration order.
 //! - **Events.** [`Machine::apply`] first fires the timeouts due up to the
@@ -1402,7 +1406,8 @@ impl Arrivals {
 /// them (as for two timeouts of the same length, see
 /// [`Trigger::collides_with`]). Arriving on an event (or as a new user) is
 /// arriving idle for 0 days; on a timeout, idle for as long as the quiet
-/// path that led there. Measured in days from the last activity, a state
+/// path that led there, which starts at the user's last activity: on an
+/// event that entered a state, or anywhere on the way. Measured in days from the last activity, a state
 /// reached idle for `o` has `idle_days: a` due at `max(a, o)` (already idle
 /// that long, it fires on arrival) from the deadline `a`, and
 /// `days_in_state: b` due at `o + b` from the deadline `o + b`, as
@@ -1456,6 +1461,49 @@ fn check_timeout_ties(
         Trigger::DaysInState(b) => (o + u64::from(b), o + u64::from(b)),
         Trigger::Event(_) => (u64::MAX, u64::MAX),
     };
+    // A quiet path need not start on an event: it starts at the user's last
+    // activity, wherever that was. An idle timeout then brings exactly its
+    // own days to a user active recently enough, however they arrived (any
+    // of a span of instants of activity does), so its target is reached
+    // idle for exactly that many days whenever the timeout can fire for a
+    // user idle no longer than it, from the most idle any arrival brings
+    // (as [`never_fires`] proves it dead otherwise). And a guarded
+    // days-in-state timeout that was waiting for an event to make its
+    // guard hold fires at that event, idle for none.
+    let mut everything: Vec<Vec<usize>> = vec![Vec::new(); states];
+    for (t, from) in sources.iter().enumerate() {
+        for &s in from {
+            everything[s].push(t);
+        }
+    }
+    let most_idle = most_idle_on_entry(spec, initial, targets, &everything);
+    for (s, out) in leaving.iter().enumerate() {
+        let Some(most_idle) = most_idle[s] else {
+            continue;
+        };
+        for &t in out {
+            let transition = &spec.transitions[t];
+            match transition.on {
+                Trigger::IdleDays(c) => {
+                    let o = most_idle.min(u64::from(c));
+                    let first = out
+                        .iter()
+                        .filter(|&&u| spec.transitions[u].guard.is_empty())
+                        .map(|&u| due(u, o))
+                        .min();
+                    if first.is_none_or(|first| due(t, o) <= first) {
+                        arrivals[targets[t]].enter(u64::from(c), longest);
+                    }
+                }
+                Trigger::DaysInState(_)
+                    if transition.guard.values().any(|range| range.low() > 0) =>
+                {
+                    arrivals[targets[t]].enter(0, longest);
+                }
+                _ => {}
+            }
+        }
+    }
     // Through the states in an order where every timeout leads onward
     // (Kahn's), each arrival down the timeouts that can fire first.
     let mut ready: Vec<usize> = (0..states).filter(|&s| entering[s] == 0).collect();
@@ -2483,6 +2531,69 @@ mod tests {
                     && *state == stage(stages)),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_quiet_tie_after_activity_on_the_way_is_ambiguous() {
+        let machine = |states: &str, transitions: &str| {
+            Machine::new(spec(&format!(
+                r#"{{ "states": {states}, "initial": "a",
+                      "counters": [{{ "name": "n", "counts": "visited" }}],
+                      "transitions": {transitions} }}"#
+            )))
+            .map(|_| ())
+        };
+        // A user quiet from the start reaches y idle 5 days (no tie there).
+        // One who visited during the last 2 to 5 days in a leaves x after
+        // exactly 3 idle days, and in y 10 idle days and 7 days in y then
+        // fall due together, whenever that visit was.
+        let err = machine(
+            r#"["a", "x", "y", "p", "q"]"#,
+            r#"[{ "from": ["a"], "to": "x", "on": { "days_in_state": 5 } },
+                { "from": ["x"], "to": "y", "on": { "idle_days": 3 } },
+                { "from": ["y"], "to": "p", "on": { "idle_days": 10 } },
+                { "from": ["y"], "to": "q", "on": { "days_in_state": 7 } }]"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, MachineError::Ambiguous { first, second, state }
+                if first.index == 2 && second.index == 3 && state.as_str() == "y"),
+            "{err:?}"
+        );
+        // Quiet from the start, a user reaches z idle 7 days. One who
+        // visits x only after its 3 days there is moved on at the visit,
+        // idle for none: z is then reached idle 2 days, and 5 idle days
+        // and 3 days in z fall due together.
+        let err = machine(
+            r#"["a", "x", "y", "z", "p", "q"]"#,
+            r#"[{ "from": ["a"], "to": "x", "on": { "days_in_state": 2 } },
+                { "from": ["x"], "to": "y", "on": { "days_in_state": 3 },
+                  "guard": { "n": { "min": 1 } } },
+                { "from": ["y"], "to": "z", "on": { "days_in_state": 2 } },
+                { "from": ["z"], "to": "p", "on": { "idle_days": 5 } },
+                { "from": ["z"], "to": "q", "on": { "days_in_state": 3 } }]"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, MachineError::Ambiguous { first, second, state }
+                if first.index == 3 && second.index == 4 && state.as_str() == "z"),
+            "{err:?}"
+        );
+        // An idle timeout that a shorter days-in-state one always beats
+        // brings no one: 1 day in x always comes first (x is reached idle
+        // for none), so z is never reached idle 3 days. (Nor, on a late
+        // visit, idle more than 1 day: 10 idle days there are redundant.)
+        machine(
+            r#"["a", "x", "y", "z", "p", "q"]"#,
+            r#"[{ "from": ["a"], "to": "p", "on": { "event": "signed_up" } },
+                { "from": ["a"], "to": "x", "on": { "event": "visited" } },
+                { "from": ["x"], "to": "y", "on": { "days_in_state": 1 } },
+                { "from": ["x"], "to": "z", "on": { "idle_days": 3 } },
+                { "from": ["y"], "to": "z", "on": { "event": "visited" } },
+                { "from": ["z"], "to": "p", "on": { "idle_days": 10 } },
+                { "from": ["z"], "to": "q", "on": { "days_in_state": 7 } }]"#,
+        )
+        .unwrap();
     }
 
     #[test]
