@@ -175,7 +175,10 @@ fn build(bp: &Blueprint) -> MachineSpec {
             seed.kind = 0;
         }
         let t = edge(&seed, k, to, primary, n, &counters, true);
-        if t.guard.is_empty()
+        // A guard that admits every count is no guard.
+        if t.guard
+            .values()
+            .all(|r| r.min.unwrap_or(0) == 0 && r.max.is_none())
             && let (Some(kind), Sources::List(from)) = (timeout_kind(&t.on), &t.from)
         {
             for name in from {

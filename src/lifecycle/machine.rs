@@ -665,7 +665,8 @@ pub enum MachineError {
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum DeadReason {
-    /// An unguarded timeout of the same state always falls due strictly
+    /// An unguarded timeout of the same state (no guard, or one whose
+    /// ranges admit every count) always falls due strictly
     /// first, however the user arrived and whatever they do there: a
     /// shorter timeout of the same kind, or a `days_in_state` timeout
     /// shorter than an idle one by more than the idle days any arrival
@@ -1317,6 +1318,15 @@ fn check_transition(
     Ok((from, to))
 }
 
+/// Whether a guard holds whatever the counts: it names no counter, or only
+/// ranges that admit every count (`{}`, `{"min": 0}`, ...). Such a timeout
+/// is unguarded, as far as which one falls due first is concerned.
+fn always_holds(guard: &Guard) -> bool {
+    guard
+        .values()
+        .all(|range| range.low() == 0 && range.high() == u64::MAX)
+}
+
 fn guards_intersect(a: &Guard, b: &Guard) -> bool {
     let range = |g: &Guard, name: &Label| g.get(name).copied().unwrap_or(CountRange::ANY);
     a.keys()
@@ -1488,7 +1498,7 @@ fn check_timeout_ties(
                     let o = most_idle.min(u64::from(c));
                     let first = out
                         .iter()
-                        .filter(|&&u| spec.transitions[u].guard.is_empty())
+                        .filter(|&&u| always_holds(&spec.transitions[u].guard))
                         .map(|&u| due(u, o))
                         .min();
                     if first.is_none_or(|first| due(t, o) <= first) {
@@ -1533,7 +1543,7 @@ fn check_timeout_ties(
             // Not after the first unguarded one (a tie with it included).
             let limit = leaving[s]
                 .iter()
-                .filter(|&&t| spec.transitions[t].guard.is_empty())
+                .filter(|&&t| always_holds(&spec.transitions[t].guard))
                 .map(|&t| due(t, o))
                 .min();
             let can_fire: Vec<usize> = leaving[s]
@@ -1815,7 +1825,7 @@ fn never_fires(
         .iter()
         .enumerate()
         .filter(|&(u, other)| {
-            u != t && other.guard.is_empty() && sources[u].binary_search(&s).is_ok()
+            u != t && always_holds(&other.guard) && sources[u].binary_search(&s).is_ok()
         })
         .find(|(_, other)| match (&other.on, &transition.on) {
             (Trigger::IdleDays(short), Trigger::IdleDays(long))
@@ -2817,6 +2827,26 @@ mod tests {
                 if matches!(**reason, DeadReason::GuardNeverHolds { max: 3, least: 4, .. })),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_guard_that_admits_every_count_does_not_guard() {
+        // `{}` (or 0 to u64::MAX) is no condition: 3 days in `a` always
+        // come first, and c is never entered.
+        for guard in [r#"{}"#, r#"{ "min": 0, "max": 18446744073709551615 }"#] {
+            let err = a_to_b_or_c(
+                &format!(r#"{{ "days_in_state": 3 }}, "guard": {{ "n": {guard} }}"#),
+                r#"{ "days_in_state": 7 }"#,
+            )
+            .map(|_| ())
+            .unwrap_err();
+            assert!(
+                matches!(&err, MachineError::DeadTransition { reason, states, .. }
+                    if matches!(&**reason, DeadReason::Shadowed { by } if by.index == 0)
+                        && *states == [Label::from("b")]),
+                "{guard}: {err:?}"
+            );
+        }
     }
 
     #[test]
