@@ -87,7 +87,9 @@
 //!   the state was entered (a user already idle for N days on arrival) is due
 //!   at the moment of entry. A due timeout fires *at its deadline*, not at the
 //!   `now` that noticed it, and deadlines are inclusive: a `tick` at exactly
-//!   the deadline fires it. When several timeouts of a state are due, the
+//!   the deadline fires it. A guarded timeout is not due before its guard
+//!   holds: one whose guard only came to hold with an event after its
+//!   deadline fires at the newest activity, not back at the deadline. When several timeouts of a state are due, the
 //!   one with the earliest deadline fires, and the new
 //!   state's own timeouts are then considered, so one `tick` can cascade
 //!   (`engaged` → `lapsed` → `dormant` above). Validation rejects two
@@ -792,8 +794,9 @@ pub struct MachineTransition {
     pub from: Label,
     /// The state entered.
     pub to: Label,
-    /// When (a timeout's deadline, or the event's time; never before the
-    /// previous transition).
+    /// When: a timeout's deadline (or the entry into the state, or the
+    /// newest activity, if later: see the [module docs](self#semantics)),
+    /// or the event's time; never before the previous transition.
     pub at: DateTime<Utc>,
     /// What fired it.
     pub cause: Cause,
