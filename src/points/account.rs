@@ -262,7 +262,9 @@ pub enum AccountError {
     },
     /// The id is one the account gave a bonus lot it still remembers (ids
     /// are taken from the top of the range down, skipping the ids of the
-    /// member's remembered awards), so it cannot name an event too.
+    /// events a reversal can still name: the member's remembered awards,
+    /// awards a cap cut, and events that earned nothing but counted
+    /// toward the tier or a badge), so it cannot name an event too.
     #[error("{id} is in use by a bonus lot of this account: it cannot name an event")]
     ReservedEventId {
         /// The id.
@@ -598,12 +600,18 @@ impl Account {
     }
 
     /// A fresh reversal id for a bonus lot: from the top down, skipping the
-    /// ids of remembered awards, so a reversal never reaches both.
+    /// ids of the events a reversal can still name (remembered awards,
+    /// awards a cap cut, which a reversal may make up under their event's
+    /// id, and events remembered for the tier or badges though they earned
+    /// nothing), so a reversal never reaches both.
     fn allocate_bonus_id(&mut self) -> Result<EventId, AccountError> {
         loop {
             let id = self.next_bonus;
             self.next_bonus = id.checked_sub(1).ok_or(AccountError::Overflow)?;
-            if !self.ledger.earnings().any(|e| e.source.0 == id) {
+            let named = self.ledger.earnings().any(|e| e.source.0 == id)
+                || self.ledger.cut_awards().any(|c| c.source.0 == id)
+                || self.contributions.iter().any(|c| c.source.0 == id);
+            if !named {
                 return Ok(EventId(id));
             }
         }

@@ -608,6 +608,48 @@ fn bonus_ids_cannot_be_used_as_event_ids() {
 }
 
 #[test]
+fn a_bonus_never_takes_the_id_of_an_event_that_earned_nothing() {
+    // One check-in a day earns; a regular's badge counts them all. The
+    // second check-in of the day (id u64::MAX) earns nothing but reaches
+    // the badge: its bonus must not take the check-in's id.
+    let p = program(
+        r#"{ "rules": [{ "name": "check_in", "on": "check_in",
+                "reward": { "type": "fixed", "points": 5 }, "daily_cap": { "count": 1 } }],
+             "badges": { "badges": [ { "name": "regular", "counter": { "type": "events", "on": "check_in" },
+                "levels": [ { "at": 2, "points": 20 } ] } ] } }"#,
+    );
+    let mut a = p.open_account(USER, t(0));
+    earn(&p, &mut a, &check_in(1, t(0)));
+    let top = EventId(u64::MAX);
+    let reached = earn(&p, &mut a, &check_in(top.0, t(1)));
+    assert_eq!((reached.earned.total, reached.bonus_total), (0, 20));
+    let bonus = a
+        .ledger()
+        .earnings()
+        .find(|e| e.rule.as_str().starts_with(BADGE_BONUS_PREFIX))
+        .map(|e| e.source);
+    assert_eq!(bonus, Some(EventId(u64::MAX - 1)));
+    // The first check-in is refunded: the capped one is made up, and the
+    // badge, down to one check-in, is revoked with its 20 points only.
+    let mut b = a.clone();
+    let r = p.reverse_in(&mut b, "undo-1".into(), EventId(1), Portion::Whole {}, t(2));
+    let r = r.unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(r.reversal.made_up.len(), 1);
+    assert_eq!(r.badges.points_revoked, 20);
+    let back: Vec<u64> = r.bonus_reversals.iter().map(|b| b.points).collect();
+    assert_eq!(back, [20]);
+    assert_eq!(b.ledger().balance(t(2)), 5);
+    assert_conserved(&b, t(2));
+    // The check-in that earned nothing can itself be refunded: it leaves
+    // the badge.
+    let r = p.reverse_in(&mut a, "undo-top".into(), top, Portion::Whole {}, t(2));
+    let r = r.unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(r.badges.revoked.len(), 1);
+    assert_eq!(a.ledger().balance(t(2)), 5);
+    assert_conserved(&a, t(2));
+}
+
+#[test]
 fn a_forgotten_bonus_is_never_reversed_by_its_old_id() {
     // Two awards are remembered. The helper badge's bonus takes the id
     // u64::MAX; once forgotten, an event may use that id. A catalog whose
