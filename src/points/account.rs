@@ -662,7 +662,10 @@ pub struct AccountOutcome {
     /// The check-in, if the event is one.
     pub check_in: Option<CheckInOutcome>,
     /// Badge levels granted (and, for a catalog whose thresholds were
-    /// raised, revoked) by the event's counters, points and streak.
+    /// raised, revoked) by the event's counters, points and streak: the
+    /// three steps' outcomes in that order, each by badge in catalog order
+    /// (so a points badge reached with an event badge comes after it,
+    /// wherever the catalog lists it).
     pub badges: BadgeOutcome,
     /// The bonus lots credited: streak milestones, then badge levels.
     pub bonuses: Vec<Bonus>,
@@ -720,7 +723,10 @@ pub struct AccountReversal {
     /// way: the revocation, or the made-up points reaching a threshold.
     pub tier: Option<TierOutcome>,
     /// Badge levels revoked, with the reason, and those the points the
-    /// reversal made up reached (see [`MadeUp`](super::MadeUp)).
+    /// reversal made up reached (see [`MadeUp`](super::MadeUp)): the
+    /// points badges' step for the points reversed, then theirs for each
+    /// made-up award, then the event badges' step once the event is wholly
+    /// reversed, each by badge in catalog order.
     pub badges: BadgeOutcome,
     /// The bonus lots credited for levels the made-up points reached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -375,6 +375,10 @@ pub struct CheckInOutcome {
     /// Missed days a make-up bridged.
     pub bridged: u32,
     /// Make-ups left in the local month of `day` (`None`: no allowance).
+    /// A streak remembers the allowance used in one month only, that of
+    /// its latest bridged gap ([`Streak::make_ups`]): for a late check-in
+    /// on a day of an earlier month, this is that month's whole allowance,
+    /// whatever was used of it.
     pub make_ups_left: Option<u32>,
     /// Milestones reached, in configured order.
     pub milestones: Vec<MilestoneHit>,
