@@ -1205,3 +1205,51 @@ fn event_ids_at_the_top_of_the_range_and_bonus_ids() {
     assert_eq!(r.bonus_reversals.len(), 2);
     assert_eq!(a.ledger().balance(at(2)), 0);
 }
+
+// ---------------------------------------------------------------------------
+// A simulation (the batch path, stepping accounts in place) issues what
+// `Program::earn` does, bonus by bonus.
+// ---------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn a_simulation_issues_the_bonuses_earn_does(
+        ms in milestones(),
+        per_month in prop::option::of(1u32..4),
+        bs in badge_set(),
+        steps in vec((0i64..30 * 60, 0u8..3), 1..60),
+    ) {
+        let p = account_program(FixedOffset::east_opt(8 * 3600).unwrap(), None, &ms, per_month, &bs, "clamp");
+        let t0 = Utc.with_ymd_and_hms(2026, 2, 26, 14, 0, 0).unwrap();
+        let mut now = t0;
+        let mut log = vec![];
+        for (i, (minutes, kind)) in steps.iter().enumerate() {
+            now += TimeDelta::minutes(*minutes);
+            let kind = match kind {
+                0 => check_in_kind(),
+                1 => lesson(),
+                _ => EventKind::Purchase { amount: Money::new(1_234, "CNY".parse().unwrap()) },
+            };
+            log.push(Event::new(EventId(i as u64 + 1), MEMBER, now, kind));
+        }
+        let mut a = p.open_account(MEMBER, t0);
+        let mut bonuses: BTreeMap<String, u64> = BTreeMap::new();
+        for e in &log {
+            let out = p.earn(&mut a, e, None).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for b in &out.bonuses {
+                *bonuses.entry(b.rule.to_string()).or_default() += b.points;
+            }
+        }
+        let log: growthkit::batch::EventLog = log.into_iter().collect();
+        let report = growthkit::points::Simulation::new(&p, now + TimeDelta::days(1)).run(&log);
+        prop_assert_eq!(report.issued, a.ledger().earned());
+        let simulated: BTreeMap<String, u64> = report
+            .bonuses
+            .iter()
+            .map(|b| (b.bonus.to_string(), b.issued))
+            .collect();
+        prop_assert_eq!(simulated, bonuses);
+    }
+}
