@@ -1253,3 +1253,85 @@ proptest! {
         prop_assert_eq!(simulated, bonuses);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Accounts whose numbers sit at the top of their range (state stored by a
+// long-lived host, or edited): every step a typed error or a success, never
+// a panic, and an error changes nothing.
+// ---------------------------------------------------------------------------
+
+/// Fields of an account's JSON, by path, and values near their top.
+fn near_top() -> impl Strategy<Value = (Vec<&'static str>, u64)> {
+    let paths = prop::sample::select(vec![
+        vec!["version"],
+        vec!["next_bonus"],
+        vec!["streak", "version"],
+        vec!["streak", "current"],
+        vec!["streak", "longest"],
+        vec!["streak", "days_checked_in"],
+        vec!["badges", "version"],
+        vec!["badges", "progress", "b0", "count"],
+        vec!["badges", "progress", "b1", "count"],
+        vec!["badges", "progress", "b2", "count"],
+        vec!["ledger", "version"],
+    ]);
+    let values = prop::sample::select(vec![
+        u64::MAX,
+        u64::MAX - 1,
+        u64::from(u32::MAX),
+        u64::from(u32::MAX) - 1,
+        0,
+        1,
+    ]);
+    (paths, values)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn numbers_at_the_top_give_errors_not_panics(
+        fields in vec(near_top(), 1..3),
+        ops in vec(0u8..4, 1..12),
+    ) {
+        let bs = vec![
+            BadgeM { name: "b0".into(), counter: 0, levels: vec![(None, 1, 5), (None, 3, u64::MAX / 2)] },
+            BadgeM { name: "b1".into(), counter: 2, levels: vec![(None, 10, 7)] },
+            BadgeM { name: "b2".into(), counter: 3, levels: vec![(None, 2, 9)] },
+        ];
+        let p = account_program(FixedOffset::east_opt(8 * 3600).unwrap(), None, &[(2, 50, Some(1))], Some(1), &bs, "debt");
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap();
+        let mut a = p.open_account(MEMBER, t0);
+        for (i, kind) in [lesson(), check_in_kind(), check_in_kind()].into_iter().enumerate() {
+            let at = t0 + TimeDelta::days(i as i64);
+            p.earn(&mut a, &Event::new(EventId(i as u64 + 1), MEMBER, at, kind), None).unwrap();
+        }
+        let mut json = serde_json::to_value(&a).unwrap();
+        for (path, value) in &fields {
+            let mut at = &mut json;
+            for key in path {
+                at = &mut at[*key];
+            }
+            *at = match serde_json::to_value(value) { Ok(v) => v, Err(_) => continue };
+        }
+        let Ok(mut a) = serde_json::from_value::<growthkit::points::Account>(json) else {
+            return Ok(());
+        };
+        let mut now = t0 + TimeDelta::days(3);
+        for (i, op) in ops.iter().enumerate() {
+            now += TimeDelta::hours(9);
+            let before = serde_json::to_string(&a).unwrap();
+            let id = EventId(100 + i as u64);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match op {
+                0 => p.earn(&mut a, &Event::new(id, MEMBER, now, check_in_kind()), None).map(|_| ()),
+                1 => p.earn(&mut a, &Event::new(id, MEMBER, now, lesson()), None).map(|_| ()),
+                2 => p.reverse_in(&mut a, format!("r{i}").into(), EventId(1 + (i as u64 % 3)), Portion::Whole {}, now).map(|_| ()),
+                _ => p.reverse_in(&mut a, format!("s{i}").into(), EventId(100 + i as u64 - 1), Portion::Whole {}, now).map(|_| ()),
+            }));
+            let result = result.map_err(|_| TestCaseError::fail(format!("panicked at op {i} ({op}) with {fields:?}")))?;
+            if result.is_err() {
+                prop_assert_eq!(serde_json::to_string(&a).unwrap(), before);
+            }
+        }
+    }
+}
