@@ -626,7 +626,7 @@ fn account_program<Z: TimeZone>(
     };
     let spec = serde_json::json!({
         "expiry": expiry,
-        "ledger": { "clawback": clawback },
+        "ledger": { "clawback": clawback, "statement_entries": 10000 },
         "rules": [
             { "name": "lesson", "on": "action_completed:lesson",
               "reward": { "type": "fixed", "points": 10 }, "daily_cap": { "points": 25 } },
@@ -814,7 +814,8 @@ fn run_account<Z: TimeZone>(
                     }
                 };
                 let written = a.ledger().statement().len() - statement_before;
-                if written == out.entries.len() {
+                prop_assert_eq!(written, out.entries.len(), "step {}", step);
+                {
                     let tail: Vec<String> = a.ledger().statement().rev().take(written).rev().map(|e| e.to_string()).collect();
                     let entries: Vec<String> = out.entries.iter().map(|e| e.to_string()).collect();
                     prop_assert_eq!(&tail, &entries, "step {}", step);
@@ -955,7 +956,8 @@ fn run_account<Z: TimeZone>(
                 let written = a.ledger().statement().len() - statement_before;
                 let tail: Vec<String> = a.ledger().statement().rev().take(r.entries.len()).rev().map(|e| e.to_string()).collect();
                 let entries: Vec<String> = r.entries.iter().map(|e| e.to_string()).collect();
-                if written == r.entries.len() {
+                prop_assert_eq!(written, r.entries.len(), "step {}", step);
+                {
                     prop_assert_eq!(&tail, &entries, "step {}", step);
                 }
                 let reason = format!("{key} reversed {source}");
