@@ -14,7 +14,6 @@
 //!    result, JSON round trips mid-sequence continuing identically.
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeDelta, TimeZone, Utc};
-use chrono_tz::Tz;
 use growthkit::EventKind;
 use growthkit::points::{
     BadgeCatalog, BadgeCatalogSpec, BadgeOutcome, Badges, CheckInKind, CheckInOutcome, Streak,
@@ -88,11 +87,8 @@ impl StreakModel {
                 return unchanged(self, CheckInKind::Late { last });
             }
             Some(last) => {
-                let missed: Vec<NaiveDate> = last
-                    .iter_days()
-                    .skip(1)
-                    .take_while(|d| *d < day)
-                    .collect();
+                let missed: Vec<NaiveDate> =
+                    last.iter_days().skip(1).take_while(|d| *d < day).collect();
                 if missed.is_empty() {
                     (CheckInKind::Extended, 0)
                 } else {
@@ -101,9 +97,8 @@ impl StreakModel {
                         *per.entry(month_of(*d)).or_default() += 1;
                     }
                     let fits = self.per_month.is_some_and(|allowance| {
-                        per.iter().all(|(m, n)| {
-                            self.used.get(m).copied().unwrap_or(0) + n <= allowance
-                        })
+                        per.iter()
+                            .all(|(m, n)| self.used.get(m).copied().unwrap_or(0) + n <= allowance)
                     });
                     if fits {
                         for (m, n) in per {
@@ -129,7 +124,7 @@ impl StreakModel {
         let mut milestones = vec![];
         for &(mday, points, every) in &self.milestones {
             let hit = length == mday
-                || every.is_some_and(|e| length > mday && (length - mday) % e == 0);
+                || every.is_some_and(|e| length > mday && (length - mday).is_multiple_of(e));
             if hit {
                 // Once per streak.
                 assert!(self.paid.insert((mday, length)), "paid twice");
@@ -285,7 +280,12 @@ fn run_streak<Z: TimeZone>(
                 }
                 _ => 0,
             };
-            prop_assert_eq!(rules.length_on(&streak, now, zone), could, "length_on +{}h", ahead);
+            prop_assert_eq!(
+                rules.length_on(&streak, now, zone),
+                could,
+                "length_on +{}h",
+                ahead
+            );
         }
         // JSON round trip.
         let json = serde_json::to_string(&streak).unwrap();
@@ -373,11 +373,7 @@ fn catalog_of(badges: &[BadgeM]) -> BadgeCatalog {
 
 fn badge_set() -> impl Strategy<Value = Vec<BadgeM>> {
     vec(
-        (
-            0u8..4,
-            vec((1u64..6, 0u64..40), 1..4),
-            any::<bool>(),
-        ),
+        (0u8..4, vec((1u64..6, 0u64..40), 1..4), any::<bool>()),
         1..5,
     )
     .prop_map(|bs| {
@@ -463,15 +459,7 @@ fn outcome_of(o: &BadgeOutcome) -> (Vec<GrantM>, Vec<RevokeM>) {
     (
         o.granted
             .iter()
-            .map(|g| {
-                (
-                    g.badge.to_string(),
-                    g.level,
-                    g.count,
-                    g.threshold,
-                    g.points,
-                )
-            })
+            .map(|g| (g.badge.to_string(), g.level, g.count, g.threshold, g.points))
             .collect(),
         o.revoked
             .iter()
@@ -588,9 +576,6 @@ proptest! {
         }
     }
 }
-
-#[allow(dead_code)]
-fn _zones_used(_: Tz) {}
 
 // ---------------------------------------------------------------------------
 // Accounts: both models through `Program::earn` and `Program::reverse_in`
@@ -741,7 +726,9 @@ fn run_account<Z: TimeZone>(
             }
             AccOp::Hold(points) => {
                 let key = format!("hold-{step}");
-                if a.ledger_step(|l| l.hold(key.clone().into(), *points, now)).is_ok() {
+                if a.ledger_step(|l| l.hold(key.clone().into(), *points, now))
+                    .is_ok()
+                {
                     holds.push(key);
                 }
                 continue;
@@ -816,7 +803,14 @@ fn run_account<Z: TimeZone>(
                 let written = a.ledger().statement().len() - statement_before;
                 prop_assert_eq!(written, out.entries.len(), "step {}", step);
                 {
-                    let tail: Vec<String> = a.ledger().statement().rev().take(written).rev().map(|e| e.to_string()).collect();
+                    let tail: Vec<String> = a
+                        .ledger()
+                        .statement()
+                        .rev()
+                        .take(written)
+                        .rev()
+                        .map(|e| e.to_string())
+                        .collect();
                     let entries: Vec<String> = out.entries.iter().map(|e| e.to_string()).collect();
                     prop_assert_eq!(&tail, &entries, "step {}", step);
                 }
@@ -825,7 +819,10 @@ fn run_account<Z: TimeZone>(
                 let mut length = None;
                 if matches!(kind, EventKind::CheckIn { .. }) {
                     let want = streak.check_in(now.with_timezone(&zone).date_naive());
-                    let o = out.check_in.as_ref().ok_or_else(|| TestCaseError::fail("no check-in"))?;
+                    let o = out
+                        .check_in
+                        .as_ref()
+                        .ok_or_else(|| TestCaseError::fail("no check-in"))?;
                     let mut want = want;
                     if let CheckInKind::Late { .. } = o.kind {
                         want.make_ups_left = o.make_ups_left;
@@ -847,7 +844,9 @@ fn run_account<Z: TimeZone>(
                     EventKind::CheckIn { .. } => Some(1),
                     _ => None,
                 };
-                let g = badges.step(bs, now, None, |b, c| (Some(b.counter) == counter).then(|| c + 1));
+                let g = badges.step(bs, now, None, |b, c| {
+                    (Some(b.counter) == counter).then(|| c + 1)
+                });
                 want_badges.0.extend(g.0);
                 let earned = out.earned.total;
                 if earned > 0 {
@@ -855,7 +854,9 @@ fn run_account<Z: TimeZone>(
                     want_badges.0.extend(g.0);
                 }
                 if let Some(n) = length {
-                    let g = badges.step(bs, now, None, |b, c| (b.counter == 3).then(|| c.max(u64::from(n))));
+                    let g = badges.step(bs, now, None, |b, c| {
+                        (b.counter == 3).then(|| c.max(u64::from(n)))
+                    });
                     want_badges.0.extend(g.0);
                 }
                 prop_assert_eq!(&outcome_of(&out.badges), &want_badges, "step {}", step);
@@ -865,10 +866,16 @@ fn run_account<Z: TimeZone>(
                         want_bonuses.push((level_rule(b, g.1), g.4));
                     }
                 }
-                let got_bonuses: Vec<(String, u64)> =
-                    out.bonuses.iter().map(|b| (b.rule.to_string(), b.points)).collect();
+                let got_bonuses: Vec<(String, u64)> = out
+                    .bonuses
+                    .iter()
+                    .map(|b| (b.rule.to_string(), b.points))
+                    .collect();
                 prop_assert_eq!(&got_bonuses, &want_bonuses, "step {}", step);
-                prop_assert_eq!(out.bonus_total, want_bonuses.iter().map(|b| b.1).sum::<u64>());
+                prop_assert_eq!(
+                    out.bonus_total,
+                    want_bonuses.iter().map(|b| b.1).sum::<u64>()
+                );
                 // Each bonus is a lot of its own in the ledger, and on the
                 // statement as `+P rule (event#N)`.
                 let fresh: Vec<(String, u64)> = a
@@ -891,14 +898,21 @@ fn run_account<Z: TimeZone>(
                 for ((rule, points), id) in want_bonuses.iter().zip(&ids) {
                     let shown = format!("+{points} {rule} ({})", e.id);
                     prop_assert!(
-                        a.ledger().statement().any(|s| s.to_string().ends_with(&shown)),
-                        "{} not on the statement", shown
+                        a.ledger()
+                            .statement()
+                            .any(|s| s.to_string().ends_with(&shown)),
+                        "{} not on the statement",
+                        shown
                     );
                     if let Some(level) = rule.strip_prefix("badge ") {
-                        let g = want_badges.0.iter().find(|g| {
-                            let b = bs.iter().find(|b| b.name == g.0).unwrap();
-                            level_rule(b, g.1) == format!("badge {level}")
-                        }).unwrap();
+                        let g = want_badges
+                            .0
+                            .iter()
+                            .find(|g| {
+                                let b = bs.iter().find(|b| b.name == g.0).unwrap();
+                                level_rule(b, g.1) == format!("badge {level}")
+                            })
+                            .unwrap();
                         held_lots.insert((g.0.clone(), g.1), *id);
                     }
                     bonus_lots.push((rule.clone(), *points));
@@ -951,10 +965,22 @@ fn run_account<Z: TimeZone>(
                 if whole {
                     reversed.insert(source);
                 }
-                keys.push((key.clone(), source, serde_json::to_string(&r).unwrap(), portion));
+                keys.push((
+                    key.clone(),
+                    source,
+                    serde_json::to_string(&r).unwrap(),
+                    portion,
+                ));
                 // The entries it wrote are the statement's newest.
                 let written = a.ledger().statement().len() - statement_before;
-                let tail: Vec<String> = a.ledger().statement().rev().take(r.entries.len()).rev().map(|e| e.to_string()).collect();
+                let tail: Vec<String> = a
+                    .ledger()
+                    .statement()
+                    .rev()
+                    .take(r.entries.len())
+                    .rev()
+                    .map(|e| e.to_string())
+                    .collect();
                 let entries: Vec<String> = r.entries.iter().map(|e| e.to_string()).collect();
                 prop_assert_eq!(written, r.entries.len(), "step {}", step);
                 {
@@ -964,12 +990,16 @@ fn run_account<Z: TimeZone>(
                 let mut want_badges: (Vec<GrantM>, Vec<RevokeM>) = (vec![], vec![]);
                 let points = r.reversal.points;
                 if points > 0 {
-                    let s = badges.step(bs, now, Some(&reason), |b, c| (b.counter == 2).then(|| c.saturating_sub(points)));
+                    let s = badges.step(bs, now, Some(&reason), |b, c| {
+                        (b.counter == 2).then(|| c.saturating_sub(points))
+                    });
                     want_badges.0.extend(s.0);
                     want_badges.1.extend(s.1);
                 }
                 for m in &r.reversal.made_up {
-                    let s = badges.step(bs, r.reversal.at, None, |b, c| (b.counter == 2).then(|| c + m.points));
+                    let s = badges.step(bs, r.reversal.at, None, |b, c| {
+                        (b.counter == 2).then(|| c + m.points)
+                    });
                     want_badges.0.extend(s.0);
                     want_badges.1.extend(s.1);
                 }
@@ -979,7 +1009,9 @@ fn run_account<Z: TimeZone>(
                     _ => None,
                 };
                 if whole {
-                    let s = badges.step(bs, now, Some(&reason), |b, c| (Some(b.counter) == counter).then(|| c.saturating_sub(1)));
+                    let s = badges.step(bs, now, Some(&reason), |b, c| {
+                        (Some(b.counter) == counter).then(|| c.saturating_sub(1))
+                    });
                     want_badges.0.extend(s.0);
                     want_badges.1.extend(s.1);
                 }
@@ -1009,15 +1041,29 @@ fn run_account<Z: TimeZone>(
                     .0
                     .iter()
                     .filter(|g| g.4 > 0)
-                    .map(|g| (level_rule(bs.iter().find(|b| b.name == g.0).unwrap(), g.1), g.4))
+                    .map(|g| {
+                        (
+                            level_rule(bs.iter().find(|b| b.name == g.0).unwrap(), g.1),
+                            g.4,
+                        )
+                    })
                     .collect();
-                let got_bonuses: Vec<(String, u64)> =
-                    r.bonuses.iter().map(|b| (b.rule.to_string(), b.points)).collect();
+                let got_bonuses: Vec<(String, u64)> = r
+                    .bonuses
+                    .iter()
+                    .map(|b| (b.rule.to_string(), b.points))
+                    .collect();
                 prop_assert_eq!(&got_bonuses, &want_bonuses);
                 for g in want_badges.0.iter().filter(|g| g.4 > 0) {
                     let b = bs.iter().find(|b| b.name == g.0).unwrap();
                     let rule = level_rule(b, g.1);
-                    let id = a.ledger().earnings().rev().find(|e| e.rule.as_str() == rule).unwrap().source;
+                    let id = a
+                        .ledger()
+                        .earnings()
+                        .rev()
+                        .find(|e| e.rule.as_str() == rule)
+                        .unwrap()
+                        .source;
                     held_lots.insert((g.0.clone(), g.1), id);
                 }
             }
@@ -1029,7 +1075,13 @@ fn run_account<Z: TimeZone>(
         prop_assert_eq!(s.days_checked_in(), streak.days.len() as u64);
         for b in bs {
             let want = badges.held.get(&b.name).map_or(0, |h| h.len() as u32);
-            prop_assert_eq!(a.badges().level(&b.name), want, "step {} badge {}", step, b.name);
+            prop_assert_eq!(
+                a.badges().level(&b.name),
+                want,
+                "step {} badge {}",
+                step,
+                b.name
+            );
             prop_assert_eq!(
                 a.badges().progress(&b.name).map_or(0, |p| p.count),
                 badges.counts.get(&b.name).copied().unwrap_or(0)
@@ -1094,7 +1146,10 @@ fn one_badge_program(level_points: u64, milestone_points: u64) -> Program {
               "levels": [ { "at": 10, "points": level_points } ] }
         ] }
     });
-    serde_json::from_value::<ProgramSpec>(spec).unwrap().validate().unwrap()
+    serde_json::from_value::<ProgramSpec>(spec)
+        .unwrap()
+        .validate()
+        .unwrap()
 }
 
 fn at(hours: i64) -> DateTime<Utc> {
@@ -1104,9 +1159,21 @@ fn at(hours: i64) -> DateTime<Utc> {
 #[test]
 fn badge_sums_near_the_top_are_refused_whole() {
     let bs = vec![
-        BadgeM { name: "a".into(), counter: 0, levels: vec![(None, 1, u64::MAX)] },
-        BadgeM { name: "b".into(), counter: 0, levels: vec![(None, 1, 1)] },
-        BadgeM { name: "c".into(), counter: 2, levels: vec![(None, u64::MAX, 1)] },
+        BadgeM {
+            name: "a".into(),
+            counter: 0,
+            levels: vec![(None, 1, u64::MAX)],
+        },
+        BadgeM {
+            name: "b".into(),
+            counter: 0,
+            levels: vec![(None, 1, 1)],
+        },
+        BadgeM {
+            name: "c".into(),
+            counter: 2,
+            levels: vec![(None, u64::MAX, 1)],
+        },
     ];
     let catalog = catalog_of(&bs);
     let mut badges = Badges::new();
@@ -1118,7 +1185,9 @@ fn badge_sums_near_the_top_are_refused_whole() {
     assert!(catalog.record_points(&mut badges, 1, at(1)).is_err());
     assert_eq!(badges, before);
     // Retractions stop at zero.
-    let o = catalog.retract_points(&mut badges, u64::MAX, at(2), "r").unwrap();
+    let o = catalog
+        .retract_points(&mut badges, u64::MAX, at(2), "r")
+        .unwrap();
     assert_eq!(o.revoked.len(), 1);
     assert_eq!(badges.progress("c").map(|p| p.count), Some(0));
     let o = catalog.retract_points(&mut badges, 1, at(3), "r").unwrap();
@@ -1176,7 +1245,10 @@ fn account_bonuses_near_the_top_are_refused_whole() {
     let before = serde_json::to_string(&a).unwrap();
     let second = Event::new(EventId(2), MEMBER, at(1), lesson.kind.clone());
     assert!(p.earn(&mut a, &second, None).is_err());
-    assert!(p.reverse_in(&mut a, "k".into(), EventId(1), Portion::Whole {}, at(2)).is_err());
+    assert!(
+        p.reverse_in(&mut a, "k".into(), EventId(1), Portion::Whole {}, at(2))
+            .is_err()
+    );
     assert_eq!(serde_json::to_string(&a).unwrap(), before);
 }
 
@@ -1199,10 +1271,27 @@ fn event_ids_at_the_top_of_the_range_and_bonus_ids() {
     let clash = Event::new(EventId(u64::MAX - 1), MEMBER, at(1), lesson());
     let before = serde_json::to_string(&a).unwrap();
     assert!(p.earn(&mut a, &clash, None).is_err());
-    assert!(p.reverse_in(&mut a, "k".into(), EventId(u64::MAX - 1), Portion::Whole {}, at(2)).is_err());
+    assert!(
+        p.reverse_in(
+            &mut a,
+            "k".into(),
+            EventId(u64::MAX - 1),
+            Portion::Whole {},
+            at(2)
+        )
+        .is_err()
+    );
     assert_eq!(serde_json::to_string(&a).unwrap(), before);
     // The event is reversed with its badges' bonuses.
-    let r = p.reverse_in(&mut a, "undo".into(), EventId(u64::MAX), Portion::Whole {}, at(2)).unwrap();
+    let r = p
+        .reverse_in(
+            &mut a,
+            "undo".into(),
+            EventId(u64::MAX),
+            Portion::Whole {},
+            at(2),
+        )
+        .unwrap();
     assert_eq!(r.badges.revoked.len(), 2);
     assert_eq!(r.bonus_reversals.len(), 2);
     assert_eq!(a.ledger().balance(at(2)), 0);
