@@ -1029,10 +1029,13 @@ impl<Tz: TimeZone> Program<Tz> {
             .unwrap_or(u64::MAX)
             .saturating_add(bonus_lots)
             .saturating_add(1);
-        // A bonus id is drawn for each bonus, passing over the sources of
-        // the awards remembered (and the event's own).
+        // A bonus id is drawn for each bonus, passing over the events a
+        // reversal can still name (see `Account::allocate_bonus_id`), and
+        // this one.
+        let named = acc.ledger.earnings().len() + acc.ledger.cut_awards().len();
+        let named = named.saturating_add(acc.contributions.len());
         let bonus_ids = bonus_lots
-            .saturating_add(acc.ledger.earnings().len() as u64)
+            .saturating_add(u64::try_from(named).unwrap_or(u64::MAX))
             .saturating_add(1);
         let tier = match (&rules.tiers, &acc.tier) {
             (Some(ladder), Some(status)) => ladder.current(status).ok().map(|t| t.multiplier),
