@@ -963,28 +963,28 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         stage: Option<Stage>,
     ) -> Result<AccountOutcome, AccountError> {
+        self.earn_with(account, (event, stage), true)
+    }
+
+    /// [`Program::earn`], stepping the account itself only if `in_place`
+    /// allows it.
+    fn earn_with(
+        &self,
+        account: &mut Account,
+        (event, stage): (&Event, Option<Stage>),
+        in_place: bool,
+    ) -> Result<AccountOutcome, AccountError> {
         match self.admit(account, (event, false))? {
             Admitted::New => {}
             admitted => return self.answer(account, (event, stage), admitted),
         }
-        if self.steps_in_place(account, event) {
+        if in_place && self.steps_in_place(account, event) {
             // The rule awards fail, if at all, before changing anything;
             // `steps_in_place` makes sure the rest succeeds.
             return self
                 .earn_in(account, event, stage)
                 .map_err(|partly| partly.error);
         }
-        self.earn_on_copy(account, event, stage)
-    }
-
-    /// [`Program::earn`]'s step of an event it took as new, on a copy of
-    /// `account`, kept if the step succeeded.
-    fn earn_on_copy(
-        &self,
-        account: &mut Account,
-        event: &Event,
-        stage: Option<Stage>,
-    ) -> Result<AccountOutcome, AccountError> {
         let mut next = account.clone();
         let outcome = self
             .earn_in(&mut next, event, stage)
@@ -1002,11 +1002,7 @@ impl<Tz: TimeZone> Program<Tz> {
         event: &Event,
         stage: Option<Stage>,
     ) -> Result<AccountOutcome, AccountError> {
-        match self.admit(account, (event, false))? {
-            Admitted::New => {}
-            admitted => return self.answer(account, (event, stage), admitted),
-        }
-        self.earn_on_copy(account, event, stage)
+        self.earn_with(account, (event, stage), false)
     }
 
     /// Whether [`Program::earn`] can step `account` itself through `event`
