@@ -954,9 +954,9 @@ impl<Tz: TimeZone> Program<Tz> {
     /// lot number and bonus id is far from the end of its type (as in every
     /// account but one built or edited to be near them), and no badge holds
     /// a level its count does not reach (as after a catalog raised its
-    /// thresholds: the step could revoke it). Otherwise
-    /// it runs on a copy, kept only once every part has succeeded, in time
-    /// proportional to the account's lots, statement and remembered awards.
+    /// thresholds: the step could revoke it). Otherwise it runs on a copy,
+    /// kept only once every part has succeeded, in time proportional to the
+    /// account's lots, statement and remembered awards.
     pub fn earn(
         &self,
         account: &mut Account,
@@ -1221,8 +1221,8 @@ impl<Tz: TimeZone> Program<Tz> {
     /// The rule awards of an event being earned into `earned`, in
     /// `context` (its stage set, its tier brought to the member's, see
     /// `tier_context`), with the member's tier's multiplier: the
-    /// ledger's step, all or nothing, for a `batch` if given. Always inlined (see
-    /// [`Account::is_bonus_id`]).
+    /// ledger's step, all or nothing, for a `batch` if given. Always
+    /// inlined (see [`Account::is_bonus_id`]).
     #[inline(always)]
     fn earn_rules(
         &self,
