@@ -284,3 +284,507 @@ fn awards_that_can_pass_room_are_stepped_on_a_copy() {
     );
     assert_eq!(account, before);
 }
+
+/// The knobs of [`rich_program`].
+#[derive(Clone, Copy, Debug)]
+struct Knobs {
+    spend: bool,
+    anniversary: bool,
+    grace: u8,
+    expiry: u8,
+    pending: bool,
+    clawback: u8,
+    make_up: bool,
+    reversible: u16,
+    milestone: u64,
+    level: u64,
+}
+
+fn knobs() -> impl Strategy<Value = Knobs> {
+    let big = |v: Vec<u64>| select(v);
+    (
+        (any::<bool>(), any::<bool>(), 0u8..3, 0u8..4, any::<bool>()),
+        (0u8..3, any::<bool>(), select(vec![0u16, 1, 2, 64])),
+        big(vec![1, 7, 1 << 58, 1 << 59, (1 << 61) - 1]),
+        big(vec![0, 3, 1 << 57, 1 << 58, (1 << 59) + 5]),
+    )
+        .prop_map(
+            |(
+                (spend, anniversary, grace, expiry, pending),
+                (clawback, make_up, reversible),
+                milestone,
+                level,
+            )| Knobs {
+                spend,
+                anniversary,
+                grace,
+                expiry,
+                pending,
+                clawback,
+                make_up,
+                reversible,
+                milestone,
+                level,
+            },
+        )
+}
+
+/// A program with every section and most of their options: a points or
+/// spend ladder of three tiers over a rolling or anniversary-year window,
+/// with grace; expiry after days or (rounded) months, or never; a purchase
+/// rule with pending days; a clawback policy; two milestones (one
+/// repeating) and make-ups; event, points, streak and purchase badges of
+/// two levels each; bonuses as big as the knobs say.
+fn rich_program(k: Knobs) -> Program {
+    let basis = match k.spend {
+        true => r#"{ "type": "spend", "currency": "CNY" }"#,
+        false => r#"{ "type": "points" }"#,
+    };
+    let window = match k.anniversary {
+        true => r#"{ "type": "anniversary_year" }"#,
+        false => r#"{ "type": "rolling_days", "days": 14 }"#,
+    };
+    let grace = [
+        r#"{ "type": "none" }"#,
+        r#"{ "type": "days", "days": 30 }"#,
+        r#"{ "type": "until_anniversary" }"#,
+    ][usize::from(k.grace % 3)];
+    let expiry = [
+        r#"{ "type": "after_months", "months": 12 }"#,
+        r#"{ "type": "after_months", "months": 1, "round_up_to": "quarter" }"#,
+        r#"{ "type": "after_days", "days": 30 }"#,
+        r#"{ "type": "never" }"#,
+    ][usize::from(k.expiry % 4)];
+    let clawback = ["negative_balance", "debt", "clamp"][usize::from(k.clawback % 3)];
+    let pending = u32::from(k.pending) * 3;
+    let make_up = match k.make_up {
+        true => r#", "make_up": { "per_month": 2 }"#,
+        false => "",
+    };
+    let (m, l, reversible) = (k.milestone, k.level, k.reversible);
+    let json = format!(
+        r#"{{
+        "utc_offset": "+08:00",
+        "expiry": {expiry},
+        "ledger": {{ "clawback": "{clawback}", "reversible_awards": {reversible} }},
+        "rules": [
+            {{ "name": "lesson", "on": "action_completed:lesson", "multiplier": 1.5,
+               "reward": {{ "type": "fixed", "points": 10 }} }},
+            {{ "name": "check_in", "on": "check_in", "reward": {{ "type": "fixed", "points": 5 }} }},
+            {{ "name": "purchase", "on": "purchase", "pending_days": {pending},
+               "reward": {{ "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "up" }} }},
+            {{ "name": "launch_week", "on": "purchase", "tier_multiplier": false,
+               "reward": {{ "type": "per_amount", "points": 1000, "per_minor": 1, "rounding": "down" }} }}
+        ],
+        "tiers": {{ "basis": {basis}, "window": {window}, "grace": {grace},
+                   "tiers": [ {{ "name": "member", "threshold": 0 }},
+                              {{ "name": "gold", "threshold": 60, "multiplier": 1.5 }},
+                              {{ "name": "platinum", "threshold": 1000000, "multiplier": 2 }} ] }},
+        "streak": {{ "milestones": [ {{ "day": 2, "points": {m}, "repeat_every": 2 }},
+                                     {{ "day": 3, "points": {m} }} ]{make_up} }},
+        "badges": {{ "badges": [
+            {{ "name": "scholar", "counter": {{ "type": "events", "on": "action_completed:lesson" }},
+               "levels": [ {{ "at": 1, "points": {l} }}, {{ "at": 3, "points": {l} }} ] }},
+            {{ "name": "helper", "counter": {{ "type": "points" }},
+               "levels": [ {{ "at": 40, "points": {l} }}, {{ "at": 1000, "points": {l} }} ] }},
+            {{ "name": "regular", "counter": {{ "type": "streak" }},
+               "levels": [ {{ "at": 2, "points": 1 }}, {{ "at": 5, "points": {l} }} ] }},
+            {{ "name": "buyer", "counter": {{ "type": "events", "on": "purchase" }},
+               "levels": [ {{ "at": 1, "points": {l} }}, {{ "at": 2, "points": 0 }} ] }}
+        ] }}
+    }}"#
+    );
+    let spec: ProgramSpec = serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
+    spec.validate().unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+/// [`EDGES`], and small numbers (a bonus id among the events' ids).
+const RICH_EDGES: [u64; 15] = [
+    u64::MAX,
+    u64::MAX - 1,
+    u64::MAX - 3,
+    u64::MAX - 40,
+    1 << 63,
+    (1 << 62) + 1,
+    1 << 62,
+    (1 << 62) - 1,
+    u32::MAX as u64,
+    u32::MAX as u64 - 1,
+    0,
+    3,
+    12,
+    24,
+    48,
+];
+
+/// A step of [`in_place_and_on_a_copy_step_alike_in_any_program`].
+#[derive(Clone, Debug)]
+enum Op {
+    CheckIn,
+    Lesson,
+    /// An event no rule listens to.
+    Other,
+    /// A purchase of this many minor units.
+    Purchase(i64),
+    Redeem(u64),
+    Hold(u64),
+    /// Captures (`true`) or releases the hold of this number (modulo).
+    Close(usize, bool),
+    /// Reverses the event of this number (modulo), wholly or a share.
+    Reverse(usize, Option<(u64, u64)>),
+    Evaluate,
+    /// Sets the numeric leaf of this number (modulo) of the account's
+    /// JSON to the value.
+    Edit(usize, u64),
+    /// Removes the last element of the non-empty JSON array of this number
+    /// (modulo).
+    Remove(usize),
+    /// The next event at an instant near chrono's ends (see `far`), the
+    /// clock moved there if it is later.
+    Jump(u8),
+    /// The next event's id is `u64::MAX` less this (a bonus lot's, maybe).
+    HighId(u64),
+}
+
+fn op() -> impl Strategy<Value = (u32, Op)> {
+    let op = prop_oneof![
+        4 => Just(Op::CheckIn),
+        4 => Just(Op::Lesson),
+        1 => Just(Op::Other),
+        3 => prop_oneof![
+            (-5_000i64..40_000),
+            select(vec![
+                i64::MAX,
+                1 << 52,
+                1 << 55,
+                4_000_000_000_000_000,
+                // Awards just under `ROOM`.
+                4_611_000_000_000_000,
+                5_000_000_000_000_000,
+                10_000_000_000_000_000,
+            ]),
+        ]
+        .prop_map(Op::Purchase),
+        1 => select(vec![1u64, 7, 50, 1 << 20, 1 << 61, u64::MAX]).prop_map(Op::Redeem),
+        1 => select(vec![1u64, 7, 50, 1 << 61]).prop_map(Op::Hold),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(i, c)| Op::Close(i, c)),
+        2 => (any::<usize>(), proptest::option::of((0u64..4, 1u64..4)))
+            .prop_map(|(i, s)| Op::Reverse(i, s.map(|(n, d)| (n.min(d), d)))),
+        1 => Just(Op::Evaluate),
+        3 => (any::<usize>(), select(RICH_EDGES.to_vec())).prop_map(|(i, v)| Op::Edit(i, v)),
+        1 => any::<usize>().prop_map(Op::Remove),
+        1 => (0u8..6).prop_map(Op::Jump),
+        1 => (0u64..12).prop_map(Op::HighId),
+    ];
+    (
+        prop_oneof![3 => 0u32..6, 2 => 20u32..30, 1 => 40u32..100],
+        op,
+    )
+}
+
+/// Instants near chrono's ends.
+fn far(which: u8) -> DateTime<Utc> {
+    let (max, min) = (DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC);
+    match which {
+        0 => max - TimeDelta::days(400),
+        1 => max - TimeDelta::days(95),
+        2 => max - TimeDelta::days(31),
+        3 => max - TimeDelta::hours(30),
+        4 => min + TimeDelta::days(2),
+        _ => t0() + TimeDelta::days(400),
+    }
+}
+
+/// The JSON pointers of `value`'s numeric leaves and of its non-empty
+/// arrays, in document order.
+fn leaves(value: &Value, at: String, numbers: &mut Vec<String>, arrays: &mut Vec<String>) {
+    let escape = |k: &str| k.replace('~', "~0").replace('/', "~1");
+    match value {
+        Value::Number(_) => numbers.push(at),
+        Value::Array(items) => {
+            if !items.is_empty() {
+                arrays.push(at.clone());
+            }
+            for (i, v) in items.iter().enumerate() {
+                leaves(v, format!("{at}/{i}"), numbers, arrays);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                leaves(v, format!("{at}/{}", escape(k)), numbers, arrays);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `account` with a numeric leaf set (`Some(to)`) or an array's last
+/// element removed (`None`), chosen by `pick`, if it reads back.
+fn edited_anywhere(account: &Account, pick: usize, to: Option<u64>) -> Option<Account> {
+    let mut json = serde_json::to_value(account).ok()?;
+    let (mut numbers, mut arrays) = (Vec::new(), Vec::new());
+    leaves(&json, String::new(), &mut numbers, &mut arrays);
+    match to {
+        Some(to) => {
+            let at = numbers.get(pick % numbers.len().max(1))?;
+            *json.pointer_mut(at)? = to.into();
+        }
+        None => {
+            let at = arrays.get(pick % arrays.len().max(1))?;
+            json.pointer_mut(at)?.as_array_mut()?.pop();
+        }
+    }
+    serde_json::from_value(json).ok()
+}
+
+/// Both results alike: equal values, or errors that read alike.
+fn alike<T: PartialEq + std::fmt::Debug, E: std::fmt::Display>(
+    a: &Result<T, E>,
+    b: &Result<T, E>,
+) -> Result<(), TestCaseError> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+        (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+        (Ok(a), Err(b)) => prop_assert!(false, "{:?} against {}", a, b),
+        (Err(a), Ok(b)) => prop_assert!(false, "{} against {:?}", a, b),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn in_place_and_on_a_copy_step_alike_in_any_program(
+        k in knobs(),
+        ops in vec(op(), 1..48),
+    ) {
+        let p = rich_program(k);
+        let mut in_place = p.open_account(USER, t0());
+        let mut copied = in_place.clone();
+        let mut now = t0();
+        let mut next_id = 0u64;
+        let mut high = None;
+        let mut once = None;
+        let (mut ids, mut holds) = (Vec::new(), 0usize);
+        let cny = "CNY".parse().unwrap_or_else(|_| unreachable!());
+        for (hours, op) in ops {
+            now = now
+                .checked_add_signed(TimeDelta::hours(i64::from(hours)))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let kind = match op {
+                Op::CheckIn => EventKind::CheckIn { community: None },
+                Op::Lesson => EventKind::ActionCompleted { action: "lesson".into() },
+                Op::Other => EventKind::ActionCompleted { action: "other".into() },
+                Op::Purchase(minor) => EventKind::Purchase { amount: Money::new(minor, cny) },
+                Op::Redeem(points) => {
+                    let key = OperationKey::from(format!("r{next_id}"));
+                    next_id += 1;
+                    let a = in_place.redeem(key.clone(), points, now);
+                    let b = copied.redeem(key, points, now);
+                    alike(&a, &b)?;
+                    prop_assert_eq!(&in_place, &copied);
+                    continue;
+                }
+                Op::Hold(points) => {
+                    let key = OperationKey::from(format!("h{holds}"));
+                    holds += 1;
+                    let a = in_place.ledger_step(|l| l.hold(key.clone(), points, now));
+                    let b = copied.ledger_step(|l| l.hold(key, points, now));
+                    alike(&a, &b)?;
+                    prop_assert_eq!(&in_place, &copied);
+                    continue;
+                }
+                Op::Close(i, capture) => {
+                    let key = OperationKey::from(format!("h{}", i % holds.max(1)));
+                    match capture {
+                        true => {
+                            let a = in_place.ledger_step(|l| l.capture(key.clone(), now));
+                            let b = copied.ledger_step(|l| l.capture(key, now));
+                            alike(&a, &b)?;
+                        }
+                        false => {
+                            let a = in_place.ledger_step(|l| l.release(key.clone(), now));
+                            let b = copied.ledger_step(|l| l.release(key, now));
+                            alike(&a, &b)?;
+                        }
+                    }
+                    prop_assert_eq!(&in_place, &copied);
+                    continue;
+                }
+                Op::Reverse(i, share) => {
+                    let Some(&source) = ids.get(i % ids.len().max(1)) else { continue };
+                    let portion = match share {
+                        Some((numerator, denominator)) => Portion::Share { numerator, denominator },
+                        None => Portion::Whole {},
+                    };
+                    let key = OperationKey::from(format!("x{next_id}"));
+                    next_id += 1;
+                    let a = p.reverse_in(&mut in_place, key.clone(), source, portion, now);
+                    let b = p.reverse_in(&mut copied, key, source, portion, now);
+                    alike(&a, &b)?;
+                    prop_assert_eq!(&in_place, &copied);
+                    continue;
+                }
+                Op::Evaluate => {
+                    let a = p.evaluate_account(&mut in_place, now);
+                    let b = p.evaluate_account(&mut copied, now);
+                    alike(&a, &b)?;
+                    prop_assert_eq!(&in_place, &copied);
+                    continue;
+                }
+                Op::Edit(pick, to) => {
+                    if let Some(account) = edited_anywhere(&in_place, pick, Some(to)) {
+                        in_place = account;
+                        copied = in_place.clone();
+                    }
+                    continue;
+                }
+                Op::Remove(pick) => {
+                    if let Some(account) = edited_anywhere(&in_place, pick, None) {
+                        in_place = account;
+                        copied = in_place.clone();
+                    }
+                    continue;
+                }
+                Op::Jump(which) => {
+                    once = Some(far(which));
+                    continue;
+                }
+                Op::HighId(less) => {
+                    high = Some(u64::MAX - less);
+                    continue;
+                }
+            };
+            let id = high.take().unwrap_or_else(|| {
+                next_id += 1;
+                next_id
+            });
+            ids.push(EventId(id));
+            // Near chrono's start, for one event; near its end, from then on.
+            let at = once.take().unwrap_or(now);
+            now = now.max(at);
+            let event = Event::new(EventId(id), USER, at, kind);
+            let before = in_place.clone();
+            let a = p.earn(&mut in_place, &event, None);
+            let b = p.earn_by_copy(&mut copied, &event, None);
+            alike(&a, &b)?;
+            if a.is_err() {
+                prop_assert_eq!(&in_place, &before, "a failed step changed the account");
+            }
+            prop_assert_eq!(&in_place, &copied);
+        }
+    }
+}
+
+#[test]
+fn a_rich_program_steps_an_ordinary_account_in_place() {
+    // So that the property above compares stepping in place with stepping
+    // a copy, not a copy with a copy.
+    let k = Knobs {
+        spend: false,
+        anniversary: true,
+        grace: 2,
+        expiry: 1,
+        pending: true,
+        clawback: 1,
+        make_up: true,
+        reversible: 64,
+        milestone: (1 << 61) - 1,
+        level: 0,
+    };
+    let p = rich_program(k);
+    let account = p.open_account(USER, t0());
+    let kind = EventKind::CheckIn { community: None };
+    let event = Event::new(EventId(1), USER, t0(), kind);
+    assert!(p.steps_in_place(&account, &event));
+    // Bonuses past `ROOM` in all: on a copy.
+    let p = rich_program(Knobs { level: 3, ..k });
+    assert!(!p.steps_in_place(&account, &event));
+}
+
+#[test]
+fn bonus_ids_pass_over_crowded_event_ids_alike_in_place() {
+    // Events hold the ids just above `base` (a few lessons that earned
+    // points, and many purchases that earned none but count for the
+    // purchase badge, which only the account remembers): a bonus id drawn
+    // among them passes over them all, and one drawn from just above them
+    // runs out of ids. Wherever the bonus ids start, stepping in place and
+    // on a copy agree.
+    let p = rich_program(Knobs {
+        spend: true,
+        anniversary: false,
+        grace: 0,
+        expiry: 0,
+        pending: false,
+        clawback: 0,
+        make_up: false,
+        reversible: 64,
+        milestone: 7,
+        level: 3,
+    });
+    let currency = |code: &str| code.parse().unwrap_or_else(|_| unreachable!());
+    let next_day = t0() + TimeDelta::days(1);
+    for base in [0, 100] {
+        let mut account = p.open_account(USER, t0());
+        for id in 1..=41u64 {
+            let kind = match id % 5 {
+                _ if id == 41 => EventKind::CheckIn { community: None },
+                0 => EventKind::ActionCompleted {
+                    action: "lesson".into(),
+                },
+                _ => EventKind::Purchase {
+                    amount: Money::new(0, currency("USD")),
+                },
+            };
+            let at = t0() + TimeDelta::minutes(i64::try_from(id).unwrap_or(0));
+            let event = Event::new(EventId(base + id), USER, at, kind);
+            p.earn(&mut account, &event, None)
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        }
+        let steps = [
+            // A streak milestone and a streak badge level.
+            Event::new(
+                EventId(500),
+                USER,
+                next_day,
+                EventKind::CheckIn { community: None },
+            ),
+            // The points badge's levels.
+            Event::new(
+                EventId(501),
+                USER,
+                next_day,
+                EventKind::Purchase {
+                    amount: Money::new(100, currency("CNY")),
+                },
+            ),
+        ];
+        let (mut in_place, mut passed_over) = (0, false);
+        for next_bonus in 0..=base + 100 {
+            let start = edited(&account, "/next_bonus", next_bonus)
+                .unwrap_or_else(|| unreachable!("{next_bonus}"));
+            for event in &steps {
+                in_place += usize::from(p.steps_in_place(&start, event));
+                let before = start.clone();
+                let (mut a, mut b) = (start.clone(), start.clone());
+                let x = p.earn(&mut a, event, None).map_err(|e| e.to_string());
+                let y = p
+                    .earn_by_copy(&mut b, event, None)
+                    .map_err(|e| e.to_string());
+                assert!(x.as_ref().is_ok_and(|o| o.bonus_total > 0) || x.is_err());
+                assert_eq!(x, y, "{base} {next_bonus}");
+                if x.is_err() {
+                    assert_eq!(a, before, "{base} {next_bonus}: a failed step changed it");
+                }
+                assert_eq!(a, b, "{base} {next_bonus}");
+                // A bonus under the events' ids passed over them all.
+                passed_over |= a
+                    .ledger()
+                    .earnings()
+                    .any(|e| is_bonus(e.rule.as_str()) && e.source.0 <= base);
+            }
+        }
+        assert!(in_place > 0 && (base == 0 || passed_over), "{base}");
+    }
+}
