@@ -298,6 +298,9 @@ struct Knobs {
     reversible: u16,
     milestone: u64,
     level: u64,
+    /// 0: as described on [`rich_program`]; 1: no ladder; 2: the badges'
+    /// thresholds raised; 3: the ladder's second tier renamed.
+    variant: u8,
 }
 
 fn knobs() -> impl Strategy<Value = Knobs> {
@@ -307,6 +310,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
         (0u8..3, any::<bool>(), select(vec![0u16, 1, 2, 64])),
         big(vec![1, 7, 1 << 58, 1 << 59, (1 << 61) - 1]),
         big(vec![0, 3, 1 << 57, 1 << 58, (1 << 59) + 5]),
+        0u8..4,
     )
         .prop_map(
             |(
@@ -314,6 +318,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                 (clawback, make_up, reversible),
                 milestone,
                 level,
+                variant,
             )| Knobs {
                 spend,
                 anniversary,
@@ -325,6 +330,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                 reversible,
                 milestone,
                 level,
+                variant,
             },
         )
 }
@@ -334,7 +340,9 @@ fn knobs() -> impl Strategy<Value = Knobs> {
 /// with grace; expiry after days or (rounded) months, or never; a purchase
 /// rule with pending days; a clawback policy; two milestones (one
 /// repeating) and make-ups; event, points, streak and purchase badges of
-/// two levels each; bonuses as big as the knobs say.
+/// two levels each; bonuses as big as the knobs say. Its variants (see
+/// [`Knobs::variant`]) step accounts another variant opened: a ladder
+/// added since, thresholds raised since, a tier gone.
 fn rich_program(k: Knobs) -> Program {
     let basis = match k.spend {
         true => r#"{ "type": "spend", "currency": "CNY" }"#,
@@ -362,6 +370,24 @@ fn rich_program(k: Knobs) -> Program {
         false => "",
     };
     let (m, l, reversible) = (k.milestone, k.level, k.reversible);
+    let second = match k.variant {
+        3 => "silver",
+        _ => "gold",
+    };
+    let tiers = format!(
+        r#""tiers": {{ "basis": {basis}, "window": {window}, "grace": {grace},
+                   "tiers": [ {{ "name": "member", "threshold": 0 }},
+                              {{ "name": "{second}", "threshold": 60, "multiplier": 1.5 }},
+                              {{ "name": "platinum", "threshold": 1000000, "multiplier": 2 }} ] }},"#
+    );
+    let tiers = match k.variant {
+        1 => "",
+        _ => &tiers,
+    };
+    let at: [u64; 8] = match k.variant {
+        2 => [2, 6, 400, 10_000, 3, 10, 3, 4],
+        _ => [1, 3, 40, 1000, 2, 5, 1, 2],
+    };
     let json = format!(
         r#"{{
         "utc_offset": "+08:00",
@@ -376,23 +402,21 @@ fn rich_program(k: Knobs) -> Program {
             {{ "name": "launch_week", "on": "purchase", "tier_multiplier": false,
                "reward": {{ "type": "per_amount", "points": 1000, "per_minor": 1, "rounding": "down" }} }}
         ],
-        "tiers": {{ "basis": {basis}, "window": {window}, "grace": {grace},
-                   "tiers": [ {{ "name": "member", "threshold": 0 }},
-                              {{ "name": "gold", "threshold": 60, "multiplier": 1.5 }},
-                              {{ "name": "platinum", "threshold": 1000000, "multiplier": 2 }} ] }},
+        {tiers}
         "streak": {{ "milestones": [ {{ "day": 2, "points": {m}, "repeat_every": 2 }},
                                      {{ "day": 3, "points": {m} }} ]{make_up} }},
         "badges": {{ "badges": [
             {{ "name": "scholar", "counter": {{ "type": "events", "on": "action_completed:lesson" }},
-               "levels": [ {{ "at": 1, "points": {l} }}, {{ "at": 3, "points": {l} }} ] }},
+               "levels": [ {{ "at": {}, "points": {l} }}, {{ "at": {}, "points": {l} }} ] }},
             {{ "name": "helper", "counter": {{ "type": "points" }},
-               "levels": [ {{ "at": 40, "points": {l} }}, {{ "at": 1000, "points": {l} }} ] }},
+               "levels": [ {{ "at": {}, "points": {l} }}, {{ "at": {}, "points": {l} }} ] }},
             {{ "name": "regular", "counter": {{ "type": "streak" }},
-               "levels": [ {{ "at": 2, "points": 1 }}, {{ "at": 5, "points": {l} }} ] }},
+               "levels": [ {{ "at": {}, "points": 1 }}, {{ "at": {}, "points": {l} }} ] }},
             {{ "name": "buyer", "counter": {{ "type": "events", "on": "purchase" }},
-               "levels": [ {{ "at": 1, "points": {l} }}, {{ "at": 2, "points": 0 }} ] }}
+               "levels": [ {{ "at": {}, "points": {l} }}, {{ "at": {}, "points": 0 }} ] }}
         ] }}
-    }}"#
+    }}"#,
+        at[0], at[1], at[2], at[3], at[4], at[5], at[6], at[7],
     );
     let spec: ProgramSpec = serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
     spec.validate().unwrap_or_else(|e| unreachable!("{e}"))
@@ -444,6 +468,8 @@ enum Op {
     Jump(u8),
     /// The next event's id is `u64::MAX` less this (a bonus lot's, maybe).
     HighId(u64),
+    /// The other program steps the account from now on.
+    Switch,
 }
 
 fn op() -> impl Strategy<Value = (u32, Op)> {
@@ -475,6 +501,7 @@ fn op() -> impl Strategy<Value = (u32, Op)> {
         1 => any::<usize>().prop_map(Op::Remove),
         1 => (0u8..6).prop_map(Op::Jump),
         1 => (0u64..12).prop_map(Op::HighId),
+        1 => Just(Op::Switch),
     ];
     (
         prop_oneof![3 => 0u32..6, 2 => 20u32..30, 1 => 40u32..100],
@@ -557,9 +584,11 @@ proptest! {
     #[test]
     fn in_place_and_on_a_copy_step_alike_in_any_program(
         k in knobs(),
+        other in 0u8..4,
         ops in vec(op(), 1..48),
     ) {
-        let p = rich_program(k);
+        let mut p = rich_program(k);
+        let mut q = rich_program(Knobs { variant: other, ..k });
         let mut in_place = p.open_account(USER, t0());
         let mut copied = in_place.clone();
         let mut now = t0();
@@ -655,6 +684,10 @@ proptest! {
                     high = Some(u64::MAX - less);
                     continue;
                 }
+                Op::Switch => {
+                    std::mem::swap(&mut p, &mut q);
+                    continue;
+                }
             };
             let id = high.take().unwrap_or_else(|| {
                 next_id += 1;
@@ -692,6 +725,7 @@ fn a_rich_program_steps_an_ordinary_account_in_place() {
         reversible: 64,
         milestone: (1 << 61) - 1,
         level: 0,
+        variant: 0,
     };
     let p = rich_program(k);
     let account = p.open_account(USER, t0());
@@ -722,6 +756,7 @@ fn bonus_ids_pass_over_crowded_event_ids_alike_in_place() {
         reversible: 64,
         milestone: 7,
         level: 3,
+        variant: 0,
     });
     let currency = |code: &str| code.parse().unwrap_or_else(|_| unreachable!());
     let next_day = t0() + TimeDelta::days(1);
