@@ -457,12 +457,8 @@ enum Op {
     /// Reverses the event of this number (modulo), wholly or a share.
     Reverse(usize, Option<(u64, u64)>),
     Evaluate,
-    /// Sets the numeric leaf of this number (modulo) of the account's
-    /// JSON to the value.
-    Edit(usize, u64),
-    /// Removes the last element of the non-empty JSON array of this number
-    /// (modulo).
-    Remove(usize),
+    /// Edits the account's JSON (see [`edited_anywhere`]).
+    Edit(usize, Edit),
     /// The next event at an instant near chrono's ends (see `far`), the
     /// clock moved there if it is later.
     Jump(u8),
@@ -497,8 +493,10 @@ fn op() -> impl Strategy<Value = (u32, Op)> {
         2 => (any::<usize>(), proptest::option::of((0u64..4, 1u64..4)))
             .prop_map(|(i, s)| Op::Reverse(i, s.map(|(n, d)| (n.min(d), d)))),
         1 => Just(Op::Evaluate),
-        3 => (any::<usize>(), select(RICH_EDGES.to_vec())).prop_map(|(i, v)| Op::Edit(i, v)),
-        1 => any::<usize>().prop_map(Op::Remove),
+        3 => (any::<usize>(), select(RICH_EDGES.to_vec()))
+            .prop_map(|(i, v)| Op::Edit(i, Edit::Number(v))),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(i, end)| Op::Edit(i, Edit::Date(end))),
+        1 => any::<usize>().prop_map(|i| Op::Edit(i, Edit::Pop)),
         1 => (0u8..6).prop_map(Op::Jump),
         1 => (0u64..12).prop_map(Op::HighId),
         1 => Just(Op::Switch),
@@ -522,43 +520,70 @@ fn far(which: u8) -> DateTime<Utc> {
     }
 }
 
-/// The JSON pointers of `value`'s numeric leaves and of its non-empty
-/// arrays, in document order.
-fn leaves(value: &Value, at: String, numbers: &mut Vec<String>, arrays: &mut Vec<String>) {
+/// The JSON pointers of `value`'s numeric leaves, of its strings that
+/// read as dates or instants, and of its non-empty arrays, in document
+/// order.
+fn leaves(value: &Value, at: String, found: &mut [Vec<String>; 3]) {
     let escape = |k: &str| k.replace('~', "~0").replace('/', "~1");
     match value {
-        Value::Number(_) => numbers.push(at),
+        Value::Number(_) => found[0].push(at),
+        Value::String(text) => {
+            let instant = text.parse::<DateTime<Utc>>().is_ok();
+            if instant || text.parse::<chrono::NaiveDate>().is_ok() {
+                found[1].push(at);
+            }
+        }
         Value::Array(items) => {
             if !items.is_empty() {
-                arrays.push(at.clone());
+                found[2].push(at.clone());
             }
             for (i, v) in items.iter().enumerate() {
-                leaves(v, format!("{at}/{i}"), numbers, arrays);
+                leaves(v, format!("{at}/{i}"), found);
             }
         }
         Value::Object(map) => {
             for (k, v) in map {
-                leaves(v, format!("{at}/{}", escape(k)), numbers, arrays);
+                leaves(v, format!("{at}/{}", escape(k)), found);
             }
         }
         _ => {}
     }
 }
 
-/// `account` with a numeric leaf set (`Some(to)`) or an array's last
-/// element removed (`None`), chosen by `pick`, if it reads back.
-fn edited_anywhere(account: &Account, pick: usize, to: Option<u64>) -> Option<Account> {
+/// An edit of [`edited_anywhere`].
+#[derive(Clone, Copy, Debug)]
+enum Edit {
+    /// A numeric leaf set to this.
+    Number(u64),
+    /// A date or instant moved to chrono's end (`true`) or start.
+    Date(bool),
+    /// An array's last element removed.
+    Pop,
+}
+
+/// `account` with the leaf or array of this number (modulo) edited, if it
+/// reads back.
+fn edited_anywhere(account: &Account, pick: usize, edit: Edit) -> Option<Account> {
     let mut json = serde_json::to_value(account).ok()?;
-    let (mut numbers, mut arrays) = (Vec::new(), Vec::new());
-    leaves(&json, String::new(), &mut numbers, &mut arrays);
-    match to {
-        Some(to) => {
-            let at = numbers.get(pick % numbers.len().max(1))?;
-            *json.pointer_mut(at)? = to.into();
+    let mut found = [Vec::new(), Vec::new(), Vec::new()];
+    leaves(&json, String::new(), &mut found);
+    let [numbers, dates, arrays] = &found;
+    let among = |list: &Vec<String>| list.get(pick % list.len().max(1)).cloned();
+    match edit {
+        Edit::Number(to) => *json.pointer_mut(&among(numbers)?)? = to.into(),
+        Edit::Date(end) => {
+            let leaf = json.pointer_mut(&among(dates)?)?;
+            let instant = leaf.as_str()?.parse::<DateTime<Utc>>().is_ok();
+            let to = match (instant, end) {
+                (true, true) => serde_json::to_value(DateTime::<Utc>::MAX_UTC).ok()?,
+                (true, false) => serde_json::to_value(DateTime::<Utc>::MIN_UTC).ok()?,
+                (false, true) => serde_json::to_value(chrono::NaiveDate::MAX).ok()?,
+                (false, false) => serde_json::to_value(chrono::NaiveDate::MIN).ok()?,
+            };
+            *leaf = to;
         }
-        None => {
-            let at = arrays.get(pick % arrays.len().max(1))?;
-            json.pointer_mut(at)?.as_array_mut()?.pop();
+        Edit::Pop => {
+            json.pointer_mut(&among(arrays)?)?.as_array_mut()?.pop();
         }
     }
     serde_json::from_value(json).ok()
@@ -662,15 +687,8 @@ proptest! {
                     prop_assert_eq!(&in_place, &copied);
                     continue;
                 }
-                Op::Edit(pick, to) => {
-                    if let Some(account) = edited_anywhere(&in_place, pick, Some(to)) {
-                        in_place = account;
-                        copied = in_place.clone();
-                    }
-                    continue;
-                }
-                Op::Remove(pick) => {
-                    if let Some(account) = edited_anywhere(&in_place, pick, None) {
+                Op::Edit(pick, edit) => {
+                    if let Some(account) = edited_anywhere(&in_place, pick, edit) {
                         in_place = account;
                         copied = in_place.clone();
                     }
