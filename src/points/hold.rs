@@ -688,17 +688,21 @@ impl Ledger {
     #[cold]
     pub(crate) fn cap_owed_held(&mut self) {
         let claimed = self.held_claims.iter().filter(|c| c.owed).map(|c| c.points);
-        let total: u64 = self.owed_held.iter().map(|&(_, p)| p).chain(claimed).sum();
-        let mut excess = total.saturating_sub(self.owed);
+        // Summed wide: a stored or edited ledger may hold marks whose sum
+        // passes `u64::MAX`, and they are cut down here all the same.
+        let marks = self.owed_held.iter().map(|&(_, p)| p).chain(claimed);
+        let total: u128 = marks.map(u128::from).sum();
+        let mut excess = total.saturating_sub(u128::from(self.owed));
         // Other lots' claims first: the award's own held points are its own.
         let claims = self.held_claims.iter_mut().rev().filter(|c| c.owed);
         for points in claims
             .map(|c| &mut c.points)
             .chain(self.owed_held.iter_mut().rev().map(|(_, p)| p))
         {
-            let cut = excess.min(*points);
+            // At most `*points`, so it fits.
+            let cut = excess.min(u128::from(*points)) as u64;
             *points -= cut;
-            excess -= cut;
+            excess -= u128::from(cut);
         }
         self.owed_held.retain(|&(_, points)| points > 0);
         self.held_claims.retain(|c| c.points > 0);
@@ -926,6 +930,28 @@ mod tests {
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[visit(1, t(0))]);
         (p, l)
+    }
+
+    #[test]
+    fn marks_of_held_debt_past_u64_max_in_all_are_cut_without_overflow() {
+        // A ledger stored or edited with held debt marks summing past
+        // `u64::MAX`: an award paying debt cuts them down, and panics in
+        // no build.
+        let p = shop(100, "", r#"{ "clawback": "debt" }"#);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        assert!(l.hold("h".into(), 60, t(1)).is_ok());
+        let r = p.reverse(&mut l, "x".into(), EventId(1), Portion::Whole {}, t(2));
+        assert!(r.is_ok_and(|r| r.owed > 0));
+        let mut json = serde_json::to_value(&l).unwrap_or_default();
+        json["owed_held"] = serde_json::json!([[0, u64::MAX], [1, u64::MAX]]);
+        let mut l: Ledger = serde_json::from_value(json).unwrap_or_else(|e| unreachable!("{e}"));
+        let owed = l.owed();
+        earn(&p, &mut l, &[visit(2, t(3))]);
+        assert!(l.owed() < owed);
+        // The marks stand for no more than the debt left.
+        let marked: u128 = l.owed_held.iter().map(|&(_, p)| u128::from(p)).sum();
+        assert!(marked <= u128::from(l.owed()));
     }
 
     #[test]
