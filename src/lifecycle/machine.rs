@@ -89,9 +89,10 @@
 //!   `now` that noticed it, and deadlines are inclusive: a `tick` at exactly
 //!   the deadline fires it. A guarded timeout is not due before its guard
 //!   holds: one whose guard only came to hold with an event after its
-//!   deadline fires at the newest activity, not back at the deadline. When several timeouts of a state are due, the
-//!   one with the earliest deadline fires, and the new
-//!   state's own timeouts are then considered, so one `tick` can cascade
+//!   deadline fires at the newest activity, not back at the deadline. When
+//!   several timeouts of a state are due, the one with the earliest
+//!   deadline fires, and the new state's own timeouts are then considered,
+//!   so one `tick` can cascade
 //!   (`engaged` → `lapsed` → `dormant` above). Validation rejects two
 //!   timeouts of a state that fall due together for a user who arrived in
 //!   it quietly (by an event, or by a path of timeouts from their last
@@ -1420,8 +1421,9 @@ impl Arrivals {
 /// [`Trigger::collides_with`]). Arriving on an event (or as a new user) is
 /// arriving idle for 0 days; on a timeout, idle for as long as the quiet
 /// path that led there, which starts at the user's last activity: on an
-/// event that entered a state, or anywhere on the way. Measured in days from the last activity, a state
-/// reached idle for `o` has `idle_days: a` due at `max(a, o)` (already idle
+/// event that entered a state, or anywhere on the way. Measured in days
+/// from the last activity, a state reached idle for `o` has `idle_days: a`
+/// due at `max(a, o)` (already idle
 /// that long, it fires on arrival) from the deadline `a`, and
 /// `days_in_state: b` due at `o + b` from the deadline `o + b`, as
 /// [`Machine::tick`] orders them; so an idle and a days-in-state timeout tie

@@ -547,10 +547,11 @@ impl<Tz: TimeZone> LifecyclePolicy<Tz> {
     /// days are known for the
     /// [`MAX_RETENTION_WINDOW_DAYS`](super::MAX_RETENTION_WINDOW_DAYS) days
     /// up to the newest one: a late active day further back is counted as
-    /// an event but completes no window. One thing is judged on arrival: a key action counts towards activation if
-    /// it falls within `activation.within_days` of the acquisition day known
-    /// when it arrives; a sign-up arriving later that moves that day back
-    /// does not judge the key actions already seen again.
+    /// an event but completes no window. One thing is judged on arrival: a
+    /// key action counts towards activation if it falls within
+    /// `activation.within_days` of the acquisition day known when it
+    /// arrives; a sign-up arriving later that moves that day back does not
+    /// judge the key actions already seen again.
     ///
     /// ```
     /// use chrono::{TimeZone, Utc};
