@@ -736,9 +736,13 @@ impl LevelLadder {
                         None => (f64::NAN, false, false),
                     },
                     Requirement::ScoreTopPercent { percent } => match inputs.top_fraction {
+                        // Fractions are compared with fractions: `f × 100`
+                        // can round below a whole percent it equals (0.29 ×
+                        // 100 is 28.999…), while `f` and `percent / 100` are
+                        // each the nearest double to the same value.
                         Some(f) => {
-                            let pct = f * 100.0;
-                            (pct, pct < percent, pct < percent / lw)
+                            let share = percent / 100.0;
+                            (f * 100.0, f < share, f < share / lw)
                         }
                         None => (f64::NAN, false, false),
                     },
@@ -1104,6 +1108,41 @@ mod tests {
         assert_eq!(step.err(), Some(overflow.clone()));
         assert_eq!(full.lock(&ladder, 1).err(), Some(overflow));
         assert_eq!(full, before);
+    }
+
+    #[test]
+    fn score_percentiles_are_exact_at_their_edges() {
+        // Of 100 members, the 30th (29 strictly above) is not in the top
+        // 29%, the 29th is; and likewise for 57% and 58%, where `f × 100`
+        // rounds below the percent.
+        let ladder = |percent: f64| {
+            LevelLadderSpec {
+                utc_offset: UtcOffset::UTC,
+                base: "new".into(),
+                low_water: 1.0,
+                grace_days: 0,
+                levels: vec![LevelSpec {
+                    name: "top".into(),
+                    requirements: vec![Requirement::ScoreTopPercent { percent }],
+                    keep_once_reached: false,
+                }],
+                dedupe: DedupeWindow::default(),
+            }
+            .validate()
+            .unwrap()
+        };
+        let population = ScoreSnapshot::new((1..=100).map(f64::from));
+        let a = MemberActivity::new(UserId(1));
+        for (percent, above) in [(29.0, 29), (57.0, 57), (58.0, 58), (50.0, 50), (5.0, 5)] {
+            let inputs = |n_above: u32| LevelInputs {
+                joined_at: None,
+                top_fraction: Some(population.top_fraction(f64::from(100 - n_above))),
+            };
+            let edge = ladder(percent).check(1, &a, inputs(above), t(0));
+            assert!(!edge[0].met && !edge[0].holds, "{percent}%: {edge:?}");
+            let inside = ladder(percent).check(1, &a, inputs(above - 1), t(0));
+            assert!(inside[0].met && inside[0].holds, "{percent}%: {inside:?}");
+        }
     }
 
     #[test]
