@@ -314,3 +314,63 @@ proptest! {
         check(&model, &reference, &stream)?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// With a membership list (banned and departed users) and a dedupe
+    /// window small enough to refuse late events, the batch path still
+    /// equals the online one, state for state, and its summary counts the
+    /// online outcomes.
+    #[test]
+    fn the_batch_path_equals_the_online_one_with_standing_and_small_windows(
+        spec in spec(),
+        stream in stream(),
+        horizon in 1u32..30,
+        max_ids in 1u16..6,
+        banned in 1u64..7,
+        departed in 1u64..7,
+    ) {
+        use growthkit::community::Community;
+        use growthkit::CommunityId;
+        let spec = EngagementModelSpec { dedupe: DedupeWindow { horizon_hours: horizon, max_ids }, ..spec };
+        let model = spec.validate().unwrap();
+        let mut c = Community::new(CommunityId(1), UserId(0), t0());
+        for u in 1..6 {
+            c.join(UserId(u), t0()).unwrap();
+        }
+        if banned < 6 {
+            c.ban(UserId(0), UserId(banned)).unwrap();
+        }
+        let _ = c.leave(UserId(departed));
+        let mut states: HashMap<UserId, MemberScore> = HashMap::new();
+        let (mut credited, mut too_late, mut duplicates, mut not_counted) = (0u64, 0u64, 0u64, 0u64);
+        for i in &stream {
+            if i.is_self() {
+                continue;
+            }
+            for u in [Some(i.actor), i.target].into_iter().flatten() {
+                let s = states.entry(u).or_insert_with(|| MemberScore::new(u));
+                match model.score_explained(s, i, &c) {
+                    Ok(credit) => match credit.outcome {
+                        Outcome::Credited => credited += 1,
+                        Outcome::Duplicate => duplicates += 1,
+                        Outcome::NotCounted { .. } => not_counted += 1,
+                        _ => {}
+                    },
+                    Err(_) => too_late += 1,
+                }
+            }
+        }
+        let log = InteractionLog::new(stream.iter().copied());
+        let batch = score_log(&model, &log, &c);
+        for (u, s) in &states {
+            prop_assert_eq!(batch.get(*u), Some(s), "{}", u);
+        }
+        let sum = batch.summary();
+        prop_assert_eq!(
+            (sum.credited, sum.too_late, sum.duplicates, sum.not_counted),
+            (credited, too_late, duplicates, not_counted)
+        );
+    }
+}
