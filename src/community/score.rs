@@ -445,7 +445,9 @@ impl<Tz: TimeZone> EngagementModel<Tz> {
             } else {
                 // A late interaction adds its own contribution, decayed to
                 // the stored time; the value never rewinds.
-                let late = to_micro(add as f64 * self.decay(ledger.as_of - e.at_ms));
+                // Saturating: a state edited outside the library may hold
+                // any `as_of`, and the event may come before 1970.
+                let late = to_micro(add as f64 * self.decay(ledger.as_of.saturating_sub(e.at_ms)));
                 ledger.micro = ledger.micro.saturating_add(late);
             }
         }
@@ -822,6 +824,32 @@ mod tests {
             m.score_explained(&mut gone, &to_gone, &c).unwrap().outcome,
             Outcome::NotCounted { user: UserId(3) }
         );
+    }
+
+    #[test]
+    fn a_late_event_before_1970_on_an_edited_state_does_not_overflow() {
+        let m = model(r#"{"half_life_hours": 24, "kinds": {"post": {"given": 1}}}"#);
+        let mut s = MemberScore::new(UserId(1));
+        m.score(
+            &mut s,
+            &act(1, t(0), 1, None, InteractionKind::Post),
+            &Everyone,
+        )
+        .unwrap();
+        // A saved state whose time was edited to the end of `i64`.
+        s.given.as_of = i64::MAX;
+        let early = Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).unwrap();
+        let credit = m
+            .score_explained(
+                &mut s,
+                &act(2, early, 1, None, InteractionKind::Post),
+                &Everyone,
+            )
+            .unwrap();
+        assert_eq!((credit.points, credit.outcome), (1.0, Outcome::Credited));
+        // Its contribution decayed to nothing across the gap; the value stays.
+        assert_eq!(s.given.micro, 1_000_000);
+        assert_eq!(s.given.as_of, i64::MAX);
     }
 
     #[test]
