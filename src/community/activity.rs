@@ -82,6 +82,10 @@ pub const GIVERS: usize = 16;
 /// How many recent contents are remembered to count topics once.
 const RECENT_CONTENTS: usize = 8;
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// One local day's counts.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct DayCounts {
@@ -126,6 +130,10 @@ pub struct MemberActivity {
     days: VecDeque<DayCounts>,
     totals: [u64; Counter::COUNT],
     days_active_total: u32,
+    /// Days with a reaction received, all time. States saved before it
+    /// was kept read 0; the buckets kept then give a lower bound.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    days_reacted_total: u32,
     givers: Vec<Giver>,
     recent_entered: Vec<ContentId>,
     recent_replied: Vec<ContentId>,
@@ -169,6 +177,7 @@ impl MemberActivity {
             days: VecDeque::new(),
             totals: [0; Counter::COUNT],
             days_active_total: 0,
+            days_reacted_total: 0,
             givers: Vec::new(),
             recent_entered: Vec::new(),
             recent_replied: Vec::new(),
@@ -309,8 +318,17 @@ impl MemberActivity {
                 bucket.active = true;
                 self.days_active_total = self.days_active_total.saturating_add(1);
             }
+            let reacted = |b: &DayCounts| {
+                b.counts
+                    .get(Counter::ReactionsReceived as usize)
+                    .is_some_and(|&n| n > 0)
+            };
+            let had_reaction = reacted(bucket);
             for (c, add) in bucket.counts.iter_mut().zip(adds) {
                 *c = c.saturating_add(u32::try_from(add).unwrap_or(u32::MAX));
+            }
+            if !had_reaction && reacted(bucket) {
+                self.days_reacted_total = self.days_reacted_total.saturating_add(1);
             }
         }
         for (t, add) in self.totals.iter_mut().zip(adds) {
@@ -385,7 +403,8 @@ impl MemberActivity {
         }
     }
 
-    /// Days in the window with at least one reaction received.
+    /// Days in the window with at least one reaction received, or all time
+    /// for `None`.
     pub fn days_with_reactions_received(&self, today: LocalDay, window: Option<u16>) -> u64 {
         let received = |b: &&DayCounts| {
             b.counts
@@ -394,8 +413,10 @@ impl MemberActivity {
         };
         match window {
             Some(days) => self.window(today, days).filter(received).count() as u64,
-            // Beyond the horizon only the buckets kept can say.
-            None => self.days.iter().filter(received).count() as u64,
+            // A day leaves the buckets only once no event can reach it, so
+            // the total never counts a day twice.
+            None => u64::from(self.days_reacted_total)
+                .max(self.days.iter().filter(received).count() as u64),
         }
     }
 

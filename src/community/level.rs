@@ -1111,6 +1111,72 @@ mod tests {
     }
 
     #[test]
+    fn an_all_time_received_from_counts_days_beyond_the_horizon() {
+        // No requirement has a window, so the ladder keeps one day of
+        // buckets; reactions on three days must still count as three days.
+        let ladder = LevelLadderSpec {
+            utc_offset: UtcOffset::UTC,
+            base: "new".into(),
+            low_water: 1.0,
+            grace_days: 0,
+            levels: vec![LevelSpec {
+                name: "liked".into(),
+                requirements: vec![Requirement::ReceivedFrom {
+                    reactions: 3,
+                    members: 2,
+                    days: 3,
+                    window_days: None,
+                }],
+                keep_once_reached: false,
+            }],
+            dedupe: DedupeWindow::default(),
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(ladder.horizon_days(), 1);
+        let me = UserId(1);
+        let mut a = MemberActivity::new(me);
+        for d in 0..3_u64 {
+            let like = Event::new(
+                EventId(d),
+                UserId(2 + d % 2),
+                t(d as i64),
+                EventKind::Reaction {
+                    community: None,
+                    content: ContentId(1),
+                    to: Some(me),
+                },
+            );
+            ladder.record(&mut a, &like).unwrap();
+        }
+        let today = LocalDay::of(t(2), &UtcOffset::UTC.zone());
+        assert_eq!(a.days_with_reactions_received(today, None), 3);
+        let mut level = MemberLevel::new(me);
+        let up = ladder
+            .step(&mut level, &a, LevelInputs::default(), t(2))
+            .unwrap();
+        assert_eq!(up.map(|c| c.to), Some(1));
+        // A JSON round trip keeps the all-time count.
+        let back: MemberActivity =
+            serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.days_with_reactions_received(today, None), 3);
+        // A redelivered or same-day reaction adds no day.
+        let again = Event::new(
+            EventId(9),
+            UserId(2),
+            t(2),
+            EventKind::Reaction {
+                community: None,
+                content: ContentId(1),
+                to: Some(me),
+            },
+        );
+        ladder.record(&mut a, &again).unwrap();
+        assert_eq!(a.days_with_reactions_received(today, None), 3);
+    }
+
+    #[test]
     fn score_percentiles_are_exact_at_their_edges() {
         // Of 100 members, the 30th (29 strictly above) is not in the top
         // 29%, the 29th is; and likewise for 57% and 58%, where `f × 100`
