@@ -410,14 +410,16 @@ struct HeldLevel {
 /// [`Account::redeem`]); they never touch the tier, which counts points
 /// earned, not the balance.
 ///
-/// A failed step leaves the account unchanged: `earn` and `reverse_in` work
-/// on a copy that replaces the account on success. That costs one clone of
-/// the member's state per fresh event (bounded: a few to a few tens of
-/// kilobytes with the default history limits); a redelivered event, another
-/// member's event or a reserved id returns before any copy, and a program
-/// with none of the three sections needs none (only the ledger moves, and
-/// its step is all or nothing itself). The batch path ([`Program::apply`])
-/// does not pay it.
+/// A failed step leaves the account unchanged. `reverse_in` works on a copy
+/// that replaces the account on success. `earn` steps the account itself
+/// when nothing after the rule awards (which fail, if at all, before
+/// changing anything) can fail, as in every account not built or edited to
+/// sit near the end of its counts (see [`Program::earn`]), and on such a
+/// copy otherwise. A copy costs one clone of the member's state (bounded: a
+/// few to a few tens of kilobytes with the default history limits); a
+/// redelivered event, another member's event or a reserved id returns
+/// before any copy, and a program with none of the three sections needs
+/// none (only the ledger moves, and its step is all or nothing itself).
 ///
 /// # Example
 ///
