@@ -2,7 +2,9 @@
 //!
 //! A [`MemberActivity`] keeps, for one member, a bucket of [`Counter`]s per
 //! local day over a bounded horizon (the longest window any level looks
-//! at), all-time totals, and the recent members who reacted to them (for
+//! at), all-time totals (of each counter, of active days and of days with a
+//! reaction received, so an all-time requirement counts days past the
+//! horizon too), and the recent members who reacted to them (for
 //! "received from at least N members"). Events map to counters as follows:
 //!
 //! | event | counter (on whose activity) |
@@ -126,7 +128,8 @@ struct Giver {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct MemberActivity {
     user: UserId,
-    /// Active days, oldest first, within the horizon.
+    /// Daily buckets (a day the member was active, reacted to or
+    /// flagged), oldest first, within the horizon.
     days: VecDeque<DayCounts>,
     totals: [u64; Counter::COUNT],
     days_active_total: u32,
