@@ -428,7 +428,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     for event in events {
         heat.apply(event);
     }
-    println!("topic        heat  velocity (1: steady; above 2: trending)");
+    println!("topic        heat  velocity (1: steady; 2 or more, with heat 20 or more: trending)");
     for (topic, name) in TOPICS {
         let t = heat
             .topic_trend(topic, today)
