@@ -951,14 +951,16 @@ impl<Tz: TimeZone> Program<Tz> {
     ///
     /// The step runs on the account itself when everything after the rule
     /// awards (which fail, if at all, before changing anything) is sure to
-    /// succeed: when the event can award at most 2^62 points, and every
-    /// count the step adds to (balances, tallies, badge counts), version,
-    /// lot number and bonus id is far from the end of its type (as in every
-    /// account but one built or edited to be near them), and no badge holds
-    /// a level its count does not reach (as after a catalog raised its
-    /// thresholds: the step could revoke it). Otherwise it runs on a copy,
-    /// kept only once every part has succeeded, in time proportional to the
-    /// account's lots, statement and remembered awards.
+    /// succeed: when the event can award at most 2^62 points (and the
+    /// program's bonuses, and a purchase's qualifying spend, come to at
+    /// most as much), every count the step adds to (balances, tallies,
+    /// streak, badge counts), version, lot number and bonus id is far from
+    /// the end of its type (as in every account but one built or edited to
+    /// be near them), a bonus's expiry falls within chrono's calendar, and
+    /// no badge holds a level its count does not reach (as after a catalog
+    /// raised its thresholds: the step could revoke it). Otherwise it runs
+    /// on a copy, kept only once every part has succeeded, in time
+    /// proportional to the account's lots, statement and remembered awards.
     pub fn earn(
         &self,
         account: &mut Account,
