@@ -133,8 +133,8 @@ pub enum Admission {
     Fresh,
     /// Seen before: applying it again must change nothing.
     Duplicate,
-    /// Older than an id the window has already forgotten, so whether it is
-    /// new cannot be known; refused.
+    /// At or before the time of an id the window has already forgotten, so
+    /// whether it is new cannot be known; refused.
     TooLate,
 }
 
