@@ -99,6 +99,15 @@ pub struct DayCounts {
     pub counts: [u32; Counter::COUNT],
 }
 
+impl DayCounts {
+    /// Whether the member received a reaction that day.
+    fn reacted_to(&self) -> bool {
+        self.counts
+            .get(Counter::ReactionsReceived as usize)
+            .is_some_and(|&n| n > 0)
+    }
+}
+
 /// A recent reaction giver and the last day they gave one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 struct Giver {
@@ -321,16 +330,11 @@ impl MemberActivity {
                 bucket.active = true;
                 self.days_active_total = self.days_active_total.saturating_add(1);
             }
-            let reacted = |b: &DayCounts| {
-                b.counts
-                    .get(Counter::ReactionsReceived as usize)
-                    .is_some_and(|&n| n > 0)
-            };
-            let had_reaction = reacted(bucket);
+            let had_reaction = bucket.reacted_to();
             for (c, add) in bucket.counts.iter_mut().zip(adds) {
                 *c = c.saturating_add(u32::try_from(add).unwrap_or(u32::MAX));
             }
-            if !had_reaction && reacted(bucket) {
+            if !had_reaction && bucket.reacted_to() {
                 self.days_reacted_total = self.days_reacted_total.saturating_add(1);
             }
         }
@@ -409,11 +413,7 @@ impl MemberActivity {
     /// Days in the window with at least one reaction received, or all time
     /// for `None`.
     pub fn days_with_reactions_received(&self, today: LocalDay, window: Option<u16>) -> u64 {
-        let received = |b: &&DayCounts| {
-            b.counts
-                .get(Counter::ReactionsReceived as usize)
-                .is_some_and(|&n| n > 0)
-        };
+        let received = |b: &&DayCounts| b.reacted_to();
         match window {
             Some(days) => self.window(today, days).filter(received).count() as u64,
             // A day leaves the buckets only once no event can reach it, so
