@@ -664,10 +664,8 @@ impl Ledger {
         self.trim_claws();
         // A reversed bonus is named otherwise while its points are held.
         let (lots, claims) = (&self.lots, &self.held_claims);
-        self.shown_sources.retain(|&(bonus, _)| {
-            lots.iter().any(|l| l.source == bonus && l.held > 0)
-                || claims.iter().any(|c| c.source == bonus)
-        });
+        self.shown_sources
+            .retain(|&(bonus, _)| still_held(lots, claims, bonus));
     }
 
     /// Keeps the held points to claw at capture within the forgiven and
@@ -882,6 +880,13 @@ fn shown(names: &[(EventId, EventId)], source: EventId) -> EventId {
         .map_or(source, |&(_, shown_as)| shown_as)
 }
 
+/// Whether points of event `source` are still held, in its own lot or as
+/// a claim on another's: a hold's close has them to settle.
+pub(super) fn still_held(lots: &[super::Lot], claims: &[HeldClaim], source: EventId) -> bool {
+    lots.iter().any(|l| l.source == source && l.held > 0)
+        || claims.iter().any(|c| c.source == source)
+}
+
 /// The points `marks` records for lot `lot`.
 fn marked(marks: &[(u64, u64)], lot: u64) -> u64 {
     marks
@@ -908,7 +913,6 @@ fn unmark(marks: &mut [(u64, u64)], lot: u64, points: u64) {
     }
 }
 
-/// `serde` skips a zero.
 /// The points held in lot `lot` (0 once it is gone).
 pub(super) fn held_in(lots: &[super::Lot], lot: u64) -> u64 {
     lots.iter().find(|l| l.id == lot).map_or(0, |l| l.held)

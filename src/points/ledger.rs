@@ -1498,8 +1498,7 @@ impl Ledger {
                 .for_each(relabel);
             // Held points of the bonus that its hold's close settles with
             // this reversal are named after `shown_as` then too.
-            let settles_later = self.lots.iter().any(|l| l.source == bonus && l.held > 0)
-                || self.held_claims.iter().any(|c| c.source == bonus);
+            let settles_later = super::hold::still_held(&self.lots, &self.held_claims, bonus);
             if settles_later && !self.shown_sources.iter().any(|&(b, _)| b == bonus) {
                 self.shown_sources.push((bonus, shown_as));
             }
