@@ -607,6 +607,7 @@ impl Account {
     /// id, and events remembered for the tier or badges though they earned
     /// nothing), so a reversal never reaches both.
     fn allocate_bonus_id(&mut self) -> Result<EventId, AccountError> {
+        // `bonus_ids_passed_over` counts the lists looked in here.
         loop {
             let id = self.next_bonus;
             self.next_bonus = id.checked_sub(1).ok_or(AccountError::Overflow)?;
@@ -617,6 +618,15 @@ impl Account {
                 return Ok(EventId(id));
             }
         }
+    }
+
+    /// At most how many ids [`Account::allocate_bonus_id`] passes over in
+    /// one step: the events its lists name, and the step's own event
+    /// (which its awards add to them).
+    fn bonus_ids_passed_over(&self) -> u64 {
+        let named = self.ledger.earnings().len() + self.ledger.cut_awards().len();
+        let named = named.saturating_add(self.contributions.len());
+        u64::try_from(named).unwrap_or(u64::MAX).saturating_add(1)
     }
 }
 
@@ -985,14 +995,10 @@ impl<Tz: TimeZone> Program<Tz> {
         if in_place && self.steps_in_place(account, event) {
             // The rule awards fail, if at all, before changing anything;
             // `steps_in_place` makes sure the rest succeeds.
-            return self
-                .earn_in(account, event, stage)
-                .map_err(|partly| partly.error);
+            return self.earn_in(account, event, stage);
         }
         let mut next = account.clone();
-        let outcome = self
-            .earn_in(&mut next, event, stage)
-            .map_err(|partly| partly.error)?;
+        let outcome = self.earn_in(&mut next, event, stage)?;
         *account = next;
         Ok(outcome)
     }
@@ -1030,20 +1036,29 @@ impl<Tz: TimeZone> Program<Tz> {
             .saturating_add(bonus_lots)
             .saturating_add(1);
         // A bonus id is drawn for each bonus, passing over the events a
-        // reversal can still name (see `Account::allocate_bonus_id`), and
-        // this one.
-        let named = acc.ledger.earnings().len() + acc.ledger.cut_awards().len();
-        let named = named.saturating_add(acc.contributions.len());
-        let bonus_ids = bonus_lots
-            .saturating_add(u64::try_from(named).unwrap_or(u64::MAX))
-            .saturating_add(1);
-        let tier = match (&rules.tiers, &acc.tier) {
-            (Some(ladder), Some(status)) => ladder.current(status).ok().map(|t| t.multiplier),
-            // A ladder added since starts its members at the base tier.
-            (Some(ladder), None) => ladder.tiers().first().map(|t| t.multiplier),
-            (None, _) => None,
+        // reversal can still name.
+        let bonus_ids = bonus_lots.saturating_add(acc.bonus_ids_passed_over());
+        // The tier's multiplier, and whether its record is sure to succeed.
+        let (tier, records_safely) = match (&rules.tiers, &acc.tier) {
+            (Some(ladder), Some(status)) => {
+                let spend = match (ladder.spec().basis, &event.kind) {
+                    (QualifyingBasis::Spend { .. }, EventKind::Purchase { amount }) => {
+                        ladder.qualifying_spend(*amount).ok()
+                    }
+                    _ => Some(0),
+                };
+                (
+                    ladder.current(status).ok().map(|t| t.multiplier),
+                    ladder.records_safely(status, ROOM) && spend.is_some_and(|s| s <= ROOM),
+                )
+            }
+            // A ladder added since starts its members at the base tier,
+            // with nothing counted.
+            (Some(ladder), None) => (ladder.tiers().first().map(|t| t.multiplier), true),
+            (None, _) => (None, true),
         };
-        acc.version < u64::MAX
+        records_safely
+            && acc.version < u64::MAX
             && self
                 .awards_at_most(event, tier)
                 .is_some_and(|most| most <= ROOM)
@@ -1056,19 +1071,6 @@ impl<Tz: TimeZone> Program<Tz> {
                 .badges
                 .as_ref()
                 .is_none_or(|c| c.counts_safely(&acc.badges, ROOM))
-            && match (&rules.tiers, &acc.tier) {
-                (Some(ladder), Some(status)) => {
-                    ladder.records_safely(status, ROOM)
-                        && match (ladder.spec().basis, &event.kind) {
-                            (QualifyingBasis::Spend { .. }, EventKind::Purchase { amount }) => {
-                                ladder.qualifying_spend(*amount).is_ok_and(|s| s <= ROOM)
-                            }
-                            _ => true,
-                        }
-                }
-                // A ladder added since starts afresh, with nothing counted.
-                _ => true,
-            }
     }
 
     /// [`Program::earn`] for a batch (a simulation), without the copy that
@@ -1184,29 +1186,19 @@ impl<Tz: TimeZone> Program<Tz> {
         })
     }
 
-    /// The step of [`Program::earn`], on the account or its copy: an error
-    /// says whether it left the account partly stepped (only the part
-    /// after the rule awards can).
+    /// The step of [`Program::earn`], on the account or its copy.
     fn earn_in(
         &self,
         acc: &mut Account,
         event: &Event,
         stage: Option<Stage>,
-    ) -> Result<AccountOutcome, Partly> {
+    ) -> Result<AccountOutcome, AccountError> {
         let mut context = EarnContext { stage, tier: None };
         let mut earned = Earned::default();
-        self.earn_rules(acc, event, (&mut context, &mut earned), None)
-            .map_err(|error| Partly {
-                error,
-                changed: false,
-            })?;
+        self.earn_rules(acc, event, (&mut context, &mut earned), None)?;
         let mut settled = Settled::default();
         let mut beyond = Beyond::default();
-        self.earn_beyond_rules(acc, event, earned.total, (&mut settled, Some(&mut beyond)))
-            .map_err(|error| Partly {
-                error,
-                changed: true,
-            })?;
+        self.earn_beyond_rules(acc, event, earned.total, (&mut settled, Some(&mut beyond)))?;
         let Beyond { check_in, tier } = beyond;
         let mut entries: Vec<Entry> = earned.entries(event).collect();
         entries.append(&mut settled.entries);
