@@ -2,34 +2,23 @@
 //! shard tallies in any grouping equals one pass; a user's events may arrive
 //! in any order; everything survives a JSON round trip; nothing panics.
 
+#[path = "support/analytics.rs"]
+mod vocabulary;
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, TimeZone, Utc};
 use growthkit::analytics::{
     CohortBy, Funnel, FunnelSpec, FunnelTally, IntervalClock, IntervalUnit, Retention,
     RetentionSpec, RetentionTally, Stickiness, StickinessSpec, StickinessTally,
 };
-use growthkit::{Event, EventId, EventKind, KindPattern, KindTag, LocalDay, UserId};
+use growthkit::{Event, EventId, KindPattern, KindTag, LocalDay, UserId};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use vocabulary::{kind, pattern};
 
 const USERS: u64 = 8;
 const SHARDS: usize = 4;
 
 fn base() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
-}
-
-fn kind(index: u8) -> EventKind {
-    match index % 5 {
-        0 => EventKind::SignedUp,
-        1 => EventKind::Visited,
-        2 => EventKind::ActionCompleted {
-            action: "lesson".into(),
-        },
-        3 => EventKind::Custom {
-            name: "paid".into(),
-        },
-        _ => EventKind::CheckIn { community: None },
-    }
 }
 
 /// Offsets over three weeks, half of them on whole hours so that ties,
@@ -110,18 +99,6 @@ fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std
     let json = serde_json::to_string(value).unwrap();
     let back: T = serde_json::from_str(&json).unwrap();
     assert_eq!(&back, value);
-}
-
-fn pattern(index: u8) -> KindPattern {
-    [
-        "signed_up",
-        "visited",
-        "action_completed:lesson",
-        "custom:paid",
-        "*",
-    ][index as usize % 5]
-        .parse()
-        .unwrap()
 }
 
 fn funnel_spec() -> impl Strategy<Value = FunnelSpec> {

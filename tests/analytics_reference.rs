@@ -5,6 +5,8 @@
 //! and exact N-day edges are hit; users and events are split across shards
 //! in random ways, and builders are read back from JSON mid-stream.
 
+#[path = "support/analytics.rs"]
+mod vocabulary;
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use growthkit::analytics::{
@@ -12,37 +14,12 @@ use growthkit::analytics::{
     IntervalRow, IntervalUnit, Ratio, RetentionBuilder, RetentionSpec, RetentionTally,
     StickinessReport, StickinessSpec, StickinessTally,
 };
-use growthkit::{Event, EventId, EventKind, KindPattern, LocalDay, UserId};
+use growthkit::{Event, EventId, KindPattern, LocalDay, UserId};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use vocabulary::{kind, pattern};
 
 const USERS: u64 = 6;
-
-fn kind(index: u8) -> EventKind {
-    match index % 5 {
-        0 => EventKind::SignedUp,
-        1 => EventKind::Visited,
-        2 => EventKind::ActionCompleted {
-            action: "lesson".into(),
-        },
-        3 => EventKind::Custom {
-            name: "paid".into(),
-        },
-        _ => EventKind::CheckIn { community: None },
-    }
-}
-
-fn pattern(index: u8) -> KindPattern {
-    [
-        "signed_up",
-        "visited",
-        "action_completed:lesson",
-        "custom:paid",
-        "*",
-    ][index as usize % 5]
-        .parse()
-        .unwrap()
-}
 
 /// A zone and an instant near one of its clock changes.
 #[derive(Clone, Debug)]
