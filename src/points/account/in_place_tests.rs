@@ -423,23 +423,9 @@ fn rich_program(k: Knobs) -> Program {
 }
 
 /// [`EDGES`], and small numbers (a bonus id among the events' ids).
-const RICH_EDGES: [u64; 15] = [
-    u64::MAX,
-    u64::MAX - 1,
-    u64::MAX - 3,
-    u64::MAX - 40,
-    1 << 63,
-    (1 << 62) + 1,
-    1 << 62,
-    (1 << 62) - 1,
-    u32::MAX as u64,
-    u32::MAX as u64 - 1,
-    0,
-    3,
-    12,
-    24,
-    48,
-];
+fn rich_edges() -> Vec<u64> {
+    EDGES.iter().copied().chain([12, 24, 48]).collect()
+}
 
 /// A step of [`in_place_and_on_a_copy_step_alike_in_any_program`].
 #[derive(Clone, Debug)]
@@ -493,7 +479,7 @@ fn op() -> impl Strategy<Value = (u32, Op)> {
         2 => (any::<usize>(), proptest::option::of((0u64..4, 1u64..4)))
             .prop_map(|(i, s)| Op::Reverse(i, s.map(|(n, d)| (n.min(d), d)))),
         1 => Just(Op::Evaluate),
-        3 => (any::<usize>(), select(RICH_EDGES.to_vec()))
+        3 => (any::<usize>(), select(rich_edges()))
             .prop_map(|(i, v)| Op::Edit(i, Edit::Number(v))),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(i, end)| Op::Edit(i, Edit::Date(end))),
         1 => any::<usize>().prop_map(|i| Op::Edit(i, Edit::Pop)),
