@@ -20,7 +20,7 @@ pub use report::{
 use super::account::{BatchStep, Partly};
 use super::earn::{Noted, Noting};
 use super::expiry::Memo;
-use super::ledger::HandedLot;
+use super::ledger::{HandedLot, REMEMBERED_KEYS};
 use super::make_up::MadeUp;
 use super::program::Program;
 use super::{
@@ -612,8 +612,25 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
         if !member.redeem(key, times * price, now) {
             return 0;
         }
+        // The ledger remembers its last operation keys: `times` redemptions
+        // would push out older keys (a refund's, whose retry it would then
+        // reverse again) that one redemption leaves in place.
+        forget_as_after_redemptions(member.ledger_mut(), times);
         *count += times;
         times
+    }
+}
+
+/// Forgets the oldest operation keys `ledger` remembers until no more are
+/// left than after `redemptions` redemptions, the last of which it has
+/// just made: the one redemption a simulated member makes stands in for
+/// them, and a key they would have pushed out must not answer a retry.
+fn forget_as_after_redemptions(ledger: &mut Ledger, redemptions: u64) {
+    let pushed = usize::try_from(redemptions).unwrap_or(usize::MAX);
+    // The redemption just made, and the older keys the others leave.
+    let kept = REMEMBERED_KEYS.saturating_sub(pushed).saturating_add(1);
+    while ledger.operations.len() > kept {
+        ledger.operations.pop_front();
     }
 }
 
@@ -765,6 +782,8 @@ impl MemberTally {
 trait Member<Tz: TimeZone> {
     /// The member's points.
     fn ledger(&self) -> &Ledger;
+    /// The member's points, to change outside an operation.
+    fn ledger_mut(&mut self) -> &mut Ledger;
     /// Redeems `points` at `now`; whether it did.
     fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> bool;
     /// Reverses `portion` of what event `source` earned, at `now`; whether
@@ -779,6 +798,10 @@ trait Member<Tz: TimeZone> {
 
 impl<Tz: TimeZone> Member<Tz> for Ledger {
     fn ledger(&self) -> &Ledger {
+        self
+    }
+
+    fn ledger_mut(&mut self) -> &mut Ledger {
         self
     }
 
@@ -797,6 +820,10 @@ impl<Tz: TimeZone> Member<Tz> for Ledger {
 impl<Tz: TimeZone> Member<Tz> for Account {
     fn ledger(&self) -> &Ledger {
         Account::ledger(self)
+    }
+
+    fn ledger_mut(&mut self) -> &mut Ledger {
+        Account::ledger_mut(self)
     }
 
     fn redeem(&mut self, key: OperationKey, points: u64, now: DateTime<Utc>) -> bool {

@@ -392,6 +392,76 @@ fn a_refund_seen_again_after_the_dedupe_window_refunds_nothing_more() {
 }
 
 #[test]
+fn redemptions_push_a_refund_s_key_out_of_the_ledger_s_memory_as_the_host_s_do() {
+    // Spending a point at a time, the host makes 100 redemptions after
+    // each 100 points earned: the ledger remembers the last 64 operation
+    // keys, so the first refund's key is forgotten by the time the refund
+    // comes again (its id forgotten by the dedupe window too), and the
+    // host reverses the rest of the purchase. The simulation redeems the
+    // 100 points at once, but must forget as much as 100 redemptions do.
+    let p = program(
+        r#"{ "dedupe": { "horizon_hours": 1, "max_ids": 1 },
+             "ledger": { "clawback": "clamp" },
+             "rules": [
+               { "name": "buy", "on": "purchase",
+                 "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } },
+               { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 100 } } ] }"#,
+    );
+    let hour = |h| t(0) + TimeDelta::hours(h);
+    let events = vec![
+        purchase(1, 1, 100, hour(0)),
+        refund(2, 1, 50, hour(1)),
+        visit(3, 1, hour(2)),
+        refund(2, 1, 50, hour(5)),
+    ];
+    let r = Simulation::new(&p, hour(10))
+        .redeeming(1)
+        .reversing_refunds()
+        .run(&log(events.clone()));
+
+    // The host: each event applied, then a point redeemed at a time, then
+    // the refund reversed as `reversing_refunds` describes.
+    let mut ledger = p.new_ledger();
+    let (mut redemptions, mut reversals, mut refunded) = (0u64, 0u64, 0i64);
+    for e in &events {
+        let earned = p.apply(&mut ledger, e).map(|out| out.total);
+        if earned.is_ok_and(|total| total > 0) {
+            while ledger.spendable(e.at) >= 1 {
+                let key = format!("spend-{redemptions}").into();
+                if ledger.redeem(key, 1, e.at).is_err() {
+                    break;
+                }
+                redemptions += 1;
+            }
+        }
+        if let EventKind::Refund { amount } = e.kind {
+            let portion = match refunded + amount.minor {
+                10_000 => Portion::Whole {},
+                _ => Portion::Share {
+                    numerator: amount.minor.unsigned_abs(),
+                    denominator: 10_000,
+                },
+            };
+            let key = format!("refund-{}", e.id.0).into();
+            let done = p.reverse(&mut ledger, key, EventId(1), portion, e.at);
+            if let Ok(reversal) = done
+                && !reversal.repeated
+            {
+                refunded += amount.minor;
+                reversals += u64::from(reversal.points > 0);
+            }
+        }
+    }
+    ledger.expire(hour(10));
+    assert_eq!((redemptions, reversals, ledger.forgiven()), (200, 2, 100));
+    assert_eq!(
+        (r.redemptions, r.reversals, r.forgiven, r.redeemed),
+        (redemptions, reversals, ledger.forgiven(), ledger.redeemed())
+    );
+    assert!(r.is_conserved());
+}
+
+#[test]
 fn a_refund_of_a_pointless_purchase_does_not_hold_back_the_earlier_ones() {
     // The lifetime cap rejects the second purchase whole: it earns nothing.
     // Each purchase is then refunded in full, latest first: the second
