@@ -20,6 +20,11 @@ use std::fmt;
 /// expired, reversed or outstanding ([`SimulationReport::is_conserved`]),
 /// and the rules' [`issued`](RuleReport::issued) and the bonuses'
 /// [`issued`](BonusReport::issued) add up to [`issued`](Self::issued).
+///
+/// Each member's figures are exact (a ledger's arithmetic is checked), but
+/// the report's sums over members (and [`merge`](Self::merge)'s) stick at
+/// `u64::MAX` rather than wrap: a sum that got there is no longer exact,
+/// and the identities above may then fail.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct SimulationReport {
     /// The instant the figures are taken at: points due by then are expired.
@@ -257,8 +262,10 @@ impl SimulationReport {
     }
 
     /// Whether `issued = redeemed + expired + reversed + outstanding`, and
-    /// the rules' and bonuses' issued points add up to `issued`: true for every report a
-    /// simulation produces, and kept by [`merge`](Self::merge).
+    /// the rules' and bonuses' issued points add up to `issued`: true for
+    /// every report a simulation produces and kept by [`merge`](Self::merge)
+    /// while its sums fit in a `u64`; a sum past `u64::MAX` sticks there, and
+    /// the report may then not be conserved.
     pub fn is_conserved(&self) -> bool {
         let parts = [self.redeemed, self.expired, self.reversed, self.outstanding]
             .into_iter()

@@ -533,6 +533,32 @@ fn counts_over_members_stick_at_the_largest_number_as_merged_shards_do() {
 }
 
 #[test]
+fn sums_past_the_largest_number_stick_there_and_may_break_conservation() {
+    // Two members of 2^63 points each, one's expired by `as_of`: each
+    // member's figures are exact, but the sum issued sticks at u64::MAX
+    // (rather than wrapping) while expired and outstanding are exact, so
+    // the report is not conserved, as its docs say.
+    let p = program(
+        r#"{ "expiry": { "type": "after_days", "days": 1 },
+             "rules": [{ "name": "jackpot", "on": "visited",
+                          "reward": { "type": "fixed", "points": 9223372036854775808 } }] }"#,
+    );
+    let as_of = day(5) + TimeDelta::hours(1);
+    let run = |events| simulate(&p, &log(events), as_of);
+    let one = run(vec![visit(1, 1, t(0))]);
+    assert!(one.is_conserved());
+    let two = run(vec![visit(1, 1, t(0)), visit(2, 2, day(5))]);
+    assert_eq!(
+        (two.issued, two.expired, two.outstanding),
+        (u64::MAX, 1 << 63, 1 << 63)
+    );
+    assert!(!two.is_conserved());
+    let mut merged = one.clone();
+    assert_eq!(merged.merge(&run(vec![visit(2, 2, day(5))])), Ok(()));
+    assert_eq!(merged, two);
+}
+
+#[test]
 fn top_earners_break_ties_by_user_id() {
     let p = school();
     let events = vec![
