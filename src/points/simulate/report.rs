@@ -39,7 +39,9 @@ pub struct SimulationReport {
     pub duplicates: u64,
     /// Events refused as too late ([`PointsError::TooLate`](crate::points::PointsError::TooLate)).
     pub too_late: u64,
-    /// Events refused for another reason (an overflow).
+    /// Events refused for another reason: an overflow, or an id in use by
+    /// one of the member's bonus lots
+    /// ([`AccountError::ReservedEventId`](crate::points::AccountError::ReservedEventId)).
     pub failed: u64,
     /// One entry per rule of the program, in program order.
     pub rules: Vec<RuleReport>,

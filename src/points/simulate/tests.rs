@@ -864,6 +864,31 @@ fn studious(gold: &str) -> Program {
 }
 
 #[test]
+fn an_event_naming_a_bonus_lot_is_counted_as_failed() {
+    // The streak bonus on day 3 takes the top id for its lot: an event
+    // with that id is refused, not for an overflow, and counted as failed.
+    let p = studious("gold");
+    let mut events: Vec<Event> = (0..3).map(|d| check_in(d, 1, day(d as i64))).collect();
+    events.push(check_in(u64::MAX, 1, day(4)));
+    let r = simulate(&p, &log(events), day(5));
+    assert_eq!((r.applied, r.failed, r.too_late), (3, 1, 0));
+    let online = {
+        let mut account = p.open_account(UserId(1), day(0));
+        let events: Vec<Event> = (0..3).map(|d| check_in(d, 1, day(d as i64))).collect();
+        for e in &events {
+            let _ = p.earn(&mut account, e, None);
+        }
+        p.earn(&mut account, &check_in(u64::MAX, 1, day(4)), None)
+    };
+    assert!(matches!(
+        online,
+        Err(AccountError::ReservedEventId {
+            id: EventId(u64::MAX)
+        })
+    ));
+}
+
+#[test]
 fn streak_bonuses_and_tier_multipliers_are_simulated() {
     let p = studious("gold");
     // User 1 checks in five days running: 10, 10, 10 and the day-3
