@@ -335,8 +335,10 @@ impl TryFrom<TierLadderSpec> for TierLadder {
 ///   found at or above its threshold since it was reached (or found again
 ///   after a grace period); the status remembers two of their tallies, the
 ///   latest and the highest before it (kept even when the latest is
-///   higher: it met the threshold without the latest's newer points), even
-///   once their buckets leave the window.
+///   higher: it met the threshold without the latest's newer points; over
+///   anniversary years, the most recent year before the latest that still
+///   meets the threshold, which [`Grace::UntilAnniversary`] counts from),
+///   even once their buckets leave the window.
 ///   [`TierLadder::retract`] takes points (or spend) back out of the window
 ///   and out of those tallies that counted them. If the tier rested on them
 ///   (the best of those tallies and the window met its threshold before and
@@ -432,7 +434,9 @@ struct Rest {
 
 /// The windows a held tier rests on: of those steps found at or above its
 /// threshold, the latest, and the one with the highest tally before it (the
-/// latest itself while it is the only one). The older window is kept even
+/// latest itself while it is the only one; over anniversary years, the most
+/// recent before it that still meets the threshold, see
+/// [`Rests::met_year`]). The older window is kept even
 /// when the latest one's tally is higher: it met the threshold without the
 /// latest window's newer points, so a retraction of those leaves it standing.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -472,6 +476,34 @@ impl Rests {
         } else {
             // The older of two equal tallies shares fewer of the new
             // window's days.
+            r.peak
+        };
+        Rests {
+            peak,
+            latest: window,
+        }
+    }
+
+    /// [`Rests::met`] over anniversary years, for a tier of threshold
+    /// `threshold`: the year kept before the latest is the most recent one
+    /// that still meets the threshold, not the highest. Years share no
+    /// days, so either serves a retraction alike; but if the latest year is
+    /// taken below the threshold, the grace over anniversary years counts
+    /// from the year after the latest that still meets it
+    /// ([`Grace::UntilAnniversary`]), and the highest may be older.
+    #[inline]
+    fn met_year(rests: Option<Rests>, window: Rest, threshold: u64) -> Rests {
+        let Some(r) = rests else {
+            return Rests::on(window);
+        };
+        if r.latest.from == window.from {
+            return Rests::met(rests, window);
+        }
+        // The year before, if it still meets the threshold; else the
+        // higher of the two, as over rolling windows.
+        let peak = if r.latest.tally >= threshold || r.latest.tally > r.peak.tally {
+            r.latest
+        } else {
             r.peak
         };
         Rests {
@@ -948,7 +980,8 @@ impl TierLadder {
                 });
                 status.rests = Some(Rests::on(window));
             } else {
-                status.rests = Some(Rests::met(status.rests, window));
+                let threshold = self.threshold(current);
+                status.rests = Some(self.met(status.rests, window, threshold));
             }
         }
     }
@@ -1142,7 +1175,7 @@ impl TierLadder {
                 };
                 rests = match rests {
                     Some(r) if qualifying < self.threshold(reached) => Some(r),
-                    r => Some(Rests::met(r, window)),
+                    r => Some(self.met(r, window, self.threshold(reached))),
                 };
                 suspended = None;
             }
@@ -1181,6 +1214,16 @@ impl TierLadder {
             peak: one(r.peak),
             latest: one(r.latest),
         })
+    }
+
+    /// `rests` and a window found at or above `threshold`, the held tier's
+    /// ([`Rests::met`], or [`Rests::met_year`] over anniversary years).
+    #[inline]
+    fn met(&self, rests: Option<Rests>, window: Rest, threshold: u64) -> Rests {
+        match self.spec.window {
+            TierWindow::RollingDays { .. } => Rests::met(rests, window),
+            TierWindow::AnniversaryYear {} => Rests::met_year(rests, window, threshold),
+        }
     }
 
     /// Whether bucket `key` is inside the window whose first bucket is

@@ -1369,3 +1369,42 @@ mod retractions {
         }
     }
 }
+
+#[test]
+fn a_refund_in_the_third_year_keeps_the_grace_the_second_year_earned() {
+    // Gold (500) met in each of three membership years, the first with
+    // the most points. A refund takes the third year below 500 and
+    // revokes nothing (the years before met it on their own); the second
+    // year met gold, so gold is kept through the third, as if the third
+    // year had never met it, rather than lost at once as if only the
+    // first year had.
+    let l = anniversary_ladder(r#"{ "type": "until_anniversary" }"#);
+    let z = zone();
+    let mut s = l.start(noon(2025, 1, 1), &z);
+    for (at, points) in [
+        (noon(2025, 6, 1), 600),
+        (noon(2026, 6, 1), 550),
+        (noon(2027, 6, 1), 520),
+    ] {
+        l.record(&mut s, at, points, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let step = l
+        .retract(
+            &mut s,
+            noon(2027, 6, 1),
+            noon(2027, 7, 1),
+            100,
+            "refund",
+            &z,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.change, s.tier().as_str()), (None, "gold"));
+    let step = l
+        .evaluate(&mut s, noon(2027, 8, 1), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (step.change, step.grace_until),
+        (None, Some(day(2028, 1, 1)))
+    );
+}
