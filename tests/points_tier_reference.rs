@@ -17,7 +17,7 @@ use growthkit::points::{
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::sample::select;
+use proptest::sample::{Index, select};
 
 /// The model's ladder and one member's state.
 #[derive(Debug)]
@@ -32,9 +32,20 @@ struct Model {
     tier: usize,
     since: DateTime<Utc>,
     grace_until: Option<NaiveDate>,
-    /// The anniversary year of the latest step that found the window at or
-    /// above the current tier's threshold.
-    last_met: u32,
+    /// The last days of the windows steps found at or above the current
+    /// tier's threshold since it was reached (or found again after a grace
+    /// period), oldest first.
+    found: Vec<NaiveDate>,
+    /// A grace period a step ended, and the windows found before it.
+    suspended: Option<(NaiveDate, Vec<NaiveDate>)>,
+}
+
+/// Why a tier changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    Reached,
+    FellBelow,
+    Revoked,
 }
 
 /// What a step did, as the model sees it.
@@ -43,8 +54,8 @@ struct Seen {
     tier: usize,
     qualifying: u64,
     counted: u64,
-    /// From, to, when, and whether it was an upgrade.
-    change: Option<(usize, usize, DateTime<Utc>, bool)>,
+    /// From, to, when, and why.
+    change: Option<(usize, usize, DateTime<Utc>, Why)>,
     grace_until: Option<NaiveDate>,
 }
 
@@ -84,6 +95,23 @@ impl Model {
             .sum()
     }
 
+    /// The highest tally of the windows in `found`.
+    fn best(&self, found: &[NaiveDate]) -> u64 {
+        found.iter().map(|end| self.sum(*end)).max().unwrap_or(0)
+    }
+
+    /// The anniversary year of the latest window found that still meets
+    /// the current tier's threshold (the latest found, if none does).
+    fn last_met(&self) -> u32 {
+        let threshold = self.thresholds[self.tier];
+        let met = self
+            .found
+            .iter()
+            .rev()
+            .find(|end| self.sum(**end) >= threshold);
+        met.or(self.found.last()).map_or(0, |end| self.year(*end))
+    }
+
     fn qualified(&self, q: u64) -> usize {
         self.thresholds.iter().rposition(|t| *t <= q).unwrap()
     }
@@ -95,7 +123,7 @@ impl Model {
             Grace::UntilAnniversary {} => {
                 let mut below = self.year(judged);
                 if self.window == (TierWindow::AnniversaryYear {}) {
-                    below = below.min(self.last_met + 1);
+                    below = below.min(self.last_met() + 1);
                 }
                 self.anniversary(below + 1)
             }
@@ -115,13 +143,16 @@ impl Model {
         let mut change = None;
         if reached > self.tier {
             self.since = at.max(self.since);
-            change = Some((self.tier, reached, self.since, true));
+            change = Some((self.tier, reached, self.since, Why::Reached));
             self.tier = reached;
             self.grace_until = None;
-            self.last_met = self.year(end);
+            self.suspended = None;
+            self.found = vec![end];
         } else if reached == self.tier {
-            self.grace_until = None;
-            self.last_met = self.year(end);
+            if let Some(until) = self.grace_until.take() {
+                self.suspended = Some((until, std::mem::take(&mut self.found)));
+            }
+            self.found.push(end);
         }
         self.seen(q, amount, change)
     }
@@ -133,13 +164,16 @@ impl Model {
         let at = now.max(self.since);
         let mut change = None;
         if reached >= self.tier {
-            if self.grace_until.take().is_some() || reached > self.tier {
-                self.last_met = self.year(judged);
+            if let Some(until) = self.grace_until.take() {
+                self.suspended = Some((until, std::mem::take(&mut self.found)));
+                self.found = vec![judged];
             }
             if reached > self.tier {
-                change = Some((self.tier, reached, at, true));
+                change = Some((self.tier, reached, at, Why::Reached));
                 self.tier = reached;
                 self.since = at;
+                self.found = vec![judged];
+                self.suspended = None;
             }
         } else {
             let until = match self.grace_until {
@@ -147,11 +181,12 @@ impl Model {
                 None => self.grace_end(judged),
             };
             if judged >= until {
-                change = Some((self.tier, reached, at, false));
+                change = Some((self.tier, reached, at, Why::FellBelow));
                 self.tier = reached;
                 self.since = at;
                 self.grace_until = None;
-                self.last_met = self.year(judged);
+                self.found = vec![judged];
+                self.suspended = None;
             } else {
                 self.grace_until = Some(until);
             }
@@ -160,11 +195,78 @@ impl Model {
         self.seen(q, 0, change)
     }
 
+    /// The bucket a day's points go to: the day, or its anniversary year.
+    fn bucket(&self, day: NaiveDate) -> NaiveDate {
+        match self.window {
+            TierWindow::RollingDays { .. } => day,
+            TierWindow::AnniversaryYear {} => self.anniversary(self.year(day)),
+        }
+    }
+
+    /// Takes `amount` earned on `day` back at `now`: from the records of its
+    /// bucket (at most what they hold), and from each window found that
+    /// held it; revokes a tier no window found (nor the window) meets any
+    /// more, unless a grace period these points ended still runs.
+    fn retract(
+        &mut self,
+        (now, today): (DateTime<Utc>, NaiveDate),
+        day: NaiveDate,
+        amount: u64,
+    ) -> Seen {
+        let end = self.as_of.max(day);
+        let key = self.bucket(day);
+        let held: u64 = self
+            .records
+            .iter()
+            .filter(|(d, _)| self.bucket(*d) == key)
+            .map(|(_, a)| a)
+            .sum();
+        let in_window = self.in_window(day, end);
+        let taken = if in_window { amount.min(held) } else { 0 };
+        let before = self.sum(end);
+        let best_before = self.best(&self.found).max(before);
+        // Out of the records of the bucket: what the window gave up, or
+        // (once the bucket has left it) what was asked.
+        let mut left = if in_window { taken } else { amount.min(held) };
+        for i in 0..self.records.len() {
+            let (d, a) = self.records[i];
+            if self.bucket(d) == key {
+                let off = left.min(a);
+                self.records[i].1 -= off;
+                left -= off;
+            }
+        }
+        let qualifying = self.sum(end);
+        let best_after = self.best(&self.found).max(qualifying);
+        let reached = self.qualified(best_after);
+        let threshold = self.thresholds[self.tier];
+        let mut change = None;
+        if best_before >= threshold && reached < self.tier {
+            let owed = self
+                .suspended
+                .take()
+                .filter(|(until, found)| today < *until && self.best(found) >= threshold);
+            if let Some((until, found)) = owed {
+                self.grace_until = Some(until);
+                self.found = found;
+            } else {
+                self.since = now.max(self.since);
+                change = Some((self.tier, reached, self.since, Why::Revoked));
+                self.tier = reached;
+                self.grace_until = None;
+                if qualifying >= self.thresholds[reached] {
+                    self.found.push(end);
+                }
+            }
+        }
+        self.seen(qualifying, taken, change)
+    }
+
     fn seen(
         &self,
         qualifying: u64,
         counted: u64,
-        change: Option<(usize, usize, DateTime<Utc>, bool)>,
+        change: Option<(usize, usize, DateTime<Utc>, Why)>,
     ) -> Seen {
         Seen {
             tier: self.tier,
@@ -184,9 +286,13 @@ fn seen_of(ladder: &TierLadder, out: &TierOutcome) -> Seen {
         qualifying: out.qualifying,
         counted: out.counted,
         change: out.change.as_ref().map(|c| {
-            let up = matches!(c.reason, TierReason::Reached { .. });
+            let why = match c.reason {
+                TierReason::Reached { .. } => Why::Reached,
+                TierReason::FellBelow { .. } => Why::FellBelow,
+                TierReason::Revoked { .. } => Why::Revoked,
+            };
             let to = rank(c.to.as_str()).unwrap();
-            (rank(c.from.as_str()).unwrap(), to, c.at, up)
+            (rank(c.from.as_str()).unwrap(), to, c.at, why)
         }),
         grace_until: out.grace_until.map(LocalDay::date),
     }
@@ -198,6 +304,8 @@ enum Op {
     Record { back: i64, amount: u64 },
     /// Evaluate `back` hours before now (a late-running job when not 0).
     Evaluate { back: i64 },
+    /// Retract `percent` of a record counted earlier (the `pick`-th).
+    Retract { pick: Index, percent: u64 },
 }
 
 fn ops() -> impl Strategy<Value = Vec<(i64, Op)>> {
@@ -206,6 +314,19 @@ fn ops() -> impl Strategy<Value = Vec<(i64, Op)>> {
     let op = prop_oneof![
         3 => (back.clone(), 0u64..150).prop_map(|(back, amount)| Op::Record { back, amount }),
         2 => back.prop_map(|back| Op::Evaluate { back }),
+    ];
+    vec((advance, op), 0..50)
+}
+
+/// Records and evaluations on time, and at most one retraction (the
+/// remembered windows are exact for one).
+fn ops_with_a_retraction() -> impl Strategy<Value = Vec<(i64, Op)>> {
+    let advance = prop_oneof![4 => 0i64..30, 2 => 0i64..24 * 40, 1 => 0i64..24 * 400];
+    let op = prop_oneof![
+        6 => (0u64..150).prop_map(|amount| Op::Record { back: 0, amount }),
+        3 => Just(Op::Evaluate { back: 0 }),
+        2 => (any::<Index>(), prop_oneof![Just(100u64), 1u64..=100])
+            .prop_map(|(pick, percent)| Op::Retract { pick, percent }),
     ];
     vec((advance, op), 0..50)
 }
@@ -288,16 +409,35 @@ fn compare<Tz: TimeZone>(
         tier: 0,
         since: joined_at,
         grace_until: None,
-        last_met: 0,
+        found: Vec::new(),
+        suspended: None,
     };
     let mut now = joined_at;
+    // What was counted, and when; whether a retraction has come.
+    let mut counted = Vec::new();
+    let mut retracted = false;
     for (i, &(advance, op)) in ops.iter().enumerate() {
         now += TimeDelta::hours(advance);
         let (engine, expected) = match op {
             Op::Record { back, amount } => {
                 let at = now - TimeDelta::hours(back);
                 let out = ladder.record(&mut status, at, amount, zone).unwrap();
+                if out.counted > 0 {
+                    counted.push((at, out.counted));
+                }
                 (out, model.record(at, local(at), amount))
+            }
+            Op::Retract { pick, percent } => {
+                if retracted || counted.is_empty() {
+                    continue;
+                }
+                retracted = true;
+                let (at, amount) = *pick.get(&counted);
+                let amount = (amount * percent).div_ceil(100);
+                let out = ladder
+                    .retract(&mut status, at, now, amount, "refund", zone)
+                    .unwrap();
+                (out, model.retract((now, local(now)), local(at), amount))
             }
             Op::Evaluate { back } => {
                 let at = now - TimeDelta::hours(back);
@@ -326,5 +466,12 @@ proptest! {
         parts in ladder_parts(), join in joins(), ops in ops()
     ) {
         compare(&chrono_tz::America::New_York, parts, join, &ops)?;
+    }
+
+    #[test]
+    fn a_retraction_revokes_as_the_model_does(
+        parts in ladder_parts(), join in joins(), ops in ops_with_a_retraction()
+    ) {
+        compare(&FixedOffset::east_opt(8 * 3600).unwrap(), parts, join, &ops)?;
     }
 }

@@ -333,12 +333,16 @@ impl TryFrom<TierLadderSpec> for TierLadder {
 ///   day-exact grace evaluates daily.
 /// - **Reversals revoke at once**: a held tier rests on the windows steps
 ///   found at or above its threshold since it was reached (or found again
-///   after a grace period); the status remembers two of their tallies, the
-///   latest and the highest before it (kept even when the latest is
+///   after a grace period); the status remembers three of their tallies,
+///   the latest, the highest before it (kept even when the latest is
 ///   higher: it met the threshold without the latest's newer points; over
 ///   anniversary years, the most recent year before the latest that still
 ///   meets the threshold, which [`Grace::UntilAnniversary`] counts from),
-///   even once their buckets leave the window.
+///   and the first (which shares the fewest days with the latest), even
+///   once their buckets leave the window. They settle one retraction as
+///   every window found would; after a late record or an earlier
+///   retraction, a window between them that was not kept may still meet
+///   the threshold when none of them does, and the tier is revoked.
 ///   [`TierLadder::retract`] takes points (or spend) back out of the window
 ///   and out of those tallies that counted them. If the tier rested on them
 ///   (the best of those tallies and the window met its threshold before and
@@ -436,7 +440,7 @@ struct Rest {
 /// threshold, the latest, and the one with the highest tally before it (the
 /// latest itself while it is the only one; over anniversary years, the most
 /// recent before it that still meets the threshold, see
-/// [`Rests::met_year`]). The older window is kept even
+/// [`Rests::met_year`]); and the first. The older window is kept even
 /// when the latest one's tally is higher: it met the threshold without the
 /// latest window's newer points, so a retraction of those leaves it standing.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -445,6 +449,15 @@ struct Rests {
     peak: Rest,
     /// The latest window.
     latest: Rest,
+    /// The first window (`None` in a status saved before it was kept).
+    /// A retraction that takes the latest window below the threshold takes
+    /// points from days the latest window holds; of the windows before it,
+    /// the first holds the fewest of them, so it may stand when the highest
+    /// does not (a lower window long before a higher one just before the
+    /// latest). With the highest, it settles a retraction as all the
+    /// windows found would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first: Option<Rest>,
 }
 
 impl Rests {
@@ -454,6 +467,17 @@ impl Rests {
         Rests {
             peak: window,
             latest: window,
+            first: Some(window),
+        }
+    }
+
+    /// The first window of `r`, once `window` is found: the same window
+    /// again, with its newer tally, replaces it.
+    #[inline]
+    fn first_with(r: Rests, window: Rest) -> Option<Rest> {
+        match r.first {
+            Some(first) if first.from == window.from => Some(window),
+            first => first,
         }
     }
 
@@ -481,6 +505,7 @@ impl Rests {
         Rests {
             peak,
             latest: window,
+            first: Rests::first_with(r, window),
         }
     }
 
@@ -509,12 +534,14 @@ impl Rests {
         Rests {
             peak,
             latest: window,
+            first: Rests::first_with(r, window),
         }
     }
 
-    /// The higher of the two tallies.
+    /// The highest of the tallies.
     fn best(self) -> u64 {
-        self.peak.tally.max(self.latest.tally)
+        let first = self.first.map_or(0, |f| f.tally);
+        self.peak.tally.max(self.latest.tally).max(first)
     }
 }
 
@@ -1213,6 +1240,7 @@ impl TierLadder {
         rests.map(|r| Rests {
             peak: one(r.peak),
             latest: one(r.latest),
+            first: r.first.map(one),
         })
     }
 

@@ -1408,3 +1408,38 @@ fn a_refund_in_the_third_year_keeps_the_grace_the_second_year_earned() {
         (None, Some(day(2028, 1, 1)))
     );
 }
+
+#[test]
+fn a_refund_keeps_a_tier_an_older_lower_window_reached_without_it() {
+    // Silver (100) over 2 days: reached by the window to the 1st (100);
+    // the window to the 3rd meets it with more (101), and so does the one
+    // to the 4th (102). Refunding the 3rd's purchase takes both later
+    // windows below silver, but not the window to the 1st, which never
+    // held it: silver stays, for the next evaluation to judge.
+    let l = rolling(2, r#"{ "type": "days", "days": 30 }"#);
+    let z = zone();
+    let mut s = l.start(noon(2026, 3, 1), &z);
+    for (d, points) in [(1, 100), (3, 101), (4, 1)] {
+        l.record(&mut s, noon(2026, 3, d), points, &z)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let step = l
+        .retract(
+            &mut s,
+            noon(2026, 3, 3),
+            noon(2026, 3, 4),
+            101,
+            "refund",
+            &z,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((step.change, s.tier().as_str()), (None, "silver"));
+    // The evaluation finds the window below: grace, not a demotion.
+    let step = l
+        .evaluate(&mut s, noon(2026, 3, 5), &z)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (step.change, step.grace_until),
+        (None, Some(day(2026, 4, 4)))
+    );
+}
