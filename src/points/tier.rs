@@ -973,7 +973,11 @@ impl TierLadder {
 
     /// After a record of `amount` in bucket `key` whose `window` took the
     /// member from the tier at `current` to the one at `reached` at `at`:
-    /// the tier reached, and what it rests on (see [`Rests`]).
+    /// the tier reached, and what it rests on (see [`Rests`]). Always
+    /// inlined: once a record above the lowest tier, and the compiler left
+    /// it out of line once the status kept a third window (+12
+    /// instructions an event on the batch path with tiers).
+    #[inline(always)]
     fn rest_on(
         &self,
         status: &mut TierStatus,
