@@ -536,6 +536,14 @@ impl MonthBucket {
     }
 }
 
+/// The number of the last user (see `Accumulator::user_no`) a rule counted
+/// as earning, and as capped.
+#[derive(Clone, Copy, Default)]
+struct RuleStamps {
+    earning: u64,
+    capped: u64,
+}
+
 /// Gathers a report user by user, with buffers reused across users so the
 /// per-user work allocates nothing of its own.
 pub(super) struct Accumulator {
@@ -543,8 +551,8 @@ pub(super) struct Accumulator {
     /// The current user's number (from 1): a rule whose stamp equals it has
     /// already counted this user, so no per-user set needs clearing.
     user_no: u64,
-    earning_stamp: Vec<u64>,
-    capped_stamp: Vec<u64>,
+    /// Per rule, beside its figures' index: one lookup for both stamps.
+    stamps: Vec<RuleStamps>,
     /// Outstanding points of months without a [`MonthBucket`] (never, or
     /// beyond the calendar).
     liability: BTreeMap<ValidThrough, u64>,
@@ -564,7 +572,7 @@ pub(super) struct Accumulator {
     /// The best `top_n` so far, the weakest on top.
     top: BinaryHeap<Reverse<(u64, Reverse<UserId>)>>,
     /// Each bonus's figures so far, with the number of the last user it
-    /// counted (as `earning_stamp`).
+    /// counted (as a rule's [`RuleStamps`]).
     bonuses: BTreeMap<Label, (BonusReport, u64)>,
 }
 
@@ -628,8 +636,7 @@ impl Accumulator {
                 top_earners: Vec::new(),
                 top_n,
             },
-            earning_stamp: vec![0; count],
-            capped_stamp: vec![0; count],
+            stamps: vec![RuleStamps::default(); count],
             user_no: 0,
             liability: BTreeMap::new(),
             months: Vec::new(),
@@ -663,28 +670,27 @@ impl Accumulator {
     #[inline]
     fn count_award(&mut self, i: usize, (points, earned): (u64, bool), capped: bool) {
         let user = self.user_no;
-        let (Some(r), Some(earning), Some(capped_stamp)) = (
-            self.report.rules.get_mut(i),
-            self.earning_stamp.get_mut(i),
-            self.capped_stamp.get_mut(i),
-        ) else {
+        let (Some(r), Some(stamps)) = (self.report.rules.get_mut(i), self.stamps.get_mut(i)) else {
             return;
         };
         // Counted without branches: whether an award is the user's first
         // for its rule, or capped, changes from award to award.
         bump(&mut r.issued, points);
         bump(&mut r.awards, u64::from(earned));
-        bump(&mut r.users_earning, u64::from(earned && *earning != user));
+        bump(
+            &mut r.users_earning,
+            u64::from(earned && stamps.earning != user),
+        );
         if earned {
-            *earning = user;
+            stamps.earning = user;
         }
         bump(&mut r.capped_awards, u64::from(capped));
         bump(
             &mut r.users_capped,
-            u64::from(capped && *capped_stamp != user),
+            u64::from(capped && stamps.capped != user),
         );
         if capped {
-            *capped_stamp = user;
+            stamps.capped = user;
         }
     }
 
