@@ -383,8 +383,11 @@ fn first_difference(left: Vec<Label>, right: Vec<Label>) -> Option<(usize, Strin
         .map(|i| (i, name(left.get(i)), name(right.get(i))))
 }
 
-/// The instants `(from, to]` expiring at which points are valid through
-/// `month` in `zone`: from its first local instant to the next month's.
+/// Instants `(from, to]` expiring at which points are valid through
+/// `month` in `zone`: from the month's last local midnight (see
+/// [`last_midnight`]) to the next month's first. Usually every such
+/// instant; a fold across the month's first midnight leaves out the
+/// instants between its two midnights, whose months differ.
 fn month_span<Tz: TimeZone>(
     month: ValidThrough,
     zone: &Tz,
@@ -395,9 +398,23 @@ fn month_span<Tz: TimeZone>(
     let first = NaiveDate::from_ymd_opt(year, month, 1)?;
     let next = first.checked_add_months(Months::new(1))?;
     Some((
-        LocalDay::from_date(first).start_in(zone),
+        last_midnight(first, zone),
         LocalDay::from_date(next).start_in(zone),
     ))
+}
+
+/// The last instant `zone`'s clock reaches local midnight starting `date`:
+/// the day's start, but the later of the two where a change of offset
+/// repeats midnight. Not the start itself: where the clocks go back across
+/// midnight (St. John's, 00:01 back to 23:01 on 1 November 2009), an
+/// instant after the first midnight can show the day before, and points
+/// expiring then are valid through the month before.
+fn last_midnight<Tz: TimeZone>(date: NaiveDate, zone: &Tz) -> DateTime<Utc> {
+    let midnight = date.and_time(chrono::NaiveTime::MIN);
+    match zone.from_local_datetime(&midnight).latest() {
+        Some(at) => at.with_timezone(&Utc),
+        None => LocalDay::from_date(date).start_in(zone),
+    }
 }
 
 fn liability_list(by_month: BTreeMap<ValidThrough, u64>) -> Vec<Liability> {
@@ -865,5 +882,47 @@ impl Accumulator {
         top.sort_by_key(|e| (Reverse(e.earned), e.user));
         self.report.top_earners = top;
         self.report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_instant_of_a_month_s_span_is_valid_through_that_month() {
+        // Zones whose clocks change at or across midnight (St. John's at
+        // 00:01, Havana at 01:00 back to 00:00, São Paulo and Santiago at
+        // 24:00), skip a day (Apia) or change at 02:00 (New York): the
+        // three hours inside each end of every month's span, from 1980 on.
+        let zones = [
+            chrono_tz::America::St_Johns,
+            chrono_tz::America::Havana,
+            chrono_tz::America::Sao_Paulo,
+            chrono_tz::America::Santiago,
+            chrono_tz::Pacific::Apia,
+            chrono_tz::America::New_York,
+        ];
+        let near = (0..=36).map(|i| TimeDelta::minutes(5 * i));
+        let near: Vec<TimeDelta> = near.chain([TimeDelta::nanoseconds(1)]).collect();
+        for zone in zones {
+            for i in 0..(45 * 12) {
+                let month = ValidThrough::Month {
+                    year: 1980 + i / 12,
+                    month: (i % 12 + 1) as u32,
+                };
+                let Some((from, to)) = month_span(month, &zone) else {
+                    panic!("{month} has a span");
+                };
+                assert!(from < to, "{month} in {zone}");
+                for &d in &near {
+                    for at in [from + d, to - d] {
+                        if from < at && at <= to {
+                            assert_eq!(ValidThrough::of(Some(at), &zone), month, "{at} in {zone}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

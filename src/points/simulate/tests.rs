@@ -1081,3 +1081,114 @@ fn lots_at_the_edges_of_as_of_are_counted_as_the_ledger_counts_them() {
         }
     }
 }
+
+#[test]
+fn liability_months_do_not_depend_on_which_lot_came_first_across_a_fold_at_midnight() {
+    // St. John's left daylight time at 00:01 on 1 November 2009, back to
+    // 23:01 on 31 October: 1 November began at 02:30 UTC, and from 02:31
+    // to 03:30 UTC the clocks showed 31 October again. Points expiring at
+    // 03:00 UTC are valid through October (the last instant before is on
+    // 31 October), whether or not a lot valid through November was
+    // bucketed first.
+    let spec: crate::points::ProgramSpec = serde_json::from_str(
+        r#"{ "expiry": { "type": "after_days", "days": 30 },
+             "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } }] }"#,
+    )
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    let zone = chrono_tz::America::St_Johns;
+    let p = spec
+        .validate_in(zone)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let at = |d, h, m| {
+        Utc.with_ymd_and_hms(2009, 10, d, h, m, 0)
+            .single()
+            .unwrap_or_default()
+    };
+    // Expiring in the fold (31 October again), and on 10 November.
+    let (in_the_fold, in_november) = (at(2, 3, 0), at(11, 12, 0));
+    let as_of = at(1, 0, 0);
+    for (first, second) in [(in_the_fold, in_november), (in_november, in_the_fold)] {
+        let events = vec![visit(1, 1, first), visit(2, 2, second)];
+        let r = simulate(&p, &log(events.clone()), as_of);
+        let mut expected: std::collections::BTreeMap<ValidThrough, u64> = Default::default();
+        for e in &events {
+            let expires = e.at + TimeDelta::days(30);
+            *expected
+                .entry(ValidThrough::of(Some(expires), &zone))
+                .or_default() += 1;
+        }
+        let got: std::collections::BTreeMap<ValidThrough, u64> = r
+            .liability
+            .iter()
+            .map(|l| (l.valid_through, l.points))
+            .collect();
+        assert_eq!(
+            got,
+            expected,
+            "lot expiring {} first",
+            first + TimeDelta::days(30)
+        );
+        assert_eq!(got.len(), 2, "{got:?}");
+    }
+}
+
+proptest::proptest! {
+    /// The liability by month is each lot's [`ValidThrough::of`], summed,
+    /// whatever order the lots come in: lots expiring within a day and a
+    /// half of a month's start, in zones whose clocks change at, across or
+    /// near midnight, or skip a day.
+    #[test]
+    fn liability_by_month_is_each_lot_s_valid_through(
+        zone in proptest::sample::select(vec![
+            chrono_tz::America::St_Johns,
+            chrono_tz::America::Havana,
+            chrono_tz::America::Sao_Paulo,
+            chrono_tz::America::Santiago,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::Pacific::Apia,
+            chrono_tz::Pacific::Kiritimati,
+            chrono_tz::America::New_York,
+        ]),
+        days in 1..=400u32,
+        lots in proptest::collection::vec(
+            // A month from 1980 to 2030 (or St. John's fold, 1 November
+            // 2009), minutes around the start of its first UTC day (most
+            // often the first hours, when the Americas' midnight comes), a
+            // user.
+            (
+                proptest::prop_oneof![0..612i32, proptest::strategy::Just(358)],
+                proptest::prop_oneof![-36 * 60..36 * 60i64, 0..5 * 60i64],
+                0..4u64,
+            ),
+            1..30,
+        ),
+    ) {
+        let spec: crate::points::ProgramSpec = serde_json::from_str(&format!(
+            r#"{{ "expiry": {{ "type": "after_days", "days": {days} }},
+                 "rules": [{{ "name": "visit", "on": "visited",
+                              "reward": {{ "type": "fixed", "points": 1 }} }}] }}"#
+        ))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let p = spec.validate_in(zone).unwrap_or_else(|e| unreachable!("{e}"));
+        let mut events = Vec::new();
+        let mut expected: std::collections::BTreeMap<ValidThrough, u64> = Default::default();
+        for (id, &(month, minutes, user)) in lots.iter().enumerate() {
+            let first = chrono::NaiveDate::from_ymd_opt(1980 + month / 12, (month % 12 + 1) as u32, 1)
+                .unwrap_or_else(|| unreachable!());
+            let expires = first.and_time(chrono::NaiveTime::MIN).and_utc()
+                + TimeDelta::minutes(minutes);
+            let at = expires - TimeDelta::days(i64::from(days));
+            events.push(visit(id as u64, user, at));
+            *expected.entry(ValidThrough::of(Some(expires), &zone)).or_default() += 1;
+        }
+        // Each member's events in time order (none too late); the members'
+        // lots still reach the report in any order of their months.
+        events.sort_by_key(|e| e.at);
+        let as_of = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).single().unwrap_or_default();
+        let r = simulate(&p, &log(events), as_of);
+        proptest::prop_assert_eq!(r.applied, lots.len() as u64);
+        let got: std::collections::BTreeMap<ValidThrough, u64> =
+            r.liability.iter().map(|l| (l.valid_through, l.points)).collect();
+        proptest::prop_assert_eq!(got, expected);
+    }
+}
