@@ -927,3 +927,82 @@ mod tests {
         assert_eq!(day.start_in(&tz), utc(2026, 1, 1, 16, 0));
     }
 }
+
+#[cfg(test)]
+pub(crate) mod reference {
+    //! The crate-private arithmetic against chrono across its calendar
+    //! (the public functions are in `tests/calendar_reference.rs`).
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Instants anywhere in chrono's calendar, at its ends, and inside leap
+    /// seconds (at the end of a UTC day or of any minute).
+    pub(crate) fn any_instant() -> impl Strategy<Value = DateTime<Utc>> {
+        let (min, max) = (
+            DateTime::<Utc>::MIN_UTC.timestamp(),
+            DateTime::<Utc>::MAX_UTC.timestamp(),
+        );
+        let nanos = prop_oneof![Just(0u32), Just(999_999_999), 0..1_000_000_000u32];
+        let leap = prop_oneof![Just(1_000_000_000u32), 1_000_000_000..2_000_000_000u32];
+        let last_second = prop_oneof![Just(86_399i64), (0..1_440i64).prop_map(|m| m * 60 + 59)];
+        prop_oneof![
+            (min..=max, nanos.clone()).prop_map(|(s, n)| DateTime::from_timestamp(s, n)),
+            (0..3 * 86_400i64, nanos, any::<bool>()).prop_map(move |(s, n, first)| {
+                DateTime::from_timestamp(if first { min + s } else { max - s }, n)
+            }),
+            (
+                min.div_euclid(86_400)..=max.div_euclid(86_400),
+                last_second,
+                leap
+            )
+                .prop_map(|(d, s, n)| DateTime::from_timestamp(d * 86_400 + s, n)),
+        ]
+        .prop_filter_map("an instant chrono has", |at| at)
+    }
+
+    /// Offsets up to ±23:59:59, the widest ones most often.
+    pub(crate) fn any_offset() -> impl Strategy<Value = i32> {
+        prop_oneof![
+            Just(0),
+            Just(86_399),
+            Just(-86_399),
+            Just(8 * 3_600),
+            -86_399..=86_399i32
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn unix_times_are_chrono_s(at in any_instant()) {
+            prop_assert_eq!(unix_seconds(at), at.timestamp(), "{}", at);
+            prop_assert_eq!(unix_millis(at), at.timestamp_millis(), "{}", at);
+        }
+
+        #[test]
+        fn day_and_second_are_chrono_s_local_date_and_time(
+            at in any_instant(),
+            offset in any_offset(),
+        ) {
+            let (day, second) = day_and_second(at, offset);
+            let local = at.timestamp() + i64::from(offset);
+            prop_assert_eq!(day, LocalDay::of_offset_seconds(at.timestamp(), offset));
+            prop_assert_eq!(i64::from(second), local.rem_euclid(SECONDS_PER_DAY));
+            let zone = FixedOffset::east_opt(offset).unwrap_or_else(|| unreachable!());
+            prop_assert_eq!(day, LocalDay::of(at, &zone));
+            if let Some(local) = at.naive_utc().checked_add_offset(zone) {
+                prop_assert_eq!(day.exact_date(), Some(local.date()), "{} {:+}", at, offset);
+                prop_assert_eq!(second, local.time().num_seconds_from_midnight());
+            }
+        }
+
+        #[test]
+        fn plus_days_is_chrono_s_addition(
+            at in any_instant(),
+            days in prop_oneof![0..=800u32, Just(u32::MAX), any::<u32>()],
+        ) {
+            let chrono = at.checked_add_signed(chrono::TimeDelta::days(i64::from(days)));
+            prop_assert_eq!(plus_days(at, days), chrono, "{} + {} days", at, days);
+        }
+    }
+}

@@ -593,6 +593,24 @@ mod tests {
         serde_json::from_str(json).unwrap_or_else(|e| unreachable!("{json}: {e}"))
     }
 
+    proptest::proptest! {
+        /// The local day, weekday and hour conditions read are chrono's.
+        #[test]
+        fn local_time_is_chrono_s(
+            when in crate::time::reference::any_instant(),
+            offset in crate::time::reference::any_offset(),
+        ) {
+            use chrono::{Datelike, Offset, Timelike};
+            let local = LocalTime::at(when, offset);
+            let zone = chrono::FixedOffset::east_opt(offset).unwrap_or_else(|| unreachable!());
+            proptest::prop_assert_eq!(local.day, LocalDay::of(when, &zone));
+            if let Some(naive) = when.naive_utc().checked_add_offset(zone.fix()) {
+                proptest::prop_assert_eq!(u32::from(local.hour), naive.hour(), "{} {:+}", when, offset);
+                proptest::prop_assert_eq!(local.day.weekday(), naive.weekday());
+            }
+        }
+    }
+
     #[test]
     fn attribute_comparisons_are_typed() {
         let e = event(at(2026, 3, 1, 1, 0))

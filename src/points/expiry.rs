@@ -828,3 +828,111 @@ mod tests {
         assert!(memo.iter().all(Option::is_none), "not remembered");
     }
 }
+
+#[cfg(test)]
+mod memo_reference {
+    //! The memo against no memo: runs of nearby instants (a member's
+    //! events) through one memo, for any expiries, in zones with changes of
+    //! offset at midnight, by half an hour and by a whole day.
+
+    use super::*;
+    use crate::time::reference::{any_instant, any_offset};
+    use chrono::FixedOffset;
+    use proptest::prelude::*;
+
+    fn any_expiry() -> impl Strategy<Value = Expiry> {
+        let round = proptest::option::of(proptest::sample::select(vec![
+            PeriodEnd::Month,
+            PeriodEnd::Quarter,
+            PeriodEnd::Year,
+        ]));
+        prop_oneof![
+            Just(Expiry::Never {}),
+            prop_oneof![1..=400u32, Just(u32::MAX)].prop_map(|days| Expiry::AfterDays { days }),
+            (prop_oneof![1..=25u32, Just(MAX_MONTHS)], round).prop_map(|(months, round_up_to)| {
+                Expiry::AfterMonths {
+                    months,
+                    round_up_to,
+                }
+            }),
+        ]
+    }
+
+    /// A member's events: a first instant, then steps (nanoseconds) and
+    /// the class of each event's expiry; the expiries; the memo's length
+    /// (0: a batch's).
+    type Run = (DateTime<Utc>, Vec<(i64, usize)>, [Expiry; 3], usize);
+
+    /// A run of steps of up to three days either way (to the nanosecond),
+    /// each under one of three expiries.
+    fn run() -> impl Strategy<Value = Run> {
+        let start = prop_oneof![
+            any_instant(),
+            // 1900 to 2040, where the zones change their offsets.
+            (-2_208_988_800..2_208_988_800i64)
+                .prop_filter_map("an instant", |s| DateTime::from_timestamp(s, 0)),
+        ];
+        let step = (
+            -3 * 86_400_000_000_000..=3 * 86_400_000_000_000i64,
+            0..3usize,
+        );
+        let memo = prop_oneof![Just(0usize), 1..8usize];
+        let expiries = [any_expiry(), any_expiry(), any_expiry()];
+        (
+            start,
+            proptest::collection::vec(step, 1..40),
+            expiries,
+            memo,
+        )
+    }
+
+    fn check<Tz: TimeZone>(
+        zone: &Tz,
+        (start, steps, expiries, memo_len): Run,
+    ) -> Result<(), TestCaseError> {
+        let mut memo = match memo_len {
+            0 => Memo::batch(expiries.len()),
+            small => vec![None; small],
+        };
+        let mut at = start;
+        for (nanos, class) in steps {
+            let Some(next) = at.checked_add_signed(TimeDelta::nanoseconds(nanos)) else {
+                continue;
+            };
+            at = next;
+            let expiry = expiries[class];
+            let offset = offset_seconds(zone, at);
+            prop_assert_eq!(
+                expiry.expires_at_memo((at, offset), zone, (class, &mut memo)),
+                expiry.expires_at(at, zone),
+                "{} at {}",
+                expiry,
+                at
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn a_memo_gives_what_no_memo_gives_in_fixed_offsets(offset in any_offset(), run in run()) {
+            let zone = FixedOffset::east_opt(offset).unwrap_or_else(|| unreachable!());
+            check(&zone, run)?;
+        }
+
+        #[test]
+        fn a_memo_gives_what_no_memo_gives_in_iana_zones(
+            zone in proptest::sample::select(vec![
+                chrono_tz::America::Santiago,
+                chrono_tz::America::Sao_Paulo,
+                chrono_tz::America::St_Johns,
+                chrono_tz::Australia::Lord_Howe,
+                chrono_tz::Pacific::Apia,
+                chrono_tz::America::New_York,
+            ]),
+            run in run(),
+        ) {
+            check(&zone, run)?;
+        }
+    }
+}
