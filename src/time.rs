@@ -62,7 +62,7 @@ pub(crate) fn offset_seconds<Tz: TimeZone>(zone: &Tz, at: DateTime<Utc>) -> i32 
 /// chrono's own version branches on years before the common era and its
 /// compiled form was most of the calendar work of a points event. Here the
 /// year is first moved forward by a thousand 400-year cycles (146,097 days
-/// each), so every year chrono knows (±262,143) is positive and the
+/// each), so every year chrono knows (-262,143 to 262,142) is positive and the
 /// divisions are unsigned and exact floors; the cycles are taken off again
 /// at the end. Checked against chrono across its whole calendar by a test.
 #[inline]

@@ -14,7 +14,7 @@ use std::fmt;
 
 /// The longest expiry or pending period in days a program may set: about
 /// 100,000 years, so that points earned at any instant up to the year
-/// 160,000 fall due within chrono's calendar (which ends in 262,143).
+/// 160,000 fall due within chrono's calendar (whose last year is 262,142).
 pub const MAX_DAYS: u32 = 36_524_250;
 
 /// The longest expiry in calendar months a program may set (100,000 years).
@@ -316,8 +316,9 @@ impl Expiry {
         Ok(m)
     }
 
-    /// The fewest calendar days from earning to expiry (an hour less at
-    /// most, across a clock change); `None` for never. For months, the
+    /// The fewest calendar days from earning to expiry (less by a change of
+    /// offset across the span: an hour or two, but a whole day where a zone
+    /// skipped one, as Apia did on 30 December 2011); `None` for never. For months, the
     /// shortest span of that many calendar months: from the last day of a
     /// month to the same or last day `months` later (31 December to 28
     /// February is 59 days, not 2 × 28).

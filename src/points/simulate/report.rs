@@ -154,7 +154,9 @@ pub enum ValidThrough {
 impl ValidThrough {
     /// The month through which points expiring at `expires_at` (`None`:
     /// never) are valid, in `zone`: the local month of the last instant
-    /// before expiry.
+    /// before expiry. A local month beyond chrono's calendar (in the last
+    /// hours of its last day east of UTC, or before its first instant west
+    /// of it) saturates at the calendar's last or first month.
     pub fn of<Tz: TimeZone>(expires_at: Option<DateTime<Utc>>, zone: &Tz) -> ValidThrough {
         let Some(at) = expires_at else {
             return ValidThrough::Never;
