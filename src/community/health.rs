@@ -799,7 +799,11 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
     /// anyway.
     fn day_of(&self, at: DateTime<Utc>, ms: i64) -> Option<u16> {
         let offset = offset_seconds(&self.zone, at);
-        let day = LocalDay::of_offset_seconds(ms.div_euclid(1_000), offset);
+        // A leap second's milliseconds run past 999 into the next second,
+        // which can be the next day: take its own second back, as
+        // `LocalDay::of` counts it (one comparison, no branch).
+        let leap = i64::from(at.timestamp_subsec_nanos() >= 1_000_000_000);
+        let day = LocalDay::of_offset_seconds(ms.div_euclid(1_000) - leap, offset);
         (self.health.first_kept..=self.health.spec.last_day)
             .contains(&day)
             .then(|| day.days_since(self.health.first_kept))
@@ -1558,6 +1562,20 @@ mod tests {
         let mut b = h.builder(beijing());
         b.extend(events);
         b.finish().community(C).cloned().unwrap()
+    }
+
+    #[test]
+    fn a_leap_second_is_active_on_the_day_it_ends_as_local_day_of_has_it() {
+        // 23:59:60.5 on 7 March in Beijing (a leap second at 15:59:60 UTC,
+        // which chrono allows at the end of any minute) is on 7 March, the
+        // window's last day, not on the 8th after it.
+        let leap = NaiveDate::from_ymd_opt(2026, 3, 7)
+            .and_then(|d| d.and_hms_milli_opt(15, 59, 59, 1_500))
+            .unwrap()
+            .and_utc();
+        assert_eq!(LocalDay::of(leap, &beijing()), march(7));
+        let c = run(&health(7, 7), &[check_in(1, leap)]);
+        assert_eq!(c.average_daily_active, Ratio::new(1, 7));
     }
 
     #[test]
