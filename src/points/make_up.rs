@@ -48,12 +48,18 @@ use serde::{Deserialize, Serialize};
 /// of the event: a later share takes its part of what is left of both
 /// (see [`Reversal`]), so shares that add up to the whole take all of it.
 ///
-/// What is not redone: an award made in full in the meantime is never cut
-/// back, so under `reject` caps a later award that fitted only because an
-/// earlier one was refused keeps its points, and the earlier one may still
-/// not fit; cooldowns, first-time and every-nth conditions and exclusive
-/// groups are not judged again, nor is the tier's multiplier. An award whose day is older than the
-/// tallies kept ([`DAILY_TALLY_DAYS`](super::DAILY_TALLY_DAYS)) is not
+/// What is not redone: an award made in the meantime (in full or
+/// trimmed) is never cut back, so under `reject` caps a later award that
+/// fitted only because an earlier one was refused keeps its points, and
+/// the earlier one may still not fit. Likewise where rules share the
+/// program's global daily cap and it, or a rule's cap, counts awards: an
+/// award is made up from the shared cap's room as the awards of other
+/// rules made since have left it, which can be less than it would have
+/// found had the reversal come first, so what each award, or even the
+/// member's total, comes to can depend on the order. Cooldowns,
+/// first-time and every-nth conditions and exclusive groups are not
+/// judged again, nor is the tier's multiplier. An award whose day is
+/// older than the tallies kept ([`DAILY_TALLY_DAYS`](super::DAILY_TALLY_DAYS)) is not
 /// made up: its cap's room can no longer be told. The ledger remembers as
 /// many cut awards as [`LedgerPolicy::reversible_awards`](super::LedgerPolicy::reversible_awards),
 /// and forgets one once it is made up in full.
@@ -495,6 +501,36 @@ mod tests {
         assert_eq!(l.owed(), 50);
         assert_eq!(l.balance(t(10)), -50);
         assert_conserved(&l, t(10));
+    }
+
+    #[test]
+    fn an_award_made_since_keeps_the_shared_room_a_made_up_one_would_have_had() {
+        // The limit the docs state: 20 points a day over both rules, one
+        // purchase a day. A ¥5 purchase earns 5, a ¥15 one is refused by
+        // the count, a visit earns 15 of the shared room; reversing the
+        // first purchase makes up only the 5 the visit left.
+        let p = program(
+            r#"{ "global_daily_cap": { "points": 20 }, "rules": [
+                 { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 15 } },
+                 { "name": "buy", "on": "purchase", "daily_cap": { "count": 1 },
+                   "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } } ] }"#,
+        );
+        let (first, second, third) = (purchase(1, 5, t(0)), purchase(2, 15, t(1)), visit(3, t(2)));
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[first.clone(), second.clone(), third.clone()]);
+        let r = undo(&p, &mut l, 1, t(3));
+        let made: Vec<(EventId, u64)> = r.made_up.iter().map(|m| (m.source, m.points)).collect();
+        assert_eq!(made, [(EventId(2), 5)]);
+        assert_eq!(l.balance(t(3)), 20);
+        // Reversed first, the second purchase earns its 15 and the visit 5:
+        // the same total, shared the other way.
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[first]);
+        undo(&p, &mut l, 1, t(0));
+        let second = p.apply(&mut l, &second).map(|e| e.total);
+        let third = p.apply(&mut l, &third).map(|e| e.total);
+        assert_eq!((second, third), (Ok(15), Ok(5)));
+        assert_conserved(&l, t(3));
     }
 
     #[test]

@@ -100,8 +100,12 @@ pub struct ReversedAward {
 /// and [`Program::reverse`] then makes up, from that room, the awards a cap
 /// had cut ([`Reversal::made_up`], see [`MadeUp`]), so what an award
 /// earns does not depend on whether it came before or after the reversal
-/// of another inside one period. A reversal of an event whose awards a cap
-/// refused whole reverses no points, but the event is owed nothing more.
+/// of another inside one period, within the limits [`MadeUp`] states (an
+/// award made in the meantime is never cut back: where rules share the
+/// global daily cap and a cap counts awards, the order can still move
+/// points from one award to another, or change the total). A reversal of
+/// an event whose awards a cap refused whole reverses no points, but the
+/// event is owed nothing more.
 ///
 /// A share is `numerator / denominator` of the whole event. The first one
 /// reverses that share of each award, rounded down (in the member's
