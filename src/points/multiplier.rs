@@ -61,8 +61,9 @@ impl Multiplier {
     }
 
     /// `points` times this multiplier and `other` (a tier's and a rule's),
-    /// exactly, then made whole once by `rounding`: rounded down, never a
-    /// fraction of a point more than both say. Unlike [`Multiplier::then`],
+    /// exactly, then made whole once by `rounding` (rounded once, not
+    /// after each multiplier: rounded down, never a fraction of a point
+    /// more than both say). Unlike [`Multiplier::then`],
     /// a product above [`Multiplier::MAX`], or below a basis point, still
     /// multiplies: each multiplier was valid, so only points past
     /// `u64::MAX` are [`PointsError::Overflow`].
