@@ -602,7 +602,12 @@ impl<Tz: TimeZone> Program<Tz> {
                 continue;
             }
             let counter = counters.at(i, rule.name.as_str()).unwrap_or(&NO_COUNTER);
-            if counter.too_old(day) {
+            // Only a rule that keeps day tallies has caps a late event must
+            // be judged against: one whose period caps a program change
+            // dropped still holds its old tallies, which must not refuse
+            // events (a bool already at hand, and it skips the look for
+            // rules without such caps).
+            if plan.tallied.days && counter.too_old(day) {
                 return Err(PointsError::TooLate { id: event.id });
             }
             let matched = counting(plan, counter)?;

@@ -165,7 +165,10 @@ impl<Tz: TimeZone> Program<Tz> {
         let counter = ledger.counters.get(rule.name.as_str());
         let empty = RuleCounter::EMPTY;
         let counter = counter.unwrap_or(&empty);
-        if counter.too_old(day) || (counts_global && too_old(&ledger.global_days, day)) {
+        // As in the earning step, only the tallies of a rule that keeps
+        // them can be too old: without period caps, its caps' room is known.
+        let rule_too_old = plan.tallied.days && counter.too_old(day);
+        if rule_too_old || (counts_global && too_old(&ledger.global_days, day)) {
             return Ok(None);
         }
         // Judged as if made now, whole: its own share of the tallies first

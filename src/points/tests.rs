@@ -467,6 +467,46 @@ fn event_older_than_the_daily_tallies_is_refused() {
 }
 
 #[test]
+fn a_rule_whose_period_caps_were_dropped_refuses_no_late_event() {
+    // A rule without a cap per day, week or month "refuses no event as too
+    // late", even if an earlier program with such a cap left day tallies
+    // in the ledger.
+    let mut capped = lesson_rule(10);
+    capped.daily_cap = Some(Cap {
+        count: Some(1),
+        points: None,
+    });
+    let mut l = Ledger::new();
+    let late = at(1, 0) + TimeDelta::days(i64::from(DAILY_TALLY_DAYS));
+    assert!(
+        program(vec![capped])
+            .apply(&mut l, &lesson(1, late))
+            .is_ok()
+    );
+    let mut once = lesson_rule(10);
+    once.lifetime_cap = Some(Cap {
+        count: Some(2),
+        points: None,
+    });
+    let once = program(vec![once]);
+    assert_eq!(
+        once.apply(&mut l, &lesson(2, at(1, 0))).map(|e| e.total),
+        Ok(10)
+    );
+    // Nor does it leave an award of such a day unmade-up: its lifetime
+    // cap's room can be told.
+    assert_eq!(
+        once.apply(&mut l, &lesson(3, at(2, 0))).map(|e| e.total),
+        Ok(0)
+    );
+    let r = once.reverse(&mut l, "undo".into(), EventId(1), Portion::Whole {}, late);
+    let made: Option<Vec<(EventId, u64)>> = r
+        .ok()
+        .map(|r| r.made_up.iter().map(|m| (m.source, m.points)).collect());
+    assert_eq!(made, Some(vec![(EventId(3), 10)]));
+}
+
+#[test]
 fn daily_cap_in_an_iana_zone_across_dst() {
     let mut r = lesson_rule(10);
     r.daily_cap = Some(Cap {
