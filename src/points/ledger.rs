@@ -77,7 +77,8 @@ pub struct Lot {
     /// When what is left of it expires (`None`: never). Spendable at every
     /// instant before, gone at this one.
     pub expires_at: Option<DateTime<Utc>>,
-    /// Points not yet spent, held or expired.
+    /// Points left in the lot: not spent, held, expired, taken back by a
+    /// reversal, or paid to a debt when it was awarded.
     pub remaining: u64,
     /// Points reserved by open holds.
     #[serde(default)]
@@ -106,7 +107,7 @@ impl Lot {
     }
 
     /// The spending order: earliest expiry first, never-expiring last, then
-    /// older before newer.
+    /// older before newer, then in earning order (lot number).
     pub(crate) fn spend_key(&self) -> (bool, Option<DateTime<Utc>>, DateTime<Utc>, u64) {
         (
             self.expires_at.is_none(),
@@ -331,7 +332,8 @@ pub struct Totals {
     pub redeemed: u64,
     /// Retired by expiry.
     pub expired: u64,
-    /// Taken back by reversals (including debt paid off by later earnings).
+    /// Taken back by reversals (including debt paid off by later earnings
+    /// and held points reclaimed when their hold closed).
     pub reversed: u64,
     /// Reversed but not yet taken back: a debt (outside the identity).
     pub owed: u64,
@@ -611,7 +613,9 @@ impl Ledger {
     }
 
     /// The lots still holding points (remaining or held), in spending order:
-    /// earliest expiry first, never-expiring last, older before newer.
+    /// earliest expiry first, never-expiring last, older before newer, and
+    /// lots earned at the same instant (several rules of one event, or
+    /// events at one time) in earning order ([`Lot::id`]).
     pub fn lots(&self) -> &[Lot] {
         &self.lots
     }
@@ -643,7 +647,8 @@ impl Ledger {
         self.expired
     }
 
-    /// Points taken back by reversals (including debt paid off by later awards).
+    /// Points taken back by reversals (including debt paid off by later
+    /// awards and held points reclaimed when their hold closed).
     pub fn reversed(&self) -> u64 {
         self.reversed
     }
@@ -804,7 +809,8 @@ impl Ledger {
     }
 
     /// Spends `points`, earliest-expiring lots first (never-expiring last,
-    /// older before newer on ties), using only lots spendable at `now`
+    /// older before newer on ties, lots earned at the same instant in
+    /// earning order), using only lots spendable at `now`
     /// (past their pending period, not expired).
     ///
     /// Repeating a `key` returns the first result (marked
