@@ -471,13 +471,19 @@ impl Rests {
         }
     }
 
-    /// The first window of `r`, once `window` is found: the same window
-    /// again, with its newer tally, replaces it.
+    /// `r` once `window` is found, the latest, with `peak` before it; the
+    /// first window stays, unless it is `window` itself, whose newer
+    /// tally replaces it.
     #[inline]
-    fn first_with(r: Rests, window: Rest) -> Option<Rest> {
-        match r.first {
+    fn after(r: Rests, peak: Rest, window: Rest) -> Rests {
+        let first = match r.first {
             Some(first) if first.from == window.from => Some(window),
             first => first,
+        };
+        Rests {
+            peak,
+            latest: window,
+            first,
         }
     }
 
@@ -502,11 +508,7 @@ impl Rests {
             // window's days.
             r.peak
         };
-        Rests {
-            peak,
-            latest: window,
-            first: Rests::first_with(r, window),
-        }
+        Rests::after(r, peak, window)
     }
 
     /// [`Rests::met`] over anniversary years, for a tier of threshold
@@ -531,11 +533,7 @@ impl Rests {
         } else {
             r.peak
         };
-        Rests {
-            peak,
-            latest: window,
-            first: Rests::first_with(r, window),
-        }
+        Rests::after(r, peak, window)
     }
 
     /// The highest of the tallies.

@@ -352,6 +352,20 @@ fn a_refund_of_a_purchase_that_earned_no_points_is_unmatched_under_a_ladder_too(
     assert_eq!(gold.map(|t| t.members), Some(1), "{:?}", r.tiers);
 }
 
+/// A point per ¥1 spent and 100 a visit, under `clamp`, with a dedupe
+/// window of one id for an hour: a refund seen again hours later is new
+/// to the ledger, and only its operation key can recognise it.
+fn forgetful_buys() -> Program {
+    program(
+        r#"{ "dedupe": { "horizon_hours": 1, "max_ids": 1 },
+             "ledger": { "clawback": "clamp" },
+             "rules": [
+               { "name": "buy", "on": "purchase",
+                 "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } },
+               { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 100 } } ] }"#,
+    )
+}
+
 #[test]
 fn a_refund_seen_again_after_the_dedupe_window_refunds_nothing_more() {
     // The dedupe window remembers one id for an hour: the refund's id is
@@ -360,14 +374,7 @@ fn a_refund_seen_again_after_the_dedupe_window_refunds_nothing_more() {
     // is the answer. The report is that of the log without it, but for
     // the events counted. Before, it counted a second reversal and took
     // the earlier purchase as refunded.
-    let p = program(
-        r#"{ "dedupe": { "horizon_hours": 1, "max_ids": 1 },
-             "ledger": { "clawback": "clamp" },
-             "rules": [
-               { "name": "buy", "on": "purchase",
-                 "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } },
-               { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 100 } } ] }"#,
-    );
+    let p = forgetful_buys();
     let hour = |h| t(0) + TimeDelta::hours(h);
     let once = vec![
         purchase(1, 1, 100, hour(0)),
@@ -399,14 +406,7 @@ fn redemptions_push_a_refund_s_key_out_of_the_ledger_s_memory_as_the_host_s_do()
     // comes again (its id forgotten by the dedupe window too), and the
     // host reverses the rest of the purchase. The simulation redeems the
     // 100 points at once, but must forget as much as 100 redemptions do.
-    let p = program(
-        r#"{ "dedupe": { "horizon_hours": 1, "max_ids": 1 },
-             "ledger": { "clawback": "clamp" },
-             "rules": [
-               { "name": "buy", "on": "purchase",
-                 "reward": { "type": "per_amount", "points": 1, "per_minor": 100, "rounding": "down" } },
-               { "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 100 } } ] }"#,
-    );
+    let p = forgetful_buys();
     let hour = |h| t(0) + TimeDelta::hours(h);
     let events = vec![
         purchase(1, 1, 100, hour(0)),
