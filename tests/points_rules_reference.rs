@@ -1121,6 +1121,33 @@ fn no_count_caps(mut p: ProgramGen) -> ProgramGen {
     p
 }
 
+/// `p` without its conditions if `plain`: more awards then meet caps and
+/// are made up.
+fn plained(mut p: ProgramGen, plain: bool) -> ProgramGen {
+    if plain {
+        for r in &mut p.rules {
+            r.when.clear();
+        }
+    }
+    p
+}
+
+/// [`reversal_case`] in New York or in +08:00.
+fn reversal_in_zone(
+    new_york_zone: bool,
+    span: (NaiveDate, u64),
+    p: ProgramGen,
+    slots: &[u32],
+    gens: &[EventGen],
+    which: Index,
+) -> Result<(), TestCaseError> {
+    if new_york_zone {
+        reversal_case(new_york(), span, &p, slots, gens, which)
+    } else {
+        reversal_case(beijing(), span, &p, slots, gens, which)
+    }
+}
+
 fn reversal_case<Tz: TimeZone>(
     zone: Tz,
     (day, days): (NaiveDate, u64),
@@ -1160,19 +1187,8 @@ proptest! {
         which in any::<Index>(),
     ) {
         let gens = &gens[..slots.len()];
-        let mut p = if p.global.is_some() { no_count_caps(p) } else { p };
-        if plain {
-            // Conditions aside, more awards meet caps and are made up.
-            for r in &mut p.rules {
-                r.when.clear();
-            }
-        }
-        let p = &p;
-        if new_york_day {
-            reversal_case(new_york(), (day, 1), p, &slots, gens, which)?;
-        } else {
-            reversal_case(beijing(), (day, 1), p, &slots, gens, which)?;
-        }
+        let p = if p.global.is_some() { no_count_caps(p) } else { p };
+        reversal_in_zone(new_york_day, (day, 1), plained(p, plain), &slots, gens, which)?;
     }
 }
 
@@ -1213,17 +1229,6 @@ proptest! {
         which in any::<Index>(),
     ) {
         let gens = &gens[..slots.len()];
-        let mut p = p;
-        if plain {
-            for r in &mut p.rules {
-                r.when.clear();
-            }
-        }
-        let p = &p;
-        if new_york_week {
-            reversal_case(new_york(), (monday, 7), p, &slots, gens, which)?;
-        } else {
-            reversal_case(beijing(), (monday, 7), p, &slots, gens, which)?;
-        }
+        reversal_in_zone(new_york_week, (monday, 7), plained(p, plain), &slots, gens, which)?;
     }
 }
