@@ -789,20 +789,24 @@ fn a_refund_of_spent_points_follows_the_clawback_policy() {
     );
 }
 
-#[test]
-fn liability_months_follow_an_iana_zone_across_its_dst_change() {
-    // New York: DST starts 8 March 2026, so local midnight on 1 April is
-    // 04:00 UTC, on 1 March 05:00 UTC. Lots expire 30 days after events
-    // every 20 minutes around the ends of February and March.
+/// A point a visit, expiring 30 days later, in `zone`.
+fn visits_expiring_in_30_days(zone: chrono_tz::Tz) -> Program<chrono_tz::Tz> {
     let spec: crate::points::ProgramSpec = serde_json::from_str(
         r#"{ "expiry": { "type": "after_days", "days": 30 },
              "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } }] }"#,
     )
     .unwrap_or_else(|e| unreachable!("{e}"));
+    spec.validate_in(zone)
+        .unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+#[test]
+fn liability_months_follow_an_iana_zone_across_its_dst_change() {
+    // New York: DST starts 8 March 2026, so local midnight on 1 April is
+    // 04:00 UTC, on 1 March 05:00 UTC. Lots expire 30 days after events
+    // every 20 minutes around the ends of February and March.
     let zone = chrono_tz::America::New_York;
-    let p = spec
-        .validate_in(zone)
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let p = visits_expiring_in_30_days(zone);
     let starts = [
         Utc.with_ymd_and_hms(2026, 1, 30, 3, 0, 0),
         Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0),
@@ -1090,15 +1094,8 @@ fn liability_months_do_not_depend_on_which_lot_came_first_across_a_fold_at_midni
     // 03:00 UTC are valid through October (the last instant before is on
     // 31 October), whether or not a lot valid through November was
     // bucketed first.
-    let spec: crate::points::ProgramSpec = serde_json::from_str(
-        r#"{ "expiry": { "type": "after_days", "days": 30 },
-             "rules": [{ "name": "visit", "on": "visited", "reward": { "type": "fixed", "points": 1 } }] }"#,
-    )
-    .unwrap_or_else(|e| unreachable!("{e}"));
     let zone = chrono_tz::America::St_Johns;
-    let p = spec
-        .validate_in(zone)
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let p = visits_expiring_in_30_days(zone);
     let at = |d, h, m| {
         Utc.with_ymd_and_hms(2009, 10, d, h, m, 0)
             .single()
