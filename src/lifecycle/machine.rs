@@ -1485,12 +1485,7 @@ fn check_timeout_ties(
     // (as [`never_fires`] proves it dead otherwise). And a guarded
     // days-in-state timeout that was waiting for an event to make its
     // guard hold fires at that event, idle for none.
-    let mut everything: Vec<Vec<usize>> = vec![Vec::new(); states];
-    for (t, from) in sources.iter().enumerate() {
-        for &s in from {
-            everything[s].push(t);
-        }
-    }
+    let everything = leaving_where(states, sources, |_, _| true);
     let most_idle = most_idle_on_entry(spec, initial, targets, &everything);
     for (s, out) in leaving.iter().enumerate() {
         let Some(most_idle) = most_idle[s] else {
@@ -1767,10 +1762,24 @@ fn live_leaving(
     sources: &[Vec<usize>],
     dead: &[Vec<Option<DeadReason>>],
 ) -> Vec<Vec<usize>> {
+    leaving_where(states, sources, |t, k| {
+        dead.get(t)
+            .and_then(|reasons| reasons.get(k))
+            .is_some_and(Option::is_none)
+    })
+}
+
+/// Per state, the transitions leaving it that `keep` keeps: `keep(t, k)`
+/// for transition `t` from its `k`-th source.
+fn leaving_where(
+    states: usize,
+    sources: &[Vec<usize>],
+    keep: impl Fn(usize, usize) -> bool,
+) -> Vec<Vec<usize>> {
     let mut leaving = vec![Vec::new(); states];
     for (t, from) in sources.iter().enumerate() {
-        for (&s, reason) in from.iter().zip(&dead[t]) {
-            if reason.is_none() {
+        for (k, &s) in from.iter().enumerate() {
+            if keep(t, k) {
                 leaving[s].push(t);
             }
         }
