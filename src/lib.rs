@@ -92,3 +92,9 @@ pub use time::{LocalDay, UtcOffset};
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// Whether a field holds its zero, so that its serialized form leaves it
+/// out (`skip_serializing_if`): for the numeric fields of every module.
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
+}

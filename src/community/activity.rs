@@ -84,10 +84,6 @@ pub const GIVERS: usize = 16;
 /// How many recent contents are remembered to count topics once.
 const RECENT_CONTENTS: usize = 8;
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
 /// One local day's counts.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct DayCounts {
@@ -144,7 +140,7 @@ pub struct MemberActivity {
     days_active_total: u32,
     /// Days with a reaction received, all time. States saved before it
     /// was kept read 0; the buckets kept then give a lower bound.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::is_zero")]
     days_reacted_total: u32,
     givers: Vec<Giver>,
     recent_entered: Vec<ContentId>,

@@ -297,11 +297,9 @@ pub enum PointsError {
     },
 }
 
-/// Whether a field holds its zero, so that its serialized form leaves it
-/// out (`skip_serializing_if`), for every numeric field of the module.
-fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
-    *n == T::default()
-}
+// The crate's `skip_serializing_if` test for numeric fields, as
+// `super::is_zero` to the module's types.
+use crate::is_zero;
 
 // Test-only helpers shared by the points unit tests, kept under `tests/`
 // with the other test code.
