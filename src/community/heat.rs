@@ -18,8 +18,9 @@
 //! stored, so reading or updating costs O(1) whatever the history; an event
 //! older than that instant is decayed to it and added, so arrival order does
 //! not matter (up to floating-point rounding). Reading at an instant earlier
-//! than the latest event reads at the latest event. Heat never exceeds the
-//! largest weight times the number of events.
+//! than the latest event reads at the latest event, for heat, velocity and
+//! whether the item is still new alike. Heat never exceeds the largest
+//! weight times the number of events.
 //!
 //! # Trending
 //!
@@ -33,10 +34,10 @@
 //! reaches `trending_velocity` and its heat reaches `min_heat` (a single
 //! view of a new item has a huge velocity and means nothing).
 //!
-//! An item first seen less than one baseline half-life ago has **no
-//! baseline** yet: it can trend on volume and velocity alike, and its
-//! [`Reason`] says it is new instead of comparing it with a baseline it does
-//! not have.
+//! An item whose earliest event is less than one baseline half-life before
+//! the instant read has **no baseline** yet: it can trend on volume and
+//! velocity alike, and its [`Reason`] says it is new instead of comparing
+//! it with a baseline it does not have.
 //!
 //! # Topics
 //!
@@ -536,7 +537,12 @@ impl Heat {
                 best = Some((signal, v, f));
             }
         }
-        let new = now.saturating_sub(self.first) < model.slow_ms() as i64;
+        // Judged at the instant read, as heat and velocity are: a reading
+        // earlier than the latest event reads at the latest event. In
+        // float, as the baseline half-life need not be a whole number of
+        // milliseconds (truncating it would end "new" early).
+        let read = now.max(self.at);
+        let new = (read.saturating_sub(self.first) as f64) < model.slow_ms();
         let reason = best.map(|(signal, velocity, heat)| Reason {
             signal,
             velocity,
@@ -564,7 +570,8 @@ pub struct Reason {
     pub heat: f64,
     /// The baseline half-life, in days.
     pub baseline_days: f64,
-    /// First seen less than one baseline half-life ago: no baseline yet.
+    /// The earliest event is less than one baseline half-life before the
+    /// instant read (`now`, or the latest event if later): no baseline yet.
     pub new: bool,
 }
 
@@ -934,6 +941,39 @@ mod tests {
             reason.to_string().starts_with("new: shares at 24.0"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn a_reading_before_the_latest_event_is_new_only_if_the_latest_event_is() {
+        // A share, then a view eight days later: at the view the item is a
+        // week and a day old, so a reading at the first share (earlier
+        // than the latest event, so read at it) has a baseline too.
+        let mut heat = fresh();
+        heat.apply(&share(1, t0()));
+        heat.apply(&view(1, t0() + TimeDelta::days(8)));
+        for now in [t0() - TimeDelta::days(1), t0(), t0() + TimeDelta::days(8)] {
+            let reason = heat.trend(ContentId(1), now).unwrap().reason.unwrap();
+            assert!(!reason.new, "{now}: {reason}");
+        }
+    }
+
+    #[test]
+    fn new_lasts_the_whole_baseline_half_life_to_the_millisecond() {
+        // 36.0000001 hours is 129,600,000.36 ms: an item 129,600,000 ms
+        // old is younger than that, and still new.
+        let model = HeatModelSpec {
+            baseline_half_life_hours: 36.000_000_1,
+            ..HeatModelSpec::default()
+        };
+        let mut heat = ContentHeat::new(model.validate().unwrap());
+        heat.apply(&share(1, t0()));
+        let new_at = |ms| {
+            let now = t0() + TimeDelta::milliseconds(ms);
+            heat.trend(ContentId(1), now).unwrap().reason.unwrap().new
+        };
+        assert!(new_at(129_599_999));
+        assert!(new_at(129_600_000));
+        assert!(!new_at(129_600_001));
     }
 
     #[test]
