@@ -509,10 +509,12 @@ impl Heat {
         let (fast, slow) = self.read(model, now);
         let heat: f64 = fast.iter().sum();
         let base: f64 = slow.iter().sum();
+        // `(f / s) × (baseline / half-life)`: dividing the counts first, as
+        // `s × half-life` can round to 0 for a baseline decayed to the
+        // last subnormals, and `0 / 0` would read as the largest velocity.
         let velocity_of = |f: f64, s: f64| {
             if s > 0.0 {
-                (f * model.spec.baseline_half_life_hours / (s * model.spec.half_life_hours))
-                    .min(model.max_velocity())
+                (f / s * model.max_velocity()).min(model.max_velocity())
             } else {
                 0.0
             }
@@ -974,6 +976,30 @@ mod tests {
         assert!(new_at(129_599_999));
         assert!(new_at(129_600_000));
         assert!(!new_at(129_600_001));
+    }
+
+    #[test]
+    fn no_heat_has_no_velocity_even_when_the_baseline_is_all_but_gone() {
+        // 804 hours is 1,608 half-lives, so no heat is left, and 1,072
+        // baseline half-lives, leaving a quarter-weight share's baseline at
+        // 2⁻¹⁰⁷⁴, the least positive double: times the half-life it rounds
+        // to 0, and 0 / 0 must not read as the largest velocity.
+        let model = HeatModelSpec {
+            weights: SignalWeights {
+                share: 0.25,
+                ..SignalWeights::default()
+            },
+            half_life_hours: 0.5,
+            baseline_half_life_hours: 0.75,
+            trending_velocity: 1.0,
+            min_heat: 0.0,
+        };
+        let mut heat = ContentHeat::new(model.validate().unwrap());
+        heat.apply(&share(1, t0()));
+        let now = t0() + TimeDelta::hours(804);
+        let t = heat.trend(ContentId(1), now).unwrap();
+        assert_eq!((t.heat, t.velocity, t.trending), (0.0, 0.0, false), "{t:?}");
+        assert!(heat.trending_content(now, 10).is_empty());
     }
 
     #[test]
