@@ -465,13 +465,19 @@ impl Heat {
         self.first = self.first.min(at);
     }
 
-    /// The fast and slow weighted heat, and per signal, decayed to `now`.
-    fn read(&self, model: &HeatModel, now: i64) -> ([f64; 5], [f64; 5]) {
+    /// The fast and slow decay factors from the counts' instant to `now`
+    /// (1 for an earlier `now`).
+    fn factors(&self, model: &HeatModel, now: i64) -> (f64, f64) {
         let elapsed = now.saturating_sub(self.at);
-        let (f, s) = (
+        (
             decay(elapsed, model.fast_ms()),
             decay(elapsed, model.slow_ms()),
-        );
+        )
+    }
+
+    /// The fast and slow weighted heat, and per signal, decayed to `now`.
+    fn read(&self, model: &HeatModel, now: i64) -> ([f64; 5], [f64; 5]) {
+        let (f, s) = self.factors(model, now);
         let mut fast = [0.0; 5];
         let mut slow = [0.0; 5];
         for (k, signal) in Signal::ALL.into_iter().enumerate() {
@@ -523,15 +529,19 @@ impl Heat {
         // The signal that rose most; ties go to the one adding more heat,
         // then to the earlier signal.
         let mut best: Option<(Signal, f64, f64)> = None;
+        let (df, ds) = self.factors(model, now);
         for (k, signal) in Signal::ALL.into_iter().enumerate() {
-            let (f, s) = (
-                fast.get(k).copied().unwrap_or(0.0),
-                slow.get(k).copied().unwrap_or(0.0),
-            );
+            let f = fast.get(k).copied().unwrap_or(0.0);
             if f <= 0.0 {
                 continue;
             }
-            let v = velocity_of(f, s);
+            // From the unweighted counts: the weight cancels out of the
+            // quotient, and rounding it in would part signals with the
+            // same history, which must tie.
+            let v = velocity_of(
+                self.fast.get(k).copied().unwrap_or(0.0) * df,
+                self.slow.get(k).copied().unwrap_or(0.0) * ds,
+            );
             let better = best.is_none_or(|(_, bv, bf)| {
                 v.total_cmp(&bv).then(f.total_cmp(&bf)) == Ordering::Greater
             });
@@ -1000,6 +1010,49 @@ mod tests {
         let t = heat.trend(ContentId(1), now).unwrap();
         assert_eq!((t.heat, t.velocity, t.trending), (0.0, 0.0, false), "{t:?}");
         assert!(heat.trending_content(now, 10).is_empty());
+    }
+
+    #[test]
+    fn signals_with_the_same_history_tie_and_the_heavier_is_the_reason() {
+        // A view and a reaction at one instant (then an unweighted reply),
+        // read later: both rose alike, so the reaction, adding far more
+        // heat, is the reason, whatever rounding a weight of 0.25 or 1e9
+        // brings.
+        let model = HeatModelSpec {
+            weights: SignalWeights {
+                view: 0.25,
+                reaction: 1e9,
+                reply: 0.0,
+                ..SignalWeights::default()
+            },
+            half_life_hours: 36.123_456,
+            baseline_half_life_hours: 263.701_228_8,
+            ..HeatModelSpec::default()
+        };
+        let mut heat = ContentHeat::new(model.validate().unwrap());
+        let kind = |i| match i {
+            0 => EventKind::Reply {
+                community: None,
+                content: ContentId(4),
+                to: None,
+            },
+            1 => EventKind::Reaction {
+                community: None,
+                content: ContentId(4),
+                to: None,
+            },
+            _ => EventKind::ContentViewed {
+                content: ContentId(4),
+            },
+        };
+        let at = [71, 0, 0];
+        for (i, ms) in at.into_iter().enumerate() {
+            let when = t0() + TimeDelta::milliseconds(ms);
+            heat.apply(&Event::new(EventId(0), UserId(1), when, kind(i)));
+        }
+        let now = t0() + TimeDelta::milliseconds(1_198_355_328);
+        let reason = heat.trend(ContentId(4), now).unwrap().reason.unwrap();
+        assert_eq!(reason.signal, Signal::Reaction, "{reason:?}");
     }
 
     #[test]
