@@ -4,8 +4,10 @@
 //! [`GraphBuilder`]. An edge `a → b` means `a` interacted with `b`'s content:
 //! a reply or reaction to `b` (the event's `to`, or else the author of the
 //! content), or a share of content `b` posted. Authors are known from
-//! [`EventKind::Post`] events the builder saw, whatever order they arrive in;
-//! an interaction whose author stays unknown makes no edge, and neither does
+//! [`EventKind::Post`] events the builder saw, whatever order they arrive in
+//! and whatever community they were posted in (a content posted more than
+//! once is its earliest post's, the lower user id at one instant); an
+//! interaction whose author stays unknown makes no edge, and neither does
 //! an interaction with oneself. Views of a content by `a` are counted on the
 //! edge `a → author` as exposures, when that edge exists.
 //!

@@ -703,7 +703,8 @@ impl ContentHeat {
 
     /// Adds one event's heat; `false` (and nothing changes) for events that
     /// are not views, clicks, shares, replies or reactions. The topic is the
-    /// assigned one, else the event's integer `topic` attribute.
+    /// assigned one, else the event's integer `topic` attribute if it is
+    /// not negative (a [`TopicId`] is unsigned).
     ///
     /// Not idempotent by itself: deduplicate redelivered events upstream
     /// ([`RecentIds`](crate::dedupe::RecentIds)).
