@@ -518,8 +518,10 @@ impl Heat {
         // `(f / s) × (baseline / half-life)`: dividing the counts first, as
         // `s × half-life` can round to 0 for a baseline decayed to the
         // last subnormals, and `0 / 0` would read as the largest velocity.
+        // No heat is no velocity even when that largest velocity is
+        // infinite (a tiny half-life), where `0 × ∞` is not a number.
         let velocity_of = |f: f64, s: f64| {
-            if s > 0.0 {
+            if f > 0.0 && s > 0.0 {
                 (f / s * model.max_velocity()).min(model.max_velocity())
             } else {
                 0.0
@@ -1054,6 +1056,24 @@ mod tests {
         let now = t0() + TimeDelta::milliseconds(1_198_355_328);
         let reason = heat.trend(ContentId(4), now).unwrap().reason.unwrap();
         assert_eq!(reason.signal, Signal::Reaction, "{reason:?}");
+    }
+
+    #[test]
+    fn no_heat_has_no_velocity_even_when_the_largest_velocity_is_infinite() {
+        // A half-life of 1e-310 hours is valid, and a baseline of an hour
+        // over it is more than `f64::MAX`: an hour after the share no heat
+        // is left, and 0 × ∞ must not read as an infinite velocity.
+        let model = HeatModelSpec {
+            half_life_hours: 1e-310,
+            baseline_half_life_hours: 1.0,
+            min_heat: 0.0,
+            ..HeatModelSpec::default()
+        };
+        let mut heat = ContentHeat::new(model.validate().unwrap());
+        heat.apply(&share(1, t0()));
+        let now = t0() + TimeDelta::hours(1);
+        let t = heat.trend(ContentId(1), now).unwrap();
+        assert_eq!((t.heat, t.velocity, t.trending), (0.0, 0.0, false), "{t:?}");
     }
 
     #[test]
