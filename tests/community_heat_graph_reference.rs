@@ -1191,3 +1191,71 @@ proptest! {
         check_graph(&x.finish(), &want)?;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Extremes: no panic, no NaN
+// ---------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+
+    /// Instants anywhere chrono can hold and half-lives at the edges of
+    /// what validates: nothing panics, heat stays finite and bounded,
+    /// velocity is never NaN and within its maximum, and the state reads
+    /// back from JSON.
+    #[test]
+    fn heat_at_the_extremes_stays_a_number(
+        h in select(vec![1e-310, 1e-9, 0.5, 87_599.0]),
+        // A factor over the half-life, or (negative) a baseline in hours:
+        // an hour over 1e-310 hours is more than `f64::MAX`.
+        k in select(vec![1.000_001, 2.0, 1e6, -1.0, -87_600.0]),
+        share in select(vec![1e-300, 1.0, 1e9]),
+        events in vec((0..CONTENTS, 0_u8..5, any::<i64>()), 1..12),
+        nows in vec(any::<i64>(), 1..6),
+    ) {
+        let (lo, hi) = (
+            DateTime::<Utc>::MIN_UTC.timestamp_millis(),
+            DateTime::<Utc>::MAX_UTC.timestamp_millis(),
+        );
+        let ms = |x: i64| lo + x.rem_euclid(hi - lo);
+        let spec = HeatModelSpec {
+            weights: SignalWeights { share, ..SignalWeights::default() },
+            half_life_hours: h,
+            baseline_half_life_hours: if k < 0.0 {
+                -k
+            } else {
+                (h * k).min(HeatModelSpec::MAX_HALF_LIFE_HOURS)
+            },
+            min_heat: 0.0,
+            trending_velocity: 1.0,
+        };
+        let Ok(model) = spec.clone().validate() else { return Ok(()) };
+        let mut lib = ContentHeat::new(model.clone());
+        let mut other = ContentHeat::new(model);
+        for (i, &(c, kind, at)) in events.iter().enumerate() {
+            let e = event_of(i, c, kind, ms(at), Some(1));
+            if i % 2 == 0 { lib.apply(&e) } else { other.apply(&e) };
+        }
+        lib.merge(other).unwrap();
+        lib = round_trip(&lib)?;
+        let wmax = SIGNALS.iter().map(|&s| weight(&spec, s)).fold(0.0, f64::max);
+        for &now in &nows {
+            let at = DateTime::from_timestamp_millis(ms(now)).unwrap();
+            for t in (0..CONTENTS)
+                .filter_map(|c| lib.trend(ContentId(c), at))
+                .chain(lib.topic_trend(TopicId(1), at))
+            {
+                prop_assert!(t.heat >= 0.0 && t.heat <= wmax * events.len() as f64, "{:?}", t);
+                prop_assert!(t.velocity >= 0.0, "{:?}", t);
+                prop_assert!(t.velocity <= RefTrend::max_velocity(&spec), "{:?}", t);
+                prop_assert!(t.heat > 0.0 || t.velocity == 0.0, "{:?}", t);
+                prop_assert!(!t.trending || t.heat > 0.0, "{:?}", t);
+            }
+            let _ = lib.trending_content(at, 3);
+            let _ = lib.topics_to_amplify(at, 3);
+        }
+        let at = DateTime::from_timestamp_millis(ms(nows[0])).unwrap();
+        lib.forget_cold(at, 1.0);
+        round_trip(&lib)?;
+    }
+}
