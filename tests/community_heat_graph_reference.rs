@@ -735,7 +735,7 @@ fn final_nows(model: &RefHeat) -> Vec<i64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(96), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     /// One pass, with topics, forgetting, JSON round trips and readings at
     /// any instant, matches the reference.
@@ -1109,7 +1109,7 @@ fn check_graph(g: &InteractionGraph, want: &RefGraph) -> Result<(), TestCaseErro
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(192), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     /// The builder, in any order and split into shards, matches the
     /// reference, and so do the reversed graph, the JSON round trip and
@@ -1197,7 +1197,7 @@ proptest! {
 // ---------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     /// Instants anywhere chrono can hold and half-lives at the edges of
     /// what validates: nothing panics, heat stays finite and bounded,

@@ -17,10 +17,10 @@
 //! `now`. Only the values and the instant they were last decayed to are
 //! stored, so reading or updating costs O(1) whatever the history; an event
 //! older than that instant is decayed to it and added, so arrival order does
-//! not matter (up to floating-point rounding). Reading at an instant earlier
-//! than the latest event reads at the latest event, for heat, velocity and
-//! whether the item is still new alike. Heat never exceeds the largest
-//! weight times the number of events.
+//! not matter (up to floating-point rounding). Reading an item (or a topic)
+//! at an instant earlier than its latest event reads at that event, for
+//! heat, velocity and whether the item is still new alike. Heat never
+//! exceeds the largest weight times the number of events.
 //!
 //! # Trending
 //!
