@@ -70,7 +70,12 @@ pub struct LevelLadderSpec {
     /// The name of level 0, where every member starts.
     pub base: Label,
     /// A requirement still holds for keeping a level down to this fraction
-    /// of it (0.9: 90% of a count); in `(0, 1]`.
+    /// of it (0.9: 90% of a count, the mark itself included; an
+    /// [`AtMost`](Requirement::AtMost) count up to its value divided by
+    /// it; a [`ScoreTopPercent`](Requirement::ScoreTopPercent) within its
+    /// percent divided by it, so top 5% holds within top 5.6%); in `(0, 1]`.
+    /// The marks are exact for the decimal written: at 0.55, 55 of 100
+    /// holds.
     #[serde(default = "default_low_water")]
     pub low_water: f64,
     /// Days a member may stay below the low-water mark before dropping a level.
@@ -493,6 +498,18 @@ pub enum LevelError {
     },
 }
 
+/// Whether a low-water mark computed in floats (`need × low_water`,
+/// `value / low_water`, `share / low_water`) is the value it is compared
+/// with, but for the rounding of the decimal `low_water` and of the
+/// product or quotient: 55 is 55% of 100, though `100.0 * 0.55` is
+/// 55.00000000000001, and 0.2 is 14% at a low-water mark of 0.7, though
+/// `0.14 / 0.7` is 0.20000000000000004. Either rounding is at most a few
+/// units in the last place; a real difference between a count and a mark
+/// is far larger.
+fn same_value(a: f64, mark: f64) -> bool {
+    (a - mark).abs() <= 4.0 * f64::EPSILON * a.abs().max(mark.abs())
+}
+
 /// One member's level: the aggregate a host saves per member.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct MemberLevel {
@@ -682,7 +699,8 @@ impl LevelLadder {
                 // At least `need`: met in full, or at the low-water mark.
                 let at_least = |actual: u64, need: u64| {
                     let a = actual as f64;
-                    (a >= need as f64, a >= need as f64 * lw)
+                    let mark = need as f64 * lw;
+                    (a >= need as f64, a >= mark || same_value(a, mark))
                 };
                 let (actual, met, holds) = match r {
                     Requirement::AtLeast {
@@ -700,7 +718,8 @@ impl LevelLadder {
                         window_days,
                     } => {
                         let a = activity.count(counter, today, window_days) as f64;
-                        (a, a <= value as f64, a <= value as f64 / lw)
+                        let mark = value as f64 / lw;
+                        (a, a <= value as f64, a <= mark || same_value(a, mark))
                     }
                     Requirement::DaysActive { value, window_days } => {
                         let a = activity.days_active(today, window_days);
@@ -742,7 +761,8 @@ impl LevelLadder {
                         // each the nearest double to the same value.
                         Some(f) => {
                             let share = percent / 100.0;
-                            (f * 100.0, f < share, f < share / lw)
+                            let mark = share / lw;
+                            (f * 100.0, f < share, f < mark && !same_value(f, mark))
                         }
                         None => (f64::NAN, false, false),
                     },
@@ -1209,6 +1229,77 @@ mod tests {
             let inside = ladder(percent).check(1, &a, inputs(above - 1), t(0));
             assert!(inside[0].met && inside[0].holds, "{percent}%: {inside:?}");
         }
+    }
+
+    #[test]
+    fn low_water_marks_are_exact_at_their_edges() {
+        // Each case sits exactly on its low-water mark, which floats miss
+        // by a unit in the last place: 55 is 55% of 100 (`100 × 0.55` is
+        // 55.00000000000001), 100 is 55 / 0.55 (99.99999999999999), and
+        // top 20% is top 14% at 0.7 (`0.14 / 0.7` is 0.20000000000000004).
+        let ladder = |low_water: f64, requirement| {
+            LevelLadderSpec {
+                utc_offset: UtcOffset::UTC,
+                base: "new".into(),
+                low_water,
+                grace_days: 0,
+                levels: vec![LevelSpec {
+                    name: "one".into(),
+                    requirements: vec![requirement],
+                    keep_once_reached: false,
+                }],
+                dedupe: DedupeWindow::default(),
+            }
+            .validate()
+            .unwrap()
+        };
+        let me = UserId(1);
+        let activity = |posts: u64| {
+            let l = ladder(1.0, Requirement::Tenure { days: 1 });
+            let mut a = MemberActivity::new(me);
+            for i in 0..posts {
+                let kind = EventKind::Post {
+                    community: None,
+                    content: ContentId(i),
+                };
+                let at = t(0) + TimeDelta::seconds(i as i64);
+                l.record(&mut a, &Event::new(EventId(i), me, at, kind))
+                    .unwrap();
+            }
+            a
+        };
+        let counted = |value, low_water, posts, at_most: bool| {
+            let counter = Counter::Posts;
+            let r = if at_most {
+                Requirement::AtMost {
+                    counter,
+                    value,
+                    window_days: None,
+                }
+            } else {
+                Requirement::AtLeast {
+                    counter,
+                    value,
+                    window_days: None,
+                }
+            };
+            ladder(low_water, r).check(1, &activity(posts), LevelInputs::default(), t(0))[0]
+        };
+        let at_least = counted(100, 0.55, 55, false);
+        assert!(!at_least.met && at_least.holds, "{at_least:?}");
+        assert!(!counted(100, 0.55, 54, false).holds);
+        let at_most = counted(55, 0.55, 100, true);
+        assert!(!at_most.met && at_most.holds, "{at_most:?}");
+        assert!(!counted(55, 0.55, 101, true).holds);
+        let pct = ladder(0.7, Requirement::ScoreTopPercent { percent: 14.0 });
+        let top = |f| LevelInputs {
+            joined_at: None,
+            top_fraction: Some(f),
+        };
+        let edge = pct.check(1, &activity(0), top(0.2), t(0));
+        assert!(!edge[0].met && !edge[0].holds, "{edge:?}");
+        let inside = pct.check(1, &activity(0), top(0.19), t(0));
+        assert!(!inside[0].met && inside[0].holds, "{inside:?}");
     }
 
     #[test]
