@@ -1351,7 +1351,9 @@ fn level_ops(len: usize) -> impl Strategy<Value = Vec<(i64, LevelOp)>> {
     })
 }
 
-fn run_levels(spec: &LevelLadderSpec, lw: Frac, cal: usize, ops: &[(i64, LevelOp)]) {
+/// Runs `ops` on the library and the reference; the levels reached, in order.
+fn run_levels(spec: &LevelLadderSpec, lw: Frac, cal: usize, ops: &[(i64, LevelOp)]) -> Vec<u8> {
+    let mut path = vec![0];
     let ladder = spec.clone().validate().expect("valid");
     let local = CALENDARS[cal].1;
     let model_ladder = RefLadder { spec, lw, local };
@@ -1410,9 +1412,13 @@ fn run_levels(spec: &LevelLadderSpec, lw: Frac, cal: usize, ops: &[(i64, LevelOp
             }
         }
         same_level(&lv, &ref_lv);
+        if path.last() != Some(&lv.level()) {
+            path.push(lv.level());
+        }
         let back: MemberLevel = serde_json::from_str(&serde_json::to_string(&lv).unwrap()).unwrap();
         assert_eq!(back, lv);
     }
+    path
 }
 
 proptest! {
@@ -1426,5 +1432,421 @@ proptest! {
         let json = serde_json::to_string(&spec).unwrap();
         let back: LevelLadderSpec = serde_json::from_str(&json).unwrap();
         prop_assert_eq!(back, spec);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The shipped fixtures, stepped day by day against the reference
+// ---------------------------------------------------------------------------
+
+/// One day's events at `intensity` 0 (away) to 3 (busy), at most 12.
+fn day_events(day: i64, intensity: u8, first_id: u64) -> Vec<(i64, LevelOp)> {
+    let mut acts: Vec<(u64, Act)> = Vec::new();
+    if intensity >= 1 {
+        acts.push((ME, Act::Visited));
+        for j in 0..2 * i64::from(intensity) {
+            acts.push((
+                ME,
+                Act::View {
+                    content: ((day * 7 + j) % 40) as u64,
+                    posts_read: Some(60 * i64::from(intensity)),
+                    read_seconds: Some(300),
+                },
+            ));
+        }
+    }
+    if intensity >= 2 {
+        acts.push((
+            ME,
+            Act::Reply {
+                content: (day % 15) as u64,
+                to: Some(2),
+            },
+        ));
+        acts.push((
+            ME,
+            Act::Reaction {
+                content: 1,
+                to: Some(3 + (day % 4) as u64),
+            },
+        ));
+        acts.push((
+            2 + (day % 7) as u64,
+            Act::Reaction {
+                content: 2,
+                to: Some(ME),
+            },
+        ));
+    }
+    if intensity == 3 && day % 23 == 0 {
+        acts.push((ME, Act::Flagged));
+    }
+    let minutes = day * 24 * 60;
+    acts.into_iter()
+        .enumerate()
+        .map(|(i, (user, act))| {
+            let clock = minutes + 10 * i as i64;
+            let ev = Ev {
+                id: first_id + i as u64,
+                user,
+                at: t0() + TimeDelta::minutes(clock),
+                act,
+            };
+            (clock, LevelOp::Event(ev))
+        })
+        .collect()
+}
+
+/// Days of activity in phases of one intensity each, a step at the end of
+/// every day with the member's place in the ranking that day.
+fn fixture_ops(phases: &[(u8, u8)], tops: &[u64]) -> Vec<(i64, LevelOp)> {
+    let mut ops = Vec::new();
+    let mut day = 0i64;
+    let mut id = 1;
+    for &(intensity, days) in phases {
+        for _ in 0..days {
+            let evs = day_events(day, intensity, id);
+            id += evs.len() as u64;
+            ops.extend(evs);
+            let top = tops[day as usize % tops.len()];
+            ops.push((
+                day * 24 * 60 + 23 * 60,
+                LevelOp::Step {
+                    inputs: RefInputs {
+                        joined_at: Some(t0() - TimeDelta::days(1)),
+                        top_twentieths: Some(top),
+                    },
+                },
+            ));
+            day += 1;
+        }
+    }
+    ops
+}
+
+#[test]
+fn the_fixtures_validate_and_read_back() {
+    for ladder in [
+        LevelLadder::discourse_trust_levels(),
+        LevelLadder::orbit_levels(),
+    ] {
+        assert_eq!(ladder.top(), 3);
+        assert_eq!(ladder.spec().clone().validate().as_ref(), Ok(&ladder));
+        let json = serde_json::to_string(ladder.spec()).unwrap();
+        let back: LevelLadderSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, ladder.spec());
+        assert_eq!(ladder.spec().low_water, 0.9);
+        assert_eq!(ladder.spec().grace_days, 14);
+    }
+    let tl = LevelLadder::discourse_trust_levels();
+    let keeps: Vec<bool> = tl
+        .spec()
+        .levels
+        .iter()
+        .map(|l| l.keep_once_reached)
+        .collect();
+    assert_eq!(keeps, [true, true, false]);
+    assert_eq!(tl.horizon_days(), 100);
+    assert_eq!(LevelLadder::orbit_levels().horizon_days(), 90);
+}
+
+#[test]
+fn discourse_busy_for_a_hundred_days_then_quiet_reaches_tl3_and_drops_to_tl2() {
+    let ladder = LevelLadder::discourse_trust_levels();
+    let ops = fixture_ops(&[(3, 100), (0, 40)], &[0]);
+    assert_eq!(
+        run_levels(ladder.spec(), Frac(9, 10), 0, &ops),
+        [0, 1, 2, 3, 2]
+    );
+}
+
+fn phases() -> impl Strategy<Value = Vec<(u8, u8)>> {
+    vec((0u8..=3, 1u8..30), 1..8)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(8)
+    ))]
+
+    #[test]
+    fn the_fixtures_step_as_their_reference(
+        discourse in any::<bool>(),
+        phases in phases(),
+        tops in vec(0u64..=20, 1..10),
+    ) {
+        let ladder = if discourse {
+            LevelLadder::discourse_trust_levels()
+        } else {
+            LevelLadder::orbit_levels()
+        };
+        run_levels(ladder.spec(), Frac(9, 10), 0, &fixture_ops(&phases, &tops));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation, tenure across daylight saving, score snapshots
+// ---------------------------------------------------------------------------
+
+fn one_level(requirement: Requirement) -> LevelLadderSpec {
+    LevelLadderSpec {
+        utc_offset: UtcOffset::UTC,
+        base: "new".into(),
+        low_water: 0.9,
+        grace_days: 14,
+        levels: vec![LevelSpec {
+            name: "one".into(),
+            requirements: vec![requirement],
+            keep_once_reached: false,
+        }],
+        dedupe: DedupeWindow::default(),
+    }
+}
+
+#[test]
+fn ladders_are_refused_exactly_where_the_docs_say() {
+    use growthkit::community::LevelLadderError as E;
+    let c = Counter::Posts;
+    let ok = [
+        Requirement::AtLeast {
+            counter: c,
+            value: 1,
+            window_days: Some(1),
+        },
+        Requirement::AtLeast {
+            counter: c,
+            value: 1,
+            window_days: Some(3660),
+        },
+        Requirement::AtMost {
+            counter: c,
+            value: 0,
+            window_days: None,
+        },
+        Requirement::DaysActive {
+            value: 1,
+            window_days: None,
+        },
+        Requirement::ReceivedFrom {
+            reactions: 1,
+            members: 1,
+            days: 1,
+            window_days: None,
+        },
+        Requirement::ReceivedFrom {
+            reactions: 1,
+            members: 16,
+            days: 1,
+            window_days: Some(7),
+        },
+        Requirement::Tenure { days: 1 },
+        Requirement::ScoreTopPercent { percent: 100.0 },
+        Requirement::ScoreTopPercent { percent: 0.5 },
+    ];
+    for r in ok {
+        assert!(one_level(r).validate().is_ok(), "{r:?}");
+    }
+    let bad = [
+        Requirement::AtLeast {
+            counter: c,
+            value: 0,
+            window_days: None,
+        },
+        Requirement::AtLeast {
+            counter: c,
+            value: 1,
+            window_days: Some(0),
+        },
+        Requirement::AtLeast {
+            counter: c,
+            value: 1,
+            window_days: Some(3661),
+        },
+        Requirement::AtMost {
+            counter: c,
+            value: 3,
+            window_days: Some(0),
+        },
+        Requirement::DaysActive {
+            value: 0,
+            window_days: None,
+        },
+        Requirement::ReceivedFrom {
+            reactions: 0,
+            members: 1,
+            days: 1,
+            window_days: None,
+        },
+        Requirement::ReceivedFrom {
+            reactions: 1,
+            members: 0,
+            days: 1,
+            window_days: None,
+        },
+        Requirement::ReceivedFrom {
+            reactions: 1,
+            members: 17,
+            days: 1,
+            window_days: None,
+        },
+        Requirement::ReceivedFrom {
+            reactions: 1,
+            members: 1,
+            days: 0,
+            window_days: None,
+        },
+        Requirement::Tenure { days: 0 },
+        Requirement::ScoreTopPercent { percent: 0.0 },
+        Requirement::ScoreTopPercent { percent: 100.5 },
+        Requirement::ScoreTopPercent { percent: f64::NAN },
+        Requirement::ScoreTopPercent { percent: -1.0 },
+    ];
+    for r in bad {
+        assert!(
+            matches!(
+                one_level(r).validate(),
+                Err(E::Requirement { index: 0, .. })
+            ),
+            "{r:?}"
+        );
+    }
+    let base = one_level(Requirement::Tenure { days: 1 });
+    for lw in [0.0, -0.5, 1.01, f64::NAN, f64::INFINITY] {
+        let spec = LevelLadderSpec {
+            low_water: lw,
+            ..base.clone()
+        };
+        assert!(matches!(spec.validate(), Err(E::LowWater { .. })), "{lw}");
+    }
+    assert!(
+        LevelLadderSpec {
+            low_water: 1.0,
+            ..base.clone()
+        }
+        .validate()
+        .is_ok()
+    );
+    assert_eq!(
+        LevelLadderSpec {
+            levels: vec![],
+            ..base.clone()
+        }
+        .validate(),
+        Err(E::NoLevels)
+    );
+    let level = |name: &str| LevelSpec {
+        name: name.into(),
+        requirements: vec![Requirement::Tenure { days: 1 }],
+        keep_once_reached: false,
+    };
+    let many = |n: usize| LevelLadderSpec {
+        levels: (0..n).map(|i| level(&format!("l{i}"))).collect(),
+        ..base.clone()
+    };
+    assert_eq!(many(255).validate().map(|l| l.top()), Ok(255));
+    assert!(matches!(
+        many(256).validate(),
+        Err(E::TooManyLevels { count: 256 })
+    ));
+    for names in [["new", "a"], ["a", "a"]] {
+        let spec = LevelLadderSpec {
+            levels: names.iter().map(|n| level(n)).collect(),
+            ..base.clone()
+        };
+        assert!(
+            matches!(spec.validate(), Err(E::DuplicateName { .. })),
+            "{names:?}"
+        );
+    }
+    let empty = LevelLadderSpec {
+        levels: vec![LevelSpec {
+            requirements: vec![],
+            ..level("a")
+        }],
+        ..base.clone()
+    };
+    assert!(matches!(empty.validate(), Err(E::NoRequirements { .. })));
+    for dedupe in [
+        DedupeWindow {
+            horizon_hours: 0,
+            max_ids: 1,
+        },
+        DedupeWindow {
+            horizon_hours: 1,
+            max_ids: 0,
+        },
+    ] {
+        let spec = LevelLadderSpec {
+            dedupe,
+            ..base.clone()
+        };
+        assert!(matches!(spec.validate(), Err(E::Zero { .. })));
+    }
+}
+
+#[test]
+fn tenure_counts_whole_24_hour_periods_across_a_daylight_saving_change() {
+    use chrono_tz::America::New_York;
+    let ladder = one_level(Requirement::Tenure { days: 1 })
+        .validate()
+        .unwrap();
+    let a = MemberActivity::new(UserId(ME));
+    // 23:00 on the Saturday before clocks go forward (Sunday 8 March 2026).
+    let joined = New_York
+        .with_ymd_and_hms(2026, 3, 7, 23, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let inputs = LevelInputs {
+        joined_at: Some(joined),
+        top_fraction: None,
+    };
+    let at = |d, h| {
+        New_York
+            .with_ymd_and_hms(2026, 3, d, h, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    // 23:00 on Sunday is only 23 hours later; midnight is 24.
+    for (now, days, met) in [
+        (at(8, 23), 0.0, false),
+        (at(9, 0), 1.0, true),
+        (at(9, 23), 1.0, true),
+        (at(10, 0), 2.0, true),
+    ] {
+        let c = &ladder.check(1, &a, inputs, now)[0];
+        assert_eq!((c.actual, c.met), (days, met), "{now}");
+    }
+    // Before joining: no tenure, not negative.
+    let c = &ladder.check(1, &a, inputs, joined - TimeDelta::days(3))[0];
+    assert_eq!((c.actual, c.met, c.holds), (0.0, false, false));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(64)
+    ))]
+
+    #[test]
+    fn top_fractions_count_the_scores_strictly_above(
+        scores in vec(prop_oneof![
+            4 => (-5i32..5).prop_map(f64::from),
+            1 => select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.5]),
+        ], 0..20),
+        probe in prop_oneof![
+            4 => (-6i32..6).prop_map(f64::from),
+            1 => select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.5]),
+        ],
+    ) {
+        let snap = growthkit::community::ScoreSnapshot::new(scores.iter().copied());
+        let ranked: Vec<f64> = scores.iter().copied().filter(|s| !s.is_nan()).collect();
+        prop_assert_eq!(snap.len(), ranked.len());
+        let want = if probe.is_nan() {
+            1.0
+        } else if ranked.is_empty() {
+            0.0
+        } else {
+            ranked.iter().filter(|&&s| s > probe).count() as f64 / ranked.len() as f64
+        };
+        prop_assert_eq!(snap.top_fraction(probe), want);
     }
 }
