@@ -1388,6 +1388,11 @@ fn run_levels(spec: &LevelLadderSpec, lw: Frac, cal: usize, ops: &[(i64, LevelOp
                 let got = ladder.step(&mut lv, &act, inputs.lib(), now).unwrap();
                 let want = model_ladder.step(&mut ref_lv, &ref_act, *inputs, now);
                 same_change(&got, &want);
+                // A change reads back from JSON as it was, unknown values too.
+                let json = serde_json::to_string(&got).unwrap();
+                let back: Option<LevelChange> = serde_json::from_str(&json)
+                    .unwrap_or_else(|e| panic!("{json} does not read back: {e}"));
+                same_change(&back, &want);
             }
             LevelOp::Lock(l) => {
                 let got = lv.lock(&ladder, *l);

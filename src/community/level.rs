@@ -430,12 +430,21 @@ pub struct RequirementCheck {
     /// The requirement.
     pub requirement: Requirement,
     /// The member's value (for `received_from`, the reactions; for a
-    /// percentile, the top fraction in percent; `NaN` if unknown).
+    /// percentile, the top fraction in percent; `NaN` if unknown, written
+    /// `null` in JSON and read back as `NaN`).
+    #[serde(deserialize_with = "nan_if_null")]
     pub actual: f64,
     /// Met in full.
     pub met: bool,
     /// Met at the low-water mark (what keeping a level needs).
     pub holds: bool,
+}
+
+/// An unknown actual value: JSON has no `NaN`, so `serde_json` writes it as
+/// `null`; reading `null` back as `NaN` lets a [`LevelChange`] the host
+/// logged read back.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Why a level changed.
@@ -1229,6 +1238,44 @@ mod tests {
             let inside = ladder(percent).check(1, &a, inputs(above - 1), t(0));
             assert!(inside[0].met && inside[0].holds, "{percent}%: {inside:?}");
         }
+    }
+
+    #[test]
+    fn changes_with_unknown_values_read_back_from_json() {
+        // Tenure without a join time is unknown (`NaN`): JSON writes null.
+        let spec = LevelLadderSpec {
+            utc_offset: UtcOffset::UTC,
+            base: "new".into(),
+            low_water: 0.9,
+            grace_days: 0,
+            levels: vec![LevelSpec {
+                name: "old".into(),
+                requirements: vec![Requirement::Tenure { days: 1 }],
+                keep_once_reached: false,
+            }],
+            dedupe: DedupeWindow::default(),
+        };
+        let ladder = spec.validate().unwrap();
+        let me = UserId(1);
+        let a = MemberActivity::new(me);
+        let mut level = MemberLevel::new(me);
+        level.lock(&ladder, 1).unwrap();
+        level.unlock().unwrap();
+        let down = ladder
+            .step(&mut level, &a, LevelInputs::default(), t(1))
+            .unwrap()
+            .unwrap();
+        assert!(down.checks[0].actual.is_nan());
+        let json = serde_json::to_string(&down).unwrap();
+        assert!(json.contains(r#""actual":null"#), "{json}");
+        let back: LevelChange = serde_json::from_str(&json).unwrap();
+        assert!(back.checks[0].actual.is_nan());
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        let known: RequirementCheck = serde_json::from_str(
+            r#"{"requirement": {"type": "tenure", "days": 1}, "actual": 3.0, "met": true, "holds": true}"#,
+        )
+        .unwrap();
+        assert_eq!(known.actual, 3.0);
     }
 
     #[test]
