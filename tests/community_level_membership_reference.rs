@@ -1255,7 +1255,12 @@ fn requirement() -> impl Strategy<Value = Requirement> {
             window_days,
         }),
         1 => (1u64..5, 1u64..4, 1u64..4, window()).prop_map(|(reactions, members, days, window_days)| {
-            Requirement::ReceivedFrom { reactions, members, days, window_days }
+            Requirement::ReceivedFrom {
+                reactions,
+                members,
+                days: window_days.map_or(days, |w| days.min(u64::from(w))),
+                window_days,
+            }
         }),
         1 => (1u64..6).prop_map(|days| Requirement::Tenure { days }),
         1 => (1u64..=100).prop_map(|percent| {
@@ -1641,7 +1646,11 @@ fn ladders_are_refused_exactly_where_the_docs_say() {
         Requirement::ReceivedFrom {
             reactions: 1,
             members: 16,
-            days: 1,
+            days: 7,
+            window_days: Some(7),
+        },
+        Requirement::DaysActive {
+            value: 7,
             window_days: Some(7),
         },
         Requirement::Tenure { days: 1 },
@@ -1699,6 +1708,17 @@ fn ladders_are_refused_exactly_where_the_docs_say() {
             members: 1,
             days: 0,
             window_days: None,
+        },
+        // More days than the window has.
+        Requirement::ReceivedFrom {
+            reactions: 9,
+            members: 1,
+            days: 8,
+            window_days: Some(7),
+        },
+        Requirement::DaysActive {
+            value: 8,
+            window_days: Some(7),
         },
         Requirement::Tenure { days: 0 },
         Requirement::ScoreTopPercent { percent: 0.0 },

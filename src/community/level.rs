@@ -136,7 +136,8 @@ pub enum Requirement {
     },
     /// Active on at least `value` days.
     DaysActive {
-        /// The minimum; at least 1.
+        /// The minimum; at least 1, and at most `window_days` (more days
+        /// than the window has could never be met).
         value: u64,
         /// The window in days, if not all time.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,7 +150,8 @@ pub enum Requirement {
         reactions: u64,
         /// Distinct members; 1 to 16.
         members: u64,
-        /// Distinct days; at least 1.
+        /// Distinct days; at least 1, and at most `window_days`, as for
+        /// [`DaysActive`](Requirement::DaysActive).
         days: u64,
         /// The window in days, if not all time.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -309,6 +311,18 @@ impl LevelLadderSpec {
                             if v == 0 {
                                 return Err(bad("received_from", field, 0.0, "at least 1"));
                             }
+                        }
+                        // As for days active: more days than the window
+                        // has would make a level nobody can reach.
+                        if let Some(w) = window_days
+                            && days > u64::from(w)
+                        {
+                            return Err(bad(
+                                "received_from",
+                                "days",
+                                days as f64,
+                                "at most window_days",
+                            ));
                         }
                         if !(1..=GIVERS as u64).contains(&members) {
                             return Err(bad(
@@ -939,6 +953,12 @@ mod tests {
             "level a: requirement 1 (received_from): members is 17 but must be from 1 to 16"
         );
         assert!(ladder(r#"[{"name": "a", "requirements": [{"type": "days_active", "value": 9, "window_days": 5}]}]"#).contains("at most window_days"));
+        assert_eq!(
+            ladder(
+                r#"[{"name": "a", "requirements": [{"type": "received_from", "reactions": 20, "members": 5, "days": 8, "window_days": 7}]}]"#
+            ),
+            "level a: requirement 0 (received_from): days is 8 but must be at most window_days"
+        );
         assert!(
             ladder(
                 r#"[{"name": "a", "requirements": [{"type": "score_top_percent", "percent": 0}]}]"#
