@@ -490,6 +490,14 @@ enum Act {
     CheckIn,
     SignedUp,
     Flagged,
+    /// Another community interaction: active, counts nothing.
+    Share,
+    /// Accepting `inviter`'s invitation: active for the one accepting only.
+    InviteAccepted(u64),
+    /// Not a community interaction: not activity.
+    Lesson,
+    /// A custom event other than "flagged": nothing.
+    OtherCustom,
 }
 
 #[derive(Clone, Debug)]
@@ -526,6 +534,20 @@ impl Ev {
             Act::SignedUp => EventKind::SignedUp,
             Act::Flagged => EventKind::Custom {
                 name: "flagged".into(),
+            },
+            Act::Share => EventKind::Share {
+                community: c,
+                content: ContentId(1),
+            },
+            Act::InviteAccepted(inviter) => EventKind::InviteAccepted {
+                inviter: UserId(*inviter),
+                community: c,
+            },
+            Act::Lesson => EventKind::ActionCompleted {
+                action: "lesson".into(),
+            },
+            Act::OtherCustom => EventKind::Custom {
+                name: "flagged_by_mistake".into(),
             },
         };
         let mut e = Event::new(EventId(self.id), UserId(self.user), self.at, kind);
@@ -598,8 +620,10 @@ impl RefActivity {
         };
         if ev.user == ME {
             match &ev.act {
-                Act::Visited | Act::CheckIn | Act::Post => active = true,
-                Act::SignedUp => {}
+                Act::Visited | Act::CheckIn | Act::Post | Act::Share | Act::InviteAccepted(_) => {
+                    active = true
+                }
+                Act::SignedUp | Act::Lesson | Act::OtherCustom => {}
                 Act::Flagged => adds[Counter::FlagsAgainst as usize] = 1,
                 Act::View {
                     content,
@@ -817,6 +841,10 @@ fn act() -> impl Strategy<Value = (u64, Act)> {
         Just(Act::CheckIn),
         Just(Act::SignedUp),
         Just(Act::Flagged),
+        Just(Act::Share),
+        (2u64..=4).prop_map(Act::InviteAccepted),
+        Just(Act::Lesson),
+        Just(Act::OtherCustom),
     ];
     let others = prop_oneof![
         (0u64..12, to).prop_map(|(content, to)| Act::Reaction { content, to }),
@@ -826,6 +854,8 @@ fn act() -> impl Strategy<Value = (u64, Act)> {
         }),
         Just(Act::Flagged),
         Just(Act::Visited),
+        Just(Act::InviteAccepted(ME)),
+        Just(Act::Share),
     ];
     prop_oneof![
         3 => mine.prop_map(|a| (ME, a)),

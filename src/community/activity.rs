@@ -12,12 +12,17 @@
 //! | any community interaction, or `Visited` | the day is active (actor; being reacted to or flagged is not activity) |
 //! | `ContentViewed` | `topics_entered` +1 unless the same content was among the last 8 entered; `posts_read` + the `posts_read` attribute (default 1); `reading_seconds` + the `read_seconds` attribute (default 0) |
 //! | `Post` | `posts` |
-//! | `Reply` | `topics_replied_to` +1 unless the same content was among the last 8 replied to |
-//! | `Reaction` | `reactions_given` (actor); `reactions_received` (the author in `to`) |
+//! | `Reply` | `topics_replied_to` +1 unless the same content was among the last 8 replied to, or `to` is the member themselves |
+//! | `Reaction` | `reactions_given` (actor); `reactions_received` (the author in `to`); neither when `to` is the actor |
 //! | `Custom { name: "flagged" }` | `flags_against` (the member flagged is the event's user) |
 //!
 //! "Distinct topics" are approximated by the last 8 distinct contents: a
 //! member replying to 9 topics in rotation is counted more than once.
+//! Replying or reacting to oneself makes the day active but counts nothing
+//! else, as it scores nothing in engagement. Other community interactions
+//! (shares, check-ins, accepted invitations, clicks) make the actor's day
+//! active; events that are not community interactions (sign-ups,
+//! purchases, other custom events) are not activity.
 
 use super::interaction::{Interaction, InteractionKind};
 use crate::dedupe::{Admission, DedupeWindow, RecentIds};
