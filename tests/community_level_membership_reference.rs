@@ -255,7 +255,14 @@ impl RefCommunity {
                 self_target(by, t, action)?;
                 let role = self.actor(by)?;
                 let tr = self.role(t).ok_or_else(|| not_member(t))?;
-                if tr == Role::Owner {
+                // May the actor do this to anyone? Members and muted
+                // members moderate nobody; admins mute, unmute and ban.
+                let may = match role {
+                    Role::Owner => true,
+                    Role::Admin => matches!(action, A::Mute | A::Unmute | A::Ban),
+                    _ => false,
+                };
+                if !may || tr == Role::Owner {
                     // Nobody acts on the owner.
                     return Err(not_permitted(by, role, action, t, tr));
                 }
@@ -1904,4 +1911,99 @@ proptest! {
         };
         prop_assert_eq!(snap.top_fraction(probe), want);
     }
+}
+
+// ---------------------------------------------------------------------------
+// States at their largest version refuse to change, and change nothing
+// ---------------------------------------------------------------------------
+
+/// `value` with its `version` field set to `u64::MAX`, through JSON.
+fn at_max_version<T: serde::Serialize + serde::de::DeserializeOwned>(value: &T) -> T {
+    let mut json = serde_json::to_value(value).unwrap();
+    json["version"] = serde_json::json!(u64::MAX);
+    serde_json::from_value(json).unwrap()
+}
+
+#[test]
+fn states_at_the_largest_version_refuse_every_change() {
+    let (c, _) = every_role();
+    let full = at_max_version(&c);
+    for op in [
+        Op::Join(6),
+        Op::Invite(3, 6),
+        Op::Leave(3),
+        Op::Promote(1, 3),
+        Op::Mute(2, 3),
+        Op::Unmute(2, 4),
+        Op::Ban(1, 2),
+        Op::Unban(2, 5),
+        Op::Transfer(1, 3),
+    ] {
+        let mut c = full.clone();
+        assert_eq!(
+            run_op(&mut c, op, t0()),
+            Err(MembershipError::Overflow { community: CID }),
+            "{op:?}"
+        );
+        assert_eq!(c, full);
+    }
+    // A refusal for another reason is still that reason.
+    let mut c = full.clone();
+    assert_eq!(run_op(&mut c, Op::Join(5), t0()), Err(banned(5)));
+
+    let ladder = LevelLadder::orbit_levels();
+    let me = UserId(ME);
+    let mut a = MemberActivity::new(me);
+    let visit = |id, days| {
+        Event::new(
+            EventId(id),
+            me,
+            t0() + TimeDelta::days(days),
+            EventKind::Visited,
+        )
+    };
+    ladder.record(&mut a, &visit(1, 0)).unwrap();
+    ladder.record(&mut a, &visit(2, 1)).unwrap();
+    let full = at_max_version(&a);
+    let mut b = full.clone();
+    assert!(ladder.record(&mut b, &visit(3, 2)).is_err());
+    assert_eq!(b, full);
+    // A duplicate changes nothing and is no error.
+    assert_eq!(ladder.record(&mut b, &visit(2, 1)), Ok(false));
+
+    let top = LevelInputs {
+        joined_at: None,
+        top_fraction: Some(0.0),
+    };
+    let level = at_max_version(&MemberLevel::new(me));
+    let mut l = level.clone();
+    assert!(
+        ladder
+            .step(&mut l, &a, top, t0() + TimeDelta::days(1))
+            .is_err()
+    );
+    assert_eq!(l, level);
+    assert!(l.lock(&ladder, 2).is_err());
+    assert_eq!(l, level);
+    // Nothing to change: no error.
+    let bottom = LevelInputs {
+        joined_at: None,
+        top_fraction: Some(1.0),
+    };
+    assert_eq!(
+        ladder.step(&mut l, &a, bottom, t0() + TimeDelta::days(1)),
+        Ok(None)
+    );
+    assert_eq!(l.unlock(), Ok(()));
+    assert_eq!(l, level);
+    // Another member's activity moves nobody.
+    let mut other = MemberLevel::new(UserId(2));
+    assert_eq!(
+        ladder.step(&mut other, &a, top, t0() + TimeDelta::days(1)),
+        Err(growthkit::community::LevelError::WrongMember {
+            level: UserId(2),
+            activity: me,
+        })
+    );
+    assert_eq!(other, MemberLevel::new(UserId(2)));
 }

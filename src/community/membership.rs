@@ -3,7 +3,16 @@
 //! A [`Community`] has one owner (群主), admins, members, muted members and
 //! banned users. Every operation names who does it (`by`) and is checked
 //! against the permission table below; a refused operation is a typed
-//! [`MembershipError`] naming who tried what on whom, and changes nothing.
+//! [`MembershipError`] and changes nothing. A refusal by the table
+//! ([`NotPermitted`](MembershipError::NotPermitted)) names who tried what
+//! on whom, with both roles; the others name the user they are about (an
+//! actor or target off the list or banned, a target whose role the
+//! operation does not apply to). The checks run in this order: acting on
+//! oneself; the actor (on the list, not banned); the target (on the list);
+//! whether the actor's role may do the operation to anyone (if not, not
+//! permitted, whatever the target); whether it applies to the target's
+//! role ([`WrongRole`](MembershipError::WrongRole): promoting an admin,
+//! unbanning someone not banned); then the table's row for that role.
 //! Each successful operation bumps [`Community::version`].
 //!
 //! # Permission table
@@ -534,6 +543,17 @@ impl Community {
         self.check_not_self(by, target, action)?;
         let role = self.actor_role(by)?;
         let target_role = self.role(target).ok_or_else(|| self.not_member(target))?;
+        // An actor who may do the action to nobody is refused as such,
+        // whatever the target's role: a member promoting an admin is not
+        // permitted, rather than told an admin cannot be promoted.
+        let may_at_all = match role {
+            Role::Owner => true,
+            Role::Admin => matches!(action, Action::Mute | Action::Unmute | Action::Ban),
+            _ => false,
+        };
+        if !may_at_all {
+            return Err(self.not_permitted(by, role, action, target, target_role));
+        }
         // Which roles the action applies to, and which actor roles may do it
         // to each: the permission table in the module docs.
         let owner_only = match (action, target_role) {
@@ -743,6 +763,41 @@ mod tests {
         c.ban(OWNER, ADMIN2).unwrap();
         c.unban(OWNER, ADMIN2).unwrap();
         assert_eq!(c.role(ADMIN2), None);
+    }
+
+    #[test]
+    fn an_actor_who_may_not_act_at_all_is_not_permitted_whatever_the_target() {
+        let mut c = group();
+        c.mute(OWNER, MEMBER2).unwrap();
+        // Promoting an admin, demoting a member, unmuting someone not muted:
+        // the action does not apply, but the actor could not do it anyway.
+        for (by, by_role, action, target, target_role) in [
+            (MEMBER, Role::Member, Action::Promote, ADMIN, Role::Admin),
+            (ADMIN, Role::Admin, Action::Promote, ADMIN2, Role::Admin),
+            (ADMIN, Role::Admin, Action::Demote, MEMBER, Role::Member),
+            (MEMBER, Role::Member, Action::Unmute, ADMIN, Role::Admin),
+            (MEMBER2, Role::Muted, Action::Unmute, ADMIN, Role::Admin),
+        ] {
+            let err = refused(&mut c, |c| match action {
+                Action::Promote => c.promote(by, target),
+                Action::Demote => c.demote(by, target),
+                Action::Unmute => c.unmute(by, target),
+                _ => c.mute(by, target),
+            });
+            assert_eq!(
+                err,
+                MembershipError::NotPermitted {
+                    actor: by,
+                    actor_role: by_role,
+                    action,
+                    target,
+                    target_role,
+                }
+            );
+        }
+        // One who may act is told the action does not apply.
+        let err = refused(&mut c, |c| c.unmute(ADMIN, MEMBER));
+        assert!(matches!(err, MembershipError::WrongRole { .. }));
     }
 
     #[test]
