@@ -2007,3 +2007,78 @@ fn states_at_the_largest_version_refuse_every_change() {
     );
     assert_eq!(other, MemberLevel::new(UserId(2)));
 }
+
+#[test]
+fn a_grace_period_starts_is_cancelled_starts_again_and_expires() {
+    let ladder = LevelLadderSpec {
+        utc_offset: UtcOffset::from_seconds(8 * 3600).unwrap(),
+        base: "new".into(),
+        low_water: 0.5,
+        grace_days: 2,
+        levels: vec![LevelSpec {
+            name: "seen".into(),
+            requirements: vec![Requirement::DaysActive {
+                value: 2,
+                window_days: Some(3),
+            }],
+            keep_once_reached: false,
+        }],
+        dedupe: DedupeWindow::default(),
+    }
+    .validate()
+    .unwrap();
+    let me = UserId(ME);
+    let mut a = MemberActivity::new(me);
+    // 09:00 in Beijing on day `d`.
+    let at = |d: i64| t0() + TimeDelta::days(d) - TimeDelta::hours(8);
+    let day = |d: i64| LocalDay::from_date(at(d).date_naive());
+    let visit = |a: &mut MemberActivity, d: i64| {
+        let e = Event::new(EventId(d as u64), me, at(d), EventKind::Visited);
+        assert_eq!(ladder.record(a, &e), Ok(true));
+    };
+    let mut level = MemberLevel::new(me);
+    let step = |level: &mut MemberLevel, a: &MemberActivity, d: i64| {
+        ladder
+            .step(level, a, LevelInputs::default(), at(d))
+            .unwrap()
+            .map(|c| (c.from, c.to, c.reason, c.checks[0].actual))
+    };
+    visit(&mut a, 0);
+    visit(&mut a, 1);
+    assert_eq!(
+        step(&mut level, &a, 1),
+        Some((0, 1, ChangeReason::Promoted, 2.0))
+    );
+    // Days 2 to 4: not one active day, below half of 2: the grace starts.
+    assert_eq!(step(&mut level, &a, 4), None);
+    assert_eq!((level.below_since(), level.version()), (Some(day(4)), 2));
+    visit(&mut a, 5);
+    // One active day is half of two: it holds again, the grace ends.
+    assert_eq!(step(&mut level, &a, 5), None);
+    assert_eq!((level.below_since(), level.version()), (None, 3));
+    assert_eq!(step(&mut level, &a, 8), None);
+    assert_eq!(step(&mut level, &a, 9), None);
+    assert_eq!((level.below_since(), level.version()), (Some(day(8)), 4));
+    let down = step(&mut level, &a, 10);
+    assert_eq!(
+        down,
+        Some((
+            1,
+            0,
+            ChangeReason::Demoted {
+                below_since: day(8)
+            },
+            0.0
+        ))
+    );
+    let mut l = MemberLevel::new(me);
+    l.lock(&ladder, 1).unwrap();
+    l.unlock().unwrap();
+    // Versions: lock, unlock; then a grace start, a demotion.
+    assert_eq!(l.version(), 2);
+    assert_eq!(
+        ladder.step(&mut l, &a, LevelInputs::default(), at(10)),
+        Ok(None)
+    );
+    assert_eq!((l.below_since(), l.version()), (Some(day(10)), 3));
+}
