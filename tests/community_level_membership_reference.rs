@@ -2082,3 +2082,19 @@ fn a_grace_period_starts_is_cancelled_starts_again_and_expires() {
     );
     assert_eq!((l.below_since(), l.version()), (Some(day(10)), 3));
 }
+
+#[test]
+fn a_ladder_written_with_only_its_levels_takes_the_documented_defaults() {
+    let spec: LevelLadderSpec = serde_json::from_str(
+        r#"{"base": "new", "levels": [{"name": "old", "requirements": [{"type": "tenure", "days": 3}]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(spec.utc_offset, UtcOffset::UTC);
+    assert_eq!(spec.low_water, 0.9);
+    assert_eq!(spec.grace_days, 14);
+    assert_eq!(spec.dedupe, DedupeWindow::default());
+    assert!(!spec.levels[0].keep_once_reached);
+    // Unknown fields are refused rather than ignored.
+    let typo = r#"{"base": "new", "grace": 3, "levels": [{"name": "old", "requirements": [{"type": "tenure", "days": 3}]}]}"#;
+    assert!(serde_json::from_str::<LevelLadderSpec>(typo).is_err());
+}

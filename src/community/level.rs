@@ -64,7 +64,9 @@ pub const MAX_WINDOW_DAYS: u16 = 3660;
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LevelLadderSpec {
-    /// The calendar windows and grace periods count days in.
+    /// The calendar windows and grace periods count days in (default UTC).
+    /// A fixed offset: a zone with daylight saving is read at one of its
+    /// offsets all year.
     #[serde(default)]
     pub utc_offset: UtcOffset,
     /// The name of level 0, where every member starts.
@@ -73,17 +75,21 @@ pub struct LevelLadderSpec {
     /// of it (0.9: 90% of a count, the mark itself included; an
     /// [`AtMost`](Requirement::AtMost) count up to its value divided by
     /// it; a [`ScoreTopPercent`](Requirement::ScoreTopPercent) within its
-    /// percent divided by it, so top 5% holds within top 5.6%); in `(0, 1]`.
-    /// The marks are exact for the decimal written: at 0.55, 55 of 100
-    /// holds.
+    /// percent divided by it, so top 5% holds within top 5.6%); in `(0, 1]`,
+    /// default 0.9. The marks are exact for the decimal written: at 0.55,
+    /// 55 of 100 holds.
     #[serde(default = "default_low_water")]
     pub low_water: f64,
-    /// Days a member may stay below the low-water mark before dropping a level.
+    /// Days a member may stay below the low-water mark before dropping a
+    /// level (default 14): a member first found below on day `d` drops on
+    /// the first step from day `d + grace_days` on that still finds them
+    /// below; 0 drops them on the step that finds them below.
     #[serde(default = "default_grace")]
     pub grace_days: u16,
     /// The levels above the base, lowest first.
     pub levels: Vec<LevelSpec>,
-    /// How long event ids are remembered to drop redeliveries.
+    /// How long event ids are remembered to drop redeliveries (default
+    /// [`DedupeWindow::default`]).
     #[serde(default)]
     pub dedupe: DedupeWindow,
 }
