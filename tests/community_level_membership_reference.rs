@@ -5,6 +5,7 @@
 //! recounted at each question, and the level step as the docs spell it out.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::America::New_York;
 use growthkit::community::{
     ChangeReason, Community, Counter, LevelChange, LevelInputs, LevelLadder, LevelLadderSpec,
     LevelSpec, MemberActivity, MemberLevel, MembershipError, Requirement, Role,
@@ -894,6 +895,41 @@ fn events(days: i64, len: usize) -> impl Strategy<Value = Vec<Ev>> {
     })
 }
 
+/// Records `evs` with `ladder` and into the reference, comparing each step.
+fn activity_against_reference<Tz: TimeZone>(
+    ladder: &LevelLadder<Tz>,
+    local: LocalDate,
+    horizon: u16,
+    evs: &[Ev],
+) -> Result<(), TestCaseError> {
+    let mut lib = MemberActivity::new(UserId(ME));
+    let mut model = RefActivity::new(local, i64::from(horizon));
+    for ev in evs {
+        let before = lib.clone();
+        let got = ladder.record(&mut lib, &ev.event());
+        let want = model.record(ev);
+        match want {
+            Recorded::Changed => {
+                prop_assert_eq!(got.ok(), Some(true), "{:?}", ev);
+                prop_assert_eq!(lib.version(), before.version() + 1);
+            }
+            Recorded::Unchanged => {
+                prop_assert_eq!(got.ok(), Some(false), "{:?}", ev);
+                prop_assert_eq!(&lib, &before);
+            }
+            Recorded::TooLate => {
+                prop_assert!(got.is_err(), "{:?}", ev);
+                prop_assert_eq!(&lib, &before);
+            }
+        }
+    }
+    same_activity(&lib, &model, &[1, 2, 7, horizon]);
+    let json = serde_json::to_string(&lib).unwrap();
+    let back: MemberActivity = serde_json::from_str(&json).unwrap();
+    prop_assert_eq!(&back, &lib);
+    Ok(())
+}
+
 /// A ladder whose only job is its calendar, horizon and a dedupe window
 /// that forgets nothing within a test.
 fn calendar_ladder(offset_seconds: i32, horizon: u16) -> LevelLadder {
@@ -931,6 +967,10 @@ fn shanghai_day(at: DateTime<Utc>) -> chrono::NaiveDate {
 fn kathmandu_day(at: DateTime<Utc>) -> chrono::NaiveDate {
     at.with_timezone(&chrono_tz::Asia::Kathmandu).date_naive()
 }
+/// New York: a 23-hour 8 March 2026.
+fn new_york_day(at: DateTime<Utc>) -> chrono::NaiveDate {
+    at.with_timezone(&New_York).date_naive()
+}
 fn minus_five_day(at: DateTime<Utc>) -> chrono::NaiveDate {
     at.with_timezone(&chrono::FixedOffset::west_opt(5 * 3600).unwrap())
         .date_naive()
@@ -953,37 +993,22 @@ proptest! {
 
     #[test]
     fn activity_matches_its_reference(
-        cal in 0usize..CALENDARS.len(),
+        cal in 0usize..=CALENDARS.len(),
         horizon in select(vec![1u16, 3, 10, 40]),
         evs in events(30, 80),
     ) {
-        let (offset, local) = CALENDARS[cal];
-        let ladder = calendar_ladder(offset, horizon);
-        let mut lib = MemberActivity::new(UserId(ME));
-        let mut model = RefActivity::new(local, i64::from(horizon));
-        for ev in &evs {
-            let before = lib.clone();
-            let got = ladder.record(&mut lib, &ev.event());
-            let want = model.record(ev);
-            match want {
-                Recorded::Changed => {
-                    prop_assert_eq!(got.ok(), Some(true), "{:?}", ev);
-                    prop_assert_eq!(lib.version(), before.version() + 1);
-                }
-                Recorded::Unchanged => {
-                    prop_assert_eq!(got.ok(), Some(false), "{:?}", ev);
-                    prop_assert_eq!(&lib, &before);
-                }
-                Recorded::TooLate => {
-                    prop_assert!(got.is_err(), "{:?}", ev);
-                    prop_assert_eq!(&lib, &before);
-                }
+        // One past the fixed calendars: New York, across the start of
+        // daylight saving on 8 March.
+        match CALENDARS.get(cal) {
+            Some(&(offset, local)) => {
+                activity_against_reference(&calendar_ladder(offset, horizon), local, horizon, &evs)?
+            }
+            None => {
+                let spec = calendar_ladder(0, horizon).spec().clone();
+                let ladder = spec.validate_in(New_York).unwrap();
+                activity_against_reference(&ladder, new_york_day, horizon, &evs)?
             }
         }
-        same_activity(&lib, &model, &[1, 2, 7, horizon]);
-        let json = serde_json::to_string(&lib).unwrap();
-        let back: MemberActivity = serde_json::from_str(&json).unwrap();
-        prop_assert_eq!(&back, &lib);
     }
 
     /// More givers than are remembered: a window ending on or after the
@@ -1322,14 +1347,14 @@ const LOW_WATERS: [Frac; 11] = [
 
 fn ladder_spec() -> impl Strategy<Value = (LevelLadderSpec, Frac, usize)> {
     (
-        0usize..CALENDARS.len(),
+        0usize..=CALENDARS.len(),
         select(LOW_WATERS.to_vec()),
         0u16..5,
         vec((vec(requirement(), 1..4), any::<bool>()), 1..4),
     )
         .prop_map(|(cal, lw, grace_days, levels)| {
             let spec = LevelLadderSpec {
-                utc_offset: UtcOffset::from_seconds(CALENDARS[cal].0).unwrap(),
+                utc_offset: UtcOffset::from_seconds(CALENDARS.get(cal).map_or(0, |c| c.0)).unwrap(),
                 base: "base".into(),
                 low_water: lw.f64(),
                 grace_days,
@@ -1395,9 +1420,28 @@ fn level_ops(len: usize) -> impl Strategy<Value = Vec<(i64, LevelOp)>> {
 
 /// Runs `ops` on the library and the reference; the levels reached, in order.
 fn run_levels(spec: &LevelLadderSpec, lw: Frac, cal: usize, ops: &[(i64, LevelOp)]) -> Vec<u8> {
+    // One past the fixed calendars: New York, through `validate_in`.
+    match CALENDARS.get(cal) {
+        Some(&(_, local)) => {
+            let ladder = spec.clone().validate().expect("valid");
+            run_levels_with(&ladder, lw, local, ops)
+        }
+        None => {
+            let ladder = spec.clone().validate_in(New_York).expect("valid");
+            run_levels_with(&ladder, lw, new_york_day, ops)
+        }
+    }
+}
+
+/// [`run_levels`] with the ladder built, counting days in `local`.
+fn run_levels_with<Tz: TimeZone>(
+    ladder: &LevelLadder<Tz>,
+    lw: Frac,
+    local: LocalDate,
+    ops: &[(i64, LevelOp)],
+) -> Vec<u8> {
     let mut path = vec![0];
-    let ladder = spec.clone().validate().expect("valid");
-    let local = CALENDARS[cal].1;
+    let spec = ladder.spec();
     let model_ladder = RefLadder { spec, lw, local };
     let mut act = MemberActivity::new(UserId(ME));
     let mut ref_act = RefActivity::new(local, i64::from(ladder.horizon_days()));
@@ -1437,7 +1481,7 @@ fn run_levels(spec: &LevelLadderSpec, lw: Frac, cal: usize, ops: &[(i64, LevelOp
                 same_change(&back, &want);
             }
             LevelOp::Lock(l) => {
-                let got = lv.lock(&ladder, *l);
+                let got = lv.lock(ladder, *l);
                 if *l <= ladder.top() {
                     assert_eq!(got, Ok(()));
                     ref_lv = RefLevel {

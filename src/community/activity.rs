@@ -30,6 +30,7 @@ use crate::event::{Event, EventKind};
 use crate::id::{ContentId, EventId, UserId};
 use crate::store::Versioned;
 use crate::time::LocalDay;
+use chrono::TimeZone;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fmt;
@@ -214,21 +215,38 @@ impl MemberActivity {
     /// `horizon_days` of daily buckets, with the default [`DedupeWindow`].
     /// Returns whether anything changed (false for duplicates and events
     /// that do not concern the member). [`LevelLadder::record`](super::LevelLadder::record)
-    /// calls it with the ladder's calendar, horizon and dedupe window.
+    /// does the same with the ladder's zone, horizon and dedupe window.
     pub fn record(
         &mut self,
         event: &Event,
         offset: crate::time::UtcOffset,
         horizon_days: u16,
     ) -> Result<bool, ActivityError> {
-        self.record_with(event, offset, horizon_days, &DedupeWindow::default())
+        self.record_with(
+            event,
+            &offset.zone(),
+            horizon_days,
+            &DedupeWindow::default(),
+        )
     }
 
-    /// [`record`](Self::record) with an explicit dedupe window.
-    pub(crate) fn record_with(
+    /// [`record`](Self::record) counting days in `zone`: an IANA zone from
+    /// `chrono-tz`, with its 23- and 25-hour days, or any other
+    /// [`TimeZone`].
+    pub fn record_in<Tz: TimeZone>(
         &mut self,
         event: &Event,
-        offset: crate::time::UtcOffset,
+        zone: &Tz,
+        horizon_days: u16,
+    ) -> Result<bool, ActivityError> {
+        self.record_with(event, zone, horizon_days, &DedupeWindow::default())
+    }
+
+    /// [`record_in`](Self::record_in) with an explicit dedupe window.
+    pub(crate) fn record_with<Tz: TimeZone>(
+        &mut self,
+        event: &Event,
+        zone: &Tz,
         horizon_days: u16,
         window: &DedupeWindow,
     ) -> Result<bool, ActivityError> {
@@ -301,7 +319,7 @@ impl MemberActivity {
             }
             Admission::Fresh => {}
         }
-        let day = LocalDay::of(event.at, &offset.zone());
+        let day = LocalDay::of(event.at, zone);
         let newest = self.days.back().map_or(day, |b| b.day.max(day));
         let horizon = i32::from(horizon_days.max(1));
         if newest.days_since(day) >= horizon {

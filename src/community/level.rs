@@ -19,6 +19,11 @@
 //! Every [`LevelChange`] lists each requirement with its actual value and
 //! whether it was met.
 //!
+//! Days are local days in the spec's fixed `utc_offset`, or in an IANA
+//! zone with its 23- and 25-hour days for a ladder built with
+//! [`LevelLadderSpec::validate_in`]; record activity with the same ladder
+//! ([`LevelLadder::record`]) so both count the same days.
+//!
 //! Two ladders ship as JSON fixtures: [`LevelLadder::discourse_trust_levels`]
 //! and [`LevelLadder::orbit_levels`].
 //!
@@ -53,7 +58,7 @@ use crate::event::{Event, Label};
 use crate::id::UserId;
 use crate::store::Versioned;
 use crate::time::{LocalDay, UtcOffset};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -64,9 +69,9 @@ pub const MAX_WINDOW_DAYS: u16 = 3660;
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LevelLadderSpec {
-    /// The calendar windows and grace periods count days in (default UTC).
-    /// A fixed offset: a zone with daylight saving is read at one of its
-    /// offsets all year.
+    /// The calendar windows and grace periods count days in (default UTC),
+    /// a fixed offset; [`validate_in`](Self::validate_in) counts them in a
+    /// zone with daylight saving instead.
     #[serde(default)]
     pub utc_offset: UtcOffset,
     /// The name of level 0, where every member starts.
@@ -232,16 +237,36 @@ pub enum LevelLadderError {
     },
 }
 
-/// A validated ladder.
+/// A validated ladder, counting local days in `Tz` (its spec's fixed
+/// [`utc_offset`](LevelLadderSpec::utc_offset) unless built with
+/// [`LevelLadderSpec::validate_in`]).
 #[derive(Clone, PartialEq, Debug)]
-pub struct LevelLadder {
+pub struct LevelLadder<Tz: TimeZone = FixedOffset> {
     spec: LevelLadderSpec,
     horizon_days: u16,
+    zone: Tz,
 }
 
 impl LevelLadderSpec {
-    /// Checks every level and requirement.
+    /// Checks every level and requirement; days are counted in
+    /// [`utc_offset`](Self::utc_offset).
     pub fn validate(self) -> Result<LevelLadder, LevelLadderError> {
+        let zone = self.utc_offset.zone();
+        self.validate_in(zone)
+    }
+
+    /// Checks every level and requirement; days (windows, active days,
+    /// grace periods) are counted in `zone`, an IANA zone from `chrono-tz`
+    /// with its 23- and 25-hour days; `utc_offset` is then unused.
+    ///
+    /// ```
+    /// use growthkit::community::LevelLadder;
+    /// let spec = LevelLadder::discourse_trust_levels().spec().clone();
+    /// let ladder = spec.validate_in(chrono_tz::America::New_York)?;
+    /// assert_eq!(ladder.zone(), &chrono_tz::America::New_York);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn validate_in<Tz: TimeZone>(self, zone: Tz) -> Result<LevelLadder<Tz>, LevelLadderError> {
         use LevelLadderError as E;
         if !(self.low_water > 0.0 && self.low_water <= 1.0) {
             return Err(E::LowWater {
@@ -369,6 +394,7 @@ impl LevelLadderSpec {
         Ok(LevelLadder {
             spec: self,
             horizon_days: horizon,
+            zone,
         })
     }
 }
@@ -595,7 +621,11 @@ impl MemberLevel {
     }
 
     /// An admin sets the level and locks it: steps leave it alone.
-    pub fn lock(&mut self, ladder: &LevelLadder, level: u8) -> Result<(), LevelError> {
+    pub fn lock<Tz: TimeZone>(
+        &mut self,
+        ladder: &LevelLadder<Tz>,
+        level: u8,
+    ) -> Result<(), LevelError> {
         if level > ladder.top() {
             return Err(LevelError::NoSuchLevel {
                 level,
@@ -666,7 +696,15 @@ impl LevelLadder {
                     dedupe: DedupeWindow::default(),
                 },
                 horizon_days: 1,
+                zone: UtcOffset::UTC.zone(),
             })
+    }
+}
+
+impl<Tz: TimeZone> LevelLadder<Tz> {
+    /// The zone local days are counted in.
+    pub fn zone(&self) -> &Tz {
+        &self.zone
     }
 
     /// The spec it was built from.
@@ -696,14 +734,9 @@ impl LevelLadder {
         self.horizon_days
     }
 
-    /// Records `event` into `activity` in the ladder's calendar and horizon.
+    /// Records `event` into `activity` in the ladder's zone and horizon.
     pub fn record(&self, activity: &mut MemberActivity, event: &Event) -> Result<bool, LevelError> {
-        Ok(activity.record_with(
-            event,
-            self.spec.utc_offset,
-            self.horizon_days,
-            &self.spec.dedupe,
-        )?)
+        Ok(activity.record_with(event, &self.zone, self.horizon_days, &self.spec.dedupe)?)
     }
 
     /// Judges every requirement of `level` (1..=top) at `now`.
@@ -720,7 +753,7 @@ impl LevelLadder {
         else {
             return Vec::new();
         };
-        let today = LocalDay::of(now, &self.spec.utc_offset.zone());
+        let today = LocalDay::of(now, &self.zone);
         let lw = self.spec.low_water;
         spec.requirements
             .iter()
@@ -858,7 +891,7 @@ impl LevelLadder {
             return Ok(None);
         }
         let current = self.check(from, activity, inputs, now);
-        let today = LocalDay::of(now, &self.spec.utc_offset.zone());
+        let today = LocalDay::of(now, &self.zone);
         if current.iter().all(|c| c.holds) {
             if level.below_since.is_some() {
                 level.version = level.next_version()?;
@@ -1302,6 +1335,49 @@ mod tests {
         )
         .unwrap();
         assert_eq!(known.actual, 3.0);
+    }
+
+    #[test]
+    fn a_ladder_in_an_iana_zone_counts_its_local_days() {
+        // 05:30Z on 8 March and 04:30Z on 9 March 2026: 00:30 EST and
+        // 00:30 EDT in New York, two local days; at a fixed -05:00 the
+        // second is 23:30 on 8 March, the same day.
+        let spec = LevelLadderSpec {
+            utc_offset: UtcOffset::from_seconds(-5 * 3600).unwrap_or_default(),
+            base: "new".into(),
+            low_water: 1.0,
+            grace_days: 0,
+            levels: vec![LevelSpec {
+                name: "two_days".into(),
+                requirements: vec![Requirement::DaysActive {
+                    value: 2,
+                    window_days: Some(2),
+                }],
+                keep_once_reached: false,
+            }],
+            dedupe: DedupeWindow::default(),
+        };
+        let at = |d, h| Utc.with_ymd_and_hms(2026, 3, d, h, 30, 0).unwrap();
+        let me = UserId(1);
+        let visits = [at(8, 5), at(9, 4)]
+            .map(|t| Event::new(EventId(t.timestamp() as u64), me, t, EventKind::Visited));
+        let new_york = spec
+            .clone()
+            .validate_in(chrono_tz::America::New_York)
+            .unwrap();
+        let fixed = spec.validate().unwrap();
+        let (mut a, mut b) = (MemberActivity::new(me), MemberActivity::new(me));
+        for v in &visits {
+            assert_eq!(new_york.record(&mut a, v), Ok(true));
+            assert_eq!(fixed.record(&mut b, v), Ok(true));
+        }
+        let now = at(9, 16);
+        let inputs = LevelInputs::default();
+        assert_eq!(new_york.check(1, &a, inputs, now)[0].actual, 2.0);
+        assert_eq!(fixed.check(1, &b, inputs, now)[0].actual, 1.0);
+        let mut level = MemberLevel::new(me);
+        let up = new_york.step(&mut level, &a, inputs, now).unwrap();
+        assert_eq!(up.map(|c| c.to), Some(1));
     }
 
     #[test]
