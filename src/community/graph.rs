@@ -391,6 +391,10 @@ impl GraphBuilder {
 
     /// Takes one event; events that are not posts, replies, reactions,
     /// shares or views are ignored.
+    ///
+    /// Not idempotent by itself: an event fed twice counts twice on its
+    /// edge, so deduplicate redelivered events upstream
+    /// ([`RecentIds`](crate::dedupe::RecentIds)), as for content heat.
     pub fn add(&mut self, event: &Event) {
         let elsewhere = self
             .community
