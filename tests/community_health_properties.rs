@@ -246,6 +246,9 @@ fn heat_spec() -> impl Strategy<Value = HeatModelSpec> {
                 },
                 half_life_hours: half_life,
                 baseline_half_life_hours: half_life * times,
+                // At most the largest velocity, `times`: above it the
+                // model is refused, as nothing could trend.
+                trending_velocity: if times >= 2.5 { 2.0 } else { 1.0 },
                 ..HeatModelSpec::default()
             },
         )

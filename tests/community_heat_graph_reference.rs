@@ -563,7 +563,9 @@ fn spec() -> impl Strategy<Value = HeatModelSpec> {
                 weights,
                 half_life_hours: h,
                 baseline_half_life_hours: h * k,
-                trending_velocity: tv,
+                // At most the largest velocity, `k` (less a rounding), or
+                // the model is refused: nothing could trend.
+                trending_velocity: if tv >= k { 1.0 } else { tv },
                 min_heat: min,
             }
         })

@@ -219,7 +219,9 @@ pub struct HeatModelSpec {
     /// default 168 (a week).
     #[serde(default = "week")]
     pub baseline_half_life_hours: f64,
-    /// The velocity at which an item trends, at least 1; default 2.
+    /// The velocity at which an item trends, at least 1 and at most the
+    /// largest velocity, `baseline_half_life_hours / half_life_hours`;
+    /// default 2.
     #[serde(default = "two")]
     pub trending_velocity: f64,
     /// The heat below which nothing trends; default 20.
@@ -318,6 +320,17 @@ pub enum HeatError {
         /// The smallest allowed.
         min: f64,
     },
+    /// `trending_velocity` is above the largest velocity an item can have
+    /// (everything just happened): nothing could ever trend.
+    #[error(
+        "heat `trending_velocity` ({given}) must be at most the largest velocity, `baseline_half_life_hours / half_life_hours` ({max}): above it nothing could ever trend"
+    )]
+    TrendingOutOfReach {
+        /// The value given.
+        given: f64,
+        /// The largest velocity.
+        max: f64,
+    },
 }
 
 /// A checked heat model. Serializes as its [`HeatModelSpec`].
@@ -373,6 +386,13 @@ impl TryFrom<HeatModelSpec> for HeatModel {
             if !(given.is_finite() && given >= min) {
                 return Err(HeatError::BadThreshold { field, given, min });
             }
+        }
+        let max = spec.baseline_half_life_hours / spec.half_life_hours;
+        if spec.trending_velocity > max {
+            return Err(HeatError::TrendingOutOfReach {
+                given: spec.trending_velocity,
+                max,
+            });
         }
         Ok(HeatModel { spec })
     }
@@ -978,6 +998,7 @@ mod tests {
         // old is younger than that, and still new.
         let model = HeatModelSpec {
             baseline_half_life_hours: 36.000_000_1,
+            trending_velocity: 1.0,
             ..HeatModelSpec::default()
         };
         let mut heat = ContentHeat::new(model.validate().unwrap());
@@ -1266,10 +1287,25 @@ mod tests {
                 },
                 "min_heat",
             ),
+            // A week's baseline over a day's heat: no item rises faster
+            // than ×7, so ×7.5 could never trend.
+            (
+                HeatModelSpec {
+                    trending_velocity: 7.5,
+                    ..base.clone()
+                },
+                "at most the largest velocity",
+            ),
         ] {
             let err = spec.validate().unwrap_err().to_string();
             assert!(err.contains(field), "{err}");
         }
+        // At the largest velocity itself an item that just happened trends.
+        let reachable = HeatModelSpec {
+            trending_velocity: 7.0,
+            ..base.clone()
+        };
+        assert!(reachable.validate().is_ok());
         let partial: HeatModelSpec = serde_json::from_str(
             r#"{"weights": {"view": 1, "click": 1, "share": 1, "reply": 1, "reaction": 1}}"#,
         )
