@@ -221,3 +221,46 @@ mod tests {
         assert_eq!((grouped, starts), (vec![], vec![0, 0, 0]));
     }
 }
+
+/// The counting sort against grouping with a `BTreeMap`.
+#[cfg(test)]
+mod reference {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    proptest! {
+        #[test]
+        fn group_by_slot_is_a_stable_grouping_that_leaves_out_slots_past_n(
+            slots in proptest::collection::vec(0u32..8, 0..40),
+            n in 0usize..8,
+        ) {
+            // Item `i` is its own position: the order within a slot shows.
+            let items: Vec<(u32, usize)> = slots.iter().copied().zip(0..).collect();
+            let mut model: BTreeMap<u32, Vec<(u32, usize)>> = BTreeMap::new();
+            for &item in &items {
+                if (item.0 as usize) < n {
+                    model.entry(item.0).or_default().push(item);
+                }
+            }
+            let (grouped, starts) = group_by_slot(&items, n, |_, &(slot, _)| slot);
+            prop_assert_eq!(grouped.len(), items.len());
+            prop_assert_eq!(starts.len(), n + 1);
+            prop_assert_eq!(starts.first().copied(), Some(0));
+            for s in 0..n {
+                let run = &grouped[starts[s]..starts[s + 1]];
+                let want = model.get(&(s as u32)).map_or(&[][..], Vec::as_slice);
+                prop_assert_eq!(run, want);
+            }
+            prop_assert_eq!(starts.last().copied(), Some(model.values().map(Vec::len).sum()));
+            prop_assert_eq!(
+                slot_starts(slots.iter().copied(), n),
+                starts.clone()
+            );
+            // The slot may come from the position.
+            let (by_position, _) = group_by_slot(&items, n, |i, _| slots[i]);
+            let placed = starts[n];
+            prop_assert_eq!(by_position.get(..placed), grouped.get(..placed));
+        }
+    }
+}

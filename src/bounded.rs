@@ -72,3 +72,66 @@ mod tests {
         }
     }
 }
+
+/// Both against the plainest reading of their docs: every item ever added
+/// in one list, and the newest `limit` of it kept.
+#[cfg(test)]
+mod reference {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The newest `limit` of `all`.
+    fn newest(all: &[u32], limit: usize) -> Vec<u32> {
+        all[all.len().saturating_sub(limit)..].to_vec()
+    }
+
+    proptest! {
+        #[test]
+        fn push_newest_keeps_the_newest_limit_of_what_it_held_and_the_new_item(
+            start in proptest::collection::vec(any::<u32>(), 0..8),
+            pushes in proptest::collection::vec((0usize..6, any::<u32>()), 0..30),
+        ) {
+            let mut list: VecDeque<u32> = start.iter().copied().collect();
+            let mut model = start;
+            for (limit, item) in pushes {
+                let mut built = false;
+                push_newest(&mut list, limit, || {
+                    built = true;
+                    item
+                });
+                prop_assert_eq!(built, limit > 0);
+                model.push(item);
+                model = newest(&model, limit);
+                prop_assert_eq!(Vec::from(list.clone()), model.clone());
+            }
+        }
+
+        #[test]
+        fn make_room_leaves_what_pushing_the_incoming_would_not_drop(
+            old in proptest::collection::vec(any::<u32>(), 0..10),
+            incoming in proptest::collection::vec(any::<u32>(), 0..10),
+            limit in 0usize..12,
+        ) {
+            let mut history = old.clone();
+            let dropped = make_room(&mut history, incoming.len(), limit);
+            let all: Vec<u32> = old.iter().chain(&incoming).copied().collect();
+            let kept = newest(&all, limit);
+            prop_assert_eq!(dropped, all.len() - kept.len());
+            history.extend(newest(&incoming, limit));
+            prop_assert_eq!(history, kept);
+        }
+    }
+
+    #[test]
+    fn make_room_at_the_ends_of_usize() {
+        let mut history = vec![1, 2, 3];
+        assert_eq!(make_room(&mut history, usize::MAX, 0), usize::MAX);
+        assert!(history.is_empty());
+        let mut history = vec![1, 2, 3];
+        assert_eq!(make_room(&mut history, usize::MAX - 3, usize::MAX - 1), 1);
+        assert_eq!(history, [2, 3]);
+        let mut history = vec![1, 2, 3];
+        assert_eq!(make_room(&mut history, 0, usize::MAX), 0);
+        assert_eq!(history, [1, 2, 3]);
+    }
+}

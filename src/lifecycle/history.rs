@@ -211,3 +211,100 @@ mod tests {
         assert_eq!(h.last().map(|t| t.at), Some(at(2)));
     }
 }
+
+/// The compact record and its iterator against the `Transition`s they
+/// stand for, kept in a plain `Vec`.
+#[cfg(test)]
+mod reference {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn transition() -> impl Strategy<Value = Transition> {
+        let stage = proptest::sample::select(Stage::ALL.to_vec());
+        let cause = prop_oneof![
+            (
+                any::<u64>(),
+                proptest::sample::select(KindTag::ALL.to_vec())
+            )
+                .prop_map(|(id, kind)| Cause::Event {
+                    id: EventId(id),
+                    kind
+                }),
+            any::<u16>().prop_map(|days| Cause::Idle { days }),
+        ];
+        let (min, max) = (
+            DateTime::<Utc>::MIN_UTC.timestamp_millis(),
+            DateTime::<Utc>::MAX_UTC.timestamp_millis(),
+        );
+        let ms = prop_oneof![Just(min), Just(max), min..=max, -1_000_000i64..1_000_000];
+        (stage.clone(), stage, ms, cause).prop_map(|(from, to, ms, cause)| Transition {
+            from,
+            to,
+            at: DateTime::from_timestamp_millis(ms).unwrap_or_default(),
+            cause,
+        })
+    }
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Next,
+        Back,
+        Nth(usize),
+    }
+
+    proptest! {
+        #[test]
+        fn the_history_reads_as_the_transitions_it_was_given(
+            moves in proptest::collection::vec(transition(), 0..8),
+            steps in proptest::collection::vec(
+                prop_oneof![Just(Step::Next), Just(Step::Back), (0usize..4).prop_map(Step::Nth)],
+                0..12,
+            ),
+        ) {
+            let kept: Vec<Kept> = moves.iter().map(Kept::from).collect();
+            for (k, t) in kept.iter().zip(&moves) {
+                prop_assert_eq!(k.transition(), *t);
+            }
+            let mut history = History::new(&kept);
+            prop_assert_eq!(history.clone().collect::<Vec<_>>(), moves.clone());
+            prop_assert_eq!(history.clone().rev().collect::<Vec<_>>(), moves.iter().rev().copied().collect::<Vec<_>>());
+            prop_assert_eq!(history.clone().last(), moves.last().copied());
+            prop_assert_eq!(history.clone().count(), moves.len());
+            let mut model: std::collections::VecDeque<Transition> = moves.iter().copied().collect();
+            for step in steps {
+                let (ours, theirs) = match step {
+                    Step::Next => (history.next(), model.pop_front()),
+                    Step::Back => (history.next_back(), model.pop_back()),
+                    Step::Nth(n) => {
+                        let theirs = if n < model.len() { model.drain(..=n).next_back() } else { model.clear(); None };
+                        (history.nth(n), theirs)
+                    }
+                };
+                prop_assert_eq!(ours, theirs);
+                prop_assert_eq!(history.len(), model.len());
+                prop_assert_eq!(history.size_hint(), (model.len(), Some(model.len())));
+            }
+            prop_assert_eq!(history.collect::<Vec<_>>(), Vec::from(model));
+
+            // Serialized as the transitions, and read back the same.
+            let mut json = Vec::new();
+            let mut ser = serde_json::Serializer::new(&mut json);
+            prop_assert!(as_transitions::serialize(&kept, &mut ser).is_ok());
+            prop_assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(&json).ok(),
+                serde_json::to_value(&moves).ok()
+            );
+            let mut de = serde_json::Deserializer::from_slice(&json);
+            let back = as_transitions::deserialize(&mut de).unwrap_or_default();
+            prop_assert_eq!(back, kept);
+        }
+    }
+
+    #[test]
+    fn a_malformed_history_is_an_error() {
+        for junk in ["", "{}", "[1]", "[{}]", "null", "[", "[null]"] {
+            let mut de = serde_json::Deserializer::from_str(junk);
+            assert!(as_transitions::deserialize(&mut de).is_err(), "{junk}");
+        }
+    }
+}

@@ -254,3 +254,110 @@ mod tests {
         assert_ne!(two, InlineDeque::from(VecDeque::from([8, 7])));
     }
 }
+
+/// The deque against a plain `VecDeque` and a flag for heap room, read off
+/// the docs: every operation, in any order, from any starting point.
+#[cfg(test)]
+mod reference {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(u8),
+        Fill(u8),
+        Clear,
+        Pop,
+        /// Rebuilt from a `VecDeque` of its items.
+        Rebuild,
+        /// Read back from its JSON.
+        Reread,
+        Clone,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => any::<u8>().prop_map(Op::Push),
+            1 => any::<u8>().prop_map(Op::Fill),
+            1 => Just(Op::Clear),
+            3 => Just(Op::Pop),
+            1 => Just(Op::Rebuild),
+            1 => Just(Op::Reread),
+            1 => Just(Op::Clone),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_operation_does_what_a_vec_deque_does(
+            start in proptest::collection::vec(any::<u8>(), 0..5),
+            ops in proptest::collection::vec(op(), 0..40),
+        ) {
+            let mut model: VecDeque<u8> = start.iter().copied().collect();
+            // Heap room: only a deque that once held two items (or was
+            // built from a `VecDeque` of more than one) has it.
+            let mut room = model.len() > 1;
+            let mut d = InlineDeque::from(model.clone());
+            for op in ops {
+                match op {
+                    Op::Push(x) => {
+                        d.push_back(x);
+                        model.push_back(x);
+                        room |= model.len() > 1;
+                    }
+                    Op::Fill(x) => {
+                        d.fill(x);
+                        model = VecDeque::from([x]);
+                        room = false;
+                    }
+                    Op::Clear => {
+                        d.clear();
+                        model.clear();
+                    }
+                    Op::Pop => prop_assert_eq!(d.pop_front(), model.pop_front()),
+                    Op::Rebuild => {
+                        d = InlineDeque::from(d.iter().copied().collect::<VecDeque<_>>());
+                        room = model.len() > 1;
+                    }
+                    Op::Reread => {
+                        let json = serde_json::to_string(&d).unwrap_or_default();
+                        d = serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
+                        room = model.len() > 1;
+                    }
+                    Op::Clone => d = d.clone(),
+                }
+                prop_assert_eq!(d.len(), model.len());
+                prop_assert!(d.iter().eq(model.iter()));
+                prop_assert!(d.iter().rev().eq(model.iter().rev()));
+                prop_assert_eq!(d.is_vacant(), model.is_empty() && !room);
+                let same = InlineDeque::from(model.clone());
+                prop_assert_eq!(&d, &same);
+                prop_assert_eq!(&same, &d);
+                let json = serde_json::to_string(&d).unwrap_or_default();
+                prop_assert_eq!(&json, &serde_json::to_string(&model).unwrap_or_default());
+                let mut other = model.clone();
+                other.push_back(0);
+                prop_assert_ne!(&d, &InlineDeque::from(other));
+            }
+        }
+
+        #[test]
+        fn any_list_reads_back_and_anything_else_is_an_error(
+            items in proptest::collection::vec(any::<u32>(), 0..70),
+            junk in "[\\[\\]{}0-9,\" a-z-]{0,12}",
+        ) {
+            let json = serde_json::to_string(&items).unwrap_or_default();
+            let d: InlineDeque<u32> =
+                serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
+            prop_assert!(d.iter().eq(items.iter()));
+            prop_assert_eq!(d.len(), items.len());
+            // Whatever the junk, the deque reads it as a `VecDeque` would.
+            let ours = serde_json::from_str::<InlineDeque<u32>>(&junk);
+            let theirs = serde_json::from_str::<VecDeque<u32>>(&junk);
+            prop_assert_eq!(ours.is_ok(), theirs.is_ok());
+            if let (Ok(ours), Ok(theirs)) = (ours, theirs) {
+                prop_assert!(ours.iter().eq(theirs.iter()));
+            }
+        }
+    }
+}

@@ -111,3 +111,111 @@ mod tests {
         assert_eq!(empty, RareList::default());
     }
 }
+
+/// The list against a plain `Vec`, read off the docs.
+#[cfg(test)]
+mod reference {
+    use super::*;
+    use crate::slice_list::hash_of;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(u8),
+        /// Keeps the items not divisible by the number, adding one to each kept.
+        RetainMut(u8),
+        /// Keeps the items above the number.
+        Retain(u8),
+        Clear,
+        Set(usize, u8),
+        Reread,
+        Collect,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => any::<u8>().prop_map(Op::Push),
+            1 => (1u8..5).prop_map(Op::RetainMut),
+            1 => any::<u8>().prop_map(Op::Retain),
+            1 => Just(Op::Clear),
+            2 => (0usize..6, any::<u8>()).prop_map(|(i, x)| Op::Set(i, x)),
+            1 => Just(Op::Reread),
+            1 => Just(Op::Collect),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_operation_does_what_a_vec_does(ops in proptest::collection::vec(op(), 0..40)) {
+            let mut list = RareList::default();
+            let mut model: Vec<u8> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Push(x) => {
+                        list.push(x);
+                        model.push(x);
+                    }
+                    Op::RetainMut(k) => {
+                        let keep = |x: &mut u8| {
+                            let kept = !x.is_multiple_of(k);
+                            *x = x.wrapping_add(1);
+                            kept
+                        };
+                        list.retain_mut(keep);
+                        model.retain_mut(keep);
+                    }
+                    Op::Retain(k) => {
+                        list.retain(|&x| x > k);
+                        model.retain(|&x| x > k);
+                    }
+                    Op::Clear => {
+                        list.clear();
+                        model.clear();
+                    }
+                    Op::Set(i, x) => {
+                        if let Some(item) = list.get_mut(i) {
+                            *item = x;
+                        }
+                        if let Some(item) = model.get_mut(i) {
+                            *item = x;
+                        }
+                    }
+                    Op::Reread => {
+                        let json = serde_json::to_string(&list).unwrap_or_default();
+                        list = serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
+                    }
+                    Op::Collect => list = list.iter().copied().collect(),
+                }
+                prop_assert_eq!(&*list, model.as_slice());
+                prop_assert_eq!(list.is_empty(), model.is_empty());
+                prop_assert_eq!(list.len(), model.len());
+                let same: RareList<u8> = model.iter().copied().collect();
+                prop_assert_eq!(&list, &same);
+                prop_assert_eq!(hash_of(&list), hash_of(&same));
+                prop_assert_eq!(&list.clone(), &list);
+                prop_assert_eq!(
+                    serde_json::to_string(&list).unwrap_or_default(),
+                    serde_json::to_string(&model).unwrap_or_default()
+                );
+            }
+        }
+
+        #[test]
+        fn any_list_reads_back_and_anything_else_is_an_error(
+            items in proptest::collection::vec(any::<u32>(), 0..10),
+            junk in "[\\[\\]{}0-9,\" a-z-]{0,12}",
+        ) {
+            let json = serde_json::to_string(&items).unwrap_or_default();
+            let list: RareList<u32> =
+                serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
+            prop_assert_eq!(&*list, items.as_slice());
+            prop_assert_eq!(list.is_empty(), items.is_empty());
+            let ours = serde_json::from_str::<RareList<u32>>(&junk);
+            let theirs = serde_json::from_str::<Vec<u32>>(&junk);
+            prop_assert_eq!(ours.is_ok(), theirs.is_ok());
+            if let (Ok(ours), Ok(theirs)) = (ours, theirs) {
+                prop_assert_eq!(&*ours, theirs.as_slice());
+            }
+        }
+    }
+}

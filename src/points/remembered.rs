@@ -172,3 +172,81 @@ mod tests {
         );
     }
 }
+
+/// A remembered redemption or capture against the redemption it stands
+/// for: any number of lots and of reclaimed entries.
+#[cfg(test)]
+mod reference {
+    use super::*;
+    use crate::points::Taken;
+    use chrono::{TimeDelta, TimeZone};
+    use proptest::prelude::*;
+
+    fn redemption(lots: &[u8], reclaimed: &[u8], capture: bool) -> Redemption {
+        let at = Utc
+            .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let key = OperationKey::from("order-1");
+        let points = lots.iter().map(|&p| u64::from(p)).sum();
+        let mut entries = EntryList::from(Entry {
+            at,
+            points,
+            kind: if capture {
+                EntryKind::Captured { key: key.clone() }
+            } else {
+                EntryKind::Redeemed { key: key.clone() }
+            },
+        });
+        for &r in reclaimed {
+            entries.push(Entry {
+                at: at + TimeDelta::seconds(i64::from(r)),
+                points: u64::from(r),
+                kind: EntryKind::Redeemed {
+                    key: format!("reclaim-{r}").into(),
+                },
+            });
+        }
+        Redemption {
+            key,
+            points,
+            at,
+            taken: lots
+                .iter()
+                .zip(1..)
+                .map(|(&p, lot)| Taken {
+                    lot,
+                    rule: "visit".into(),
+                    earned_at: at,
+                    expires_at: None,
+                    points: u64::from(p),
+                })
+                .collect(),
+            entries,
+            repeated: false,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_remembered_result_rebuilds_its_redemption_whatever_it_holds(
+            lots in proptest::collection::vec(any::<u8>(), 0..6),
+            reclaimed in proptest::collection::vec(any::<u8>(), 0..4),
+            capture in any::<bool>(),
+        ) {
+            let first = redemption(&lots, &reclaimed, capture);
+            let spent = Spent::of(&first);
+            let op = if capture { Remembered::Capture(spent) } else { Remembered::Redeem(spent) };
+            let json = serde_json::to_string(&op).unwrap_or_default();
+            let back: Remembered = serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
+            prop_assert_eq!(&back, &op);
+            let again = match &back {
+                Remembered::Redeem(s) => s.again(|key| EntryKind::Redeemed { key }),
+                Remembered::Capture(s) => s.again(|key| EntryKind::Captured { key }),
+                _ => unreachable!("a redemption or a capture"),
+            };
+            prop_assert!(again.repeated);
+            prop_assert_eq!(Redemption { repeated: false, ..again }, first);
+        }
+    }
+}
