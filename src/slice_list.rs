@@ -12,8 +12,10 @@
 /// Implements, for a list type `$list` of `$item`s that has
 /// `as_slice(&self) -> &[$item]`, `From<Vec<$item>>` and
 /// `From<$list> for Vec<$item>`: `Deref` to the slice, equality and hashing
-/// of the items (not of where they are kept), iteration by reference and by
-/// value, and serde as a plain list (the `Vec` it replaces).
+/// of the items (not of where they are kept), `Debug` as the plain list of
+/// the items (as the `Vec` it replaces prints, wherever they are kept),
+/// iteration by reference and by value, and serde as a plain list (the
+/// `Vec` it replaces).
 macro_rules! slice_like {
     ($list:ident, $item:ty) => {
         impl std::ops::Deref for $list {
@@ -21,6 +23,14 @@ macro_rules! slice_like {
 
             fn deref(&self) -> &[$item] {
                 self.as_slice()
+            }
+        }
+
+        // The items, not where they are kept: lists equal as lists print
+        // alike, as the `Vec` they replace.
+        impl std::fmt::Debug for $list {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_list().entries(self.as_slice()).finish()
             }
         }
 

@@ -120,7 +120,9 @@ macro_rules! list_reference {
                     prop_assert!((&list).into_iter().eq(model.iter()));
                     prop_assert_eq!(list.clone().into_iter().collect::<Vec<_>>(), model.clone());
                     prop_assert_eq!(Vec::<$item>::from(list.clone()), model.clone());
-                    // Equal however built, hashing alike.
+                    // Equal however built, hashing alike; Debug-printed alike,
+                    // as the `Vec` it replaces.
+                    prop_assert_eq!(format!("{list:?}"), format!("{model:?}"));
                     let pushed = {
                         let mut l = <$list>::new();
                         model.iter().cloned().for_each(|i| l.push(i));
@@ -135,6 +137,7 @@ macro_rules! list_reference {
                         prop_assert_eq!(&other, &list);
                         let hasher = RandomState::new();
                         prop_assert_eq!(hasher.hash_one(&other), hasher.hash_one(&list));
+                        prop_assert_eq!(format!("{other:?}"), format!("{list:?}"));
                     }
                     let mut longer = model.clone();
                     longer.push(make(0));
@@ -374,4 +377,36 @@ fn lists_hash_as_their_items() {
         hash_all(&hasher, &list),
         hash_all(&hasher, &items.as_slice())
     );
+}
+
+proptest! {
+    /// `Transitions` also clears (keeping its heap room) and extends: a
+    /// cleared list is the empty list in every way, and grows again as one.
+    #[test]
+    fn cleared_transitions_are_a_fresh_list(
+        batches in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..6), 1..6),
+    ) {
+        let mut list = Transitions::new();
+        for batch in batches {
+            list.clear();
+            prop_assert!(list.is_empty());
+            prop_assert_eq!(&list, &Transitions::new());
+            prop_assert_eq!(format!("{list:?}"), format!("{:?}", Transitions::new()));
+            let model: Vec<Transition> = batch.iter().copied().map(moved).collect();
+            list.extend(model.iter().copied());
+            let fresh: Transitions = model.iter().copied().collect();
+            prop_assert_eq!(&list[..], model.as_slice());
+            prop_assert_eq!(&list, &fresh);
+            prop_assert!(list == model);
+            let hasher = RandomState::new();
+            prop_assert_eq!(hasher.hash_one(&list), hasher.hash_one(&fresh));
+            prop_assert_eq!(format!("{list:?}"), format!("{fresh:?}"));
+            prop_assert_eq!(format!("{list:?}"), format!("{model:?}"));
+            prop_assert_eq!(list.clone().into_vec(), model.clone());
+            prop_assert_eq!(
+                serde_json::to_value(&list).ok(),
+                serde_json::to_value(&model).ok()
+            );
+        }
+    }
 }

@@ -26,12 +26,12 @@ use chrono::{DateTime, Utc};
 /// assert_eq!(as_vec.len(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Transitions(Repr);
 
 // One variant per length up to three, so an empty list is just a tag: no
 // placeholder moves to write on every step.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Repr {
     None,
     One(Transition),

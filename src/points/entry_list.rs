@@ -29,10 +29,10 @@ use std::ops::DerefMut;
 /// assert_eq!(serde_json::to_value(&list)?, serde_json::to_value(vec![entry])?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct EntryList(Repr);
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 enum Repr {
     #[default]
     None,

@@ -13,11 +13,11 @@ use std::collections::VecDeque;
 
 /// A `VecDeque` that holds one item without allocating. Equal to another
 /// holding the same items in the same order, wherever they are kept;
-/// serialized as the plain list a `VecDeque` is.
-#[derive(Clone, Debug)]
+/// debug-printed and serialized as the plain list a `VecDeque` is.
+#[derive(Clone)]
 pub(crate) struct InlineDeque<T>(Repr<T>);
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Repr<T> {
     Empty,
     One(T),
@@ -109,6 +109,14 @@ impl<T> InlineDeque<T> {
                 _ => None,
             },
         }
+    }
+}
+
+// The items, not where they are kept: deques equal as deques (a ledger's
+// before and after a reset) print alike.
+impl<T: std::fmt::Debug> std::fmt::Debug for InlineDeque<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -335,6 +343,8 @@ mod reference {
                 prop_assert_eq!(&same, &d);
                 let json = serde_json::to_string(&d).unwrap_or_default();
                 prop_assert_eq!(&json, &serde_json::to_string(&model).unwrap_or_default());
+                // Debug-printed as the `VecDeque` it replaces.
+                prop_assert_eq!(format!("{d:?}"), format!("{model:?}"));
                 let mut other = model.clone();
                 other.push_back(0);
                 prop_assert_ne!(&d, &InlineDeque::from(other));

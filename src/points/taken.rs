@@ -42,11 +42,11 @@ pub struct Taken {
 /// assert_eq!(list, TakenList::from(list.to_vec()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct TakenList(Repr);
 
 // One variant per inline length, so an empty list is just a tag.
-#[derive(Debug, Default)]
+#[derive(Default)]
 enum Repr {
     #[default]
     None,
