@@ -1614,7 +1614,9 @@ impl<Tz: TimeZone> Program<Tz> {
             entries,
             repeated: false,
         };
-        if acc.reversals.len() >= REMEMBERED_REVERSALS {
+        // `while`, not `if`: a stored account may have read back
+        // remembering more.
+        while acc.reversals.len() >= REMEMBERED_REVERSALS {
             acc.reversals.pop_front();
         }
         acc.reversals.push_back(result.clone());

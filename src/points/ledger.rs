@@ -913,8 +913,9 @@ impl Ledger {
     #[inline]
     pub(crate) fn remember(&mut self, op: Remembered) {
         // Most ledgers see few operations: the first stays inline in the
-        // ledger (see `InlineDeque`), and allocates nothing.
-        if self.operations.len() >= REMEMBERED_KEYS {
+        // ledger (see `InlineDeque`), and allocates nothing. `while`, not
+        // `if`: a stored ledger may have read back remembering more.
+        while self.operations.len() >= REMEMBERED_KEYS {
             self.operations.pop_front();
         }
         self.operations.push_back(op);
@@ -1943,6 +1944,41 @@ mod tests {
         let again = l.redeem("k0".into(), 1, t(1));
         assert!(again.is_ok_and(|r| !r.repeated));
         assert_eq!(l.redeemed(), REMEMBERED_KEYS as u64 + 2);
+    }
+
+    #[test]
+    fn a_stored_ledger_remembering_too_many_keys_keeps_the_newest_once_it_remembers_another() {
+        let p = shop(1000, "", NO_POLICY);
+        let mut l = p.new_ledger();
+        earn(&p, &mut l, &[visit(1, t(0))]);
+        for i in 0..REMEMBERED_KEYS + 6 {
+            let r = l.redeem(format!("k{i}").into(), 1, t(1));
+            assert!(r.is_ok_and(|r| !r.repeated));
+        }
+        // As a ledger stored with more remembered operations than it keeps
+        // reads back (by hand, or by a build that kept more).
+        let json = serde_json::to_value(&l).unwrap_or_default();
+        let mut ops = json["operations"].as_array().cloned().unwrap_or_default();
+        let mut older = ops.clone();
+        for (i, op) in older.iter_mut().enumerate() {
+            op["key"] = format!("old{i}").into();
+        }
+        older.append(&mut ops);
+        let mut stored = json.clone();
+        stored["operations"] = older.into();
+        let mut l: Ledger = serde_json::from_value(stored).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(l.operations.len(), 2 * REMEMBERED_KEYS);
+        let r = l.redeem("new".into(), 1, t(1));
+        assert!(r.is_ok_and(|r| !r.repeated));
+        // The newest REMEMBERED_KEYS are kept, the rest forgotten.
+        assert_eq!(l.operations.len(), REMEMBERED_KEYS);
+        let newest: Vec<String> = l.operations.iter().map(|op| op.key().to_string()).collect();
+        let want: Vec<String> = (7..REMEMBERED_KEYS + 6)
+            .map(|i| format!("k{i}"))
+            .chain(["new".to_string()])
+            .collect();
+        assert_eq!(newest, want);
+        assert!(l.check().is_ok());
     }
 
     #[test]

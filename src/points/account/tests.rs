@@ -1392,3 +1392,50 @@ fn held_bonus_points_settled_at_the_close_name_the_reversed_event() {
         assert!(a.ledger().shown_sources.is_empty());
     }
 }
+
+#[test]
+fn a_stored_account_remembering_too_many_reversals_keeps_the_newest_once_it_reverses_again() {
+    let p = program(SCHOOL);
+    let mut a = p.open_account(USER, t(0));
+    for id in 1..=3 {
+        earn(&p, &mut a, &lesson(id, t(1)));
+    }
+    for id in 1..=2 {
+        let done = p.reverse_in(
+            &mut a,
+            format!("r{id}").as_str().into(),
+            EventId(id),
+            Portion::Whole {},
+            t(2),
+        );
+        assert!(done.is_ok_and(|r| !r.repeated));
+    }
+    // As an account stored remembering more reversals than it keeps reads
+    // back (by hand, or by a build that kept more).
+    let mut stored = serde_json::to_value(&a).unwrap_or_default();
+    let kept = stored["reversals"].as_array().cloned().unwrap_or_default();
+    let old: Vec<serde_json::Value> = (0..REMEMBERED_REVERSALS + 10)
+        .map(|i| {
+            let mut r = kept.first().cloned().unwrap_or_default();
+            r["reversal"]["key"] = format!("old{i}").into();
+            r
+        })
+        .chain(kept.clone())
+        .collect();
+    stored["reversals"] = old.into();
+    let mut a: Account = serde_json::from_value(stored).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(a.reversals.len(), REMEMBERED_REVERSALS + 12);
+    let done = p.reverse_in(&mut a, "r3".into(), EventId(3), Portion::Whole {}, t(3));
+    assert!(done.is_ok_and(|r| !r.repeated));
+    assert_eq!(a.reversals.len(), REMEMBERED_REVERSALS);
+    let keys: Vec<String> = a
+        .reversals
+        .iter()
+        .map(|r| r.reversal.key.to_string())
+        .collect();
+    assert_eq!(
+        keys.get(REMEMBERED_REVERSALS - 3..),
+        Some(&["r1", "r2", "r3"].map(String::from)[..])
+    );
+    assert_eq!(keys.first().map(String::as_str), Some("old13"));
+}
