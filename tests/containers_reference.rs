@@ -351,6 +351,10 @@ proptest! {
         prop_assert_eq!(state.history().collect::<Vec<_>>(), newest.to_vec());
         prop_assert_eq!(state.history().len(), newest.len());
         prop_assert_eq!(state.history_dropped() as usize, all.len() - newest.len());
+        // Debug-printed as the transitions it stands for, alone and in the state.
+        prop_assert_eq!(format!("{:?}", state.history()), format!("{newest:?}"));
+        let printed = format!("{state:?}");
+        prop_assert!(printed.contains(&format!("history: {newest:?}")), "{}", printed);
         // Read back from JSON, it is the same.
         let json = serde_json::to_string(&state).unwrap_or_default();
         let back: Lifecycle = serde_json::from_str(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -25,7 +25,7 @@ use std::iter::FusedIterator;
 /// (56 k page faults a replay instead of 39 k, those of the states alone);
 /// with 32-byte moves it keeps them. 16-byte alignment is what `malloc`
 /// gives anyway, so the allocation itself costs no more.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(align(16))]
 pub(crate) struct Kept {
     at: i64,
@@ -84,6 +84,14 @@ impl Kept {
     }
 }
 
+// As the `Transition` it stands for: a state's `Debug` shows its history
+// as `Lifecycle::history` reads it, not the compact record.
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.transition().fmt(f)
+    }
+}
+
 impl From<&Transition> for Kept {
     /// Kept to the millisecond, as the state keeps every instant.
     fn from(t: &Transition) -> Kept {
@@ -93,7 +101,8 @@ impl From<&Transition> for Kept {
 
 /// A lifecycle's transition history, oldest first: an iterator of
 /// [`Transition`]s read from the state's compact record (see
-/// [`Lifecycle::history`](super::Lifecycle::history)).
+/// [`Lifecycle::history`](super::Lifecycle::history)). Debug-printed as the
+/// list of the transitions it has left to give.
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
@@ -109,8 +118,14 @@ impl From<&Transition> for Kept {
 /// assert_eq!(history.last().map(|t| t.to), Some(Stage::Acquired));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct History<'a>(std::slice::Iter<'a, Kept>);
+
+impl std::fmt::Debug for History<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
+}
 
 impl<'a> History<'a> {
     pub(crate) fn new(kept: &'a [Kept]) -> History<'a> {
