@@ -171,9 +171,12 @@ proptest! {
         fn points(e: &mut Entry, n: u8) {
             e.points = u64::from(n);
         }
+        // Through `&mut list` as through a `&mut Vec`.
         fn in_list(list: &mut EntryList, i: usize, n: u8) {
-            if let Some(e) = list.get_mut(i) {
-                points(e, n);
+            for (at, e) in list.into_iter().enumerate() {
+                if at == i {
+                    points(e, n);
+                }
             }
         }
         entries::check(start, ops, Some((in_list, points)))?;

@@ -90,6 +90,16 @@ impl DerefMut for EntryList {
     }
 }
 
+// `for entry in &mut list`, as over the `Vec` it replaces.
+impl<'a> IntoIterator for &'a mut EntryList {
+    type Item = &'a mut Entry;
+    type IntoIter = std::slice::IterMut<'a, Entry>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_mut_slice().iter_mut()
+    }
+}
+
 impl From<Entry> for EntryList {
     fn from(entry: Entry) -> EntryList {
         EntryList(Repr::One(entry))
