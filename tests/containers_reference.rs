@@ -417,3 +417,39 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A history limit changed between steps (a host switching policies):
+    /// every move keeps the newest of the limit in force when it is made,
+    /// and each move pushed out, older ones first, is counted.
+    #[test]
+    fn a_changed_history_limit_applies_from_the_next_move(
+        steps in proptest::collection::vec((1u16..5, 0u8..3, 0i64..20), 1..40),
+    ) {
+        let mut state = Lifecycle::new(UserId(1));
+        let mut model: Vec<Transition> = Vec::new();
+        let mut dropped = 0usize;
+        let mut at = t0();
+        for (i, (limit, kind, days)) in steps.into_iter().enumerate() {
+            let policy = PolicySpec { history_limit: limit, ..PolicySpec::default() }
+                .validate()
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            at += TimeDelta::hours(days * 12);
+            let kind = match kind {
+                0 => EventKind::SignedUp,
+                1 => EventKind::Visited,
+                _ => EventKind::ActionCompleted { action: "lesson".into() },
+            };
+            let event = Event::new(EventId(i as u64 + 1), UserId(1), at, kind);
+            let applied = policy.apply(&mut state, &event).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for t in applied.transitions.iter() {
+                model.push(*t);
+                let over = model.len().saturating_sub(usize::from(limit));
+                model.drain(..over);
+                dropped += over;
+            }
+            prop_assert_eq!(state.history().collect::<Vec<_>>(), model.clone());
+            prop_assert_eq!(state.history_dropped() as usize, dropped);
+        }
+    }
+}

@@ -48,7 +48,8 @@ pub struct PolicySpec {
     pub loyal_payments: u32,
     /// Idle thresholds.
     pub idle: Idle,
-    /// How many transitions each user's history keeps (the oldest are dropped first).
+    /// How many transitions each user's history keeps (the oldest are
+    /// dropped first). A lowered limit shortens a history at its next move.
     pub history_limit: u16,
     /// How long event ids are remembered to drop redeliveries.
     pub dedupe: DedupeWindow,

@@ -237,7 +237,10 @@ impl Lifecycle {
     }
 
     /// The most recent transitions, oldest first (at most the policy's
-    /// `history_limit`; see [`Lifecycle::history_dropped`]).
+    /// `history_limit`; see [`Lifecycle::history_dropped`]). A state kept
+    /// under a larger limit (an earlier policy, or stored) keeps its longer
+    /// history until its next move, which drops the oldest down to the
+    /// limit of the policy that makes it.
     pub fn history(&self) -> History<'_> {
         History::new(&self.history)
     }
