@@ -490,13 +490,26 @@ impl KindPattern {
     }
 
     /// Whether some event matches both patterns.
+    ///
+    /// A pattern that gives a name to a kind without one (built in code;
+    /// it fails [`KindPattern::check`]) matches no event, so it overlaps
+    /// no pattern, not even `*` or itself.
     pub fn overlaps(&self, other: &KindPattern) -> bool {
         use KindPattern::*;
+        if self.matches_nothing() || other.matches_nothing() {
+            return false;
+        }
         match (self, other) {
             (Any, _) | (_, Any) => true,
             (Kind(a), Kind(b)) | (Kind(a), Named(b, _)) | (Named(a, _), Kind(b)) => a == b,
             (Named(a, x), Named(b, y)) => a == b && x == y,
         }
+    }
+
+    /// Whether no event matches: a name on a kind that carries none
+    /// (an empty name on a named kind still matches events named `""`).
+    fn matches_nothing(&self) -> bool {
+        matches!(self, KindPattern::Named(tag, _) if !tag.is_named())
     }
 
     /// Checks the rules a pattern's text form obeys: only a named kind
@@ -536,6 +549,9 @@ impl KindPattern {
 
     /// Whether every event matching `other` matches this pattern too.
     ///
+    /// Every pattern covers one that matches no event (a name given to a
+    /// kind without one, which fails [`KindPattern::check`]).
+    ///
     /// ```
     /// use growthkit::KindPattern;
     ///
@@ -547,6 +563,9 @@ impl KindPattern {
     /// ```
     pub fn covers(&self, other: &KindPattern) -> bool {
         use KindPattern::*;
+        if other.matches_nothing() {
+            return true;
+        }
         match (self, other) {
             (Any, _) => true,
             (_, Any) => false,
@@ -968,6 +987,24 @@ mod tests {
                 text: "visited:home".into()
             })
         );
+    }
+
+    #[test]
+    fn a_pattern_that_matches_nothing_overlaps_nothing_and_is_covered_by_all() {
+        // A name on a kind without names (built in code) matches no event.
+        let home = KindPattern::Named(KindTag::Visited, "home".into());
+        assert!(!home.matches(&EventKind::Visited));
+        let p = |s: &str| s.parse::<KindPattern>().unwrap();
+        for other in [p("*"), p("visited"), p("custom:home"), home.clone()] {
+            assert!(!home.overlaps(&other), "{other}");
+            assert!(!other.overlaps(&home), "{other}");
+            assert!(other.covers(&home), "{other}");
+        }
+        assert!(!home.covers(&p("visited")) && !home.covers(&p("*")));
+        // An empty name on a named kind matches the kinds named "".
+        let blank = KindPattern::Named(KindTag::Custom, "".into());
+        assert!(blank.matches(&EventKind::Custom { name: "".into() }));
+        assert!(blank.overlaps(&p("custom")) && !p("visited").covers(&blank));
     }
 
     #[test]
