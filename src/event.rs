@@ -678,7 +678,11 @@ impl KindSet {
 const _: () = assert!(KindTag::ALL.len() <= 32);
 
 /// A typed attribute value.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+///
+/// In JSON the value itself: `true`, `25`, `"wechat"`. Reading anything
+/// else (a fraction, `null`, a list, a number beyond `i64`) is an error that
+/// names what was found.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize)]
 #[serde(untagged)]
 pub enum AttrValue {
     /// True or false.
@@ -712,6 +716,38 @@ impl AttrValue {
             AttrValue::Bool(b) => Some(*b),
             _ => None,
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for AttrValue {
+    /// By the value's own type, rather than by trying each variant in turn
+    /// (`untagged`), whose error named none of what it found.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ByType;
+        impl serde::de::Visitor<'_> for ByType {
+            type Value = AttrValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an attribute value: true or false, a whole number (i64) or text")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<AttrValue, E> {
+                Ok(AttrValue::Bool(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<AttrValue, E> {
+                Ok(AttrValue::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AttrValue, E> {
+                i64::try_from(v)
+                    .map(AttrValue::Int)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AttrValue, E> {
+                Ok(AttrValue::Text(v.into()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<AttrValue, E> {
+                Ok(AttrValue::Text(v.into()))
+            }
+        }
+        d.deserialize_any(ByType)
     }
 }
 
@@ -847,13 +883,39 @@ pub struct Event {
     pub id: EventId,
     /// Who did it.
     pub user: UserId,
-    /// When it happened (not when it was received).
+    /// When it happened (not when it was received). In JSON an RFC 3339
+    /// instant (`"2026-03-01T09:00:00Z"`, any offset); text that is not one
+    /// is an error quoting it.
+    #[serde(deserialize_with = "rfc3339")]
     pub at: DateTime<Utc>,
     /// What happened.
     pub kind: EventKind,
     /// Extra detail.
     #[serde(default, skip_serializing_if = "Attributes::is_empty")]
     pub attrs: Attributes,
+}
+
+/// An instant as chrono reads one (RFC 3339 with any offset), with an
+/// error that quotes the text: chrono's own says only "input is out of
+/// range" or "premature end of input".
+fn rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    struct Instant;
+    impl serde::de::Visitor<'_> for Instant {
+        type Value = DateTime<Utc>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an RFC 3339 instant like \"2026-03-01T09:00:00Z\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DateTime<Utc>, E> {
+            v.parse::<DateTime<chrono::FixedOffset>>()
+                .map(|at| at.with_timezone(&Utc))
+                .map_err(|e| {
+                    E::custom(format_args!(
+                        "`{v}` is not an RFC 3339 instant like \"2026-03-01T09:00:00Z\" ({e})"
+                    ))
+                })
+        }
+    }
+    d.deserialize_str(Instant)
 }
 
 impl Event {
@@ -1005,6 +1067,64 @@ mod tests {
         let blank = KindPattern::Named(KindTag::Custom, "".into());
         assert!(blank.matches(&EventKind::Custom { name: "".into() }));
         assert!(blank.overlaps(&p("custom")) && !p("visited").covers(&blank));
+    }
+
+    #[test]
+    fn attribute_values_that_cannot_be_read_say_what_they_were() {
+        for (bad, shown) in [
+            ("1.5", "floating point `1.5`"),
+            ("null", "null"),
+            ("18446744073709551615", "18446744073709551615"),
+            ("[true]", "sequence"),
+        ] {
+            let err = serde_json::from_str::<AttrValue>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(shown), "{bad}: {err}");
+            let event = format!(
+                r#"{{"id":1,"user":2,"at":"2026-03-01T09:00:00Z","kind":{{"type":"visited"}},"attrs":{{"x":{bad}}}}}"#
+            );
+            let err = serde_json::from_str::<Event>(&event)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(shown), "{event}: {err}");
+        }
+        // What reads, reads as before, the widest whole numbers too.
+        for (good, value) in [
+            ("true", AttrValue::Bool(true)),
+            ("-9223372036854775808", AttrValue::Int(i64::MIN)),
+            ("9223372036854775807", AttrValue::Int(i64::MAX)),
+            ("\"12\"", AttrValue::Text("12".into())),
+        ] {
+            assert_eq!(serde_json::from_str::<AttrValue>(good).unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn an_instant_that_cannot_be_read_is_quoted() {
+        let event =
+            |at: &str| format!(r#"{{"id":1,"user":2,"at":{at},"kind":{{"type":"visited"}}}}"#);
+        for bad in ["\"2026-02-30T00:00:00Z\"", "\"2026-03-01\"", "\"\""] {
+            let err = serde_json::from_str::<Event>(&event(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("`{}`", &bad[1..bad.len() - 1])),
+                "{bad}: {err}"
+            );
+        }
+        let err = serde_json::from_str::<Event>(&event("12"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("integer `12`"), "{err}");
+        // Any offset, and a leap second, as chrono reads them.
+        let read = serde_json::from_str::<Event>(&event("\"2026-03-01T17:00:00+08:00\""));
+        assert_eq!(
+            read.unwrap().at,
+            "2026-03-01T09:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        let leap = serde_json::from_str::<Event>(&event("\"2016-12-31T23:59:60.5Z\""));
+        assert_eq!(leap.unwrap().at.timestamp_subsec_millis(), 1_500);
     }
 
     #[test]
