@@ -364,24 +364,40 @@ impl Serialize for LocalDay {
 }
 
 impl<'de> Deserialize<'de> for LocalDay {
+    /// A date (`"2026-03-01"`) or a day number, as a number or, as a map
+    /// key, as text. Anything else is an error that names what was found
+    /// (a number beyond `i32`, a fraction, `null`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Date(NaiveDate),
-            Number(i32),
-            // A day number as a map key (a JSON object's keys are strings).
-            Text(String),
+        struct DateOrNumber;
+        impl serde::de::Visitor<'_> for DateOrNumber {
+            type Value = LocalDay;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a date (YYYY-MM-DD) or a day number (an i32)")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<LocalDay, E> {
+                i32::try_from(n)
+                    .map(LocalDay)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<LocalDay, E> {
+                i32::try_from(n)
+                    .map(LocalDay)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<LocalDay, E> {
+                // A date as chrono reads it, or a day number as a map key
+                // (a JSON object's keys are strings).
+                if let Ok(date) = text.parse::<NaiveDate>() {
+                    return Ok(LocalDay::from_date(date));
+                }
+                text.parse().map(LocalDay).map_err(|_| {
+                    E::custom(format_args!(
+                        "expected a date (YYYY-MM-DD) or a day number, found {text:?}"
+                    ))
+                })
+            }
         }
-        match Repr::deserialize(d)? {
-            Repr::Date(date) => Ok(LocalDay::from_date(date)),
-            Repr::Number(n) => Ok(LocalDay(n)),
-            Repr::Text(text) => text.parse().map(LocalDay).map_err(|_| {
-                serde::de::Error::custom(format!(
-                    "expected a date (YYYY-MM-DD) or a day number, found {text:?}"
-                ))
-            }),
-        }
+        d.deserialize_any(DateOrNumber)
     }
 }
 
@@ -843,6 +859,33 @@ mod tests {
             format!("{:>12}", LocalDay::from_number(i32::MIN + 1)),
             " -2147483647"
         );
+    }
+
+    #[test]
+    fn a_day_of_the_wrong_type_is_an_error_that_names_it() {
+        for (bad, shown) in [
+            ("1.5", "floating point `1.5`"),
+            ("true", "boolean `true`"),
+            ("null", "null"),
+            ("4294967296", "integer `4294967296`"),
+            ("-2147483649", "integer `-2147483649`"),
+            ("[]", "sequence"),
+            ("\"2026-02-30\"", "\"2026-02-30\""),
+        ] {
+            let err = serde_json::from_str::<LocalDay>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(shown), "{bad}: {err}");
+        }
+        // What reads, reads as before: dates, numbers, numbers as text.
+        for (good, n) in [
+            ("\"1970-01-02\"", 1),
+            ("-2147483648", i32::MIN),
+            ("2147483647", i32::MAX),
+            ("\"-5\"", -5),
+        ] {
+            assert_eq!(serde_json::from_str::<LocalDay>(good).unwrap().number(), n);
+        }
     }
 
     #[test]
