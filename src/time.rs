@@ -136,7 +136,11 @@ pub(crate) fn plus_days(at: DateTime<Utc>, days: u32) -> Option<DateTime<Utc>> {
 /// The local calendar day of an instant in some time zone, as a day number
 /// (days since 1970-01-01 in that zone's calendar).
 ///
-/// Four bytes, `Copy`, ordered; serializes as an ISO date string (`"2026-03-01"`).
+/// Four bytes, `Copy`, ordered; serializes as an ISO date string
+/// (`"2026-03-01"`). The few day numbers beyond chrono's calendar, which have
+/// no date, serialize as the number, and only they read back from one: a
+/// number or numeric text where a day has a date (`"2026"`, `20260301`) is
+/// an error, not the day with that number.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LocalDay(i32);
 
@@ -364,9 +368,11 @@ impl Serialize for LocalDay {
 }
 
 impl<'de> Deserialize<'de> for LocalDay {
-    /// A date (`"2026-03-01"`) or a day number, as a number or, as a map
-    /// key, as text. Anything else is an error that names what was found
-    /// (a number beyond `i32`, a fraction, `null`).
+    /// A date (`"2026-03-01"`), or the number of a day beyond chrono's
+    /// calendar, as a number or, as a map key, as text: what serializing
+    /// writes. Anything else is an error that names what was found (a
+    /// number of a day that has a date, a number beyond `i32`, a fraction,
+    /// `null`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct DateOrNumber;
         impl serde::de::Visitor<'_> for DateOrNumber {
@@ -376,13 +382,13 @@ impl<'de> Deserialize<'de> for LocalDay {
             }
             fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<LocalDay, E> {
                 i32::try_from(n)
-                    .map(LocalDay)
                     .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+                    .and_then(dateless)
             }
             fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<LocalDay, E> {
                 i32::try_from(n)
-                    .map(LocalDay)
                     .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+                    .and_then(dateless)
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<LocalDay, E> {
                 // A date as chrono reads it, or a day number as a map key
@@ -390,11 +396,24 @@ impl<'de> Deserialize<'de> for LocalDay {
                 if let Ok(date) = text.parse::<NaiveDate>() {
                     return Ok(LocalDay::from_date(date));
                 }
-                text.parse().map(LocalDay).map_err(|_| {
-                    E::custom(format_args!(
+                match text.parse::<i32>() {
+                    Ok(n) => dateless(n),
+                    Err(_) => Err(E::custom(format_args!(
                         "expected a date (YYYY-MM-DD) or a day number, found {text:?}"
-                    ))
-                })
+                    ))),
+                }
+            }
+        }
+        /// The day numbered `n`, if it has no date: only those are written
+        /// as numbers, and a number where a date belongs (a year, a date
+        /// without dashes) is a mistake, not a day.
+        fn dateless<E: serde::de::Error>(n: i32) -> Result<LocalDay, E> {
+            let day = LocalDay(n);
+            match day.exact_date() {
+                None => Ok(day),
+                Some(date) => Err(E::custom(format_args!(
+                    "day number {n} is {date}: a day with a date is written as the date"
+                ))),
             }
         }
         d.deserialize_any(DateOrNumber)
@@ -877,15 +896,40 @@ mod tests {
                 .to_string();
             assert!(err.contains(shown), "{bad}: {err}");
         }
-        // What reads, reads as before: dates, numbers, numbers as text.
+        // What reads, reads as before: dates, and the numbers of days
+        // beyond the calendar, as numbers or text.
         for (good, n) in [
             ("\"1970-01-02\"", 1),
             ("-2147483648", i32::MIN),
             ("2147483647", i32::MAX),
-            ("\"-5\"", -5),
+            ("\"-2147483648\"", i32::MIN),
+            ("\"95026237\"", CHRONO_DAYS.1 + 1),
+            ("-96465293", CHRONO_DAYS.0 - 1),
         ] {
             assert_eq!(serde_json::from_str::<LocalDay>(good).unwrap().number(), n);
         }
+    }
+
+    #[test]
+    fn a_number_where_a_date_belongs_is_an_error_not_that_day() {
+        // A year, a date without dashes, a day number of a dated day.
+        for (bad, shown) in [
+            ("\"2026\"", "day number 2026 is 1975-07-20"),
+            ("20260301", "day number 20260301"),
+            ("\"-5\"", "day number -5 is 1969-12-27"),
+            ("0", "day number 0 is 1970-01-01"),
+            ("95026236", "+262142-12-31"),
+        ] {
+            let err = serde_json::from_str::<LocalDay>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(shown), "{bad}: {err}");
+        }
+        // As a map key too.
+        let err = serde_json::from_str::<std::collections::BTreeMap<LocalDay, i32>>(r#"{"7":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("day number 7 is 1970-01-08"), "{err}");
     }
 
     #[test]
