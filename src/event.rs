@@ -458,6 +458,9 @@ impl FromStr for KindTag {
 ///
 /// Written as text in configuration: `"*"` (every event), a kind (`"purchase"`),
 /// or a named kind with its name (`"action_completed:lesson"`, `"custom:invite_sent"`).
+/// Kind names are exact (snake case, no spaces); the name is everything
+/// after the first colon, colons included (`"custom:a:b"` is named `a:b`),
+/// and must not be empty.
 ///
 /// ```
 /// use growthkit::{EventKind, KindPattern};

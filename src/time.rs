@@ -173,7 +173,10 @@ impl LocalDay {
         LocalDay(days_from_ce(date) - EPOCH_DAYS_FROM_CE)
     }
 
-    /// The calendar date of this day.
+    /// The calendar date of this day. A day beyond chrono's calendar (a
+    /// day number only [`LocalDay::from_number`], or an instant at chrono's
+    /// very ends in a zone ahead of or behind UTC, makes) has no date of its
+    /// own: it gives the calendar's first or last date.
     pub fn date(self) -> NaiveDate {
         // Days built from chrono instants are in range; a day number from
         // `from_number` beyond chrono's calendar saturates at its ends. One
@@ -215,7 +218,9 @@ impl LocalDay {
         self.0.saturating_sub(earlier.0)
     }
 
-    /// The day `days` later (or earlier, if negative); `None` on overflow.
+    /// The day `days` later (or earlier, if negative); `None` only when the
+    /// day number overflows `i32`. Days beyond chrono's calendar are days
+    /// too: the sum is exact wherever it is `Some`.
     pub fn checked_add_days(self, days: i32) -> Option<LocalDay> {
         self.0.checked_add(days).map(LocalDay)
     }
@@ -227,12 +232,18 @@ impl LocalDay {
     }
 
     /// The first day of the week containing this day, weeks starting on `first`.
+    /// Exact for every day number except the last few days of a week that
+    /// began before `i32::MIN` (far beyond chrono's calendar), which give
+    /// `i32::MIN`.
     pub fn week_start(self, first: Weekday) -> LocalDay {
         let back = (self.weekday().num_days_from_monday() + 7 - first.num_days_from_monday()) % 7;
         LocalDay(self.0.saturating_sub(back as i32))
     }
 
-    /// The first day of this day's calendar month.
+    /// The first day of this day's calendar month. A day beyond chrono's
+    /// calendar has no month: it gives the first day of the calendar's
+    /// first or last month, as [`LocalDay::date`] gives its first or last
+    /// date.
     #[inline]
     pub fn month_start(self) -> LocalDay {
         // Integer arithmetic (H. Hinnant's `civil_from_days`, as far as the
@@ -435,6 +446,11 @@ pub fn rolling_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 
 /// A fixed UTC offset that reads and writes as `"+08:00"` in configuration.
 ///
+/// Read in exactly that form: a sign, two digits of hours below 24, a
+/// colon, two digits of minutes below 60 (`"-00:00"` is UTC). `"Z"`,
+/// `"UTC"`, `"+0800"` and `"+8:00"` are errors quoting the text. Written
+/// with a `+` for UTC: `"+00:00"`.
+///
 /// Policies carry one so that a JSON file alone says which calendar its
 /// "days" are in; hosts that need an IANA zone with daylight saving pass a
 /// `chrono-tz` zone to the functions that take `&impl TimeZone` instead.
@@ -445,6 +461,10 @@ pub fn rolling_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 /// assert_eq!(off.seconds(), 8 * 3600);
 /// assert_eq!(serde_json::to_string(&off).unwrap(), "\"+08:00\"");
 /// assert!("+25:00".parse::<UtcOffset>().is_err());
+/// for other_forms in ["Z", "UTC", "+0800", "+8:00"] {
+///     assert!(other_forms.parse::<UtcOffset>().is_err());
+/// }
+/// assert_eq!("-00:00".parse::<UtcOffset>().unwrap().to_string(), "+00:00");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UtcOffset(FixedOffset);
@@ -457,8 +477,8 @@ impl UtcOffset {
         None => panic!("a zero offset is valid"),
     };
 
-    /// An offset east of UTC in seconds; `None` outside ±24 hours or if not
-    /// a whole number of minutes (no zone in use has seconds, and the text
+    /// An offset east of UTC in seconds; `None` unless strictly within ±24
+    /// hours (`-23:59` to `+23:59`) and a whole number of minutes (no zone in use has seconds, and the text
     /// form `"+08:00"` has no place for them).
     pub fn from_seconds(seconds: i32) -> Option<UtcOffset> {
         if seconds % 60 != 0 {

@@ -959,6 +959,27 @@ proptest! {
         }
     }
 
+    /// Beyond chrono's calendar, as documented: weeks are exact but for
+    /// those that began before `i32::MIN`; months are the calendar's
+    /// first or last; dates saturate.
+    #[test]
+    fn weeks_and_months_beyond_the_calendar(n in day_number(), first in 0..7u8) {
+        let first = Weekday::try_from(first).unwrap_or(Weekday::Mon);
+        let day = LocalDay::from_number(n);
+        let weekday = (i64::from(epoch().weekday().num_days_from_monday()) + i64::from(n)).rem_euclid(7);
+        let back = (weekday - i64::from(first.num_days_from_monday())).rem_euclid(7);
+        let start = (i64::from(n) - back).max(i64::from(i32::MIN));
+        prop_assert_eq!(i64::from(day.week_start(first).number()), start, "{} {:?}", n, first);
+        prop_assert_eq!(i64::from(day.weekday().num_days_from_monday()), weekday);
+        let (lo, hi) = (first_day(), last_day());
+        if !(lo..=hi).contains(&n) {
+            let end = if n < lo { NaiveDate::MIN } else { NaiveDate::MAX };
+            prop_assert_eq!(day.date(), end);
+            let month = end.with_day(1).unwrap_or(end);
+            prop_assert_eq!(day.month_start(), LocalDay::from_date(month));
+        }
+    }
+
     /// Days read back from their JSON, as map keys too; text that is no
     /// day is an error naming it, never a panic.
     #[test]
