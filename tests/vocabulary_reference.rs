@@ -838,8 +838,10 @@ proptest! {
                 // The zone gives the same local days as the numbers do.
                 let zone = off.zone();
                 prop_assert_eq!(LocalDay::of(at, &zone), LocalDay::of_offset_seconds(at.timestamp(), s));
-                let local = at.naive_utc().checked_add_signed(TimeDelta::seconds(i64::from(s)));
-                if let Some(local) = local {
+                // chrono's local time (a leap second stays one, on the day
+                // of the second it extends; `checked_add_signed` would carry
+                // it into the next second).
+                if let Some(local) = at.naive_utc().checked_add_offset(zone) {
                     prop_assert_eq!(LocalDay::of(at, &zone).date(), local.date());
                 }
             }
@@ -1056,6 +1058,14 @@ fn leap_seconds_and_the_calendar_s_ends_have_their_days() {
             "{offset}"
         );
     }
+    // A leap second at the end of a minute that is local midnight: the
+    // day of 23:59:59, whose second it extends.
+    let at = NaiveDate::from_ymd_opt(1876, 12, 20)
+        .and_then(|d| d.and_hms_milli_opt(10, 29, 59, 1_000))
+        .map(|t| t.and_utc())
+        .unwrap_or_else(|| unreachable!());
+    let minus = UtcOffset::from_seconds(-37_800).unwrap_or_else(|| unreachable!());
+    assert_eq!(LocalDay::of(at, &minus.zone()).to_string(), "1876-12-19");
     for at in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
         assert_eq!(LocalDay::of(at, &Utc).date(), at.date_naive());
         let plus = FixedOffset::east_opt(86_399).unwrap_or_else(|| unreachable!());
