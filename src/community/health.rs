@@ -21,7 +21,11 @@
 //!   Joins come from [`HealthBuilder::joined`] and from
 //!   [`EventKind::InviteAccepted`] naming the community; leaves from
 //!   [`HealthBuilder::left`]. At the same instant a leave counts after a join.
-//! - **New members**: members whose *earliest* join seen falls in the window.
+//! - **New members**: everyone whose *earliest* join seen falls in the
+//!   window, including those who have left since (the joins the window
+//!   gained, so they can outnumber the members at its end): a retention
+//!   cohort that dropped the members who left would hide the churn it
+//!   measures.
 //! - **New-member retention** after `retention_days` = N: of the new members
 //!   who joined on day J with `J + N ≤ last_day` (the others have not had N
 //!   days yet), the share active on some day from `J + N` to `last_day`.
@@ -1414,7 +1418,8 @@ pub struct CommunityHealth {
     pub community: CommunityId,
     /// Members at the end of the window, active ones included.
     pub members: u64,
-    /// Members whose first join falls in the window.
+    /// Those whose first join falls in the window, whether or not they
+    /// have left since.
     pub new_members: u64,
     /// Members active on at least one day of the window.
     pub active_members: u64,
