@@ -698,19 +698,24 @@ proptest! {
     }
 
     /// Counts past `u16::MAX` and `u32::MAX` a member a day: a shard's
-    /// counts scaled by `w` (split into parts that fit its `u32`s), absorbed
-    /// twice, then shipped again.
+    /// counts scaled by `w` (split into parts that fit its `u32`s) and by
+    /// `v`, absorbed around the events fed once more, then shipped again.
     #[test]
-    fn heavy_counts_match(
-        case in case(),
-        w in prop_oneof![1..3_u64, 30_000..70_000_u64, (u32::MAX as u64 - 2)..=(u32::MAX as u64)],
-    ) {
+    fn heavy_counts_match(case in case(), w in heavy_weight(), v in heavy_weight()) {
         let report = match case.zone {
-            Zone::Beijing => heavy(&case, beijing(), w),
-            Zone::NewYork => heavy(&case, Tz::America__New_York, w),
+            Zone::Beijing => heavy(&case, beijing(), w, v),
+            Zone::NewYork => heavy(&case, Tz::America__New_York, w, v),
         };
-        compare(&report, &model(&case, 2 * w), &case);
+        compare(&report, &model(&case, w + v + 1), &case);
     }
+}
+
+fn heavy_weight() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        1..3_u64,
+        30_000..70_000_u64,
+        (u64::from(u32::MAX) - 2)..=(u64::from(u32::MAX) + 2),
+    ]
 }
 
 proptest! {
@@ -745,15 +750,18 @@ fn scaled(shard: HealthShard, w: u64) -> HealthShard {
     serde_json::from_value(json).unwrap()
 }
 
-fn heavy<Z: TimeZone>(case: &Case, zone: Z, w: u64) -> HealthReport {
+fn heavy<Z: TimeZone>(case: &Case, zone: Z, w: u64, v: u64) -> HealthReport {
     let mut b = builder(case, zone.clone());
     for op in &case.ops {
         b.feed(op);
     }
-    let shard = scaled(b.into_shard(), w);
+    let shard = b.into_shard();
     let mut b = builder(case, zone.clone());
-    b.absorb(shard.clone()).unwrap();
-    b.absorb(shard).unwrap();
+    b.absorb(scaled(shard.clone(), w)).unwrap();
+    for op in &case.ops {
+        b.feed(op);
+    }
+    b.absorb(scaled(shard, v)).unwrap();
     let again = json_trip(b.into_shard());
     let mut b = builder(case, zone);
     b.absorb(again).unwrap();
