@@ -166,7 +166,7 @@ fn case_of(users: u64, ops: usize) -> impl Strategy<Value = Case> {
                 // 100, days around the last one (100 + 8 is the last day),
                 // so that members share days and instants
                 prop_oneof![-3..45_i64, -80..45_i64, 100..110_i64],
-                0..TIMES_MS.len(),
+                0..TIMES_MS.len() + 1,
                 any::<u8>(),
                 0..COMMUNITIES + 1,
                 0..CONTENTS,
@@ -198,7 +198,23 @@ fn case_of(users: u64, ops: usize) -> impl Strategy<Value = Case> {
                             day
                         };
                         let at = zone.midnight(base + TimeDelta::days(day))
-                            + TimeDelta::milliseconds(TIMES_MS[time]);
+                            + TimeDelta::milliseconds(TIMES_MS.get(time).copied().unwrap_or(0));
+                        // Past the grid: inside the leap second chrono allows at
+                        // local 23:59:59 (whose milliseconds run into the next day).
+                        let at = if time == TIMES_MS.len() {
+                            let end = at + TimeDelta::milliseconds(86_399_000);
+                            let t = end.naive_utc().time();
+                            let t = chrono::NaiveTime::from_hms_nano_opt(
+                                chrono::Timelike::hour(&t),
+                                chrono::Timelike::minute(&t),
+                                59,
+                                1_500_000_000,
+                            )
+                            .unwrap();
+                            Utc.from_utc_datetime(&end.naive_utc().date().and_time(t))
+                        } else {
+                            at
+                        };
                         // A content belongs to one community; its events may also
                         // name none.
                         let home = CommunityId(content % COMMUNITIES);
@@ -313,7 +329,8 @@ fn model(case: &Case, weight: u64) -> BTreeMap<CommunityId, Model> {
             }
         }
         changes.retain(|(at, _, _)| zone.date(*at) <= last);
-        changes.sort();
+        // By local day, then Unix milliseconds, a leave after a join.
+        changes.sort_by_key(|&(at, leave, _)| (zone.date(at), at.timestamp_millis(), leave));
         let mut last_change: BTreeMap<UserId, bool> = BTreeMap::new();
         let mut earliest_join: BTreeMap<UserId, DateTime<Utc>> = BTreeMap::new();
         for &(at, leave, u) in &changes {
@@ -375,11 +392,13 @@ fn model(case: &Case, weight: u64) -> BTreeMap<CommunityId, Model> {
         }
 
         // Posts: the earliest kept post event of each content id.
+        // Ordered by local day, then Unix milliseconds (ties: the lower id).
+        let order = |at: DateTime<Utc>| (zone.date(at), at.timestamp_millis());
         let mut post_of: BTreeMap<ContentId, (DateTime<Utc>, UserId)> = BTreeMap::new();
         for s in &seen {
             if let EventKind::Post { content, .. } = s.kind {
                 let e = post_of.entry(*content).or_insert((s.at, s.user));
-                if (s.at, s.user) < *e {
+                if (order(s.at), s.user) < (order(e.0), e.1) {
                     *e = (s.at, s.user);
                 }
             }
@@ -398,11 +417,13 @@ fn model(case: &Case, weight: u64) -> BTreeMap<CommunityId, Model> {
                     s.user != author
                         && matches!(s.kind, EventKind::Reply { content: x, .. } if x == content)
                 })
-                .map(|s| s.at)
+                // Milliseconds as chrono's `timestamp_millis` counts them
+                // (a leap second's run past 999).
+                .map(|s| s.at.timestamp_millis() - at.timestamp_millis())
                 .min();
-            if let Some(r) = first_reply {
+            if let Some(gap) = first_reply {
                 replied += 1;
-                gaps.push((r - at).num_milliseconds().max(0));
+                gaps.push(gap.max(0));
             }
         }
         gaps.sort();

@@ -21,6 +21,9 @@
 //!   Joins come from [`HealthBuilder::joined`] and from
 //!   [`EventKind::InviteAccepted`] naming the community; leaves from
 //!   [`HealthBuilder::left`]. At the same instant a leave counts after a join.
+//!   Changes, like post events, order by local day, then by their Unix
+//!   milliseconds: an instant inside a leap second (chrono's `23:59:60.5`,
+//!   whose milliseconds run into the next second) stays on its own day.
 //! - **New members**: everyone whose *earliest* join seen falls in the
 //!   window, including those who have left since (the joins the window
 //!   gained, so they can outnumber the members at its end): a retention
@@ -375,13 +378,15 @@ struct Membership {
     leave: bool,
 }
 
-/// The earliest post event of a content id.
+/// The earliest post event of a content id: ordered by local day first, as
+/// memberships are (an instant inside a leap second has the milliseconds
+/// of the next second, which can be the next day's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 struct Post {
+    day: i32,
     at: i64,
     author: UserId,
     community: CommunityId,
-    day: i32,
 }
 
 /// What the builder knows about one content id: its post, and the earliest
@@ -1147,14 +1152,16 @@ impl<Tz: TimeZone> HealthBuilder<Tz> {
         let mut edges = std::mem::take(&mut self.edges);
         let edge_starts = sort_edges(&mut edges, n);
         let mut memberships = std::mem::take(&mut self.memberships);
-        // By member, then instant, a leave after a join.
+        // By member, then local day and instant, a leave after a join.
         let membership_starts = sort_by_member(
             &mut memberships,
             n,
             |x| x.community,
             |x| x.user,
             (|_| 0, 0),
-            |x| (x.at, x.leave),
+            // The day first: an instant inside a leap second has the
+            // milliseconds of the next second, which can be the next day's.
+            |x| (x.day, x.at, x.leave),
         );
         let slice = |starts: &[usize], c: usize| {
             starts.get(c).copied().unwrap_or(0)..starts.get(c + 1).copied().unwrap_or(0)
@@ -1581,6 +1588,73 @@ mod tests {
         assert_eq!(LocalDay::of(leap, &beijing()), march(7));
         let c = run(&health(7, 7), &[check_in(1, leap)]);
         assert_eq!(c.average_daily_active, Ratio::new(1, 7));
+    }
+
+    /// 23:59:60.5 on `d` March in Beijing: its milliseconds run into the
+    /// next day's 00:00:00.500, its local day is still the `d`th.
+    fn leap_at_the_end_of(d: u32) -> DateTime<Utc> {
+        NaiveDate::from_ymd_opt(2026, 3, d)
+            .and_then(|d| d.and_hms_milli_opt(15, 59, 59, 1_500))
+            .unwrap()
+            .and_utc()
+    }
+
+    #[test]
+    fn membership_changes_across_a_leap_second_keep_the_order_of_their_days() {
+        let h = health(10, 5); // the 6th to the 10th
+        // Left on the 5th (inside its leap second), joined again at
+        // 00:00:00.200 on the 6th, whose milliseconds come before the
+        // leave's: a member at the end, and not new (first joined the 1st).
+        let mut b = h.builder(beijing());
+        b.joined(UserId(1), C, bj(1, 9, 0, 0));
+        b.left(UserId(1), C, leap_at_the_end_of(5));
+        b.joined(
+            UserId(1),
+            C,
+            bj(6, 0, 0, 0) + chrono::TimeDelta::milliseconds(200),
+        );
+        // Joined on the 5th inside its leap second, before the window, and
+        // again on the 6th: its earliest join is before the window.
+        b.joined(UserId(2), C, leap_at_the_end_of(5));
+        b.joined(
+            UserId(2),
+            C,
+            bj(6, 0, 0, 0) + chrono::TimeDelta::milliseconds(200),
+        );
+        let r = b.finish();
+        let c = r.community(C).unwrap();
+        assert_eq!((c.members, c.new_members), (2, 0));
+    }
+
+    #[test]
+    fn the_earliest_post_across_a_leap_second_is_the_one_on_the_earlier_day() {
+        let h = health(10, 5); // the 6th to the 10th
+        // Posted on the 5th inside its leap second, before the window, and
+        // again at 00:00:00.200 on the 6th by someone else: not a post of
+        // the window, and its author is the first poster.
+        let mut b = h.builder(beijing());
+        b.add(&post(1, leap_at_the_end_of(5), 9));
+        b.add(&post(
+            2,
+            bj(6, 0, 0, 0) + chrono::TimeDelta::milliseconds(200),
+            9,
+        ));
+        b.add(&reply(3, bj(7, 9, 0, 0), 9, None));
+        let r = b.finish();
+        let c = r.community(C).unwrap();
+        assert_eq!(c.posts, 0);
+        // 3 → 1 (the author), not 3 → 2.
+        assert_eq!(c.interaction_edges, 1);
+        let mut b = h.builder(beijing());
+        b.add(&post(1, leap_at_the_end_of(5), 9));
+        b.add(&post(
+            2,
+            bj(6, 0, 0, 0) + chrono::TimeDelta::milliseconds(200),
+            9,
+        ));
+        b.add(&reply(2, bj(7, 9, 0, 0), 9, None));
+        // 2 replied to 1's post: an edge; 2 as the author would have none.
+        assert_eq!(b.finish().community(C).unwrap().interaction_edges, 1);
     }
 
     #[test]
