@@ -1,10 +1,13 @@
 //! A brute-force reference for community health, written from the module's
 //! `# Definitions` alone: it keeps every event, join and leave, and computes
 //! each figure of each community straight from its definition with chrono's
-//! calendar (in +08:00, and in New York across a daylight-saving change).
-//! The library is fed the same operations shuffled, split into shards that
-//! travel through JSON mid-stream and merge in random groupings, and every
-//! figure must agree.
+//! calendar (in +08:00, and across daylight-saving changes in New York,
+//! Santiago and Lord Howe Island). Times sit on a coarse grid (local
+//! midnights, a millisecond either side, leap seconds) so that window edges
+//! and same-instant changes are hit. The library is fed the same operations
+//! shuffled, split into shards that travel through JSON mid-stream and merge
+//! in random groupings, and every figure must agree. `PROPTEST_CASES` runs
+//! more cases than the modest default.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,31 +25,41 @@ const CONTENTS: u64 = 8;
 #[derive(Clone, Copy, Debug)]
 enum Zone {
     Beijing,
-    NewYork,
+    /// New York, Santiago (where daylight saving skips or repeats local
+    /// midnight) or Lord Howe Island (a half-hour change).
+    Iana(Tz),
 }
 
 impl Zone {
-    /// Local midnight of the grid's day 0: early March in Beijing, late
-    /// February in New York (daylight saving starts on 2026-03-08) or late
-    /// October (it ends on 2026-11-01).
+    /// Local midnight of the grid's day 0: early March in Beijing, a few
+    /// weeks before a daylight-saving change elsewhere (spring or autumn).
     fn base_date(self, autumn: bool) -> NaiveDate {
+        let ymd = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
         match (self, autumn) {
-            (Zone::Beijing, _) => NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
-            (Zone::NewYork, false) => NaiveDate::from_ymd_opt(2026, 2, 20).unwrap(),
-            (Zone::NewYork, true) => NaiveDate::from_ymd_opt(2026, 10, 20).unwrap(),
+            (Zone::Beijing, _) => ymd(2026, 3, 1),
+            // Starts 8 March, ends 1 November.
+            (Zone::Iana(Tz::America__New_York), false) => ymd(2026, 2, 20),
+            (Zone::Iana(Tz::America__New_York), true) => ymd(2026, 10, 20),
+            // Santiago ends on 5 April (midnight twice), starts on
+            // 6 September (no midnight); Lord Howe ends on 5 April and
+            // starts on 4 October, half an hour each.
+            (Zone::Iana(_), false) => ymd(2026, 3, 20),
+            (Zone::Iana(_), true) => ymd(2026, 8, 25),
         }
     }
 
+    /// The local day's first instant.
     fn midnight(self, date: NaiveDate) -> DateTime<Utc> {
-        let naive = date.and_hms_opt(0, 0, 0).unwrap();
         match self {
             Zone::Beijing => beijing()
-                .from_local_datetime(&naive)
+                .from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap())
                 .unwrap()
                 .with_timezone(&Utc),
-            Zone::NewYork => chrono_tz::America::New_York
-                .from_local_datetime(&naive)
-                .earliest()
+            Zone::Iana(tz) => (0..24 * 60)
+                .find_map(|m| {
+                    let t = date.and_hms_opt(0, 0, 0).unwrap() + TimeDelta::minutes(m);
+                    tz.from_local_datetime(&t).earliest()
+                })
                 .unwrap()
                 .with_timezone(&Utc),
         }
@@ -56,7 +69,7 @@ impl Zone {
     fn date(self, at: DateTime<Utc>) -> NaiveDate {
         match self {
             Zone::Beijing => at.with_timezone(&beijing()).date_naive(),
-            Zone::NewYork => at.with_timezone(&chrono_tz::America::New_York).date_naive(),
+            Zone::Iana(tz) => at.with_timezone(&tz).date_naive(),
         }
     }
 }
@@ -152,7 +165,12 @@ fn case() -> impl Strategy<Value = Case> {
 /// Cases with `users` members and up to `ops` operations.
 fn case_of(users: u64, ops: usize) -> impl Strategy<Value = Case> {
     (
-        prop_oneof![Just(Zone::Beijing), Just(Zone::NewYork)],
+        prop_oneof![
+            Just(Zone::Beijing),
+            Just(Zone::Iana(Tz::America__New_York)),
+            Just(Zone::Iana(Tz::America__Santiago)),
+            Just(Zone::Iana(Tz::Australia__Lord_Howe)),
+        ],
         any::<bool>(),
         // last day, window, retention, core percent
         0..=45_i32,
@@ -666,7 +684,7 @@ fn plan() -> impl Strategy<Value = Plan> {
 fn run_case(case: &Case, plan: &Plan) -> HealthReport {
     match case.zone {
         Zone::Beijing => run(case, beijing(), plan),
-        Zone::NewYork => run(case, Tz::America__New_York, plan),
+        Zone::Iana(tz) => run(case, tz, plan),
     }
 }
 
@@ -725,7 +743,7 @@ proptest! {
     fn heavy_counts_match(case in case(), w in heavy_weight(), v in heavy_weight()) {
         let report = match case.zone {
             Zone::Beijing => heavy(&case, beijing(), w, v),
-            Zone::NewYork => heavy(&case, Tz::America__New_York, w, v),
+            Zone::Iana(tz) => heavy(&case, tz, w, v),
         };
         compare(&report, &model(&case, w + v + 1), &case);
     }
