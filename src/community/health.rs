@@ -39,8 +39,11 @@
 //!   window's first days are not undercounted. **Stickiness** is average DAU
 //!   over average MAU.
 //! - **Posts**: distinct [`EventKind::Post`] contents posted in the window
-//!   (the earliest post event of a content id counts). **Posts per active
-//!   member**: posts over active members.
+//!   (the earliest post event of a content id counts, in the community it
+//!   names: a content id is one content, whatever community its events
+//!   name, so its replies count wherever they are made and a cross-post is
+//!   activity but no second post). **Posts per active member**: posts over
+//!   active members.
 //! - **Reply rate**: the share of those posts with at least one reply by
 //!   someone other than the author (fed up to `last_day`). **Median time to
 //!   first reply**: over the replied posts, from the post to its earliest
@@ -77,7 +80,9 @@
 //! (deduplicate redeliveries upstream with [`RecentIds`](crate::dedupe::RecentIds)):
 //! activity counts are counts of events. A host that shards by community can
 //! instead finish each shard and combine the reports with
-//! [`HealthReport::merge`], which refuses a community present in both.
+//! [`HealthReport::merge`], which refuses a community present in both; the
+//! result is the one pass's when every event about a content names the
+//! content's own community (see **Posts**).
 //!
 //! # Cost
 //!
