@@ -39,8 +39,8 @@
 //!   window's first days are not undercounted. **Stickiness** is average DAU
 //!   over average MAU.
 //! - **Posts**: distinct [`EventKind::Post`] contents posted in the window
-//!   (the earliest post event of a content id counts, in the community it
-//!   names: a content id is one content, whatever community its events
+//!   (the earliest post event of a content id counts, the lowest user id's
+//!   at the same instant, in the community it names: a content id is one content, whatever community its events
 //!   name, so its replies count wherever they are made and a cross-post is
 //!   activity but no second post). **Posts per active member**: posts over
 //!   active members.
