@@ -306,6 +306,15 @@ impl LevelLadderSpec {
                     value,
                     rule,
                 };
+                // More distinct days than the window has would make a level
+                // nobody can reach.
+                let days_fit = |kind, field, days: u64, window_days: Option<u16>| match window_days
+                {
+                    Some(w) if days > u64::from(w) => {
+                        Err(bad(kind, field, days as f64, "at most window_days"))
+                    }
+                    _ => Ok(()),
+                };
                 let window = match *r {
                     Requirement::AtLeast {
                         value, window_days, ..
@@ -320,16 +329,7 @@ impl LevelLadderSpec {
                         if value == 0 {
                             return Err(bad("days_active", "value", 0.0, "at least 1"));
                         }
-                        if let Some(w) = window_days
-                            && value > u64::from(w)
-                        {
-                            return Err(bad(
-                                "days_active",
-                                "value",
-                                value as f64,
-                                "at most window_days",
-                            ));
-                        }
+                        days_fit("days_active", "value", value, window_days)?;
                         window_days
                     }
                     Requirement::ReceivedFrom {
@@ -343,18 +343,7 @@ impl LevelLadderSpec {
                                 return Err(bad("received_from", field, 0.0, "at least 1"));
                             }
                         }
-                        // As for days active: more days than the window
-                        // has would make a level nobody can reach.
-                        if let Some(w) = window_days
-                            && days > u64::from(w)
-                        {
-                            return Err(bad(
-                                "received_from",
-                                "days",
-                                days as f64,
-                                "at most window_days",
-                            ));
-                        }
+                        days_fit("received_from", "days", days, window_days)?;
                         if !(1..=GIVERS as u64).contains(&members) {
                             return Err(bad(
                                 "received_from",
