@@ -78,6 +78,23 @@ fn rounding() -> impl Strategy<Value = Rounding> {
     select(vec![Rounding::Down, Rounding::Nearest, Rounding::Up])
 }
 
+/// `when` without each condition that no event meets together with those
+/// before it (weekdays or hours with nothing in common, `ge 20` beside
+/// `minutes` in `[3]`…), which validation refuses; validation itself
+/// judges here, as `points_validation_reference` checks it against examples.
+fn consistent(when: Vec<Condition>) -> Vec<Condition> {
+    let mut kept = Vec::new();
+    for c in when {
+        kept.push(c);
+        let mut r = RuleSpec::new("t", "visited".parse().unwrap(), Reward::Fixed { points: 1 });
+        r.when = kept.clone();
+        if ProgramSpec::new(vec![r]).validate().is_err() {
+            kept.pop();
+        }
+    }
+    kept
+}
+
 fn condition() -> impl Strategy<Value = Condition> {
     prop_oneof![
         (0i64..30).prop_map(|v| Condition::Attr {
@@ -148,15 +165,17 @@ fn extras() -> impl Strategy<Value = Extras> {
         prop_oneof![3 => Just(false), 1 => Just(true)],
         -1i32..2,
         prop_oneof![2 => Just(false), 1 => Just(true)],
-        prop_oneof![2 => Just(vec![]), 1 => vec(condition(), 1..3)].prop_filter(
-            "first_time and every_nth of 2 or more never hold together",
-            |when| {
-                let nth = when
-                    .iter()
-                    .any(|c| matches!(c, Condition::EveryNth { n } if *n >= 2));
-                !(nth && when.contains(&Condition::FirstTime {}))
-            },
-        ),
+        prop_oneof![2 => Just(vec![]), 1 => vec(condition(), 1..3)]
+            .prop_filter(
+                "first_time and every_nth of 2 or more never hold together",
+                |when| {
+                    let nth = when
+                        .iter()
+                        .any(|c| matches!(c, Condition::EveryNth { n } if *n >= 2));
+                    !(nth && when.contains(&Condition::FirstTime {}))
+                },
+            )
+            .prop_map(consistent),
     )
         .prop_map(
             |(
@@ -247,6 +266,31 @@ fn rule(i: usize) -> impl Strategy<Value = RuleSpec> {
         )
 }
 
+/// Whether every award of `r` is one number of points above one of the
+/// points caps that limit it, under `reject`.
+fn never_fits(r: &RuleSpec, global: Option<Cap>) -> bool {
+    let Reward::Fixed { points } = r.reward else {
+        return false;
+    };
+    let award = match r.multiplier {
+        Some(m) => m.apply(points, r.multiplier_rounding).unwrap_or(u64::MAX),
+        None => points,
+    };
+    let global = global.filter(|_| !r.global_cap_exempt);
+    r.cap_mode == CapMode::Reject
+        && !r.tier_multiplier
+        && [
+            r.daily_cap,
+            r.weekly_cap,
+            r.monthly_cap,
+            r.lifetime_cap,
+            global,
+        ]
+        .iter()
+        .flatten()
+        .any(|c| c.points.is_some_and(|p| p < award))
+}
+
 fn spec() -> impl Strategy<Value = ProgramSpec> {
     (
         vec(any::<prop::sample::Index>(), 1..5),
@@ -274,6 +318,13 @@ fn spec() -> impl Strategy<Value = ProgramSpec> {
         })
         .prop_map(
             |(mut rules, expiry, clawback, (statement_entries, reversible_awards), global)| {
+                // A points cap below every award of a rule under `reject` is
+                // refused (the rule never awards): such a rule trims instead.
+                for r in &mut rules {
+                    if never_fits(r, global) {
+                        r.cap_mode = CapMode::Trim;
+                    }
+                }
                 // Pending must end before expiry (validation refuses it otherwise).
                 for r in &mut rules {
                     if let Some(days) = min_days(r.expiry.unwrap_or(expiry)) {

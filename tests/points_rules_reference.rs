@@ -252,6 +252,17 @@ fn rule_strategy() -> impl Strategy<Value = RuleGen> {
                 if when.iter().any(|c| matches!(c, Cond::FirstTime)) {
                     when.retain(|c| !matches!(c, Cond::EveryNth(n) if *n >= 2));
                 }
+                // Conditions on one thing that no value meets together are
+                // refused: keep each only if some value still meets it and
+                // those kept before it.
+                let mut kept: Vec<Cond> = Vec::new();
+                for c in when {
+                    kept.push(c);
+                    if !satisfiable(&kept) {
+                        kept.pop();
+                    }
+                }
+                let when = kept;
                 RuleGen {
                     on,
                     reward,
@@ -268,6 +279,88 @@ fn rule_strategy() -> impl Strategy<Value = RuleGen> {
                 }
             },
         )
+}
+
+/// One value of one thing a condition reads.
+#[derive(Clone, Copy)]
+enum Cand {
+    Minutes(i64),
+    Level(&'static str),
+    Paid(bool),
+    Channel(&'static str),
+    Community(u64),
+    Slot(i64),
+    Day(Weekday),
+    Hour(u8),
+    Stage(Stage),
+    Tier(&'static str),
+}
+
+/// Whether `c` holds at `x`, if `c` reads the thing `x` is a value of.
+fn holds_at(c: &Cond, x: Cand) -> Option<bool> {
+    Some(match (c, x) {
+        (Cond::Minutes(o, v), Cand::Minutes(m)) => match o {
+            Op::Eq => m == *v,
+            Op::Ne => m != *v,
+            Op::Lt => m < *v,
+            Op::Le => m <= *v,
+            Op::Gt => m > *v,
+            Op::Ge => m >= *v,
+        },
+        (Cond::MinutesIn(vs), Cand::Minutes(m)) => vs.contains(&m),
+        (Cond::Level(eq, v), Cand::Level(l)) => (l == *v) == *eq,
+        (Cond::LevelIn(vs), Cand::Level(l)) => vs.contains(&l),
+        (Cond::Paid(v), Cand::Paid(p)) => p == *v,
+        (Cond::Channel(vs), Cand::Channel(ch)) => vs.contains(&ch),
+        (Cond::Community(vs), Cand::Community(n)) => vs.contains(&n),
+        (Cond::Campaign(start, end), Cand::Slot(n)) => {
+            start.is_none_or(|s| n >= i64::from(s)) && end.is_none_or(|e| n < i64::from(e))
+        }
+        (Cond::Weekdays(ds), Cand::Day(d)) => ds.contains(&d),
+        (Cond::Hours(f, t), Cand::Hour(h)) => {
+            if f < t {
+                *f <= h && h < *t
+            } else {
+                h >= *f || h < *t
+            }
+        }
+        (Cond::Stage(ss), Cand::Stage(st)) => ss.contains(&st),
+        (Cond::Tier(ts), Cand::Tier(t)) => ts.contains(&t),
+        _ => return None,
+    })
+}
+
+/// Whether, for each thing the conditions read, some value (of those the
+/// generator can tell apart) meets every condition on it.
+fn satisfiable(when: &[Cond]) -> bool {
+    let days = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+    let domains: Vec<Vec<Cand>> = vec![
+        (-1i64..=31).map(Cand::Minutes).collect(),
+        ["a", "b", "c", "other"].map(Cand::Level).to_vec(),
+        [true, false].map(Cand::Paid).to_vec(),
+        ["app", "wechat", "web"].map(Cand::Channel).to_vec(),
+        [1u64, 2, 3].map(Cand::Community).to_vec(),
+        (-1i64..=200).map(Cand::Slot).collect(),
+        days.map(Cand::Day).to_vec(),
+        (0u8..24).map(Cand::Hour).collect(),
+        [Stage::Acquired, Stage::Activated, Stage::Loyal]
+            .map(Cand::Stage)
+            .to_vec(),
+        ["silver", "gold"].map(Cand::Tier).to_vec(),
+    ];
+    domains.iter().all(|domain| {
+        domain
+            .iter()
+            .any(|&x| when.iter().all(|c| holds_at(c, x).unwrap_or(true)))
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -291,6 +384,28 @@ fn program_strategy() -> impl Strategy<Value = ProgramGen> {
                         && r.priority == rules[i].priority
                 }) {
                     rules[i].priority += 1;
+                }
+            }
+            // A points cap below every award of a rule under `reject` is
+            // refused (the rule never awards): such a rule trims instead.
+            for r in &mut rules {
+                let Reward::Fixed { points } = r.reward else {
+                    continue;
+                };
+                let award = r.multiplier.map_or(points, |bp| {
+                    multiplier(bp)
+                        .apply(points, r.multiplier_rounding)
+                        .unwrap_or(u64::MAX)
+                });
+                let global = global.filter(|_| !r.exempt);
+                let below = r
+                    .caps
+                    .iter()
+                    .chain([&global])
+                    .flatten()
+                    .any(|c| c.points.is_some_and(|p| p < award));
+                if r.cap_mode == CapMode::Reject && !r.tier_multiplier && below {
+                    r.cap_mode = CapMode::Trim;
                 }
             }
             ProgramGen { rules, global }

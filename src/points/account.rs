@@ -171,6 +171,16 @@ impl AccountRules {
             .map(BadgeCatalogSpec::validate)
             .transpose()
             .map_err(ProgramError::Badges)?;
+        if streak.is_none()
+            && let Some(badge) = badges
+                .iter()
+                .flat_map(|c| &c.spec().badges)
+                .find(|b| matches!(b.counter, super::badge::BadgeCounter::Streak {}))
+        {
+            return Err(ProgramError::StreakBadgeWithoutStreak {
+                badge: badge.name.clone(),
+            });
+        }
         for (on, prefix) in [
             (streak.is_some(), STREAK_BONUS_PREFIX),
             (badges.is_some(), BADGE_BONUS_PREFIX),

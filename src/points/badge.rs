@@ -81,7 +81,9 @@ pub enum BadgeCounter {
         /// Which events.
         on: KindPattern,
     },
-    /// The longest check-in streak reached, in days.
+    /// The longest check-in streak reached, in days. In a
+    /// [`ProgramSpec`](super::ProgramSpec), only with a `streak` section
+    /// (which reports the streaks): without one validation refuses it.
     Streak {},
     /// Points earned (awards, whatever is later spent).
     Points {},

@@ -47,7 +47,12 @@ pub const COMMUNITY_ATTR: &str = "community";
 /// Types matter: an attribute compared with a value of another type never
 /// matches (not even with `ne`), a missing attribute never matches, and the
 /// ordering operators (`lt`, `le`, `gt`, `ge`) compare whole numbers only.
-/// Mistakes that can be seen in the spec are refused when it is validated.
+/// Mistakes that can be seen in the spec are refused when it is validated,
+/// among them conditions on one thing that allow nothing in common (two
+/// campaigns that do not meet, `weekdays` or `hours` with no day or hour in
+/// common, `ge 10` beside `lt 5` on one attribute, a `channel` beside an
+/// `attr` on `channel` that it does not list): the rule could never award.
+/// Conditions on different things are not compared.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
@@ -454,6 +459,202 @@ impl Condition {
     }
 }
 
+/// What the conditions of one rule seen so far still allow, one entry per
+/// thing they read: an event must meet every condition, so two that allow
+/// nothing in common (campaigns that do not meet, weekday, hour, stage,
+/// tier, community or attribute sets that share nothing, `ge 10` beside
+/// `lt 5`) make a rule that never awards. Only conditions that read the
+/// same thing are compared: a campaign against the hours is a question of
+/// the zone, and is left to the operator.
+#[derive(Default)]
+pub(crate) struct Together<'a> {
+    /// The latest start and earliest end, and the first campaign's place.
+    campaign: Option<(Bound, Bound, usize)>,
+    /// Weekdays (bit per day from Monday) and the first condition's place.
+    weekdays: Option<(u8, usize)>,
+    /// Hours (bit per hour) and the first condition's place.
+    hours: Option<(u32, usize)>,
+    stages: Option<(Vec<Stage>, usize)>,
+    tiers: Option<(Vec<&'a Label>, usize)>,
+    communities: Option<(Vec<CommunityId>, usize)>,
+    /// Per attribute: the values allowed (`None`: any), the whole-number
+    /// range allowed, the values refused by `ne`, and the first
+    /// condition's place.
+    attrs: Vec<AttrAllowed<'a>>,
+}
+
+/// A campaign's start or end; `None`: open.
+type Bound = Option<DateTime<Utc>>;
+
+struct AttrAllowed<'a> {
+    name: &'a str,
+    values: Option<Vec<AttrValue>>,
+    range: (i64, i64),
+    not: Vec<AttrValue>,
+    first: usize,
+}
+
+impl AttrAllowed<'_> {
+    /// Allows only what is also among `values`.
+    fn restrict(&mut self, values: &[AttrValue]) {
+        self.values = Some(match self.values.take() {
+            Some(known) => known.into_iter().filter(|v| values.contains(v)).collect(),
+            None => values.to_vec(),
+        });
+    }
+
+    fn allows(&self, v: &AttrValue) -> bool {
+        let in_range = match v {
+            AttrValue::Int(n) => (self.range.0..=self.range.1).contains(n),
+            _ => true,
+        };
+        in_range && !self.not.contains(v)
+    }
+
+    fn is_empty(&self) -> bool {
+        let (lo, hi) = self.range;
+        match &self.values {
+            Some(values) => !values.iter().any(|v| self.allows(v)),
+            None if lo > hi => true,
+            // `ne` on every whole number the range leaves (`ge 5`, `le 5`,
+            // `ne 5`), or on both flags.
+            None if i128::from(hi) - i128::from(lo) < self.not.len() as i128 => {
+                (lo..=hi).all(|n| self.not.contains(&AttrValue::Int(n)))
+            }
+            None => [true, false]
+                .iter()
+                .all(|b| self.not.contains(&AttrValue::Bool(*b))),
+        }
+    }
+}
+
+fn opt_min(a: Bound, b: Bound) -> Bound {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Keeps what is in both, if `known` is; else `new`.
+fn meet<T: PartialEq>(known: Option<(Vec<T>, usize)>, new: Vec<T>, at: usize) -> (Vec<T>, usize) {
+    match known {
+        Some((old, first)) => (old.into_iter().filter(|x| new.contains(x)).collect(), first),
+        None => (new, at),
+    }
+}
+
+impl<'a> Together<'a> {
+    /// Adds the condition at `index`; if the conditions so far now allow
+    /// no event, the place of the first earlier condition that reads the
+    /// same thing.
+    pub(crate) fn add(&mut self, index: usize, c: &'a Condition) -> Option<usize> {
+        match c {
+            Condition::Campaign { start, end } => {
+                let (s, e, first) = match self.campaign {
+                    Some((s, e, first)) => (s.max(*start), opt_min(e, *end), first),
+                    None => (*start, *end, index),
+                };
+                self.campaign = Some((s, e, first));
+                matches!((s, e), (Some(s), Some(e)) if e <= s).then_some(first)
+            }
+            Condition::Weekdays { any_of } => {
+                let bits = any_of
+                    .iter()
+                    .fold(0u8, |b, d| b | 1 << d.num_days_from_monday());
+                let (mask, first) = self.weekdays.map_or((bits, index), |(m, f)| (m & bits, f));
+                self.weekdays = Some((mask, first));
+                (mask == 0).then_some(first)
+            }
+            Condition::Hours { from, to } => {
+                let bits = (0..24u8)
+                    .filter(|h| {
+                        if from < to {
+                            from <= h && h < to
+                        } else {
+                            h >= from || h < to
+                        }
+                    })
+                    .fold(0u32, |b, h| b | 1 << h);
+                let (mask, first) = self.hours.map_or((bits, index), |(m, f)| (m & bits, f));
+                self.hours = Some((mask, first));
+                (mask == 0).then_some(first)
+            }
+            Condition::Stage { any_of } => {
+                let (set, first) = meet(self.stages.take(), any_of.clone(), index);
+                let empty = set.is_empty();
+                self.stages = Some((set, first));
+                empty.then_some(first)
+            }
+            Condition::Tier { any_of } => {
+                let (set, first) = meet(self.tiers.take(), any_of.iter().collect(), index);
+                let empty = set.is_empty();
+                self.tiers = Some((set, first));
+                empty.then_some(first)
+            }
+            Condition::Community { any_of } => {
+                let (set, first) = meet(self.communities.take(), any_of.clone(), index);
+                let empty = set.is_empty();
+                self.communities = Some((set, first));
+                empty.then_some(first)
+            }
+            Condition::Attr { name, op, value } => self.attr(name.as_str(), index, |a| {
+                match (op, value) {
+                    (Comparison::Eq, v) => a.restrict(std::slice::from_ref(v)),
+                    (Comparison::Ne, v) => a.not.push(v.clone()),
+                    (op, AttrValue::Int(n)) => {
+                        let n = *n;
+                        // `lt i64::MIN` or `gt i64::MAX` allows nothing.
+                        let (lo, hi) = match op {
+                            Comparison::Lt => n.checked_sub(1).map_or((1, 0), |m| (i64::MIN, m)),
+                            Comparison::Le => (i64::MIN, n),
+                            Comparison::Gt => n.checked_add(1).map_or((1, 0), |m| (m, i64::MAX)),
+                            _ => (n, i64::MAX),
+                        };
+                        a.range = (a.range.0.max(lo), a.range.1.min(hi));
+                    }
+                    // Refused before: ordering compares whole numbers only.
+                    _ => {}
+                }
+            }),
+            Condition::AttrIn { name, values } => {
+                self.attr(name.as_str(), index, |a| a.restrict(values))
+            }
+            Condition::Channel { any_of } => {
+                let any_of: Vec<AttrValue> =
+                    any_of.iter().map(|c| AttrValue::Text(c.clone())).collect();
+                self.attr(CHANNEL_ATTR, index, |a| a.restrict(&any_of))
+            }
+            Condition::FirstTime {} | Condition::EveryNth { .. } => None,
+        }
+    }
+
+    /// `f` of the entry for attribute `name` (made at `index` if new):
+    /// whether the conditions on it now allow nothing, as for [`Together::add`].
+    fn attr(
+        &mut self,
+        name: &'a str,
+        index: usize,
+        f: impl FnOnce(&mut AttrAllowed<'a>),
+    ) -> Option<usize> {
+        let empty = |a: &AttrAllowed<'a>| a.is_empty().then_some(a.first);
+        if let Some(a) = self.attrs.iter_mut().find(|a| a.name == name) {
+            f(a);
+            return empty(a);
+        }
+        let mut a = AttrAllowed {
+            name,
+            values: None,
+            range: (i64::MIN, i64::MAX),
+            not: Vec::new(),
+            first: index,
+        };
+        f(&mut a);
+        let found = empty(&a);
+        self.attrs.push(a);
+        found
+    }
+}
+
 fn type_name(v: &AttrValue) -> &'static str {
     match v {
         AttrValue::Bool(_) => "bool",
@@ -556,6 +757,21 @@ pub enum ConditionProblem {
     NeverWithFirstTime {
         /// The `every_nth`'s `n`.
         n: u32,
+    },
+    /// A condition that no value can meet (`gt` the largest whole number,
+    /// `lt` the smallest), so the rule could never award.
+    #[error("no value meets it, so the rule never awards")]
+    NeverHolds,
+    /// A condition that allows no event the rule's earlier conditions on
+    /// the same thing allow (campaigns that do not meet, weekday, hour,
+    /// stage, tier, community or attribute sets with nothing in common),
+    /// so the rule could never award.
+    #[error(
+        "no event meets both this and the earlier conditions from when[{earlier}] on, so the rule never awards"
+    )]
+    NeverTogether {
+        /// The first earlier condition that reads the same thing.
+        earlier: usize,
     },
     /// A tier the program's tier ladder does not have.
     #[error("any_of names tier {tier}, which the program's tier ladder does not have")]
@@ -732,6 +948,70 @@ mod tests {
             .with_stage(Stage::Loyal)
             .with_tier("silver", Multiplier::ONE);
         assert!(!stage.holds(&e, local, &other) && !tier.holds(&e, local, &other));
+    }
+
+    /// The place `Together` reports for each condition of `when`, in turn.
+    fn together(when: &str) -> Vec<Option<usize>> {
+        let when: Vec<Condition> = serde_json::from_str(when).unwrap_or_default();
+        let mut t = Together::default();
+        when.iter().enumerate().map(|(i, c)| t.add(i, c)).collect()
+    }
+
+    #[test]
+    fn together_finds_conditions_on_one_thing_that_share_nothing() {
+        let none = |n| vec![None; n];
+        // Campaigns: half-open, so meeting at an instant shares nothing.
+        assert_eq!(
+            together(
+                r#"[{"type":"campaign","end":"2026-01-02T00:00:00Z"},
+                    {"type":"first_time"},
+                    {"type":"campaign","start":"2026-01-02T00:00:00Z"}]"#
+            ),
+            vec![None, None, Some(0)]
+        );
+        // Weekdays pairwise in common, all three not.
+        assert_eq!(
+            together(
+                r#"[{"type":"weekdays","any_of":["Mon","Tue"]},{"type":"weekdays","any_of":["Tue","Wed"]},
+                    {"type":"weekdays","any_of":["Wed","Mon"]}]"#
+            ),
+            vec![None, None, Some(0)]
+        );
+        // Hours past midnight against the day.
+        assert_eq!(
+            together(r#"[{"type":"hours","from":22,"to":2},{"type":"hours","from":2,"to":22}]"#),
+            vec![None, Some(0)]
+        );
+        assert_eq!(
+            together(r#"[{"type":"hours","from":22,"to":2},{"type":"hours","from":1,"to":22}]"#),
+            none(2)
+        );
+        // An attribute's values, range and `ne`s, and the channel as one.
+        assert_eq!(
+            together(
+                r#"[{"type":"attr_in","name":"m","values":[5,30]},{"type":"attr","name":"m","op":"ge","value":10},
+                    {"type":"attr","name":"x","op":"lt","value":0},{"type":"attr","name":"m","op":"ne","value":30}]"#
+            ),
+            vec![None, None, None, Some(0)]
+        );
+        assert_eq!(
+            together(
+                r#"[{"type":"attr","name":"channel","op":"ne","value":"app"},{"type":"channel","any_of":["app"]}]"#
+            ),
+            vec![None, Some(0)]
+        );
+        assert_eq!(
+            together(r#"[{"type":"attr","name":"m","op":"lt","value":-9223372036854775808}]"#),
+            vec![Some(0)]
+        );
+        assert_eq!(
+            together(
+                r#"[{"type":"stage","any_of":["loyal","acquired"]},{"type":"tier","any_of":["gold"]},
+                    {"type":"stage","any_of":["loyal"]},{"type":"community","any_of":[1]},
+                    {"type":"tier","any_of":["silver"]}]"#
+            ),
+            vec![None, None, None, None, Some(1)]
+        );
     }
 
     #[test]

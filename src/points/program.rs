@@ -8,7 +8,7 @@ use super::counters::Tallied;
 use super::expiry::{Expiry, MAX_DAYS};
 use super::fields::field_readers;
 use super::ledger::LedgerPolicy;
-use super::limits::{self, Cap};
+use super::limits::{self, Cap, CapMode};
 use super::rule::{Reward, RuleSpec};
 use super::streak::StreakError;
 use super::tier::{TierError, TierLadderSpec};
@@ -205,6 +205,36 @@ pub enum ProgramError {
         /// `daily_cap`, `weekly_cap`, `monthly_cap` or `lifetime_cap`.
         field: &'static str,
     },
+    /// A rule whose every award is the same number of points (a fixed
+    /// reward, times its own multiplier, with `tier_multiplier` off) above
+    /// one of its points caps (or the program's global daily cap, if the
+    /// rule is not exempt) while `cap_mode` is `reject`: no award ever fits
+    /// whole, so the rule never awards.
+    #[error(
+        "rule {rule}: {field} is {cap} but every award of the rule is {award} points \
+         and cap_mode is reject, so the rule never awards"
+    )]
+    RejectCapBelowAward {
+        /// The rule.
+        rule: Label,
+        /// The cap's points field (`daily_cap.points`, `global_daily_cap.points`).
+        field: &'static str,
+        /// The cap's points.
+        cap: u64,
+        /// What every award of the rule comes to.
+        award: u64,
+    },
+    /// A badge that counts the check-in streak in a program without a
+    /// `streak` section: no streak is ever reported to it, so none of its
+    /// levels can be earned.
+    #[error(
+        "badges: badge {badge}: counter is streak but the program has no streak section, \
+         so the badge is never earned"
+    )]
+    StreakBadgeWithoutStreak {
+        /// The badge.
+        badge: Label,
+    },
     /// A program-level cap that limits nothing.
     #[error("{field} sets neither count nor points")]
     EmptyProgramCap {
@@ -358,13 +388,51 @@ impl ProgramSpec {
                 rule: r.name.clone(),
                 error,
             })?;
-            check_rule(r, self.expiry)?;
+            check_rule(r, self.expiry, self.global_daily_cap)?;
         }
         check_exclusive(&self.rules)
     }
 }
 
-fn check_rule(r: &RuleSpec, program_expiry: Expiry) -> Result<(), ProgramError> {
+/// A rule whose every award is the same number of points (a fixed reward,
+/// with no tier multiplier to change it) above a points cap that rejects
+/// what does not fit whole: no award ever fits, so the rule never awards.
+fn reject_cap_below_reward(r: &RuleSpec, global_daily_cap: Option<Cap>) -> Option<ProgramError> {
+    let Reward::Fixed { points } = r.reward else {
+        return None;
+    };
+    if r.cap_mode != CapMode::Reject || r.tier_multiplier {
+        return None;
+    }
+    let award = match r.multiplier {
+        Some(m) => m.apply(points, r.multiplier_rounding).ok()?,
+        None => points,
+    };
+    let global = global_daily_cap.filter(|_| !r.global_cap_exempt);
+    [
+        (r.daily_cap, limits::DAILY.points),
+        (r.weekly_cap, limits::WEEKLY.points),
+        (r.monthly_cap, limits::MONTHLY.points),
+        (r.lifetime_cap, limits::LIFETIME.points),
+        (global, limits::GLOBAL_DAILY.points),
+    ]
+    .into_iter()
+    .find_map(|(cap, field)| {
+        let cap = cap?.points?;
+        (cap < award).then(|| ProgramError::RejectCapBelowAward {
+            rule: r.name.clone(),
+            field,
+            cap,
+            award,
+        })
+    })
+}
+
+fn check_rule(
+    r: &RuleSpec,
+    program_expiry: Expiry,
+    global_daily_cap: Option<Cap>,
+) -> Result<(), ProgramError> {
     use ProgramError::*;
     let rule = || r.name.clone();
     match r.reward {
@@ -399,6 +467,9 @@ fn check_rule(r: &RuleSpec, program_expiry: Expiry) -> Result<(), ProgramError> 
         if let Some(cap) = cap {
             cap.check(fields, Some(&r.name))?;
         }
+    }
+    if let Some(err) = reject_cap_below_reward(r, global_daily_cap) {
+        return Err(err);
     }
     if r.cooldown_seconds == Some(0) {
         return Err(Zero {
@@ -456,6 +527,23 @@ fn check_rule(r: &RuleSpec, program_expiry: Expiry) -> Result<(), ProgramError> 
                     second: ty,
                 }));
             }
+        }
+    }
+    // Conditions on one thing (campaign, weekday, hour, attribute…) that
+    // allow nothing in common: the rule never awards.
+    let mut together = condition::Together::default();
+    for (index, c) in r.when.iter().enumerate() {
+        if let Some(earlier) = together.add(index, c) {
+            return Err(Condition {
+                rule: rule(),
+                index,
+                kind: c.kind_name(),
+                problem: if earlier == index {
+                    ConditionProblem::NeverHolds
+                } else {
+                    ConditionProblem::NeverTogether { earlier }
+                },
+            });
         }
     }
     // `first_time` holds at the first match only, which is no multiple of
@@ -701,5 +789,79 @@ impl<Tz: TimeZone> Program<Tz> {
     /// one (a remembered award's rule may have left it).
     pub(crate) fn position_of(&self, rule: &Label) -> Option<usize> {
         self.plan.names.iter().position(|n| n == rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> ProgramSpec {
+        serde_json::from_str(json).unwrap_or_else(|e| unreachable!("{json}: {e}"))
+    }
+
+    #[test]
+    fn a_reject_cap_below_every_award_is_found_and_near_misses_are_not() {
+        let rule = |extra: &str| {
+            spec(&format!(
+                r#"{{ "rules": [{{ "name": "r", "on": "visited", "cap_mode": "reject",
+                     "reward": {{ "type": "fixed", "points": 7 }}, "tier_multiplier": false{extra} }}],
+                     "global_daily_cap": {{ "points": 20 }} }}"#
+            ))
+        };
+        let found = |extra: &str| {
+            reject_cap_below_reward(&rule(extra).rules[0], rule(extra).global_daily_cap)
+        };
+        assert_eq!(
+            found(r#", "weekly_cap": { "points": 6, "count": 9 }"#),
+            Some(ProgramError::RejectCapBelowAward {
+                rule: "r".into(),
+                field: "weekly_cap.points",
+                cap: 6,
+                award: 7
+            })
+        );
+        // ×3 is 21, above the global 20; rounding up ×0.9 of 7 is 7.
+        assert!(matches!(
+            found(r#", "multiplier": 3"#),
+            Some(ProgramError::RejectCapBelowAward {
+                field: "global_daily_cap.points",
+                award: 21,
+                ..
+            })
+        ));
+        assert!(
+            found(
+                r#", "multiplier": 0.9, "multiplier_rounding": "up", "daily_cap": { "points": 6 }"#
+            )
+            .is_some()
+        );
+        assert_eq!(
+            found(r#", "multiplier": 0.9, "daily_cap": { "points": 6 }"#),
+            None
+        );
+        assert_eq!(
+            found(r#", "multiplier": 3, "global_cap_exempt": true"#),
+            None
+        );
+        assert_eq!(found(r#", "daily_cap": { "points": 7 }"#), None);
+    }
+
+    #[test]
+    fn a_streak_badge_needs_the_streak_section() {
+        let badges = r#""badges": { "badges": [
+            { "name": "week", "counter": { "type": "streak" }, "levels": [ { "at": 7 } ] } ] }"#;
+        let rules = r#""rules": [{ "name": "r", "on": "visited", "reward": { "type": "fixed", "points": 1 } }]"#;
+        assert_eq!(
+            spec(&format!("{{ {rules}, {badges} }}")).validate().err(),
+            Some(ProgramError::StreakBadgeWithoutStreak {
+                badge: "week".into()
+            })
+        );
+        assert!(
+            spec(&format!(r#"{{ {rules}, {badges}, "streak": {{}} }}"#))
+                .validate()
+                .is_ok()
+        );
     }
 }

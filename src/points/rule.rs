@@ -112,7 +112,10 @@ pub struct RuleSpec {
     )]
     pub lifetime_cap: Option<Cap>,
     /// What a cap (this rule's, or the program's global daily cap) does to
-    /// an award that would exceed it.
+    /// an award that would exceed it. Under `reject`, a points cap below
+    /// what every award of the rule comes to (a fixed reward times the
+    /// rule's own multiplier, with `tier_multiplier` off) is refused when
+    /// the program is validated: the rule could never award.
     #[serde(default, deserialize_with = "cap_mode_field")]
     pub cap_mode: CapMode,
     /// The least time between two awards of this rule to one user, in
