@@ -82,11 +82,20 @@ pub struct DedupeWindow {
     /// remembered (unless more than `max_ids` arrive within it); older ones
     /// may be forgotten (see the module docs for when), and redeliveries of
     /// forgotten ones are refused as too late.
+    #[serde(deserialize_with = "horizon_hours_field")]
     pub horizon_hours: u32,
     /// At most this many ids within the horizon are kept per state (a
     /// quarter more in all, counting ids past the horizon not yet let go);
     /// past it the oldest go first (see the module docs).
+    #[serde(deserialize_with = "max_ids_field")]
     pub max_ids: u16,
+}
+
+// Each field names itself when its value is refused (`field `dedupe`:
+// field `horizon_hours`: ...`), as the specs that embed a window do.
+crate::points::fields::field_readers! {
+    fn horizon_hours_field = named("horizon_hours");
+    fn max_ids_field = named("max_ids");
 }
 
 impl DedupeWindow {

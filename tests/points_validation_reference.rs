@@ -315,6 +315,33 @@ fn a_streak_badge_without_a_streak_section_is_refused() {
     assert_valid(program(rules, json!({ "badges": badges, "streak": {} })));
 }
 
+#[test]
+fn json_errors_name_the_path_down_to_the_field_and_value() {
+    let read = |json: Value| {
+        serde_json::from_value::<ProgramSpec>(json)
+            .unwrap_err()
+            .to_string()
+    };
+    let rule = json!({ "name": "r", "on": "visited", "reward": { "type": "fixed", "points": 1 } });
+    // The dedupe window's fields, in every spec that embeds one.
+    assert_eq!(
+        read(json!({ "rules": [rule], "dedupe": { "horizon_hours": 24, "max_ids": 70_000 } })),
+        "field `dedupe`: field `max_ids`: invalid value: integer `70000`, expected u16"
+    );
+    // A weekday chrono cannot read, named with its place.
+    let mut bad = rule.clone();
+    bad["when"] = json!([{ "type": "weekdays", "any_of": ["sat", "Funday"] }]);
+    assert_eq!(
+        read(json!({ "rules": [rule, bad] })),
+        "rules[1]: when[0]: field `any_of`: any_of[1]: `Funday` is not a weekday \
+         (Mon to Sun, or monday to sunday)"
+    );
+    let mut typed =
+        json!({ "name": "r", "on": "visited", "reward": { "type": "fixed", "points": 1 } });
+    typed["when"] = json!([{ "type": "weekdays", "any_of": [3] }]);
+    assert!(read(json!({ "rules": [typed] })).starts_with("rules[0]: when[0]: field `any_of`: "));
+}
+
 // --- Arbitrary JSON: no panics; what validates reads back the same ------
 
 /// Numbers at and past the edges of every integer type the spec uses, and

@@ -113,7 +113,7 @@ pub enum Condition {
     /// (`"Mon"`, `"tuesday"`…).
     Weekdays {
         /// The accepted weekdays.
-        #[serde(deserialize_with = "any_of_field")]
+        #[serde(deserialize_with = "weekdays_field")]
         any_of: Vec<Weekday>,
     },
     /// The event's local hour, in the program's zone, is in `[from, to)`;
@@ -166,6 +166,27 @@ field_readers! {
     fn from_field = named("from");
     fn to_field = named("to");
     fn n_field = named("n");
+}
+
+/// Reads `any_of` of a `weekdays` condition as chrono does (`"Mon"`,
+/// `"monday"`, any case), a refusal naming the field, the place and the
+/// text (chrono's own says only "short or long weekday names expected").
+fn weekdays_field<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Weekday>, D::Error> {
+    use serde::de::Error;
+    let names: Vec<String> = any_of_field(deserializer)?;
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            name.parse().map_err(|_| {
+                D::Error::custom(format_args!(
+                    "field `any_of`: any_of[{i}]: `{name}` is not a weekday (Mon to Sun, or monday to sunday)"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// How an attribute is compared with a value.

@@ -154,7 +154,7 @@ mod counters;
 mod earn;
 mod entry_list;
 mod expiry;
-mod fields;
+pub(crate) mod fields;
 mod hold;
 mod inline_deque;
 mod ledger;

@@ -1654,7 +1654,7 @@ fn every_refused_json_value_names_its_rule_and_field() {
         ),
         (
             program(r#", "dedupe": { "horizon_hours": -1, "max_ids": 10 }"#),
-            "field `dedupe`: invalid value: integer `-1`, expected u32",
+            "field `dedupe`: field `horizon_hours`: invalid value: integer `-1`, expected u32",
         ),
         (
             program(r#", "ledger": { "statement_entries": -1 }"#),
