@@ -144,17 +144,20 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     select(vec![Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge])
 }
 
+/// The days of the week, from Monday.
+const WEEK: [Weekday; 7] = [
+    Weekday::Mon,
+    Weekday::Tue,
+    Weekday::Wed,
+    Weekday::Thu,
+    Weekday::Fri,
+    Weekday::Sat,
+    Weekday::Sun,
+];
+
 fn cond_strategy() -> impl Strategy<Value = Cond> {
     let levels = vec!["a", "b", "c"];
-    let weekdays = vec![
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ];
+    let weekdays = WEEK.to_vec();
     prop_oneof![
         (op_strategy(), select(vec![0i64, 10, 20, 30])).prop_map(|(o, v)| Cond::Minutes(o, v)),
         (any::<bool>(), select(levels.clone())).prop_map(|(eq, v)| Cond::Level(eq, v)),
@@ -333,15 +336,7 @@ fn holds_at(c: &Cond, x: Cand) -> Option<bool> {
 /// Whether, for each thing the conditions read, some value (of those the
 /// generator can tell apart) meets every condition on it.
 fn satisfiable(when: &[Cond]) -> bool {
-    let days = [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ];
+    let days = WEEK;
     let domains: Vec<Vec<Cand>> = vec![
         (-1i64..=31).map(Cand::Minutes).collect(),
         ["a", "b", "c", "other"].map(Cand::Level).to_vec(),
