@@ -336,7 +336,6 @@ fn holds_at(c: &Cond, x: Cand) -> Option<bool> {
 /// Whether, for each thing the conditions read, some value (of those the
 /// generator can tell apart) meets every condition on it.
 fn satisfiable(when: &[Cond]) -> bool {
-    let days = WEEK;
     let domains: Vec<Vec<Cand>> = vec![
         (-1i64..=31).map(Cand::Minutes).collect(),
         ["a", "b", "c", "other"].map(Cand::Level).to_vec(),
@@ -344,7 +343,7 @@ fn satisfiable(when: &[Cond]) -> bool {
         ["app", "wechat", "web"].map(Cand::Channel).to_vec(),
         [1u64, 2, 3].map(Cand::Community).to_vec(),
         (-1i64..=200).map(Cand::Slot).collect(),
-        days.map(Cand::Day).to_vec(),
+        WEEK.map(Cand::Day).to_vec(),
         (0u8..24).map(Cand::Hour).collect(),
         [Stage::Acquired, Stage::Activated, Stage::Loyal]
             .map(Cand::Stage)
