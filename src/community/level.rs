@@ -195,6 +195,13 @@ pub enum LevelLadderError {
         /// How many.
         count: usize,
     },
+    /// The base or a level without a name (empty, or only spaces): level
+    /// changes name their levels, and could not tell it apart.
+    #[error("{field} is blank but must name the level")]
+    BlankName {
+        /// `base`, or `levels[i].name`.
+        field: String,
+    },
     /// Two levels (or a level and the base) share a name.
     #[error("level {level}: the name is used twice")]
     DuplicateName {
@@ -284,9 +291,19 @@ impl LevelLadderSpec {
                 count: self.levels.len(),
             });
         }
+        if self.base.as_str().trim().is_empty() {
+            return Err(E::BlankName {
+                field: "base".to_string(),
+            });
+        }
         let mut names = BTreeSet::from([self.base.as_str()]);
         let mut horizon = 1u16;
-        for level in &self.levels {
+        for (i, level) in self.levels.iter().enumerate() {
+            if level.name.as_str().trim().is_empty() {
+                return Err(E::BlankName {
+                    field: format!("levels[{i}].name"),
+                });
+            }
             if !names.insert(level.name.as_str()) {
                 return Err(E::DuplicateName {
                     level: level.name.clone(),
@@ -1142,6 +1159,23 @@ mod tests {
             None
         );
         assert_eq!(level.level(), 2);
+    }
+
+    #[test]
+    fn a_blank_base_or_level_name_is_refused_with_its_field() {
+        let spec = LevelLadder::discourse_trust_levels().spec().clone();
+        let mut blank_base = spec.clone();
+        blank_base.base = " ".into();
+        let mut blank_level = spec;
+        blank_level.levels[1].name = "".into();
+        for (spec, field) in [(blank_base, "base"), (blank_level, "levels[1].name")] {
+            assert_eq!(
+                spec.validate().map(|_| ()),
+                Err(LevelLadderError::BlankName {
+                    field: field.to_string()
+                })
+            );
+        }
     }
 
     #[test]

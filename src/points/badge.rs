@@ -123,6 +123,21 @@ pub enum BadgeError {
     /// The catalog has no badges.
     #[error("badges is empty: a catalog needs at least one badge")]
     NoBadges,
+    /// A badge without a name (empty, or only spaces): grants and bonuses
+    /// name their badge, and could not tell it apart.
+    #[error("badges[{index}]: name is blank but must name the badge")]
+    BlankName {
+        /// The badge's position in `badges`, from 0.
+        index: usize,
+    },
+    /// A level named with a blank name: give it a name or none.
+    #[error("badge {badge}: levels[{index}].name is blank; name the level or leave the name out")]
+    BlankLevelName {
+        /// The badge.
+        badge: Label,
+        /// The level's position in the list.
+        index: usize,
+    },
     /// Two badges share a name.
     #[error("badge {badge}: the name is used by another badge")]
     DuplicateBadge {
@@ -198,8 +213,11 @@ impl BadgeCatalogSpec {
         }
         let mut names = BTreeSet::new();
         let mut patterns = Vec::new();
-        for b in &self.badges {
+        for (index, b) in self.badges.iter().enumerate() {
             let badge = || b.name.clone();
+            if b.name.as_str().trim().is_empty() {
+                return Err(BlankName { index });
+            }
             if !names.insert(b.name.as_str()) {
                 return Err(DuplicateBadge { badge: badge() });
             }
@@ -232,6 +250,16 @@ impl BadgeCatalogSpec {
                     });
                 }
                 previous = Some(level.at);
+                if level
+                    .name
+                    .as_ref()
+                    .is_some_and(|n| n.as_str().trim().is_empty())
+                {
+                    return Err(BlankLevelName {
+                        badge: badge(),
+                        index,
+                    });
+                }
                 if let Some(name) = &level.name
                     && !level_names.insert(name.as_str())
                 {

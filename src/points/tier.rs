@@ -182,6 +182,13 @@ pub enum TierError {
         /// The previous tier's threshold.
         previous: u64,
     },
+    /// A tier without a name (empty, or only spaces): statuses and tier
+    /// changes name their tier, and could not tell it apart.
+    #[error("tiers[{index}]: name is blank but must name the tier")]
+    BlankName {
+        /// The tier's position in `tiers`, from 0.
+        index: usize,
+    },
     /// Two tiers share a name.
     #[error("tier {tier}: the name is used by another tier")]
     DuplicateTier {
@@ -248,7 +255,10 @@ impl TierLadderSpec {
         }
         let mut names = BTreeSet::new();
         let mut previous: Option<u64> = None;
-        for tier in &self.tiers {
+        for (index, tier) in self.tiers.iter().enumerate() {
+            if tier.name.as_str().trim().is_empty() {
+                return Err(BlankName { index });
+            }
             if !names.insert(tier.name.as_str()) {
                 return Err(DuplicateTier {
                     tier: tier.name.clone(),

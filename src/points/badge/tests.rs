@@ -82,6 +82,21 @@ fn bad_catalogs_name_the_badge_and_field() {
             ),
             "badge a: level name x is used by another level",
         ),
+        (
+            format!(
+                "{}, {}",
+                badge("a", r#"[{ "at": 1 }]"#),
+                badge(" ", r#"[{ "at": 1 }]"#)
+            ),
+            "badges[1]: name is blank but must name the badge",
+        ),
+        (
+            badge(
+                "a",
+                r#"[{ "name": "x", "at": 1 }, { "name": "", "at": 2 }]"#,
+            ),
+            "badge a: levels[1].name is blank; name the level or leave the name out",
+        ),
     ] {
         assert_eq!(
             spec_error(&format!(r#"{{ "badges": [{badges}] }}"#)),

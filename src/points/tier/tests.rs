@@ -90,6 +90,12 @@ fn bad_ladders_are_refused_with_the_tier_and_field() {
             "tier a: the name is used by another tier",
         ),
         (
+            r#"[{ "name": "a", "threshold": 0 }, { "name": "  ", "threshold": 10 }]"#,
+            w,
+            g,
+            "tiers[1]: name is blank but must name the tier",
+        ),
+        (
             r#"[{ "name": "a", "threshold": 0 }]"#,
             r#"{ "type": "rolling_days", "days": 0 }"#,
             g,
