@@ -74,7 +74,7 @@ pub struct LevelLadderSpec {
     /// zone with daylight saving instead.
     #[serde(default)]
     pub utc_offset: UtcOffset,
-    /// The name of level 0, where every member starts.
+    /// The name of level 0, where every member starts; not blank.
     pub base: Label,
     /// A requirement still holds for keeping a level down to this fraction
     /// of it (0.9: 90% of a count, the mark itself included; an
@@ -111,7 +111,7 @@ fn default_grace() -> u16 {
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LevelSpec {
-    /// Unique within the ladder.
+    /// Unique within the ladder, and not blank.
     pub name: Label,
     /// All must be met to reach the level.
     pub requirements: Vec<Requirement>,

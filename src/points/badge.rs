@@ -51,7 +51,7 @@ field_readers! {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BadgeSpec {
-    /// Unique within the catalog; a member's progress is keyed by it.
+    /// Unique within the catalog, and not blank; a member's progress is keyed by it.
     #[serde(deserialize_with = "name_field")]
     pub name: Label,
     /// What it counts.
@@ -93,7 +93,7 @@ pub enum BadgeCounter {
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BadgeLevel {
-    /// A display name (`"gold"`); optional for one-time badges.
+    /// A display name (`"gold"`), not blank if given; optional for one-time badges.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -67,7 +67,7 @@ field_readers! {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
-    /// Unique within the ladder; a member's status names its tier by it.
+    /// Unique within the ladder, and not blank; a member's status names its tier by it.
     #[serde(deserialize_with = "tier_name_field")]
     pub name: Label,
     /// The qualifying tally that reaches this tier.
