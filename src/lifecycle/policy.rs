@@ -13,7 +13,10 @@ pub const MAX_RETENTION_WINDOW_DAYS: u16 = 64;
 ///
 /// Deserialize it from JSON, then [`PolicySpec::validate`] it into a
 /// [`LifecyclePolicy`] before use. Every field has a default, so `{}` is the
-/// default policy.
+/// default policy. A value the JSON reader refuses (a negative, fractional
+/// or too large number, a wrong type, an unknown field, a pattern that is
+/// no event kind) names its field: `field `idle`: field `dormant_days`:
+/// invalid value: integer `-3`, expected u16`, `activity[1]: ...`.
 ///
 /// ```
 /// use growthkit::lifecycle::PolicySpec;
@@ -37,21 +40,29 @@ pub const MAX_RETENTION_WINDOW_DAYS: u16 = 64;
 pub struct PolicySpec {
     /// The calendar that "days" are counted in (`"+08:00"`). Hosts that need
     /// an IANA zone use [`PolicySpec::validate_in`] instead.
+    #[serde(deserialize_with = "utc_offset_field")]
     pub utc_offset: UtcOffset,
     /// Which events count as activity (active days, idleness). Default: every event.
+    #[serde(deserialize_with = "activity_field")]
     pub activity: Vec<KindPattern>,
     /// When an acquired user counts as activated.
+    #[serde(deserialize_with = "activation_field")]
     pub activation: Activation,
     /// When an activated user counts as retained.
+    #[serde(deserialize_with = "retention_field")]
     pub retention: RetentionRule,
     /// How many payments make a loyal customer (the second makes a repeat buyer).
+    #[serde(deserialize_with = "loyal_payments_field")]
     pub loyal_payments: u32,
     /// Idle thresholds.
+    #[serde(deserialize_with = "idle_field")]
     pub idle: Idle,
     /// How many transitions each user's history keeps (the oldest are
     /// dropped first). A lowered limit shortens a history at its next move.
+    #[serde(deserialize_with = "history_limit_field")]
     pub history_limit: u16,
     /// How long event ids are remembered to drop redeliveries.
+    #[serde(deserialize_with = "dedupe_field")]
     pub dedupe: DedupeWindow,
 }
 
@@ -63,10 +74,13 @@ pub struct PolicySpec {
 #[serde(deny_unknown_fields, default)]
 pub struct Activation {
     /// The events that count as key actions.
+    #[serde(deserialize_with = "key_actions_field")]
     pub key_actions: Vec<KindPattern>,
     /// How many key actions it takes.
+    #[serde(deserialize_with = "required_field")]
     pub required: u32,
     /// The window, in local days counted from the acquisition day.
+    #[serde(deserialize_with = "within_days_field")]
     pub within_days: u16,
 }
 
@@ -76,8 +90,10 @@ pub struct Activation {
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionRule {
     /// Distinct active days needed.
+    #[serde(deserialize_with = "active_days_field")]
     pub active_days: u16,
     /// The window, in local days ending today; at most 64.
+    #[serde(deserialize_with = "window_days_field")]
     pub window_days: u16,
 }
 
@@ -86,11 +102,36 @@ pub struct RetentionRule {
 #[serde(deny_unknown_fields, default)]
 pub struct Idle {
     /// Idle this long: at risk.
+    #[serde(deserialize_with = "at_risk_days_field")]
     pub at_risk_days: u16,
     /// Idle this long: dormant.
+    #[serde(deserialize_with = "dormant_days_field")]
     pub dormant_days: u16,
     /// Idle this long: churned.
+    #[serde(deserialize_with = "churned_days_field")]
     pub churned_days: u16,
+}
+
+// Each field names itself when the JSON reader refuses its value
+// (`field `idle`: field `dormant_days`: invalid value: ...`, `activity[1]:
+// ...`), as the points specs' fields do.
+crate::points::fields::field_readers! {
+    fn utc_offset_field = named("utc_offset");
+    fn activity_field = numbered("activity");
+    fn activation_field = named("activation");
+    fn retention_field = named("retention");
+    fn loyal_payments_field = named("loyal_payments");
+    fn idle_field = named("idle");
+    fn history_limit_field = named("history_limit");
+    fn dedupe_field = named("dedupe");
+    fn key_actions_field = numbered("key_actions");
+    fn required_field = named("required");
+    fn within_days_field = named("within_days");
+    fn active_days_field = named("active_days");
+    fn window_days_field = named("window_days");
+    fn at_risk_days_field = named("at_risk_days");
+    fn dormant_days_field = named("dormant_days");
+    fn churned_days_field = named("churned_days");
 }
 
 impl Default for PolicySpec {
@@ -502,6 +543,39 @@ mod tests {
         let json = serde_json::to_string(&named).unwrap();
         assert_eq!(serde_json::from_str::<PolicySpec>(&json).unwrap(), named);
         assert!(named.validate().is_ok());
+    }
+
+    #[test]
+    fn values_the_reader_refuses_name_their_field() {
+        let err = |json: &str| {
+            serde_json::from_str::<PolicySpec>(json)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(r#"{"idle": {"dormant_days": -3}}"#);
+        assert!(
+            e.starts_with(
+                "field `idle`: field `dormant_days`: invalid value: integer `-3`, expected u16"
+            ),
+            "{e}"
+        );
+        let e = err(r#"{"retention": {"window_days": 2.5}}"#);
+        assert!(
+            e.starts_with(
+                "field `retention`: field `window_days`: invalid type: floating point `2.5`"
+            ),
+            "{e}"
+        );
+        let e = err(r#"{"history_limit": 70000}"#);
+        assert!(
+            e.starts_with("field `history_limit`: invalid value: integer `70000`"),
+            "{e}"
+        );
+        let e = err(r#"{"activation": {"key_actions": ["*", "bought"]}}"#);
+        assert!(e.starts_with("field `activation`: key_actions[1]: "), "{e}");
+        // Missing fields still take their defaults.
+        let spec: PolicySpec = serde_json::from_str(r#"{"idle": {"at_risk_days": 3}}"#).unwrap();
+        assert_eq!(spec.idle.dormant_days, Idle::default().dormant_days);
     }
 
     #[test]
