@@ -155,3 +155,24 @@ fn thresholds_out_of_order_name_both_fields() {
     .validate()
     .unwrap();
 }
+
+#[test]
+fn a_machine_value_the_reader_refuses_names_its_transition_and_field() {
+    use growthkit::lifecycle::machine::{Machine, MachineSpec};
+    let read = |json: &str| serde_json::from_str::<MachineSpec>(json).map_err(|e| e.to_string());
+    let err = read(
+        r#"{"states": ["new", "engaged"], "initial": "new", "transitions": [
+            {"from": ["new"], "to": "engaged", "on": {"event": "action_completed"}},
+            {"from": ["engaged"], "to": "new", "on": {"idle_days": -5}}]}"#,
+    )
+    .unwrap_err();
+    assert!(err.starts_with("transitions[1]: field `on`: "), "{err}");
+    // Near miss: the timeout positive, the machine reads and validates.
+    let spec = read(
+        r#"{"states": ["new", "engaged"], "initial": "new", "transitions": [
+            {"from": ["new"], "to": "engaged", "on": {"event": "action_completed"}},
+            {"from": ["engaged"], "to": "new", "on": {"idle_days": 5}}]}"#,
+    )
+    .unwrap();
+    Machine::new(spec).unwrap();
+}

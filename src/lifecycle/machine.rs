@@ -164,30 +164,44 @@ use std::fmt;
 // ---------------------------------------------------------------------------
 
 /// A machine definition as written in configuration; validate it with
-/// [`Machine::new`] before use.
+/// [`Machine::new`] before use. A value the JSON reader refuses names its
+/// field and place: ``transitions[1]: field `on`: ...``.
 ///
 /// See the [module docs](self) for a complete example.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MachineSpec {
     /// The state names, each once. Names are non-empty and not `"*"`.
+    #[serde(deserialize_with = "states_field")]
     pub states: Vec<Label>,
     /// The state every user starts in.
+    #[serde(deserialize_with = "initial_field")]
     pub initial: Label,
     /// All-time counts of events, which guards read.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "counters_field"
+    )]
     pub counters: Vec<CounterSpec>,
     /// The ways to move between states.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "transitions_field"
+    )]
     pub transitions: Vec<TransitionSpec>,
     /// How many recent event ids each user's state remembers, to recognise
     /// redeliveries.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "dedupe_field")]
     pub dedupe: DedupeWindow,
     /// How many transitions each user's history keeps, so that a state that
     /// moves back and forth for years stays bounded; the oldest go first.
     /// Default 64.
-    #[serde(default = "default_history_limit")]
+    #[serde(
+        default = "default_history_limit",
+        deserialize_with = "history_limit_field"
+    )]
     pub history_limit: u16,
 }
 
@@ -200,8 +214,10 @@ fn default_history_limit() -> u16 {
 #[serde(deny_unknown_fields)]
 pub struct CounterSpec {
     /// The name guards refer to it by.
+    #[serde(deserialize_with = "name_field")]
     pub name: Label,
     /// Which events it counts.
+    #[serde(deserialize_with = "counts_field")]
     pub counts: KindPattern,
 }
 
@@ -215,14 +231,38 @@ pub struct CounterSpec {
 #[serde(deny_unknown_fields)]
 pub struct TransitionSpec {
     /// The states it leaves.
+    #[serde(deserialize_with = "from_field")]
     pub from: Sources,
     /// The state it enters.
+    #[serde(deserialize_with = "to_field")]
     pub to: Label,
     /// What makes it fire.
+    #[serde(deserialize_with = "on_field")]
     pub on: Trigger,
     /// What the counters must say for it to fire; empty means always.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "guard_field"
+    )]
     pub guard: Guard,
+}
+
+// Each field names itself when the JSON reader refuses its value
+// (`transitions[2]: field `on`: ...`), as the points specs' fields do.
+crate::points::fields::field_readers! {
+    fn states_field = numbered("states");
+    fn initial_field = named("initial");
+    fn counters_field = numbered("counters");
+    fn transitions_field = numbered("transitions");
+    fn dedupe_field = named("dedupe");
+    fn history_limit_field = named("history_limit");
+    fn name_field = named("name");
+    fn counts_field = named("counts");
+    fn from_field = named("from");
+    fn to_field = named("to");
+    fn on_field = named("on");
+    fn guard_field = named("guard");
 }
 
 /// The states a transition leaves: `"*"` or a list of names.
@@ -2029,6 +2069,38 @@ fn least_counts_on_entry<'s>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn values_the_reader_refuses_name_their_field_and_place() {
+        let err = |json: &str| {
+            serde_json::from_str::<super::MachineSpec>(json)
+                .unwrap_err()
+                .to_string()
+        };
+        let base = r#""states": ["a", "b"], "initial": "a""#;
+        let e = err(&format!(r#"{{{base}, "history_limit": -1}}"#));
+        assert!(
+            e.starts_with("field `history_limit`: invalid value: integer `-1`"),
+            "{e}"
+        );
+        let e = err(&format!(
+            r#"{{{base}, "transitions": [{{"from": "*", "to": "b", "on": {{"event": "*"}}}},
+                {{"from": ["a"], "to": "b", "on": {{"event": "bought"}}}}]}}"#
+        ));
+        assert!(e.starts_with("transitions[1]: field `on`: "), "{e}");
+        let e = err(&format!(
+            r#"{{{base}, "counters": [{{"name": "n", "count": "*"}}]}}"#
+        ));
+        assert!(e.starts_with("counters[0]: unknown field `count`"), "{e}");
+        let e = err(r#"{"states": ["a", 3], "initial": "a"}"#);
+        assert!(e.starts_with("states[1]: "), "{e}");
+        // A required field left out is still named as missing.
+        let e = err(r#"{"states": ["a"]}"#);
+        assert!(e.starts_with("missing field `initial`"), "{e}");
+        // Defaults still apply.
+        let spec: super::MachineSpec = serde_json::from_str(&format!("{{{base}}}")).unwrap();
+        assert_eq!(spec.history_limit, 64);
+    }
+
     use super::*;
     use crate::event::EventKind;
     use crate::id::UserId;

@@ -15,8 +15,8 @@ pub const MAX_RETENTION_WINDOW_DAYS: u16 = 64;
 /// [`LifecyclePolicy`] before use. Every field has a default, so `{}` is the
 /// default policy. A value the JSON reader refuses (a negative, fractional
 /// or too large number, a wrong type, an unknown field, a pattern that is
-/// no event kind) names its field: `field `idle`: field `dormant_days`:
-/// invalid value: integer `-3`, expected u16`, `activity[1]: ...`.
+/// no event kind) names its field: ``field `idle`: field `dormant_days`:
+/// invalid value: integer `-3`, expected u16``, ``activity[1]: ...``.
 ///
 /// ```
 /// use growthkit::lifecycle::PolicySpec;
