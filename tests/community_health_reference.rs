@@ -352,22 +352,13 @@ fn model(case: &Case, weight: u64) -> BTreeMap<CommunityId, Model> {
     let mut out = BTreeMap::new();
     for &c in &communities {
         // Community events of `c` on a kept day (look-back to last day).
-        let seen: Vec<Seen> = case
-            .ops
+        let seen: Vec<&Seen> = all_seen
             .iter()
-            .filter_map(|op| match op {
-                Op::Event(e) if e.kind.community() == Some(c) => Some(Seen {
-                    user: e.user,
-                    at: e.at,
-                    day: zone.date(e.at),
-                    kind: &e.kind,
-                }),
-                _ => None,
-            })
-            .filter(|s| s.day >= keep_from && s.day <= last)
+            .filter(|s| s.kind.community() == Some(c))
             .collect();
         let activity: Vec<&Seen> = seen
             .iter()
+            .copied()
             .filter(|s| !matches!(s.kind, EventKind::InviteAccepted { .. }))
             .collect();
         let in_window = |d: NaiveDate| d >= first && d <= last;
