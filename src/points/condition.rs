@@ -364,14 +364,7 @@ impl Condition {
                 start.is_none_or(|s| event.at >= s) && end.is_none_or(|e| event.at < e)
             }
             Condition::Weekdays { any_of } => any_of.contains(&local.day.weekday()),
-            Condition::Hours { from, to } => {
-                let h = local.hour;
-                if from < to {
-                    *from <= h && h < *to
-                } else {
-                    h >= *from || h < *to
-                }
-            }
+            Condition::Hours { from, to } => in_hours(local.hour, *from, *to),
             Condition::FirstTime {} | Condition::EveryNth { .. } => true,
             Condition::Stage { any_of } => ctx.stage.is_some_and(|s| any_of.contains(&s)),
             Condition::Tier { any_of } => {
@@ -477,6 +470,17 @@ impl Condition {
             Condition::Stage { .. } => "stage",
             Condition::Tier { .. } => "tier",
         }
+    }
+}
+
+/// Whether local hour `h` is in an `hours` condition's `[from, to)`,
+/// which wraps past midnight when `from > to` (22 to 6: the night).
+#[inline]
+fn in_hours(h: u8, from: u8, to: u8) -> bool {
+    if from < to {
+        from <= h && h < to
+    } else {
+        h >= from || h < to
     }
 }
 
@@ -588,13 +592,7 @@ impl<'a> Together<'a> {
             }
             Condition::Hours { from, to } => {
                 let bits = (0..24u8)
-                    .filter(|h| {
-                        if from < to {
-                            from <= h && h < to
-                        } else {
-                            h >= from || h < to
-                        }
-                    })
+                    .filter(|&h| in_hours(h, *from, *to))
                     .fold(0u32, |b, h| b | 1 << h);
                 let (mask, first) = self.hours.map_or((bits, index), |(m, f)| (m & bits, f));
                 self.hours = Some((mask, first));
