@@ -495,9 +495,9 @@ impl Heat {
         )
     }
 
-    /// The fast and slow weighted heat, and per signal, decayed to `now`.
-    fn read(&self, model: &HeatModel, now: i64) -> ([f64; 5], [f64; 5]) {
-        let (f, s) = self.factors(model, now);
+    /// The fast and slow weighted heat, per signal, decayed by the
+    /// factors `(f, s)` (see [`Heat::factors`]).
+    fn read(&self, model: &HeatModel, (f, s): (f64, f64)) -> ([f64; 5], [f64; 5]) {
         let mut fast = [0.0; 5];
         let mut slow = [0.0; 5];
         for (k, signal) in Signal::ALL.into_iter().enumerate() {
@@ -532,7 +532,8 @@ impl Heat {
 
     /// Heat, velocity and the reason, at `now`.
     fn trend(&self, model: &HeatModel, now: i64) -> Trend {
-        let (fast, slow) = self.read(model, now);
+        let (df, ds) = self.factors(model, now);
+        let (fast, slow) = self.read(model, (df, ds));
         let heat: f64 = fast.iter().sum();
         let base: f64 = slow.iter().sum();
         // `(f / s) × (baseline / half-life)`: dividing the counts first, as
@@ -551,7 +552,6 @@ impl Heat {
         // The signal that rose most; ties go to the one adding more heat,
         // then to the earlier signal.
         let mut best: Option<(Signal, f64, f64)> = None;
-        let (df, ds) = self.factors(model, now);
         for (k, signal) in Signal::ALL.into_iter().enumerate() {
             let f = fast.get(k).copied().unwrap_or(0.0);
             if f <= 0.0 {
@@ -854,7 +854,7 @@ impl ContentHeat {
         let before = self.items.len();
         let model = &self.model;
         self.items.retain(|_, heat| {
-            let (fast, _) = heat.read(model, now);
+            let (fast, _) = heat.read(model, heat.factors(model, now));
             // Kept unless surely below: a NaN `below` forgets nothing.
             fast.iter().sum::<f64>().partial_cmp(&below) != Some(std::cmp::Ordering::Less)
         });
