@@ -47,6 +47,12 @@ impl Label {
     pub(crate) fn shares_text_with(&self, other: &Label) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
+
+    /// Empty, or only white space: no name a report or a statement could
+    /// tell apart, so specs refuse it where a label names something.
+    pub(crate) fn is_blank(&self) -> bool {
+        self.0.trim().is_empty()
+    }
 }
 
 impl From<&str> for Label {

@@ -291,7 +291,7 @@ impl LevelLadderSpec {
                 count: self.levels.len(),
             });
         }
-        if self.base.as_str().trim().is_empty() {
+        if self.base.is_blank() {
             return Err(E::BlankName {
                 field: "base".to_string(),
             });
@@ -299,7 +299,7 @@ impl LevelLadderSpec {
         let mut names = BTreeSet::from([self.base.as_str()]);
         let mut horizon = 1u16;
         for (i, level) in self.levels.iter().enumerate() {
-            if level.name.as_str().trim().is_empty() {
+            if level.name.is_blank() {
                 return Err(E::BlankName {
                     field: format!("levels[{i}].name"),
                 });

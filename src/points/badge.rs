@@ -215,7 +215,7 @@ impl BadgeCatalogSpec {
         let mut patterns = Vec::new();
         for (index, b) in self.badges.iter().enumerate() {
             let badge = || b.name.clone();
-            if b.name.as_str().trim().is_empty() {
+            if b.name.is_blank() {
                 return Err(BlankName { index });
             }
             if !names.insert(b.name.as_str()) {
@@ -250,11 +250,7 @@ impl BadgeCatalogSpec {
                     });
                 }
                 previous = Some(level.at);
-                if level
-                    .name
-                    .as_ref()
-                    .is_some_and(|n| n.as_str().trim().is_empty())
-                {
+                if level.name.as_ref().is_some_and(|n| n.is_blank()) {
                     return Err(BlankLevelName {
                         badge: badge(),
                         index,

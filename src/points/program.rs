@@ -375,7 +375,7 @@ impl ProgramSpec {
         }
         let mut names = BTreeSet::new();
         for (index, r) in self.rules.iter().enumerate() {
-            if r.name.as_str().trim().is_empty() {
+            if r.name.is_blank() {
                 return Err(BlankRuleName { index });
             }
             if !names.insert(r.name.as_str()) {

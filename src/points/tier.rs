@@ -256,7 +256,7 @@ impl TierLadderSpec {
         let mut names = BTreeSet::new();
         let mut previous: Option<u64> = None;
         for (index, tier) in self.tiers.iter().enumerate() {
-            if tier.name.as_str().trim().is_empty() {
+            if tier.name.is_blank() {
                 return Err(BlankName { index });
             }
             if !names.insert(tier.name.as_str()) {
