@@ -475,11 +475,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let order = "order-2026-0601-mei";
     let held = mei_points.ledger.hold(order.into(), COUPON_POINTS, today)?;
     let paid = today + TimeDelta::minutes(2);
-    let captured = mei_points.ledger.capture(order.into(), paid)?;
+    let captured = mei_points.ledger.capture(order.into(), paid)?.points();
     let again = mei_points.ledger.capture(order.into(), paid)?;
     println!(
-        "checkout {order}: held {}, captured {} (a retried capture: repeated = {})",
-        held.points, captured.points, again.repeated
+        "checkout {order}: held {}, captured {captured} (a retried capture: repeated = {})",
+        held.points,
+        again.repeated()
     );
     println!("Mei's statement, latest entries:");
     for entry in mei_points.ledger.statement().rev().take(6).rev() {

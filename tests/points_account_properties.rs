@@ -223,7 +223,7 @@ fn run(p: &Program, ops: &[(u32, Op)], reload_at: Option<usize>) -> (Account, Tr
             }
             Op::Redeem(points) => {
                 let key = format!("order-{step}").into();
-                let r = a.redeem(key, *points, now);
+                let r = a.redeem(key, *points, now).map(|r| r.to_redemption());
                 assert_eq!(a.tier().cloned(), tier_before, "a redeem changed the tier");
                 let ok = r.is_ok();
                 (

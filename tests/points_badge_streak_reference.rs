@@ -737,7 +737,9 @@ fn run_account<Z: TimeZone>(
                 if let Some(key) = holds.pop() {
                     let key: growthkit::points::OperationKey = key.into();
                     let r = if *capture {
-                        a.ledger_step(|l| l.capture(key, now).map(|_| ()))
+                        a.ledger_step(|l| {
+                            l.capture(key, now).map(|r| r.to_redemption()).map(|_| ())
+                        })
                     } else {
                         a.ledger_step(|l| l.release(key, now).map(|_| ()))
                     };

@@ -61,7 +61,9 @@ fn run(case: Case, close_first: bool) -> Option<(i128, [u64; 5])> {
     }
     let minutes = |m| t0() + TimeDelta::minutes(m);
     if case.spend > 0 {
-        l.redeem("spent".into(), case.spend, minutes(1)).ok()?;
+        l.redeem("spent".into(), case.spend, minutes(1))
+            .map(|r| r.to_redemption())
+            .ok()?;
     }
     l.hold("order".into(), case.hold, minutes(2)).ok()?;
     let now = match case.expired {
@@ -77,8 +79,14 @@ fn run(case: Case, close_first: bool) -> Option<(i128, [u64; 5])> {
     };
     let close = |l: &mut Ledger| match case.capture {
         true => {
-            let first = l.capture("order".into(), now).unwrap();
-            let again = l.capture("order".into(), now).unwrap();
+            let first = l
+                .capture("order".into(), now)
+                .map(|r| r.to_redemption())
+                .unwrap();
+            let again = l
+                .capture("order".into(), now)
+                .map(|r| r.to_redemption())
+                .unwrap();
             assert_eq!(again.entries, first.entries, "{case:?}");
         }
         false => {

@@ -1353,7 +1353,9 @@ fn step(p: &Program, l: &mut Ledger, step: &Step, now: DateTime<Utc>) -> Res {
                 Err(e) => Res::Err(e),
             }
         }
-        Step::Redeem(k, points) => spent(l.redeem(key(*k), *points, now)),
+        Step::Redeem(k, points) => {
+            spent(l.redeem(key(*k), *points, now).map(|r| r.to_redemption()))
+        }
         Step::Hold(k, points) => match l.hold(key(*k), *points, now) {
             Ok(h) => Res::Held {
                 points: h.points,
@@ -1363,7 +1365,7 @@ fn step(p: &Program, l: &mut Ledger, step: &Step, now: DateTime<Utc>) -> Res {
             },
             Err(e) => Res::Err(e),
         },
-        Step::Capture(k) => spent(l.capture(key(*k), now)),
+        Step::Capture(k) => spent(l.capture(key(*k), now).map(|r| r.to_redemption())),
         Step::Release(k) => match l.release(key(*k), now) {
             Ok(r) => Res::Released {
                 points: r.points,

@@ -521,7 +521,11 @@ fn drive(
                 advance_minutes,
             } => {
                 clock += TimeDelta::minutes(*advance_minutes);
-                Outcome::Redeemed(ledger.redeem(format!("k{key}").into(), *points, clock))
+                Outcome::Redeemed(
+                    ledger
+                        .redeem(format!("k{key}").into(), *points, clock)
+                        .map(|r| r.to_redemption()),
+                )
             }
             Op::Expire { advance_minutes } => {
                 clock += TimeDelta::minutes(*advance_minutes);
@@ -540,7 +544,11 @@ fn drive(
                 advance_minutes,
             } => {
                 clock += TimeDelta::minutes(*advance_minutes);
-                Outcome::Captured(ledger.capture(format!("h{key}").into(), clock))
+                Outcome::Captured(
+                    ledger
+                        .capture(format!("h{key}").into(), clock)
+                        .map(|r| r.to_redemption()),
+                )
             }
             Op::Release {
                 key,
@@ -698,13 +706,17 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
             } => {
                 clock += TimeDelta::minutes(*advance_minutes);
                 let spendable = ledger.spendable(clock);
-                let r = ledger.redeem(format!("k{key}").into(), *points, clock);
+                let r = ledger
+                    .redeem(format!("k{key}").into(), *points, clock)
+                    .map(|r| r.to_redemption());
                 match &r {
                     Ok(red) if red.repeated => unchanged(ledger, &before)?,
                     Ok(red) => {
                         carried(ledger, &red.entries)?;
                         let after = ledger.clone();
-                        let again = ledger.redeem(format!("k{key}").into(), *points + 1, clock);
+                        let again = ledger
+                            .redeem(format!("k{key}").into(), *points + 1, clock)
+                            .map(|r| r.to_redemption());
                         prop_assert_eq!(
                             again,
                             Ok(Redemption {
@@ -792,7 +804,9 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
             } => {
                 clock += TimeDelta::minutes(*advance_minutes);
                 let key = format!("h{key}");
-                let r = ledger.capture(key.clone().into(), clock);
+                let r = ledger
+                    .capture(key.clone().into(), clock)
+                    .map(|r| r.to_redemption());
                 match &r {
                     Ok(c) if c.repeated => unchanged(ledger, &before)?,
                     Ok(c) => {
@@ -800,7 +814,7 @@ fn run(program: &Program, ledger: &mut Ledger, ops: &[Op]) -> Result<Vec<Outcome
                         prop_assert_eq!(ledger.redeemed(), before.redeemed() + c.points);
                         prop_assert_eq!(ledger.held(), before.held() - c.points);
                         let after = ledger.clone();
-                        let again = ledger.capture(key.into(), clock);
+                        let again = ledger.capture(key.into(), clock).map(|r| r.to_redemption());
                         prop_assert_eq!(
                             again,
                             Ok(Redemption {
@@ -1136,7 +1150,7 @@ proptest! {
             prop_assert_eq!(program.apply(&mut ledger, &visit).unwrap().total, award);
             ledger.hold("order".into(), held, t0()).unwrap();
             if spent > 0 {
-                ledger.redeem("coupon".into(), spent, t0()).unwrap();
+                ledger.redeem("coupon".into(), spent, t0()).map(|r| r.to_redemption()).unwrap();
             }
             if release_first {
                 ledger.release("order".into(), when).unwrap();

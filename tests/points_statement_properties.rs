@@ -176,6 +176,7 @@ fn run_ledger(p: &Program, ops: &[(u32, Op)]) -> Result<(), TestCaseError> {
             }
             Op::Redeem(points) => l
                 .redeem(format!("order-{step}").into(), *points, now)
+                .map(|r| r.to_redemption())
                 .ok()
                 .filter(|r| !r.repeated)
                 .map(|r| r.entries.into()),
@@ -186,6 +187,7 @@ fn run_ledger(p: &Program, ops: &[(u32, Op)]) -> Result<(), TestCaseError> {
                 .map(|r| r.entries),
             Op::Capture(key) => l
                 .capture(format!("hold-{key}").into(), now)
+                .map(|r| r.to_redemption())
                 .ok()
                 .filter(|r| !r.repeated)
                 .map(|r| r.entries.into()),
@@ -250,6 +252,7 @@ fn run_account(p: &Program, ops: &[(u32, Op)]) -> Result<(), TestCaseError> {
             }
             Op::Redeem(points) => a
                 .redeem(format!("order-{step}").into(), *points, now)
+                .map(|r| r.to_redemption())
                 .ok()
                 .filter(|r| !r.repeated)
                 .map(|r| r.entries.into()),
@@ -259,7 +262,10 @@ fn run_account(p: &Program, ops: &[(u32, Op)]) -> Result<(), TestCaseError> {
                 .filter(|r| !r.repeated)
                 .map(|r| r.entries),
             Op::Capture(key) => a
-                .ledger_step(|l| l.capture(format!("hold-{key}").into(), now))
+                .ledger_step(|l| {
+                    l.capture(format!("hold-{key}").into(), now)
+                        .map(|r| r.to_redemption())
+                })
                 .ok()
                 .filter(|r| !r.repeated)
                 .map(|r| r.entries.into()),
@@ -338,7 +344,9 @@ fn debt_paid_by_an_award_is_counted_once() {
         )
     };
     p.apply(&mut l, &buy(1, 0)).unwrap();
-    l.redeem("order".into(), 80, at(1)).unwrap();
+    l.redeem("order".into(), 80, at(1))
+        .map(|r| r.to_redemption())
+        .unwrap();
     p.reverse(
         &mut l,
         "refund".into(),

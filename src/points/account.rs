@@ -10,6 +10,7 @@ use super::earn::{Earned, Noting};
 use super::fields::field_readers;
 use super::ledger::{Ledger, Lot, OperationKey};
 use super::program::{Program, ProgramError, ProgramSpec};
+use super::remembered::Redeemed;
 use super::reversal::{Portion, Reversal, Unreversed};
 use super::statement::Entry;
 use super::streak::{
@@ -577,14 +578,22 @@ impl Account {
         Ok(out)
     }
 
-    /// [`Ledger::redeem`] through [`Account::ledger_step`].
+    /// [`Ledger::redeem`], bumping the account's version if it spent
+    /// (as [`Account::ledger_step`] does; the result is lent by the
+    /// ledger, which a step cannot return).
     pub fn redeem(
         &mut self,
         key: OperationKey,
         points: u64,
         now: DateTime<Utc>,
-    ) -> Result<super::Redemption, PointsError> {
-        self.ledger_step(|l| l.redeem(key, points, now))
+    ) -> Result<Redeemed<'_>, PointsError> {
+        let version = self.version.checked_add(1).ok_or(PointsError::Overflow)?;
+        let redeemed = self.ledger.redeem(key, points, now)?;
+        // A first redemption changes the ledger; a repeat changes nothing.
+        if !redeemed.repeated() {
+            self.version = version;
+        }
+        Ok(redeemed)
     }
 
     #[inline]

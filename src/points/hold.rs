@@ -3,11 +3,9 @@
 //! back ([`Ledger::release`]).
 
 use super::PointsError;
-use super::entry_list::EntryList;
-use super::ledger::{
-    Ledger, MAX_OPEN_HOLDS, OperationKey, Redemption, Remembered, Spent, Taken, TakenList,
-};
+use super::ledger::{Ledger, MAX_OPEN_HOLDS, OperationKey, Remembered, Spent, Taken, TakenList};
 use super::rare_list::RareList;
+use super::remembered::Redeemed;
 use super::statement::{Entry, EntryKind};
 use crate::id::EventId;
 use chrono::{DateTime, Utc};
@@ -49,7 +47,7 @@ use serde::{Deserialize, Serialize};
 /// or charges them as owed. If the hold is released, they expire and are
 /// written off; if it is captured, the capture takes the member's other
 /// points for them, as far as there are, as the reversal would have after
-/// a capture (its [`Redemption::entries`] say so).
+/// a capture (its [`Redeemed::entries`] say so).
 ///
 /// So, under every policy, closing a hold before or after the reversal of
 /// the award it holds points of leaves the same points in lots, debt, and
@@ -214,7 +212,8 @@ impl Ledger {
     }
 
     /// Spends an open hold's points, whatever their lots' expiry (they were
-    /// reserved in time). Returns the redemption, keyed by the hold's key.
+    /// reserved in time). Returns the redemption, keyed by the hold's key,
+    /// lent from the ledger as [`Ledger::redeem`]'s is.
     ///
     /// Errors, which change nothing: no hold with this key
     /// ([`PointsError::UnknownHold`]; [`PointsError::KeyReused`] if another
@@ -224,14 +223,17 @@ impl Ledger {
         &mut self,
         key: OperationKey,
         now: DateTime<Utc>,
-    ) -> Result<Redemption, PointsError> {
-        let index = match self.closed(&key, |r| match r {
-            Remembered::Capture(c) => Some(c.again(|key| EntryKind::Captured { key })),
-            _ => None,
-        })? {
-            Closed::Again(first) => return Ok(first),
-            Closed::Open(index) => index,
-        };
+    ) -> Result<Redeemed<'_>, PointsError> {
+        let index =
+            match self.closed(&key, |r| matches!(r, Remembered::Capture(_)).then_some(()))? {
+                Closed::Again(()) => {
+                    return self.lend(
+                        |op| matches!(op, Remembered::Capture(_)) && op.key() == &key,
+                        true,
+                    );
+                }
+                Closed::Open(index) => index,
+            };
         let Some(hold) = self.holds.get(index) else {
             return Err(PointsError::UnknownHold { key });
         };
@@ -248,27 +250,14 @@ impl Ledger {
         self.held = held;
         self.redeemed = redeemed;
         self.version = version;
-        let mut entries = EntryList::from(Entry {
-            at: now,
-            points,
-            kind: EntryKind::Captured { key: key.clone() },
-        });
-        for entry in self.claw(claws, now) {
-            entries.push(entry);
-        }
-        let result = Redemption {
-            key,
-            points,
-            at: now,
-            taken: hold.taken,
-            entries,
-            repeated: false,
-        };
-        self.write(&result.entries);
+        let reclaimed: RareList<Entry> = self.claw(claws, now).into_iter().collect();
+        let spent = Spent::new(key, points, now, hold.taken, reclaimed);
+        let captured = Redeemed::new(&spent, true, false);
+        self.write(&captured.entries());
         self.lots.retain(|l| l.remaining > 0 || l.held > 0);
         self.trim_held_marks();
-        self.remember(Remembered::Capture(Spent::of(&result)));
-        Ok(result)
+        self.remember(Remembered::Capture(spent));
+        self.lend(|_| true, false)
     }
 
     /// Returns an open hold's points to their lots; points whose lot expired
@@ -1038,6 +1027,7 @@ mod tests {
         assert_conserved(&l, t(1));
         let c = l
             .capture("order".into(), t(2))
+            .map(|r| r.to_redemption())
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!((c.points, c.taken.clone()), (60, h.taken));
         assert_eq!((l.held(), l.redeemed(), l.holds().len()), (0, 60, 0));
@@ -1047,6 +1037,7 @@ mod tests {
         let snapshot = json(&l);
         let again = l
             .capture("order".into(), t(3))
+            .map(|r| r.to_redemption())
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_retry_of(&again, &c);
         assert_eq!(
@@ -1086,13 +1077,13 @@ mod tests {
         let snapshot = json(&l);
         assert!(l.release("order".into(), t(3)).is_ok_and(|r| r.repeated));
         assert_eq!(
-            l.capture("order".into(), t(3)),
+            l.capture("order".into(), t(3)).map(|r| r.to_redemption()),
             Err(PointsError::HoldClosed {
                 key: "order".into()
             })
         );
         assert_eq!(
-            l.capture("nope".into(), t(3)),
+            l.capture("nope".into(), t(3)).map(|r| r.to_redemption()),
             Err(PointsError::UnknownHold { key: "nope".into() })
         );
         assert_eq!(json(&l), snapshot);
@@ -1119,7 +1110,11 @@ mod tests {
         assert_eq!((l.available(), l.held(), l.lots().len()), (0, 60, 1));
         assert_conserved(&l, late);
         // Capture spends held points whatever the clock says.
-        assert!(l.capture("a".into(), late).is_ok_and(|c| c.points == 30));
+        assert!(
+            l.capture("a".into(), late)
+                .map(|r| r.to_redemption())
+                .is_ok_and(|c| c.points == 30)
+        );
         // Release returns them to an expired lot: they expire at once.
         let r = l
             .release("b".into(), late)
@@ -1176,7 +1171,9 @@ mod tests {
         assert_eq!(l.hold("zero".into(), 0, t(2)), Err(PointsError::ZeroRedeem));
         // A redeem under an open hold's key is refused.
         assert_eq!(
-            l.redeem("h1".into(), 1, t(2)).map(|_| ()),
+            l.redeem("h1".into(), 1, t(2))
+                .map(|r| r.to_redemption())
+                .map(|_| ()),
             Err(PointsError::KeyReused { key: "h1".into() })
         );
         assert_eq!(json(&l), snapshot_after);
@@ -1312,10 +1309,14 @@ mod tests {
             assert!(r.is_ok_and(|r| (r.taken_back, r.owed) == (40, 60)));
             if !capture_first {
                 let c = l.capture("order".into(), day(5));
-                assert!(c.is_ok_and(|c| c.points == 60));
+                assert!(c.is_ok_and(|c| c.points() == 60));
                 // A retried capture changes nothing.
                 let snapshot = json(&l);
-                assert!(l.capture("order".into(), day(6)).is_ok_and(|c| c.repeated));
+                assert!(
+                    l.capture("order".into(), day(6))
+                        .map(|r| r.to_redemption())
+                        .is_ok_and(|c| c.repeated)
+                );
                 assert_eq!(json(&l), snapshot);
             }
             assert!(l.owed_held.is_empty());
@@ -1361,9 +1362,12 @@ mod tests {
                     let close = |l: &mut Ledger| match capture {
                         true => {
                             let first = l.capture("order".into(), day(3));
-                            let first = first.unwrap_or_else(|e| unreachable!("{e}"));
+                            let first = first
+                                .unwrap_or_else(|e| unreachable!("{e}"))
+                                .to_redemption();
                             let again = l.capture("order".into(), day(4));
-                            assert_retry_of(&again.unwrap_or_else(|e| unreachable!("{e}")), &first);
+                            let again = again.unwrap_or_else(|e| unreachable!("{e}"));
+                            assert_retry_of(&again.to_redemption(), &first);
                         }
                         false => assert!(l.release("order".into(), day(3)).is_ok()),
                     };

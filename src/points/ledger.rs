@@ -12,6 +12,7 @@ use super::fields::field_readers;
 use super::hold::{HeldClaim, Hold};
 use super::inline_deque::InlineDeque;
 use super::rare_list::RareList;
+use super::remembered::Redeemed;
 pub(crate) use super::remembered::{Remembered, Spent};
 use super::reversal::{Clawback, Reversal, Unreversed};
 use super::statement::{self, DEFAULT_STATEMENT_ENTRIES, Entry, EntryKind};
@@ -180,7 +181,8 @@ impl fmt::Display for OperationKey {
     }
 }
 
-/// The result of a redeem, or of capturing a hold.
+/// The result of a redeem, or of capturing a hold, as a value of its own:
+/// what [`Redeemed::to_redemption`] copies out of the ledger.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Redemption {
     /// The operation's key.
@@ -813,8 +815,9 @@ impl Ledger {
     /// earning order), using only lots spendable at `now`
     /// (past their pending period, not expired).
     ///
-    /// Repeating a `key` returns the first result (marked
-    /// [`repeated`](Redemption::repeated)) and changes nothing, even if
+    /// The result is lent from the ledger, which keeps it to answer a retry
+    /// (see [`Redeemed`]). Repeating a `key` returns the first result
+    /// (marked [`repeated`](Redeemed::repeated)) and changes nothing, even if
     /// `points` differs; a key remembered for another kind of operation is
     /// [`PointsError::KeyReused`]. Zero points or too few spendable points
     /// are errors that change nothing.
@@ -823,68 +826,70 @@ impl Ledger {
         key: OperationKey,
         points: u64,
         now: DateTime<Utc>,
-    ) -> Result<Redemption, PointsError> {
-        // The step fills in a result it is handed, lots and entry written
-        // where they stay: built inside it from parts and returned, the
-        // result was copied on the way out, and a copy of a value just
-        // written stalls, its wide reads waiting for the narrow writes that
-        // built it. (Inlining this front into callers measured no faster,
-        // and it grew the simulation's loop over events, which can spend.)
-        let mut result = Redemption {
-            key,
-            points,
-            at: now,
-            taken: TakenList::new(),
-            entries: EntryList::new(),
-            repeated: false,
-        };
-        self.redeem_into(&mut result)?;
-        Ok(result)
-    }
-
-    /// [`Ledger::redeem`] on a result holding its key, points and instant,
-    /// no lots and no entries; on success it is the redemption.
-    #[inline(never)]
-    fn redeem_into(&mut self, r: &mut Redemption) -> Result<(), PointsError> {
+    ) -> Result<Redeemed<'_>, PointsError> {
         // A ledger that remembers nothing and holds nothing cannot know the
         // key: most redemptions skip the search.
         if !(self.operations.is_vacant() && self.holds.is_empty())
-            && let Some(first) = self.recall(&r.key, |op| match op {
-                Remembered::Redeem(first) => Some(first),
-                _ => None,
-            })?
+            && self
+                .recall(&key, |op| matches!(op, Remembered::Redeem(_)).then_some(()))?
+                .is_some()
         {
-            *r = first.again(|key| EntryKind::Redeemed { key });
-            return Ok(());
+            return self.lend(
+                |op| matches!(op, Remembered::Redeem(_)) && op.key() == &key,
+                true,
+            );
         }
-        let (points, now) = (r.points, r.at);
         let (available, version) = self.check_spend(points, now)?;
         let redeemed = self
             .redeemed
             .checked_add(points)
             .ok_or(PointsError::Overflow)?;
-        self.take_into(&mut r.taken, points, now, false);
+        let mut taken = TakenList::new();
+        self.take_into(&mut taken, points, now, false);
         self.available = available;
         self.redeemed = redeemed;
         self.version = version;
-        r.entries = EntryList::from(Entry {
-            at: now,
-            points,
-            kind: EntryKind::Redeemed { key: r.key.clone() },
-        });
         if self.statement_limit > 0 {
-            self.write(&r.entries);
+            let entry = Entry {
+                at: now,
+                points,
+                kind: EntryKind::Redeemed { key: key.clone() },
+            };
+            statement::append(
+                &mut self.statement,
+                self.statement_limit,
+                std::iter::once(entry),
+            );
         }
-        // The entry is implied by the result, so the remembered copy does
-        // without it; the lots it took are inline, so the copy allocates
-        // nothing. The first operation a ledger remembers is written
-        // straight into its inline slot.
+        // The entry is implied by the rest, so the remembered result does
+        // without it; the lots it took are inline, so it allocates nothing.
+        // The first operation a ledger remembers is written straight into
+        // its inline slot.
+        let spent = Spent::new(key, points, now, taken, RareList::default());
         if self.operations.is_vacant() {
-            self.operations.fill(Remembered::Redeem(Spent::of(r)));
+            self.operations.fill(Remembered::Redeem(spent));
         } else {
-            self.remember(Remembered::Redeem(Spent::of(r)));
+            self.remember(Remembered::Redeem(spent));
         }
-        Ok(())
+        self.lend(|_| true, false)
+    }
+
+    /// The newest remembered redemption or capture that `found` accepts,
+    /// lent as the result of the call that made it (`repeated`: false) or
+    /// of one that repeated it. Only called where one was just remembered
+    /// or found.
+    pub(crate) fn lend(
+        &self,
+        found: impl Fn(&Remembered) -> bool,
+        repeated: bool,
+    ) -> Result<Redeemed<'_>, PointsError> {
+        match self.operations.iter().rev().find(|op| found(op)) {
+            Some(Remembered::Redeem(spent)) => Ok(Redeemed::new(spent, false, repeated)),
+            Some(Remembered::Capture(spent)) => Ok(Redeemed::new(spent, true, repeated)),
+            _ => Err(PointsError::Inconsistent {
+                what: "the redemption to return is not remembered",
+            }),
+        }
     }
 
     /// Finds what an earlier operation with `key` returned, if `pick`
@@ -1537,7 +1542,7 @@ mod tests {
         // Redeem skips pending points until the window ends.
         let snapshot = json(&l);
         assert_eq!(
-            l.redeem("r".into(), 11, before),
+            l.redeem("r".into(), 11, before).map(|r| r.to_redemption()),
             Err(PointsError::Insufficient {
                 requested: 11,
                 spendable: 10
@@ -1545,7 +1550,7 @@ mod tests {
         );
         assert_eq!(json(&l), snapshot);
         let r = l.redeem("r".into(), 11, end);
-        assert_eq!(r.map(|r| r.points), Ok(11));
+        assert_eq!(r.map(|r| r.points()), Ok(11));
         assert_conserved(&l, end);
     }
 
@@ -1698,6 +1703,7 @@ mod tests {
         // The pending purchase lot is skipped; the first visit lot empties.
         let r = l
             .redeem("r".into(), 15, t(3))
+            .map(|r| r.to_redemption())
             .unwrap_or_else(|e| unreachable!("{e}"));
         let taken: Vec<(u64, u64)> = r.taken.iter().map(|t| (t.lot, t.points)).collect();
         assert_eq!(taken, [(1, 10), (2, 5)]);
@@ -1739,6 +1745,7 @@ mod tests {
         );
         let r = l
             .redeem("r".into(), 7, t(2))
+            .map(|r| r.to_redemption())
             .unwrap_or_else(|e| unreachable!("{e}"));
         let taken: Vec<(u64, u64)> = r.taken.iter().map(|t| (t.lot, t.points)).collect();
         assert_eq!(taken, [(2, 3), (5, 3), (1, 1)]);
@@ -1765,6 +1772,7 @@ mod tests {
             earn(&p, &mut l, &visits);
             let r = l
                 .redeem("r".into(), points, t(5))
+                .map(|r| r.to_redemption())
                 .unwrap_or_else(|e| unreachable!("{e}"));
             let taken: Vec<(u64, u64)> = r.taken.iter().map(|t| (t.lot, t.points)).collect();
             assert_eq!(taken, expected, "{points}");
@@ -1774,6 +1782,7 @@ mod tests {
             assert_conserved(&l, t(5));
             let again = l
                 .redeem("r".into(), 1, t(6))
+                .map(|r| r.to_redemption())
                 .unwrap_or_else(|e| unreachable!("{e}"));
             assert_retry_of(&again, &r);
         }
@@ -1784,6 +1793,7 @@ mod tests {
         assert!(l.hold("h".into(), 5, t(5)).is_ok());
         let r = l
             .redeem("r".into(), 8, t(6))
+            .map(|r| r.to_redemption())
             .unwrap_or_else(|e| unreachable!("{e}"));
         let taken: Vec<(u64, u64)> = r.taken.iter().map(|t| (t.lot, t.points)).collect();
         assert_eq!(taken, [(0, 5), (1, 3)]);
@@ -1831,11 +1841,13 @@ mod tests {
         earn(&p, &mut l, &[visit(1, t(0))]);
         let first = l
             .redeem("k".into(), 10, t(1))
+            .map(|r| r.to_redemption())
             .unwrap_or_else(|e| unreachable!("{e}"));
         let snapshot = json(&l);
         // The same key again returns the first result, whatever it asks now.
         let again = l
             .redeem("k".into(), 50, t(2))
+            .map(|r| r.to_redemption())
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_retry_of(&again, &first);
         assert_eq!(json(&l), snapshot);
@@ -1853,7 +1865,10 @@ mod tests {
             .map(|_| ()),
             reused
         );
-        assert_eq!(l.redeem("z".into(), 0, t(2)), Err(PointsError::ZeroRedeem));
+        assert_eq!(
+            l.redeem("z".into(), 0, t(2)).map(|r| r.to_redemption()),
+            Err(PointsError::ZeroRedeem)
+        );
         assert_eq!(json(&l), snapshot);
     }
 
@@ -1864,6 +1879,7 @@ mod tests {
         earn(&p, &mut l, &[visit(1, t(0))]);
         let first = l
             .redeem("k".into(), 10, t(1))
+            .map(|r| r.to_redemption())
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(first.entries.len(), 1);
         // The remembered copy leaves the entry out, and rebuilds it.
@@ -1873,6 +1889,7 @@ mod tests {
         for ledger in [&mut l, &mut back] {
             let again = ledger
                 .redeem("k".into(), 10, t(2))
+                .map(|r| r.to_redemption())
                 .unwrap_or_else(|e| unreachable!("{e}"));
             assert!(again.repeated);
             assert_eq!(again.entries, first.entries);
@@ -1886,6 +1903,7 @@ mod tests {
         earn(&p, &mut l, &[visit(1, t(0))]);
         let r = l
             .redeem("k".into(), 10, t(1))
+            .map(|r| r.to_redemption())
             .unwrap_or_else(|e| unreachable!("{e}"));
         let entry = Entry {
             at: t(1),
@@ -1921,13 +1939,18 @@ mod tests {
             &[visit(1, t(0)), visit(2, t(1)), purchase(3, 100, t(2))],
         );
         assert_eq!(
-            l.redeem("r".into(), 21, t(3)),
+            l.redeem("r".into(), 21, t(3)).map(|r| r.to_redemption()),
             Err(PointsError::Insufficient {
                 requested: 21,
                 spendable: 20
             })
         );
-        assert_eq!(l.redeem("r".into(), 20, t(3)).map(|r| r.points), Ok(20));
+        assert_eq!(
+            l.redeem("r".into(), 20, t(3))
+                .map(|r| r.to_redemption())
+                .map(|r| r.points),
+            Ok(20)
+        );
     }
 
     #[test]
@@ -1937,12 +1960,12 @@ mod tests {
         earn(&p, &mut l, &[visit(1, t(0))]);
         for i in 0..=REMEMBERED_KEYS {
             let r = l.redeem(format!("k{i}").into(), 1, t(1));
-            assert!(r.is_ok_and(|r| !r.repeated));
+            assert!(r.is_ok_and(|r| !r.repeated()));
         }
         assert_eq!(l.operations.len(), REMEMBERED_KEYS);
         // The first key is forgotten: a retry runs again.
         let again = l.redeem("k0".into(), 1, t(1));
-        assert!(again.is_ok_and(|r| !r.repeated));
+        assert!(again.is_ok_and(|r| !r.repeated()));
         assert_eq!(l.redeemed(), REMEMBERED_KEYS as u64 + 2);
     }
 
@@ -1953,7 +1976,7 @@ mod tests {
         earn(&p, &mut l, &[visit(1, t(0))]);
         for i in 0..REMEMBERED_KEYS + 6 {
             let r = l.redeem(format!("k{i}").into(), 1, t(1));
-            assert!(r.is_ok_and(|r| !r.repeated));
+            assert!(r.is_ok_and(|r| !r.repeated()));
         }
         // As a ledger stored with more remembered operations than it keeps
         // reads back (by hand, or by a build that kept more).
@@ -1969,7 +1992,7 @@ mod tests {
         let mut l: Ledger = serde_json::from_value(stored).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(l.operations.len(), 2 * REMEMBERED_KEYS);
         let r = l.redeem("new".into(), 1, t(1));
-        assert!(r.is_ok_and(|r| !r.repeated));
+        assert!(r.is_ok_and(|r| !r.repeated()));
         // The newest REMEMBERED_KEYS are kept, the rest forgotten.
         assert_eq!(l.operations.len(), REMEMBERED_KEYS);
         let newest: Vec<String> = l.operations.iter().map(|op| op.key().to_string()).collect();

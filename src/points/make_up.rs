@@ -496,6 +496,7 @@ mod tests {
         let mut l = p.new_ledger();
         earn(&p, &mut l, &[purchase(1, 80, t(0)), purchase(2, 50, t(1))]);
         l.redeem("order".into(), 100, t(2))
+            .map(|r| r.to_redemption())
             .unwrap_or_else(|e| unreachable!("{e}"));
         let r = undo(&p, &mut l, 1, t(10));
         // 80 owed, then 30 made up pay 30 of it.

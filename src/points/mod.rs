@@ -137,8 +137,8 @@
 //! // Spend 25 points on a coupon; retrying the same order changes nothing.
 //! let now = t0 + TimeDelta::days(1);
 //! let spent = ledger.redeem("order-1".into(), 25, now)?;
-//! assert_eq!(spent.points, 25);
-//! assert!(ledger.redeem("order-1".into(), 25, now)?.repeated);
+//! assert_eq!(spent.points(), 25);
+//! assert!(ledger.redeem("order-1".into(), 25, now)?.repeated());
 //! assert_eq!(ledger.available(), 14);
 //!
 //! // A year later the rest expires.
@@ -196,6 +196,7 @@ pub use limits::{Cap, CapHit, CapMode, CapPeriod};
 pub use make_up::MadeUp;
 pub use multiplier::Multiplier;
 pub use program::{Program, ProgramError, ProgramSpec};
+pub use remembered::Redeemed;
 pub use reversal::{Clawback, Portion, Reversal, ReversedAward};
 pub use rule::{Reward, Rounding, RuleSpec};
 pub use simulate::{

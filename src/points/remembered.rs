@@ -62,42 +62,161 @@ pub(crate) struct Spent {
 }
 
 impl Spent {
-    /// What to remember of `r`, a first result.
+    /// What to remember of a first result: the entries after its
+    /// implied one are `reclaimed`.
     #[inline(always)]
-    pub(crate) fn of(r: &Redemption) -> Spent {
+    pub(crate) fn new(
+        key: OperationKey,
+        points: u64,
+        at: DateTime<Utc>,
+        taken: TakenList,
+        reclaimed: RareList<Entry>,
+    ) -> Spent {
         Spent {
-            key: r.key.clone(),
-            points: r.points,
-            at: r.at,
-            taken: r.taken.clone(),
+            key,
+            points,
+            at,
+            taken,
             repeated: false,
-            // A redemption has one entry: a length to compare, no more.
-            reclaimed: match r.entries.get(1..) {
-                Some(more) if !more.is_empty() => more.iter().cloned().collect(),
-                _ => RareList::default(),
-            },
+            reclaimed,
         }
     }
 
-    /// The result it stands for, marked repeated, with its entry: `kind`
-    /// names the operation (redeemed or captured) under the key.
-    pub(crate) fn again(&self, kind: fn(OperationKey) -> EntryKind) -> Redemption {
+    /// What to remember of `r`, a first result.
+    #[cfg(test)]
+    pub(crate) fn of(r: &Redemption) -> Spent {
+        Spent::new(
+            r.key.clone(),
+            r.points,
+            r.at,
+            r.taken.clone(),
+            r.entries.iter().skip(1).cloned().collect(),
+        )
+    }
+}
+
+/// A redemption or a capture as its ledger remembers it, lent to the call
+/// that made it (or repeated it): what [`Ledger::redeem`] and
+/// [`Ledger::capture`] return.
+///
+/// The ledger keeps every redemption to answer a retry with the same key,
+/// so the call lends that copy instead of building a second one for the
+/// caller: copying the key, the lots and the statement entry, only for most
+/// callers to drop them, was most of a redemption's work. Read what you
+/// need while the borrow lasts, or take an owned copy with
+/// [`Redeemed::to_redemption`].
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use growthkit::points::{OperationKey, ProgramSpec};
+/// use growthkit::{Event, EventId, EventKind, UserId};
+///
+/// let program = serde_json::from_str::<ProgramSpec>(r#"{
+///     "utc_offset": "+08:00",
+///     "rules": [{ "name": "check_in", "on": "check_in", "reward": { "type": "fixed", "points": 20 } }]
+/// }"#)?.validate()?;
+/// let at = Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap();
+/// let mut ledger = program.new_ledger();
+/// let check_in = EventKind::CheckIn { community: None };
+/// program.apply(&mut ledger, &Event::new(EventId(1), UserId(7), at, check_in))?;
+///
+/// let first = ledger.redeem(OperationKey::from("order-1"), 15, at)?.to_redemption();
+/// assert_eq!((first.points, first.taken.len(), first.repeated), (15, 1, false));
+/// assert_eq!(first.entries[0].to_string(), "2026-03-01 01:00:00 UTC −15 redeemed order-1");
+///
+/// // A retry lends the first result again, marked repeated; nothing changes.
+/// let again = ledger.redeem(OperationKey::from("order-1"), 15, at)?;
+/// assert!(again.repeated());
+/// assert_eq!(again.points(), 15);
+/// assert_eq!(ledger.spendable(at), 5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Redeemed<'a> {
+    spent: &'a Spent,
+    captured: bool,
+    repeated: bool,
+}
+
+impl<'a> Redeemed<'a> {
+    /// `spent` as remembered under a redemption (`captured` false) or a
+    /// capture.
+    pub(crate) fn new(spent: &'a Spent, captured: bool, repeated: bool) -> Redeemed<'a> {
+        Redeemed {
+            spent,
+            captured,
+            repeated,
+        }
+    }
+
+    /// The operation's key.
+    pub fn key(&self) -> &'a OperationKey {
+        &self.spent.key
+    }
+
+    /// Points spent.
+    pub fn points(&self) -> u64 {
+        self.spent.points
+    }
+
+    /// When.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.spent.at
+    }
+
+    /// Which lots paid, earliest-expiring first.
+    pub fn taken(&self) -> &'a TakenList {
+        &self.spent.taken
+    }
+
+    /// `true` when this is the result of an earlier call with the same key;
+    /// nothing changed this time.
+    pub fn repeated(&self) -> bool {
+        self.repeated
+    }
+
+    /// Whether it is the result of capturing a hold rather than of a
+    /// redemption.
+    pub fn captured(&self) -> bool {
+        self.captured
+    }
+
+    /// The statement entries it wrote: one, and for a capture, those of
+    /// points it took back for a reversal (see [`Hold`](super::Hold)).
+    /// Built on each call: the ledger keeps the first one implied.
+    pub fn entries(&self) -> EntryList {
+        let key = self.spent.key.clone();
         let mut entries = EntryList::from(Entry {
-            at: self.at,
-            points: self.points,
-            kind: kind(self.key.clone()),
+            at: self.spent.at,
+            points: self.spent.points,
+            kind: if self.captured {
+                EntryKind::Captured { key }
+            } else {
+                EntryKind::Redeemed { key }
+            },
         });
-        for entry in self.reclaimed.iter() {
+        for entry in self.spent.reclaimed.iter() {
             entries.push(entry.clone());
         }
+        entries
+    }
+
+    /// An owned copy, to keep past the borrow of the ledger.
+    pub fn to_redemption(&self) -> Redemption {
         Redemption {
-            key: self.key.clone(),
-            points: self.points,
-            at: self.at,
-            taken: self.taken.clone(),
-            entries,
-            repeated: true,
+            key: self.spent.key.clone(),
+            points: self.spent.points,
+            at: self.spent.at,
+            taken: self.spent.taken.clone(),
+            entries: self.entries(),
+            repeated: self.repeated,
         }
+    }
+}
+
+impl PartialEq<Redemption> for Redeemed<'_> {
+    fn eq(&self, other: &Redemption) -> bool {
+        self.to_redemption() == *other
     }
 }
 
@@ -161,7 +280,7 @@ mod tests {
         let Remembered::Capture(spent) = back else {
             unreachable!("a capture")
         };
-        let again = spent.again(|key| EntryKind::Captured { key });
+        let again = Redeemed::new(&spent, true, true).to_redemption();
         assert!(again.repeated);
         assert_eq!(
             Redemption {
@@ -241,8 +360,8 @@ mod reference {
             let back: Remembered = serde_json::from_str(&json).unwrap_or_else(|e| unreachable!("{e}"));
             prop_assert_eq!(&back, &op);
             let again = match &back {
-                Remembered::Redeem(s) => s.again(|key| EntryKind::Redeemed { key }),
-                Remembered::Capture(s) => s.again(|key| EntryKind::Captured { key }),
+                Remembered::Redeem(s) => Redeemed::new(s, false, true).to_redemption(),
+                Remembered::Capture(s) => Redeemed::new(s, true, true).to_redemption(),
                 _ => unreachable!("a redemption or a capture"),
             };
             prop_assert!(again.repeated);

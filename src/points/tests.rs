@@ -199,7 +199,7 @@ fn expiry_exactly_at_the_instant() {
     assert_eq!(l.spendable(due - TimeDelta::milliseconds(1)), 10);
     assert_eq!(l.spendable(due), 0);
     assert_eq!(
-        l.redeem("k".into(), 1, due),
+        l.redeem("k".into(), 1, due).map(|r| r.to_redemption()),
         Err(PointsError::Insufficient {
             requested: 1,
             spendable: 0
@@ -227,6 +227,7 @@ fn redeem_spends_earliest_expiring_first_and_is_idempotent() {
     let _ = p.apply(&mut l, &lesson(3, at(1, 2)));
     let r = l
         .redeem("order".into(), 20, at(2, 0))
+        .map(|r| r.to_redemption())
         .unwrap_or_else(|e| unreachable!("{e}"));
     let order: Vec<(&str, u64)> = r
         .taken
@@ -237,6 +238,7 @@ fn redeem_spends_earliest_expiring_first_and_is_idempotent() {
     let before = l.clone();
     let again = l
         .redeem("order".into(), 999, at(3, 0))
+        .map(|r| r.to_redemption())
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert!(again.repeated);
     assert_eq!((again.points, again.at), (20, at(2, 0)));
@@ -251,14 +253,15 @@ fn insufficient_balance_changes_nothing() {
     let _ = p.apply(&mut l, &lesson(1, at(1, 0)));
     let before = l.clone();
     assert_eq!(
-        l.redeem("k".into(), 11, at(2, 0)),
+        l.redeem("k".into(), 11, at(2, 0))
+            .map(|r| r.to_redemption()),
         Err(PointsError::Insufficient {
             requested: 11,
             spendable: 10
         })
     );
     assert_eq!(
-        l.redeem("z".into(), 0, at(2, 0)),
+        l.redeem("z".into(), 0, at(2, 0)).map(|r| r.to_redemption()),
         Err(PointsError::ZeroRedeem)
     );
     assert_eq!(l, before);

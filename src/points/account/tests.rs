@@ -693,7 +693,7 @@ fn redeeming_never_changes_the_tier() {
     let tier = a.tier().cloned();
     let version = a.version();
     let spent = a.redeem("order".into(), 200, t(1));
-    assert!(spent.is_ok_and(|r| r.points == 200));
+    assert!(spent.is_ok_and(|r| r.points() == 200));
     assert_eq!(a.tier().cloned(), tier);
     assert_eq!(a.version(), version + 1);
     // A failed redeem changes nothing, version included.
