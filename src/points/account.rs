@@ -565,6 +565,11 @@ impl Account {
     /// [`release`](Ledger::release)) and bumps the account's version if it
     /// changed the ledger. Earning and reversal go through [`Program::earn`]
     /// and [`Program::reverse_in`] instead, so that tiers and badges follow.
+    ///
+    /// The step returns a value of its own, so a capture's lent result is
+    /// copied out (`|l| l.capture(key, now).map(|r| r.to_redemption())`,
+    /// or only what is needed, such as `r.points()`); [`Account::redeem`]
+    /// lends its result directly.
     pub fn ledger_step<T>(
         &mut self,
         step: impl FnOnce(&mut Ledger) -> Result<T, PointsError>,
