@@ -1110,11 +1110,7 @@ mod tests {
         assert_eq!((l.available(), l.held(), l.lots().len()), (0, 60, 1));
         assert_conserved(&l, late);
         // Capture spends held points whatever the clock says.
-        assert!(
-            l.capture("a".into(), late)
-                .map(|r| r.to_redemption())
-                .is_ok_and(|c| c.points == 30)
-        );
+        assert!(l.capture("a".into(), late).is_ok_and(|c| c.points() == 30));
         // Release returns them to an expired lot: they expire at once.
         let r = l
             .release("b".into(), late)
@@ -1171,9 +1167,7 @@ mod tests {
         assert_eq!(l.hold("zero".into(), 0, t(2)), Err(PointsError::ZeroRedeem));
         // A redeem under an open hold's key is refused.
         assert_eq!(
-            l.redeem("h1".into(), 1, t(2))
-                .map(|r| r.to_redemption())
-                .map(|_| ()),
+            l.redeem("h1".into(), 1, t(2)).map(|_| ()),
             Err(PointsError::KeyReused { key: "h1".into() })
         );
         assert_eq!(json(&l), snapshot_after);
@@ -1314,8 +1308,7 @@ mod tests {
                 let snapshot = json(&l);
                 assert!(
                     l.capture("order".into(), day(6))
-                        .map(|r| r.to_redemption())
-                        .is_ok_and(|c| c.repeated)
+                        .is_ok_and(|c| c.repeated())
                 );
                 assert_eq!(json(&l), snapshot);
             }

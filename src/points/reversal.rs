@@ -1064,8 +1064,7 @@ mod tests {
         assert_eq!(r.forgiven, 100);
         assert!(
             l.capture("order".into(), t(4))
-                .map(|r| r.to_redemption())
-                .is_ok_and(|c| c.points == 100)
+                .is_ok_and(|c| c.points() == 100)
         );
         assert_eq!((l.forgiven(), l.redeemed(), l.reversed()), (100, 100, 0));
         assert_conserved(&l, t(4));
