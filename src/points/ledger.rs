@@ -991,15 +991,20 @@ impl Ledger {
     ) {
         debug_assert!(taken.is_empty());
         let mut left = points;
-        // The lots left empty: how many, and where the first one is.
-        let (mut emptied, mut first_emptied) = (0usize, 0usize);
+        // Whether a lot was left empty once one had been removed.
+        let (mut removed, mut emptied_more) = (false, false);
         // The first lot taken waits here for the second, so that the usual
         // list of two is written once, whole: pushing the second moved the
         // first, just written, into a new list of two, and the copy stalled
         // on the writes it read.
         let mut first: Option<Taken> = None;
-        for (i, lot) in self.lots.iter_mut().enumerate() {
+        let mut i = 0;
+        while left > 0 {
+            let Some(lot) = self.lots.get_mut(i) else {
+                break;
+            };
             if lot.remaining == 0 || !lot.spendable_at(now) {
+                i += 1;
                 continue;
             }
             let take = lot.remaining.min(left);
@@ -1009,17 +1014,27 @@ impl Ledger {
                 // Cannot saturate: held + remaining never exceeds the award.
                 lot.held = lot.held.saturating_add(take);
             }
-            if lot.remaining == 0 && lot.held == 0 {
-                if emptied == 0 {
-                    first_emptied = i;
-                }
-                emptied += 1;
-            }
+            let (id, earned_at, expires_at) = (lot.id, lot.earned_at, lot.expires_at);
+            let emptied = lot.remaining == 0 && lot.held == 0;
+            // The first lot left empty (the usual redemption empties the
+            // oldest lot it touches and dips into the next) leaves now, and
+            // its rule's name moves into what it paid: cloned, and dropped
+            // with the lot, the name cost two atomic reference counts,
+            // each waiting for the writes before it. Any other lot left
+            // empty goes in one pass at the end.
+            let rule = if emptied && !removed {
+                removed = true;
+                self.lots.remove(i).rule
+            } else {
+                emptied_more |= emptied;
+                i += 1;
+                lot.rule.clone()
+            };
             let t = Taken {
-                lot: lot.id,
-                rule: lot.rule.clone(),
-                earned_at: lot.earned_at,
-                expires_at: lot.expires_at,
+                lot: id,
+                rule,
+                earned_at,
+                expires_at,
                 points: take,
             };
             if !taken.is_empty() {
@@ -1029,21 +1044,12 @@ impl Ledger {
             } else {
                 first = Some(t);
             }
-            if left == 0 {
-                break;
-            }
         }
         if let Some(a) = first {
             *taken = TakenList::one(a);
         }
-        match emptied {
-            0 => {}
-            // The usual redemption empties the oldest lot it touches and
-            // dips into the next: one move of the rest.
-            1 if first_emptied < self.lots.len() => {
-                self.lots.remove(first_emptied);
-            }
-            _ => self.lots.retain(|l| l.remaining > 0 || l.held > 0),
+        if emptied_more {
+            self.lots.retain(|l| l.remaining > 0 || l.held > 0);
         }
     }
 
