@@ -203,6 +203,14 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     /// `price` points for as long as their spendable balance (at the event's
     /// instant) covers it, as if buying a reward of that price the moment
     /// they can afford it. A price of 0 means they never spend.
+    ///
+    /// An event earns points if the program took it (not a duplicate, not
+    /// refused) and a rule awarded it points or, under an account, it
+    /// credited a bonus; points still pending are earned but not spendable,
+    /// so they wait for a later event. Each redemption of `price` counts
+    /// in [`redemptions`](SimulationReport::redemptions). With
+    /// [`reversing_refunds`](Self::reversing_refunds), the member spends
+    /// before the event's refund, if it is one, is reversed.
     pub fn redeeming(mut self, price: u64) -> Self {
         self.price = (price > 0).then_some(price);
         self
@@ -215,6 +223,10 @@ impl<'p, Tz: TimeZone> Simulation<'p, Tz> {
     /// by the share refunded (refund over price, capped at what is left);
     /// the refund that completes the purchase reverses what is left of its
     /// award, so a purchase refunded in parts is reversed whole.
+    /// Only events the program took count: a duplicate or a refused (too
+    /// late, failed) purchase is not remembered, and such a refund reverses
+    /// nothing and is not counted; "earlier" is earlier among the user's
+    /// events in the log's order.
     /// A refund with no such purchase, or whose purchase earned nothing the
     /// ledger remembers ([`LedgerPolicy::reversible_awards`](crate::points::LedgerPolicy::reversible_awards)
     /// of 0 remembers nothing), is counted in

@@ -81,12 +81,15 @@ pub struct SimulationReport {
     /// the program's liability.
     pub outstanding: u64,
     /// Of `outstanding`, points still in their pending period at `as_of`.
+    /// The whole log is run (see [`Simulation::new`](super::Simulation::new)):
+    /// points earned by an event after `as_of` cannot be spent at `as_of`,
+    /// so they count here too.
     pub pending: u64,
     /// `outstanding` by the month it is valid through, months in order,
     /// never-expiring points last; months with nothing are left out.
     pub liability: Vec<Liability>,
-    /// The users who earned most, most first, ties by smaller user id;
-    /// users who earned nothing are never listed.
+    /// The users who earned most ([`TopEarner::earned`]), most first, ties
+    /// by smaller user id; users who earned nothing are never listed.
     pub top_earners: Vec<TopEarner>,
     /// How many top earners the report keeps.
     pub top_n: usize,
@@ -195,7 +198,9 @@ pub struct Liability {
 pub struct TopEarner {
     /// The user.
     pub user: UserId,
-    /// Points they earned.
+    /// Points issued to them, by rules and bonuses (as
+    /// [`SimulationReport::issued`]): what they earned, before what they
+    /// redeemed, lost to expiry or had reversed.
     pub earned: u64,
 }
 
