@@ -991,7 +991,8 @@ impl Ledger {
     ) {
         debug_assert!(taken.is_empty());
         let mut left = points;
-        // Whether a lot was left empty once one had been removed.
+        // Whether the first lot left empty was removed, and whether another
+        // was left empty after it.
         let (mut removed, mut emptied_more) = (false, false);
         // The first lot taken waits here for the second, so that the usual
         // list of two is written once, whole: pushing the second moved the
