@@ -128,6 +128,9 @@ impl Spent {
 /// let again = ledger.redeem(OperationKey::from("order-1"), 15, at)?;
 /// assert!(again.repeated());
 /// assert_eq!(again.points(), 15);
+/// // It serializes as the owned redemption does.
+/// let json = serde_json::to_value(&again)?;
+/// assert_eq!((json["points"].as_u64(), json["repeated"].as_bool()), (Some(15), Some(true)));
 /// assert_eq!(ledger.spendable(at), 5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -211,6 +214,14 @@ impl<'a> Redeemed<'a> {
             entries: self.entries(),
             repeated: self.repeated,
         }
+    }
+}
+
+/// Serialized as the [`Redemption`] it lends, so a host can answer with it
+/// as it is.
+impl Serialize for Redeemed<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_redemption().serialize(serializer)
     }
 }
 
