@@ -80,7 +80,9 @@ impl EventLog {
         }
     }
 
-    /// Every user with their events, in slot order.
+    /// Every user with their events, in slot order: users in order of first
+    /// appearance in the events given, each user's events in their order.
+    /// A user appears only with at least one event.
     pub fn runs(&self) -> impl ExactSizeIterator<Item = (UserId, &[Event])> + '_ {
         self.index
             .users()
@@ -101,7 +103,8 @@ impl EventLog {
             .unwrap_or_default()
     }
 
-    /// All events, grouped by user.
+    /// All events, grouped by user: the runs of [`runs`](Self::runs), one
+    /// after another.
     pub fn events(&self) -> &[Event] {
         &self.events
     }

@@ -108,13 +108,18 @@ pub trait VersionedStore<K, V: Versioned> {
     fn load(&self, key: &K) -> Result<Option<V>, Self::Error>;
 
     /// Stores `value` under `key` if the stored version is `expected`
-    /// (`None`: only if no value is stored). On a conflict nothing is written.
+    /// (`None`: only if no value is stored). On a conflict nothing is written,
+    /// and the error names both `expected` and the version `found` (`None`:
+    /// no value is stored).
     ///
     /// A value that replaces a stored one must carry a greater version than
     /// `expected` ([`check_newer`], [`SaveError::NotNewer`]): otherwise a
     /// caller that changed a value without bumping its version, and a stale
     /// writer still holding that version, could both save, and the first
-    /// change would be lost unseen.
+    /// change would be lost unseen. That check comes first, so a value not
+    /// above `Some(expected)` is refused as [`SaveError::NotNewer`] whatever
+    /// is stored; a value saved with `expected` `None` (a new one) may carry
+    /// any version, 0 included. Every refusal writes nothing.
     fn save(&self, key: &K, value: &V, expected: Option<u64>)
     -> Result<(), SaveError<Self::Error>>;
 }
@@ -147,22 +152,31 @@ pub enum UpdateError<S, E> {
     /// The stored value's version is at `u64::MAX` (only a value made by
     /// hand, or read from edited JSON, gets there): versions saturate, so
     /// compare-and-swap could no longer tell a change from none, nor one
-    /// writer from another. Nothing was changed or saved.
+    /// writer from another. `change` was not run on that value and nothing
+    /// was saved. Found on a retry (another writer saved `u64::MAX` since
+    /// the previous attempt), it ends the retries.
     #[error("the stored value's version is exhausted (u64::MAX): it cannot be updated safely")]
     VersionExhausted,
 }
 
 /// Loads `key` (or starts from `fresh()`), applies `change`, and saves with
 /// compare-and-swap, retrying up to `attempts` times (at least once) when
-/// another writer wins the race. Returns what `change` returned on the
-/// attempt that saved.
+/// another writer wins the race ([`SaveError::Conflict`]). Returns what
+/// `change` returned on the last attempt: the one that saved, or the one
+/// that left nothing to save. When every attempt meets a conflict it is
+/// [`UpdateError::Contended`], naming how many attempts were made.
 ///
 /// `change` may run more than once, each time on a freshly loaded value, so
-/// it must be a pure step. When it returns an error nothing is saved, and
-/// when it leaves the version as loaded (a duplicate event, a tick with
-/// nothing due) there is nothing to save and the store is not written. A
-/// stored value whose version is at `u64::MAX` is not changed at all
-/// ([`UpdateError::VersionExhausted`]).
+/// it must be a pure step. When it returns an error nothing is saved and
+/// there is no retry ([`UpdateError::Rejected`]). When it leaves a stored
+/// value's version as loaded (a duplicate event, a tick with nothing due)
+/// there is nothing to save: the store is not written, even if `change`
+/// altered the value, and what `change` returned is returned. A value
+/// started from `fresh()` (nothing was stored) is always saved, with
+/// `expected` `None`, whatever its version. When `change` moves a stored
+/// value's version below the one loaded nothing is saved
+/// ([`UpdateError::VersionMovedBack`]). A stored value whose version is at
+/// `u64::MAX` is not changed at all ([`UpdateError::VersionExhausted`]).
 pub fn update<K, V, St, T, E>(
     store: &St,
     key: &K,
