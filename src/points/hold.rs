@@ -245,7 +245,10 @@ impl Ledger {
         let (held, version) = self.check_close(index)?;
         let claws = self.claws(&hold.taken, now)?;
 
-        let hold = self.holds.remove(index);
+        // Found at `index` above.
+        let Some(hold) = self.holds.remove(index) else {
+            return Err(PointsError::UnknownHold { key });
+        };
         self.unhold(&hold.taken);
         self.held = held;
         self.redeemed = redeemed;
@@ -325,7 +328,10 @@ impl Ledger {
                 what: "owed is less than the owed held points",
             })?;
 
-        let hold = self.holds.remove(index);
+        // Found at `index` above.
+        let Some(hold) = self.holds.remove(index) else {
+            return Err(PointsError::UnknownHold { key });
+        };
         let mut sources = Vec::new();
         for t in &hold.taken {
             let split = self.release_split(t.lot, t.points, now);

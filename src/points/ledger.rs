@@ -442,7 +442,7 @@ pub struct Ledger {
     pub(crate) seen: RecentIds,
     pub(crate) operations: InlineDeque<Remembered>,
     #[serde(default)]
-    pub(crate) holds: Vec<Hold>,
+    pub(crate) holds: RareList<Hold>,
     /// Held points of lots whose awards a `clamp` reversal forgave because
     /// it could not take them, by lot id: they go to the reversal when
     /// their hold is released (see [`Hold`]). Kept here, not with the
@@ -510,7 +510,7 @@ impl Default for Ledger {
             global_days: Tallies::default(),
             seen: RecentIds::new(),
             operations: InlineDeque::new(),
-            holds: Vec::new(),
+            holds: RareList::default(),
             forgiven_held: RareList::default(),
             owed_held: RareList::default(),
             clawed_at_capture: RareList::default(),

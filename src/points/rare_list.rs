@@ -46,6 +46,20 @@ impl<T> RareList<T> {
         self.retain_mut(|item| keep(item));
     }
 
+    /// Removes and returns the element at `index`, if there is one,
+    /// freeing the room once the last is gone.
+    pub(crate) fn remove(&mut self, index: usize) -> Option<T> {
+        let list = self.0.as_mut()?;
+        if index >= list.len() {
+            return None;
+        }
+        let item = list.remove(index);
+        if list.is_empty() {
+            self.0 = None;
+        }
+        Some(item)
+    }
+
     /// Empties it, freeing its room.
     pub(crate) fn clear(&mut self) {
         self.0 = None;
