@@ -11,7 +11,7 @@ use super::entry_list::EntryList;
 use super::fields::field_readers;
 use super::hold::{HeldClaim, Hold};
 use super::inline_deque::InlineDeque;
-use super::rare_list::RareList;
+use super::rare_list::{RareDeque, RareList};
 use super::remembered::Redeemed;
 pub(crate) use super::remembered::{Remembered, Spent};
 use super::reversal::{Clawback, Reversal, Unreversed};
@@ -483,8 +483,8 @@ pub struct Ledger {
     /// The most recent awards a cap cut, oldest first, as many as
     /// [`LedgerPolicy::reversible_awards`]; an award is dropped once it is
     /// made up in full.
-    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
-    pub(crate) cut: VecDeque<CutAward>,
+    #[serde(default, skip_serializing_if = "RareDeque::is_empty")]
+    pub(crate) cut: RareDeque<CutAward>,
     #[serde(default)]
     pub(crate) statement: VecDeque<Entry>,
     #[serde(default = "default_statement_entries")]
@@ -517,7 +517,7 @@ impl Default for Ledger {
             held_claims: RareList::default(),
             shown_sources: RareList::default(),
             earnings: VecDeque::new(),
-            cut: VecDeque::new(),
+            cut: RareDeque::default(),
             statement: VecDeque::new(),
             statement_limit: DEFAULT_STATEMENT_ENTRIES,
             next_lot: 0,
@@ -1233,7 +1233,7 @@ impl Ledger {
 
     /// Remembers an award a cap cut, keeping the newest `limit`.
     pub(crate) fn remember_cut(&mut self, limit: usize, cut: impl FnOnce() -> CutAward) {
-        bounded::push_newest(&mut self.cut, limit, cut);
+        self.cut.push_newest(limit, cut);
     }
 
     /// Gives back the cap room of one award, for a reversal: one award of

@@ -1,8 +1,12 @@
-//! A list that almost every ledger keeps empty: a pointer wide while
-//! empty, so that the bookkeeping of rare flows (holds settled against
-//! reversals) does not widen every ledger. Serialized as a plain list.
+//! Lists that almost every ledger keeps empty: a pointer wide while
+//! empty, so that the bookkeeping of rare flows (open holds, holds settled
+//! against reversals, awards a cap cut) does not widen every ledger.
+//! Serialized as plain lists.
 
+use crate::bounded;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::VecDeque;
+use std::collections::vec_deque;
 use std::ops::{Deref, DerefMut};
 
 /// A list kept behind one pointer, allocated on its first element and
@@ -100,6 +104,126 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for RareList<T> {
     }
 }
 
+/// A queue kept behind one pointer as a [`RareList`] is, for a bounded
+/// history whose oldest items leave from the front: allocated on its first
+/// item and dropped again once emptied.
+#[derive(Clone, PartialEq, Eq)]
+// The box is the point, as for `RareList`.
+#[allow(clippy::box_collection)]
+pub(crate) struct RareDeque<T>(Option<Box<VecDeque<T>>>);
+
+// Not derived: that would ask `T: Default`.
+impl<T> Default for RareDeque<T> {
+    fn default() -> Self {
+        RareDeque(None)
+    }
+}
+
+impl<T> RareDeque<T> {
+    /// Whether it holds nothing (for `serde`'s `skip_serializing_if`).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// How many items it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+
+    /// The items, oldest first.
+    pub(crate) fn iter(&self) -> RareDequeIter<'_, T> {
+        RareDequeIter(self.0.as_ref().map(|q| q.iter()))
+    }
+
+    /// The items, oldest first, to change in place.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.0.iter_mut().flat_map(|q| q.iter_mut())
+    }
+
+    /// The item at `index`, oldest first.
+    pub(crate) fn get(&self, index: usize) -> Option<&T> {
+        self.0.as_ref().and_then(|q| q.get(index))
+    }
+
+    /// The item at `index`, oldest first, to change in place.
+    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut T> {
+        self.0.as_mut().and_then(|q| q.get_mut(index))
+    }
+
+    /// Appends the item `make` builds, keeping the newest `limit`, as
+    /// [`bounded::push_newest`] does.
+    pub(crate) fn push_newest(&mut self, limit: usize, make: impl FnOnce() -> T) {
+        if limit == 0 {
+            // Keeps none, and allocates nothing to keep none in.
+            self.0 = None;
+            return;
+        }
+        let queue = self.0.get_or_insert_with(Box::default);
+        bounded::push_newest(queue, limit, make);
+        if queue.is_empty() {
+            self.0 = None;
+        }
+    }
+
+    /// Keeps the items `keep` accepts.
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        if let Some(queue) = &mut self.0 {
+            queue.retain(keep);
+            if queue.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+
+    /// Empties it, freeing its room.
+    pub(crate) fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+/// [`RareDeque::iter`]: a queue's iterator, or none.
+pub(crate) struct RareDequeIter<'a, T>(Option<vec_deque::Iter<'a, T>>);
+
+impl<'a, T> Iterator for RareDequeIter<'a, T> {
+    type Item = &'a T;
+
+    fn next(&mut self) -> Option<&'a T> {
+        self.0.as_mut()?.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.as_ref().map_or((0, Some(0)), |i| i.size_hint())
+    }
+}
+
+impl<T> DoubleEndedIterator for RareDequeIter<'_, T> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.as_mut()?.next_back()
+    }
+}
+
+impl<T> ExactSizeIterator for RareDequeIter<'_, T> {}
+
+// The items, not where they are kept: printed as the queue it stands for.
+impl<T: std::fmt::Debug> std::fmt::Debug for RareDeque<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T: Serialize> Serialize for RareDeque<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for RareDeque<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let queue = VecDeque::<T>::deserialize(d)?;
+        Ok(RareDeque((!queue.is_empty()).then(|| Box::new(queue))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +247,55 @@ mod tests {
         assert_eq!(list, RareList::default());
         let empty: RareList<(u64, u64)> = serde_json::from_str("[]").unwrap_or_default();
         assert_eq!(empty, RareList::default());
+    }
+}
+
+#[cfg(test)]
+mod deque_tests {
+    use super::*;
+
+    #[test]
+    fn a_rare_deque_is_a_pointer_wide_bounded_queue_and_reads_back_as_a_list() {
+        assert_eq!(std::mem::size_of::<RareDeque<(u64, u64)>>(), 8);
+        let mut q = RareDeque::default();
+        for i in 0..5u64 {
+            q.push_newest(3, || (i, i * 10));
+        }
+        assert_eq!(
+            q.iter().copied().collect::<Vec<_>>(),
+            [(2, 20), (3, 30), (4, 40)]
+        );
+        assert_eq!(
+            (q.len(), q.iter().len(), q.iter().next_back()),
+            (3, 3, Some(&(4, 40)))
+        );
+        assert_eq!((q.get(0), q.get(3)), (Some(&(2, 20)), None));
+        if let Some(item) = q.get_mut(1) {
+            item.1 = 31;
+        }
+        for item in q.iter_mut() {
+            item.1 += 1;
+        }
+        assert_eq!(format!("{q:?}"), "[(2, 21), (3, 32), (4, 41)]");
+        let json = serde_json::to_string(&q).unwrap_or_default();
+        assert_eq!(json, "[[2,21],[3,32],[4,41]]");
+        let back: RareDeque<(u64, u64)> = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, q);
+        // A limit shrunk below the length drops the oldest down to it.
+        q.push_newest(2, || (5, 50));
+        assert_eq!(q.iter().copied().collect::<Vec<_>>(), [(4, 41), (5, 50)]);
+        q.retain(|&(i, _)| i > 4);
+        assert_eq!(q.len(), 1);
+        // Emptied by any means, it is the empty queue again.
+        q.retain(|_| false);
+        assert_eq!(q, RareDeque::default());
+        q.push_newest(0, || (6, 60));
+        assert!(q.is_empty());
+        q.push_newest(1, || (7, 70));
+        q.push_newest(0, || (8, 80));
+        assert_eq!(q, RareDeque::default());
+        let empty: RareDeque<(u64, u64)> = serde_json::from_str("[]").unwrap_or_default();
+        assert_eq!(empty, RareDeque::default());
     }
 }
 
