@@ -12,10 +12,17 @@ use std::ops::{Deref, DerefMut};
 /// A list kept behind one pointer, allocated on its first element and
 /// dropped again once emptied. It reads, and changes in place, as a
 /// slice; it grows and shrinks by the few methods below.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 // The box is the point: one pointer in the ledger, not a `Vec`'s three words.
 #[allow(clippy::box_collection)]
 pub(crate) struct RareList<T>(Option<Box<Vec<T>>>);
+
+// The items, not where they are kept: printed as the list it stands for.
+impl<T: std::fmt::Debug> std::fmt::Debug for RareList<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
 
 // Not derived: that would ask `T: Default`.
 impl<T> Default for RareList<T> {
@@ -247,6 +254,9 @@ mod tests {
         assert_eq!(list, RareList::default());
         let empty: RareList<(u64, u64)> = serde_json::from_str("[]").unwrap_or_default();
         assert_eq!(empty, RareList::default());
+        assert_eq!(format!("{empty:?}"), "[]");
+        list.push((6, 7));
+        assert_eq!(format!("{list:?}"), "[(6, 7)]");
     }
 }
 
