@@ -165,11 +165,7 @@ impl<T> RareDeque<T> {
             self.0 = None;
             return;
         }
-        let queue = self.0.get_or_insert_with(Box::default);
-        bounded::push_newest(queue, limit, make);
-        if queue.is_empty() {
-            self.0 = None;
-        }
+        bounded::push_newest(self.0.get_or_insert_with(Box::default), limit, make);
     }
 
     /// Keeps the items `keep` accepts.
