@@ -69,6 +69,20 @@ enum Op {
     Ge,
 }
 
+impl Op {
+    /// Whether `value` stands in this relation to `operand`.
+    fn compares(self, value: i64, operand: i64) -> bool {
+        match self {
+            Op::Eq => value == operand,
+            Op::Ne => value != operand,
+            Op::Lt => value < operand,
+            Op::Le => value <= operand,
+            Op::Gt => value > operand,
+            Op::Ge => value >= operand,
+        }
+    }
+}
+
 /// One condition, as the model reads it.
 #[derive(Clone, Debug)]
 enum Cond {
@@ -302,14 +316,7 @@ enum Cand {
 /// Whether `c` holds at `x`, if `c` reads the thing `x` is a value of.
 fn holds_at(c: &Cond, x: Cand) -> Option<bool> {
     Some(match (c, x) {
-        (Cond::Minutes(o, v), Cand::Minutes(m)) => match o {
-            Op::Eq => m == *v,
-            Op::Ne => m != *v,
-            Op::Lt => m < *v,
-            Op::Le => m <= *v,
-            Op::Gt => m > *v,
-            Op::Ge => m >= *v,
-        },
+        (Cond::Minutes(o, v), Cand::Minutes(m)) => o.compares(m, *v),
         (Cond::MinutesIn(vs), Cand::Minutes(m)) => vs.contains(&m),
         (Cond::Level(eq, v), Cand::Level(l)) => (l == *v) == *eq,
         (Cond::LevelIn(vs), Cand::Level(l)) => vs.contains(&l),
@@ -688,14 +695,7 @@ impl<Tz: TimeZone> Model<'_, Tz> {
         let local = self.local(e.at);
         match c {
             Cond::Minutes(op, v) => match attr("minutes") {
-                Some(AttrValue::Int(m)) => match op {
-                    Op::Eq => m == *v,
-                    Op::Ne => m != *v,
-                    Op::Lt => m < *v,
-                    Op::Le => m <= *v,
-                    Op::Gt => m > *v,
-                    Op::Ge => m >= *v,
-                },
+                Some(AttrValue::Int(m)) => op.compares(m, *v),
                 _ => false,
             },
             Cond::Level(eq, v) => match attr("level") {
